@@ -1,0 +1,188 @@
+package cloud
+
+import "sort"
+
+// Field names one property of a Group or User that a delta item carried.
+// Graph leaves out properties that did not change (with Prefer:
+// return=minimal) or were never set, so a delta says which fields it has.
+type Field uint32
+
+// Group fields.
+const (
+	GroupDisplayName Field = 1 << iota
+	GroupDescription
+	GroupMail
+	GroupMailNickname
+	GroupMailEnabled
+	GroupSecurityEnabled
+	GroupTypes
+	GroupProxyAddresses
+	GroupOnPremisesSyncEnabled
+	GroupOnPremisesSecurityIdentifier
+	GroupWriteback
+)
+
+// User fields.
+const (
+	UserDisplayName Field = 1 << iota
+	UserPrincipalName
+	UserOnPremisesSyncEnabled
+	UserOnPremisesObjectIdentifier
+	UserOnPremisesSecurityIdentifier
+	UserOnPremisesImmutableID
+	UserOnPremisesDistinguishedName
+	UserOnPremisesSamAccountName
+	UserOnPremisesDomainName
+)
+
+// GroupDelta is what one delta round says about one group, merged across the
+// pages it was spread over. Values holds the fields named in Present.
+type GroupDelta struct {
+	ID             string
+	Removed        Removal
+	Values         Group
+	Present        Field
+	MembersAdded   []ObjectRef
+	MembersRemoved []ObjectRef
+	OwnersAdded    []ObjectRef
+	OwnersRemoved  []ObjectRef
+}
+
+// UserDelta is what one delta round says about one user.
+type UserDelta struct {
+	ID      string
+	Removed Removal
+	Values  User
+	Present Field
+}
+
+// Snapshot is the tenant as last read: every group and user groupwriteback
+// knows of, keyed by object id, and the tenant default for writing back new
+// Microsoft 365 groups (directory setting Group.Unified,
+// NewUnifiedGroupWritebackDefault; true when unset).
+type Snapshot struct {
+	Groups                  map[string]*Group
+	Users                   map[string]*User
+	UnifiedWritebackDefault bool
+}
+
+// NewSnapshot returns an empty snapshot with the tenant default of a tenant
+// that never set it.
+func NewSnapshot() *Snapshot {
+	return &Snapshot{Groups: map[string]*Group{}, Users: map[string]*User{}, UnifiedWritebackDefault: true}
+}
+
+// ApplyGroups advances the snapshot by one round of group changes. A full
+// round (the first, or one after Graph asked for a resync) describes every
+// group that exists, so groups it does not mention are dropped.
+func (s *Snapshot) ApplyGroups(full bool, deltas []GroupDelta) {
+	if full {
+		s.Groups = make(map[string]*Group, len(deltas))
+	}
+	for i := range deltas {
+		d := &deltas[i]
+		switch d.Removed {
+		case HardDeleted:
+			delete(s.Groups, d.ID)
+			continue
+		case SoftDeleted:
+			g := s.Groups[d.ID]
+			if g == nil {
+				g = &Group{ID: d.ID}
+				s.Groups[d.ID] = g
+			}
+			g.Removed = SoftDeleted
+			continue
+		}
+		g := s.Groups[d.ID]
+		if g == nil {
+			g = &Group{ID: d.ID}
+			s.Groups[d.ID] = g
+		}
+		g.Removed = NotRemoved
+		applyGroupFields(g, d)
+		g.Members = applyRefs(g.Members, d.MembersAdded, d.MembersRemoved)
+		g.Owners = applyRefs(g.Owners, d.OwnersAdded, d.OwnersRemoved)
+	}
+}
+
+func applyGroupFields(g *Group, d *GroupDelta) {
+	v, p := &d.Values, d.Present
+	set := func(f Field, apply func()) {
+		if p&f != 0 {
+			apply()
+		}
+	}
+	set(GroupDisplayName, func() { g.DisplayName = v.DisplayName })
+	set(GroupDescription, func() { g.Description = v.Description })
+	set(GroupMail, func() { g.Mail = v.Mail })
+	set(GroupMailNickname, func() { g.MailNickname = v.MailNickname })
+	set(GroupMailEnabled, func() { g.MailEnabled = v.MailEnabled })
+	set(GroupSecurityEnabled, func() { g.SecurityEnabled = v.SecurityEnabled })
+	set(GroupTypes, func() { g.GroupTypes = v.GroupTypes })
+	set(GroupProxyAddresses, func() { g.ProxyAddresses = v.ProxyAddresses })
+	set(GroupOnPremisesSyncEnabled, func() { g.OnPremisesSyncEnabled = v.OnPremisesSyncEnabled })
+	set(GroupOnPremisesSecurityIdentifier, func() { g.OnPremisesSecurityIdentifier = v.OnPremisesSecurityIdentifier })
+	set(GroupWriteback, func() { g.Writeback = v.Writeback })
+}
+
+func applyRefs(m map[string]ObjectType, added, removed []ObjectRef) map[string]ObjectType {
+	if m == nil && len(added) > 0 {
+		m = make(map[string]ObjectType, len(added))
+	}
+	for _, r := range removed {
+		delete(m, r.ID)
+	}
+	for _, r := range added {
+		m[r.ID] = r.Type
+	}
+	return m
+}
+
+// ApplyUsers advances the snapshot by one round of user changes, as
+// ApplyGroups does for groups. Users are kept only while they exist: a
+// deleted user can no longer be a member of anything.
+func (s *Snapshot) ApplyUsers(full bool, deltas []UserDelta) {
+	if full {
+		s.Users = make(map[string]*User, len(deltas))
+	}
+	for i := range deltas {
+		d := &deltas[i]
+		if d.Removed != NotRemoved {
+			delete(s.Users, d.ID)
+			continue
+		}
+		u := s.Users[d.ID]
+		if u == nil {
+			u = &User{ID: d.ID}
+			s.Users[d.ID] = u
+		}
+		v, p := &d.Values, d.Present
+		set := func(f Field, dst *string, src string) {
+			if p&f != 0 {
+				*dst = src
+			}
+		}
+		set(UserDisplayName, &u.DisplayName, v.DisplayName)
+		set(UserPrincipalName, &u.UserPrincipalName, v.UserPrincipalName)
+		set(UserOnPremisesObjectIdentifier, &u.OnPremisesObjectIdentifier, v.OnPremisesObjectIdentifier)
+		set(UserOnPremisesSecurityIdentifier, &u.OnPremisesSecurityIdentifier, v.OnPremisesSecurityIdentifier)
+		set(UserOnPremisesImmutableID, &u.OnPremisesImmutableID, v.OnPremisesImmutableID)
+		set(UserOnPremisesDistinguishedName, &u.OnPremisesDistinguishedName, v.OnPremisesDistinguishedName)
+		set(UserOnPremisesSamAccountName, &u.OnPremisesSamAccountName, v.OnPremisesSamAccountName)
+		set(UserOnPremisesDomainName, &u.OnPremisesDomainName, v.OnPremisesDomainName)
+		if p&UserOnPremisesSyncEnabled != 0 {
+			u.OnPremisesSyncEnabled = v.OnPremisesSyncEnabled
+		}
+	}
+}
+
+// SortedRefs returns the map's entries as ObjectRefs ordered by id.
+func SortedRefs(m map[string]ObjectType) []ObjectRef {
+	out := make([]ObjectRef, 0, len(m))
+	for id, t := range m {
+		out = append(out, ObjectRef{ID: id, Type: t})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

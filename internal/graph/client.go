@@ -1,0 +1,285 @@
+// Package graph reads the tenant from Microsoft Graph: groups with their
+// members, owners and writeback configuration, and the users that are
+// members, fully or by delta query. It moves data and decides nothing; the
+// same code talks to graph.microsoft.com and to the graphsim emulator.
+package graph
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+)
+
+// RetryPolicy bounds how a request is retried after throttling (429),
+// service errors (500, 502, 503, 504) and network errors.
+type RetryPolicy struct {
+	// MaxAttempts is the most tries of one request, the first included.
+	MaxAttempts int
+	// BaseDelay is the first backoff when Graph gives no Retry-After;
+	// it doubles each time, with jitter, up to MaxDelay.
+	BaseDelay time.Duration
+	MaxDelay  time.Duration
+}
+
+// DefaultRetryPolicy suits a background sync: patient with throttling,
+// bounded overall (about five minutes of waiting at most).
+var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 10, BaseDelay: time.Second, MaxDelay: time.Minute}
+
+// Client is a Microsoft Graph client for one tenant.
+type Client struct {
+	base   *url.URL
+	http   *http.Client
+	cred   azcore.TokenCredential
+	scope  string
+	logger *slog.Logger
+	retry  RetryPolicy
+	// sleep waits between attempts; tests replace it to run without waiting.
+	sleep func(context.Context, time.Duration) error
+
+	requests  atomic.Int64
+	throttled atomic.Int64
+	retries   atomic.Int64
+}
+
+// Options configure a Client. GraphURL and Credential are required.
+type Options struct {
+	// GraphURL is Graph's base URL, https://graph.microsoft.com by default.
+	GraphURL string
+	// Credential obtains access tokens, e.g. an azidentity credential.
+	Credential azcore.TokenCredential
+	// HTTPClient carries requests; its transport decides TLS trust.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	Retry      RetryPolicy
+	// Sleep replaces the wait between attempts (tests).
+	Sleep func(context.Context, time.Duration) error
+}
+
+// New returns a client.
+func New(o Options) (*Client, error) {
+	if o.GraphURL == "" {
+		o.GraphURL = "https://graph.microsoft.com"
+	}
+	base, err := url.Parse(strings.TrimRight(o.GraphURL, "/"))
+	if err != nil || base.Scheme != "https" || base.Host == "" {
+		return nil, fmt.Errorf("graph: graph URL %q must be an https:// URL", o.GraphURL)
+	}
+	if o.Credential == nil {
+		return nil, errors.New("graph: a credential is required")
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Retry.MaxAttempts <= 0 {
+		o.Retry = DefaultRetryPolicy
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	// Graph's token audience is always https://graph.microsoft.com, also
+	// in tests, so the scope is fixed whatever URL requests go to.
+	return &Client{base: base, http: o.HTTPClient, cred: o.Credential, scope: "https://graph.microsoft.com/.default",
+		logger: o.Logger, retry: o.Retry, sleep: o.Sleep}, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Counters are what the client has done, for metrics.
+type Counters struct {
+	Requests, Throttled, Retries int64
+}
+
+// Counters returns the request counters.
+func (c *Client) Counters() Counters {
+	return Counters{Requests: c.requests.Load(), Throttled: c.throttled.Load(), Retries: c.retries.Load()}
+}
+
+// endpoint builds an absolute URL on the Graph base from a path and query.
+func (c *Client) endpoint(path string, q url.Values) string {
+	u := *c.base
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "%24", "$")
+	u.RawQuery = strings.ReplaceAll(u.RawQuery, "%2C", ",")
+	return u.String()
+}
+
+// checkLink refuses to follow a next or delta link to another host: the
+// client's token must never leave Graph.
+func (c *Client) checkLink(link string) error {
+	u, err := url.Parse(link)
+	if err != nil {
+		return fmt.Errorf("graph: bad link %q: %w", link, err)
+	}
+	if u.Scheme != c.base.Scheme || !strings.EqualFold(u.Host, c.base.Host) {
+		return fmt.Errorf("graph: link %s is not on %s; refusing to follow it", u.Redacted(), c.base.Host)
+	}
+	return nil
+}
+
+// get fetches a URL and decodes its JSON body into out, retrying as the
+// policy allows.
+func (c *Client) get(ctx context.Context, link string, header http.Header, out any) error {
+	body, err := c.do(ctx, http.MethodGet, link, header)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("graph: GET %s: decode: %w", pathOf(link), err)
+	}
+	return nil
+}
+
+func pathOf(link string) string {
+	u, err := url.Parse(link)
+	if err != nil {
+		return link
+	}
+	return u.Path
+}
+
+// do sends one request with retries: it honours Retry-After, backs off with
+// jitter on service and network errors, and fetches a fresh token once when
+// Graph says the current one is no longer valid.
+func (c *Client) do(ctx context.Context, method, link string, header http.Header) ([]byte, error) {
+	refreshToken := false
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		tok, err := c.token(ctx, refreshToken)
+		if err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, method, link, nil)
+		if err != nil {
+			return nil, fmt.Errorf("graph: %s %s: %w", method, pathOf(link), err)
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("User-Agent", "groupwriteback")
+		c.requests.Add(1)
+		start := time.Now()
+		resp, err := c.http.Do(req)
+		var body []byte
+		if err == nil {
+			body, err = io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+			resp.Body.Close()
+		}
+		var wait time.Duration
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case err != nil:
+			lastErr = fmt.Errorf("graph: %s %s: %w", method, pathOf(link), err)
+			if !retryableNetErr(err) {
+				return nil, lastErr
+			}
+			wait = c.backoff(attempt)
+		case resp.StatusCode < 300:
+			c.logger.Debug("graph request", "method", method, "path", pathOf(link), "status", resp.StatusCode, "duration", time.Since(start))
+			return body, nil
+		default:
+			gerr := parseError(method, pathOf(link), resp.StatusCode, resp.Header, body)
+			lastErr = gerr
+			switch resp.StatusCode {
+			case http.StatusUnauthorized:
+				if refreshToken || !gerr.HasCode("InvalidAuthenticationToken") {
+					return nil, gerr
+				}
+				refreshToken = true
+				c.logger.Info("graph rejected the access token; getting a new one", "code", gerr.Code, "message", gerr.Message)
+				attempt-- // a token refresh is not a retry
+				continue
+			case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+				http.StatusInternalServerError, http.StatusBadGateway:
+				if resp.StatusCode == http.StatusTooManyRequests {
+					c.throttled.Add(1)
+				}
+				wait = gerr.RetryAfter
+				if wait <= 0 {
+					wait = c.backoff(attempt)
+				}
+			default:
+				return nil, gerr
+			}
+		}
+		if attempt >= c.retry.MaxAttempts {
+			return nil, fmt.Errorf("graph: giving up after %d attempts: %w", attempt, lastErr)
+		}
+		c.retries.Add(1)
+		c.logger.Warn("graph request failed; retrying", "method", method, "path", pathOf(link), "attempt", attempt, "wait", wait, "error", lastErr)
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		refreshToken = false
+	}
+}
+
+// backoff is the exponential wait before attempt+1, with full jitter in
+// its upper half so that many clients do not retry in step.
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.retry.BaseDelay << min(attempt-1, 16)
+	if d > c.retry.MaxDelay || d <= 0 {
+		d = c.retry.MaxDelay
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// retryableNetErr reports whether a transport error may succeed on retry:
+// resets, unexpected EOFs, timeouts. Certificate failures never do.
+func retryableNetErr(err error) bool {
+	var verr *tls.CertificateVerificationError
+	var uaerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	var ierr x509.CertificateInvalidError
+	if errors.As(err, &verr) || errors.As(err, &uaerr) || errors.As(err, &herr) || errors.As(err, &ierr) {
+		return false
+	}
+	var nerr net.Error
+	return errors.As(err, &nerr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
+}
+
+// token gets an access token. With refresh it asks for one issued from now
+// on, which bypasses the credential's cache (the same way a claims challenge
+// from continuous access evaluation does).
+func (c *Client) token(ctx context.Context, refresh bool) (string, error) {
+	opts := policy.TokenRequestOptions{Scopes: []string{c.scope}}
+	if refresh {
+		opts.Claims = fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix())
+	}
+	tok, err := c.cred.GetToken(ctx, opts)
+	if err != nil {
+		return "", fmt.Errorf("graph: get token: %w", err)
+	}
+	return tok.Token, nil
+}

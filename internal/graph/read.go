@@ -1,0 +1,88 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
+)
+
+// unifiedTemplateID is the template id of the Group.Unified directory setting.
+const unifiedTemplateID = "62375ab9-6b52-47ed-826b-58e47e0e304b"
+
+// UnifiedWritebackDefault reads NewUnifiedGroupWritebackDefault from the
+// tenant's Group.Unified directory setting. set is false when the tenant has
+// no such setting, in which case Microsoft's default (true) applies. Reading
+// settings needs Directory.Read.All; without it the error is an *Error with
+// StatusCode 403, and the caller decides what to assume.
+func (c *Client) UnifiedWritebackDefault(ctx context.Context) (value, set bool, err error) {
+	type setting struct {
+		DisplayName string `json:"displayName"`
+		TemplateID  string `json:"templateId"`
+		Values      []struct {
+			Name  string `json:"name"`
+			Value string `json:"value"`
+		} `json:"values"`
+	}
+	link := c.endpoint("/v1.0/groupSettings", nil)
+	for link != "" {
+		var page struct {
+			Value    []setting `json:"value"`
+			NextLink string    `json:"@odata.nextLink"`
+		}
+		if err := c.get(ctx, link, nil, &page); err != nil {
+			return true, false, err
+		}
+		for _, s := range page.Value {
+			if s.TemplateID != unifiedTemplateID && !strings.EqualFold(s.DisplayName, "Group.Unified") {
+				continue
+			}
+			for _, v := range s.Values {
+				if strings.EqualFold(v.Name, "NewUnifiedGroupWritebackDefault") {
+					b, err := strconv.ParseBool(v.Value)
+					if err != nil {
+						return true, false, fmt.Errorf("graph: Group.Unified setting NewUnifiedGroupWritebackDefault: %q is not true or false", v.Value)
+					}
+					return b, true, nil
+				}
+			}
+		}
+		if link = page.NextLink; link != "" {
+			if err := c.checkLink(link); err != nil {
+				return true, false, err
+			}
+		}
+	}
+	return true, false, nil
+}
+
+// GroupMembers lists a group's direct members, following every page.
+func (c *Client) GroupMembers(ctx context.Context, groupID string) ([]cloud.ObjectRef, error) {
+	link := c.endpoint("/v1.0/groups/"+url.PathEscape(groupID)+"/members", url.Values{"$select": {"id"}, "$top": {"999"}})
+	var out []cloud.ObjectRef
+	for link != "" {
+		var page struct {
+			Value []struct {
+				Type string `json:"@odata.type"`
+				ID   string `json:"id"`
+			} `json:"value"`
+			NextLink string `json:"@odata.nextLink"`
+		}
+		if err := c.get(ctx, link, nil, &page); err != nil {
+			return nil, err
+		}
+		for _, v := range page.Value {
+			out = append(out, cloud.ObjectRef{ID: v.ID, Type: cloud.TypeFromOData(v.Type)})
+		}
+		if link = page.NextLink; link != "" {
+			if err := c.checkLink(link); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+

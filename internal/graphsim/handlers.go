@@ -1,0 +1,572 @@
+package graphsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Application permissions that allow each kind of call.
+var (
+	permReadGroups   = []string{"Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	permReadUsers    = []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+	permReadMembers  = append([]string{"GroupMember.Read.All", "GroupMember.ReadWrite.All"}, permReadGroups...)
+	permWriteGroups  = []string{"Group.ReadWrite.All", "Directory.ReadWrite.All"}
+	permWriteMembers = []string{"GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"}
+	permWriteUsers   = []string{"User.ReadWrite.All", "Directory.ReadWrite.All"}
+	permSettings     = []string{"Directory.Read.All", "Directory.ReadWrite.All"}
+)
+
+var errDenied = &apiError{status: 403, code: "Authorization_RequestDenied", msg: "Insufficient privileges to complete the operation."}
+
+func readPerms(k kind) []string {
+	if k == kindGroup {
+		return permReadGroups
+	}
+	return permReadUsers
+}
+
+func writePerms(k kind) []string {
+	if k == kindGroup {
+		return permWriteGroups
+	}
+	return permWriteUsers
+}
+
+// render returns an object's properties as a GET returns them.
+func render(o *object, sel []string, api string) map[string]any {
+	out := map[string]any{}
+	if len(sel) == 0 {
+		for k, v := range o.props {
+			if k == "writebackConfiguration" && api != "beta" {
+				continue
+			}
+			out[k] = v
+		}
+		return out
+	}
+	out["id"] = o.props["id"]
+	for _, p := range sel {
+		if v, ok := o.props[p]; ok {
+			out[p] = v
+		} else if p != "members" && p != "owners" {
+			out[p] = nil
+		}
+	}
+	return out
+}
+
+func isDeltaSegment(id string) bool {
+	switch id {
+	case "delta", "delta()", "microsoft.graph.delta", "microsoft.graph.delta()":
+		return true
+	}
+	return false
+}
+
+// page writes one page of a plain (non-delta) collection.
+func (s *Server) page(w http.ResponseWriter, r *http.Request, context string, items []map[string]any) {
+	q := r.URL.Query()
+	top := 100
+	if f := s.Faults().PageSize; f > 0 {
+		top = f
+	}
+	if v := q.Get("$top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 999 {
+			writeError(w, badRequest("Invalid page size specified: '"+v+"'. Must be between 1 and 999 inclusive."))
+			return
+		}
+		top = n
+	}
+	offset := 0
+	if v := q.Get("$skiptoken"); v != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(v, "X"))
+		if err != nil || n < 0 {
+			writeError(w, badRequest("Invalid skip token."))
+			return
+		}
+		offset = n
+	}
+	body := map[string]any{"@odata.context": s.base(r) + "/" + r.PathValue("api") + "/$metadata#" + context}
+	end := min(offset+top, len(items))
+	if offset > len(items) {
+		offset = len(items)
+	}
+	body["value"] = items[offset:end]
+	if end < len(items) {
+		next := *r.URL
+		nq := next.Query()
+		nq.Set("$skiptoken", "X"+strconv.Itoa(end))
+		nq.Set("$top", strconv.Itoa(top))
+		next.RawQuery = nq.Encode()
+		body["@odata.nextLink"] = s.base(r) + next.Path + "?" + next.RawQuery
+	}
+	writeJSON(w, 200, body)
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request, c caller, k kind) {
+	if !c.has(readPerms(k)...) {
+		writeError(w, errDenied)
+		return
+	}
+	api := r.PathValue("api")
+	sel, err := validateSelect(k, api, r.URL.Query().Get("$select"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if r.URL.Query().Get("$filter") != "" {
+		writeError(w, badRequest("graphsim: $filter is not emulated on lists; read the collection or use delta."))
+		return
+	}
+	t := s.tenant
+	t.mu.Lock()
+	var items []map[string]any
+	for _, o := range t.live {
+		if o.kind == k {
+			items = append(items, render(o, sel, api))
+		}
+	}
+	t.mu.Unlock()
+	sort.Slice(items, func(i, j int) bool { return items[i]["id"].(string) < items[j]["id"].(string) })
+	s.page(w, r, string(k), items)
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, c caller, k kind) {
+	if isDeltaSegment(r.PathValue("id")) {
+		s.handleDelta(w, r, c, k)
+		return
+	}
+	if !c.has(readPerms(k)...) {
+		writeError(w, errDenied)
+		return
+	}
+	api := r.PathValue("api")
+	sel, err := validateSelect(k, api, r.URL.Query().Get("$select"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	t := s.tenant
+	t.mu.Lock()
+	o := t.live[r.PathValue("id")]
+	var body map[string]any
+	if o != nil && o.kind == k {
+		body = render(o, sel, api)
+	}
+	t.mu.Unlock()
+	if body == nil {
+		writeError(w, notFound(r.PathValue("id")))
+		return
+	}
+	body["@odata.context"] = s.base(r) + "/" + api + "/$metadata#" + string(k) + "/$entity"
+	writeJSON(w, 200, body)
+}
+
+func decodeBody(r *http.Request) (map[string]any, error) {
+	var m map[string]any
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&m); err != nil {
+		return nil, badRequest("Unable to read JSON request payload: " + err.Error())
+	}
+	return m, nil
+}
+
+func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, c caller, k kind) {
+	if !c.has(writePerms(k)...) {
+		writeError(w, errDenied)
+		return
+	}
+	body, err := decodeBody(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if _, ok := body["writebackConfiguration"]; ok && r.PathValue("api") != "beta" {
+		writeError(w, badRequest("Could not find a property named 'writebackConfiguration' on type 'microsoft.graph.group'."))
+		return
+	}
+	props, err := s.tenant.create(k, body)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	props["@odata.context"] = s.base(r) + "/" + r.PathValue("api") + "/$metadata#" + string(k) + "/$entity"
+	writeJSON(w, 201, props)
+}
+
+func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, c caller, k kind) {
+	if !c.has(writePerms(k)...) {
+		writeError(w, errDenied)
+		return
+	}
+	body, err := decodeBody(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if _, ok := body["writebackConfiguration"]; ok && r.PathValue("api") != "beta" {
+		writeError(w, badRequest("Could not find a property named 'writebackConfiguration' on type 'microsoft.graph.group'."))
+		return
+	}
+	if err := s.tenant.update(k, r.PathValue("id"), body); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(204)
+}
+
+func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, c caller, k kind) {
+	if !c.has(writePerms(k)...) {
+		writeError(w, errDenied)
+		return
+	}
+	if err := s.tenant.remove(k, r.PathValue("id")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(204)
+}
+
+func (s *Server) handleListRefs(w http.ResponseWriter, r *http.Request, c caller, owner bool) {
+	if !c.has(permReadMembers...) {
+		writeError(w, errDenied)
+		return
+	}
+	t := s.tenant
+	t.mu.Lock()
+	g := t.live[r.PathValue("id")]
+	var items []map[string]any
+	if g != nil && g.kind == kindGroup {
+		set := g.members
+		if owner {
+			set = g.owners
+		}
+		for id := range set {
+			if o := t.live[id]; o != nil {
+				item := render(o, nil, r.PathValue("api"))
+				item["@odata.type"] = "#microsoft.graph." + t.typeOfLocked(id)
+				items = append(items, item)
+			}
+		}
+	}
+	t.mu.Unlock()
+	if g == nil || g.kind != kindGroup {
+		writeError(w, notFound(r.PathValue("id")))
+		return
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i]["id"].(string) < items[j]["id"].(string) })
+	s.page(w, r, "directoryObjects", items)
+}
+
+func (s *Server) handleAddRef(w http.ResponseWriter, r *http.Request, c caller, owner bool) {
+	if !c.has(permWriteMembers...) {
+		writeError(w, errDenied)
+		return
+	}
+	body, err := decodeBody(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ref, _ := body["@odata.id"].(string)
+	if ref == "" {
+		writeError(w, badRequest("The request body must contain '@odata.id'."))
+		return
+	}
+	if err := s.tenant.addRef(r.PathValue("id"), refID(ref), owner); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(204)
+}
+
+func (s *Server) handleRemoveRef(w http.ResponseWriter, r *http.Request, c caller, owner bool) {
+	if !c.has(permWriteMembers...) {
+		writeError(w, errDenied)
+		return
+	}
+	if err := s.tenant.removeRef(r.PathValue("id"), r.PathValue("ref"), owner); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(204)
+}
+
+func (s *Server) handleDeletedGet(w http.ResponseWriter, r *http.Request, c caller) {
+	id := r.PathValue("id")
+	api := r.PathValue("api")
+	t := s.tenant
+	if cast, ok := strings.CutPrefix(id, "microsoft.graph."); ok {
+		k := kindGroup
+		if cast == "user" {
+			k = kindUser
+		} else if cast != "group" {
+			writeError(w, badRequest("Unsupported type cast: "+id))
+			return
+		}
+		if !c.has(readPerms(k)...) {
+			writeError(w, errDenied)
+			return
+		}
+		t.mu.Lock()
+		t.purgeLocked()
+		var items []map[string]any
+		for _, o := range t.deleted {
+			if o.kind == k {
+				items = append(items, render(o, nil, api))
+			}
+		}
+		t.mu.Unlock()
+		sort.Slice(items, func(i, j int) bool { return items[i]["id"].(string) < items[j]["id"].(string) })
+		s.page(w, r, "directory/deletedItems/"+id, items)
+		return
+	}
+	t.mu.Lock()
+	t.purgeLocked()
+	o := t.deleted[id]
+	var body map[string]any
+	if o != nil && c.has(readPerms(o.kind)...) {
+		body = render(o, nil, api)
+		body["@odata.type"] = "#microsoft.graph." + t.typeOfLocked(id)
+	}
+	t.mu.Unlock()
+	switch {
+	case o == nil:
+		writeError(w, notFound(id))
+	case body == nil:
+		writeError(w, errDenied)
+	default:
+		writeJSON(w, 200, body)
+	}
+}
+
+func (s *Server) deletedKind(id string) (kind, bool) {
+	s.tenant.mu.Lock()
+	defer s.tenant.mu.Unlock()
+	o := s.tenant.deleted[id]
+	if o == nil {
+		return "", false
+	}
+	return o.kind, true
+}
+
+func (s *Server) handleDeletedRestore(w http.ResponseWriter, r *http.Request, c caller) {
+	k, ok := s.deletedKind(r.PathValue("id"))
+	if !ok {
+		writeError(w, notFound(r.PathValue("id")))
+		return
+	}
+	if !c.has(writePerms(k)...) {
+		writeError(w, errDenied)
+		return
+	}
+	props, err := s.tenant.restore(r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	props["@odata.type"] = "#microsoft.graph." + strings.TrimSuffix(string(k), "s")
+	writeJSON(w, 200, props)
+}
+
+func (s *Server) handleDeletedPurge(w http.ResponseWriter, r *http.Request, c caller) {
+	k, ok := s.deletedKind(r.PathValue("id"))
+	if !ok {
+		writeError(w, notFound(r.PathValue("id")))
+		return
+	}
+	if !c.has(writePerms(k)...) {
+		writeError(w, errDenied)
+		return
+	}
+	if err := s.tenant.purge(r.PathValue("id")); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(204)
+}
+
+// unifiedTemplateID is the id of the Group.Unified directory setting template.
+const unifiedTemplateID = "62375ab9-6b52-47ed-826b-58e47e0e304b"
+
+func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, c caller) {
+	if !c.has(permSettings...) {
+		writeError(w, errDenied)
+		return
+	}
+	s.tenant.mu.Lock()
+	v := s.tenant.unifiedWB
+	s.tenant.mu.Unlock()
+	var items []map[string]any
+	if v != nil {
+		items = append(items, map[string]any{
+			"id": "2b9ba4f2-0bc9-4f4a-8f1b-6f6d3a3b1c01", "displayName": "Group.Unified", "templateId": unifiedTemplateID,
+			"values": []any{
+				map[string]any{"name": "NewUnifiedGroupWritebackDefault", "value": strconv.FormatBool(*v)},
+				map[string]any{"name": "EnableGroupCreation", "value": "true"},
+			},
+		})
+	}
+	s.page(w, r, "groupSettings", items)
+}
+
+// handleDelta serves /{api}/{users|groups}/delta.
+func (s *Server) handleDelta(w http.ResponseWriter, r *http.Request, c caller, k kind) {
+	if !c.has(readPerms(k)...) {
+		writeError(w, errDenied)
+		return
+	}
+	api := r.PathValue("api")
+	q := r.URL.Query()
+	minimal := strings.Contains(strings.ToLower(r.Header.Get("Prefer")), "return=minimal")
+	t := s.tenant
+	s.mu.Lock()
+	s.stats.DeltaRequests++
+	f := s.faults
+	s.mu.Unlock()
+	pageSize, perItem := f.PageSize, f.MembersPerItem
+	if pageSize <= 0 {
+		pageSize = 100
+	}
+	if perItem <= 0 {
+		perItem = 500
+	}
+
+	var p *plan
+	planID := ""
+	pageNo := 0
+	switch skip, delta := q.Get("$skiptoken"), q.Get("$deltatoken"); {
+	case skip != "":
+		var n string
+		planID, n, _ = strings.Cut(skip, ".")
+		pageNo, _ = strconv.Atoi(n)
+		s.mu.Lock()
+		p = s.plans[planID]
+		s.mu.Unlock()
+		if p == nil {
+			writeError(w, &apiError{status: 400, code: "syncStateNotFound", msg: "The sync state generation is not found. The delta token is expired and data must be synchronized again."})
+			return
+		}
+		t.mu.Lock()
+		gen := t.generation
+		t.mu.Unlock()
+		if p.next.Generation != gen {
+			s.gone(w, r, k, p.next.Select)
+			return
+		}
+	case delta == "latest":
+		sel, err := validateSelect(k, api, q.Get("$select"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		t.mu.Lock()
+		st := deltaState{Generation: t.generation, Kind: k, API: api, Version: t.version, Select: sel, Issued: t.nowLocked().Unix()}
+		t.mu.Unlock()
+		s.writeDeltaPage(w, r, k, nil, "", st)
+		return
+	case delta != "":
+		st, err := decodeDeltaState(delta)
+		if err != nil || st.Kind != k || st.API != api {
+			writeError(w, &apiError{status: 400, code: "syncStateInvalid", msg: "The delta token is not valid for this request."})
+			return
+		}
+		s.mu.Lock()
+		s.deltaCount++
+		resync := f.ResyncEvery > 0 && s.deltaCount%f.ResyncEvery == 0
+		s.mu.Unlock()
+		t.mu.Lock()
+		t.purgeLocked()
+		stale := st.Generation != t.generation
+		expired := t.nowLocked().Unix()-st.Issued > int64(deltaTokenLifetime.Seconds())
+		if !stale && !expired && !resync {
+			p = t.buildPlanLocked(st, minimal, uint64(f.ReplayEvents), perItem)
+		}
+		t.mu.Unlock()
+		switch {
+		case stale || resync:
+			s.gone(w, r, k, st.Select)
+			return
+		case expired:
+			writeError(w, &apiError{status: 400, code: "syncStateNotFound", msg: "The sync state generation is not found. The delta token is expired and data must be synchronized again."})
+			return
+		}
+	default:
+		sel, err := validateSelect(k, api, q.Get("$select"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		ids, err := parseIDFilter(q.Get("$filter"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		t.mu.Lock()
+		t.purgeLocked()
+		p = t.buildPlanLocked(deltaState{Generation: t.generation, Kind: k, API: api, Select: sel, Filter: ids}, false, 0, perItem)
+		t.mu.Unlock()
+	}
+	if planID == "" {
+		planID = s.keepPlan(p)
+	}
+	start := pageNo * pageSize
+	if start > len(p.items) {
+		start = len(p.items)
+	}
+	end := min(start+pageSize, len(p.items))
+	next := ""
+	if end < len(p.items) {
+		next = planID + "." + strconv.Itoa(pageNo+1)
+	}
+	s.writeDeltaPage(w, r, k, p.items[start:end], next, p.next)
+}
+
+func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, k kind, items []map[string]any, skip string, st deltaState) {
+	base := s.base(r) + "/" + st.API + "/" + string(k) + "/delta"
+	body := map[string]any{"@odata.context": s.base(r) + "/" + st.API + "/$metadata#" + string(k)}
+	if items == nil {
+		items = []map[string]any{}
+	}
+	body["value"] = items
+	if skip != "" {
+		body["@odata.nextLink"] = base + "?$skiptoken=" + url.QueryEscape(skip)
+	} else {
+		body["@odata.deltaLink"] = base + "?$deltatoken=" + st.encode()
+	}
+	writeJSON(w, 200, body)
+}
+
+// gone answers 410 with the Location of a fresh initial delta query.
+func (s *Server) gone(w http.ResponseWriter, r *http.Request, k kind, sel []string) {
+	s.mu.Lock()
+	s.stats.Resyncs++
+	s.mu.Unlock()
+	loc := s.base(r) + "/" + r.PathValue("api") + "/" + string(k) + "/delta?$deltatoken="
+	if len(sel) > 0 {
+		loc += "&$select=" + strings.Join(sel, ",")
+	}
+	writeError(w, &apiError{status: 410, code: "resyncRequired", msg: "Resync required: replace any local state with a full synchronization.",
+		headers: map[string]string{"Location": loc}})
+}
+
+// keepPlan stores a round's plan for its next links and returns its id; the
+// 64 newest are kept, so a page can be asked for again after a failure.
+func (s *Server) keepPlan(p *plan) string {
+	id := fmt.Sprintf("%s%d", newID()[:8], p.next.Version)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plans[id] = p
+	s.planOrder = append(s.planOrder, id)
+	if len(s.planOrder) > 64 {
+		delete(s.plans, s.planOrder[0])
+		s.planOrder = s.planOrder[1:]
+	}
+	return id
+}

@@ -1,0 +1,116 @@
+package graphsim
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/testca"
+)
+
+// Options start an emulator.
+type Options struct {
+	// Addr is the listen address; "127.0.0.1:0" picks a free port.
+	Addr string
+	// Tenant is the tenant to serve.
+	Tenant *TenantFile
+	// CertDir receives ca.pem, the CA that signed the server certificate.
+	CertDir string
+	// Faults to inject from the start.
+	Faults Faults
+	Logger *slog.Logger
+}
+
+// Instance is a running emulator.
+type Instance struct {
+	// URL is the base URL of both Graph and the authority, e.g.
+	// https://127.0.0.1:41234.
+	URL string
+	// CAFile is the path of the PEM CA certificate clients must trust.
+	CAFile string
+	// CA is the certificate authority itself.
+	CA     *testca.CA
+	Server *Server
+	http   *http.Server
+	done   chan error
+}
+
+// Start serves a tenant over HTTPS until Close.
+func Start(opts Options) (*Instance, error) {
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	tenant, err := NewTenant(opts.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := NewServer(tenant, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	srv.SetFaults(opts.Faults)
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("graphsim: listen: %w", err)
+	}
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	ca, err := testca.New("graphsim CA")
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	names := []string{host, "localhost", "127.0.0.1", "::1"}
+	if h, err := os.Hostname(); err == nil {
+		names = append(names, h)
+	}
+	cert, err := ca.Server(names...)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if opts.CertDir == "" {
+		opts.CertDir, err = os.MkdirTemp("", "graphsim-")
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	caFile, err := ca.WriteFile(opts.CertDir, "ca.pem")
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	urlHost := host
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		urlHost = "[" + host + "]"
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		urlHost = "127.0.0.1"
+	}
+	inst := &Instance{
+		URL: "https://" + urlHost + ":" + port, CAFile: caFile, CA: ca, Server: srv,
+		http: &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert.TLS}, MinVersion: tls.VersionTLS12},
+			ErrorLog:  slog.NewLogLogger(slog.DiscardHandler, slog.LevelDebug)},
+		done: make(chan error, 1),
+	}
+	go func() { inst.done <- inst.http.ServeTLS(ln, "", "") }()
+	return inst, nil
+}
+
+// Close stops the emulator.
+func (i *Instance) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := i.http.Shutdown(ctx)
+	if serr := <-i.done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}

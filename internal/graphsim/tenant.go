@@ -1,0 +1,683 @@
+// Package graphsim emulates the part of Microsoft Graph and the Microsoft
+// identity platform that groupwriteback uses: the token endpoint and its
+// discovery documents, groups and users with their members and owners, delta
+// queries with next and delta links, deleted items, and the faults a real
+// tenant produces (throttling, 5xx, dropped connections, resync, expired
+// tokens). Tests use it in process; people use it through cmd/graphsim.
+package graphsim
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// TenantFile is the JSON a tenant is loaded from. It uses Graph's own
+// property names. Groups may carry "members" and "owners" as lists of object
+// ids; applications list the clients allowed to obtain tokens.
+type TenantFile struct {
+	TenantID      string           `json:"tenantId"`
+	DefaultDomain string           `json:"defaultDomain,omitempty"`
+	Applications  []Application    `json:"applications"`
+	Users         []map[string]any `json:"users"`
+	Groups        []map[string]any `json:"groups"`
+	Settings      TenantSettings   `json:"settings"`
+}
+
+// TenantSettings are the directory settings the emulator exposes.
+type TenantSettings struct {
+	// NewUnifiedGroupWritebackDefault is the Group.Unified directory
+	// setting; nil leaves the setting object absent, as in a new tenant.
+	NewUnifiedGroupWritebackDefault *bool `json:"newUnifiedGroupWritebackDefault,omitempty"`
+}
+
+// Application is an app registration allowed to obtain tokens with the
+// client credentials grant.
+type Application struct {
+	AppID               string               `json:"appId"`
+	DisplayName         string               `json:"displayName,omitempty"`
+	PasswordCredentials []PasswordCredential `json:"passwordCredentials,omitempty"`
+	KeyCredentials      []KeyCredential      `json:"keyCredentials,omitempty"`
+	// GrantedApplicationPermissions is an emulator extension: the Graph
+	// application permissions admin-consented for the app (the "roles" claim
+	// of its tokens). Absent means Directory.ReadWrite.All.
+	GrantedApplicationPermissions []string `json:"grantedApplicationPermissions,omitempty"`
+}
+
+// PasswordCredential is a client secret.
+type PasswordCredential struct {
+	SecretText string `json:"secretText"`
+}
+
+// KeyCredential is a certificate: Key is the base64 DER certificate, as Graph
+// returns it for an application's keyCredentials.
+type KeyCredential struct {
+	Key  string `json:"key"`
+	Type string `json:"type,omitempty"`
+}
+
+// LoadTenantFile reads a tenant file.
+func LoadTenantFile(path string) (*TenantFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("graphsim: read tenant: %w", err)
+	}
+	var tf TenantFile
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&tf); err != nil {
+		return nil, fmt.Errorf("graphsim: parse tenant %s: %w", path, err)
+	}
+	return &tf, nil
+}
+
+type kind string
+
+const (
+	kindUser  kind = "users"
+	kindGroup kind = "groups"
+)
+
+type op int
+
+const (
+	opCreate op = iota
+	opUpdate
+	opSoftDelete
+	opRestore
+	opHardDelete
+	opMemberAdd
+	opMemberRemove
+	opOwnerAdd
+	opOwnerRemove
+)
+
+// event is one entry of the change log that delta queries read.
+type event struct {
+	v     uint64
+	kind  kind
+	id    string
+	op    op
+	props []string
+	ref   string
+}
+
+type object struct {
+	kind      kind
+	props     map[string]any
+	members   map[string]bool
+	owners    map[string]bool
+	deletedAt time.Time
+	// memberOf remembers a soft-deleted user's groups, to restore them.
+	memberOf []string
+}
+
+func (o *object) id() string { s, _ := o.props["id"].(string); return s }
+
+// softDeleteRetention is how long a soft-deleted object stays restorable.
+const softDeleteRetention = 30 * 24 * time.Hour
+
+// Tenant is the emulated directory: objects, the change log, and the
+// emulator clock. All methods are safe for concurrent use.
+type Tenant struct {
+	mu         sync.Mutex
+	id         string
+	domain     string
+	apps       map[string]*Application
+	live       map[string]*object
+	deleted    map[string]*object
+	log        []event
+	version    uint64
+	generation string
+	unifiedWB  *bool
+	offset     time.Duration
+	realNow    func() time.Time
+}
+
+// NewTenant builds a tenant from its file.
+func NewTenant(tf *TenantFile) (*Tenant, error) {
+	if tf.TenantID == "" {
+		return nil, fmt.Errorf("graphsim: tenant file: tenantId is required")
+	}
+	t := &Tenant{
+		id: tf.TenantID, domain: tf.DefaultDomain,
+		apps: map[string]*Application{}, live: map[string]*object{}, deleted: map[string]*object{},
+		generation: newID()[:8], unifiedWB: tf.Settings.NewUnifiedGroupWritebackDefault,
+		realNow: time.Now,
+	}
+	if t.domain == "" {
+		t.domain = "contoso.onmicrosoft.com"
+	}
+	for i := range tf.Applications {
+		a := tf.Applications[i]
+		if a.AppID == "" {
+			return nil, fmt.Errorf("graphsim: tenant file: applications[%d].appId is required", i)
+		}
+		t.apps[a.AppID] = &a
+	}
+	for i, u := range tf.Users {
+		if _, err := t.createLocked(kindUser, u); err != nil {
+			return nil, fmt.Errorf("graphsim: tenant file: users[%d]: %w", i, err)
+		}
+	}
+	// Groups first, members second: a group may list a group defined later.
+	type pending struct{ id string; members, owners []string }
+	var refs []pending
+	for i, g := range tf.Groups {
+		members, err := idList(g["members"])
+		if err != nil {
+			return nil, fmt.Errorf("graphsim: tenant file: groups[%d].members: %w", i, err)
+		}
+		owners, err := idList(g["owners"])
+		if err != nil {
+			return nil, fmt.Errorf("graphsim: tenant file: groups[%d].owners: %w", i, err)
+		}
+		props := map[string]any{}
+		for k, v := range g {
+			if k != "members" && k != "owners" {
+				props[k] = v
+			}
+		}
+		obj, err := t.createLocked(kindGroup, props)
+		if err != nil {
+			return nil, fmt.Errorf("graphsim: tenant file: groups[%d]: %w", i, err)
+		}
+		refs = append(refs, pending{obj.id(), members, owners})
+	}
+	for _, p := range refs {
+		for _, m := range p.members {
+			if err := t.addRefLocked(p.id, m, false); err != nil {
+				return nil, fmt.Errorf("graphsim: tenant file: group %s: member %s: %w", p.id, m, err)
+			}
+		}
+		for _, m := range p.owners {
+			if err := t.addRefLocked(p.id, m, true); err != nil {
+				return nil, fmt.Errorf("graphsim: tenant file: group %s: owner %s: %w", p.id, m, err)
+			}
+		}
+	}
+	return t, nil
+}
+
+func idList(v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("want a list of object ids")
+	}
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		s, ok := x.(string)
+		if !ok {
+			return nil, fmt.Errorf("want a list of object ids")
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// ID returns the tenant id.
+func (t *Tenant) ID() string { return t.id }
+
+// Now is the emulator clock: real time plus whatever Advance added.
+func (t *Tenant) Now() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.nowLocked()
+}
+
+func (t *Tenant) nowLocked() time.Time { return t.realNow().Add(t.offset).UTC() }
+
+// Advance moves the emulator clock forward, so soft-deleted objects expire
+// and delta tokens age without waiting.
+func (t *Tenant) Advance(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.offset += d
+	t.purgeLocked()
+}
+
+// InvalidateDeltaTokens makes every delta and skip token issued so far answer
+// 410 Gone: what Graph does after internal maintenance of a tenant.
+func (t *Tenant) InvalidateDeltaTokens() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.generation = newID()[:8]
+}
+
+// purgeLocked hard-deletes soft-deleted objects past their retention.
+func (t *Tenant) purgeLocked() {
+	now := t.nowLocked()
+	for id, o := range t.deleted {
+		if now.Sub(o.deletedAt) >= softDeleteRetention {
+			delete(t.deleted, id)
+			t.emitLocked(o.kind, id, opHardDelete, nil, "")
+		}
+	}
+}
+
+func (t *Tenant) emitLocked(k kind, id string, o op, props []string, ref string) {
+	t.version++
+	t.log = append(t.log, event{v: t.version, kind: k, id: id, op: o, props: props, ref: ref})
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// readOnlyProps are set by the service and cannot be written by a client.
+var readOnlyProps = map[string]bool{"id": true, "createdDateTime": true, "deletedDateTime": true}
+
+func (t *Tenant) createLocked(k kind, props map[string]any) (*object, error) {
+	id, _ := props["id"].(string)
+	if id == "" {
+		id = newID()
+	}
+	if t.live[id] != nil || t.deleted[id] != nil {
+		return nil, &apiError{status: 400, code: "Request_BadRequest", msg: fmt.Sprintf("Another object with the same value for property id already exists: %s", id)}
+	}
+	p := map[string]any{}
+	for key, v := range props {
+		p[key] = v
+	}
+	p["id"] = id
+	if _, ok := p["createdDateTime"]; !ok {
+		p["createdDateTime"] = t.nowLocked().Format(time.RFC3339)
+	}
+	if err := t.completeLocked(k, p, true); err != nil {
+		return nil, err
+	}
+	o := &object{kind: k, props: p}
+	if k == kindGroup {
+		o.members, o.owners = map[string]bool{}, map[string]bool{}
+	}
+	t.live[id] = o
+	t.emitLocked(k, id, opCreate, nil, "")
+	return o, nil
+}
+
+// completeLocked validates a new object and fills what Graph derives.
+func (t *Tenant) completeLocked(k kind, p map[string]any, creating bool) error {
+	str := func(key string) string { s, _ := p[key].(string); return s }
+	switch k {
+	case kindUser:
+		if creating && str("displayName") == "" {
+			return badRequest("Invalid value specified for property 'displayName' of resource 'User'.")
+		}
+		if creating && str("userPrincipalName") == "" {
+			return badRequest("Invalid value specified for property 'userPrincipalName' of resource 'User'.")
+		}
+		if upn := str("userPrincipalName"); upn != "" {
+			for _, o := range t.live {
+				if o.kind == kindUser && o.id() != p["id"] && strings.EqualFold(str2(o.props, "userPrincipalName"), upn) {
+					return badRequest("Another object with the same value for property userPrincipalName already exists.")
+				}
+			}
+		}
+	case kindGroup:
+		if creating {
+			for _, req := range []string{"displayName", "mailNickname"} {
+				if str(req) == "" {
+					return badRequest(fmt.Sprintf("Invalid value specified for property '%s' of resource 'Group'.", req))
+				}
+			}
+			for _, req := range []string{"mailEnabled", "securityEnabled"} {
+				if _, ok := p[req].(bool); !ok {
+					return badRequest(fmt.Sprintf("Invalid value specified for property '%s' of resource 'Group'.", req))
+				}
+			}
+			if _, ok := p["groupTypes"]; !ok {
+				p["groupTypes"] = []any{}
+			}
+		}
+		if nick := str("mailNickname"); nick != "" && p["mailEnabled"] == true {
+			if _, ok := p["mail"]; !ok || creating {
+				if str("mail") == "" {
+					p["mail"] = nick + "@" + t.domain
+				}
+			}
+			if _, ok := p["proxyAddresses"]; !ok {
+				p["proxyAddresses"] = []any{"SMTP:" + str("mail")}
+			}
+		}
+		if wb, ok := p["writebackConfiguration"]; ok && wb != nil {
+			m, ok := wb.(map[string]any)
+			if !ok {
+				return badRequest("Invalid value specified for property 'writebackConfiguration' of resource 'Group'.")
+			}
+			switch gt := m["onPremisesGroupType"]; gt {
+			case nil, "universalDistributionGroup", "universalSecurityGroup", "universalMailEnabledSecurityGroup":
+			default:
+				return badRequest(fmt.Sprintf("Invalid value specified for property 'onPremisesGroupType': %v", gt))
+			}
+		}
+	}
+	return nil
+}
+
+func str2(p map[string]any, key string) string { s, _ := p[key].(string); return s }
+
+func badRequest(msg string) *apiError {
+	return &apiError{status: 400, code: "Request_BadRequest", msg: msg}
+}
+
+func notFound(id string) *apiError {
+	return &apiError{status: 404, code: "Request_ResourceNotFound", msg: fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id)}
+}
+
+// Create adds a user or group, as POST /users or POST /groups does, and
+// returns its properties.
+func (t *Tenant) create(k kind, props map[string]any) (map[string]any, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for key := range props {
+		if readOnlyProps[key] && key != "id" {
+			return nil, badRequest(fmt.Sprintf("Property '%s' is read-only and cannot be set.", key))
+		}
+	}
+	var binds []struct {
+		ids   []string
+		owner bool
+	}
+	clean := map[string]any{}
+	for key, v := range props {
+		switch key {
+		case "members@odata.bind", "owners@odata.bind":
+			refs, err := idList(v)
+			if err != nil {
+				return nil, badRequest("Invalid value for " + key)
+			}
+			ids := make([]string, len(refs))
+			for i, r := range refs {
+				ids[i] = refID(r)
+			}
+			binds = append(binds, struct {
+				ids   []string
+				owner bool
+			}{ids, key == "owners@odata.bind"})
+		default:
+			clean[key] = v
+		}
+	}
+	o, err := t.createLocked(k, clean)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range binds {
+		for _, id := range b.ids {
+			if err := t.addRefLocked(o.id(), id, b.owner); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return copyProps(o.props), nil
+}
+
+// refID takes the object id from an "@odata.id" URL or returns s as it is.
+func refID(s string) string {
+	if i := strings.LastIndex(s, "/"); i >= 0 {
+		s = s[i+1:]
+	}
+	s = strings.TrimPrefix(s, "directoryObjects(")
+	return strings.Trim(s, "')")
+}
+
+func copyProps(p map[string]any) map[string]any {
+	out := make(map[string]any, len(p))
+	for k, v := range p {
+		out[k] = v
+	}
+	return out
+}
+
+// update changes properties, as PATCH does. A null value clears a property.
+func (t *Tenant) update(k kind, id string, props map[string]any) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o := t.live[id]
+	if o == nil || o.kind != k {
+		return notFound(id)
+	}
+	next := copyProps(o.props)
+	var changed []string
+	for key, v := range props {
+		if readOnlyProps[key] {
+			return badRequest(fmt.Sprintf("Property '%s' is read-only and cannot be set.", key))
+		}
+		if key == "writebackConfiguration" && v != nil {
+			// PATCH of a complex property merges into the existing value.
+			m, ok := v.(map[string]any)
+			if !ok {
+				return badRequest("Invalid value specified for property 'writebackConfiguration' of resource 'Group'.")
+			}
+			merged := map[string]any{}
+			if old, ok := next[key].(map[string]any); ok {
+				for a, b := range old {
+					merged[a] = b
+				}
+			}
+			for a, b := range m {
+				merged[a] = b
+			}
+			v = merged
+		}
+		if v == nil {
+			delete(next, key)
+		} else {
+			next[key] = v
+		}
+		changed = append(changed, key)
+	}
+	if err := t.completeLocked(k, next, false); err != nil {
+		return err
+	}
+	o.props = next
+	sort.Strings(changed)
+	if len(changed) > 0 {
+		t.emitLocked(k, id, opUpdate, changed, "")
+	}
+	return nil
+}
+
+// remove deletes an object, as DELETE does. Microsoft 365 groups and users
+// go to deleted items for 30 days; security groups are deleted for good.
+func (t *Tenant) remove(k kind, id string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o := t.live[id]
+	if o == nil || o.kind != k {
+		return notFound(id)
+	}
+	delete(t.live, id)
+	// The object leaves every group it was a member or owner of.
+	for gid, g := range t.live {
+		if g.kind != kindGroup {
+			continue
+		}
+		if g.members[id] {
+			delete(g.members, id)
+			t.emitLocked(kindGroup, gid, opMemberRemove, nil, id)
+			if k == kindUser {
+				o.memberOf = append(o.memberOf, gid)
+			}
+		}
+		if g.owners[id] {
+			delete(g.owners, id)
+			t.emitLocked(kindGroup, gid, opOwnerRemove, nil, id)
+		}
+	}
+	soft := k == kindUser || (k == kindGroup && isUnified(o.props))
+	if !soft {
+		t.emitLocked(k, id, opHardDelete, nil, "")
+		return nil
+	}
+	o.deletedAt = t.nowLocked()
+	o.props["deletedDateTime"] = o.deletedAt.Format(time.RFC3339)
+	t.deleted[id] = o
+	t.emitLocked(k, id, opSoftDelete, nil, "")
+	return nil
+}
+
+func isUnified(p map[string]any) bool {
+	types, _ := p["groupTypes"].([]any)
+	for _, x := range types {
+		if x == "Unified" {
+			return true
+		}
+	}
+	return false
+}
+
+// restore brings a soft-deleted object back, with the same id.
+func (t *Tenant) restore(id string) (map[string]any, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.purgeLocked()
+	o := t.deleted[id]
+	if o == nil {
+		return nil, notFound(id)
+	}
+	delete(t.deleted, id)
+	delete(o.props, "deletedDateTime")
+	o.deletedAt = time.Time{}
+	t.live[id] = o
+	t.emitLocked(o.kind, id, opRestore, nil, "")
+	for _, gid := range o.memberOf {
+		if g := t.live[gid]; g != nil && !g.members[id] {
+			g.members[id] = true
+			t.emitLocked(kindGroup, gid, opMemberAdd, nil, id)
+		}
+	}
+	o.memberOf = nil
+	return copyProps(o.props), nil
+}
+
+// purge permanently deletes a soft-deleted object.
+func (t *Tenant) purge(id string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o := t.deleted[id]
+	if o == nil {
+		return notFound(id)
+	}
+	delete(t.deleted, id)
+	t.emitLocked(o.kind, id, opHardDelete, nil, "")
+	return nil
+}
+
+// addRefLocked makes ref a member (or owner) of group gid.
+func (t *Tenant) addRefLocked(gid, ref string, owner bool) error {
+	g := t.live[gid]
+	if g == nil || g.kind != kindGroup {
+		return notFound(gid)
+	}
+	m := t.live[ref]
+	if m == nil {
+		return notFound(ref)
+	}
+	set, o, what := g.members, opMemberAdd, "members"
+	if owner {
+		set, o, what = g.owners, opOwnerAdd, "owners"
+	}
+	if set[ref] {
+		return badRequest(fmt.Sprintf("One or more added object references already exist for the following modified properties: '%s'.", what))
+	}
+	set[ref] = true
+	t.emitLocked(kindGroup, gid, o, nil, ref)
+	return nil
+}
+
+func (t *Tenant) addRef(gid, ref string, owner bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.addRefLocked(gid, ref, owner)
+}
+
+func (t *Tenant) removeRef(gid, ref string, owner bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	g := t.live[gid]
+	if g == nil || g.kind != kindGroup {
+		return notFound(gid)
+	}
+	set, o := g.members, opMemberRemove
+	if owner {
+		set, o = g.owners, opOwnerRemove
+	}
+	if !set[ref] {
+		return notFound(ref)
+	}
+	delete(set, ref)
+	t.emitLocked(kindGroup, gid, o, nil, ref)
+	return nil
+}
+
+// AddMember, RemoveMember, CreateGroup, CreateUser, UpdateGroup, Delete and
+// Restore are the in-process form of Graph's write calls, for tests.
+
+// CreateGroup creates a group as POST /groups does and returns its id.
+func (t *Tenant) CreateGroup(props map[string]any) (string, error) {
+	p, err := t.create(kindGroup, props)
+	if err != nil {
+		return "", err
+	}
+	return p["id"].(string), nil
+}
+
+// CreateUser creates a user as POST /users does and returns its id.
+func (t *Tenant) CreateUser(props map[string]any) (string, error) {
+	p, err := t.create(kindUser, props)
+	if err != nil {
+		return "", err
+	}
+	return p["id"].(string), nil
+}
+
+// UpdateGroup changes a group's properties as PATCH /groups/{id} does.
+func (t *Tenant) UpdateGroup(id string, props map[string]any) error {
+	return t.update(kindGroup, id, props)
+}
+
+// UpdateUser changes a user's properties as PATCH /users/{id} does.
+func (t *Tenant) UpdateUser(id string, props map[string]any) error {
+	return t.update(kindUser, id, props)
+}
+
+// DeleteGroup deletes a group as DELETE /groups/{id} does.
+func (t *Tenant) DeleteGroup(id string) error { return t.remove(kindGroup, id) }
+
+// DeleteUser deletes a user as DELETE /users/{id} does.
+func (t *Tenant) DeleteUser(id string) error { return t.remove(kindUser, id) }
+
+// Restore restores a deleted item as POST /directory/deletedItems/{id}/restore does.
+func (t *Tenant) Restore(id string) error { _, err := t.restore(id); return err }
+
+// PurgeDeleted permanently deletes a deleted item.
+func (t *Tenant) PurgeDeleted(id string) error { return t.purge(id) }
+
+// AddMember adds a member as POST /groups/{id}/members/$ref does.
+func (t *Tenant) AddMember(groupID, memberID string) error { return t.addRef(groupID, memberID, false) }
+
+// RemoveMember removes a member as DELETE /groups/{id}/members/{id}/$ref does.
+func (t *Tenant) RemoveMember(groupID, memberID string) error {
+	return t.removeRef(groupID, memberID, false)
+}
+
+// SetUnifiedWritebackDefault sets the Group.Unified setting
+// NewUnifiedGroupWritebackDefault.
+func (t *Tenant) SetUnifiedWritebackDefault(v bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.unifiedWB = &v
+}
