@@ -95,11 +95,12 @@ func (s *Snapshot) ApplyGroups(full bool, deltas []GroupDelta) {
 			continue
 		}
 		g := s.Groups[d.ID]
-		if g == nil {
+		if g == nil || g.Removed != NotRemoved {
+			// New, or back after a removal (restored): Graph describes
+			// it in full, so nothing from before carries over.
 			g = &Group{ID: d.ID}
 			s.Groups[d.ID] = g
 		}
-		g.Removed = NotRemoved
 		applyGroupFields(g, d)
 		g.Members = applyRefs(g.Members, d.MembersAdded, d.MembersRemoved)
 		g.Owners = applyRefs(g.Owners, d.OwnersAdded, d.OwnersRemoved)

@@ -85,4 +85,3 @@ func (c *Client) GroupMembers(ctx context.Context, groupID string) ([]cloud.Obje
 	}
 	return out, nil
 }
-

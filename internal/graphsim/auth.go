@@ -26,7 +26,7 @@ var defaultPermissions = []string{"Directory.ReadWrite.All"}
 
 // identityError writes an error in the shape the Microsoft identity platform
 // uses on its token endpoint.
-func (s *Server) identityError(w http.ResponseWriter, status int, code string, aadsts int, desc string) {
+func (s *Server) identityError(w http.ResponseWriter, r *http.Request, status int, code string, aadsts int, desc string) {
 	now := time.Now().UTC()
 	writeJSON(w, status, map[string]any{
 		"error":             code,
@@ -35,7 +35,7 @@ func (s *Server) identityError(w http.ResponseWriter, status int, code string, a
 		"timestamp":         now.Format("2006-01-02 15:04:05Z"),
 		"trace_id":          newID(),
 		"correlation_id":    newID(),
-		"error_uri":         fmt.Sprintf("%s/error?code=%d", s.base(nil), aadsts),
+		"error_uri":         fmt.Sprintf("%s/error?code=%d", s.base(r), aadsts),
 	})
 }
 
@@ -48,7 +48,7 @@ func (s *Server) knownTenant(name string) bool {
 func (s *Server) handleOpenIDConfiguration(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
 	if !s.knownTenant(tenant) {
-		s.identityError(w, 400, "invalid_tenant", 90002, fmt.Sprintf("Tenant '%s' not found.", tenant))
+		s.identityError(w, r, 400, "invalid_tenant", 90002, fmt.Sprintf("Tenant '%s' not found.", tenant))
 		return
 	}
 	base := s.base(r)
@@ -91,15 +91,15 @@ func (s *Server) handleInstanceDiscovery(w http.ResponseWriter, r *http.Request)
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
 	if !s.knownTenant(tenant) {
-		s.identityError(w, 400, "invalid_request", 90002, fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant))
+		s.identityError(w, r, 400, "invalid_request", 90002, fmt.Sprintf("Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant))
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		s.identityError(w, 400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
+		s.identityError(w, r, 400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
 		return
 	}
 	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
-		s.identityError(w, 400, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type '%s'.", gt))
+		s.identityError(w, r, 400, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type '%s'.", gt))
 		return
 	}
 	clientID := r.PostForm.Get("client_id")
@@ -110,19 +110,32 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	app := s.tenant.apps[clientID]
 	if app == nil {
-		s.identityError(w, 400, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, s.tenant.id))
+		s.identityError(w, r, 400, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, s.tenant.id))
 		return
 	}
+	// MSAL adds the OpenID Connect scopes to every request; Entra ignores
+	// them for client credentials.
 	scope := r.PostForm.Get("scope")
-	resource, ok := strings.CutSuffix(scope, "/.default")
+	var resources []string
+	for _, sc := range strings.Fields(scope) {
+		switch sc {
+		case "openid", "profile", "offline_access":
+		default:
+			resources = append(resources, sc)
+		}
+	}
+	resource, ok := "", false
+	if len(resources) == 1 {
+		resource, ok = strings.CutSuffix(resources[0], "/.default")
+	}
 	if !ok || (resource != "https://graph.microsoft.com" && resource != s.base(r) && resource != graphAppID) {
-		s.identityError(w, 400, "invalid_scope", 1002012, fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", scope))
+		s.identityError(w, r, 400, "invalid_scope", 1002012, fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", scope))
 		return
 	}
 	switch {
 	case r.PostForm.Get("client_assertion") != "":
 		if err := s.verifyAssertion(r, app); err != nil {
-			s.identityError(w, 401, "invalid_client", 700027, "Client assertion failed signature validation. "+err.Error())
+			s.identityError(w, r, 401, "invalid_client", 700027, "Client assertion failed signature validation. "+err.Error())
 			return
 		}
 	default:
@@ -133,7 +146,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if !secretMatches(app, secret) {
-			s.identityError(w, 401, "invalid_client", 7000215, fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID))
+			s.identityError(w, r, 401, "invalid_client", 7000215, fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID))
 			return
 		}
 	}
@@ -156,7 +169,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	tok.Header["kid"] = s.keyID
 	signed, err := tok.SignedString(s.key)
 	if err != nil {
-		s.identityError(w, 500, "server_error", 50000, "signing failed")
+		s.identityError(w, r, 500, "server_error", 50000, "signing failed")
 		return
 	}
 	s.mu.Lock()

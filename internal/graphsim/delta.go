@@ -155,6 +155,8 @@ func (t *Tenant) renderLocked(id string, c *objChange, sel map[string]bool, init
 		case full || !minimal:
 			if set {
 				item[prop] = v
+			} else if c.props[prop] {
+				item[prop] = nil // cleared in this round
 			}
 		case c.props[prop]:
 			item[prop] = v // nil when the property was cleared
@@ -162,10 +164,10 @@ func (t *Tenant) renderLocked(id string, c *objChange, sel map[string]bool, init
 	}
 	var members, owners []refChange
 	if sel["members"] {
-		members = t.refsLocked(o.members, c.members, full)
+		members = t.refsLocked(o.members, c.members, full, initial)
 	}
 	if sel["owners"] {
-		owners = t.refsLocked(o.owners, c.owners, full)
+		owners = t.refsLocked(o.owners, c.owners, full, initial)
 	}
 	touched := full || len(members) > 0 || len(owners) > 0
 	for prop := range c.props {
@@ -194,7 +196,10 @@ func (t *Tenant) renderLocked(id string, c *objChange, sel map[string]bool, init
 	return out
 }
 
-func (t *Tenant) refsLocked(current map[string]bool, changes []refChange, full bool) []refChange {
+// refsLocked lists an object's member (or owner) changes: the net changes
+// of the round, or, for an object described in full, every current
+// reference plus (outside the initial round) those removed in the round.
+func (t *Tenant) refsLocked(current map[string]bool, changes []refChange, full, initial bool) []refChange {
 	if !full {
 		return netRefs(changes)
 	}
@@ -206,6 +211,13 @@ func (t *Tenant) refsLocked(current map[string]bool, changes []refChange, full b
 	out := make([]refChange, len(ids))
 	for i, id := range ids {
 		out[i] = refChange{id, true}
+	}
+	if !initial {
+		for _, c := range netRefs(changes) {
+			if !c.added && !current[c.id] {
+				out = append(out, c)
+			}
+		}
 	}
 	return out
 }

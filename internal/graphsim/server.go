@@ -72,9 +72,13 @@ type Server struct {
 	deltaCount   int
 }
 
+// signingKey is made once per process: RSA key generation is slow, and
+// each server still signs with its own key id.
+var signingKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+
 // NewServer returns a server for t. A nil logger discards logs.
 func NewServer(t *Tenant, logger *slog.Logger) (*Server, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	key, err := signingKey()
 	if err != nil {
 		return nil, fmt.Errorf("graphsim: signing key: %w", err)
 	}

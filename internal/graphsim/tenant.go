@@ -113,7 +113,7 @@ type object struct {
 	members   map[string]bool
 	owners    map[string]bool
 	deletedAt time.Time
-	// memberOf remembers a soft-deleted user's groups, to restore them.
+	// memberOf remembers a soft-deleted object's groups, to restore them.
 	memberOf []string
 }
 
@@ -508,9 +508,7 @@ func (t *Tenant) remove(k kind, id string) error {
 		if g.members[id] {
 			delete(g.members, id)
 			t.emitLocked(kindGroup, gid, opMemberRemove, nil, id)
-			if k == kindUser {
-				o.memberOf = append(o.memberOf, gid)
-			}
+			o.memberOf = append(o.memberOf, gid)
 		}
 		if g.owners[id] {
 			delete(g.owners, id)
