@@ -56,7 +56,6 @@ func TestCertificateCredential(t *testing.T) {
 	}
 }
 
-
 func TestRetryAfter(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	cases := []struct {

@@ -81,7 +81,6 @@ func docServer(t *testing.T, steps ...step) *Client {
 	return c
 }
 
-
 func TestDocsGroupDeltaSequence(t *testing.T) {
 	c := docServer(t,
 		step{query: "$select=", file: "groups-initial.json"},

@@ -166,7 +166,10 @@ func NewTenant(tf *TenantFile) (*Tenant, error) {
 		}
 	}
 	// Groups first, members second: a group may list a group defined later.
-	type pending struct{ id string; members, owners []string }
+	type pending struct {
+		id              string
+		members, owners []string
+	}
 	var refs []pending
 	for i, g := range tf.Groups {
 		members, err := idList(g["members"])

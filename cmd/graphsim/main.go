@@ -1,0 +1,80 @@
+// Command graphsim serves an emulated Microsoft Graph tenant over HTTPS, for
+// tests, the demo and people trying groupwriteback without a tenant.
+//
+//	graphsim -listen 127.0.0.1:8443 -tenant examples/tenant.json -cert-dir /tmp/graphsim
+//
+// It prints its base URL on standard output when it is ready; clients trust
+// it through the CA it writes to DIR/ca.pem. The base URL is both the Graph
+// URL and the authority URL.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/graphsim"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "graphsim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("graphsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		listen   = fs.String("listen", "127.0.0.1:8443", "address to listen on")
+		tenant   = fs.String("tenant", "", "tenant file (JSON with Graph's property names); required")
+		certDir  = fs.String("cert-dir", "", "directory to write ca.pem to (default: a new temporary directory)")
+		logLevel = fs.String("log-level", "info", "debug logs every request")
+		f        graphsim.Faults
+	)
+	fs.IntVar(&f.PageSize, "page-size", 100, "items per page of delta and list answers")
+	fs.IntVar(&f.MembersPerItem, "members-per-item", 500, "member changes per delta item; a group with more spans several items and pages")
+	fs.IntVar(&f.ThrottleEvery, "throttle-every", 0, "answer every Nth Graph request 429 Too Many Requests")
+	fs.IntVar(&f.RetryAfterSeconds, "retry-after", 1, "Retry-After seconds of 429 and 503 answers")
+	fs.IntVar(&f.UnavailableEvery, "unavailable-every", 0, "answer every Nth Graph request 503 Service Unavailable")
+	fs.IntVar(&f.GatewayTimeoutEvery, "gateway-timeout-every", 0, "answer every Nth Graph request 504 Gateway Timeout")
+	fs.IntVar(&f.DropEvery, "drop-every", 0, "close the connection of every Nth Graph request without answering")
+	fs.IntVar(&f.ResyncEvery, "resync-every", 0, "answer every Nth delta-link request 410 Gone (full resync)")
+	fs.IntVar(&f.ReplayEvents, "replay", 0, "replay this many already-delivered changes in each incremental delta round")
+	fs.DurationVar(&f.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued access tokens")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *tenant == "" {
+		return fmt.Errorf("-tenant is required")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	tf, err := graphsim.LoadTenantFile(*tenant)
+	if err != nil {
+		return err
+	}
+	inst, err := graphsim.Start(graphsim.Options{Addr: *listen, Tenant: tf, CertDir: *certDir, Faults: f, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer inst.Close()
+	fmt.Fprintln(stdout, inst.URL)
+	logger.Info("graphsim ready", "url", inst.URL, "tenant", tf.TenantID, "ca_file", inst.CAFile,
+		"groups", len(tf.Groups), "users", len(tf.Users))
+	<-ctx.Done()
+	logger.Info("graphsim stopping")
+	return nil
+}

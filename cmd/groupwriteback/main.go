@@ -1,0 +1,115 @@
+// Command groupwriteback writes cloud groups from Microsoft Entra ID back
+// into on-premises Active Directory and keeps them in step.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/groupwriteback/groupwriteback/internal/config"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitFatal = 1
+	// exitPartial is a run that finished with some groups failed.
+	exitPartial = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintln(stderr, "groupwriteback:", err)
+		return exitFatal
+	}
+}
+
+// exitError ends a command with a chosen code after it printed its report.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// globals are the flags every command has.
+type globals struct {
+	configPath string
+	logLevel   string
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func defaultConfigPath() string {
+	if p := os.Getenv("GROUPWRITEBACK_CONFIG"); p != "" {
+		return p
+	}
+	return "/etc/groupwriteback/config.yaml"
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "groupwriteback",
+		Short: "Write cloud groups from Microsoft Entra ID back into Active Directory",
+		Long: `groupwriteback writes Microsoft 365 groups and cloud security groups from
+Microsoft Entra ID (read through Microsoft Graph) back into on-premises Active
+Directory over LDAP, and keeps them in step.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", defaultConfigPath(), "configuration file (env GROUPWRITEBACK_CONFIG)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "override log.level: debug, info, warn or error")
+	root.AddCommand(newVersionCmd(g), newConfigCmd(g), newCloudCmd(g))
+	return root
+}
+
+// load reads the configuration named by --config.
+func (g *globals) load() (*config.Config, error) {
+	cfg, err := config.Load(g.configPath)
+	if err != nil {
+		return nil, err
+	}
+	if g.logLevel != "" {
+		cfg.Log.Level = g.logLevel
+		if err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("--log-level: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+// logger builds the logger the configuration asks for, on stderr.
+func (g *globals) logger(cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, opts))
+}

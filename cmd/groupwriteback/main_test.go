@@ -1,0 +1,142 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/graphsim"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("output differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// demoSetup starts graphsim with the sample tenant and writes a config that
+// signs in to it with the sample app.
+func demoSetup(t *testing.T) (*graphsim.Instance, string) {
+	t.Helper()
+	tf, err := graphsim.LoadTenantFile("../../examples/tenant.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	inst, err := graphsim.Start(graphsim.Options{Tenant: tf, CertDir: dir, Faults: graphsim.Faults{PageSize: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Close() })
+	cfg := `cloud:
+  tenant_id: 7a1c3f9e-2b4d-4e8a-9c61-0d5e8f2a1b3c
+  client_id: 5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10
+  client_secret: demo-groupwriteback-secret
+  graph_url: ` + inst.URL + `
+  authority_url: ` + inst.URL + `
+  ca_file: ca.pem
+directory:
+  url: ldaps://127.0.0.1:636
+  bind_dn: CN=Administrator,CN=Users,DC=contoso,DC=com
+  password: not-used-here
+  base_dn: DC=contoso,DC=com
+writeback:
+  target_ou: OU=Cloud Groups,DC=contoso,DC=com
+`
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return inst, path
+}
+
+func TestCloudChanges(t *testing.T) {
+	inst, cfg := demoSetup(t)
+	out, errOut, code := runCLI(t, "--config", cfg, "cloud", "changes")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden(t, "cloud-changes-first.txt", out)
+
+	tn := inst.Server.Tenant()
+	for _, err := range []error{
+		tn.UpdateGroup("6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d", map[string]any{"displayName": "Marketing EMEA"}),
+		tn.AddMember("6a1e0c55-0004-4f0e-9d3b-2c1a0b9f8e7d", "3f2b1c4d-0003-4a5b-8c6d-7e8f90a1b2c3"),
+		tn.RemoveMember("6a1e0c55-0004-4f0e-9d3b-2c1a0b9f8e7d", "3f2b1c4d-0001-4a5b-8c6d-7e8f90a1b2c3"),
+		tn.DeleteGroup("6a1e0c55-0002-4f0e-9d3b-2c1a0b9f8e7d"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errOut, code = runCLI(t, "--config", cfg, "cloud", "changes")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden(t, "cloud-changes-second.txt", out)
+
+	out, _, code = runCLI(t, "--config", cfg, "cloud", "changes", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"full": false`) || !strings.Contains(out, `"changes": []`) {
+		t.Fatalf("quiet JSON round: exit %d\n%s", code, out)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	_, cfg := demoSetup(t)
+	out, errOut, code := runCLI(t, "--config", cfg, "config", "check")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	out = regexp.MustCompile(`https://127\.0\.0\.1:\d+`).ReplaceAllString(out, "https://127.0.0.1:PORT")
+	out = strings.ReplaceAll(out, filepath.Dir(cfg), "DIR")
+	golden(t, "config-check.txt", out)
+	if strings.Contains(out, "demo-groupwriteback-secret") || strings.Contains(out, "not-used-here") {
+		t.Fatal("config check prints a secret")
+	}
+}
+
+func TestBadConfigExitsOneNamingTheKey(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte("cloud:\n  tenant_id: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCLI(t, "--config", path, "config", "check")
+	if code != 1 || !strings.Contains(errOut, "cloud.client_id: required") || !strings.Contains(errOut, "directory.url: required") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, _, code := runCLI(t, "version")
+	if code != 0 || !regexp.MustCompile(`^groupwriteback \S+ \(commit \S+, go\S+, \w+/\w+\)\n$`).MatchString(out) {
+		t.Fatalf("exit %d: %q", code, out)
+	}
+}

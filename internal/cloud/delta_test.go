@@ -1,0 +1,100 @@
+package cloud
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestApplyGroups(t *testing.T) {
+	yes := true
+	base := func() *Snapshot {
+		s := NewSnapshot()
+		s.ApplyGroups(true, []GroupDelta{{ID: "g1", Values: Group{DisplayName: "One", Description: "first"}, Present: GroupDisplayName | GroupDescription,
+			MembersAdded: []ObjectRef{{"u1", TypeUser}, {"u2", TypeUser}}, OwnersAdded: []ObjectRef{{"u1", TypeUser}}}})
+		return s
+	}
+	cases := []struct {
+		name  string
+		full  bool
+		delta []GroupDelta
+		check func(t *testing.T, s *Snapshot)
+	}{
+		{"absent fields keep their values", false, []GroupDelta{{ID: "g1", Values: Group{DisplayName: "Uno"}, Present: GroupDisplayName}},
+			func(t *testing.T, s *Snapshot) {
+				if g := s.Groups["g1"]; g.DisplayName != "Uno" || g.Description != "first" {
+					t.Fatalf("%+v", g)
+				}
+			}},
+		{"present empty field clears", false, []GroupDelta{{ID: "g1", Present: GroupDescription}},
+			func(t *testing.T, s *Snapshot) {
+				if g := s.Groups["g1"]; g.Description != "" || g.DisplayName != "One" {
+					t.Fatalf("%+v", g)
+				}
+			}},
+		{"members added and removed", false, []GroupDelta{{ID: "g1", MembersAdded: []ObjectRef{{"g9", TypeGroup}}, MembersRemoved: []ObjectRef{{"u1", TypeUser}, {"nobody", TypeUser}}}},
+			func(t *testing.T, s *Snapshot) {
+				if got := SortedRefs(s.Groups["g1"].Members); !slices.Equal(got, []ObjectRef{{"g9", TypeGroup}, {"u2", TypeUser}}) {
+					t.Fatalf("%v", got)
+				}
+			}},
+		{"soft delete keeps a tombstone", false, []GroupDelta{{ID: "g1", Removed: SoftDeleted}},
+			func(t *testing.T, s *Snapshot) {
+				if g := s.Groups["g1"]; g == nil || g.Removed != SoftDeleted || g.DisplayName != "One" {
+					t.Fatalf("%+v", g)
+				}
+			}},
+		{"restore after soft delete starts afresh", false, []GroupDelta{{ID: "g1", Removed: SoftDeleted}, {ID: "g1", Values: Group{DisplayName: "One"}, Present: GroupDisplayName, MembersAdded: []ObjectRef{{"u2", TypeUser}}}},
+			func(t *testing.T, s *Snapshot) {
+				g := s.Groups["g1"]
+				if g.Removed != NotRemoved || g.Description != "" || len(g.Members) != 1 || len(g.Owners) != 0 {
+					t.Fatalf("%+v", g)
+				}
+			}},
+		{"hard delete removes", false, []GroupDelta{{ID: "g1", Removed: HardDeleted}},
+			func(t *testing.T, s *Snapshot) {
+				if _, ok := s.Groups["g1"]; ok {
+					t.Fatal("still there")
+				}
+			}},
+		{"full round replaces everything", true, []GroupDelta{{ID: "g2", Values: Group{Writeback: WritebackConfiguration{IsEnabled: &yes}}, Present: GroupWriteback}},
+			func(t *testing.T, s *Snapshot) {
+				if len(s.Groups) != 1 || s.Groups["g2"] == nil || !*s.Groups["g2"].Writeback.IsEnabled {
+					t.Fatalf("%v", s.Groups)
+				}
+			}},
+		{"removal of an unknown group is harmless", false, []GroupDelta{{ID: "gx", Removed: HardDeleted}},
+			func(t *testing.T, s *Snapshot) {
+				if len(s.Groups) != 1 {
+					t.Fatalf("%v", s.Groups)
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base()
+			s.ApplyGroups(tc.full, tc.delta)
+			tc.check(t, s)
+		})
+	}
+}
+
+func TestApplyUsers(t *testing.T) {
+	s := NewSnapshot()
+	s.ApplyUsers(true, []UserDelta{{ID: "u1", Values: User{DisplayName: "A", OnPremisesSecurityIdentifier: "S-1-5-21-1"}, Present: UserDisplayName | UserOnPremisesSecurityIdentifier}, {ID: "u2"}})
+	s.ApplyUsers(false, []UserDelta{{ID: "u1", Values: User{DisplayName: "B"}, Present: UserDisplayName}, {ID: "u2", Removed: SoftDeleted}})
+	if u := s.Users["u1"]; u.DisplayName != "B" || u.OnPremisesSecurityIdentifier != "S-1-5-21-1" {
+		t.Fatalf("u1 = %+v", u)
+	}
+	if _, ok := s.Users["u2"]; ok {
+		t.Fatal("a deleted user stays in the snapshot")
+	}
+}
+
+func TestTypeFromOData(t *testing.T) {
+	for in, want := range map[string]ObjectType{"#microsoft.graph.user": TypeUser, "#microsoft.graph.group": TypeGroup,
+		"#microsoft.graph.orgContact": TypeOrgContact, "#microsoft.graph.application": TypeUnknown, "": TypeUnknown, "user": TypeUnknown} {
+		if got := TypeFromOData(in); got != want {
+			t.Errorf("TypeFromOData(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,193 @@
+// Package config loads groupwriteback's YAML configuration: it decodes it
+// strictly, fills defaults, resolves secrets from files and the environment,
+// and validates it, naming the key of every problem it finds.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+	"gopkg.in/yaml.v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/graph"
+)
+
+// Config is the whole configuration file. examples/config.yaml documents
+// every key.
+type Config struct {
+	Cloud     graph.Config     `yaml:"cloud"`
+	Directory directory.Config `yaml:"directory"`
+	Writeback Writeback        `yaml:"writeback"`
+	State     State            `yaml:"state"`
+	Log       Log              `yaml:"log"`
+}
+
+// Naming schemes for the cn of a written-back group.
+const (
+	// NamingDisplayName is Left(Trim(displayName),51) + "_" + the last 12
+	// hex digits of the object id: readable, and unique.
+	NamingDisplayName = "display_name"
+	// NamingObjectID is Group_<objectId>.
+	NamingObjectID = "object_id"
+)
+
+// Writeback says where and how groups are written.
+//
+//	writeback:
+//	  target_ou: OU=Cloud Groups,DC=contoso,DC=com
+//	  naming: display_name
+type Writeback struct {
+	// TargetOU is the OU groups are created in; the tool touches nothing
+	// outside it.
+	TargetOU string `yaml:"target_ou"`
+	// Naming is display_name (default) or object_id.
+	Naming string `yaml:"naming"`
+}
+
+// State says where groupwriteback keeps its state.
+type State struct {
+	// Path of the SQLite state file; default groupwriteback.db beside the
+	// configuration file.
+	Path string `yaml:"path"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info (default), warn or error.
+	Level string `yaml:"level"`
+	// Format is text (default) or json.
+	Format string `yaml:"format"`
+}
+
+// Load reads, completes and validates the configuration file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.Complete(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML. Unknown keys are errors that name the key and line.
+func Parse(b []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, err
+	}
+	if len(root.Content) == 0 {
+		return nil, errors.New("the file is empty")
+	}
+	if errs := unknownKeys(root.Content[0], reflect.TypeFor[Config](), ""); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// unknownKeys walks a mapping node against a struct's yaml tags.
+func unknownKeys(n *yaml.Node, t reflect.Type, prefix string) []error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
+		return nil
+	}
+	fields := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			fields[name] = f.Type
+		}
+	}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		ft, ok := fields[k.Value]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s%s: unknown key (line %d)", prefix, k.Value, k.Line))
+			continue
+		}
+		errs = append(errs, unknownKeys(v, ft, prefix+k.Value+".")...)
+	}
+	return errs
+}
+
+// Complete fills defaults and resolves secrets. dir is the directory of the
+// configuration file, which relative paths in it are taken from.
+func (c *Config) Complete(dir string) error {
+	if c.Writeback.Naming == "" {
+		c.Writeback.Naming = NamingDisplayName
+	}
+	if c.State.Path == "" {
+		c.State.Path = "groupwriteback.db"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	for _, p := range []*string{&c.State.Path, &c.Cloud.ClientSecretFile, &c.Cloud.CertificateFile, &c.Cloud.CAFile,
+		&c.Directory.PasswordFile, &c.Directory.CAFile} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	return errors.Join(c.Cloud.Complete("cloud."), c.Directory.Complete("directory."))
+}
+
+func validDN(s string) bool {
+	_, err := ldap.ParseDN(s)
+	return err == nil
+}
+
+// Validate reports every problem in the configuration at once.
+func (c *Config) Validate() error {
+	errs := []error{c.Cloud.Validate("cloud."), c.Directory.Validate("directory.")}
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	switch {
+	case c.Writeback.TargetOU == "":
+		bad("writeback.target_ou", "required: the OU groups are written to, e.g. OU=Cloud Groups,DC=contoso,DC=com")
+	case !validDN(c.Writeback.TargetOU):
+		bad("writeback.target_ou", "%q is not a DN", c.Writeback.TargetOU)
+	case c.Directory.BaseDN != "" && !directory.IsUnder(c.Writeback.TargetOU, c.Directory.BaseDN):
+		bad("writeback.target_ou", "%q is not under directory.base_dn %q", c.Writeback.TargetOU, c.Directory.BaseDN)
+	}
+	if n := c.Writeback.Naming; n != NamingDisplayName && n != NamingObjectID {
+		bad("writeback.naming", "%q is not %s or %s", n, NamingDisplayName, NamingObjectID)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "%q is not text or json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,196 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/graph"
+)
+
+const validYAML = `
+cloud:
+  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+  client_id: 5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10
+  client_secret: cloud-secret-value
+directory:
+  url: ldaps://dc1.contoso.com:636
+  bind_dn: CN=svc,OU=Service Accounts,DC=contoso,DC=com
+  password: bind-secret-value
+  base_dn: DC=contoso,DC=com
+writeback:
+  target_ou: OU=Cloud Groups,DC=contoso,DC=com
+`
+
+// load writes yaml to a temporary config file and loads it.
+func load(t *testing.T, text string, files map[string]string) (*Config, error) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return Load(path)
+}
+
+func TestValidConfigDefaults(t *testing.T) {
+	c, err := load(t, validYAML, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cloud.GraphURL != "https://graph.microsoft.com" || c.Cloud.AuthorityURL != "https://login.microsoftonline.com" ||
+		c.Cloud.Credential != graph.CredentialClientSecret || c.Writeback.Naming != NamingDisplayName ||
+		!filepath.IsAbs(c.State.Path) || filepath.Base(c.State.Path) != "groupwriteback.db" || c.Log.Level != "info" {
+		t.Fatalf("defaults not filled: %+v", c)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	edit := func(old, new string) string {
+		if !strings.Contains(validYAML, old) {
+			panic(old)
+		}
+		return strings.Replace(validYAML, old, new, 1)
+	}
+	cases := []struct {
+		name, yaml string
+		env        map[string]string
+		files      map[string]string
+		want       []string
+	}{
+		{"missing tenant", edit("  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\n", ""), nil, nil, []string{"cloud.tenant_id: required"}},
+		{"bad tenant", edit("72f988bf-86f1-41af-91ab-2d7cd011db47", "72f988bf/../x"), nil, nil, []string{"cloud.tenant_id:"}},
+		{"no credential", edit("  client_secret: cloud-secret-value\n", ""), nil, nil, []string{"cloud.client_secret: no credential"}},
+		{"secret twice", edit("client_secret: cloud-secret-value", "client_secret: a\n  client_secret_file: s"), nil, map[string]string{"s": "b"},
+			[]string{"cloud.client_secret and cloud.client_secret_file are both set"}},
+		{"secret file missing", edit("client_secret: cloud-secret-value", "client_secret_file: nothere"), nil, nil, []string{"cloud.client_secret_file:"}},
+		{"unknown credential", edit("client_secret: cloud-secret-value", "client_secret: x\n  credential: kerberos"), nil, nil, []string{`cloud.credential: "kerberos" is not supported`}},
+		{"certificate file missing", edit("client_secret: cloud-secret-value", "certificate_file: cert.pem"), nil, nil, []string{"cloud.certificate_file:"}},
+		{"graph url not https", edit("client_secret: cloud-secret-value", "client_secret: x\n  graph_url: http://graph.example"), nil, nil, []string{"cloud.graph_url:"}},
+		{"ca file not PEM", edit("client_secret: cloud-secret-value", "client_secret: x\n  ca_file: ca.pem"), nil, map[string]string{"ca.pem": "nope"}, []string{"cloud.ca_file:"}},
+		{"unknown key", edit("  client_id:", "  clientid: x\n  client_id:"), nil, nil, []string{"cloud.clientid: unknown key (line 4)"}},
+		{"unknown section", validYAML + "schedule:\n  every: 1h\n", nil, nil, []string{"schedule: unknown key"}},
+		{"ldap without starttls", edit("ldaps://dc1.contoso.com:636", "ldap://dc1.contoso.com"), nil, nil, []string{"directory.url: ldap:// without start_tls"}},
+		{"not ldap", edit("ldaps://dc1.contoso.com:636", "https://dc1"), nil, nil, []string{`directory.url: scheme "https"`}},
+		{"bad bind dn", edit("CN=svc,OU=Service Accounts,DC=contoso,DC=com", "svc@contoso"), nil, nil, []string{"directory.bind_dn:"}},
+		{"no password", edit("  password: bind-secret-value\n", ""), nil, nil, []string{"directory.password: required"}},
+		{"target outside base", edit("OU=Cloud Groups,DC=contoso,DC=com", "OU=Cloud Groups,DC=fabrikam,DC=com"), nil, nil, []string{"writeback.target_ou:", "is not under directory.base_dn"}},
+		{"target not a DN", edit("OU=Cloud Groups,DC=contoso,DC=com", "Cloud Groups"), nil, nil, []string{`writeback.target_ou: "Cloud Groups" is not a DN`}},
+		{"bad naming", validYAML + "  naming: guid\n", nil, nil, []string{"writeback.naming:"}},
+		{"bad log level", validYAML + "log:\n  level: loud\n", nil, nil, []string{"log.level:"}},
+		{"several at once", edit("  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\n", "") + "log:\n  format: xml\n", nil, nil,
+			[]string{"cloud.tenant_id: required", "log.format:"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, err := load(t, tc.yaml, tc.files)
+			if err == nil {
+				t.Fatal("loaded; want an error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			for _, s := range []string{"cloud-secret-value", "bind-secret-value"} {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error leaks a secret: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretSources(t *testing.T) {
+	noSecrets := strings.NewReplacer("  client_secret: cloud-secret-value\n", "", "  password: bind-secret-value\n", "").Replace(validYAML)
+	t.Run("environment", func(t *testing.T) {
+		t.Setenv(graph.EnvClientSecret, "from-env")
+		t.Setenv("GROUPWRITEBACK_DIRECTORY_PASSWORD", "pw-from-env")
+		c, err := load(t, noSecrets, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Cloud.ClientSecret.Reveal() != "from-env" || c.Directory.Password.Reveal() != "pw-from-env" {
+			t.Fatal("secrets not taken from the environment")
+		}
+	})
+	t.Run("files, relative to the config", func(t *testing.T) {
+		y := strings.Replace(noSecrets, "  client_id:", "  client_secret_file: cs.txt\n  client_id:", 1)
+		y = strings.Replace(y, "  base_dn:", "  password_file: pw.txt\n  base_dn:", 1)
+		c, err := load(t, y, map[string]string{"cs.txt": "from-file\n", "pw.txt": "pw-from-file"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Cloud.ClientSecret.Reveal() != "from-file" || c.Directory.Password.Reveal() != "pw-from-file" {
+			t.Fatal("secrets not read from files")
+		}
+	})
+}
+
+// TestSecretsNeverShow formats a loaded config every way a program might
+// print or log it.
+func TestSecretsNeverShow(t *testing.T) {
+	c, err := load(t, validYAML, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	fmt.Fprintf(&out, "%v %+v %#v %s", *c, *c, *c, c.Cloud.ClientSecret)
+	j, _ := json.Marshal(c)
+	out.Write(j)
+	y, _ := yaml.Marshal(c)
+	out.Write(y)
+	slog.New(slog.NewJSONHandler(&out, nil)).Info("config", "cloud", c.Cloud, "secret", c.Directory.Password)
+	slog.New(slog.NewTextHandler(&out, nil)).Info("config", "cloud", c.Cloud, "secret", c.Directory.Password)
+	for _, s := range []string{"cloud-secret-value", "bind-secret-value"} {
+		if strings.Contains(out.String(), s) {
+			t.Fatalf("a secret shows in:\n%s", out.String())
+		}
+	}
+	if !strings.Contains(string(y), "[redacted]") {
+		t.Fatalf("YAML shows no redaction marker:\n%s", y)
+	}
+}
+
+// TestExampleConfig keeps examples/config.yaml valid.
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../../examples/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, body := range map[string]string{"client-secret": "s", "bind-password": "p"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ca, err := os.ReadFile("../../internal/config/testdata/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "contoso-ca.pem"), ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err != nil {
+		t.Fatal(err)
+	}
+}
