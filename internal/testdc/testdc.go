@@ -1,0 +1,253 @@
+// Package testdc starts throwaway Samba AD domain controllers on loopback for
+// tests and the demo: provisioned once per schema flavour into a cached
+// template, copied for each DC, served over LDAPS with a certificate from
+// its own CA so that clients verify TLS for real.
+package testdc
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/testca"
+)
+
+// The domain every test DC serves.
+const (
+	Realm         = "CONTOSO.TEST"
+	NetBIOSDomain = "CONTOSO"
+	BaseDN        = "DC=contoso,DC=test"
+	AdminDN       = "CN=Administrator,CN=Users," + BaseDN
+	// AdminPassword meets Samba's default complexity rules.
+	AdminPassword = "Passw0rd-Test!"
+)
+
+// Options choose the schema of a DC.
+type Options struct {
+	// Exchange adds the Exchange attributes a mail-enabled group needs.
+	Exchange bool
+	// Anchor adds msDS-ExternalDirectoryObjectId (Windows Server 2016
+	// schema), which Samba 4.17 lacks.
+	Anchor bool
+}
+
+func (o Options) flavour() string {
+	f := "plain"
+	if o.Exchange {
+		f = "exchange"
+	}
+	if o.Anchor {
+		f += "+anchor"
+	}
+	return f
+}
+
+// DC is a running domain controller.
+type DC struct {
+	// Addr is the loopback address it listens on, e.g. 127.0.0.3.
+	Addr string
+	// URL is its LDAPS URL.
+	URL string
+	// CAFile is the PEM file of the CA that signed its certificate.
+	CAFile  string
+	Dir     string
+	Options Options
+	cmd     *exec.Cmd
+	lock    *os.File
+	exited  chan error
+}
+
+// Available reports why DCs cannot be started here, or nil.
+func Available() error {
+	for _, bin := range []string{"samba", "samba-tool", "ip"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("testdc: %s not found: install Debian's samba, samba-ad-dc and ldap-utils (scripts/setup does)", bin)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("testdc: a Samba DC needs root")
+	}
+	return nil
+}
+
+// Start provisions (or copies from the template) and starts a DC.
+func Start(ctx context.Context, opts Options) (*DC, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	tmpl, err := template(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	addr, lock, err := claimAddress()
+	if err != nil {
+		return nil, err
+	}
+	dc := &DC{Addr: addr, URL: "ldaps://" + addr, Options: opts, lock: lock}
+	if err := dc.start(ctx, tmpl); err != nil {
+		dc.Close()
+		return nil, err
+	}
+	return dc, nil
+}
+
+func (dc *DC) start(ctx context.Context, tmpl string) error {
+	var err error
+	dc.Dir, err = os.MkdirTemp("", "testdc-"+dc.Addr+"-")
+	if err != nil {
+		return err
+	}
+	if out, err := exec.CommandContext(ctx, "cp", "-a", tmpl+"/.", dc.Dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("testdc: copy template: %v: %s", err, out)
+	}
+	ca, err := testca.New("test DC CA " + dc.Addr)
+	if err != nil {
+		return err
+	}
+	cert, err := ca.Server(dc.Addr, "localhost")
+	if err != nil {
+		return err
+	}
+	if dc.CAFile, err = ca.WriteFile(dc.Dir, "ca.pem"); err != nil {
+		return err
+	}
+	// Samba refuses a key file others may read.
+	if err := os.WriteFile(filepath.Join(dc.Dir, "tls-cert.pem"), cert.CertPEM, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dc.Dir, "tls-key.pem"), cert.KeyPEM, 0o600); err != nil {
+		return err
+	}
+	conf := filepath.Join(dc.Dir, "smb.conf")
+	if err := os.WriteFile(conf, []byte(smbConf(dc.Dir, dc.Addr, true)), 0o644); err != nil {
+		return err
+	}
+	return dc.run(ctx, conf)
+}
+
+// smbConf is the configuration of a test DC rooted at dir, listening on
+// addr: LDAP only, everything under dir.
+func smbConf(dir, addr string, tls bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `[global]
+	netbios name = TESTDC
+	realm = %s
+	workgroup = %s
+	server role = active directory domain controller
+	server services = ldap
+	interfaces = %s
+	bind interfaces only = yes
+	private dir = %[4]s/private
+	state directory = %[4]s/state
+	cache directory = %[4]s/cache
+	lock directory = %[4]s
+	pid directory = %[4]s
+	binddns dir = %[4]s/bind-dns
+	log file = %[4]s/samba.log
+	logging = file
+	dsdb:schema update allowed = true
+`, Realm, NetBIOSDomain, addr, dir)
+	if tls {
+		fmt.Fprintf(&b, "\ttls enabled = yes\n\ttls keyfile = %[1]s/tls-key.pem\n\ttls certfile = %[1]s/tls-cert.pem\n\ttls cafile = %[1]s/ca.pem\n", dir)
+	}
+	return b.String()
+}
+
+// run starts samba in the foreground, in its own process group, and waits
+// until it answers an authenticated LDAPS search.
+func (dc *DC) run(ctx context.Context, conf string) error {
+	out, err := os.Create(filepath.Join(dc.Dir, "samba.out"))
+	if err != nil {
+		return err
+	}
+	dc.cmd = exec.Command("samba", "-i", "-M", "single", "-s", conf)
+	dc.cmd.Stdout, dc.cmd.Stderr = out, out
+	dc.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := dc.cmd.Start(); err != nil {
+		out.Close()
+		return fmt.Errorf("testdc: start samba: %w", err)
+	}
+	dc.exited = make(chan error, 1)
+	go func() { dc.exited <- dc.cmd.Wait(); out.Close() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		conn, err := dc.Admin()
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		select {
+		case werr := <-dc.exited:
+			dc.exited <- werr
+			log, _ := os.ReadFile(filepath.Join(dc.Dir, "samba.out"))
+			return fmt.Errorf("testdc: samba exited (%v): %s", werr, tail(log))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testdc: samba on %s did not answer LDAPS within 60s: %v", dc.Addr, err)
+		}
+	}
+}
+
+func tail(b []byte) string {
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// TLSConfig trusts only the DC's CA.
+func (dc *DC) TLSConfig() *tls.Config {
+	pem, _ := os.ReadFile(dc.CAFile)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: dc.Addr}
+	if pool := certPool(pem); pool != nil {
+		cfg.RootCAs = pool
+	}
+	return cfg
+}
+
+// Admin opens an LDAPS connection bound as Administrator.
+func (dc *DC) Admin() (*ldap.Conn, error) {
+	conn, err := ldap.DialURL(dc.URL, ldap.DialWithTLSConfig(dc.TLSConfig()),
+		ldap.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}))
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Bind(AdminDN, AdminPassword); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// Close stops the DC and removes its files.
+func (dc *DC) Close() error {
+	if dc.cmd != nil && dc.cmd.Process != nil {
+		_ = syscall.Kill(-dc.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-dc.exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-dc.cmd.Process.Pid, syscall.SIGKILL)
+			<-dc.exited
+		}
+	}
+	if dc.Dir != "" && os.Getenv("TESTDC_KEEP") == "" {
+		_ = os.RemoveAll(dc.Dir)
+	}
+	if dc.lock != nil {
+		dc.lock.Close() // releases the address
+	}
+	return nil
+}

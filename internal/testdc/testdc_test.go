@@ -1,0 +1,71 @@
+package testdc
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+func TestMain(m *testing.M) { os.Exit(Main(m)) }
+
+func TestFlavours(t *testing.T) {
+	cases := []struct {
+		opts            Options
+		exchange, anchor bool
+	}{
+		{Options{}, false, false},
+		{Options{Exchange: true, Anchor: true}, true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.opts.flavour(), func(t *testing.T) {
+			dc := Shared(t, tc.opts)
+			conn, err := dc.Admin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			for attr, want := range map[string]bool{"msExchRecipientTypeDetails": tc.exchange, "mailNickname": tc.exchange, "msDS-ExternalDirectoryObjectId": tc.anchor} {
+				res, err := conn.Search(ldap.NewSearchRequest("CN=Schema,CN=Configuration,"+BaseDN, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+					"(lDAPDisplayName="+attr+")", []string{"cn"}, nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := len(res.Entries) == 1; got != want {
+					t.Errorf("schema has %s: %v, want %v", attr, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestDumpSeesChanges(t *testing.T) {
+	dc := Shared(t, Options{})
+	ou := dc.NewOU(t, "dump")
+	before, err := dc.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	mod := ldap.NewModifyRequest(ou, nil)
+	mod.Replace("description", []string{"touched"})
+	if err := conn.Modify(mod); err != nil {
+		t.Fatal(err)
+	}
+	after, err := dc.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff := Changed(before, after, func(string, Entry) bool { return false })
+	if len(diff) == 0 || !strings.Contains(strings.Join(diff, "\n"), strings.ToLower(ou)+": description added") {
+		t.Fatalf("diff = %v", diff)
+	}
+	if d := Changed(before, before, func(string, Entry) bool { return false }); len(d) != 0 {
+		t.Fatalf("a dump differs from itself: %v", d)
+	}
+}
