@@ -107,4 +107,3 @@ func IsUnder(dn, base string) bool {
 	}
 	return b.AncestorOfFold(d) || b.EqualFold(d)
 }
-

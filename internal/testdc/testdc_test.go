@@ -12,7 +12,7 @@ func TestMain(m *testing.M) { os.Exit(Main(m)) }
 
 func TestFlavours(t *testing.T) {
 	cases := []struct {
-		opts            Options
+		opts             Options
 		exchange, anchor bool
 	}{
 		{Options{}, false, false},

@@ -1,0 +1,47 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// FuzzNaming checks the naming invariants for any display name: the cn
+// fits AD's 64 units and ends with the id suffix, the DN parses back to the
+// same cn, and sAMAccountName holds no character AD refuses.
+func FuzzNaming(f *testing.F) {
+	for _, s := range []string{"Marketing", `a,b+c"d\e<f>g;h=i`, "#x", " lead", "trail ", "Отдел", "😀😀", "a\x00b", "...", strings.Repeat("=", 70)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, display string) {
+		if !utf8.ValidString(display) {
+			t.Skip()
+		}
+		const id = "6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d"
+		cn := CommonName(NamingDisplayName, id, display)
+		if n := utf16Len(cn); n > maxCN {
+			t.Fatalf("cn %q is %d units", cn, n)
+		}
+		if !strings.HasSuffix(cn, "_2c1a0b9f8e7d") {
+			t.Fatalf("cn %q lost the id suffix", cn)
+		}
+		if strings.ContainsFunc(cn, unicode.IsControl) {
+			t.Fatalf("cn %q has a control character", cn)
+		}
+		dn := GroupDN(cn, "OU=Cloud Groups,DC=contoso,DC=test")
+		parsed, err := ldap.ParseDN(dn)
+		if err != nil {
+			t.Fatalf("DN %q does not parse: %v", dn, err)
+		}
+		if got := parsed.RDNs[0].Attributes[0].Value; got != cn || len(parsed.RDNs) != 4 {
+			t.Fatalf("DN %q parses to cn %q (%d RDNs), want %q", dn, got, len(parsed.RDNs), cn)
+		}
+		sam := SAMAccountName(cn)
+		if strings.ContainsAny(sam, `"/\[]:;|=,+*?<>@`) || strings.HasSuffix(sam, ".") || utf16Len(sam) > maxSAM || sam == "" {
+			t.Fatalf("sAMAccountName %q breaks AD's rules", sam)
+		}
+	})
+}

@@ -1,0 +1,116 @@
+package policy
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf16"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Limits Windows AD enforces (rangeUpper in the schema) that Samba does not
+// always: the tool enforces them itself. Lengths are in UTF-16 code units,
+// as AD counts them.
+const (
+	maxCN          = 64
+	maxCNName      = 51 // the display-name part of a display_name cn
+	maxSAM         = 64
+	maxDisplayName = 256
+	maxDescription = 448
+	maxNickname    = 64
+)
+
+// utf16Len is the length of s as AD counts it.
+func utf16Len(s string) int { return len(utf16.Encode([]rune(s))) }
+
+// leftUTF16 keeps the longest prefix of s of at most n UTF-16 code units,
+// never splitting a surrogate pair.
+func leftUTF16(s string, n int) string {
+	units := 0
+	for i, r := range s {
+		w := 1
+		if r >= 0x10000 {
+			w = 2
+		}
+		if units+w > n {
+			return s[:i]
+		}
+		units += w
+	}
+	return s
+}
+
+// cleanText replaces control characters (which AD refuses in names and Samba
+// silently stores) with spaces and trims the result.
+func cleanText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
+}
+
+// idSuffix is the last 12 hex digits of an object id.
+func idSuffix(id string) string {
+	hex := strings.ToLower(strings.ReplaceAll(id, "-", ""))
+	if len(hex) > 12 {
+		hex = hex[len(hex)-12:]
+	}
+	return hex
+}
+
+// CommonName is the cn of a written-back group: with NamingDisplayName,
+// Left(Trim(displayName), 51) + "_" + the last 12 hex digits of the object
+// id; with NamingObjectID, Group_<objectId>. It is never longer than 64
+// UTF-16 code units and carries no control characters.
+func CommonName(naming, objectID, displayName string) string {
+	if naming == NamingObjectID {
+		return Anchor(objectID)
+	}
+	name := strings.TrimSpace(leftUTF16(cleanText(displayName), maxCNName))
+	return name + "_" + idSuffix(objectID)
+}
+
+// samReplacer replaces the characters AD refuses in sAMAccountName.
+var samReplacer = strings.NewReplacer(`"`, "_", "/", "_", `\`, "_", "[", "_", "]", "_", ":", "_", ";", "_",
+	"|", "_", "=", "_", ",", "_", "+", "_", "*", "_", "?", "_", "<", "_", ">", "_", "@", "_")
+
+// SAMAccountName derives a group's pre-Windows 2000 name from its cn: the
+// same text with AD's forbidden characters replaced by "_", no trailing
+// period, at most 64 UTF-16 code units. The cn's id suffix keeps it unique.
+func SAMAccountName(cn string) string {
+	s := samReplacer.Replace(cleanText(cn))
+	s = leftUTF16(s, maxSAM)
+	for strings.HasSuffix(s, ".") || strings.HasSuffix(s, " ") {
+		s = s[:len(s)-1] + "_"
+	}
+	if strings.HasPrefix(s, " ") {
+		s = "_" + s[1:]
+	}
+	return s
+}
+
+// EscapeRDNValue escapes an attribute value for use in a DN: RFC 4514 (as
+// go-ldap does it) plus "=", which Samba refuses unescaped.
+func EscapeRDNValue(v string) string {
+	return strings.ReplaceAll(ldap.EscapeDN(v), "=", `\3D`)
+}
+
+// GroupDN is the DN of a group with common name cn in ou.
+func GroupDN(cn, ou string) string { return "CN=" + EscapeRDNValue(cn) + "," + ou }
+
+// Anchor is the value of adminDescription (and msDS-ExternalDirectoryObjectId)
+// that marks an AD group as the written-back copy of a cloud group. Connect
+// Sync and Cloud Sync use the same form.
+func Anchor(objectID string) string { return "Group_" + objectID }
+
+// CloudIDFromAnchor returns the object id in an anchor, or "" if s is none.
+func CloudIDFromAnchor(s string) string {
+	id, ok := strings.CutPrefix(s, "Group_")
+	if !ok || len(id) != 36 {
+		return ""
+	}
+	return strings.ToLower(id)
+}

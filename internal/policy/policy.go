@@ -1,0 +1,391 @@
+// Package policy decides, for each cloud group, whether it is written back
+// and what it becomes in Active Directory: its name, type, attributes and
+// the members to look up. It is pure: plain values in, plain values out.
+package policy
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
+)
+
+// Naming schemes (writeback.naming).
+const (
+	NamingDisplayName = "display_name"
+	NamingObjectID    = "object_id"
+)
+
+// On-premises group types (writebackConfiguration.onPremisesGroupType).
+const (
+	UniversalDistribution       = "universalDistributionGroup"
+	UniversalSecurity           = "universalSecurityGroup"
+	UniversalMailEnabledSecurity = "universalMailEnabledSecurityGroup"
+)
+
+// groupType values AD stores for the universal types.
+const (
+	groupTypeUniversalDistribution = 8
+	groupTypeUniversalSecurity     = -2147483640
+)
+
+// Exchange recipient values (published by Microsoft).
+const (
+	displayTypeDistribution         = 1
+	displayTypeSecurityDistribution = 1073741833
+	typeDetailsRemoteGroupMailbox   = 8796093022208
+)
+
+// Options are everything besides the tenant that decides the outcome.
+type Options struct {
+	// TargetOU is where groups are created.
+	TargetOU string
+	// Naming is NamingDisplayName or NamingObjectID.
+	Naming string
+	// UnifiedWritebackDefault is the tenant's NewUnifiedGroupWritebackDefault.
+	UnifiedWritebackDefault bool
+	// Exchange is whether the AD schema has the Exchange attributes.
+	Exchange bool
+	// WithoutExchange writes mail-enabled types without mail attributes
+	// when the Exchange schema is absent, instead of refusing them.
+	WithoutExchange bool
+	// AnchorAttribute is whether the schema has msDS-ExternalDirectoryObjectId.
+	AnchorAttribute bool
+	// MemberLimit skips groups with more members; 0 means no limit.
+	MemberLimit int
+	Scope       Scope
+}
+
+// Scope narrows which groups are written back, after the rules of the
+// tenant. Empty lists do not narrow.
+type Scope struct {
+	IncludeIDs   []string
+	ExcludeIDs   []string
+	IncludeNames []string // path.Match patterns on displayName
+	ExcludeNames []string
+	// Kinds lists the kinds written back: microsoft365, security.
+	Kinds []string
+}
+
+// Kind is what a cloud group is, for scope rules and messages.
+type Kind string
+
+// Kinds of cloud group.
+const (
+	KindMicrosoft365        Kind = "microsoft365"
+	KindSecurity            Kind = "security"
+	KindDistribution        Kind = "distribution"
+	KindMailEnabledSecurity Kind = "mailEnabledSecurity"
+	KindSyncedFromAD        Kind = "syncedFromAD"
+)
+
+// KindOf classifies a cloud group.
+func KindOf(g *cloud.Group) Kind {
+	switch {
+	case g.OnPremisesSyncEnabled != nil && *g.OnPremisesSyncEnabled:
+		return KindSyncedFromAD
+	case g.IsUnified():
+		return KindMicrosoft365
+	case g.MailEnabled && g.SecurityEnabled:
+		return KindMailEnabledSecurity
+	case g.MailEnabled:
+		return KindDistribution
+	default:
+		return KindSecurity
+	}
+}
+
+// Decision is the policy's verdict on one cloud group.
+type Decision struct {
+	CloudID string
+	Name    string
+	Kind    Kind
+	// InScope is whether the group is to be written back at all.
+	InScope bool
+	// Reason says why a group is out of scope.
+	Reason string
+	// Problem says why an in-scope group cannot be written; Desired is nil then.
+	Problem *Problem
+	Desired *DesiredGroup
+}
+
+// Problem is a reason one group, or one member, cannot be written. It names
+// the group and the cloud field at fault.
+type Problem struct {
+	CloudID string
+	Name    string
+	Field   string
+	Message string
+}
+
+func (p *Problem) Error() string {
+	return fmt.Sprintf("group %s (%q): %s: %s", p.CloudID, p.Name, p.Field, p.Message)
+}
+
+// DesiredGroup is what a cloud group should be in AD.
+type DesiredGroup struct {
+	CloudID string
+	Anchor  string
+	CN      string
+	DN      string
+	// Type is the on-premises group type written.
+	Type string
+	// Attrs holds every attribute the tool manages, by LDAP name; an
+	// attribute with no values is one the group must not have.
+	Attrs map[string][]string
+	// Members are the group's cloud members and how to find them in AD.
+	Members []MemberRef
+}
+
+// MemberRef is a cloud member of a group and the keys that find it in AD.
+type MemberRef struct {
+	CloudID string
+	Type    cloud.ObjectType
+	Keys    Keys
+	// NotWritable says why the member cannot be written, if it cannot.
+	NotWritable string
+}
+
+// Keys find a member in AD, tried in this order: the objectGUID, the
+// objectSid, the immutable id (ms-DS-ConsistencyGuid or objectGUID), the DN;
+// Anchor finds a member group that is itself written back.
+type Keys struct {
+	GUID        string
+	SID         string
+	ImmutableID string
+	DN          string
+	Anchor      string
+}
+
+// Reasons a member cannot be written, known before AD is asked.
+const (
+	MemberCloudOnly        = "cloud-only user: not synced from on-premises AD"
+	MemberGroupNotWritten  = "member group is neither written back nor synced from AD"
+	MemberUnsupportedType  = "members of this kind cannot be written to AD"
+	MemberUnknown          = "member not found in the tenant snapshot"
+	MemberNotFoundInAD     = "not found in AD by any of its on-premises identifiers"
+	MemberDomainLocalGroup = "a universal group cannot contain a domain-local group"
+)
+
+// ManagedAttributes are the attributes the tool owns on its groups; every
+// other attribute is left as it is. The Exchange ones and the anchor
+// attribute only when the schema has them.
+func ManagedAttributes(o Options) []string {
+	attrs := []string{"sAMAccountName", "groupType", "displayName", "description", "adminDescription"}
+	if o.AnchorAttribute {
+		attrs = append(attrs, "msDS-ExternalDirectoryObjectId")
+	}
+	if o.Exchange {
+		attrs = append(attrs, "mail", "mailNickname", "proxyAddresses", "msExchRecipientDisplayType",
+			"msExchRecipientTypeDetails", "msExchRequireAuthToSendTo")
+	}
+	return attrs
+}
+
+// Decide returns a decision for every group in the snapshot, ordered by id.
+func Decide(snap *cloud.Snapshot, o Options) []Decision {
+	ids := make([]string, 0, len(snap.Groups))
+	for id := range snap.Groups {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := make([]Decision, 0, len(ids))
+	inScope := map[string]bool{}
+	for _, id := range ids {
+		d := scope(snap.Groups[id], snap, o)
+		out = append(out, d)
+		if d.InScope && d.Problem == nil {
+			inScope[id] = true
+		}
+	}
+	for i := range out {
+		if d := out[i].Desired; d != nil {
+			d.Members = memberRefs(snap.Groups[d.CloudID], snap, inScope)
+			if o.MemberLimit > 0 && len(d.Members) > o.MemberLimit {
+				out[i].Problem = &Problem{CloudID: d.CloudID, Name: out[i].Name, Field: "members",
+					Message: fmt.Sprintf("%d members exceed writeback.member_limit (%d)", len(d.Members), o.MemberLimit)}
+				out[i].Desired = nil
+			}
+		}
+	}
+	return out
+}
+
+// scope decides whether g is written back and, if so, what it becomes
+// (members aside).
+func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
+	d := Decision{CloudID: g.ID, Name: g.DisplayName, Kind: KindOf(g)}
+	out := func(reason string) Decision { d.Reason = reason; return d }
+	wb := g.Writeback
+	switch {
+	case g.Removed == cloud.SoftDeleted:
+		return out("soft-deleted in the cloud")
+	case d.Kind == KindSyncedFromAD:
+		return out("synced from on-premises AD (onPremisesSyncEnabled): it is already there")
+	case d.Kind == KindDistribution || d.Kind == KindMailEnabledSecurity:
+		return out("cloud distribution lists and mail-enabled security groups are not supported by group writeback")
+	case wb.IsEnabled != nil && !*wb.IsEnabled:
+		return out("writeback is turned off for it (writebackConfiguration.isEnabled = false)")
+	case d.Kind == KindSecurity && (wb.IsEnabled == nil || !*wb.IsEnabled):
+		return out("security groups are written back only with writebackConfiguration.isEnabled = true")
+	case d.Kind == KindMicrosoft365 && wb.IsEnabled == nil && !o.UnifiedWritebackDefault:
+		return out("the tenant's NewUnifiedGroupWritebackDefault is false and the group does not enable writeback")
+	}
+	if reason := o.Scope.excludes(g, d.Kind); reason != "" {
+		return out(reason)
+	}
+	d.InScope = true
+	problem := func(field, format string, args ...any) Decision {
+		d.Problem = &Problem{CloudID: g.ID, Name: g.DisplayName, Field: field, Message: fmt.Sprintf(format, args...)}
+		return d
+	}
+	typ := wb.OnPremisesGroupType
+	if typ == "" {
+		typ = UniversalDistribution
+		if d.Kind == KindSecurity {
+			typ = UniversalSecurity
+		}
+	}
+	switch {
+	case typ != UniversalDistribution && typ != UniversalSecurity && typ != UniversalMailEnabledSecurity:
+		return problem("writebackConfiguration.onPremisesGroupType", "%q is not a known on-premises group type", typ)
+	case d.Kind == KindSecurity && typ != UniversalSecurity:
+		return problem("writebackConfiguration.onPremisesGroupType", "a security group can only be written back as %s, not %s", UniversalSecurity, typ)
+	}
+	if cleanText(g.DisplayName) == "" {
+		return problem("displayName", "is empty: the group cannot be named in AD")
+	}
+	mailType := typ != UniversalSecurity
+	writeMail := mailType && o.Exchange
+	if mailType && !o.Exchange && !o.WithoutExchange {
+		return problem("writebackConfiguration.onPremisesGroupType", "%s needs the Exchange schema in AD, which is absent (or allow writing without mail attributes)", typ)
+	}
+	if writeMail && (g.Mail == "" || g.MailNickname == "") {
+		return problem("mail", "a mail-enabled group needs mail and mailNickname; the cloud group has %q and %q", g.Mail, g.MailNickname)
+	}
+	if writeMail && utf16Len(g.MailNickname) > maxNickname {
+		return problem("mailNickname", "is longer than AD's %d characters", maxNickname)
+	}
+	cn := CommonName(o.Naming, g.ID, g.DisplayName)
+	anchor := Anchor(g.ID)
+	gt := groupTypeUniversalSecurity
+	if typ == UniversalDistribution {
+		gt = groupTypeUniversalDistribution
+	}
+	attrs := map[string][]string{
+		"sAMAccountName":   {SAMAccountName(cn)},
+		"groupType":        {strconv.Itoa(gt)},
+		"displayName":      {leftUTF16(cleanText(g.DisplayName), maxDisplayName)},
+		"description":      nonEmpty(leftUTF16(strings.TrimSpace(g.Description), maxDescription)),
+		"adminDescription": {anchor},
+	}
+	if o.AnchorAttribute {
+		attrs["msDS-ExternalDirectoryObjectId"] = []string{anchor}
+	}
+	if o.Exchange {
+		for _, a := range []string{"mail", "mailNickname", "proxyAddresses", "msExchRecipientDisplayType", "msExchRecipientTypeDetails", "msExchRequireAuthToSendTo"} {
+			attrs[a] = nil
+		}
+	}
+	if writeMail {
+		display := displayTypeDistribution
+		if typ == UniversalMailEnabledSecurity {
+			display = displayTypeSecurityDistribution
+		}
+		attrs["mail"] = []string{g.Mail}
+		attrs["mailNickname"] = []string{g.MailNickname}
+		attrs["proxyAddresses"] = smtpAddresses(g.Mail, g.ProxyAddresses)
+		attrs["msExchRecipientDisplayType"] = []string{strconv.Itoa(display)}
+		attrs["msExchRecipientTypeDetails"] = []string{strconv.FormatInt(typeDetailsRemoteGroupMailbox, 10)}
+		attrs["msExchRequireAuthToSendTo"] = []string{"TRUE"}
+	}
+	d.Desired = &DesiredGroup{CloudID: g.ID, Anchor: anchor, CN: cn, DN: GroupDN(cn, o.TargetOU), Type: typ, Attrs: attrs}
+	return d
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// smtpAddresses keeps the SMTP addresses of proxyAddresses, one primary
+// (SMTP:, the group's mail) and the rest secondary (smtp:), without
+// duplicates (AD compares them case-insensitively).
+func smtpAddresses(mail string, proxies []string) []string {
+	out := []string{"SMTP:" + mail}
+	seen := map[string]bool{strings.ToLower(mail): true}
+	for _, p := range proxies {
+		scheme, addr, ok := strings.Cut(p, ":")
+		if !ok || !strings.EqualFold(scheme, "smtp") || addr == "" || seen[strings.ToLower(addr)] {
+			continue
+		}
+		seen[strings.ToLower(addr)] = true
+		out = append(out, "smtp:"+addr)
+	}
+	return out
+}
+
+// excludes returns why the configured scope leaves g out, or "".
+func (s Scope) excludes(g *cloud.Group, k Kind) string {
+	match := func(patterns []string) bool {
+		return slices.ContainsFunc(patterns, func(p string) bool { ok, _ := path.Match(p, g.DisplayName); return ok })
+	}
+	switch {
+	case len(s.Kinds) > 0 && !slices.Contains(s.Kinds, string(k)):
+		return fmt.Sprintf("kind %s is not in writeback.scope.kinds", k)
+	case slices.ContainsFunc(s.ExcludeIDs, func(id string) bool { return strings.EqualFold(id, g.ID) }):
+		return "excluded by writeback.scope.exclude_ids"
+	case match(s.ExcludeNames):
+		return "excluded by writeback.scope.exclude_names"
+	case len(s.IncludeIDs) > 0 || len(s.IncludeNames) > 0:
+		if !slices.ContainsFunc(s.IncludeIDs, func(id string) bool { return strings.EqualFold(id, g.ID) }) && !match(s.IncludeNames) {
+			return "not in writeback.scope.include_ids or include_names"
+		}
+	}
+	return ""
+}
+
+// memberRefs lists g's members with the keys that find each in AD.
+func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool) []MemberRef {
+	refs := make([]MemberRef, 0, len(g.Members))
+	for _, r := range cloud.SortedRefs(g.Members) {
+		m := MemberRef{CloudID: r.ID, Type: r.Type}
+		switch {
+		case r.Type == cloud.TypeUser || (r.Type == cloud.TypeUnknown && snap.Users[r.ID] != nil):
+			m.Type = cloud.TypeUser
+			u := snap.Users[r.ID]
+			switch {
+			case u == nil:
+				m.NotWritable = MemberUnknown
+			case u.OnPremisesObjectIdentifier == "" && u.OnPremisesSecurityIdentifier == "" && u.OnPremisesImmutableID == "" && u.OnPremisesDistinguishedName == "":
+				m.NotWritable = MemberCloudOnly
+			default:
+				m.Keys = Keys{GUID: u.OnPremisesObjectIdentifier, SID: u.OnPremisesSecurityIdentifier,
+					ImmutableID: u.OnPremisesImmutableID, DN: u.OnPremisesDistinguishedName}
+			}
+		case r.Type == cloud.TypeGroup || (r.Type == cloud.TypeUnknown && snap.Groups[r.ID] != nil):
+			m.Type = cloud.TypeGroup
+			mg := snap.Groups[r.ID]
+			switch {
+			case mg == nil:
+				m.NotWritable = MemberUnknown
+			case written[r.ID]:
+				m.Keys = Keys{Anchor: Anchor(r.ID)}
+			case KindOf(mg) == KindSyncedFromAD && mg.OnPremisesSecurityIdentifier != "":
+				m.Keys = Keys{SID: mg.OnPremisesSecurityIdentifier}
+			default:
+				m.NotWritable = MemberGroupNotWritten
+			}
+		default:
+			m.NotWritable = MemberUnsupportedType
+		}
+		refs = append(refs, m)
+	}
+	return refs
+}

@@ -1,0 +1,399 @@
+// Package reconcile compares the groups policy wants in Active Directory with
+// the groups the tool finds there and plans the operations that make them
+// equal, behind the safety gates: only owned objects in the target OU are
+// touched, and a run that would delete too much deletes nothing. It is pure.
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+)
+
+// Sentinel errors of the safety gates, for errors.Is.
+var (
+	// ErrNotOwned: the object lacks the tool's anchor or lies outside the
+	// target OU, so the tool leaves it alone.
+	ErrNotOwned = errors.New("not owned by groupwriteback")
+	// ErrThresholdExceeded: the run would delete more groups than allowed.
+	ErrThresholdExceeded = errors.New("delete threshold exceeded")
+)
+
+// ADGroup is a group as read from Active Directory.
+type ADGroup struct {
+	DN   string
+	GUID string
+	// Anchor is the adminDescription value that names the cloud group.
+	Anchor string
+	// Attrs holds the managed attributes present on the object.
+	Attrs map[string][]string
+	// Members are the DNs in member, all of them (ranged retrieval).
+	Members []string
+}
+
+// Member is a resolved member: its DN in AD, or, for a group that is itself
+// written back, its anchor (whose DN may change in this very run).
+type Member struct {
+	DN     string
+	Anchor string
+}
+
+// Desired is a group policy wants, with its members resolved.
+type Desired struct {
+	Group   *policy.DesiredGroup
+	Members []Member
+	// NotWritten are the members that cannot be written, and why.
+	NotWritten []MemberProblem
+}
+
+// MemberProblem is one member that is not written, and why.
+type MemberProblem struct {
+	CloudID string `json:"cloudId"`
+	Reason  string `json:"reason"`
+}
+
+// Disposition says what to do with an owned AD group that policy does not
+// want written (out of scope, soft-deleted, unwritable).
+type Disposition struct {
+	Delete bool
+	Reason string
+}
+
+// Action is the kind of an operation.
+type Action string
+
+// The operations, in the order a plan applies them.
+const (
+	Create        Action = "create"
+	Rename        Action = "rename"
+	Update        Action = "update"
+	RemoveMembers Action = "remove-members"
+	AddMembers    Action = "add-members"
+	Delete        Action = "delete"
+)
+
+var actionOrder = []Action{Create, Rename, Update, RemoveMembers, AddMembers, Delete}
+
+// Op is one LDAP operation on one group.
+type Op struct {
+	Action  Action `json:"action"`
+	CloudID string `json:"cloudId"`
+	// DN is the object operated on (for create, the new object).
+	DN string `json:"dn"`
+	// NewRDN is the new relative DN of a rename, escaped.
+	NewRDN string `json:"newRdn,omitempty"`
+	// Anchor is the anchor the object must carry: the directory checks it
+	// again before writing.
+	Anchor  string       `json:"anchor"`
+	Changes []AttrChange `json:"changes,omitempty"`
+	// Members are added or removed (for create: the initial members).
+	Members []string `json:"members,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+}
+
+// AttrChange sets an attribute; no New values removes it.
+type AttrChange struct {
+	Name string   `json:"name"`
+	Old  []string `json:"old,omitempty"`
+	New  []string `json:"new,omitempty"`
+}
+
+// Problem is a group the plan leaves alone, and why.
+type Problem struct {
+	CloudID string `json:"cloudId"`
+	DN      string `json:"dn,omitempty"`
+	Err     error  `json:"-"`
+	Message string `json:"message"`
+}
+
+// Options tune planning.
+type Options struct {
+	TargetOU string
+	// Managed are the attributes the tool owns (policy.ManagedAttributes).
+	Managed []string
+	// BatchSize is the most member values in one modify (default 1000).
+	BatchSize int
+	// DeleteThreshold is the most deletes one run may make (0: none allowed
+	// unless AllowDeletes); AllowDeletes lifts it for one run.
+	DeleteThreshold int
+	AllowDeletes    int
+}
+
+// Plan is the result: operations in order, and the groups left alone.
+type Plan struct {
+	Ops      []Op      `json:"operations"`
+	Problems []Problem `json:"problems,omitempty"`
+	// NotWritten are, per cloud group, the members not written.
+	NotWritten map[string][]MemberProblem `json:"membersNotWritten,omitempty"`
+	// Unchanged counts desired groups already in step.
+	Unchanged int `json:"unchanged"`
+}
+
+// Make plans the operations that bring actual to desired. undesired gives,
+// for known cloud groups that are not wanted in AD, what to do with their
+// AD copy; an owned AD group whose cloud group is neither desired nor
+// undesired no longer exists in the cloud and is deleted.
+func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition, o Options) Plan {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	p := Plan{NotWritten: map[string][]MemberProblem{}}
+	byID := map[string]*ADGroup{}
+	for i := range actual {
+		a := &actual[i]
+		id := policy.CloudIDFromAnchor(a.Anchor)
+		switch {
+		case id == "":
+			p.Problems = append(p.Problems, Problem{DN: a.DN, Err: ErrNotOwned, Message: fmt.Sprintf("anchor %q is not Group_<objectId>; left alone", a.Anchor)})
+		case !under(a.DN, o.TargetOU):
+			p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Err: ErrNotOwned,
+				Message: fmt.Sprintf("carries the anchor but lies outside the target OU %s; left alone", o.TargetOU)})
+		case byID[id] != nil:
+			p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Err: ErrNotOwned,
+				Message: fmt.Sprintf("a second AD group carries the anchor %s (the first is %s); both left alone until one is removed", a.Anchor, byID[id].DN)})
+			byID[id] = &ADGroup{DN: ""} // poison: touch neither
+		default:
+			byID[id] = a
+		}
+	}
+	// Where each written-back group will be once the plan has run.
+	finalDN := map[string]string{}
+	pending := map[string]bool{}
+	for _, d := range desired {
+		a := byID[d.Group.CloudID]
+		switch {
+		case a == nil:
+			finalDN[d.Group.Anchor] = d.Group.DN
+			pending[strings.ToLower(d.Group.DN)] = true
+		case a.DN != "":
+			finalDN[d.Group.Anchor] = renamedDN(a.DN, d.Group.CN)
+		}
+	}
+	var ops []Op
+	for _, d := range desired {
+		g := d.Group
+		if len(d.NotWritten) > 0 {
+			p.NotWritten[g.CloudID] = d.NotWritten
+		}
+		members, missing := resolve(d.Members, finalDN)
+		for _, m := range missing {
+			p.NotWritten[g.CloudID] = append(p.NotWritten[g.CloudID], MemberProblem{CloudID: m, Reason: "member group is written back but has no AD object yet"})
+		}
+		a, seen := byID[g.CloudID]
+		if seen && a.DN == "" {
+			continue // duplicate anchors, reported above
+		}
+		if !seen {
+			if !under(g.DN, o.TargetOU) {
+				p.Problems = append(p.Problems, Problem{CloudID: g.CloudID, DN: g.DN, Err: ErrNotOwned, Message: "would be created outside the target OU"})
+				continue
+			}
+			ops = append(ops, create(g, members, pending, o)...)
+			continue
+		}
+		before := len(ops)
+		ops = append(ops, converge(g, a, members, o)...)
+		if len(ops) == before {
+			p.Unchanged++
+		}
+	}
+	var deletes []Op
+	for id, a := range byID {
+		if a.DN == "" || slices.ContainsFunc(desired, func(d Desired) bool { return d.Group.CloudID == id }) {
+			continue
+		}
+		disp, known := undesired[id]
+		if known && !disp.Delete {
+			continue
+		}
+		reason := "the cloud group no longer exists"
+		if known {
+			reason = disp.Reason
+		}
+		deletes = append(deletes, Op{Action: Delete, CloudID: id, DN: a.DN, Anchor: a.Anchor, Reason: reason})
+	}
+	limit := o.DeleteThreshold
+	if o.AllowDeletes > limit {
+		limit = o.AllowDeletes
+	}
+	if len(deletes) > limit {
+		p.Problems = append(p.Problems, Problem{Err: ErrThresholdExceeded, Message: fmt.Sprintf(
+			"this run would delete %d groups, more than the threshold of %d: it deletes none; run sync --allow-deletes %d to let them through",
+			len(deletes), o.DeleteThreshold, len(deletes))})
+	} else {
+		ops = append(ops, deletes...)
+	}
+	sort.SliceStable(ops, func(i, j int) bool {
+		ai, aj := slices.Index(actionOrder, ops[i].Action), slices.Index(actionOrder, ops[j].Action)
+		if ai != aj {
+			return ai < aj
+		}
+		return ops[i].CloudID < ops[j].CloudID
+	})
+	p.Ops = ops
+	return p
+}
+
+// resolve turns members into DNs, anchors through finalDN; it returns the
+// anchors it could not place.
+func resolve(ms []Member, finalDN map[string]string) (dns []string, missing []string) {
+	seen := map[string]bool{}
+	for _, m := range ms {
+		dn := m.DN
+		if m.Anchor != "" {
+			if f, ok := finalDN[m.Anchor]; ok {
+				dn = f
+			}
+		}
+		if dn == "" {
+			missing = append(missing, policy.CloudIDFromAnchor(m.Anchor))
+			continue
+		}
+		if k := strings.ToLower(dn); !seen[k] {
+			seen[k] = true
+			dns = append(dns, dn)
+		}
+	}
+	return dns, missing
+}
+
+func create(g *policy.DesiredGroup, members []string, pending map[string]bool, o Options) []Op {
+	var initial, later []string
+	for _, m := range members {
+		if !pending[strings.ToLower(m)] && len(initial) < o.BatchSize {
+			initial = append(initial, m)
+		} else {
+			later = append(later, m)
+		}
+	}
+	c := Op{Action: Create, CloudID: g.CloudID, DN: g.DN, Anchor: g.Anchor, Members: initial}
+	for _, name := range sortedKeys(g.Attrs) {
+		if vals := g.Attrs[name]; len(vals) > 0 {
+			c.Changes = append(c.Changes, AttrChange{Name: name, New: vals})
+		}
+	}
+	return append([]Op{c}, batches(AddMembers, g.CloudID, g.DN, g.Anchor, later, o.BatchSize)...)
+}
+
+// converge plans the operations that make an existing group as desired.
+func converge(g *policy.DesiredGroup, a *ADGroup, members []string, o Options) []Op {
+	var ops []Op
+	dn := a.DN
+	if newDN := renamedDN(a.DN, g.CN); newDN != a.DN {
+		ops = append(ops, Op{Action: Rename, CloudID: g.CloudID, DN: a.DN, NewRDN: "CN=" + policy.EscapeRDNValue(g.CN), Anchor: g.Anchor})
+		dn = newDN
+	}
+	var changes []AttrChange
+	for _, name := range o.Managed {
+		want, have := g.Attrs[name], a.Attrs[name]
+		if !sameValues(name, want, have) {
+			changes = append(changes, AttrChange{Name: name, Old: have, New: want})
+		}
+	}
+	if len(changes) > 0 {
+		ops = append(ops, Op{Action: Update, CloudID: g.CloudID, DN: dn, Anchor: g.Anchor, Changes: changes})
+	}
+	want := map[string]bool{}
+	for _, m := range members {
+		want[strings.ToLower(m)] = true
+	}
+	have := map[string]bool{}
+	var remove []string
+	for _, m := range a.Members {
+		k := strings.ToLower(m)
+		have[k] = true
+		if !want[k] {
+			remove = append(remove, m)
+		}
+	}
+	var add []string
+	for _, m := range members {
+		if !have[strings.ToLower(m)] {
+			add = append(add, m)
+		}
+	}
+	ops = append(ops, batches(RemoveMembers, g.CloudID, dn, g.Anchor, remove, o.BatchSize)...)
+	ops = append(ops, batches(AddMembers, g.CloudID, dn, g.Anchor, add, o.BatchSize)...)
+	return ops
+}
+
+func batches(a Action, id, dn, anchor string, members []string, size int) []Op {
+	var ops []Op
+	for start := 0; start < len(members); start += size {
+		ops = append(ops, Op{Action: a, CloudID: id, DN: dn, Anchor: anchor, Members: members[start:min(start+size, len(members))]})
+	}
+	return ops
+}
+
+// sameValues compares attribute values as AD would store them: as sets,
+// numbers by value, proxyAddresses keeping case (SMTP: marks the primary).
+func sameValues(name string, want, have []string) bool {
+	if len(want) != len(have) {
+		return false
+	}
+	norm := func(vs []string) []string {
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && name != "proxyAddresses" {
+				v = strconv.FormatInt(n, 10)
+			}
+			if strings.EqualFold(v, "true") || strings.EqualFold(v, "false") {
+				v = strings.ToUpper(v)
+			}
+			out[i] = v
+		}
+		sort.Strings(out)
+		return out
+	}
+	return slices.Equal(norm(want), norm(have))
+}
+
+// renamedDN is dn with its cn replaced, in the same parent: a group an
+// admin moved within the target OU stays where it is.
+func renamedDN(dn, cn string) string {
+	parsed, err := ldap.ParseDN(dn)
+	if err != nil || len(parsed.RDNs) < 2 {
+		return dn
+	}
+	rdn := parsed.RDNs[0]
+	if len(rdn.Attributes) == 1 && strings.EqualFold(rdn.Attributes[0].Type, "cn") && rdn.Attributes[0].Value == cn {
+		return dn
+	}
+	return policy.GroupDN(cn, parentOf(dn))
+}
+
+// parentOf returns the parent of dn as written: what follows the first
+// comma that is not escaped.
+func parentOf(dn string) string {
+	for i := 0; i < len(dn); i++ {
+		switch dn[i] {
+		case '\\':
+			i++
+		case ',':
+			return dn[i+1:]
+		}
+	}
+	return ""
+}
+
+func under(dn, base string) bool {
+	d, err1 := ldap.ParseDN(dn)
+	b, err2 := ldap.ParseDN(base)
+	return err1 == nil && err2 == nil && (b.AncestorOfFold(d))
+}
+
+func sortedKeys(m map[string][]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

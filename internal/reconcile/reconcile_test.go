@@ -1,0 +1,180 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+)
+
+const (
+	ou  = "OU=Cloud Groups,DC=contoso,DC=test"
+	id1 = "6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d"
+	id2 = "6a1e0c55-0002-4f0e-9d3b-2c1a0b9f8e7d"
+	id3 = "6a1e0c55-0003-4f0e-9d3b-2c1a0b9f8e7d"
+)
+
+var managed = []string{"sAMAccountName", "groupType", "displayName", "description", "adminDescription"}
+
+func desired(id, name string, members ...Member) Desired {
+	cn := policy.CommonName(policy.NamingDisplayName, id, name)
+	return Desired{Group: &policy.DesiredGroup{CloudID: id, Anchor: policy.Anchor(id), CN: cn, DN: policy.GroupDN(cn, ou),
+		Attrs: map[string][]string{"sAMAccountName": {policy.SAMAccountName(cn)}, "groupType": {"-2147483640"},
+			"displayName": {name}, "description": nil, "adminDescription": {policy.Anchor(id)}}}, Members: members}
+}
+
+// inAD is the AD group that d would be once written.
+func inAD(d Desired, members ...string) ADGroup {
+	attrs := map[string][]string{}
+	for k, v := range d.Group.Attrs {
+		if len(v) > 0 {
+			attrs[k] = v
+		}
+	}
+	return ADGroup{DN: d.Group.DN, Anchor: d.Group.Anchor, Attrs: attrs, Members: members}
+}
+
+func user(n int) Member { return Member{DN: fmt.Sprintf("CN=user%d,CN=Users,DC=contoso,DC=test", n)} }
+
+func users(n int) []Member {
+	var out []Member
+	for i := range n {
+		out = append(out, user(i))
+	}
+	return out
+}
+
+func dns(ms []Member) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.DN)
+	}
+	return out
+}
+
+func summary(p Plan) string {
+	var parts []string
+	for _, op := range p.Ops {
+		s := string(op.Action) + " " + op.CloudID[:13]
+		if len(op.Members) > 0 {
+			s += fmt.Sprintf(" %dm", len(op.Members))
+		}
+		for _, c := range op.Changes {
+			if op.Action == Update {
+				s += " " + c.Name
+			}
+		}
+		if op.NewRDN != "" {
+			s += " " + op.NewRDN
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func TestMake(t *testing.T) {
+	opts := Options{TargetOU: ou, Managed: managed, BatchSize: 1000, DeleteThreshold: 500}
+	d1 := desired(id1, "Marketing", user(1), user(2))
+	renamed := desired(id1, "Marketing EMEA", user(1), user(2))
+	cases := []struct {
+		name      string
+		desired   []Desired
+		actual    []ADGroup
+		undesired map[string]Disposition
+		opts      func(*Options)
+		want      string
+		problem   error
+		unchanged int
+	}{
+		{name: "create with members", desired: []Desired{d1}, want: "create 6a1e0c55-0001 2m"},
+		{name: "in step: nothing to do", desired: []Desired{d1}, actual: []ADGroup{inAD(d1, dns(d1.Members)...)}, unchanged: 1},
+		{name: "member DNs compare case-insensitively", desired: []Desired{d1},
+			actual: []ADGroup{inAD(d1, strings.ToUpper(user(1).DN), user(2).DN)}, unchanged: 1},
+		{name: "rename", desired: []Desired{renamed}, actual: []ADGroup{inAD(d1, dns(d1.Members)...)},
+			want: `rename 6a1e0c55-0001 CN=Marketing EMEA_2c1a0b9f8e7d; update 6a1e0c55-0001 sAMAccountName displayName`},
+		{name: "case-only rename", desired: []Desired{desired(id1, "MARKETING", user(1), user(2))}, actual: []ADGroup{inAD(d1, dns(d1.Members)...)},
+			want: `rename 6a1e0c55-0001 CN=MARKETING_2c1a0b9f8e7d; update 6a1e0c55-0001 sAMAccountName displayName`},
+		{name: "one member more: one small modify", desired: []Desired{desired(id1, "Marketing", users(5001)...)},
+			actual: []ADGroup{inAD(d1, dns(users(5000))...)}, want: "add-members 6a1e0c55-0001 1m"},
+		{name: "members in batches", desired: []Desired{desired(id1, "Marketing", users(2500)...)}, actual: []ADGroup{inAD(d1)},
+			want: "add-members 6a1e0c55-0001 1000m; add-members 6a1e0c55-0001 1000m; add-members 6a1e0c55-0001 500m"},
+		{name: "hand-added member removed", desired: []Desired{d1}, actual: []ADGroup{inAD(d1, user(1).DN, user(2).DN, user(9).DN)},
+			want: "remove-members 6a1e0c55-0001 1m"},
+		{name: "description cleared", desired: []Desired{d1}, actual: []ADGroup{func() ADGroup {
+			a := inAD(d1, dns(d1.Members)...)
+			a.Attrs["description"] = []string{"old"}
+			return a
+		}()}, want: "update 6a1e0c55-0001 description"},
+		{name: "groupType compared by value", desired: []Desired{d1}, actual: []ADGroup{func() ADGroup {
+			a := inAD(d1, dns(d1.Members)...)
+			a.Attrs["groupType"] = []string{"-02147483640"}
+			return a
+		}()}, unchanged: 1},
+		{name: "nested group created in the same run is added after its creation",
+			desired: []Desired{desired(id1, "Outer", Member{Anchor: policy.Anchor(id2)}), desired(id2, "Inner", user(1))},
+			want:    "create 6a1e0c55-0001; create 6a1e0c55-0002 1m; add-members 6a1e0c55-0001 1m"},
+		{name: "admin moved it within the OU: renamed in place", desired: []Desired{renamed}, actual: []ADGroup{func() ADGroup {
+			a := inAD(d1, dns(d1.Members)...)
+			a.DN = "CN=Marketing_2c1a0b9f8e7d,OU=Sub," + ou
+			return a
+		}()}, want: `rename 6a1e0c55-0001 CN=Marketing EMEA_2c1a0b9f8e7d; update 6a1e0c55-0001 sAMAccountName displayName`},
+		{name: "outside the target OU: left alone", desired: []Desired{d1}, actual: []ADGroup{func() ADGroup {
+			a := inAD(d1)
+			a.DN = "CN=Marketing_2c1a0b9f8e7d,OU=Elsewhere,DC=contoso,DC=test"
+			return a
+		}()}, want: "create 6a1e0c55-0001 2m", problem: ErrNotOwned},
+		{name: "two AD groups with one anchor: both left alone", desired: []Desired{d1},
+			actual: []ADGroup{inAD(d1), func() ADGroup { a := inAD(d1); a.DN = "CN=copy," + ou; return a }()}, problem: ErrNotOwned},
+		{name: "bad anchor", actual: []ADGroup{{DN: "CN=x," + ou, Anchor: "Group_nope"}}, problem: ErrNotOwned},
+		{name: "cloud group gone: deleted", actual: []ADGroup{inAD(d1)}, want: "delete 6a1e0c55-0001"},
+		{name: "kept by disposition", actual: []ADGroup{inAD(d1)}, undesired: map[string]Disposition{id1: {Reason: "soft-deleted"}}},
+		{name: "deleted by disposition", actual: []ADGroup{inAD(d1)}, undesired: map[string]Disposition{id1: {Delete: true, Reason: "hard"}}, want: "delete 6a1e0c55-0001"},
+		{name: "over the threshold: no deletes", actual: []ADGroup{inAD(d1), inAD(desired(id2, "b")), inAD(desired(id3, "c"))}, desired: []Desired{desired(id1, "Marketing")},
+			opts: func(o *Options) { o.DeleteThreshold = 1 }, problem: ErrThresholdExceeded, unchanged: 1},
+		{name: "allowed through", actual: []ADGroup{inAD(desired(id2, "b")), inAD(desired(id3, "c"))},
+			opts: func(o *Options) { o.DeleteThreshold = 1; o.AllowDeletes = 2 }, want: "delete 6a1e0c55-0002; delete 6a1e0c55-0003"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := opts
+			if tc.opts != nil {
+				tc.opts(&o)
+			}
+			p := Make(tc.desired, tc.actual, tc.undesired, o)
+			if got := summary(p); got != tc.want {
+				t.Errorf("plan:\n got  %s\n want %s", got, tc.want)
+			}
+			var gotErr error
+			for _, pr := range p.Problems {
+				gotErr = pr.Err
+				if tc.problem == nil {
+					t.Errorf("unexpected problem: %s", pr.Message)
+				}
+			}
+			if tc.problem != nil && !errors.Is(gotErr, tc.problem) {
+				t.Errorf("problems %+v, want %v", p.Problems, tc.problem)
+			}
+			if p.Unchanged != tc.unchanged {
+				t.Errorf("unchanged = %d, want %d", p.Unchanged, tc.unchanged)
+			}
+		})
+	}
+}
+
+func ExampleMake() {
+	cn := policy.CommonName(policy.NamingDisplayName, id1, "Marketing")
+	want := Desired{Group: &policy.DesiredGroup{CloudID: id1, Anchor: policy.Anchor(id1), CN: cn, DN: policy.GroupDN(cn, ou),
+		Attrs: map[string][]string{"displayName": {"Marketing"}}},
+		Members: []Member{{DN: "CN=Adele Vance,CN=Users,DC=contoso,DC=test"}}}
+	have := ADGroup{DN: "CN=Marketing_2c1a0b9f8e7d," + ou, Anchor: policy.Anchor(id1),
+		Attrs: map[string][]string{"displayName": {"Marketing (old)"}}}
+	p := Make([]Desired{want}, []ADGroup{have}, nil, Options{TargetOU: ou, Managed: []string{"displayName"}})
+	for _, op := range p.Ops {
+		fmt.Println(op.Action, op.DN, op.Changes, op.Members)
+	}
+	// Output:
+	// update CN=Marketing_2c1a0b9f8e7d,OU=Cloud Groups,DC=contoso,DC=test [{displayName [Marketing (old)] [Marketing]}] []
+	// add-members CN=Marketing_2c1a0b9f8e7d,OU=Cloud Groups,DC=contoso,DC=test [] [CN=Adele Vance,CN=Users,DC=contoso,DC=test]
+}
