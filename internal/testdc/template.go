@@ -22,6 +22,9 @@ var exchangeLDIF string
 //go:embed testdata/anchor-schema.ldif
 var anchorLDIF string
 
+//go:embed testdata/add-fixture-users.py
+var fixtureScript string
+
 func certPool(pem []byte) *x509.CertPool {
 	p := x509.NewCertPool()
 	if !p.AppendCertsFromPEM(pem) {
@@ -71,33 +74,25 @@ func template(ctx context.Context, opts Options) (string, error) {
 	return dir, os.WriteFile(filepath.Join(dir, "ready"), nil, 0o600)
 }
 
-// provision makes a template: samba-tool provisions the domain, then for
-// the extended flavours a temporary DC applies the schema LDIF.
+// provision makes a template. The plain one: samba-tool provisions the
+// domain and the fixture users are written offline. The others: a copy of
+// the plain one, extended by a temporary DC that applies the schema LDIF.
 func provision(ctx context.Context, dir string, opts Options) error {
-	tmp, err := os.MkdirTemp("", "testdc-provision-")
+	if !opts.Exchange && !opts.Anchor {
+		return provisionPlain(ctx, dir)
+	}
+	plain, err := template(ctx, Options{})
 	if err != nil {
 		return err
-	}
-	defer os.RemoveAll(tmp)
-	cmd := exec.CommandContext(ctx, "samba-tool", "domain", "provision",
-		"--realm="+Realm, "--domain="+NetBIOSDomain, "--server-role=dc", "--dns-backend=NONE",
-		"--adminpass="+AdminPassword, "--targetdir="+tmp, "--host-name=testdc",
-		"--option=server services = ldap", "--option=dsdb:schema update allowed = true")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("testdc: samba-tool domain provision: %v: %s", err, tail(out))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	for _, sub := range []string{"private", "state"} {
-		if out, err := exec.Command("cp", "-a", filepath.Join(tmp, sub), dir).CombinedOutput(); err != nil {
+		if out, err := exec.Command("cp", "-a", filepath.Join(plain, sub), dir).CombinedOutput(); err != nil {
 			return fmt.Errorf("testdc: copy %s: %v: %s", sub, err, out)
 		}
 	}
-	if !opts.Exchange && !opts.Anchor {
-		return nil
-	}
-	// Apply the schema extension on a DC started from the template itself.
 	addr, lock, err := claimAddress()
 	if err != nil {
 		return err
@@ -147,6 +142,40 @@ func provision(ctx context.Context, dir string, opts Options) error {
 	if opts.Anchor {
 		if err := applyLDIF(conn, strings.ReplaceAll(anchorLDIF, "${SCHEMA_NC}", schemaNC)); err != nil {
 			return fmt.Errorf("testdc: anchor schema: %w", err)
+		}
+	}
+	return nil
+}
+
+func provisionPlain(ctx context.Context, dir string) error {
+	tmp, err := os.MkdirTemp("", "testdc-provision-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.CommandContext(ctx, "samba-tool", "domain", "provision",
+		"--realm="+Realm, "--domain="+NetBIOSDomain, "--server-role=dc", "--dns-backend=NONE",
+		"--adminpass="+AdminPassword, "--targetdir="+tmp, "--host-name=testdc",
+		"--option=server services = ldap", "--option=dsdb:schema update allowed = true")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("testdc: samba-tool domain provision: %v: %s", err, tail(out))
+	}
+	script := filepath.Join(tmp, "add-fixture-users.py")
+	if err := os.WriteFile(script, []byte(fixtureScript), 0o600); err != nil {
+		return err
+	}
+	// Samba's Python bindings belong to the distribution's Python.
+	add := exec.CommandContext(ctx, "/usr/bin/python3", script, filepath.Join(tmp, "etc", "smb.conf"),
+		filepath.Join(tmp, "private", "sam.ldb"), FixtureOU, fmt.Sprint(FixtureUserCount))
+	if out, err := add.CombinedOutput(); err != nil {
+		return fmt.Errorf("testdc: fixture users: %v: %s", err, tail(out))
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, sub := range []string{"private", "state"} {
+		if out, err := exec.Command("cp", "-a", filepath.Join(tmp, sub), dir).CombinedOutput(); err != nil {
+			return fmt.Errorf("testdc: copy %s: %v: %s", sub, err, out)
 		}
 	}
 	return nil

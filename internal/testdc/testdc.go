@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,7 +43,7 @@ type Options struct {
 }
 
 func (o Options) flavour() string {
-	f := "plain"
+	f := fmt.Sprintf("u%d-plain", FixtureUserCount)
 	if o.Exchange {
 		f = "exchange"
 	}
@@ -65,6 +66,10 @@ type DC struct {
 	cmd     *exec.Cmd
 	lock    *os.File
 	exited  chan error
+
+	fixturesOnce sync.Once
+	fixtures     []User
+	fixturesErr  error
 }
 
 // Available reports why DCs cannot be started here, or nil.

@@ -1,0 +1,158 @@
+package directory
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+)
+
+// Apply carries out one planned operation. Before it writes to an existing
+// object it reads the object's anchor again: if it is not the one the plan
+// expects, it writes nothing and returns an error wrapping
+// reconcile.ErrNotOwned that says what it expected and found.
+func (c *Client) Apply(ctx context.Context, op reconcile.Op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if op.Action != reconcile.Create {
+		if err := c.checkOwned(ctx, op.DN, op.Anchor); err != nil {
+			return err
+		}
+	}
+	switch op.Action {
+	case reconcile.Create:
+		return c.create(op)
+	case reconcile.Update:
+		return c.update(op)
+	case reconcile.Rename:
+		c.renames.Add(1)
+		return wrap("rename", op.DN, c.conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, op.NewRDN, true, "")))
+	case reconcile.AddMembers:
+		return c.members(op.DN, op.Members, true)
+	case reconcile.RemoveMembers:
+		return c.members(op.DN, op.Members, false)
+	case reconcile.Delete:
+		c.deletes.Add(1)
+		return wrap("delete", op.DN, c.conn.Del(ldap.NewDelRequest(op.DN, nil)))
+	}
+	return fmt.Errorf("directory: unknown operation %q", op.Action)
+}
+
+func (c *Client) checkOwned(ctx context.Context, dn, anchor string) error {
+	attrs := []string{"adminDescription"}
+	if c.schema.AnchorAttribute {
+		attrs = append(attrs, AnchorAttribute)
+	}
+	entries, err := c.search(ctx, dn, ldap.ScopeBaseObject, "(objectClass=group)", attrs)
+	if err != nil {
+		return err
+	}
+	if len(entries) != 1 {
+		return &Error{Op: "check owner of", DN: dn, Code: ldap.LDAPResultNoSuchObject, Message: "no such group", Err: reconcile.ErrNotOwned}
+	}
+	found := entries[0].GetAttributeValue("adminDescription")
+	ext := entries[0].GetAttributeValue(AnchorAttribute)
+	if found != anchor || (ext != "" && ext != anchor) {
+		return fmt.Errorf("directory: %s: expected anchor %s, found adminDescription %q and %s %q: %w", dn, anchor, found, AnchorAttribute, ext, reconcile.ErrNotOwned)
+	}
+	return nil
+}
+
+func dedupe(vals []string, fold bool) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range vals {
+		k := v
+		if fold {
+			k = strings.ToLower(v)
+		}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (c *Client) create(op reconcile.Op) error {
+	req := ldap.NewAddRequest(op.DN, nil)
+	req.Attribute("objectClass", []string{"top", "group"})
+	for _, ch := range op.Changes {
+		if len(ch.New) > 0 {
+			req.Attribute(ch.Name, dedupe(ch.New, ch.Name == "proxyAddresses"))
+		}
+	}
+	if len(op.Members) > 0 {
+		req.Attribute("member", dedupe(op.Members, true))
+	}
+	c.adds.Add(1)
+	return wrap("add", op.DN, c.conn.Add(req))
+}
+
+func (c *Client) update(op reconcile.Op) error {
+	req := ldap.NewModifyRequest(op.DN, nil)
+	for _, ch := range op.Changes {
+		switch {
+		case len(ch.New) > 0:
+			req.Replace(ch.Name, dedupe(ch.New, ch.Name == "proxyAddresses"))
+		case len(ch.Old) > 0:
+			req.Delete(ch.Name, nil)
+		}
+	}
+	if len(req.Changes) == 0 {
+		return nil
+	}
+	c.modifies.Add(1)
+	return wrap("modify", op.DN, c.conn.Modify(req))
+}
+
+// Result codes that mean a member value was already there (add) or already
+// gone (delete). AD honours the permissive-modify control; Samba does not
+// for member and answers these instead, so a batch that meets one is
+// retried value by value, skipping the values already in step.
+var (
+	alreadyThere = []uint16{ldap.LDAPResultAttributeOrValueExists, ldap.LDAPResultEntryAlreadyExists}
+	alreadyGone  = []uint16{ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultUnwillingToPerform}
+)
+
+// members adds or removes member values in one modify, falling back to one
+// value at a time when the batch meets a value already in step.
+func (c *Client) members(dn string, values []string, add bool) error {
+	values = dedupe(values, true)
+	modify := func(vals []string) error {
+		req := ldap.NewModifyRequest(dn, nil)
+		if add {
+			req.Add("member", vals)
+		} else {
+			req.Delete("member", vals)
+		}
+		c.modifies.Add(1)
+		op := "remove members from"
+		if add {
+			op = "add members to"
+		}
+		return wrap(op, dn, c.conn.Modify(req))
+	}
+	benign := alreadyGone
+	if add {
+		benign = alreadyThere
+	}
+	err := modify(values)
+	if err == nil || !IsCode(err, benign...) || len(values) == 1 {
+		if len(values) == 1 && IsCode(err, benign...) {
+			return nil
+		}
+		return err
+	}
+	c.logger.Info("member batch met values already in step; applying one by one", "dn", dn, "values", len(values))
+	for _, v := range values {
+		if err := modify([]string{v}); err != nil && !IsCode(err, benign...) {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,176 @@
+package directory
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Error is a failed LDAP operation. It keeps the LDAP result code and the
+// server's diagnostic message; errors.As reaches the *ldap.Error beneath.
+type Error struct {
+	Op      string
+	DN      string
+	Code    uint16
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Code != 0 {
+		return fmt.Sprintf("directory: %s %s: LDAP result %d (%s): %s", e.Op, e.DN, e.Code, ldap.LDAPResultCodeMap[e.Code], e.Message)
+	}
+	return fmt.Sprintf("directory: %s %s: %v", e.Op, e.DN, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// wrap turns an LDAP error into an *Error.
+func wrap(op, dn string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &Error{Op: op, DN: dn, Err: err}
+	var lerr *ldap.Error
+	if errors.As(err, &lerr) {
+		e.Code = lerr.ResultCode
+		if lerr.Err != nil {
+			e.Message = lerr.Err.Error()
+		}
+	}
+	return e
+}
+
+// IsCode reports whether err is an LDAP error with one of the result codes.
+func IsCode(err error, codes ...uint16) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return ldap.IsErrorAnyOf(err, codes...)
+	}
+	for _, c := range codes {
+		if e.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Counters count LDAP operations, for metrics and for tests that check a
+// run in step makes no writes.
+type Counters struct {
+	Searches, Adds, Modifies, Renames, Deletes int64
+}
+
+// Writes is the number of operations that changed the directory.
+func (c Counters) Writes() int64 { return c.Adds + c.Modifies + c.Renames + c.Deletes }
+
+// Client is a bound connection to a domain controller.
+type Client struct {
+	conn   *ldap.Conn
+	cfg    Config
+	logger *slog.Logger
+	schema Schema
+
+	searches, adds, modifies, renames, deletes atomic.Int64
+}
+
+// TLSConfig returns the TLS configuration for the DC: TLS 1.2 or later,
+// the system CAs plus CAFile, and the host name checked.
+func (c *Config) TLSConfig() (*tls.Config, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("directory: url: %w", err)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+	if c.CAFile != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		b, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("directory: ca_file: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("directory: ca_file %s holds no PEM certificate", c.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// Open connects, verifies TLS, binds and probes the schema.
+func (c *Config) Open(ctx context.Context, logger *slog.Logger) (*Client, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	tlsCfg, err := c.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	dialer := &net.Dialer{Timeout: 15 * time.Second}
+	if dl, ok := ctx.Deadline(); ok {
+		dialer.Deadline = dl
+	}
+	conn, err := ldap.DialURL(c.URL, ldap.DialWithTLSConfig(tlsCfg), ldap.DialWithDialer(dialer))
+	if err != nil {
+		return nil, fmt.Errorf("directory: connect to %s: %w", c.URL, err)
+	}
+	if c.StartTLS {
+		if err := conn.StartTLS(tlsCfg); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("directory: StartTLS with %s: %w", c.URL, err)
+		}
+	}
+	conn.SetTimeout(2 * time.Minute)
+	if err := conn.Bind(c.BindDN, c.Password.Reveal()); err != nil {
+		conn.Close()
+		return nil, wrap("bind as", c.BindDN, err)
+	}
+	cl := &Client{conn: conn, cfg: *c, logger: logger}
+	if cl.schema, err = cl.probeSchema(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	logger.Debug("directory connected", "url", c.URL, "bind_dn", c.BindDN, "exchange", cl.schema.Exchange, "anchor_attribute", cl.schema.AnchorAttribute)
+	return cl, nil
+}
+
+// Close ends the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Schema is what the probe found.
+func (c *Client) Schema() Schema { return c.schema }
+
+// Counters returns the operation counters.
+func (c *Client) Counters() Counters {
+	return Counters{Searches: c.searches.Load(), Adds: c.adds.Load(), Modifies: c.modifies.Load(), Renames: c.renames.Load(), Deletes: c.deletes.Load()}
+}
+
+// search runs a paged subtree (or base) search; AD returns at most 1,000
+// entries a page, so paging is always on.
+func (c *Client) search(ctx context.Context, base string, scope int, filter string, attrs []string) ([]*ldap.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.searches.Add(1)
+	req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
+	res, err := c.conn.SearchWithPaging(req, 500)
+	if err != nil {
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return nil, nil
+		}
+		return nil, wrap("search", base, err)
+	}
+	return res.Entries, nil
+}

@@ -1,0 +1,133 @@
+package directory
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+)
+
+// ownedFilter finds groups that carry a Group_ anchor.
+const ownedFilter = "(&(objectClass=group)(adminDescription=Group_*))"
+
+// OwnedGroups reads every group under base that carries the tool's anchor,
+// with the managed attributes and all members.
+func (c *Client) OwnedGroups(ctx context.Context, base string, managed []string) ([]reconcile.ADGroup, error) {
+	return c.readGroups(ctx, base, ownedFilter, managed)
+}
+
+// GroupsByAnchor reads the groups under base whose anchor is one of
+// anchors, in batches.
+func (c *Client) GroupsByAnchor(ctx context.Context, base string, anchors []string, managed []string) ([]reconcile.ADGroup, error) {
+	var out []reconcile.ADGroup
+	for start := 0; start < len(anchors); start += 100 {
+		var f strings.Builder
+		f.WriteString("(&(objectClass=group)(|")
+		for _, a := range anchors[start:min(start+100, len(anchors))] {
+			f.WriteString("(adminDescription=" + ldap.EscapeFilter(a) + ")")
+		}
+		f.WriteString("))")
+		gs, err := c.readGroups(ctx, base, f.String(), managed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, gs...)
+	}
+	return out, nil
+}
+
+func (c *Client) readGroups(ctx context.Context, base, filter string, managed []string) ([]reconcile.ADGroup, error) {
+	attrs := append([]string{"objectGUID", "adminDescription", "member"}, managed...)
+	if c.schema.AnchorAttribute {
+		attrs = append(attrs, AnchorAttribute)
+	}
+	entries, err := c.search(ctx, base, ldap.ScopeWholeSubtree, filter, attrs)
+	if err != nil {
+		return nil, err
+	}
+	canonical := map[string]string{}
+	for _, m := range managed {
+		canonical[strings.ToLower(m)] = m
+	}
+	out := make([]reconcile.ADGroup, 0, len(entries))
+	for _, e := range entries {
+		g := reconcile.ADGroup{DN: e.DN, GUID: GUIDString(e.GetRawAttributeValue("objectGUID")), Attrs: map[string][]string{}}
+		anchor := e.GetAttributeValue("adminDescription")
+		if ext := e.GetAttributeValue(AnchorAttribute); ext != "" && ext != anchor {
+			// Two different anchors: the object is not plainly ours.
+			anchor = fmt.Sprintf("adminDescription %s, %s %s", anchor, AnchorAttribute, ext)
+		}
+		g.Anchor = anchor
+		rangeNext := -1
+		for _, a := range e.Attributes {
+			name, rng, _ := strings.Cut(a.Name, ";")
+			switch {
+			case strings.EqualFold(name, "member"):
+				g.Members = append(g.Members, a.Values...)
+				if next, ok := nextRange(rng); ok {
+					rangeNext = next
+				}
+			case canonical[strings.ToLower(name)] != "":
+				g.Attrs[canonical[strings.ToLower(name)]] = a.Values
+			}
+		}
+		if rangeNext >= 0 {
+			rest, err := c.rangedMembers(ctx, e.DN, rangeNext)
+			if err != nil {
+				return nil, err
+			}
+			g.Members = append(g.Members, rest...)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// nextRange reads "range=0-1499" and returns 1500; "range=3000-*" is the
+// last part and returns false.
+func nextRange(rng string) (int, bool) {
+	r, ok := strings.CutPrefix(strings.ToLower(rng), "range=")
+	if !ok {
+		return 0, false
+	}
+	_, hi, _ := strings.Cut(r, "-")
+	if hi == "*" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(hi)
+	if err != nil {
+		return 0, false
+	}
+	return n + 1, true
+}
+
+// rangedMembers reads member values from index start on, a range at a
+// time, as AD hands out at most MaxValRange (1,500) values per read.
+func (c *Client) rangedMembers(ctx context.Context, dn string, start int) ([]string, error) {
+	var out []string
+	for {
+		entries, err := c.search(ctx, dn, ldap.ScopeBaseObject, "(objectClass=*)", []string{fmt.Sprintf("member;range=%d-*", start)})
+		if err != nil {
+			return nil, err
+		}
+		if len(entries) != 1 {
+			return out, nil
+		}
+		more := false
+		for _, a := range entries[0].Attributes {
+			name, rng, _ := strings.Cut(a.Name, ";")
+			if !strings.EqualFold(name, "member") {
+				continue
+			}
+			out = append(out, a.Values...)
+			start, more = nextRange(rng)
+		}
+		if !more {
+			return out, nil
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package testdc
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+)
+
+// User is a fixture user created in a test OU.
+type User struct {
+	Name string
+	DN   string
+	SID  string
+	GUID string
+}
+
+// AddUsers creates disabled users (no password needed) named names in ou
+// and returns them with the SID and GUID the DC gave them.
+func (dc *DC) AddUsers(t testing.TB, ou string, names []string) []User {
+	t.Helper()
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, n := range names {
+		req := ldap.NewAddRequest(fmt.Sprintf("CN=%s,%s", ldap.EscapeDN(n), ou), nil)
+		req.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "user"})
+		req.Attribute("sAMAccountName", []string{n})
+		req.Attribute("userAccountControl", []string{"514"})
+		if err := conn.Add(req); err != nil {
+			t.Fatalf("testdc: add user %s: %v", n, err)
+		}
+	}
+	res, err := conn.SearchWithPaging(ldap.NewSearchRequest(ou, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=user)", []string{"sAMAccountName", "objectSid", "objectGUID"}, nil), 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*ldap.Entry{}
+	for _, e := range res.Entries {
+		byName[e.GetAttributeValue("sAMAccountName")] = e
+	}
+	out := make([]User, len(names))
+	for i, n := range names {
+		e := byName[n]
+		if e == nil {
+			t.Fatalf("testdc: user %s not found after adding it", n)
+		}
+		out[i] = User{Name: n, DN: e.DN, SID: directory.SIDString(e.GetRawAttributeValue("objectSid")), GUID: directory.GUIDString(e.GetRawAttributeValue("objectGUID"))}
+	}
+	return out
+}
+
+// FixtureOU holds the users every test DC is provisioned with: creating
+// users is slow and gets slower as a directory grows, so they are made
+// once, in the template, and copied with it.
+const FixtureOU = "OU=Fixture Users," + BaseDN
+
+// FixtureUserCount is how many fixture users there are: enough for a group
+// of 5,000 members, more than three ranged reads of 1,500 values.
+const FixtureUserCount = 5000
+
+// FixtureName is the name (cn and sAMAccountName) of fixture user i.
+func FixtureName(i int) string { return fmt.Sprintf("fixture-%05d", i) }
+
+// Fixtures returns the DC's fixture users, in order, with their SIDs and GUIDs.
+func (dc *DC) Fixtures(t testing.TB) []User {
+	t.Helper()
+	dc.fixturesOnce.Do(func() {
+		conn, err := dc.Admin()
+		if err != nil {
+			dc.fixturesErr = err
+			return
+		}
+		defer conn.Close()
+		res, err := conn.SearchWithPaging(ldap.NewSearchRequest(FixtureOU, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+			"(objectClass=user)", []string{"sAMAccountName", "objectSid", "objectGUID"}, nil), 1000)
+		if err != nil {
+			dc.fixturesErr = err
+			return
+		}
+		byName := map[string]User{}
+		for _, e := range res.Entries {
+			n := e.GetAttributeValue("sAMAccountName")
+			byName[n] = User{Name: n, DN: e.DN, SID: directory.SIDString(e.GetRawAttributeValue("objectSid")), GUID: directory.GUIDString(e.GetRawAttributeValue("objectGUID"))}
+		}
+		for i := range FixtureUserCount {
+			u, ok := byName[FixtureName(i)]
+			if !ok {
+				dc.fixturesErr = fmt.Errorf("testdc: fixture user %s missing", FixtureName(i))
+				return
+			}
+			dc.fixtures = append(dc.fixtures, u)
+		}
+	})
+	if dc.fixturesErr != nil {
+		t.Fatal(dc.fixturesErr)
+	}
+	return dc.fixtures
+}
