@@ -292,4 +292,3 @@ func TestNeverWritesWhatItDoesNotOwn(t *testing.T) {
 		t.Fatalf("%d writes to objects it does not own", w)
 	}
 }
-

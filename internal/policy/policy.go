@@ -22,8 +22,8 @@ const (
 
 // On-premises group types (writebackConfiguration.onPremisesGroupType).
 const (
-	UniversalDistribution       = "universalDistributionGroup"
-	UniversalSecurity           = "universalSecurityGroup"
+	UniversalDistribution        = "universalDistributionGroup"
+	UniversalSecurity            = "universalSecurityGroup"
 	UniversalMailEnabledSecurity = "universalMailEnabledSecurityGroup"
 )
 

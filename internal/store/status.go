@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Group states.
+const (
+	// StatePending: the group has work not yet known to be done.
+	StatePending = "pending"
+	// StateInStep: the group's AD copy matches the cloud.
+	StateInStep = "in-step"
+	// StateFailed: an LDAP operation on the group failed; retried next cycle.
+	StateFailed = "failed"
+	// StateNotWritable: in scope, but the cloud data cannot be written
+	// (e.g. a mail-enabled type without the Exchange schema).
+	StateNotWritable = "not-writable"
+	// StateOutOfScope: not written back, and why.
+	StateOutOfScope = "out-of-scope"
+	// StateDeleted: its AD copy was deleted.
+	StateDeleted = "deleted"
+)
+
+// GroupStatus is the last known state of one cloud group.
+type GroupStatus struct {
+	CloudID string `json:"cloudId"`
+	Name    string `json:"name"`
+	State   string `json:"state"`
+	Message string `json:"message,omitempty"`
+	DN      string `json:"dn,omitempty"`
+	// MembersNotWritten counts members not written, by reason.
+	MembersNotWritten map[string]int `json:"membersNotWritten,omitempty"`
+	Updated           time.Time      `json:"updated"`
+}
+
+// SetStatus records the state of groups.
+func (s *Store) SetStatus(ctx context.Context, sts []GroupStatus) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer tx.Rollback()
+	now := s.now().UTC().Format(time.RFC3339)
+	for _, st := range sts {
+		mnw := ""
+		if len(st.MembersNotWritten) > 0 {
+			b, _ := json.Marshal(st.MembersNotWritten)
+			mnw = string(b)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO group_status(cloud_id, name, state, message, dn, members_not_written, updated)
+			VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(cloud_id) DO UPDATE SET name = excluded.name, state = excluded.state,
+			message = excluded.message, dn = excluded.dn, members_not_written = excluded.members_not_written, updated = excluded.updated`,
+			st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, now); err != nil {
+			return fmt.Errorf("store: set status of %s: %w", st.CloudID, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// Statuses returns the groups in the given states (all when none given).
+func (s *Store) Statuses(ctx context.Context, states ...string) ([]GroupStatus, error) {
+	q := "SELECT cloud_id, name, state, message, dn, members_not_written, updated FROM group_status"
+	var args []any
+	if len(states) > 0 {
+		q += " WHERE state IN (?" + repeat(",?", len(states)-1) + ")"
+		for _, st := range states {
+			args = append(args, st)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, q+" ORDER BY cloud_id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: statuses: %w", err)
+	}
+	defer rows.Close()
+	var out []GroupStatus
+	for rows.Next() {
+		var st GroupStatus
+		var mnw, updated string
+		if err := rows.Scan(&st.CloudID, &st.Name, &st.State, &st.Message, &st.DN, &mnw, &updated); err != nil {
+			return nil, err
+		}
+		if mnw != "" {
+			_ = json.Unmarshal([]byte(mnw), &st.MembersNotWritten)
+		}
+		st.Updated, _ = time.Parse(time.RFC3339, updated)
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+func repeat(s string, n int) string {
+	out := ""
+	for range n {
+		out += s
+	}
+	return out
+}
+
+// Run is one cycle in the run history.
+type Run struct {
+	ID       int64           `json:"id"`
+	Started  time.Time       `json:"started"`
+	Finished time.Time       `json:"finished,omitzero"`
+	Mode     string          `json:"mode"`
+	Outcome  string          `json:"outcome"`
+	Summary  json.RawMessage `json:"summary"`
+}
+
+// StartRun records the start of a cycle and returns its id.
+func (s *Store) StartRun(ctx context.Context, mode string) (int64, error) {
+	res, err := s.db.ExecContext(ctx, "INSERT INTO runs(started, mode) VALUES(?, ?)", s.now().UTC().Format(time.RFC3339Nano), mode)
+	if err != nil {
+		return 0, fmt.Errorf("store: start run: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// FinishRun records how a cycle ended.
+func (s *Store) FinishRun(ctx context.Context, id int64, outcome string, summary any) error {
+	b, err := json.Marshal(summary)
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, "UPDATE runs SET finished = ?, outcome = ?, summary = ? WHERE id = ?",
+		s.now().UTC().Format(time.RFC3339Nano), outcome, string(b), id)
+	if err != nil {
+		return fmt.Errorf("store: finish run: %w", err)
+	}
+	return nil
+}
+
+// Runs returns the last n runs, newest first.
+func (s *Store) Runs(ctx context.Context, n int) ([]Run, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT id, started, COALESCE(finished, ''), mode, outcome, summary FROM runs ORDER BY id DESC LIMIT ?", n)
+	if err != nil {
+		return nil, fmt.Errorf("store: runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		var r Run
+		var started, finished, summary string
+		if err := rows.Scan(&r.ID, &started, &finished, &r.Mode, &r.Outcome, &summary); err != nil {
+			return nil, err
+		}
+		r.Started, _ = time.Parse(time.RFC3339Nano, started)
+		r.Finished, _ = time.Parse(time.RFC3339Nano, finished)
+		r.Summary = json.RawMessage(summary)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
