@@ -84,7 +84,7 @@ Directory over LDAP, and keeps them in step.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", defaultConfigPath(), "configuration file (env GROUPWRITEBACK_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "override log.level: debug, info, warn or error")
-	root.AddCommand(newVersionCmd(g), newConfigCmd(g), newCloudCmd(g))
+	root.AddCommand(newVersionCmd(g), newConfigCmd(g), newCloudCmd(g), newPlanCmd(g), newSyncCmd(g))
 	return root
 }
 

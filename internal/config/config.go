@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -49,6 +50,22 @@ type Writeback struct {
 	TargetOU string `yaml:"target_ou"`
 	// Naming is display_name (default) or object_id.
 	Naming string `yaml:"naming"`
+	// Scope narrows which groups are written back.
+	Scope Scope `yaml:"scope"`
+	// MemberLimit skips (and reports) groups with more members; 0: no limit.
+	MemberLimit int `yaml:"member_limit"`
+	// DeleteThreshold is the most groups one run may delete (default 500).
+	DeleteThreshold *int `yaml:"delete_threshold"`
+}
+
+// Scope narrows writeback beyond the tenant's own settings.
+type Scope struct {
+	IncludeIDs   []string `yaml:"include_ids"`
+	ExcludeIDs   []string `yaml:"exclude_ids"`
+	IncludeNames []string `yaml:"include_names"`
+	ExcludeNames []string `yaml:"exclude_names"`
+	// Kinds lists the kinds written back: microsoft365, security.
+	Kinds []string `yaml:"kinds"`
 }
 
 // State says where groupwriteback keeps its state.
@@ -141,6 +158,10 @@ func (c *Config) Complete(dir string) error {
 	if c.Writeback.Naming == "" {
 		c.Writeback.Naming = NamingDisplayName
 	}
+	if c.Writeback.DeleteThreshold == nil {
+		v := 500
+		c.Writeback.DeleteThreshold = &v
+	}
 	if c.State.Path == "" {
 		c.State.Path = "groupwriteback.db"
 	}
@@ -180,6 +201,22 @@ func (c *Config) Validate() error {
 	}
 	if n := c.Writeback.Naming; n != NamingDisplayName && n != NamingObjectID {
 		bad("writeback.naming", "%q is not %s or %s", n, NamingDisplayName, NamingObjectID)
+	}
+	if c.Writeback.MemberLimit < 0 {
+		bad("writeback.member_limit", "must be 0 (no limit) or more")
+	}
+	if c.Writeback.DeleteThreshold != nil && *c.Writeback.DeleteThreshold < 0 {
+		bad("writeback.delete_threshold", "must be 0 or more")
+	}
+	for _, k := range c.Writeback.Scope.Kinds {
+		if k != "microsoft365" && k != "security" {
+			bad("writeback.scope.kinds", "%q is not microsoft365 or security", k)
+		}
+	}
+	for _, p := range append(append([]string{}, c.Writeback.Scope.IncludeNames...), c.Writeback.Scope.ExcludeNames...) {
+		if _, err := path.Match(p, ""); err != nil {
+			bad("writeback.scope", "name pattern %q: %v", p, err)
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

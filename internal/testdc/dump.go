@@ -16,9 +16,11 @@ type Entry map[string][]string
 type Dump map[string]Entry
 
 // derived are attributes the DC changes by itself: memberOf is the back-link
-// of other groups' member values, the rest track logons by the test's own
-// binds. They are left out of dumps.
-var derived = []string{"memberof", "lastlogon", "lastlogontimestamp", "logoncount", "badpwdcount", "badpasswordtime"}
+// of other groups' member values; the logon ones track the test's own binds;
+// the RID ones are the DC's SID allocation, advanced by every object created
+// with a SID. They are left out of dumps.
+var derived = []string{"memberof", "lastlogon", "lastlogontimestamp", "logoncount", "badpwdcount", "badpasswordtime",
+	"ridnextrid", "ridallocationpool", "ridpreviousallocationpool", "ridusedpool"}
 
 // Dump reads every object under the domain, with all its attributes and its
 // security descriptor.

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/groupwriteback/groupwriteback/internal/config"
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// session is everything a cycle needs, opened from the configuration.
+type session struct {
+	cfg    *config.Config
+	store  *store.Store
+	dir    *directory.Client
+	engine *engine.Engine
+}
+
+func (s *session) Close() {
+	if s.dir != nil {
+		s.dir.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+}
+
+// openSession connects to Graph and AD and opens the state file.
+func (g *globals) openSession(ctx context.Context) (*session, error) {
+	cfg, err := g.load()
+	if err != nil {
+		return nil, err
+	}
+	logger := g.logger(cfg)
+	s := &session{cfg: cfg}
+	if err := os.MkdirAll(filepath.Dir(cfg.State.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("state.path: %w", err)
+	}
+	if s.store, err = store.Open(ctx, cfg.State.Path); err != nil {
+		return nil, err
+	}
+	gc, err := cfg.Cloud.Open(ctx, logger)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.dir, err = cfg.Directory.Open(ctx, logger); err != nil {
+		s.Close()
+		return nil, err
+	}
+	w := cfg.Writeback
+	s.engine = engine.New(gc, s.dir, s.dir, s.store, engine.Config{
+		BaseDN: cfg.Directory.BaseDN, TargetOU: w.TargetOU, Schema: s.dir.Schema(),
+		UnifiedWritebackDefault: cfg.Cloud.UnifiedWritebackDefault, DeleteThreshold: *w.DeleteThreshold,
+		Policy: policy.Options{Naming: w.Naming, MemberLimit: w.MemberLimit, Scope: policy.Scope{
+			IncludeIDs: w.Scope.IncludeIDs, ExcludeIDs: w.Scope.ExcludeIDs, IncludeNames: w.Scope.IncludeNames,
+			ExcludeNames: w.Scope.ExcludeNames, Kinds: w.Scope.Kinds}},
+	}, logger)
+	return s, nil
+}
+
+type cycleCmd struct {
+	*globals
+	dryRun       bool
+	full         bool
+	output       string
+	allowDeletes int
+}
+
+func newPlanCmd(g *globals) *cobra.Command {
+	o := &cycleCmd{globals: g, dryRun: true}
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Show what the next sync would create, change, rename or delete, touching nothing",
+		Long: `plan reads the tenant and the directory exactly as the next sync would and
+prints the operations it would make, group by group, without writing to AD or
+saving anything. -o json gives the stable format described in docs/plan-format.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context()) },
+	}
+	cmd.Flags().BoolVar(&o.full, "full", false, "plan a full reconcile of every group instead of the changes since the last sync")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func newSyncCmd(g *globals) *cobra.Command {
+	o := &cycleCmd{globals: g}
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Run one writeback cycle",
+		Long: `sync runs one cycle: by delta (only what changed since the last cycle) unless
+--full or there is no usable delta link. Exit status: 0 when every group in scope
+is in step, 2 when the cycle finished but some groups are not (each is named with
+its reason), 1 when the cycle could not run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.Context()) },
+	}
+	cmd.Flags().BoolVar(&o.full, "full", false, "reconcile every group, repairing drift made by hand in AD")
+	cmd.Flags().IntVar(&o.allowDeletes, "allow-deletes", 0, "let this many deletes through the delete threshold, for this run")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func (o *cycleCmd) run(ctx context.Context) error {
+	if o.output != "text" && o.output != "json" {
+		return fmt.Errorf("--output: %q is not text or json", o.output)
+	}
+	if o.allowDeletes < 0 {
+		return fmt.Errorf("--allow-deletes: must be 0 or more")
+	}
+	s, err := o.openSession(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.engine.Run(ctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes})
+	if err != nil && res == nil {
+		return err
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(o.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(jsonResult(res, o.dryRun)); err != nil {
+			return err
+		}
+	} else if o.dryRun {
+		printPlan(o.stdout, res)
+	} else {
+		printSync(o.stdout, res)
+	}
+	if err != nil {
+		return err
+	}
+	if !o.dryRun && len(res.Failures) > 0 {
+		return exitError{exitPartial}
+	}
+	return nil
+}
+
+// planJSON is the documented JSON of plan and sync (docs/plan-format.md).
+type planJSON struct {
+	Version    int                                  `json:"version"`
+	Kind       string                               `json:"kind"`
+	Mode       string                               `json:"mode"`
+	Operations []reconcile.Op                       `json:"operations"`
+	Problems   []reconcile.Problem                  `json:"problems"`
+	NotWritten map[string][]reconcile.MemberProblem `json:"membersNotWritten"`
+	Skipped    []skipped                            `json:"notWrittenBack"`
+	Failures   []engine.Failure                     `json:"notInStep"`
+	Counts     engine.Counts                        `json:"counts"`
+	LDAPWrites int                                  `json:"ldapWrites"`
+}
+
+type skipped struct {
+	CloudID string `json:"cloudId"`
+	Name    string `json:"name"`
+	Reason  string `json:"reason"`
+}
+
+func jsonResult(res *engine.Result, dry bool) planJSON {
+	kind := "sync"
+	if dry {
+		kind = "plan"
+	}
+	out := planJSON{Version: 1, Kind: kind, Mode: res.Mode, Operations: res.Plan.Ops, Problems: res.Plan.Problems,
+		NotWritten: res.Plan.NotWritten, Failures: res.Failures, Counts: res.Counts, LDAPWrites: res.Writes}
+	if out.Operations == nil {
+		out.Operations = []reconcile.Op{}
+	}
+	if out.Problems == nil {
+		out.Problems = []reconcile.Problem{}
+	}
+	if out.Failures == nil {
+		out.Failures = []engine.Failure{}
+	}
+	for _, d := range res.Skipped {
+		out.Skipped = append(out.Skipped, skipped{CloudID: d.CloudID, Name: d.Name, Reason: d.Reason})
+	}
+	if out.Skipped == nil {
+		out.Skipped = []skipped{}
+	}
+	return out
+}
+
+func printPlan(w io.Writer, res *engine.Result) {
+	n := map[reconcile.Action]int{}
+	groups := map[reconcile.Action]map[string]bool{}
+	for _, op := range res.Plan.Ops {
+		n[op.Action]++
+		if groups[op.Action] == nil {
+			groups[op.Action] = map[string]bool{}
+		}
+		groups[op.Action][op.CloudID] = true
+	}
+	changed := map[string]bool{}
+	for _, a := range []reconcile.Action{reconcile.Rename, reconcile.Update, reconcile.AddMembers, reconcile.RemoveMembers} {
+		for id := range groups[a] {
+			if !groups[reconcile.Create][id] {
+				changed[id] = true
+			}
+		}
+	}
+	fmt.Fprintf(w, "plan (%s): %d to create, %d to change, %d to delete, %d unchanged\n",
+		res.Mode, len(groups[reconcile.Create]), len(changed), len(groups[reconcile.Delete]), res.Counts.Unchanged)
+	for _, op := range res.Plan.Ops {
+		printOp(w, op)
+	}
+	printNotes(w, res)
+}
+
+func printOp(w io.Writer, op reconcile.Op) {
+	switch op.Action {
+	case reconcile.Create:
+		fmt.Fprintf(w, "  create  %s\n", op.DN)
+		for _, c := range op.Changes {
+			fmt.Fprintf(w, "            %s: %s\n", c.Name, strings.Join(c.New, ", "))
+		}
+		if len(op.Members) > 0 {
+			fmt.Fprintf(w, "            member: %d\n", len(op.Members))
+		}
+	case reconcile.Rename:
+		fmt.Fprintf(w, "  rename  %s\n      to  %s\n", op.DN, op.NewRDN)
+	case reconcile.Update:
+		fmt.Fprintf(w, "  update  %s\n", op.DN)
+		for _, c := range op.Changes {
+			fmt.Fprintf(w, "            %s: %s -> %s\n", c.Name, show(c.Old), show(c.New))
+		}
+	case reconcile.AddMembers, reconcile.RemoveMembers:
+		sign := "+"
+		if op.Action == reconcile.RemoveMembers {
+			sign = "-"
+		}
+		fmt.Fprintf(w, "  members %s: %s%d", op.DN, sign, len(op.Members))
+		if len(op.Members) <= 3 {
+			fmt.Fprintf(w, " (%s)", strings.Join(op.Members, "; "))
+		}
+		fmt.Fprintln(w)
+	case reconcile.Delete:
+		fmt.Fprintf(w, "  delete  %s (%s)\n", op.DN, op.Reason)
+	}
+}
+
+func show(v []string) string {
+	if len(v) == 0 {
+		return "(none)"
+	}
+	return fmt.Sprintf("%q", strings.Join(v, ", "))
+}
+
+func printNotes(w io.Writer, res *engine.Result) {
+	if len(res.Plan.NotWritten) > 0 {
+		fmt.Fprintln(w, "members not written:")
+		ids := make([]string, 0, len(res.Plan.NotWritten))
+		for id := range res.Plan.NotWritten {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			reasons := map[string]int{}
+			for _, mp := range res.Plan.NotWritten[id] {
+				reasons[mp.Reason]++
+			}
+			var parts []string
+			for r, c := range reasons {
+				parts = append(parts, fmt.Sprintf("%d %s", c, r))
+			}
+			sort.Strings(parts)
+			fmt.Fprintf(w, "  %s: %s\n", id, strings.Join(parts, "; "))
+		}
+	}
+	if len(res.Skipped) > 0 {
+		fmt.Fprintln(w, "not written back:")
+		for _, d := range res.Skipped {
+			fmt.Fprintf(w, "  %s %q: %s\n", d.CloudID, d.Name, d.Reason)
+		}
+	}
+	if len(res.Failures) > 0 {
+		fmt.Fprintln(w, "not in step:")
+		for _, f := range res.Failures {
+			if f.CloudID == "" {
+				fmt.Fprintf(w, "  %s\n", f.Message)
+				continue
+			}
+			fmt.Fprintf(w, "  %s %q: %s: %s\n", f.CloudID, f.Name, f.State, f.Message)
+		}
+	}
+}
+
+func printSync(w io.Writer, res *engine.Result) {
+	c := res.Counts
+	fmt.Fprintf(w, "sync (%s): %d created, %d updated, %d deleted, %d unchanged, %d failed, %d not writable; %d LDAP writes\n",
+		res.Mode, c.Created, c.Updated, c.Deleted, c.Unchanged, c.Failed, c.NotWritable, res.Writes)
+	if len(c.MembersNotWritten) > 0 {
+		var parts []string
+		total := 0
+		for r, n := range c.MembersNotWritten {
+			parts = append(parts, fmt.Sprintf("%d %s", n, r))
+			total += n
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, "members not written: %d (%s)\n", total, strings.Join(parts, "; "))
+	}
+	for _, p := range res.Plan.Problems {
+		if p.CloudID == "" {
+			fmt.Fprintf(w, "problem: %s\n", p.Message)
+		}
+	}
+	if len(res.Failures) > 0 {
+		fmt.Fprintln(w, "not in step:")
+		for _, f := range res.Failures {
+			if f.CloudID == "" {
+				continue
+			}
+			fmt.Fprintf(w, "  %s %q: %s: %s\n", f.CloudID, f.Name, f.State, f.Message)
+		}
+	}
+}

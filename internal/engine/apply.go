@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// apply carries out the plan in order. A group whose operation fails gets
+// no further operations this cycle; the others go on. It returns the
+// failures by cloud id.
+func (e *Engine) apply(ctx context.Context, ops []reconcile.Op, res *Result) map[string]error {
+	failed := map[string]error{}
+	created, touched := map[string]bool{}, map[string]bool{}
+	for _, op := range ops {
+		if ctx.Err() != nil {
+			break
+		}
+		if failed[op.CloudID] != nil {
+			continue
+		}
+		if err := e.writer.Apply(ctx, op); err != nil {
+			failed[op.CloudID] = err
+			e.logger.Error("operation failed", "cloud_id", op.CloudID, "action", op.Action, "dn", op.DN, "error", err)
+			continue
+		}
+		res.Writes++
+		e.logger.Info("operation applied", "cloud_id", op.CloudID, "action", op.Action, "dn", op.DN, "members", len(op.Members))
+		switch op.Action {
+		case reconcile.Create:
+			created[op.CloudID] = true
+		case reconcile.Delete:
+			res.Counts.Deleted++
+		default:
+			touched[op.CloudID] = true
+		}
+	}
+	for id := range created {
+		if failed[id] == nil {
+			res.Counts.Created++
+		}
+	}
+	for id := range touched {
+		if failed[id] == nil && !created[id] {
+			res.Counts.Updated++
+		}
+	}
+	res.Counts.Failed = len(failed)
+	return failed
+}
+
+// record stores the state of every group the cycle worked on, and gathers
+// every group not in step (this cycle's and those left from before).
+func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconcile.Plan, failed map[string]error, res *Result) error {
+	ctx = context.WithoutCancel(ctx)
+	finalDN := map[string]string{}
+	deleted := map[string]bool{}
+	for _, op := range plan.Ops {
+		switch op.Action {
+		case reconcile.Delete:
+			deleted[op.CloudID] = failed[op.CloudID] == nil
+		case reconcile.Rename:
+			_, parent, _ := strings.Cut(op.DN, ",")
+			finalDN[op.CloudID] = op.NewRDN + "," + parent
+		default:
+			if finalDN[op.CloudID] == "" {
+				finalDN[op.CloudID] = op.DN
+			}
+		}
+	}
+	blocked := map[string]string{}
+	for _, p := range plan.Problems {
+		if p.CloudID != "" {
+			blocked[p.CloudID] = p.Message
+		}
+	}
+	var sts []store.GroupStatus
+	seen := map[string]bool{}
+	for _, d := range work {
+		seen[d.CloudID] = true
+		st := store.GroupStatus{CloudID: d.CloudID, Name: d.Name}
+		switch {
+		case failed[d.CloudID] != nil:
+			st.State, st.Message = store.StateFailed, failed[d.CloudID].Error()
+		case blocked[d.CloudID] != "":
+			st.State, st.Message = store.StateFailed, blocked[d.CloudID]
+		case d.Desired != nil:
+			st.State, st.DN = store.StateInStep, d.Desired.DN
+			if dn := finalDN[d.CloudID]; dn != "" {
+				st.DN = dn
+			}
+			if mps := plan.NotWritten[d.CloudID]; len(mps) > 0 {
+				st.MembersNotWritten = map[string]int{}
+				for _, mp := range mps {
+					st.MembersNotWritten[mp.Reason]++
+				}
+			}
+		case d.Problem != nil:
+			st.State, st.Message = store.StateNotWritable, d.Problem.Error()
+		default:
+			st.State, st.Message = store.StateOutOfScope, d.Reason
+			if deleted[d.CloudID] {
+				st.State = store.StateDeleted
+			}
+		}
+		sts = append(sts, st)
+	}
+	// Groups gone from the cloud whose AD copy was deleted.
+	for id, ok := range deleted {
+		if ok && !seen[id] {
+			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StateDeleted, Message: "the cloud group no longer exists"})
+		}
+	}
+	for id, err := range failed {
+		if !seen[id] {
+			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StateFailed, Message: err.Error()})
+		}
+	}
+	if err := e.store.SetStatus(ctx, sts); err != nil {
+		return err
+	}
+	left, err := e.store.Statuses(ctx, store.StateFailed, store.StateNotWritable, store.StatePending)
+	if err != nil {
+		return err
+	}
+	for _, st := range left {
+		res.Failures = append(res.Failures, Failure{CloudID: st.CloudID, Name: st.Name, DN: st.DN, State: st.State, Message: st.Message})
+	}
+	sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].CloudID < res.Failures[j].CloudID })
+	for _, p := range plan.Problems {
+		if p.CloudID == "" {
+			res.Failures = append(res.Failures, Failure{State: store.StateFailed, Message: p.Message})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,328 @@
+// Package engine runs one writeback cycle end to end: read the tenant from
+// Graph (by delta), read the owned groups from AD, decide (policy), plan
+// (reconcile), apply, and record what happened. It holds no policy of its
+// own; it moves values between the adapters and the pure packages.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/graph"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// Cloud reads the tenant (graph.Client).
+type Cloud interface {
+	GroupsDelta(ctx context.Context, link string) (*graph.GroupRound, error)
+	UsersDelta(ctx context.Context, link string) (*graph.UserRound, error)
+	UnifiedWritebackDefault(ctx context.Context) (value, set bool, err error)
+}
+
+// DirectoryReader reads AD (directory.Client).
+type DirectoryReader interface {
+	OwnedGroups(ctx context.Context, base string, managed []string) ([]reconcile.ADGroup, error)
+	GroupsByAnchor(ctx context.Context, base string, anchors, managed []string) ([]reconcile.ADGroup, error)
+	Lookup(ctx context.Context, kind directory.KeyKind, base string, values []string) (map[string]directory.Object, error)
+}
+
+// DirectoryWriter applies planned operations to AD (directory.Client).
+type DirectoryWriter interface {
+	Apply(ctx context.Context, op reconcile.Op) error
+}
+
+var (
+	_ Cloud           = (*graph.Client)(nil)
+	_ DirectoryReader = (*directory.Client)(nil)
+	_ DirectoryWriter = (*directory.Client)(nil)
+)
+
+// Config is what the engine needs besides its adapters.
+type Config struct {
+	BaseDN   string
+	TargetOU string
+	// Policy options; Exchange and AnchorAttribute come from Schema.
+	Policy policy.Options
+	Schema directory.Schema
+	// UnifiedWritebackDefault overrides the tenant setting when set.
+	UnifiedWritebackDefault *bool
+	DeleteThreshold         int
+	BatchSize               int
+}
+
+// Engine runs cycles.
+type Engine struct {
+	cloud  Cloud
+	reader DirectoryReader
+	writer DirectoryWriter
+	store  *store.Store
+	cfg    Config
+	logger *slog.Logger
+}
+
+// New returns an engine.
+func New(c Cloud, r DirectoryReader, w DirectoryWriter, st *store.Store, cfg Config, logger *slog.Logger) *Engine {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Policy.TargetOU = cfg.TargetOU
+	cfg.Policy.Exchange = cfg.Schema.Exchange
+	cfg.Policy.AnchorAttribute = cfg.Schema.AnchorAttribute
+	return &Engine{cloud: c, reader: r, writer: w, store: st, cfg: cfg, logger: logger}
+}
+
+// RunOptions choose how a cycle runs.
+type RunOptions struct {
+	// Full reads everything from Graph and AD and reconciles every group;
+	// otherwise only what Graph reports changed (and what failed before).
+	Full bool
+	// DryRun plans and stops: no write to AD, nothing saved.
+	DryRun bool
+	// AllowDeletes lets this many deletes through the threshold.
+	AllowDeletes int
+}
+
+// Counts summarise a cycle.
+type Counts struct {
+	InScope     int `json:"inScope"`
+	Created     int `json:"created"`
+	Updated     int `json:"updated"`
+	Deleted     int `json:"deleted"`
+	Unchanged   int `json:"unchanged"`
+	Failed      int `json:"failed"`
+	NotWritable int `json:"notWritable"`
+	// MembersNotWritten counts members not written, by reason.
+	MembersNotWritten map[string]int `json:"membersNotWritten,omitempty"`
+}
+
+// Failure is a group not in step, and why.
+type Failure struct {
+	CloudID string `json:"cloudId"`
+	Name    string `json:"name"`
+	DN      string `json:"dn,omitempty"`
+	State   string `json:"state"`
+	Message string `json:"message"`
+}
+
+// Result is what a cycle did (or, in a dry run, would do).
+type Result struct {
+	Mode   string         `json:"mode"`
+	Plan   reconcile.Plan `json:"plan"`
+	Counts Counts         `json:"counts"`
+	Writes int            `json:"ldapWrites"`
+	// Failures are every group not in step: failed now or before, or not
+	// writable.
+	Failures []Failure `json:"failures,omitempty"`
+	// Skipped lists groups out of scope in this cycle, with reasons.
+	Skipped []policy.Decision `json:"-"`
+}
+
+// Run runs one cycle. Errors that make the whole run meaningless (Graph or
+// AD unreadable, the state file unwritable) are returned; a group that
+// fails is recorded in the result and the cycle goes on.
+func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
+	mode := "delta"
+	if o.Full {
+		mode = "full"
+	}
+	snap, links, err := e.store.LoadCloud(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if o.Full {
+		links = store.Links{}
+	}
+	gr, err := e.cloud.GroupsDelta(ctx, links.Groups)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read groups from Graph: %w", err)
+	}
+	ur, err := e.cloud.UsersDelta(ctx, links.Users)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read users from Graph: %w", err)
+	}
+	snap.ApplyGroups(gr.Full, gr.Changes)
+	snap.ApplyUsers(ur.Full, ur.Changes)
+	snap.UnifiedWritebackDefault = e.tenantDefault(ctx, snap.UnifiedWritebackDefault)
+	full := o.Full || gr.Full || ur.Full
+	if full {
+		mode = "full"
+	}
+	res := &Result{Mode: mode, Counts: Counts{MembersNotWritten: map[string]int{}}}
+
+	var dirty map[string]bool
+	if !full {
+		if dirty, err = e.dirty(ctx, snap, gr, ur); err != nil {
+			return nil, err
+		}
+	}
+	popts := e.cfg.Policy
+	popts.UnifiedWritebackDefault = snap.UnifiedWritebackDefault
+	decisions := policy.Decide(snap, popts)
+	managed := policy.ManagedAttributes(popts)
+
+	var actual []reconcile.ADGroup
+	if full {
+		actual, err = e.reader.OwnedGroups(ctx, e.cfg.TargetOU, managed)
+	} else {
+		var anchors []string
+		for id := range dirty {
+			anchors = append(anchors, policy.Anchor(id))
+		}
+		sort.Strings(anchors)
+		actual, err = e.reader.GroupsByAnchor(ctx, e.cfg.TargetOU, anchors, managed)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: read groups from AD: %w", err)
+	}
+
+	var work []policy.Decision
+	for _, d := range decisions {
+		if full || dirty[d.CloudID] {
+			work = append(work, d)
+		}
+	}
+	desired, err := e.resolve(ctx, work)
+	if err != nil {
+		return nil, err
+	}
+	undesired := map[string]reconcile.Disposition{}
+	for _, d := range work {
+		switch {
+		case d.Desired != nil:
+			res.Counts.InScope++
+		case d.InScope:
+			res.Counts.InScope++
+			res.Counts.NotWritable++
+			undesired[d.CloudID] = reconcile.Disposition{Reason: d.Problem.Error()}
+		default:
+			undesired[d.CloudID] = reconcile.Disposition{Reason: d.Reason}
+			res.Skipped = append(res.Skipped, d)
+		}
+	}
+	plan := reconcile.Make(desired, actual, undesired, reconcile.Options{TargetOU: e.cfg.TargetOU, Managed: managed,
+		BatchSize: e.cfg.BatchSize, DeleteThreshold: e.cfg.DeleteThreshold, AllowDeletes: o.AllowDeletes})
+	res.Plan = plan
+	res.Counts.Unchanged = plan.Unchanged
+	for _, mps := range plan.NotWritten {
+		for _, mp := range mps {
+			res.Counts.MembersNotWritten[mp.Reason]++
+		}
+	}
+	if o.DryRun {
+		for _, d := range work {
+			if d.Problem != nil {
+				res.Failures = append(res.Failures, Failure{CloudID: d.CloudID, Name: d.Name, State: store.StateNotWritable, Message: d.Problem.Error()})
+			}
+		}
+		return res, nil
+	}
+
+	pending := map[string]string{}
+	for _, op := range plan.Ops {
+		pending[op.CloudID] = nameOf(snap, op.CloudID)
+	}
+	if err := e.store.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: gr.Full, FullUsers: ur.Full,
+		ChangedGroups: groupIDs(gr.Changes), ChangedUsers: userIDs(ur.Changes),
+		Links: store.Links{Groups: gr.DeltaLink, Users: ur.DeltaLink}, Pending: pending}); err != nil {
+		return nil, err
+	}
+	runID, err := e.store.StartRun(ctx, mode)
+	if err != nil {
+		return nil, err
+	}
+	failed := e.apply(ctx, plan.Ops, res)
+	if err := e.record(ctx, work, plan, failed, res); err != nil {
+		return nil, err
+	}
+	outcome := "ok"
+	switch {
+	case ctx.Err() != nil:
+		outcome = "interrupted"
+	case len(res.Failures) > 0:
+		outcome = "partial"
+	}
+	if err := e.store.FinishRun(context.WithoutCancel(ctx), runID, outcome, res.Counts); err != nil {
+		return nil, err
+	}
+	return res, ctx.Err()
+}
+
+// tenantDefault reads NewUnifiedGroupWritebackDefault, unless configured.
+func (e *Engine) tenantDefault(ctx context.Context, last bool) bool {
+	if v := e.cfg.UnifiedWritebackDefault; v != nil {
+		return *v
+	}
+	v, _, err := e.cloud.UnifiedWritebackDefault(ctx)
+	if err != nil {
+		var gerr *graph.Error
+		if errors.As(err, &gerr) && gerr.StatusCode == 403 {
+			e.logger.Warn("cannot read the tenant's NewUnifiedGroupWritebackDefault (needs Directory.Read.All); assuming true, Microsoft's default. Set cloud.unified_writeback_default to choose.")
+			return true
+		}
+		e.logger.Warn("cannot read the tenant's NewUnifiedGroupWritebackDefault; keeping the last value read", "value", last, "error", err)
+		return last
+	}
+	return v
+}
+
+// dirty lists the groups a delta cycle works on: those Graph reports
+// changed, those with a changed member, and those left pending or failed.
+func (e *Engine) dirty(ctx context.Context, snap *cloud.Snapshot, gr *graph.GroupRound, ur *graph.UserRound) (map[string]bool, error) {
+	dirty := map[string]bool{}
+	changed := map[string]bool{}
+	for _, d := range gr.Changes {
+		dirty[d.ID] = true
+		changed[d.ID] = true
+	}
+	for _, d := range ur.Changes {
+		changed[d.ID] = true
+	}
+	if len(changed) > 0 {
+		for id, g := range snap.Groups {
+			for m := range g.Members {
+				if changed[m] {
+					dirty[id] = true
+					break
+				}
+			}
+		}
+	}
+	left, err := e.store.Statuses(ctx, store.StatePending, store.StateFailed)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range left {
+		dirty[st.CloudID] = true
+	}
+	return dirty, nil
+}
+
+func nameOf(snap *cloud.Snapshot, id string) string {
+	if g := snap.Groups[id]; g != nil {
+		return g.DisplayName
+	}
+	return ""
+}
+
+func groupIDs(ds []cloud.GroupDelta) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
+}
+
+func userIDs(ds []cloud.UserDelta) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
+}

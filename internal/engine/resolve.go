@@ -1,0 +1,119 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+)
+
+// resolve finds the members of the desired groups in AD, looking up each
+// kind of key in batches, and says why each member it cannot place is not
+// written.
+func (e *Engine) resolve(ctx context.Context, work []policy.Decision) ([]reconcile.Desired, error) {
+	inWork := map[string]bool{}
+	for _, d := range work {
+		if d.Desired != nil {
+			inWork[d.Desired.Anchor] = true
+		}
+	}
+	values := map[directory.KeyKind]map[string]bool{}
+	want := func(k directory.KeyKind, v string) {
+		if v == "" {
+			return
+		}
+		if values[k] == nil {
+			values[k] = map[string]bool{}
+		}
+		values[k][v] = true
+	}
+	for _, d := range work {
+		if d.Desired == nil {
+			continue
+		}
+		for _, m := range d.Desired.Members {
+			if m.NotWritable != "" {
+				continue
+			}
+			if m.Keys.Anchor != "" {
+				if !inWork[m.Keys.Anchor] {
+					want(directory.ByAnchor, m.Keys.Anchor)
+				}
+				continue
+			}
+			want(directory.ByGUID, m.Keys.GUID)
+			want(directory.BySID, m.Keys.SID)
+			want(directory.ByImmutableID, m.Keys.ImmutableID)
+			want(directory.ByDN, m.Keys.DN)
+		}
+	}
+	found := map[directory.KeyKind]map[string]directory.Object{}
+	for kind, set := range values {
+		list := make([]string, 0, len(set))
+		for v := range set {
+			list = append(list, v)
+		}
+		base := e.cfg.BaseDN
+		if kind == directory.ByAnchor {
+			base = e.cfg.TargetOU
+		}
+		objs, err := e.reader.Lookup(ctx, kind, base, list)
+		if err != nil {
+			return nil, fmt.Errorf("engine: look up members by %s: %w", kind, err)
+		}
+		found[kind] = objs
+	}
+	var out []reconcile.Desired
+	for _, d := range work {
+		if d.Desired == nil {
+			continue
+		}
+		rd := reconcile.Desired{Group: d.Desired}
+		for _, m := range d.Desired.Members {
+			if m.NotWritable != "" {
+				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: m.NotWritable})
+				continue
+			}
+			if a := m.Keys.Anchor; a != "" {
+				if inWork[a] {
+					rd.Members = append(rd.Members, reconcile.Member{Anchor: a})
+				} else if obj, ok := found[directory.ByAnchor][a]; ok {
+					rd.Members = append(rd.Members, reconcile.Member{DN: obj.DN})
+				} else {
+					rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: "member group is written back but has no AD object yet"})
+				}
+				continue
+			}
+			obj, ok := first(found, m.Keys)
+			switch {
+			case !ok:
+				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberNotFoundInAD})
+			case obj.IsDomainLocal():
+				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberDomainLocalGroup})
+			default:
+				rd.Members = append(rd.Members, reconcile.Member{DN: obj.DN})
+			}
+		}
+		out = append(out, rd)
+	}
+	return out, nil
+}
+
+// first returns the object the first key that found one found: objectGUID,
+// then objectSid, then the immutable id, then the DN (which may be stale).
+func first(found map[directory.KeyKind]map[string]directory.Object, k policy.Keys) (directory.Object, bool) {
+	for _, try := range []struct {
+		kind directory.KeyKind
+		v    string
+	}{{directory.ByGUID, k.GUID}, {directory.BySID, k.SID}, {directory.ByImmutableID, k.ImmutableID}, {directory.ByDN, k.DN}} {
+		if try.v == "" {
+			continue
+		}
+		if o, ok := found[try.kind][try.v]; ok {
+			return o, true
+		}
+	}
+	return directory.Object{}, false
+}
