@@ -78,6 +78,20 @@ func TestOpenFailures(t *testing.T) {
 	}
 }
 
+func TestStartTLS(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	cfg := config(dc)
+	cfg.URL, cfg.StartTLS = "ldap://"+dc.Addr+":389", true
+	c, err := cfg.Open(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("StartTLS: %v", err)
+	}
+	defer c.Close()
+	if c.Schema().NamingContext != testdc.BaseDN {
+		t.Fatalf("schema over StartTLS: %+v", c.Schema())
+	}
+}
+
 func TestSchemaProbe(t *testing.T) {
 	for _, opts := range []testdc.Options{{}, {Exchange: true, Anchor: true}} {
 		t.Run(fmt.Sprintf("exchange=%v", opts.Exchange), func(t *testing.T) {

@@ -190,8 +190,26 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("group with writeback turned off: %v (description %q)", vg, attr(vg, "description"))
 	}
 	st, _ := e.store.Statuses(context.Background(), store.StateOutOfScope)
-	if !slices.ContainsFunc(st, func(s store.GroupStatus) bool { return s.CloudID == gVPN && strings.Contains(s.Message, "isEnabled = false") }) {
+	if !slices.ContainsFunc(st, func(s store.GroupStatus) bool {
+		return s.CloudID == gVPN && strings.Contains(s.Message, "isEnabled = false")
+	}) {
 		t.Errorf("status of the turned-off group not recorded: %+v", st)
+	}
+
+	// The state file is a cache: without it the next run reads everything
+	// again, re-adopts the groups by their anchors and writes nothing.
+	e.resetStore()
+	if res, w := e.sync(engine.RunOptions{}); w != 0 || res.Mode != "full" || res.Counts.Created != 0 {
+		t.Fatalf("run after losing the state file: mode %s, %d writes, %+v", res.Mode, w, res.Plan.Ops)
+	}
+
+	// A hard delete in the cloud (security groups are deleted for good)
+	// deletes the AD copy.
+	if err := tn.DeleteGroup(gVPN); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := e.sync(engine.RunOptions{}); res.Counts.Deleted != 1 || e.group(gVPN) != nil {
+		t.Fatalf("hard delete: %+v; group still there: %v", res.Counts, e.group(gVPN) != nil)
 	}
 
 	// Nothing the tool does not own changed.

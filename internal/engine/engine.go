@@ -24,6 +24,8 @@ type Cloud interface {
 	GroupsDelta(ctx context.Context, link string) (*graph.GroupRound, error)
 	UsersDelta(ctx context.Context, link string) (*graph.UserRound, error)
 	UnifiedWritebackDefault(ctx context.Context) (value, set bool, err error)
+	// IsSoftDeleted says whether a group is in deleted items (restorable).
+	IsSoftDeleted(ctx context.Context, id string) (bool, error)
 }
 
 // DirectoryReader reads AD (directory.Client).
@@ -206,6 +208,9 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 			res.Skipped = append(res.Skipped, d)
 		}
 	}
+	if err := e.checkGone(ctx, snap, actual, undesired); err != nil {
+		return nil, err
+	}
 	plan := reconcile.Make(desired, actual, undesired, reconcile.Options{TargetOU: e.cfg.TargetOU, Managed: managed,
 		BatchSize: e.cfg.BatchSize, DeleteThreshold: e.cfg.DeleteThreshold, AllowDeletes: o.AllowDeletes})
 	res.Plan = plan
@@ -252,6 +257,30 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 		return nil, err
 	}
 	return res, ctx.Err()
+}
+
+// checkGone asks Graph about each owned AD group whose cloud group the
+// snapshot does not know. A group in deleted items was soft-deleted (an
+// initial delta round leaves those out) and is kept; only a group Graph no
+// longer has at all is left for reconcile to delete.
+func (e *Engine) checkGone(ctx context.Context, snap *cloud.Snapshot, actual []reconcile.ADGroup, undesired map[string]reconcile.Disposition) error {
+	for _, a := range actual {
+		id := policy.CloudIDFromAnchor(a.Anchor)
+		if id == "" || snap.Groups[id] != nil {
+			continue
+		}
+		if _, known := undesired[id]; known {
+			continue
+		}
+		soft, err := e.cloud.IsSoftDeleted(ctx, id)
+		if err != nil {
+			return fmt.Errorf("engine: ask Graph whether group %s was deleted: %w", id, err)
+		}
+		if soft {
+			undesired[id] = reconcile.Disposition{Reason: "soft-deleted in the cloud"}
+		}
+	}
+	return nil
 }
 
 // tenantDefault reads NewUnifiedGroupWritebackDefault, unless configured.

@@ -45,6 +45,8 @@ type env struct {
 	dir    *directory.Client
 	store  *store.Store
 	eng    *engine.Engine
+	cloud  engine.Cloud
+	cfg    engine.Config
 }
 
 // newEnv starts graphsim with tf (users 0..n-1 of tf are mapped to fixture
@@ -81,8 +83,21 @@ func newEnv(t *testing.T, opts testdc.Options, tf *graphsim.TenantFile, adjust f
 	if adjust != nil {
 		adjust(&cfg)
 	}
+	e.cloud, e.cfg = gc, cfg
 	e.eng = engine.New(gc, e.dir, e.dir, e.store, cfg, nil)
 	return e
+}
+
+// resetStore replaces the state file with an empty one, as if it were lost.
+func (e *env) resetStore() {
+	e.t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(e.t.TempDir(), "fresh.db"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { st.Close() })
+	e.store = st
+	e.eng = engine.New(e.cloud, e.dir, e.dir, st, e.cfg, nil)
 }
 
 // baseTenant has one app and cloud users 0..n-1 synced from fixture users

@@ -449,3 +449,19 @@ func TestLinksToOtherHostsAreRefused(t *testing.T) {
 		t.Fatalf("err = %v, want the link refused", err)
 	}
 }
+
+func TestIsSoftDeleted(t *testing.T) {
+	s := startSim(t, testTenant(), graphsim.Faults{})
+	tn := s.inst.Server.Tenant()
+	for _, err := range []error{tn.DeleteGroup(groupM365), tn.DeleteGroup(groupOff)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for id, want := range map[string]bool{groupM365: true, groupOff: false, groupSec: false} {
+		got, err := s.client.IsSoftDeleted(context.Background(), id)
+		if err != nil || got != want {
+			t.Errorf("IsSoftDeleted(%s) = %v, %v; want %v", id, got, err, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -84,4 +85,23 @@ func (c *Client) GroupMembers(ctx context.Context, groupID string) ([]cloud.Obje
 		}
 	}
 	return out, nil
+}
+
+// IsSoftDeleted reports whether the object is in the tenant's deleted items,
+// that is deleted but restorable: an initial delta round does not mention
+// such groups, so a group the snapshot does not know may be merely
+// soft-deleted.
+func (c *Client) IsSoftDeleted(ctx context.Context, id string) (bool, error) {
+	var out struct {
+		ID string `json:"id"`
+	}
+	err := c.get(ctx, c.endpoint("/v1.0/directory/deletedItems/"+url.PathEscape(id), nil), nil, &out)
+	var gerr *Error
+	switch {
+	case errors.As(err, &gerr) && gerr.StatusCode == 404:
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return out.ID != "", nil
 }

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/graphsim"
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+func TestMain(m *testing.M) { os.Exit(testdc.Main(m)) }
+
+// dcSetup starts graphsim with a small tenant whose synced users are the
+// DC's first fixture users, and writes a config for a fresh OU.
+func dcSetup(t *testing.T, opts testdc.Options) (string, string) {
+	t.Helper()
+	dc := testdc.Shared(t, opts)
+	fx := dc.Fixtures(t)
+	ou := dc.NewOU(t, "cli")
+	tf := &graphsim.TenantFile{TenantID: "7a1c3f9e-2b4d-4e8a-9c61-0d5e8f2a1b3c",
+		Applications: []graphsim.Application{{AppID: "5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10", PasswordCredentials: []graphsim.PasswordCredential{{SecretText: "s"}}}},
+		Users: []map[string]any{
+			{"id": "3f2b1c4d-0001-4a5b-8c6d-7e8f90a1b2c3", "displayName": "A", "userPrincipalName": "a@x", "onPremisesSecurityIdentifier": fx[0].SID},
+			{"id": "3f2b1c4d-0002-4a5b-8c6d-7e8f90a1b2c3", "displayName": "B", "userPrincipalName": "b@x", "onPremisesDistinguishedName": fx[1].DN},
+		},
+		Groups: []map[string]any{
+			{"id": "6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d", "displayName": "Marketing", "mailEnabled": true, "mailNickname": "marketing",
+				"securityEnabled": false, "groupTypes": []any{"Unified"}, "members": []any{"3f2b1c4d-0001-4a5b-8c6d-7e8f90a1b2c3"}},
+			{"id": "6a1e0c55-0004-4f0e-9d3b-2c1a0b9f8e7d", "displayName": "VPN users", "mailEnabled": false, "mailNickname": "vpn",
+				"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true},
+				"members": []any{"3f2b1c4d-0001-4a5b-8c6d-7e8f90a1b2c3", "3f2b1c4d-0002-4a5b-8c6d-7e8f90a1b2c3"}},
+		}}
+	dir := t.TempDir()
+	sim, err := graphsim.Start(graphsim.Options{Tenant: tf, CertDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	cfg := "cloud:\n  tenant_id: " + tf.TenantID + "\n  client_id: 5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10\n  client_secret: s\n  graph_url: " + sim.URL +
+		"\n  authority_url: " + sim.URL + "\n  ca_file: ca.pem\ndirectory:\n  url: " + dc.URL + "\n  bind_dn: " + testdc.AdminDN +
+		"\n  password: " + testdc.AdminPassword + "\n  ca_file: " + dc.CAFile + "\n  base_dn: " + testdc.BaseDN + "\nwriteback:\n  target_ou: " + ou + "\n"
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, ou
+}
+
+func TestPlanAndSyncWithoutExchange(t *testing.T) {
+	cfg, ou := dcSetup(t, testdc.Options{})
+	out, errOut, code := runCLI(t, "--config", cfg, "plan", "-o", "json")
+	if code != 0 {
+		t.Fatalf("plan: exit %d: %s", code, errOut)
+	}
+	var plan planJSON
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatalf("plan JSON: %v\n%s", err, out)
+	}
+	if plan.Version != 1 || plan.Kind != "plan" || len(plan.Operations) != 1 || plan.Operations[0].Action != "create" {
+		t.Fatalf("plan = %+v", plan)
+	}
+	golden(t, "plan-without-exchange.json", strings.ReplaceAll(out, ou, "OU=TEST"))
+
+	// The plan wrote nothing: plan again, same plan.
+	again, _, _ := runCLI(t, "--config", cfg, "plan", "-o", "json")
+	if again != out {
+		t.Fatal("a second plan differs from the first: plan changed something")
+	}
+
+	out, _, code = runCLI(t, "--config", cfg, "sync")
+	if code != exitPartial || !regexp.MustCompile(`1 created.*1 not writable`).MatchString(out) ||
+		!strings.Contains(out, `6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d "Marketing": not-writable:`) || !strings.Contains(out, "needs the Exchange schema") {
+		t.Fatalf("sync: exit %d\n%s", code, out)
+	}
+	out, _, code = runCLI(t, "--config", cfg, "sync")
+	if code != exitPartial || !strings.Contains(out, "0 LDAP writes") {
+		t.Fatalf("second sync: exit %d\n%s", code, out)
+	}
+}
+
+func TestSyncAllInStep(t *testing.T) {
+	cfg, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true})
+	out, errOut, code := runCLI(t, "--config", cfg, "sync")
+	if code != exitOK || !strings.Contains(out, "2 created") {
+		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, code = runCLI(t, "--config", cfg, "sync", "--full")
+	if code != exitOK || !strings.Contains(out, "sync (full): 0 created, 0 updated, 0 deleted, 2 unchanged") || !strings.Contains(out, "0 LDAP writes") {
+		t.Fatalf("full sync in step: exit %d\n%s", code, out)
+	}
+}
+
+func TestUnreachableDirectoryIsFatal(t *testing.T) {
+	_, cfg := demoSetup(t) // its directory URL points at nothing
+	_, errOut, code := runCLI(t, "--config", cfg, "sync")
+	if code != exitFatal || !strings.Contains(errOut, "directory: connect to ldaps://127.0.0.1:636") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}

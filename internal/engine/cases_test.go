@@ -1,0 +1,143 @@
+package engine_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+func TestWithoutExchange(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	tf := baseTenant(t, dc, 3)
+	tf.Groups = []map[string]any{
+		{"id": gMarketing, "displayName": "Marketing", "mailEnabled": true, "mailNickname": "marketing", "securityEnabled": false,
+			"groupTypes": []any{"Unified"}, "members": []any{userID(0)}},
+		{"id": gVPN, "displayName": "VPN users", "mailEnabled": false, "mailNickname": "vpn", "securityEnabled": true,
+			"writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0), userID(1)}},
+	}
+	e := newEnv(t, testdc.Options{}, tf, nil)
+	res, _ := e.sync(engine.RunOptions{})
+	v := e.group(gVPN)
+	if v == nil || attr(v, "groupType") != "-2147483640" || len(members(v)) != 2 || attr(v, "adminDescription") != "Group_"+gVPN {
+		t.Fatalf("security group not written without Exchange: %v", v)
+	}
+	if attr(v, "msDS-ExternalDirectoryObjectId") != "" {
+		t.Fatal("wrote msDS-ExternalDirectoryObjectId on a schema without it")
+	}
+	if e.group(gMarketing) != nil {
+		t.Fatal("a Microsoft 365 group was written without the Exchange schema")
+	}
+	i := slices.IndexFunc(res.Failures, func(f engine.Failure) bool { return f.CloudID == gMarketing })
+	if i < 0 || res.Failures[i].State != store.StateNotWritable || !strings.Contains(res.Failures[i].Message, "needs the Exchange schema") ||
+		!strings.Contains(res.Failures[i].Message, "writebackConfiguration.onPremisesGroupType") {
+		t.Fatalf("failures = %+v", res.Failures)
+	}
+	// It stays reported on later runs, which have nothing to do.
+	res, w := e.sync(engine.RunOptions{})
+	if w != 0 || !slices.ContainsFunc(res.Failures, func(f engine.Failure) bool { return f.CloudID == gMarketing }) {
+		t.Fatalf("second run: %d writes, failures %+v", w, res.Failures)
+	}
+}
+
+func TestNamesAndCollisions(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	tf := baseTenant(t, dc, 1)
+	names := []string{`a,b+c"d\e<f>g;h=i`, "#leading hash", "  padded both ends  ", "Отдел продаж 営業部",
+		strings.Repeat("Eighty characters long display name ", 3)[:80], "Domain Admins", "Twin", "Twin"}
+	for i, n := range names {
+		tf.Groups = append(tf.Groups, map[string]any{"id": groupID(100 + i), "displayName": n, "mailEnabled": false,
+			"mailNickname": fmt.Sprintf("n%d", i), "securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true},
+			"members": []any{userID(0)}})
+	}
+	e := newEnv(t, testdc.Options{}, tf, nil)
+	domainAdmins := "CN=Domain Admins,CN=Users," + testdc.BaseDN
+	before, err := dc.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	if res.Counts.Created != len(names) || res.Counts.Failed != 0 {
+		t.Fatalf("created %d of %d: %+v", res.Counts.Created, len(names), res.Failures)
+	}
+	seen := map[string]bool{}
+	for i, n := range names {
+		id := groupID(100 + i)
+		g := e.group(id)
+		if g == nil {
+			t.Fatalf("%q not written", n)
+		}
+		parsed, err := ldap.ParseDN(g.DN)
+		if err != nil {
+			t.Fatalf("%q: DN %q: %v", n, g.DN, err)
+		}
+		cn := policy.CommonName(policy.NamingDisplayName, id, n)
+		if got := parsed.RDNs[0].Attributes[0].Value; got != cn {
+			t.Errorf("%q: cn %q, want %q", n, got, cn)
+		}
+		if want := strings.TrimSpace(n); attr(g, "displayName") != want {
+			t.Errorf("%q: displayName %q, want %q", n, attr(g, "displayName"), want)
+		}
+		if seen[strings.ToLower(g.DN)] {
+			t.Errorf("%q: DN %s used twice", n, g.DN)
+		}
+		seen[strings.ToLower(g.DN)] = true
+		if strings.EqualFold(g.DN, domainAdmins) {
+			t.Fatal("wrote to the real Domain Admins")
+		}
+	}
+	if w := func() int64 { _, w := e.sync(engine.RunOptions{Full: true}); return w }(); w != 0 {
+		t.Fatalf("full re-run over tricky names made %d writes", w)
+	}
+	after, err := dc.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := testdcChanged(before, after, e); len(diff) > 0 {
+		t.Fatalf("objects the tool does not own changed:\n%s", strings.Join(diff, "\n"))
+	}
+}
+
+func TestLargeGroup(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	const n = testdc.FixtureUserCount
+	tf := baseTenant(t, dc, n)
+	var ms []any
+	for i := range n - 1 {
+		ms = append(ms, userID(i))
+	}
+	big := groupID(200)
+	tf.Groups = []map[string]any{{"id": big, "displayName": "Everyone", "mailEnabled": false, "mailNickname": "everyone",
+		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": ms}}
+	e := newEnv(t, testdc.Options{}, tf, nil)
+	res, writes := e.sync(engine.RunOptions{})
+	if res.Counts.Created != 1 || res.Counts.Failed != 0 {
+		t.Fatalf("first sync: %+v %+v", res.Counts, res.Failures)
+	}
+	if got := len(members(e.group(big))); got != n-1 {
+		t.Fatalf("group has %d members, want %d", got, n-1)
+	}
+	t.Logf("wrote a %d-member group in %d LDAP writes", n-1, writes)
+	// One more member: one small modify.
+	if err := e.tenant.AddMember(big, userID(n-1)); err != nil {
+		t.Fatal(err)
+	}
+	res, writes = e.sync(engine.RunOptions{})
+	if writes != 1 || len(res.Plan.Ops) != 1 || res.Plan.Ops[0].Action != "add-members" || len(res.Plan.Ops[0].Members) != 1 {
+		t.Fatalf("one new member took %d writes: %+v", writes, res.Plan.Ops)
+	}
+	if got := len(members(e.group(big))); got != n {
+		t.Fatalf("group has %d members, want %d", got, n)
+	}
+	// A full reconcile reads it back (ranged) and finds it in step.
+	if _, w := e.sync(engine.RunOptions{Full: true}); w != 0 {
+		t.Fatalf("full reconcile of the big group made %d writes", w)
+	}
+}
