@@ -11,8 +11,9 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
-// ownedFilter finds groups that carry a Group_ anchor.
-const ownedFilter = "(&(objectClass=group)(adminDescription=Group_*))"
+// ownedFilter finds groups that carry a Group_ anchor; objectCategory is
+// indexed in AD, adminDescription is not.
+const ownedFilter = "(&(objectCategory=group)(adminDescription=Group_*))"
 
 // OwnedGroups reads every group under base that carries the tool's anchor,
 // with the managed attributes and all members.
@@ -26,7 +27,7 @@ func (c *Client) GroupsByAnchor(ctx context.Context, base string, anchors []stri
 	var out []reconcile.ADGroup
 	for start := 0; start < len(anchors); start += 100 {
 		var f strings.Builder
-		f.WriteString("(&(objectClass=group)(|")
+		f.WriteString("(&(objectCategory=group)(|")
 		for _, a := range anchors[start:min(start+100, len(anchors))] {
 			f.WriteString("(adminDescription=" + ldap.EscapeFilter(a) + ")")
 		}

@@ -10,39 +10,48 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+// Tests that share a DC use their own cloud ids: anchors are looked for
+// in the whole domain, as they must be.
+var (
+	gM365NoEx = groupID(11)
+	gSecNoEx  = groupID(14)
+	gMoved    = groupID(300)
 )
 
 func TestWithoutExchange(t *testing.T) {
 	dc := testdc.Shared(t, testdc.Options{})
 	tf := baseTenant(t, dc, 3)
 	tf.Groups = []map[string]any{
-		{"id": gMarketing, "displayName": "Marketing", "mailEnabled": true, "mailNickname": "marketing", "securityEnabled": false,
+		{"id": gM365NoEx, "displayName": "Marketing", "mailEnabled": true, "mailNickname": "marketing", "securityEnabled": false,
 			"groupTypes": []any{"Unified"}, "members": []any{userID(0)}},
-		{"id": gVPN, "displayName": "VPN users", "mailEnabled": false, "mailNickname": "vpn", "securityEnabled": true,
+		{"id": gSecNoEx, "displayName": "VPN users", "mailEnabled": false, "mailNickname": "vpn", "securityEnabled": true,
 			"writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0), userID(1)}},
 	}
 	e := newEnv(t, testdc.Options{}, tf, nil)
 	res, _ := e.sync(engine.RunOptions{})
-	v := e.group(gVPN)
-	if v == nil || attr(v, "groupType") != "-2147483640" || len(members(v)) != 2 || attr(v, "adminDescription") != "Group_"+gVPN {
+	v := e.group(gSecNoEx)
+	if v == nil || attr(v, "groupType") != "-2147483640" || len(members(v)) != 2 || attr(v, "adminDescription") != "Group_"+gSecNoEx {
 		t.Fatalf("security group not written without Exchange: %v", v)
 	}
 	if attr(v, "msDS-ExternalDirectoryObjectId") != "" {
 		t.Fatal("wrote msDS-ExternalDirectoryObjectId on a schema without it")
 	}
-	if e.group(gMarketing) != nil {
+	if e.group(gM365NoEx) != nil {
 		t.Fatal("a Microsoft 365 group was written without the Exchange schema")
 	}
-	i := slices.IndexFunc(res.Failures, func(f engine.Failure) bool { return f.CloudID == gMarketing })
+	i := slices.IndexFunc(res.Failures, func(f engine.Failure) bool { return f.CloudID == gM365NoEx })
 	if i < 0 || res.Failures[i].State != store.StateNotWritable || !strings.Contains(res.Failures[i].Message, "needs the Exchange schema") ||
 		!strings.Contains(res.Failures[i].Message, "writebackConfiguration.onPremisesGroupType") {
 		t.Fatalf("failures = %+v", res.Failures)
 	}
 	// It stays reported on later runs, which have nothing to do.
 	res, w := e.sync(engine.RunOptions{})
-	if w != 0 || !slices.ContainsFunc(res.Failures, func(f engine.Failure) bool { return f.CloudID == gMarketing }) {
+	if w != 0 || !slices.ContainsFunc(res.Failures, func(f engine.Failure) bool { return f.CloudID == gM365NoEx }) {
 		t.Fatalf("second run: %d writes, failures %+v", w, res.Failures)
 	}
 }
@@ -139,5 +148,41 @@ func TestLargeGroup(t *testing.T) {
 	// A full reconcile reads it back (ranged) and finds it in step.
 	if _, w := e.sync(engine.RunOptions{Full: true}); w != 0 {
 		t.Fatalf("full reconcile of the big group made %d writes", w)
+	}
+}
+
+func TestMovedOutsideIsReportedNotDuplicated(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	tf := baseTenant(t, dc, 1)
+	tf.Groups = []map[string]any{{"id": gMoved, "displayName": "VPN users", "mailEnabled": false, "mailNickname": "vpn",
+		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0)}}}
+	e := newEnv(t, testdc.Options{}, tf, nil)
+	e.sync(engine.RunOptions{})
+	elsewhere := dc.NewOU(t, "elsewhere")
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	g := e.group(gMoved)
+	if err := conn.ModifyDN(ldap.NewModifyDNRequest(g.DN, "CN=VPN users_2c1a0b000300", true, elsewhere)); err != nil {
+		t.Fatal(err)
+	}
+	if _, w := e.sync(engine.RunOptions{}); w != 0 || e.group(gMoved) != nil {
+		t.Fatalf("quiet delta run: %d writes", w)
+	}
+	if err := e.tenant.UpdateGroup(gMoved, map[string]any{"displayName": "VPN"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []engine.RunOptions{{}, {Full: true}} {
+		res, w := e.sync(o)
+		if w != 0 || e.group(gMoved) != nil {
+			t.Fatalf("full=%v: %d writes; a copy was created in the target OU", o.Full, w)
+		}
+		if !slices.ContainsFunc(res.Plan.Problems, func(p reconcile.Problem) bool {
+			return p.CloudID == gMoved && strings.Contains(p.Message, "outside the target OU")
+		}) {
+			t.Fatalf("full=%v: not reported: %+v", o.Full, res.Plan.Problems)
+		}
 	}
 }

@@ -169,16 +169,19 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	decisions := policy.Decide(snap, popts)
 	managed := policy.ManagedAttributes(popts)
 
+	// Anchored groups are looked for in the whole domain, so that one moved
+	// out of the target OU (or written by another tool elsewhere) is
+	// reported rather than duplicated.
 	var actual []reconcile.ADGroup
 	if full {
-		actual, err = e.reader.OwnedGroups(ctx, e.cfg.TargetOU, managed)
+		actual, err = e.reader.OwnedGroups(ctx, e.cfg.BaseDN, managed)
 	} else {
 		var anchors []string
 		for id := range dirty {
 			anchors = append(anchors, policy.Anchor(id))
 		}
 		sort.Strings(anchors)
-		actual, err = e.reader.GroupsByAnchor(ctx, e.cfg.TargetOU, anchors, managed)
+		actual, err = e.reader.GroupsByAnchor(ctx, e.cfg.BaseDN, anchors, managed)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: read groups from AD: %w", err)

@@ -153,8 +153,11 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		case id == "":
 			p.Problems = append(p.Problems, Problem{DN: a.DN, Err: ErrNotOwned, Message: fmt.Sprintf("anchor %q is not Group_<objectId>; left alone", a.Anchor)})
 		case !under(a.DN, o.TargetOU):
+			// Never duplicated: the group is left where it is, and not
+			// created again in the target OU.
 			p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Err: ErrNotOwned,
-				Message: fmt.Sprintf("carries the anchor but lies outside the target OU %s; left alone", o.TargetOU)})
+				Message: fmt.Sprintf("carries the anchor but lies outside the target OU %s; left alone (not created again)", o.TargetOU)})
+			byID[id] = &ADGroup{DN: ""}
 		case byID[id] != nil:
 			p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Err: ErrNotOwned,
 				Message: fmt.Sprintf("a second AD group carries the anchor %s (the first is %s); both left alone until one is removed", a.Anchor, byID[id].DN)})

@@ -124,7 +124,7 @@ func TestMake(t *testing.T) {
 			a := inAD(d1)
 			a.DN = "CN=Marketing_2c1a0b9f8e7d,OU=Elsewhere,DC=contoso,DC=test"
 			return a
-		}()}, want: "create 6a1e0c55-0001 2m", problem: ErrNotOwned},
+		}()}, problem: ErrNotOwned},
 		{name: "two AD groups with one anchor: both left alone", desired: []Desired{d1},
 			actual: []ADGroup{inAD(d1), func() ADGroup { a := inAD(d1); a.DN = "CN=copy," + ou; return a }()}, problem: ErrNotOwned},
 		{name: "bad anchor", actual: []ADGroup{{DN: "CN=x," + ou, Anchor: "Group_nope"}}, problem: ErrNotOwned},
