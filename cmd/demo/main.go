@@ -1,6 +1,6 @@
 // Command demo runs groupwriteback end to end on one machine: a throwaway
 // Samba AD DC on loopback, the Graph emulator serving the sample tenant
-// (examples/tenant.json), a plan, a sync, the groups as AD sees them, then a
+// (examples/tenant.json), enable (prerequisites and plan), a sync, the groups as AD sees them, then a
 // change made with Graph's own calls and the sync that carries it over.
 // scripts/demo builds and runs it; it needs root (for Samba).
 package main
@@ -134,8 +134,8 @@ writeback:
 		return err
 	}
 
-	step("what the first sync would do")
-	if err := gwb("plan"); err != nil {
+	step("enable: check the prerequisites, show what the first sync will do, turn writeback on")
+	if err := gwb("enable"); err != nil {
 		return err
 	}
 	step("the first sync")

@@ -27,14 +27,14 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run executes one command line and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRoot(stdout, stderr)
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	var ee exitError
@@ -58,6 +58,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 type globals struct {
 	configPath string
 	logLevel   string
+	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
 }
@@ -69,8 +70,8 @@ func defaultConfigPath() string {
 	return "/etc/groupwriteback/config.yaml"
 }
 
-func newRoot(stdout, stderr io.Writer) *cobra.Command {
-	g := &globals{stdout: stdout, stderr: stderr}
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "groupwriteback",
 		Short: "Write cloud groups from Microsoft Entra ID back into Active Directory",
@@ -84,7 +85,8 @@ Directory over LDAP, and keeps them in step.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", defaultConfigPath(), "configuration file (env GROUPWRITEBACK_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "override log.level: debug, info, warn or error")
-	root.AddCommand(newVersionCmd(g), newConfigCmd(g), newCloudCmd(g), newPlanCmd(g), newSyncCmd(g))
+	root.AddCommand(newVersionCmd(g), newConfigCmd(g), newCloudCmd(g), newPlanCmd(g), newSyncCmd(g),
+		newDoctorCmd(g), newEnableCmd(g), newDisableCmd(g))
 	return root
 }
 
@@ -101,6 +103,14 @@ func (g *globals) load() (*config.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// loggerOrDiscard is logger, or a silent one without a configuration.
+func (g *globals) loggerOrDiscard(cfg *config.Config) *slog.Logger {
+	if cfg == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.logger(cfg)
 }
 
 // logger builds the logger the configuration asks for, on stderr.

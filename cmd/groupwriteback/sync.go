@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,11 +65,23 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 	s.engine = engine.New(gc, s.dir, s.dir, s.store, engine.Config{
 		BaseDN: cfg.Directory.BaseDN, TargetOU: w.TargetOU, Schema: s.dir.Schema(),
 		UnifiedWritebackDefault: cfg.Cloud.UnifiedWritebackDefault, DeleteThreshold: *w.DeleteThreshold,
+		DeleteThresholdPercent: w.DeleteThresholdPercent, QuarantineOU: w.QuarantineOU, MoveBack: w.MoveBack,
+		Fates: engine.Fates{SoftDelete: reconcile.Fate(fate(w.OnSoftDelete)), HardDelete: reconcile.Fate(fate(w.OnHardDelete)),
+			WritebackOff: reconcile.Fate(fate(w.OnWritebackDisabled)), OutOfScope: reconcile.Fate(fate(w.OnOutOfScope)),
+			Disable: reconcile.Fate(fate(w.OnDisable))},
 		Policy: policy.Options{Naming: w.Naming, MemberLimit: w.MemberLimit, Scope: policy.Scope{
 			IncludeIDs: w.Scope.IncludeIDs, ExcludeIDs: w.Scope.ExcludeIDs, IncludeNames: w.Scope.IncludeNames,
 			ExcludeNames: w.Scope.ExcludeNames, Kinds: w.Scope.Kinds}},
 	}, logger)
 	return s, nil
+}
+
+// fate maps a configured policy word to reconcile's.
+func fate(word string) reconcile.Fate {
+	if word == "delete" {
+		return reconcile.DeleteIt
+	}
+	return reconcile.Fate(word)
 }
 
 type cycleCmd struct {
@@ -126,6 +139,13 @@ func (o *cycleCmd) run(ctx context.Context) error {
 	}
 	defer s.Close()
 	res, err := s.engine.Run(ctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes})
+	if errors.Is(err, engine.ErrDisabled) {
+		en, _ := s.store.Enablement(ctx)
+		if en.Changed.IsZero() {
+			return fmt.Errorf("writeback has not been enabled: nothing was written. Run `groupwriteback enable` (it checks the prerequisites and shows the first sync's plan)")
+		}
+		return fmt.Errorf("writeback was disabled on %s: nothing was written. Run `groupwriteback enable` to turn it on again", en.Changed.Format("2006-01-02 15:04 MST"))
+	}
 	if err != nil && res == nil {
 		return err
 	}
@@ -249,6 +269,12 @@ func printOp(w io.Writer, op reconcile.Op) {
 		fmt.Fprintln(w)
 	case reconcile.Delete:
 		fmt.Fprintf(w, "  delete  %s (%s)\n", op.DN, op.Reason)
+	case reconcile.Move:
+		fmt.Fprintf(w, "  move    %s\n      to  %s", op.DN, op.NewParent)
+		if op.Reason != "" {
+			fmt.Fprintf(w, " (%s)", op.Reason)
+		}
+		fmt.Fprintln(w)
 	}
 }
 
@@ -300,8 +326,11 @@ func printNotes(w io.Writer, res *engine.Result) {
 
 func printSync(w io.Writer, res *engine.Result) {
 	c := res.Counts
-	fmt.Fprintf(w, "sync (%s): %d created, %d updated, %d deleted, %d unchanged, %d failed, %d not writable; %d LDAP writes\n",
-		res.Mode, c.Created, c.Updated, c.Deleted, c.Unchanged, c.Failed, c.NotWritable, res.Writes)
+	fmt.Fprintf(w, "sync (%s): %d created, %d updated, %d deleted, %d quarantined, %d unchanged, %d failed, %d not writable; %d LDAP writes\n",
+		res.Mode, c.Created, c.Updated, c.Deleted, c.Quarantined, c.Unchanged, c.Failed, c.NotWritable, res.Writes)
+	if len(res.Drift) > 0 {
+		fmt.Fprintf(w, "drift repaired (AD edited by hand, overwritten with the cloud's values): %s\n", strings.Join(res.Drift, ", "))
+	}
 	if len(c.MembersNotWritten) > 0 {
 		var parts []string
 		total := 0

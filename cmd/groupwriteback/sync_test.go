@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -16,7 +15,7 @@ func TestMain(m *testing.M) { os.Exit(testdc.Main(m)) }
 
 // dcSetup starts graphsim with a small tenant whose synced users are the
 // DC's first fixture users, and writes a config for a fresh OU.
-func dcSetup(t *testing.T, opts testdc.Options) (string, string) {
+func dcSetup(t *testing.T, opts testdc.Options) (string, string, *graphsim.Tenant) {
 	t.Helper()
 	dc := testdc.Shared(t, opts)
 	fx := dc.Fixtures(t)
@@ -47,11 +46,11 @@ func dcSetup(t *testing.T, opts testdc.Options) (string, string) {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path, ou
+	return path, ou, sim.Server.Tenant()
 }
 
 func TestPlanAndSyncWithoutExchange(t *testing.T) {
-	cfg, ou := dcSetup(t, testdc.Options{})
+	cfg, ou, tenant := dcSetup(t, testdc.Options{})
 	out, errOut, code := runCLI(t, "--config", cfg, "plan", "-o", "json")
 	if code != 0 {
 		t.Fatalf("plan: exit %d: %s", code, errOut)
@@ -71,25 +70,50 @@ func TestPlanAndSyncWithoutExchange(t *testing.T) {
 		t.Fatal("a second plan differs from the first: plan changed something")
 	}
 
-	out, _, code = runCLI(t, "--config", cfg, "sync")
-	if code != exitPartial || !regexp.MustCompile(`1 created.*1 not writable`).MatchString(out) ||
-		!strings.Contains(out, `6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d "Marketing": not-writable:`) || !strings.Contains(out, "needs the Exchange schema") {
-		t.Fatalf("sync: exit %d\n%s", code, out)
+	// Nothing is written before enable.
+	_, errOut, code = runCLI(t, "--config", cfg, "sync")
+	if code != exitFatal || !strings.Contains(errOut, "writeback has not been enabled") {
+		t.Fatalf("sync before enable: exit %d: %s", code, errOut)
+	}
+	// enable refuses Microsoft 365 writeback without the Exchange schema...
+	out, _, code = runCLI(t, "--config", cfg, "enable")
+	if code != exitFatal || !strings.Contains(out, "[FAIL] schema: Exchange") || !strings.Contains(out, "--without-exchange") ||
+		!strings.Contains(out, "writeback stays disabled") {
+		t.Fatalf("enable without Exchange: exit %d\n%s", code, out)
+	}
+	// ...unless told to write those groups without mail attributes.
+	out, errOut, code = runCLI(t, "--config", cfg, "enable", "--without-exchange")
+	if code != exitOK || !strings.Contains(out, "[warn] schema: Exchange") || !strings.Contains(out, "the first sync will do this:") ||
+		!strings.Contains(out, "plan (full): 2 to create") || !strings.Contains(out, "writeback is enabled") {
+		t.Fatalf("enable --without-exchange: exit %d\n%s%s", code, out, errOut)
 	}
 	out, _, code = runCLI(t, "--config", cfg, "sync")
-	if code != exitPartial || !strings.Contains(out, "0 LDAP writes") {
-		t.Fatalf("second sync: exit %d\n%s", code, out)
+	if code != exitOK || !strings.Contains(out, "2 created") {
+		t.Fatalf("sync: exit %d\n%s", code, out)
+	}
+	// A group that cannot be written makes sync exit 2, naming it.
+	if err := tenant.UpdateGroup("6a1e0c55-0004-4f0e-9d3b-2c1a0b9f8e7d", map[string]any{
+		"writebackConfiguration": map[string]any{"onPremisesGroupType": "universalDistributionGroup"}}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = runCLI(t, "--config", cfg, "sync")
+	if code != exitPartial || !strings.Contains(out, `6a1e0c55-0004-4f0e-9d3b-2c1a0b9f8e7d "VPN users": not-writable:`) ||
+		!strings.Contains(out, "writebackConfiguration.onPremisesGroupType: a security group can only be written back as universalSecurityGroup") {
+		t.Fatalf("sync with an unwritable group: exit %d\n%s", code, out)
 	}
 }
 
 func TestSyncAllInStep(t *testing.T) {
-	cfg, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true})
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true})
+	if out, errOut, code := runCLI(t, "--config", cfg, "enable"); code != exitOK || !strings.Contains(out, "all prerequisites are met") {
+		t.Fatalf("enable: exit %d\n%s%s", code, out, errOut)
+	}
 	out, errOut, code := runCLI(t, "--config", cfg, "sync")
 	if code != exitOK || !strings.Contains(out, "2 created") {
 		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
 	}
 	out, _, code = runCLI(t, "--config", cfg, "sync", "--full")
-	if code != exitOK || !strings.Contains(out, "sync (full): 0 created, 0 updated, 0 deleted, 2 unchanged") || !strings.Contains(out, "0 LDAP writes") {
+	if code != exitOK || !strings.Contains(out, "sync (full): 0 created, 0 updated, 0 deleted, 0 quarantined, 2 unchanged") || !strings.Contains(out, "0 LDAP writes") {
 		t.Fatalf("full sync in step: exit %d\n%s", code, out)
 	}
 }

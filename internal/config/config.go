@@ -54,8 +54,27 @@ type Writeback struct {
 	Scope Scope `yaml:"scope"`
 	// MemberLimit skips (and reports) groups with more members; 0: no limit.
 	MemberLimit int `yaml:"member_limit"`
-	// DeleteThreshold is the most groups one run may delete (default 500).
-	DeleteThreshold *int `yaml:"delete_threshold"`
+	// DeleteThreshold is the most groups one run may delete or quarantine
+	// (default 500); DeleteThresholdPercent, when above 0, lowers it to that
+	// share of the groups written back.
+	DeleteThreshold        *int `yaml:"delete_threshold"`
+	DeleteThresholdPercent int  `yaml:"delete_threshold_percent"`
+	// QuarantineOU receives quarantined groups (members cleared, SID and
+	// anchor kept). Required when any policy below is quarantine.
+	QuarantineOU string `yaml:"quarantine_ou"`
+	// What becomes of a written-back group when, in the cloud, the group is
+	// soft-deleted (default keep), hard-deleted (default delete), has
+	// writeback turned off (default keep), or leaves the configured scope
+	// (default keep); and, for all of them, when writeback is disabled
+	// (default delete, as Connect v1 does). Each is keep, delete or quarantine.
+	OnSoftDelete        string `yaml:"on_soft_delete"`
+	OnHardDelete        string `yaml:"on_hard_delete"`
+	OnWritebackDisabled string `yaml:"on_writeback_disabled"`
+	OnOutOfScope        string `yaml:"on_out_of_scope"`
+	OnDisable           string `yaml:"on_disable"`
+	// MoveBack moves a written-back group an admin moved out of the target
+	// OU back into it; by default such a group is reported and left alone.
+	MoveBack bool `yaml:"move_back"`
 }
 
 // Scope narrows writeback beyond the tenant's own settings.
@@ -158,6 +177,15 @@ func (c *Config) Complete(dir string) error {
 	if c.Writeback.Naming == "" {
 		c.Writeback.Naming = NamingDisplayName
 	}
+	for _, p := range []struct {
+		v   *string
+		def string
+	}{{&c.Writeback.OnSoftDelete, "keep"}, {&c.Writeback.OnHardDelete, "delete"}, {&c.Writeback.OnWritebackDisabled, "keep"},
+		{&c.Writeback.OnOutOfScope, "keep"}, {&c.Writeback.OnDisable, "delete"}} {
+		if *p.v == "" {
+			*p.v = p.def
+		}
+	}
 	if c.Writeback.DeleteThreshold == nil {
 		v := 500
 		c.Writeback.DeleteThreshold = &v
@@ -201,6 +229,31 @@ func (c *Config) Validate() error {
 	}
 	if n := c.Writeback.Naming; n != NamingDisplayName && n != NamingObjectID {
 		bad("writeback.naming", "%q is not %s or %s", n, NamingDisplayName, NamingObjectID)
+	}
+	quarantine := false
+	for key, v := range map[string]string{"on_soft_delete": c.Writeback.OnSoftDelete, "on_hard_delete": c.Writeback.OnHardDelete,
+		"on_writeback_disabled": c.Writeback.OnWritebackDisabled, "on_out_of_scope": c.Writeback.OnOutOfScope, "on_disable": c.Writeback.OnDisable} {
+		switch v {
+		case "keep", "delete":
+		case "quarantine":
+			quarantine = true
+		default:
+			bad("writeback."+key, "%q is not keep, delete or quarantine", v)
+		}
+	}
+	switch q := c.Writeback.QuarantineOU; {
+	case q == "" && quarantine:
+		bad("writeback.quarantine_ou", "required when a writeback.on_* policy is quarantine")
+	case q == "":
+	case !validDN(q):
+		bad("writeback.quarantine_ou", "%q is not a DN", q)
+	case c.Directory.BaseDN != "" && !directory.IsUnder(q, c.Directory.BaseDN):
+		bad("writeback.quarantine_ou", "%q is not under directory.base_dn", q)
+	case c.Writeback.TargetOU != "" && (directory.IsUnder(q, c.Writeback.TargetOU) || directory.IsUnder(c.Writeback.TargetOU, q)):
+		bad("writeback.quarantine_ou", "must be apart from writeback.target_ou, neither inside the other")
+	}
+	if p := c.Writeback.DeleteThresholdPercent; p < 0 || p > 100 {
+		bad("writeback.delete_threshold_percent", "must be 0 (off) to 100")
 	}
 	if c.Writeback.MemberLimit < 0 {
 		bad("writeback.member_limit", "must be 0 (no limit) or more")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
@@ -28,6 +29,10 @@ func (c *Client) Apply(ctx context.Context, op reconcile.Op) error {
 		return c.create(op)
 	case reconcile.Update:
 		return c.update(op)
+	case reconcile.Move:
+		rdn, _ := policy.SplitDN(op.DN)
+		c.renames.Add(1)
+		return wrap("move", op.DN, c.conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, rdn, true, op.NewParent)))
 	case reconcile.Rename:
 		c.renames.Add(1)
 		return wrap("rename", op.DN, c.conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, op.NewRDN, true, "")))

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"sort"
-	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -35,6 +34,12 @@ func (e *Engine) apply(ctx context.Context, ops []reconcile.Op, res *Result) map
 			created[op.CloudID] = true
 		case reconcile.Delete:
 			res.Counts.Deleted++
+		case reconcile.Move:
+			if op.NewParent != "" && op.NewParent == e.cfg.QuarantineOU {
+				res.Counts.Quarantined++
+			} else {
+				touched[op.CloudID] = true
+			}
 		default:
 			touched[op.CloudID] = true
 		}
@@ -59,13 +64,18 @@ func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconc
 	ctx = context.WithoutCancel(ctx)
 	finalDN := map[string]string{}
 	deleted := map[string]bool{}
+	quarantined := map[string]bool{}
 	for _, op := range plan.Ops {
 		switch op.Action {
 		case reconcile.Delete:
 			deleted[op.CloudID] = failed[op.CloudID] == nil
 		case reconcile.Rename:
-			_, parent, _ := strings.Cut(op.DN, ",")
+			_, parent := policy.SplitDN(op.DN)
 			finalDN[op.CloudID] = op.NewRDN + "," + parent
+		case reconcile.Move:
+			rdn, _ := policy.SplitDN(op.DN)
+			finalDN[op.CloudID] = rdn + "," + op.NewParent
+			quarantined[op.CloudID] = op.NewParent == e.cfg.QuarantineOU && failed[op.CloudID] == nil
 		default:
 			if finalDN[op.CloudID] == "" {
 				finalDN[op.CloudID] = op.DN
@@ -103,16 +113,24 @@ func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconc
 			st.State, st.Message = store.StateNotWritable, d.Problem.Error()
 		default:
 			st.State, st.Message = store.StateOutOfScope, d.Reason
-			if deleted[d.CloudID] {
+			switch {
+			case deleted[d.CloudID]:
 				st.State = store.StateDeleted
+			case quarantined[d.CloudID]:
+				st.State, st.DN = store.StateQuarantined, finalDN[d.CloudID]
 			}
 		}
 		sts = append(sts, st)
 	}
-	// Groups gone from the cloud whose AD copy was deleted.
+	// Groups gone from the cloud whose AD copy was deleted or quarantined.
 	for id, ok := range deleted {
 		if ok && !seen[id] {
 			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StateDeleted, Message: "the cloud group no longer exists"})
+		}
+	}
+	for id, ok := range quarantined {
+		if ok && !seen[id] {
+			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StateQuarantined, DN: finalDN[id], Message: "the cloud group no longer exists"})
 		}
 	}
 	for id, err := range failed {

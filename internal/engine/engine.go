@@ -56,8 +56,38 @@ type Config struct {
 	// UnifiedWritebackDefault overrides the tenant setting when set.
 	UnifiedWritebackDefault *bool
 	DeleteThreshold         int
+	DeleteThresholdPercent  int
 	BatchSize               int
+	QuarantineOU            string
+	MoveBack                bool
+	Fates                   Fates
 }
+
+// Fates say what becomes of a written-back group in each case
+// (writeback.on_*). A zero Fates keeps everything but hard deletes.
+type Fates struct {
+	SoftDelete, HardDelete, WritebackOff, OutOfScope, Disable reconcile.Fate
+}
+
+func (f Fates) of(c policy.Cause) reconcile.Fate {
+	switch c {
+	case policy.CauseSoftDeleted:
+		return orKeep(f.SoftDelete)
+	case policy.CauseWritebackOff:
+		return orKeep(f.WritebackOff)
+	}
+	return orKeep(f.OutOfScope)
+}
+
+func orKeep(f reconcile.Fate) reconcile.Fate {
+	if f == "" {
+		return reconcile.Keep
+	}
+	return f
+}
+
+// ErrDisabled: writeback is not enabled, so a cycle writes nothing.
+var ErrDisabled = errors.New("writeback is disabled: nothing is written to AD until `groupwriteback enable`")
 
 // Engine runs cycles.
 type Engine struct {
@@ -100,6 +130,8 @@ type Counts struct {
 	Unchanged   int `json:"unchanged"`
 	Failed      int `json:"failed"`
 	NotWritable int `json:"notWritable"`
+	Quarantined int `json:"quarantined"`
+	Drifted     int `json:"drifted"`
 	// MembersNotWritten counts members not written, by reason.
 	MembersNotWritten map[string]int `json:"membersNotWritten,omitempty"`
 }
@@ -119,6 +151,9 @@ type Result struct {
 	Plan   reconcile.Plan `json:"plan"`
 	Counts Counts         `json:"counts"`
 	Writes int            `json:"ldapWrites"`
+	// Drift lists groups a full reconcile found changed in AD but not in
+	// the cloud: hand edits, overwritten.
+	Drift []string `json:"drift,omitempty"`
 	// Failures are every group not in step: failed now or before, or not
 	// writable.
 	Failures []Failure `json:"failures,omitempty"`
@@ -134,10 +169,18 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if o.Full {
 		mode = "full"
 	}
+	en, err := e.store.Enablement(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !en.Enabled && !o.DryRun {
+		return nil, ErrDisabled
+	}
 	snap, links, err := e.store.LoadCloud(ctx)
 	if err != nil {
 		return nil, err
 	}
+	before := fingerprints(snap)
 	if o.Full {
 		links = store.Links{}
 	}
@@ -166,8 +209,9 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	popts := e.cfg.Policy
 	popts.UnifiedWritebackDefault = snap.UnifiedWritebackDefault
+	popts.WithoutExchange = en.WithoutExchange
 	decisions := policy.Decide(snap, popts)
-	managed := policy.ManagedAttributes(popts)
+	managed := e.managed()
 
 	// Anchored groups are looked for in the whole domain, so that one moved
 	// out of the target OU (or written by another tool elsewhere) is
@@ -203,20 +247,27 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 		case d.Desired != nil:
 			res.Counts.InScope++
 		case d.InScope:
+			// Not writable now: its AD copy, if any, is kept as it is.
 			res.Counts.InScope++
 			res.Counts.NotWritable++
-			undesired[d.CloudID] = reconcile.Disposition{Reason: d.Problem.Error()}
+			undesired[d.CloudID] = reconcile.Disposition{Fate: reconcile.Keep, Reason: d.Problem.Error()}
 		default:
-			undesired[d.CloudID] = reconcile.Disposition{Reason: d.Reason}
+			undesired[d.CloudID] = reconcile.Disposition{Fate: e.cfg.Fates.of(d.Cause), Reason: d.Reason}
 			res.Skipped = append(res.Skipped, d)
 		}
 	}
 	if err := e.checkGone(ctx, snap, actual, undesired); err != nil {
 		return nil, err
 	}
-	plan := reconcile.Make(desired, actual, undesired, reconcile.Options{TargetOU: e.cfg.TargetOU, Managed: managed,
-		BatchSize: e.cfg.BatchSize, DeleteThreshold: e.cfg.DeleteThreshold, AllowDeletes: o.AllowDeletes})
+	plan := reconcile.Make(desired, actual, undesired, e.reconcileOptions(managed, o))
 	res.Plan = plan
+	if full && !gr.Full {
+		res.Drift = drift(plan, before, snap, ur)
+		res.Counts.Drifted = len(res.Drift)
+		for _, id := range res.Drift {
+			e.logger.Warn("drift: the AD group was changed by hand; overwriting it with the cloud's values", "cloud_id", id)
+		}
+	}
 	res.Counts.Unchanged = plan.Unchanged
 	for _, mps := range plan.NotWritten {
 		for _, mp := range mps {
@@ -280,10 +331,26 @@ func (e *Engine) checkGone(ctx context.Context, snap *cloud.Snapshot, actual []r
 			return fmt.Errorf("engine: ask Graph whether group %s was deleted: %w", id, err)
 		}
 		if soft {
-			undesired[id] = reconcile.Disposition{Reason: "soft-deleted in the cloud"}
+			undesired[id] = reconcile.Disposition{Fate: orKeep(e.cfg.Fates.SoftDelete), Reason: "soft-deleted in the cloud"}
+		} else {
+			hard := e.cfg.Fates.HardDelete
+			if hard == "" {
+				hard = reconcile.DeleteIt
+			}
+			undesired[id] = reconcile.Disposition{Fate: hard, Reason: "deleted in the cloud"}
 		}
 	}
 	return nil
+}
+
+func (e *Engine) managed() []string { return policy.ManagedAttributes(e.cfg.Policy) }
+
+func cloudID(a reconcile.ADGroup) string { return policy.CloudIDFromAnchor(a.Anchor) }
+
+func (e *Engine) reconcileOptions(managed []string, o RunOptions) reconcile.Options {
+	return reconcile.Options{TargetOU: e.cfg.TargetOU, QuarantineOU: e.cfg.QuarantineOU, MoveBack: e.cfg.MoveBack, Managed: managed,
+		BatchSize: e.cfg.BatchSize, DeleteThreshold: e.cfg.DeleteThreshold, DeleteThresholdPercent: e.cfg.DeleteThresholdPercent,
+		AllowDeletes: o.AllowDeletes}
 }
 
 // tenantDefault reads NewUnifiedGroupWritebackDefault, unless configured.

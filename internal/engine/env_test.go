@@ -78,6 +78,9 @@ func newEnv(t *testing.T, opts testdc.Options, tf *graphsim.TenantFile, adjust f
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.store.Close() })
+	if err := e.store.SetEnablement(context.Background(), store.Enablement{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
 	cfg := engine.Config{BaseDN: testdc.BaseDN, TargetOU: e.ou, Schema: e.dir.Schema(), DeleteThreshold: 500,
 		Policy: policy.Options{Naming: policy.NamingDisplayName}}
 	if adjust != nil {
@@ -96,6 +99,9 @@ func (e *env) resetStore() {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { st.Close() })
+	if err := st.SetEnablement(context.Background(), store.Enablement{Enabled: true}); err != nil {
+		e.t.Fatal(err)
+	}
 	e.store = st
 	e.eng = engine.New(e.cloud, e.dir, e.dir, st, e.cfg, nil)
 }

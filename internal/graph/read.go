@@ -105,3 +105,10 @@ func (c *Client) IsSoftDeleted(ctx context.Context, id string) (bool, error) {
 	}
 	return out.ID != "", nil
 }
+
+// Probe makes one GET of path (under the Graph base URL, e.g.
+// "/v1.0/groups") and returns its error, for prerequisite checks.
+func (c *Client) Probe(ctx context.Context, path string, query url.Values) error {
+	var out map[string]any
+	return c.get(ctx, c.endpoint(path, query), nil, &out)
+}

@@ -114,3 +114,17 @@ func CloudIDFromAnchor(s string) string {
 	}
 	return strings.ToLower(id)
 }
+
+// SplitDN splits a DN as written into its first RDN and its parent, at the
+// first comma that is not escaped.
+func SplitDN(dn string) (rdn, parent string) {
+	for i := 0; i < len(dn); i++ {
+		switch dn[i] {
+		case '\\':
+			i++
+		case ',':
+			return dn[:i], dn[i+1:]
+		}
+	}
+	return dn, ""
+}

@@ -106,12 +106,24 @@ type Decision struct {
 	Kind    Kind
 	// InScope is whether the group is to be written back at all.
 	InScope bool
-	// Reason says why a group is out of scope.
+	// Reason says why a group is out of scope, and Cause which kind of
+	// reason it is (for the delete policies).
 	Reason string
+	Cause  Cause
 	// Problem says why an in-scope group cannot be written; Desired is nil then.
 	Problem *Problem
 	Desired *DesiredGroup
 }
+
+// Cause is the kind of reason a group is not written back.
+type Cause string
+
+// Causes, each with its own delete policy (writeback.on_*).
+const (
+	CauseSoftDeleted  Cause = "soft-deleted"
+	CauseWritebackOff Cause = "writeback-off"
+	CauseOutOfScope   Cause = "out-of-scope"
+)
 
 // Problem is a reason one group, or one member, cannot be written. It names
 // the group and the cloud field at fault.
@@ -219,17 +231,19 @@ func Decide(snap *cloud.Snapshot, o Options) []Decision {
 // (members aside).
 func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 	d := Decision{CloudID: g.ID, Name: g.DisplayName, Kind: KindOf(g)}
-	out := func(reason string) Decision { d.Reason = reason; return d }
+	out := func(reason string) Decision { d.Reason, d.Cause = reason, CauseOutOfScope; return d }
 	wb := g.Writeback
 	switch {
 	case g.Removed == cloud.SoftDeleted:
-		return out("soft-deleted in the cloud")
+		d.Reason, d.Cause = "soft-deleted in the cloud", CauseSoftDeleted
+		return d
 	case d.Kind == KindSyncedFromAD:
 		return out("synced from on-premises AD (onPremisesSyncEnabled): it is already there")
 	case d.Kind == KindDistribution || d.Kind == KindMailEnabledSecurity:
 		return out("cloud distribution lists and mail-enabled security groups are not supported by group writeback")
 	case wb.IsEnabled != nil && !*wb.IsEnabled:
-		return out("writeback is turned off for it (writebackConfiguration.isEnabled = false)")
+		d.Reason, d.Cause = "writeback is turned off for it (writebackConfiguration.isEnabled = false)", CauseWritebackOff
+		return d
 	case d.Kind == KindSecurity && (wb.IsEnabled == nil || !*wb.IsEnabled):
 		return out("security groups are written back only with writebackConfiguration.isEnabled = true")
 	case d.Kind == KindMicrosoft365 && wb.IsEnabled == nil && !o.UnifiedWritebackDefault:

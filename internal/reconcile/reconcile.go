@@ -59,10 +59,22 @@ type MemberProblem struct {
 	Reason  string `json:"reason"`
 }
 
+// Fate is what becomes of an owned AD group policy no longer wants.
+type Fate string
+
+// The fates: keep it as it is (and stop updating it), delete it, or move it
+// to the quarantine OU with its members cleared, keeping its SID and anchor
+// so a later re-enable finds it again.
+const (
+	Keep       Fate = "keep"
+	DeleteIt   Fate = "delete"
+	Quarantine Fate = "quarantine"
+)
+
 // Disposition says what to do with an owned AD group that policy does not
-// want written (out of scope, soft-deleted, unwritable).
+// want written (out of scope, soft-deleted, unwritable), and why.
 type Disposition struct {
-	Delete bool
+	Fate   Fate
 	Reason string
 }
 
@@ -72,6 +84,7 @@ type Action string
 // The operations, in the order a plan applies them.
 const (
 	Create        Action = "create"
+	Move          Action = "move"
 	Rename        Action = "rename"
 	Update        Action = "update"
 	RemoveMembers Action = "remove-members"
@@ -79,7 +92,7 @@ const (
 	Delete        Action = "delete"
 )
 
-var actionOrder = []Action{Create, Rename, Update, RemoveMembers, AddMembers, Delete}
+var actionOrder = []Action{Create, Move, Rename, Update, RemoveMembers, AddMembers, Delete}
 
 // Op is one LDAP operation on one group.
 type Op struct {
@@ -89,6 +102,8 @@ type Op struct {
 	DN string `json:"dn"`
 	// NewRDN is the new relative DN of a rename, escaped.
 	NewRDN string `json:"newRdn,omitempty"`
+	// NewParent is the OU a move puts the group in.
+	NewParent string `json:"newParent,omitempty"`
 	// Anchor is the anchor the object must carry: the directory checks it
 	// again before writing.
 	Anchor  string       `json:"anchor"`
@@ -116,14 +131,22 @@ type Problem struct {
 // Options tune planning.
 type Options struct {
 	TargetOU string
+	// QuarantineOU holds quarantined groups; the tool owns anchored groups
+	// there too.
+	QuarantineOU string
+	// MoveBack moves a wanted group an admin moved out of the target OU
+	// back into it; otherwise such a group is reported and left alone.
+	MoveBack bool
 	// Managed are the attributes the tool owns (policy.ManagedAttributes).
 	Managed []string
 	// BatchSize is the most member values in one modify (default 1000).
 	BatchSize int
-	// DeleteThreshold is the most deletes one run may make (0: none allowed
-	// unless AllowDeletes); AllowDeletes lifts it for one run.
-	DeleteThreshold int
-	AllowDeletes    int
+	// DeleteThreshold is the most deletes and quarantines one run may make;
+	// DeleteThresholdPercent, when set, lowers it to that share of the owned
+	// groups. AllowDeletes lifts the limit for one run.
+	DeleteThreshold        int
+	DeleteThresholdPercent int
+	AllowDeletes           int
 }
 
 // Plan is the result: operations in order, and the groups left alone.
@@ -152,7 +175,7 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		switch {
 		case id == "":
 			p.Problems = append(p.Problems, Problem{DN: a.DN, Err: ErrNotOwned, Message: fmt.Sprintf("anchor %q is not Group_<objectId>; left alone", a.Anchor)})
-		case !under(a.DN, o.TargetOU):
+		case !under(a.DN, o.TargetOU) && !(o.QuarantineOU != "" && under(a.DN, o.QuarantineOU)) && !(o.MoveBack && wanted(desired, id)):
 			// Never duplicated: the group is left where it is, and not
 			// created again in the target OU.
 			p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Err: ErrNotOwned,
@@ -176,7 +199,7 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 			finalDN[d.Group.Anchor] = d.Group.DN
 			pending[strings.ToLower(d.Group.DN)] = true
 		case a.DN != "":
-			finalDN[d.Group.Anchor] = renamedDN(a.DN, d.Group.CN)
+			finalDN[d.Group.Anchor] = renamedDN(homeDN(a.DN, o), d.Group.CN)
 		}
 	}
 	var ops []Op
@@ -207,31 +230,53 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 			p.Unchanged++
 		}
 	}
-	var deletes []Op
+	var removals []Op
+	owned := 0
 	for id, a := range byID {
-		if a.DN == "" || slices.ContainsFunc(desired, func(d Desired) bool { return d.Group.CloudID == id }) {
+		if a.DN == "" {
+			continue
+		}
+		owned++
+		if wanted(desired, id) {
 			continue
 		}
 		disp, known := undesired[id]
-		if known && !disp.Delete {
-			continue
+		if !known {
+			disp = Disposition{Fate: DeleteIt, Reason: "the cloud group no longer exists"}
 		}
-		reason := "the cloud group no longer exists"
-		if known {
-			reason = disp.Reason
+		switch disp.Fate {
+		case DeleteIt:
+			removals = append(removals, Op{Action: Delete, CloudID: id, DN: a.DN, Anchor: a.Anchor, Reason: disp.Reason})
+		case Quarantine:
+			if o.QuarantineOU == "" {
+				p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Message: "quarantine asked for but writeback.quarantine_ou is not set; kept"})
+				continue
+			}
+			if under(a.DN, o.QuarantineOU) {
+				continue // already there
+			}
+			moved := childDN(a.DN, o.QuarantineOU)
+			removals = append(removals, Op{Action: Move, CloudID: id, DN: a.DN, NewParent: o.QuarantineOU, Anchor: a.Anchor, Reason: disp.Reason})
+			removals = append(removals, batches(RemoveMembers, id, moved, a.Anchor, a.Members, o.BatchSize)...)
 		}
-		deletes = append(deletes, Op{Action: Delete, CloudID: id, DN: a.DN, Anchor: a.Anchor, Reason: reason})
 	}
 	limit := o.DeleteThreshold
+	if o.DeleteThresholdPercent > 0 {
+		limit = min(limit, owned*o.DeleteThresholdPercent/100)
+	}
 	if o.AllowDeletes > limit {
 		limit = o.AllowDeletes
 	}
-	if len(deletes) > limit {
+	gone := map[string]bool{}
+	for _, op := range removals {
+		gone[op.CloudID] = true
+	}
+	if len(gone) > limit {
 		p.Problems = append(p.Problems, Problem{Err: ErrThresholdExceeded, Message: fmt.Sprintf(
-			"this run would delete %d groups, more than the threshold of %d: it deletes none; run sync --allow-deletes %d to let them through",
-			len(deletes), o.DeleteThreshold, len(deletes))})
+			"this run would delete or quarantine %d groups, more than the threshold of %d: it deletes and quarantines none; run sync --allow-deletes %d to let them through",
+			len(gone), limit, len(gone))})
 	} else {
-		ops = append(ops, deletes...)
+		ops = append(ops, removals...)
 	}
 	sort.SliceStable(ops, func(i, j int) bool {
 		ai, aj := slices.Index(actionOrder, ops[i].Action), slices.Index(actionOrder, ops[j].Action)
@@ -289,8 +334,14 @@ func create(g *policy.DesiredGroup, members []string, pending map[string]bool, o
 func converge(g *policy.DesiredGroup, a *ADGroup, members []string, o Options) []Op {
 	var ops []Op
 	dn := a.DN
-	if newDN := renamedDN(a.DN, g.CN); newDN != a.DN {
-		ops = append(ops, Op{Action: Rename, CloudID: g.CloudID, DN: a.DN, NewRDN: "CN=" + policy.EscapeRDNValue(g.CN), Anchor: g.Anchor})
+	if home := homeDN(a.DN, o); home != a.DN {
+		// Back from quarantine (or, with MoveBack, from where an admin
+		// moved it): same object, same SID.
+		ops = append(ops, Op{Action: Move, CloudID: g.CloudID, DN: a.DN, NewParent: o.TargetOU, Anchor: g.Anchor, Reason: "wanted again"})
+		dn = home
+	}
+	if newDN := renamedDN(dn, g.CN); newDN != dn {
+		ops = append(ops, Op{Action: Rename, CloudID: g.CloudID, DN: dn, NewRDN: "CN=" + policy.EscapeRDNValue(g.CN), Anchor: g.Anchor})
 		dn = newDN
 	}
 	var changes []AttrChange
@@ -369,21 +420,27 @@ func renamedDN(dn, cn string) string {
 	if len(rdn.Attributes) == 1 && strings.EqualFold(rdn.Attributes[0].Type, "cn") && rdn.Attributes[0].Value == cn {
 		return dn
 	}
-	return policy.GroupDN(cn, parentOf(dn))
+	_, parent := policy.SplitDN(dn)
+	return policy.GroupDN(cn, parent)
 }
 
-// parentOf returns the parent of dn as written: what follows the first
-// comma that is not escaped.
-func parentOf(dn string) string {
-	for i := 0; i < len(dn); i++ {
-		switch dn[i] {
-		case '\\':
-			i++
-		case ',':
-			return dn[i+1:]
-		}
+// homeDN is where a wanted group lives after the plan: where it is, if that
+// is in the target OU, else moved into the target OU under its own RDN.
+func homeDN(dn string, o Options) string {
+	if under(dn, o.TargetOU) {
+		return dn
 	}
-	return ""
+	return childDN(dn, o.TargetOU)
+}
+
+// childDN is dn's RDN under a new parent.
+func childDN(dn, parent string) string {
+	rdn, _ := policy.SplitDN(dn)
+	return rdn + "," + parent
+}
+
+func wanted(desired []Desired, id string) bool {
+	return slices.ContainsFunc(desired, func(d Desired) bool { return d.Group.CloudID == id })
 }
 
 func under(dn, base string) bool {

@@ -16,6 +16,18 @@ const (
 	id3 = "6a1e0c55-0003-4f0e-9d3b-2c1a0b9f8e7d"
 )
 
+const qou = "OU=Quarantine,DC=contoso,DC=test"
+
+// errAny stands for "some problem, whatever its error".
+var errAny = errors.New("any")
+
+// inQuarantine is d as it is after a quarantine.
+func inQuarantine(d Desired) ADGroup {
+	a := inAD(d)
+	a.DN = "CN=" + policy.EscapeRDNValue(d.Group.CN) + "," + qou
+	return a
+}
+
 var managed = []string{"sAMAccountName", "groupType", "displayName", "description", "adminDescription"}
 
 func desired(id, name string, members ...Member) Desired {
@@ -68,6 +80,9 @@ func summary(p Plan) string {
 		}
 		if op.NewRDN != "" {
 			s += " " + op.NewRDN
+		}
+		if op.NewParent != "" {
+			s += " ->" + op.NewParent
 		}
 		parts = append(parts, s)
 	}
@@ -129,8 +144,24 @@ func TestMake(t *testing.T) {
 			actual: []ADGroup{inAD(d1), func() ADGroup { a := inAD(d1); a.DN = "CN=copy," + ou; return a }()}, problem: ErrNotOwned},
 		{name: "bad anchor", actual: []ADGroup{{DN: "CN=x," + ou, Anchor: "Group_nope"}}, problem: ErrNotOwned},
 		{name: "cloud group gone: deleted", actual: []ADGroup{inAD(d1)}, want: "delete 6a1e0c55-0001"},
-		{name: "kept by disposition", actual: []ADGroup{inAD(d1)}, undesired: map[string]Disposition{id1: {Reason: "soft-deleted"}}},
-		{name: "deleted by disposition", actual: []ADGroup{inAD(d1)}, undesired: map[string]Disposition{id1: {Delete: true, Reason: "hard"}}, want: "delete 6a1e0c55-0001"},
+		{name: "kept by disposition", actual: []ADGroup{inAD(d1)}, undesired: map[string]Disposition{id1: {Fate: Keep, Reason: "soft-deleted"}}},
+		{name: "quarantined: moved, members cleared", actual: []ADGroup{inAD(d1, user(1).DN, user(2).DN)},
+			undesired: map[string]Disposition{id1: {Fate: Quarantine, Reason: "soft-deleted"}}, opts: func(o *Options) { o.QuarantineOU = qou },
+			want: "move 6a1e0c55-0001 ->" + qou + "; remove-members 6a1e0c55-0001 2m"},
+		{name: "already quarantined: nothing", actual: []ADGroup{inQuarantine(d1)},
+			undesired: map[string]Disposition{id1: {Fate: Quarantine}}, opts: func(o *Options) { o.QuarantineOU = qou }},
+		{name: "quarantine without an OU: kept, reported", actual: []ADGroup{inAD(d1)},
+			undesired: map[string]Disposition{id1: {Fate: Quarantine}}, problem: errAny},
+		{name: "wanted again: back from quarantine, members restored", desired: []Desired{d1}, actual: []ADGroup{inQuarantine(d1)},
+			opts: func(o *Options) { o.QuarantineOU = qou }, want: "move 6a1e0c55-0001 ->" + ou + "; add-members 6a1e0c55-0001 2m"},
+		{name: "moved out by an admin, move_back on", desired: []Desired{d1}, actual: []ADGroup{func() ADGroup {
+			a := inAD(d1, dns(d1.Members)...)
+			a.DN = "CN=Marketing_2c1a0b9f8e7d,OU=Elsewhere,DC=contoso,DC=test"
+			return a
+		}()}, opts: func(o *Options) { o.MoveBack = true }, want: "move 6a1e0c55-0001 ->" + ou},
+		{name: "percentage threshold", actual: []ADGroup{inAD(d1), inAD(desired(id2, "b")), inAD(desired(id3, "c"))},
+			undesired: map[string]Disposition{id1: {Fate: Keep}}, opts: func(o *Options) { o.DeleteThresholdPercent = 50 }, problem: ErrThresholdExceeded},
+		{name: "deleted by disposition", actual: []ADGroup{inAD(d1)}, undesired: map[string]Disposition{id1: {Fate: DeleteIt, Reason: "hard"}}, want: "delete 6a1e0c55-0001"},
 		{name: "over the threshold: no deletes", actual: []ADGroup{inAD(d1), inAD(desired(id2, "b")), inAD(desired(id3, "c"))}, desired: []Desired{desired(id1, "Marketing")},
 			opts: func(o *Options) { o.DeleteThreshold = 1 }, problem: ErrThresholdExceeded, unchanged: 1},
 		{name: "allowed through", actual: []ADGroup{inAD(desired(id2, "b")), inAD(desired(id3, "c"))},
@@ -147,13 +178,16 @@ func TestMake(t *testing.T) {
 				t.Errorf("plan:\n got  %s\n want %s", got, tc.want)
 			}
 			var gotErr error
+			if tc.problem == errAny && len(p.Problems) == 0 {
+				t.Error("no problem reported")
+			}
 			for _, pr := range p.Problems {
 				gotErr = pr.Err
 				if tc.problem == nil {
 					t.Errorf("unexpected problem: %s", pr.Message)
 				}
 			}
-			if tc.problem != nil && !errors.Is(gotErr, tc.problem) {
+			if tc.problem != nil && tc.problem != errAny && !errors.Is(gotErr, tc.problem) {
 				t.Errorf("problems %+v, want %v", p.Problems, tc.problem)
 			}
 			if p.Unchanged != tc.unchanged {

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -22,6 +24,8 @@ const (
 	StateOutOfScope = "out-of-scope"
 	// StateDeleted: its AD copy was deleted.
 	StateDeleted = "deleted"
+	// StateQuarantined: its AD copy was moved to the quarantine OU.
+	StateQuarantined = "quarantined"
 )
 
 // GroupStatus is the last known state of one cloud group.
@@ -152,4 +156,41 @@ func (s *Store) Runs(ctx context.Context, n int) ([]Run, error) {
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// Enablement is whether writeback is on, as enable and disable leave it.
+type Enablement struct {
+	Enabled bool `json:"enabled"`
+	// WithoutExchange: enabled to write mail-enabled types without mail
+	// attributes, the Exchange schema being absent.
+	WithoutExchange bool      `json:"withoutExchange"`
+	Changed         time.Time `json:"changed,omitzero"`
+}
+
+// Enablement returns the recorded state; a new store is disabled.
+func (s *Store) Enablement(ctx context.Context) (Enablement, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'enablement'").Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Enablement{}, nil
+	}
+	if err != nil {
+		return Enablement{}, fmt.Errorf("store: enablement: %w", err)
+	}
+	var e Enablement
+	if err := json.Unmarshal([]byte(v), &e); err != nil {
+		return Enablement{}, fmt.Errorf("store: enablement: %w", err)
+	}
+	return e, nil
+}
+
+// SetEnablement records whether writeback is on.
+func (s *Store) SetEnablement(ctx context.Context, e Enablement) error {
+	e.Changed = s.now().UTC()
+	b, _ := json.Marshal(e)
+	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('enablement', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(b))
+	if err != nil {
+		return fmt.Errorf("store: set enablement: %w", err)
+	}
+	return nil
 }

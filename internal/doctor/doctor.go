@@ -1,0 +1,277 @@
+// Package doctor checks every prerequisite of writeback, in order, and says
+// for each what is wrong and how to fix it: the configuration, Graph (token,
+// permissions), the domain controller (reachable, TLS, bind), the OUs and
+// the rights on them, and the schema.
+package doctor
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/groupwriteback/groupwriteback/internal/config"
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/graph"
+)
+
+// Status of one check.
+type Status string
+
+// Statuses. Only fail makes doctor exit non-zero.
+const (
+	Pass Status = "pass"
+	Warn Status = "warn"
+	Fail Status = "fail"
+	Skip Status = "skip"
+)
+
+// Check is the outcome of one check.
+type Check struct {
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// Report is every check, in order.
+type Report struct {
+	Checks []Check `json:"checks"`
+	// Schema is what the schema probe found, when it ran.
+	Schema *directory.Schema `json:"-"`
+}
+
+// OK reports whether no check failed.
+func (r *Report) OK() bool {
+	for _, c := range r.Checks {
+		if c.Status == Fail {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Report) add(name string, s Status, detail, fix string) {
+	r.Checks = append(r.Checks, Check{Name: name, Status: s, Detail: detail, Fix: fix})
+}
+
+// Options tune the checks.
+type Options struct {
+	// WithoutExchange: Microsoft 365 groups are to be written without mail
+	// attributes, so a missing Exchange schema is a warning.
+	WithoutExchange bool
+	Logger          *slog.Logger
+}
+
+// Run checks everything the configuration at path needs. cfg is nil when
+// the configuration did not load; err says why.
+func Run(ctx context.Context, cfg *config.Config, cfgErr error, o Options) *Report {
+	r := &Report{}
+	if cfgErr != nil {
+		r.add("config", Fail, cfgErr.Error(), "correct the keys named above (examples/config.yaml explains each)")
+		return r
+	}
+	r.add("config", Pass, "the configuration is valid", "")
+	checkGraph(ctx, r, cfg, o)
+	checkDirectory(ctx, r, cfg, o)
+	return r
+}
+
+func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
+	hc, err := cfg.Cloud.HTTPClient()
+	if err != nil {
+		r.add("graph: token", Fail, err.Error(), "fix cloud.ca_file")
+		return
+	}
+	cred, err := cfg.Cloud.TokenCredential(hc)
+	if err != nil {
+		r.add("graph: token", Fail, err.Error(), "fix cloud.certificate_file or the credential keys")
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := cred.GetToken(tctx, policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
+		r.add("graph: token", Fail, tokenError(err),
+			"check cloud.tenant_id, cloud.client_id and the secret or certificate of the app registration; AADSTS codes are explained at https://login.microsoftonline.com/error")
+		return
+	}
+	r.add("graph: token", Pass, fmt.Sprintf("signed in to tenant %s as app %s at %s", cfg.Cloud.TenantID, cfg.Cloud.ClientID, cfg.Cloud.AuthorityURL), "")
+	client, err := graph.New(graph.Options{GraphURL: cfg.Cloud.GraphURL, Credential: cred, HTTPClient: hc, Logger: o.Logger,
+		Retry: graph.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Second, MaxDelay: 5 * time.Second}})
+	if err != nil {
+		r.add("graph: read", Fail, err.Error(), "fix cloud.graph_url")
+		return
+	}
+	one := url.Values{"$top": {"1"}, "$select": {"id"}}
+	for _, p := range []struct {
+		name, path, perm string
+		q                url.Values
+	}{
+		{"graph: read groups", "/v1.0/groups", "Group.Read.All", one},
+		{"graph: read users", "/v1.0/users", "User.Read.All", one},
+		{"graph: read writebackConfiguration (beta)", "/beta/groups", "Group.Read.All", url.Values{"$top": {"1"}, "$select": {"id,writebackConfiguration"}}},
+	} {
+		if err := client.Probe(ctx, p.path, p.q); err != nil {
+			fix := "check that " + cfg.Cloud.GraphURL + " is reachable from here"
+			if isStatus(err, 403) {
+				fix = "grant the app the Microsoft Graph application permission " + p.perm + " and give admin consent"
+			}
+			r.add(p.name, Fail, firstLine(err.Error()), fix)
+			continue
+		}
+		r.add(p.name, Pass, "allowed", "")
+	}
+	switch v, set, err := client.UnifiedWritebackDefault(ctx); {
+	case cfg.Cloud.UnifiedWritebackDefault != nil:
+		r.add("graph: tenant writeback default", Pass, fmt.Sprintf("set in cloud.unified_writeback_default: %v", *cfg.Cloud.UnifiedWritebackDefault), "")
+	case err != nil && isStatus(err, 403):
+		r.add("graph: tenant writeback default", Warn, "the app may not read the Group.Unified setting (needs Directory.Read.All): new Microsoft 365 groups are assumed written back",
+			"grant Directory.Read.All, or set cloud.unified_writeback_default")
+	case err != nil:
+		r.add("graph: tenant writeback default", Warn, firstLine(err.Error()), "")
+	case !set:
+		r.add("graph: tenant writeback default", Pass, "NewUnifiedGroupWritebackDefault is not set: new Microsoft 365 groups are written back", "")
+	default:
+		r.add("graph: tenant writeback default", Pass, fmt.Sprintf("NewUnifiedGroupWritebackDefault = %v", v), "")
+	}
+}
+
+func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Options) {
+	d := cfg.Directory
+	u, _ := url.Parse(d.URL)
+	host := u.Host
+	if u.Port() == "" {
+		port := "636"
+		if u.Scheme == "ldap" {
+			port = "389"
+		}
+		host = net.JoinHostPort(u.Hostname(), port)
+	}
+	conn, err := net.DialTimeout("tcp", host, 10*time.Second)
+	if err != nil {
+		r.add("ldap: reachable", Fail, err.Error(), "check directory.url, DNS and the firewall between here and the DC (TCP "+host+")")
+		return
+	}
+	r.add("ldap: reachable", Pass, host+" answers", "")
+	tlsCfg, err := d.TLSConfig()
+	if err == nil && u.Scheme == "ldaps" {
+		tc := tls.Client(conn, tlsCfg)
+		tc.SetDeadline(time.Now().Add(10 * time.Second))
+		err = tc.HandshakeContext(ctx)
+		tc.Close()
+	} else {
+		conn.Close()
+	}
+	if err != nil {
+		r.add("ldap: TLS verified", Fail, err.Error(),
+			"put the CA that signed the DC's certificate in directory.ca_file, and make sure the certificate names the host in directory.url")
+		return
+	}
+	if u.Scheme == "ldaps" {
+		r.add("ldap: TLS verified", Pass, "the DC's certificate is trusted and names "+u.Hostname(), "")
+	}
+	c, err := d.Open(ctx, o.Logger)
+	if err != nil {
+		fix := "check directory.bind_dn and the password"
+		if !directory.IsCode(err, 49) {
+			fix = "see the error; with ldap:// the DC must offer StartTLS"
+		}
+		r.add("ldap: bind", Fail, err.Error(), fix)
+		return
+	}
+	defer c.Close()
+	r.add("ldap: bind", Pass, "bound as "+d.BindDN, "")
+	s := c.Schema()
+	r.Schema = &s
+	ous := []struct{ key, dn string }{{"writeback.target_ou", cfg.Writeback.TargetOU}}
+	if q := cfg.Writeback.QuarantineOU; q != "" {
+		ous = append(ous, struct{ key, dn string }{"writeback.quarantine_ou", q})
+	}
+	for _, ou := range ous {
+		name := "ldap: " + ou.key + " exists"
+		ok, err := c.Exists(ctx, ou.dn)
+		switch {
+		case err != nil:
+			r.add(name, Fail, err.Error(), "")
+			continue
+		case !ok:
+			r.add(name, Fail, ou.dn+" does not exist", "create the OU, or correct "+ou.key)
+			continue
+		}
+		r.add(name, Pass, ou.dn, "")
+		rights := "ldap: may create, modify and delete groups in " + ou.key
+		create, err := c.CanCreateGroups(ctx, ou.dn)
+		if err != nil || !create {
+			detail := "the account may not create groups in " + ou.dn
+			if err != nil {
+				detail = err.Error()
+			}
+			r.add(rights, Fail, detail, "delegate to "+d.BindDN+" on "+ou.dn+": create and delete group objects, and write all properties of group objects (docs: least rights)")
+			continue
+		}
+		if err := c.ProbeWrites(ctx, ou.dn); err != nil {
+			r.add(rights, Fail, err.Error(), "delegate to "+d.BindDN+" on "+ou.dn+": create and delete group objects, and write all properties of group objects")
+			continue
+		}
+		r.add(rights, Pass, "created, modified and deleted a probe group; nothing left behind", "")
+	}
+	switch {
+	case s.Exchange:
+		detail := "the Exchange attributes groupwriteback writes are in the schema"
+		if s.ExchangeVersion > 0 {
+			detail += fmt.Sprintf(" (ms-Exch-Schema-Version-Pt %d)", s.ExchangeVersion)
+		}
+		r.add("schema: Exchange", Pass, detail, "")
+	case o.WithoutExchange || onlySecurity(cfg):
+		r.add("schema: Exchange", Warn, fmt.Sprintf("absent (missing %v): Microsoft 365 groups are written without mail attributes", s.Missing), "")
+	default:
+		r.add("schema: Exchange", Fail, fmt.Sprintf("absent (missing %v): Microsoft 365 groups need it for their mail attributes", s.Missing),
+			"extend the schema with Exchange's (setup /PrepareSchema), or enable with --without-exchange to write them without mail attributes, or limit writeback.scope.kinds to security")
+	}
+	if s.AnchorAttribute {
+		r.add("schema: msDS-ExternalDirectoryObjectId", Pass, "present (Windows Server 2016 schema or later): it holds the anchor with adminDescription", "")
+	} else {
+		r.add("schema: msDS-ExternalDirectoryObjectId", Warn, "absent (schema older than Windows Server 2016): adminDescription alone is the anchor",
+			"optional: raise the schema to Windows Server 2016 or later")
+	}
+}
+
+func onlySecurity(cfg *config.Config) bool {
+	k := cfg.Writeback.Scope.Kinds
+	return len(k) == 1 && k[0] == "security"
+}
+
+func isStatus(err error, code int) bool {
+	var gerr *graph.Error
+	return errors.As(err, &gerr) && gerr.StatusCode == code
+}
+
+// tokenError keeps the part of an azidentity error that says what is wrong:
+// the AADSTS code and its sentence, else the first line.
+func tokenError(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "AADSTS"); i >= 0 {
+		end := strings.IndexAny(msg[i:], "\n\"")
+		if end < 0 {
+			end = len(msg) - i
+		}
+		return strings.TrimSpace(msg[i : i+end])
+	}
+	return firstLine(msg)
+}
+
+func firstLine(s string) string {
+	for i, r := range s {
+		if r == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
