@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -88,6 +89,13 @@ func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconc
 			blocked[p.CloudID] = p.Message
 		}
 	}
+	// Deletes held back by the threshold stay due: the group is recorded as
+	// failed, so the next cycle (say with --allow-deletes) takes it up again.
+	for _, op := range plan.HeldBack {
+		if blocked[op.CloudID] == "" {
+			blocked[op.CloudID] = fmt.Sprintf("%s held back by the delete threshold (%s)", op.Action, op.Reason)
+		}
+	}
 	var sts []store.GroupStatus
 	seen := map[string]bool{}
 	for _, d := range work {
@@ -136,6 +144,12 @@ func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconc
 	for id, err := range failed {
 		if !seen[id] {
 			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StateFailed, Message: err.Error()})
+			seen[id] = true
+		}
+	}
+	for id, msg := range blocked {
+		if !seen[id] {
+			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StateFailed, Message: msg})
 		}
 	}
 	if err := e.store.SetStatus(ctx, sts); err != nil {

@@ -157,6 +157,8 @@ type Plan struct {
 	NotWritten map[string][]MemberProblem `json:"membersNotWritten,omitempty"`
 	// Unchanged counts desired groups already in step.
 	Unchanged int `json:"unchanged"`
+	// HeldBack are the deletes and quarantines the threshold stopped.
+	HeldBack []Op `json:"heldBack,omitempty"`
 }
 
 // Make plans the operations that bring actual to desired. undesired gives,
@@ -275,6 +277,7 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		p.Problems = append(p.Problems, Problem{Err: ErrThresholdExceeded, Message: fmt.Sprintf(
 			"this run would delete or quarantine %d groups, more than the threshold of %d: it deletes and quarantines none; run sync --allow-deletes %d to let them through",
 			len(gone), limit, len(gone))})
+		p.HeldBack = removals
 	} else {
 		ops = append(ops, removals...)
 	}

@@ -1,0 +1,213 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+// lifecycleEnv writes one Microsoft 365 group (without mail attributes, on
+// the plain DC) and one security group, with the given fates.
+func lifecycleEnv(t *testing.T, base int, fates engine.Fates, adjust func(*engine.Config)) (*env, string, string) {
+	t.Helper()
+	dc := testdc.Shared(t, testdc.Options{})
+	tf := baseTenant(t, dc, 3)
+	m365, sec := groupID(base), groupID(base+1)
+	tf.Groups = []map[string]any{
+		{"id": m365, "displayName": "Team", "mailEnabled": true, "mailNickname": fmt.Sprintf("team%d", base), "securityEnabled": false,
+			"groupTypes": []any{"Unified"}, "members": []any{userID(0), userID(1)}},
+		{"id": sec, "displayName": "Access", "mailEnabled": false, "mailNickname": fmt.Sprintf("access%d", base), "securityEnabled": true,
+			"writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(2)}},
+	}
+	var qou string
+	e := newEnv(t, testdc.Options{}, tf, func(c *engine.Config) {
+		qou = dc.NewOU(t, "quarantine")
+		c.QuarantineOU = qou
+		c.Fates = fates
+		c.Policy.Scope.ExcludeNames = []string{"Retired *"}
+		if adjust != nil {
+			adjust(c)
+		}
+	})
+	if err := e.store.SetEnablement(context.Background(), store.Enablement{Enabled: true, WithoutExchange: true}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := e.sync(engine.RunOptions{}); res.Counts.Created != 2 {
+		t.Fatalf("setup: %+v %+v", res.Counts, res.Failures)
+	}
+	return e, m365, sec
+}
+
+// where finds the group carrying id's anchor anywhere in the domain.
+func (e *env) where(id string) (dn, guid string, members int) {
+	e.t.Helper()
+	conn, err := e.dc.Admin()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Search(ldap.NewSearchRequest(testdc.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(adminDescription=Group_"+id+")", []string{"objectGUID", "member"}, nil))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if len(res.Entries) == 0 {
+		return "", "", 0
+	}
+	en := res.Entries[0]
+	return en.DN, fmt.Sprintf("%x", en.GetRawAttributeValue("objectGUID")), len(en.GetAttributeValues("member"))
+}
+
+func TestDeletePaths(t *testing.T) {
+	type event struct {
+		name  string
+		group func(m365, sec string) string
+		do    func(*env, string) error
+		fate  func(f *engine.Fates, v reconcile.Fate)
+		def   reconcile.Fate
+	}
+	events := []event{
+		{"soft delete", func(m, _ string) string { return m }, func(e *env, id string) error { return e.tenant.DeleteGroup(id) },
+			func(f *engine.Fates, v reconcile.Fate) { f.SoftDelete = v }, reconcile.Keep},
+		{"hard delete", func(m, _ string) string { return m }, func(e *env, id string) error {
+			if err := e.tenant.DeleteGroup(id); err != nil {
+				return err
+			}
+			return e.tenant.PurgeDeleted(id)
+		}, func(f *engine.Fates, v reconcile.Fate) { f.HardDelete = v }, reconcile.DeleteIt},
+		{"writeback turned off", func(_, s string) string { return s }, func(e *env, id string) error {
+			return e.tenant.UpdateGroup(id, map[string]any{"writebackConfiguration": map[string]any{"isEnabled": false}})
+		}, func(f *engine.Fates, v reconcile.Fate) { f.WritebackOff = v }, reconcile.Keep},
+		{"out of configured scope", func(_, s string) string { return s }, func(e *env, id string) error {
+			return e.tenant.UpdateGroup(id, map[string]any{"displayName": "Retired access"})
+		}, func(f *engine.Fates, v reconcile.Fate) { f.OutOfScope = v }, reconcile.Keep},
+	}
+	base := 400
+	for _, ev := range events {
+		for _, fate := range []reconcile.Fate{"", reconcile.Keep, reconcile.DeleteIt, reconcile.Quarantine} {
+			name := string(fate)
+			if fate == "" {
+				name = "default (" + string(ev.def) + ")"
+			}
+			base += 2
+			b := base
+			t.Run(ev.name+"/"+name, func(t *testing.T) {
+				var fates engine.Fates
+				ev.fate(&fates, fate)
+				e, m365, sec := lifecycleEnv(t, b, fates, nil)
+				id := ev.group(m365, sec)
+				dn0, guid0, _ := e.where(id)
+				if err := ev.do(e, id); err != nil {
+					t.Fatal(err)
+				}
+				res, _ := e.sync(engine.RunOptions{})
+				want := fate
+				if want == "" {
+					want = ev.def
+				}
+				dn, guid, members := e.where(id)
+				switch want {
+				case reconcile.Keep:
+					if dn != dn0 || members == 0 {
+						t.Fatalf("kept group: %s (was %s), %d members", dn, dn0, members)
+					}
+				case reconcile.DeleteIt:
+					if dn != "" || res.Counts.Deleted != 1 {
+						t.Fatalf("deleted group still at %q; %+v", dn, res.Counts)
+					}
+				case reconcile.Quarantine:
+					if !strings.HasSuffix(strings.ToLower(dn), strings.ToLower(e.cfgQuarantine())) || guid != guid0 || members != 0 || res.Counts.Quarantined != 1 {
+						t.Fatalf("quarantined group at %q (guid kept %v), %d members, %+v", dn, guid == guid0, members, res.Counts)
+					}
+				}
+				// The other group is untouched, and a second run is quiet.
+				if _, w := e.sync(engine.RunOptions{}); w != 0 {
+					t.Fatalf("second run made %d writes", w)
+				}
+			})
+		}
+	}
+}
+
+func (e *env) cfgQuarantine() string { return e.cfg.QuarantineOU }
+
+func TestRestoreResumesOnTheSameObject(t *testing.T) {
+	for _, fate := range []reconcile.Fate{reconcile.Keep, reconcile.Quarantine} {
+		t.Run(string(fate), func(t *testing.T) {
+			b := 500
+			if fate == reconcile.Quarantine {
+				b = 510
+			}
+			e, m365, _ := lifecycleEnv(t, b, engine.Fates{SoftDelete: fate}, nil)
+			_, guid0, _ := e.where(m365)
+			if err := e.tenant.DeleteGroup(m365); err != nil {
+				t.Fatal(err)
+			}
+			e.sync(engine.RunOptions{})
+			if err := e.tenant.Restore(m365); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.tenant.UpdateGroup(m365, map[string]any{"description": "back"}); err != nil {
+				t.Fatal(err)
+			}
+			res, _ := e.sync(engine.RunOptions{})
+			dn, guid, members := e.where(m365)
+			if guid != guid0 || members != 2 || !strings.HasSuffix(strings.ToLower(dn), strings.ToLower(e.ou)) || attr(e.group(m365), "description") != "back" {
+				t.Fatalf("after restore: %s, same object %v, %d members; %+v %+v", dn, guid == guid0, members, res.Counts, res.Plan.Ops)
+			}
+		})
+	}
+}
+
+func TestThreshold(t *testing.T) {
+	e, m365, sec := lifecycleEnv(t, 600, engine.Fates{}, func(c *engine.Config) { c.DeleteThreshold = 1 })
+	extra := groupID(602)
+	if _, err := e.tenant.CreateGroup(map[string]any{"id": extra, "displayName": "Extra", "mailEnabled": false, "mailNickname": "extra600",
+		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}}); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(engine.RunOptions{})
+	for _, id := range []string{m365, sec} {
+		if err := e.tenant.DeleteGroup(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.tenant.PurgeDeleted(m365); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tenant.UpdateGroup(extra, map[string]any{"description": "still applied"}); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	if d, _, _ := e.where(m365); d == "" || res.Counts.Deleted != 0 {
+		t.Fatal("a run over the threshold deleted something")
+	}
+	var msg string
+	for _, p := range res.Plan.Problems {
+		if errors.Is(p.Err, reconcile.ErrThresholdExceeded) {
+			msg = p.Message
+		}
+	}
+	if !strings.Contains(msg, "would delete or quarantine 2 groups") || !strings.Contains(msg, "sync --allow-deletes 2") {
+		t.Fatalf("threshold message %q", msg)
+	}
+	if attr(e.group(extra), "description") != "still applied" {
+		t.Fatal("the rest of the run was not finished")
+	}
+	if len(res.Failures) == 0 {
+		t.Fatal("the held-back deletes are not reported as not in step")
+	}
+	res, _ = e.sync(engine.RunOptions{AllowDeletes: 2})
+	if res.Counts.Deleted != 2 {
+		t.Fatalf("allowed through: %+v %+v", res.Counts, res.Plan.Problems)
+	}
+}
