@@ -16,9 +16,16 @@ import (
 const ownedFilter = "(&(objectCategory=group)(adminDescription=Group_*))"
 
 // OwnedGroups reads every group under base that carries the tool's anchor,
-// with the managed attributes and all members.
+// with the managed attributes and all members. Where the schema has
+// msDS-ExternalDirectoryObjectId, a group carrying the anchor only there
+// counts too: a tombstone keeps that attribute (not adminDescription), so a
+// group restored from deleted objects is found again.
 func (c *Client) OwnedGroups(ctx context.Context, base string, managed []string) ([]reconcile.ADGroup, error) {
-	return c.readGroups(ctx, base, ownedFilter, managed)
+	filter := ownedFilter
+	if c.schema.AnchorAttribute {
+		filter = "(&(objectCategory=group)(|(adminDescription=Group_*)(" + AnchorAttribute + "=Group_*)))"
+	}
+	return c.readGroups(ctx, base, filter, managed)
 }
 
 // GroupsByAnchor reads the groups under base whose anchor is one of
@@ -30,6 +37,9 @@ func (c *Client) GroupsByAnchor(ctx context.Context, base string, anchors []stri
 		f.WriteString("(&(objectCategory=group)(|")
 		for _, a := range anchors[start:min(start+100, len(anchors))] {
 			f.WriteString("(adminDescription=" + ldap.EscapeFilter(a) + ")")
+			if c.schema.AnchorAttribute {
+				f.WriteString("(" + AnchorAttribute + "=" + ldap.EscapeFilter(a) + ")")
+			}
 		}
 		f.WriteString("))")
 		gs, err := c.readGroups(ctx, base, f.String(), managed)
@@ -58,7 +68,11 @@ func (c *Client) readGroups(ctx context.Context, base, filter string, managed []
 	for _, e := range entries {
 		g := reconcile.ADGroup{DN: e.DN, GUID: GUIDString(e.GetRawAttributeValue("objectGUID")), Attrs: map[string][]string{}}
 		anchor := e.GetAttributeValue("adminDescription")
-		if ext := e.GetAttributeValue(AnchorAttribute); ext != "" && ext != anchor {
+		ext := e.GetAttributeValue(AnchorAttribute)
+		if anchor == "" {
+			anchor = ext // restored from a tombstone: adminDescription comes back on the next update
+		}
+		if ext != "" && ext != anchor {
 			// Two different anchors: the object is not plainly ours.
 			anchor = fmt.Sprintf("adminDescription %s, %s %s", anchor, AnchorAttribute, ext)
 		}

@@ -8,30 +8,39 @@ import (
 	"sort"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
-	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
-// fingerprints hashes every group of a snapshot, to tell after a read which
-// groups changed in the cloud.
-func fingerprints(snap *cloud.Snapshot) map[string][32]byte {
-	out := make(map[string][32]byte, len(snap.Groups))
-	for id, g := range snap.Groups {
-		b, _ := json.Marshal(g)
+// prints are hashes of every group and user of a snapshot, to tell after a
+// read which changed in the cloud (a full read reports all of them).
+type prints struct {
+	groups, users map[string][32]byte
+}
+
+func fingerprints(snap *cloud.Snapshot) prints {
+	return prints{groups: hashAll(snap.Groups), users: hashAll(snap.Users)}
+}
+
+func hashAll[T any](m map[string]*T) map[string][32]byte {
+	out := make(map[string][32]byte, len(m))
+	for id, v := range m {
+		b, _ := json.Marshal(v)
 		out[id] = sha256.Sum256(b)
 	}
 	return out
 }
 
+func changed[T any](before map[string][32]byte, id string, v *T) bool {
+	b, _ := json.Marshal(v)
+	old, ok := before[id]
+	return !ok || old != sha256.Sum256(b)
+}
+
 // drift lists the groups a full reconcile changes although nothing changed
 // for them in the cloud (the group, or one of its member users): their AD
 // copies were edited by hand.
-func drift(plan reconcile.Plan, before map[string][32]byte, snap *cloud.Snapshot, ur *graph.UserRound) []string {
-	changedUsers := map[string]bool{}
-	for _, d := range ur.Changes {
-		changedUsers[d.ID] = true
-	}
+func drift(plan reconcile.Plan, before prints, snap *cloud.Snapshot) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, op := range plan.Ops {
@@ -43,13 +52,14 @@ func drift(plan reconcile.Plan, before map[string][32]byte, snap *cloud.Snapshot
 		if g == nil {
 			continue
 		}
-		b, _ := json.Marshal(g)
-		if old, ok := before[op.CloudID]; !ok || old != sha256.Sum256(b) {
+		if changed(before.groups, op.CloudID, g) {
 			continue // the cloud group changed
 		}
 		memberChanged := false
 		for m := range g.Members {
-			memberChanged = memberChanged || changedUsers[m]
+			if u := snap.Users[m]; u != nil && changed(before.users, m, u) {
+				memberChanged = true
+			}
 		}
 		if !memberChanged {
 			out = append(out, op.CloudID)

@@ -261,8 +261,8 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	plan := reconcile.Make(desired, actual, undesired, e.reconcileOptions(managed, o))
 	res.Plan = plan
-	if full && !gr.Full {
-		res.Drift = drift(plan, before, snap, ur)
+	if full {
+		res.Drift = drift(plan, before, snap)
 		res.Counts.Drifted = len(res.Drift)
 		for _, id := range res.Drift {
 			e.logger.Warn("drift: the AD group was changed by hand; overwriting it with the cloud's values", "cloud_id", id)
