@@ -116,6 +116,19 @@ func TestSyncAllInStep(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "sync (full): 0 created, 0 updated, 0 deleted, 0 quarantined, 2 unchanged") || !strings.Contains(out, "0 LDAP writes") {
 		t.Fatalf("full sync in step: exit %d\n%s", code, out)
 	}
+	// disable shows its plan and wants a confirmation it cannot ask for here.
+	out, errOut, code = runCLI(t, "--config", cfg, "disable")
+	if code != exitFatal || !strings.Contains(out, "writeback.on_disable: delete") || !strings.Contains(out, "2 to delete") || !strings.Contains(errOut, "run with --yes") {
+		t.Fatalf("disable without --yes: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = runCLI(t, "--config", cfg, "disable", "--yes")
+	if code != exitOK || !strings.Contains(out, "writeback is disabled: 2 deleted") {
+		t.Fatalf("disable --yes: exit %d\n%s%s", code, out, errOut)
+	}
+	_, errOut, code = runCLI(t, "--config", cfg, "sync")
+	if code != exitFatal || !strings.Contains(errOut, "writeback was disabled on") {
+		t.Fatalf("sync after disable: exit %d: %s", code, errOut)
+	}
 }
 
 func TestUnreachableDirectoryIsFatal(t *testing.T) {

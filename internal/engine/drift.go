@@ -1,15 +1,12 @@
 package engine
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"fmt"
 	"sort"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
 // prints are hashes of every group and user of a snapshot, to tell after a
@@ -67,56 +64,4 @@ func drift(plan reconcile.Plan, before prints, snap *cloud.Snapshot) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// Disable plans (and unless o.DryRun, applies) what turning writeback off
-// does to the groups written back: each meets the writeback.on_disable fate,
-// behind the delete threshold. The caller records the disabled state first.
-func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
-	res := &Result{Mode: "disable", Counts: Counts{MembersNotWritten: map[string]int{}}}
-	fate := e.cfg.Fates.Disable
-	if fate == "" {
-		fate = reconcile.DeleteIt
-	}
-	e.cfg.Policy.Exchange = e.cfg.Schema.Exchange
-	e.cfg.Policy.AnchorAttribute = e.cfg.Schema.AnchorAttribute
-	managed := e.managed()
-	actual, err := e.reader.OwnedGroups(ctx, e.cfg.BaseDN, managed)
-	if err != nil {
-		return nil, fmt.Errorf("engine: read groups from AD: %w", err)
-	}
-	undesired := map[string]reconcile.Disposition{}
-	for _, a := range actual {
-		if id := cloudID(a); id != "" {
-			undesired[id] = reconcile.Disposition{Fate: fate, Reason: "writeback is disabled"}
-		}
-	}
-	res.Plan = reconcile.Make(nil, actual, undesired, e.reconcileOptions(managed, o))
-	if o.DryRun {
-		return res, nil
-	}
-	runID, err := e.store.StartRun(ctx, "disable")
-	if err != nil {
-		return nil, err
-	}
-	failed := e.apply(ctx, res.Plan.Ops, res)
-	var sts []store.GroupStatus
-	for id := range undesired {
-		st := store.GroupStatus{CloudID: id, State: store.StateOutOfScope, Message: "writeback is disabled (" + string(fate) + ")"}
-		if err := failed[id]; err != nil {
-			st.State, st.Message = store.StateFailed, err.Error()
-		}
-		sts = append(sts, st)
-	}
-	if err := e.store.SetStatus(context.WithoutCancel(ctx), sts); err != nil {
-		return nil, err
-	}
-	for _, p := range res.Plan.Problems {
-		res.Failures = append(res.Failures, Failure{CloudID: p.CloudID, DN: p.DN, State: store.StateFailed, Message: p.Message})
-	}
-	outcome := "ok"
-	if len(failed) > 0 || len(res.Plan.Problems) > 0 {
-		outcome = "partial"
-	}
-	return res, e.store.FinishRun(context.WithoutCancel(ctx), runID, outcome, res.Counts)
 }

@@ -5,6 +5,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -147,6 +148,8 @@ type Options struct {
 	DeleteThreshold        int
 	DeleteThresholdPercent int
 	AllowDeletes           int
+	// Command is the command to name in the threshold message (default sync).
+	Command string
 }
 
 // Plan is the result: operations in order, and the groups left alone.
@@ -275,8 +278,8 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 	}
 	if len(gone) > limit {
 		p.Problems = append(p.Problems, Problem{Err: ErrThresholdExceeded, Message: fmt.Sprintf(
-			"this run would delete or quarantine %d groups, more than the threshold of %d: it deletes and quarantines none; run sync --allow-deletes %d to let them through",
-			len(gone), limit, len(gone))})
+			"this run would delete or quarantine %d groups, more than the threshold of %d: it deletes and quarantines none; run %s --allow-deletes %d to let them through",
+			len(gone), limit, cmp.Or(o.Command, "sync"), len(gone))})
 		p.HeldBack = removals
 	} else {
 		ops = append(ops, removals...)

@@ -1,0 +1,176 @@
+package doctor_test
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf16"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/config"
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/doctor"
+	"github.com/groupwriteback/groupwriteback/internal/graph"
+	"github.com/groupwriteback/groupwriteback/internal/graphsim"
+	"github.com/groupwriteback/groupwriteback/internal/secret"
+	"github.com/groupwriteback/groupwriteback/internal/testca"
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+func TestMain(m *testing.M) { os.Exit(testdc.Main(m)) }
+
+const tenantID = "7a1c3f9e-2b4d-4e8a-9c61-0d5e8f2a1b3c"
+
+func setup(t *testing.T, opts testdc.Options, perms []string) (*config.Config, *testdc.DC) {
+	t.Helper()
+	dc := testdc.Shared(t, opts)
+	sim, err := graphsim.Start(graphsim.Options{CertDir: t.TempDir(), Tenant: &graphsim.TenantFile{TenantID: tenantID,
+		Applications: []graphsim.Application{{AppID: "app", PasswordCredentials: []graphsim.PasswordCredential{{SecretText: "s"}}, GrantedApplicationPermissions: perms}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	cfg := &config.Config{
+		Cloud:     graph.Config{TenantID: tenantID, ClientID: "app", ClientSecret: secret.New("s"), GraphURL: sim.URL, AuthorityURL: sim.URL, CAFile: sim.CAFile},
+		Directory: directory.Config{URL: dc.URL, BindDN: testdc.AdminDN, Password: secret.New(testdc.AdminPassword), CAFile: dc.CAFile, BaseDN: testdc.BaseDN},
+	}
+	cfg.Writeback.TargetOU = dc.NewOU(t, "doctor")
+	if err := cfg.Complete(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, dc
+}
+
+func find(t *testing.T, r *doctor.Report, prefix string) doctor.Check {
+	t.Helper()
+	for _, c := range r.Checks {
+		if strings.HasPrefix(c.Name, prefix) {
+			return c
+		}
+	}
+	t.Fatalf("no check %q in %+v", prefix, r.Checks)
+	return doctor.Check{}
+}
+
+func TestHealthy(t *testing.T) {
+	cfg, dc := setup(t, testdc.Options{Exchange: true, Anchor: true}, []string{"Group.Read.All", "User.Read.All", "Directory.Read.All"})
+	before, err := dc.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := doctor.Run(context.Background(), cfg, nil, doctor.Options{})
+	for _, c := range r.Checks {
+		if c.Status != doctor.Pass {
+			t.Errorf("%s: %s: %s", c.Name, c.Status, c.Detail)
+		}
+	}
+	if !r.OK() || len(r.Checks) != 13 {
+		t.Fatalf("%d checks, ok %v", len(r.Checks), r.OK())
+	}
+	after, err := dc.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := testdc.Changed(before, after, func(string, testdc.Entry) bool { return false }); len(diff) > 0 {
+		t.Fatalf("doctor left something behind:\n%s", strings.Join(diff, "\n"))
+	}
+}
+
+func TestFailures(t *testing.T) {
+	cases := []struct {
+		name  string
+		opts  testdc.Options
+		perms []string
+		edit  func(t *testing.T, c *config.Config, dc *testdc.DC)
+		check string
+		says  string
+		fix   string
+	}{
+		{"wrong password", testdc.Options{}, nil, func(_ *testing.T, c *config.Config, _ *testdc.DC) { c.Directory.Password = secret.New("wrong") },
+			"ldap: bind", "Invalid Credentials", "bind_dn and the password"},
+		{"untrusted certificate", testdc.Options{}, nil, func(t *testing.T, c *config.Config, _ *testdc.DC) {
+			ca, _ := testca.New("other")
+			c.Directory.CAFile, _ = ca.WriteFile(t.TempDir(), "other.pem")
+		}, "ldap: TLS verified", "certificate signed by unknown authority", "directory.ca_file"},
+		{"missing OU", testdc.Options{}, nil, func(_ *testing.T, c *config.Config, _ *testdc.DC) {
+			c.Writeback.TargetOU = "OU=Nowhere," + testdc.BaseDN
+		}, "ldap: writeback.target_ou exists", "does not exist", "create the OU"},
+		{"no Exchange schema", testdc.Options{}, nil, nil, "schema: Exchange", "absent", "--without-exchange"},
+		{"wrong client secret", testdc.Options{}, nil, func(_ *testing.T, c *config.Config, _ *testdc.DC) { c.Cloud.ClientSecret = secret.New("x") },
+			"graph: token", "AADSTS7000215", "client_id"},
+		{"no permission to read users", testdc.Options{}, []string{"Group.Read.All"}, nil, "graph: read users", "403", "User.Read.All"},
+		{"an account without rights on the OU", testdc.Options{}, nil, func(t *testing.T, c *config.Config, dc *testdc.DC) {
+			c.Directory.BindDN, c.Directory.Password = plainUser(t, dc), secret.New("Un-Privileged-1")
+		}, "ldap: may create, modify and delete groups", "may not create groups", "delegate to"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			perms := tc.perms
+			if perms == nil {
+				perms = []string{"Group.Read.All", "User.Read.All"}
+			}
+			cfg, dc := setup(t, tc.opts, perms)
+			if tc.edit != nil {
+				tc.edit(t, cfg, dc)
+			}
+			r := doctor.Run(context.Background(), cfg, nil, doctor.Options{})
+			c := find(t, r, tc.check)
+			if r.OK() || c.Status != doctor.Fail || !strings.Contains(c.Detail, tc.says) || !strings.Contains(c.Fix, tc.fix) {
+				t.Fatalf("%s: %s %q fix %q", c.Name, c.Status, c.Detail, c.Fix)
+			}
+			if tc.name == "an account without rights on the OU" {
+				conn, _ := dc.Admin()
+				defer conn.Close()
+				res, _ := conn.Search(ldap.NewSearchRequest(cfg.Writeback.TargetOU, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"cn"}, nil))
+				if len(res.Entries) != 0 {
+					t.Fatalf("left %d objects in the OU", len(res.Entries))
+				}
+			}
+		})
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	os.WriteFile(path, []byte("cloud: {}\n"), 0o600)
+	_, err := config.Load(path)
+	r := doctor.Run(context.Background(), nil, err, doctor.Options{})
+	if r.OK() || len(r.Checks) != 1 || !strings.Contains(r.Checks[0].Detail, "cloud.tenant_id") {
+		t.Fatalf("%+v", r.Checks)
+	}
+}
+
+// plainUser creates an enabled user with a password and no rights beyond
+// those of every domain user, and returns its DN.
+func plainUser(t *testing.T, dc *testdc.DC) string {
+	t.Helper()
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ou := dc.NewOU(t, "people")
+	dn := "CN=plain," + ou
+	pw := utf16.Encode([]rune(`"Un-Privileged-1"`))
+	b := make([]byte, 2*len(pw))
+	for i, u := range pw {
+		binary.LittleEndian.PutUint16(b[2*i:], u)
+	}
+	add := ldap.NewAddRequest(dn, nil)
+	add.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "user"})
+	add.Attribute("sAMAccountName", []string{"plain-" + strings.ToLower(t.Name()[len(t.Name())-4:])})
+	add.Attribute("unicodePwd", []string{string(b)})
+	add.Attribute("userAccountControl", []string{"512"})
+	if err := conn.Add(add); err != nil {
+		t.Fatal(err)
+	}
+	return dn
+}

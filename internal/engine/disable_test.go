@@ -1,0 +1,91 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+func TestDisable(t *testing.T) {
+	for i, fate := range []reconcile.Fate{reconcile.DeleteIt, reconcile.Keep, reconcile.Quarantine} {
+		t.Run(string(fate), func(t *testing.T) {
+			e, m365, sec := lifecycleEnv(t, 800+10*i, engine.Fates{Disable: fate}, nil)
+			_, guid0, _ := e.where(sec)
+			ctx := context.Background()
+			plan, err := e.eng.Disable(ctx, engine.RunOptions{DryRun: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, _, _ := e.where(sec); d == "" {
+				t.Fatal("the dry run changed something")
+			}
+			wantOps := map[reconcile.Fate]int{reconcile.DeleteIt: 2, reconcile.Keep: 0, reconcile.Quarantine: 4}[fate]
+			if len(plan.Plan.Ops) != wantOps {
+				t.Fatalf("plan: %d ops, want %d: %+v", len(plan.Plan.Ops), wantOps, plan.Plan.Ops)
+			}
+			if err := e.store.SetEnablement(ctx, store.Enablement{Enabled: false}); err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.eng.Disable(ctx, engine.RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{m365, sec} {
+				dn, guid, members := e.where(id)
+				switch fate {
+				case reconcile.DeleteIt:
+					if dn != "" || res.Counts.Deleted != 2 {
+						t.Fatalf("%s still at %q", id, dn)
+					}
+				case reconcile.Keep:
+					if dn == "" || members == 0 || res.Writes != 0 {
+						t.Fatalf("%s not kept: %q, %d members, %d writes", id, dn, members, res.Writes)
+					}
+				case reconcile.Quarantine:
+					if !strings.HasSuffix(dn, ","+e.cfg.QuarantineOU) || members != 0 || (id == sec && guid != guid0) {
+						t.Fatalf("%s not quarantined: %q, %d members", id, dn, members)
+					}
+				}
+			}
+			// Disabled: a cycle writes nothing, and says so.
+			if _, err := e.eng.Run(ctx, engine.RunOptions{}); !errors.Is(err, engine.ErrDisabled) {
+				t.Fatalf("sync while disabled: %v", err)
+			}
+			if fate != reconcile.Quarantine {
+				return
+			}
+			// Enabled again: the quarantined groups come back, same objects.
+			if err := e.store.SetEnablement(ctx, store.Enablement{Enabled: true, WithoutExchange: true}); err != nil {
+				t.Fatal(err)
+			}
+			e.sync(engine.RunOptions{Full: true})
+			dn, guid, members := e.where(sec)
+			if !strings.HasSuffix(dn, ","+e.ou) || guid != guid0 || members != 1 {
+				t.Fatalf("after re-enable: %q, same object %v, %d members", dn, guid == guid0, members)
+			}
+		})
+	}
+}
+
+func TestDisableBehindThreshold(t *testing.T) {
+	e, _, sec := lifecycleEnv(t, 850, engine.Fates{Disable: reconcile.DeleteIt}, func(c *engine.Config) { c.DeleteThreshold = 1 })
+	res, err := e.eng.Disable(context.Background(), engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	said := false
+	for _, f := range res.Failures {
+		said = said || strings.Contains(f.Message, "run disable --allow-deletes 2")
+	}
+	if d, _, _ := e.where(sec); d == "" || res.Counts.Deleted != 0 || !said {
+		t.Fatalf("disable over the threshold: %+v %+v", res.Counts, res.Failures)
+	}
+	if res, _ = e.eng.Disable(context.Background(), engine.RunOptions{AllowDeletes: 2}); res.Counts.Deleted != 2 {
+		t.Fatalf("allowed through: %+v", res.Counts)
+	}
+}
