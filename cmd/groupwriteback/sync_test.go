@@ -108,6 +108,16 @@ func TestSyncAllInStep(t *testing.T) {
 	if out, errOut, code := runCLI(t, "--config", cfg, "enable"); code != exitOK || !strings.Contains(out, "all prerequisites are met") {
 		t.Fatalf("enable: exit %d\n%s%s", code, out, errOut)
 	}
+	out, _, code := runCLI(t, "--config", cfg, "doctor", "-o", "json")
+	var rep struct {
+		OK     bool `json:"ok"`
+		Checks []struct {
+			Name, Status string
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitOK || !rep.OK || len(rep.Checks) < 10 {
+		t.Fatalf("doctor -o json: exit %d, %v\n%s", code, err, out)
+	}
 	out, errOut, code := runCLI(t, "--config", cfg, "sync")
 	if code != exitOK || !strings.Contains(out, "2 created") {
 		t.Fatalf("sync: exit %d\n%s%s", code, out, errOut)
