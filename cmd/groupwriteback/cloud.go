@@ -55,10 +55,7 @@ everything again.`,
 }
 
 func (o *cloudChanges) validate() error {
-	if o.output != "text" && o.output != "json" {
-		return fmt.Errorf("--output: %q is not text or json", o.output)
-	}
-	return nil
+	return checkOutput(o.output)
 }
 
 func (o *cloudChanges) run(cmd *cobra.Command) error {

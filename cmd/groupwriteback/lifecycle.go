@@ -31,8 +31,8 @@ modify and delete groups there (with a probe group it removes at once); the Exch
 schema; msDS-ExternalDirectoryObjectId. Exit 0 only when no check fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("--output: %q is not text or json", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			rep := g.doctor(cmd.Context(), withoutExchange)
 			if output == "json" {

@@ -105,6 +105,14 @@ func (g *globals) load() (*config.Config, error) {
 	return cfg, nil
 }
 
+// checkOutput validates an --output flag.
+func checkOutput(o string) error {
+	if o != "text" && o != "json" {
+		return fmt.Errorf("--output: %q is not text or json", o)
+	}
+	return nil
+}
+
 // loggerOrDiscard is logger, or a silent one without a configuration.
 func (g *globals) loggerOrDiscard(cfg *config.Config) *slog.Logger {
 	if cfg == nil {

@@ -127,8 +127,8 @@ its reason), 1 when the cycle could not run.`,
 }
 
 func (o *cycleCmd) run(ctx context.Context) error {
-	if o.output != "text" && o.output != "json" {
-		return fmt.Errorf("--output: %q is not text or json", o.output)
+	if err := checkOutput(o.output); err != nil {
+		return err
 	}
 	if o.allowDeletes < 0 {
 		return fmt.Errorf("--allow-deletes: must be 0 or more")

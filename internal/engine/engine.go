@@ -180,7 +180,10 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	before := fingerprints(snap)
+	var before prints
+	if o.Full {
+		before = fingerprints(snap) // to tell drift from cloud changes
+	}
 	if o.Full {
 		links = store.Links{}
 	}
@@ -210,7 +213,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	popts := e.cfg.Policy
 	popts.UnifiedWritebackDefault = snap.UnifiedWritebackDefault
 	popts.WithoutExchange = en.WithoutExchange
-	decisions := policy.Decide(snap, popts)
+	decisions := policy.DecideSome(snap, popts, dirty)
 	managed := e.managed()
 
 	// Anchored groups are looked for in the whole domain, so that one moved
@@ -261,7 +264,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	plan := reconcile.Make(desired, actual, undesired, e.reconcileOptions(managed, o))
 	res.Plan = plan
-	if full {
+	if o.Full {
 		res.Drift = drift(plan, before, snap)
 		res.Counts.Drifted = len(res.Drift)
 		for _, id := range res.Drift {

@@ -199,7 +199,12 @@ func ManagedAttributes(o Options) []string {
 }
 
 // Decide returns a decision for every group in the snapshot, ordered by id.
-func Decide(snap *cloud.Snapshot, o Options) []Decision {
+func Decide(snap *cloud.Snapshot, o Options) []Decision { return DecideSome(snap, o, nil) }
+
+// DecideSome is Decide, but lists the members (the costly part) only of the
+// groups in only; nil means all. Scope is still decided for every group,
+// since whether a nested group is written back decides how it is a member.
+func DecideSome(snap *cloud.Snapshot, o Options, only map[string]bool) []Decision {
 	ids := make([]string, 0, len(snap.Groups))
 	for id := range snap.Groups {
 		ids = append(ids, id)
@@ -215,7 +220,7 @@ func Decide(snap *cloud.Snapshot, o Options) []Decision {
 		}
 	}
 	for i := range out {
-		if d := out[i].Desired; d != nil {
+		if d := out[i].Desired; d != nil && (only == nil || only[d.CloudID]) {
 			d.Members = memberRefs(snap.Groups[d.CloudID], snap, inScope)
 			if o.MemberLimit > 0 && len(d.Members) > o.MemberLimit {
 				out[i].Problem = &Problem{CloudID: d.CloudID, Name: out[i].Name, Field: "members",

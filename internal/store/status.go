@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -69,7 +70,7 @@ func (s *Store) Statuses(ctx context.Context, states ...string) ([]GroupStatus, 
 	q := "SELECT cloud_id, name, state, message, dn, members_not_written, updated FROM group_status"
 	var args []any
 	if len(states) > 0 {
-		q += " WHERE state IN (?" + repeat(",?", len(states)-1) + ")"
+		q += " WHERE state IN (?" + strings.Repeat(",?", len(states)-1) + ")"
 		for _, st := range states {
 			args = append(args, st)
 		}
@@ -93,14 +94,6 @@ func (s *Store) Statuses(ctx context.Context, states ...string) ([]GroupStatus, 
 		out = append(out, st)
 	}
 	return out, rows.Err()
-}
-
-func repeat(s string, n int) string {
-	out := ""
-	for range n {
-		out += s
-	}
-	return out
 }
 
 // Run is one cycle in the run history.
