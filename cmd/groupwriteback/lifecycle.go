@@ -100,6 +100,11 @@ writeback is enabled: sync and the service write only while it is.`,
 				return err
 			}
 			defer s.Close()
+			unlock, err := s.lockCycle("enable")
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			if err := s.store.SetEnablement(ctx, store.Enablement{Enabled: false, WithoutExchange: withoutExchange}); err != nil {
 				return err
 			}
@@ -138,6 +143,11 @@ again, and then applies the plan, behind the delete threshold.`,
 				return err
 			}
 			defer s.Close()
+			unlock, err := s.lockCycle("disable")
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			opts := engine.RunOptions{DryRun: true, AllowDeletes: allowDeletes}
 			plan, err := s.engine.Disable(ctx, opts)
 			if err != nil {

@@ -29,6 +29,16 @@ type session struct {
 	engine *engine.Engine
 }
 
+// lockCycle takes the cycle lock: never two cycles at once on one store,
+// the service's or a command's.
+func (s *session) lockCycle(command string) (func(), error) {
+	l, err := store.TryLock(lockPath(s.cfg.State.Path, store.CycleLock), command)
+	if err != nil {
+		return nil, fmt.Errorf("a cycle is running on this state file; try again when it ends: %w", err)
+	}
+	return func() { l.Unlock() }, nil
+}
+
 func (s *session) Close() {
 	if s.dir != nil {
 		s.dir.Close()
@@ -138,6 +148,13 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		return err
 	}
 	defer s.Close()
+	if !o.dryRun {
+		unlock, err := s.lockCycle("sync")
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	res, err := s.engine.Run(ctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes})
 	if errors.Is(err, engine.ErrDisabled) {
 		en, _ := s.store.Enablement(ctx)

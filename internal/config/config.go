@@ -7,11 +7,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 	"gopkg.in/yaml.v3"
@@ -23,6 +25,11 @@ import (
 // Config is the whole configuration file. examples/config.yaml documents
 // every key.
 type Config struct {
+	// Mode is normal (default) or staging: read, plan and record what
+	// would be done, and write nothing to AD.
+	Mode      string           `yaml:"mode"`
+	Schedule  Schedule         `yaml:"schedule"`
+	Server    Server           `yaml:"server"`
 	Cloud     graph.Config     `yaml:"cloud"`
 	Directory directory.Config `yaml:"directory"`
 	Writeback Writeback        `yaml:"writeback"`
@@ -85,6 +92,21 @@ type Scope struct {
 	ExcludeNames []string `yaml:"exclude_names"`
 	// Kinds lists the kinds written back: microsoft365, security.
 	Kinds []string `yaml:"kinds"`
+}
+
+// Schedule is how often the service runs cycles.
+type Schedule struct {
+	// Interval between cycles (default 30m).
+	Interval time.Duration `yaml:"interval"`
+	// FullInterval between full reconciles (default 24h).
+	FullInterval time.Duration `yaml:"full_interval"`
+}
+
+// Server is the service's HTTP endpoint.
+type Server struct {
+	// Listen is the address for health, metrics, POST /sync and the status
+	// page (default 127.0.0.1:8080; "off" turns it off).
+	Listen string `yaml:"listen"`
 }
 
 // State says where groupwriteback keeps its state.
@@ -193,6 +215,18 @@ func (c *Config) Complete(dir string) error {
 	if c.State.Path == "" {
 		c.State.Path = "groupwriteback.db"
 	}
+	if c.Mode == "" {
+		c.Mode = "normal"
+	}
+	if c.Schedule.Interval == 0 {
+		c.Schedule.Interval = 30 * time.Minute
+	}
+	if c.Schedule.FullInterval == 0 {
+		c.Schedule.FullInterval = 24 * time.Hour
+	}
+	if c.Server.Listen == "" {
+		c.Server.Listen = "127.0.0.1:8080"
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -269,6 +303,20 @@ func (c *Config) Validate() error {
 	for _, p := range append(append([]string{}, c.Writeback.Scope.IncludeNames...), c.Writeback.Scope.ExcludeNames...) {
 		if _, err := path.Match(p, ""); err != nil {
 			bad("writeback.scope", "name pattern %q: %v", p, err)
+		}
+	}
+	if c.Mode != "normal" && c.Mode != "staging" {
+		bad("mode", "%q is not normal or staging", c.Mode)
+	}
+	if c.Schedule.Interval < time.Minute {
+		bad("schedule.interval", "%s is shorter than a minute", c.Schedule.Interval)
+	}
+	if c.Schedule.FullInterval < c.Schedule.Interval {
+		bad("schedule.full_interval", "%s is shorter than schedule.interval", c.Schedule.FullInterval)
+	}
+	if l := c.Server.Listen; l != "off" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			bad("server.listen", "%q is not host:port (or off): %v", l, err)
 		}
 	}
 	switch c.Log.Level {

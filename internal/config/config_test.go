@@ -81,7 +81,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"graph url not https", edit("client_secret: cloud-secret-value", "client_secret: x\n  graph_url: http://graph.example"), nil, nil, []string{"cloud.graph_url:"}},
 		{"ca file not PEM", edit("client_secret: cloud-secret-value", "client_secret: x\n  ca_file: ca.pem"), nil, map[string]string{"ca.pem": "nope"}, []string{"cloud.ca_file:"}},
 		{"unknown key", edit("  client_id:", "  clientid: x\n  client_id:"), nil, nil, []string{"cloud.clientid: unknown key (line 4)"}},
-		{"unknown section", validYAML + "schedule:\n  every: 1h\n", nil, nil, []string{"schedule: unknown key"}},
+		{"unknown section", validYAML + "scheduler:\n  every: 1h\n", nil, nil, []string{"scheduler: unknown key"}},
 		{"ldap without starttls", edit("ldaps://dc1.contoso.com:636", "ldap://dc1.contoso.com"), nil, nil, []string{"directory.url: ldap:// without start_tls"}},
 		{"not ldap", edit("ldaps://dc1.contoso.com:636", "https://dc1"), nil, nil, []string{`directory.url: scheme "https"`}},
 		{"bad bind dn", edit("CN=svc,OU=Service Accounts,DC=contoso,DC=com", "svc@contoso"), nil, nil, []string{"directory.bind_dn:"}},

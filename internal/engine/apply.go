@@ -12,13 +12,15 @@ import (
 
 // apply carries out the plan in order. A group whose operation fails gets
 // no further operations this cycle; the others go on. It returns the
-// failures by cloud id.
-func (e *Engine) apply(ctx context.Context, ops []reconcile.Op, res *Result) map[string]error {
-	failed := map[string]error{}
+// failures by cloud id, and the groups it did not finish because the cycle
+// was interrupted.
+func (e *Engine) apply(ctx context.Context, ops []reconcile.Op, res *Result) (failed map[string]error, unfinished map[string]bool) {
+	failed, unfinished = map[string]error{}, map[string]bool{}
 	created, touched := map[string]bool{}, map[string]bool{}
 	for _, op := range ops {
 		if ctx.Err() != nil {
-			break
+			unfinished[op.CloudID] = true
+			continue
 		}
 		if failed[op.CloudID] != nil {
 			continue
@@ -56,12 +58,12 @@ func (e *Engine) apply(ctx context.Context, ops []reconcile.Op, res *Result) map
 		}
 	}
 	res.Counts.Failed = len(failed)
-	return failed
+	return failed, unfinished
 }
 
 // record stores the state of every group the cycle worked on, and gathers
 // every group not in step (this cycle's and those left from before).
-func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconcile.Plan, failed map[string]error, res *Result) error {
+func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconcile.Plan, failed map[string]error, unfinished map[string]bool, res *Result) error {
 	ctx = context.WithoutCancel(ctx)
 	finalDN := map[string]string{}
 	deleted := map[string]bool{}
@@ -102,6 +104,8 @@ func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconc
 		seen[d.CloudID] = true
 		st := store.GroupStatus{CloudID: d.CloudID, Name: d.Name}
 		switch {
+		case unfinished[d.CloudID]:
+			st.State, st.Message = store.StatePending, "the cycle was interrupted before its operations were applied"
 		case failed[d.CloudID] != nil:
 			st.State, st.Message = store.StateFailed, failed[d.CloudID].Error()
 		case blocked[d.CloudID] != "":
@@ -150,6 +154,12 @@ func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconc
 	for id, msg := range blocked {
 		if !seen[id] {
 			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StateFailed, Message: msg})
+			seen[id] = true
+		}
+	}
+	for id := range unfinished {
+		if !seen[id] {
+			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StatePending, Message: "the cycle was interrupted before its operations were applied"})
 		}
 	}
 	if err := e.store.SetStatus(ctx, sts); err != nil {

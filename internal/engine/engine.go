@@ -299,8 +299,8 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	failed := e.apply(ctx, plan.Ops, res)
-	if err := e.record(ctx, work, plan, failed, res); err != nil {
+	failed, unfinished := e.apply(ctx, plan.Ops, res)
+	if err := e.record(ctx, work, plan, failed, unfinished, res); err != nil {
 		return nil, err
 	}
 	outcome := "ok"

@@ -187,3 +187,36 @@ func (s *Store) SetEnablement(ctx context.Context, e Enablement) error {
 	}
 	return nil
 }
+
+// SetPendingPlan records the plan a staging cycle would have applied.
+func (s *Store) SetPendingPlan(ctx context.Context, ops any) error {
+	b, err := json.Marshal(map[string]any{"at": s.now().UTC(), "ops": ops})
+	if err != nil {
+		return err
+	}
+	_, err = s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('pending_plan', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(b))
+	if err != nil {
+		return fmt.Errorf("store: set pending plan: %w", err)
+	}
+	return nil
+}
+
+// PendingPlan returns the last staging cycle's plan and when it was made.
+func (s *Store) PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'pending_plan'").Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, time.Time{}, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("store: pending plan: %w", err)
+	}
+	var p struct {
+		At  time.Time       `json:"at"`
+		Ops json.RawMessage `json:"ops"`
+	}
+	if err := json.Unmarshal([]byte(v), &p); err != nil {
+		return nil, time.Time{}, err
+	}
+	return p.Ops, p.At, nil
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/scheduler"
+	"github.com/groupwriteback/groupwriteback/internal/server"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// shutdownBound is how long run waits, after SIGTERM, for the operation in
+// flight to finish before it gives up on it.
+const shutdownBound = 60 * time.Second
+
+func newRunCmd(g *globals) *cobra.Command {
+	var staging bool
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run as a service: a cycle every schedule.interval, a full one every schedule.full_interval",
+		Long: `run is the service: it runs a cycle at once and then every schedule.interval (a full
+reconcile every schedule.full_interval), and one on POST /sync; never two at once on
+this store. After repeated whole-run failures it backs off, doubling the wait up to 6h.
+On server.listen it serves /healthz, /readyz, /metrics, POST /sync and a status page.
+With --staging (or mode: staging) it reads, plans and records what it would do, and
+writes nothing to AD. SIGTERM or Ctrl-C: the operation in flight finishes, the run is
+recorded as interrupted, and the next cycle completes the work.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return g.runService(cmd.Context(), staging) },
+	}
+	cmd.Flags().BoolVar(&staging, "staging", false, "staging mode: plan and record, write nothing (overrides mode)")
+	return cmd
+}
+
+// lockPath is a lock file beside the state file.
+func lockPath(statePath, kind string) string { return statePath + kind }
+
+func (g *globals) runService(ctx context.Context, staging bool) error {
+	cfg, err := g.load()
+	if err != nil {
+		return err
+	}
+	staging = staging || cfg.Mode == "staging"
+	logger := g.logger(cfg)
+	if err := os.MkdirAll(filepath.Dir(cfg.State.Path), 0o700); err != nil {
+		return fmt.Errorf("state.path: %w", err)
+	}
+	svcLock, err := store.TryLock(lockPath(cfg.State.Path, store.ServiceLock), "run")
+	if err != nil {
+		return fmt.Errorf("another service runs on this state file: %w", err)
+	}
+	defer svcLock.Unlock()
+	st, err := store.Open(ctx, cfg.State.Path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	metrics := server.NewMetrics()
+
+	cycle := func(ctx context.Context, full bool) error {
+		lock, err := store.TryLock(lockPath(cfg.State.Path, store.CycleLock), "run")
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+		start := time.Now()
+		s, err := g.openSession(ctx)
+		if err != nil {
+			metrics.Observe(server.CycleReport{Mode: mode(full), Outcome: "failed", Duration: time.Since(start), End: time.Now()})
+			return err
+		}
+		defer s.Close()
+		res, err := s.engine.Run(ctx, engine.RunOptions{Full: full, DryRun: staging})
+		report := server.CycleReport{Mode: mode(full), Duration: time.Since(start), End: time.Now(), Result: res, Staged: staging,
+			LDAP: ldapCounts(s)}
+		switch {
+		case errors.Is(err, engine.ErrDisabled):
+			logger.Warn("writeback is disabled: this cycle writes nothing; run `groupwriteback enable` to turn it on")
+			report.Outcome = "disabled"
+			metrics.Observe(report)
+			return nil
+		case ctx.Err() != nil:
+			report.Outcome = "interrupted"
+		case err != nil:
+			report.Outcome = "failed"
+		case staging:
+			report.Outcome = "staged"
+			err = st.SetPendingPlan(ctx, res.Plan.Ops)
+		case len(res.Failures) > 0:
+			report.Outcome = "partial"
+		default:
+			report.Outcome = "ok"
+		}
+		metrics.Observe(report)
+		if res != nil {
+			logger.Info("cycle done", "outcome", report.Outcome, "mode", res.Mode, "created", res.Counts.Created, "updated", res.Counts.Updated,
+				"deleted", res.Counts.Deleted, "failed", res.Counts.Failed, "not_in_step", len(res.Failures), "ldap_writes", res.Writes,
+				"duration", report.Duration.Round(time.Millisecond))
+		}
+		return err
+	}
+	sched := scheduler.New(scheduler.Config{Interval: cfg.Schedule.Interval, FullInterval: cfg.Schedule.FullInterval}, nil, cycle, logger)
+
+	var httpSrv *http.Server
+	if cfg.Server.Listen != "off" {
+		ln, err := net.Listen("tcp", cfg.Server.Listen)
+		if err != nil {
+			return fmt.Errorf("server.listen: %w", err)
+		}
+		srv := server.New(sched, st, metrics, 2*cfg.Schedule.Interval+5*time.Minute, staging, logger)
+		httpSrv = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("http server", "error", err)
+			}
+		}()
+		logger.Info("serving health, metrics and status", "address", ln.Addr().String())
+	}
+	logger.Info("service started", "interval", cfg.Schedule.Interval, "full_interval", cfg.Schedule.FullInterval, "staging", staging)
+
+	done := make(chan struct{})
+	go func() { sched.Run(ctx); close(done) }()
+	<-ctx.Done()
+	logger.Info("stopping: finishing the operation in flight")
+	var stopErr error
+	select {
+	case <-done:
+	case <-time.After(shutdownBound):
+		stopErr = fmt.Errorf("the cycle did not stop within %s; exiting anyway (the next cycle completes the work)", shutdownBound)
+	}
+	if httpSrv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = httpSrv.Shutdown(sctx)
+	}
+	logger.Info("service stopped")
+	return stopErr
+}
+
+func mode(full bool) string {
+	if full {
+		return "full"
+	}
+	return "delta"
+}
+
+func ldapCounts(s *session) map[string]int64 {
+	if s.dir == nil {
+		return nil
+	}
+	c := s.dir.Counters()
+	return map[string]int64{"search": c.Searches, "add": c.Adds, "modify": c.Modifies, "modrdn": c.Renames, "delete": c.Deletes}
+}

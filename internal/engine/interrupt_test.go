@@ -1,0 +1,63 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+// cancelAfter is a DirectoryWriter that cancels the cycle's context after n
+// operations, as SIGTERM arriving mid-cycle does.
+type cancelAfter struct {
+	w      engine.DirectoryWriter
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Apply(ctx context.Context, op reconcile.Op) error {
+	err := c.w.Apply(ctx, op)
+	if c.n--; c.n == 0 {
+		c.cancel()
+	}
+	return err
+}
+
+func TestInterruptedCycleCompletesNextTime(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	tf := baseTenant(t, dc, 5)
+	for i := range 5 {
+		tf.Groups = append(tf.Groups, map[string]any{"id": groupID(900 + i), "displayName": "Part", "mailEnabled": false,
+			"mailNickname": "part", "securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true},
+			"members": []any{userID(i)}})
+	}
+	e := newEnv(t, testdc.Options{}, tf, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &cancelAfter{w: e.dir, n: 2, cancel: cancel}
+	interrupted := engine.New(e.cloud, e.dir, w, e.store, e.cfg, nil)
+	res, err := interrupted.Run(ctx, engine.RunOptions{})
+	if !errors.Is(err, context.Canceled) || res.Counts.Created != 2 {
+		t.Fatalf("interrupted run: err %v, %+v", err, res.Counts)
+	}
+	runs, _ := e.store.Runs(context.Background(), 1)
+	if runs[0].Outcome != "interrupted" {
+		t.Fatalf("run recorded as %q", runs[0].Outcome)
+	}
+	// Graph has nothing new to say, yet the next delta cycle finishes the
+	// work: the groups were marked pending before the first write.
+	res, _ = e.sync(engine.RunOptions{})
+	if res.Counts.Created != 3 || len(res.Failures) != 0 {
+		t.Fatalf("next cycle: %+v %+v", res.Counts, res.Failures)
+	}
+	for i := range 5 {
+		if e.group(groupID(900+i)) == nil {
+			t.Fatalf("group %d missing", i)
+		}
+	}
+	if _, w := e.sync(engine.RunOptions{Full: true}); w != 0 {
+		t.Fatalf("then in step, yet %d writes", w)
+	}
+}

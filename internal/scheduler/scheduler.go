@@ -1,0 +1,190 @@
+// Package scheduler runs writeback cycles as a service does: one every
+// interval, a full reconcile every full interval, one on demand, never two
+// at once, and, after whole-run failures, backing off instead of hammering
+// Graph or the DC. Time comes from a Clock, so it is tested without sleeping.
+package scheduler
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Clock is the time source.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now is time.Now.
+func (RealClock) Now() time.Time { return time.Now() }
+
+// After is time.After.
+func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Cycle runs one cycle; full asks for a full reconcile.
+type Cycle func(ctx context.Context, full bool) error
+
+// Config is the schedule.
+type Config struct {
+	// Interval between cycles (default 30m).
+	Interval time.Duration
+	// FullInterval between full reconciles (default 24h).
+	FullInterval time.Duration
+	// MaxBackoff caps the wait after repeated failures (default 6h).
+	MaxBackoff time.Duration
+}
+
+// Status is what the scheduler knows of its cycles.
+type Status struct {
+	Running             bool      `json:"running"`
+	LastStart           time.Time `json:"lastStart,omitzero"`
+	LastEnd             time.Time `json:"lastEnd,omitzero"`
+	LastSuccess         time.Time `json:"lastSuccess,omitzero"`
+	LastFull            time.Time `json:"lastFull,omitzero"`
+	LastError           string    `json:"lastError,omitempty"`
+	ConsecutiveFailures int       `json:"consecutiveFailures"`
+	NextRun             time.Time `json:"nextRun,omitzero"`
+	// BackingOff says the next cycle is delayed because of failures.
+	BackingOff bool `json:"backingOff"`
+}
+
+// Scheduler runs cycles.
+type Scheduler struct {
+	cfg     Config
+	clock   Clock
+	cycle   Cycle
+	logger  *slog.Logger
+	trigger chan request
+
+	mu     sync.Mutex
+	status Status
+}
+
+type request struct {
+	full bool
+	done chan error
+}
+
+// New returns a scheduler.
+func New(cfg Config, clock Clock, cycle Cycle, logger *slog.Logger) *Scheduler {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 30 * time.Minute
+	}
+	if cfg.FullInterval <= 0 {
+		cfg.FullInterval = 24 * time.Hour
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 6 * time.Hour
+	}
+	if clock == nil {
+		clock = RealClock{}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Scheduler{cfg: cfg, clock: clock, cycle: cycle, logger: logger, trigger: make(chan request)}
+}
+
+// Status returns the scheduler's state.
+func (s *Scheduler) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// Trigger asks for a cycle now and waits for it; it returns its error, or
+// the context's if the scheduler stops first.
+func (s *Scheduler) Trigger(ctx context.Context, full bool) error {
+	r := request{full: full, done: make(chan error, 1)}
+	select {
+	case s.trigger <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// wait is how long to wait after a cycle: the interval, or after n
+// consecutive failures the interval doubled n times, capped.
+func (s *Scheduler) wait(failures int) time.Duration {
+	d := s.cfg.Interval
+	for range failures {
+		d *= 2
+		if d >= s.cfg.MaxBackoff {
+			return s.cfg.MaxBackoff
+		}
+	}
+	return d
+}
+
+// Run runs cycles until ctx ends: the first at once, then on schedule or on
+// demand. It returns when ctx ends and no cycle is running.
+func (s *Scheduler) Run(ctx context.Context) error {
+	var next time.Time // zero: run at once
+	for {
+		var timer <-chan time.Time
+		if d := next.Sub(s.clock.Now()); next.IsZero() || d <= 0 {
+			c := make(chan time.Time, 1)
+			c <- s.clock.Now()
+			timer = c
+		} else {
+			timer = s.clock.After(d)
+		}
+		var req *request
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer:
+		case r := <-s.trigger:
+			req = &r
+		}
+		full := req != nil && req.full
+		s.mu.Lock()
+		if s.status.LastFull.IsZero() || s.clock.Now().Sub(s.status.LastFull) >= s.cfg.FullInterval {
+			full = true
+		}
+		s.status.Running, s.status.LastStart = true, s.clock.Now()
+		s.mu.Unlock()
+		s.logger.Info("cycle starting", "full", full, "on_demand", req != nil)
+		err := s.cycle(ctx, full)
+		now := s.clock.Now()
+		s.mu.Lock()
+		s.status.Running, s.status.LastEnd = false, now
+		if err == nil {
+			s.status.LastSuccess, s.status.LastError, s.status.ConsecutiveFailures = now, "", 0
+			if full {
+				s.status.LastFull = now
+			}
+		} else if ctx.Err() == nil {
+			s.status.LastError = err.Error()
+			s.status.ConsecutiveFailures++
+		}
+		failures := s.status.ConsecutiveFailures
+		next = now.Add(s.wait(failures))
+		s.status.NextRun, s.status.BackingOff = next, failures > 1
+		s.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			if failures > 1 {
+				s.logger.Error("cycle failed again; backing off", "failures", failures, "next", next, "error", err)
+			} else {
+				s.logger.Error("cycle failed", "next", next, "error", err)
+			}
+		}
+		if req != nil {
+			req.done <- err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}

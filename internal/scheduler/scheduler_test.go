@@ -1,0 +1,195 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock moves only when told to; After fires when the clock reaches it.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+	waiting chan struct{}
+}
+
+type waiter struct {
+	at time.Time
+	c  chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC), waiting: make(chan struct{}, 100)}
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
+	c.waiting <- struct{}{}
+	return ch
+}
+
+// advance moves the clock and fires what is due.
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	var keep []waiter
+	for _, w := range c.waiters {
+		if !w.at.After(c.now) {
+			w.c <- c.now
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	c.waiters = keep
+}
+
+// run records each cycle's start time and fullness, failing while fail says.
+type run struct {
+	at   time.Time
+	full bool
+}
+
+func start(t *testing.T, cfg Config, fail func(n int) bool) (*Scheduler, *fakeClock, chan run, context.CancelFunc) {
+	clock := newFakeClock()
+	runs := make(chan run, 100)
+	n := 0
+	var s *Scheduler
+	s = New(cfg, clock, func(ctx context.Context, full bool) error {
+		runs <- run{clock.Now(), full}
+		n++
+		if fail != nil && fail(n) {
+			return errors.New("DC unreachable")
+		}
+		return nil
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s, clock, runs, cancel
+}
+
+func next(t *testing.T, runs chan run) run {
+	t.Helper()
+	select {
+	case r := <-runs:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatal("no cycle ran")
+		return run{}
+	}
+}
+
+func waitWaiting(t *testing.T, c *fakeClock) {
+	t.Helper()
+	select {
+	case <-c.waiting:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the scheduler never waited")
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	_, clock, runs, _ := start(t, Config{Interval: 30 * time.Minute, FullInterval: 2 * time.Hour}, nil)
+	t0 := clock.Now()
+	if r := next(t, runs); !r.full || r.at != t0 {
+		t.Fatalf("first cycle %+v: want a full one at once", r)
+	}
+	for i := 1; i <= 4; i++ {
+		waitWaiting(t, clock)
+		clock.advance(29 * time.Minute)
+		select {
+		case r := <-runs:
+			t.Fatalf("cycle %d ran early, at %v", i, r.at)
+		case <-time.After(20 * time.Millisecond):
+		}
+		clock.advance(time.Minute)
+		r := next(t, runs)
+		wantFull := i == 4 // 2h after the last full one
+		if r.at != t0.Add(time.Duration(i)*30*time.Minute) || r.full != wantFull {
+			t.Fatalf("cycle %d: %+v, want at +%dm, full %v", i, r, 30*i, wantFull)
+		}
+	}
+}
+
+func TestTriggerRunsAtOnceAndNeverTwice(t *testing.T) {
+	s, clock, runs, _ := start(t, Config{Interval: time.Hour}, nil)
+	next(t, runs)
+	waitWaiting(t, clock)
+	errs := make(chan error, 2)
+	go func() { errs <- s.Trigger(context.Background(), false) }()
+	go func() { errs <- s.Trigger(context.Background(), true) }()
+	a, b := next(t, runs), next(t, runs)
+	if a.at != b.at || a.at != clock.Now() {
+		t.Fatalf("on-demand cycles at %v and %v, now %v", a.at, b.at, clock.Now())
+	}
+	if !a.full && !b.full {
+		t.Fatal("the full request ran as a delta")
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	s, clock, runs, _ := start(t, Config{Interval: 10 * time.Minute, MaxBackoff: 60 * time.Minute}, func(n int) bool { return n <= 4 })
+	t0 := next(t, runs).at
+	// Failures: wait 20, 40, 60 (capped) minutes; after a success, 10 again.
+	want := []time.Duration{20, 40, 60, 60, 10}
+	at := t0
+	for i, w := range want {
+		waitWaiting(t, clock) // the previous cycle has ended
+		if i == 2 {
+			if st := s.Status(); !st.BackingOff || st.ConsecutiveFailures != 3 || st.LastError != "DC unreachable" {
+				t.Fatalf("status while failing: %+v", st)
+			}
+		}
+		clock.advance(w * time.Minute)
+		r := next(t, runs)
+		at = at.Add(w * time.Minute)
+		if r.at != at {
+			t.Fatalf("cycle %d at %v, want %v", i+2, r.at, at)
+		}
+	}
+	waitWaiting(t, clock)
+	if st := s.Status(); st.BackingOff || st.ConsecutiveFailures != 0 || st.LastSuccess.IsZero() {
+		t.Fatalf("status after recovery: %+v", st)
+	}
+}
+
+func TestShutdownWaitsForTheCycle(t *testing.T) {
+	clock := newFakeClock()
+	started, release := make(chan struct{}), make(chan struct{})
+	s := New(Config{}, clock, func(ctx context.Context, full bool) error {
+		close(started)
+		<-release
+		return ctx.Err()
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	<-started
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("Run returned while a cycle was running")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after the cycle ended")
+	}
+}

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+)
+
+// Metrics are the service's Prometheus metrics, in their own registry.
+type Metrics struct {
+	Registry          *prometheus.Registry
+	cycles            *prometheus.CounterVec
+	cycleSeconds      prometheus.Histogram
+	operations        *prometheus.CounterVec
+	groupsInScope     prometheus.Gauge
+	notWritable       prometheus.Gauge
+	membersNotWritten *prometheus.GaugeVec
+	lastSuccess       prometheus.Gauge
+	graphRequests     prometheus.Counter
+	graphThrottled    prometheus.Counter
+	ldapOperations    *prometheus.CounterVec
+}
+
+// NewMetrics registers the metrics.
+func NewMetrics() *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	f := func(c prometheus.Collector) { m.Registry.MustRegister(c) }
+	m.cycles = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "groupwriteback_cycles_total", Help: "Cycles run, by mode and outcome (ok, partial, failed, interrupted, staged)."}, []string{"mode", "outcome"})
+	m.cycleSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "groupwriteback_cycle_duration_seconds", Help: "How long cycles take.",
+		Buckets: prometheus.ExponentialBuckets(0.5, 2, 14)})
+	m.operations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "groupwriteback_operations_total", Help: "LDAP operations planned, by action and outcome (applied, failed, held_back, staged)."}, []string{"action", "outcome"})
+	m.groupsInScope = prometheus.NewGauge(prometheus.GaugeOpts{Name: "groupwriteback_groups_in_scope", Help: "Cloud groups in scope in the last cycle's work set."})
+	m.notWritable = prometheus.NewGauge(prometheus.GaugeOpts{Name: "groupwriteback_groups_not_in_step", Help: "Groups not in step after the last cycle (failed, not writable, pending)."})
+	m.membersNotWritten = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "groupwriteback_members_not_written", Help: "Members not written in the last cycle, by reason."}, []string{"reason"})
+	m.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "groupwriteback_last_success_timestamp_seconds", Help: "When the last cycle that succeeded ended."})
+	m.graphRequests = prometheus.NewCounter(prometheus.CounterOpts{Name: "groupwriteback_graph_requests_total", Help: "Requests made to Microsoft Graph."})
+	m.graphThrottled = prometheus.NewCounter(prometheus.CounterOpts{Name: "groupwriteback_graph_throttled_total", Help: "Graph requests answered 429 (throttled)."})
+	m.ldapOperations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "groupwriteback_ldap_operations_total", Help: "LDAP operations, by kind."}, []string{"op"})
+	for _, c := range []prometheus.Collector{m.cycles, m.cycleSeconds, m.operations, m.groupsInScope, m.notWritable, m.membersNotWritten,
+		m.lastSuccess, m.graphRequests, m.graphThrottled, m.ldapOperations, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		f(c)
+	}
+	return m
+}
+
+// CycleReport is what one cycle tells the metrics.
+type CycleReport struct {
+	Mode      string
+	Outcome   string
+	Duration  time.Duration
+	End       time.Time
+	Result    *engine.Result
+	Staged    bool
+	GraphReqs int64
+	Throttled int64
+	LDAP      map[string]int64
+}
+
+// Observe records a cycle.
+func (m *Metrics) Observe(r CycleReport) {
+	m.cycles.WithLabelValues(r.Mode, r.Outcome).Inc()
+	m.cycleSeconds.Observe(r.Duration.Seconds())
+	m.graphRequests.Add(float64(r.GraphReqs))
+	m.graphThrottled.Add(float64(r.Throttled))
+	for op, n := range r.LDAP {
+		m.ldapOperations.WithLabelValues(op).Add(float64(n))
+	}
+	if r.Outcome == "ok" || r.Outcome == "staged" {
+		m.lastSuccess.Set(float64(r.End.Unix()))
+	}
+	res := r.Result
+	if res == nil {
+		return
+	}
+	m.groupsInScope.Set(float64(res.Counts.InScope))
+	m.notWritable.Set(float64(len(res.Failures)))
+	m.membersNotWritten.Reset()
+	for reason, n := range res.Counts.MembersNotWritten {
+		m.membersNotWritten.WithLabelValues(reason).Set(float64(n))
+	}
+	failedGroups := map[string]bool{}
+	for _, f := range res.Failures {
+		failedGroups[f.CloudID] = true
+	}
+	for _, op := range res.Plan.Ops {
+		outcome := "applied"
+		switch {
+		case r.Staged:
+			outcome = "staged"
+		case failedGroups[op.CloudID]:
+			outcome = "failed"
+		}
+		m.operations.WithLabelValues(string(op.Action), outcome).Inc()
+	}
+	for _, op := range res.Plan.HeldBack {
+		m.operations.WithLabelValues(string(op.Action), "held_back").Inc()
+	}
+}

@@ -1,0 +1,174 @@
+// Package server is the service's HTTP face: health and readiness for the
+// supervisor, Prometheus metrics, an on-demand sync, and a status page an
+// admin reads when something is wrong (plain HTML, no JavaScript).
+package server
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/groupwriteback/groupwriteback/internal/scheduler"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// Cycles is the scheduler, as the server needs it.
+type Cycles interface {
+	Status() scheduler.Status
+	Trigger(ctx context.Context, full bool) error
+}
+
+// History is the state file, as the server reads it.
+type History interface {
+	Runs(ctx context.Context, n int) ([]store.Run, error)
+	Statuses(ctx context.Context, states ...string) ([]store.GroupStatus, error)
+	PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error)
+}
+
+// Server serves the service's endpoints.
+type Server struct {
+	cycles  Cycles
+	history History
+	metrics *Metrics
+	logger  *slog.Logger
+	// Staleness: /readyz fails when the last success is older than this.
+	Staleness time.Duration
+	Staging   bool
+	now       func() time.Time
+}
+
+// New returns a server.
+func New(c Cycles, h History, m *Metrics, staleness time.Duration, staging bool, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cycles: c, history: h, metrics: m, logger: logger, Staleness: staleness, Staging: staging, now: time.Now}
+}
+
+//go:embed status.html
+var pages embed.FS
+
+var statusPage = template.Must(template.New("status.html").Funcs(template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.Local().Format("2006-01-02 15:04:05")
+	},
+}).ParseFS(pages, "status.html"))
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /sync", s.sync)
+	mux.HandleFunc("GET /{$}", s.page)
+	return mux
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	st := s.cycles.Status()
+	var problem string
+	switch {
+	case st.LastSuccess.IsZero():
+		problem = "no cycle has succeeded yet"
+	case st.ConsecutiveFailures > 0:
+		problem = "the last cycle failed: " + st.LastError
+	case s.now().Sub(st.LastSuccess) > s.Staleness:
+		problem = fmt.Sprintf("the last success was %s ago", s.now().Sub(st.LastSuccess).Round(time.Second))
+	}
+	if problem != "" {
+		http.Error(w, "not ready: "+problem, http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
+	full := r.URL.Query().Get("full") == "true"
+	err := s.cycles.Trigger(r.Context(), full)
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": err.Error()})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "full": full})
+}
+
+// pageData is what the status page shows.
+type pageData struct {
+	Now         time.Time
+	Staging     bool
+	Status      scheduler.Status
+	Runs        []runRow
+	NotInStep   []store.GroupStatus
+	Members     []store.GroupStatus
+	PendingPlan []planOp
+	PlannedAt   time.Time
+	Error       string
+}
+
+type runRow struct {
+	store.Run
+	Counts map[string]any
+}
+
+type planOp struct {
+	Action, DN, CloudID string
+}
+
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	d := pageData{Now: s.now(), Staging: s.Staging, Status: s.cycles.Status()}
+	var errs []string
+	runs, err := s.history.Runs(ctx, 20)
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	for _, run := range runs {
+		row := runRow{Run: run}
+		_ = json.Unmarshal(run.Summary, &row.Counts)
+		d.Runs = append(d.Runs, row)
+	}
+	if d.NotInStep, err = s.history.Statuses(ctx, store.StateFailed, store.StateNotWritable, store.StatePending); err != nil {
+		errs = append(errs, err.Error())
+	}
+	all, err := s.history.Statuses(ctx, store.StateInStep)
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	for _, st := range all {
+		if len(st.MembersNotWritten) > 0 {
+			d.Members = append(d.Members, st)
+		}
+	}
+	if raw, at, err := s.history.PendingPlan(ctx); err != nil {
+		errs = append(errs, err.Error())
+	} else if len(raw) > 0 {
+		var ops []struct {
+			Action, DN, CloudID string
+		}
+		_ = json.Unmarshal(raw, &ops)
+		for _, op := range ops {
+			d.PendingPlan = append(d.PendingPlan, planOp(op))
+		}
+		d.PlannedAt = at
+	}
+	if len(errs) > 0 {
+		d.Error = fmt.Sprint(errs)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := statusPage.Execute(w, d); err != nil {
+		s.logger.Error("status page", "error", err)
+	}
+}
