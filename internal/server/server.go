@@ -62,6 +62,12 @@ var statusPage = template.Must(template.New("status.html").Funcs(template.FuncMa
 		}
 		return t.Local().Format("2006-01-02 15:04:05")
 	},
+	"num": func(v any) any {
+		if v == nil {
+			return 0
+		}
+		return v
+	},
 }).ParseFS(pages, "status.html"))
 
 // Handler returns the HTTP handler.

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// startService runs `groupwriteback run` in the background and returns its
+// base URL, its stderr, and a stop that cancels it and says how long it took.
+func startService(t *testing.T, cfg string, args ...string) (string, *syncBuffer, func() time.Duration) {
+	t.Helper()
+	addr := freePort(t)
+	b, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, append(b, []byte("server:\n  listen: "+addr+"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errb := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"--config", cfg, "run"}, args...), strings.NewReader(""), io.Discard, errb)
+	}()
+	url := "http://" + addr
+	waitFor(t, "the service", func() bool { code, _ := httpGet(t, url+"/healthz"); return code == 200 })
+	stopped := false
+	stop := func() time.Duration {
+		if stopped {
+			return 0
+		}
+		stopped = true
+		start := time.Now()
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(90 * time.Second):
+			t.Fatal("run did not stop")
+		}
+		return time.Since(start)
+	}
+	t.Cleanup(func() { stop() })
+	return url, errb, stop
+}
+
+// syncBuffer is a buffer the service writes logs to while the test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.buf.String() }
+
+func TestServiceStagingWritesNothing(t *testing.T) {
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true})
+	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatal("enable failed")
+	}
+	dc := testdc.Shared(t, testdc.Options{Exchange: true, Anchor: true})
+	before, _ := dc.Dump()
+	url, _, stop := startService(t, cfg, "--staging")
+	waitFor(t, "a staged cycle", func() bool { _, body := httpGet(t, url+"/"); return strings.Contains(body, "Planned at") })
+	_, page := httpGet(t, url+"/")
+	if !strings.Contains(page, "Staging mode") || !strings.Contains(page, "VPN users_2c1a0b9f8e7d") {
+		t.Fatalf("staging page:\n%s", page)
+	}
+	stop()
+	after, _ := dc.Dump()
+	if diff := testdc.Changed(before, after, func(string, testdc.Entry) bool { return false }); len(diff) > 0 {
+		t.Fatalf("staging wrote to AD:\n%s", strings.Join(diff, "\n"))
+	}
+}
+
+func TestServiceEndpointsLockAndShutdown(t *testing.T) {
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true})
+	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatal("enable failed")
+	}
+	url, logs, stop := startService(t, cfg)
+	waitFor(t, "readiness", func() bool { code, _ := httpGet(t, url+"/readyz"); return code == 200 })
+	_, metrics := httpGet(t, url+"/metrics")
+	if !strings.Contains(metrics, `groupwriteback_cycles_total{mode="full",outcome="ok"} 1`) || !strings.Contains(metrics, "groupwriteback_graph_requests_total") {
+		t.Fatalf("metrics:\n%s", metrics)
+	}
+	resp, err := http.Post(url+"/sync", "", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /sync: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	_, metrics = httpGet(t, url+"/metrics")
+	if !strings.Contains(metrics, `groupwriteback_cycles_total{mode="delta",outcome="ok"} 1`) {
+		t.Fatalf("the on-demand cycle is not counted:\n%s", metrics)
+	}
+	// A second service on the same state file is refused, naming the first.
+	_, errOut, code := runCLI(t, "--config", cfg, "run")
+	if code != exitFatal || !strings.Contains(errOut, "another service runs on this state file") || !strings.Contains(errOut, "`groupwriteback run`") {
+		t.Fatalf("second run: exit %d: %s", code, errOut)
+	}
+	// A sync from the command line waits for no one but refuses while a
+	// cycle holds the lock.
+	statePath := strings.TrimSuffix(cfg, "config.yaml") + "groupwriteback.db"
+	l, err := store.TryLock(statePath+store.CycleLock, "run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runCLI(t, "--config", cfg, "sync")
+	l.Unlock()
+	if code != exitFatal || !strings.Contains(errOut, "a cycle is running on this state file") {
+		t.Fatalf("sync during a cycle: exit %d: %s", code, errOut)
+	}
+	if _, _, code = runCLI(t, "--config", cfg, "sync"); code != exitOK {
+		t.Fatalf("sync between cycles: exit %d", code)
+	}
+	if took := stop(); took > 10*time.Second {
+		t.Fatalf("shutdown took %s", took)
+	}
+	if !strings.Contains(logs.String(), "service stopped") {
+		t.Fatalf("logs:\n%s", logs.String())
+	}
+	out, _, _ := runCLI(t, "--config", cfg, "status")
+	if !strings.Contains(out, "writeback is enabled") || !strings.Contains(out, "every group in scope is in step") {
+		t.Fatalf("status:\n%s", out)
+	}
+}

@@ -1,0 +1,187 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/scheduler"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// cycles is a scheduler's state as plain values, and a record of triggers.
+type cycles struct {
+	status   scheduler.Status
+	triggers []bool
+	err      error
+}
+
+func (c *cycles) Status() scheduler.Status { return c.status }
+func (c *cycles) Trigger(_ context.Context, full bool) error {
+	c.triggers = append(c.triggers, full)
+	return c.err
+}
+
+// history is a state file's contents as plain values.
+type history struct {
+	runs     []store.Run
+	statuses []store.GroupStatus
+	plan     json.RawMessage
+}
+
+func (h *history) Runs(context.Context, int) ([]store.Run, error) { return h.runs, nil }
+func (h *history) Statuses(_ context.Context, states ...string) ([]store.GroupStatus, error) {
+	var out []store.GroupStatus
+	for _, s := range h.statuses {
+		for _, want := range states {
+			if s.State == want {
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+func (h *history) PendingPlan(context.Context) (json.RawMessage, time.Time, error) {
+	return h.plan, time.Now(), nil
+}
+
+var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func newTest(c *cycles, h *history, staging bool) (*httptest.Server, *Metrics) {
+	m := NewMetrics()
+	s := New(c, h, m, time.Hour, staging, nil)
+	s.now = func() time.Time { return now }
+	return httptest.NewServer(s.Handler()), m
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	cases := []struct {
+		name   string
+		status scheduler.Status
+		code   int
+		says   string
+	}{
+		{"never succeeded", scheduler.Status{}, 503, "no cycle has succeeded yet"},
+		{"recent success", scheduler.Status{LastSuccess: now.Add(-10 * time.Minute)}, 200, "ready"},
+		{"stale", scheduler.Status{LastSuccess: now.Add(-3 * time.Hour)}, 503, "the last success was 3h0m0s ago"},
+		{"last cycle failed", scheduler.Status{LastSuccess: now.Add(-10 * time.Minute), ConsecutiveFailures: 1, LastError: "bind failed"}, 503, "the last cycle failed: bind failed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := newTest(&cycles{status: tc.status}, &history{}, false)
+			defer srv.Close()
+			if code, body := get(t, srv.URL+"/healthz"); code != 200 || body != "ok\n" {
+				t.Fatalf("healthz: %d %q", code, body)
+			}
+			if code, body := get(t, srv.URL+"/readyz"); code != tc.code || !strings.Contains(body, tc.says) {
+				t.Fatalf("readyz: %d %q, want %d %q", code, body, tc.code, tc.says)
+			}
+		})
+	}
+}
+
+func TestSyncEndpoint(t *testing.T) {
+	c := &cycles{}
+	srv, _ := newTest(c, &history{}, false)
+	defer srv.Close()
+	for _, q := range []string{"", "?full=true"} {
+		resp, err := http.Post(srv.URL+"/sync"+q, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST /sync%s: %d", q, resp.StatusCode)
+		}
+	}
+	if len(c.triggers) != 2 || c.triggers[0] || !c.triggers[1] {
+		t.Fatalf("triggers = %v", c.triggers)
+	}
+	c.err = errors.New("DC unreachable")
+	resp, _ := http.Post(srv.URL+"/sync", "", nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || !strings.Contains(string(b), "DC unreachable") {
+		t.Fatalf("failing sync: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := http.Get(srv.URL + "/sync"); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /sync: %d", resp.StatusCode)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	srv, m := newTest(&cycles{}, &history{}, false)
+	defer srv.Close()
+	m.Observe(CycleReport{Mode: "delta", Outcome: "partial", Duration: 3 * time.Second, End: now, GraphReqs: 12, Throttled: 2,
+		LDAP: map[string]int64{"search": 5, "modify": 2},
+		Result: &engine.Result{Counts: engine.Counts{InScope: 7, MembersNotWritten: map[string]int{"cloud-only user": 3}},
+			Failures: []engine.Failure{{CloudID: "g2"}},
+			Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Create, CloudID: "g1"}, {Action: reconcile.Update, CloudID: "g2"}},
+				HeldBack: []reconcile.Op{{Action: reconcile.Delete, CloudID: "g3"}}}}})
+	_, body := get(t, srv.URL+"/metrics")
+	for _, want := range []string{
+		`groupwriteback_cycles_total{mode="delta",outcome="partial"} 1`,
+		`groupwriteback_operations_total{action="create",outcome="applied"} 1`,
+		`groupwriteback_operations_total{action="update",outcome="failed"} 1`,
+		`groupwriteback_operations_total{action="delete",outcome="held_back"} 1`,
+		`groupwriteback_groups_in_scope 7`,
+		`groupwriteback_groups_not_in_step 1`,
+		`groupwriteback_members_not_written{reason="cloud-only user"} 3`,
+		`groupwriteback_graph_requests_total 12`,
+		`groupwriteback_graph_throttled_total 2`,
+		`groupwriteback_ldap_operations_total{op="modify"} 2`,
+		`groupwriteback_cycle_duration_seconds_count 1`,
+		`groupwriteback_last_success_timestamp_seconds 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestStatusPage(t *testing.T) {
+	h := &history{
+		runs: []store.Run{{ID: 3, Started: now, Finished: now, Mode: "delta", Outcome: "partial", Summary: json.RawMessage(`{"created":1,"failed":1}`)}},
+		statuses: []store.GroupStatus{
+			{CloudID: "6a1e0c55-0003", Name: "Finance <approvers>", State: store.StateFailed, Message: "LDAP result 50 (Insufficient Access Rights)"},
+			{CloudID: "6a1e0c55-0001", Name: "Marketing", State: store.StateInStep, DN: "CN=Marketing,OU=X", MembersNotWritten: map[string]int{"cloud-only user": 2}},
+		},
+		plan: json.RawMessage(`[{"action":"create","dn":"CN=New,OU=X","cloudId":"6a1e0c55-0009"}]`),
+	}
+	srv, _ := newTest(&cycles{status: scheduler.Status{LastError: "x", ConsecutiveFailures: 2, BackingOff: true}}, h, true)
+	defer srv.Close()
+	code, body := get(t, srv.URL+"/")
+	for _, want := range []string{
+		"Finance &lt;approvers&gt;", "LDAP result 50 (Insufficient Access Rights)", // escaped, and shown
+		"2 × cloud-only user", "Staging mode", "CN=New,OU=X", "backing off", `<td class="bad">partial</td>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if code != 200 || strings.Contains(body, "<script") {
+		t.Fatalf("page: %d, or has scripts", code)
+	}
+	if code, _ := get(t, srv.URL+"/nothing"); code != 404 {
+		t.Fatalf("unknown path: %d", code)
+	}
+}
