@@ -126,6 +126,17 @@ func TestSyncAllInStep(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "sync (full): 0 created, 0 updated, 0 deleted, 0 quarantined, 2 unchanged") || !strings.Contains(out, "0 LDAP writes") {
 		t.Fatalf("full sync in step: exit %d\n%s", code, out)
 	}
+	// show: one group, cloud side and AD side, with its operations.
+	out, _, code = runCLI(t, "--config", cfg, "show", "vpn users")
+	for _, want := range []string{"group 6a1e0c55-0004-4f0e-9d3b-2c1a0b9f8e7d", "policy: written back as universalSecurityGroup",
+		"dn: CN=VPN users_2c1a0b9f8e7d,", "members: 2", "status: in-step", " create applied CN=VPN users_2c1a0b9f8e7d,"} {
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Fatalf("show: exit %d, lacks %q:\n%s", code, want, out)
+		}
+	}
+	if _, errOut, code := runCLI(t, "--config", cfg, "show", "nothing like it"); code != exitFatal || !strings.Contains(errOut, "no group with the id") {
+		t.Fatalf("show unknown: %d %s", code, errOut)
+	}
 	// disable shows its plan and wants a confirmation it cannot ask for here.
 	out, errOut, code = runCLI(t, "--config", cfg, "disable")
 	if code != exitFatal || !strings.Contains(out, "writeback.on_disable: delete") || !strings.Contains(out, "2 to delete") || !strings.Contains(errOut, "run with --yes") {

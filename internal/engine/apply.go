@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -14,9 +15,15 @@ import (
 // no further operations this cycle; the others go on. It returns the
 // failures by cloud id, and the groups it did not finish because the cycle
 // was interrupted.
-func (e *Engine) apply(ctx context.Context, ops []reconcile.Op, res *Result) (failed map[string]error, unfinished map[string]bool) {
+func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res *Result) (failed map[string]error, unfinished map[string]bool) {
 	failed, unfinished = map[string]error{}, map[string]bool{}
 	created, touched := map[string]bool{}, map[string]bool{}
+	var log []store.Operation
+	defer func() {
+		if err := e.store.RecordOperations(context.WithoutCancel(ctx), log); err != nil {
+			e.logger.Error("cannot record the operation log", "error", err)
+		}
+	}()
 	for _, op := range ops {
 		if ctx.Err() != nil {
 			unfinished[op.CloudID] = true
@@ -28,8 +35,10 @@ func (e *Engine) apply(ctx context.Context, ops []reconcile.Op, res *Result) (fa
 		if err := e.writer.Apply(ctx, op); err != nil {
 			failed[op.CloudID] = err
 			e.logger.Error("operation failed", "cloud_id", op.CloudID, "action", op.Action, "dn", op.DN, "error", err)
+			log = append(log, store.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
 			continue
 		}
+		log = append(log, store.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "applied", At: time.Now()})
 		res.Writes++
 		e.logger.Info("operation applied", "cloud_id", op.CloudID, "action", op.Action, "dn", op.DN, "members", len(op.Members))
 		switch op.Action {

@@ -40,7 +40,7 @@ func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	failed, _ := e.apply(ctx, res.Plan.Ops, res)
+	failed, _ := e.apply(ctx, runID, res.Plan.Ops, res)
 	var sts []store.GroupStatus
 	for id := range undesired {
 		st := store.GroupStatus{CloudID: id, State: store.StateOutOfScope, Message: "writeback is disabled (" + string(fate) + ")"}

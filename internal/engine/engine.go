@@ -299,7 +299,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	failed, unfinished := e.apply(ctx, plan.Ops, res)
+	failed, unfinished := e.apply(ctx, runID, plan.Ops, res)
 	if err := e.record(ctx, work, plan, failed, unfinished, res); err != nil {
 		return nil, err
 	}

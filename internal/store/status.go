@@ -220,3 +220,53 @@ func (s *Store) PendingPlan(ctx context.Context) (json.RawMessage, time.Time, er
 	}
 	return p.Ops, p.At, nil
 }
+
+// Operation is one LDAP operation a cycle applied (or tried to).
+type Operation struct {
+	RunID   int64     `json:"runId"`
+	CloudID string    `json:"cloudId"`
+	Action  string    `json:"action"`
+	DN      string    `json:"dn"`
+	Outcome string    `json:"outcome"`
+	Error   string    `json:"error,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// RecordOperations appends to the operation log.
+func (s *Store) RecordOperations(ctx context.Context, ops []Operation) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer tx.Rollback()
+	for _, op := range ops {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO operations(run_id, cloud_id, action, dn, outcome, error, at) VALUES(?, ?, ?, ?, ?, ?, ?)",
+			op.RunID, op.CloudID, op.Action, op.DN, op.Outcome, op.Error, op.At.UTC().Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("store: record operation: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// Operations returns a group's last n operations, newest first.
+func (s *Store) Operations(ctx context.Context, cloudID string, n int) ([]Operation, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT run_id, cloud_id, action, dn, outcome, error, at FROM operations WHERE cloud_id = ? ORDER BY id DESC LIMIT ?", cloudID, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: operations: %w", err)
+	}
+	defer rows.Close()
+	var out []Operation
+	for rows.Next() {
+		var op Operation
+		var at string
+		if err := rows.Scan(&op.RunID, &op.CloudID, &op.Action, &op.DN, &op.Outcome, &op.Error, &at); err != nil {
+			return nil, err
+		}
+		op.At, _ = time.Parse(time.RFC3339Nano, at)
+		out = append(out, op)
+	}
+	return out, rows.Err()
+}

@@ -30,6 +30,10 @@ var migrations = []string{
 	 CREATE TABLE runs (
 	   id INTEGER PRIMARY KEY AUTOINCREMENT, started TEXT NOT NULL, finished TEXT, mode TEXT NOT NULL,
 	   outcome TEXT NOT NULL DEFAULT 'running', summary TEXT NOT NULL DEFAULT '{}');`,
+	`CREATE TABLE operations (
+	   id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL, cloud_id TEXT NOT NULL, action TEXT NOT NULL,
+	   dn TEXT NOT NULL, outcome TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', at TEXT NOT NULL);
+	 CREATE INDEX operations_cloud_id ON operations(cloud_id, id);`,
 }
 
 // Store is the state file.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 )
@@ -106,5 +107,22 @@ func TestStatusAndRuns(t *testing.T) {
 	runs, err := s.Runs(ctx, 5)
 	if err != nil || len(runs) != 1 || runs[0].Outcome != "ok" || string(runs[0].Summary) != `{"created":3}` || runs[0].Finished.IsZero() {
 		t.Fatalf("runs = %+v, %v", runs, err)
+	}
+}
+
+func TestOperationLog(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	now := time.Now()
+	if err := s.RecordOperations(ctx, []Operation{
+		{RunID: 1, CloudID: "g1", Action: "create", DN: "CN=a", Outcome: "applied", At: now},
+		{RunID: 2, CloudID: "g1", Action: "update", DN: "CN=a", Outcome: "failed", Error: "LDAP 50", At: now},
+		{RunID: 2, CloudID: "g2", Action: "create", DN: "CN=b", Outcome: "applied", At: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ops, err := s.Operations(ctx, "g1", 10)
+	if err != nil || len(ops) != 2 || ops[0].Action != "update" || ops[0].Error != "LDAP 50" || ops[1].RunID != 1 {
+		t.Fatalf("ops = %+v, %v", ops, err)
 	}
 }
