@@ -97,7 +97,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.buf.String() }
 
 func TestServiceStagingWritesNothing(t *testing.T) {
-	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true})
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 2)
 	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
 		t.Fatal("enable failed")
 	}
@@ -106,7 +106,7 @@ func TestServiceStagingWritesNothing(t *testing.T) {
 	url, _, stop := startService(t, cfg, "--staging")
 	waitFor(t, "a staged cycle", func() bool { _, body := httpGet(t, url+"/"); return strings.Contains(body, "Planned at") })
 	_, page := httpGet(t, url+"/")
-	if !strings.Contains(page, "Staging mode") || !strings.Contains(page, "VPN users_2c1a0b9f8e7d") {
+	if !strings.Contains(page, "Staging mode") || !strings.Contains(page, "VPN users_2c1a0b020004") {
 		t.Fatalf("staging page:\n%s", page)
 	}
 	stop()
@@ -117,7 +117,7 @@ func TestServiceStagingWritesNothing(t *testing.T) {
 }
 
 func TestServiceEndpointsLockAndShutdown(t *testing.T) {
-	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true})
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 3)
 	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
 		t.Fatal("enable failed")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +14,20 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testdc.Main(m)) }
 
+// gid is cloud group k of test n. Tests that share a DC need their own ids,
+// down to the last 12 digits that sAMAccountName carries; test 0 keeps the
+// ids its golden file was made with.
+func gid(n, k int) string {
+	if n == 0 {
+		return fmt.Sprintf("6a1e0c55-%04d-4f0e-9d3b-2c1a0b9f8e7d", k)
+	}
+	return fmt.Sprintf("6a1e0c55-%04d-4f0e-9d3b-2c1a0b%02d%04d", k, n, k)
+}
+
 // dcSetup starts graphsim with a small tenant whose synced users are the
-// DC's first fixture users, and writes a config for a fresh OU.
-func dcSetup(t *testing.T, opts testdc.Options) (string, string, *graphsim.Tenant) {
+// DC's first fixture users, and writes a config for a fresh OU. n numbers
+// the test (see gid).
+func dcSetup(t *testing.T, opts testdc.Options, n int) (string, string, *graphsim.Tenant) {
 	t.Helper()
 	dc := testdc.Shared(t, opts)
 	fx := dc.Fixtures(t)
@@ -27,9 +39,9 @@ func dcSetup(t *testing.T, opts testdc.Options) (string, string, *graphsim.Tenan
 			{"id": "3f2b1c4d-0002-4a5b-8c6d-7e8f90a1b2c3", "displayName": "B", "userPrincipalName": "b@x", "onPremisesDistinguishedName": fx[1].DN},
 		},
 		Groups: []map[string]any{
-			{"id": "6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d", "displayName": "Marketing", "mailEnabled": true, "mailNickname": "marketing",
+			{"id": gid(n, 1), "displayName": "Marketing", "mailEnabled": true, "mailNickname": "marketing",
 				"securityEnabled": false, "groupTypes": []any{"Unified"}, "members": []any{"3f2b1c4d-0001-4a5b-8c6d-7e8f90a1b2c3"}},
-			{"id": "6a1e0c55-0004-4f0e-9d3b-2c1a0b9f8e7d", "displayName": "VPN users", "mailEnabled": false, "mailNickname": "vpn",
+			{"id": gid(n, 4), "displayName": "VPN users", "mailEnabled": false, "mailNickname": "vpn",
 				"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true},
 				"members": []any{"3f2b1c4d-0001-4a5b-8c6d-7e8f90a1b2c3", "3f2b1c4d-0002-4a5b-8c6d-7e8f90a1b2c3"}},
 		}}
@@ -50,7 +62,7 @@ func dcSetup(t *testing.T, opts testdc.Options) (string, string, *graphsim.Tenan
 }
 
 func TestPlanAndSyncWithoutExchange(t *testing.T) {
-	cfg, ou, tenant := dcSetup(t, testdc.Options{})
+	cfg, ou, tenant := dcSetup(t, testdc.Options{}, 0)
 	out, errOut, code := runCLI(t, "--config", cfg, "plan", "-o", "json")
 	if code != 0 {
 		t.Fatalf("plan: exit %d: %s", code, errOut)
@@ -104,7 +116,7 @@ func TestPlanAndSyncWithoutExchange(t *testing.T) {
 }
 
 func TestSyncAllInStep(t *testing.T) {
-	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true})
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 1)
 	if out, errOut, code := runCLI(t, "--config", cfg, "enable"); code != exitOK || !strings.Contains(out, "all prerequisites are met") {
 		t.Fatalf("enable: exit %d\n%s%s", code, out, errOut)
 	}
@@ -128,8 +140,8 @@ func TestSyncAllInStep(t *testing.T) {
 	}
 	// show: one group, cloud side and AD side, with its operations.
 	out, _, code = runCLI(t, "--config", cfg, "show", "vpn users")
-	for _, want := range []string{"group 6a1e0c55-0004-4f0e-9d3b-2c1a0b9f8e7d", "policy: written back as universalSecurityGroup",
-		"dn: CN=VPN users_2c1a0b9f8e7d,", "members: 2", "status: in-step", " create applied CN=VPN users_2c1a0b9f8e7d,"} {
+	for _, want := range []string{"group " + gid(1, 4), "policy: written back as universalSecurityGroup",
+		"dn: CN=VPN users_2c1a0b010004,", "members: 2", "status: in-step", " create applied CN=VPN users_2c1a0b010004,"} {
 		if code != exitOK || !strings.Contains(out, want) {
 			t.Fatalf("show: exit %d, lacks %q:\n%s", code, want, out)
 		}

@@ -26,7 +26,7 @@ func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	undesired := map[string]reconcile.Disposition{}
 	for _, a := range actual {
-		if id := cloudID(a); id != "" {
+		if id := cloudID(a); id != "" && e.ownsPlace(a.DN) {
 			undesired[id] = reconcile.Disposition{Fate: fate, Reason: "writeback is disabled"}
 		}
 	}

@@ -323,7 +323,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 func (e *Engine) checkGone(ctx context.Context, snap *cloud.Snapshot, actual []reconcile.ADGroup, undesired map[string]reconcile.Disposition) error {
 	for _, a := range actual {
 		id := policy.CloudIDFromAnchor(a.Anchor)
-		if id == "" || snap.Groups[id] != nil {
+		if id == "" || snap.Groups[id] != nil || !e.ownsPlace(a.DN) {
 			continue
 		}
 		if _, known := undesired[id]; known {
@@ -344,6 +344,12 @@ func (e *Engine) checkGone(ctx context.Context, snap *cloud.Snapshot, actual []r
 		}
 	}
 	return nil
+}
+
+// ownsPlace reports whether dn lies where the tool keeps its groups: the
+// target OU or the quarantine OU.
+func (e *Engine) ownsPlace(dn string) bool {
+	return directory.IsUnder(dn, e.cfg.TargetOU) || (e.cfg.QuarantineOU != "" && directory.IsUnder(dn, e.cfg.QuarantineOU))
 }
 
 func (e *Engine) managed() []string { return policy.ManagedAttributes(e.cfg.Policy) }

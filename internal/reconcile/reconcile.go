@@ -181,6 +181,9 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		case id == "":
 			p.Problems = append(p.Problems, Problem{DN: a.DN, Err: ErrNotOwned, Message: fmt.Sprintf("anchor %q is not Group_<objectId>; left alone", a.Anchor)})
 		case !under(a.DN, o.TargetOU) && !(o.QuarantineOU != "" && under(a.DN, o.QuarantineOU)) && !(o.MoveBack && wanted(desired, id)):
+			if _, known := undesired[id]; !known && !wanted(desired, id) {
+				continue // another tenant's, or long gone: not ours to report
+			}
 			// Never duplicated: the group is left where it is, and not
 			// created again in the target OU.
 			p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Err: ErrNotOwned,

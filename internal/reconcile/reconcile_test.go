@@ -143,6 +143,11 @@ func TestMake(t *testing.T) {
 		{name: "two AD groups with one anchor: both left alone", desired: []Desired{d1},
 			actual: []ADGroup{inAD(d1), func() ADGroup { a := inAD(d1); a.DN = "CN=copy," + ou; return a }()}, problem: ErrNotOwned},
 		{name: "bad anchor", actual: []ADGroup{{DN: "CN=x," + ou, Anchor: "Group_nope"}}, problem: ErrNotOwned},
+		{name: "a stranger's group outside the OU: ignored", actual: []ADGroup{func() ADGroup {
+			a := inAD(desired(id2, "theirs"))
+			a.DN = "CN=theirs,OU=Elsewhere,DC=contoso,DC=test"
+			return a
+		}()}},
 		{name: "cloud group gone: deleted", actual: []ADGroup{inAD(d1)}, want: "delete 6a1e0c55-0001"},
 		{name: "kept by disposition", actual: []ADGroup{inAD(d1)}, undesired: map[string]Disposition{id1: {Fate: Keep, Reason: "soft-deleted"}}},
 		{name: "quarantined: moved, members cleared", actual: []ADGroup{inAD(d1, user(1).DN, user(2).DN)},
