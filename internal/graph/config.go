@@ -22,8 +22,10 @@ import (
 
 // Credential kinds.
 const (
-	CredentialClientSecret = "client_secret"
-	CredentialCertificate  = "certificate"
+	CredentialClientSecret     = "client_secret"
+	CredentialCertificate      = "certificate"
+	CredentialManagedIdentity  = "managed_identity"
+	CredentialWorkloadIdentity = "workload_identity"
 )
 
 // Environment variables that may hold the cloud secrets.
@@ -45,13 +47,18 @@ const (
 type Config struct {
 	TenantID string `yaml:"tenant_id"`
 	ClientID string `yaml:"client_id"`
-	// Credential is client_secret or certificate; empty picks the one whose
-	// keys are set.
+	// Credential is client_secret, certificate, managed_identity (on an
+	// Azure host; client_id names a user-assigned identity) or
+	// workload_identity (federated token file, e.g. AKS); empty picks
+	// client_secret or certificate, whichever keys are set.
 	Credential          string       `yaml:"credential"`
 	ClientSecret        secret.Value `yaml:"client_secret"`
 	ClientSecretFile    string       `yaml:"client_secret_file"`
 	CertificateFile     string       `yaml:"certificate_file"`
 	CertificatePassword secret.Value `yaml:"certificate_password"`
+	// FederatedTokenFile is the workload identity token file (default: the
+	// environment variable AZURE_FEDERATED_TOKEN_FILE, as AKS sets it).
+	FederatedTokenFile string `yaml:"federated_token_file"`
 	// GraphURL defaults to https://graph.microsoft.com.
 	GraphURL string `yaml:"graph_url"`
 	// AuthorityURL defaults to https://login.microsoftonline.com.
@@ -82,6 +89,9 @@ func (c *Config) Complete(prefix string) error {
 	if err != nil {
 		return err
 	}
+	if c.Credential == CredentialWorkloadIdentity && c.FederatedTokenFile == "" {
+		c.FederatedTokenFile = os.Getenv("AZURE_FEDERATED_TOKEN_FILE")
+	}
 	if c.Credential == "" {
 		switch {
 		case c.CertificateFile != "":
@@ -99,12 +109,12 @@ func (c *Config) Validate(prefix string) error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, key, fmt.Sprintf(format, args...)))
 	}
-	if c.TenantID == "" {
+	if c.TenantID == "" && c.Credential != CredentialManagedIdentity {
 		bad("tenant_id", "required: the directory (tenant) id of the Entra tenant")
-	} else if !validTenant(c.TenantID) {
+	} else if c.TenantID != "" && !validTenant(c.TenantID) {
 		bad("tenant_id", "%q is not a tenant id or domain name", c.TenantID)
 	}
-	if c.ClientID == "" {
+	if c.ClientID == "" && c.Credential != CredentialManagedIdentity {
 		bad("client_id", "required: the application (client) id of the app registration")
 	}
 	switch c.Credential {
@@ -118,10 +128,15 @@ func (c *Config) Validate(prefix string) error {
 		} else if _, err := os.Stat(c.CertificateFile); err != nil {
 			bad("certificate_file", "%v", err)
 		}
+	case CredentialManagedIdentity:
+	case CredentialWorkloadIdentity:
+		if c.FederatedTokenFile == "" {
+			bad("federated_token_file", "required for credential workload_identity (or set AZURE_FEDERATED_TOKEN_FILE)")
+		}
 	case "":
 		bad("client_secret", "no credential: set client_secret (or client_secret_file, or %s) or certificate_file", EnvClientSecret)
 	default:
-		bad("credential", "%q is not supported: use client_secret or certificate", c.Credential)
+		bad("credential", "%q is not supported: use client_secret, certificate, managed_identity or workload_identity", c.Credential)
 	}
 	for key, v := range map[string]string{"graph_url": c.GraphURL, "authority_url": c.AuthorityURL} {
 		if u, err := url.Parse(v); err != nil || u.Scheme != "https" || u.Host == "" {
@@ -212,6 +227,15 @@ func (c *Config) TokenCredential(hc *http.Client) (azcore.TokenCredential, error
 		}
 		return azidentity.NewClientCertificateCredential(c.TenantID, c.ClientID, certs, key,
 			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: noDiscovery})
+	case CredentialManagedIdentity:
+		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: opts}
+		if c.ClientID != "" {
+			o.ID = azidentity.ClientID(c.ClientID)
+		}
+		return azidentity.NewManagedIdentityCredential(o)
+	case CredentialWorkloadIdentity:
+		return azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{ClientOptions: opts,
+			ClientID: c.ClientID, TenantID: c.TenantID, TokenFilePath: c.FederatedTokenFile, DisableInstanceDiscovery: noDiscovery})
 	}
 	return nil, fmt.Errorf("graph: credential %q is not supported", c.Credential)
 }

@@ -150,6 +150,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	signed, secs, err := s.issueToken(app)
+	if err != nil {
+		s.identityError(w, r, 500, "server_error", 50000, "signing failed")
+		return
+	}
+	writeJSON(w, 200, map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": signed})
+}
+
+// issueToken signs an access token for Graph carrying the app's permissions.
+func (s *Server) issueToken(app *Application) (string, int, error) {
+	clientID := app.AppID
 	lifetime := s.Faults().TokenLifetime
 	if lifetime <= 0 {
 		lifetime = time.Hour
@@ -169,14 +180,49 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	tok.Header["kid"] = s.keyID
 	signed, err := tok.SignedString(s.key)
 	if err != nil {
-		s.identityError(w, r, 500, "server_error", 50000, "signing failed")
-		return
+		return "", 0, err
 	}
 	s.mu.Lock()
 	s.stats.TokensIssued++
 	s.mu.Unlock()
-	secs := int(lifetime / time.Second)
-	writeJSON(w, 200, map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": signed})
+	return signed, int(lifetime / time.Second), nil
+}
+
+// handleManagedIdentity is the App Service managed identity endpoint:
+// GET /msi/token?api-version=2019-08-01&resource=…[&client_id=…] with the
+// X-IDENTITY-HEADER secret.
+func (s *Server) handleManagedIdentity(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	header := r.Header.Get("X-IDENTITY-HEADER")
+	var mi *ManagedIdentity
+	for i := range s.tenant.identities {
+		id := &s.tenant.identities[i]
+		if subtle.ConstantTimeCompare([]byte(id.IdentityHeader), []byte(header)) != 1 {
+			continue
+		}
+		if c := q.Get("client_id"); (c == "" && id.SystemAssigned) || (c != "" && strings.EqualFold(c, id.ClientID)) {
+			mi = id
+		}
+	}
+	if mi == nil || q.Get("api-version") != "2019-08-01" {
+		writeJSON(w, 400, map[string]any{"statusCode": 400, "message": "No managed identity matches the request (X-IDENTITY-HEADER, client_id, api-version).", "correlationId": newID()})
+		return
+	}
+	if res := strings.TrimSuffix(q.Get("resource"), "/"); res != "https://graph.microsoft.com" && res != s.base(r) {
+		writeJSON(w, 400, map[string]any{"statusCode": 400, "message": "Unknown resource " + res, "correlationId": newID()})
+		return
+	}
+	app := s.tenant.apps[mi.ClientID]
+	if app == nil {
+		app = &Application{AppID: mi.ClientID}
+	}
+	signed, secs, err := s.issueToken(app)
+	if err != nil {
+		writeJSON(w, 500, map[string]any{"statusCode": 500, "message": "signing failed"})
+		return
+	}
+	writeJSON(w, 200, map[string]any{"access_token": signed, "expires_on": fmt.Sprint(time.Now().Add(time.Duration(secs) * time.Second).Unix()),
+		"resource": q.Get("resource"), "token_type": "Bearer", "client_id": mi.ClientID})
 }
 
 func secretMatches(app *Application, secret string) bool {
@@ -195,6 +241,14 @@ func secretMatches(app *Application, secret string) bool {
 func (s *Server) verifyAssertion(r *http.Request, app *Application) error {
 	if t := r.PostForm.Get("client_assertion_type"); t != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 		return fmt.Errorf("unsupported client_assertion_type %q", t)
+	}
+	if len(app.FederatedIdentityCredentials) > 0 {
+		unverified, _, err := jwt.NewParser().ParseUnverified(r.PostForm.Get("client_assertion"), jwt.MapClaims{})
+		if err == nil {
+			if iss, _ := unverified.Claims.GetIssuer(); iss != app.AppID {
+				return verifyFederated(r.PostForm.Get("client_assertion"), app)
+			}
+		}
 	}
 	var certs []*x509.Certificate
 	for _, kc := range app.KeyCredentials {
@@ -319,3 +373,34 @@ func (s *Server) nextSerial() uint64 {
 }
 
 func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
+
+// verifyFederated checks a workload identity assertion: a token of an
+// external issuer that one of the app's federated credentials trusts.
+func verifyFederated(assertion string, app *Application) error {
+	var errs []error
+	for _, fc := range app.FederatedIdentityCredentials {
+		key, err := jwt.ParseRSAPublicKeyFromPEM([]byte(fc.PublicKeyPEM))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tok, err := jwt.Parse(assertion, func(*jwt.Token) (any, error) { return key, nil },
+			jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired(), jwt.WithIssuer(fc.Issuer))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		sub, _ := tok.Claims.GetSubject()
+		aud, _ := tok.Claims.GetAudience()
+		if sub != fc.Subject {
+			errs = append(errs, fmt.Errorf("subject %q is not trusted", sub))
+			continue
+		}
+		if !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(fc.Audiences, a) }) {
+			errs = append(errs, fmt.Errorf("audience %v is not trusted", aud))
+			continue
+		}
+		return nil
+	}
+	return fmt.Errorf("no federated identity credential matches the assertion: %w", errors.Join(errs...))
+}

@@ -130,6 +130,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.handleOpenIDConfiguration)
 	mux.HandleFunc("GET /common/discovery/instance", s.handleInstanceDiscovery)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
+	mux.HandleFunc("GET /msi/token", s.handleManagedIdentity)
 
 	api := func(pattern string, h func(http.ResponseWriter, *http.Request, caller)) {
 		mux.Handle(pattern, s.graphAPI(h))

@@ -27,6 +27,20 @@ type TenantFile struct {
 	Users         []map[string]any `json:"users"`
 	Groups        []map[string]any `json:"groups"`
 	Settings      TenantSettings   `json:"settings"`
+	// ManagedIdentities are emulator extensions: identities that get tokens
+	// from the App Service managed identity endpoint (/msi/token), as an
+	// app running on Azure does. Each names an application for permissions.
+	ManagedIdentities []ManagedIdentity `json:"managedIdentities,omitempty"`
+}
+
+// ManagedIdentity is a managed identity the emulator hands tokens to.
+type ManagedIdentity struct {
+	// ClientID is the identity's client id, an appId of Applications.
+	ClientID string `json:"clientId"`
+	// IdentityHeader is the secret IDENTITY_HEADER the host gives the app.
+	IdentityHeader string `json:"identityHeader"`
+	// SystemAssigned answers requests that name no client id.
+	SystemAssigned bool `json:"systemAssigned,omitempty"`
 }
 
 // TenantSettings are the directory settings the emulator exposes.
@@ -43,6 +57,9 @@ type Application struct {
 	DisplayName         string               `json:"displayName,omitempty"`
 	PasswordCredentials []PasswordCredential `json:"passwordCredentials,omitempty"`
 	KeyCredentials      []KeyCredential      `json:"keyCredentials,omitempty"`
+	// FederatedIdentityCredentials trust tokens of an external issuer
+	// (workload identity federation).
+	FederatedIdentityCredentials []FederatedIdentityCredential `json:"federatedIdentityCredentials,omitempty"`
 	// GrantedApplicationPermissions is an emulator extension: the Graph
 	// application permissions admin-consented for the app (the "roles" claim
 	// of its tokens). Absent means Directory.ReadWrite.All.
@@ -52,6 +69,16 @@ type Application struct {
 // PasswordCredential is a client secret.
 type PasswordCredential struct {
 	SecretText string `json:"secretText"`
+}
+
+// FederatedIdentityCredential trusts tokens with this issuer, subject and
+// audience. PublicKeyPEM is an emulator extension standing in for the
+// issuer's published keys (Entra fetches them from the issuer's JWKS).
+type FederatedIdentityCredential struct {
+	Issuer       string   `json:"issuer"`
+	Subject      string   `json:"subject"`
+	Audiences    []string `json:"audiences"`
+	PublicKeyPEM string   `json:"publicKeyPem"`
 }
 
 // KeyCredential is a certificate: Key is the base64 DER certificate, as Graph
@@ -129,6 +156,7 @@ type Tenant struct {
 	id         string
 	domain     string
 	apps       map[string]*Application
+	identities []ManagedIdentity
 	live       map[string]*object
 	deleted    map[string]*object
 	log        []event
@@ -148,7 +176,7 @@ func NewTenant(tf *TenantFile) (*Tenant, error) {
 		id: tf.TenantID, domain: tf.DefaultDomain,
 		apps: map[string]*Application{}, live: map[string]*object{}, deleted: map[string]*object{},
 		generation: newID()[:8], unifiedWB: tf.Settings.NewUnifiedGroupWritebackDefault,
-		realNow: time.Now,
+		realNow: time.Now, identities: tf.ManagedIdentities,
 	}
 	if t.domain == "" {
 		t.domain = "contoso.onmicrosoft.com"
