@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command demo runs groupwriteback end to end on one machine: a throwaway
 // Samba AD DC on loopback, the Graph emulator serving the sample tenant
 // (examples/tenant.json), enable (prerequisites and plan), a sync, the groups as AD sees them, then a

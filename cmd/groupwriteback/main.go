@@ -26,6 +26,9 @@ const (
 )
 
 func main() {
+	if isWindowsService() {
+		os.Exit(runAsService(os.Args[1:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
@@ -86,7 +89,7 @@ Directory over LDAP, and keeps them in step.`,
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", defaultConfigPath(), "configuration file (env GROUPWRITEBACK_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "override log.level: debug, info, warn or error")
 	root.AddCommand(newVersionCmd(g), newConfigCmd(g), newCloudCmd(g), newPlanCmd(g), newSyncCmd(g),
-		newDoctorCmd(g), newEnableCmd(g), newDisableCmd(g), newRunCmd(g), newStatusCmd(g), newShowCmd(g))
+		newDoctorCmd(g), newEnableCmd(g), newDisableCmd(g), newRunCmd(g), newStatusCmd(g), newShowCmd(g), newServiceCmd(g))
 	return root
 }
 
@@ -121,13 +124,23 @@ func (g *globals) loggerOrDiscard(cfg *config.Config) *slog.Logger {
 	return g.logger(cfg)
 }
 
-// logger builds the logger the configuration asks for, on stderr.
+// logger builds the logger the configuration asks for: on stderr (the
+// event log for a Windows service), or appended to log.file.
 func (g *globals) logger(cfg *config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	var w io.Writer = g.stderr
+	if cfg.Log.File != "" {
+		f, err := os.OpenFile(cfg.Log.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+		if err == nil {
+			w = f // open for the life of the process
+		} else {
+			fmt.Fprintf(g.stderr, "groupwriteback: log.file: %v; logging to stderr\n", err)
+		}
 	}
-	return slog.New(slog.NewTextHandler(g.stderr, opts))
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

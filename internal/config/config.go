@@ -122,6 +122,9 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is text (default) or json.
 	Format string `yaml:"format"`
+	// File, when set, receives the logs (appended) instead of stderr (or,
+	// for the Windows service, the event log).
+	File string `yaml:"file"`
 }
 
 // Load reads, completes and validates the configuration file at path.
@@ -233,7 +236,7 @@ func (c *Config) Complete(dir string) error {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
-	for _, p := range []*string{&c.State.Path, &c.Cloud.ClientSecretFile, &c.Cloud.CertificateFile, &c.Cloud.CAFile,
+	for _, p := range []*string{&c.State.Path, &c.Log.File, &c.Cloud.ClientSecretFile, &c.Cloud.CertificateFile, &c.Cloud.CAFile,
 		&c.Directory.PasswordFile, &c.Directory.CAFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

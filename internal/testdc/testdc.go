@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package testdc starts throwaway Samba AD domain controllers on loopback for
 // tests and the demo: provisioned once per schema flavour into a cached
 // template, copied for each DC, served over LDAPS with a certificate from
