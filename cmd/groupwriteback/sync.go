@@ -23,10 +23,11 @@ import (
 
 // session is everything a cycle needs, opened from the configuration.
 type session struct {
-	cfg    *config.Config
-	store  *store.Store
-	dir    *directory.Client
-	engine *engine.Engine
+	progress *progress
+	cfg      *config.Config
+	store    *store.Store
+	dir      *directory.Client
+	engine   *engine.Engine
 }
 
 // lockCycle takes the cycle lock: never two cycles at once on one store,
@@ -40,6 +41,7 @@ func (s *session) lockCycle(command string) (func(), error) {
 }
 
 func (s *session) Close() {
+	s.progress.finish()
 	if s.dir != nil {
 		s.dir.Close()
 	}
@@ -67,6 +69,8 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 		s.Close()
 		return nil, err
 	}
+	s.progress = newProgress(g.stderr)
+	gc.OnProgress(func(what string, items int) { s.progress.update("reading "+what+" from Graph", items, 0) })
 	if s.dir, err = cfg.Directory.Open(ctx, logger); err != nil {
 		s.Close()
 		return nil, err
@@ -76,6 +80,7 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 		BaseDN: cfg.Directory.BaseDN, TargetOU: w.TargetOU, Schema: s.dir.Schema(),
 		UnifiedWritebackDefault: cfg.Cloud.UnifiedWritebackDefault, DeleteThreshold: *w.DeleteThreshold,
 		DeleteThresholdPercent: w.DeleteThresholdPercent, QuarantineOU: w.QuarantineOU, MoveBack: w.MoveBack,
+		Progress: s.progress.update,
 		Fates: engine.Fates{SoftDelete: reconcile.Fate(fate(w.OnSoftDelete)), HardDelete: reconcile.Fate(fate(w.OnHardDelete)),
 			WritebackOff: reconcile.Fate(fate(w.OnWritebackDisabled)), OutOfScope: reconcile.Fate(fate(w.OnOutOfScope)),
 			Disable: reconcile.Fate(fate(w.OnDisable))},

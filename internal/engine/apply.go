@@ -24,7 +24,10 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res
 			e.logger.Error("cannot record the operation log", "error", err)
 		}
 	}()
-	for _, op := range ops {
+	for i, op := range ops {
+		if e.cfg.Progress != nil {
+			e.cfg.Progress("writing to AD", i, len(ops))
+		}
 		if ctx.Err() != nil {
 			unfinished[op.CloudID] = true
 			continue
@@ -55,6 +58,9 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res
 		default:
 			touched[op.CloudID] = true
 		}
+	}
+	if e.cfg.Progress != nil && len(ops) > 0 {
+		e.cfg.Progress("writing to AD", len(ops), len(ops))
 	}
 	for id := range created {
 		if failed[id] == nil {

@@ -61,6 +61,8 @@ type Config struct {
 	QuarantineOU            string
 	MoveBack                bool
 	Fates                   Fates
+	// Progress, when set, hears how far the writes are: done of total.
+	Progress func(phase string, done, total int)
 }
 
 // Fates say what becomes of a written-back group in each case

@@ -55,7 +55,13 @@ type Client struct {
 	requests  atomic.Int64
 	throttled atomic.Int64
 	retries   atomic.Int64
+	// progress, when set, hears of every page a delta round reads.
+	progress func(what string, items int)
 }
+
+// OnProgress asks to be told, after each page of a delta round, how many
+// items of what ("groups", "users") the round has read so far.
+func (c *Client) OnProgress(f func(what string, items int)) { c.progress = f }
 
 // Options configure a Client. GraphURL and Credential are required.
 type Options struct {

@@ -65,7 +65,7 @@ type deltaPage struct {
 // readRound follows one delta round from link (or from initial when link is
 // empty) to its delta link, feeding each item to add. On a resync it calls
 // reset and starts again from initial.
-func (c *Client) readRound(ctx context.Context, initial, link string, add func(map[string]json.RawMessage) bool, reset func()) (full bool, deltaLink string, st RoundStats, err error) {
+func (c *Client) readRound(ctx context.Context, what, initial, link string, add func(map[string]json.RawMessage) bool, reset func()) (full bool, deltaLink string, st RoundStats, err error) {
 	full = link == ""
 	next := link
 	if full {
@@ -96,6 +96,9 @@ func (c *Client) readRound(ctx context.Context, initial, link string, add func(m
 				st.Skipped++
 			}
 		}
+		if c.progress != nil {
+			c.progress(what, st.Items)
+		}
 		switch {
 		case page.NextLink != "":
 			next = page.NextLink
@@ -118,7 +121,7 @@ func (c *Client) deltaURL(api, collection string, sel []string) string {
 // empty, else the changes since the round that returned link.
 func (c *Client) GroupsDelta(ctx context.Context, link string) (*GroupRound, error) {
 	m := newMerger[groupAcc]()
-	full, dl, st, err := c.readRound(ctx, c.deltaURL("beta", "groups", groupSelect), link,
+	full, dl, st, err := c.readRound(ctx, "groups", c.deltaURL("beta", "groups", groupSelect), link,
 		func(item map[string]json.RawMessage) bool { return mergeGroupItem(m, item, c) }, m.reset)
 	if err != nil {
 		return nil, err
@@ -133,7 +136,7 @@ func (c *Client) GroupsDelta(ctx context.Context, link string) (*GroupRound, err
 // UsersDelta reads one round of user changes, as GroupsDelta does for groups.
 func (c *Client) UsersDelta(ctx context.Context, link string) (*UserRound, error) {
 	m := newMerger[cloud.UserDelta]()
-	full, dl, st, err := c.readRound(ctx, c.deltaURL("v1.0", "users", userSelect), link,
+	full, dl, st, err := c.readRound(ctx, "users", c.deltaURL("v1.0", "users", userSelect), link,
 		func(item map[string]json.RawMessage) bool { return mergeUserItem(m, item, c) }, m.reset)
 	if err != nil {
 		return nil, err
