@@ -79,9 +79,10 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 			return err
 		}
 		defer s.Close()
+		s.dir.OnOperation(metrics.ObserveLDAP)
 		res, err := s.engine.Run(ctx, engine.RunOptions{Full: full, DryRun: staging})
 		report := server.CycleReport{Mode: mode(full), Duration: time.Since(start), End: time.Now(), Result: res, Staged: staging,
-			LDAP: ldapCounts(s)}
+			GraphReqs: s.graph.Counters().Requests, Throttled: s.graph.Counters().Throttled}
 		switch {
 		case errors.Is(err, engine.ErrDisabled):
 			logger.Warn("writeback is disabled: this cycle writes nothing; run `groupwriteback enable` to turn it on")
@@ -99,6 +100,9 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 			report.Outcome = "partial"
 		default:
 			report.Outcome = "ok"
+		}
+		if !staging && res != nil {
+			_ = st.SetPendingPlan(ctx, nil) // no plan is pending outside staging
 		}
 		metrics.Observe(report)
 		if res != nil {
@@ -151,12 +155,4 @@ func mode(full bool) string {
 		return "full"
 	}
 	return "delta"
-}
-
-func ldapCounts(s *session) map[string]int64 {
-	if s.dir == nil {
-		return nil
-	}
-	c := s.dir.Counters()
-	return map[string]int64{"search": c.Searches, "add": c.Adds, "modify": c.Modifies, "modrdn": c.Renames, "delete": c.Deletes}
 }

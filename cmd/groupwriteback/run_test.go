@@ -110,6 +110,10 @@ func TestServiceStagingWritesNothing(t *testing.T) {
 		t.Fatalf("staging page:\n%s", page)
 	}
 	stop()
+	out, _, _ := runCLI(t, "--config", cfg, "plan")
+	if !strings.Contains(out, "the staging service's pending plan, recorded") || !strings.Contains(out, "and as of now:") {
+		t.Fatalf("plan after a staging cycle:\n%s", out)
+	}
 	after, _ := dc.Dump()
 	if diff := testdc.Changed(before, after, func(string, testdc.Entry) bool { return false }); len(diff) > 0 {
 		t.Fatalf("staging wrote to AD:\n%s", strings.Join(diff, "\n"))

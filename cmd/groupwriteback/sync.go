@@ -16,6 +16,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -23,6 +24,7 @@ import (
 
 // session is everything a cycle needs, opened from the configuration.
 type session struct {
+	graph    *graph.Client
 	progress *progress
 	cfg      *config.Config
 	store    *store.Store
@@ -69,6 +71,7 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 		s.Close()
 		return nil, err
 	}
+	s.graph = gc
 	s.progress = newProgress(g.stderr)
 	gc.OnProgress(func(what string, items int) { s.progress.update("reading "+what+" from Graph", items, 0) })
 	if s.dir, err = cfg.Directory.Open(ctx, logger); err != nil {
@@ -170,6 +173,17 @@ func (o *cycleCmd) run(ctx context.Context) error {
 	}
 	if err != nil && res == nil {
 		return err
+	}
+	if o.dryRun && o.output == "text" {
+		if raw, at, err := s.store.PendingPlan(ctx); err == nil && len(raw) > 0 && string(raw) != "null" {
+			var ops []reconcile.Op
+			_ = json.Unmarshal(raw, &ops)
+			fmt.Fprintf(o.stdout, "the staging service's pending plan, recorded %s: %d operations\n", at.Local().Format("2006-01-02 15:04:05"), len(ops))
+			for _, op := range ops {
+				printOp(o.stdout, op)
+			}
+			fmt.Fprintln(o.stdout, "and as of now:")
+		}
 	}
 	if o.output == "json" {
 		enc := json.NewEncoder(o.stdout)

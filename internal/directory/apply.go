@@ -32,17 +32,17 @@ func (c *Client) Apply(ctx context.Context, op reconcile.Op) error {
 	case reconcile.Move:
 		rdn, _ := policy.SplitDN(op.DN)
 		c.renames.Add(1)
-		return wrap("move", op.DN, c.conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, rdn, true, op.NewParent)))
+		return wrap("move", op.DN, c.timed("modrdn", func() error { return c.conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, rdn, true, op.NewParent)) }))
 	case reconcile.Rename:
 		c.renames.Add(1)
-		return wrap("rename", op.DN, c.conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, op.NewRDN, true, "")))
+		return wrap("rename", op.DN, c.timed("modrdn", func() error { return c.conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, op.NewRDN, true, "")) }))
 	case reconcile.AddMembers:
 		return c.members(op.DN, op.Members, true)
 	case reconcile.RemoveMembers:
 		return c.members(op.DN, op.Members, false)
 	case reconcile.Delete:
 		c.deletes.Add(1)
-		return wrap("delete", op.DN, c.conn.Del(ldap.NewDelRequest(op.DN, nil)))
+		return wrap("delete", op.DN, c.timed("delete", func() error { return c.conn.Del(ldap.NewDelRequest(op.DN, nil)) }))
 	}
 	return fmt.Errorf("directory: unknown operation %q", op.Action)
 }
@@ -95,7 +95,7 @@ func (c *Client) create(op reconcile.Op) error {
 		req.Attribute("member", dedupe(op.Members, true))
 	}
 	c.adds.Add(1)
-	return wrap("add", op.DN, c.conn.Add(req))
+	return wrap("add", op.DN, c.timed("add", func() error { return c.conn.Add(req) }))
 }
 
 func (c *Client) update(op reconcile.Op) error {
@@ -112,7 +112,7 @@ func (c *Client) update(op reconcile.Op) error {
 		return nil
 	}
 	c.modifies.Add(1)
-	return wrap("modify", op.DN, c.conn.Modify(req))
+	return wrap("modify", op.DN, c.timed("modify", func() error { return c.conn.Modify(req) }))
 }
 
 // Result codes that mean a member value was already there (add) or already
@@ -140,7 +140,7 @@ func (c *Client) members(dn string, values []string, add bool) error {
 		if add {
 			op = "add members to"
 		}
-		return wrap(op, dn, c.conn.Modify(req))
+		return wrap(op, dn, c.timed("modify", func() error { return c.conn.Modify(req) }))
 	}
 	benign := alreadyGone
 	if add {

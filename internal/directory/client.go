@@ -82,6 +82,22 @@ type Client struct {
 	schema Schema
 
 	searches, adds, modifies, renames, deletes atomic.Int64
+	// observe, when set, hears of every LDAP operation and how long it took.
+	observe func(op string, d time.Duration, err error)
+}
+
+// OnOperation asks to be told of every LDAP operation: its kind (search,
+// add, modify, modrdn, delete), how long it took, and its error.
+func (c *Client) OnOperation(f func(op string, d time.Duration, err error)) { c.observe = f }
+
+// timed runs one LDAP operation and reports it.
+func (c *Client) timed(op string, f func() error) error {
+	start := time.Now()
+	err := f()
+	if c.observe != nil {
+		c.observe(op, time.Since(start), err)
+	}
+	return err
 }
 
 // TLSConfig returns the TLS configuration for the DC: TLS 1.2 or later,
@@ -165,7 +181,8 @@ func (c *Client) search(ctx context.Context, base string, scope int, filter stri
 	}
 	c.searches.Add(1)
 	req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
-	res, err := c.conn.SearchWithPaging(req, 500)
+	var res *ldap.SearchResult
+	err := c.timed("search", func() (err error) { res, err = c.conn.SearchWithPaging(req, 500); return err })
 	if err != nil {
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
 			return nil, nil

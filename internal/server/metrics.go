@@ -21,7 +21,7 @@ type Metrics struct {
 	lastSuccess       prometheus.Gauge
 	graphRequests     prometheus.Counter
 	graphThrottled    prometheus.Counter
-	ldapOperations    *prometheus.CounterVec
+	ldapOperations    *prometheus.HistogramVec
 }
 
 // NewMetrics registers the metrics.
@@ -38,7 +38,9 @@ func NewMetrics() *Metrics {
 	m.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "groupwriteback_last_success_timestamp_seconds", Help: "When the last cycle that succeeded ended."})
 	m.graphRequests = prometheus.NewCounter(prometheus.CounterOpts{Name: "groupwriteback_graph_requests_total", Help: "Requests made to Microsoft Graph."})
 	m.graphThrottled = prometheus.NewCounter(prometheus.CounterOpts{Name: "groupwriteback_graph_throttled_total", Help: "Graph requests answered 429 (throttled)."})
-	m.ldapOperations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "groupwriteback_ldap_operations_total", Help: "LDAP operations, by kind."}, []string{"op"})
+	m.ldapOperations = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "groupwriteback_ldap_operation_duration_seconds",
+		Help:    "LDAP operations and how long they took, by kind (search, add, modify, modrdn, delete) and outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"op", "outcome"})
 	for _, c := range []prometheus.Collector{m.cycles, m.cycleSeconds, m.operations, m.groupsInScope, m.notWritable, m.membersNotWritten,
 		m.lastSuccess, m.graphRequests, m.graphThrottled, m.ldapOperations, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
@@ -56,7 +58,15 @@ type CycleReport struct {
 	Staged    bool
 	GraphReqs int64
 	Throttled int64
-	LDAP      map[string]int64
+}
+
+// ObserveLDAP records one LDAP operation (directory.Client.OnOperation).
+func (m *Metrics) ObserveLDAP(op string, d time.Duration, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.ldapOperations.WithLabelValues(op, outcome).Observe(d.Seconds())
 }
 
 // Observe records a cycle.
@@ -65,9 +75,6 @@ func (m *Metrics) Observe(r CycleReport) {
 	m.cycleSeconds.Observe(r.Duration.Seconds())
 	m.graphRequests.Add(float64(r.GraphReqs))
 	m.graphThrottled.Add(float64(r.Throttled))
-	for op, n := range r.LDAP {
-		m.ldapOperations.WithLabelValues(op).Add(float64(n))
-	}
 	if r.Outcome == "ok" || r.Outcome == "staged" {
 		m.lastSuccess.Set(float64(r.End.Unix()))
 	}

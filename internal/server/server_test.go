@@ -132,11 +132,13 @@ func TestMetrics(t *testing.T) {
 	srv, m := newTest(&cycles{}, &history{}, false)
 	defer srv.Close()
 	m.Observe(CycleReport{Mode: "delta", Outcome: "partial", Duration: 3 * time.Second, End: now, GraphReqs: 12, Throttled: 2,
-		LDAP: map[string]int64{"search": 5, "modify": 2},
 		Result: &engine.Result{Counts: engine.Counts{InScope: 7, MembersNotWritten: map[string]int{"cloud-only user": 3}},
 			Failures: []engine.Failure{{CloudID: "g2"}},
 			Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Create, CloudID: "g1"}, {Action: reconcile.Update, CloudID: "g2"}},
 				HeldBack: []reconcile.Op{{Action: reconcile.Delete, CloudID: "g3"}}}}})
+	m.ObserveLDAP("search", 2*time.Millisecond, nil)
+	m.ObserveLDAP("search", 3*time.Millisecond, nil)
+	m.ObserveLDAP("modify", 40*time.Millisecond, errors.New("LDAP 50"))
 	_, body := get(t, srv.URL+"/metrics")
 	for _, want := range []string{
 		`groupwriteback_cycles_total{mode="delta",outcome="partial"} 1`,
@@ -148,7 +150,8 @@ func TestMetrics(t *testing.T) {
 		`groupwriteback_members_not_written{reason="cloud-only user"} 3`,
 		`groupwriteback_graph_requests_total 12`,
 		`groupwriteback_graph_throttled_total 2`,
-		`groupwriteback_ldap_operations_total{op="modify"} 2`,
+		`groupwriteback_ldap_operation_duration_seconds_count{op="modify",outcome="error"} 1`,
+		`groupwriteback_ldap_operation_duration_seconds_count{op="search",outcome="ok"} 2`,
 		`groupwriteback_cycle_duration_seconds_count 1`,
 		`groupwriteback_last_success_timestamp_seconds 0`,
 	} {
