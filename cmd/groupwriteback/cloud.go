@@ -93,9 +93,7 @@ func (o *cloudChanges) run(cmd *cobra.Command) error {
 		return fmt.Errorf("--links: %w", err)
 	}
 	if o.output == "json" {
-		enc := json.NewEncoder(o.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"groups": jsonRound(groups.Full, groups.Stats, groupChanges(groups.Changes)),
+		return writeJSON(o.stdout, map[string]any{"groups": jsonRound(groups.Full, groups.Stats, groupChanges(groups.Changes)),
 			"users": jsonRound(users.Full, users.Stats, userChanges(users.Changes))})
 	}
 	printRound(o.stdout, "groups", groups.Full, groups.Stats, groupChanges(groups.Changes))

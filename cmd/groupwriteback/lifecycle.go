@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -36,9 +35,7 @@ schema; msDS-ExternalDirectoryObjectId. Exit 0 only when no check fails.`,
 			}
 			rep := g.doctor(cmd.Context(), withoutExchange)
 			if output == "json" {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(map[string]any{"ok": rep.OK(), "checks": rep.Checks}); err != nil {
+				if err := writeJSON(g.stdout, map[string]any{"ok": rep.OK(), "checks": rep.Checks}); err != nil {
 					return err
 				}
 			} else {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/groupwriteback/groupwriteback/internal/config"
+	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
 // Exit codes.
@@ -106,6 +108,24 @@ func (g *globals) load() (*config.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// openStore loads the configuration and opens its state file, for the
+// commands that only read state.
+func (g *globals) openStore(ctx context.Context) (*config.Config, *store.Store, error) {
+	cfg, err := g.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, cfg.State.Path)
+	return cfg, st, err
+}
+
+// writeJSON prints v as indented JSON, the form of every -o json.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // checkOutput validates an --output flag.

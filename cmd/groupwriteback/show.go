@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,12 +36,8 @@ func newShowCmd(g *globals) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			st, err := store.Open(ctx, cfg.State.Path)
+			cfg, st, err := g.openStore(ctx)
 			if err != nil {
 				return err
 			}
@@ -101,9 +96,7 @@ func newShowCmd(g *globals) *cobra.Command {
 				out.Decision = "not in the cloud snapshot (deleted in the cloud, or never read)"
 			}
 			if output == "json" {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return writeJSON(g.stdout, out)
 			}
 			printShown(g, out)
 			return nil

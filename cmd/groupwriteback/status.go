@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -19,12 +18,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			st, err := store.Open(ctx, cfg.State.Path)
+			_, st, err := g.openStore(ctx)
 			if err != nil {
 				return err
 			}
@@ -42,12 +37,10 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
 				if bad == nil {
 					bad = []store.GroupStatus{}
 				}
-				return enc.Encode(map[string]any{"enablement": en, "runs": runs, "notInStep": bad})
+				return writeJSON(g.stdout, map[string]any{"enablement": en, "runs": runs, "notInStep": bad})
 			}
 			switch {
 			case en.Enabled:

@@ -186,9 +186,7 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		}
 	}
 	if o.output == "json" {
-		enc := json.NewEncoder(o.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(jsonResult(res, o.dryRun)); err != nil {
+		if err := writeJSON(o.stdout, jsonResult(res, o.dryRun)); err != nil {
 			return err
 		}
 	} else if o.dryRun {
