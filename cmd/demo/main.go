@@ -153,7 +153,7 @@ writeback:
 		return err
 	}
 
-	step("in the cloud: Marketing is renamed and Christie joins VPN users (Graph's own calls)")
+	step("in the cloud: Marketing is renamed and Christie joins VPN users (graphsim's in-process form of Graph's PATCH and members/$ref calls)")
 	tn := sim.Server.Tenant()
 	if err := tn.UpdateGroup("6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d", map[string]any{"displayName": "Marketing EMEA"}); err != nil {
 		return err
