@@ -186,3 +186,40 @@ func TestMovedOutsideIsReportedNotDuplicated(t *testing.T) {
 		}
 	}
 }
+
+// TestUserChangeMovesMembership: a member's on-premises SID changes (the
+// cloud user is now synced from another AD object); the next delta cycle,
+// with no change to the group itself, writes the membership anew.
+func TestUserChangeMovesMembership(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	fx := dc.Fixtures(t)
+	tf := baseTenant(t, dc, 3)
+	g := groupID(950)
+	tf.Groups = []map[string]any{{"id": g, "displayName": "Follows users", "mailEnabled": false, "mailNickname": "follows",
+		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0)}}}
+	e := newEnv(t, testdc.Options{}, tf, nil)
+	e.sync(engine.RunOptions{})
+	if got := members(e.group(g)); len(got) != 1 || got[0] != strings.ToLower(fx[0].DN) {
+		t.Fatalf("before: %v", got)
+	}
+	if err := e.tenant.UpdateUser(userID(0), map[string]any{"onPremisesSecurityIdentifier": fx[2].SID}); err != nil {
+		t.Fatal(err)
+	}
+	// A new cloud user joins, created as sync would create it.
+	newUser, err := e.tenant.CreateUser(map[string]any{"displayName": "Late", "userPrincipalName": "late@contoso.test",
+		"onPremisesSyncEnabled": true, "onPremisesDistinguishedName": fx[1].DN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	if got := members(e.group(g)); len(got) != 1 || got[0] != strings.ToLower(fx[2].DN) || res.Mode != "delta" {
+		t.Fatalf("after the SID changed: %v (%s)", got, res.Mode)
+	}
+	if err := e.tenant.AddMember(g, newUser); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(engine.RunOptions{})
+	if got := members(e.group(g)); len(got) != 2 || !slices.Contains(got, strings.ToLower(fx[1].DN)) {
+		t.Fatalf("after the new user joined (found by DN): %v", got)
+	}
+}

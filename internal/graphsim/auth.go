@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -372,7 +371,6 @@ func (s *Server) nextSerial() uint64 {
 	return s.serial - 1
 }
 
-func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
 
 // verifyFederated checks a workload identity assertion: a token of an
 // external issuer that one of the app's federated credentials trusts.
