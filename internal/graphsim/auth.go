@@ -371,7 +371,6 @@ func (s *Server) nextSerial() uint64 {
 	return s.serial - 1
 }
 
-
 // verifyFederated checks a workload identity assertion: a token of an
 // external issuer that one of the app's federated credentials trusts.
 func verifyFederated(assertion string, app *Application) error {
