@@ -335,3 +335,48 @@ func TestDeltaSemantics(t *testing.T) {
 		t.Fatalf("after invalidation: %d %v Location=%q", status, body, h.Get("Location"))
 	}
 }
+
+func TestControlEndpoints(t *testing.T) {
+	e := start(t, Faults{})
+	post := func(path, body string) int {
+		resp, err := e.hc.Post(e.inst.URL+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("/_graphsim/faults", `{"throttleEvery":1,"retryAfterSeconds":9}`); code != 200 {
+		t.Fatalf("faults: %d", code)
+	}
+	tok := e.bearer(adminID, "admin-secret")
+	status, _, h := e.call(tok, "GET", "/v1.0/groups", nil)
+	if status != 429 || h.Get("Retry-After") != "9" {
+		t.Fatalf("after setting the fault: %d, Retry-After %q", status, h.Get("Retry-After"))
+	}
+	post("/_graphsim/faults", `{}`)
+	if code := post("/_graphsim/expire-tokens", ""); code != 204 {
+		t.Fatalf("expire-tokens: %d", code)
+	}
+	if status, body, _ := e.call(tok, "GET", "/v1.0/groups", nil); status != 401 || errCode(body) != "InvalidAuthenticationToken" {
+		t.Fatalf("old token after expire-tokens: %d %v", status, body)
+	}
+	tok = e.bearer(adminID, "admin-secret")
+	_, link := e.deltaItems(tok, "/beta/groups/delta")
+	if code := post("/_graphsim/resync", ""); code != 204 {
+		t.Fatalf("resync: %d", code)
+	}
+	if status, _, _ := e.call(tok, "GET", strings.TrimPrefix(link, e.inst.URL), nil); status != 410 {
+		t.Fatalf("delta link after resync: %d", status)
+	}
+	before := e.inst.Server.Tenant().Now()
+	if code := post("/_graphsim/clock", `{"advance":"720h"}`); code != 200 {
+		t.Fatalf("clock: %d", code)
+	}
+	if d := e.inst.Server.Tenant().Now().Sub(before); d < 720*time.Hour {
+		t.Fatalf("clock moved %v", d)
+	}
+	if code := post("/_graphsim/clock", `{"advance":"soon"}`); code != 400 {
+		t.Fatalf("bad clock request: %d", code)
+	}
+}
