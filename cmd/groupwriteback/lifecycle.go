@@ -114,6 +114,16 @@ writeback is enabled: sync and the service write only while it is.`,
 			if err := s.store.SetEnablement(ctx, store.Enablement{Enabled: true, WithoutExchange: withoutExchange}); err != nil {
 				return err
 			}
+			// The first cycle after enable is a full one: groups disable
+			// quarantined, and anything else that changed in AD while
+			// writeback was off, come back in step at once.
+			if err := s.store.ForgetLinks(ctx); err != nil {
+				return err
+			}
+			if s.cfg.Mode == "staging" {
+				fmt.Fprintln(g.stdout, "\nwriteback is enabled, but mode is staging: this instance plans and records, and writes nothing to AD until mode: normal")
+				return nil
+			}
 			fmt.Fprintln(g.stdout, "\nwriteback is enabled: run `groupwriteback sync`, or the service")
 			return nil
 		},
@@ -135,6 +145,9 @@ again, and then applies the plan, behind the delete threshold.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if err := g.refuseStaging(); err != nil {
+				return err
+			}
 			s, err := g.openSession(ctx)
 			if err != nil {
 				return err
@@ -184,6 +197,19 @@ again, and then applies the plan, behind the delete threshold.`,
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	cmd.Flags().IntVar(&allowDeletes, "allow-deletes", 0, "let this many deletes and quarantines through the delete threshold")
 	return cmd
+}
+
+// refuseStaging stops a command that would write to AD when the
+// configuration's mode is staging, before it connects to anything.
+func (g *globals) refuseStaging() error {
+	cfg, err := g.load()
+	if err != nil {
+		return err
+	}
+	if cfg.Mode == "staging" {
+		return fmt.Errorf("%w", engine.ErrStaging)
+	}
+	return nil
 }
 
 // confirm asks a yes/no question on a terminal; without one it refuses,

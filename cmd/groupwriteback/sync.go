@@ -80,9 +80,9 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 	}
 	w := cfg.Writeback
 	s.engine = engine.New(gc, s.dir, s.dir, s.store, engine.Config{
-		BaseDN: cfg.Directory.BaseDN, TargetOU: w.TargetOU, Schema: s.dir.Schema(),
+		TenantID: cfg.Cloud.TenantID, Staging: cfg.Mode == "staging", BaseDN: cfg.Directory.BaseDN, TargetOU: w.TargetOU, Schema: s.dir.Schema(),
 		UnifiedWritebackDefault: cfg.Cloud.UnifiedWritebackDefault, DeleteThreshold: *w.DeleteThreshold,
-		DeleteThresholdPercent: w.DeleteThresholdPercent, QuarantineOU: w.QuarantineOU, MoveBack: w.MoveBack,
+		DeleteThresholdPercent: *w.DeleteThresholdPercent, QuarantineOU: w.QuarantineOU, MoveBack: w.MoveBack,
 		Progress: s.progress.update,
 		Fates: engine.Fates{SoftDelete: reconcile.Fate(fate(w.OnSoftDelete)), HardDelete: reconcile.Fate(fate(w.OnHardDelete)),
 			WritebackOff: reconcile.Fate(fate(w.OnWritebackDisabled)), OutOfScope: reconcile.Fate(fate(w.OnOutOfScope)),
@@ -151,6 +151,11 @@ func (o *cycleCmd) run(ctx context.Context) error {
 	if o.allowDeletes < 0 {
 		return fmt.Errorf("--allow-deletes: must be 0 or more")
 	}
+	if !o.dryRun {
+		if err := o.refuseStaging(); err != nil {
+			return err
+		}
+	}
 	s, err := o.openSession(ctx)
 	if err != nil {
 		return err
@@ -212,9 +217,18 @@ type planJSON struct {
 	Problems   []reconcile.Problem                  `json:"problems"`
 	NotWritten map[string][]reconcile.MemberProblem `json:"membersNotWritten"`
 	Skipped    []skipped                            `json:"notWrittenBack"`
+	Notes      []note                               `json:"fieldsNotWrittenAsIs"`
 	Failures   []engine.Failure                     `json:"notInStep"`
 	Counts     engine.Counts                        `json:"counts"`
 	LDAPWrites int                                  `json:"ldapWrites"`
+}
+
+// note is a field of a written group that was cleaned or left out.
+type note struct {
+	CloudID string `json:"cloudId"`
+	Name    string `json:"name"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 type skipped struct {
@@ -244,6 +258,10 @@ func jsonResult(res *engine.Result, dry bool) planJSON {
 	}
 	if out.Skipped == nil {
 		out.Skipped = []skipped{}
+	}
+	out.Notes = []note{}
+	for _, n := range res.Notes {
+		out.Notes = append(out.Notes, note{CloudID: n.CloudID, Name: n.Name, Field: n.Field, Message: n.Message})
 	}
 	return out
 }
@@ -319,7 +337,19 @@ func show(v []string) string {
 	return fmt.Sprintf("%q", strings.Join(v, ", "))
 }
 
+// printFieldNotes lists the fields written cleaned or left out.
+func printFieldNotes(w io.Writer, res *engine.Result) {
+	if len(res.Notes) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "fields not written as the cloud has them (the rest of each group is written):")
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "  %s %q: %s: %s\n", n.CloudID, n.Name, n.Field, n.Message)
+	}
+}
+
 func printNotes(w io.Writer, res *engine.Result) {
+	printFieldNotes(w, res)
 	if len(res.Plan.NotWritten) > 0 {
 		fmt.Fprintln(w, "members not written:")
 		ids := make([]string, 0, len(res.Plan.NotWritten))
@@ -362,6 +392,7 @@ func printSync(w io.Writer, res *engine.Result) {
 	c := res.Counts
 	fmt.Fprintf(w, "sync (%s): %d created, %d updated, %d deleted, %d quarantined, %d unchanged, %d failed, %d not writable; %d LDAP writes\n",
 		res.Mode, c.Created, c.Updated, c.Deleted, c.Quarantined, c.Unchanged, c.Failed, c.NotWritable, res.Writes)
+	printFieldNotes(w, res)
 	if len(res.Drift) > 0 {
 		fmt.Fprintf(w, "drift repaired (AD edited by hand, overwritten with the cloud's values): %s\n", strings.Join(res.Drift, ", "))
 	}

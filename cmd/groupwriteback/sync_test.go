@@ -35,8 +35,8 @@ func dcSetup(t *testing.T, opts testdc.Options, n int) (string, string, *graphsi
 	tf := &graphsim.TenantFile{TenantID: "7a1c3f9e-2b4d-4e8a-9c61-0d5e8f2a1b3c",
 		Applications: []graphsim.Application{{AppID: "5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10", PasswordCredentials: []graphsim.PasswordCredential{{SecretText: "s"}}}},
 		Users: []map[string]any{
-			{"id": "3f2b1c4d-0001-4a5b-8c6d-7e8f90a1b2c3", "displayName": "A", "userPrincipalName": "a@x", "onPremisesSecurityIdentifier": fx[0].SID},
-			{"id": "3f2b1c4d-0002-4a5b-8c6d-7e8f90a1b2c3", "displayName": "B", "userPrincipalName": "b@x", "onPremisesDistinguishedName": fx[1].DN},
+			{"id": "3f2b1c4d-0001-4a5b-8c6d-7e8f90a1b2c3", "displayName": "A", "userPrincipalName": "a@x", "onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": fx[0].SID},
+			{"id": "3f2b1c4d-0002-4a5b-8c6d-7e8f90a1b2c3", "displayName": "B", "userPrincipalName": "b@x", "onPremisesSyncEnabled": true, "onPremisesDistinguishedName": fx[1].DN},
 		},
 		Groups: []map[string]any{
 			{"id": gid(n, 1), "displayName": "Marketing", "mailEnabled": true, "mailNickname": "marketing",

@@ -37,6 +37,16 @@ type Config struct {
 	Log       Log              `yaml:"log"`
 }
 
+// DefaultDeleteThresholdPercent holds back a run that would delete or
+// quarantine more than half of the groups the tool has written. The causes
+// of such runs are nearly always mistakes: a state file or configuration
+// pointed at another tenant, a scope edited wrong, a Graph read that came
+// back empty. A real clean-up of most groups at once is rare and passes
+// with --allow-deletes. (Connect's export deletion threshold counts 500
+// objects; Cloud Sync quarantines a job at 40% failures; a share of the
+// groups written scales with the deployment where a count does not.)
+const DefaultDeleteThresholdPercent = 50
+
 // Naming schemes for the cn of a written-back group.
 const (
 	// NamingDisplayName is Left(Trim(displayName),51) + "_" + the last 12
@@ -63,9 +73,10 @@ type Writeback struct {
 	MemberLimit int `yaml:"member_limit"`
 	// DeleteThreshold is the most groups one run may delete or quarantine
 	// (default 500); DeleteThresholdPercent, when above 0, lowers it to that
-	// share of the groups written back.
+	// share of the groups written back, never below one group (default 50:
+	// no run deletes most of what the tool wrote; 0 turns it off).
 	DeleteThreshold        *int `yaml:"delete_threshold"`
-	DeleteThresholdPercent int  `yaml:"delete_threshold_percent"`
+	DeleteThresholdPercent *int `yaml:"delete_threshold_percent"`
 	// QuarantineOU receives quarantined groups (members cleared, SID and
 	// anchor kept). Required when any policy below is quarantine.
 	QuarantineOU string `yaml:"quarantine_ou"`
@@ -215,6 +226,10 @@ func (c *Config) Complete(dir string) error {
 		v := 500
 		c.Writeback.DeleteThreshold = &v
 	}
+	if c.Writeback.DeleteThresholdPercent == nil {
+		v := DefaultDeleteThresholdPercent
+		c.Writeback.DeleteThresholdPercent = &v
+	}
 	if c.State.Path == "" {
 		c.State.Path = "groupwriteback.db"
 	}
@@ -263,6 +278,10 @@ func (c *Config) Validate() error {
 		bad("writeback.target_ou", "%q is not a DN", c.Writeback.TargetOU)
 	case c.Directory.BaseDN != "" && !directory.IsUnder(c.Writeback.TargetOU, c.Directory.BaseDN):
 		bad("writeback.target_ou", "%q is not under directory.base_dn %q", c.Writeback.TargetOU, c.Directory.BaseDN)
+	default:
+		if err := directory.CheckOUName(c.Writeback.TargetOU, c.Directory.BaseDN); err != nil {
+			bad("writeback.target_ou", "%v", err)
+		}
 	}
 	if n := c.Writeback.Naming; n != NamingDisplayName && n != NamingObjectID {
 		bad("writeback.naming", "%q is not %s or %s", n, NamingDisplayName, NamingObjectID)
@@ -288,8 +307,12 @@ func (c *Config) Validate() error {
 		bad("writeback.quarantine_ou", "%q is not under directory.base_dn", q)
 	case c.Writeback.TargetOU != "" && (directory.IsUnder(q, c.Writeback.TargetOU) || directory.IsUnder(c.Writeback.TargetOU, q)):
 		bad("writeback.quarantine_ou", "must be apart from writeback.target_ou, neither inside the other")
+	default:
+		if err := directory.CheckOUName(q, c.Directory.BaseDN); err != nil {
+			bad("writeback.quarantine_ou", "%v", err)
+		}
 	}
-	if p := c.Writeback.DeleteThresholdPercent; p < 0 || p > 100 {
+	if p := c.Writeback.DeleteThresholdPercent; p != nil && (*p < 0 || *p > 100) {
 		bad("writeback.delete_threshold_percent", "must be 0 (off) to 100")
 	}
 	if c.Writeback.MemberLimit < 0 {

@@ -28,17 +28,26 @@ type Object struct {
 	SID       string
 	Class     []string
 	GroupType int64
+	// Critical is isCriticalSystemObject: krbtgt, the built-in accounts and
+	// groups, domain controllers. Connect's default rules never sync them.
+	Critical bool
 }
 
-// IsGroup reports whether the object is a group.
-func (o Object) IsGroup() bool {
+func (o Object) hasClass(name string) bool {
 	for _, c := range o.Class {
-		if strings.EqualFold(c, "group") {
+		if strings.EqualFold(c, name) {
 			return true
 		}
 	}
 	return false
 }
+
+// IsUser reports whether the object is a user account: class user (or
+// inetOrgPerson, a subclass), and not a computer, which is one too.
+func (o Object) IsUser() bool { return o.hasClass("user") && !o.hasClass("computer") }
+
+// IsGroup reports whether the object is a group.
+func (o Object) IsGroup() bool { return o.hasClass("group") }
 
 // IsDomainLocal reports whether the object is a domain-local group, which a
 // universal group cannot contain.
@@ -77,7 +86,7 @@ func (c *Client) Lookup(ctx context.Context, kind KeyKind, base string, values [
 			terms = append(terms, term{"(adminDescription=" + ldap.EscapeFilter(v) + ")", v})
 		}
 	}
-	attrs := []string{"objectGUID", "objectSid", "objectClass", "groupType", "mS-DS-ConsistencyGuid", "adminDescription"}
+	attrs := []string{"objectGUID", "objectSid", "objectClass", "groupType", "mS-DS-ConsistencyGuid", "adminDescription", "isCriticalSystemObject"}
 	for start := 0; start < len(terms); start += 50 {
 		batch := terms[start:min(start+50, len(terms))]
 		var f strings.Builder
@@ -92,7 +101,7 @@ func (c *Client) Lookup(ctx context.Context, kind KeyKind, base string, values [
 		}
 		for _, e := range entries {
 			o := Object{DN: e.DN, GUID: GUIDString(e.GetRawAttributeValue("objectGUID")), SID: SIDString(e.GetRawAttributeValue("objectSid")),
-				Class: e.GetAttributeValues("objectClass")}
+				Class: e.GetAttributeValues("objectClass"), Critical: strings.EqualFold(e.GetAttributeValue("isCriticalSystemObject"), "TRUE")}
 			o.GroupType, _ = strconv.ParseInt(e.GetAttributeValue("groupType"), 10, 64)
 			// Map the entry back to the values it answers.
 			var keys []string

@@ -98,6 +98,10 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 	tctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if _, err := cred.GetToken(tctx, policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
+		if c := graph.Explain(err); c.Kind == "tls" || c.Kind == "network" {
+			r.add("graph: token", Fail, "cannot reach "+cfg.Cloud.AuthorityURL+": "+c.Detail, c.Fix)
+			return
+		}
 		r.add("graph: token", Fail, tokenError(err),
 			"check cloud.tenant_id, cloud.client_id and the secret or certificate of the app registration; AADSTS codes are explained at https://login.microsoftonline.com/error")
 		return
@@ -119,11 +123,14 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 		{"graph: read writebackConfiguration (beta)", "/beta/groups", "Group.Read.All", url.Values{"$top": {"1"}, "$select": {"id,writebackConfiguration"}}},
 	} {
 		if err := client.Probe(ctx, p.path, p.q); err != nil {
-			fix := "check that " + cfg.Cloud.GraphURL + " is reachable from here"
+			detail, fix := firstLine(err.Error()), "check that "+cfg.Cloud.GraphURL+" is reachable from here"
+			if c := graph.Explain(err); c.Kind == "tls" || c.Kind == "network" {
+				detail, fix = "cannot reach "+cfg.Cloud.GraphURL+": "+c.Detail, c.Fix
+			}
 			if isStatus(err, 403) {
 				fix = "grant the app the Microsoft Graph application permission " + p.perm + " and give admin consent"
 			}
-			r.add(p.name, Fail, firstLine(err.Error()), fix)
+			r.add(p.name, Fail, detail, fix)
 			continue
 		}
 		r.add(p.name, Pass, "allowed", "")
@@ -206,6 +213,12 @@ func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Option
 			continue
 		}
 		r.add(name, Pass, ou.dn, "")
+		if err := c.CheckContainer(ctx, ou.dn, true); err != nil {
+			r.add("ldap: "+ou.key+" is a safe place for groups", Fail, err.Error(),
+				"give written-back groups an OU of their own (e.g. OU=Cloud Groups,"+cfg.Directory.BaseDN+"), created for them: the tool deletes and "+
+					"quarantines groups there, so it must hold nothing of the domain's own, and no critical system object")
+			continue
+		}
 		rights := "ldap: may create, modify and delete groups in " + ou.key
 		create, err := c.CanCreateGroups(ctx, ou.dn)
 		if err != nil || !create {

@@ -105,6 +105,10 @@ func TestFailures(t *testing.T) {
 		{"no Exchange schema", testdc.Options{}, nil, nil, "schema: Exchange", "absent", "--without-exchange"},
 		{"wrong client secret", testdc.Options{}, nil, func(_ *testing.T, c *config.Config, _ *testdc.DC) { c.Cloud.ClientSecret = secret.New("x") },
 			"graph: token", "AADSTS7000215", "client_id"},
+		{"Graph's certificate not trusted", testdc.Options{}, nil, func(t *testing.T, c *config.Config, _ *testdc.DC) {
+			ca, _ := testca.New("other")
+			c.Cloud.CAFile, _ = ca.WriteFile(t.TempDir(), "other.pem")
+		}, "graph: token", "x509: certificate signed by unknown authority", "not at fault"},
 		{"no permission to read users", testdc.Options{}, []string{"Group.Read.All"}, nil, "graph: read users", "403", "User.Read.All"},
 		{"an account without rights on the OU", testdc.Options{}, nil, func(t *testing.T, c *config.Config, dc *testdc.DC) {
 			c.Directory.BindDN, c.Directory.Password = plainUser(t, dc), secret.New("Un-Privileged-1")
@@ -124,6 +128,9 @@ func TestFailures(t *testing.T) {
 			c := find(t, r, tc.check)
 			if r.OK() || c.Status != doctor.Fail || !strings.Contains(c.Detail, tc.says) || !strings.Contains(c.Fix, tc.fix) {
 				t.Fatalf("%s: %s %q fix %q", c.Name, c.Status, c.Detail, c.Fix)
+			}
+			if tc.check == "graph: token" && tc.says != "AADSTS7000215" && strings.Contains(c.Fix, "secret") {
+				t.Fatalf("a transport failure sends the admin to the secret: %q", c.Fix)
 			}
 			if tc.name == "an account without rights on the OU" {
 				conn, _ := dc.Admin()

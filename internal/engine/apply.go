@@ -3,9 +3,12 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -76,6 +79,16 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res
 	return failed, unfinished
 }
 
+// notesMessage joins the notes of a group written with some fields
+// cleaned or left out.
+func notesMessage(notes []policy.Problem) string {
+	parts := make([]string, len(notes))
+	for i, n := range notes {
+		parts[i] = n.Field + ": " + n.Message
+	}
+	return strings.Join(parts, "; ")
+}
+
 // record stores the state of every group the cycle worked on, and gathers
 // every group not in step (this cycle's and those left from before).
 func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconcile.Plan, failed map[string]error, unfinished map[string]bool, res *Result) error {
@@ -127,6 +140,7 @@ func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconc
 			st.State, st.Message = store.StateFailed, blocked[d.CloudID]
 		case d.Desired != nil:
 			st.State, st.DN = store.StateInStep, d.Desired.DN
+			st.Message = notesMessage(d.Notes)
 			if dn := finalDN[d.CloudID]; dn != "" {
 				st.DN = dn
 			}
@@ -194,4 +208,33 @@ func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconc
 		}
 	}
 	return nil
+}
+
+// clearGone settles groups left pending or failed (say by a run killed in
+// the middle of its deletes) that are gone from both sides: no cloud group,
+// no AD group, nothing planned. Left alone they would stay "not in step"
+// for ever, with no name and no cause.
+func (e *Engine) clearGone(ctx context.Context, snap *cloud.Snapshot, actual []reconcile.ADGroup, plan reconcile.Plan) error {
+	ctx = context.WithoutCancel(ctx)
+	left, err := e.store.Statuses(ctx, store.StatePending, store.StateFailed)
+	if err != nil {
+		return err
+	}
+	inAD := map[string]bool{}
+	for _, a := range actual {
+		inAD[cloudID(a)] = true
+	}
+	for _, op := range append(slices.Clone(plan.Ops), plan.HeldBack...) {
+		inAD[op.CloudID] = true
+	}
+	var sts []store.GroupStatus
+	for _, st := range left {
+		if snap.Groups[st.CloudID] != nil || inAD[st.CloudID] {
+			continue
+		}
+		e.logger.Info("a group left unfinished is gone from the cloud and from AD; nothing is left to do", "cloud_id", st.CloudID, "name", st.Name)
+		sts = append(sts, store.GroupStatus{CloudID: st.CloudID, Name: st.Name, State: store.StateDeleted,
+			Message: "gone from the cloud and from AD (an earlier run ended before recording it)"})
+	}
+	return e.store.SetStatus(ctx, sts)
 }

@@ -17,6 +17,15 @@ func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
 	if fate == "" {
 		fate = reconcile.DeleteIt
 	}
+	if e.cfg.Staging && !o.DryRun {
+		return nil, ErrStaging
+	}
+	if err := e.checkBinding(ctx, !o.DryRun); err != nil {
+		return nil, err
+	}
+	if err := e.checkPlaces(ctx, true); err != nil {
+		return nil, err
+	}
 	e.cfg.Policy.Exchange = e.cfg.Schema.Exchange
 	e.cfg.Policy.AnchorAttribute = e.cfg.Schema.AnchorAttribute
 	managed := e.managed()
@@ -32,14 +41,19 @@ func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	ropts := e.reconcileOptions(managed, o)
 	ropts.Command = "disable"
+	// Disabling removes every group by design, shown and confirmed first:
+	// the share of groups that holds back a mistaken sync does not apply.
+	// The count (delete_threshold) still does.
+	ropts.DeleteThresholdPercent = 0
 	res.Plan = reconcile.Make(nil, actual, undesired, ropts)
 	if o.DryRun {
 		return res, nil
 	}
-	runID, err := e.store.StartRun(ctx, "disable")
+	runID, died, err := e.store.StartRun(ctx, "disable")
 	if err != nil {
 		return nil, err
 	}
+	e.markDied(died)
 	failed, _ := e.apply(ctx, runID, res.Plan.Ops, res)
 	var sts []store.GroupStatus
 	for id := range undesired {

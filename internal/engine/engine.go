@@ -33,6 +33,8 @@ type DirectoryReader interface {
 	OwnedGroups(ctx context.Context, base string, managed []string) ([]reconcile.ADGroup, error)
 	GroupsByAnchor(ctx context.Context, base string, anchors, managed []string) ([]reconcile.ADGroup, error)
 	Lookup(ctx context.Context, kind directory.KeyKind, base string, values []string) (map[string]directory.Object, error)
+	// CheckContainer refuses an OU that is no safe place for groups.
+	CheckContainer(ctx context.Context, dn string, deep bool) error
 }
 
 // DirectoryWriter applies planned operations to AD (directory.Client).
@@ -48,7 +50,14 @@ var (
 
 // Config is what the engine needs besides its adapters.
 type Config struct {
+	// TenantID, BaseDN, TargetOU and QuarantineOU bind the state file: a
+	// state file made for others is refused.
+	TenantID string
 	BaseDN   string
+	// Staging (mode: staging) plans and records, and refuses every write
+	// to AD, whichever command asks: a staging server never changes
+	// production.
+	Staging  bool
 	TargetOU string
 	// Policy options; Exchange and AnchorAttribute come from Schema.
 	Policy policy.Options
@@ -87,6 +96,10 @@ func orKeep(f reconcile.Fate) reconcile.Fate {
 	}
 	return f
 }
+
+// ErrStaging: the configuration's mode is staging, so nothing is written
+// to AD, whichever command asks.
+var ErrStaging = errors.New("mode is staging: this instance never writes to AD (`groupwriteback plan` shows what it would do; set mode: normal to write from here)")
 
 // ErrDisabled: writeback is not enabled, so a cycle writes nothing.
 var ErrDisabled = errors.New("writeback is disabled: nothing is written to AD until `groupwriteback enable`")
@@ -161,6 +174,10 @@ type Result struct {
 	Failures []Failure `json:"failures,omitempty"`
 	// Skipped lists groups out of scope in this cycle, with reasons.
 	Skipped []policy.Decision `json:"-"`
+	// Notes are fields written cleaned, or left out, of groups that were
+	// otherwise written (an invalid address, control characters), each
+	// naming its group and field.
+	Notes []policy.Problem `json:"notes,omitempty"`
 }
 
 // Run runs one cycle. Errors that make the whole run meaningless (Graph or
@@ -175,8 +192,14 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.cfg.Staging && !o.DryRun {
+		return nil, ErrStaging
+	}
 	if !en.Enabled && !o.DryRun {
 		return nil, ErrDisabled
+	}
+	if err := e.checkBinding(ctx, !o.DryRun); err != nil {
+		return nil, err
 	}
 	snap, links, err := e.store.LoadCloud(ctx)
 	if err != nil {
@@ -203,6 +226,9 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	full := o.Full || gr.Full || ur.Full
 	if full {
 		mode = "full"
+	}
+	if err := e.checkPlaces(ctx, full); err != nil {
+		return nil, err
 	}
 	res := &Result{Mode: mode, Counts: Counts{MembersNotWritten: map[string]int{}}}
 
@@ -251,6 +277,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 		switch {
 		case d.Desired != nil:
 			res.Counts.InScope++
+			res.Notes = append(res.Notes, d.Notes...)
 		case d.InScope:
 			// Not writable now: its AD copy, if any, is kept as it is.
 			res.Counts.InScope++
@@ -264,7 +291,15 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err := e.checkGone(ctx, snap, actual, undesired); err != nil {
 		return nil, err
 	}
-	plan := reconcile.Make(desired, actual, undesired, e.reconcileOptions(managed, o))
+	ropts := e.reconcileOptions(managed, o)
+	if !full {
+		// A delta cycle reads only the groups it works on from AD: the
+		// share of deletes is taken of every group written.
+		if ropts.OwnedTotal, err = e.store.CountWritten(ctx); err != nil {
+			return nil, err
+		}
+	}
+	plan := reconcile.Make(desired, actual, undesired, ropts)
 	res.Plan = plan
 	if o.Full {
 		res.Drift = drift(plan, before, snap)
@@ -297,11 +332,15 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 		Links: store.Links{Groups: gr.DeltaLink, Users: ur.DeltaLink}, Pending: pending}); err != nil {
 		return nil, err
 	}
-	runID, err := e.store.StartRun(ctx, mode)
+	runID, died, err := e.store.StartRun(ctx, mode)
 	if err != nil {
 		return nil, err
 	}
+	e.markDied(died)
 	failed, unfinished := e.apply(ctx, runID, plan.Ops, res)
+	if err := e.clearGone(ctx, snap, actual, plan); err != nil {
+		return nil, err
+	}
 	if err := e.record(ctx, work, plan, failed, unfinished, res); err != nil {
 		return nil, err
 	}

@@ -56,19 +56,9 @@ func newEnv(t *testing.T, opts testdc.Options, tf *graphsim.TenantFile, adjust f
 	dc := testdc.Shared(t, opts)
 	e := &env{t: t, dc: dc, ou: dc.NewOU(t, "wb")}
 	var err error
-	if e.sim, err = graphsim.Start(graphsim.Options{Tenant: tf, CertDir: t.TempDir(), Faults: graphsim.Faults{PageSize: 50}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.sim.Close() })
+	var gc *graph.Client
+	e.sim, gc = startCloud(t, tf)
 	e.tenant = e.sim.Server.Tenant()
-	gcfg := graph.Config{TenantID: tenantID, ClientID: appID, ClientSecret: secret.New(appPass), GraphURL: e.sim.URL, AuthorityURL: e.sim.URL, CAFile: e.sim.CAFile}
-	if err := gcfg.Complete("cloud."); err != nil {
-		t.Fatal(err)
-	}
-	gc, err := gcfg.Open(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dcfg := directory.Config{URL: dc.URL, BindDN: testdc.AdminDN, Password: secret.New(testdc.AdminPassword), CAFile: dc.CAFile, BaseDN: testdc.BaseDN}
 	if e.dir, err = dcfg.Open(context.Background(), nil); err != nil {
 		t.Fatal(err)
@@ -81,7 +71,7 @@ func newEnv(t *testing.T, opts testdc.Options, tf *graphsim.TenantFile, adjust f
 	if err := e.store.SetEnablement(context.Background(), store.Enablement{Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := engine.Config{BaseDN: testdc.BaseDN, TargetOU: e.ou, Schema: e.dir.Schema(), DeleteThreshold: 500,
+	cfg := engine.Config{TenantID: tf.TenantID, BaseDN: testdc.BaseDN, TargetOU: e.ou, Schema: e.dir.Schema(), DeleteThreshold: 500,
 		Policy: policy.Options{Naming: policy.NamingDisplayName}}
 	if adjust != nil {
 		adjust(&cfg)
@@ -89,6 +79,25 @@ func newEnv(t *testing.T, opts testdc.Options, tf *graphsim.TenantFile, adjust f
 	e.cloud, e.cfg = gc, cfg
 	e.eng = engine.New(gc, e.dir, e.dir, e.store, cfg, nil)
 	return e
+}
+
+// startCloud starts graphsim with tf and returns a Graph client for it.
+func startCloud(t *testing.T, tf *graphsim.TenantFile) (*graphsim.Instance, *graph.Client) {
+	t.Helper()
+	sim, err := graphsim.Start(graphsim.Options{Tenant: tf, CertDir: t.TempDir(), Faults: graphsim.Faults{PageSize: 50}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	gcfg := graph.Config{TenantID: tf.TenantID, ClientID: appID, ClientSecret: secret.New(appPass), GraphURL: sim.URL, AuthorityURL: sim.URL, CAFile: sim.CAFile}
+	if err := gcfg.Complete("cloud."); err != nil {
+		t.Fatal(err)
+	}
+	gc, err := gcfg.Open(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, gc
 }
 
 // resetStore replaces the state file with an empty one, as if it were lost.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -90,6 +91,14 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision) ([]reconci
 			switch {
 			case !ok:
 				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberNotFoundInAD})
+			case obj.Critical:
+				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberCritical})
+				e.logger.Warn("member refused: its on-premises identifier names a critical system object", "cloud_id", d.CloudID, "member", m.CloudID, "dn", obj.DN)
+			case m.Type == cloud.TypeUser && !obj.IsUser():
+				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberNotAUser})
+				e.logger.Warn("member refused: a user's on-premises identifier names an object that is not a user", "cloud_id", d.CloudID, "member", m.CloudID, "dn", obj.DN)
+			case m.Type == cloud.TypeGroup && !obj.IsGroup():
+				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberNotAGroup})
 			case obj.IsDomainLocal():
 				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberDomainLocalGroup})
 			default:

@@ -145,7 +145,9 @@ func (c *Client) checkLink(link string) error {
 		return fmt.Errorf("graph: bad link %q: %w", link, err)
 	}
 	if u.Scheme != c.base.Scheme || !strings.EqualFold(u.Host, c.base.Host) {
-		return fmt.Errorf("graph: link %s is not on %s; refusing to follow it", u.Redacted(), c.base.Host)
+		// Never print the link whole: its query carries a skip or delta token.
+		return fmt.Errorf("graph: a next or delta link points at %s://%s%s, not at %s: refusing to follow it (the access token must not leave Graph). "+
+			"If the state file comes from a configuration with another cloud.graph_url, run `groupwriteback sync --full`", u.Scheme, u.Host, u.Path, c.base.Host)
 	}
 	return nil
 }
@@ -206,6 +208,9 @@ func (c *Client) do(ctx context.Context, method, link string, header http.Header
 			return nil, ctx.Err()
 		case err != nil:
 			lastErr = fmt.Errorf("graph: %s %s: %w", method, pathOf(link), err)
+			if rerr := reachError(method+" "+pathOf(link), err); rerr != nil {
+				lastErr = rerr
+			}
 			if !retryableNetErr(err) {
 				return nil, lastErr
 			}
@@ -285,6 +290,9 @@ func (c *Client) token(ctx context.Context, refresh bool) (string, error) {
 	}
 	tok, err := c.cred.GetToken(ctx, opts)
 	if err != nil {
+		if rerr := reachError("get token", err); rerr != nil {
+			return "", rerr
+		}
 		return "", fmt.Errorf("graph: get token: %w", err)
 	}
 	return tok.Token, nil

@@ -444,9 +444,12 @@ func TestGroupMembersPages(t *testing.T) {
 
 func TestLinksToOtherHostsAreRefused(t *testing.T) {
 	s := startSim(t, testTenant(), graphsim.Faults{})
-	_, err := s.client.GroupsDelta(context.Background(), "https://evil.example.com/beta/groups/delta?$deltatoken=x")
-	if err == nil || !strings.Contains(err.Error(), "refusing") {
-		t.Fatalf("err = %v, want the link refused", err)
+	_, err := s.client.GroupsDelta(context.Background(), "https://evil.example.com/beta/groups/delta?$deltatoken=SECRET-TOKEN-VALUE")
+	if err == nil || !strings.Contains(err.Error(), "refusing") || !strings.Contains(err.Error(), "https://evil.example.com/beta/groups/delta") {
+		t.Fatalf("err = %v, want the link refused, naming its host and path", err)
+	}
+	if strings.Contains(err.Error(), "SECRET-TOKEN-VALUE") || strings.Contains(err.Error(), "deltatoken") {
+		t.Fatalf("the refusal prints the delta token: %v", err)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 // fits AD's 64 units and ends with the id suffix, the DN parses back to the
 // same cn, and sAMAccountName holds no character AD refuses.
 func FuzzNaming(f *testing.F) {
-	for _, s := range []string{"Marketing", `a,b+c"d\e<f>g;h=i`, "#x", " lead", "trail ", "Отдел", "😀😀", "a\x00b", "...", strings.Repeat("=", 70)} {
+	for _, s := range []string{"Marketing", `a,b+c"d\e<f>g;h=i`, "#x", " lead", "trail ", "Отдел", "😀😀", "a\x00b", "...", "x\u202Ey", "\u2028\uFFFF", strings.Repeat("=", 70)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, display string) {
@@ -28,8 +28,8 @@ func FuzzNaming(f *testing.F) {
 		if !strings.HasSuffix(cn, "_2c1a0b9f8e7d") {
 			t.Fatalf("cn %q lost the id suffix", cn)
 		}
-		if strings.ContainsFunc(cn, unicode.IsControl) {
-			t.Fatalf("cn %q has a control character", cn)
+		if strings.ContainsFunc(cn, unicode.IsControl) || strings.ContainsFunc(cn, unsafeRune) {
+			t.Fatalf("cn %q has a control, bidi or non-character rune", cn)
 		}
 		dn := GroupDN(cn, "OU=Cloud Groups,DC=contoso,DC=test")
 		parsed, err := ldap.ParseDN(dn)
@@ -42,6 +42,49 @@ func FuzzNaming(f *testing.F) {
 		sam := SAMAccountName(cn)
 		if strings.ContainsAny(sam, `"/\[]:;|=,+*?<>@`) || strings.HasSuffix(sam, ".") || utf16Len(sam) > maxSAM || sam == "" {
 			t.Fatalf("sAMAccountName %q breaks AD's rules", sam)
+		}
+	})
+}
+
+// FuzzMailAddress checks that what the mail checks accept is what AD and
+// Exchange can store: one @, only atext and dots before it, an LDH host
+// name after it, and that proxyAddresses never carries an address the
+// checks refuse, nor one twice.
+func FuzzMailAddress(f *testing.F) {
+	for _, s := range []string{"a@contoso.com", "@@", "a@b@c", "smtp:x@y.z", "not a mail", "o'brien@x.co", "a..b@c.d", "é@x.com", "X500:/o=x/cn=y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, addr string) {
+		if CheckSMTPAddress(addr) == nil {
+			local, domain, _ := strings.Cut(addr, "@")
+			if strings.Count(addr, "@") != 1 || len(addr) > maxAddress || dotAtom(local) != nil || !strings.Contains(domain, ".") ||
+				strings.ContainsFunc(addr, func(r rune) bool { return r <= ' ' || r > '~' }) {
+				t.Fatalf("accepted %q", addr)
+			}
+		}
+		if CheckMailNickname(addr) == nil && strings.ContainsAny(addr, " @\t\n") {
+			t.Fatalf("nickname %q accepted", addr)
+		}
+		out, _ := proxyAddresses("primary@contoso.com", []string{addr, "smtp:" + addr, "SMTP:" + addr, "x500:" + addr})
+		seen := map[string]bool{}
+		for _, p := range out[1:] {
+			scheme, a, _ := strings.Cut(p, ":")
+			switch scheme {
+			case "smtp":
+				if CheckSMTPAddress(a) != nil {
+					t.Fatalf("proxyAddresses kept %q", p)
+				}
+			case "X500":
+				if checkX500(a) != nil {
+					t.Fatalf("proxyAddresses kept %q", p)
+				}
+			default:
+				t.Fatalf("proxyAddresses kept %q", p)
+			}
+			if seen[strings.ToLower(p)] {
+				t.Fatalf("proxyAddresses has %q twice", p)
+			}
+			seen[strings.ToLower(p)] = true
 		}
 	})
 }

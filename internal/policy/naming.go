@@ -40,16 +40,53 @@ func leftUTF16(s string, n int) string {
 	return s
 }
 
-// cleanText replaces control characters (which AD refuses in names and Samba
-// silently stores) with spaces and trims the result.
+// unsafeRune reports whether r must not reach a name or a description in
+// AD: control characters (which AD refuses in names and Samba silently
+// stores), the line and paragraph separators, the bidirectional controls
+// that make a name read differently from what it is (U+202E turns
+// "Admins\u202Etxt.exe" around), and non-characters (U+FFFE, U+FFFF and the
+// like, and the replacement character left by bad UTF-8).
+func unsafeRune(r rune) bool {
+	switch {
+	case unicode.IsControl(r), r == unicode.ReplacementChar:
+		return true
+	case r == 0x2028 || r == 0x2029: // line and paragraph separators
+		return true
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0x061C: // bidi controls
+		return true
+	case r >= 0xFDD0 && r <= 0xFDEF, r&0xFFFE == 0xFFFE: // non-characters
+		return true
+	}
+	return false
+}
+
+// cleanText replaces the runes unsafeRune refuses with spaces and trims
+// the result.
 func cleanText(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unsafeRune(r) {
 			return ' '
 		}
 		return r
-	}, s)
-	return strings.TrimSpace(s)
+	}, s))
+}
+
+// cleanDescription is cleanText that keeps line breaks and tabs, which a
+// multi-line description may carry.
+func cleanDescription(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r != '\n' && r != '\t' && unsafeRune(r) {
+			return ' '
+		}
+		return r
+	}, strings.ReplaceAll(s, "\r\n", "\n")))
+}
+
+// hasUnsafe reports whether s holds a rune cleanText replaces.
+func hasUnsafe(s string, keepBreaks bool) bool {
+	return strings.ContainsFunc(s, func(r rune) bool {
+		return unsafeRune(r) && !(keepBreaks && (r == '\n' || r == '\t' || r == '\r'))
+	})
 }
 
 // idSuffix is the last 12 hex digits of an object id.

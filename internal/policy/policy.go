@@ -113,6 +113,9 @@ type Decision struct {
 	// Problem says why an in-scope group cannot be written; Desired is nil then.
 	Problem *Problem
 	Desired *DesiredGroup
+	// Notes are problems with single fields that did not stop the group:
+	// it is written with the field cleaned, or without it, as each says.
+	Notes []Problem
 }
 
 // Cause is the kind of reason a group is not written back.
@@ -181,6 +184,15 @@ const (
 	MemberUnknown          = "member not found in the tenant snapshot"
 	MemberNotFoundInAD     = "not found in AD by any of its on-premises identifiers"
 	MemberDomainLocalGroup = "a universal group cannot contain a domain-local group"
+	// MemberCloudOnlyWithIDs is a user Entra does not sync from AD
+	// (onPremisesSyncEnabled is not true) that still carries on-premises
+	// identifiers: once synced, or set by hand. They may name any object,
+	// so they are not trusted.
+	MemberCloudOnlyWithIDs = "cloud user not synced from AD (onPremisesSyncEnabled is not true) carries on-premises identifiers: not trusted, not resolved"
+	MemberItself           = "a group is never written as a member of itself"
+	MemberNotAUser         = "a user's on-premises identifier points at an AD object that is not a user account (a computer, a group, a contact …)"
+	MemberNotAGroup        = "a group's on-premises identifier points at an AD object that is not a group"
+	MemberCritical         = "points at a critical system object (isCriticalSystemObject: krbtgt, a built-in account or group, a domain controller), which Connect never syncs: never written"
 )
 
 // ManagedAttributes are the attributes the tool owns on its groups; every
@@ -219,6 +231,7 @@ func DecideSome(snap *cloud.Snapshot, o Options, only map[string]bool) []Decisio
 			inScope[id] = true
 		}
 	}
+	uniqueAddresses(out)
 	for i := range out {
 		if d := out[i].Desired; d != nil && (only == nil || only[d.CloudID]) {
 			d.Members = memberRefs(snap.Groups[d.CloudID], snap, inScope)
@@ -229,6 +242,7 @@ func DecideSome(snap *cloud.Snapshot, o Options, only map[string]bool) []Decisio
 			}
 		}
 	}
+	noteCycles(out, snap, inScope)
 	return out
 }
 
@@ -262,6 +276,9 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 		d.Problem = &Problem{CloudID: g.ID, Name: g.DisplayName, Field: field, Message: fmt.Sprintf(format, args...)}
 		return d
 	}
+	note := func(field, format string, args ...any) {
+		d.Notes = append(d.Notes, Problem{CloudID: g.ID, Name: g.DisplayName, Field: field, Message: fmt.Sprintf(format, args...)})
+	}
 	typ := wb.OnPremisesGroupType
 	if typ == "" {
 		typ = UniversalDistribution
@@ -286,8 +303,20 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 	if writeMail && (g.Mail == "" || g.MailNickname == "") {
 		return problem("mail", "a mail-enabled group needs mail and mailNickname; the cloud group has %q and %q", g.Mail, g.MailNickname)
 	}
-	if writeMail && utf16Len(g.MailNickname) > maxNickname {
-		return problem("mailNickname", "is longer than AD's %d characters", maxNickname)
+	if writeMail {
+		if err := CheckSMTPAddress(g.Mail); err != nil {
+			note("mail", "%v: the group is written without mail attributes", err)
+			writeMail = false
+		} else if err := CheckMailNickname(g.MailNickname); err != nil {
+			note("mailNickname", "%v: the group is written without mail attributes", err)
+			writeMail = false
+		}
+	}
+	if hasUnsafe(g.DisplayName, false) {
+		note("displayName", "has control, bidirectional-override or non-character code points: replaced with spaces in cn, sAMAccountName and displayName")
+	}
+	if hasUnsafe(g.Description, true) {
+		note("description", "has control, bidirectional-override or non-character code points: replaced with spaces")
 	}
 	cn := CommonName(o.Naming, g.ID, g.DisplayName)
 	anchor := Anchor(g.ID)
@@ -299,7 +328,7 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 		"sAMAccountName":   {SAMAccountName(cn)},
 		"groupType":        {strconv.Itoa(gt)},
 		"displayName":      {leftUTF16(cleanText(g.DisplayName), maxDisplayName)},
-		"description":      nonEmpty(leftUTF16(strings.TrimSpace(g.Description), maxDescription)),
+		"description":      nonEmpty(strings.TrimSpace(leftUTF16(cleanDescription(g.Description), maxDescription))),
 		"adminDescription": {anchor},
 	}
 	if o.AnchorAttribute {
@@ -317,7 +346,11 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 		}
 		attrs["mail"] = []string{g.Mail}
 		attrs["mailNickname"] = []string{g.MailNickname}
-		attrs["proxyAddresses"] = smtpAddresses(g.Mail, g.ProxyAddresses)
+		proxies, bad := proxyAddresses(g.Mail, g.ProxyAddresses)
+		for _, b := range bad {
+			note("proxyAddresses", "%s: left out", b)
+		}
+		attrs["proxyAddresses"] = proxies
 		attrs["msExchRecipientDisplayType"] = []string{strconv.Itoa(display)}
 		attrs["msExchRecipientTypeDetails"] = []string{strconv.FormatInt(typeDetailsRemoteGroupMailbox, 10)}
 		attrs["msExchRequireAuthToSendTo"] = []string{"TRUE"}
@@ -331,23 +364,6 @@ func nonEmpty(s string) []string {
 		return nil
 	}
 	return []string{s}
-}
-
-// smtpAddresses keeps the SMTP addresses of proxyAddresses, one primary
-// (SMTP:, the group's mail) and the rest secondary (smtp:), without
-// duplicates (AD compares them case-insensitively).
-func smtpAddresses(mail string, proxies []string) []string {
-	out := []string{"SMTP:" + mail}
-	seen := map[string]bool{strings.ToLower(mail): true}
-	for _, p := range proxies {
-		scheme, addr, ok := strings.Cut(p, ":")
-		if !ok || !strings.EqualFold(scheme, "smtp") || addr == "" || seen[strings.ToLower(addr)] {
-			continue
-		}
-		seen[strings.ToLower(addr)] = true
-		out = append(out, "smtp:"+addr)
-	}
-	return out
 }
 
 // excludes returns why the configured scope leaves g out, or "".
@@ -376,6 +392,8 @@ func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool) [
 	for _, r := range cloud.SortedRefs(g.Members) {
 		m := MemberRef{CloudID: r.ID, Type: r.Type}
 		switch {
+		case r.ID == g.ID:
+			m.Type, m.NotWritable = cloud.TypeGroup, MemberItself
 		case r.Type == cloud.TypeUser || (r.Type == cloud.TypeUnknown && snap.Users[r.ID] != nil):
 			m.Type = cloud.TypeUser
 			u := snap.Users[r.ID]
@@ -384,6 +402,8 @@ func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool) [
 				m.NotWritable = MemberUnknown
 			case u.OnPremisesObjectIdentifier == "" && u.OnPremisesSecurityIdentifier == "" && u.OnPremisesImmutableID == "" && u.OnPremisesDistinguishedName == "":
 				m.NotWritable = MemberCloudOnly
+			case u.OnPremisesSyncEnabled == nil || !*u.OnPremisesSyncEnabled:
+				m.NotWritable = MemberCloudOnlyWithIDs
 			default:
 				m.Keys = Keys{GUID: u.OnPremisesObjectIdentifier, SID: u.OnPremisesSecurityIdentifier,
 					ImmutableID: u.OnPremisesImmutableID, DN: u.OnPremisesDistinguishedName}

@@ -139,13 +139,16 @@ func TestMapping(t *testing.T) {
 
 func TestMemberRefs(t *testing.T) {
 	snap := cloud.NewSnapshot()
-	snap.Users["synced"] = &cloud.User{ID: "synced", OnPremisesSecurityIdentifier: "S-1-5-21-1-2-3-1105", OnPremisesImmutableID: "q83vEjRWeJA="}
+	snap.Users["synced"] = &cloud.User{ID: "synced", OnPremisesSyncEnabled: ptr(true), OnPremisesSecurityIdentifier: "S-1-5-21-1-2-3-1105", OnPremisesImmutableID: "q83vEjRWeJA="}
+	snap.Users["once"] = &cloud.User{ID: "once", OnPremisesSyncEnabled: ptr(false), OnPremisesSecurityIdentifier: "S-1-5-21-1-2-3-500"}
+	snap.Users["neversynced"] = &cloud.User{ID: "neversynced", OnPremisesDistinguishedName: "CN=krbtgt,CN=Users,DC=contoso,DC=test"}
 	snap.Users["cloud"] = &cloud.User{ID: "cloud", UserPrincipalName: "c@contoso.onmicrosoft.com"}
 	snap.Groups[idSec] = security()
 	snap.Groups["adgroup"] = &cloud.Group{ID: "adgroup", DisplayName: "From AD", SecurityEnabled: true, OnPremisesSyncEnabled: ptr(true), OnPremisesSecurityIdentifier: "S-1-5-21-1-2-3-2201"}
 	snap.Groups["cloudsec"] = &cloud.Group{ID: "cloudsec", DisplayName: "Not written", SecurityEnabled: true}
 	snap.Groups[idM365] = m365(func(g *cloud.Group) {
-		g.Members = map[string]cloud.ObjectType{"synced": cloud.TypeUser, "cloud": cloud.TypeUser, idSec: cloud.TypeGroup,
+		g.Members = map[string]cloud.ObjectType{"synced": cloud.TypeUser, "cloud": cloud.TypeUser, idSec: cloud.TypeGroup, idM365: cloud.TypeGroup,
+			"once": cloud.TypeUser, "neversynced": cloud.TypeUser,
 			"adgroup": cloud.TypeGroup, "cloudsec": cloud.TypeGroup, "dev1": cloud.TypeDevice, "gone": cloud.TypeUser}
 	})
 	var d Decision
@@ -159,13 +162,16 @@ func TestMemberRefs(t *testing.T) {
 		got[m.CloudID] = fmt.Sprintf("%s %+v %s", m.Type, m.Keys, m.NotWritable)
 	}
 	want := map[string]string{
-		"synced":   "user {GUID: SID:S-1-5-21-1-2-3-1105 ImmutableID:q83vEjRWeJA= DN: Anchor:} ",
-		"cloud":    "user {GUID: SID: ImmutableID: DN: Anchor:} " + MemberCloudOnly,
-		idSec:      "group {GUID: SID: ImmutableID: DN: Anchor:Group_" + idSec + "} ",
-		"adgroup":  "group {GUID: SID:S-1-5-21-1-2-3-2201 ImmutableID: DN: Anchor:} ",
-		"cloudsec": "group {GUID: SID: ImmutableID: DN: Anchor:} " + MemberGroupNotWritten,
-		"dev1":     "device {GUID: SID: ImmutableID: DN: Anchor:} " + MemberUnsupportedType,
-		"gone":     "user {GUID: SID: ImmutableID: DN: Anchor:} " + MemberUnknown,
+		"synced":      "user {GUID: SID:S-1-5-21-1-2-3-1105 ImmutableID:q83vEjRWeJA= DN: Anchor:} ",
+		"cloud":       "user {GUID: SID: ImmutableID: DN: Anchor:} " + MemberCloudOnly,
+		idSec:         "group {GUID: SID: ImmutableID: DN: Anchor:Group_" + idSec + "} ",
+		"adgroup":     "group {GUID: SID:S-1-5-21-1-2-3-2201 ImmutableID: DN: Anchor:} ",
+		"cloudsec":    "group {GUID: SID: ImmutableID: DN: Anchor:} " + MemberGroupNotWritten,
+		"dev1":        "device {GUID: SID: ImmutableID: DN: Anchor:} " + MemberUnsupportedType,
+		"gone":        "user {GUID: SID: ImmutableID: DN: Anchor:} " + MemberUnknown,
+		idM365:        "group {GUID: SID: ImmutableID: DN: Anchor:} " + MemberItself,
+		"once":        "user {GUID: SID: ImmutableID: DN: Anchor:} " + MemberCloudOnlyWithIDs,
+		"neversynced": "user {GUID: SID: ImmutableID: DN: Anchor:} " + MemberCloudOnlyWithIDs,
 	}
 	for id, w := range want {
 		if got[id] != w {

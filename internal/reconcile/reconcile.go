@@ -144,10 +144,14 @@ type Options struct {
 	BatchSize int
 	// DeleteThreshold is the most deletes and quarantines one run may make;
 	// DeleteThresholdPercent, when set, lowers it to that share of the owned
-	// groups. AllowDeletes lifts the limit for one run.
+	// groups (never below one group). AllowDeletes lifts the limit for one
+	// run.
 	DeleteThreshold        int
 	DeleteThresholdPercent int
 	AllowDeletes           int
+	// OwnedTotal, when above the owned groups among actual, is the number
+	// of groups the tool has written: a delta cycle reads only some.
+	OwnedTotal int
 	// Command is the command to name in the threshold message (default sync).
 	Command string
 }
@@ -270,7 +274,7 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 	}
 	limit := o.DeleteThreshold
 	if o.DeleteThresholdPercent > 0 {
-		limit = min(limit, owned*o.DeleteThresholdPercent/100)
+		limit = min(limit, max(1, max(owned, o.OwnedTotal)*o.DeleteThresholdPercent/100))
 	}
 	if o.AllowDeletes > limit {
 		limit = o.AllowDeletes

@@ -31,7 +31,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	id, _ := st.StartRun(ctx, "delta")
+	id, _, _ := st.StartRun(ctx, "delta")
 	if err := st.SetStatus(ctx, []store.GroupStatus{{CloudID: "6a1e0c55-0003-4f0e-9d3b-2c1a0b9f8e7d", Name: "Finance approvers",
 		State: store.StateFailed, Message: "directory: add CN=Finance approvers: LDAP result 50 (Insufficient Access Rights)"}}); err != nil {
 		t.Fatal(err)

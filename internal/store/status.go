@@ -106,13 +106,93 @@ type Run struct {
 	Summary  json.RawMessage `json:"summary"`
 }
 
-// StartRun records the start of a cycle and returns its id.
-func (s *Store) StartRun(ctx context.Context, mode string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, "INSERT INTO runs(started, mode) VALUES(?, ?)", s.now().UTC().Format(time.RFC3339Nano), mode)
+// OutcomeDied marks a run that never recorded its end: its process was
+// killed (or the machine lost power) in the middle of it.
+const OutcomeDied = "died"
+
+// StartRun records the start of a cycle and returns its id. Runs still
+// marked running are ones whose process died (a caller holds the cycle
+// lock, so no other run is alive): they are marked died, and returned.
+func (s *Store) StartRun(ctx context.Context, mode string) (id int64, died []int64, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("store: start run: %w", err)
+		return 0, nil, fmt.Errorf("store: start run: %w", err)
 	}
-	return res.LastInsertId()
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, "SELECT id FROM runs WHERE outcome = 'running'")
+	if err != nil {
+		return 0, nil, fmt.Errorf("store: start run: %w", err)
+	}
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return 0, nil, err
+		}
+		died = append(died, d)
+	}
+	rows.Close()
+	if _, err := tx.ExecContext(ctx, "UPDATE runs SET outcome = ? WHERE outcome = 'running'", OutcomeDied); err != nil {
+		return 0, nil, fmt.Errorf("store: start run: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, "INSERT INTO runs(started, mode) VALUES(?, ?)", s.now().UTC().Format(time.RFC3339Nano), mode)
+	if err != nil {
+		return 0, nil, fmt.Errorf("store: start run: %w", err)
+	}
+	if id, err = res.LastInsertId(); err != nil {
+		return 0, nil, err
+	}
+	return id, died, tx.Commit()
+}
+
+// Binding is what a state file was made for: the tenant and the part of
+// the directory it writes. A state file used with another tenant would
+// take that tenant's groups for deleted ones.
+type Binding struct {
+	TenantID     string `json:"tenantId"`
+	Domain       string `json:"domain"`
+	TargetOU     string `json:"targetOu"`
+	QuarantineOU string `json:"quarantineOu,omitempty"`
+}
+
+// Binding returns what the state file was made for; ok is false for a
+// state file that records none yet (new, or from before bindings).
+func (s *Store) Binding(ctx context.Context) (b Binding, ok bool, err error) {
+	var v string
+	err = s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'binding'").Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Binding{}, false, nil
+	}
+	if err != nil {
+		return Binding{}, false, fmt.Errorf("store: binding: %w", err)
+	}
+	if err := json.Unmarshal([]byte(v), &b); err != nil {
+		return Binding{}, false, fmt.Errorf("store: binding: %w", err)
+	}
+	return b, true, nil
+}
+
+// SetBinding records what the state file is for.
+func (s *Store) SetBinding(ctx context.Context, b Binding) error {
+	v, _ := json.Marshal(b)
+	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('binding', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(v))
+	if err != nil {
+		return fmt.Errorf("store: set binding: %w", err)
+	}
+	return nil
+}
+
+// CountWritten is the number of groups the state file knows to have an
+// AD copy written by the tool: the denominator of the percentage delete
+// threshold when a delta cycle reads only some groups from AD.
+func (s *Store) CountWritten(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM group_status WHERE dn != '' AND state IN (?, ?, ?, ?)",
+		StateInStep, StateFailed, StatePending, StateQuarantined).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("store: count written: %w", err)
+	}
+	return n, nil
 }
 
 // FinishRun records how a cycle ended.

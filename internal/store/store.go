@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
@@ -43,7 +44,13 @@ type Store struct {
 }
 
 // Open opens (creating and migrating as needed) the state file at path.
+// The file is readable by its owner only: it holds the tenant's group and
+// user data. A file that is not a state file (corrupt, or something else)
+// is refused with ErrCorrupt and what to do about it.
 func Open(ctx context.Context, path string) (*Store, error) {
+	if err := private(path); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -52,9 +59,62 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s := &Store{db: db, now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
+		if corrupt(err) {
+			return nil, &CorruptError{Path: path, Err: err}
+		}
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// private creates the state file readable by its owner only, or makes an
+// existing one (and its WAL and shared-memory files, which SQLite creates
+// with the database's mode) so.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ErrCorrupt: the state file cannot be read as one.
+var ErrCorrupt = errors.New("not a readable groupwriteback state file")
+
+// CorruptError is a state file SQLite cannot read: damaged, or not a
+// database at all.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("store: %s is %v (%v). It is a cache of what Graph and AD hold, with whether writeback is enabled and the run history: "+
+		"move it aside (keep it for a bug report), then run `groupwriteback enable` again. The first sync reads everything and takes up the groups "+
+		"already written (by their anchors), creating no duplicates", e.Path, ErrCorrupt, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
+// corrupt reports whether err is SQLite saying the file is no database
+// (SQLITE_NOTADB) or a damaged one (SQLITE_CORRUPT).
+func corrupt(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		switch coded.Code() & 0xff {
+		case 26, 11: // SQLITE_NOTADB, SQLITE_CORRUPT
+			return true
+		}
+	}
+	return false
 }
 
 // Close closes the file.
@@ -151,6 +211,17 @@ func loadAll(ctx context.Context, db *sql.DB, table string, into func(id string)
 		}
 	}
 	return rows.Err()
+}
+
+// ForgetLinks drops the delta links, so that the next cycle reads the
+// tenant in full and reconciles every group: what enable asks for, since
+// while writeback was off AD may have drifted (groups quarantined by
+// disable, edits by hand) with nothing in Graph to say so.
+func (s *Store) ForgetLinks(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM delta_links"); err != nil {
+		return fmt.Errorf("store: forget delta links: %w", err)
+	}
+	return nil
 }
 
 // CloudUpdate is what one cycle learned from Graph, saved at once.

@@ -97,9 +97,9 @@ func TestStatusAndRuns(t *testing.T) {
 	if len(all) != 2 || all[0].MembersNotWritten["cloud-only user"] != 2 || all[0].Updated.IsZero() {
 		t.Fatalf("all = %+v", all)
 	}
-	id, err := s.StartRun(ctx, "delta")
-	if err != nil {
-		t.Fatal(err)
+	id, died, err := s.StartRun(ctx, "delta")
+	if err != nil || len(died) != 0 {
+		t.Fatal(died, err)
 	}
 	if err := s.FinishRun(ctx, id, "ok", map[string]int{"created": 3}); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+// TestStagingAndReEnable: with mode: staging no command writes to AD; and
+// after disable quarantined every group, enable and one delta sync bring
+// them back with their members, with no drift left for a full sync.
+func TestStagingAndReEnable(t *testing.T) {
+	opts := testdc.Options{Exchange: true, Anchor: true}
+	cfg, ou, _ := dcSetup(t, opts, 4)
+	dc := testdc.Shared(t, opts)
+	quarantine := dc.NewOU(t, "quarantine")
+	base, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	normal := string(base) + "  quarantine_ou: " + quarantine + "\n  on_disable: quarantine\n"
+	write := func(s string) {
+		if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(normal)
+	if out, errOut, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatalf("enable: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, _, code := runCLI(t, "--config", cfg, "sync"); code != exitOK || !strings.Contains(out, "2 created") {
+		t.Fatalf("sync: exit %d\n%s", code, out)
+	}
+
+	write("mode: staging\n" + normal)
+	for _, cmd := range [][]string{{"sync"}, {"sync", "--full"}, {"disable", "--yes"}} {
+		_, errOut, code := runCLI(t, append([]string{"--config", cfg}, cmd...)...)
+		if code != exitFatal || !strings.Contains(errOut, "mode is staging: this instance never writes to AD") {
+			t.Fatalf("%v in staging: exit %d: %s", cmd, code, errOut)
+		}
+	}
+	if out, _, code := runCLI(t, "--config", cfg, "plan"); code != exitOK || !strings.Contains(out, "plan (delta)") {
+		t.Fatalf("plan in staging: exit %d\n%s", code, out)
+	}
+
+	write(normal)
+	if out, errOut, code := runCLI(t, "--config", cfg, "disable", "--yes"); code != exitOK || !strings.Contains(out, "2 quarantined") {
+		t.Fatalf("disable: exit %d\n%s%s", code, out, errOut)
+	}
+	if n := len(groupsIn(t, dc, quarantine)); n != 2 {
+		t.Fatalf("%d groups in quarantine", n)
+	}
+	if out, errOut, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatalf("enable again: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, code := runCLI(t, "--config", cfg, "sync")
+	if code != exitOK || !strings.Contains(out, "sync (full)") {
+		t.Fatalf("first sync after enable: exit %d\n%s", code, out)
+	}
+	back := groupsIn(t, dc, ou)
+	if len(back) != 2 || len(groupsIn(t, dc, quarantine)) != 0 {
+		t.Fatalf("after enable and sync: %d groups in the target OU", len(back))
+	}
+	for _, g := range back {
+		if len(g.GetAttributeValues("member")) == 0 {
+			t.Fatalf("%s came back without members", g.DN)
+		}
+	}
+	out, _, code = runCLI(t, "--config", cfg, "sync", "--full")
+	if code != exitOK || !strings.Contains(out, "0 LDAP writes") || strings.Contains(out, "drift") {
+		t.Fatalf("full sync after: exit %d\n%s", code, out)
+	}
+}
+
+// groupsIn lists the anchored groups directly in ou, with their members.
+func groupsIn(t *testing.T, dc *testdc.DC, ou string) []*ldap.Entry {
+	t.Helper()
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Search(ldap.NewSearchRequest(ou, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+		"(adminDescription=Group_*)", []string{"member"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Entries
+}

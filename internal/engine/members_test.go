@@ -1,0 +1,107 @@
+package engine_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+// searchOne returns one attribute of the first entry a search finds.
+func searchOne(t *testing.T, dc *testdc.DC, base, filter, attr string) (dn, value string) {
+	t.Helper()
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Search(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 1, 0, false, filter, []string{attr}, nil))
+	if err != nil || len(res.Entries) == 0 {
+		t.Fatalf("search %s under %s: %v", filter, base, err)
+	}
+	if attr == "objectSid" {
+		return res.Entries[0].DN, sidOf(res.Entries[0])
+	}
+	return res.Entries[0].DN, res.Entries[0].GetAttributeValue(attr)
+}
+
+// TestMemberObjectClasses: a cloud member is written only when its
+// on-premises identifier finds an object of its own kind that Connect
+// would sync: a user account for a user, a group for a group, never a
+// critical system object (krbtgt, Domain Admins, a domain controller).
+func TestMemberObjectClasses(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	fx := dc.Fixtures(t)
+	tf := baseTenant(t, dc, 3)
+	_, krbtgtSID := searchOne(t, dc, testdc.BaseDN, "(sAMAccountName=krbtgt)", "objectSid")
+	_, adminsSID := searchOne(t, dc, testdc.BaseDN, "(sAMAccountName=Domain Admins)", "objectSid")
+	dcDN, _ := searchOne(t, dc, "OU=Domain Controllers,"+testdc.BaseDN, "(objectClass=computer)", "objectSid")
+	side := dc.NewOU(t, "side")
+	_, plainGroupSID := adGroup(t, dc, side, "Plain group")
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := ldap.NewAddRequest("CN=hostile-pc,"+side, nil)
+	pc.Attribute("objectClass", []string{"top", "computer"})
+	pc.Attribute("sAMAccountName", []string{"hostile-pc$"})
+	if err := conn.Add(pc); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	_, pcSID := searchOne(t, dc, side, "(cn=hostile-pc)", "objectSid")
+
+	synced := func(id string, keys map[string]any) map[string]any {
+		u := map[string]any{"id": id, "displayName": id, "userPrincipalName": id + "@contoso.test", "onPremisesSyncEnabled": true}
+		for k, v := range keys {
+			u[k] = v
+		}
+		return u
+	}
+	const p = "3f2b1c4d-eeee-4a5b-8c6d-00000000000"
+	tf.Users = append(tf.Users,
+		synced(p+"1", map[string]any{"onPremisesSecurityIdentifier": krbtgtSID}),
+		synced(p+"2", map[string]any{"onPremisesSecurityIdentifier": adminsSID}),
+		synced(p+"3", map[string]any{"onPremisesDistinguishedName": dcDN}),
+		synced(p+"4", map[string]any{"onPremisesSecurityIdentifier": pcSID}),
+		synced(p+"5", map[string]any{"onPremisesSecurityIdentifier": plainGroupSID}),
+		map[string]any{"id": p + "6", "displayName": "once synced", "userPrincipalName": "once@contoso.test", "onPremisesSyncEnabled": false, "onPremisesSecurityIdentifier": fx[1].SID},
+	)
+	gAdmins, gUser, gTarget := groupID(1041), groupID(1042), groupID(1040)
+	tf.Groups = []map[string]any{
+		{"id": gAdmins, "displayName": "Admins from AD", "securityEnabled": true, "mailEnabled": false, "mailNickname": "a",
+			"onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": adminsSID},
+		{"id": gUser, "displayName": "Not a group", "securityEnabled": true, "mailEnabled": false, "mailNickname": "b",
+			"onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": fx[2].SID},
+		{"id": gTarget, "displayName": "Hostile members", "securityEnabled": true, "mailEnabled": false, "mailNickname": "h",
+			"writebackConfiguration": map[string]any{"isEnabled": true},
+			"members":                []any{userID(0), p + "1", p + "2", p + "3", p + "4", p + "5", p + "6", gAdmins, gUser, gTarget}},
+	}
+	e := newEnv(t, testdc.Options{}, tf, nil)
+	res, _ := e.sync(engine.RunOptions{})
+	g := e.group(gTarget)
+	if g == nil {
+		t.Fatalf("group not written: %+v", res.Failures)
+	}
+	if got := members(g); len(got) != 1 || !strings.EqualFold(got[0], fx[0].DN) {
+		t.Fatalf("members = %v, want only %s", got, fx[0].DN)
+	}
+	want := map[string]string{
+		p + "1": policy.MemberCritical, p + "2": policy.MemberCritical, p + "3": policy.MemberCritical,
+		p + "4": policy.MemberNotAUser, p + "5": policy.MemberNotAUser, p + "6": policy.MemberCloudOnlyWithIDs,
+		gAdmins: policy.MemberCritical, gUser: policy.MemberNotAGroup, gTarget: policy.MemberItself,
+	}
+	got := map[string]string{}
+	for _, mp := range res.Plan.NotWritten[gTarget] {
+		got[mp.CloudID] = mp.Reason
+	}
+	for id, reason := range want {
+		if got[id] != reason {
+			t.Errorf("member %s: reason %q, want %q", id, got[id], reason)
+		}
+	}
+}

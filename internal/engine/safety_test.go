@@ -1,0 +1,200 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/graphsim"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+const otherTenant = "0b8d2f6a-9e1c-4d3b-8a7f-5c2e1d0f9a8b"
+
+// securityGroups adds n cloud security groups, writeback on, ids from base.
+func securityGroups(tf *graphsim.TenantFile, base, n int) {
+	for i := range n {
+		tf.Groups = append(tf.Groups, map[string]any{"id": groupID(base + i), "displayName": fmt.Sprintf("Team %d", i), "mailEnabled": false,
+			"mailNickname": fmt.Sprintf("team%d", i), "securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true},
+			"members": []any{userID(i % 3)}})
+	}
+}
+
+// TestStateFileOfAnotherTenant: a state file made for tenant A, used with
+// a configuration for tenant B, is refused before anything is read; with
+// a new state file, tenant B's first sync deletes none of A's groups: the
+// percentage threshold holds back a run that would delete most of them.
+func TestStateFileOfAnotherTenant(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	tf := baseTenant(t, dc, 3)
+	securityGroups(tf, 1000, 6)
+	e := newEnv(t, testdc.Options{}, tf, func(c *engine.Config) { c.DeleteThresholdPercent = 50 })
+	if res, _ := e.sync(engine.RunOptions{}); res.Counts.Created != 6 {
+		t.Fatalf("created %d", res.Counts.Created)
+	}
+
+	tfB := baseTenant(t, dc, 3)
+	tfB.TenantID = otherTenant
+	_, cloudB := startCloud(t, tfB)
+	cfgB := e.cfg
+	cfgB.TenantID = otherTenant
+	before := e.dir.Counters().Writes()
+	_, err := engine.New(cloudB, e.dir, e.dir, e.store, cfgB, nil).Run(context.Background(), engine.RunOptions{})
+	var mismatch *engine.StateMismatchError
+	if !errors.Is(err, engine.ErrStateMismatch) || !errors.As(err, &mismatch) ||
+		!strings.Contains(err.Error(), tenantID) || !strings.Contains(err.Error(), otherTenant) || !strings.Contains(err.Error(), "cloud.tenant_id") {
+		t.Fatalf("err = %v, want a state mismatch naming both tenants", err)
+	}
+	// Another target OU is refused the same way.
+	cfgOU := e.cfg
+	cfgOU.TargetOU = dc.NewOU(t, "elsewhere")
+	if _, err := engine.New(e.cloud, e.dir, e.dir, e.store, cfgOU, nil).Run(context.Background(), engine.RunOptions{}); !errors.Is(err, engine.ErrStateMismatch) ||
+		!strings.Contains(err.Error(), "writeback.target_ou") {
+		t.Fatalf("other OU: err = %v", err)
+	}
+
+	// A new state file for tenant B: the first (full) sync would delete
+	// all six of A's groups; it deletes none and says so.
+	e.resetStore()
+	res, err := engine.New(cloudB, e.dir, e.dir, e.store, cfgB, nil).Run(context.Background(), engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Counts.Deleted != 0 || len(res.Plan.HeldBack) != 6 || !slices.ContainsFunc(res.Plan.Problems, func(p reconcile.Problem) bool {
+		return errors.Is(p.Err, reconcile.ErrThresholdExceeded) && strings.Contains(p.Message, "threshold of 3")
+	}) {
+		t.Fatalf("deleted %d, held back %d, problems %+v", res.Counts.Deleted, len(res.Plan.HeldBack), res.Plan.Problems)
+	}
+	for i := range 6 {
+		if e.group(groupID(1000+i)) == nil {
+			t.Fatalf("tenant A's group %d was deleted", i)
+		}
+	}
+	if w := e.dir.Counters().Writes() - before; w != 0 {
+		t.Fatalf("%d writes", w)
+	}
+}
+
+// TestDangerousTargetOU: the domain root, built-in containers, Domain
+// Controllers and objects that are no OU are refused before any read, and
+// a group there that carries another tool's anchor is left alone.
+func TestDangerousTargetOU(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	tf := baseTenant(t, dc, 1)
+	e := newEnv(t, testdc.Options{}, tf, nil)
+	// Another tool's written-back group in CN=Users.
+	foreign := "CN=Foreign writeback,CN=Users," + testdc.BaseDN
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := ldap.NewAddRequest(foreign, nil)
+	req.Attribute("objectClass", []string{"top", "group"})
+	req.Attribute("sAMAccountName", []string{"foreign-wb"})
+	req.Attribute("adminDescription", []string{"Group_" + groupID(777)})
+	if err := conn.Add(req); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Del(ldap.NewDelRequest(foreign, nil)) })
+	group := e.ou
+	for _, target := range []string{testdc.BaseDN, "CN=Users," + testdc.BaseDN, "CN=Computers," + testdc.BaseDN,
+		"CN=Builtin," + testdc.BaseDN, "CN=System," + testdc.BaseDN, "OU=Domain Controllers," + testdc.BaseDN, "CN=Administrator,CN=Users," + testdc.BaseDN} {
+		t.Run(target, func(t *testing.T) {
+			cfg := e.cfg
+			cfg.TargetOU = target
+			e.resetStore()
+			_, err := engine.New(e.cloud, e.dir, e.dir, e.store, cfg, nil).Run(context.Background(), engine.RunOptions{Full: true})
+			if !errors.Is(err, directory.ErrUnsafeContainer) || !strings.Contains(err.Error(), "writeback.target_ou") {
+				t.Fatalf("err = %v, want an unsafe target refused", err)
+			}
+		})
+	}
+	if _, err := e.dir.Lookup(context.Background(), directory.ByDN, testdc.BaseDN, []string{foreign}); err != nil {
+		t.Fatal(err)
+	}
+	if found, _ := e.dir.Exists(context.Background(), foreign); !found {
+		t.Fatal("the foreign group was deleted")
+	}
+	// The OU itself is fine, and so is the deep check of it.
+	if err := e.dir.CheckContainer(context.Background(), group, true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// panicAfter is a DirectoryWriter whose process "dies" (panics, recovered
+// by the test) after n operations: nothing after that point runs, as with
+// kill -9.
+type panicAfter struct {
+	w engine.DirectoryWriter
+	n int
+}
+
+type killed struct{}
+
+func (p *panicAfter) Apply(ctx context.Context, op reconcile.Op) error {
+	if p.n == 0 {
+		panic(killed{})
+	}
+	p.n--
+	return p.w.Apply(ctx, op)
+}
+
+// TestKilledDuringDeletes: a run killed in the middle of its deletes leaves
+// nothing pending for ever: the next run finishes the deletes, settles the
+// groups gone from both sides, and marks the killed run as died.
+func TestKilledDuringDeletes(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	tf := baseTenant(t, dc, 3)
+	securityGroups(tf, 1020, 4)
+	e := newEnv(t, testdc.Options{}, tf, nil)
+	e.sync(engine.RunOptions{})
+	for i := range 4 {
+		if err := e.tenant.DeleteGroup(groupID(1020 + i)); err != nil {
+			t.Fatal(err)
+		}
+		_ = e.tenant.PurgeDeleted(groupID(1020 + i)) // deleted for good (graphsim hard-deletes security groups already)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil && r != (killed{}) {
+				panic(r)
+			}
+		}()
+		engine.New(e.cloud, e.dir, &panicAfter{w: e.dir, n: 2}, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
+		t.Fatal("the run was not killed")
+	}()
+	left := 0
+	for i := range 4 {
+		if e.group(groupID(1020+i)) != nil {
+			left++
+		}
+	}
+	if left != 2 {
+		t.Fatalf("%d groups left after the kill, want 2", left)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	if res.Counts.Deleted != 2 || len(res.Failures) != 0 {
+		t.Fatalf("after the kill: %+v, not in step %+v", res.Counts, res.Failures)
+	}
+	pending, _ := e.store.Statuses(context.Background(), store.StatePending, store.StateFailed)
+	if len(pending) != 0 {
+		t.Fatalf("still pending: %+v", pending)
+	}
+	runs, _ := e.store.Runs(context.Background(), 3)
+	if runs[1].Outcome != store.OutcomeDied || runs[0].Outcome != "ok" {
+		t.Fatalf("runs: %+v", runs)
+	}
+	if res, _ := e.sync(engine.RunOptions{Full: true}); len(res.Failures) != 0 {
+		t.Fatalf("a full sync after: %+v", res.Failures)
+	}
+}
