@@ -23,6 +23,9 @@ func newConfigCmd(g *globals) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "# %s is valid\n%s", g.configPath, out)
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintln(g.stderr, "warning:", w)
+			}
 			return nil
 		},
 	})

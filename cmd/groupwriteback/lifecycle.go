@@ -158,6 +158,8 @@ again, and then applies the plan, behind the delete threshold.`,
 				return err
 			}
 			defer unlock()
+			ctx, cancel := s.withDeadline(ctx)
+			defer cancel()
 			opts := engine.RunOptions{DryRun: true, AllowDeletes: allowDeletes}
 			plan, err := s.engine.Disable(ctx, opts)
 			if err != nil {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -80,7 +82,10 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 		}
 		defer s.Close()
 		s.dir.OnOperation(metrics.ObserveLDAP)
-		res, err := s.engine.Run(ctx, engine.RunOptions{Full: full, DryRun: staging})
+		cctx, cancel := s.withDeadline(ctx)
+		defer cancel()
+		res, err := s.engine.Run(cctx, engine.RunOptions{Full: full, DryRun: staging})
+		err = s.deadlineError(err)
 		report := server.CycleReport{Mode: mode(full), Duration: time.Since(start), End: time.Now(), Result: res, Staged: staging,
 			GraphReqs: s.graph.Counters().Requests, Throttled: s.graph.Counters().Throttled}
 		switch {
@@ -115,12 +120,31 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	sched := scheduler.New(scheduler.Config{Interval: cfg.Schedule.Interval, FullInterval: cfg.Schedule.FullInterval}, nil, cycle, logger)
 
 	var httpSrv *http.Server
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
+	}
 	if cfg.Server.Listen != "off" {
+		srv := server.New(sched, st, metrics, 2*cfg.Schedule.Interval+5*time.Minute, staging, logger)
+		srv.Guard.Hosts = cfg.Server.AllowedHosts
+		if f := cfg.Server.TokenFile; f != "" {
+			tok, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("server.token_file: %w", err)
+			}
+			srv.Guard.Token = strings.TrimSpace(string(tok))
+		}
 		ln, err := net.Listen("tcp", cfg.Server.Listen)
 		if err != nil {
 			return fmt.Errorf("server.listen: %w", err)
 		}
-		srv := server.New(sched, st, metrics, 2*cfg.Schedule.Interval+5*time.Minute, staging, logger)
+		if cfg.Server.TLSCertFile != "" {
+			tlsCfg, err := server.TLSConfig(cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile, cfg.Server.ClientCAFile)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			ln = tls.NewListener(ln, tlsCfg)
+		}
 		httpSrv = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/server"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
@@ -131,7 +132,13 @@ func TestServiceEndpointsLockAndShutdown(t *testing.T) {
 	if !strings.Contains(metrics, `groupwriteback_cycles_total{mode="full",outcome="ok"} 1`) || !strings.Contains(metrics, "groupwriteback_graph_requests_total") {
 		t.Fatalf("metrics:\n%s", metrics)
 	}
-	resp, err := http.Post(url+"/sync", "", nil)
+	// A form POST from another site is refused; the header makes it a sync.
+	if resp, err := http.Post(url+"/sync", "application/x-www-form-urlencoded", nil); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("POST /sync without the header: %v %v", err, resp)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url+"/sync", nil)
+	req.Header.Set(server.SyncHeader, "sync")
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("POST /sync: %v %v", err, resp)
 	}

@@ -4,9 +4,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
@@ -90,4 +92,27 @@ func groupsIn(t *testing.T, dc *testdc.DC, ou string) []*ldap.Entry {
 		t.Fatal(err)
 	}
 	return res.Entries
+}
+
+// TestCycleDeadline: a Graph that throttles every request with a long
+// Retry-After cannot hold a sync past schedule.cycle_timeout; it ends with
+// exit 1 and says what happened and what becomes of the work.
+func TestCycleDeadline(t *testing.T) {
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 5)
+	if out, errOut, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatalf("enable: exit %d\n%s%s", code, out, errOut)
+	}
+	base, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, []byte("schedule:\n  cycle_timeout: 2s\n"+string(base)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sims[cfg].Server.SetFaults(graphsim.Faults{ThrottleEvery: 1, RetryAfterSeconds: 90})
+	start := time.Now()
+	_, errOut, code := runCLI(t, "--config", cfg, "sync")
+	if code != exitFatal || !strings.Contains(errOut, "did not finish within schedule.cycle_timeout (2s)") || !strings.Contains(errOut, "next cycle completes it") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("the sync took %v", d)
+	}
 }

@@ -94,6 +94,21 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 	return s, nil
 }
 
+// withDeadline bounds one cycle by schedule.cycle_timeout.
+func (s *session) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.Schedule.CycleTimeout)
+}
+
+// deadlineError says plainly that a cycle ran out of time, and what
+// becomes of its work.
+func (s *session) deadlineError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("the cycle did not finish within schedule.cycle_timeout (%s): what it did is recorded, "+
+			"the rest is pending and the next cycle completes it: %w", s.cfg.Schedule.CycleTimeout, err)
+	}
+	return err
+}
+
 // fate maps a configured policy word to reconcile's.
 func fate(word string) reconcile.Fate {
 	if word == "delete" {
@@ -168,7 +183,10 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		}
 		defer unlock()
 	}
-	res, err := s.engine.Run(ctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes})
+	cctx, cancel := s.withDeadline(ctx)
+	defer cancel()
+	res, err := s.engine.Run(cctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes})
+	err = s.deadlineError(err)
 	if errors.Is(err, engine.ErrDisabled) {
 		en, _ := s.store.Enablement(ctx)
 		if en.Changed.IsZero() {
@@ -176,8 +194,8 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		}
 		return fmt.Errorf("writeback was disabled on %s: nothing was written. Run `groupwriteback enable` to turn it on again", en.Changed.Format("2006-01-02 15:04 MST"))
 	}
-	if err != nil && res == nil {
-		return err
+	if err != nil && (res == nil || errors.Is(err, directory.ErrUnavailable)) {
+		return err // one message: a lost DC leaves every operation pending, not each its own failure
 	}
 	if o.dryRun && o.output == "text" {
 		if raw, at, err := s.store.PendingPlan(ctx); err == nil && len(raw) > 0 && string(raw) != "null" {

@@ -14,6 +14,9 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testdc.Main(m)) }
 
+// sims are the emulators dcSetup started, by the path of their config.
+var sims = map[string]*graphsim.Instance{}
+
 // gid is cloud group k of test n. Tests that share a DC need their own ids,
 // down to the last 12 digits that sAMAccountName carries; test 0 keeps the
 // ids its golden file was made with.
@@ -51,6 +54,8 @@ func dcSetup(t *testing.T, opts testdc.Options, n int) (string, string, *graphsi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
+	t.Cleanup(func() { delete(sims, filepath.Join(dir, "config.yaml")) })
+	sims[filepath.Join(dir, "config.yaml")] = sim
 	cfg := "cloud:\n  tenant_id: " + tf.TenantID + "\n  client_id: 5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10\n  client_secret: s\n  graph_url: " + sim.URL +
 		"\n  authority_url: " + sim.URL + "\n  ca_file: ca.pem\ndirectory:\n  url: " + dc.URL + "\n  bind_dn: " + testdc.AdminDN +
 		"\n  password: " + testdc.AdminPassword + "\n  ca_file: " + dc.CAFile + "\n  base_dn: " + testdc.BaseDN + "\nwriteback:\n  target_ou: " + ou + "\n"

@@ -111,13 +111,67 @@ type Schedule struct {
 	Interval time.Duration `yaml:"interval"`
 	// FullInterval between full reconciles (default 24h).
 	FullInterval time.Duration `yaml:"full_interval"`
+	// CycleTimeout is the most one cycle may take, a sync, plan or disable
+	// from the command line as a cycle of the service (default 4h): past
+	// it the cycle stops, and the next one completes its work.
+	CycleTimeout time.Duration `yaml:"cycle_timeout"`
 }
 
-// Server is the service's HTTP endpoint.
+// Server is the service's HTTP endpoint. On loopback (the default) it
+// needs nothing more; listening beyond it, it should have TLS and a way to
+// tell who asks, a bearer token or client certificates (mutual TLS):
+//
+//	server:
+//	  listen: 0.0.0.0:8443
+//	  tls_cert_file: /etc/groupwriteback/https.pem
+//	  tls_key_file: /etc/groupwriteback/https-key.pem
+//	  token_file: /etc/groupwriteback/status-token
+//	  allowed_hosts: [wb01.contoso.com]
 type Server struct {
 	// Listen is the address for health, metrics, POST /sync and the status
 	// page (default 127.0.0.1:8080; "off" turns it off).
 	Listen string `yaml:"listen"`
+	// TLSCertFile and TLSKeyFile serve HTTPS instead of HTTP.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// ClientCAFile asks every client for a certificate this CA signed.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// TokenFile holds a bearer token every request but /healthz and
+	// /readyz must carry.
+	TokenFile string `yaml:"token_file"`
+	// AllowedHosts are the host names the server answers to, besides IP
+	// addresses, localhost and the machine's name (DNS rebinding defence).
+	AllowedHosts []string `yaml:"allowed_hosts"`
+}
+
+// Loopback reports whether the server listens on loopback only.
+func (s Server) Loopback() bool {
+	host, _, err := net.SplitHostPort(s.Listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Warnings are settings that are valid but unsafe; config check, doctor
+// and the service say them.
+func (c *Config) Warnings() []string {
+	var w []string
+	s := c.Server
+	if s.Listen != "off" && !s.Loopback() {
+		if s.TLSCertFile == "" {
+			w = append(w, fmt.Sprintf("server.listen: %s is reachable from other machines over plain HTTP: set server.tls_cert_file and server.tls_key_file", s.Listen))
+		}
+		if s.TokenFile == "" && s.ClientCAFile == "" {
+			w = append(w, fmt.Sprintf("server.listen: %s is reachable from other machines with no authentication: anyone there reads the status page and "+
+				"metrics (group names, DNs, errors) and can start cycles; set server.token_file or server.client_ca_file", s.Listen))
+		}
+	}
+	return w
 }
 
 // State says where groupwriteback keeps its state.
@@ -242,6 +296,9 @@ func (c *Config) Complete(dir string) error {
 	if c.Schedule.FullInterval == 0 {
 		c.Schedule.FullInterval = 24 * time.Hour
 	}
+	if c.Schedule.CycleTimeout == 0 {
+		c.Schedule.CycleTimeout = 4 * time.Hour
+	}
 	if c.Server.Listen == "" {
 		c.Server.Listen = "127.0.0.1:8080"
 	}
@@ -252,7 +309,7 @@ func (c *Config) Complete(dir string) error {
 		c.Log.Format = "text"
 	}
 	for _, p := range []*string{&c.State.Path, &c.Log.File, &c.Cloud.ClientSecretFile, &c.Cloud.CertificateFile, &c.Cloud.CAFile,
-		&c.Directory.PasswordFile, &c.Directory.CAFile} {
+		&c.Directory.PasswordFile, &c.Directory.CAFile, &c.Server.TLSCertFile, &c.Server.TLSKeyFile, &c.Server.ClientCAFile, &c.Server.TokenFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
@@ -340,9 +397,25 @@ func (c *Config) Validate() error {
 	if c.Schedule.FullInterval < c.Schedule.Interval {
 		bad("schedule.full_interval", "%s is shorter than schedule.interval", c.Schedule.FullInterval)
 	}
+	if c.Schedule.CycleTimeout < time.Second {
+		bad("schedule.cycle_timeout", "%s is shorter than a second", c.Schedule.CycleTimeout)
+	}
 	if l := c.Server.Listen; l != "off" {
 		if _, _, err := net.SplitHostPort(l); err != nil {
 			bad("server.listen", "%q is not host:port (or off): %v", l, err)
+		}
+	}
+	if (c.Server.TLSCertFile == "") != (c.Server.TLSKeyFile == "") {
+		bad("server.tls_cert_file", "server.tls_cert_file and server.tls_key_file go together")
+	}
+	if c.Server.ClientCAFile != "" && c.Server.TLSCertFile == "" {
+		bad("server.client_ca_file", "client certificates need TLS: set server.tls_cert_file and server.tls_key_file")
+	}
+	if f := c.Server.TokenFile; f != "" {
+		if tok, err := os.ReadFile(f); err != nil {
+			bad("server.token_file", "%v", err)
+		} else if len(strings.TrimSpace(string(tok))) < 16 {
+			bad("server.token_file", "the token in %s is shorter than 16 characters", f)
 		}
 	}
 	switch c.Log.Level {

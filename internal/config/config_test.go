@@ -89,6 +89,14 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"target outside base", edit("OU=Cloud Groups,DC=contoso,DC=com", "OU=Cloud Groups,DC=fabrikam,DC=com"), nil, nil, []string{"writeback.target_ou:", "is not under directory.base_dn"}},
 		{"target not a DN", edit("OU=Cloud Groups,DC=contoso,DC=com", "Cloud Groups"), nil, nil, []string{`writeback.target_ou: "Cloud Groups" is not a DN`}},
 		{"bad naming", validYAML + "  naming: guid\n", nil, nil, []string{"writeback.naming:"}},
+		{"target is the domain root", edit("OU=Cloud Groups,DC=contoso,DC=com", "DC=contoso,DC=com"), nil, nil, []string{"writeback.target_ou:", "the domain root"}},
+		{"target is CN=Users", edit("OU=Cloud Groups,DC=contoso,DC=com", "CN=Users,DC=contoso,DC=com"), nil, nil, []string{"writeback.target_ou:", "only an organizational unit"}},
+		{"target is Domain Controllers", edit("OU=Cloud Groups,DC=contoso,DC=com", "OU=Domain Controllers,DC=contoso,DC=com"), nil, nil, []string{"writeback.target_ou:", "built-in Domain Controllers OU"}},
+		{"quarantine in CN=Computers", validYAML + "  quarantine_ou: CN=Computers,DC=contoso,DC=com\n", nil, nil, []string{"writeback.quarantine_ou:", "only an organizational unit"}},
+		{"tls cert without key", validYAML + "server:\n  tls_cert_file: c.pem\n", nil, nil, []string{"server.tls_cert_file:"}},
+		{"client CA without TLS", validYAML + "server:\n  client_ca_file: ca.pem\n", nil, nil, []string{"server.client_ca_file: client certificates need TLS"}},
+		{"short token", validYAML + "server:\n  token_file: tok\n", nil, map[string]string{"tok": "abc\n"}, []string{"server.token_file: the token", "shorter than 16"}},
+		{"cycle timeout", validYAML + "schedule:\n  cycle_timeout: 1ms\n", nil, nil, []string{"schedule.cycle_timeout:"}},
 		{"bad log level", validYAML + "log:\n  level: loud\n", nil, nil, []string{"log.level:"}},
 		{"several at once", edit("  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\n", "") + "log:\n  format: xml\n", nil, nil,
 			[]string{"cloud.tenant_id: required", "log.format:"}},
@@ -192,5 +200,33 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if _, err := Load(path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	cases := []struct {
+		server string
+		warns  []string
+	}{
+		{"", nil},
+		{"server:\n  listen: '[::1]:9000'\n", nil},
+		{"server:\n  listen: 0.0.0.0:8080\n", []string{"plain HTTP", "no authentication"}},
+		{"server:\n  listen: 0.0.0.0:8443\n  tls_cert_file: c.pem\n  tls_key_file: k.pem\n", []string{"no authentication"}},
+		{"server:\n  listen: 0.0.0.0:8443\n  tls_cert_file: c.pem\n  tls_key_file: k.pem\n  token_file: tok\n", nil},
+	}
+	for _, tc := range cases {
+		c, err := load(t, validYAML+tc.server, map[string]string{"tok": "0123456789abcdef0123"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(c.Warnings(), "\n")
+		if len(tc.warns) == 0 && got != "" {
+			t.Errorf("%q: warnings %q", tc.server, got)
+		}
+		for _, w := range tc.warns {
+			if !strings.Contains(got, w) {
+				t.Errorf("%q: warnings %q lack %q", tc.server, got, w)
+			}
+		}
 	}
 }

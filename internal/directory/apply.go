@@ -26,25 +26,40 @@ func (c *Client) Apply(ctx context.Context, op reconcile.Op) error {
 	}
 	switch op.Action {
 	case reconcile.Create:
-		return c.create(op)
+		return c.create(ctx, op)
 	case reconcile.Update:
-		return c.update(op)
+		return c.update(ctx, op)
 	case reconcile.Move:
 		rdn, _ := policy.SplitDN(op.DN)
-		c.renames.Add(1)
-		return wrap("move", op.DN, c.timed("modrdn", func() error { return c.conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, rdn, true, op.NewParent)) }))
+		return c.modifyDN(ctx, "move", op, rdn, op.NewParent, rdn+","+op.NewParent)
 	case reconcile.Rename:
-		c.renames.Add(1)
-		return wrap("rename", op.DN, c.timed("modrdn", func() error { return c.conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, op.NewRDN, true, "")) }))
+		_, parent := policy.SplitDN(op.DN)
+		return c.modifyDN(ctx, "rename", op, op.NewRDN, "", op.NewRDN+","+parent)
 	case reconcile.AddMembers:
-		return c.members(op.DN, op.Members, true)
+		return c.members(ctx, op.DN, op.Members, true)
 	case reconcile.RemoveMembers:
-		return c.members(op.DN, op.Members, false)
+		return c.members(ctx, op.DN, op.Members, false)
 	case reconcile.Delete:
 		c.deletes.Add(1)
-		return wrap("delete", op.DN, c.timed("delete", func() error { return c.conn.Del(ldap.NewDelRequest(op.DN, nil)) }))
+		err := c.do(ctx, "delete", func(conn *ldap.Conn) error { return conn.Del(ldap.NewDelRequest(op.DN, nil)) })
+		if IsCode(err, ldap.LDAPResultNoSuchObject) {
+			return nil // already gone: a retry after a lost connection whose first try was done
+		}
+		return wrap("delete", op.DN, err)
 	}
 	return fmt.Errorf("directory: unknown operation %q", op.Action)
+}
+
+// modifyDN renames or moves op.DN to newDN. If the object is no longer at
+// op.DN but an object with the anchor is at newDN, the first try was done
+// (its answer lost with the connection).
+func (c *Client) modifyDN(ctx context.Context, what string, op reconcile.Op, rdn, parent, newDN string) error {
+	c.renames.Add(1)
+	err := c.do(ctx, "modrdn", func(conn *ldap.Conn) error { return conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, rdn, true, parent)) })
+	if IsCode(err, ldap.LDAPResultNoSuchObject) && c.checkOwned(ctx, newDN, op.Anchor) == nil {
+		return nil
+	}
+	return wrap(what, op.DN, err)
 }
 
 func (c *Client) checkOwned(ctx context.Context, dn, anchor string) error {
@@ -83,7 +98,7 @@ func dedupe(vals []string, fold bool) []string {
 	return out
 }
 
-func (c *Client) create(op reconcile.Op) error {
+func (c *Client) create(ctx context.Context, op reconcile.Op) error {
 	req := ldap.NewAddRequest(op.DN, nil)
 	req.Attribute("objectClass", []string{"top", "group"})
 	for _, ch := range op.Changes {
@@ -95,10 +110,14 @@ func (c *Client) create(op reconcile.Op) error {
 		req.Attribute("member", dedupe(op.Members, true))
 	}
 	c.adds.Add(1)
-	return wrap("add", op.DN, c.timed("add", func() error { return c.conn.Add(req) }))
+	err := c.do(ctx, "add", func(conn *ldap.Conn) error { return conn.Add(req) })
+	if IsCode(err, ldap.LDAPResultEntryAlreadyExists) && c.checkOwned(ctx, op.DN, op.Anchor) == nil {
+		return nil // ours: a retry after a lost connection whose first try was done
+	}
+	return wrap("add", op.DN, err)
 }
 
-func (c *Client) update(op reconcile.Op) error {
+func (c *Client) update(ctx context.Context, op reconcile.Op) error {
 	req := ldap.NewModifyRequest(op.DN, nil)
 	for _, ch := range op.Changes {
 		switch {
@@ -112,7 +131,7 @@ func (c *Client) update(op reconcile.Op) error {
 		return nil
 	}
 	c.modifies.Add(1)
-	return wrap("modify", op.DN, c.timed("modify", func() error { return c.conn.Modify(req) }))
+	return wrap("modify", op.DN, c.do(ctx, "modify", func(conn *ldap.Conn) error { return conn.Modify(req) }))
 }
 
 // Result codes that mean a member value was already there (add) or already
@@ -126,7 +145,7 @@ var (
 
 // members adds or removes member values in one modify, falling back to one
 // value at a time when the batch meets a value already in step.
-func (c *Client) members(dn string, values []string, add bool) error {
+func (c *Client) members(ctx context.Context, dn string, values []string, add bool) error {
 	values = dedupe(values, true)
 	modify := func(vals []string) error {
 		req := ldap.NewModifyRequest(dn, nil)
@@ -140,7 +159,7 @@ func (c *Client) members(dn string, values []string, add bool) error {
 		if add {
 			op = "add members to"
 		}
-		return wrap(op, dn, c.timed("modify", func() error { return c.conn.Modify(req) }))
+		return wrap(op, dn, c.do(ctx, "modify", func(conn *ldap.Conn) error { return conn.Modify(req) }))
 	}
 	benign := alreadyGone
 	if add {

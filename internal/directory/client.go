@@ -40,6 +40,10 @@ func wrap(op, dn string, err error) error {
 	if err == nil {
 		return nil
 	}
+	var uerr *UnavailableError
+	if errors.As(err, &uerr) {
+		return fmt.Errorf("directory: %s %s: %w", op, dn, uerr) // the DC is gone, not this operation
+	}
 	e := &Error{Op: op, DN: dn, Err: err}
 	var lerr *ldap.Error
 	if errors.As(err, &lerr) {
@@ -69,6 +73,8 @@ func IsCode(err error, codes ...uint16) bool {
 // run in step makes no writes.
 type Counters struct {
 	Searches, Adds, Modifies, Renames, Deletes int64
+	// Reconnects counts connections made again after one was lost.
+	Reconnects int64
 }
 
 // Writes is the number of operations that changed the directory.
@@ -81,7 +87,9 @@ type Client struct {
 	logger *slog.Logger
 	schema Schema
 
-	searches, adds, modifies, renames, deletes atomic.Int64
+	searches, adds, modifies, renames, deletes, reconnects atomic.Int64
+	// reconnectWait is the first pause between attempts to reconnect.
+	reconnectWait time.Duration
 	// observe, when set, hears of every LDAP operation and how long it took.
 	observe func(op string, d time.Duration, err error)
 }
@@ -90,15 +98,85 @@ type Client struct {
 // add, modify, modrdn, delete), how long it took, and its error.
 func (c *Client) OnOperation(f func(op string, d time.Duration, err error)) { c.observe = f }
 
-// timed runs one LDAP operation and reports it.
-func (c *Client) timed(op string, f func() error) error {
+// do runs one LDAP operation on the connection and reports it. When the
+// connection is lost (the DC restarted, a network blip, a DC frozen past
+// the timeout) it connects and binds again and tries the operation once
+// more; the callers treat "already done" answers of a retried write as done.
+// When the DC cannot be reached again, the error wraps ErrUnavailable.
+func (c *Client) do(ctx context.Context, op string, f func(conn *ldap.Conn) error) error {
 	start := time.Now()
-	err := f()
+	err := f(c.conn)
+	if c.observe != nil {
+		c.observe(op, time.Since(start), err)
+	}
+	if err == nil || !lostConnection(err) || ctx.Err() != nil {
+		return err
+	}
+	c.logger.Warn("lost the connection to the domain controller; connecting again", "url", c.cfg.URL, "operation", op, "error", err)
+	if rerr := c.reconnect(ctx); rerr != nil {
+		return rerr
+	}
+	c.reconnects.Add(1)
+	start = time.Now()
+	err = f(c.conn)
 	if c.observe != nil {
 		c.observe(op, time.Since(start), err)
 	}
 	return err
 }
+
+// lostConnection reports whether err means the connection, not the
+// operation, failed.
+func lostConnection(err error) bool {
+	return ldap.IsErrorWithCode(err, ldap.ErrorNetwork)
+}
+
+// ErrUnavailable: the domain controller cannot be reached.
+var ErrUnavailable = errors.New("the domain controller cannot be reached")
+
+// UnavailableError is a DC that stayed unreachable through reconnects.
+type UnavailableError struct {
+	URL      string
+	Attempts int
+	Err      error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("directory: %s: %v (%d attempts to connect again): %v", e.URL, ErrUnavailable, e.Attempts, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+
+// reconnect replaces the connection with a new bound one, trying a few
+// times with a growing pause.
+func (c *Client) reconnect(ctx context.Context) error {
+	c.conn.Close()
+	var err error
+	wait := c.reconnectWait
+	for attempt := 1; attempt <= reconnectAttempts; attempt++ {
+		var conn *ldap.Conn
+		if conn, err = c.cfg.dial(ctx); err == nil {
+			c.conn = conn
+			c.logger.Info("connected to the domain controller again", "url", c.cfg.URL, "attempt", attempt)
+			return nil
+		}
+		if attempt == reconnectAttempts {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+	return &UnavailableError{URL: c.cfg.URL, Attempts: reconnectAttempts, Err: err}
+}
+
+// reconnectAttempts is how often a lost connection is made again before
+// the DC counts as gone: with waits of 1, 2 and 4 s, about 7 s and the
+// dial timeouts.
+const reconnectAttempts = 4
 
 // TLSConfig returns the TLS configuration for the DC: TLS 1.2 or later,
 // the system CAs plus CAFile, and the host name checked.
@@ -130,6 +208,21 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (*Client, error)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cl := &Client{conn: conn, cfg: *c, logger: logger, reconnectWait: time.Second}
+	if cl.schema, err = cl.probeSchema(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	logger.Debug("directory connected", "url", c.URL, "bind_dn", c.BindDN, "exchange", cl.schema.Exchange, "anchor_attribute", cl.schema.AnchorAttribute)
+	return cl, nil
+}
+
+// dial connects (TLS verified) and binds.
+func (c *Config) dial(ctx context.Context) (*ldap.Conn, error) {
 	tlsCfg, err := c.TLSConfig()
 	if err != nil {
 		return nil, err
@@ -153,13 +246,7 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (*Client, error)
 		conn.Close()
 		return nil, wrap("bind as", c.BindDN, err)
 	}
-	cl := &Client{conn: conn, cfg: *c, logger: logger}
-	if cl.schema, err = cl.probeSchema(ctx); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	logger.Debug("directory connected", "url", c.URL, "bind_dn", c.BindDN, "exchange", cl.schema.Exchange, "anchor_attribute", cl.schema.AnchorAttribute)
-	return cl, nil
+	return conn, nil
 }
 
 // Close ends the connection.
@@ -170,7 +257,8 @@ func (c *Client) Schema() Schema { return c.schema }
 
 // Counters returns the operation counters.
 func (c *Client) Counters() Counters {
-	return Counters{Searches: c.searches.Load(), Adds: c.adds.Load(), Modifies: c.modifies.Load(), Renames: c.renames.Load(), Deletes: c.deletes.Load()}
+	return Counters{Searches: c.searches.Load(), Adds: c.adds.Load(), Modifies: c.modifies.Load(), Renames: c.renames.Load(), Deletes: c.deletes.Load(),
+		Reconnects: c.reconnects.Load()}
 }
 
 // search runs a paged subtree (or base) search; AD returns at most 1,000
@@ -182,7 +270,7 @@ func (c *Client) search(ctx context.Context, base string, scope int, filter stri
 	c.searches.Add(1)
 	req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
 	var res *ldap.SearchResult
-	err := c.timed("search", func() (err error) { res, err = c.conn.SearchWithPaging(req, 500); return err })
+	err := c.do(ctx, "search", func(conn *ldap.Conn) (err error) { res, err = conn.SearchWithPaging(req, 500); return err })
 	if err != nil {
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
 			return nil, nil

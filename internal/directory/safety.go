@@ -104,7 +104,7 @@ func (c *Client) CheckContainer(ctx context.Context, dn string, deep bool) error
 	req := ldap.NewSearchRequest(dn, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 1, 0, false, "(isCriticalSystemObject=TRUE)", []string{"1.1"}, nil)
 	c.searches.Add(1)
 	var res *ldap.SearchResult
-	err = c.timed("search", func() (err error) { res, err = c.conn.Search(req); return err })
+	err = c.do(ctx, "search", func(conn *ldap.Conn) (err error) { res, err = conn.Search(req); return err })
 	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
 		return wrap("search", dn, err)
 	}

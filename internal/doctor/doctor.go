@@ -79,6 +79,9 @@ func Run(ctx context.Context, cfg *config.Config, cfgErr error, o Options) *Repo
 		return r
 	}
 	r.add("config", Pass, "the configuration is valid", "")
+	if ws := cfg.Warnings(); len(ws) > 0 {
+		r.add("server: exposure", Warn, strings.Join(ws, "; "), "keep server.listen on loopback, or give it TLS and a token or client certificates (examples/config.yaml, server)")
+	}
 	checkGraph(ctx, r, cfg, o)
 	checkDirectory(ctx, r, cfg, o)
 	return r

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -17,8 +19,8 @@ import (
 // apply carries out the plan in order. A group whose operation fails gets
 // no further operations this cycle; the others go on. It returns the
 // failures by cloud id, and the groups it did not finish because the cycle
-// was interrupted.
-func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res *Result) (failed map[string]error, unfinished map[string]bool) {
+// was interrupted or the DC was lost (fatal says which DC, and why).
+func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res *Result) (failed map[string]error, unfinished map[string]bool, fatal error) {
 	failed, unfinished = map[string]error{}, map[string]bool{}
 	created, touched := map[string]bool{}, map[string]bool{}
 	var log []store.Operation
@@ -31,7 +33,7 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res
 		if e.cfg.Progress != nil {
 			e.cfg.Progress("writing to AD", i, len(ops))
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || fatal != nil {
 			unfinished[op.CloudID] = true
 			continue
 		}
@@ -39,6 +41,14 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res
 			continue
 		}
 		if err := e.writer.Apply(ctx, op); err != nil {
+			if errors.Is(err, directory.ErrUnavailable) {
+				// The DC is gone, not this group's operation: every
+				// operation left stays pending for the next cycle.
+				fatal = fmt.Errorf("engine: %w; %d operations were not done and stay pending for the next cycle", err, len(ops)-i)
+				unfinished[op.CloudID] = true
+				e.logger.Error("the domain controller is gone; stopping the cycle", "error", err, "operations_left", len(ops)-i)
+				continue
+			}
 			failed[op.CloudID] = err
 			e.logger.Error("operation failed", "cloud_id", op.CloudID, "action", op.Action, "dn", op.DN, "error", err)
 			log = append(log, store.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
@@ -76,7 +86,7 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res
 		}
 	}
 	res.Counts.Failed = len(failed)
-	return failed, unfinished
+	return failed, unfinished, fatal
 }
 
 // notesMessage joins the notes of a group written with some fields

@@ -54,7 +54,7 @@ func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
 		return nil, err
 	}
 	e.markDied(died)
-	failed, _ := e.apply(ctx, runID, res.Plan.Ops, res)
+	failed, _, fatal := e.apply(ctx, runID, res.Plan.Ops, res)
 	var sts []store.GroupStatus
 	for id := range undesired {
 		st := store.GroupStatus{CloudID: id, State: store.StateOutOfScope, Message: "writeback is disabled (" + string(fate) + ")"}
@@ -73,5 +73,11 @@ func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
 	if len(failed) > 0 || len(res.Plan.Problems) > 0 {
 		outcome = "partial"
 	}
-	return res, e.store.FinishRun(context.WithoutCancel(ctx), runID, outcome, res.Counts)
+	if fatal != nil {
+		outcome = "failed"
+	}
+	if err := e.store.FinishRun(context.WithoutCancel(ctx), runID, outcome, res.Counts); err != nil {
+		return nil, err
+	}
+	return res, fatal
 }

@@ -337,7 +337,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 		return nil, err
 	}
 	e.markDied(died)
-	failed, unfinished := e.apply(ctx, runID, plan.Ops, res)
+	failed, unfinished, fatal := e.apply(ctx, runID, plan.Ops, res)
 	if err := e.clearGone(ctx, snap, actual, plan); err != nil {
 		return nil, err
 	}
@@ -346,6 +346,8 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	outcome := "ok"
 	switch {
+	case fatal != nil:
+		outcome = "failed"
 	case ctx.Err() != nil:
 		outcome = "interrupted"
 	case len(res.Failures) > 0:
@@ -353,6 +355,9 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	if err := e.store.FinishRun(context.WithoutCancel(ctx), runID, outcome, res.Counts); err != nil {
 		return nil, err
+	}
+	if fatal != nil {
+		return res, fatal
 	}
 	return res, ctx.Err()
 }

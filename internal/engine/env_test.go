@@ -53,7 +53,12 @@ type env struct {
 // users by SID) and writes into a fresh OU of the DC of the flavour.
 func newEnv(t *testing.T, opts testdc.Options, tf *graphsim.TenantFile, adjust func(*engine.Config)) *env {
 	t.Helper()
-	dc := testdc.Shared(t, opts)
+	return newEnvOn(t, testdc.Shared(t, opts), tf, adjust)
+}
+
+// newEnvOn is newEnv on a given DC.
+func newEnvOn(t *testing.T, dc *testdc.DC, tf *graphsim.TenantFile, adjust func(*engine.Config)) *env {
+	t.Helper()
 	e := &env{t: t, dc: dc, ou: dc.NewOU(t, "wb")}
 	var err error
 	var gc *graph.Client

@@ -35,11 +35,19 @@ type RetryPolicy struct {
 	// it doubles each time, with jitter, up to MaxDelay.
 	BaseDelay time.Duration
 	MaxDelay  time.Duration
+	// MaxRetryAfter caps each wait Graph asks for with Retry-After: a
+	// throttled request is tried again after at most this long.
+	MaxRetryAfter time.Duration
+	// MaxTotalWait bounds the waiting for one request, all attempts
+	// together; past it the request fails, naming what it waited for.
+	MaxTotalWait time.Duration
 }
 
 // DefaultRetryPolicy suits a background sync: patient with throttling,
-// bounded overall (about five minutes of waiting at most).
-var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 10, BaseDelay: time.Second, MaxDelay: time.Minute}
+// bounded overall: no wait longer than two minutes, and no more than ten
+// minutes of waiting for one request.
+var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 10, BaseDelay: time.Second, MaxDelay: time.Minute,
+	MaxRetryAfter: 2 * time.Minute, MaxTotalWait: 10 * time.Minute}
 
 // Client is a Microsoft Graph client for one tenant.
 type Client struct {
@@ -97,6 +105,12 @@ func New(o Options) (*Client, error) {
 	}
 	if o.Retry.MaxAttempts <= 0 {
 		o.Retry = DefaultRetryPolicy
+	}
+	if o.Retry.MaxRetryAfter <= 0 {
+		o.Retry.MaxRetryAfter = DefaultRetryPolicy.MaxRetryAfter
+	}
+	if o.Retry.MaxTotalWait <= 0 {
+		o.Retry.MaxTotalWait = DefaultRetryPolicy.MaxTotalWait
 	}
 	if o.Sleep == nil {
 		o.Sleep = sleepCtx
@@ -179,6 +193,7 @@ func pathOf(link string) string {
 func (c *Client) do(ctx context.Context, method, link string, header http.Header) ([]byte, error) {
 	refreshToken := false
 	var lastErr error
+	var waited time.Duration
 	for attempt := 1; ; attempt++ {
 		tok, err := c.token(ctx, refreshToken)
 		if err != nil {
@@ -203,6 +218,7 @@ func (c *Client) do(ctx context.Context, method, link string, header http.Header
 			resp.Body.Close()
 		}
 		var wait time.Duration
+		why := "a network error"
 		switch {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
@@ -232,10 +248,17 @@ func (c *Client) do(ctx context.Context, method, link string, header http.Header
 				continue
 			case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
 				http.StatusInternalServerError, http.StatusBadGateway:
+				why = fmt.Sprintf("Graph answered %d", resp.StatusCode)
 				if resp.StatusCode == http.StatusTooManyRequests {
 					c.throttled.Add(1)
+					why = "Graph is throttling this app (429)"
 				}
 				wait = gerr.RetryAfter
+				if wait > c.retry.MaxRetryAfter {
+					c.logger.Warn("graph asks to wait longer than the cap; waiting the cap", "retry_after_seconds", wait.Seconds(),
+						"cap_seconds", c.retry.MaxRetryAfter.Seconds(), "path", pathOf(link))
+					wait = c.retry.MaxRetryAfter
+				}
 				if wait <= 0 {
 					wait = c.backoff(attempt)
 				}
@@ -244,10 +267,16 @@ func (c *Client) do(ctx context.Context, method, link string, header http.Header
 			}
 		}
 		if attempt >= c.retry.MaxAttempts {
-			return nil, fmt.Errorf("graph: giving up after %d attempts: %w", attempt, lastErr)
+			return nil, fmt.Errorf("graph: giving up after %d attempts (%s): %w", attempt, why, lastErr)
 		}
+		if waited+wait > c.retry.MaxTotalWait {
+			return nil, fmt.Errorf("graph: giving up after waiting %s over %d attempts, the most one request may wait (%s): %w",
+				waited.Round(time.Second), attempt, why, lastErr)
+		}
+		waited += wait
 		c.retries.Add(1)
-		c.logger.Warn("graph request failed; retrying", "method", method, "path", pathOf(link), "attempt", attempt, "wait", wait, "error", lastErr)
+		c.logger.Warn("waiting to retry a graph request", "reason", why, "method", method, "path", pathOf(link), "attempt", attempt,
+			"wait_seconds", wait.Seconds(), "error", lastErr)
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, err
 		}

@@ -468,3 +468,26 @@ func TestIsSoftDeleted(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryAfterIsCapped: a Graph that asks for 600 s on every answer makes
+// the client wait at most MaxRetryAfter each time and give up once the
+// waits reach MaxTotalWait, saying what it waited for.
+func TestRetryAfterIsCapped(t *testing.T) {
+	s := startSim(t, testTenant(), graphsim.Faults{ThrottleEvery: 1, RetryAfterSeconds: 600})
+	s.client.retry = DefaultRetryPolicy
+	_, err := s.client.GroupsDelta(context.Background(), "")
+	if err == nil || !strings.Contains(err.Error(), "giving up after waiting 10m0s") || !strings.Contains(err.Error(), "throttling") {
+		t.Fatalf("err = %v", err)
+	}
+	waits := s.sleeps()
+	var total time.Duration
+	for _, w := range waits {
+		if w > DefaultRetryPolicy.MaxRetryAfter {
+			t.Fatalf("waited %v, more than the cap", w)
+		}
+		total += w
+	}
+	if total > DefaultRetryPolicy.MaxTotalWait || len(waits) != 5 {
+		t.Fatalf("waits %v (total %v)", waits, total)
+	}
+}

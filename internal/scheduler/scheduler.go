@@ -55,14 +55,18 @@ type Status struct {
 
 // Scheduler runs cycles.
 type Scheduler struct {
-	cfg     Config
-	clock   Clock
-	cycle   Cycle
-	logger  *slog.Logger
-	trigger chan request
+	cfg    Config
+	clock  Clock
+	cycle  Cycle
+	logger *slog.Logger
+	// wake is signalled when a request joins waiting.
+	wake chan struct{}
 
 	mu     sync.Mutex
 	status Status
+	// waiting are the on-demand requests the next cycle answers, all of
+	// them with one cycle.
+	waiting []request
 }
 
 type request struct {
@@ -87,7 +91,7 @@ func New(cfg Config, clock Clock, cycle Cycle, logger *slog.Logger) *Scheduler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{cfg: cfg, clock: clock, cycle: cycle, logger: logger, trigger: make(chan request)}
+	return &Scheduler{cfg: cfg, clock: clock, cycle: cycle, logger: logger, wake: make(chan struct{}, 1)}
 }
 
 // Status returns the scheduler's state.
@@ -98,13 +102,17 @@ func (s *Scheduler) Status() Status {
 }
 
 // Trigger asks for a cycle now and waits for it; it returns its error, or
-// the context's if the scheduler stops first.
+// the context's if the scheduler stops first. Requests that arrive while a
+// cycle runs, or together, are answered by one cycle after it (full if any
+// asked for full): six clicks make one cycle, not six.
 func (s *Scheduler) Trigger(ctx context.Context, full bool) error {
 	r := request{full: full, done: make(chan error, 1)}
+	s.mu.Lock()
+	s.waiting = append(s.waiting, r)
+	s.mu.Unlock()
 	select {
-	case s.trigger <- r:
-	case <-ctx.Done():
-		return ctx.Err()
+	case s.wake <- struct{}{}:
+	default: // a wake-up is already pending; this request joins it
 	}
 	select {
 	case err := <-r.done:
@@ -140,22 +148,25 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		} else {
 			timer = s.clock.After(d)
 		}
-		var req *request
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-timer:
-		case r := <-s.trigger:
-			req = &r
+		case <-s.wake:
 		}
-		full := req != nil && req.full
 		s.mu.Lock()
+		batch := s.waiting
+		s.waiting = nil
+		full := false
+		for _, r := range batch {
+			full = full || r.full
+		}
 		if s.status.LastFull.IsZero() || s.clock.Now().Sub(s.status.LastFull) >= s.cfg.FullInterval {
 			full = true
 		}
 		s.status.Running, s.status.LastStart = true, s.clock.Now()
 		s.mu.Unlock()
-		s.logger.Info("cycle starting", "full", full, "on_demand", req != nil)
+		s.logger.Info("cycle starting", "full", full, "on_demand", len(batch) > 0, "requests", len(batch))
 		err := s.cycle(ctx, full)
 		now := s.clock.Now()
 		s.mu.Lock()
@@ -180,8 +191,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				s.logger.Error("cycle failed", "next", next, "error", err)
 			}
 		}
-		if req != nil {
-			req.done <- err
+		for _, r := range batch {
+			r.done <- err
 		}
 		if ctx.Err() != nil {
 			return nil

@@ -121,24 +121,64 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
-func TestTriggerRunsAtOnceAndNeverTwice(t *testing.T) {
+func TestTriggerRunsAtOnce(t *testing.T) {
 	s, clock, runs, _ := start(t, Config{Interval: time.Hour}, nil)
 	next(t, runs)
 	waitWaiting(t, clock)
-	errs := make(chan error, 2)
-	go func() { errs <- s.Trigger(context.Background(), false) }()
-	go func() { errs <- s.Trigger(context.Background(), true) }()
-	a, b := next(t, runs), next(t, runs)
-	if a.at != b.at || a.at != clock.Now() {
-		t.Fatalf("on-demand cycles at %v and %v, now %v", a.at, b.at, clock.Now())
+	if err := s.Trigger(context.Background(), true); err != nil {
+		t.Fatal(err)
 	}
-	if !a.full && !b.full {
-		t.Fatal("the full request ran as a delta")
+	if r := next(t, runs); r.at != clock.Now() || !r.full {
+		t.Fatalf("on-demand cycle %+v, now %v", r, clock.Now())
 	}
-	for range 2 {
-		if err := <-errs; err != nil {
+}
+
+// TestTriggersDuringACycleMerge: six requests made while a cycle runs are
+// answered by one cycle after it, full because one asked for full.
+func TestTriggersDuringACycleMerge(t *testing.T) {
+	clock := newFakeClock()
+	started, release := make(chan bool, 10), make(chan struct{})
+	s := New(Config{Interval: time.Hour}, clock, func(ctx context.Context, full bool) error {
+		started <- full
+		<-release
+		return nil
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); close(release); <-done }()
+	<-started // the first cycle runs, and holds
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for i := range 6 {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- s.Trigger(context.Background(), i == 3) }()
+	}
+	for {
+		s.mu.Lock()
+		n := len(s.waiting)
+		s.mu.Unlock()
+		if n == 6 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	release <- struct{}{}
+	if full := <-started; !full {
+		t.Fatal("the merged cycle is not full, though one request asked for it")
+	}
+	release <- struct{}{}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	select {
+	case <-started:
+		t.Fatal("a third cycle ran: the six requests were not merged")
+	case <-time.After(50 * time.Millisecond):
 	}
 }
 

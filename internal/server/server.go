@@ -41,7 +41,9 @@ type Server struct {
 	// Staleness: /readyz fails when the last success is older than this.
 	Staleness time.Duration
 	Staging   bool
-	now       func() time.Time
+	// Guard says who may ask what.
+	Guard Guard
+	now   func() time.Time
 }
 
 // New returns a server.
@@ -78,7 +80,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /sync", s.sync)
 	mux.HandleFunc("GET /{$}", s.page)
-	return mux
+	return s.Guard.wrap(mux, s.logger)
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -104,7 +104,7 @@ func TestSyncEndpoint(t *testing.T) {
 	srv, _ := newTest(c, &history{}, false)
 	defer srv.Close()
 	for _, q := range []string{"", "?full=true"} {
-		resp, err := http.Post(srv.URL+"/sync"+q, "", nil)
+		resp, err := post(srv.URL+"/sync"+q, map[string]string{SyncHeader: "sync"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestSyncEndpoint(t *testing.T) {
 		t.Fatalf("triggers = %v", c.triggers)
 	}
 	c.err = errors.New("DC unreachable")
-	resp, _ := http.Post(srv.URL+"/sync", "", nil)
+	resp, _ := post(srv.URL+"/sync", map[string]string{SyncHeader: "sync"})
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 500 || !strings.Contains(string(b), "DC unreachable") {

@@ -68,6 +68,7 @@ type DC struct {
 	cmd     *exec.Cmd
 	lock    *os.File
 	exited  chan error
+	killed  bool
 
 	fixturesOnce sync.Once
 	fixtures     []User
@@ -239,9 +240,35 @@ func (dc *DC) Admin() (*ldap.Conn, error) {
 	return conn, nil
 }
 
+// Kill stops the DC at once, as a crash or a pulled cable does; its data
+// stays for Restart.
+func (dc *DC) Kill() {
+	if dc.cmd == nil || dc.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-dc.cmd.Process.Pid, syscall.SIGKILL)
+	werr := <-dc.exited
+	dc.exited <- werr
+	dc.killed = true
+}
+
+// Restart starts a killed DC again with its data, on the same address.
+func (dc *DC) Restart(ctx context.Context) error {
+	dc.killed = false
+	return dc.run(ctx, filepath.Join(dc.Dir, "smb.conf"))
+}
+
+// Freeze stops the DC's processes (SIGSTOP): connections stay open and
+// nothing answers, as with a hung DC. Thaw resumes them.
+func (dc *DC) Freeze() { _ = syscall.Kill(-dc.cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Thaw resumes a frozen DC.
+func (dc *DC) Thaw() { _ = syscall.Kill(-dc.cmd.Process.Pid, syscall.SIGCONT) }
+
 // Close stops the DC and removes its files.
 func (dc *DC) Close() error {
-	if dc.cmd != nil && dc.cmd.Process != nil {
+	if dc.cmd != nil && dc.cmd.Process != nil && !dc.killed {
+		dc.Thaw()
 		_ = syscall.Kill(-dc.cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-dc.exited:
