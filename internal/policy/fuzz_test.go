@@ -88,3 +88,34 @@ func FuzzMailAddress(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEscapeRDN checks that any attribute value, escaped, makes a DN that
+// parses back to exactly that value in one RDN, with no bare "=" (which
+// Samba refuses) and nothing that splits the DN.
+func FuzzEscapeRDN(f *testing.F) {
+	for _, s := range []string{"a,b", "a=b", "#lead", " pad ", `\`, "x+y", "<>;\"", "\x00", "é", "a\nb", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if !utf8.ValidString(v) || v == "" {
+			t.Skip()
+		}
+		esc := EscapeRDNValue(v)
+		for i := 0; i < len(esc); i++ {
+			if esc[i] == '\\' {
+				i++
+				continue
+			}
+			if esc[i] == '=' || esc[i] == ',' || esc[i] == '+' {
+				t.Fatalf("%q escapes to %q with a bare %q", v, esc, esc[i])
+			}
+		}
+		dn, err := ldap.ParseDN("CN=" + esc + ",OU=Cloud Groups,DC=contoso,DC=test")
+		if err != nil {
+			t.Fatalf("%q → %q: %v", v, esc, err)
+		}
+		if len(dn.RDNs) != 4 || len(dn.RDNs[0].Attributes) != 1 || dn.RDNs[0].Attributes[0].Value != v {
+			t.Fatalf("%q → %q parses to %+v", v, esc, dn.RDNs[0])
+		}
+	})
+}
