@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+
 	"github.com/groupwriteback/groupwriteback/internal/secret"
 )
 
@@ -100,8 +102,8 @@ func (c *Config) Validate(prefix string) error {
 // IsUnder reports whether dn lies at or below base, comparing as AD does
 // (attribute types and values case-insensitively).
 func IsUnder(dn, base string) bool {
-	d, err1 := ldap.ParseDN(dn)
-	b, err2 := ldap.ParseDN(base)
+	d, err1 := policy.ParseDN(dn)
+	b, err2 := policy.ParseDN(base)
 	if err1 != nil || err2 != nil {
 		return false
 	}

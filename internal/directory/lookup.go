@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 )
 
 // KeyKind is the identifier a lookup goes by.
@@ -131,7 +133,7 @@ func (c *Client) Lookup(ctx context.Context, kind KeyKind, base string, values [
 }
 
 func sameDN(a, b string) bool {
-	da, err1 := ldap.ParseDN(a)
-	db, err2 := ldap.ParseDN(b)
+	da, err1 := policy.ParseDN(a)
+	db, err2 := policy.ParseDN(b)
 	return err1 == nil && err2 == nil && da.EqualFold(db)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 )
 
 // ErrUnsafeContainer: a configured OU is no place for the tool to write:
@@ -36,7 +38,7 @@ var builtinOUs = []string{"Domain Controllers"}
 // domain root, not a built-in container (CN=Users, CN=Computers,
 // CN=Builtin, CN=System, …: their RDN is CN=), not Domain Controllers.
 func CheckOUName(dn, base string) error {
-	parsed, err := ldap.ParseDN(dn)
+	parsed, err := policy.ParseDN(dn)
 	if err != nil {
 		return fmt.Errorf("%q is not a DN: %w", dn, err)
 	}
@@ -69,8 +71,8 @@ func isDomainRoot(rdns []*ldap.RelativeDN) bool {
 // SameDN reports whether two DNs name the same object (case and spacing
 // aside). Unparsable DNs are never the same.
 func SameDN(a, b string) bool {
-	da, err1 := ldap.ParseDN(a)
-	db, err2 := ldap.ParseDN(b)
+	da, err1 := policy.ParseDN(a)
+	db, err2 := policy.ParseDN(b)
 	return err1 == nil && err2 == nil && da.EqualFold(db)
 }
 

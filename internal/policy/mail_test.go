@@ -182,3 +182,21 @@ func TestCycles(t *testing.T) {
 		}
 	}
 }
+
+func TestParseDNAsADWritesIt(t *testing.T) {
+	for in, cn := range map[string]string{
+		`CN=pipe|and\?star*_1,OU=x,DC=y`: "pipe|and?star*_1", // Samba escapes "?"
+		`CN=a\,b,OU=x`:                   "a,b",
+		`CN=a\3Db,OU=x`:                  "a=b",
+		`CN=\\back,OU=x`:                 `\back`,
+		`CN=\E6\97\A5,OU=x`:              "日",
+	} {
+		dn, err := ParseDN(in)
+		if err != nil || dn.RDNs[0].Attributes[0].Value != cn {
+			t.Errorf("ParseDN(%q) = %v, %v; want cn %q", in, dn, err, cn)
+		}
+	}
+	if _, err := ParseDN(`CN=a,,`); err == nil {
+		t.Error("a broken DN parsed")
+	}
+}

@@ -165,3 +165,48 @@ func SplitDN(dn string) (rdn, parent string) {
 	}
 	return dn, ""
 }
+
+// ParseDN parses a DN as Active Directory and Samba write them. They
+// escape more than RFC 4514 asks (Samba returns "CN=a\?b" for a cn of
+// "a?b"), which a strict RFC 4514 parser refuses: a backslash before a
+// character that needs no escape is dropped before parsing. Every DN the
+// tool reads from AD is parsed here, so that a group named "Why?" is known
+// to lie in the target OU.
+func ParseDN(s string) (*ldap.DN, error) {
+	dn, err := ldap.ParseDN(s)
+	if err == nil {
+		return dn, nil
+	}
+	if lenient := relaxEscapes(s); lenient != s {
+		if dn, err2 := ldap.ParseDN(lenient); err2 == nil {
+			return dn, nil
+		}
+	}
+	return nil, err
+}
+
+// relaxEscapes drops the backslash of "\c" where c is neither an RFC 4514
+// special character nor the start of a hex pair.
+func relaxEscapes(s string) string {
+	isHex := func(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		next := s[i+1]
+		switch {
+		case strings.IndexByte(` "#+,;<=>\`, next) >= 0:
+			b.WriteByte('\\')
+			b.WriteByte(next)
+		case i+2 < len(s) && isHex(next) && isHex(s[i+2]):
+			b.WriteString(s[i : i+3])
+			i++
+		default:
+			b.WriteByte(next) // "\?" is "?"
+		}
+		i++
+	}
+	return b.String()
+}

@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 )
 
@@ -425,7 +423,7 @@ func sameValues(name string, want, have []string) bool {
 // renamedDN is dn with its cn replaced, in the same parent: a group an
 // admin moved within the target OU stays where it is.
 func renamedDN(dn, cn string) string {
-	parsed, err := ldap.ParseDN(dn)
+	parsed, err := policy.ParseDN(dn)
 	if err != nil || len(parsed.RDNs) < 2 {
 		return dn
 	}
@@ -457,8 +455,8 @@ func wanted(desired []Desired, id string) bool {
 }
 
 func under(dn, base string) bool {
-	d, err1 := ldap.ParseDN(dn)
-	b, err2 := ldap.ParseDN(base)
+	d, err1 := policy.ParseDN(dn)
+	b, err2 := policy.ParseDN(base)
 	return err1 == nil && err2 == nil && (b.AncestorOfFold(d))
 }
 
