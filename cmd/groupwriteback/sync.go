@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -78,6 +79,9 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 		s.Close()
 		return nil, err
 	}
+	if crashHook != nil {
+		s.dir.OnOperation(crashHook)
+	}
 	w := cfg.Writeback
 	s.engine = engine.New(gc, s.dir, s.dir, s.store, engine.Config{
 		TenantID: cfg.Cloud.TenantID, Staging: cfg.Mode == "staging", BaseDN: cfg.Directory.BaseDN, TargetOU: w.TargetOU, Schema: s.dir.Schema(),
@@ -108,6 +112,10 @@ func (s *session) deadlineError(err error) error {
 	}
 	return err
 }
+
+// crashHook, when set, hears of every LDAP operation of a session: only in
+// a binary built with -tags crashpoints, for the crash suite (crashpoint.go).
+var crashHook func(op string, d time.Duration, err error)
 
 // fate maps a configured policy word to reconcile's.
 func fate(word string) reconcile.Fate {

@@ -241,7 +241,11 @@ func (c *Config) dial(ctx context.Context) (*ldap.Conn, error) {
 			return nil, fmt.Errorf("directory: StartTLS with %s: %w", c.URL, err)
 		}
 	}
-	conn.SetTimeout(2 * time.Minute)
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Minute
+	}
+	conn.SetTimeout(timeout)
 	if err := conn.Bind(c.BindDN, c.Password.Reveal()); err != nil {
 		conn.Close()
 		return nil, wrap("bind as", c.BindDN, err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -44,12 +45,18 @@ type Config struct {
 	CAFile string `yaml:"ca_file"`
 	// BaseDN is the domain's naming context, e.g. DC=contoso,DC=com.
 	BaseDN string `yaml:"base_dn"`
+	// Timeout is the longest one LDAP operation may take before the
+	// connection counts as lost and is made again (default 2m).
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Complete fills defaults and resolves the password.
 func (c *Config) Complete(prefix string) error {
 	var err error
 	c.Password, err = secret.Resolve(c.Password, prefix+"password", c.PasswordFile, prefix+"password_file", EnvPassword)
+	if c.Timeout == 0 {
+		c.Timeout = 2 * time.Minute
+	}
 	return err
 }
 

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/secret"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
@@ -97,6 +100,111 @@ func TestDCLostMidCycle(t *testing.T) {
 		if g := e.group(groupID(1060 + i)); g == nil || attr(g, "description") != "changed" {
 			t.Fatalf("group %d not in step", i)
 		}
+	}
+	if _, w := e.sync(engine.RunOptions{Full: true}); w != 0 {
+		t.Fatalf("then %d writes", w)
+	}
+}
+
+// TestGraphFaultProfiles: under each fault profile Graph is known to show
+// (alone and all at once), a first sync and a delta sync after changes in
+// the cloud end with AD exactly in step: a full sync without faults then
+// has nothing to do.
+func TestGraphFaultProfiles(t *testing.T) {
+	profiles := []struct {
+		name   string
+		faults graphsim.Faults
+	}{
+		{"tiny pages", graphsim.Faults{PageSize: 1, MembersPerItem: 1}},
+		{"429 every 3rd request", graphsim.Faults{PageSize: 4, ThrottleEvery: 3, RetryAfterSeconds: 1}},
+		{"503 every 4th request", graphsim.Faults{PageSize: 4, UnavailableEvery: 4, RetryAfterSeconds: 1}},
+		{"504 every 5th request", graphsim.Faults{PageSize: 4, GatewayTimeoutEvery: 5}},
+		{"dropped connections", graphsim.Faults{PageSize: 4, DropEvery: 4}},
+		{"410 on every delta link", graphsim.Faults{PageSize: 4, ResyncEvery: 1}},
+		{"replayed changes", graphsim.Faults{PageSize: 4, ReplayEvents: 5}},
+		{"3-second tokens", graphsim.Faults{PageSize: 4, TokenLifetime: 3 * time.Second}},
+		{"all at once", graphsim.Faults{PageSize: 2, MembersPerItem: 2, ThrottleEvery: 7, RetryAfterSeconds: 1, UnavailableEvery: 11,
+			GatewayTimeoutEvery: 13, DropEvery: 9, ResyncEvery: 2, ReplayEvents: 3, TokenLifetime: 3 * time.Second}},
+	}
+	dc := testdc.Shared(t, testdc.Options{})
+	converged := 0
+	for i, p := range profiles {
+		t.Run(p.name, func(t *testing.T) {
+			tf := baseTenant(t, dc, 6)
+			securityGroups(tf, 1100+20*i, 5)
+			e := newEnv(t, testdc.Options{}, tf, nil)
+			e.sim.Server.SetFaults(p.faults)
+			if res, _ := e.sync(engine.RunOptions{}); res.Counts.Created != 5 || len(res.Failures) != 0 {
+				t.Fatalf("first sync: %+v %+v", res.Counts, res.Failures)
+			}
+			if err := e.tenant.UpdateGroup(groupID(1100+20*i), map[string]any{"displayName": "Renamed under faults"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.tenant.AddMember(groupID(1101+20*i), userID(5)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.tenant.DeleteGroup(groupID(1104 + 20*i)); err != nil {
+				t.Fatal(err)
+			}
+			_ = e.tenant.PurgeDeleted(groupID(1104 + 20*i))
+			e.sim.Server.ExpireTokens()
+			if res, _ := e.sync(engine.RunOptions{}); len(res.Failures) != 0 || res.Counts.Deleted != 1 {
+				t.Fatalf("delta sync: %+v %+v", res.Counts, res.Failures)
+			}
+			e.sim.Server.SetFaults(graphsim.Faults{})
+			if res, w := e.sync(engine.RunOptions{Full: true}); w != 0 || len(res.Drift) != 0 {
+				t.Fatalf("after the faults, a full sync made %d writes (drift %v): AD was not in step", w, res.Drift)
+			}
+			if g := e.group(groupID(1100 + 20*i)); g == nil || attr(g, "displayName") != "Renamed under faults" {
+				t.Fatal("the rename did not arrive")
+			}
+			converged++
+		})
+	}
+	t.Logf("Graph fault profiles: %d of %d converged", converged, len(profiles))
+}
+
+// TestDCStoppedAndFrozen: a DC that stops answering for a moment within
+// the LDAP timeout costs a wait; one frozen past the timeout costs a
+// reconnect; either way the cycle ends in step.
+func TestDCStoppedAndFrozen(t *testing.T) {
+	dc := ownDC(t)
+	tf := baseTenant(t, dc, 3)
+	securityGroups(tf, 1300, 6)
+	e := newEnvOn(t, dc, tf, nil)
+	dcfg := directory.Config{URL: dc.URL, BindDN: testdc.AdminDN, Password: secret.New(testdc.AdminPassword), CAFile: dc.CAFile,
+		BaseDN: testdc.BaseDN, Timeout: 2 * time.Second}
+	dir, err := dcfg.Open(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	pause := func(d time.Duration) func() {
+		return func() {
+			dc.Freeze()
+			time.AfterFunc(d, dc.Thaw)
+		}
+	}
+	// Stopped for 1 s (under the 2 s timeout): the operation waits.
+	brief := &faultAfter{w: dir, n: 2, fault: pause(time.Second)}
+	res, err := engine.New(e.cloud, dir, brief, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
+	if err != nil || res.Counts.Created != 6 || len(res.Failures) != 0 {
+		t.Fatalf("stopped 1 s: %v %+v %+v", err, res.Counts, res.Failures)
+	}
+	// Frozen for 5 s (past it): the connection is made again.
+	for i := range 6 {
+		if err := e.tenant.UpdateGroup(groupID(1300+i), map[string]any{"description": "after the freeze"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := dir.Counters().Reconnects
+	frozen := &faultAfter{w: dir, n: 2, fault: pause(5 * time.Second)}
+	res, err = engine.New(e.cloud, dir, frozen, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
+	if err != nil || res.Counts.Updated != 6 || len(res.Failures) != 0 {
+		t.Fatalf("frozen 5 s: %v %+v %+v", err, res.Counts, res.Failures)
+	}
+	if dir.Counters().Reconnects == before {
+		t.Fatal("no reconnect after a freeze past the timeout")
 	}
 	if _, w := e.sync(engine.RunOptions{Full: true}); w != 0 {
 		t.Fatalf("then %d writes", w)
