@@ -60,7 +60,9 @@ type crashEnv struct {
 	fx     []testdc.User
 }
 
-func (e *crashEnv) id(k int) string { return fmt.Sprintf("6a1e0c55-%04d-4f0e-9d3b-2c1a0c%02d%04d", k, e.n, k) }
+func (e *crashEnv) id(k int) string {
+	return fmt.Sprintf("6a1e0c55-%04d-4f0e-9d3b-2c1a0c%02d%04d", k, e.n, k)
+}
 
 // run runs the binary; crashAt > 0 kills it after that many writes. It
 // returns the exit code, or -9 when the process was killed.
