@@ -65,7 +65,7 @@ func run(bin, tenantPath string) error {
 		return err
 	}
 	defer conn.Close()
-	targetOU := "OU=Cloud Groups," + testdc.BaseDN
+	targetOU := "OU=Cloud Groups," + testdc.DelegatedOU // the bind account has the rights docs/permissions.md delegates there
 	if err := add(conn, targetOU, map[string][]string{"objectClass": {"organizationalUnit"}}); err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ directory:
   base_dn: %s
 writeback:
   target_ou: %s
-`, tf.TenantID, sim.URL, sim.URL, sim.CAFile, dc.URL, testdc.AdminDN, testdc.AdminPassword, dc.CAFile, testdc.BaseDN, targetOU)), 0o600); err != nil {
+`, tf.TenantID, sim.URL, sim.URL, sim.CAFile, dc.URL, testdc.DelegatedDN, testdc.DelegatedPassword, dc.CAFile, testdc.BaseDN, targetOU)), 0o600); err != nil {
 		return err
 	}
 	gwb := func(args ...string) error {

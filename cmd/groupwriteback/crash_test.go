@@ -134,8 +134,8 @@ func newCrashEnv(t *testing.T, bin string, n int) (*crashEnv, crashModel) {
 	t.Cleanup(func() { sim.Close() })
 	e.tenant = sim.Server.Tenant()
 	cfg := "cloud:\n  tenant_id: " + tf.TenantID + "\n  client_id: 5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10\n  client_secret: s\n  graph_url: " + sim.URL +
-		"\n  authority_url: " + sim.URL + "\n  ca_file: ca.pem\ndirectory:\n  url: " + dc.URL + "\n  bind_dn: " + testdc.AdminDN +
-		"\n  password: " + testdc.AdminPassword + "\n  ca_file: " + dc.CAFile + "\n  base_dn: " + testdc.BaseDN + "\nwriteback:\n  target_ou: " + e.ou + "\n"
+		"\n  authority_url: " + sim.URL + "\n  ca_file: ca.pem\ndirectory:\n  url: " + dc.URL + "\n  bind_dn: " + testdc.DelegatedDN +
+		"\n  password: " + testdc.DelegatedPassword + "\n  ca_file: " + dc.CAFile + "\n  base_dn: " + testdc.BaseDN + "\nwriteback:\n  target_ou: " + e.ou + "\n"
 	e.cfg = filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(e.cfg, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

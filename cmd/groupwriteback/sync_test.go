@@ -57,8 +57,8 @@ func dcSetup(t *testing.T, opts testdc.Options, n int) (string, string, *graphsi
 	t.Cleanup(func() { delete(sims, filepath.Join(dir, "config.yaml")) })
 	sims[filepath.Join(dir, "config.yaml")] = sim
 	cfg := "cloud:\n  tenant_id: " + tf.TenantID + "\n  client_id: 5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10\n  client_secret: s\n  graph_url: " + sim.URL +
-		"\n  authority_url: " + sim.URL + "\n  ca_file: ca.pem\ndirectory:\n  url: " + dc.URL + "\n  bind_dn: " + testdc.AdminDN +
-		"\n  password: " + testdc.AdminPassword + "\n  ca_file: " + dc.CAFile + "\n  base_dn: " + testdc.BaseDN + "\nwriteback:\n  target_ou: " + ou + "\n"
+		"\n  authority_url: " + sim.URL + "\n  ca_file: ca.pem\ndirectory:\n  url: " + dc.URL + "\n  bind_dn: " + testdc.DelegatedDN +
+		"\n  password: " + testdc.DelegatedPassword + "\n  ca_file: " + dc.CAFile + "\n  base_dn: " + testdc.BaseDN + "\nwriteback:\n  target_ou: " + ou + "\n"
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

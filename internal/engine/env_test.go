@@ -64,7 +64,7 @@ func newEnvOn(t *testing.T, dc *testdc.DC, tf *graphsim.TenantFile, adjust func(
 	var gc *graph.Client
 	e.sim, gc = startCloud(t, tf)
 	e.tenant = e.sim.Server.Tenant()
-	dcfg := directory.Config{URL: dc.URL, BindDN: testdc.AdminDN, Password: secret.New(testdc.AdminPassword), CAFile: dc.CAFile, BaseDN: testdc.BaseDN}
+	dcfg := directory.Config{URL: dc.URL, BindDN: testdc.DelegatedDN, Password: secret.New(testdc.DelegatedPassword), CAFile: dc.CAFile, BaseDN: testdc.BaseDN}
 	if e.dir, err = dcfg.Open(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}

@@ -172,7 +172,7 @@ func TestDCStoppedAndFrozen(t *testing.T) {
 	tf := baseTenant(t, dc, 3)
 	securityGroups(tf, 1300, 6)
 	e := newEnvOn(t, dc, tf, nil)
-	dcfg := directory.Config{URL: dc.URL, BindDN: testdc.AdminDN, Password: secret.New(testdc.AdminPassword), CAFile: dc.CAFile,
+	dcfg := directory.Config{URL: dc.URL, BindDN: testdc.DelegatedDN, Password: secret.New(testdc.DelegatedPassword), CAFile: dc.CAFile,
 		BaseDN: testdc.BaseDN, Timeout: 2 * time.Second}
 	dir, err := dcfg.Open(context.Background(), nil)
 	if err != nil {

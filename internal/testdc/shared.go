@@ -63,8 +63,8 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// NewOU creates an OU for one test directly under the domain and returns its
-// DN. Names are made unique with the test's name, so tests sharing a DC do
+// NewOU creates an OU for one test under DelegatedOU (so the delegated
+// account has its rights there) and returns its DN. Names are made unique with the test's name, so tests sharing a DC do
 // not meet.
 func (dc *DC) NewOU(t testing.TB, name string) string {
 	t.Helper()
@@ -77,7 +77,7 @@ func (dc *DC) NewOU(t testing.TB, name string) string {
 	if len(clean) > 40 {
 		clean = clean[len(clean)-40:]
 	}
-	dn := fmt.Sprintf("OU=%s %s,%s", name, clean, BaseDN)
+	dn := fmt.Sprintf("OU=%s %s,%s", name, clean, DelegatedOU)
 	req := ldap.NewAddRequest(dn, nil)
 	req.Attribute("objectClass", []string{"organizationalUnit"})
 	if err := conn.Add(req); err != nil {

@@ -27,6 +27,9 @@ var anchorLDIF string
 //go:embed testdata/add-fixture-users.py
 var fixtureScript string
 
+//go:embed testdata/delegate.py
+var delegateScript string
+
 func certPool(pem []byte) *x509.CertPool {
 	p := x509.NewCertPool()
 	if !p.AppendCertsFromPEM(pem) {
@@ -171,6 +174,15 @@ func provisionPlain(ctx context.Context, dir string) error {
 		filepath.Join(tmp, "private", "sam.ldb"), FixtureOU, fmt.Sprint(FixtureUserCount))
 	if out, err := add.CombinedOutput(); err != nil {
 		return fmt.Errorf("testdc: fixture users: %v: %s", err, tail(out))
+	}
+	delegate := filepath.Join(tmp, "delegate.py")
+	if err := os.WriteFile(delegate, []byte(delegateScript), 0o600); err != nil {
+		return err
+	}
+	del := exec.CommandContext(ctx, "/usr/bin/python3", delegate, filepath.Join(tmp, "etc", "smb.conf"),
+		filepath.Join(tmp, "private", "sam.ldb"), DelegatedOU, DelegatedUser, DelegatedPassword)
+	if out, err := del.CombinedOutput(); err != nil {
+		return fmt.Errorf("testdc: delegated account: %v: %s", err, tail(out))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err

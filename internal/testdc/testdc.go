@@ -33,6 +33,13 @@ const (
 	AdminDN       = "CN=Administrator,CN=Users," + BaseDN
 	// AdminPassword meets Samba's default complexity rules.
 	AdminPassword = "Passw0rd-Test!"
+	// DelegatedOU holds the OUs tests write to (NewOU). DelegatedUser, a
+	// plain domain user, has on it exactly the rights docs/permissions.md
+	// delegates, and nothing else: end-to-end tests bind as it.
+	DelegatedOU       = "OU=Delegated," + BaseDN
+	DelegatedUser     = "svc-groupwriteback"
+	DelegatedDN       = "CN=" + DelegatedUser + ",CN=Users," + BaseDN
+	DelegatedPassword = "Passw0rd-Delegated!"
 )
 
 // Options choose the schema of a DC.
@@ -45,9 +52,10 @@ type Options struct {
 }
 
 func (o Options) flavour() string {
-	f := fmt.Sprintf("u%d-plain", FixtureUserCount)
+	// d1: the template carries the delegated account.
+	f := fmt.Sprintf("u%d-d1-plain", FixtureUserCount)
 	if o.Exchange {
-		f = "exchange"
+		f = "exchange-d1"
 	}
 	if o.Anchor {
 		f += "+anchor"

@@ -71,3 +71,48 @@ func TestDumpSeesChanges(t *testing.T) {
 		t.Fatalf("a dump differs from itself: %v", d)
 	}
 }
+
+// TestDelegatedAccount: the delegated account may create, change, move and
+// delete groups in a test OU, and nothing outside OU=Delegated.
+func TestDelegatedAccount(t *testing.T) {
+	dc := Shared(t, Options{})
+	ou, other := dc.NewOU(t, "delegated"), dc.NewOU(t, "other")
+	conn, err := ldap.DialURL(dc.URL, ldap.DialWithTLSConfig(dc.TLSConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Bind(DelegatedDN, DelegatedPassword); err != nil {
+		t.Fatal(err)
+	}
+	add := func(dn string) error {
+		req := ldap.NewAddRequest(dn, nil)
+		req.Attribute("objectClass", []string{"top", "group"})
+		req.Attribute("sAMAccountName", []string{strings.ReplaceAll(dn[3:12], " ", "")})
+		return conn.Add(req)
+	}
+	g := "CN=Delegated probe," + ou
+	if err := add(g); err != nil {
+		t.Fatalf("create a group in a test OU: %v", err)
+	}
+	mod := ldap.NewModifyRequest(g, nil)
+	mod.Replace("description", []string{"written by the delegated account"})
+	mod.Add("member", []string{dc.Fixtures(t)[0].DN})
+	if err := conn.Modify(mod); err != nil {
+		t.Fatalf("modify it: %v", err)
+	}
+	if err := conn.ModifyDN(ldap.NewModifyDNRequest(g, "CN=Moved probe", true, other)); err != nil {
+		t.Fatalf("move it to another test OU: %v", err)
+	}
+	if err := conn.Del(ldap.NewDelRequest("CN=Moved probe,"+other, nil)); err != nil {
+		t.Fatalf("delete it: %v", err)
+	}
+	if err := add("CN=Outside probe,CN=Users," + BaseDN); !ldap.IsErrorWithCode(err, ldap.LDAPResultInsufficientAccessRights) {
+		t.Fatalf("create a group in CN=Users: %v, want insufficient access", err)
+	}
+	mod = ldap.NewModifyRequest("CN=Domain Admins,CN=Users,"+BaseDN, nil)
+	mod.Replace("description", []string{"x"})
+	if err := conn.Modify(mod); !ldap.IsErrorWithCode(err, ldap.LDAPResultInsufficientAccessRights) {
+		t.Fatalf("modify Domain Admins: %v, want insufficient access", err)
+	}
+}
