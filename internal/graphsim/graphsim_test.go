@@ -213,7 +213,7 @@ func TestWritesThroughGraphCalls(t *testing.T) {
 		{"add member twice", "POST", "/v1.0/groups/" + id + "/members/$ref", map[string]any{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/" + bob}, 400},
 		{"remove member", "DELETE", "/v1.0/groups/" + id + "/members/" + alice + "/$ref", nil, 204},
 		{"remove absent member", "DELETE", "/v1.0/groups/" + id + "/members/" + alice + "/$ref", nil, 404},
-		{"bad writeback type", "PATCH", "/beta/groups/" + id, map[string]any{"writebackConfiguration": map[string]any{"onPremisesGroupType": "global"}}, 400},
+		{"writeback type not a string", "PATCH", "/beta/groups/" + id, map[string]any{"writebackConfiguration": map[string]any{"onPremisesGroupType": 5}}, 400},
 		{"writeback off (merge)", "PATCH", "/beta/groups/" + id, map[string]any{"writebackConfiguration": map[string]any{"isEnabled": false}}, 204},
 		{"create user with on-premises identifiers", "POST", "/v1.0/users", map[string]any{"displayName": "Carol", "userPrincipalName": "carol@contoso.com",
 			"onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": "S-1-5-21-1-2-3-1200", "onPremisesImmutableId": "q83vEjRWeJA="}, 201},
@@ -378,5 +378,22 @@ func TestControlEndpoints(t *testing.T) {
 	}
 	if code := post("/_graphsim/clock", `{"advance":"soon"}`); code != 400 {
 		t.Fatalf("bad clock request: %d", code)
+	}
+}
+
+// TestGroupTypeIsAFreeString: Graph keeps onPremisesGroupType as written
+// (Terraform's azuread provider writes "UniversalSecurityGroup").
+func TestGroupTypeIsAFreeString(t *testing.T) {
+	e := start(t, Faults{})
+	admin := e.bearer(adminID, "admin-secret")
+	status, g, _ := e.call(admin, "POST", "/beta/groups", map[string]any{
+		"displayName": "Terraformed", "mailEnabled": false, "mailNickname": "tf", "securityEnabled": true,
+		"writebackConfiguration": map[string]any{"isEnabled": true, "onPremisesGroupType": "UniversalSecurityGroup"}})
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, g)
+	}
+	_, got, _ := e.call(admin, "GET", "/beta/groups/"+g["id"].(string)+"?$select=writebackConfiguration", nil)
+	if wb, _ := got["writebackConfiguration"].(map[string]any); wb["onPremisesGroupType"] != "UniversalSecurityGroup" {
+		t.Fatalf("stored %v", got)
 	}
 }

@@ -387,10 +387,12 @@ func (t *Tenant) completeLocked(k kind, p map[string]any, creating bool) error {
 			if !ok {
 				return badRequest("Invalid value specified for property 'writebackConfiguration' of resource 'Group'.")
 			}
-			switch gt := m["onPremisesGroupType"]; gt {
-			case nil, "universalDistributionGroup", "universalSecurityGroup", "universalMailEnabledSecurityGroup":
-			default:
-				return badRequest(fmt.Sprintf("Invalid value specified for property 'onPremisesGroupType': %v", gt))
+			// onPremisesGroupType is a free String in Graph's metadata
+			// (groupWritebackConfiguration): any string is stored as given.
+			if gt, ok := m["onPremisesGroupType"]; ok && gt != nil {
+				if _, ok := gt.(string); !ok {
+					return badRequest("Invalid value specified for property 'onPremisesGroupType' of resource 'Group'.")
+				}
 			}
 		}
 	}

@@ -279,7 +279,9 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 	note := func(field, format string, args ...any) {
 		d.Notes = append(d.Notes, Problem{CloudID: g.ID, Name: g.DisplayName, Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	typ := wb.OnPremisesGroupType
+	// Graph stores onPremisesGroupType as a free string and returns it as
+	// written: Terraform's azuread provider writes "UniversalSecurityGroup".
+	typ := canonicalGroupType(wb.OnPremisesGroupType)
 	if typ == "" {
 		typ = UniversalDistribution
 		if d.Kind == KindSecurity {
@@ -357,6 +359,19 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 	}
 	d.Desired = &DesiredGroup{CloudID: g.ID, Anchor: anchor, CN: cn, DN: GroupDN(cn, o.TargetOU), Type: typ, Attrs: attrs}
 	return d
+}
+
+// canonicalGroupType maps an onPremisesGroupType, in any case and with
+// surrounding spaces, to the documented spelling; an unknown one is
+// returned as given.
+func canonicalGroupType(s string) string {
+	t := strings.TrimSpace(s)
+	for _, known := range []string{UniversalDistribution, UniversalSecurity, UniversalMailEnabledSecurity} {
+		if strings.EqualFold(t, known) {
+			return known
+		}
+	}
+	return s
 }
 
 func nonEmpty(s string) []string {
