@@ -37,6 +37,9 @@ func TestStagingAndReEnable(t *testing.T) {
 	if out, _, code := runCLI(t, "--config", cfg, "sync"); code != exitOK || !strings.Contains(out, "2 created") {
 		t.Fatalf("sync: exit %d\n%s", code, out)
 	}
+	if out, _, code := runCLI(t, "--config", cfg, "status"); code != exitOK || !strings.Contains(out, "tenant NewUnifiedGroupWritebackDefault: true") {
+		t.Fatalf("status: exit %d\n%s", code, out)
+	}
 
 	write("mode: staging\n" + normal)
 	for _, cmd := range [][]string{{"sync"}, {"sync", "--full"}, {"disable", "--yes"}} {

@@ -63,7 +63,8 @@ func newShowCmd(g *globals) *cobra.Command {
 			if ops, err := st.Operations(ctx, id, 10); err == nil && ops != nil {
 				out.Operations = ops
 			}
-			popts := policy.Options{TargetOU: cfg.Writeback.TargetOU, Naming: cfg.Writeback.Naming, UnifiedWritebackDefault: snap.UnifiedWritebackDefault}
+			popts := policy.Options{TargetOU: cfg.Writeback.TargetOU, Naming: cfg.Writeback.Naming,
+				SkipUnsetMicrosoft365: cfg.Cloud.UnifiedWritebackDefault != nil && !*cfg.Cloud.UnifiedWritebackDefault}
 			if dir, err := cfg.Directory.Open(ctx, g.logger(cfg)); err != nil {
 				out.ADError = err.Error()
 			} else {

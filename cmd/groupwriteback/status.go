@@ -36,11 +36,19 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			def, known, err := st.TenantWritebackDefault(ctx)
+			if err != nil {
+				return err
+			}
 			if output == "json" {
 				if bad == nil {
 					bad = []store.GroupStatus{}
 				}
-				return writeJSON(g.stdout, map[string]any{"enablement": en, "runs": runs, "notInStep": bad})
+				out := map[string]any{"enablement": en, "runs": runs, "notInStep": bad, "tenantWritebackDefault": nil}
+				if known {
+					out["tenantWritebackDefault"] = def
+				}
+				return writeJSON(g.stdout, out)
 			}
 			switch {
 			case en.Enabled:
@@ -49,6 +57,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintln(g.stdout, "writeback has never been enabled (groupwriteback enable)")
 			default:
 				fmt.Fprintf(g.stdout, "writeback is disabled (since %s)\n", en.Changed.Format("2006-01-02 15:04"))
+			}
+			if known {
+				fmt.Fprintf(g.stdout, "tenant NewUnifiedGroupWritebackDefault: %v (Entra stamps it on new Microsoft 365 groups' isEnabled; each group's isEnabled decides)\n", def)
 			}
 			fmt.Fprintln(g.stdout, "last runs:")
 			for _, r := range runs {

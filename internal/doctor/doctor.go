@@ -138,18 +138,21 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 		}
 		r.add(p.name, Pass, "allowed", "")
 	}
+	unset := "Microsoft 365 groups whose writebackConfiguration.isEnabled is unset are written back, as Connect does"
+	if d := cfg.Cloud.UnifiedWritebackDefault; d != nil && !*d {
+		unset = "Microsoft 365 groups whose writebackConfiguration.isEnabled is unset are left out (cloud.unified_writeback_default: false)"
+	}
 	switch v, set, err := client.UnifiedWritebackDefault(ctx); {
-	case cfg.Cloud.UnifiedWritebackDefault != nil:
-		r.add("graph: tenant writeback default", Pass, fmt.Sprintf("set in cloud.unified_writeback_default: %v", *cfg.Cloud.UnifiedWritebackDefault), "")
 	case err != nil && isStatus(err, 403):
-		r.add("graph: tenant writeback default", Warn, "the app may not read the Group.Unified setting (needs Directory.Read.All): new Microsoft 365 groups are assumed written back",
-			"grant Directory.Read.All, or set cloud.unified_writeback_default")
+		r.add("graph: tenant writeback default", Warn, "the app may not read the Group.Unified setting, so it cannot be shown (it decides nothing here); "+unset,
+			"optional: grant GroupSettings.Read.All (Group.Read.All also reads it)")
 	case err != nil:
 		r.add("graph: tenant writeback default", Warn, firstLine(err.Error()), "")
 	case !set:
-		r.add("graph: tenant writeback default", Pass, "NewUnifiedGroupWritebackDefault is not set: new Microsoft 365 groups are written back", "")
+		r.add("graph: tenant writeback default", Pass, "NewUnifiedGroupWritebackDefault is not set; "+unset, "")
 	default:
-		r.add("graph: tenant writeback default", Pass, fmt.Sprintf("NewUnifiedGroupWritebackDefault = %v", v), "")
+		r.add("graph: tenant writeback default", Pass, fmt.Sprintf("NewUnifiedGroupWritebackDefault = %v: Entra stamps writebackConfiguration.isEnabled = %v "+
+			"on Microsoft 365 groups created from when it was set, and groupwriteback follows each group's isEnabled; %s", v, v, unset), "")
 	}
 }
 

@@ -62,7 +62,8 @@ type Config struct {
 	// Policy options; Exchange and AnchorAttribute come from Schema.
 	Policy policy.Options
 	Schema directory.Schema
-	// UnifiedWritebackDefault overrides the tenant setting when set.
+	// UnifiedWritebackDefault, set false, leaves out Microsoft 365 groups
+	// whose writebackConfiguration.isEnabled is unset (policy.Options).
 	UnifiedWritebackDefault *bool
 	DeleteThreshold         int
 	DeleteThresholdPercent  int
@@ -239,7 +240,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 		}
 	}
 	popts := e.cfg.Policy
-	popts.UnifiedWritebackDefault = snap.UnifiedWritebackDefault
+	popts.SkipUnsetMicrosoft365 = e.cfg.UnifiedWritebackDefault != nil && !*e.cfg.UnifiedWritebackDefault
 	popts.WithoutExchange = en.WithoutExchange
 	decisions := policy.DecideSome(snap, popts, dirty)
 	managed := e.managed()
@@ -408,17 +409,16 @@ func (e *Engine) reconcileOptions(managed []string, o RunOptions) reconcile.Opti
 		AllowDeletes: o.AllowDeletes}
 }
 
-// tenantDefault reads NewUnifiedGroupWritebackDefault, unless configured.
+// tenantDefault reads NewUnifiedGroupWritebackDefault, to show it (status,
+// doctor): it decides nothing here, since Entra applies it by stamping
+// isEnabled on groups created after it was set.
 func (e *Engine) tenantDefault(ctx context.Context, last bool) bool {
-	if v := e.cfg.UnifiedWritebackDefault; v != nil {
-		return *v
-	}
 	v, _, err := e.cloud.UnifiedWritebackDefault(ctx)
 	if err != nil {
 		var gerr *graph.Error
 		if errors.As(err, &gerr) && gerr.StatusCode == 403 {
-			e.logger.Warn("cannot read the tenant's NewUnifiedGroupWritebackDefault (needs Directory.Read.All); assuming true, Microsoft's default. Set cloud.unified_writeback_default to choose.")
-			return true
+			e.logger.Debug("cannot read the tenant's NewUnifiedGroupWritebackDefault (needs GroupSettings.Read.All or Group.Read.All); it is only shown, never used")
+			return last
 		}
 		e.logger.Warn("cannot read the tenant's NewUnifiedGroupWritebackDefault; keeping the last value read", "value", last, "error", err)
 		return last

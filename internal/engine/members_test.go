@@ -105,3 +105,30 @@ func TestMemberObjectClasses(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantDefaultIsNoScopeRule: with NewUnifiedGroupWritebackDefault
+// false, an existing Microsoft 365 group whose isEnabled is unset is still
+// written back, as Connect does; a group created afterwards is stamped
+// isEnabled = false by Entra (graphsim) and is not.
+func TestTenantDefaultIsNoScopeRule(t *testing.T) {
+	opts := testdc.Options{Exchange: true, Anchor: true}
+	dc := testdc.Shared(t, opts)
+	tf := baseTenant(t, dc, 2)
+	existing := groupID(1400)
+	tf.Groups = []map[string]any{{"id": existing, "displayName": "Existing M365", "mailEnabled": true, "mailNickname": "existing1400",
+		"securityEnabled": false, "groupTypes": []any{"Unified"}, "members": []any{userID(0)}}}
+	e := newEnv(t, opts, tf, nil)
+	e.tenant.SetUnifiedWritebackDefault(false)
+	created, err := e.tenant.CreateGroup(map[string]any{"displayName": "Created after", "mailEnabled": true, "mailNickname": "after1400",
+		"securityEnabled": false, "groupTypes": []any{"Unified"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	if e.group(existing) == nil {
+		t.Fatalf("the existing group with isEnabled unset was not written: %+v", res.Skipped)
+	}
+	if e.group(created) != nil {
+		t.Fatal("a group created after the default was set to false was written")
+	}
+}

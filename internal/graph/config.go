@@ -36,8 +36,8 @@ const (
 
 // Config is the "cloud" section of the configuration: the tenant and the app
 // registration groupwriteback signs in as. The app needs the Microsoft Graph
-// application permissions Group.Read.All and User.Read.All (Directory.Read.All
-// also lets it read the tenant's writeback default).
+// application permissions Group.Read.All and User.Read.All (Group.Read.All
+// also reads the tenant's writeback default, to show it).
 //
 //	cloud:
 //	  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
@@ -65,8 +65,10 @@ type Config struct {
 	AuthorityURL string `yaml:"authority_url"`
 	// CAFile is a PEM file of extra CAs to trust for Graph and the authority.
 	CAFile string `yaml:"ca_file"`
-	// UnifiedWritebackDefault overrides the tenant's
-	// NewUnifiedGroupWritebackDefault when the app may not read it.
+	// UnifiedWritebackDefault, set false, leaves out Microsoft 365 groups
+	// whose writebackConfiguration.isEnabled is unset; by default they are
+	// written back, as Connect does. (The tenant's
+	// NewUnifiedGroupWritebackDefault is applied by Entra to new groups.)
 	UnifiedWritebackDefault *bool `yaml:"unified_writeback_default"`
 }
 

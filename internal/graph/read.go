@@ -16,9 +16,9 @@ const unifiedTemplateID = "62375ab9-6b52-47ed-826b-58e47e0e304b"
 
 // UnifiedWritebackDefault reads NewUnifiedGroupWritebackDefault from the
 // tenant's Group.Unified directory setting. set is false when the tenant has
-// no such setting, in which case Microsoft's default (true) applies. Reading
-// settings needs Directory.Read.All; without it the error is an *Error with
-// StatusCode 403, and the caller decides what to assume.
+// no such setting (or leaves its value empty), in which case Microsoft's
+// default (true) applies. Reading settings needs GroupSettings.Read.All (or
+// Group.Read.All); without it the error is an *Error with StatusCode 403.
 func (c *Client) UnifiedWritebackDefault(ctx context.Context) (value, set bool, err error) {
 	type setting struct {
 		DisplayName string `json:"displayName"`
@@ -43,7 +43,10 @@ func (c *Client) UnifiedWritebackDefault(ctx context.Context) (value, set bool, 
 			}
 			for _, v := range s.Values {
 				if strings.EqualFold(v.Name, "NewUnifiedGroupWritebackDefault") {
-					b, err := strconv.ParseBool(v.Value)
+					if strings.TrimSpace(v.Value) == "" {
+						return true, false, nil // present but empty: unset
+					}
+					b, err := strconv.ParseBool(strings.TrimSpace(v.Value))
 					if err != nil {
 						return true, false, fmt.Errorf("graph: Group.Unified setting NewUnifiedGroupWritebackDefault: %q is not true or false", v.Value)
 					}

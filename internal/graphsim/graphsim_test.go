@@ -15,10 +15,12 @@ const (
 	tid      = "7a1c3f9e-2b4d-4e8a-9c61-0d5e8f2a1b3c"
 	adminID  = "22222222-2222-4222-8222-222222222222"
 	readerID = "11111111-1111-4111-8111-111111111111"
-	alice    = "a0000000-0000-4000-8000-000000000001"
-	bob      = "a0000000-0000-4000-8000-000000000002"
-	m365     = "b0000000-0000-4000-8000-000000000001"
-	sec      = "b0000000-0000-4000-8000-000000000002"
+	// usersOnlyID may read users and nothing else.
+	usersOnlyID = "33333333-3333-4333-8333-333333333333"
+	alice       = "a0000000-0000-4000-8000-000000000001"
+	bob         = "a0000000-0000-4000-8000-000000000002"
+	m365        = "b0000000-0000-4000-8000-000000000001"
+	sec         = "b0000000-0000-4000-8000-000000000002"
 )
 
 func tenantFile() *TenantFile {
@@ -27,6 +29,7 @@ func tenantFile() *TenantFile {
 		Applications: []Application{
 			{AppID: adminID, PasswordCredentials: []PasswordCredential{{SecretText: "admin-secret"}}},
 			{AppID: readerID, PasswordCredentials: []PasswordCredential{{SecretText: "reader-secret"}}, GrantedApplicationPermissions: []string{"Group.Read.All", "User.Read.All"}},
+			{AppID: usersOnlyID, PasswordCredentials: []PasswordCredential{{SecretText: "users-secret"}}, GrantedApplicationPermissions: []string{"User.Read.All"}},
 		},
 		Users: []map[string]any{
 			{"id": alice, "displayName": "Alice", "userPrincipalName": "alice@contoso.com"},
@@ -162,6 +165,7 @@ func TestDiscoveryDocuments(t *testing.T) {
 func TestGraphErrorsAndPermissions(t *testing.T) {
 	e := start(t, Faults{})
 	reader := e.bearer(readerID, "reader-secret")
+	usersOnly := e.bearer(usersOnlyID, "users-secret")
 	cases := []struct {
 		name, tok, method, path string
 		body                    any
@@ -171,7 +175,8 @@ func TestGraphErrorsAndPermissions(t *testing.T) {
 		{"no token", "", "GET", "/v1.0/groups", nil, 401, "InvalidAuthenticationToken"},
 		{"forged token", "eyJhbGciOiJub25lIn0.e30.", "GET", "/v1.0/groups", nil, 401, "InvalidAuthenticationToken"},
 		{"reader may not write", reader, "PATCH", "/v1.0/groups/" + sec, map[string]any{"displayName": "x"}, 403, "Authorization_RequestDenied"},
-		{"reader may not read settings", reader, "GET", "/v1.0/groupSettings", nil, 403, "Authorization_RequestDenied"},
+		{"Group.Read.All may read settings", reader, "GET", "/v1.0/groupSettings", nil, 200, ""},
+		{"User.Read.All alone may not read settings", usersOnly, "GET", "/v1.0/groupSettings", nil, 403, "Authorization_RequestDenied"},
 		{"writebackConfiguration is beta only", reader, "GET", "/v1.0/groups?$select=writebackConfiguration", nil, 400, "Request_BadRequest"},
 		{"unknown property", reader, "GET", "/beta/groups/delta?$select=nonsense", nil, 400, "Request_BadRequest"},
 		{"unknown group", reader, "GET", "/v1.0/groups/b0000000-0000-4000-8000-00000000dead", nil, 404, "Request_ResourceNotFound"},
@@ -182,6 +187,9 @@ func TestGraphErrorsAndPermissions(t *testing.T) {
 			status, body, h := e.call(tc.tok, tc.method, tc.path, tc.body)
 			if status != tc.status || errCode(body) != tc.code {
 				t.Fatalf("%d %s, want %d %s (%v)", status, errCode(body), tc.status, tc.code, body)
+			}
+			if tc.code == "" {
+				return
 			}
 			inner, _ := body["error"].(map[string]any)["innerError"].(map[string]any)
 			if inner["request-id"] == nil || inner["date"] == nil || h.Get("request-id") == "" {
@@ -395,5 +403,37 @@ func TestGroupTypeIsAFreeString(t *testing.T) {
 	_, got, _ := e.call(admin, "GET", "/beta/groups/"+g["id"].(string)+"?$select=writebackConfiguration", nil)
 	if wb, _ := got["writebackConfiguration"].(map[string]any); wb["onPremisesGroupType"] != "UniversalSecurityGroup" {
 		t.Fatalf("stored %v", got)
+	}
+}
+
+// TestWritebackDefaultStampsNewGroups: NewUnifiedGroupWritebackDefault is
+// applied by Entra to Microsoft 365 groups created after it is set, and to
+// no group that existed before; a request's own isEnabled wins.
+func TestWritebackDefaultStampsNewGroups(t *testing.T) {
+	e := start(t, Faults{})
+	admin := e.bearer(adminID, "admin-secret")
+	create := func(name string, wb map[string]any) string {
+		body := map[string]any{"displayName": name, "mailEnabled": true, "mailNickname": name, "securityEnabled": false, "groupTypes": []any{"Unified"}}
+		if wb != nil {
+			body["writebackConfiguration"] = wb
+		}
+		status, g, _ := e.call(admin, "POST", "/beta/groups", body)
+		if status != 201 {
+			t.Fatalf("create %s: %d %v", name, status, g)
+		}
+		return g["id"].(string)
+	}
+	isEnabled := func(id string) any {
+		_, g, _ := e.call(admin, "GET", "/beta/groups/"+id+"?$select=writebackConfiguration", nil)
+		wb, _ := g["writebackConfiguration"].(map[string]any)
+		return wb["isEnabled"]
+	}
+	before := create("before", nil)
+	e.inst.Server.Tenant().SetUnifiedWritebackDefault(false)
+	after, explicit := create("after", nil), create("explicit", map[string]any{"isEnabled": true})
+	for id, want := range map[string]any{before: nil, after: false, explicit: true} {
+		if got := isEnabled(id); got != want {
+			t.Errorf("isEnabled of %s = %v, want %v", id, got, want)
+		}
 	}
 }

@@ -18,7 +18,11 @@ var (
 	permWriteGroups  = []string{"Group.ReadWrite.All", "Directory.ReadWrite.All"}
 	permWriteMembers = []string{"GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"}
 	permWriteUsers   = []string{"User.ReadWrite.All", "Directory.ReadWrite.All"}
-	permSettings     = []string{"Directory.Read.All", "Directory.ReadWrite.All"}
+	// Reading directory settings: GroupSettings.Read.All is least
+	// privileged; Group.Read.All and the Directory permissions also do
+	// (https://learn.microsoft.com/graph/api/group-list-settings).
+	permSettings = []string{"GroupSettings.Read.All", "GroupSettings.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All",
+		"Directory.Read.All", "Directory.ReadWrite.All"}
 )
 
 var errDenied = &apiError{status: 403, code: "Authorization_RequestDenied", msg: "Insufficient privileges to complete the operation."}

@@ -401,6 +401,36 @@ func (t *Tenant) completeLocked(k kind, p map[string]any, creating bool) error {
 
 func str2(p map[string]any, key string) string { s, _ := p[key].(string); return s }
 
+// stampWritebackLocked does what Entra does with the tenant setting
+// NewUnifiedGroupWritebackDefault: a Microsoft 365 group created while it
+// is set gets writebackConfiguration.isEnabled = the setting, unless the
+// request gives one. Groups that existed before are never changed
+// (https://learn.microsoft.com/graph/group-directory-settings).
+func (t *Tenant) stampWritebackLocked(p map[string]any) {
+	if t.unifiedWB == nil {
+		return
+	}
+	unified := false
+	if types, ok := p["groupTypes"].([]any); ok {
+		for _, v := range types {
+			if s, _ := v.(string); strings.EqualFold(s, "Unified") {
+				unified = true
+			}
+		}
+	}
+	if !unified {
+		return
+	}
+	wb, _ := p["writebackConfiguration"].(map[string]any)
+	if wb == nil {
+		wb = map[string]any{}
+	}
+	if _, given := wb["isEnabled"]; !given || wb["isEnabled"] == nil {
+		wb["isEnabled"] = *t.unifiedWB
+	}
+	p["writebackConfiguration"] = wb
+}
+
 func badRequest(msg string) *apiError {
 	return &apiError{status: 400, code: "Request_BadRequest", msg: msg}
 }
@@ -442,6 +472,9 @@ func (t *Tenant) create(k kind, props map[string]any) (map[string]any, error) {
 		default:
 			clean[key] = v
 		}
+	}
+	if k == kindGroup {
+		t.stampWritebackLocked(clean)
 	}
 	o, err := t.createLocked(k, clean)
 	if err != nil {

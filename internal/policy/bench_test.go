@@ -30,7 +30,7 @@ func benchTenant(n, m int) *cloud.Snapshot {
 // delta cycle that changed 10 of its 10,000 groups.
 func BenchmarkDecide(b *testing.B) {
 	snap := benchTenant(10000, 50)
-	o := Options{TargetOU: "OU=X,DC=contoso,DC=com", Naming: NamingDisplayName, UnifiedWritebackDefault: true, Exchange: true}
+	o := Options{TargetOU: "OU=X,DC=contoso,DC=com", Naming: NamingDisplayName, Exchange: true}
 	changed := map[string]bool{}
 	for id := range snap.Groups {
 		if len(changed) == 10 {

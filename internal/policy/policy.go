@@ -46,8 +46,13 @@ type Options struct {
 	TargetOU string
 	// Naming is NamingDisplayName or NamingObjectID.
 	Naming string
-	// UnifiedWritebackDefault is the tenant's NewUnifiedGroupWritebackDefault.
-	UnifiedWritebackDefault bool
+	// SkipUnsetMicrosoft365 leaves out Microsoft 365 groups whose
+	// writebackConfiguration.isEnabled is unset (cloud.unified_writeback_default:
+	// false). By default they are written back, as Connect does ("null or
+	// true: written back"). The tenant's NewUnifiedGroupWritebackDefault is no
+	// scope rule: Entra applies it itself, stamping isEnabled on the groups
+	// created after it was set and changing no existing group.
+	SkipUnsetMicrosoft365 bool
 	// Exchange is whether the AD schema has the Exchange attributes.
 	Exchange bool
 	// WithoutExchange writes mail-enabled types without mail attributes
@@ -265,8 +270,8 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 		return d
 	case d.Kind == KindSecurity && (wb.IsEnabled == nil || !*wb.IsEnabled):
 		return out("security groups are written back only with writebackConfiguration.isEnabled = true")
-	case d.Kind == KindMicrosoft365 && wb.IsEnabled == nil && !o.UnifiedWritebackDefault:
-		return out("the tenant's NewUnifiedGroupWritebackDefault is false and the group does not enable writeback")
+	case d.Kind == KindMicrosoft365 && wb.IsEnabled == nil && o.SkipUnsetMicrosoft365:
+		return out("writebackConfiguration.isEnabled is unset and cloud.unified_writeback_default is false")
 	}
 	if reason := o.Scope.excludes(g, d.Kind); reason != "" {
 		return out(reason)

@@ -34,7 +34,7 @@ func security(mods ...func(*cloud.Group)) *cloud.Group {
 	return g
 }
 
-var baseOpts = Options{TargetOU: "OU=Cloud Groups,DC=contoso,DC=test", Naming: NamingDisplayName, UnifiedWritebackDefault: true, Exchange: true, AnchorAttribute: true}
+var baseOpts = Options{TargetOU: "OU=Cloud Groups,DC=contoso,DC=test", Naming: NamingDisplayName, Exchange: true, AnchorAttribute: true}
 
 func decideOne(g *cloud.Group, o Options) Decision {
 	snap := cloud.NewSnapshot()
@@ -51,9 +51,9 @@ func TestScope(t *testing.T) {
 		inScope bool
 		reason  string
 	}{
-		{"M365 with isEnabled unset follows the tenant default (true)", m365(), baseOpts, true, ""},
-		{"M365 with isEnabled unset, tenant default false", m365(), withOpts(func(o *Options) { o.UnifiedWritebackDefault = false }), false, "NewUnifiedGroupWritebackDefault is false"},
-		{"M365 enabled explicitly, tenant default false", m365(func(g *cloud.Group) { g.Writeback.IsEnabled = ptr(true) }), withOpts(func(o *Options) { o.UnifiedWritebackDefault = false }), true, ""},
+		{"M365 with isEnabled unset is written back, as Connect does", m365(), baseOpts, true, ""},
+		{"M365 with isEnabled unset, left out by configuration", m365(), withOpts(func(o *Options) { o.SkipUnsetMicrosoft365 = true }), false, "cloud.unified_writeback_default is false"},
+		{"M365 enabled explicitly, unset ones left out", m365(func(g *cloud.Group) { g.Writeback.IsEnabled = ptr(true) }), withOpts(func(o *Options) { o.SkipUnsetMicrosoft365 = true }), true, ""},
 		{"M365 turned off", m365(func(g *cloud.Group) { g.Writeback.IsEnabled = ptr(false) }), baseOpts, false, "isEnabled = false"},
 		{"security group enabled", security(), baseOpts, true, ""},
 		{"security group, isEnabled unset", security(func(g *cloud.Group) { g.Writeback.IsEnabled = nil }), baseOpts, false, "only with writebackConfiguration.isEnabled = true"},
@@ -241,7 +241,7 @@ func ExampleDecide() {
 		ID: "6a1e0c55-0005-4f0e-9d3b-2c1a0b9f8e7d", DisplayName: "Lab admins", SecurityEnabled: true,
 	}
 	for _, d := range Decide(snap, Options{TargetOU: "OU=Cloud Groups,DC=contoso,DC=com", Naming: NamingDisplayName,
-		UnifiedWritebackDefault: true, Exchange: true}) {
+		Exchange: true}) {
 		if d.Desired != nil {
 			fmt.Println(d.Name, "→", d.Desired.DN, d.Desired.Type)
 		} else {

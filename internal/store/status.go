@@ -231,6 +231,21 @@ func (s *Store) Runs(ctx context.Context, n int) ([]Run, error) {
 	return out, rows.Err()
 }
 
+// TenantWritebackDefault is the tenant's NewUnifiedGroupWritebackDefault
+// as the last cycle read it (true when the tenant has no such setting, or
+// the app may not read it); ok is false before the first cycle.
+func (s *Store) TenantWritebackDefault(ctx context.Context) (value, ok bool, err error) {
+	var v string
+	err = s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'unified_writeback_default'").Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("store: tenant writeback default: %w", err)
+	}
+	return v == "true", true, nil
+}
+
 // Enablement is whether writeback is on, as enable and disable leave it.
 type Enablement struct {
 	Enabled bool `json:"enabled"`
