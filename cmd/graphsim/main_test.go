@@ -44,7 +44,7 @@ func TestCommand(t *testing.T) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
 	resp, err := hc.PostForm(base+"/7a1c3f9e-2b4d-4e8a-9c61-0d5e8f2a1b3c/oauth2/v2.0/token", url.Values{
 		"grant_type": {"client_credentials"}, "client_id": {"0d3c6a70-1f3b-4a4e-8d2c-9b8e7f6a5d40"},
-		"client_secret": {"demo-admin-secret"}, "scope": {"https://graph.microsoft.com/.default"}})
+		"client_secret": {"demo-admin-secret"}, "scope": {base + "/.default"}})
 	if err != nil {
 		t.Fatal(err)
 	}

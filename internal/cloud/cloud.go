@@ -44,6 +44,11 @@ const (
 	SoftDeleted Removal = "changed"
 	// HardDeleted is "@removed": {"reason": "deleted"}: gone for good.
 	HardDeleted Removal = "deleted"
+	// RemovedUnknown is "@removed" with no reason, or one Graph does not
+	// document: restorable or gone, Graph did not say. The object leaves the
+	// snapshot, and whoever acts on its absence asks deleted items first
+	// (as after a fresh read, which lists no soft-deleted group).
+	RemovedUnknown Removal = "unknown"
 )
 
 // ObjectRef names a directory object by id and kind: a member or an owner.

@@ -82,7 +82,7 @@ func (s *Snapshot) ApplyGroups(full bool, deltas []GroupDelta) {
 	for i := range deltas {
 		d := &deltas[i]
 		switch d.Removed {
-		case HardDeleted:
+		case HardDeleted, RemovedUnknown:
 			delete(s.Groups, d.ID)
 			continue
 		case SoftDeleted:

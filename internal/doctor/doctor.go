@@ -100,7 +100,7 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 	}
 	tctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if _, err := cred.GetToken(tctx, policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
+	if _, err := cred.GetToken(tctx, policy.TokenRequestOptions{Scopes: []string{graph.Scope(cfg.Cloud.GraphURL)}}); err != nil {
 		if c := graph.Explain(err); c.Kind == "tls" || c.Kind == "network" {
 			r.add("graph: token", Fail, "cannot reach "+cfg.Cloud.AuthorityURL+": "+c.Detail, c.Fix)
 			return
@@ -137,6 +137,24 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 			continue
 		}
 		r.add(p.name, Pass, "allowed", "")
+	}
+	for _, p := range client.DeltaProbes() {
+		name := "graph: " + p.Name + " delta, as sync reads it"
+		switch err := client.ProbeDelta(ctx, p); {
+		case err == nil:
+			r.add(name, Pass, "Graph answers the sync's first request ("+strings.SplitN(p.URL, "?", 2)[0]+" with its $select)", "")
+		case isStatus(err, 403):
+			r.add(name, Fail, firstLine(err.Error()), "grant the app the Microsoft Graph application permissions Group.Read.All and User.Read.All and give admin consent")
+		case isStatus(err, 400):
+			r.add(name, Fail, "Graph refuses the request every sync starts with: "+firstLine(err.Error()),
+				"Graph changed under groupwriteback (a property of its $select, or the beta endpoint); upgrade groupwriteback, or report this message")
+		default:
+			detail, fix := firstLine(err.Error()), "check that "+cfg.Cloud.GraphURL+" is reachable from here"
+			if c := graph.Explain(err); c.Kind == "tls" || c.Kind == "network" {
+				detail, fix = "cannot reach "+cfg.Cloud.GraphURL+": "+c.Detail, c.Fix
+			}
+			r.add(name, Fail, detail, fix)
+		}
 	}
 	unset := "Microsoft 365 groups whose writebackConfiguration.isEnabled is unset are written back, as Connect does"
 	if d := cfg.Cloud.UnifiedWritebackDefault; d != nil && !*d {

@@ -210,3 +210,39 @@ func TestDCStoppedAndFrozen(t *testing.T) {
 		t.Fatalf("then %d writes", w)
 	}
 }
+
+// TestRemovedWithoutReason: Graph's @removed "might" carry a reason; with
+// none, a soft-deleted group is kept (on_soft_delete: keep) because deleted
+// items say it is restorable, and a group deleted for good is deleted.
+func TestRemovedWithoutReason(t *testing.T) {
+	opts := testdc.Options{Exchange: true, Anchor: true}
+	dc := testdc.Shared(t, opts)
+	tf := baseTenant(t, dc, 2)
+	m365 := groupID(1420)
+	tf.Groups = []map[string]any{{"id": m365, "displayName": "Soft", "mailEnabled": true, "mailNickname": "soft1420",
+		"securityEnabled": false, "groupTypes": []any{"Unified"}, "members": []any{userID(0)}}}
+	securityGroups(tf, 1421, 1)
+	sec := groupID(1421)
+	e := newEnv(t, opts, tf, nil)
+	e.sync(engine.RunOptions{})
+	e.sim.Server.SetFaults(graphsim.Faults{PageSize: 50, RemovedWithoutReason: true})
+	for _, id := range []string{m365, sec} {
+		if err := e.tenant.DeleteGroup(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = e.tenant.PurgeDeleted(sec) // the security group is gone for good
+	res, _ := e.sync(engine.RunOptions{})
+	if e.group(m365) == nil {
+		t.Fatalf("a soft-deleted group, reported without a reason, was deleted: %+v", res.Plan.Ops)
+	}
+	if e.group(sec) != nil || res.Counts.Deleted != 1 {
+		t.Fatalf("a group deleted for good stays: %+v", res.Counts)
+	}
+	if err := e.tenant.PurgeDeleted(m365); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := e.sync(engine.RunOptions{}); e.group(m365) != nil || res.Counts.Deleted != 1 {
+		t.Fatalf("after the purge: %+v", res.Counts)
+	}
+}

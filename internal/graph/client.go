@@ -65,6 +65,8 @@ type Client struct {
 	retries   atomic.Int64
 	// progress, when set, hears of every page a delta round reads.
 	progress func(what string, items int)
+	// maxPages bounds one delta round (defaultMaxPages).
+	maxPages int
 }
 
 // OnProgress asks to be told, after each page of a delta round, how many
@@ -115,10 +117,23 @@ func New(o Options) (*Client, error) {
 	if o.Sleep == nil {
 		o.Sleep = sleepCtx
 	}
-	// Graph's token audience is always https://graph.microsoft.com, also
-	// in tests, so the scope is fixed whatever URL requests go to.
-	return &Client{base: base, http: o.HTTPClient, cred: o.Credential, scope: "https://graph.microsoft.com/.default",
-		logger: o.Logger, retry: o.Retry, sleep: o.Sleep}, nil
+	return &Client{base: base, http: o.HTTPClient, cred: o.Credential, scope: Scope(o.GraphURL),
+		logger: o.Logger, retry: o.Retry, sleep: o.Sleep, maxPages: defaultMaxPages}, nil
+}
+
+// Scope is the token scope for the Graph at graphURL: every national
+// cloud's Graph is its own resource ("Any permission scope value …that
+// contains the Microsoft Graph domain MUST use the domain of the … national
+// cloud", https://learn.microsoft.com/graph/sdks/national-clouds):
+// https://graph.microsoft.us/.default for GCC High,
+// https://dod-graph.microsoft.us/.default for DoD,
+// https://microsoftgraph.chinacloudapi.cn/.default for 21Vianet.
+func Scope(graphURL string) string {
+	u, err := url.Parse(strings.TrimRight(graphURL, "/"))
+	if err != nil || u.Host == "" {
+		return "https://graph.microsoft.com/.default"
+	}
+	return u.Scheme + "://" + u.Host + "/.default"
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -321,6 +321,16 @@ func TestResync(t *testing.T) {
 		{"410 Gone", func(s *sim) { s.inst.Server.Tenant().InvalidateDeltaTokens() }},
 		{"delta token older than 7 days", func(s *sim) { s.inst.Server.Tenant().Advance(8 * 24 * time.Hour) }},
 		{"fault: delta links answer 410", func(s *sim) { s.inst.Server.SetFaults(graphsim.Faults{ResyncEvery: 1}) }},
+		{"a stored link refused with 400 Directory_ExpiredPageToken", func(s *sim) {
+			s.inst.Server.SetFaults(graphsim.Faults{RefuseLinkEvery: 1, ExpiredLinkCode: "Directory_ExpiredPageToken"})
+		}},
+		{"a stored link refused with a code no one documents", func(s *sim) {
+			s.inst.Server.SetFaults(graphsim.Faults{RefuseLinkEvery: 1, ExpiredLinkCode: "someNewExpiryCode"})
+		}},
+		{"an expired token answered with another code", func(s *sim) {
+			s.inst.Server.SetFaults(graphsim.Faults{ExpiredLinkCode: "Directory_ExpiredPageToken"})
+			s.inst.Server.Tenant().Advance(8 * 24 * time.Hour)
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -485,5 +495,21 @@ func TestRetryAfterIsCapped(t *testing.T) {
 	}
 	if total > DefaultRetryPolicy.MaxTotalWait || len(waits) != 5 {
 		t.Fatalf("waits %v (total %v)", waits, total)
+	}
+}
+
+// TestEndlessRoundsEnd: a round whose next links never end (the same page
+// again with a fresh link), or which passes the page bound, ends in an
+// error that says so instead of hanging the cycle.
+func TestEndlessRoundsEnd(t *testing.T) {
+	s := startSim(t, bigTenant(30), graphsim.Faults{PageSize: 7, EndlessPages: true})
+	_, err := s.client.GroupsDelta(context.Background(), "")
+	if err == nil || !strings.Contains(err.Error(), "the same page") {
+		t.Fatalf("err = %v, want the loop named", err)
+	}
+	s.inst.Server.SetFaults(graphsim.Faults{PageSize: 1, MembersPerItem: 1})
+	s.client.maxPages = 5
+	if _, err := s.client.GroupsDelta(context.Background(), ""); err == nil || !strings.Contains(err.Error(), "more than 5 pages") {
+		t.Fatalf("err = %v, want the page bound named", err)
 	}
 }

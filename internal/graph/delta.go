@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +56,22 @@ type RoundStats struct {
 // maxResyncs bounds how often one round restarts on Graph's request.
 const maxResyncs = 3
 
+// maxSamePages is how many times in a row the same page may come, each
+// with a new next link, before a round counts as looping. (Graph repeats a
+// group's items across pages, but not whole pages.)
+const maxSamePages = 5
+
+// defaultMaxPages bounds one round: a million pages is far more than the
+// largest tenant needs (100,000 groups of 1,000 members at 100 items a
+// page is about 1,000,000 member chunks, but Graph packs many to an item).
+const defaultMaxPages = 1_000_000
+
+// pageBody is what identifies a page's content.
+func pageBody(p deltaPage) []byte {
+	b, _ := json.Marshal(p.Value)
+	return b
+}
+
 // deltaPage is one page of a delta response.
 type deltaPage struct {
 	Value     []map[string]json.RawMessage `json:"value"`
@@ -71,12 +88,29 @@ func (c *Client) readRound(ctx context.Context, what, initial, link string, add 
 	if full {
 		next = initial
 	}
+	seen := map[string]int{}
+	var lastPage [32]byte
+	same := 0
 	for {
+		// A round that never ends must not hang a cycle: a next link seen
+		// before, the same page again and again, or more pages than any
+		// tenant needs end it with an error.
+		if seen[next]++; seen[next] > maxSamePages {
+			return false, "", st, fmt.Errorf("graph: %s delta round: Graph sent the same next link %d times (%s): it pages in a loop; stopping the round", what, seen[next], pathOf(next))
+		}
+		if st.Pages >= c.maxPages {
+			return false, "", st, fmt.Errorf("graph: %s delta round: more than %d pages; stopping the round (Graph may be paging in a loop)", what, c.maxPages)
+		}
 		if err := c.checkLink(next); err != nil {
 			return false, "", st, err
 		}
 		var page deltaPage
 		err := c.get(ctx, next, nil, &page)
+		if err != nil && !errors.Is(err, ErrResyncRequired) && next != initial && refusedLink(err) {
+			// A link Graph no longer takes, with a code it does not
+			// document (Directory_ExpiredPageToken, …): start again once.
+			err = fmt.Errorf("%w: %w", ErrResyncRequired, err)
+		}
 		if errors.Is(err, ErrResyncRequired) {
 			if st.Resyncs++; st.Resyncs > maxResyncs {
 				return false, "", st, fmt.Errorf("graph: resync asked for %d times in one round: %w", st.Resyncs, err)
@@ -84,12 +118,20 @@ func (c *Client) readRound(ctx context.Context, what, initial, link string, add 
 			c.logger.Warn("graph asked for a full resync; reading everything again", "path", pathOf(next), "error", err)
 			reset()
 			full, next = true, initial
+			seen, same = map[string]int{}, 0
 			continue
 		}
 		if err != nil {
 			return false, "", st, err
 		}
 		st.Pages++
+		if h := sha256.Sum256(pageBody(page)); h == lastPage && len(page.Value) > 0 {
+			if same++; same >= maxSamePages {
+				return false, "", st, fmt.Errorf("graph: %s delta round: Graph sent the same page %d times in a row, each with a new next link; stopping the round", what, same+1)
+			}
+		} else {
+			lastPage, same = h, 0
+		}
 		for _, item := range page.Value {
 			st.Items++
 			if !add(item) {
@@ -111,6 +153,34 @@ func (c *Client) readRound(ctx context.Context, what, initial, link string, add 
 			return false, "", st, fmt.Errorf("graph: GET %s: page has neither @odata.nextLink nor @odata.deltaLink", pathOf(next))
 		}
 	}
+}
+
+// DeltaProbe is one of the first delta requests a sync makes, asked with
+// $deltatoken=latest so that Graph answers at once with an empty round: if
+// Graph no longer takes the URL (a property dropped from $select, the beta
+// endpoint changed), doctor says so as one failed check.
+type DeltaProbe struct {
+	// Name says what is read: "groups (beta)" or "users".
+	Name string
+	// URL is the sync's own first request; the probe adds $deltatoken=latest.
+	URL string
+}
+
+// DeltaProbes are the sync's first delta requests, as it makes them.
+func (c *Client) DeltaProbes() []DeltaProbe {
+	return []DeltaProbe{{"groups (beta)", c.deltaURL("beta", "groups", groupSelect)}, {"users", c.deltaURL("v1.0", "users", userSelect)}}
+}
+
+// ProbeDelta makes the request of p with $deltatoken=latest.
+func (c *Client) ProbeDelta(ctx context.Context, p DeltaProbe) error {
+	var page deltaPage
+	if err := c.get(ctx, p.URL+"&$deltatoken=latest", nil, &page); err != nil {
+		return err
+	}
+	if page.DeltaLink == "" && page.NextLink == "" {
+		return fmt.Errorf("graph: GET %s: the answer has neither @odata.deltaLink nor @odata.nextLink", pathOf(p.URL))
+	}
+	return nil
 }
 
 func (c *Client) deltaURL(api, collection string, sel []string) string {
@@ -186,9 +256,15 @@ func itemHead(item map[string]json.RawMessage) (id string, removed cloud.Removal
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return id, "", fmt.Errorf("@removed: %w", err)
 		}
-		removed = cloud.HardDeleted
-		if r.Reason == string(cloud.SoftDeleted) {
+		switch r.Reason {
+		case string(cloud.SoftDeleted):
 			removed = cloud.SoftDeleted
+		case string(cloud.HardDeleted):
+			removed = cloud.HardDeleted
+		default:
+			// "might include additional information": no reason is no
+			// licence to take the destructive path.
+			removed = cloud.RemovedUnknown
 		}
 	}
 	return id, removed, nil

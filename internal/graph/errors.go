@@ -15,6 +15,23 @@ import (
 // syncStateNotFound, syncStateInvalid and resyncRequired.
 var ErrResyncRequired = errors.New("graph: delta state expired, full resync required")
 
+// refusedLink reports whether err is Graph refusing a next or delta link
+// it issued: a 4xx other than the authorisation and throttling answers.
+// Graph documents expiry only as "a 40X-series error with error codes such
+// as syncStateNotFound"; Directory_ExpiredPageToken has been seen too.
+func refusedLink(err error) bool {
+	var gerr *Error
+	if !errors.As(err, &gerr) {
+		return false
+	}
+	switch s := gerr.StatusCode; {
+	case s == http.StatusUnauthorized, s == http.StatusForbidden, s == http.StatusTooManyRequests:
+		return false
+	default:
+		return s >= 400 && s < 500
+	}
+}
+
 // resyncCodes are the error codes that mean "start delta again".
 var resyncCodes = []string{"syncStateNotFound", "syncStateInvalid", "resyncRequired"}
 

@@ -127,8 +127,15 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if len(resources) == 1 {
 		resource, ok = strings.CutSuffix(resources[0], "/.default")
 	}
-	if !ok || (resource != "https://graph.microsoft.com" && resource != s.base(r) && resource != graphAppID) {
+	if !ok {
 		s.identityError(w, r, 400, "invalid_scope", 1002012, fmt.Sprintf("The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", scope))
+		return
+	}
+	// Each cloud's Graph is its own resource: a national cloud's authority
+	// knows no https://graph.microsoft.com, and the emulator is its own
+	// cloud, whose Graph is its base URL.
+	if resource != s.base(r) && resource != graphAppID {
+		s.identityError(w, r, 400, "invalid_resource", 500011, fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, s.tenant.id))
 		return
 	}
 	switch {
@@ -149,7 +156,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	signed, secs, err := s.issueToken(app)
+	signed, secs, err := s.issueToken(app, s.base(r))
 	if err != nil {
 		s.identityError(w, r, 500, "server_error", 50000, "signing failed")
 		return
@@ -158,7 +165,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // issueToken signs an access token for Graph carrying the app's permissions.
-func (s *Server) issueToken(app *Application) (string, int, error) {
+func (s *Server) issueToken(app *Application, audience string) (string, int, error) {
 	clientID := app.AppID
 	lifetime := s.Faults().TokenLifetime
 	if lifetime <= 0 {
@@ -170,7 +177,7 @@ func (s *Server) issueToken(app *Application) (string, int, error) {
 		roles = defaultPermissions
 	}
 	claims := jwt.MapClaims{
-		"aud": "https://graph.microsoft.com", "iss": "https://sts.windows.net/" + s.tenant.id + "/",
+		"aud": audience, "iss": "https://sts.windows.net/" + s.tenant.id + "/",
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(lifetime).Unix(),
 		"appid": clientID, "tid": s.tenant.id, "roles": roles, "idtyp": "app", "ver": "1.0",
 		"oid": clientID, "sub": clientID, "uti": newID(), "xms_gsim_serial": s.nextSerial(),
@@ -207,7 +214,7 @@ func (s *Server) handleManagedIdentity(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]any{"statusCode": 400, "message": "No managed identity matches the request (X-IDENTITY-HEADER, client_id, api-version).", "correlationId": newID()})
 		return
 	}
-	if res := strings.TrimSuffix(q.Get("resource"), "/"); res != "https://graph.microsoft.com" && res != s.base(r) {
+	if res := strings.TrimSuffix(q.Get("resource"), "/"); res != s.base(r) {
 		writeJSON(w, 400, map[string]any{"statusCode": 400, "message": "Unknown resource " + res, "correlationId": newID()})
 		return
 	}
@@ -215,7 +222,7 @@ func (s *Server) handleManagedIdentity(w http.ResponseWriter, r *http.Request) {
 	if app == nil {
 		app = &Application{AppID: mi.ClientID}
 	}
-	signed, secs, err := s.issueToken(app)
+	signed, secs, err := s.issueToken(app, s.base(r))
 	if err != nil {
 		writeJSON(w, 500, map[string]any{"statusCode": 500, "message": "signing failed"})
 		return
@@ -326,7 +333,7 @@ func (s *Server) authenticate(r *http.Request) (caller, *apiError) {
 		return caller{}, &apiError{status: 401, code: "InvalidAuthenticationToken", msg: "Access token is empty."}
 	}
 	parsed, err := jwt.Parse(raw, func(*jwt.Token) (any, error) { return &s.key.PublicKey, nil },
-		jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired(), jwt.WithAudience("https://graph.microsoft.com"))
+		jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired(), jwt.WithAudience(s.base(r)))
 	if errors.Is(err, jwt.ErrTokenExpired) {
 		return caller{}, &apiError{status: 401, code: "InvalidAuthenticationToken", msg: "Lifetime validation failed, the token is expired."}
 	}

@@ -66,7 +66,7 @@ func start(t *testing.T, f Faults) *env {
 // token gets a token with the client credentials grant, as curl would.
 func (e *env) token(app, secret string) (int, map[string]any) {
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {app}, "client_secret": {secret},
-		"scope": {"https://graph.microsoft.com/.default"}}
+		"scope": {e.inst.URL + "/.default"}}
 	resp, err := e.hc.PostForm(e.inst.URL+"/"+tid+"/oauth2/v2.0/token", form)
 	if err != nil {
 		e.t.Fatal(err)
@@ -435,5 +435,27 @@ func TestWritebackDefaultStampsNewGroups(t *testing.T) {
 		if got := isEnabled(id); got != want {
 			t.Errorf("isEnabled of %s = %v, want %v", id, got, want)
 		}
+	}
+}
+
+// TestTokenAudienceIsTheCloudsGraph: graphsim is a cloud of its own whose
+// Graph is its base URL; asking it for https://graph.microsoft.com fails as
+// a national cloud's authority fails for the public cloud's Graph.
+func TestTokenAudienceIsTheCloudsGraph(t *testing.T) {
+	e := start(t, Faults{})
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {adminID}, "client_secret": {"admin-secret"},
+		"scope": {"https://graph.microsoft.com/.default"}}
+	resp, err := e.hc.PostForm(e.inst.URL+"/"+tid+"/oauth2/v2.0/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != 400 || body["error"] != "invalid_resource" || !strings.Contains(body["error_description"].(string), "AADSTS500011") {
+		t.Fatalf("%d %v", resp.StatusCode, body)
+	}
+	if status, _ := e.token(adminID, "admin-secret"); status != 200 {
+		t.Fatalf("its own Graph: %d", status)
 	}
 }

@@ -484,6 +484,7 @@ func (s *Server) handleDelta(w http.ResponseWriter, r *http.Request, c caller, k
 		s.mu.Lock()
 		s.deltaCount++
 		resync := f.ResyncEvery > 0 && s.deltaCount%f.ResyncEvery == 0
+		refused := f.RefuseLinkEvery > 0 && s.deltaCount%f.RefuseLinkEvery == 0
 		s.mu.Unlock()
 		t.mu.Lock()
 		t.purgeLocked()
@@ -497,8 +498,14 @@ func (s *Server) handleDelta(w http.ResponseWriter, r *http.Request, c caller, k
 		case stale || resync:
 			s.gone(w, r, k, st.Select)
 			return
-		case expired:
-			writeError(w, &apiError{status: 400, code: "syncStateNotFound", msg: "The sync state generation is not found. The delta token is expired and data must be synchronized again."})
+		case expired || refused:
+			// Graph names no one code for an expired token ("a 40X-series
+			// error with error codes such as syncStateNotFound").
+			code := f.ExpiredLinkCode
+			if code == "" {
+				code = "syncStateNotFound"
+			}
+			writeError(w, &apiError{status: 400, code: code, msg: "The delta token is expired or invalid and data must be synchronized again."})
 			return
 		}
 	default:
@@ -529,6 +536,12 @@ func (s *Server) handleDelta(w http.ResponseWriter, r *http.Request, c caller, k
 	if end < len(p.items) {
 		next = planID + "." + strconv.Itoa(pageNo+1)
 	}
+	if s.Faults().EndlessPages && end >= len(p.items) && len(p.items) > 0 {
+		// Reported with members selected: the last page again, with a
+		// fresh next link, for ever.
+		start, end = max(0, len(p.items)-pageSize), len(p.items)
+		next = planID + "." + strconv.Itoa(pageNo+1)
+	}
 	s.writeDeltaPage(w, r, k, p.items[start:end], next, p.next)
 }
 
@@ -537,6 +550,17 @@ func (s *Server) writeDeltaPage(w http.ResponseWriter, r *http.Request, k kind, 
 	body := map[string]any{"@odata.context": s.base(r) + "/" + st.API + "/$metadata#" + string(k)}
 	if items == nil {
 		items = []map[string]any{}
+	}
+	if s.Faults().RemovedWithoutReason {
+		// The docs say @removed "might" carry a reason: leave it out.
+		bare := make([]map[string]any, len(items))
+		for i, it := range items {
+			if _, ok := it["@removed"]; ok {
+				it = map[string]any{"id": it["id"], "@removed": map[string]any{}}
+			}
+			bare[i] = it
+		}
+		items = bare
 	}
 	body["value"] = items
 	if skip != "" {

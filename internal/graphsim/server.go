@@ -38,6 +38,20 @@ type Faults struct {
 	ReplayEvents int `json:"replayEvents,omitempty"`
 	// TokenLifetime is the lifetime of issued access tokens (default 1h).
 	TokenLifetime time.Duration `json:"tokenLifetime,omitempty"`
+	// RemovedWithoutReason sends "@removed": {} for deleted objects, as
+	// Graph may: the overview says @removed "might" include a reason.
+	RemovedWithoutReason bool `json:"removedWithoutReason,omitempty"`
+	// RefuseLinkEvery answers every Nth delta request made with a
+	// $deltatoken 400 with ExpiredLinkCode, as Graph answers a token it no
+	// longer accepts; ExpiredLinkCode (default syncStateNotFound) is also
+	// the code of tokens past their lifetime. Graph has been seen to use
+	// others, e.g. Directory_ExpiredPageToken.
+	RefuseLinkEvery int `json:"refuseLinkEvery,omitempty"`
+	// EndlessPages never ends a round: the last page comes again and
+	// again, each time with a fresh next link (as Graph has been reported
+	// to do when members are selected).
+	EndlessPages    bool   `json:"endlessPages,omitempty"`
+	ExpiredLinkCode string `json:"expiredLinkCode,omitempty"`
 }
 
 // Stats counts what the emulator has served, for tests and people.
