@@ -51,6 +51,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.ResyncEvery, "resync-every", 0, "answer every Nth delta-link request 410 Gone (full resync)")
 	fs.IntVar(&f.ReplayEvents, "replay", 0, "replay this many already-delivered changes in each incremental delta round")
 	fs.DurationVar(&f.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued access tokens")
+	fs.BoolVar(&f.RemovedWithoutReason, "removed-without-reason", false, `send "@removed": {} for deleted objects, with no reason`)
+	fs.IntVar(&f.RefuseLinkEvery, "refuse-link-every", 0, "answer every Nth delta-link request 400 with -expired-link-code")
+	fs.StringVar(&f.ExpiredLinkCode, "expired-link-code", "syncStateNotFound", "error code of a delta link refused or past its lifetime")
+	fs.BoolVar(&f.EndlessPages, "endless-pages", false, "never end a delta round: the last page again, with a fresh next link")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -101,4 +101,9 @@ type User struct {
 	OnPremisesDistinguishedName  string `json:"onPremisesDistinguishedName,omitempty"`
 	OnPremisesSamAccountName     string `json:"onPremisesSamAccountName,omitempty"`
 	OnPremisesDomainName         string `json:"onPremisesDomainName,omitempty"`
+	// Removed is SoftDeleted (or RemovedUnknown) for a user Graph reported
+	// deleted but restorable: it keeps its group memberships ("Users that
+	// have been temporary deleted keep their group memberships"), so it
+	// stays a member until it is deleted for good.
+	Removed Removal `json:"removed,omitempty"`
 }

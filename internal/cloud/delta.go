@@ -149,12 +149,19 @@ func (s *Snapshot) ApplyUsers(full bool, deltas []UserDelta) {
 	}
 	for i := range deltas {
 		d := &deltas[i]
-		if d.Removed != NotRemoved {
+		switch d.Removed {
+		case HardDeleted:
 			delete(s.Users, d.ID)
+			continue
+		case SoftDeleted, RemovedUnknown:
+			if u := s.Users[d.ID]; u != nil {
+				u.Removed = d.Removed // keeps its keys and its memberships
+			}
 			continue
 		}
 		u := s.Users[d.ID]
-		if u == nil {
+		if u == nil || u.Removed != NotRemoved {
+			// New, or restored: Graph describes it in full.
 			u = &User{ID: d.ID}
 			s.Users[d.ID] = u
 		}

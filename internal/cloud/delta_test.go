@@ -85,8 +85,18 @@ func TestApplyUsers(t *testing.T) {
 	if u := s.Users["u1"]; u.DisplayName != "B" || u.OnPremisesSecurityIdentifier != "S-1-5-21-1" {
 		t.Fatalf("u1 = %+v", u)
 	}
+	// Soft-deleted: kept, with its keys, so that it stays a member.
+	if u := s.Users["u2"]; u == nil || u.Removed != SoftDeleted {
+		t.Fatalf("a soft-deleted user = %+v, want kept and marked", u)
+	}
+	// Restored: described in full again.
+	s.ApplyUsers(false, []UserDelta{{ID: "u2", Values: User{DisplayName: "back"}, Present: UserDisplayName}})
+	if u := s.Users["u2"]; u.Removed != NotRemoved || u.DisplayName != "back" {
+		t.Fatalf("restored user = %+v", u)
+	}
+	s.ApplyUsers(false, []UserDelta{{ID: "u2", Removed: HardDeleted}})
 	if _, ok := s.Users["u2"]; ok {
-		t.Fatal("a deleted user stays in the snapshot")
+		t.Fatal("a user deleted for good stays in the snapshot")
 	}
 }
 

@@ -203,9 +203,15 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("run after losing the state file: mode %s, %d writes, %+v", res.Mode, w, res.Plan.Ops)
 	}
 
-	// A hard delete in the cloud (security groups are deleted for good)
-	// deletes the AD copy.
+	// Security groups are soft-deleted too (restorable for 30 days): the
+	// AD copy is kept (on_soft_delete: keep); deleted for good, it goes.
 	if err := tn.DeleteGroup(gVPN); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := e.sync(engine.RunOptions{}); res.Counts.Deleted != 0 || e.group(gVPN) == nil {
+		t.Fatalf("soft delete of a security group: %+v; group still there: %v", res.Counts, e.group(gVPN) != nil)
+	}
+	if err := tn.PurgeDeleted(gVPN); err != nil {
 		t.Fatal(err)
 	}
 	if res, _ := e.sync(engine.RunOptions{}); res.Counts.Deleted != 1 || e.group(gVPN) != nil {

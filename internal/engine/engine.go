@@ -223,6 +223,9 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	snap.ApplyGroups(gr.Full, gr.Changes)
 	snap.ApplyUsers(ur.Full, ur.Changes)
+	if err := e.confirmRemovedUsers(ctx, snap, ur.Changes); err != nil {
+		return nil, err
+	}
 	snap.UnifiedWritebackDefault = e.tenantDefault(ctx, snap.UnifiedWritebackDefault)
 	full := o.Full || gr.Full || ur.Full
 	if full {
@@ -388,6 +391,27 @@ func (e *Engine) checkGone(ctx context.Context, snap *cloud.Snapshot, actual []r
 				hard = reconcile.DeleteIt
 			}
 			undesired[id] = reconcile.Disposition{Fate: hard, Reason: "deleted in the cloud"}
+		}
+	}
+	return nil
+}
+
+// confirmRemovedUsers asks deleted items about each user Graph reported
+// removed without saying how: a soft-deleted user keeps its memberships,
+// one deleted for good leaves them.
+func (e *Engine) confirmRemovedUsers(ctx context.Context, snap *cloud.Snapshot, changes []cloud.UserDelta) error {
+	for _, d := range changes {
+		if d.Removed != cloud.RemovedUnknown || snap.Users[d.ID] == nil {
+			continue
+		}
+		soft, err := e.cloud.IsSoftDeleted(ctx, d.ID)
+		if err != nil {
+			return fmt.Errorf("engine: ask Graph whether user %s was deleted: %w", d.ID, err)
+		}
+		if soft {
+			snap.Users[d.ID].Removed = cloud.SoftDeleted
+		} else {
+			delete(snap.Users, d.ID)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -244,5 +245,49 @@ func TestRemovedWithoutReason(t *testing.T) {
 	}
 	if res, _ := e.sync(engine.RunOptions{}); e.group(m365) != nil || res.Counts.Deleted != 1 {
 		t.Fatalf("after the purge: %+v", res.Counts)
+	}
+}
+
+// TestSoftDeletedUsersStayMembers: a soft-deleted user keeps its group
+// memberships in Graph, and no group delta item says anything of it: its
+// AD account stays a member. Deleted for good, it leaves the group, though
+// Graph sends no group delta item for that either. With @removed carrying
+// no reason, deleted items decide which it is.
+func TestSoftDeletedUsersStayMembers(t *testing.T) {
+	for _, noReason := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reasons omitted %v", noReason), func(t *testing.T) {
+			dc := testdc.Shared(t, testdc.Options{})
+			tf := baseTenant(t, dc, 3)
+			base := 1440
+			if noReason {
+				base = 1450
+			}
+			securityGroups(tf, base, 1)
+			gid := groupID(base)
+			e := newEnv(t, testdc.Options{}, tf, nil)
+			e.sim.Server.SetFaults(graphsim.Faults{PageSize: 50, RemovedWithoutReason: noReason})
+			e.sync(engine.RunOptions{})
+			if err := e.tenant.AddMember(gid, userID(1)); err != nil {
+				t.Fatal(err)
+			}
+			e.sync(engine.RunOptions{})
+			if n := len(members(e.group(gid))); n != 2 {
+				t.Fatalf("%d members before", n)
+			}
+			if err := e.tenant.DeleteUser(userID(1)); err != nil {
+				t.Fatal(err)
+			}
+			e.sync(engine.RunOptions{})
+			if n := len(members(e.group(gid))); n != 2 {
+				t.Fatalf("a soft-deleted user was dropped: %d members", n)
+			}
+			if err := e.tenant.PurgeDeleted(userID(1)); err != nil {
+				t.Fatal(err)
+			}
+			res, _ := e.sync(engine.RunOptions{})
+			if n := len(members(e.group(gid))); n != 1 || len(res.Failures) != 0 {
+				t.Fatalf("a user deleted for good stays a member: %d members, %+v", n, res.Failures)
+			}
+		})
 	}
 }

@@ -84,6 +84,15 @@ func TestDeletePaths(t *testing.T) {
 			}
 			return e.tenant.PurgeDeleted(id)
 		}, func(f *engine.Fates, v reconcile.Fate) { f.HardDelete = v }, reconcile.DeleteIt},
+		// Graph soft-deletes security groups too: the same policies hold.
+		{"soft delete of a security group", func(_, s string) string { return s }, func(e *env, id string) error { return e.tenant.DeleteGroup(id) },
+			func(f *engine.Fates, v reconcile.Fate) { f.SoftDelete = v }, reconcile.Keep},
+		{"hard delete of a security group", func(_, s string) string { return s }, func(e *env, id string) error {
+			if err := e.tenant.DeleteGroup(id); err != nil {
+				return err
+			}
+			return e.tenant.PurgeDeleted(id)
+		}, func(f *engine.Fates, v reconcile.Fate) { f.HardDelete = v }, reconcile.DeleteIt},
 		{"writeback turned off", func(_, s string) string { return s }, func(e *env, id string) error {
 			return e.tenant.UpdateGroup(id, map[string]any{"writebackConfiguration": map[string]any{"isEnabled": false}})
 		}, func(f *engine.Fates, v reconcile.Fate) { f.WritebackOff = v }, reconcile.Keep},
@@ -141,14 +150,17 @@ func TestDeletePaths(t *testing.T) {
 func (e *env) cfgQuarantine() string { return e.cfg.QuarantineOU }
 
 func TestRestoreResumesOnTheSameObject(t *testing.T) {
-	for _, fate := range []reconcile.Fate{reconcile.Keep, reconcile.Quarantine} {
-		t.Run(string(fate), func(t *testing.T) {
-			b := 500
-			if fate == reconcile.Quarantine {
-				b = 510
+	for i, c := range []struct {
+		fate     reconcile.Fate
+		security bool
+	}{{reconcile.Keep, false}, {reconcile.Quarantine, false}, {reconcile.Keep, true}, {reconcile.Quarantine, true}} {
+		t.Run(fmt.Sprintf("%s, security group %v", c.fate, c.security), func(t *testing.T) {
+			fate, b := c.fate, 500+10*i
+			e, m365, sec := lifecycleEnv(t, b, engine.Fates{SoftDelete: fate}, nil)
+			if c.security {
+				m365 = sec // the group deleted and restored
 			}
-			e, m365, _ := lifecycleEnv(t, b, engine.Fates{SoftDelete: fate}, nil)
-			_, guid0, _ := e.where(m365)
+			_, guid0, members0 := e.where(m365)
 			if err := e.tenant.DeleteGroup(m365); err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +173,7 @@ func TestRestoreResumesOnTheSameObject(t *testing.T) {
 			}
 			res, _ := e.sync(engine.RunOptions{})
 			dn, guid, members := e.where(m365)
-			if guid != guid0 || members != 2 || !strings.HasSuffix(strings.ToLower(dn), strings.ToLower(e.ou)) || attr(e.group(m365), "description") != "back" {
+			if guid != guid0 || members != members0 || !strings.HasSuffix(strings.ToLower(dn), strings.ToLower(e.ou)) || attr(e.group(m365), "description") != "back" {
 				t.Fatalf("after restore: %s, same object %v, %d members; %+v %+v", dn, guid == guid0, members, res.Counts, res.Plan.Ops)
 			}
 		})
@@ -181,8 +193,10 @@ func TestThreshold(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := e.tenant.PurgeDeleted(m365); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{m365, sec} { // security groups are soft-deleted too: purge both
+		if err := e.tenant.PurgeDeleted(id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := e.tenant.UpdateGroup(extra, map[string]any{"description": "still applied"}); err != nil {
 		t.Fatal(err)

@@ -101,8 +101,17 @@ func TestIncrementalRoundsCarryExactlyTheChanges(t *testing.T) {
 				t.Errorf("soft delete delta = %+v", d)
 			}
 		}, []string{groupSec}}, // the deleted group leaves the groups it was a member of
-		{"hard delete of a security group", func(t *testing.T, tn *graphsim.Tenant) string {
+		{"a security group is soft-deleted too", func(t *testing.T, tn *graphsim.Tenant) string {
 			must(t, tn.DeleteGroup(groupOff))
+			return groupOff
+		}, func(t *testing.T, d cloud.GroupDelta) {
+			if d.Removed != cloud.SoftDeleted {
+				t.Errorf("security group delete delta = %+v", d)
+			}
+		}, nil},
+		{"hard delete (purged from deleted items)", func(t *testing.T, tn *graphsim.Tenant) string {
+			must(t, tn.DeleteGroup(groupOff))
+			must(t, tn.PurgeDeleted(groupOff))
 			return groupOff
 		}, func(t *testing.T, d cloud.GroupDelta) {
 			if d.Removed != cloud.HardDeleted {
@@ -185,10 +194,12 @@ func TestRestoreAndUserDeletion(t *testing.T) {
 	}
 	r.sync(t, s.client)
 	assertMatches(t, r.snap, tn.State())
-	if _, ok := r.snap.Groups[groupM365].Members[userBob]; ok {
-		t.Error("deleted user is still a member in the snapshot")
+	// A soft-deleted user keeps its memberships, and Graph says nothing
+	// of it in group delta: it is still a member, known as soft-deleted.
+	if _, ok := r.snap.Groups[groupM365].Members[userBob]; !ok || r.snap.Users[userBob] == nil || r.snap.Users[userBob].Removed != cloud.SoftDeleted {
+		t.Errorf("soft-deleted user: member %v, user %+v", ok, r.snap.Users[userBob])
 	}
-	// Restoring the user brings back its memberships.
+	// Restoring the user: its memberships were never gone.
 	if err := tn.Restore(userBob); err != nil {
 		t.Fatal(err)
 	}
@@ -466,6 +477,9 @@ func TestIsSoftDeleted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := tn.PurgeDeleted(groupOff); err != nil { // deleted for good
+		t.Fatal(err)
 	}
 	for id, want := range map[string]bool{groupM365: true, groupOff: false, groupSec: false} {
 		got, err := s.client.IsSoftDeleted(context.Background(), id)

@@ -334,12 +334,14 @@ func groupFields(v *cloud.Group) map[string]fieldDest {
 	}
 }
 
+// userFields are the user properties read. onPremisesObjectIdentifier (the
+// objectGUID) is not among them: it is in neither v1.0's nor beta's user
+// metadata, and selecting it would make Graph answer 400.
 func userFields(v *cloud.User) map[string]fieldDest {
 	return map[string]fieldDest{
 		"displayName":                  {cloud.UserDisplayName, &v.DisplayName},
 		"userPrincipalName":            {cloud.UserPrincipalName, &v.UserPrincipalName},
 		"onPremisesSyncEnabled":        {cloud.UserOnPremisesSyncEnabled, &v.OnPremisesSyncEnabled},
-		"onPremisesObjectIdentifier":   {cloud.UserOnPremisesObjectIdentifier, &v.OnPremisesObjectIdentifier},
 		"onPremisesSecurityIdentifier": {cloud.UserOnPremisesSecurityIdentifier, &v.OnPremisesSecurityIdentifier},
 		"onPremisesImmutableId":        {cloud.UserOnPremisesImmutableID, &v.OnPremisesImmutableID},
 		"onPremisesDistinguishedName":  {cloud.UserOnPremisesDistinguishedName, &v.OnPremisesDistinguishedName},

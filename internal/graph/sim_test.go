@@ -210,8 +210,10 @@ func assertMatches(t *testing.T, snap *cloud.Snapshot, st graphsim.State) {
 		check("owners", refIDs(g.Owners), gs.Owners)
 	}
 	var users []string
-	for id := range snap.Users {
-		users = append(users, id)
+	for id, u := range snap.Users {
+		if u.Removed == cloud.NotRemoved {
+			users = append(users, id)
+		}
 	}
 	var wantUsers []string
 	for id, p := range st.Users {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -245,45 +246,16 @@ func (t *Tenant) typeOfLocked(id string) string {
 	return "user"
 }
 
-// Properties each kind knows, by API version. $select of anything else is
-// rejected as Graph rejects it.
 var (
-	userProps = []string{
-		"displayName", "userPrincipalName", "mail", "givenName", "surname", "jobTitle",
-		"accountEnabled", "createdDateTime", "deletedDateTime", "mailNickname",
-		"onPremisesSyncEnabled", "onPremisesImmutableId", "onPremisesSecurityIdentifier",
-		"onPremisesDistinguishedName", "onPremisesSamAccountName", "onPremisesDomainName",
-		"onPremisesUserPrincipalName", "onPremisesObjectIdentifier", "userType",
-	}
-	groupProps = []string{
-		"displayName", "description", "mail", "mailEnabled", "mailNickname", "securityEnabled",
-		"groupTypes", "proxyAddresses", "visibility", "createdDateTime", "deletedDateTime",
-		"onPremisesSyncEnabled", "onPremisesSecurityIdentifier", "onPremisesSamAccountName",
-		"onPremisesDomainName", "onPremisesNetBiosName", "securityIdentifier", "classification",
-		"isAssignableToRole", "membershipRule", "resourceProvisioningOptions",
-	}
 	// Default delta selections when the client gives no $select.
 	defaultUserDelta  = []string{"displayName", "userPrincipalName", "mail", "givenName", "surname", "jobTitle"}
 	defaultGroupDelta = []string{"displayName", "description", "mail", "mailEnabled", "mailNickname", "securityEnabled", "groupTypes", "proxyAddresses", "visibility", "createdDateTime", "members"}
 )
 
+// knownProp reports whether the resource has prop in that API version, by
+// Graph's published metadata (graphprops.go).
 func knownProp(k kind, api, prop string) bool {
-	list := userProps
-	if k == kindGroup {
-		if prop == "members" || prop == "owners" {
-			return true
-		}
-		if prop == "writebackConfiguration" {
-			return api == "beta"
-		}
-		list = groupProps
-	}
-	for _, p := range list {
-		if p == prop {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(graphProperties[api][k], prop) || slices.Contains(graphNavigation[k], prop)
 }
 
 // validateSelect checks a $select list and returns it split and trimmed.

@@ -179,6 +179,7 @@ func TestGraphErrorsAndPermissions(t *testing.T) {
 		{"User.Read.All alone may not read settings", usersOnly, "GET", "/v1.0/groupSettings", nil, 403, "Authorization_RequestDenied"},
 		{"writebackConfiguration is beta only", reader, "GET", "/v1.0/groups?$select=writebackConfiguration", nil, 400, "Request_BadRequest"},
 		{"unknown property", reader, "GET", "/beta/groups/delta?$select=nonsense", nil, 400, "Request_BadRequest"},
+		{"a property only some docs mention", reader, "GET", "/v1.0/users/delta?$select=displayName,onPremisesObjectIdentifier", nil, 400, "Request_BadRequest"},
 		{"unknown group", reader, "GET", "/v1.0/groups/b0000000-0000-4000-8000-00000000dead", nil, 404, "Request_ResourceNotFound"},
 		{"bad version", reader, "GET", "/v2.0/groups", nil, 400, "BadRequest"},
 	}
@@ -253,10 +254,22 @@ func TestDeletedItems(t *testing.T) {
 	if s, b, _ := e.call(admin, "DELETE", "/v1.0/groups/"+sec, nil); s != 204 {
 		t.Fatalf("delete security group: %d %v", s, b)
 	}
+	status, dl, _ := e.call(admin, "POST", "/v1.0/groups", map[string]any{"displayName": "All staff", "mailEnabled": true, "mailNickname": "allstaff",
+		"securityEnabled": false})
+	if status != 201 {
+		t.Fatalf("create a distribution list: %d %v", status, dl)
+	}
+	if s, b, _ := e.call(admin, "DELETE", "/v1.0/groups/"+dl["id"].(string), nil); s != 204 {
+		t.Fatalf("delete a distribution list: %d %v", s, b)
+	}
 	_, list, _ := e.call(admin, "GET", "/v1.0/directory/deletedItems/microsoft.graph.group", nil)
 	items, _ := list["value"].([]any)
-	if len(items) != 1 || items[0].(map[string]any)["id"] != m365 || items[0].(map[string]any)["deletedDateTime"] == nil {
-		t.Fatalf("deleted groups = %v; want only the Microsoft 365 group (security groups are deleted for good)", list)
+	ids := map[any]bool{}
+	for _, it := range items {
+		ids[it.(map[string]any)["id"]] = it.(map[string]any)["deletedDateTime"] != nil
+	}
+	if len(items) != 2 || !ids[m365] || !ids[sec] {
+		t.Fatalf("deleted groups = %v; want the Microsoft 365 and the security group, not the distribution list (deleted for good)", list)
 	}
 	if s, b, _ := e.call(admin, "POST", "/v1.0/directory/deletedItems/"+m365+"/restore", nil); s != 200 || b["id"] != m365 {
 		t.Fatalf("restore: %d %v", s, b)

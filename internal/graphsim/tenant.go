@@ -289,6 +289,9 @@ func (t *Tenant) purgeLocked() {
 	for id, o := range t.deleted {
 		if now.Sub(o.deletedAt) >= softDeleteRetention {
 			delete(t.deleted, id)
+			if o.kind == kindUser {
+				t.dropMembershipsLocked(id)
+			}
 			t.emitLocked(o.kind, id, opHardDelete, nil, "")
 		}
 	}
@@ -556,8 +559,13 @@ func (t *Tenant) update(k kind, id string, props map[string]any) error {
 	return nil
 }
 
-// remove deletes an object, as DELETE does. Microsoft 365 groups and users
-// go to deleted items for 30 days; security groups are deleted for good.
+// remove deletes an object, as DELETE does. Users, Microsoft 365 groups
+// and security groups go to deleted items for 30 days; only distribution
+// lists go at once (https://learn.microsoft.com/graph/api/group-delete).
+// A soft-deleted user keeps its group memberships, and no group delta
+// item says anything of it ("Users that have been temporary deleted keep
+// their group memberships and won't appear in the delta result until
+// they're permanently deleted"); a group leaves the groups it was in.
 func (t *Tenant) remove(k kind, id string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -566,6 +574,14 @@ func (t *Tenant) remove(k kind, id string) error {
 		return notFound(id)
 	}
 	delete(t.live, id)
+	soft := k == kindUser || (k == kindGroup && !isDistributionList(o.props))
+	if k == kindUser && soft {
+		o.deletedAt = t.nowLocked()
+		o.props["deletedDateTime"] = o.deletedAt.Format(time.RFC3339)
+		t.deleted[id] = o
+		t.emitLocked(k, id, opSoftDelete, nil, "")
+		return nil
+	}
 	// The object leaves every group it was a member or owner of.
 	for gid, g := range t.live {
 		if g.kind != kindGroup {
@@ -581,7 +597,6 @@ func (t *Tenant) remove(k kind, id string) error {
 			t.emitLocked(kindGroup, gid, opOwnerRemove, nil, id)
 		}
 	}
-	soft := k == kindUser || (k == kindGroup && isUnified(o.props))
 	if !soft {
 		t.emitLocked(k, id, opHardDelete, nil, "")
 		return nil
@@ -601,6 +616,23 @@ func isUnified(p map[string]any) bool {
 		}
 	}
 	return false
+}
+
+// isDistributionList reports whether group properties describe a cloud
+// distribution list: mail-enabled, not security-enabled, not Microsoft 365.
+func isDistributionList(p map[string]any) bool {
+	return p["mailEnabled"] == true && p["securityEnabled"] != true && !isUnified(p)
+}
+
+// dropMembershipsLocked removes a purged user from every group, silently:
+// "a hard delete may not produce a group delta item at all".
+func (t *Tenant) dropMembershipsLocked(id string) {
+	for _, g := range t.live {
+		if g.kind == kindGroup {
+			delete(g.members, id)
+			delete(g.owners, id)
+		}
+	}
 }
 
 // restore brings a soft-deleted object back, with the same id.
@@ -636,6 +668,9 @@ func (t *Tenant) purge(id string) error {
 		return notFound(id)
 	}
 	delete(t.deleted, id)
+	if o.kind == kindUser {
+		t.dropMembershipsLocked(id)
+	}
 	t.emitLocked(o.kind, id, opHardDelete, nil, "")
 	return nil
 }
