@@ -55,6 +55,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.RefuseLinkEvery, "refuse-link-every", 0, "answer every Nth delta-link request 400 with -expired-link-code")
 	fs.StringVar(&f.ExpiredLinkCode, "expired-link-code", "syncStateNotFound", "error code of a delta link refused or past its lifetime")
 	fs.BoolVar(&f.EndlessPages, "endless-pages", false, "never end a delta round: the last page again, with a fresh next link")
+	fs.BoolVar(&f.InitialRemovals, "initial-removals", false, "put @removed items and removed members into initial delta rounds")
+	fs.BoolVar(&f.InterleaveItems, "interleave-items", false, "spread a group's member chunks across the round, between other groups' items")
+	fs.IntVar(&f.LagEvents, "lag", 0, "leave the last N changes out of each incremental round (replication lag)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

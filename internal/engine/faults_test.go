@@ -124,8 +124,11 @@ func TestGraphFaultProfiles(t *testing.T) {
 		{"410 on every delta link", graphsim.Faults{PageSize: 4, ResyncEvery: 1}},
 		{"replayed changes", graphsim.Faults{PageSize: 4, ReplayEvents: 5}},
 		{"3-second tokens", graphsim.Faults{PageSize: 4, TokenLifetime: 3 * time.Second}},
+		{"initial removals, interleaved member chunks", graphsim.Faults{PageSize: 2, MembersPerItem: 1, InitialRemovals: true, InterleaveItems: true}},
+		{"refused links, reasonless removals", graphsim.Faults{PageSize: 4, RefuseLinkEvery: 1, ExpiredLinkCode: "Directory_ExpiredPageToken", RemovedWithoutReason: true}},
 		{"all at once", graphsim.Faults{PageSize: 2, MembersPerItem: 2, ThrottleEvery: 7, RetryAfterSeconds: 1, UnavailableEvery: 11,
-			GatewayTimeoutEvery: 13, DropEvery: 9, ResyncEvery: 2, ReplayEvents: 3, TokenLifetime: 3 * time.Second}},
+			GatewayTimeoutEvery: 13, DropEvery: 9, ResyncEvery: 2, ReplayEvents: 3, TokenLifetime: 3 * time.Second,
+			InitialRemovals: true, InterleaveItems: true, RemovedWithoutReason: true}},
 	}
 	dc := testdc.Shared(t, testdc.Options{})
 	converged := 0

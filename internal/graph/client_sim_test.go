@@ -527,3 +527,50 @@ func TestEndlessRoundsEnd(t *testing.T) {
 		t.Fatalf("err = %v, want the page bound named", err)
 	}
 }
+
+// TestPagingAsGraphDoes: Graph's rounds are messier than one item per
+// object in order: an initial round may carry @removed items and removed
+// members, one group's member chunks may sit on pages far apart between
+// other groups' items, and recent changes may come a round late. The
+// client ends at exactly the tenant's state every time.
+func TestPagingAsGraphDoes(t *testing.T) {
+	must := func(t *testing.T, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		faults graphsim.Faults
+	}{
+		{"removals in the initial round", graphsim.Faults{PageSize: 3, InitialRemovals: true}},
+		{"member chunks interleaved across pages", graphsim.Faults{PageSize: 2, MembersPerItem: 3, InterleaveItems: true}},
+		{"replication lag of 2 changes", graphsim.Faults{PageSize: 3, LagEvents: 2}},
+		{"all three", graphsim.Faults{PageSize: 2, MembersPerItem: 3, InitialRemovals: true, InterleaveItems: true, LagEvents: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startSim(t, bigTenant(20), graphsim.Faults{})
+			tn := s.inst.Server.Tenant()
+			// History before the first read: a member removed, a group deleted.
+			must(t, tn.RemoveMember("b0000000-0000-4000-8000-0000000000ff", "c0000000-0000-4000-8000-000000000003"))
+			must(t, tn.DeleteGroup(groupOff))
+			s.inst.Server.SetFaults(tc.faults)
+			r := newReader()
+			r.sync(t, s.client)
+			assertMatches(t, r.snap, tn.State())
+			must(t, tn.UpdateGroup(groupSec, map[string]any{"displayName": "VPN"}))
+			must(t, tn.AddMember(groupSec, "c0000000-0000-4000-8000-000000000005"))
+			must(t, tn.RemoveMember("b0000000-0000-4000-8000-0000000000ff", "c0000000-0000-4000-8000-000000000007"))
+			r.sync(t, s.client)
+			if tc.faults.LagEvents == 0 {
+				assertMatches(t, r.snap, tn.State())
+			} else if _, still := r.snap.Groups["b0000000-0000-4000-8000-0000000000ff"].Members["c0000000-0000-4000-8000-000000000007"]; !still {
+				t.Fatal("the lag fault let the latest change through at once")
+			}
+			r.sync(t, s.client) // a lagging change arrives one round late
+			r.sync(t, s.client)
+			assertMatches(t, r.snap, tn.State())
+		})
+	}
+}

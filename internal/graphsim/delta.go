@@ -80,6 +80,28 @@ func netRefs(changes []refChange) []refChange {
 // of its kind changed by an event after from.Version, rendered as Graph
 // renders delta items.
 func (t *Tenant) buildPlanLocked(from deltaState, minimal bool, replay uint64, membersPerItem int) *plan {
+	return t.buildPlanWithLocked(from, planOptions{minimal: minimal, replay: replay, membersPerItem: membersPerItem})
+}
+
+// planOptions are how a round is rendered, faults included.
+type planOptions struct {
+	minimal        bool
+	replay         uint64
+	membersPerItem int
+	// lag leaves the last lag changes out of an incremental round; the
+	// next round carries them (replication lag: "recent changes may not
+	// appear in the delta link's results").
+	lag uint64
+	// initialRemovals puts @removed items (soft-deleted objects) and
+	// removed member references into an initial round, as Graph may.
+	initialRemovals bool
+	// interleave spreads one object's items across the round, between
+	// other objects' items, instead of keeping them together.
+	interleave bool
+}
+
+func (t *Tenant) buildPlanWithLocked(from deltaState, o planOptions) *plan {
+	minimal, replay, membersPerItem := o.minimal, o.replay, o.membersPerItem
 	initial := from.Version == 0
 	start := from.Version
 	if !initial && replay > 0 {
@@ -97,8 +119,15 @@ func (t *Tenant) buildPlanLocked(from deltaState, minimal bool, replay uint64, m
 	}
 	changes := map[string]*objChange{}
 	var order []string
+	end := t.version
+	if !initial && o.lag > 0 && end-start > o.lag {
+		end -= o.lag
+	}
 	i := sort.Search(len(t.log), func(i int) bool { return t.log[i].v > start })
 	for _, e := range t.log[i:] {
+		if e.v > end {
+			break
+		}
 		if e.kind != from.Kind || (len(filter) > 0 && !filter[e.id]) {
 			continue
 		}
@@ -123,10 +152,32 @@ func (t *Tenant) buildPlanLocked(from deltaState, minimal bool, replay uint64, m
 	}
 	sel := selection(from.Kind, from.API, from.Select)
 	p := &plan{next: from, created: t.nowLocked()}
-	p.next.Version = t.version
+	p.next.Version = end
 	p.next.Issued = p.created.Unix()
+	var byObject [][]map[string]any
 	for _, id := range order {
-		p.items = append(p.items, t.renderLocked(id, changes[id], sel, initial, minimal, membersPerItem)...)
+		// With initialRemovals, an initial round is rendered as a later one
+		// over the whole history: deleted objects come as @removed items
+		// and removed members as removed references.
+		byObject = append(byObject, t.renderLocked(id, changes[id], sel, initial && !o.initialRemovals, minimal, membersPerItem))
+	}
+	if o.interleave {
+		// Round-robin: the first item of every object, then the second …
+		for n := 0; ; n++ {
+			more := false
+			for _, items := range byObject {
+				if n < len(items) {
+					p.items, more = append(p.items, items[n]), true
+				}
+			}
+			if !more {
+				break
+			}
+		}
+		return p
+	}
+	for _, items := range byObject {
+		p.items = append(p.items, items...)
 	}
 	return p
 }

@@ -491,7 +491,8 @@ func (s *Server) handleDelta(w http.ResponseWriter, r *http.Request, c caller, k
 		stale := st.Generation != t.generation
 		expired := t.nowLocked().Unix()-st.Issued > int64(deltaTokenLifetime.Seconds())
 		if !stale && !expired && !resync {
-			p = t.buildPlanLocked(st, minimal, uint64(f.ReplayEvents), perItem)
+			p = t.buildPlanWithLocked(st, planOptions{minimal: minimal, replay: uint64(f.ReplayEvents), membersPerItem: perItem,
+				lag: uint64(f.LagEvents), interleave: f.InterleaveItems})
 		}
 		t.mu.Unlock()
 		switch {
@@ -521,7 +522,8 @@ func (s *Server) handleDelta(w http.ResponseWriter, r *http.Request, c caller, k
 		}
 		t.mu.Lock()
 		t.purgeLocked()
-		p = t.buildPlanLocked(deltaState{Generation: t.generation, Kind: k, API: api, Select: sel, Filter: ids}, false, 0, perItem)
+		p = t.buildPlanWithLocked(deltaState{Generation: t.generation, Kind: k, API: api, Select: sel, Filter: ids},
+			planOptions{membersPerItem: perItem, initialRemovals: f.InitialRemovals, interleave: f.InterleaveItems})
 		t.mu.Unlock()
 	}
 	if planID == "" {

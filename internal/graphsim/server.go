@@ -50,7 +50,16 @@ type Faults struct {
 	// EndlessPages never ends a round: the last page comes again and
 	// again, each time with a fresh next link (as Graph has been reported
 	// to do when members are selected).
-	EndlessPages    bool   `json:"endlessPages,omitempty"`
+	EndlessPages bool `json:"endlessPages,omitempty"`
+	// InitialRemovals puts @removed items and removed members into initial
+	// rounds, as Graph may.
+	InitialRemovals bool `json:"initialRemovals,omitempty"`
+	// InterleaveItems spreads a group's items (its member chunks) across
+	// the round, between other groups' items, on non-consecutive pages.
+	InterleaveItems bool `json:"interleaveItems,omitempty"`
+	// LagEvents leaves the last N changes out of each incremental round,
+	// as replication lag does; the next round carries them.
+	LagEvents       int    `json:"lagEvents,omitempty"`
 	ExpiredLinkCode string `json:"expiredLinkCode,omitempty"`
 }
 
