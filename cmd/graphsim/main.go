@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
+	"github.com/groupwriteback/groupwriteback/internal/recording"
 )
 
 func main() {
@@ -36,7 +37,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var (
 		listen   = fs.String("listen", "127.0.0.1:8443", "address to listen on")
-		tenant   = fs.String("tenant", "", "tenant file (JSON with Graph's property names); required")
+		tenant   = fs.String("tenant", "", "tenant file (JSON with Graph's property names); required unless -replay")
+		replay   = fs.String("replay", "", "serve the recording in this directory (groupwriteback cloud record) instead of a tenant")
 		certDir  = fs.String("cert-dir", "", "directory to write ca.pem to (default: a new temporary directory)")
 		logLevel = fs.String("log-level", "info", "debug logs every request")
 		f        graphsim.Faults
@@ -49,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.GatewayTimeoutEvery, "gateway-timeout-every", 0, "answer every Nth Graph request 504 Gateway Timeout")
 	fs.IntVar(&f.DropEvery, "drop-every", 0, "close the connection of every Nth Graph request without answering")
 	fs.IntVar(&f.ResyncEvery, "resync-every", 0, "answer every Nth delta-link request 410 Gone (full resync)")
-	fs.IntVar(&f.ReplayEvents, "replay", 0, "replay this many already-delivered changes in each incremental delta round")
+	fs.IntVar(&f.ReplayEvents, "replay-events", 0, "replay this many already-delivered changes in each incremental delta round")
 	fs.DurationVar(&f.TokenLifetime, "token-lifetime", time.Hour, "lifetime of issued access tokens")
 	fs.BoolVar(&f.RemovedWithoutReason, "removed-without-reason", false, `send "@removed": {} for deleted objects, with no reason`)
 	fs.IntVar(&f.RefuseLinkEvery, "refuse-link-every", 0, "answer every Nth delta-link request 400 with -expired-link-code")
@@ -61,26 +63,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *tenant == "" {
-		return fmt.Errorf("-tenant is required")
+	if *tenant == "" && *replay == "" {
+		return fmt.Errorf("-tenant is required (or -replay)")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("-log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	tf, err := graphsim.LoadTenantFile(*tenant)
-	if err != nil {
+	opts := graphsim.Options{Addr: *listen, CertDir: *certDir, Faults: f, Logger: logger}
+	var err error
+	if *replay != "" {
+		if opts.Replay, err = recording.Load(*replay); err != nil {
+			return err
+		}
+	} else if opts.Tenant, err = graphsim.LoadTenantFile(*tenant); err != nil {
 		return err
 	}
-	inst, err := graphsim.Start(graphsim.Options{Addr: *listen, Tenant: tf, CertDir: *certDir, Faults: f, Logger: logger})
+	inst, err := graphsim.Start(opts)
 	if err != nil {
 		return err
 	}
 	defer inst.Close()
 	fmt.Fprintln(stdout, inst.URL)
-	logger.Info("graphsim ready", "url", inst.URL, "tenant", tf.TenantID, "ca_file", inst.CAFile,
-		"groups", len(tf.Groups), "users", len(tf.Users))
+	if opts.Replay != nil {
+		logger.Info("graphsim ready, replaying", "url", inst.URL, "recording", *replay, "tenant", opts.Replay.TenantID,
+			"client_id", opts.Replay.ClientID, "client_secret", graphsim.ReplaySecret, "answers", len(opts.Replay.Exchanges), "ca_file", inst.CAFile)
+	} else {
+		logger.Info("graphsim ready", "url", inst.URL, "tenant", opts.Tenant.TenantID, "ca_file", inst.CAFile,
+			"groups", len(opts.Tenant.Groups), "users", len(opts.Tenant.Users))
+	}
 	<-ctx.Done()
 	logger.Info("graphsim stopping")
 	return nil

@@ -50,7 +50,7 @@ everything again.`,
 	}
 	changes.Flags().StringVar(&o.linksPath, "links", "", "file keeping the delta links between calls (default: cloud-links.json beside state.path)")
 	changes.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
-	cmd.AddCommand(changes)
+	cmd.AddCommand(changes, newCloudRecordCmd(g))
 	return cmd
 }
 

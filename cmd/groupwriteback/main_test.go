@@ -140,3 +140,24 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("exit %d: %q", code, out)
 	}
 }
+
+func TestCloudRecord(t *testing.T) {
+	_, cfg := demoSetup(t)
+	dir := filepath.Join(t.TempDir(), "rec")
+	out, errOut, code := runCLI(t, "--config", cfg, "cloud", "record", dir, "--pseudonymize")
+	if code != exitOK || !strings.Contains(out, "names, addresses, identifiers and ids pseudonymised") || !strings.Contains(out, "graphsim -replay "+dir) {
+		t.Fatalf("cloud record: exit %d\n%s%s", code, out, errOut)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "recording.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"demo-groupwriteback-secret", "Bearer", "Marketing", "adele@contoso.com", "6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d"} {
+		if strings.Contains(string(raw), s) {
+			t.Errorf("the pseudonymised recording holds %q", s)
+		}
+	}
+	if !strings.Contains(string(raw), `"pseudonymised": true`) || !strings.Contains(string(raw), "/beta/groups/delta") {
+		t.Fatalf("recording:\n%.500s", raw)
+	}
+}

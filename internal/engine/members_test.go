@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,5 +131,49 @@ func TestTenantDefaultIsNoScopeRule(t *testing.T) {
 	}
 	if e.group(created) != nil {
 		t.Fatal("a group created after the default was set to false was written")
+	}
+}
+
+// TestSourceOfAuthorityMovedIsNeverDuplicated: a group synced from AD whose
+// source of authority an admin moves to the cloud (PATCH
+// onPremisesSyncBehavior isCloudManaged) keeps its on-premises SID; it is
+// never written as a new copy in the target OU, and it stays a member of
+// the groups that nest it, as its original AD group.
+func TestSourceOfAuthorityMovedIsNeverDuplicated(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	side := dc.NewOU(t, "onprem")
+	originalDN, sid := adGroup(t, dc, side, "Finance onprem")
+	tf := baseTenant(t, dc, 2)
+	fromAD, parent := groupID(1460), groupID(1461)
+	tf.Groups = []map[string]any{
+		{"id": fromAD, "displayName": "Finance", "securityEnabled": true, "mailEnabled": false, "mailNickname": "fin1460",
+			"onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": sid, "members": []any{userID(0)}},
+		{"id": parent, "displayName": "All finance", "securityEnabled": true, "mailEnabled": false, "mailNickname": "allfin1461",
+			"writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{fromAD, userID(1)}},
+	}
+	e := newEnv(t, testdc.Options{}, tf, nil)
+	e.sync(engine.RunOptions{})
+	if err := e.tenant.SetCloudManaged(fromAD, true); err != nil {
+		t.Fatal(err)
+	}
+	// Writeback turned on for it too: still no copy.
+	if err := e.tenant.UpdateGroup(fromAD, map[string]any{"writebackConfiguration": map[string]any{"isEnabled": true}}); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	if g := e.group(fromAD); g != nil {
+		t.Fatalf("a copy of the original AD group was written: %s", g.DN)
+	}
+	var reason string
+	for _, d := range res.Skipped {
+		if d.CloudID == fromAD {
+			reason = d.Reason
+		}
+	}
+	if !strings.Contains(reason, "source of authority moved from AD to the cloud") {
+		t.Fatalf("reason = %q", reason)
+	}
+	if ms := members(e.group(parent)); len(ms) != 2 || !slices.Contains(ms, strings.ToLower(originalDN)) {
+		t.Fatalf("the parent's members = %v, want the original AD group among them", ms)
 	}
 }

@@ -472,3 +472,28 @@ func TestTokenAudienceIsTheCloudsGraph(t *testing.T) {
 		t.Fatalf("its own Graph: %d", status)
 	}
 }
+
+// TestSourceOfAuthority: PATCH onPremisesSyncBehavior {"isCloudManaged":
+// true} converts a group synced from AD to cloud management: it keeps its
+// on-premises SID and onPremisesSyncEnabled becomes false.
+func TestSourceOfAuthority(t *testing.T) {
+	e := start(t, Faults{})
+	admin := e.bearer(adminID, "admin-secret")
+	status, g, _ := e.call(admin, "POST", "/beta/groups", map[string]any{"displayName": "From AD", "mailEnabled": false, "mailNickname": "fromad",
+		"securityEnabled": true, "onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": "S-1-5-21-1-2-3-3000"})
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, g)
+	}
+	id := g["id"].(string)
+	if s, b, _ := e.call(admin, "PATCH", "/beta/groups/"+id+"/onPremisesSyncBehavior", map[string]any{"isCloudManaged": true}); s != 204 {
+		t.Fatalf("patch: %d %v", s, b)
+	}
+	_, got, _ := e.call(admin, "GET", "/beta/groups/"+id+"/onPremisesSyncBehavior", nil)
+	if got["isCloudManaged"] != true {
+		t.Fatalf("onPremisesSyncBehavior = %v", got)
+	}
+	_, got, _ = e.call(admin, "GET", "/beta/groups/"+id+"?$select=onPremisesSyncEnabled,onPremisesSecurityIdentifier", nil)
+	if got["onPremisesSyncEnabled"] != false || got["onPremisesSecurityIdentifier"] != "S-1-5-21-1-2-3-3000" {
+		t.Fatalf("group = %v", got)
+	}
+}

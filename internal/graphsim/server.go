@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/recording"
 )
 
 // Faults are the failures the emulator injects into Graph API requests
@@ -84,6 +87,8 @@ type Server struct {
 	// BaseURL, when set, is the external URL links are built on; otherwise
 	// links use the request's host.
 	BaseURL string
+	// player, when set, answers Graph requests from a recording.
+	player *recording.Player
 
 	mu           sync.Mutex
 	faults       Faults
@@ -175,6 +180,8 @@ func (s *Server) Handler() http.Handler {
 	api("GET /{api}/directory/deletedItems/{id}", s.handleDeletedGet)
 	api("POST /{api}/directory/deletedItems/{id}/restore", s.handleDeletedRestore)
 	api("DELETE /{api}/directory/deletedItems/{id}", s.handleDeletedPurge)
+	api("GET /{api}/groups/{id}/onPremisesSyncBehavior", s.handleSyncBehaviorGet)
+	api("PATCH /{api}/groups/{id}/onPremisesSyncBehavior", s.handleSyncBehaviorPatch)
 	api("GET /{api}/groupSettings", s.handleSettings)
 	api("GET /{api}/settings", s.handleSettings)
 
@@ -244,8 +251,34 @@ func (s *Server) graphAPI(h func(http.ResponseWriter, *http.Request, caller)) ht
 			return
 		}
 		s.logger.Debug("graph request", "method", r.Method, "url", r.URL.String(), "app", c.appID)
+		if s.player != nil {
+			s.replay(w, r)
+			return
+		}
 		h(w, r, c)
 	})
+}
+
+// ReplaySecret is the client secret a replay's app signs in with.
+const ReplaySecret = "replay"
+
+// replay answers a Graph request from the recording.
+func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
+	ex, ok := s.player.Answer(r.Method, r.URL.RequestURI())
+	if !ok {
+		writeError(w, &apiError{status: 404, code: "Request_ResourceNotFound",
+			msg: fmt.Sprintf("graphsim replay: the recording has no answer to %s %s", r.Method, r.URL.RequestURI())})
+		return
+	}
+	base := s.base(r)
+	for k, v := range ex.Header {
+		w.Header().Set(k, strings.ReplaceAll(v, recording.GraphPlaceholder, base))
+	}
+	if w.Header().Get("Content-Type") == "" && len(ex.Body) > 0 {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(ex.Status)
+	_, _ = w.Write([]byte(strings.ReplaceAll(string(ex.Body), recording.GraphPlaceholder, base)))
 }
 
 // injectFault answers the request with a fault when one is due.

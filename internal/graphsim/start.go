@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/recording"
 	"github.com/groupwriteback/groupwriteback/internal/testca"
 )
 
@@ -25,6 +26,10 @@ type Options struct {
 	// Faults to inject from the start.
 	Faults Faults
 	Logger *slog.Logger
+	// Replay, when set, answers Graph requests from a recording (made by
+	// `groupwriteback cloud record`) instead of from a tenant: Tenant is
+	// not needed, and the recorded app signs in with the secret "replay".
+	Replay *recording.Recording
 }
 
 // Instance is a running emulator.
@@ -48,6 +53,10 @@ func Start(opts Options) (*Instance, error) {
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
 	}
+	if opts.Replay != nil {
+		opts.Tenant = &TenantFile{TenantID: opts.Replay.TenantID, Applications: []Application{{AppID: opts.Replay.ClientID,
+			PasswordCredentials: []PasswordCredential{{SecretText: ReplaySecret}}}}}
+	}
 	tenant, err := NewTenant(opts.Tenant)
 	if err != nil {
 		return nil, err
@@ -55,6 +64,9 @@ func Start(opts Options) (*Instance, error) {
 	srv, err := NewServer(tenant, opts.Logger)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Replay != nil {
+		srv.player = recording.NewPlayer(opts.Replay)
 	}
 	srv.SetFaults(opts.Faults)
 	ln, err := net.Listen("tcp", opts.Addr)

@@ -86,6 +86,11 @@ const (
 	KindDistribution        Kind = "distribution"
 	KindMailEnabledSecurity Kind = "mailEnabledSecurity"
 	KindSyncedFromAD        Kind = "syncedFromAD"
+	// KindFromADCloudManaged was synced from AD and no longer is
+	// (onPremisesSyncEnabled false, its on-premises SID kept): an admin
+	// moved its source of authority to the cloud, or took it out of sync.
+	// Its original AD group still exists: a new copy would duplicate it.
+	KindFromADCloudManaged Kind = "fromADCloudManaged"
 )
 
 // KindOf classifies a cloud group.
@@ -93,6 +98,8 @@ func KindOf(g *cloud.Group) Kind {
 	switch {
 	case g.OnPremisesSyncEnabled != nil && *g.OnPremisesSyncEnabled:
 		return KindSyncedFromAD
+	case g.OnPremisesSyncEnabled != nil && g.OnPremisesSecurityIdentifier != "":
+		return KindFromADCloudManaged
 	case g.IsUnified():
 		return KindMicrosoft365
 	case g.MailEnabled && g.SecurityEnabled:
@@ -263,6 +270,9 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 		return d
 	case d.Kind == KindSyncedFromAD:
 		return out("synced from on-premises AD (onPremisesSyncEnabled): it is already there")
+	case d.Kind == KindFromADCloudManaged:
+		return out(fmt.Sprintf("its source of authority moved from AD to the cloud (onPremisesSyncEnabled false, on-premises SID %s): "+
+			"its original AD group still exists, so no copy is written in the target OU", g.OnPremisesSecurityIdentifier))
 	case d.Kind == KindDistribution || d.Kind == KindMailEnabledSecurity:
 		return out("cloud distribution lists and mail-enabled security groups are not supported by group writeback")
 	case wb.IsEnabled != nil && !*wb.IsEnabled:
@@ -436,7 +446,8 @@ func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool) [
 				m.NotWritable = MemberUnknown
 			case written[r.ID]:
 				m.Keys = Keys{Anchor: Anchor(r.ID)}
-			case KindOf(mg) == KindSyncedFromAD && mg.OnPremisesSecurityIdentifier != "":
+			case (KindOf(mg) == KindSyncedFromAD || KindOf(mg) == KindFromADCloudManaged) && mg.OnPremisesSecurityIdentifier != "":
+				// Its AD group is the original, found by SID.
 				m.Keys = Keys{SID: mg.OnPremisesSecurityIdentifier}
 			default:
 				m.NotWritable = MemberGroupNotWritten

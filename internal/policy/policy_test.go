@@ -58,6 +58,10 @@ func TestScope(t *testing.T) {
 		{"security group enabled", security(), baseOpts, true, ""},
 		{"security group, isEnabled unset", security(func(g *cloud.Group) { g.Writeback.IsEnabled = nil }), baseOpts, false, "only with writebackConfiguration.isEnabled = true"},
 		{"synced from AD", security(func(g *cloud.Group) { g.OnPremisesSyncEnabled = ptr(true) }), baseOpts, false, "synced from on-premises AD"},
+		{"source of authority moved to the cloud: never a duplicate", security(func(g *cloud.Group) {
+			g.OnPremisesSyncEnabled, g.OnPremisesSecurityIdentifier = ptr(false), "S-1-5-21-1-2-3-2201"
+		}), baseOpts, false, "source of authority moved from AD to the cloud"},
+		{"sync disabled without an on-premises SID is a cloud group", security(func(g *cloud.Group) { g.OnPremisesSyncEnabled = ptr(false) }), baseOpts, true, ""},
 		{"distribution list", &cloud.Group{ID: "x", DisplayName: "DL", MailEnabled: true, Writeback: cloud.WritebackConfiguration{IsEnabled: ptr(true)}}, baseOpts, false, "not supported"},
 		{"mail-enabled security group", &cloud.Group{ID: "x", DisplayName: "MESG", MailEnabled: true, SecurityEnabled: true}, baseOpts, false, "not supported"},
 		{"soft-deleted", m365(func(g *cloud.Group) { g.Removed = cloud.SoftDeleted }), baseOpts, false, "soft-deleted"},
