@@ -91,7 +91,7 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 		Fates: engine.Fates{SoftDelete: reconcile.Fate(fate(w.OnSoftDelete)), HardDelete: reconcile.Fate(fate(w.OnHardDelete)),
 			WritebackOff: reconcile.Fate(fate(w.OnWritebackDisabled)), OutOfScope: reconcile.Fate(fate(w.OnOutOfScope)),
 			Disable: reconcile.Fate(fate(w.OnDisable))},
-		Policy: policy.Options{Naming: w.Naming, MemberLimit: w.MemberLimit, Scope: policy.Scope{
+		Policy: policy.Options{Naming: w.Naming, MemberLimit: w.MemberLimit, InPlace: w.SourceOfAuthority == "in_place", Scope: policy.Scope{
 			IncludeIDs: w.Scope.IncludeIDs, ExcludeIDs: w.Scope.ExcludeIDs, IncludeNames: w.Scope.IncludeNames,
 			ExcludeNames: w.Scope.ExcludeNames, Kinds: w.Scope.Kinds}},
 	}, logger)
@@ -319,6 +319,9 @@ func printPlan(w io.Writer, res *engine.Result) {
 }
 
 func printOp(w io.Writer, op reconcile.Op) {
+	if op.SID != "" {
+		defer fmt.Fprintf(w, "            in place: the original AD group of SID %s (its source of authority moved to the cloud)\n", op.SID)
+	}
 	switch op.Action {
 	case reconcile.Create:
 		fmt.Fprintf(w, "  create  %s\n", op.DN)

@@ -78,6 +78,10 @@ type Group struct {
 	OnPremisesSyncEnabled        *bool                  `json:"onPremisesSyncEnabled,omitempty"`
 	OnPremisesSecurityIdentifier string                 `json:"onPremisesSecurityIdentifier,omitempty"`
 	Writeback                    WritebackConfiguration `json:"writebackConfiguration"`
+	// CloudManaged is onPremisesSyncBehavior.isCloudManaged, read for groups
+	// that were synced from AD and no longer are: true when an admin moved
+	// the source of authority to the cloud; nil when not read.
+	CloudManaged *bool `json:"cloudManaged,omitempty"`
 	// Members and Owners map object id to kind.
 	Members map[string]ObjectType `json:"members,omitempty"`
 	Owners  map[string]ObjectType `json:"owners,omitempty"`

@@ -93,6 +93,12 @@ type Writeback struct {
 	// MoveBack moves a written-back group an admin moved out of the target
 	// OU back into it; by default such a group is reported and left alone.
 	MoveBack bool `yaml:"move_back"`
+	// SourceOfAuthority says what becomes of a group whose source of
+	// authority an admin moved from AD to the cloud: report (default: it is
+	// named, and nothing is written) or in_place (its members, displayName
+	// and description are written into its original AD group, found by SID
+	// wherever it lives; that group is never created, moved or deleted).
+	SourceOfAuthority string `yaml:"source_of_authority"`
 }
 
 // Scope narrows writeback beyond the tenant's own settings.
@@ -267,6 +273,9 @@ func (c *Config) Complete(dir string) error {
 	if c.Writeback.Naming == "" {
 		c.Writeback.Naming = NamingDisplayName
 	}
+	if c.Writeback.SourceOfAuthority == "" {
+		c.Writeback.SourceOfAuthority = "report"
+	}
 	for _, p := range []struct {
 		v   *string
 		def string
@@ -339,6 +348,9 @@ func (c *Config) Validate() error {
 		if err := directory.CheckOUName(c.Writeback.TargetOU, c.Directory.BaseDN); err != nil {
 			bad("writeback.target_ou", "%v", err)
 		}
+	}
+	if s := c.Writeback.SourceOfAuthority; s != "report" && s != "in_place" {
+		bad("writeback.source_of_authority", "%q is not report or in_place", s)
 	}
 	if n := c.Writeback.Naming; n != NamingDisplayName && n != NamingObjectID {
 		bad("writeback.naming", "%q is not %s or %s", n, NamingDisplayName, NamingObjectID)

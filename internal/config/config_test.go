@@ -96,6 +96,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"tls cert without key", validYAML + "server:\n  tls_cert_file: c.pem\n", nil, nil, []string{"server.tls_cert_file:"}},
 		{"client CA without TLS", validYAML + "server:\n  client_ca_file: ca.pem\n", nil, nil, []string{"server.client_ca_file: client certificates need TLS"}},
 		{"short token", validYAML + "server:\n  token_file: tok\n", nil, map[string]string{"tok": "abc\n"}, []string{"server.token_file: the token", "shorter than 16"}},
+		{"source of authority", validYAML + "  source_of_authority: copy\n", nil, nil, []string{`writeback.source_of_authority: "copy" is not report or in_place`}},
 		{"cycle timeout", validYAML + "schedule:\n  cycle_timeout: 1ms\n", nil, nil, []string{"schedule.cycle_timeout:"}},
 		{"bad log level", validYAML + "log:\n  level: loud\n", nil, nil, []string{"log.level:"}},
 		{"several at once", edit("  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\n", "") + "log:\n  format: xml\n", nil, nil,

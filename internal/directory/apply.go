@@ -19,7 +19,18 @@ func (c *Client) Apply(ctx context.Context, op reconcile.Op) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if op.Action != reconcile.Create {
+	if op.SID != "" {
+		// An original AD group written in place: only its members and
+		// names change, and only while it is the group of that SID.
+		switch op.Action {
+		case reconcile.Update, reconcile.AddMembers, reconcile.RemoveMembers:
+		default:
+			return fmt.Errorf("directory: %s of %s refused: a group written in place is never created, renamed, moved or deleted: %w", op.Action, op.DN, reconcile.ErrNotOwned)
+		}
+		if err := c.checkSID(ctx, op.DN, op.SID); err != nil {
+			return err
+		}
+	} else if op.Action != reconcile.Create {
 		if err := c.checkOwned(ctx, op.DN, op.Anchor); err != nil {
 			return err
 		}
@@ -78,6 +89,21 @@ func (c *Client) checkOwned(ctx context.Context, dn, anchor string) error {
 	ext := entries[0].GetAttributeValue(AnchorAttribute)
 	if (found != anchor && !(found == "" && ext == anchor)) || (ext != "" && ext != anchor) {
 		return fmt.Errorf("directory: %s: expected anchor %s, found adminDescription %q and %s %q: %w", dn, anchor, found, AnchorAttribute, ext, reconcile.ErrNotOwned)
+	}
+	return nil
+}
+
+// checkSID checks that dn is a group with objectSid sid.
+func (c *Client) checkSID(ctx context.Context, dn, sid string) error {
+	entries, err := c.search(ctx, dn, ldap.ScopeBaseObject, "(objectClass=group)", []string{"objectSid"})
+	if err != nil {
+		return err
+	}
+	if len(entries) != 1 {
+		return &Error{Op: "check the SID of", DN: dn, Code: ldap.LDAPResultNoSuchObject, Message: "no such group", Err: reconcile.ErrNotOwned}
+	}
+	if got := SIDString(entries[0].GetRawAttributeValue("objectSid")); !strings.EqualFold(got, sid) {
+		return fmt.Errorf("directory: %s: expected the group with SID %s, found %s: %w", dn, sid, got, reconcile.ErrNotOwned)
 	}
 	return nil
 }

@@ -51,6 +51,21 @@ func (c *Client) GroupsByAnchor(ctx context.Context, base string, anchors []stri
 	return out, nil
 }
 
+// ReadGroup reads the group at dn with attrs and all its members (ranged
+// retrieval), or returns nil when there is none.
+func (c *Client) ReadGroup(ctx context.Context, dn string, attrs []string) (*reconcile.ADGroup, error) {
+	gs, err := c.readGroups(ctx, dn, "(objectClass=group)", attrs)
+	if err != nil || len(gs) == 0 {
+		return nil, err
+	}
+	for i := range gs {
+		if SameDN(gs[i].DN, dn) {
+			return &gs[i], nil
+		}
+	}
+	return nil, nil
+}
+
 func (c *Client) readGroups(ctx context.Context, base, filter string, managed []string) ([]reconcile.ADGroup, error) {
 	attrs := append([]string{"objectGUID", "adminDescription", "member"}, managed...)
 	if c.schema.AnchorAttribute {

@@ -26,6 +26,9 @@ type Cloud interface {
 	UnifiedWritebackDefault(ctx context.Context) (value, set bool, err error)
 	// IsSoftDeleted says whether a group is in deleted items (restorable).
 	IsSoftDeleted(ctx context.Context, id string) (bool, error)
+	// CloudManaged says whether a group's source of authority moved from
+	// AD to the cloud (onPremisesSyncBehavior.isCloudManaged).
+	CloudManaged(ctx context.Context, id string) (bool, error)
 }
 
 // DirectoryReader reads AD (directory.Client).
@@ -35,6 +38,8 @@ type DirectoryReader interface {
 	Lookup(ctx context.Context, kind directory.KeyKind, base string, values []string) (map[string]directory.Object, error)
 	// CheckContainer refuses an OU that is no safe place for groups.
 	CheckContainer(ctx context.Context, dn string, deep bool) error
+	// ReadGroup reads one group with the attributes and all its members.
+	ReadGroup(ctx context.Context, dn string, attrs []string) (*reconcile.ADGroup, error)
 }
 
 // DirectoryWriter applies planned operations to AD (directory.Client).
@@ -226,6 +231,10 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err := e.confirmRemovedUsers(ctx, snap, ur.Changes); err != nil {
 		return nil, err
 	}
+	behaviourRead, err := e.readSyncBehavior(ctx, snap, gr)
+	if err != nil {
+		return nil, err
+	}
 	snap.UnifiedWritebackDefault = e.tenantDefault(ctx, snap.UnifiedWritebackDefault)
 	full := o.Full || gr.Full || ur.Full
 	if full {
@@ -272,9 +281,16 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 			work = append(work, d)
 		}
 	}
+	originals, err := e.placeOriginals(ctx, work)
+	if err != nil {
+		return nil, err
+	}
 	desired, err := e.resolve(ctx, work)
 	if err != nil {
 		return nil, err
+	}
+	for i := range desired {
+		desired[i].Original = originals[desired[i].Group.CloudID]
 	}
 	undesired := map[string]reconcile.Disposition{}
 	for _, d := range work {
@@ -332,7 +348,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 		pending[op.CloudID] = nameOf(snap, op.CloudID)
 	}
 	if err := e.store.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: gr.Full, FullUsers: ur.Full,
-		ChangedGroups: groupIDs(gr.Changes), ChangedUsers: userIDs(ur.Changes),
+		ChangedGroups: append(groupIDs(gr.Changes), behaviourRead...), ChangedUsers: userIDs(ur.Changes),
 		Links: store.Links{Groups: gr.DeltaLink, Users: ur.DeltaLink}, Pending: pending}); err != nil {
 		return nil, err
 	}

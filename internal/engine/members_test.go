@@ -9,6 +9,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
@@ -175,5 +176,92 @@ func TestSourceOfAuthorityMovedIsNeverDuplicated(t *testing.T) {
 	}
 	if ms := members(e.group(parent)); len(ms) != 2 || !slices.Contains(ms, strings.ToLower(originalDN)) {
 		t.Fatalf("the parent's members = %v, want the original AD group among them", ms)
+	}
+}
+
+// TestSourceOfAuthorityInPlace: with writeback.source_of_authority:
+// in_place, a group whose source of authority moved to the cloud has its
+// members and names written into its original AD group, wherever it lives,
+// and nothing else of it changes; a global original is reported with how
+// to convert it; the original is never deleted when the cloud group goes.
+func TestSourceOfAuthorityInPlace(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	fx := dc.Fixtures(t)
+	side := dc.NewOU(t, "onprem")
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	universal := "CN=Engineering onprem," + side
+	req := ldap.NewAddRequest(universal, nil)
+	req.Attribute("objectClass", []string{"top", "group"})
+	req.Attribute("sAMAccountName", []string{"eng1470"})
+	req.Attribute("groupType", []string{"-2147483640"}) // universal security
+	req.Attribute("info", []string{"kept by hand"})
+	req.Attribute("member", []string{fx[5].DN})
+	if err := conn.Add(req); err != nil {
+		t.Fatal(err)
+	}
+	_, uniSID := searchOne(t, dc, side, "(sAMAccountName=eng1470)", "objectSid")
+	_, globalSID := adGroup(t, dc, side, "Global onprem") // global security
+	tf := baseTenant(t, dc, 3)
+	inPlace, global := groupID(1470), groupID(1471)
+	tf.Groups = []map[string]any{
+		{"id": inPlace, "displayName": "Engineering", "description": "now managed in the cloud", "securityEnabled": true, "mailEnabled": false,
+			"mailNickname": "eng1470", "onPremisesSyncEnabled": false, "onPremisesSecurityIdentifier": uniSID, "members": []any{userID(0), userID(1)},
+			"onPremisesSyncBehavior": map[string]any{"isCloudManaged": true}},
+		{"id": global, "displayName": "Global", "securityEnabled": true, "mailEnabled": false, "mailNickname": "glob1471",
+			"onPremisesSyncEnabled": false, "onPremisesSecurityIdentifier": globalSID, "members": []any{userID(2)},
+			"onPremisesSyncBehavior": map[string]any{"isCloudManaged": true}},
+		// Taken out of sync, not converted: left alone, even in place.
+		{"id": groupID(1472), "displayName": "Desynced", "securityEnabled": true, "mailEnabled": false, "mailNickname": "desync1472",
+			"onPremisesSyncEnabled": false, "onPremisesSecurityIdentifier": globalSID, "members": []any{userID(2)}},
+	}
+	e := newEnv(t, testdc.Options{}, tf, func(c *engine.Config) { c.Policy.InPlace = true })
+	res, _ := e.sync(engine.RunOptions{})
+	read := func() *ldap.Entry {
+		r, err := conn.Search(ldap.NewSearchRequest(universal, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"*"}, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Entries[0]
+	}
+	g := read()
+	if ms := members(g); len(ms) != 2 || !slices.Contains(ms, strings.ToLower(fx[0].DN)) || !slices.Contains(ms, strings.ToLower(fx[1].DN)) {
+		t.Fatalf("original's members = %v", ms)
+	}
+	if attr(g, "description") != "now managed in the cloud" || attr(g, "displayName") != "Engineering" || attr(g, "info") != "kept by hand" ||
+		attr(g, "sAMAccountName") != "eng1470" || attr(g, "adminDescription") != "" {
+		t.Fatalf("original = %v", g.Attributes)
+	}
+	if e.group(inPlace) != nil || e.group(global) != nil || e.group(groupID(1472)) != nil {
+		t.Fatal("a copy was written in the target OU")
+	}
+	if !slices.ContainsFunc(res.Skipped, func(d policy.Decision) bool {
+		return d.CloudID == groupID(1472) && strings.Contains(d.Reason, "not cloud-managed")
+	}) {
+		t.Fatalf("the desynced group is not reported: %+v", res.Skipped)
+	}
+	for _, op := range res.Plan.Ops {
+		if op.CloudID == inPlace && (op.SID != uniSID || op.Action == reconcile.Create || op.Action == reconcile.Delete) {
+			t.Fatalf("in-place operation %+v", op)
+		}
+	}
+	i := slices.IndexFunc(res.Failures, func(f engine.Failure) bool { return f.CloudID == global })
+	if i < 0 || !strings.Contains(res.Failures[i].Message, "is a global group") || !strings.Contains(res.Failures[i].Message, "-GroupScope Universal") {
+		t.Fatalf("failures = %+v", res.Failures)
+	}
+	if _, w := e.sync(engine.RunOptions{Full: true}); w != 0 {
+		t.Fatalf("in step, yet %d writes", w)
+	}
+	// Gone from the cloud for good: the original stays, with its members.
+	if err := e.tenant.DeleteGroup(inPlace); err != nil {
+		t.Fatal(err)
+	}
+	_ = e.tenant.PurgeDeleted(inPlace)
+	e.sync(engine.RunOptions{})
+	if g := read(); len(members(g)) != 2 {
+		t.Fatalf("after the cloud group went: %v", g.Attributes)
 	}
 }

@@ -574,3 +574,16 @@ func TestPagingAsGraphDoes(t *testing.T) {
 		})
 	}
 }
+
+func TestCloudManaged(t *testing.T) {
+	s := startSim(t, testTenant(), graphsim.Faults{})
+	if v, err := s.client.CloudManaged(context.Background(), groupSec); err != nil || v {
+		t.Fatalf("before: %v %v", v, err)
+	}
+	if err := s.inst.Server.Tenant().SetCloudManaged(groupSec, true); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.client.CloudManaged(context.Background(), groupSec); err != nil || !v {
+		t.Fatalf("after the switch: %v %v", v, err)
+	}
+}

@@ -109,6 +109,24 @@ func (c *Client) IsSoftDeleted(ctx context.Context, id string) (bool, error) {
 	return out.ID != "", nil
 }
 
+// CloudManaged reads a group's onPremisesSyncBehavior.isCloudManaged:
+// whether an admin moved its source of authority from AD to the cloud. A
+// group with no such setting (404) is not cloud-managed.
+func (c *Client) CloudManaged(ctx context.Context, id string) (bool, error) {
+	var out struct {
+		IsCloudManaged bool `json:"isCloudManaged"`
+	}
+	err := c.get(ctx, c.endpoint("/beta/groups/"+url.PathEscape(id)+"/onPremisesSyncBehavior", nil), nil, &out)
+	var gerr *Error
+	switch {
+	case errors.As(err, &gerr) && gerr.StatusCode == 404:
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return out.IsCloudManaged, nil
+}
+
 // Probe makes one GET of path (under the Graph base URL, e.g.
 // "/v1.0/groups") and returns its error, for prerequisite checks.
 func (c *Client) Probe(ctx context.Context, path string, query url.Values) error {

@@ -62,7 +62,10 @@ type Options struct {
 	AnchorAttribute bool
 	// MemberLimit skips groups with more members; 0 means no limit.
 	MemberLimit int
-	Scope       Scope
+	// InPlace writes a group whose source of authority moved to the cloud
+	// into its original AD group (writeback.source_of_authority: in_place).
+	InPlace bool
+	Scope   Scope
 }
 
 // Scope narrows which groups are written back, after the rules of the
@@ -166,6 +169,11 @@ type DesiredGroup struct {
 	Attrs map[string][]string
 	// Members are the group's cloud members and how to find them in AD.
 	Members []MemberRef
+	// InPlaceSID, for a group whose source of authority moved to the
+	// cloud, is the SID of its original AD group, where it is written in
+	// place (DN and CN are then unknown until AD is asked): only its
+	// members, displayName and description.
+	InPlaceSID string
 }
 
 // MemberRef is a cloud member of a group and the keys that find it in AD.
@@ -239,8 +247,8 @@ func DecideSome(snap *cloud.Snapshot, o Options, only map[string]bool) []Decisio
 	for _, id := range ids {
 		d := scope(snap.Groups[id], snap, o)
 		out = append(out, d)
-		if d.InScope && d.Problem == nil {
-			inScope[id] = true
+		if d.InScope && d.Problem == nil && (d.Desired == nil || d.Desired.InPlaceSID == "") {
+			inScope[id] = true // found by its anchor once written; one written in place, by its SID
 		}
 	}
 	uniqueAddresses(out)
@@ -270,9 +278,22 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 		return d
 	case d.Kind == KindSyncedFromAD:
 		return out("synced from on-premises AD (onPremisesSyncEnabled): it is already there")
+	case d.Kind == KindFromADCloudManaged && g.CloudManaged != nil && !*g.CloudManaged:
+		return out("no longer synced from AD (onPremisesSyncEnabled false) and not cloud-managed (onPremisesSyncBehavior.isCloudManaged false): " +
+			"its AD group is left as it is, and no copy is written")
+	case d.Kind == KindFromADCloudManaged && o.InPlace && g.CloudManaged != nil:
+		if reason := o.Scope.excludes(g, d.Kind); reason != "" {
+			return out(reason)
+		}
+		d.InScope = true
+		attrs := map[string][]string{"displayName": {leftUTF16(cleanText(g.DisplayName), maxDisplayName)},
+			"description": nonEmpty(strings.TrimSpace(leftUTF16(cleanDescription(g.Description), maxDescription)))}
+		d.Desired = &DesiredGroup{CloudID: g.ID, Anchor: Anchor(g.ID), InPlaceSID: g.OnPremisesSecurityIdentifier, Attrs: attrs}
+		return d
 	case d.Kind == KindFromADCloudManaged:
 		return out(fmt.Sprintf("its source of authority moved from AD to the cloud (onPremisesSyncEnabled false, on-premises SID %s): "+
-			"its original AD group still exists, so no copy is written in the target OU", g.OnPremisesSecurityIdentifier))
+			"its original AD group still exists, so no copy is written in the target OU (writeback.source_of_authority: in_place "+
+			"writes its members into the original)", g.OnPremisesSecurityIdentifier))
 	case d.Kind == KindDistribution || d.Kind == KindMailEnabledSecurity:
 		return out("cloud distribution lists and mail-enabled security groups are not supported by group writeback")
 	case wb.IsEnabled != nil && !*wb.IsEnabled:

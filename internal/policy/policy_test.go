@@ -61,6 +61,12 @@ func TestScope(t *testing.T) {
 		{"source of authority moved to the cloud: never a duplicate", security(func(g *cloud.Group) {
 			g.OnPremisesSyncEnabled, g.OnPremisesSecurityIdentifier = ptr(false), "S-1-5-21-1-2-3-2201"
 		}), baseOpts, false, "source of authority moved from AD to the cloud"},
+		{"source of authority moved, written in place", security(func(g *cloud.Group) {
+			g.OnPremisesSyncEnabled, g.OnPremisesSecurityIdentifier, g.CloudManaged = ptr(false), "S-1-5-21-1-2-3-2201", ptr(true)
+		}), withOpts(func(o *Options) { o.InPlace = true }), true, ""},
+		{"taken out of sync, not converted: never in place", security(func(g *cloud.Group) {
+			g.OnPremisesSyncEnabled, g.OnPremisesSecurityIdentifier, g.CloudManaged = ptr(false), "S-1-5-21-1-2-3-2201", ptr(false)
+		}), withOpts(func(o *Options) { o.InPlace = true }), false, "not cloud-managed"},
 		{"sync disabled without an on-premises SID is a cloud group", security(func(g *cloud.Group) { g.OnPremisesSyncEnabled = ptr(false) }), baseOpts, true, ""},
 		{"distribution list", &cloud.Group{ID: "x", DisplayName: "DL", MailEnabled: true, Writeback: cloud.WritebackConfiguration{IsEnabled: ptr(true)}}, baseOpts, false, "not supported"},
 		{"mail-enabled security group", &cloud.Group{ID: "x", DisplayName: "MESG", MailEnabled: true, SecurityEnabled: true}, baseOpts, false, "not supported"},

@@ -48,6 +48,9 @@ type Member struct {
 type Desired struct {
 	Group   *policy.DesiredGroup
 	Members []Member
+	// Original, for a group written in place, is its original AD group as
+	// read (with displayName, description and members).
+	Original *ADGroup
 	// NotWritten are the members that cannot be written, and why.
 	NotWritten []MemberProblem
 }
@@ -110,6 +113,11 @@ type Op struct {
 	// Members are added or removed (for create: the initial members).
 	Members []string `json:"members,omitempty"`
 	Reason  string   `json:"reason,omitempty"`
+	// SID, set on the operations of a group written in place (its source
+	// of authority moved to the cloud), is the objectSid the original AD
+	// group must have: it is checked instead of the anchor, which such a
+	// group does not carry.
+	SID string `json:"inPlaceSid,omitempty"`
 }
 
 // AttrChange sets an attribute; no New values removes it.
@@ -203,6 +211,9 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 	finalDN := map[string]string{}
 	pending := map[string]bool{}
 	for _, d := range desired {
+		if d.Group.InPlaceSID != "" {
+			continue // written in place, found by its SID: no anchor to place
+		}
 		a := byID[d.Group.CloudID]
 		switch {
 		case a == nil:
@@ -221,6 +232,17 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		members, missing := resolve(d.Members, finalDN)
 		for _, m := range missing {
 			p.NotWritten[g.CloudID] = append(p.NotWritten[g.CloudID], MemberProblem{CloudID: m, Reason: "member group is written back but has no AD object yet"})
+		}
+		if g.InPlaceSID != "" {
+			if d.Original == nil {
+				continue // reported by whoever could not find it
+			}
+			before := len(ops)
+			ops = append(ops, inPlace(g, d.Original, members, o)...)
+			if len(ops) == before {
+				p.Unchanged++
+			}
+			continue
 		}
 		a, seen := byID[g.CloudID]
 		if seen && a.DN == "" {
@@ -386,6 +408,44 @@ func converge(g *policy.DesiredGroup, a *ADGroup, members []string, o Options) [
 	}
 	ops = append(ops, batches(RemoveMembers, g.CloudID, dn, g.Anchor, remove, o.BatchSize)...)
 	ops = append(ops, batches(AddMembers, g.CloudID, dn, g.Anchor, add, o.BatchSize)...)
+	return ops
+}
+
+// inPlace plans what brings an original AD group, written in place, to the
+// cloud's displayName, description and members: never a create, rename,
+// move or delete, and every operation guarded by the group's SID.
+func inPlace(g *policy.DesiredGroup, a *ADGroup, members []string, o Options) []Op {
+	var ops []Op
+	var changes []AttrChange
+	for _, name := range []string{"displayName", "description"} {
+		if want, have := g.Attrs[name], a.Attrs[name]; !sameValues(name, want, have) {
+			changes = append(changes, AttrChange{Name: name, Old: have, New: want})
+		}
+	}
+	if len(changes) > 0 {
+		ops = append(ops, Op{Action: Update, CloudID: g.CloudID, DN: a.DN, Changes: changes, SID: g.InPlaceSID})
+	}
+	want := map[string]bool{}
+	for _, m := range members {
+		want[strings.ToLower(m)] = true
+	}
+	have := map[string]bool{}
+	var remove, add []string
+	for _, m := range a.Members {
+		have[strings.ToLower(m)] = true
+		if !want[strings.ToLower(m)] {
+			remove = append(remove, m)
+		}
+	}
+	for _, m := range members {
+		if !have[strings.ToLower(m)] {
+			add = append(add, m)
+		}
+	}
+	for _, b := range append(batches(RemoveMembers, g.CloudID, a.DN, "", remove, o.BatchSize), batches(AddMembers, g.CloudID, a.DN, "", add, o.BatchSize)...) {
+		b.SID = g.InPlaceSID
+		ops = append(ops, b)
+	}
 	return ops
 }
 
