@@ -30,8 +30,9 @@ func (staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore
 // documented sample to answer with.
 type step struct {
 	query  string
-	file   string
+	file   string // "" answers with no body
 	status int
+	header map[string]string
 }
 
 // docServer answers requests with documentation samples in order. The
@@ -56,11 +57,17 @@ func docServer(t *testing.T, steps ...step) *Client {
 		if q := r.URL.RawQuery; !strings.Contains(q, s.query) {
 			t.Errorf("request %d: %s, want its query to contain %q", n, q, s.query)
 		}
-		b, err := os.ReadFile(filepath.Join("testdata", "docs", s.file))
-		if err != nil {
-			t.Fatal(err)
+		var b []byte
+		if s.file != "" {
+			var err error
+			if b, err = os.ReadFile(filepath.Join("testdata", "docs", s.file)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		body := strings.ReplaceAll(string(b), "https://graph.microsoft.com", srv.URL)
+		for k, v := range s.header {
+			w.Header().Set(k, strings.ReplaceAll(v, "https://graph.microsoft.com", srv.URL))
+		}
 		w.Header().Set("Content-Type", "application/json")
 		if s.status == 0 {
 			s.status = 200
@@ -242,5 +249,58 @@ func TestDocsErrorBody(t *testing.T) {
 	}
 	if errors.Is(err, ErrResyncRequired) {
 		t.Fatal("invalidRange is not a resync")
+	}
+}
+
+// TestDocsUsersRounds: delta-query-users' samples: a first page that
+// already carries an @removed item, and a deltaLink answer with a user
+// @removed "changed" (soft-deleted, restorable).
+func TestDocsUsersRounds(t *testing.T) {
+	c := docServer(t, step{query: "$select=", file: "users-delta-initial-page1.json"}, step{query: "skiptoken", file: "users-delta-final.json"},
+		step{query: "deltatoken", file: "users-delta-deltalink-changes.json"})
+	r, err := c.UsersDelta(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := map[string]cloud.Removal{}
+	for _, d := range r.Changes {
+		removed[d.ID] = d.Removed
+	}
+	if len(r.Changes) != 6 || removed["86462606-fde0-4fc4-9e0c-a20eb73e54c6"] != cloud.HardDeleted || !r.Full {
+		t.Fatalf("first round: %d changes, removals %v", len(r.Changes), removed)
+	}
+	r, err = c.UsersDelta(context.Background(), r.DeltaLink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Changes) != 2 || r.Changes[1].Removed != cloud.SoftDeleted || r.Changes[0].Values.DisplayName != "MOD Administrator" {
+		t.Fatalf("deltaLink round: %+v", r.Changes)
+	}
+}
+
+// TestDocs410WithLocation: the overview's "Synchronization reset": 410 Gone
+// with a Location header holding a fresh initial request; the client
+// starts again with a full read.
+func TestDocs410WithLocation(t *testing.T) {
+	c := docServer(t,
+		step{query: "deltatoken=stale", status: 410, header: map[string]string{"Location": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken="}},
+		step{query: "$select=", file: "users-delta-final.json"})
+	r, err := c.UsersDelta(context.Background(), c.endpoint("/v1.0/users/delta", nil)+"?$deltatoken=stale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Full || r.Stats.Resyncs != 1 || len(r.Changes) != 2 {
+		t.Fatalf("after 410: full %v, resyncs %d, %d changes", r.Full, r.Stats.Resyncs, len(r.Changes))
+	}
+}
+
+// TestDocsBetaGroupUnified: the beta settings sample, a Group.Unified
+// setting without NewUnifiedGroupWritebackDefault: unset, Microsoft's
+// default (true) applies.
+func TestDocsBetaGroupUnified(t *testing.T) {
+	c := docServer(t, step{file: "groupsettings-beta-unified.json"})
+	v, set, err := c.UnifiedWritebackDefault(context.Background())
+	if err != nil || set || !v {
+		t.Fatalf("Group.Unified without the value = (%v, %v, %v), want (true, false, nil)", v, set, err)
 	}
 }
