@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -66,6 +67,11 @@ type globals struct {
 	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
+
+	// logFiles are the log files opened, by path: each once per process,
+	// however many cycles the service runs.
+	logMu    sync.Mutex
+	logFiles map[string]*os.File
 }
 
 func defaultConfigPath() string {
@@ -144,6 +150,25 @@ func (g *globals) loggerOrDiscard(cfg *config.Config) *slog.Logger {
 	return g.logger(cfg)
 }
 
+// logFile opens the log file at path for appending, once per process: it
+// stays open for the life of the process, and every later call gets it back.
+func (g *globals) logFile(path string) (*os.File, error) {
+	g.logMu.Lock()
+	defer g.logMu.Unlock()
+	if f := g.logFiles[path]; f != nil {
+		return f, nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	if g.logFiles == nil {
+		g.logFiles = map[string]*os.File{}
+	}
+	g.logFiles[path] = f
+	return f, nil
+}
+
 // logger builds the logger the configuration asks for: on stderr (the
 // event log for a Windows service), or appended to log.file.
 func (g *globals) logger(cfg *config.Config) *slog.Logger {
@@ -152,9 +177,8 @@ func (g *globals) logger(cfg *config.Config) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	var w io.Writer = g.stderr
 	if cfg.Log.File != "" {
-		f, err := os.OpenFile(cfg.Log.File, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
-		if err == nil {
-			w = f // open for the life of the process
+		if f, err := g.logFile(cfg.Log.File); err == nil {
+			w = f
 		} else {
 			fmt.Fprintf(g.stderr, "groupwriteback: log.file: %v; logging to stderr\n", err)
 		}

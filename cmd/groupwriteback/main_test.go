@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -159,5 +160,31 @@ func TestCloudRecord(t *testing.T) {
 	}
 	if !strings.Contains(string(raw), `"pseudonymised": true`) || !strings.Contains(string(raw), "/beta/groups/delta") {
 		t.Fatalf("recording:\n%.500s", raw)
+	}
+}
+
+// TestLogFileOpenedOnce: a service that builds its logger every cycle
+// (log.file set) opens the file once, not once a cycle (it leaked a file
+// descriptor every cycle).
+func TestLogFileOpenedOnce(t *testing.T) {
+	_, cfgPath := demoSetup(t)
+	g := &globals{configPath: cfgPath, stderr: io.Discard}
+	cfg, err := g.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Log.File = filepath.Join(t.TempDir(), "gwb.log")
+	fds := func() int { es, _ := os.ReadDir("/proc/self/fd"); return len(es) }
+	g.logger(cfg).Info("first")
+	before := fds()
+	for range 50 {
+		g.logger(cfg).Info("cycle")
+	}
+	if after := fds(); after > before {
+		t.Fatalf("%d file descriptors after 50 loggers, %d before", after, before)
+	}
+	b, _ := os.ReadFile(cfg.Log.File)
+	if n := strings.Count(string(b), "msg=cycle"); n != 50 {
+		t.Fatalf("%d lines logged", n)
 	}
 }

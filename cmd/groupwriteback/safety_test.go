@@ -119,3 +119,24 @@ func TestCycleDeadline(t *testing.T) {
 		t.Fatalf("the sync took %v", d)
 	}
 }
+
+// TestShowAgreesWithSync: show decides a group with exactly the options
+// sync uses: a group the configured scope excludes is "not written back"
+// in both (show used to build its own options, without the scope).
+func TestShowAgreesWithSync(t *testing.T) {
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 6)
+	base, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, []byte(string(base)+"  scope:\n    exclude_names: [\"VPN*\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatalf("enable: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, _, code := runCLI(t, "--config", cfg, "sync"); code != exitOK || !strings.Contains(out, "1 created") {
+		t.Fatalf("sync: exit %d\n%s", code, out)
+	}
+	out, errOut, code := runCLI(t, "--config", cfg, "show", "VPN users")
+	if code != exitOK || !strings.Contains(out, "not written back: excluded by writeback.scope.exclude_names") {
+		t.Fatalf("show: exit %d\n%s%s", code, out, errOut)
+	}
+}

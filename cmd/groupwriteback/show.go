@@ -63,8 +63,11 @@ func newShowCmd(g *globals) *cobra.Command {
 			if ops, err := st.Operations(ctx, id, 10); err == nil && ops != nil {
 				out.Operations = ops
 			}
-			popts := policy.Options{TargetOU: cfg.Writeback.TargetOU, Naming: cfg.Writeback.Naming,
-				SkipUnsetMicrosoft365: cfg.Cloud.UnifiedWritebackDefault != nil && !*cfg.Cloud.UnifiedWritebackDefault}
+			// The same options sync decides with, or show and sync disagree.
+			popts := policyOptions(cfg)
+			if en, err := st.Enablement(ctx); err == nil {
+				popts.WithoutExchange = en.WithoutExchange
+			}
 			if dir, err := cfg.Directory.Open(ctx, g.logger(cfg)); err != nil {
 				out.ADError = err.Error()
 			} else {

@@ -91,11 +91,20 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 		Fates: engine.Fates{SoftDelete: reconcile.Fate(fate(w.OnSoftDelete)), HardDelete: reconcile.Fate(fate(w.OnHardDelete)),
 			WritebackOff: reconcile.Fate(fate(w.OnWritebackDisabled)), OutOfScope: reconcile.Fate(fate(w.OnOutOfScope)),
 			Disable: reconcile.Fate(fate(w.OnDisable))},
-		Policy: policy.Options{Naming: w.Naming, MemberLimit: w.MemberLimit, InPlace: w.SourceOfAuthority == "in_place", Scope: policy.Scope{
-			IncludeIDs: w.Scope.IncludeIDs, ExcludeIDs: w.Scope.ExcludeIDs, IncludeNames: w.Scope.IncludeNames,
-			ExcludeNames: w.Scope.ExcludeNames, Kinds: w.Scope.Kinds}},
+		Policy: policyOptions(cfg),
 	}, logger)
 	return s, nil
+}
+
+// policyOptions are the policy options the configuration gives, the same
+// for every command that decides what a group becomes (sync, plan, show):
+// the schema's and the enablement's parts are added where they are known.
+func policyOptions(cfg *config.Config) policy.Options {
+	w := cfg.Writeback
+	return policy.Options{TargetOU: w.TargetOU, Naming: w.Naming, MemberLimit: w.MemberLimit, InPlace: w.SourceOfAuthority == "in_place",
+		SkipUnsetMicrosoft365: cfg.Cloud.UnifiedWritebackDefault != nil && !*cfg.Cloud.UnifiedWritebackDefault,
+		Scope: policy.Scope{IncludeIDs: w.Scope.IncludeIDs, ExcludeIDs: w.Scope.ExcludeIDs, IncludeNames: w.Scope.IncludeNames,
+			ExcludeNames: w.Scope.ExcludeNames, Kinds: w.Scope.Kinds}}
 }
 
 // withDeadline bounds one cycle by schedule.cycle_timeout.
@@ -315,7 +324,24 @@ func printPlan(w io.Writer, res *engine.Result) {
 	for _, op := range res.Plan.Ops {
 		printOp(w, op)
 	}
+	printHeldBack(w, res)
 	printNotes(w, res)
+}
+
+// printHeldBack names what the delete threshold holds back, with the
+// command that lets it through.
+func printHeldBack(w io.Writer, res *engine.Result) {
+	if len(res.Plan.HeldBack) == 0 {
+		return
+	}
+	for _, p := range res.Plan.Problems {
+		if errors.Is(p.Err, reconcile.ErrThresholdExceeded) {
+			fmt.Fprintf(w, "held back by the delete threshold: %s\n", p.Message)
+		}
+	}
+	for _, op := range res.Plan.HeldBack {
+		printOp(w, op)
+	}
 }
 
 func printOp(w io.Writer, op reconcile.Op) {
@@ -422,6 +448,7 @@ func printSync(w io.Writer, res *engine.Result) {
 	fmt.Fprintf(w, "sync (%s): %d created, %d updated, %d deleted, %d quarantined, %d unchanged, %d failed, %d not writable; %d LDAP writes\n",
 		res.Mode, c.Created, c.Updated, c.Deleted, c.Quarantined, c.Unchanged, c.Failed, c.NotWritable, res.Writes)
 	printFieldNotes(w, res)
+	printHeldBack(w, res)
 	if len(res.Drift) > 0 {
 		fmt.Fprintf(w, "drift repaired (AD edited by hand, overwritten with the cloud's values): %s\n", strings.Join(res.Drift, ", "))
 	}
@@ -436,7 +463,7 @@ func printSync(w io.Writer, res *engine.Result) {
 		fmt.Fprintf(w, "members not written: %d (%s)\n", total, strings.Join(parts, "; "))
 	}
 	for _, p := range res.Plan.Problems {
-		if p.CloudID == "" {
+		if p.CloudID == "" && !errors.Is(p.Err, reconcile.ErrThresholdExceeded) { // that one is printed with what it holds back
 			fmt.Fprintf(w, "problem: %s\n", p.Message)
 		}
 	}

@@ -108,11 +108,4 @@ func (c *Config) Validate(prefix string) error {
 
 // IsUnder reports whether dn lies at or below base, comparing as AD does
 // (attribute types and values case-insensitively).
-func IsUnder(dn, base string) bool {
-	d, err1 := policy.ParseDN(dn)
-	b, err2 := policy.ParseDN(base)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	return b.AncestorOfFold(d) || b.EqualFold(d)
-}
+func IsUnder(dn, base string) bool { return policy.Within(dn, base) }

@@ -122,7 +122,7 @@ func (c *Client) Lookup(ctx context.Context, kind KeyKind, base string, values [
 			}
 			for _, t := range batch {
 				for _, k := range keys {
-					if k != "" && (t.value == k || (kind != ByImmutableID && strings.EqualFold(t.value, k)) || (kind == ByDN && sameDN(t.value, k))) {
+					if k != "" && (t.value == k || (kind != ByImmutableID && strings.EqualFold(t.value, k)) || (kind == ByDN && policy.SameDN(t.value, k))) {
 						out[t.value] = o
 					}
 				}
@@ -130,10 +130,4 @@ func (c *Client) Lookup(ctx context.Context, kind KeyKind, base string, values [
 		}
 	}
 	return out, nil
-}
-
-func sameDN(a, b string) bool {
-	da, err1 := policy.ParseDN(a)
-	db, err2 := policy.ParseDN(b)
-	return err1 == nil && err2 == nil && da.EqualFold(db)
 }

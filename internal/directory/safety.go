@@ -70,11 +70,7 @@ func isDomainRoot(rdns []*ldap.RelativeDN) bool {
 
 // SameDN reports whether two DNs name the same object (case and spacing
 // aside). Unparsable DNs are never the same.
-func SameDN(a, b string) bool {
-	da, err1 := policy.ParseDN(a)
-	db, err2 := policy.ParseDN(b)
-	return err1 == nil && err2 == nil && da.EqualFold(db)
-}
+func SameDN(a, b string) bool { return policy.SameDN(a, b) }
 
 // CheckContainer asks AD whether dn is a safe OU to write groups in: it
 // exists, is an organizationalUnit, is not itself a critical system object

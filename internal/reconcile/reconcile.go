@@ -183,6 +183,11 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		o.BatchSize = 1000
 	}
 	p := Plan{NotWritten: map[string][]MemberProblem{}}
+	wantedIDs := make(map[string]bool, len(desired))
+	for _, d := range desired {
+		wantedIDs[d.Group.CloudID] = true
+	}
+	wanted := func(id string) bool { return wantedIDs[id] }
 	byID := map[string]*ADGroup{}
 	for i := range actual {
 		a := &actual[i]
@@ -190,8 +195,8 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		switch {
 		case id == "":
 			p.Problems = append(p.Problems, Problem{DN: a.DN, Err: ErrNotOwned, Message: fmt.Sprintf("anchor %q is not Group_<objectId>; left alone", a.Anchor)})
-		case !under(a.DN, o.TargetOU) && !(o.QuarantineOU != "" && under(a.DN, o.QuarantineOU)) && !(o.MoveBack && wanted(desired, id)):
-			if _, known := undesired[id]; !known && !wanted(desired, id) {
+		case !under(a.DN, o.TargetOU) && !(o.QuarantineOU != "" && under(a.DN, o.QuarantineOU)) && !(o.MoveBack && wanted(id)):
+			if _, known := undesired[id]; !known && !wanted(id) {
 				continue // another tenant's, or long gone: not ours to report
 			}
 			// Never duplicated: the group is left where it is, and not
@@ -269,7 +274,7 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 			continue
 		}
 		owned++
-		if wanted(desired, id) {
+		if wanted(id) {
 			continue
 		}
 		disp, known := undesired[id]
@@ -510,15 +515,8 @@ func childDN(dn, parent string) string {
 	return rdn + "," + parent
 }
 
-func wanted(desired []Desired, id string) bool {
-	return slices.ContainsFunc(desired, func(d Desired) bool { return d.Group.CloudID == id })
-}
-
-func under(dn, base string) bool {
-	d, err1 := policy.ParseDN(dn)
-	b, err2 := policy.ParseDN(base)
-	return err1 == nil && err2 == nil && (b.AncestorOfFold(d))
-}
+// under is policy.Below: a group lies in an OU when it is below it.
+func under(dn, base string) bool { return policy.Below(dn, base) }
 
 func sortedKeys(m map[string][]string) []string {
 	out := make([]string, 0, len(m))
