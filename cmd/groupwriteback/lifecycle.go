@@ -160,13 +160,12 @@ again, and then applies the plan, behind the delete threshold.`,
 			defer unlock()
 			ctx, cancel := s.withDeadline(ctx)
 			defer cancel()
-			opts := engine.RunOptions{DryRun: true, AllowDeletes: allowDeletes}
-			plan, err := s.engine.Disable(ctx, opts)
+			plan, err := s.engine.PlanDisable(ctx, engine.RunOptions{AllowDeletes: allowDeletes})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "disabling writeback (writeback.on_disable: %s) will do this:\n", s.cfg.Writeback.OnDisable)
-			printPlan(g.stdout, plan)
+			printPlan(g.stdout, plan.Result)
 			if !yes {
 				ok, err := g.confirm("disable writeback and apply this plan?")
 				if err != nil {
@@ -180,8 +179,9 @@ again, and then applies the plan, behind the delete threshold.`,
 			if err := s.store.SetEnablement(ctx, store.Enablement{Enabled: false}); err != nil {
 				return err
 			}
-			opts.DryRun = false
-			res, err := s.engine.Disable(ctx, opts)
+			// Exactly the plan shown and confirmed: a group changed since
+			// in AD is refused as stale, not planned anew.
+			res, err := s.engine.Apply(ctx, plan)
 			if err != nil {
 				return err
 			}

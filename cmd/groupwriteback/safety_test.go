@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +139,41 @@ func TestShowAgreesWithSync(t *testing.T) {
 	out, errOut, code := runCLI(t, "--config", cfg, "show", "VPN users")
 	if code != exitOK || !strings.Contains(out, "not written back: excluded by writeback.scope.exclude_names") {
 		t.Fatalf("show: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestPlanOutAndApply: plan --out saves a plan, apply writes exactly it;
+// applied again, its group has changed since and it is refused as stale;
+// past writeback.plan_max_age it is refused whole.
+func TestPlanOutAndApply(t *testing.T) {
+	cfg, _, tenant := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 7)
+	if out, errOut, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatalf("enable: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, _, code := runCLI(t, "--config", cfg, "sync"); code != exitOK {
+		t.Fatalf("sync: exit %d\n%s", code, out)
+	}
+	if err := tenant.UpdateGroup(gid(7, 4), map[string]any{"description": "from the plan"}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "plan.json")
+	if out, errOut, code := runCLI(t, "--config", cfg, "plan", "--out", file); code != exitOK || !strings.Contains(out, "1 to change") {
+		t.Fatalf("plan --out: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := runCLI(t, "--config", cfg, "apply", file); code != exitOK || !strings.Contains(out, "1 updated") {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, code := runCLI(t, "--config", cfg, "apply", file)
+	if code != exitPartial || !strings.Contains(out, "stale: its AD group changed since the plan was made") {
+		t.Fatalf("apply again: exit %d\n%s", code, out)
+	}
+	base, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, []byte(strings.Replace(string(base), "writeback:\n", "writeback:\n  plan_max_age: 1ms\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, errOut, code := runCLI(t, "--config", cfg, "apply", file); code != exitFatal || !strings.Contains(errOut, "plan refused") ||
+		!strings.Contains(errOut, "writeback.plan_max_age") {
+		t.Fatalf("an old plan: exit %d: %s", code, errOut)
 	}
 }

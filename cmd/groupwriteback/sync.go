@@ -137,6 +137,7 @@ func fate(word string) reconcile.Fate {
 type cycleCmd struct {
 	*globals
 	dryRun       bool
+	out          string
 	full         bool
 	output       string
 	allowDeletes int
@@ -155,6 +156,7 @@ saving anything. -o json gives the stable format described in docs/plan-format.m
 	}
 	cmd.Flags().BoolVar(&o.full, "full", false, "plan a full reconcile of every group instead of the changes since the last sync")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&o.out, "out", "", "save the plan to this file, for `groupwriteback apply FILE` (docs/plan-format.md)")
 	return cmd
 }
 
@@ -202,7 +204,18 @@ func (o *cycleCmd) run(ctx context.Context) error {
 	}
 	cctx, cancel := s.withDeadline(ctx)
 	defer cancel()
-	res, err := s.engine.Run(cctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes})
+	var res *engine.Result
+	if o.out != "" {
+		var p *engine.Plan
+		if p, err = s.engine.Plan(cctx, engine.RunOptions{Full: o.full}); err == nil {
+			res = p.Result
+			if err = p.Save(o.out); err != nil {
+				return fmt.Errorf("--out: %w", err)
+			}
+		}
+	} else {
+		res, err = s.engine.Run(cctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes})
+	}
 	err = s.deadlineError(err)
 	if errors.Is(err, engine.ErrDisabled) {
 		en, _ := s.store.Enablement(ctx)

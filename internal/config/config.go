@@ -99,6 +99,9 @@ type Writeback struct {
 	// and description are written into its original AD group, found by SID
 	// wherever it lives; that group is never created, moved or deleted).
 	SourceOfAuthority string `yaml:"source_of_authority"`
+	// PlanMaxAge is the oldest a saved plan (plan --out) may be when
+	// applied (default 1h): AD and the tenant move on.
+	PlanMaxAge time.Duration `yaml:"plan_max_age"`
 }
 
 // Scope narrows writeback beyond the tenant's own settings.
@@ -275,6 +278,9 @@ func (c *Config) Complete(dir string) error {
 	}
 	if c.Writeback.SourceOfAuthority == "" {
 		c.Writeback.SourceOfAuthority = "report"
+	}
+	if c.Writeback.PlanMaxAge == 0 {
+		c.Writeback.PlanMaxAge = time.Hour
 	}
 	for _, p := range []struct {
 		v   *string

@@ -8,26 +8,24 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
-// Disable plans (and unless o.DryRun, applies) what turning writeback off
-// does to the groups written back: each meets the writeback.on_disable fate,
-// behind the delete threshold. The caller records the disabled state first.
-func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
+// PlanDisable plans what turning writeback off does to the groups written
+// back: each meets the writeback.on_disable fate, behind the delete
+// threshold. It writes nothing; Apply carries the plan out, refusing the
+// operations of any group that changed in AD since (the plan the operator
+// confirmed is the plan applied). The caller records the disabled state
+// between the two.
+func (e *Engine) PlanDisable(ctx context.Context, o RunOptions) (*Plan, error) {
 	res := &Result{Mode: "disable", Counts: Counts{MembersNotWritten: map[string]int{}}}
 	fate := e.cfg.Fates.Disable
 	if fate == "" {
 		fate = reconcile.DeleteIt
 	}
-	if e.cfg.Staging && !o.DryRun {
-		return nil, ErrStaging
-	}
-	if err := e.checkBinding(ctx, !o.DryRun); err != nil {
+	if err := e.checkBinding(ctx, false); err != nil {
 		return nil, err
 	}
 	if err := e.checkPlaces(ctx, true); err != nil {
 		return nil, err
 	}
-	e.cfg.Policy.Exchange = e.cfg.Schema.Exchange
-	e.cfg.Policy.AnchorAttribute = e.cfg.Schema.AnchorAttribute
 	managed := e.managed()
 	actual, err := e.reader.OwnedGroups(ctx, e.cfg.BaseDN, managed)
 	if err != nil {
@@ -46,38 +44,44 @@ func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
 	// The count (delete_threshold) still does.
 	ropts.DeleteThresholdPercent = 0
 	res.Plan = reconcile.Make(nil, actual, undesired, ropts)
-	if o.DryRun {
-		return res, nil
-	}
-	runID, died, err := e.store.StartRun(ctx, "disable")
-	if err != nil {
-		return nil, err
-	}
-	e.markDied(died)
-	failed, _, fatal := e.apply(ctx, runID, res.Plan.Ops, res)
-	var sts []store.GroupStatus
-	for id := range undesired {
-		st := store.GroupStatus{CloudID: id, State: store.StateOutOfScope, Message: "writeback is disabled (" + string(fate) + ")"}
-		if err := failed[id]; err != nil {
-			st.State, st.Message = store.StateFailed, err.Error()
-		}
-		sts = append(sts, st)
-	}
-	if err := e.store.SetStatus(context.WithoutCancel(ctx), sts); err != nil {
-		return nil, err
-	}
 	for _, p := range res.Plan.Problems {
 		res.Failures = append(res.Failures, Failure{CloudID: p.CloudID, DN: p.DN, State: store.StateFailed, Message: p.Message})
 	}
-	outcome := "ok"
-	if len(failed) > 0 || len(res.Plan.Problems) > 0 {
-		outcome = "partial"
+	p := e.newPlan(res, actual, nil, store.Links{}, func(string) string { return "" })
+	p.fresh = &freshState{disable: true, actual: actual}
+	for id := range undesired {
+		p.fresh.disabled = append(p.fresh.disabled, id)
 	}
-	if fatal != nil {
-		outcome = "failed"
+	p.fresh.fate = fate
+	return p, nil
+}
+
+// Disable plans and, unless o.DryRun, applies disabling (PlanDisable, then
+// Apply); the caller records the disabled state first.
+func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
+	if e.cfg.Staging && !o.DryRun {
+		return nil, ErrStaging
 	}
-	if err := e.store.FinishRun(context.WithoutCancel(ctx), runID, outcome, res.Counts); err != nil {
+	p, err := e.PlanDisable(ctx, o)
+	if err != nil {
 		return nil, err
 	}
-	return res, fatal
+	if o.DryRun {
+		return p.Result, nil
+	}
+	return e.Apply(ctx, p)
+}
+
+// recordDisabled marks every group disable worked on: out of scope, with
+// the fate it met, unless its operations failed.
+func (e *Engine) recordDisabled(ctx context.Context, p *Plan, failed map[string]error) error {
+	var sts []store.GroupStatus
+	for _, id := range p.fresh.disabled {
+		if failed[id] != nil {
+			continue
+		}
+		st := store.GroupStatus{CloudID: id, State: store.StateOutOfScope, Message: "writeback is disabled (" + string(p.fresh.fate) + ")"}
+		sts = append(sts, st)
+	}
+	return e.store.SetStatus(context.WithoutCancel(ctx), sts)
 }

@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"time"
 
-	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -78,6 +78,8 @@ type Config struct {
 	Fates                   Fates
 	// Progress, when set, hears how far the writes are: done of total.
 	Progress func(phase string, done, total int)
+	// Now is the clock (time.Now when nil): plans are dated with it.
+	Now func() time.Time
 }
 
 // Fates say what becomes of a written-back group in each case
@@ -118,6 +120,7 @@ type Engine struct {
 	store  *store.Store
 	cfg    Config
 	logger *slog.Logger
+	now    func() time.Time
 }
 
 // New returns an engine.
@@ -128,7 +131,11 @@ func New(c Cloud, r DirectoryReader, w DirectoryWriter, st *store.Store, cfg Con
 	cfg.Policy.TargetOU = cfg.TargetOU
 	cfg.Policy.Exchange = cfg.Schema.Exchange
 	cfg.Policy.AnchorAttribute = cfg.Schema.AnchorAttribute
-	return &Engine{cloud: c, reader: r, writer: w, store: st, cfg: cfg, logger: logger}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Engine{cloud: c, reader: r, writer: w, store: st, cfg: cfg, logger: logger, now: now}
 }
 
 // RunOptions choose how a cycle runs.
@@ -186,10 +193,37 @@ type Result struct {
 	Notes []policy.Problem `json:"notes,omitempty"`
 }
 
-// Run runs one cycle. Errors that make the whole run meaningless (Graph or
-// AD unreadable, the state file unwritable) are returned; a group that
-// fails is recorded in the result and the cycle goes on.
+// Run runs one cycle: Plan, then (unless o.DryRun) Apply. Errors that make
+// the whole run meaningless (Graph or AD unreadable, the state file
+// unwritable) are returned; a group that fails is recorded in the result
+// and the cycle goes on.
 func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
+	if e.cfg.Staging && !o.DryRun {
+		return nil, ErrStaging
+	}
+	if !o.DryRun {
+		en, err := e.store.Enablement(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !en.Enabled {
+			return nil, ErrDisabled
+		}
+	}
+	p, err := e.Plan(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.DryRun {
+		return p.Result, nil
+	}
+	p.fresh.immediate = true // read a moment ago: no need to read AD again
+	return e.Apply(ctx, p)
+}
+
+// Plan reads the tenant and AD and decides what a cycle would do, writing
+// nothing: the plan Apply carries out, or that plan --out saves.
+func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	mode := "delta"
 	if o.Full {
 		mode = "full"
@@ -198,18 +232,20 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.cfg.Staging && !o.DryRun {
-		return nil, ErrStaging
-	}
-	if !en.Enabled && !o.DryRun {
-		return nil, ErrDisabled
-	}
-	if err := e.checkBinding(ctx, !o.DryRun); err != nil {
+	if err := e.checkBinding(ctx, false); err != nil {
 		return nil, err
 	}
 	snap, links, err := e.store.LoadCloud(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if last, err := e.store.Meta(ctx, "config"); err != nil {
+		return nil, err
+	} else if last != "" && last != e.configPrint() && !o.Full {
+		// A delta cycle would leave groups the new scope, naming or target
+		// concern untouched until the daily full one.
+		e.logger.Info("the configuration's scope, naming, target or delete policies changed since the last cycle: this cycle is a full one")
+		o.Full = true
 	}
 	var before prints
 	if o.Full {
@@ -334,103 +370,14 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 			res.Counts.MembersNotWritten[mp.Reason]++
 		}
 	}
-	if o.DryRun {
-		for _, d := range work {
-			if d.Problem != nil {
-				res.Failures = append(res.Failures, Failure{CloudID: d.CloudID, Name: d.Name, State: store.StateNotWritable, Message: d.Problem.Error()})
-			}
-		}
-		return res, nil
-	}
-
-	pending := map[string]string{}
-	for _, op := range plan.Ops {
-		pending[op.CloudID] = nameOf(snap, op.CloudID)
-	}
-	if err := e.store.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: gr.Full, FullUsers: ur.Full,
-		ChangedGroups: append(groupIDs(gr.Changes), behaviourRead...), ChangedUsers: userIDs(ur.Changes),
-		Links: store.Links{Groups: gr.DeltaLink, Users: ur.DeltaLink}, Pending: pending}); err != nil {
-		return nil, err
-	}
-	runID, died, err := e.store.StartRun(ctx, mode)
-	if err != nil {
-		return nil, err
-	}
-	e.markDied(died)
-	failed, unfinished, fatal := e.apply(ctx, runID, plan.Ops, res)
-	if err := e.clearGone(ctx, snap, actual, plan); err != nil {
-		return nil, err
-	}
-	if err := e.record(ctx, work, plan, failed, unfinished, res); err != nil {
-		return nil, err
-	}
-	outcome := "ok"
-	switch {
-	case fatal != nil:
-		outcome = "failed"
-	case ctx.Err() != nil:
-		outcome = "interrupted"
-	case len(res.Failures) > 0:
-		outcome = "partial"
-	}
-	if err := e.store.FinishRun(context.WithoutCancel(ctx), runID, outcome, res.Counts); err != nil {
-		return nil, err
-	}
-	if fatal != nil {
-		return res, fatal
-	}
-	return res, ctx.Err()
-}
-
-// checkGone asks Graph about each owned AD group whose cloud group the
-// snapshot does not know. A group in deleted items was soft-deleted (an
-// initial delta round leaves those out) and is kept; only a group Graph no
-// longer has at all is left for reconcile to delete.
-func (e *Engine) checkGone(ctx context.Context, snap *cloud.Snapshot, actual []reconcile.ADGroup, undesired map[string]reconcile.Disposition) error {
-	for _, a := range actual {
-		id := policy.CloudIDFromAnchor(a.Anchor)
-		if id == "" || snap.Groups[id] != nil || !e.ownsPlace(a.DN) {
-			continue
-		}
-		if _, known := undesired[id]; known {
-			continue
-		}
-		soft, err := e.cloud.IsSoftDeleted(ctx, id)
-		if err != nil {
-			return fmt.Errorf("engine: ask Graph whether group %s was deleted: %w", id, err)
-		}
-		if soft {
-			undesired[id] = reconcile.Disposition{Fate: orKeep(e.cfg.Fates.SoftDelete), Reason: "soft-deleted in the cloud"}
-		} else {
-			hard := e.cfg.Fates.HardDelete
-			if hard == "" {
-				hard = reconcile.DeleteIt
-			}
-			undesired[id] = reconcile.Disposition{Fate: hard, Reason: "deleted in the cloud"}
+	for _, d := range work {
+		if d.Problem != nil {
+			res.Failures = append(res.Failures, Failure{CloudID: d.CloudID, Name: d.Name, State: store.StateNotWritable, Message: d.Problem.Error()})
 		}
 	}
-	return nil
-}
-
-// confirmRemovedUsers asks deleted items about each user Graph reported
-// removed without saying how: a soft-deleted user keeps its memberships,
-// one deleted for good leaves them.
-func (e *Engine) confirmRemovedUsers(ctx context.Context, snap *cloud.Snapshot, changes []cloud.UserDelta) error {
-	for _, d := range changes {
-		if d.Removed != cloud.RemovedUnknown || snap.Users[d.ID] == nil {
-			continue
-		}
-		soft, err := e.cloud.IsSoftDeleted(ctx, d.ID)
-		if err != nil {
-			return fmt.Errorf("engine: ask Graph whether user %s was deleted: %w", d.ID, err)
-		}
-		if soft {
-			snap.Users[d.ID].Removed = cloud.SoftDeleted
-		} else {
-			delete(snap.Users, d.ID)
-		}
-	}
-	return nil
+	p := e.newPlan(res, actual, desired, store.Links{Groups: gr.DeltaLink, Users: ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
+	p.fresh = &freshState{snap: snap, gr: gr, ur: ur, behaviourRead: behaviourRead, actual: actual, work: work}
+	return p, nil
 }
 
 // ownsPlace reports whether dn lies where the tool keeps its groups: the
@@ -464,59 +411,4 @@ func (e *Engine) tenantDefault(ctx context.Context, last bool) bool {
 		return last
 	}
 	return v
-}
-
-// dirty lists the groups a delta cycle works on: those Graph reports
-// changed, those with a changed member, and those left pending or failed.
-func (e *Engine) dirty(ctx context.Context, snap *cloud.Snapshot, gr *graph.GroupRound, ur *graph.UserRound) (map[string]bool, error) {
-	dirty := map[string]bool{}
-	changed := map[string]bool{}
-	for _, d := range gr.Changes {
-		dirty[d.ID] = true
-		changed[d.ID] = true
-	}
-	for _, d := range ur.Changes {
-		changed[d.ID] = true
-	}
-	if len(changed) > 0 {
-		for id, g := range snap.Groups {
-			for m := range g.Members {
-				if changed[m] {
-					dirty[id] = true
-					break
-				}
-			}
-		}
-	}
-	left, err := e.store.Statuses(ctx, store.StatePending, store.StateFailed)
-	if err != nil {
-		return nil, err
-	}
-	for _, st := range left {
-		dirty[st.CloudID] = true
-	}
-	return dirty, nil
-}
-
-func nameOf(snap *cloud.Snapshot, id string) string {
-	if g := snap.Groups[id]; g != nil {
-		return g.DisplayName
-	}
-	return ""
-}
-
-func groupIDs(ds []cloud.GroupDelta) []string {
-	out := make([]string, len(ds))
-	for i, d := range ds {
-		out[i] = d.ID
-	}
-	return out
-}
-
-func userIDs(ds []cloud.UserDelta) []string {
-	out := make([]string, len(ds))
-	for i, d := range ds {
-		out[i] = d.ID
-	}
-	return out
 }

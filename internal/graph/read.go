@@ -98,15 +98,8 @@ func (c *Client) IsSoftDeleted(ctx context.Context, id string) (bool, error) {
 	var out struct {
 		ID string `json:"id"`
 	}
-	err := c.get(ctx, c.endpoint("/v1.0/directory/deletedItems/"+url.PathEscape(id), nil), nil, &out)
-	var gerr *Error
-	switch {
-	case errors.As(err, &gerr) && gerr.StatusCode == 404:
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	return out.ID != "", nil
+	found, err := c.getFound(ctx, c.endpoint("/v1.0/directory/deletedItems/"+url.PathEscape(id), nil), &out)
+	return found && out.ID != "", err
 }
 
 // CloudManaged reads a group's onPremisesSyncBehavior.isCloudManaged:
@@ -116,7 +109,13 @@ func (c *Client) CloudManaged(ctx context.Context, id string) (bool, error) {
 	var out struct {
 		IsCloudManaged bool `json:"isCloudManaged"`
 	}
-	err := c.get(ctx, c.endpoint("/beta/groups/"+url.PathEscape(id)+"/onPremisesSyncBehavior", nil), nil, &out)
+	found, err := c.getFound(ctx, c.endpoint("/beta/groups/"+url.PathEscape(id)+"/onPremisesSyncBehavior", nil), &out)
+	return found && out.IsCloudManaged, err
+}
+
+// getFound is get, with 404 meaning "not found" rather than an error.
+func (c *Client) getFound(ctx context.Context, link string, out any) (bool, error) {
+	err := c.get(ctx, link, nil, out)
 	var gerr *Error
 	switch {
 	case errors.As(err, &gerr) && gerr.StatusCode == 404:
@@ -124,7 +123,7 @@ func (c *Client) CloudManaged(ctx context.Context, id string) (bool, error) {
 	case err != nil:
 		return false, err
 	}
-	return out.IsCloudManaged, nil
+	return true, nil
 }
 
 // Probe makes one GET of path (under the Graph base URL, e.g.

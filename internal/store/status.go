@@ -231,6 +231,28 @@ func (s *Store) Runs(ctx context.Context, n int) ([]Run, error) {
 	return out, rows.Err()
 }
 
+// Meta returns a value the engine keeps between cycles ("" when unset).
+func (s *Store) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", "engine."+key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: meta %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// SetMeta keeps a value between cycles.
+func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", "engine."+key, value)
+	if err != nil {
+		return fmt.Errorf("store: set meta %s: %w", key, err)
+	}
+	return nil
+}
+
 // TenantWritebackDefault is the tenant's NewUnifiedGroupWritebackDefault
 // as the last cycle read it (true when the tenant has no such setting, or
 // the app may not read it); ok is false before the first cycle.

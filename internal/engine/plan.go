@@ -1,0 +1,403 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/graph"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// PlanVersion is the version of the saved plan format (docs/plan-format.md).
+const PlanVersion = 1
+
+// Plan is what a cycle would do, decided from what Graph and AD held when
+// it was made: the operations, and for each group they touch the state of
+// its AD object they were computed from. Apply writes exactly these
+// operations, and refuses those of a group whose AD object, or cloud
+// group, changed since (stale), as Terraform refuses a stale plan.
+type Plan struct {
+	Version int       `json:"version"`
+	Created time.Time `json:"created"`
+	// Binding is the tenant, domain and OUs the plan was made for: applied
+	// with another configuration, it is refused.
+	Binding store.Binding `json:"binding"`
+	Mode    string        `json:"mode"`
+	Result  *Result       `json:"result"`
+	// Seen is, for every group the operations touch, a fingerprint of its
+	// AD object as the plan read it ("absent" for a group to create).
+	Seen map[string]string `json:"seen"`
+	// Names are the groups' display names, for the statuses Apply records.
+	Names map[string]string `json:"names,omitempty"`
+	// Links are the delta links the plan's reads ended with: Apply asks
+	// Graph what changed since, and refuses the operations of groups that
+	// did. Empty for a plan that read no Graph (disable).
+	Links store.Links `json:"deltaLinks"`
+
+	fresh *freshState
+}
+
+// freshState is what Plan read, kept for an Apply in the same process.
+type freshState struct {
+	snap          *cloud.Snapshot
+	gr            *graph.GroupRound
+	ur            *graph.UserRound
+	behaviourRead []string
+	actual        []reconcile.ADGroup
+	work          []policy.Decision
+	// immediate: applied a moment after it was made (sync): AD is not
+	// read again, and Graph is not asked again.
+	immediate bool
+	// disable: a plan of PlanDisable, for the groups in disabled, each
+	// meeting fate.
+	disable  bool
+	disabled []string
+	fate     reconcile.Fate
+}
+
+// ErrPlanRefused: a saved plan cannot be applied as it is.
+var ErrPlanRefused = errors.New("plan refused")
+
+// absent marks a group the plan found no AD object for.
+const absent = "absent"
+
+// fingerprint is what Apply compares: the object's DN, the attributes read
+// and its members, case aside.
+func fingerprint(a *reconcile.ADGroup) string {
+	if a == nil {
+		return absent
+	}
+	h := sha256.New()
+	fmt.Fprintln(h, strings.ToLower(a.DN))
+	names := make([]string, 0, len(a.Attrs))
+	for n := range a.Attrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		vs := append([]string(nil), a.Attrs[n]...)
+		sort.Strings(vs)
+		fmt.Fprintln(h, strings.ToLower(n), vs)
+	}
+	ms := make([]string, len(a.Members))
+	for i, m := range a.Members {
+		ms[i] = strings.ToLower(m)
+	}
+	sort.Strings(ms)
+	fmt.Fprintln(h, ms)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// newPlan wraps a decided result with what Apply checks.
+func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, desired []reconcile.Desired, links store.Links, name func(string) string) *Plan {
+	p := &Plan{Version: PlanVersion, Created: e.now().UTC(), Binding: e.binding(), Mode: res.Mode, Result: res,
+		Seen: map[string]string{}, Names: map[string]string{}, Links: links}
+	byID := map[string]*reconcile.ADGroup{}
+	for i := range actual {
+		if id := cloudID(actual[i]); id != "" {
+			byID[id] = &actual[i]
+		}
+	}
+	for _, d := range desired {
+		if d.Original != nil {
+			byID[d.Group.CloudID] = d.Original
+		}
+	}
+	for _, op := range append(append([]reconcile.Op(nil), res.Plan.Ops...), res.Plan.HeldBack...) {
+		if _, done := p.Seen[op.CloudID]; done {
+			continue
+		}
+		p.Seen[op.CloudID] = fingerprint(byID[op.CloudID])
+		if n := name(op.CloudID); n != "" {
+			p.Names[op.CloudID] = n
+		}
+	}
+	return p
+}
+
+// Save writes the plan to path, readable by its owner only.
+func (p *Plan) Save(path string) error {
+	b, err := json.MarshalIndent(p, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o600)
+}
+
+// LoadPlan reads a plan that plan --out saved.
+func LoadPlan(path string) (*Plan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("engine: plan: %w", err)
+	}
+	var p Plan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("engine: plan %s: %w", path, err)
+	}
+	if p.Version != PlanVersion || p.Result == nil {
+		return nil, fmt.Errorf("engine: plan %s: version %d is not %d: %w", path, p.Version, PlanVersion, ErrPlanRefused)
+	}
+	return &p, nil
+}
+
+// CheckSaved refuses a saved plan made for another tenant, domain or OUs,
+// or older than maxAge.
+func (e *Engine) CheckSaved(p *Plan, maxAge time.Duration) error {
+	if want := e.binding(); !sameBinding(p.Binding, want) {
+		return fmt.Errorf("engine: %w: it was made for another tenant or directory: %v", ErrPlanRefused, &StateMismatchError{State: p.Binding, Config: want})
+	}
+	if age := e.now().Sub(p.Created); maxAge > 0 && age > maxAge {
+		return fmt.Errorf("engine: %w: it was made %s ago, more than writeback.plan_max_age (%s): make a new one", ErrPlanRefused,
+			age.Round(time.Second), maxAge)
+	}
+	return nil
+}
+
+func sameBinding(a, b store.Binding) bool {
+	return strings.EqualFold(a.TenantID, b.TenantID) && policy.SameDN(a.Domain, b.Domain) && policy.SameDN(a.TargetOU, b.TargetOU) &&
+		sameOptionalDN(a.QuarantineOU, b.QuarantineOU)
+}
+
+// stale returns, for the groups the plan touches, why each is stale: its
+// AD object is no longer as the plan saw it, or Graph changed the group
+// (or a member user) since the plan's reads.
+func (e *Engine) stale(ctx context.Context, p *Plan) (map[string]string, error) {
+	out := map[string]string{}
+	if p.fresh != nil && p.fresh.immediate {
+		return out, nil
+	}
+	ops := map[string][]reconcile.Op{}
+	for _, op := range p.Result.Plan.Ops {
+		ops[op.CloudID] = append(ops[op.CloudID], op)
+	}
+	for id, list := range ops {
+		var now *reconcile.ADGroup
+		if sid := list[0].SID; sid != "" {
+			g, err := e.reader.ReadGroup(ctx, list[0].DN, []string{"displayName", "description"})
+			if err != nil {
+				return nil, fmt.Errorf("engine: read %s again: %w", list[0].DN, err)
+			}
+			now = g
+		} else {
+			gs, err := e.reader.GroupsByAnchor(ctx, e.cfg.BaseDN, []string{policy.Anchor(id)}, e.managed())
+			if err != nil {
+				return nil, fmt.Errorf("engine: read the group of %s again: %w", id, err)
+			}
+			if len(gs) > 1 {
+				out[id] = "two AD groups now carry its anchor"
+				continue
+			}
+			if len(gs) == 1 {
+				now = &gs[0]
+			}
+		}
+		if fingerprint(now) != p.Seen[id] {
+			out[id] = "its AD group changed since the plan was made (by hand, or by another run)"
+		}
+	}
+	if p.Links.Groups == "" || (p.fresh != nil && p.fresh.disable) {
+		return out, nil
+	}
+	gr, err := e.cloud.GroupsDelta(ctx, p.Links.Groups)
+	if err != nil {
+		return nil, fmt.Errorf("engine: ask Graph what changed since the plan: %w", err)
+	}
+	if gr.Full {
+		return nil, fmt.Errorf("engine: %w: Graph no longer knows the plan's delta link (it asked for a full resync): make a new plan", ErrPlanRefused)
+	}
+	for _, d := range gr.Changes {
+		if _, touched := ops[d.ID]; touched {
+			out[d.ID] = "the cloud group changed since the plan was made"
+		}
+	}
+	return out, nil
+}
+
+// Apply writes exactly the plan's operations, re-checking the ownership of
+// each object before writing it (the directory does) and refusing, as
+// stale, the operations of a group whose AD object or cloud group changed
+// since the plan was made; the others go on.
+func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
+	if e.cfg.Staging {
+		return nil, ErrStaging
+	}
+	disabling := p.fresh != nil && p.fresh.disable
+	if !disabling {
+		en, err := e.store.Enablement(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !en.Enabled {
+			return nil, ErrDisabled
+		}
+	}
+	if err := e.checkBinding(ctx, true); err != nil {
+		return nil, err
+	}
+	stale, err := e.stale(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	res := p.Result
+	res.Failures = nil
+	ops := make([]reconcile.Op, 0, len(res.Plan.Ops))
+	for _, op := range res.Plan.Ops {
+		if stale[op.CloudID] == "" {
+			ops = append(ops, op)
+		}
+	}
+	for id, why := range stale {
+		e.logger.Warn("stale: the plan's operations on this group are not applied", "cloud_id", id, "name", p.Names[id], "why", why)
+	}
+	f := p.fresh
+	if f != nil && !disabling {
+		pending := map[string]string{}
+		for _, op := range ops {
+			pending[op.CloudID] = nameOf(f.snap, op.CloudID)
+		}
+		if err := e.store.SaveCloud(ctx, store.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full,
+			ChangedGroups: append(groupIDs(f.gr.Changes), f.behaviourRead...), ChangedUsers: userIDs(f.ur.Changes),
+			Links: store.Links{Groups: f.gr.DeltaLink, Users: f.ur.DeltaLink}, Pending: pending}); err != nil {
+			return nil, err
+		}
+	} else {
+		var sts []store.GroupStatus
+		for _, op := range ops {
+			sts = append(sts, store.GroupStatus{CloudID: op.CloudID, Name: p.Names[op.CloudID], State: store.StatePending})
+		}
+		if err := e.store.SetStatus(ctx, sts); err != nil {
+			return nil, err
+		}
+	}
+	mode := p.Mode
+	if f == nil {
+		mode = "apply " + p.Mode
+	}
+	runID, died, err := e.store.StartRun(ctx, mode)
+	if err != nil {
+		return nil, err
+	}
+	e.markDied(died)
+	failed, unfinished, fatal := e.apply(ctx, runID, ops, res)
+	for id, why := range stale {
+		failed[id] = fmt.Errorf("stale: %s; nothing of it was written (the next sync plans it again)", why)
+	}
+	res.Counts.Failed = len(failed)
+	switch {
+	case f != nil && !disabling:
+		plan := res.Plan
+		plan.Ops = ops
+		if err := e.clearGone(ctx, f.snap, f.actual, plan); err != nil {
+			return nil, err
+		}
+		if err := e.record(ctx, f.work, plan, failed, unfinished, res); err != nil {
+			return nil, err
+		}
+	default:
+		if err := e.recordOps(ctx, p, ops, failed, unfinished, res); err != nil {
+			return nil, err
+		}
+		if disabling {
+			if err := e.recordDisabled(ctx, p, failed); err != nil {
+				return nil, err
+			}
+			for _, pr := range res.Plan.Problems {
+				res.Failures = append(res.Failures, Failure{CloudID: pr.CloudID, DN: pr.DN, State: store.StateFailed, Message: pr.Message})
+			}
+		}
+	}
+	outcome := "ok"
+	switch {
+	case fatal != nil:
+		outcome = "failed"
+	case ctx.Err() != nil:
+		outcome = "interrupted"
+	case len(res.Failures) > 0:
+		outcome = "partial"
+	}
+	if err := e.store.FinishRun(context.WithoutCancel(ctx), runID, outcome, res.Counts); err != nil {
+		return nil, err
+	}
+	if f != nil && !disabling && fatal == nil && ctx.Err() == nil {
+		if err := e.store.SetMeta(context.WithoutCancel(ctx), "config", e.configPrint()); err != nil {
+			return nil, err
+		}
+	}
+	if fatal != nil {
+		return res, fatal
+	}
+	return res, ctx.Err()
+}
+
+// configPrint is a fingerprint of what in the configuration decides what
+// each group becomes: scope, naming, target and quarantine OUs, limits,
+// delete policies. A cycle after it changed is a full one.
+func (e *Engine) configPrint() string {
+	b, _ := json.Marshal(struct {
+		Policy             policy.Options
+		Target, Quarantine string
+		Fates              Fates
+		MoveBack           bool
+		Default            *bool
+	}{e.cfg.Policy, e.cfg.TargetOU, e.cfg.QuarantineOU, e.cfg.Fates, e.cfg.MoveBack, e.cfg.UnifiedWritebackDefault})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// recordOps records the groups a saved plan (or disable) worked on, from
+// its operations alone.
+func (e *Engine) recordOps(ctx context.Context, p *Plan, ops []reconcile.Op, failed map[string]error, unfinished map[string]bool, res *Result) error {
+	ctx = context.WithoutCancel(ctx)
+	final := map[string]store.GroupStatus{}
+	for _, op := range ops {
+		st := store.GroupStatus{CloudID: op.CloudID, Name: p.Names[op.CloudID], State: store.StateInStep, DN: op.DN}
+		switch op.Action {
+		case reconcile.Delete:
+			st.State, st.DN, st.Message = store.StateDeleted, "", op.Reason
+		case reconcile.Move:
+			rdn, _ := policy.SplitDN(op.DN)
+			st.DN = rdn + "," + op.NewParent
+			if op.NewParent == e.cfg.QuarantineOU {
+				st.State, st.Message = store.StateQuarantined, op.Reason
+			}
+		case reconcile.Rename:
+			_, parent := policy.SplitDN(op.DN)
+			st.DN = op.NewRDN + "," + parent
+		}
+		if prev, ok := final[op.CloudID]; ok && (prev.State == store.StateQuarantined || prev.State == store.StateDeleted) {
+			continue // the move to quarantine decides; its member removals follow
+		}
+		final[op.CloudID] = st
+	}
+	for id := range failed {
+		final[id] = store.GroupStatus{CloudID: id, Name: p.Names[id], State: store.StateFailed, Message: failed[id].Error()}
+	}
+	for id := range unfinished {
+		final[id] = store.GroupStatus{CloudID: id, Name: p.Names[id], State: store.StatePending, Message: "the run was interrupted before its operations were applied"}
+	}
+	var sts []store.GroupStatus
+	for _, st := range final {
+		sts = append(sts, st)
+	}
+	if err := e.store.SetStatus(ctx, sts); err != nil {
+		return err
+	}
+	for _, st := range sts {
+		if st.State == store.StateFailed || st.State == store.StatePending {
+			res.Failures = append(res.Failures, Failure{CloudID: st.CloudID, Name: st.Name, DN: st.DN, State: st.State, Message: st.Message})
+		}
+	}
+	sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].CloudID < res.Failures[j].CloudID })
+	return nil
+}

@@ -1,0 +1,96 @@
+package graphsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// The tenant file: the JSON a tenant is loaded from.
+
+// TenantFile is the JSON a tenant is loaded from. It uses Graph's own
+// property names. Groups may carry "members" and "owners" as lists of object
+// ids; applications list the clients allowed to obtain tokens.
+type TenantFile struct {
+	TenantID      string           `json:"tenantId"`
+	DefaultDomain string           `json:"defaultDomain,omitempty"`
+	Applications  []Application    `json:"applications"`
+	Users         []map[string]any `json:"users"`
+	Groups        []map[string]any `json:"groups"`
+	Settings      TenantSettings   `json:"settings"`
+	// ManagedIdentities are emulator extensions: identities that get tokens
+	// from the App Service managed identity endpoint (/msi/token), as an
+	// app running on Azure does. Each names an application for permissions.
+	ManagedIdentities []ManagedIdentity `json:"managedIdentities,omitempty"`
+}
+
+// ManagedIdentity is a managed identity the emulator hands tokens to.
+type ManagedIdentity struct {
+	// ClientID is the identity's client id, an appId of Applications.
+	ClientID string `json:"clientId"`
+	// IdentityHeader is the secret IDENTITY_HEADER the host gives the app.
+	IdentityHeader string `json:"identityHeader"`
+	// SystemAssigned answers requests that name no client id.
+	SystemAssigned bool `json:"systemAssigned,omitempty"`
+}
+
+// TenantSettings are the directory settings the emulator exposes.
+type TenantSettings struct {
+	// NewUnifiedGroupWritebackDefault is the Group.Unified directory
+	// setting; nil leaves the setting object absent, as in a new tenant.
+	NewUnifiedGroupWritebackDefault *bool `json:"newUnifiedGroupWritebackDefault,omitempty"`
+}
+
+// Application is an app registration allowed to obtain tokens with the
+// client credentials grant.
+type Application struct {
+	AppID               string               `json:"appId"`
+	DisplayName         string               `json:"displayName,omitempty"`
+	PasswordCredentials []PasswordCredential `json:"passwordCredentials,omitempty"`
+	KeyCredentials      []KeyCredential      `json:"keyCredentials,omitempty"`
+	// FederatedIdentityCredentials trust tokens of an external issuer
+	// (workload identity federation).
+	FederatedIdentityCredentials []FederatedIdentityCredential `json:"federatedIdentityCredentials,omitempty"`
+	// GrantedApplicationPermissions is an emulator extension: the Graph
+	// application permissions admin-consented for the app (the "roles" claim
+	// of its tokens). Absent means Directory.ReadWrite.All.
+	GrantedApplicationPermissions []string `json:"grantedApplicationPermissions,omitempty"`
+}
+
+// PasswordCredential is a client secret.
+type PasswordCredential struct {
+	SecretText string `json:"secretText"`
+}
+
+// FederatedIdentityCredential trusts tokens with this issuer, subject and
+// audience. PublicKeyPEM is an emulator extension standing in for the
+// issuer's published keys (Entra fetches them from the issuer's JWKS).
+type FederatedIdentityCredential struct {
+	Issuer       string   `json:"issuer"`
+	Subject      string   `json:"subject"`
+	Audiences    []string `json:"audiences"`
+	PublicKeyPEM string   `json:"publicKeyPem"`
+}
+
+// KeyCredential is a certificate: Key is the base64 DER certificate, as Graph
+// returns it for an application's keyCredentials.
+type KeyCredential struct {
+	Key  string `json:"key"`
+	Type string `json:"type,omitempty"`
+}
+
+// LoadTenantFile reads a tenant file.
+func LoadTenantFile(path string) (*TenantFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("graphsim: read tenant: %w", err)
+	}
+	var tf TenantFile
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&tf); err != nil {
+		return nil, fmt.Errorf("graphsim: parse tenant %s: %w", path, err)
+	}
+	return &tf, nil
+}
