@@ -8,8 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,6 +71,37 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	defer st.Close()
 	metrics := server.NewMetrics()
 
+	// One session for the life of the service: Graph's client, the DC's
+	// connection (which reconnects by itself) and the state file are opened
+	// once, not every cycle, and again only when opening failed or on
+	// SIGHUP, which also re-reads the configuration.
+	var (
+		sessMu sync.Mutex
+		sess   *session
+	)
+	closeSession := func() {
+		sessMu.Lock()
+		defer sessMu.Unlock()
+		if sess != nil {
+			sess.Close()
+			sess = nil
+		}
+	}
+	defer closeSession()
+	reload := make(chan os.Signal, 1)
+	signal.Notify(reload, syscall.SIGHUP)
+	defer signal.Stop(reload)
+	go func() {
+		for range reload {
+			if _, err := g.load(); err != nil {
+				logger.Error("SIGHUP: the configuration does not load; keeping the one in use", "error", err)
+				continue
+			}
+			logger.Info("SIGHUP: the configuration is read again, and the next cycle opens a new session with it; schedule, server and state.path settings take effect at restart")
+			closeSession()
+		}
+	}()
+
 	cycle := func(ctx context.Context, full bool) error {
 		lock, err := store.TryLock(lockPath(cfg.State.Path, store.CycleLock), "run")
 		if err != nil {
@@ -75,19 +109,34 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 		}
 		defer lock.Unlock()
 		start := time.Now()
-		s, err := g.openSession(ctx)
-		if err != nil {
-			metrics.Observe(server.CycleReport{Mode: mode(full), Outcome: "failed", Duration: time.Since(start), End: time.Now()})
-			return err
+		sessMu.Lock()
+		defer sessMu.Unlock()
+		if sess == nil {
+			if sess, err = g.openSession(ctx); err != nil {
+				sess = nil
+				metrics.Observe(server.CycleReport{Mode: mode(full), Outcome: "failed", Duration: time.Since(start), End: time.Now()})
+				return err
+			}
+			if sess.cfg.State.Path != cfg.State.Path {
+				err = fmt.Errorf("state.path changed from %s to %s while the service runs: restart the service to move its state file", cfg.State.Path, sess.cfg.State.Path)
+				sess.Close()
+				sess = nil
+				metrics.Observe(server.CycleReport{Mode: mode(full), Outcome: "failed", Duration: time.Since(start), End: time.Now()})
+				return err
+			}
+			sess.dir.OnOperation(metrics.ObserveLDAP)
+			logger.Info("session opened", "graph", sess.cfg.Cloud.GraphURL, "dc", sess.cfg.Directory.URL)
 		}
-		defer s.Close()
-		s.dir.OnOperation(metrics.ObserveLDAP)
+		s := sess
+		// The Graph client lives as long as the session: a cycle reports
+		// the requests it made, not the session's total.
+		before := s.graph.Counters()
 		cctx, cancel := s.withDeadline(ctx)
 		defer cancel()
 		res, err := s.engine.Run(cctx, engine.RunOptions{Full: full, DryRun: staging})
 		err = s.deadlineError(err)
 		report := server.CycleReport{Mode: mode(full), Duration: time.Since(start), End: time.Now(), Result: res, Staged: staging,
-			GraphReqs: s.graph.Counters().Requests, Throttled: s.graph.Counters().Throttled}
+			GraphReqs: s.graph.Counters().Requests - before.Requests, Throttled: s.graph.Counters().Throttled - before.Throttled}
 		switch {
 		case errors.Is(err, engine.ErrDisabled):
 			logger.Warn("writeback is disabled: this cycle writes nothing; run `groupwriteback enable` to turn it on")
@@ -98,6 +147,10 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 			report.Outcome = "interrupted"
 		case err != nil:
 			report.Outcome = "failed"
+			// A failed cycle may leave a bad connection or token behind:
+			// the next one starts from a new session.
+			s.Close()
+			sess = nil
 		case staging:
 			report.Outcome = "staged"
 			err = st.SetPendingPlan(ctx, res.Plan.Ops)
