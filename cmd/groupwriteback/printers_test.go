@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
+	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
 // heldBackResult is a plan whose deletes the threshold holds back, with a
@@ -39,4 +43,75 @@ func TestSyncPrinter(t *testing.T) {
 	var b bytes.Buffer
 	printSync(&b, heldBackResult())
 	golden(t, "sync-held-back.txt", b.String())
+}
+
+// at is a fixed time for the printers' golden files.
+var at = time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)
+
+// TestStatusPrinter: status names every group not in step, a group whose
+// cloud group is gone by its AD copy (golden files).
+func TestStatusPrinter(t *testing.T) {
+	cases := []struct {
+		golden string
+		view   statusView
+	}{
+		{"status-not-in-step.txt", statusView{
+			Enablement:    store.Enablement{Enabled: true, Changed: at.Add(-48 * time.Hour)},
+			TenantDefault: false, TenantDefaultKnown: true,
+			Runs: []store.Run{
+				{ID: 7, Started: at, Mode: "delta", Outcome: "partial", Summary: json.RawMessage(`{"created":1,"failed":1}`)},
+				{ID: 6, Started: at.Add(-30 * time.Minute), Mode: "full", Outcome: "ok", Summary: json.RawMessage(`{"unchanged":12}`)},
+			},
+			NotInStep: []store.GroupStatus{
+				{CloudID: "g1", Name: "Team 1_000000000001", DN: "CN=Team 1_000000000001,OU=Cloud,DC=contoso,DC=com", State: store.StateFailed,
+					Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
+				{CloudID: "g4", Name: "Sales", State: store.StateNotWritable, Message: `mailNickname: "sales team" has a space`},
+			},
+		}},
+		{"status-never-enabled.txt", statusView{}},
+	}
+	for _, c := range cases {
+		var b bytes.Buffer
+		printStatus(&b, c.view, time.UTC)
+		golden(t, c.golden, b.String())
+	}
+}
+
+// TestShowPrinter: show prints both sides of a group, its reasons for
+// members not written in a stable order (golden files).
+func TestShowPrinter(t *testing.T) {
+	enabled := true
+	written := shown{
+		CloudID:  "2c1a0b02-0004",
+		Decision: "written back as a universal distribution group",
+		Cloud: &cloud.Group{DisplayName: "Finance approvers", Mail: "finance-approvers@contoso.com", MailEnabled: true, GroupTypes: []string{"Unified"},
+			Writeback: cloud.WritebackConfiguration{IsEnabled: &enabled, OnPremisesGroupType: "universalDistributionGroup"},
+			Members:   map[string]cloud.ObjectType{"u1": cloud.TypeUser, "u2": cloud.TypeUser, "d1": cloud.TypeDevice}},
+		DesiredDN: "CN=Finance approvers_2c1a0b020004,OU=Cloud,DC=contoso,DC=com",
+		AD: &reconcile.ADGroup{DN: "CN=Finance_2c1a0b020004,OU=Cloud,DC=contoso,DC=com", GUID: "6f1c0a51-2b52-4f57-9c77-0d8f55d1d3a1",
+			Attrs:   map[string][]string{"mail": {"finance-approvers@contoso.com"}, "groupType": {"8"}, "displayName": {"Finance"}},
+			Members: []string{"CN=Ann,OU=Users,DC=contoso,DC=com"}},
+		Status: &store.GroupStatus{CloudID: "2c1a0b02-0004", State: store.StateInStep, Updated: at,
+			MembersNotWritten: map[string]int{"not synced from AD (cloud-only)": 1, "a device": 1, "no AD object with its on-premises SID": 3}},
+		Operations: []store.Operation{
+			{RunID: 7, Action: "addMembers", Outcome: "applied", DN: "CN=Finance_2c1a0b020004,OU=Cloud,DC=contoso,DC=com", At: at},
+			{RunID: 6, Action: "rename", Outcome: "failed", DN: "CN=Finance_2c1a0b020004,OU=Cloud,DC=contoso,DC=com", Error: "LDAP 53: unwilling to perform", At: at.Add(-30 * time.Minute)},
+		},
+	}
+	gone := shown{CloudID: "9d9d", Decision: "not in the cloud snapshot (deleted in the cloud, or never read)", ADError: "the DC does not answer: dial tcp 10.0.0.4:636: i/o timeout"}
+	for name, s := range map[string]shown{"show-written.txt": written, "show-gone.txt": gone} {
+		var b bytes.Buffer
+		printShown(&b, s, time.UTC)
+		golden(t, name, b.String())
+		if name == "show-written.txt" {
+			// Map order must not leak into the output.
+			for range 20 {
+				var again bytes.Buffer
+				printShown(&again, s, time.UTC)
+				if again.String() != b.String() {
+					t.Fatalf("show prints differently each time:\n%s\n---\n%s", b.String(), again.String())
+				}
+			}
+		}
+	}
 }

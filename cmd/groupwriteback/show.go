@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -102,7 +104,7 @@ func newShowCmd(g *globals) *cobra.Command {
 			if output == "json" {
 				return writeJSON(g.stdout, out)
 			}
-			printShown(g, out)
+			printShown(g.stdout, out, time.Local)
 			return nil
 		},
 	}
@@ -136,8 +138,8 @@ func findGroup(arg string, snap *cloud.Snapshot, statuses []store.GroupStatus) (
 	return "", fmt.Errorf("%d groups are named %q: give the id (%s)", len(ids), arg, strings.Join(ids, ", "))
 }
 
-func printShown(g *globals, s shown) {
-	w := g.stdout
+// printShown prints one group as text, times in loc.
+func printShown(w io.Writer, s shown, loc *time.Location) {
 	fmt.Fprintf(w, "group %s\n", s.CloudID)
 	fmt.Fprintf(w, "  policy: %s\n", s.Decision)
 	if c := s.Cloud; c != nil {
@@ -171,19 +173,24 @@ func printShown(g *globals, s shown) {
 		fmt.Fprintln(w, "  no AD group carries its anchor")
 	}
 	if st := s.Status; st != nil {
-		fmt.Fprintf(w, "status: %s (%s)", st.State, st.Updated.Local().Format("2006-01-02 15:04"))
+		fmt.Fprintf(w, "status: %s (%s)", st.State, st.Updated.In(loc).Format("2006-01-02 15:04"))
 		if st.Message != "" {
 			fmt.Fprintf(w, ": %s", st.Message)
 		}
 		fmt.Fprintln(w)
-		for reason, n := range st.MembersNotWritten {
-			fmt.Fprintf(w, "  members not written: %d %s\n", n, reason)
+		reasons := make([]string, 0, len(st.MembersNotWritten))
+		for reason := range st.MembersNotWritten {
+			reasons = append(reasons, reason)
+		}
+		sort.Strings(reasons)
+		for _, reason := range reasons {
+			fmt.Fprintf(w, "  members not written: %d %s\n", st.MembersNotWritten[reason], reason)
 		}
 	}
 	if len(s.Operations) > 0 {
 		fmt.Fprintln(w, "last operations:")
 		for _, op := range s.Operations {
-			fmt.Fprintf(w, "  %s run #%d %s %s %s", op.At.Local().Format("2006-01-02 15:04:05"), op.RunID, op.Action, op.Outcome, op.DN)
+			fmt.Fprintf(w, "  %s run #%d %s %s %s", op.At.In(loc).Format("2006-01-02 15:04:05"), op.RunID, op.Action, op.Outcome, op.DN)
 			if op.Error != "" {
 				fmt.Fprintf(w, ": %s", op.Error)
 			}

@@ -132,6 +132,7 @@ func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconc
 	// Deletes held back by the threshold stay due: the group is recorded as
 	// failed, so the next cycle (say with --allow-deletes) takes it up again.
 	for _, op := range plan.HeldBack {
+		e.logger.Warn("held back by the delete threshold", "cloud_id", op.CloudID, "name", policy.RDNValue(op.DN), "action", op.Action, "dn", op.DN, "reason", op.Reason)
 		if blocked[op.CloudID] == "" {
 			blocked[op.CloudID] = fmt.Sprintf("%s held back by the delete threshold (%s)", op.Action, op.Reason)
 		}
@@ -173,32 +174,43 @@ func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconc
 		}
 		sts = append(sts, st)
 	}
-	// Groups gone from the cloud whose AD copy was deleted or quarantined.
+	// Groups outside the work set (gone from the cloud) have no cloud name:
+	// they are named by their AD object, so that a report never lists a
+	// group by id alone.
+	adDN := map[string]string{}
+	for _, op := range append(slices.Clone(plan.Ops), plan.HeldBack...) {
+		if adDN[op.CloudID] == "" {
+			adDN[op.CloudID] = op.DN
+		}
+	}
+	gone := func(id, state, dn, msg string) store.GroupStatus {
+		return store.GroupStatus{CloudID: id, Name: policy.RDNValue(adDN[id]), DN: dn, State: state, Message: msg}
+	}
 	for id, ok := range deleted {
 		if ok && !seen[id] {
-			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StateDeleted, Message: "the cloud group no longer exists"})
+			sts = append(sts, gone(id, store.StateDeleted, "", "the cloud group no longer exists"))
 		}
 	}
 	for id, ok := range quarantined {
 		if ok && !seen[id] {
-			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StateQuarantined, DN: finalDN[id], Message: "the cloud group no longer exists"})
+			sts = append(sts, gone(id, store.StateQuarantined, finalDN[id], "the cloud group no longer exists"))
 		}
 	}
 	for id, err := range failed {
 		if !seen[id] {
-			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StateFailed, Message: err.Error()})
+			sts = append(sts, gone(id, store.StateFailed, adDN[id], err.Error()))
 			seen[id] = true
 		}
 	}
 	for id, msg := range blocked {
 		if !seen[id] {
-			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StateFailed, Message: msg})
+			sts = append(sts, gone(id, store.StateFailed, adDN[id], msg))
 			seen[id] = true
 		}
 	}
 	for id := range unfinished {
 		if !seen[id] {
-			sts = append(sts, store.GroupStatus{CloudID: id, State: store.StatePending, Message: "the cycle was interrupted before its operations were applied"})
+			sts = append(sts, gone(id, store.StatePending, adDN[id], "the cycle was interrupted before its operations were applied"))
 		}
 	}
 	if err := e.store.SetStatus(ctx, sts); err != nil {

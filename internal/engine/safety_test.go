@@ -79,6 +79,20 @@ func TestStateFileOfAnotherTenant(t *testing.T) {
 			t.Fatalf("tenant A's group %d was deleted", i)
 		}
 	}
+	// Each held-back group is reported by the name and DN of its AD copy
+	// (its cloud group is gone, so it has no other name).
+	held := 0
+	for _, f := range res.Failures {
+		if strings.Contains(f.Message, "held back by the delete threshold") {
+			held++
+			if f.Name == "" || f.DN == "" || !strings.HasPrefix(f.DN, "CN="+f.Name) {
+				t.Errorf("held-back group reported as %+v", f)
+			}
+		}
+	}
+	if held != 6 {
+		t.Errorf("%d held-back groups reported, want 6: %+v", held, res.Failures)
+	}
 	if w := e.dir.Counters().Writes() - before; w != 0 {
 		t.Fatalf("%d writes", w)
 	}

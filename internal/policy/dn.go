@@ -94,3 +94,18 @@ func relaxEscapes(s string) string {
 	}
 	return b.String()
 }
+
+// RDNValue is the value of a DN's first RDN, unescaped ("Team 1_0001" for
+// "CN=Team 1_0001,OU=Cloud,DC=contoso,DC=com"): the name a report gives an
+// AD group whose cloud group is gone. It is "" for an empty DN and the DN
+// itself when it does not parse.
+func RDNValue(dn string) string {
+	if dn == "" {
+		return ""
+	}
+	d, err := ParseDN(dn)
+	if err != nil || len(d.RDNs) == 0 || len(d.RDNs[0].Attributes) == 0 {
+		return dn
+	}
+	return d.RDNs[0].Attributes[0].Value
+}

@@ -30,3 +30,18 @@ func TestDNRelations(t *testing.T) {
 		}
 	}
 }
+
+// TestRDNValue: the name a report gives an AD group from its DN.
+func TestRDNValue(t *testing.T) {
+	for dn, want := range map[string]string{
+		"CN=Team 1_0001,OU=Cloud,DC=contoso,DC=com": "Team 1_0001",
+		`CN=Smith\, Ann,OU=Cloud,DC=contoso,DC=com`: "Smith, Ann",
+		`CN=why\?_1,OU=Cloud,DC=contoso,DC=test`:    "why?_1",
+		"":                                          "",
+		"not a dn":                                  "not a dn",
+	} {
+		if got := RDNValue(dn); got != want {
+			t.Errorf("RDNValue(%q) = %q, want %q", dn, got, want)
+		}
+	}
+}

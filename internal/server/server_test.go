@@ -166,6 +166,8 @@ func TestStatusPage(t *testing.T) {
 		runs: []store.Run{{ID: 3, Started: now, Finished: now, Mode: "delta", Outcome: "partial", Summary: json.RawMessage(`{"created":1,"failed":1}`)}},
 		statuses: []store.GroupStatus{
 			{CloudID: "6a1e0c55-0003", Name: "Finance <approvers>", State: store.StateFailed, Message: "LDAP result 50 (Insufficient Access Rights)"},
+			{CloudID: "6a1e0c55-0007", Name: "Team 7_6a1e0c550007", DN: "CN=Team 7_6a1e0c550007,OU=X", State: store.StateFailed,
+				Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
 			{CloudID: "6a1e0c55-0001", Name: "Marketing", State: store.StateInStep, DN: "CN=Marketing,OU=X", MembersNotWritten: map[string]int{"cloud-only user": 2}},
 		},
 		plan: json.RawMessage(`[{"action":"create","dn":"CN=New,OU=X","cloudId":"6a1e0c55-0009"}]`),
@@ -175,7 +177,8 @@ func TestStatusPage(t *testing.T) {
 	code, body := get(t, srv.URL+"/")
 	for _, want := range []string{
 		"Finance &lt;approvers&gt;", "LDAP result 50 (Insufficient Access Rights)", // escaped, and shown
-		"2 × cloud-only user", "Staging mode", "CN=New,OU=X", "backing off", `<td class="bad">partial</td>`,
+		"2 × cloud-only user", "Staging mode",
+		"Team 7_6a1e0c550007<br><code>CN=Team 7_6a1e0c550007,OU=X</code>", // a group gone from the cloud, named by its AD copy "CN=New,OU=X", "backing off", `<td class="bad">partial</td>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
