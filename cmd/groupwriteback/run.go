@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
 	"github.com/groupwriteback/groupwriteback/internal/server"
@@ -37,7 +38,8 @@ reconcile every schedule.full_interval), and one on POST /sync; never two at onc
 this store. After repeated whole-run failures it backs off, doubling the wait up to 6h.
 On server.listen it serves /healthz, /readyz, /metrics, POST /sync and a status page.
 With --staging (or mode: staging) it reads, plans and records what it would do, and
-writes nothing to AD. SIGTERM or Ctrl-C: the operation in flight finishes, the run is
+writes nothing to AD; each cycle's plan is saved as staged-plan.json beside the state
+file, for apply FILE on the active server. SIGHUP re-reads the configuration. SIGTERM or Ctrl-C: the operation in flight finishes, the run is
 recorded as interrupted, and the next cycle completes the work.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return g.runService(cmd.Context(), staging) },
@@ -133,7 +135,20 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 		before := s.graph.Counters()
 		cctx, cancel := s.withDeadline(ctx)
 		defer cancel()
-		res, err := s.engine.Run(cctx, engine.RunOptions{Full: full, DryRun: staging})
+		var res *engine.Result
+		if staging {
+			// A staging service saves each cycle's plan, for review and
+			// for `apply FILE` on the active server.
+			var p *engine.Plan
+			if p, err = s.engine.Plan(cctx, engine.RunOptions{Full: full}); err == nil {
+				res = p.Result
+				if err = p.Save(stagedPlanPath(cfg)); err != nil {
+					err = fmt.Errorf("saving the staged plan: %w", err)
+				}
+			}
+		} else {
+			res, err = s.engine.Run(cctx, engine.RunOptions{Full: full})
+		}
 		err = s.deadlineError(err)
 		report := server.CycleReport{Mode: mode(full), Duration: time.Since(start), End: time.Now(), Result: res, Staged: staging,
 			GraphReqs: s.graph.Counters().Requests - before.Requests, Throttled: s.graph.Counters().Throttled - before.Throttled}
@@ -232,4 +247,10 @@ func mode(full bool) string {
 		return "full"
 	}
 	return "delta"
+}
+
+// stagedPlanPath is where a staging service saves its last plan: beside
+// its state file.
+func stagedPlanPath(cfg *config.Config) string {
+	return filepath.Join(filepath.Dir(cfg.State.Path), "staged-plan.json")
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -118,6 +119,31 @@ func TestServiceStagingWritesNothing(t *testing.T) {
 	after, _ := dc.Dump()
 	if diff := testdc.Changed(before, after, func(string, testdc.Entry) bool { return false }); len(diff) > 0 {
 		t.Fatalf("staging wrote to AD:\n%s", strings.Join(diff, "\n"))
+	}
+
+	// The staging server's plan, reviewed, is applied on the active one
+	// (its own state file), and writes exactly what staging planned.
+	dir := filepath.Dir(cfg)
+	staged := filepath.Join(dir, "staged-plan.json")
+	if _, err := os.Stat(staged); err != nil {
+		t.Fatalf("the staging service saved no plan: %v", err)
+	}
+	base, _ := os.ReadFile(cfg)
+	active := filepath.Join(dir, "active.yaml")
+	if err := os.WriteFile(active, append(base, []byte("state:\n  path: active.db\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runCLI(t, "--config", active, "enable"); code != exitOK {
+		t.Fatalf("enable on the active server: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code := runCLI(t, "--config", active, "apply", staged)
+	if code != exitOK || !strings.Contains(out, "2 created") {
+		t.Fatalf("apply the staged plan on the active server: exit %d\n%s%s", code, out, errOut)
+	}
+	after, _ = dc.Dump()
+	written := testdc.Changed(before, after, func(string, testdc.Entry) bool { return false })
+	if len(written) == 0 || !strings.Contains(strings.ToLower(strings.Join(written, "\n")), "cn=vpn users_2c1a0b020004") {
+		t.Fatalf("the staged plan wrote:\n%s", strings.Join(written, "\n"))
 	}
 }
 

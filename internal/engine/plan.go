@@ -132,7 +132,17 @@ func (p *Plan) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o600)
+	// Written aside and renamed, so that a reader (an operator copying a
+	// staging service's plan) never sees half a plan.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // LoadPlan reads a plan that plan --out saved.

@@ -1,0 +1,160 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// cycleOutcome is what a cycle set out to do and what became of it: the
+// input of decideStatuses.
+type cycleOutcome struct {
+	// Work are the decisions for the cloud groups the cycle looked at.
+	Work []policy.Decision
+	// Plan is the plan applied (its Ops), with its problems and the
+	// operations the delete threshold held back.
+	Plan reconcile.Plan
+	// Failed are the groups whose operations failed, by cloud id.
+	Failed map[string]error
+	// Unfinished are the groups whose operations were never tried (the
+	// cycle was interrupted first).
+	Unfinished map[string]bool
+	// QuarantineOU tells a quarantine from any other move.
+	QuarantineOU string
+}
+
+// Messages of the states decideStatuses gives.
+const (
+	msgInterrupted = "the cycle was interrupted before its operations were applied"
+	msgCloudGone   = "the cloud group no longer exists"
+)
+
+// decideStatuses decides each group's state after a cycle. It is pure: it
+// reads nothing and writes nothing. For a group the cycle worked on, the
+// first that holds wins: interrupted (pending), an operation failed, a
+// problem or the threshold held it (failed), in step, not writable,
+// deleted or quarantined, out of scope. A group outside the work set (gone
+// from the cloud) is reported by the name and DN of its AD object. Groups
+// are in the work set's order, then the others by cloud id.
+func decideStatuses(o cycleOutcome) []store.GroupStatus {
+	finalDN := map[string]string{}
+	deleted := map[string]bool{}
+	quarantined := map[string]bool{}
+	for _, op := range o.Plan.Ops {
+		switch op.Action {
+		case reconcile.Delete:
+			deleted[op.CloudID] = o.Failed[op.CloudID] == nil
+		case reconcile.Rename:
+			_, parent := policy.SplitDN(op.DN)
+			finalDN[op.CloudID] = op.NewRDN + "," + parent
+		case reconcile.Move:
+			rdn, _ := policy.SplitDN(op.DN)
+			finalDN[op.CloudID] = rdn + "," + op.NewParent
+			quarantined[op.CloudID] = policy.SameDN(op.NewParent, o.QuarantineOU) && o.Failed[op.CloudID] == nil
+		default:
+			if finalDN[op.CloudID] == "" {
+				finalDN[op.CloudID] = op.DN
+			}
+		}
+	}
+	blocked := map[string]string{}
+	for _, p := range o.Plan.Problems {
+		if p.CloudID != "" {
+			blocked[p.CloudID] = p.Message
+		}
+	}
+	// Deletes held back by the threshold stay due: the group is recorded as
+	// failed, so the next cycle (say with --allow-deletes) takes it up again.
+	for _, op := range o.Plan.HeldBack {
+		if blocked[op.CloudID] == "" {
+			blocked[op.CloudID] = fmt.Sprintf("%s held back by the delete threshold (%s)", op.Action, op.Reason)
+		}
+	}
+
+	var sts []store.GroupStatus
+	seen := map[string]bool{}
+	for _, d := range o.Work {
+		seen[d.CloudID] = true
+		st := store.GroupStatus{CloudID: d.CloudID, Name: d.Name}
+		switch {
+		case o.Unfinished[d.CloudID]:
+			st.State, st.Message = store.StatePending, msgInterrupted
+		case o.Failed[d.CloudID] != nil:
+			st.State, st.Message = store.StateFailed, o.Failed[d.CloudID].Error()
+		case blocked[d.CloudID] != "":
+			st.State, st.Message = store.StateFailed, blocked[d.CloudID]
+		case d.Desired != nil:
+			st.State, st.DN = store.StateInStep, d.Desired.DN
+			st.Message = notesMessage(d.Notes)
+			if dn := finalDN[d.CloudID]; dn != "" {
+				st.DN = dn
+			}
+			if mps := o.Plan.NotWritten[d.CloudID]; len(mps) > 0 {
+				st.MembersNotWritten = map[string]int{}
+				for _, mp := range mps {
+					st.MembersNotWritten[mp.Reason]++
+				}
+			}
+		case d.Problem != nil:
+			st.State, st.Message = store.StateNotWritable, d.Problem.Error()
+		default:
+			st.State, st.Message = store.StateOutOfScope, d.Reason
+			switch {
+			case deleted[d.CloudID]:
+				st.State = store.StateDeleted
+			case quarantined[d.CloudID]:
+				st.State, st.DN = store.StateQuarantined, finalDN[d.CloudID]
+			}
+		}
+		sts = append(sts, st)
+	}
+
+	// Groups outside the work set have no cloud name: they are named by
+	// their AD object, so that a report never lists a group by id alone.
+	adDN := map[string]string{}
+	for _, op := range append(slices.Clone(o.Plan.Ops), o.Plan.HeldBack...) {
+		if adDN[op.CloudID] == "" {
+			adDN[op.CloudID] = op.DN
+		}
+	}
+	gone := map[string]store.GroupStatus{}
+	add := func(id, state, dn, msg string) {
+		if seen[id] {
+			return
+		}
+		seen[id] = true
+		gone[id] = store.GroupStatus{CloudID: id, Name: policy.RDNValue(adDN[id]), DN: dn, State: state, Message: msg}
+	}
+	for id := range o.Unfinished {
+		add(id, store.StatePending, adDN[id], msgInterrupted)
+	}
+	for id, err := range o.Failed {
+		add(id, store.StateFailed, adDN[id], err.Error())
+	}
+	for id, msg := range blocked {
+		add(id, store.StateFailed, adDN[id], msg)
+	}
+	for id, ok := range deleted {
+		if ok {
+			add(id, store.StateDeleted, "", msgCloudGone)
+		}
+	}
+	for id, ok := range quarantined {
+		if ok {
+			add(id, store.StateQuarantined, finalDN[id], msgCloudGone)
+		}
+	}
+	ids := make([]string, 0, len(gone))
+	for id := range gone {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		sts = append(sts, gone[id])
+	}
+	return sts
+}

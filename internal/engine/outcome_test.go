@@ -1,0 +1,94 @@
+package engine
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// TestDecideStatuses: each group's state after a cycle, from what the
+// cycle set out to do and what became of it. No DC, no store.
+func TestDecideStatuses(t *testing.T) {
+	const (
+		ou  = "OU=Cloud,DC=contoso,DC=com"
+		qou = "OU=Quarantine,DC=contoso,DC=com"
+	)
+	inStep := func(id, name string) policy.Decision {
+		return policy.Decision{CloudID: id, Name: name, InScope: true, Desired: &policy.DesiredGroup{CloudID: id, DN: "CN=" + name + "," + ou}}
+	}
+	outOfScope := policy.Decision{CloudID: "g", Name: "Old", Reason: "writeback turned off"}
+	ldapErr := errors.New("LDAP Result Code 50: insufficient access")
+	cases := []struct {
+		name string
+		o    cycleOutcome
+		want []store.GroupStatus
+	}{
+		{"in step, renamed, with members not written and a field note",
+			cycleOutcome{Work: []policy.Decision{func() policy.Decision {
+				d := inStep("g", "Sales")
+				d.Notes = []policy.Problem{{Field: "mail", Message: "no @"}}
+				return d
+			}()},
+				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Rename, CloudID: "g", DN: "CN=Old," + ou, NewRDN: "CN=Sales"}},
+					NotWritten: map[string][]reconcile.MemberProblem{"g": {{CloudID: "d1", Reason: "a device"}, {CloudID: "d2", Reason: "a device"}, {CloudID: "u", Reason: "cloud-only"}}}}},
+			[]store.GroupStatus{{CloudID: "g", Name: "Sales", State: store.StateInStep, DN: "CN=Sales," + ou, Message: "mail: no @",
+				MembersNotWritten: map[string]int{"a device": 2, "cloud-only": 1}}}},
+		{"an operation failed",
+			cycleOutcome{Work: []policy.Decision{inStep("g", "Sales")}, Failed: map[string]error{"g": ldapErr},
+				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.AddMembers, CloudID: "g", DN: "CN=Sales," + ou}}}},
+			[]store.GroupStatus{{CloudID: "g", Name: "Sales", State: store.StateFailed, Message: ldapErr.Error()}}},
+		{"interrupted wins over everything",
+			cycleOutcome{Work: []policy.Decision{inStep("g", "Sales")}, Unfinished: map[string]bool{"g": true},
+				Plan: reconcile.Plan{Problems: []reconcile.Problem{{CloudID: "g", Message: "x"}}}},
+			[]store.GroupStatus{{CloudID: "g", Name: "Sales", State: store.StatePending, Message: msgInterrupted}}},
+		{"a plan problem holds the group",
+			cycleOutcome{Work: []policy.Decision{inStep("g", "Sales")},
+				Plan: reconcile.Plan{Problems: []reconcile.Problem{{CloudID: "g", Message: "a group outside the OU carries its anchor"}}}},
+			[]store.GroupStatus{{CloudID: "g", Name: "Sales", State: store.StateFailed, Message: "a group outside the OU carries its anchor"}}},
+		{"not writable",
+			cycleOutcome{Work: []policy.Decision{{CloudID: "g", Name: "Bad", InScope: true, Problem: &policy.Problem{CloudID: "g", Name: "Bad", Field: "mailNickname", Message: "has a space"}}}},
+			[]store.GroupStatus{{CloudID: "g", Name: "Bad", State: store.StateNotWritable, Message: (&policy.Problem{CloudID: "g", Name: "Bad", Field: "mailNickname", Message: "has a space"}).Error()}}},
+		{"out of scope, deleted",
+			cycleOutcome{Work: []policy.Decision{outOfScope}, Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Delete, CloudID: "g", DN: "CN=Old," + ou}}}},
+			[]store.GroupStatus{{CloudID: "g", Name: "Old", State: store.StateDeleted, Message: "writeback turned off"}}},
+		{"out of scope, delete failed",
+			cycleOutcome{Work: []policy.Decision{outOfScope}, Failed: map[string]error{"g": ldapErr},
+				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Delete, CloudID: "g", DN: "CN=Old," + ou}}}},
+			[]store.GroupStatus{{CloudID: "g", Name: "Old", State: store.StateFailed, Message: ldapErr.Error()}}},
+		{"out of scope, quarantined",
+			cycleOutcome{Work: []policy.Decision{outOfScope}, QuarantineOU: qou,
+				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Move, CloudID: "g", DN: "CN=Old," + ou, NewParent: "ou=quarantine,dc=contoso,dc=com"}}}},
+			[]store.GroupStatus{{CloudID: "g", Name: "Old", State: store.StateQuarantined, DN: "CN=Old,ou=quarantine,dc=contoso,dc=com", Message: "writeback turned off"}}},
+		{"out of scope, kept",
+			cycleOutcome{Work: []policy.Decision{outOfScope}},
+			[]store.GroupStatus{{CloudID: "g", Name: "Old", State: store.StateOutOfScope, Message: "writeback turned off"}}},
+		{"gone from the cloud: deleted, held back, interrupted, named by their AD object, by id",
+			cycleOutcome{Unfinished: map[string]bool{"c": true},
+				Plan: reconcile.Plan{
+					Ops: []reconcile.Op{
+						{Action: reconcile.Delete, CloudID: "d", DN: "CN=Gone D," + ou},
+						{Action: reconcile.Delete, CloudID: "c", DN: `CN=Smith\, C,` + ou},
+						{Action: reconcile.Move, CloudID: "q", DN: "CN=Gone Q," + ou, NewParent: qou},
+					},
+					HeldBack: []reconcile.Op{{Action: reconcile.Delete, CloudID: "b", DN: "CN=Gone B," + ou, Reason: msgCloudGone}}}},
+			[]store.GroupStatus{
+				{CloudID: "b", Name: "Gone B", DN: "CN=Gone B," + ou, State: store.StateFailed, Message: "delete held back by the delete threshold (" + msgCloudGone + ")"},
+				{CloudID: "c", Name: "Smith, C", DN: `CN=Smith\, C,` + ou, State: store.StatePending, Message: msgInterrupted},
+				{CloudID: "d", Name: "Gone D", State: store.StateDeleted, Message: msgCloudGone},
+				{CloudID: "q", Name: "Gone Q", DN: "CN=Gone Q," + qou, State: store.StateQuarantined, Message: msgCloudGone},
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.o.QuarantineOU = qou
+			got := decideStatuses(c.o)
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("got\n%+v\nwant\n%+v", got, c.want)
+			}
+		})
+	}
+}
