@@ -32,16 +32,11 @@ made (the next sync plans them again). Exit status as sync's.`,
 			if err != nil {
 				return err
 			}
-			s, err := g.openSession(ctx)
+			s, done, err := g.openLocked(ctx, "apply")
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			unlock, err := s.lockCycle("apply")
-			if err != nil {
-				return err
-			}
-			defer unlock()
+			defer done()
 			if err := s.engine.CheckSaved(p, s.cfg.Writeback.PlanMaxAge); err != nil {
 				return err
 			}

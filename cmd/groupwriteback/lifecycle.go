@@ -92,16 +92,11 @@ writeback is enabled: sync and the service write only while it is.`,
 				fmt.Fprintln(g.stdout, "writeback stays disabled until the failed checks pass")
 				return exitError{exitFatal}
 			}
-			s, err := g.openSession(ctx)
+			s, done, err := g.openLocked(ctx, "enable")
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			unlock, err := s.lockCycle("enable")
-			if err != nil {
-				return err
-			}
-			defer unlock()
+			defer done()
 			if err := s.store.SetEnablement(ctx, store.Enablement{Enabled: false, WithoutExchange: withoutExchange}); err != nil {
 				return err
 			}
@@ -148,16 +143,11 @@ again, and then applies the plan, behind the delete threshold.`,
 			if err := g.refuseStaging(); err != nil {
 				return err
 			}
-			s, err := g.openSession(ctx)
+			s, done, err := g.openLocked(ctx, "disable")
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			unlock, err := s.lockCycle("disable")
-			if err != nil {
-				return err
-			}
-			defer unlock()
+			defer done()
 			ctx, cancel := s.withDeadline(ctx)
 			defer cancel()
 			plan, err := s.engine.PlanDisable(ctx, engine.RunOptions{AllowDeletes: allowDeletes})

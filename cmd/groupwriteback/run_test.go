@@ -85,6 +85,18 @@ func startService(t *testing.T, cfg string, args ...string) (string, *syncBuffer
 	return url, errb, stop
 }
 
+// postSync asks the service for a cycle and waits for it to end.
+func postSync(t *testing.T, url string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+"/sync", nil)
+	req.Header.Set(server.SyncHeader, "sync")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /sync: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}
+
 // syncBuffer is a buffer the service writes logs to while the test reads.
 type syncBuffer struct {
 	mu  sync.Mutex
@@ -162,13 +174,7 @@ func TestServiceEndpointsLockAndShutdown(t *testing.T) {
 	if resp, err := http.Post(url+"/sync", "application/x-www-form-urlencoded", nil); err != nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("POST /sync without the header: %v %v", err, resp)
 	}
-	req, _ := http.NewRequest(http.MethodPost, url+"/sync", nil)
-	req.Header.Set(server.SyncHeader, "sync")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("POST /sync: %v %v", err, resp)
-	}
-	resp.Body.Close()
+	postSync(t, url)
 	_, metrics = httpGet(t, url+"/metrics")
 	if !strings.Contains(metrics, `groupwriteback_cycles_total{mode="delta",outcome="ok"} 1`) {
 		t.Fatalf("the on-demand cycle is not counted:\n%s", metrics)

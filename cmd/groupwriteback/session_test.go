@@ -11,21 +11,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/groupwriteback/groupwriteback/internal/server"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
-
-// postSync asks the service for a cycle and waits for it to end.
-func postSync(t *testing.T, url string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url+"/sync", nil)
-	req.Header.Set(server.SyncHeader, "sync")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /sync: %v %v", err, resp)
-	}
-	resp.Body.Close()
-}
 
 // metricValue reads one unlabelled sample from /metrics.
 func metricValue(t *testing.T, url, name string) float64 {

@@ -43,6 +43,20 @@ func (s *session) lockCycle(command string) (func(), error) {
 	return func() { l.Unlock() }, nil
 }
 
+// openLocked opens a session and takes the cycle lock for command: what
+// every command that writes does first. done unlocks and closes.
+func (g *globals) openLocked(ctx context.Context, command string) (s *session, done func(), err error) {
+	if s, err = g.openSession(ctx); err != nil {
+		return nil, nil, err
+	}
+	unlock, err := s.lockCycle(command)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, func() { unlock(); s.Close() }, nil
+}
+
 func (s *session) Close() {
 	s.progress.finish()
 	if s.dir != nil {
@@ -190,18 +204,21 @@ func (o *cycleCmd) run(ctx context.Context) error {
 			return err
 		}
 	}
-	s, err := o.openSession(ctx)
+	var (
+		s    *session
+		done func()
+		err  error
+	)
+	if o.dryRun {
+		s, err = o.openSession(ctx) // a plan takes no lock
+		done = func() { s.Close() }
+	} else {
+		s, done, err = o.openLocked(ctx, "sync")
+	}
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	if !o.dryRun {
-		unlock, err := s.lockCycle("sync")
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
+	defer done()
 	cctx, cancel := s.withDeadline(ctx)
 	defer cancel()
 	var res *engine.Result

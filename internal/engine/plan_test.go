@@ -13,7 +13,6 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
-	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
 // TestSavedPlanAppliesExactlyItself: a saved plan is applied as it was
@@ -21,11 +20,7 @@ import (
 // since, is refused as stale and named; the rest is written; the next sync
 // plans the refused ones again.
 func TestSavedPlanAppliesExactlyItself(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	tf := baseTenant(t, dc, 3)
-	securityGroups(tf, 1480, 3)
-	e := newEnv(t, testdc.Options{}, tf, nil)
-	e.sync(engine.RunOptions{})
+	e := syncedTeams(t, 1480, 3)
 	for i := range 3 {
 		if err := e.tenant.UpdateGroup(groupID(1480+i), map[string]any{"description": "planned"}); err != nil {
 			t.Fatal(err)
@@ -48,7 +43,7 @@ func TestSavedPlanAppliesExactlyItself(t *testing.T) {
 	}
 	// After the plan: a hand edit in AD on the first group, a cloud change
 	// on the second.
-	conn, err := dc.Admin()
+	conn, err := e.dc.Admin()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +89,7 @@ func TestSavedPlanAppliesExactlyItself(t *testing.T) {
 // confirmed: a group written between the plan and its confirmation is not
 // deleted with the others.
 func TestDisableAppliesThePlanShown(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	tf := baseTenant(t, dc, 3)
-	securityGroups(tf, 1490, 2)
-	e := newEnv(t, testdc.Options{}, tf, nil)
-	e.sync(engine.RunOptions{})
+	e := syncedTeams(t, 1490, 2)
 	p, err := e.eng.PlanDisable(context.Background(), engine.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -132,11 +123,7 @@ func TestDisableAppliesThePlanShown(t *testing.T) {
 // the next cycle is a full one (a delta cycle would not look at the groups
 // the change concerns); the one after is a delta again.
 func TestScopeChangeMakesAFullCycle(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	tf := baseTenant(t, dc, 3)
-	securityGroups(tf, 1500, 2)
-	e := newEnv(t, testdc.Options{}, tf, nil)
-	e.sync(engine.RunOptions{})
+	e := syncedTeams(t, 1500, 2)
 	if res, _ := e.sync(engine.RunOptions{}); res.Mode != "delta" {
 		t.Fatalf("second cycle: %s", res.Mode)
 	}

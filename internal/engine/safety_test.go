@@ -29,6 +29,17 @@ func securityGroups(tf *graphsim.TenantFile, base, n int) {
 	}
 }
 
+// syncedTeams is an env on the shared DC whose tenant has n security
+// groups (ids from base, members among 3 users), written back once.
+func syncedTeams(t *testing.T, base, n int) *env {
+	t.Helper()
+	tf := baseTenant(t, testdc.Shared(t, testdc.Options{}), 3)
+	securityGroups(tf, base, n)
+	e := newEnv(t, testdc.Options{}, tf, nil)
+	e.sync(engine.RunOptions{})
+	return e
+}
+
 // TestStateFileOfAnotherTenant: a state file made for tenant A, used with
 // a configuration for tenant B, is refused before anything is read; with
 // a new state file, tenant B's first sync deletes none of A's groups: the
@@ -167,11 +178,7 @@ func (p *panicAfter) Apply(ctx context.Context, op reconcile.Op) error {
 // nothing pending for ever: the next run finishes the deletes, settles the
 // groups gone from both sides, and marks the killed run as died.
 func TestKilledDuringDeletes(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	tf := baseTenant(t, dc, 3)
-	securityGroups(tf, 1020, 4)
-	e := newEnv(t, testdc.Options{}, tf, nil)
-	e.sync(engine.RunOptions{})
+	e := syncedTeams(t, 1020, 4)
 	for i := range 4 {
 		if err := e.tenant.DeleteGroup(groupID(1020 + i)); err != nil {
 			t.Fatal(err)
