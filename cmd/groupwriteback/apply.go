@@ -37,13 +37,13 @@ made (the next sync plans them again). Exit status as sync's.`,
 				return err
 			}
 			defer done()
-			if err := s.engine.CheckSaved(p, s.cfg.Writeback.PlanMaxAge); err != nil {
+			if err := s.Engine.CheckSaved(p, s.Config.Writeback.PlanMaxAge); err != nil {
 				return err
 			}
-			cctx, cancel := s.withDeadline(ctx)
+			cctx, cancel := s.WithDeadline(ctx)
 			defer cancel()
-			res, err := s.engine.Apply(cctx, p)
-			err = s.deadlineError(err)
+			res, err := s.Engine.Apply(cctx, p)
+			err = s.DeadlineError(err)
 			if err != nil && (res == nil || errors.Is(err, directory.ErrUnavailable)) {
 				return err
 			}

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
-	"github.com/groupwriteback/groupwriteback/internal/graph"
 )
 
 // cloudChanges reads one delta round of groups and users, the way a sync
@@ -113,7 +112,7 @@ type change struct {
 	OwnersR  []string `json:"ownersRemoved,omitempty"`
 }
 
-func jsonRound(full bool, st graph.RoundStats, cs []change) map[string]any {
+func jsonRound(full bool, st cloud.RoundStats, cs []change) map[string]any {
 	if cs == nil {
 		cs = []change{}
 	}
@@ -195,7 +194,7 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-func printRound(w io.Writer, what string, full bool, st graph.RoundStats, cs []change) {
+func printRound(w io.Writer, what string, full bool, st cloud.RoundStats, cs []change) {
 	kind := "changes since the last call"
 	if full {
 		kind = "full read"

@@ -97,25 +97,25 @@ writeback is enabled: sync and the service write only while it is.`,
 				return err
 			}
 			defer done()
-			if err := s.store.SetEnablement(ctx, store.Enablement{Enabled: false, WithoutExchange: withoutExchange}); err != nil {
+			if err := s.Store.SetEnablement(ctx, store.Enablement{Enabled: false, WithoutExchange: withoutExchange}); err != nil {
 				return err
 			}
-			res, err := s.engine.Run(ctx, engine.RunOptions{DryRun: true})
+			res, err := s.Engine.Run(ctx, engine.RunOptions{DryRun: true})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(g.stdout, "\nthe first sync will do this:")
 			printPlan(g.stdout, res)
-			if err := s.store.SetEnablement(ctx, store.Enablement{Enabled: true, WithoutExchange: withoutExchange}); err != nil {
+			if err := s.Store.SetEnablement(ctx, store.Enablement{Enabled: true, WithoutExchange: withoutExchange}); err != nil {
 				return err
 			}
 			// The first cycle after enable is a full one: groups disable
 			// quarantined, and anything else that changed in AD while
 			// writeback was off, come back in step at once.
-			if err := s.store.ForgetLinks(ctx); err != nil {
+			if err := s.Store.ForgetLinks(ctx); err != nil {
 				return err
 			}
-			if s.cfg.Mode == "staging" {
+			if s.Config.Mode == "staging" {
 				fmt.Fprintln(g.stdout, "\nwriteback is enabled, but mode is staging: this instance plans and records, and writes nothing to AD until mode: normal")
 				return nil
 			}
@@ -148,13 +148,13 @@ again, and then applies the plan, behind the delete threshold.`,
 				return err
 			}
 			defer done()
-			ctx, cancel := s.withDeadline(ctx)
+			ctx, cancel := s.WithDeadline(ctx)
 			defer cancel()
-			plan, err := s.engine.PlanDisable(ctx, engine.RunOptions{AllowDeletes: allowDeletes})
+			plan, err := s.Engine.PlanDisable(ctx, engine.RunOptions{AllowDeletes: allowDeletes})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "disabling writeback (writeback.on_disable: %s) will do this:\n", s.cfg.Writeback.OnDisable)
+			fmt.Fprintf(g.stdout, "disabling writeback (writeback.on_disable: %s) will do this:\n", s.Config.Writeback.OnDisable)
 			printPlan(g.stdout, plan.Result)
 			if !yes {
 				ok, err := g.confirm("disable writeback and apply this plan?")
@@ -166,12 +166,12 @@ again, and then applies the plan, behind the delete threshold.`,
 					return exitError{exitFatal}
 				}
 			}
-			if err := s.store.SetEnablement(ctx, store.Enablement{Enabled: false}); err != nil {
+			if err := s.Store.SetEnablement(ctx, store.Enablement{Enabled: false}); err != nil {
 				return err
 			}
 			// Exactly the plan shown and confirmed: a group changed since
 			// in AD is refused as stale, not planned anew.
-			res, err := s.engine.Apply(ctx, plan)
+			res, err := s.Engine.Apply(ctx, plan)
 			if err != nil {
 				return err
 			}

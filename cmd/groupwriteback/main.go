@@ -18,6 +18,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
 
 // Exit codes.
@@ -123,7 +124,7 @@ func (g *globals) openStore(ctx context.Context) (*config.Config, *store.Store, 
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(ctx, cfg.State.Path)
+	st, err := wiring.OpenStore(ctx, cfg)
 	return cfg, st, err
 }
 

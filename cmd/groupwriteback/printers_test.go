@@ -81,7 +81,7 @@ func TestStatusPrinter(t *testing.T) {
 // members not written in a stable order (golden files).
 func TestShowPrinter(t *testing.T) {
 	enabled := true
-	written := shown{
+	written := &engine.Explanation{
 		CloudID:  "2c1a0b02-0004",
 		Decision: "written back as a universal distribution group",
 		Cloud: &cloud.Group{DisplayName: "Finance approvers", Mail: "finance-approvers@contoso.com", MailEnabled: true, GroupTypes: []string{"Unified"},
@@ -98,8 +98,8 @@ func TestShowPrinter(t *testing.T) {
 			{RunID: 6, Action: "rename", Outcome: "failed", DN: "CN=Finance_2c1a0b020004,OU=Cloud,DC=contoso,DC=com", Error: "LDAP 53: unwilling to perform", At: at.Add(-30 * time.Minute)},
 		},
 	}
-	gone := shown{CloudID: "9d9d", Decision: "not in the cloud snapshot (deleted in the cloud, or never read)", ADError: "the DC does not answer: dial tcp 10.0.0.4:636: i/o timeout"}
-	for name, s := range map[string]shown{"show-written.txt": written, "show-gone.txt": gone} {
+	gone := &engine.Explanation{CloudID: "9d9d", Decision: "not in the cloud snapshot (deleted in the cloud, or never read)", ADError: "the DC does not answer: dial tcp 10.0.0.4:636: i/o timeout"}
+	for name, s := range map[string]*engine.Explanation{"show-written.txt": written, "show-gone.txt": gone} {
 		var b bytes.Buffer
 		printShown(&b, s, time.UTC)
 		golden(t, name, b.String())

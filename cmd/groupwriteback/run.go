@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,11 +16,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
 	"github.com/groupwriteback/groupwriteback/internal/server"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
 
 // shutdownBound is how long run waits, after SIGTERM, for the operation in
@@ -48,9 +46,6 @@ recorded as interrupted, and the next cycle completes the work.`,
 	return cmd
 }
 
-// lockPath is a lock file beside the state file.
-func lockPath(statePath, kind string) string { return statePath + kind }
-
 func (g *globals) runService(ctx context.Context, staging bool) error {
 	cfg, err := g.load()
 	if err != nil {
@@ -58,15 +53,12 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	}
 	staging = staging || cfg.Mode == "staging"
 	logger := g.logger(cfg)
-	if err := os.MkdirAll(filepath.Dir(cfg.State.Path), 0o700); err != nil {
-		return fmt.Errorf("state.path: %w", err)
-	}
-	svcLock, err := store.TryLock(lockPath(cfg.State.Path, store.ServiceLock), "run")
+	unlockService, err := wiring.LockService(cfg)
 	if err != nil {
-		return fmt.Errorf("another service runs on this state file: %w", err)
+		return err
 	}
-	defer svcLock.Unlock()
-	st, err := store.Open(ctx, cfg.State.Path)
+	defer unlockService()
+	st, err := wiring.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -105,11 +97,11 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	}()
 
 	cycle := func(ctx context.Context, full bool) error {
-		lock, err := store.TryLock(lockPath(cfg.State.Path, store.CycleLock), "run")
+		unlock, err := wiring.LockCycle(cfg, "run")
 		if err != nil {
 			return err
 		}
-		defer lock.Unlock()
+		defer unlock()
 		start := time.Now()
 		sessMu.Lock()
 		defer sessMu.Unlock()
@@ -119,39 +111,39 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 				metrics.Observe(server.CycleReport{Mode: mode(full), Outcome: "failed", Duration: time.Since(start), End: time.Now()})
 				return err
 			}
-			if sess.cfg.State.Path != cfg.State.Path {
-				err = fmt.Errorf("state.path changed from %s to %s while the service runs: restart the service to move its state file", cfg.State.Path, sess.cfg.State.Path)
+			if sess.Config.State.Path != cfg.State.Path {
+				err = fmt.Errorf("state.path changed from %s to %s while the service runs: restart the service to move its state file", cfg.State.Path, sess.Config.State.Path)
 				sess.Close()
 				sess = nil
 				metrics.Observe(server.CycleReport{Mode: mode(full), Outcome: "failed", Duration: time.Since(start), End: time.Now()})
 				return err
 			}
-			sess.dir.OnOperation(metrics.ObserveLDAP)
-			logger.Info("session opened", "graph", sess.cfg.Cloud.GraphURL, "dc", sess.cfg.Directory.URL)
+			sess.Dir.OnOperation(metrics.ObserveLDAP)
+			logger.Info("session opened", "graph", sess.Config.Cloud.GraphURL, "dc", sess.Config.Directory.URL)
 		}
 		s := sess
 		// The Graph client lives as long as the session: a cycle reports
 		// the requests it made, not the session's total.
-		before := s.graph.Counters()
-		cctx, cancel := s.withDeadline(ctx)
+		before := s.Graph.Counters()
+		cctx, cancel := s.WithDeadline(ctx)
 		defer cancel()
 		var res *engine.Result
 		if staging {
 			// A staging service saves each cycle's plan, for review and
 			// for `apply FILE` on the active server.
 			var p *engine.Plan
-			if p, err = s.engine.Plan(cctx, engine.RunOptions{Full: full}); err == nil {
+			if p, err = s.Engine.Plan(cctx, engine.RunOptions{Full: full}); err == nil {
 				res = p.Result
-				if err = p.Save(stagedPlanPath(cfg)); err != nil {
+				if err = p.Save(wiring.StagedPlanPath(cfg)); err != nil {
 					err = fmt.Errorf("saving the staged plan: %w", err)
 				}
 			}
 		} else {
-			res, err = s.engine.Run(cctx, engine.RunOptions{Full: full})
+			res, err = s.Engine.Run(cctx, engine.RunOptions{Full: full})
 		}
-		err = s.deadlineError(err)
+		err = s.DeadlineError(err)
 		report := server.CycleReport{Mode: mode(full), Duration: time.Since(start), End: time.Now(), Result: res, Staged: staging,
-			GraphReqs: s.graph.Counters().Requests - before.Requests, Throttled: s.graph.Counters().Throttled - before.Throttled}
+			GraphReqs: s.Graph.Counters().Requests - before.Requests, Throttled: s.Graph.Counters().Throttled - before.Throttled}
 		switch {
 		case errors.Is(err, engine.ErrDisabled):
 			logger.Warn("writeback is disabled: this cycle writes nothing; run `groupwriteback enable` to turn it on")
@@ -247,10 +239,4 @@ func mode(full bool) string {
 		return "full"
 	}
 	return "delta"
-}
-
-// stagedPlanPath is where a staging service saves its last plan: beside
-// its state file.
-func stagedPlanPath(cfg *config.Config) string {
-	return filepath.Join(filepath.Dir(cfg.State.Path), "staged-plan.json")
 }

@@ -9,97 +9,37 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
-	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
-
-// shown is one group, cloud side and AD side.
-type shown struct {
-	CloudID    string             `json:"cloudId"`
-	Cloud      *cloud.Group       `json:"cloud,omitempty"`
-	Decision   string             `json:"decision"`
-	DesiredDN  string             `json:"desiredDn,omitempty"`
-	AD         *reconcile.ADGroup `json:"ad,omitempty"`
-	ADError    string             `json:"adError,omitempty"`
-	Status     *store.GroupStatus `json:"status,omitempty"`
-	Operations []store.Operation  `json:"operations"`
-}
 
 func newShowCmd(g *globals) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "show GROUP",
 		Short: "Show one group side by side: the cloud group, its AD copy, its status, its last operations",
-		Long:  "GROUP is the cloud object id, the display name, or the DN of the AD group.",
-		Args:  cobra.ExactArgs(1),
+		Long: `GROUP is the cloud object id, the display name, or the DN of the AD group. The
+policy line is decided with the very options sync uses (scope, naming, member
+limit, Exchange), from the tenant as the last cycle read it.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			cfg, st, err := g.openStore(ctx)
+			cfg, err := g.load()
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			snap, _, err := st.LoadCloud(ctx)
+			s, err := wiring.Open(ctx, cfg, wiring.Options{Logger: g.logger(cfg), DirectoryOptional: true})
 			if err != nil {
 				return err
 			}
-			statuses, err := st.Statuses(ctx)
+			defer s.Close()
+			out, err := s.Engine.Explain(ctx, args[0])
 			if err != nil {
 				return err
-			}
-			id, err := findGroup(args[0], snap, statuses)
-			if err != nil {
-				return err
-			}
-			out := shown{CloudID: id, Cloud: snap.Groups[id], Operations: []store.Operation{}}
-			for i := range statuses {
-				if statuses[i].CloudID == id {
-					out.Status = &statuses[i]
-				}
-			}
-			if ops, err := st.Operations(ctx, id, 10); err == nil && ops != nil {
-				out.Operations = ops
-			}
-			// The same options sync decides with, or show and sync disagree.
-			popts := policyOptions(cfg)
-			if en, err := st.Enablement(ctx); err == nil {
-				popts.WithoutExchange = en.WithoutExchange
-			}
-			if dir, err := cfg.Directory.Open(ctx, g.logger(cfg)); err != nil {
-				out.ADError = err.Error()
-			} else {
-				defer dir.Close()
-				popts.Exchange, popts.AnchorAttribute = dir.Schema().Exchange, dir.Schema().AnchorAttribute
-				gs, err := dir.GroupsByAnchor(ctx, cfg.Directory.BaseDN, []string{policy.Anchor(id)}, policy.ManagedAttributes(popts))
-				switch {
-				case err != nil:
-					out.ADError = err.Error()
-				case len(gs) > 0:
-					out.AD = &gs[0]
-				}
-			}
-			if out.Cloud != nil {
-				d := policy.DecideSome(snap, popts, map[string]bool{id: true})
-				for _, x := range d {
-					if x.CloudID != id {
-						continue
-					}
-					switch {
-					case x.Desired != nil:
-						out.Decision, out.DesiredDN = "written back as "+x.Desired.Type, x.Desired.DN
-					case x.Problem != nil:
-						out.Decision = "in scope, not writable: " + x.Problem.Error()
-					default:
-						out.Decision = "not written back: " + x.Reason
-					}
-				}
-			} else {
-				out.Decision = "not in the cloud snapshot (deleted in the cloud, or never read)"
 			}
 			if output == "json" {
 				return writeJSON(g.stdout, out)
@@ -112,34 +52,8 @@ func newShowCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// findGroup resolves GROUP to a cloud id.
-func findGroup(arg string, snap *cloud.Snapshot, statuses []store.GroupStatus) (string, error) {
-	if id := policy.CloudIDFromAnchor("Group_" + arg); id != "" {
-		return id, nil
-	}
-	var ids []string
-	for id, g := range snap.Groups {
-		if strings.EqualFold(g.DisplayName, arg) {
-			ids = append(ids, id)
-		}
-	}
-	for _, st := range statuses {
-		if st.DN != "" && strings.EqualFold(st.DN, arg) {
-			ids = append(ids, st.CloudID)
-		}
-	}
-	sort.Strings(ids)
-	switch len(ids) {
-	case 0:
-		return "", fmt.Errorf("no group with the id, display name or DN %q", arg)
-	case 1:
-		return ids[0], nil
-	}
-	return "", fmt.Errorf("%d groups are named %q: give the id (%s)", len(ids), arg, strings.Join(ids, ", "))
-}
-
 // printShown prints one group as text, times in loc.
-func printShown(w io.Writer, s shown, loc *time.Location) {
+func printShown(w io.Writer, s *engine.Explanation, loc *time.Location) {
 	fmt.Fprintf(w, "group %s\n", s.CloudID)
 	fmt.Fprintf(w, "  policy: %s\n", s.Decision)
 	if c := s.Cloud; c != nil {

@@ -6,41 +6,38 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
-	"github.com/groupwriteback/groupwriteback/internal/graph"
-	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
 
-// session is everything a cycle needs, opened from the configuration.
+// session is a configuration opened (wiring.Session), with the progress
+// printer a command shows on stderr.
 type session struct {
-	graph    *graph.Client
+	*wiring.Session
 	progress *progress
-	cfg      *config.Config
-	store    *store.Store
-	dir      *directory.Client
-	engine   *engine.Engine
 }
 
-// lockCycle takes the cycle lock: never two cycles at once on one store,
-// the service's or a command's.
-func (s *session) lockCycle(command string) (func(), error) {
-	l, err := store.TryLock(lockPath(s.cfg.State.Path, store.CycleLock), command)
+// openSession loads the configuration and opens everything a cycle needs.
+func (g *globals) openSession(ctx context.Context) (*session, error) {
+	cfg, err := g.load()
 	if err != nil {
-		return nil, fmt.Errorf("a cycle is running on this state file; try again when it ends: %w", err)
+		return nil, err
 	}
-	return func() { l.Unlock() }, nil
+	p := newProgress(g.stderr)
+	ws, err := wiring.Open(ctx, cfg, wiring.Options{Logger: g.logger(cfg), Progress: p.update, OnLDAP: crashHook,
+		GraphProgress: func(what string, items int) { p.update("reading "+what+" from Graph", items, 0) }})
+	if err != nil {
+		return nil, err
+	}
+	return &session{Session: ws, progress: p}, nil
 }
 
 // openLocked opens a session and takes the cycle lock for command: what
@@ -49,7 +46,7 @@ func (g *globals) openLocked(ctx context.Context, command string) (s *session, d
 	if s, err = g.openSession(ctx); err != nil {
 		return nil, nil, err
 	}
-	unlock, err := s.lockCycle(command)
+	unlock, err := s.LockCycle(command)
 	if err != nil {
 		s.Close()
 		return nil, nil, err
@@ -57,96 +54,15 @@ func (g *globals) openLocked(ctx context.Context, command string) (s *session, d
 	return s, func() { unlock(); s.Close() }, nil
 }
 
+// Close stops the progress printer and closes the session.
 func (s *session) Close() {
 	s.progress.finish()
-	if s.dir != nil {
-		s.dir.Close()
-	}
-	if s.store != nil {
-		s.store.Close()
-	}
-}
-
-// openSession connects to Graph and AD and opens the state file.
-func (g *globals) openSession(ctx context.Context) (*session, error) {
-	cfg, err := g.load()
-	if err != nil {
-		return nil, err
-	}
-	logger := g.logger(cfg)
-	s := &session{cfg: cfg}
-	if err := os.MkdirAll(filepath.Dir(cfg.State.Path), 0o700); err != nil {
-		return nil, fmt.Errorf("state.path: %w", err)
-	}
-	if s.store, err = store.Open(ctx, cfg.State.Path); err != nil {
-		return nil, err
-	}
-	gc, err := cfg.Cloud.Open(ctx, logger)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
-	s.graph = gc
-	s.progress = newProgress(g.stderr)
-	gc.OnProgress(func(what string, items int) { s.progress.update("reading "+what+" from Graph", items, 0) })
-	if s.dir, err = cfg.Directory.Open(ctx, logger); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if crashHook != nil {
-		s.dir.OnOperation(crashHook)
-	}
-	w := cfg.Writeback
-	s.engine = engine.New(gc, s.dir, s.dir, s.store, engine.Config{
-		TenantID: cfg.Cloud.TenantID, Staging: cfg.Mode == "staging", BaseDN: cfg.Directory.BaseDN, TargetOU: w.TargetOU, Schema: s.dir.Schema(),
-		UnifiedWritebackDefault: cfg.Cloud.UnifiedWritebackDefault, DeleteThreshold: *w.DeleteThreshold,
-		DeleteThresholdPercent: *w.DeleteThresholdPercent, QuarantineOU: w.QuarantineOU, MoveBack: w.MoveBack,
-		Progress: s.progress.update,
-		Fates: engine.Fates{SoftDelete: reconcile.Fate(fate(w.OnSoftDelete)), HardDelete: reconcile.Fate(fate(w.OnHardDelete)),
-			WritebackOff: reconcile.Fate(fate(w.OnWritebackDisabled)), OutOfScope: reconcile.Fate(fate(w.OnOutOfScope)),
-			Disable: reconcile.Fate(fate(w.OnDisable))},
-		Policy: policyOptions(cfg),
-	}, logger)
-	return s, nil
-}
-
-// policyOptions are the policy options the configuration gives, the same
-// for every command that decides what a group becomes (sync, plan, show):
-// the schema's and the enablement's parts are added where they are known.
-func policyOptions(cfg *config.Config) policy.Options {
-	w := cfg.Writeback
-	return policy.Options{TargetOU: w.TargetOU, Naming: w.Naming, MemberLimit: w.MemberLimit, InPlace: w.SourceOfAuthority == "in_place",
-		SkipUnsetMicrosoft365: cfg.Cloud.UnifiedWritebackDefault != nil && !*cfg.Cloud.UnifiedWritebackDefault,
-		Scope: policy.Scope{IncludeIDs: w.Scope.IncludeIDs, ExcludeIDs: w.Scope.ExcludeIDs, IncludeNames: w.Scope.IncludeNames,
-			ExcludeNames: w.Scope.ExcludeNames, Kinds: w.Scope.Kinds}}
-}
-
-// withDeadline bounds one cycle by schedule.cycle_timeout.
-func (s *session) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.cfg.Schedule.CycleTimeout)
-}
-
-// deadlineError says plainly that a cycle ran out of time, and what
-// becomes of its work.
-func (s *session) deadlineError(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("the cycle did not finish within schedule.cycle_timeout (%s): what it did is recorded, "+
-			"the rest is pending and the next cycle completes it: %w", s.cfg.Schedule.CycleTimeout, err)
-	}
-	return err
+	s.Session.Close()
 }
 
 // crashHook, when set, hears of every LDAP operation of a session: only in
 // a binary built with -tags crashpoints, for the crash suite (crashpoint.go).
 var crashHook func(op string, d time.Duration, err error)
-
-// fate maps a configured policy word to reconcile's.
-func fate(word string) reconcile.Fate {
-	if word == "delete" {
-		return reconcile.DeleteIt
-	}
-	return reconcile.Fate(word)
-}
 
 type cycleCmd struct {
 	*globals
@@ -219,23 +135,23 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		return err
 	}
 	defer done()
-	cctx, cancel := s.withDeadline(ctx)
+	cctx, cancel := s.WithDeadline(ctx)
 	defer cancel()
 	var res *engine.Result
 	if o.out != "" {
 		var p *engine.Plan
-		if p, err = s.engine.Plan(cctx, engine.RunOptions{Full: o.full}); err == nil {
+		if p, err = s.Engine.Plan(cctx, engine.RunOptions{Full: o.full}); err == nil {
 			res = p.Result
 			if err = p.Save(o.out); err != nil {
 				return fmt.Errorf("--out: %w", err)
 			}
 		}
 	} else {
-		res, err = s.engine.Run(cctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes})
+		res, err = s.Engine.Run(cctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes})
 	}
-	err = s.deadlineError(err)
+	err = s.DeadlineError(err)
 	if errors.Is(err, engine.ErrDisabled) {
-		en, _ := s.store.Enablement(ctx)
+		en, _ := s.Store.Enablement(ctx)
 		if en.Changed.IsZero() {
 			return fmt.Errorf("writeback has not been enabled: nothing was written. Run `groupwriteback enable` (it checks the prerequisites and shows the first sync's plan)")
 		}
@@ -245,7 +161,7 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		return err // one message: a lost DC leaves every operation pending, not each its own failure
 	}
 	if o.dryRun && o.output == "text" {
-		if raw, at, err := s.store.PendingPlan(ctx); err == nil && len(raw) > 0 && string(raw) != "null" {
+		if raw, at, err := s.Store.PendingPlan(ctx); err == nil && len(raw) > 0 && string(raw) != "null" {
 			var ops []reconcile.Op
 			_ = json.Unmarshal(raw, &ops)
 			fmt.Fprintf(o.stdout, "the staging service's pending plan, recorded %s: %d operations\n", at.Local().Format("2006-01-02 15:04:05"), len(ops))

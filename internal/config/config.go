@@ -20,6 +20,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/graph"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 )
 
 // Config is the whole configuration file. examples/config.yaml documents
@@ -179,6 +180,11 @@ func (c *Config) Warnings() []string {
 			w = append(w, fmt.Sprintf("server.listen: %s is reachable from other machines with no authentication: anyone there reads the status page and "+
 				"metrics (group names, DNs, errors) and can start cycles; set server.token_file or server.client_ca_file", s.Listen))
 		}
+	}
+	if c.Mode == "staging" && c.Schedule.Interval > c.Writeback.PlanMaxAge {
+		w = append(w, fmt.Sprintf("schedule.interval: a staging service saves a plan every %s, but apply refuses plans older than writeback.plan_max_age (%s), "+
+			"so most of the time the staged plan cannot be applied on the active server; lower schedule.interval or raise writeback.plan_max_age",
+			c.Schedule.Interval, c.Writeback.PlanMaxAge))
 	}
 	return w
 }
@@ -348,7 +354,7 @@ func (c *Config) Validate() error {
 		bad("writeback.target_ou", "required: the OU groups are written to, e.g. OU=Cloud Groups,DC=contoso,DC=com")
 	case !validDN(c.Writeback.TargetOU):
 		bad("writeback.target_ou", "%q is not a DN", c.Writeback.TargetOU)
-	case c.Directory.BaseDN != "" && !directory.IsUnder(c.Writeback.TargetOU, c.Directory.BaseDN):
+	case c.Directory.BaseDN != "" && !policy.Within(c.Writeback.TargetOU, c.Directory.BaseDN):
 		bad("writeback.target_ou", "%q is not under directory.base_dn %q", c.Writeback.TargetOU, c.Directory.BaseDN)
 	default:
 		if err := directory.CheckOUName(c.Writeback.TargetOU, c.Directory.BaseDN); err != nil {
@@ -378,9 +384,9 @@ func (c *Config) Validate() error {
 	case q == "":
 	case !validDN(q):
 		bad("writeback.quarantine_ou", "%q is not a DN", q)
-	case c.Directory.BaseDN != "" && !directory.IsUnder(q, c.Directory.BaseDN):
+	case c.Directory.BaseDN != "" && !policy.Within(q, c.Directory.BaseDN):
 		bad("writeback.quarantine_ou", "%q is not under directory.base_dn", q)
-	case c.Writeback.TargetOU != "" && (directory.IsUnder(q, c.Writeback.TargetOU) || directory.IsUnder(c.Writeback.TargetOU, q)):
+	case c.Writeback.TargetOU != "" && (policy.Within(q, c.Writeback.TargetOU) || policy.Within(c.Writeback.TargetOU, q)):
 		bad("writeback.quarantine_ou", "must be apart from writeback.target_ou, neither inside the other")
 	default:
 		if err := directory.CheckOUName(q, c.Directory.BaseDN); err != nil {

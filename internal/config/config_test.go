@@ -214,6 +214,9 @@ func TestWarnings(t *testing.T) {
 		{"server:\n  listen: 0.0.0.0:8080\n", []string{"plain HTTP", "no authentication"}},
 		{"server:\n  listen: 0.0.0.0:8443\n  tls_cert_file: c.pem\n  tls_key_file: k.pem\n", []string{"no authentication"}},
 		{"server:\n  listen: 0.0.0.0:8443\n  tls_cert_file: c.pem\n  tls_key_file: k.pem\n  token_file: tok\n", nil},
+		{"mode: staging\nschedule:\n  interval: 2h\n", []string{"schedule.interval: a staging service saves a plan every 2h0m0s", "plan_max_age (1h0m0s)"}},
+		{"mode: staging\nschedule:\n  interval: 30m\n", nil},
+		{"schedule:\n  interval: 2h\n", nil}, // only a staging service stages plans
 	}
 	for _, tc := range cases {
 		c, err := load(t, validYAML+tc.server, map[string]string{"tok": "0123456789abcdef0123"})

@@ -108,7 +108,9 @@ func (c *Client) checkSID(ctx context.Context, dn, sid string) error {
 	return nil
 }
 
-func dedupe(vals []string, fold bool) []string {
+// UniqueValues drops repeated values, as AD refuses them in one write:
+// folding case when fold (member DNs, proxyAddresses).
+func UniqueValues(vals []string, fold bool) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, v := range vals {
@@ -129,11 +131,11 @@ func (c *Client) create(ctx context.Context, op reconcile.Op) error {
 	req.Attribute("objectClass", []string{"top", "group"})
 	for _, ch := range op.Changes {
 		if len(ch.New) > 0 {
-			req.Attribute(ch.Name, dedupe(ch.New, ch.Name == "proxyAddresses"))
+			req.Attribute(ch.Name, UniqueValues(ch.New, ch.Name == "proxyAddresses"))
 		}
 	}
 	if len(op.Members) > 0 {
-		req.Attribute("member", dedupe(op.Members, true))
+		req.Attribute("member", UniqueValues(op.Members, true))
 	}
 	c.adds.Add(1)
 	err := c.do(ctx, "add", func(conn *ldap.Conn) error { return conn.Add(req) })
@@ -148,7 +150,7 @@ func (c *Client) update(ctx context.Context, op reconcile.Op) error {
 	for _, ch := range op.Changes {
 		switch {
 		case len(ch.New) > 0:
-			req.Replace(ch.Name, dedupe(ch.New, ch.Name == "proxyAddresses"))
+			req.Replace(ch.Name, UniqueValues(ch.New, ch.Name == "proxyAddresses"))
 		case len(ch.Old) > 0:
 			req.Delete(ch.Name, nil)
 		}
@@ -172,7 +174,7 @@ var (
 // members adds or removes member values in one modify, falling back to one
 // value at a time when the batch meets a value already in step.
 func (c *Client) members(ctx context.Context, dn string, values []string, add bool) error {
-	values = dedupe(values, true)
+	values = UniqueValues(values, true)
 	modify := func(vals []string) error {
 		req := ldap.NewModifyRequest(dn, nil)
 		if add {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
 // Error is a failed LDAP operation. It keeps the LDAP result code and the
@@ -132,7 +134,7 @@ func lostConnection(err error) bool {
 }
 
 // ErrUnavailable: the domain controller cannot be reached.
-var ErrUnavailable = errors.New("the domain controller cannot be reached")
+var ErrUnavailable = reconcile.ErrDirectoryUnavailable
 
 // UnavailableError is a DC that stayed unreachable through reconnects.
 type UnavailableError struct {
@@ -283,3 +285,9 @@ func (c *Client) search(ctx context.Context, base string, scope int, filter stri
 	}
 	return res.Entries, nil
 }
+
+// The engine reads and writes AD through this client.
+var (
+	_ engine.DirectoryReader = (*Client)(nil)
+	_ engine.DirectoryWriter = (*Client)(nil)
+)

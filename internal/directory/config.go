@@ -13,8 +13,6 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/groupwriteback/groupwriteback/internal/policy"
-
 	"github.com/groupwriteback/groupwriteback/internal/secret"
 )
 
@@ -105,7 +103,3 @@ func (c *Config) Validate(prefix string) error {
 	}
 	return errors.Join(errs...)
 }
-
-// IsUnder reports whether dn lies at or below base, comparing as AD does
-// (attribute types and values case-insensitively).
-func IsUnder(dn, base string) bool { return policy.Within(dn, base) }

@@ -2,8 +2,6 @@ package directory_test
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -13,6 +11,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
@@ -35,6 +34,44 @@ func open(t *testing.T, dc *testdc.DC) *directory.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// The directory suite runs against Samba here and against memdir there.
+func TestConformance(t *testing.T) {
+	directorytest.Run(t, func(t *testing.T) directorytest.Fixture {
+		dc := testdc.Shared(t, testdc.Options{})
+		return directorytest.Fixture{Dir: open(t, dc), BaseDN: testdc.BaseDN,
+			NewOU: func(t *testing.T, name string) string { return dc.NewOU(t, name) },
+			AddUsers: func(t *testing.T, ou string, names []string) []directorytest.User {
+				var out []directorytest.User
+				for _, u := range dc.AddUsers(t, ou, names) {
+					out = append(out, directorytest.User{DN: u.DN, SID: u.SID, GUID: u.GUID})
+				}
+				return out
+			}}
+	})
+}
+
+func mustApply(t *testing.T, c *directory.Client, ops ...reconcile.Op) {
+	t.Helper()
+	for _, op := range ops {
+		if err := c.Apply(context.Background(), op); err != nil {
+			t.Fatalf("%s %s: %v", op.Action, op.DN, err)
+		}
+	}
+}
+
+func owned(t *testing.T, c *directory.Client, ou string) map[string]reconcile.ADGroup {
+	t.Helper()
+	gs, err := c.OwnedGroups(context.Background(), ou, directorytest.Managed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]reconcile.ADGroup{}
+	for _, g := range gs {
+		out[policy.CloudIDFromAnchor(g.Anchor)] = g
+	}
+	return out
 }
 
 func TestOpenFailures(t *testing.T) {
@@ -106,82 +143,6 @@ func TestSchemaProbe(t *testing.T) {
 	}
 }
 
-var managed = []string{"sAMAccountName", "groupType", "displayName", "description", "adminDescription"}
-
-func createOp(cn, ou, id string, members ...string) reconcile.Op {
-	anchor := policy.Anchor(id)
-	return reconcile.Op{Action: reconcile.Create, CloudID: id, DN: policy.GroupDN(cn, ou), Anchor: anchor, Members: members,
-		Changes: []reconcile.AttrChange{{Name: "sAMAccountName", New: []string{policy.SAMAccountName(cn)}},
-			{Name: "groupType", New: []string{"-2147483640"}}, {Name: "displayName", New: []string{cn}}, {Name: "adminDescription", New: []string{anchor}}}}
-}
-
-func mustApply(t *testing.T, c *directory.Client, ops ...reconcile.Op) {
-	t.Helper()
-	for _, op := range ops {
-		if err := c.Apply(context.Background(), op); err != nil {
-			t.Fatalf("%s %s: %v", op.Action, op.DN, err)
-		}
-	}
-}
-
-func owned(t *testing.T, c *directory.Client, ou string) map[string]reconcile.ADGroup {
-	t.Helper()
-	gs, err := c.OwnedGroups(context.Background(), ou, managed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]reconcile.ADGroup{}
-	for _, g := range gs {
-		out[policy.CloudIDFromAnchor(g.Anchor)] = g
-	}
-	return out
-}
-
-func TestWriteCycle(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	c := open(t, dc)
-	ou := dc.NewOU(t, "cycle")
-	us := dc.AddUsers(t, ou, []string{"cycle-u1", "cycle-u2", "cycle-u3"})
-	const id = "6a1e0c55-0101-4f0e-9d3b-2c1a0b9f8e7d"
-	op := createOp("Cycle_2c1a0b9f8e7d", ou, id, us[0].DN, us[1].DN)
-	mustApply(t, c, op)
-	g := owned(t, c, ou)[id]
-	if g.DN != op.DN || len(g.Members) != 2 || g.Attrs["groupType"][0] != "-2147483640" || g.GUID == "" {
-		t.Fatalf("after create: %+v", g)
-	}
-	newDN := policy.GroupDN("Cycle 2_2c1a0b9f8e7d", ou)
-	mustApply(t, c,
-		reconcile.Op{Action: reconcile.Rename, DN: op.DN, NewRDN: "CN=" + policy.EscapeRDNValue("Cycle 2_2c1a0b9f8e7d"), Anchor: op.Anchor},
-		reconcile.Op{Action: reconcile.Update, DN: newDN, Anchor: op.Anchor, Changes: []reconcile.AttrChange{
-			{Name: "description", New: []string{"now described"}}, {Name: "displayName", New: []string{"Cycle 2"}}}},
-		reconcile.Op{Action: reconcile.RemoveMembers, DN: newDN, Anchor: op.Anchor, Members: []string{us[0].DN}},
-		// us[1] is a member already: Samba answers 68, the client steps over it.
-		reconcile.Op{Action: reconcile.AddMembers, DN: newDN, Anchor: op.Anchor, Members: []string{us[1].DN, us[2].DN}},
-	)
-	g = owned(t, c, ou)[id]
-	if g.DN != newDN || g.GUID != owned(t, c, ou)[id].GUID || g.Attrs["description"][0] != "now described" ||
-		!slices.Equal(sortedLower(g.Members), sortedLower([]string{us[1].DN, us[2].DN})) {
-		t.Fatalf("after changes: %+v", g)
-	}
-	mustApply(t, c, reconcile.Op{Action: reconcile.Update, DN: newDN, Anchor: op.Anchor, Changes: []reconcile.AttrChange{{Name: "description", Old: []string{"now described"}}}})
-	if d := owned(t, c, ou)[id].Attrs["description"]; d != nil {
-		t.Fatalf("description not removed: %v", d)
-	}
-	mustApply(t, c, reconcile.Op{Action: reconcile.Delete, DN: newDN, Anchor: op.Anchor})
-	if len(owned(t, c, ou)) != 0 {
-		t.Fatal("group still there after delete")
-	}
-}
-
-func sortedLower(s []string) []string {
-	out := make([]string, len(s))
-	for i, v := range s {
-		out[i] = strings.ToLower(v)
-	}
-	slices.Sort(out)
-	return out
-}
-
 func TestNamesRoundTrip(t *testing.T) {
 	dc := testdc.Shared(t, testdc.Options{})
 	c := open(t, dc)
@@ -190,7 +151,7 @@ func TestNamesRoundTrip(t *testing.T) {
 	for i, display := range names {
 		id := fmt.Sprintf("6a1e0c55-02%02d-4f0e-9d3b-2c1a0b9f8e7d", i)
 		cn := policy.CommonName(policy.NamingDisplayName, id, display)
-		mustApply(t, c, createOp(cn, ou, id))
+		mustApply(t, c, directorytest.CreateOp(cn, ou, id))
 		g := owned(t, c, ou)[id]
 		parsed, err := ldap.ParseDN(g.DN)
 		if err != nil {
@@ -214,7 +175,7 @@ func TestLargeGroupRangedRead(t *testing.T) {
 		dns = append(dns, u.DN)
 	}
 	const id = "6a1e0c55-0301-4f0e-9d3b-2c1a0b9f8e7d"
-	op := createOp("Large_2c1a0b9f8e7d", ou, id, dns[:1000]...)
+	op := directorytest.CreateOp("Large_2c1a0b9f8e7d", ou, id, dns[:1000]...)
 	var adds []reconcile.Op
 	for start := 1000; start < len(dns); start += 1000 {
 		adds = append(adds, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: dns[start:min(start+1000, len(dns))]})
@@ -244,65 +205,5 @@ func TestNextRange(t *testing.T) {
 		if next, more := directory.NextRange(tc.in); next != tc.next || more != tc.more {
 			t.Errorf("nextRange(%q) = %d, %v; want %d, %v", tc.in, next, more, tc.next, tc.more)
 		}
-	}
-}
-
-func TestLookup(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	c := open(t, dc)
-	ou := dc.NewOU(t, "lookup")
-	us := dc.AddUsers(t, ou, []string{"lookup-a", "lookup-b"})
-	const id = "6a1e0c55-0401-4f0e-9d3b-2c1a0b9f8e7d"
-	mustApply(t, c, createOp("Lookup_2c1a0b9f8e7d", ou, id))
-	guidBytes, _ := directory.GUIDBytes(us[1].GUID)
-	immutable := base64.StdEncoding.EncodeToString(guidBytes)
-	cases := []struct {
-		kind  directory.KeyKind
-		value string
-		dn    string
-	}{
-		{directory.ByGUID, strings.ToUpper(us[0].GUID), us[0].DN},
-		{directory.BySID, us[1].SID, us[1].DN},
-		{directory.ByImmutableID, immutable, us[1].DN},
-		{directory.ByDN, strings.ToUpper(us[0].DN), us[0].DN},
-		{directory.ByAnchor, policy.Anchor(id), policy.GroupDN("Lookup_2c1a0b9f8e7d", ou)},
-	}
-	for _, tc := range cases {
-		t.Run(string(tc.kind), func(t *testing.T) {
-			got, err := c.Lookup(context.Background(), tc.kind, testdc.BaseDN, []string{tc.value, "S-1-5-21-1-2-3-999999", "not even a key"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != 1 || !strings.EqualFold(got[tc.value].DN, tc.dn) {
-				t.Fatalf("lookup %s = %+v, want %s", tc.value, got, tc.dn)
-			}
-		})
-	}
-}
-
-func TestNeverWritesWhatItDoesNotOwn(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	c := open(t, dc)
-	ou := dc.NewOU(t, "notmine")
-	const id = "6a1e0c55-0501-4f0e-9d3b-2c1a0b9f8e7d"
-	op := createOp("Theirs_2c1a0b9f8e7d", ou, id)
-	op.Changes[3].New = []string{"Group_6a1e0c55-9999-4f0e-9d3b-2c1a0b9f8e7d"} // someone else's anchor
-	mustApply(t, c, op)
-	before := c.Counters()
-	for _, bad := range []reconcile.Op{
-		{Action: reconcile.Update, DN: op.DN, Anchor: op.Anchor, Changes: []reconcile.AttrChange{{Name: "description", New: []string{"x"}}}},
-		{Action: reconcile.Delete, DN: op.DN, Anchor: op.Anchor},
-		{Action: reconcile.AddMembers, DN: "CN=Domain Admins,CN=Users," + testdc.BaseDN, Anchor: op.Anchor, Members: []string{testdc.AdminDN}},
-	} {
-		err := c.Apply(context.Background(), bad)
-		if !errors.Is(err, reconcile.ErrNotOwned) {
-			t.Fatalf("%s %s: err = %v, want ErrNotOwned", bad.Action, bad.DN, err)
-		}
-		if !strings.Contains(err.Error(), "expected anchor "+op.Anchor) && !strings.Contains(err.Error(), "no such group") {
-			t.Fatalf("error does not say what it expected: %v", err)
-		}
-	}
-	if w := c.Counters().Writes() - before.Writes(); w != 0 {
-		t.Fatalf("%d writes to objects it does not own", w)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
@@ -59,7 +60,7 @@ func (c *Client) ReadGroup(ctx context.Context, dn string, attrs []string) (*rec
 		return nil, err
 	}
 	for i := range gs {
-		if SameDN(gs[i].DN, dn) {
+		if policy.SameDN(gs[i].DN, dn) {
 			return &gs[i], nil
 		}
 	}

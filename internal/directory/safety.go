@@ -9,6 +9,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
 // ErrUnsafeContainer: a configured OU is no place for the tool to write:
@@ -42,7 +43,7 @@ func CheckOUName(dn, base string) error {
 	if err != nil {
 		return fmt.Errorf("%q is not a DN: %w", dn, err)
 	}
-	if base != "" && SameDN(dn, base) {
+	if base != "" && policy.SameDN(dn, base) {
 		return &UnsafeContainerError{DN: dn, Why: "it is the domain root: the tool would own every group in the domain that carries a Group_ anchor"}
 	}
 	first := parsed.RDNs[0].Attributes[0]
@@ -68,10 +69,6 @@ func isDomainRoot(rdns []*ldap.RelativeDN) bool {
 	return true
 }
 
-// SameDN reports whether two DNs name the same object (case and spacing
-// aside). Unparsable DNs are never the same.
-func SameDN(a, b string) bool { return policy.SameDN(a, b) }
-
 // CheckContainer asks AD whether dn is a safe OU to write groups in: it
 // exists, is an organizationalUnit, is not itself a critical system object
 // (AD marks Domain Controllers and the built-in containers so), and, when
@@ -89,8 +86,8 @@ func (c *Client) CheckContainer(ctx context.Context, dn string, deep bool) error
 	if len(entries) != 1 {
 		return &Error{Op: "read", DN: dn, Code: ldap.LDAPResultNoSuchObject, Message: "the OU does not exist", Err: ErrNoSuchOU}
 	}
-	o := Object{Class: entries[0].GetAttributeValues("objectClass")}
-	if !o.hasClass("organizationalUnit") {
+	o := reconcile.ADObject{Class: entries[0].GetAttributeValues("objectClass")}
+	if !o.HasClass("organizationalUnit") {
 		return &UnsafeContainerError{DN: dn, Why: "it is not an organizational unit (objectClass " + strings.Join(o.Class, ", ") + ")"}
 	}
 	if strings.EqualFold(entries[0].GetAttributeValue("isCriticalSystemObject"), "TRUE") {

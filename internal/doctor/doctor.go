@@ -79,8 +79,20 @@ func Run(ctx context.Context, cfg *config.Config, cfgErr error, o Options) *Repo
 		return r
 	}
 	r.add("config", Pass, "the configuration is valid", "")
-	if ws := cfg.Warnings(); len(ws) > 0 {
-		r.add("server: exposure", Warn, strings.Join(ws, "; "), "keep server.listen on loopback, or give it TLS and a token or client certificates (examples/config.yaml, server)")
+	var exposure, other []string
+	for _, w := range cfg.Warnings() {
+		if strings.HasPrefix(w, "server.") {
+			exposure = append(exposure, w)
+		} else {
+			other = append(other, w)
+		}
+	}
+	if len(exposure) > 0 {
+		r.add("server: exposure", Warn, strings.Join(exposure, "; "), "keep server.listen on loopback, or give it TLS and a token or client certificates (examples/config.yaml, server)")
+	}
+	for _, w := range other {
+		key, _, _ := strings.Cut(w, ":")
+		r.add("config: "+key, Warn, w, "see "+key+" in examples/config.yaml")
 	}
 	checkGraph(ctx, r, cfg, o)
 	checkDirectory(ctx, r, cfg, o)
@@ -110,8 +122,7 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 		return
 	}
 	r.add("graph: token", Pass, fmt.Sprintf("signed in to tenant %s as app %s at %s", cfg.Cloud.TenantID, cfg.Cloud.ClientID, cfg.Cloud.AuthorityURL), "")
-	client, err := graph.New(graph.Options{GraphURL: cfg.Cloud.GraphURL, Credential: cred, HTTPClient: hc, Logger: o.Logger,
-		Retry: graph.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Second, MaxDelay: 5 * time.Second}})
+	client, err := cfg.Cloud.Client(hc, cred, o.Logger, graph.RetryPolicy{MaxAttempts: 3, BaseDelay: time.Second, MaxDelay: 5 * time.Second})
 	if err != nil {
 		r.add("graph: read", Fail, err.Error(), "fix cloud.graph_url")
 		return

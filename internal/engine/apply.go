@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
-	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -41,7 +40,7 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res
 			continue
 		}
 		if err := e.writer.Apply(ctx, op); err != nil {
-			if errors.Is(err, directory.ErrUnavailable) {
+			if errors.Is(err, reconcile.ErrDirectoryUnavailable) {
 				// The DC is gone, not this group's operation: every
 				// operation left stays pending for the next cycle.
 				fatal = fmt.Errorf("engine: %w; %d operations were not done and stay pending for the next cycle", err, len(ops)-i)

@@ -12,17 +12,16 @@ import (
 	"sort"
 	"time"
 
-	"github.com/groupwriteback/groupwriteback/internal/directory"
-	"github.com/groupwriteback/groupwriteback/internal/graph"
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
-// Cloud reads the tenant (graph.Client).
+// Cloud reads the tenant (graph.Client), in the cloud package's vocabulary.
 type Cloud interface {
-	GroupsDelta(ctx context.Context, link string) (*graph.GroupRound, error)
-	UsersDelta(ctx context.Context, link string) (*graph.UserRound, error)
+	GroupsDelta(ctx context.Context, link string) (*cloud.GroupRound, error)
+	UsersDelta(ctx context.Context, link string) (*cloud.UserRound, error)
 	UnifiedWritebackDefault(ctx context.Context) (value, set bool, err error)
 	// IsSoftDeleted says whether a group is in deleted items (restorable).
 	IsSoftDeleted(ctx context.Context, id string) (bool, error)
@@ -31,11 +30,11 @@ type Cloud interface {
 	CloudManaged(ctx context.Context, id string) (bool, error)
 }
 
-// DirectoryReader reads AD (directory.Client).
+// DirectoryReader reads AD (directory.Client), in reconcile's vocabulary.
 type DirectoryReader interface {
 	OwnedGroups(ctx context.Context, base string, managed []string) ([]reconcile.ADGroup, error)
 	GroupsByAnchor(ctx context.Context, base string, anchors, managed []string) ([]reconcile.ADGroup, error)
-	Lookup(ctx context.Context, kind directory.KeyKind, base string, values []string) (map[string]directory.Object, error)
+	Lookup(ctx context.Context, kind reconcile.KeyKind, base string, values []string) (map[string]reconcile.ADObject, error)
 	// CheckContainer refuses an OU that is no safe place for groups.
 	CheckContainer(ctx context.Context, dn string, deep bool) error
 	// ReadGroup reads one group with the attributes and all its members.
@@ -47,11 +46,50 @@ type DirectoryWriter interface {
 	Apply(ctx context.Context, op reconcile.Op) error
 }
 
-var (
-	_ Cloud           = (*graph.Client)(nil)
-	_ DirectoryReader = (*directory.Client)(nil)
-	_ DirectoryWriter = (*directory.Client)(nil)
-)
+// Store keeps the engine's state between cycles (store.Store): the tenant
+// as last read, each group's status, the runs and what they wrote, and the
+// settings that bind a state file to its tenant and domain. Every
+// implementation passes the suite in internal/store/storetest.
+type Store interface {
+	CloudState
+	StatusBook
+	RunLog
+	Settings
+}
+
+// CloudState is the tenant as last read, with the delta links to go on.
+type CloudState interface {
+	LoadCloud(ctx context.Context) (*cloud.Snapshot, store.Links, error)
+	SaveCloud(ctx context.Context, u store.CloudUpdate) error
+	// CountWritten counts the groups written back and not deleted.
+	CountWritten(ctx context.Context) (int, error)
+}
+
+// StatusBook holds each group's status and the operations written.
+type StatusBook interface {
+	SetStatus(ctx context.Context, sts []store.GroupStatus) error
+	Statuses(ctx context.Context, states ...string) ([]store.GroupStatus, error)
+	RecordOperations(ctx context.Context, ops []store.Operation) error
+	Operations(ctx context.Context, cloudID string, n int) ([]store.Operation, error)
+}
+
+// RunLog records cycles.
+type RunLog interface {
+	StartRun(ctx context.Context, mode string) (id int64, died []int64, err error)
+	FinishRun(ctx context.Context, id int64, outcome string, summary any) error
+	Runs(ctx context.Context, n int) ([]store.Run, error)
+}
+
+// Settings are the few values that outlive cycles: whether writeback is
+// enabled, what the state file is bound to, and free-form metadata.
+type Settings interface {
+	Enablement(ctx context.Context) (store.Enablement, error)
+	SetEnablement(ctx context.Context, e store.Enablement) error
+	Binding(ctx context.Context) (b store.Binding, ok bool, err error)
+	SetBinding(ctx context.Context, b store.Binding) error
+	Meta(ctx context.Context, key string) (string, error)
+	SetMeta(ctx context.Context, key, value string) error
+}
 
 // Config is what the engine needs besides its adapters.
 type Config struct {
@@ -64,9 +102,9 @@ type Config struct {
 	// production.
 	Staging  bool
 	TargetOU string
-	// Policy options; Exchange and AnchorAttribute come from Schema.
+	// Policy options, Exchange and AnchorAttribute included (from the
+	// directory's schema probe).
 	Policy policy.Options
-	Schema directory.Schema
 	// UnifiedWritebackDefault, set false, leaves out Microsoft 365 groups
 	// whose writebackConfiguration.isEnabled is unset (policy.Options).
 	UnifiedWritebackDefault *bool
@@ -117,20 +155,18 @@ type Engine struct {
 	cloud  Cloud
 	reader DirectoryReader
 	writer DirectoryWriter
-	store  *store.Store
+	store  Store
 	cfg    Config
 	logger *slog.Logger
 	now    func() time.Time
 }
 
 // New returns an engine.
-func New(c Cloud, r DirectoryReader, w DirectoryWriter, st *store.Store, cfg Config, logger *slog.Logger) *Engine {
+func New(c Cloud, r DirectoryReader, w DirectoryWriter, st Store, cfg Config, logger *slog.Logger) *Engine {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Policy.TargetOU = cfg.TargetOU
-	cfg.Policy.Exchange = cfg.Schema.Exchange
-	cfg.Policy.AnchorAttribute = cfg.Schema.AnchorAttribute
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -287,10 +323,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 			return nil, err
 		}
 	}
-	popts := e.cfg.Policy
-	popts.SkipUnsetMicrosoft365 = e.cfg.UnifiedWritebackDefault != nil && !*e.cfg.UnifiedWritebackDefault
-	popts.WithoutExchange = en.WithoutExchange
-	decisions := policy.DecideSome(snap, popts, dirty)
+	decisions := policy.DecideSome(snap, e.policyOptions(en), dirty)
 	managed := e.managed()
 
 	// Anchored groups are looked for in the whole domain, so that one moved
@@ -383,7 +416,16 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 // ownsPlace reports whether dn lies where the tool keeps its groups: the
 // target OU or the quarantine OU.
 func (e *Engine) ownsPlace(dn string) bool {
-	return directory.IsUnder(dn, e.cfg.TargetOU) || (e.cfg.QuarantineOU != "" && directory.IsUnder(dn, e.cfg.QuarantineOU))
+	return policy.Within(dn, e.cfg.TargetOU) || (e.cfg.QuarantineOU != "" && policy.Within(dn, e.cfg.QuarantineOU))
+}
+
+// policyOptions are the options every decision is made with: the
+// configuration's, and the enablement's choice to write without Exchange.
+func (e *Engine) policyOptions(en store.Enablement) policy.Options {
+	popts := e.cfg.Policy
+	popts.SkipUnsetMicrosoft365 = e.cfg.UnifiedWritebackDefault != nil && !*e.cfg.UnifiedWritebackDefault
+	popts.WithoutExchange = en.WithoutExchange
+	return popts
 }
 
 func (e *Engine) managed() []string { return policy.ManagedAttributes(e.cfg.Policy) }
@@ -402,8 +444,7 @@ func (e *Engine) reconcileOptions(managed []string, o RunOptions) reconcile.Opti
 func (e *Engine) tenantDefault(ctx context.Context, last bool) bool {
 	v, _, err := e.cloud.UnifiedWritebackDefault(ctx)
 	if err != nil {
-		var gerr *graph.Error
-		if errors.As(err, &gerr) && gerr.StatusCode == 403 {
+		if errors.Is(err, cloud.ErrForbidden) {
 			e.logger.Debug("cannot read the tenant's NewUnifiedGroupWritebackDefault (needs GroupSettings.Read.All or Group.Read.All); it is only shown, never used")
 			return last
 		}

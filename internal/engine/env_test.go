@@ -76,8 +76,8 @@ func newEnvOn(t *testing.T, dc *testdc.DC, tf *graphsim.TenantFile, adjust func(
 	if err := e.store.SetEnablement(context.Background(), store.Enablement{Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	cfg := engine.Config{TenantID: tf.TenantID, BaseDN: testdc.BaseDN, TargetOU: e.ou, Schema: e.dir.Schema(), DeleteThreshold: 500,
-		Policy: policy.Options{Naming: policy.NamingDisplayName}}
+	cfg := engine.Config{TenantID: tf.TenantID, BaseDN: testdc.BaseDN, TargetOU: e.ou, DeleteThreshold: 500,
+		Policy: policy.Options{Naming: policy.NamingDisplayName, Exchange: e.dir.Schema().Exchange, AnchorAttribute: e.dir.Schema().AnchorAttribute}}
 	if adjust != nil {
 		adjust(&cfg)
 	}

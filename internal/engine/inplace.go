@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
-	"github.com/groupwriteback/groupwriteback/internal/directory"
-	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
@@ -27,7 +25,7 @@ func (e *Engine) placeOriginals(ctx context.Context, work []policy.Decision) (ma
 	if len(sids) == 0 {
 		return out, nil
 	}
-	found, err := e.reader.Lookup(ctx, directory.BySID, e.cfg.BaseDN, sids)
+	found, err := e.reader.Lookup(ctx, reconcile.BySID, e.cfg.BaseDN, sids)
 	if err != nil {
 		return nil, fmt.Errorf("engine: look up original groups by SID: %w", err)
 	}
@@ -82,7 +80,7 @@ func (e *Engine) placeOriginals(ctx context.Context, work []policy.Decision) (ma
 // or it was never read: it tells a source of authority moved to the cloud
 // (isCloudManaged) from a group merely taken out of sync.
 // It returns the groups it read, to be saved with the snapshot.
-func (e *Engine) readSyncBehavior(ctx context.Context, snap *cloud.Snapshot, gr *graph.GroupRound) ([]string, error) {
+func (e *Engine) readSyncBehavior(ctx context.Context, snap *cloud.Snapshot, gr *cloud.GroupRound) ([]string, error) {
 	var read []string
 	changed := map[string]bool{}
 	for _, d := range gr.Changes {

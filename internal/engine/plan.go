@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
-	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -51,8 +50,8 @@ type Plan struct {
 // freshState is what Plan read, kept for an Apply in the same process.
 type freshState struct {
 	snap          *cloud.Snapshot
-	gr            *graph.GroupRound
-	ur            *graph.UserRound
+	gr            *cloud.GroupRound
+	ur            *cloud.UserRound
 	behaviourRead []string
 	actual        []reconcile.ADGroup
 	work          []policy.Decision

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
-	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
@@ -20,8 +19,8 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision) ([]reconci
 			inWork[d.Desired.Anchor] = true
 		}
 	}
-	values := map[directory.KeyKind]map[string]bool{}
-	want := func(k directory.KeyKind, v string) {
+	values := map[reconcile.KeyKind]map[string]bool{}
+	want := func(k reconcile.KeyKind, v string) {
 		if v == "" {
 			return
 		}
@@ -40,24 +39,24 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision) ([]reconci
 			}
 			if m.Keys.Anchor != "" {
 				if !inWork[m.Keys.Anchor] {
-					want(directory.ByAnchor, m.Keys.Anchor)
+					want(reconcile.ByAnchor, m.Keys.Anchor)
 				}
 				continue
 			}
-			want(directory.ByGUID, m.Keys.GUID)
-			want(directory.BySID, m.Keys.SID)
-			want(directory.ByImmutableID, m.Keys.ImmutableID)
-			want(directory.ByDN, m.Keys.DN)
+			want(reconcile.ByGUID, m.Keys.GUID)
+			want(reconcile.BySID, m.Keys.SID)
+			want(reconcile.ByImmutableID, m.Keys.ImmutableID)
+			want(reconcile.ByDN, m.Keys.DN)
 		}
 	}
-	found := map[directory.KeyKind]map[string]directory.Object{}
+	found := map[reconcile.KeyKind]map[string]reconcile.ADObject{}
 	for kind, set := range values {
 		list := make([]string, 0, len(set))
 		for v := range set {
 			list = append(list, v)
 		}
 		base := e.cfg.BaseDN
-		if kind == directory.ByAnchor {
+		if kind == reconcile.ByAnchor {
 			base = e.cfg.TargetOU
 		}
 		objs, err := e.reader.Lookup(ctx, kind, base, list)
@@ -80,7 +79,7 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision) ([]reconci
 			if a := m.Keys.Anchor; a != "" {
 				if inWork[a] {
 					rd.Members = append(rd.Members, reconcile.Member{Anchor: a})
-				} else if obj, ok := found[directory.ByAnchor][a]; ok {
+				} else if obj, ok := found[reconcile.ByAnchor][a]; ok {
 					rd.Members = append(rd.Members, reconcile.Member{DN: obj.DN})
 				} else {
 					rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: "member group is written back but has no AD object yet"})
@@ -112,11 +111,11 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision) ([]reconci
 
 // first returns the object the first key that found one found: objectGUID,
 // then objectSid, then the immutable id, then the DN (which may be stale).
-func first(found map[directory.KeyKind]map[string]directory.Object, k policy.Keys) (directory.Object, bool) {
+func first(found map[reconcile.KeyKind]map[string]reconcile.ADObject, k policy.Keys) (reconcile.ADObject, bool) {
 	for _, try := range []struct {
-		kind directory.KeyKind
+		kind reconcile.KeyKind
 		v    string
-	}{{directory.ByGUID, k.GUID}, {directory.BySID, k.SID}, {directory.ByImmutableID, k.ImmutableID}, {directory.ByDN, k.DN}} {
+	}{{reconcile.ByGUID, k.GUID}, {reconcile.BySID, k.SID}, {reconcile.ByImmutableID, k.ImmutableID}, {reconcile.ByDN, k.DN}} {
 		if try.v == "" {
 			continue
 		}
@@ -124,5 +123,5 @@ func first(found map[directory.KeyKind]map[string]directory.Object, k policy.Key
 			return o, true
 		}
 	}
-	return directory.Object{}, false
+	return reconcile.ADObject{}, false
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -29,10 +29,10 @@ func (e *StateMismatchError) Error() string {
 	if !strings.EqualFold(e.State.TenantID, e.Config.TenantID) {
 		add("cloud.tenant_id", e.State.TenantID, e.Config.TenantID)
 	}
-	if !directory.SameDN(e.State.Domain, e.Config.Domain) {
+	if !policy.SameDN(e.State.Domain, e.Config.Domain) {
 		add("directory.base_dn", e.State.Domain, e.Config.Domain)
 	}
-	if !directory.SameDN(e.State.TargetOU, e.Config.TargetOU) {
+	if !policy.SameDN(e.State.TargetOU, e.Config.TargetOU) {
 		add("writeback.target_ou", e.State.TargetOU, e.Config.TargetOU)
 	}
 	if !sameOptionalDN(e.State.QuarantineOU, e.Config.QuarantineOU) {
@@ -49,7 +49,7 @@ func sameOptionalDN(a, b string) bool {
 	if a == "" || b == "" {
 		return a == b
 	}
-	return directory.SameDN(a, b)
+	return policy.SameDN(a, b)
 }
 
 // binding is what this engine's configuration names.
@@ -72,8 +72,8 @@ func (e *Engine) checkBinding(ctx context.Context, record bool) error {
 		}
 		return nil
 	}
-	if !strings.EqualFold(have.TenantID, want.TenantID) || !directory.SameDN(have.Domain, want.Domain) ||
-		!directory.SameDN(have.TargetOU, want.TargetOU) || !sameOptionalDN(have.QuarantineOU, want.QuarantineOU) {
+	if !strings.EqualFold(have.TenantID, want.TenantID) || !policy.SameDN(have.Domain, want.Domain) ||
+		!policy.SameDN(have.TargetOU, want.TargetOU) || !sameOptionalDN(have.QuarantineOU, want.QuarantineOU) {
 		return &StateMismatchError{State: have, Config: want}
 	}
 	return nil

@@ -144,7 +144,7 @@ func TestDangerousTargetOU(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.dir.Lookup(context.Background(), directory.ByDN, testdc.BaseDN, []string{foreign}); err != nil {
+	if _, err := e.dir.Lookup(context.Background(), reconcile.ByDN, testdc.BaseDN, []string{foreign}); err != nil {
 		t.Fatal(err)
 	}
 	if found, _ := e.dir.Exists(context.Background(), foreign); !found {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
-	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -67,7 +66,7 @@ func (e *Engine) confirmRemovedUsers(ctx context.Context, snap *cloud.Snapshot, 
 
 // dirty lists the groups a delta cycle works on: those Graph reports
 // changed, those with a changed member, and those left pending or failed.
-func (e *Engine) dirty(ctx context.Context, snap *cloud.Snapshot, gr *graph.GroupRound, ur *graph.UserRound) (map[string]bool, error) {
+func (e *Engine) dirty(ctx context.Context, snap *cloud.Snapshot, gr *cloud.GroupRound, ur *cloud.UserRound) (map[string]bool, error) {
 	dirty := map[string]bool{}
 	changed := map[string]bool{}
 	for _, d := range gr.Changes {

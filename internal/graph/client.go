@@ -24,6 +24,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
 )
 
 // RetryPolicy bounds how a request is retried after throttling (429),
@@ -341,3 +342,6 @@ func (c *Client) token(ctx context.Context, refresh bool) (string, error) {
 	}
 	return tok.Token, nil
 }
+
+// The engine reads the tenant through this client.
+var _ engine.Cloud = (*Client)(nil)

@@ -253,5 +253,12 @@ func (c *Config) Open(_ context.Context, logger *slog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return New(Options{GraphURL: c.GraphURL, Credential: cred, HTTPClient: hc, Logger: logger})
+	return c.Client(hc, cred, logger, RetryPolicy{})
+}
+
+// Client returns a client for the configured Graph with the HTTP client
+// and credential given (HTTPClient, TokenCredential): Open's constructor,
+// which doctor uses too, with a shorter retry policy (zero: the default).
+func (c *Config) Client(hc *http.Client, cred azcore.TokenCredential, logger *slog.Logger, retry RetryPolicy) (*Client, error) {
+	return New(Options{GraphURL: c.GraphURL, Credential: cred, HTTPClient: hc, Logger: logger, Retry: retry})
 }

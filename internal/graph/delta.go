@@ -22,37 +22,6 @@ var (
 		"onPremisesSecurityIdentifier", "onPremisesDistinguishedName", "onPremisesSamAccountName", "onPremisesDomainName"}
 )
 
-// GroupRound is one delta round over groups.
-type GroupRound struct {
-	// Full is true when the round describes every group (no delta link was
-	// given, or Graph asked for a resync): the caller replaces its snapshot.
-	Full bool
-	// Changes holds one entry per group, its pages merged, in the order
-	// groups first appeared.
-	Changes []cloud.GroupDelta
-	// DeltaLink starts the next round.
-	DeltaLink string
-	Stats     RoundStats
-}
-
-// UserRound is one delta round over users.
-type UserRound struct {
-	Full      bool
-	Changes   []cloud.UserDelta
-	DeltaLink string
-	Stats     RoundStats
-}
-
-// RoundStats counts what a round read.
-type RoundStats struct {
-	Pages int
-	Items int
-	// Resyncs counts restarts from a full read that Graph asked for.
-	Resyncs int
-	// Skipped counts items without an id, which cannot be applied.
-	Skipped int
-}
-
 // maxResyncs bounds how often one round restarts on Graph's request.
 const maxResyncs = 3
 
@@ -82,7 +51,7 @@ type deltaPage struct {
 // readRound follows one delta round from link (or from initial when link is
 // empty) to its delta link, feeding each item to add. On a resync it calls
 // reset and starts again from initial.
-func (c *Client) readRound(ctx context.Context, what, initial, link string, add func(map[string]json.RawMessage) bool, reset func()) (full bool, deltaLink string, st RoundStats, err error) {
+func (c *Client) readRound(ctx context.Context, what, initial, link string, add func(map[string]json.RawMessage) bool, reset func()) (full bool, deltaLink string, st cloud.RoundStats, err error) {
 	full = link == ""
 	next := link
 	if full {
@@ -189,14 +158,14 @@ func (c *Client) deltaURL(api, collection string, sel []string) string {
 
 // GroupsDelta reads one round of group changes: all groups when link is
 // empty, else the changes since the round that returned link.
-func (c *Client) GroupsDelta(ctx context.Context, link string) (*GroupRound, error) {
+func (c *Client) GroupsDelta(ctx context.Context, link string) (*cloud.GroupRound, error) {
 	m := newMerger[groupAcc]()
 	full, dl, st, err := c.readRound(ctx, "groups", c.deltaURL("beta", "groups", groupSelect), link,
 		func(item map[string]json.RawMessage) bool { return mergeGroupItem(m, item, c) }, m.reset)
 	if err != nil {
 		return nil, err
 	}
-	r := &GroupRound{Full: full, DeltaLink: dl, Stats: st}
+	r := &cloud.GroupRound{Full: full, DeltaLink: dl, Stats: st}
 	for _, id := range m.order {
 		r.Changes = append(r.Changes, m.items[id].finish())
 	}
@@ -204,14 +173,14 @@ func (c *Client) GroupsDelta(ctx context.Context, link string) (*GroupRound, err
 }
 
 // UsersDelta reads one round of user changes, as GroupsDelta does for groups.
-func (c *Client) UsersDelta(ctx context.Context, link string) (*UserRound, error) {
+func (c *Client) UsersDelta(ctx context.Context, link string) (*cloud.UserRound, error) {
 	m := newMerger[cloud.UserDelta]()
 	full, dl, st, err := c.readRound(ctx, "users", c.deltaURL("v1.0", "users", userSelect), link,
 		func(item map[string]json.RawMessage) bool { return mergeUserItem(m, item, c) }, m.reset)
 	if err != nil {
 		return nil, err
 	}
-	r := &UserRound{Full: full, DeltaLink: dl, Stats: st}
+	r := &cloud.UserRound{Full: full, DeltaLink: dl, Stats: st}
 	for _, id := range m.order {
 		r.Changes = append(r.Changes, *m.items[id])
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
 )
 
 // ErrResyncRequired reports that Graph no longer accepts a delta link and the
@@ -65,12 +67,16 @@ func (e *Error) Error() string {
 	return msg
 }
 
-// Is makes errors.Is(err, ErrResyncRequired) true for Graph's resync answers.
+// Is makes errors.Is(err, ErrResyncRequired) true for Graph's resync
+// answers, and errors.Is(err, cloud.ErrForbidden) for a 403.
 func (e *Error) Is(target error) bool {
-	if target != ErrResyncRequired {
-		return false
+	switch target {
+	case ErrResyncRequired:
+		return e.StatusCode == http.StatusGone || slices.ContainsFunc(resyncCodes, e.HasCode)
+	case cloud.ErrForbidden:
+		return e.StatusCode == http.StatusForbidden
 	}
-	return e.StatusCode == http.StatusGone || slices.ContainsFunc(resyncCodes, e.HasCode)
+	return false
 }
 
 // HasCode reports whether code is the error's code or one of its inner

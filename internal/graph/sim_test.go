@@ -134,8 +134,8 @@ func newSimClient(t *testing.T, s *sim, cfg Config) *Client {
 type reader struct {
 	snap                *cloud.Snapshot
 	groupLink, userLink string
-	lastGroup, lastUser *GroupRound
-	lastUsers           *UserRound
+	lastGroup, lastUser *cloud.GroupRound
+	lastUsers           *cloud.UserRound
 }
 
 func newReader() *reader { return &reader{snap: cloud.NewSnapshot()} }

@@ -62,30 +62,3 @@ func TestCorruptStateFile(t *testing.T) {
 		})
 	}
 }
-
-func TestDiedRunsAndBinding(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "state.db"))
-	first, _, err := s.StartRun(ctx, "full") // then killed: never finished
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, died, err := s.StartRun(ctx, "delta")
-	if err != nil || len(died) != 1 || died[0] != first {
-		t.Fatalf("died = %v, %v; want [%d]", died, err, first)
-	}
-	runs, _ := s.Runs(ctx, 5)
-	if runs[0].ID != second || runs[0].Outcome != "running" || runs[1].Outcome != OutcomeDied {
-		t.Fatalf("runs = %+v", runs)
-	}
-	if _, ok, err := s.Binding(ctx); ok || err != nil {
-		t.Fatalf("a new state file has a binding: %v %v", ok, err)
-	}
-	b := Binding{TenantID: "t", Domain: "DC=contoso,DC=test", TargetOU: "OU=Cloud,DC=contoso,DC=test"}
-	if err := s.SetBinding(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	if got, ok, err := s.Binding(ctx); !ok || err != nil || got != b {
-		t.Fatalf("binding = %+v %v %v", got, ok, err)
-	}
-}

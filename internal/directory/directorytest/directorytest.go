@@ -1,0 +1,321 @@
+// Package directorytest is the conformance suite of the engine's
+// directory: directory.Client runs it against a real Samba AD DC, and the
+// in-memory directory (memdir) against itself, so that engine tests on
+// memdir mean what they would on AD.
+package directorytest
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+)
+
+// Directory is what the engine reads and writes.
+type Directory interface {
+	engine.DirectoryReader
+	engine.DirectoryWriter
+}
+
+// User is a user account the fixture made.
+type User struct{ DN, SID, GUID string }
+
+// Fixture is one directory to test, and the means to seed it.
+type Fixture struct {
+	Dir    Directory
+	BaseDN string
+	// NewOU makes a fresh, empty OU and returns its DN.
+	NewOU func(t *testing.T, name string) string
+	// AddUsers makes user accounts in ou.
+	AddUsers func(t *testing.T, ou string, names []string) []User
+}
+
+// Run runs the suite; open returns the fixture (it may be shared between
+// tests: every test works in OUs of its own).
+func Run(t *testing.T, open func(t *testing.T) Fixture) {
+	for _, tc := range []struct {
+		name string
+		test func(t *testing.T, f Fixture)
+	}{
+		{"WriteCycle", testWriteCycle},
+		{"RetriesFindTheirWorkDone", testRetries},
+		{"NeverWritesWhatItDoesNotOwn", testNotOwned},
+		{"InPlaceGuardedBySID", testInPlace},
+		{"MembersFollowRenameAndDelete", testMembersFollow},
+		{"RefusesUnknownMember", testUnknownMember},
+		{"Lookup", testLookup},
+		{"CheckContainer", testCheckContainer},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
+	}
+}
+
+// Managed are the attributes the suite reads back.
+var Managed = []string{"sAMAccountName", "groupType", "displayName", "description", "adminDescription"}
+
+// CreateOp is the creation of a global security group cn in ou for the
+// cloud group id, with members.
+func CreateOp(cn, ou, id string, members ...string) reconcile.Op {
+	anchor := policy.Anchor(id)
+	return reconcile.Op{Action: reconcile.Create, CloudID: id, DN: policy.GroupDN(cn, ou), Anchor: anchor, Members: members,
+		Changes: []reconcile.AttrChange{{Name: "sAMAccountName", New: []string{policy.SAMAccountName(cn)}},
+			{Name: "groupType", New: []string{"-2147483640"}}, {Name: "displayName", New: []string{cn}}, {Name: "adminDescription", New: []string{anchor}}}}
+}
+
+func mustApply(t *testing.T, d Directory, ops ...reconcile.Op) {
+	t.Helper()
+	for _, op := range ops {
+		if err := d.Apply(context.Background(), op); err != nil {
+			t.Fatalf("%s %s: %v", op.Action, op.DN, err)
+		}
+	}
+}
+
+// owned reads the owned groups under ou by cloud id.
+func owned(t *testing.T, d Directory, ou string) map[string]reconcile.ADGroup {
+	t.Helper()
+	gs, err := d.OwnedGroups(context.Background(), ou, Managed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]reconcile.ADGroup{}
+	for _, g := range gs {
+		out[policy.CloudIDFromAnchor(g.Anchor)] = g
+	}
+	return out
+}
+
+// SortedLower is s lower-cased and sorted, to compare DNs.
+func SortedLower(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[i] = strings.ToLower(v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func id(n int) string { return fmt.Sprintf("6a1e0c55-%04d-4f0e-9d3b-2c1a0b9f8e7d", n) }
+
+func testWriteCycle(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	ou := f.NewOU(t, "cycle")
+	us := f.AddUsers(t, ou, []string{"cycle-u1", "cycle-u2", "cycle-u3"})
+	op := CreateOp("Cycle_2c1a0b9f8e7d", ou, id(101), us[0].DN, us[1].DN)
+	mustApply(t, f.Dir, op)
+	g := owned(t, f.Dir, ou)[id(101)]
+	if !policy.SameDN(g.DN, op.DN) || len(g.Members) != 2 || g.Attrs["groupType"][0] != "-2147483640" || g.GUID == "" || g.Anchor != op.Anchor {
+		t.Fatalf("after create: %+v", g)
+	}
+	guid := g.GUID
+	newDN := policy.GroupDN("Cycle 2_2c1a0b9f8e7d", ou)
+	mustApply(t, f.Dir,
+		reconcile.Op{Action: reconcile.Rename, DN: op.DN, NewRDN: "CN=" + policy.EscapeRDNValue("Cycle 2_2c1a0b9f8e7d"), Anchor: op.Anchor},
+		reconcile.Op{Action: reconcile.Update, DN: newDN, Anchor: op.Anchor, Changes: []reconcile.AttrChange{
+			{Name: "description", New: []string{"now described"}}, {Name: "displayName", New: []string{"Cycle 2"}}}},
+		reconcile.Op{Action: reconcile.RemoveMembers, DN: newDN, Anchor: op.Anchor, Members: []string{us[0].DN}},
+		// us[1] is a member already: the batch steps over it.
+		reconcile.Op{Action: reconcile.AddMembers, DN: newDN, Anchor: op.Anchor, Members: []string{us[1].DN, us[2].DN}},
+	)
+	g = owned(t, f.Dir, ou)[id(101)]
+	if !policy.SameDN(g.DN, newDN) || g.GUID != guid || g.Attrs["description"][0] != "now described" ||
+		!slices.Equal(SortedLower(g.Members), SortedLower([]string{us[1].DN, us[2].DN})) {
+		t.Fatalf("after changes: %+v", g)
+	}
+	byAnchor, err := f.Dir.GroupsByAnchor(ctx, f.BaseDN, []string{op.Anchor, policy.Anchor(id(999))}, Managed)
+	if err != nil || len(byAnchor) != 1 || byAnchor[0].GUID != guid {
+		t.Fatalf("GroupsByAnchor = %+v, %v", byAnchor, err)
+	}
+	read, err := f.Dir.ReadGroup(ctx, newDN, []string{"displayName"})
+	if err != nil || read == nil || read.Attrs["displayName"][0] != "Cycle 2" || read.Attrs["description"] != nil || len(read.Members) != 2 {
+		t.Fatalf("ReadGroup = %+v, %v (only the attributes asked for, all members)", read, err)
+	}
+	sub := f.NewOU(t, "cycle-moved")
+	movedDN := "CN=" + policy.EscapeRDNValue("Cycle 2_2c1a0b9f8e7d") + "," + sub
+	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.Move, DN: newDN, NewParent: sub, Anchor: op.Anchor})
+	if g := owned(t, f.Dir, sub)[id(101)]; !policy.SameDN(g.DN, movedDN) || g.GUID != guid {
+		t.Fatalf("after move: %+v", g)
+	}
+	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.Update, DN: movedDN, Anchor: op.Anchor,
+		Changes: []reconcile.AttrChange{{Name: "description", Old: []string{"now described"}}}})
+	if d := owned(t, f.Dir, sub)[id(101)].Attrs["description"]; d != nil {
+		t.Fatalf("description not removed: %v", d)
+	}
+	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.Delete, DN: movedDN, Anchor: op.Anchor})
+	if len(owned(t, f.Dir, sub)) != 0 {
+		t.Fatal("group still there after delete")
+	}
+	if g, err := f.Dir.ReadGroup(ctx, movedDN, Managed); g != nil || err != nil {
+		t.Fatalf("ReadGroup of a deleted group = %+v, %v; want nil, nil", g, err)
+	}
+}
+
+func testRetries(t *testing.T, f Fixture) {
+	ou := f.NewOU(t, "retry")
+	us := f.AddUsers(t, ou, []string{"retry-u1"})
+	op := CreateOp("Retry_2c1a0b9f8e7d", ou, id(201), us[0].DN)
+	// A create whose answer was lost is tried again: the group is ours.
+	mustApply(t, f.Dir, op, op)
+	add := reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{us[0].DN}}
+	remove := reconcile.Op{Action: reconcile.RemoveMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{us[0].DN}}
+	mustApply(t, f.Dir, add, remove, remove)
+	if g := owned(t, f.Dir, ou)[id(201)]; len(g.Members) != 0 {
+		t.Fatalf("members after add, remove, remove: %v", g.Members)
+	}
+	// A create on a name someone else's group holds is refused.
+	other := CreateOp("Retry_2c1a0b9f8e7d", ou, id(202))
+	if err := f.Dir.Apply(context.Background(), other); err == nil || !directory.IsCode(err, 68) {
+		t.Fatalf("create over another's group: err = %v, want LDAP 68", err)
+	}
+}
+
+func testNotOwned(t *testing.T, f Fixture) {
+	ou := f.NewOU(t, "notmine")
+	op := CreateOp("Theirs_2c1a0b9f8e7d", ou, id(301))
+	theirs := op
+	theirs.Changes = slices.Clone(op.Changes)
+	theirs.Changes[3] = reconcile.AttrChange{Name: "adminDescription", New: []string{policy.Anchor(id(399))}} // someone else's anchor
+	mustApply(t, f.Dir, theirs)
+	for _, bad := range []reconcile.Op{
+		{Action: reconcile.Update, DN: op.DN, Anchor: op.Anchor, Changes: []reconcile.AttrChange{{Name: "description", New: []string{"x"}}}},
+		{Action: reconcile.Delete, DN: op.DN, Anchor: op.Anchor},
+		{Action: reconcile.Rename, DN: op.DN, NewRDN: "CN=Mine", Anchor: op.Anchor},
+		{Action: reconcile.AddMembers, DN: "CN=Domain Admins,CN=Users," + f.BaseDN, Anchor: op.Anchor, Members: []string{op.DN}},
+		{Action: reconcile.Update, DN: policy.GroupDN("Nobody_2c1a0b9f8e7d", ou), Anchor: op.Anchor, Changes: []reconcile.AttrChange{{Name: "description", New: []string{"x"}}}},
+	} {
+		err := f.Dir.Apply(context.Background(), bad)
+		if !errors.Is(err, reconcile.ErrNotOwned) {
+			t.Fatalf("%s %s: err = %v, want ErrNotOwned", bad.Action, bad.DN, err)
+		}
+		if !strings.Contains(err.Error(), "expected anchor "+op.Anchor) && !strings.Contains(err.Error(), "no such group") {
+			t.Fatalf("error does not say what it expected: %v", err)
+		}
+	}
+	g := owned(t, f.Dir, ou)[id(399)]
+	if !policy.SameDN(g.DN, op.DN) || g.Attrs["description"] != nil {
+		t.Fatalf("their group was changed: %+v", g)
+	}
+}
+
+func testInPlace(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	ou := f.NewOU(t, "inplace")
+	us := f.AddUsers(t, ou, []string{"inplace-u1"})
+	op := CreateOp("Original", ou, id(401))
+	op.Changes = op.Changes[:3] // an original AD group carries no anchor
+	mustApply(t, f.Dir, op)
+	found, err := f.Dir.Lookup(ctx, reconcile.ByDN, f.BaseDN, []string{op.DN})
+	if err != nil || found[op.DN].SID == "" {
+		t.Fatalf("lookup of the original group: %+v, %v", found, err)
+	}
+	sid := found[op.DN].SID
+	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, SID: sid, Members: []string{us[0].DN}})
+	for _, bad := range []reconcile.Op{
+		{Action: reconcile.AddMembers, DN: op.DN, SID: us[0].SID, Members: []string{us[0].DN}}, // another object's SID
+		{Action: reconcile.Delete, DN: op.DN, SID: sid},
+		{Action: reconcile.Rename, DN: op.DN, SID: sid, NewRDN: "CN=Other"},
+	} {
+		if err := f.Dir.Apply(ctx, bad); !errors.Is(err, reconcile.ErrNotOwned) {
+			t.Fatalf("%s with SID %s: err = %v, want ErrNotOwned", bad.Action, bad.SID, err)
+		}
+	}
+	if g, _ := f.Dir.ReadGroup(ctx, op.DN, nil); g == nil || len(g.Members) != 1 {
+		t.Fatalf("the original group after in-place writes: %+v", g)
+	}
+}
+
+func testMembersFollow(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	ou := f.NewOU(t, "follow")
+	inner := CreateOp("Inner_2c1a0b9f8e7d", ou, id(501))
+	mustApply(t, f.Dir, inner)
+	outer := CreateOp("Outer_2c1a0b9f8e7d", ou, id(502), inner.DN)
+	mustApply(t, f.Dir, outer)
+	renamed := policy.GroupDN("Inner 2_2c1a0b9f8e7d", ou)
+	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.Rename, DN: inner.DN, NewRDN: "CN=" + policy.EscapeRDNValue("Inner 2_2c1a0b9f8e7d"), Anchor: inner.Anchor})
+	g, err := f.Dir.ReadGroup(ctx, outer.DN, nil)
+	if err != nil || g == nil || len(g.Members) != 1 || !policy.SameDN(g.Members[0], renamed) {
+		t.Fatalf("outer's members after the inner group's rename = %+v, %v; want [%s]", g, err, renamed)
+	}
+	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.Delete, DN: renamed, Anchor: inner.Anchor})
+	if g, _ := f.Dir.ReadGroup(ctx, outer.DN, nil); g == nil || len(g.Members) != 0 {
+		t.Fatalf("outer's members after the inner group's delete = %+v", g)
+	}
+}
+
+func testUnknownMember(t *testing.T, f Fixture) {
+	ou := f.NewOU(t, "unknown")
+	us := f.AddUsers(t, ou, []string{"unknown-u1"})
+	op := CreateOp("Unknown_2c1a0b9f8e7d", ou, id(601))
+	mustApply(t, f.Dir, op)
+	ghost := "CN=Nobody Here," + ou
+	if err := f.Dir.Apply(context.Background(), reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{ghost}}); err == nil {
+		t.Fatal("adding a member that does not exist succeeded")
+	}
+	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{us[0].DN}})
+	if g := owned(t, f.Dir, ou)[id(601)]; len(g.Members) != 1 {
+		t.Fatalf("members = %v", g.Members)
+	}
+}
+
+func testLookup(t *testing.T, f Fixture) {
+	ou := f.NewOU(t, "lookup")
+	us := f.AddUsers(t, ou, []string{"lookup-a", "lookup-b"})
+	op := CreateOp("Lookup_2c1a0b9f8e7d", ou, id(701))
+	mustApply(t, f.Dir, op)
+	guidBytes, _ := directory.GUIDBytes(us[1].GUID)
+	immutable := base64.StdEncoding.EncodeToString(guidBytes)
+	cases := []struct {
+		kind  reconcile.KeyKind
+		value string
+		dn    string
+		user  bool
+	}{
+		{reconcile.ByGUID, strings.ToUpper(us[0].GUID), us[0].DN, true},
+		{reconcile.BySID, us[1].SID, us[1].DN, true},
+		{reconcile.ByImmutableID, immutable, us[1].DN, true},
+		{reconcile.ByDN, strings.ToUpper(us[0].DN), us[0].DN, true},
+		{reconcile.ByAnchor, op.Anchor, op.DN, false},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			got, err := f.Dir.Lookup(context.Background(), tc.kind, f.BaseDN, []string{tc.value, "S-1-5-21-1-2-3-999999", "not even a key"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, ok := got[tc.value]
+			if len(got) != 1 || !ok || !policy.SameDN(o.DN, tc.dn) || o.IsUser() != tc.user || o.IsGroup() == tc.user || o.GUID == "" {
+				t.Fatalf("lookup %s = %+v, want %s", tc.value, got, tc.dn)
+			}
+		})
+	}
+	// Only objects under the base given are found.
+	other := f.NewOU(t, "lookup-elsewhere")
+	if got, err := f.Dir.Lookup(context.Background(), reconcile.BySID, other, []string{us[0].SID}); err != nil || len(got) != 0 {
+		t.Fatalf("lookup outside its base = %+v, %v", got, err)
+	}
+}
+
+func testCheckContainer(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	ou := f.NewOU(t, "container")
+	if err := f.Dir.CheckContainer(ctx, ou, true); err != nil {
+		t.Fatalf("a fresh OU is refused: %v", err)
+	}
+	for _, dn := range []string{f.BaseDN, "CN=Users," + f.BaseDN, "OU=Domain Controllers," + f.BaseDN} {
+		if err := f.Dir.CheckContainer(ctx, dn, false); !errors.Is(err, directory.ErrUnsafeContainer) {
+			t.Errorf("%s: err = %v, want ErrUnsafeContainer", dn, err)
+		}
+	}
+	if err := f.Dir.CheckContainer(ctx, "OU=No Such OU,"+f.BaseDN, false); !errors.Is(err, directory.ErrNoSuchOU) {
+		t.Errorf("a missing OU: err = %v, want ErrNoSuchOU", err)
+	}
+}

@@ -1,0 +1,342 @@
+// Package memdir is an Active Directory held in memory, for engine tests
+// that need no domain controller. It keeps the rules of AD that the engine
+// meets (a parent must exist, names are unique in their container and
+// sAMAccountName in the domain, members must exist and follow renames,
+// deleted objects leave every group) and the contract of directory.Client
+// (ownership checked before every write, retries that find their work done
+// succeed). It passes the same conformance suite as directory.Client
+// against Samba (directorytest); what it does not model, it refuses.
+package memdir
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+)
+
+// The engine reads and writes AD through this directory as through
+// directory.Client.
+var (
+	_ engine.DirectoryReader = (*Directory)(nil)
+	_ engine.DirectoryWriter = (*Directory)(nil)
+)
+
+// Directory is one domain in memory. It is safe for concurrent use.
+type Directory struct {
+	mu      sync.Mutex
+	base    string
+	byKey   map[string]*entry // by normalised DN
+	byGUID  map[string]*entry
+	nextRID int
+	writes  atomic.Int64
+}
+
+type entry struct {
+	dn       string
+	guid     string // as directory.GUIDString writes it
+	sid      string
+	class    []string
+	critical bool
+	attrs    map[string][]string // by lower-case name; names kept as first written
+	names    map[string]string   // lower-case name → name as written
+	members  []string            // GUIDs of member objects, in order added
+}
+
+// New returns a domain whose root is base, with the containers every
+// domain has: CN=Users and OU=Domain Controllers, both critical.
+func New(base string) *Directory {
+	d := &Directory{base: base, byKey: map[string]*entry{}, byGUID: map[string]*entry{}, nextRID: 1100}
+	d.add(base, []string{"top", "domain", "domainDNS"}, true)
+	d.add("CN=Users,"+base, []string{"top", "container"}, true)
+	d.add("OU=Domain Controllers,"+base, []string{"top", "organizationalUnit"}, true)
+	return d
+}
+
+// BaseDN is the domain's root.
+func (d *Directory) BaseDN() string { return d.base }
+
+// Writes counts the writes applied, as directory.Client's counters do.
+func (d *Directory) Writes() int64 { return d.writes.Load() }
+
+// User is a seeded user.
+type User struct {
+	DN, SID, GUID string
+	// ImmutableID is Entra's onPremisesImmutableId for the user: its
+	// objectGUID in base64.
+	ImmutableID string
+}
+
+// AddOU makes an organizational unit called name under parent.
+func (d *Directory) AddOU(parent, name string) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dn := "OU=" + policy.EscapeRDNValue(name) + "," + parent
+	_, err := d.addChecked(dn, []string{"top", "organizationalUnit"})
+	return dn, err
+}
+
+// AddUser makes a user account called name under parent.
+func (d *Directory) AddUser(parent, name string) (User, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dn := "CN=" + policy.EscapeRDNValue(name) + "," + parent
+	e, err := d.addChecked(dn, []string{"top", "person", "organizationalPerson", "user"})
+	if err != nil {
+		return User{}, err
+	}
+	e.set("sAMAccountName", []string{name})
+	b, _ := directory.GUIDBytes(e.guid)
+	return User{DN: dn, SID: e.sid, GUID: e.guid, ImmutableID: base64.StdEncoding.EncodeToString(b)}, nil
+}
+
+// AddCritical makes an object AD marks isCriticalSystemObject (as it does
+// krbtgt or a domain controller's computer account) at dn.
+func (d *Directory) AddCritical(dn string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, err := d.addChecked(dn, []string{"top", "person", "organizationalPerson", "user", "computer"})
+	if err == nil {
+		e.critical = true
+	}
+	return err
+}
+
+func (d *Directory) addChecked(dn string, class []string) (*entry, error) {
+	k, err := key(dn)
+	if err != nil {
+		return nil, d.fail("add", dn, ldap.LDAPResultInvalidDNSyntax, err.Error())
+	}
+	if d.byKey[k] != nil {
+		return nil, d.fail("add", dn, ldap.LDAPResultEntryAlreadyExists, "an object of that name exists")
+	}
+	if _, parent := policy.SplitDN(dn); d.lookupDN(parent) == nil {
+		return nil, d.fail("add", dn, ldap.LDAPResultNoSuchObject, "the parent does not exist")
+	}
+	return d.add(dn, class, false), nil
+}
+
+func (d *Directory) add(dn string, class []string, critical bool) *entry {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	d.nextRID++
+	e := &entry{dn: dn, guid: directory.GUIDString(b), class: class, critical: critical, attrs: map[string][]string{}, names: map[string]string{}}
+	if slices.Contains(class, "user") || slices.Contains(class, "group") {
+		e.sid = fmt.Sprintf("S-1-5-21-3623811015-3361044348-30300820-%d", d.nextRID)
+	}
+	k, _ := key(dn)
+	d.byKey[k] = e
+	d.byGUID[e.guid] = e
+	return e
+}
+
+func (e *entry) set(name string, values []string) {
+	l := strings.ToLower(name)
+	if len(values) == 0 {
+		delete(e.attrs, l)
+		delete(e.names, l)
+		return
+	}
+	e.attrs[l] = slices.Clone(values)
+	if e.names[l] == "" {
+		e.names[l] = name
+	}
+}
+
+func (e *entry) get(name string) string {
+	if v := e.attrs[strings.ToLower(name)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (e *entry) isGroup() bool { return slices.Contains(e.class, "group") }
+
+// key normalises a DN as AD compares them: attribute types and values
+// without regard to case, escapes resolved.
+func key(dn string) (string, error) {
+	parsed, err := policy.ParseDN(dn)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, rdn := range parsed.RDNs {
+		for _, a := range rdn.Attributes {
+			b.WriteString(strings.ToLower(a.Type) + "=" + strings.ToLower(a.Value) + "\x00")
+		}
+		b.WriteString("\x01")
+	}
+	return b.String(), nil
+}
+
+func (d *Directory) lookupDN(dn string) *entry {
+	k, err := key(dn)
+	if err != nil {
+		return nil
+	}
+	return d.byKey[k]
+}
+
+func (d *Directory) fail(op, dn string, code uint16, msg string) error {
+	return &directory.Error{Op: op, DN: dn, Code: code, Message: msg}
+}
+
+// under lists the entries at or below base, in DN order.
+func (d *Directory) under(base string) []*entry {
+	var out []*entry
+	for _, e := range d.byKey {
+		if policy.Within(e.dn, base) {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return strings.Compare(strings.ToLower(a.dn), strings.ToLower(b.dn)) })
+	return out
+}
+
+// OwnedGroups returns every group under base that carries a Group_ anchor.
+func (d *Directory) OwnedGroups(ctx context.Context, base string, managed []string) ([]reconcile.ADGroup, error) {
+	return d.groups(ctx, base, managed, func(e *entry) bool {
+		return strings.HasPrefix(e.get("adminDescription"), "Group_") || strings.HasPrefix(e.get(directory.AnchorAttribute), "Group_")
+	})
+}
+
+// GroupsByAnchor returns the groups under base whose anchor is one of
+// anchors.
+func (d *Directory) GroupsByAnchor(ctx context.Context, base string, anchors, managed []string) ([]reconcile.ADGroup, error) {
+	return d.groups(ctx, base, managed, func(e *entry) bool {
+		return slices.Contains(anchors, e.get("adminDescription")) || slices.Contains(anchors, e.get(directory.AnchorAttribute))
+	})
+}
+
+// ReadGroup returns the group at dn, or nil when there is none.
+func (d *Directory) ReadGroup(ctx context.Context, dn string, attrs []string) (*reconcile.ADGroup, error) {
+	gs, err := d.groups(ctx, dn, attrs, func(e *entry) bool { return policy.SameDN(e.dn, dn) })
+	if err != nil || len(gs) == 0 {
+		return nil, err
+	}
+	return &gs[0], nil
+}
+
+func (d *Directory) groups(ctx context.Context, base string, managed []string, match func(*entry) bool) ([]reconcile.ADGroup, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := []reconcile.ADGroup{} // a base that does not exist holds nothing, as the client reads it
+	for _, e := range d.under(base) {
+		if !e.isGroup() || !match(e) {
+			continue
+		}
+		g := reconcile.ADGroup{DN: e.dn, GUID: e.guid, Attrs: map[string][]string{}}
+		anchor, ext := e.get("adminDescription"), e.get(directory.AnchorAttribute)
+		if anchor == "" {
+			anchor = ext
+		}
+		if ext != "" && ext != anchor {
+			anchor = fmt.Sprintf("adminDescription %s, %s %s", anchor, directory.AnchorAttribute, ext)
+		}
+		g.Anchor = anchor
+		for _, m := range managed {
+			if v := e.attrs[strings.ToLower(m)]; len(v) > 0 {
+				g.Attrs[m] = slices.Clone(v)
+			}
+		}
+		for _, guid := range e.members {
+			g.Members = append(g.Members, d.byGUID[guid].dn)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// Lookup finds objects under base by one kind of key and returns them by
+// the value as given; values that match nothing, or are malformed, are
+// absent.
+func (d *Directory) Lookup(ctx context.Context, kind reconcile.KeyKind, base string, values []string) (map[string]reconcile.ADObject, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]reconcile.ADObject{}
+	for _, v := range values {
+		if e := d.find(kind, v); e != nil && policy.Within(e.dn, base) {
+			gt, _ := strconv.ParseInt(e.get("groupType"), 10, 64)
+			out[v] = reconcile.ADObject{DN: e.dn, GUID: e.guid, SID: e.sid, Class: slices.Clone(e.class), GroupType: gt, Critical: e.critical}
+		}
+	}
+	return out, nil
+}
+
+func (d *Directory) find(kind reconcile.KeyKind, v string) *entry {
+	switch kind {
+	case reconcile.ByGUID:
+		if b, err := directory.GUIDBytes(v); err == nil {
+			return d.byGUID[directory.GUIDString(b)]
+		}
+	case reconcile.ByImmutableID:
+		if b, err := base64.StdEncoding.DecodeString(v); err == nil && len(b) == 16 {
+			return d.byGUID[directory.GUIDString(b)]
+		}
+	case reconcile.BySID:
+		if _, err := directory.SIDBytes(v); err == nil {
+			for _, e := range d.byKey {
+				if e.sid != "" && strings.EqualFold(e.sid, v) {
+					return e
+				}
+			}
+		}
+	case reconcile.ByDN:
+		return d.lookupDN(v)
+	case reconcile.ByAnchor:
+		for _, e := range d.byKey {
+			if e.get("adminDescription") == v {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// CheckContainer refuses an OU that is no safe place for groups, by the
+// rules directory.Client applies.
+func (d *Directory) CheckContainer(ctx context.Context, dn string, deep bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := directory.CheckOUName(dn, d.base); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.lookupDN(dn)
+	switch {
+	case e == nil:
+		return &directory.Error{Op: "read", DN: dn, Code: ldap.LDAPResultNoSuchObject, Message: "the OU does not exist", Err: directory.ErrNoSuchOU}
+	case !slices.Contains(e.class, "organizationalUnit"):
+		return &directory.UnsafeContainerError{DN: dn, Why: "it is not an organizational unit (objectClass " + strings.Join(e.class, ", ") + ")"}
+	case e.critical:
+		return &directory.UnsafeContainerError{DN: dn, Why: "AD marks it a critical system object (isCriticalSystemObject), as it does Domain Controllers"}
+	}
+	if deep {
+		for _, c := range d.under(dn) {
+			if c.critical {
+				return &directory.UnsafeContainerError{DN: dn, Why: "it holds " + c.dn + ", a critical system object (a domain controller, krbtgt, a built-in account or group)"}
+			}
+		}
+	}
+	return nil
+}

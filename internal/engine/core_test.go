@@ -1,0 +1,307 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory/memdir"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/graphsim"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// The engine's core tests run on the in-memory directory (which passes the
+// directory suite Samba passes), graphsim and a SQLite state file: no DC,
+// milliseconds each. The Samba tests beside them are the end-to-end proof.
+
+const memBase = "DC=contoso,DC=test"
+
+// memEnv is a memdir domain, a tenant in graphsim and an engine over them.
+type memEnv struct {
+	t      *testing.T
+	dir    *memdir.Directory
+	ou     string
+	users  []memdir.User
+	tenant *graphsim.Tenant
+	store  *store.Store
+	eng    *engine.Engine
+}
+
+// newMemEnv has n users in AD synced to cloud users 0..n-1 (by SID), and
+// the groups given, each security with writeback on unless it says.
+func newMemEnv(t *testing.T, n int, groups []map[string]any, adjust func(*engine.Config)) *memEnv {
+	t.Helper()
+	d := memdir.New(memBase)
+	e := &memEnv{t: t, dir: d}
+	people, err := d.AddOU(memBase, "People")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.ou, err = d.AddOU(memBase, "Cloud groups"); err != nil {
+		t.Fatal(err)
+	}
+	tf := &graphsim.TenantFile{TenantID: tenantID, Applications: []graphsim.Application{{AppID: appID,
+		PasswordCredentials: []graphsim.PasswordCredential{{SecretText: appPass}}}}}
+	for i := range n {
+		u, err := d.AddUser(people, fmt.Sprintf("user%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.users = append(e.users, u)
+		tf.Users = append(tf.Users, map[string]any{"id": userID(i), "displayName": fmt.Sprintf("User %d", i),
+			"userPrincipalName": fmt.Sprintf("user%d@contoso.test", i), "onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": u.SID})
+	}
+	tf.Users = append(tf.Users, map[string]any{"id": cloudOnly, "displayName": "Cloud Only", "userPrincipalName": "co@contoso.onmicrosoft.com"})
+	for _, g := range groups {
+		g = maps(g, map[string]any{"mailEnabled": false, "securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}})
+		tf.Groups = append(tf.Groups, g)
+	}
+	sim, gc := startCloud(t, tf)
+	e.tenant = sim.Server.Tenant()
+	if e.store, err = store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.store.Close() })
+	if err := e.store.SetEnablement(context.Background(), store.Enablement{Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Config{TenantID: tenantID, BaseDN: memBase, TargetOU: e.ou, DeleteThreshold: 500,
+		Policy: policy.Options{Naming: policy.NamingDisplayName}}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	e.eng = engine.New(gc, d, d, e.store, cfg, nil)
+	return e
+}
+
+// maps is g with the defaults it does not set.
+func maps(g, defaults map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range defaults {
+		out[k] = v
+	}
+	for k, v := range g {
+		out[k] = v
+	}
+	return out
+}
+
+func (e *memEnv) sync(o engine.RunOptions) (*engine.Result, int64) {
+	e.t.Helper()
+	before := e.dir.Writes()
+	res, err := e.eng.Run(context.Background(), o)
+	if err != nil {
+		e.t.Fatalf("sync: %v", err)
+	}
+	return res, e.dir.Writes() - before
+}
+
+// group is the AD copy of cloud group id, or nil.
+func (e *memEnv) group(id string) *reconcile.ADGroup {
+	e.t.Helper()
+	gs, err := e.dir.GroupsByAnchor(context.Background(), memBase, []string{policy.Anchor(id)}, []string{"displayName", "description", "sAMAccountName"})
+	if err != nil || len(gs) > 1 {
+		e.t.Fatalf("%d AD groups carry the anchor of %s: %v", len(gs), id, err)
+	}
+	if len(gs) == 0 {
+		return nil
+	}
+	return &gs[0]
+}
+
+func (e *memEnv) statuses() map[string]store.GroupStatus {
+	e.t.Helper()
+	sts, err := e.store.Statuses(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]store.GroupStatus{}
+	for _, st := range sts {
+		out[st.CloudID] = st
+	}
+	return out
+}
+
+func TestCoreRecordsEveryGroup(t *testing.T) {
+	e := newMemEnv(t, 3, []map[string]any{
+		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0), userID(1), cloudOnly}},
+		{"id": groupID(2), "displayName": "Nested", "mailNickname": "nested", "members": []any{groupID(1), userID(2)}},
+		{"id": groupID(3), "displayName": "Not enabled", "mailNickname": "off", "writebackConfiguration": map[string]any{}},
+	}, nil)
+	res, w := e.sync(engine.RunOptions{})
+	// Two creates, and the nested member added once both groups exist.
+	if res.Counts.Created != 2 || w != 3 || res.Counts.MembersNotWritten[policy.MemberCloudOnly] != 1 {
+		t.Fatalf("first cycle: %+v, %d writes", res.Counts, w)
+	}
+	access, nested := e.group(groupID(1)), e.group(groupID(2))
+	if access == nil || nested == nil || len(access.Members) != 2 || !slices.Contains(nested.Members, access.DN) {
+		t.Fatalf("written: %+v %+v", access, nested)
+	}
+	sts := e.statuses()
+	if sts[groupID(1)].State != store.StateInStep || sts[groupID(1)].MembersNotWritten[policy.MemberCloudOnly] != 1 ||
+		sts[groupID(3)].State != store.StateOutOfScope || sts[groupID(2)].DN != nested.DN {
+		t.Fatalf("statuses: %+v", sts)
+	}
+	if res, w := e.sync(engine.RunOptions{}); w != 0 || res.Counts.Created+res.Counts.Updated != 0 {
+		t.Fatalf("a cycle with no change wrote %d: %+v", w, res.Counts)
+	}
+}
+
+func TestCoreDeltaWorksOnDirtyGroupsOnly(t *testing.T) {
+	var groups []map[string]any
+	for i := 1; i <= 5; i++ {
+		groups = append(groups, map[string]any{"id": groupID(i), "displayName": fmt.Sprintf("G%d", i), "mailNickname": fmt.Sprintf("g%d", i),
+			"members": []any{userID(0)}})
+	}
+	e := newMemEnv(t, 2, groups, nil)
+	e.sync(engine.RunOptions{})
+	if err := e.tenant.AddMember(groupID(3), userID(1)); err != nil {
+		t.Fatal(err)
+	}
+	res, w := e.sync(engine.RunOptions{})
+	if res.Mode != "delta" || w != 1 || res.Counts.InScope != 1 {
+		t.Fatalf("delta cycle after one member change: mode %s, %d writes, %+v", res.Mode, w, res.Counts)
+	}
+	for _, op := range res.Plan.Ops {
+		if op.CloudID != groupID(3) || op.Action != reconcile.AddMembers {
+			t.Fatalf("the delta cycle touched %s (%s)", op.CloudID, op.Action)
+		}
+	}
+	if g := e.group(groupID(3)); len(g.Members) != 2 {
+		t.Fatalf("members of G3: %v", g.Members)
+	}
+	// A user renamed in the cloud changes no group: nothing to write.
+	if err := e.tenant.UpdateUser(userID(0), map[string]any{"displayName": "User Zero"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, w := e.sync(engine.RunOptions{}); w != 0 {
+		t.Fatalf("a user's rename wrote %d", w)
+	}
+}
+
+func TestCoreFullCycleRepairsDrift(t *testing.T) {
+	e := newMemEnv(t, 2, []map[string]any{
+		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}},
+		{"id": groupID(2), "displayName": "Other", "mailNickname": "other", "members": []any{userID(1)}},
+	}, nil)
+	e.sync(engine.RunOptions{})
+	g := e.group(groupID(1))
+	// A hand edit in AD: the displayName changed and a member added.
+	if err := e.dir.Apply(context.Background(), reconcile.Op{Action: reconcile.Update, DN: g.DN, Anchor: policy.Anchor(groupID(1)),
+		Changes: []reconcile.AttrChange{{Name: "displayName", New: []string{"Edited by hand"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dir.Apply(context.Background(), reconcile.Op{Action: reconcile.AddMembers, DN: g.DN, Anchor: policy.Anchor(groupID(1)),
+		Members: []string{e.users[1].DN}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, w := e.sync(engine.RunOptions{}); w != 0 {
+		t.Fatalf("a delta cycle wrote %d: it reads only what the cloud changed", w)
+	}
+	res, _ := e.sync(engine.RunOptions{Full: true})
+	g = e.group(groupID(1))
+	if g.Attrs["displayName"][0] != "Access" || len(g.Members) != 1 || !slices.Equal(res.Drift, []string{groupID(1)}) {
+		t.Fatalf("after a full cycle: %+v, drift %v", g, res.Drift)
+	}
+}
+
+func TestCoreDeleteThresholdHoldsBack(t *testing.T) {
+	var groups []map[string]any
+	for i := 1; i <= 4; i++ {
+		groups = append(groups, map[string]any{"id": groupID(i), "displayName": fmt.Sprintf("G%d", i), "mailNickname": fmt.Sprintf("g%d", i)})
+	}
+	e := newMemEnv(t, 1, groups, func(c *engine.Config) {
+		c.DeleteThresholdPercent = 50
+		c.Fates.HardDelete = reconcile.DeleteIt
+	})
+	e.sync(engine.RunOptions{})
+	for _, id := range []string{groupID(1), groupID(2), groupID(3)} {
+		if err := e.tenant.DeleteGroup(id); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.tenant.PurgeDeleted(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, w := e.sync(engine.RunOptions{})
+	held := false
+	for _, p := range res.Plan.Problems {
+		held = held || errors.Is(p.Err, reconcile.ErrThresholdExceeded)
+	}
+	if w != 0 || !held || e.group(groupID(1)) == nil {
+		t.Fatalf("3 of 4 groups deleted in one run: %d writes, problems %+v", w, res.Plan.Problems)
+	}
+	res, w = e.sync(engine.RunOptions{AllowDeletes: 3})
+	if res.Counts.Deleted != 3 || w != 3 || e.group(groupID(1)) != nil || e.group(groupID(4)) == nil {
+		t.Fatalf("allowed through: %+v, %d writes", res.Counts, w)
+	}
+	if st := e.statuses()[groupID(2)]; st.State != store.StateDeleted {
+		t.Fatalf("status of a deleted group: %+v", st)
+	}
+}
+
+func TestCoreSoftDeletedSecurityGroupIsKept(t *testing.T) {
+	e := newMemEnv(t, 1, []map[string]any{{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}}}, nil)
+	e.sync(engine.RunOptions{})
+	if err := e.tenant.DeleteGroup(groupID(1)); err != nil {
+		t.Fatal(err)
+	}
+	res, w := e.sync(engine.RunOptions{})
+	if w != 0 || e.group(groupID(1)) == nil || res.Counts.Deleted != 0 {
+		t.Fatalf("a soft-deleted group was touched (default fate keep): %d writes, %+v", w, res.Counts)
+	}
+	if err := e.tenant.Restore(groupID(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, w := e.sync(engine.RunOptions{}); w != 0 {
+		t.Fatalf("a restored group was rewritten: %d writes", w)
+	}
+}
+
+// Explain (what show prints) decides with the options sync decides with:
+// scope and member limit included.
+func TestCoreExplainAgreesWithSync(t *testing.T) {
+	e := newMemEnv(t, 2, []map[string]any{
+		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}},
+		{"id": groupID(2), "displayName": "Lab (test)", "mailNickname": "lab", "members": []any{userID(0)}},
+		{"id": groupID(3), "displayName": "Big", "mailNickname": "big", "members": []any{userID(0), userID(1)}},
+	}, func(c *engine.Config) {
+		c.Policy.Scope.ExcludeNames = []string{"Lab*"}
+		c.Policy.MemberLimit = 1
+	})
+	e.sync(engine.RunOptions{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		group, decision string
+		written         bool
+	}{
+		{"Access", "written back as", true},
+		{groupID(2), "not written back: ", false},
+		{"big", "in scope, not writable: ", false},
+	} {
+		x, err := e.eng.Explain(ctx, tc.group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(x.Decision, tc.decision) || (x.AD != nil) != tc.written || x.ADError != "" {
+			t.Errorf("%s: decision %q, AD %+v; want %q, written %v", tc.group, x.Decision, x.AD, tc.decision, tc.written)
+		}
+		if tc.written && (!policy.SameDN(x.DesiredDN, x.AD.DN) || x.Status.State != store.StateInStep || len(x.Operations) == 0) {
+			t.Errorf("%s: desired %s, AD %s, status %+v, %d operations", tc.group, x.DesiredDN, x.AD.DN, x.Status, len(x.Operations))
+		}
+	}
+	if g := e.group(groupID(2)); g != nil {
+		t.Fatal("sync wrote the group the scope excludes")
+	}
+	var nf *engine.NoSuchGroupError
+	if _, err := e.eng.Explain(ctx, "no such group"); !errors.As(err, &nf) {
+		t.Fatalf("an unknown group: %v", err)
+	}
+}

@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// Explanation is one group side by side: the cloud group as last read,
+// what the policy sync uses makes of it, its AD copy, its status and its
+// last operations.
+type Explanation struct {
+	CloudID    string             `json:"cloudId"`
+	Cloud      *cloud.Group       `json:"cloud,omitempty"`
+	Decision   string             `json:"decision"`
+	DesiredDN  string             `json:"desiredDn,omitempty"`
+	AD         *reconcile.ADGroup `json:"ad,omitempty"`
+	ADError    string             `json:"adError,omitempty"`
+	Status     *store.GroupStatus `json:"status,omitempty"`
+	Operations []store.Operation  `json:"operations"`
+}
+
+// NoSuchGroupError: no group goes by the name given.
+type NoSuchGroupError struct{ Name string }
+
+func (e *NoSuchGroupError) Error() string {
+	return fmt.Sprintf("no group with the id, display name or DN %q", e.Name)
+}
+
+// Explain says what becomes of one group, named by its cloud id, display
+// name, or the DN of its AD copy, with the very options a cycle decides
+// with: what show prints. It reads the tenant from the state file (as the
+// last cycle left it) and the group's AD copy from the DC; an AD that
+// cannot be read is reported in the explanation, not as an error.
+func (e *Engine) Explain(ctx context.Context, group string) (*Explanation, error) {
+	snap, _, err := e.store.LoadCloud(ctx)
+	if err != nil {
+		return nil, err
+	}
+	statuses, err := e.store.Statuses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	en, err := e.store.Enablement(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id, err := findGroup(group, snap, statuses)
+	if err != nil {
+		return nil, err
+	}
+	out := &Explanation{CloudID: id, Cloud: snap.Groups[id], Operations: []store.Operation{}}
+	for i := range statuses {
+		if statuses[i].CloudID == id {
+			out.Status = &statuses[i]
+		}
+	}
+	if ops, err := e.store.Operations(ctx, id, 10); err != nil {
+		return nil, err
+	} else if ops != nil {
+		out.Operations = ops
+	}
+	popts := e.policyOptions(en)
+	switch gs, err := e.reader.GroupsByAnchor(ctx, e.cfg.BaseDN, []string{policy.Anchor(id)}, policy.ManagedAttributes(popts)); {
+	case err != nil:
+		out.ADError = err.Error()
+	case len(gs) > 0:
+		out.AD = &gs[0]
+	}
+	if out.Cloud == nil {
+		out.Decision = "not in the cloud snapshot (deleted in the cloud, or never read)"
+		return out, nil
+	}
+	for _, d := range policy.DecideSome(snap, popts, map[string]bool{id: true}) {
+		if d.CloudID != id {
+			continue
+		}
+		switch {
+		case d.Desired != nil:
+			out.Decision, out.DesiredDN = "written back as "+d.Desired.Type, d.Desired.DN
+		case d.Problem != nil:
+			out.Decision = "in scope, not writable: " + d.Problem.Error()
+		default:
+			out.Decision = "not written back: " + d.Reason
+		}
+	}
+	return out, nil
+}
+
+// findGroup resolves a group's name to its cloud id: an id (or anchor),
+// a display name, or the DN its status records.
+func findGroup(arg string, snap *cloud.Snapshot, statuses []store.GroupStatus) (string, error) {
+	if id := policy.CloudIDFromAnchor("Group_" + arg); id != "" {
+		return id, nil
+	}
+	var ids []string
+	for id, g := range snap.Groups {
+		if strings.EqualFold(g.DisplayName, arg) {
+			ids = append(ids, id)
+		}
+	}
+	for _, st := range statuses {
+		if st.DN != "" && policy.SameDN(st.DN, arg) {
+			ids = append(ids, st.CloudID)
+		}
+	}
+	sort.Strings(ids)
+	ids = slices.Compact(ids)
+	switch len(ids) {
+	case 0:
+		return "", &NoSuchGroupError{Name: arg}
+	case 1:
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("%d groups are named %q: give the id (%s)", len(ids), arg, strings.Join(ids, ", "))
+}

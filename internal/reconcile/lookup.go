@@ -1,0 +1,54 @@
+package reconcile
+
+import (
+	"errors"
+	"strings"
+)
+
+// KeyKind is the identifier a lookup goes by.
+type KeyKind string
+
+// The kinds of key a member is looked up by.
+const (
+	ByGUID        KeyKind = "objectGUID"
+	BySID         KeyKind = "objectSid"
+	ByImmutableID KeyKind = "immutableId"
+	ByDN          KeyKind = "distinguishedName"
+	ByAnchor      KeyKind = "adminDescription"
+)
+
+// ADObject is a directory object a member lookup found.
+type ADObject struct {
+	DN        string
+	GUID      string
+	SID       string
+	Class     []string
+	GroupType int64
+	// Critical is isCriticalSystemObject: krbtgt, the built-in accounts and
+	// groups, domain controllers. Connect's default rules never sync them.
+	Critical bool
+}
+
+func (o ADObject) HasClass(name string) bool {
+	for _, c := range o.Class {
+		if strings.EqualFold(c, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsUser reports whether the object is a user account: class user (or
+// inetOrgPerson, a subclass), and not a computer, which is one too.
+func (o ADObject) IsUser() bool { return o.HasClass("user") && !o.HasClass("computer") }
+
+// IsGroup reports whether the object is a group.
+func (o ADObject) IsGroup() bool { return o.HasClass("group") }
+
+// IsDomainLocal reports whether the object is a domain-local group, which a
+// universal group cannot contain.
+func (o ADObject) IsDomainLocal() bool { return o.IsGroup() && o.GroupType&0x4 != 0 }
+
+// ErrDirectoryUnavailable: the domain controller cannot be reached, so no
+// operation left in a cycle can be done (not one group's failure).
+var ErrDirectoryUnavailable = errors.New("the domain controller cannot be reached")

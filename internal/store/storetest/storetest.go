@@ -1,0 +1,284 @@
+// Package storetest is the conformance suite every state store passes, as
+// dex's storage conformance suite is for its storages: the SQLite store
+// today, the PostgreSQL store that several instances will share tomorrow.
+// It tests what the engine and the commands rely on, through the store's
+// methods only.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// Store is the whole contract of a state store: what the engine uses, and
+// what the commands and the service add (enable forgets the delta links,
+// a staging service records its plan, status shows the tenant default).
+type Store interface {
+	engine.Store
+	ForgetLinks(ctx context.Context) error
+	SetPendingPlan(ctx context.Context, ops any) error
+	PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error)
+	TenantWritebackDefault(ctx context.Context) (value, ok bool, err error)
+}
+
+// Run runs the suite; open returns a new, empty store for each test.
+func Run(t *testing.T, open func(t *testing.T) Store) {
+	for _, tc := range []struct {
+		name string
+		test func(t *testing.T, s Store)
+	}{
+		{"EmptyStore", testEmpty},
+		{"CloudFullThenIncremental", testCloud},
+		{"ForgetLinks", testForgetLinks},
+		{"StatusUpsertAndFilter", testStatus},
+		{"CountWritten", testCountWritten},
+		{"RunsAndDiedRuns", testRuns},
+		{"OperationLog", testOperations},
+		{"Settings", testSettings},
+		{"PendingPlan", testPendingPlan},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
+	}
+}
+
+func testEmpty(t *testing.T, s Store) {
+	ctx := context.Background()
+	snap, links, err := s.LoadCloud(ctx)
+	if err != nil || len(snap.Groups) != 0 || len(snap.Users) != 0 || links != (store.Links{}) || !snap.UnifiedWritebackDefault {
+		t.Fatalf("LoadCloud on an empty store: %+v %+v %v", snap, links, err)
+	}
+	if en, err := s.Enablement(ctx); err != nil || en.Enabled {
+		t.Errorf("a new store must be disabled: %+v %v", en, err)
+	}
+	if _, ok, err := s.Binding(ctx); ok || err != nil {
+		t.Errorf("a new store has a binding: %v %v", ok, err)
+	}
+	if v, err := s.Meta(ctx, "config"); v != "" || err != nil {
+		t.Errorf("Meta on a new store = %q, %v", v, err)
+	}
+	if n, err := s.CountWritten(ctx); n != 0 || err != nil {
+		t.Errorf("CountWritten = %d, %v", n, err)
+	}
+	if runs, err := s.Runs(ctx, 5); len(runs) != 0 || err != nil {
+		t.Errorf("Runs = %+v, %v", runs, err)
+	}
+	if _, known, err := s.TenantWritebackDefault(ctx); known || err != nil {
+		t.Errorf("TenantWritebackDefault known before any cycle: %v", err)
+	}
+	if raw, at, err := s.PendingPlan(ctx); len(raw) != 0 || !at.IsZero() || err != nil {
+		t.Errorf("PendingPlan = %s %v %v", raw, at, err)
+	}
+}
+
+func testCloud(t *testing.T, s Store) {
+	ctx := context.Background()
+	snap := cloud.NewSnapshot()
+	yes := true
+	snap.Groups["g1"] = &cloud.Group{ID: "g1", DisplayName: "One", Writeback: cloud.WritebackConfiguration{IsEnabled: &yes},
+		Members: map[string]cloud.ObjectType{"u1": cloud.TypeUser}}
+	snap.Groups["g2"] = &cloud.Group{ID: "g2", DisplayName: "Two", Removed: cloud.SoftDeleted}
+	snap.Users["u1"] = &cloud.User{ID: "u1", OnPremisesSecurityIdentifier: "S-1-5-21-1"}
+	snap.UnifiedWritebackDefault = false
+	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true,
+		Links: store.Links{Groups: "gl1", Users: "ul1"}, Pending: map[string]string{"g1": "One"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, links, err := s.LoadCloud(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if links != (store.Links{Groups: "gl1", Users: "ul1"}) || got.UnifiedWritebackDefault || got.Groups["g1"].Members["u1"] != cloud.TypeUser ||
+		!*got.Groups["g1"].Writeback.IsEnabled || got.Groups["g2"].Removed != cloud.SoftDeleted || got.Users["u1"].OnPremisesSecurityIdentifier != "S-1-5-21-1" {
+		t.Fatalf("loaded %+v %+v", got, links)
+	}
+	if v, known, err := s.TenantWritebackDefault(ctx); !known || v || err != nil {
+		t.Errorf("TenantWritebackDefault = %v %v %v, want false, known", v, known, err)
+	}
+	// Incremental: g1 changes, g2 goes, g3 comes; a group not named (none
+	// here) would be left as it is.
+	delete(got.Groups, "g2")
+	got.Groups["g1"].DisplayName = "Uno"
+	got.Groups["g3"] = &cloud.Group{ID: "g3"}
+	got.Groups["g4"] = &cloud.Group{ID: "g4", DisplayName: "not named, so not saved"}
+	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: got, ChangedGroups: []string{"g1", "g2", "g3"},
+		Links: store.Links{Groups: "gl2", Users: "ul2"}}); err != nil {
+		t.Fatal(err)
+	}
+	again, links, err := s.LoadCloud(ctx)
+	if err != nil || len(again.Groups) != 2 || again.Groups["g1"].DisplayName != "Uno" || again.Groups["g3"] == nil || again.Users["u1"] == nil || links.Groups != "gl2" {
+		t.Fatalf("after an incremental save: %v %+v %v", again.Groups, links, err)
+	}
+	pending, err := s.Statuses(ctx, store.StatePending)
+	if err != nil || len(pending) != 1 || pending[0].CloudID != "g1" || pending[0].Name != "One" {
+		t.Fatalf("pending = %+v, %v", pending, err)
+	}
+}
+
+func testForgetLinks(t *testing.T, s Store) {
+	ctx := context.Background()
+	snap := cloud.NewSnapshot()
+	snap.Groups["g1"] = &cloud.Group{ID: "g1"}
+	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: store.Links{Groups: "gl", Users: "ul"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ForgetLinks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, links, err := s.LoadCloud(ctx)
+	if err != nil || links != (store.Links{}) || got.Groups["g1"] == nil {
+		t.Fatalf("after ForgetLinks: links %+v, groups %v, %v (the snapshot stays, the links go)", links, got.Groups, err)
+	}
+}
+
+func testStatus(t *testing.T, s Store) {
+	ctx := context.Background()
+	if err := s.SetStatus(ctx, []store.GroupStatus{
+		{CloudID: "g2", Name: "Two", State: store.StateFailed, Message: "LDAP 50"},
+		{CloudID: "g1", Name: "One", State: store.StateInStep, DN: "CN=One", MembersNotWritten: map[string]int{"cloud-only user": 2}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	failed, err := s.Statuses(ctx, store.StateFailed, store.StateNotWritable)
+	if err != nil || len(failed) != 1 || failed[0].Message != "LDAP 50" {
+		t.Fatalf("failed = %+v, %v", failed, err)
+	}
+	all, err := s.Statuses(ctx)
+	if err != nil || len(all) != 2 || all[0].CloudID != "g1" || all[0].MembersNotWritten["cloud-only user"] != 2 || all[0].Updated.IsZero() {
+		t.Fatalf("all (by cloud id) = %+v, %v", all, err)
+	}
+	// A second status of a group replaces the first.
+	if err := s.SetStatus(ctx, []store.GroupStatus{{CloudID: "g2", Name: "Two", State: store.StateInStep, DN: "CN=Two"}}); err != nil {
+		t.Fatal(err)
+	}
+	all, _ = s.Statuses(ctx)
+	if len(all) != 2 || all[1].State != store.StateInStep || all[1].Message != "" || all[1].DN != "CN=Two" {
+		t.Fatalf("after an update: %+v", all)
+	}
+}
+
+func testCountWritten(t *testing.T, s Store) {
+	ctx := context.Background()
+	// Written: an AD copy recorded and a state that keeps it.
+	if err := s.SetStatus(ctx, []store.GroupStatus{
+		{CloudID: "a", State: store.StateInStep, DN: "CN=a"},
+		{CloudID: "b", State: store.StateFailed, DN: "CN=b"},
+		{CloudID: "c", State: store.StatePending, DN: "CN=c"},
+		{CloudID: "d", State: store.StateQuarantined, DN: "CN=d"},
+		{CloudID: "e", State: store.StateDeleted, DN: "CN=e"},
+		{CloudID: "f", State: store.StateOutOfScope},
+		{CloudID: "g", State: store.StatePending},
+		{CloudID: "h", State: store.StateNotWritable, DN: "CN=h"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.CountWritten(ctx); n != 4 || err != nil {
+		t.Fatalf("CountWritten = %d, %v; want 4 (in step, failed, pending and quarantined, with a DN)", n, err)
+	}
+}
+
+func testRuns(t *testing.T, s Store) {
+	ctx := context.Background()
+	first, died, err := s.StartRun(ctx, "full") // then killed: never finished
+	if err != nil || len(died) != 0 {
+		t.Fatal(died, err)
+	}
+	second, died, err := s.StartRun(ctx, "delta")
+	if err != nil || len(died) != 1 || died[0] != first || second == first {
+		t.Fatalf("died = %v, %v; want [%d]", died, err, first)
+	}
+	if err := s.FinishRun(ctx, second, "ok", map[string]int{"created": 3}); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.Runs(ctx, 5)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("runs = %+v, %v", runs, err)
+	}
+	if r := runs[0]; r.ID != second || r.Outcome != "ok" || r.Mode != "delta" || string(r.Summary) != `{"created":3}` || r.Finished.IsZero() || r.Started.IsZero() {
+		t.Errorf("newest run = %+v", r)
+	}
+	if r := runs[1]; r.ID != first || r.Outcome != store.OutcomeDied {
+		t.Errorf("killed run = %+v, want outcome %s", r, store.OutcomeDied)
+	}
+	if runs, _ := s.Runs(ctx, 1); len(runs) != 1 || runs[0].ID != second {
+		t.Errorf("Runs(1) = %+v", runs)
+	}
+}
+
+func testOperations(t *testing.T, s Store) {
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.RecordOperations(ctx, []store.Operation{
+		{RunID: 1, CloudID: "g1", Action: "create", DN: "CN=a", Outcome: "applied", At: now},
+		{RunID: 2, CloudID: "g1", Action: "update", DN: "CN=a", Outcome: "failed", Error: "LDAP 50", At: now},
+		{RunID: 2, CloudID: "g2", Action: "create", DN: "CN=b", Outcome: "applied", At: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordOperations(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	ops, err := s.Operations(ctx, "g1", 10)
+	if err != nil || len(ops) != 2 || ops[0].Action != "update" || ops[0].Error != "LDAP 50" || ops[1].RunID != 1 || ops[0].At.Sub(now).Abs() > time.Millisecond {
+		t.Fatalf("ops of g1 (newest first) = %+v, %v", ops, err)
+	}
+	if ops, _ := s.Operations(ctx, "g1", 1); len(ops) != 1 || ops[0].Action != "update" {
+		t.Fatalf("the last operation of g1 = %+v", ops)
+	}
+}
+
+func testSettings(t *testing.T, s Store) {
+	ctx := context.Background()
+	if err := s.SetEnablement(ctx, store.Enablement{Enabled: true, WithoutExchange: true}); err != nil {
+		t.Fatal(err)
+	}
+	if en, err := s.Enablement(ctx); err != nil || !en.Enabled || !en.WithoutExchange || en.Changed.IsZero() {
+		t.Errorf("Enablement = %+v, %v (Changed is set by the store)", en, err)
+	}
+	b := store.Binding{TenantID: "t", Domain: "DC=contoso,DC=test", TargetOU: "OU=Cloud,DC=contoso,DC=test"}
+	if err := s.SetBinding(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.Binding(ctx); !ok || err != nil || got != b {
+		t.Errorf("Binding = %+v %v %v", got, ok, err)
+	}
+	// The engine's keys are its own: none of them reads another setting.
+	for _, key := range []string{"config", "binding", "enablement"} {
+		if err := s.SetMeta(ctx, key, "v-"+key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, key := range []string{"config", "binding", "enablement"} {
+		if v, err := s.Meta(ctx, key); v != "v-"+key || err != nil {
+			t.Errorf("Meta(%s) = %q, %v", key, v, err)
+		}
+	}
+	if got, ok, _ := s.Binding(ctx); !ok || got != b {
+		t.Errorf("SetMeta(binding) overwrote the binding: %+v", got)
+	}
+	if en, _ := s.Enablement(ctx); !en.Enabled {
+		t.Errorf("SetMeta(enablement) overwrote the enablement: %+v", en)
+	}
+}
+
+func testPendingPlan(t *testing.T, s Store) {
+	ctx := context.Background()
+	if err := s.SetPendingPlan(ctx, []map[string]string{{"action": "create", "dn": "CN=a"}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, at, err := s.PendingPlan(ctx)
+	if err != nil || string(raw) != `[{"action":"create","dn":"CN=a"}]` || at.IsZero() {
+		t.Fatalf("PendingPlan = %s %v %v", raw, at, err)
+	}
+	if err := s.SetPendingPlan(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _, _ := s.PendingPlan(ctx); string(raw) != "null" && len(raw) != 0 {
+		t.Fatalf("a cleared pending plan = %s", raw)
+	}
+}

@@ -1,0 +1,226 @@
+// Package wiring is the one wiring path from a configuration to a working
+// engine: it decodes the configuration into the engine's typed values once
+// and opens the state store, the Graph client and the directory client that
+// every command and the service run on. Commands hold flags and printers;
+// what they run on is built here.
+package wiring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/config"
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/graph"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// Session is a configuration opened: what a cycle reads, decides and
+// writes with. Close releases it.
+type Session struct {
+	Config *config.Config
+	Store  *store.Store
+	Graph  *graph.Client
+	// Dir is nil when Options.DirectoryOptional let a failed connection
+	// pass; DirErr then says why.
+	Dir    *directory.Client
+	DirErr error
+	Engine *engine.Engine
+}
+
+// Options are what a caller adds to the configuration.
+type Options struct {
+	Logger *slog.Logger
+	// Progress hears how far a cycle's writes are; GraphProgress how many
+	// items each delta round has read.
+	Progress      func(phase string, done, total int)
+	GraphProgress func(what string, items int)
+	// OnLDAP hears of every LDAP operation (metrics, the crash suite).
+	OnLDAP func(op string, d time.Duration, err error)
+	// DirectoryOptional opens the session when the DC cannot be reached:
+	// the engine's AD reads then fail with DirErr (show explains a group
+	// from the state file alone).
+	DirectoryOptional bool
+}
+
+// Open opens the store, the Graph client and the directory client the
+// configuration names, and builds the engine on them.
+func Open(ctx context.Context, cfg *config.Config, o Options) (*Session, error) {
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{Config: cfg, Store: st}
+	if s.Graph, err = cfg.Cloud.Open(ctx, logger); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if o.GraphProgress != nil {
+		s.Graph.OnProgress(o.GraphProgress)
+	}
+	var reader engine.DirectoryReader
+	var writer engine.DirectoryWriter
+	var schema directory.Schema
+	switch s.Dir, err = cfg.Directory.Open(ctx, logger); {
+	case err == nil:
+		if o.OnLDAP != nil {
+			s.Dir.OnOperation(o.OnLDAP)
+		}
+		reader, writer, schema = s.Dir, s.Dir, s.Dir.Schema()
+	case o.DirectoryOptional:
+		s.Dir, s.DirErr = nil, err
+		reader, writer = unreachable{err}, unreachable{err}
+	default:
+		s.Close()
+		return nil, err
+	}
+	ecfg := EngineConfig(cfg, schema)
+	ecfg.Progress = o.Progress
+	s.Engine = engine.New(s.Graph, reader, writer, st, ecfg, logger)
+	return s, nil
+}
+
+// Close closes what Open opened.
+func (s *Session) Close() {
+	if s.Dir != nil {
+		s.Dir.Close()
+	}
+	if s.Store != nil {
+		s.Store.Close()
+	}
+}
+
+// LockCycle takes the cycle lock: never two cycles at once on one state
+// file, the service's or a command's. unlock releases it.
+func (s *Session) LockCycle(command string) (unlock func(), err error) {
+	return LockCycle(s.Config, command)
+}
+
+// LockCycle takes the cycle lock of cfg's state file.
+func LockCycle(cfg *config.Config, command string) (unlock func(), err error) {
+	l, err := store.TryLock(LockPath(cfg, store.CycleLock), command)
+	if err != nil {
+		return nil, fmt.Errorf("a cycle is running on this state file; try again when it ends: %w", err)
+	}
+	return func() { l.Unlock() }, nil
+}
+
+// LockService takes the service lock: one service per state file.
+func LockService(cfg *config.Config) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(cfg.State.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("state.path: %w", err)
+	}
+	l, err := store.TryLock(LockPath(cfg, store.ServiceLock), "run")
+	if err != nil {
+		return nil, fmt.Errorf("another service runs on this state file: %w", err)
+	}
+	return func() { l.Unlock() }, nil
+}
+
+// LockPath is a lock file of the kind given, beside the state file.
+func LockPath(cfg *config.Config, kind string) string { return cfg.State.Path + kind }
+
+// StagedPlanPath is where a staging service saves its last plan: beside
+// its state file.
+func StagedPlanPath(cfg *config.Config) string {
+	return filepath.Join(filepath.Dir(cfg.State.Path), "staged-plan.json")
+}
+
+// OpenStore opens the configuration's state file, making its directory.
+func OpenStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	if err := os.MkdirAll(filepath.Dir(cfg.State.Path), 0o700); err != nil {
+		return nil, fmt.Errorf("state.path: %w", err)
+	}
+	return store.Open(ctx, cfg.State.Path)
+}
+
+// EngineConfig decodes the configuration into the engine's typed values:
+// the one place where naming, scope, fates and thresholds become what
+// sync, plan, show and the service decide with. schema is what the
+// directory's probe found (zero when AD was not reached).
+func EngineConfig(cfg *config.Config, schema directory.Schema) engine.Config {
+	w := cfg.Writeback
+	p := PolicyOptions(cfg)
+	p.Exchange, p.AnchorAttribute = schema.Exchange, schema.AnchorAttribute
+	return engine.Config{
+		TenantID: cfg.Cloud.TenantID, Staging: cfg.Mode == "staging", BaseDN: cfg.Directory.BaseDN, TargetOU: w.TargetOU,
+		UnifiedWritebackDefault: cfg.Cloud.UnifiedWritebackDefault, DeleteThreshold: *w.DeleteThreshold,
+		DeleteThresholdPercent: *w.DeleteThresholdPercent, QuarantineOU: w.QuarantineOU, MoveBack: w.MoveBack,
+		Fates: engine.Fates{SoftDelete: fate(w.OnSoftDelete), HardDelete: fate(w.OnHardDelete),
+			WritebackOff: fate(w.OnWritebackDisabled), OutOfScope: fate(w.OnOutOfScope), Disable: fate(w.OnDisable)},
+		Policy: p,
+	}
+}
+
+// PolicyOptions are the policy options the configuration gives; the
+// schema's and the enablement's parts are added where they are known.
+func PolicyOptions(cfg *config.Config) policy.Options {
+	w := cfg.Writeback
+	return policy.Options{TargetOU: w.TargetOU, Naming: w.Naming, MemberLimit: w.MemberLimit, InPlace: w.SourceOfAuthority == "in_place",
+		SkipUnsetMicrosoft365: cfg.Cloud.UnifiedWritebackDefault != nil && !*cfg.Cloud.UnifiedWritebackDefault,
+		Scope: policy.Scope{IncludeIDs: w.Scope.IncludeIDs, ExcludeIDs: w.Scope.ExcludeIDs, IncludeNames: w.Scope.IncludeNames,
+			ExcludeNames: w.Scope.ExcludeNames, Kinds: w.Scope.Kinds}}
+}
+
+// fate maps a configured policy word to reconcile's.
+func fate(word string) reconcile.Fate {
+	if word == "delete" {
+		return reconcile.DeleteIt
+	}
+	return reconcile.Fate(word)
+}
+
+// unreachable is the directory of a session whose DC could not be
+// reached: every read and write fails with why.
+type unreachable struct{ err error }
+
+func (u unreachable) fail() error {
+	return fmt.Errorf("%w: %w", reconcile.ErrDirectoryUnavailable, u.err)
+}
+
+func (u unreachable) OwnedGroups(context.Context, string, []string) ([]reconcile.ADGroup, error) {
+	return nil, u.fail()
+}
+
+func (u unreachable) GroupsByAnchor(context.Context, string, []string, []string) ([]reconcile.ADGroup, error) {
+	return nil, u.fail()
+}
+
+func (u unreachable) Lookup(context.Context, reconcile.KeyKind, string, []string) (map[string]reconcile.ADObject, error) {
+	return nil, u.fail()
+}
+
+func (u unreachable) CheckContainer(context.Context, string, bool) error { return u.fail() }
+
+func (u unreachable) ReadGroup(context.Context, string, []string) (*reconcile.ADGroup, error) {
+	return nil, u.fail()
+}
+
+func (u unreachable) Apply(context.Context, reconcile.Op) error { return u.fail() }
+
+// WithDeadline bounds one cycle by schedule.cycle_timeout.
+func (s *Session) WithDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.Config.Schedule.CycleTimeout)
+}
+
+// DeadlineError says plainly that a cycle ran out of time, and what
+// becomes of its work.
+func (s *Session) DeadlineError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("the cycle did not finish within schedule.cycle_timeout (%s): what it did is recorded, "+
+			"the rest is pending and the next cycle completes it: %w", s.Config.Schedule.CycleTimeout, err)
+	}
+	return err
+}
