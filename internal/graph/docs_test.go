@@ -60,7 +60,11 @@ func docServer(t *testing.T, steps ...step) *Client {
 		var b []byte
 		if s.file != "" {
 			var err error
-			if b, err = os.ReadFile(filepath.Join("testdata", "docs", s.file)); err != nil {
+			path := s.file
+			if !filepath.IsAbs(path) {
+				path = filepath.Join("testdata", "docs", s.file)
+			}
+			if b, err = os.ReadFile(path); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -197,7 +201,7 @@ func TestDocsDeltaPages(t *testing.T) {
 			c := docServer(t, step{file: tc.file}, step{query: "$skiptoken=pqwSUjGYvb3jQpbwVAwEL7yuI3dU1Lecfkkf", file: "groups-deltalink-empty.json"})
 			var g []cloud.GroupDelta
 			var u []cloud.UserDelta
-			var st RoundStats
+			var st cloud.RoundStats
 			if tc.users {
 				r, err := c.UsersDelta(context.Background(), "")
 				if err != nil {
@@ -236,19 +240,71 @@ func TestDocsMembersAndSettings(t *testing.T) {
 	}
 }
 
+// TestDocsErrorBody: errors.md's example error body, in the form an
+// older revision printed (the code at the top) and the form it prints now
+// (badRequest, the specific code inside innerError).
 func TestDocsErrorBody(t *testing.T) {
-	c := docServer(t, step{file: "error-invalidrange.json", status: 416})
-	_, err := c.GroupMembers(context.Background(), "g")
-	var gerr *Error
-	if !errors.As(err, &gerr) {
-		t.Fatalf("err = %v, want *Error", err)
+	for _, tc := range []struct{ file, code string }{
+		{"error-invalidrange.json", "invalidRange"},
+		{"error-invalidrange-current.json", "badRequest"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			c := docServer(t, step{file: tc.file, status: 416})
+			_, err := c.GroupMembers(context.Background(), "g")
+			var gerr *Error
+			if !errors.As(err, &gerr) {
+				t.Fatalf("err = %v, want *Error", err)
+			}
+			if gerr.StatusCode != 416 || gerr.Code != tc.code || !gerr.HasCode("invalidRange") || gerr.Message != "Uploaded fragment overlaps with existing data." ||
+				gerr.RequestID != "request-id" || gerr.Date != "date-time" {
+				t.Fatalf("error = %+v", gerr)
+			}
+			if errors.Is(err, ErrResyncRequired) {
+				t.Fatal("invalidRange is not a resync")
+			}
+		})
 	}
-	if gerr.StatusCode != 416 || gerr.Code != "invalidRange" || gerr.Message != "Uploaded fragment overlaps with existing data." ||
-		gerr.RequestID != "request-id" || gerr.Date != "date-time" {
-		t.Fatalf("error = %+v", gerr)
-	}
-	if errors.Is(err, ErrResyncRequired) {
-		t.Fatal("invalidRange is not a resync")
+}
+
+// TestDocsGroupWithWritebackConfiguration: group-post-groups.md's beta
+// responses, groups carrying writebackConfiguration with null values:
+// unset, so the tenant's defaults decide.
+func TestDocsGroupWithWritebackConfiguration(t *testing.T) {
+	for _, tc := range []struct {
+		file, id, name string
+		unified        bool
+	}{
+		{"group-post-beta-security.json", "1226170d-83d5-49b8-99ab-d1ab3d91333e", "Operations group", false},
+		{"group-post-beta-unified.json", "1afc3ca3-b14d-43af-9c70-8ae3a5065454", "Role assignable group", true},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			sample, err := os.ReadFile(filepath.Join("testdata", "docs", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			page := filepath.Join(t.TempDir(), "page.json")
+			body := `{"@odata.context":"https://graph.microsoft.com/beta/$metadata#groups","value":[` + string(sample) +
+				`],"@odata.deltaLink":"https://graph.microsoft.com/beta/groups/delta?$deltatoken=next"}`
+			if err := os.WriteFile(page, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c := docServer(t, step{query: "$select=", file: page})
+			r, err := c.GroupsDelta(context.Background(), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Changes) != 1 || r.Stats.Skipped != 0 {
+				t.Fatalf("changes %+v, stats %+v", r.Changes, r.Stats)
+			}
+			g := r.Changes[0].Values
+			if r.Changes[0].ID != tc.id || g.DisplayName != tc.name || g.Writeback.IsEnabled != nil || g.Writeback.OnPremisesGroupType != "" ||
+				!g.SecurityEnabled || g.IsUnified() != tc.unified || g.OnPremisesSyncEnabled != nil {
+				t.Fatalf("group = %+v", g)
+			}
+			if tc.unified && (g.Mail != "contosohelpdeskadministrators@Contoso.com" || len(g.ProxyAddresses) != 1) {
+				t.Fatalf("mail = %q, proxyAddresses = %v", g.Mail, g.ProxyAddresses)
+			}
+		})
 	}
 }
 
