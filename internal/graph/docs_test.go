@@ -360,3 +360,13 @@ func TestDocsBetaGroupUnified(t *testing.T) {
 		t.Fatalf("Group.Unified without the value = (%v, %v, %v), want (true, false, nil)", v, set, err)
 	}
 }
+
+// TestDocsBetaWritebackDefaultFalse: directorysetting-list.md's beta
+// sample, where the tenant turned NewUnifiedGroupWritebackDefault off.
+func TestDocsBetaWritebackDefaultFalse(t *testing.T) {
+	c := docServer(t, step{file: "directorysetting-list-beta-writeback.json"})
+	v, set, err := c.UnifiedWritebackDefault(context.Background())
+	if err != nil || !set || v {
+		t.Fatalf("Group.Unified with the value false = (%v, %v, %v), want (false, true, nil)", v, set, err)
+	}
+}
