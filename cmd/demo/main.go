@@ -3,7 +3,8 @@
 // Command demo runs groupwriteback end to end on one machine: a throwaway
 // Samba AD DC on loopback, the Graph emulator serving the sample tenant
 // (examples/tenant.json), enable (prerequisites and plan), a sync, the groups as AD sees them, then a
-// change made with Graph's own calls and the sync that carries it over.
+// change made with Graph's own calls and the sync that carries it over, and
+// last one group provisioned on demand with its trace.
 // scripts/demo builds and runs it; it needs root (for Samba).
 package main
 
@@ -165,7 +166,15 @@ writeback:
 		return err
 	}
 	step("the groups as AD sees them now")
-	return show(conn, targetOU)
+	if err := show(conn, targetOU); err != nil {
+		return err
+	}
+
+	step("provision on demand: writeback is turned on for Lab admins in the cloud, and that one group is written now, with its trace")
+	if err := tn.UpdateGroup("6a1e0c55-0005-4f0e-9d3b-2c1a0b9f8e7d", map[string]any{"writebackConfiguration": map[string]any{"isEnabled": true}}); err != nil {
+		return err
+	}
+	return gwb("sync", "--group", "Lab admins")
 }
 
 func add(conn *ldap.Conn, dn string, attrs map[string][]string) error {

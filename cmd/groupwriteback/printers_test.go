@@ -115,3 +115,33 @@ func TestShowPrinter(t *testing.T) {
 		}
 	}
 }
+
+// TestTracePrinter: a one-group trace says the scope decision, each
+// member's lookup and every value written, old and new (golden files).
+func TestTracePrinter(t *testing.T) {
+	const ou = "OU=Cloud,DC=contoso,DC=com"
+	written := &engine.Trace{CloudID: "6a1e0c55-0004-4f0e-9d3b-2c1a0b9f8e7d", Name: "VPN users", Kind: "security", InScope: true,
+		Decision: "written back as universalSecurityGroup", Type: "universalSecurityGroup", DN: "CN=VPN users_2c1a0b9f8e7d," + ou,
+		ADDN: "CN=VPN users_2c1a0b9f8e7d," + ou,
+		Members: []engine.MemberTrace{
+			{CloudID: "u1", Type: cloud.TypeUser, Name: "Ann", DN: "CN=Ann,OU=Users,DC=contoso,DC=com", Tried: []engine.KeyTry{
+				{Key: reconcile.BySID, Value: "S-1-5-21-1-2-3-1101", Found: "CN=Ann,OU=Users,DC=contoso,DC=com"}}},
+			{CloudID: "u2", Type: cloud.TypeUser, Name: "Bob", NotWritten: policy.MemberNotFoundInAD, Tried: []engine.KeyTry{
+				{Key: reconcile.BySID, Value: "S-1-5-21-1-2-3-4242"}, {Key: reconcile.ByDN, Value: "CN=Bob,OU=Gone,DC=contoso,DC=com"}}},
+			{CloudID: "u3", Type: cloud.TypeUser, Name: "Cloud Only", NotWritten: policy.MemberCloudOnly},
+			{CloudID: "g9", Type: cloud.TypeGroup, Name: "Marketing"},
+		},
+		Operations: []reconcile.Op{
+			{Action: reconcile.Update, CloudID: "6a1e0c55-0004-4f0e-9d3b-2c1a0b9f8e7d", DN: "CN=VPN users_2c1a0b9f8e7d," + ou,
+				Changes: []reconcile.AttrChange{{Name: "description", Old: []string{"old text"}, New: []string{"new text"}}, {Name: "info", Old: []string{"gone"}}}},
+			{Action: reconcile.AddMembers, CloudID: "6a1e0c55-0004-4f0e-9d3b-2c1a0b9f8e7d", DN: "CN=VPN users_2c1a0b9f8e7d," + ou,
+				Members: []string{"CN=Ann,OU=Users,DC=contoso,DC=com"}},
+		}}
+	outOfScope := &engine.Trace{CloudID: "6a1e0c55-0005-4f0e-9d3b-2c1a0b9f8e7d", Name: "Lab admins", Kind: "security",
+		Decision: "not written back: writebackConfiguration.isEnabled is not set for this security group", Operations: []reconcile.Op{}}
+	for name, tr := range map[string]*engine.Trace{"trace-written.txt": written, "trace-out-of-scope.txt": outOfScope} {
+		var b bytes.Buffer
+		printTrace(&b, tr)
+		golden(t, name, b.String())
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -65,23 +64,8 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	defer st.Close()
 	metrics := server.NewMetrics()
 
-	// One session for the life of the service: Graph's client, the DC's
-	// connection (which reconnects by itself) and the state file are opened
-	// once, not every cycle, and again only when opening failed or on
-	// SIGHUP, which also re-reads the configuration.
-	var (
-		sessMu sync.Mutex
-		sess   *session
-	)
-	closeSession := func() {
-		sessMu.Lock()
-		defer sessMu.Unlock()
-		if sess != nil {
-			sess.Close()
-			sess = nil
-		}
-	}
-	defer closeSession()
+	cyc := &cycles{g: g, cfg: cfg, staging: staging, st: st, metrics: metrics, logger: logger}
+	defer cyc.closeSession()
 	reload := make(chan os.Signal, 1)
 	signal.Notify(reload, syscall.SIGHUP)
 	defer signal.Stop(reload)
@@ -92,89 +76,11 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 				continue
 			}
 			logger.Info("SIGHUP: the configuration is read again, and the next cycle opens a new session with it; schedule, server and state.path settings take effect at restart")
-			closeSession()
+			cyc.closeSession()
 		}
 	}()
-
 	cycle := func(ctx context.Context, full bool) error {
-		unlock, err := wiring.LockCycle(cfg, "run")
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		start := time.Now()
-		sessMu.Lock()
-		defer sessMu.Unlock()
-		if sess == nil {
-			if sess, err = g.openSession(ctx); err != nil {
-				sess = nil
-				metrics.Observe(server.CycleReport{Mode: mode(full), Outcome: "failed", Duration: time.Since(start), End: time.Now()})
-				return err
-			}
-			if sess.Config.State.Path != cfg.State.Path {
-				err = fmt.Errorf("state.path changed from %s to %s while the service runs: restart the service to move its state file", cfg.State.Path, sess.Config.State.Path)
-				sess.Close()
-				sess = nil
-				metrics.Observe(server.CycleReport{Mode: mode(full), Outcome: "failed", Duration: time.Since(start), End: time.Now()})
-				return err
-			}
-			sess.Dir.OnOperation(metrics.ObserveLDAP)
-			logger.Info("session opened", "graph", sess.Config.Cloud.GraphURL, "dc", sess.Config.Directory.URL)
-		}
-		s := sess
-		// The Graph client lives as long as the session: a cycle reports
-		// the requests it made, not the session's total.
-		before := s.Graph.Counters()
-		cctx, cancel := s.WithDeadline(ctx)
-		defer cancel()
-		var res *engine.Result
-		if staging {
-			// A staging service saves each cycle's plan, for review and
-			// for `apply FILE` on the active server.
-			var p *engine.Plan
-			if p, err = s.Engine.Plan(cctx, engine.RunOptions{Full: full}); err == nil {
-				res = p.Result
-				if err = p.Save(wiring.StagedPlanPath(cfg)); err != nil {
-					err = fmt.Errorf("saving the staged plan: %w", err)
-				}
-			}
-		} else {
-			res, err = s.Engine.Run(cctx, engine.RunOptions{Full: full})
-		}
-		err = s.DeadlineError(err)
-		report := server.CycleReport{Mode: mode(full), Duration: time.Since(start), End: time.Now(), Result: res, Staged: staging,
-			GraphReqs: s.Graph.Counters().Requests - before.Requests, Throttled: s.Graph.Counters().Throttled - before.Throttled}
-		switch {
-		case errors.Is(err, engine.ErrDisabled):
-			logger.Warn("writeback is disabled: this cycle writes nothing; run `groupwriteback enable` to turn it on")
-			report.Outcome = "disabled"
-			metrics.Observe(report)
-			return nil
-		case ctx.Err() != nil:
-			report.Outcome = "interrupted"
-		case err != nil:
-			report.Outcome = "failed"
-			// A failed cycle may leave a bad connection or token behind:
-			// the next one starts from a new session.
-			s.Close()
-			sess = nil
-		case staging:
-			report.Outcome = "staged"
-			err = st.SetPendingPlan(ctx, res.Plan.Ops)
-		case len(res.Failures) > 0:
-			report.Outcome = "partial"
-		default:
-			report.Outcome = "ok"
-		}
-		if !staging && res != nil {
-			_ = st.SetPendingPlan(ctx, nil) // no plan is pending outside staging
-		}
-		metrics.Observe(report)
-		if res != nil {
-			logger.Info("cycle done", "outcome", report.Outcome, "mode", res.Mode, "created", res.Counts.Created, "updated", res.Counts.Updated,
-				"deleted", res.Counts.Deleted, "failed", res.Counts.Failed, "not_in_step", len(res.Failures), "ldap_writes", res.Writes,
-				"duration", report.Duration.Round(time.Millisecond))
-		}
+		_, err := cyc.run(ctx, engine.RunOptions{Full: full})
 		return err
 	}
 	sched := scheduler.New(scheduler.Config{Interval: cfg.Schedule.Interval, FullInterval: cfg.Schedule.FullInterval}, nil, cycle, logger)
@@ -185,6 +91,7 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	}
 	if cfg.Server.Listen != "off" {
 		srv := server.New(sched, st, metrics, 2*cfg.Schedule.Interval+5*time.Minute, staging, logger)
+		srv.OnDemand = cyc
 		srv.Guard.Hosts = cfg.Server.AllowedHosts
 		if f := cfg.Server.TokenFile; f != "" {
 			tok, err := os.ReadFile(f)

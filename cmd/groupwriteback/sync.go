@@ -71,6 +71,13 @@ type cycleCmd struct {
 	full         bool
 	output       string
 	allowDeletes int
+	group        string
+}
+
+// groupFlag is --group, the same on plan and sync.
+func (o *cycleCmd) groupFlag(cmd *cobra.Command, verb string) {
+	cmd.Flags().StringVar(&o.group, "group", "", verb+" this one group only and print its trace: scope decision, each member's lookup, "+
+		"every attribute old -> new (GROUP is the cloud id, display name, DN, sAMAccountName or Group_<id>)")
 }
 
 func newPlanCmd(g *globals) *cobra.Command {
@@ -87,6 +94,7 @@ saving anything. -o json gives the stable format described in docs/plan-format.m
 	cmd.Flags().BoolVar(&o.full, "full", false, "plan a full reconcile of every group instead of the changes since the last sync")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringVar(&o.out, "out", "", "save the plan to this file, for `groupwriteback apply FILE` (docs/plan-format.md)")
+	o.groupFlag(cmd, "plan")
 	return cmd
 }
 
@@ -105,6 +113,7 @@ its reason), 1 when the cycle could not run.`,
 	cmd.Flags().BoolVar(&o.full, "full", false, "reconcile every group, repairing drift made by hand in AD")
 	cmd.Flags().IntVar(&o.allowDeletes, "allow-deletes", 0, "let this many deletes through the delete threshold, for this run")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	o.groupFlag(cmd, "sync")
 	return cmd
 }
 
@@ -114,6 +123,9 @@ func (o *cycleCmd) run(ctx context.Context) error {
 	}
 	if o.allowDeletes < 0 {
 		return fmt.Errorf("--allow-deletes: must be 0 or more")
+	}
+	if o.group != "" && o.full {
+		return fmt.Errorf("--group and --full: a cycle on one group reads that group only; give one of them")
 	}
 	if !o.dryRun {
 		if err := o.refuseStaging(); err != nil {
@@ -140,14 +152,14 @@ func (o *cycleCmd) run(ctx context.Context) error {
 	var res *engine.Result
 	if o.out != "" {
 		var p *engine.Plan
-		if p, err = s.Engine.Plan(cctx, engine.RunOptions{Full: o.full}); err == nil {
+		if p, err = s.Engine.Plan(cctx, engine.RunOptions{Full: o.full, Group: o.group}); err == nil {
 			res = p.Result
 			if err = p.Save(o.out); err != nil {
 				return fmt.Errorf("--out: %w", err)
 			}
 		}
 	} else {
-		res, err = s.Engine.Run(cctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes})
+		res, err = s.Engine.Run(cctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes, Group: o.group})
 	}
 	err = s.DeadlineError(err)
 	if errors.Is(err, engine.ErrDisabled) {
@@ -175,10 +187,15 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		if err := writeJSON(o.stdout, jsonResult(res, o.dryRun)); err != nil {
 			return err
 		}
-	} else if o.dryRun {
-		printPlan(o.stdout, res)
 	} else {
-		printSync(o.stdout, res)
+		if o.dryRun {
+			printPlan(o.stdout, res)
+		} else {
+			printSync(o.stdout, res)
+		}
+		if res.Trace != nil {
+			printTrace(o.stdout, res.Trace)
+		}
 	}
 	if err != nil {
 		return err
@@ -202,6 +219,7 @@ type planJSON struct {
 	Failures   []engine.Failure                     `json:"notInStep"`
 	Counts     engine.Counts                        `json:"counts"`
 	LDAPWrites int                                  `json:"ldapWrites"`
+	Trace      *engine.Trace                        `json:"trace,omitempty"`
 }
 
 // note is a field of a written group that was cleaned or left out.
@@ -224,7 +242,7 @@ func jsonResult(res *engine.Result, dry bool) planJSON {
 		kind = "plan"
 	}
 	out := planJSON{Version: 1, Kind: kind, Mode: res.Mode, Operations: res.Plan.Ops, Problems: res.Plan.Problems,
-		NotWritten: res.Plan.NotWritten, Failures: res.Failures, Counts: res.Counts, LDAPWrites: res.Writes}
+		NotWritten: res.Plan.NotWritten, Failures: res.Failures, Counts: res.Counts, LDAPWrites: res.Writes, Trace: res.Trace}
 	if out.Operations == nil {
 		out.Operations = []reconcile.Op{}
 	}

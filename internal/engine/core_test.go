@@ -305,3 +305,74 @@ func TestCoreExplainAgreesWithSync(t *testing.T) {
 		t.Fatalf("an unknown group: %v", err)
 	}
 }
+
+// A cycle on one group (provision on demand) writes that group only,
+// traces it, and leaves every other change to the next cycle.
+func TestCoreOneGroupOnDemand(t *testing.T) {
+	e := newMemEnv(t, 2, []map[string]any{
+		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0), cloudOnly}},
+		{"id": groupID(2), "displayName": "Other", "mailNickname": "other", "members": []any{userID(1)}},
+	}, nil)
+	ctx := context.Background()
+	res, err := e.eng.Run(ctx, engine.RunOptions{Group: "access"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := res.Trace
+	if res.Mode != "group" || tr == nil || tr.CloudID != groupID(1) || !tr.InScope || !strings.HasPrefix(tr.Decision, "written back as") {
+		t.Fatalf("mode %s, trace %+v", res.Mode, tr)
+	}
+	if e.group(groupID(1)) == nil || e.group(groupID(2)) != nil {
+		t.Fatal("a cycle on one group wrote another, or not its own")
+	}
+	byID := map[string]engine.MemberTrace{}
+	for _, m := range tr.Members {
+		byID[m.CloudID] = m
+	}
+	u := byID[userID(0)]
+	if u.DN != e.users[0].DN || u.Name != "User 0" || len(u.Tried) == 0 || u.Tried[0].Key != reconcile.BySID || u.Tried[0].Found != e.users[0].DN {
+		t.Errorf("the synced user's lookup: %+v", u)
+	}
+	if co := byID[cloudOnly]; co.DN != "" || co.NotWritten != policy.MemberCloudOnly {
+		t.Errorf("the cloud-only user: %+v", co)
+	}
+	if len(tr.Operations) != 1 || tr.Operations[0].Action != reconcile.Create || len(tr.Operations[0].Changes) == 0 {
+		t.Fatalf("operations: %+v", tr.Operations)
+	}
+	// The links stayed: the next cycle still writes the other group.
+	if res, w := e.sync(engine.RunOptions{}); e.group(groupID(2)) == nil || w != 1 {
+		t.Fatalf("the next cycle: %d writes, %+v", w, res.Counts)
+	}
+	// Two groups change; one is provisioned by its sAMAccountName.
+	for _, id := range []string{groupID(1), groupID(2)} {
+		if err := e.tenant.UpdateGroup(id, map[string]any{"description": "changed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := e.group(groupID(2)).Attrs["sAMAccountName"][0]
+	res, err = e.eng.Run(ctx, engine.RunOptions{Group: other})
+	if err != nil || res.Trace.CloudID != groupID(2) || len(res.Trace.Operations) != 1 {
+		t.Fatalf("by sAMAccountName %s: %v %+v", other, err, res)
+	}
+	if ch := res.Trace.Operations[0].Changes[0]; ch.Name != "description" || len(ch.Old) != 0 || ch.New[0] != "changed" {
+		t.Fatalf("the change old -> new: %+v", ch)
+	}
+	if e.group(groupID(1)).Attrs["description"] != nil {
+		t.Fatal("the other changed group was written too")
+	}
+	if _, w := e.sync(engine.RunOptions{}); w != 1 || e.group(groupID(1)).Attrs["description"][0] != "changed" {
+		t.Fatalf("the next cycle after a one-group cycle: %d writes", w)
+	}
+	// Every name a group goes by finds it; a name that is none is refused.
+	g := e.group(groupID(1))
+	for _, name := range []string{groupID(1), policy.Anchor(groupID(1)), g.DN, "ACCESS"} {
+		res, err := e.eng.Run(ctx, engine.RunOptions{Group: name, DryRun: true})
+		if err != nil || res.Trace.CloudID != groupID(1) {
+			t.Errorf("--group %q: %v", name, err)
+		}
+	}
+	var nf *engine.NoSuchGroupError
+	if _, err := e.eng.Run(ctx, engine.RunOptions{Group: "no such thing", DryRun: true}); !errors.As(err, &nf) {
+		t.Errorf("an unknown group: %v", err)
+	}
+}

@@ -183,6 +183,11 @@ type RunOptions struct {
 	DryRun bool
 	// AllowDeletes lets this many deletes through the threshold.
 	AllowDeletes int
+	// Group, when set, works on that one group only (its cloud id, display
+	// name, DN, sAMAccountName or Group_<id>) and traces it, as Cloud
+	// Sync's provision on demand does. The delta links stay where they
+	// were, so the next cycle still sees every other change.
+	Group string
 }
 
 // Counts summarise a cycle.
@@ -227,6 +232,8 @@ type Result struct {
 	// otherwise written (an invalid address, control characters), each
 	// naming its group and field.
 	Notes []policy.Problem `json:"notes,omitempty"`
+	// Trace is the one group's trace, in a cycle on one group.
+	Trace *Trace `json:"trace,omitempty"`
 }
 
 // Run runs one cycle: Plan, then (unless o.DryRun) Apply. Errors that make
@@ -277,7 +284,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	}
 	if last, err := e.store.Meta(ctx, "config"); err != nil {
 		return nil, err
-	} else if last != "" && last != e.configPrint() && !o.Full {
+	} else if last != "" && last != e.configPrint() && !o.Full && o.Group == "" {
 		// A delta cycle would leave groups the new scope, naming or target
 		// concern untouched until the daily full one.
 		e.logger.Info("the configuration's scope, naming, target or delete policies changed since the last cycle: this cycle is a full one")
@@ -287,6 +294,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if o.Full {
 		before = fingerprints(snap) // to tell drift from cloud changes
 	}
+	kept := links // a cycle on one group leaves the delta links as they were
 	if o.Full {
 		links = store.Links{}
 	}
@@ -312,18 +320,32 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if full {
 		mode = "full"
 	}
+	var target string // the one group of RunOptions.Group
+	if o.Group != "" {
+		if target, err = e.target(ctx, o.Group, snap); err != nil {
+			return nil, err
+		}
+		mode, full = "group", false
+	}
 	if err := e.checkPlaces(ctx, full); err != nil {
 		return nil, err
 	}
 	res := &Result{Mode: mode, Counts: Counts{MembersNotWritten: map[string]int{}}}
 
 	var dirty map[string]bool
-	if !full {
+	switch {
+	case target != "":
+		dirty = map[string]bool{target: true}
+	case !full:
 		if dirty, err = e.dirty(ctx, snap, gr, ur); err != nil {
 			return nil, err
 		}
 	}
 	decisions := policy.DecideSome(snap, e.policyOptions(en), dirty)
+	var tr *Trace
+	if target != "" {
+		tr = newTrace(target, decisionOf(decisions, target))
+	}
 	managed := e.managed()
 
 	// Anchored groups are looked for in the whole domain, so that one moved
@@ -354,7 +376,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	desired, err := e.resolve(ctx, work)
+	desired, err := e.resolve(ctx, work, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -390,6 +412,10 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	}
 	plan := reconcile.Make(desired, actual, undesired, ropts)
 	res.Plan = plan
+	if tr != nil {
+		tr.finish(plan, actual, snap)
+		res.Trace = tr
+	}
 	if o.Full {
 		res.Drift = drift(plan, before, snap)
 		res.Counts.Drifted = len(res.Drift)
@@ -410,6 +436,9 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	}
 	p := e.newPlan(res, actual, desired, store.Links{Groups: gr.DeltaLink, Users: ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
 	p.fresh = &freshState{snap: snap, gr: gr, ur: ur, behaviourRead: behaviourRead, actual: actual, work: work}
+	if target != "" {
+		p.fresh.oneGroup, p.fresh.kept = true, kept
+	}
 	return p, nil
 }
 

@@ -52,7 +52,7 @@ func (e *Engine) Explain(ctx context.Context, group string) (*Explanation, error
 	if err != nil {
 		return nil, err
 	}
-	id, err := findGroup(group, snap, statuses)
+	id, err := e.findGroup(group, snap, statuses)
 	if err != nil {
 		return nil, err
 	}
@@ -74,35 +74,38 @@ func (e *Engine) Explain(ctx context.Context, group string) (*Explanation, error
 	case len(gs) > 0:
 		out.AD = &gs[0]
 	}
-	if out.Cloud == nil {
-		out.Decision = "not in the cloud snapshot (deleted in the cloud, or never read)"
-		return out, nil
+	var d *policy.Decision
+	if out.Cloud != nil {
+		d = decisionOf(policy.DecideSome(snap, popts, map[string]bool{id: true}), id)
 	}
-	for _, d := range policy.DecideSome(snap, popts, map[string]bool{id: true}) {
-		if d.CloudID != id {
-			continue
-		}
-		switch {
-		case d.Desired != nil:
-			out.Decision, out.DesiredDN = "written back as "+d.Desired.Type, d.Desired.DN
-		case d.Problem != nil:
-			out.Decision = "in scope, not writable: " + d.Problem.Error()
-		default:
-			out.Decision = "not written back: " + d.Reason
-		}
-	}
+	tr := newTrace(id, d)
+	out.Decision, out.DesiredDN = tr.Decision, tr.DN
 	return out, nil
 }
 
-// findGroup resolves a group's name to its cloud id: an id (or anchor),
-// a display name, or the DN its status records.
-func findGroup(arg string, snap *cloud.Snapshot, statuses []store.GroupStatus) (string, error) {
+// target resolves the group of a cycle on one group.
+func (e *Engine) target(ctx context.Context, group string, snap *cloud.Snapshot) (string, error) {
+	statuses, err := e.store.Statuses(ctx)
+	if err != nil {
+		return "", err
+	}
+	return e.findGroup(group, snap, statuses)
+}
+
+// findGroup resolves a group's name to its cloud id: its id, its anchor
+// (Group_<id>), its display name, the sAMAccountName or DN it is (or
+// would be) written with, or the DN its status records.
+func (e *Engine) findGroup(arg string, snap *cloud.Snapshot, statuses []store.GroupStatus) (string, error) {
+	if id := policy.CloudIDFromAnchor(arg); id != "" {
+		return id, nil
+	}
 	if id := policy.CloudIDFromAnchor("Group_" + arg); id != "" {
 		return id, nil
 	}
 	var ids []string
 	for id, g := range snap.Groups {
-		if strings.EqualFold(g.DisplayName, arg) {
+		cn := policy.CommonName(e.cfg.Policy.Naming, id, g.DisplayName)
+		if strings.EqualFold(g.DisplayName, arg) || strings.EqualFold(policy.SAMAccountName(cn), arg) || policy.SameDN(policy.GroupDN(cn, e.cfg.TargetOU), arg) {
 			ids = append(ids, id)
 		}
 	}
@@ -120,4 +123,14 @@ func findGroup(arg string, snap *cloud.Snapshot, statuses []store.GroupStatus) (
 		return ids[0], nil
 	}
 	return "", fmt.Errorf("%d groups are named %q: give the id (%s)", len(ids), arg, strings.Join(ids, ", "))
+}
+
+// decisionOf is the decision on group id, or nil.
+func decisionOf(ds []policy.Decision, id string) *policy.Decision {
+	for i := range ds {
+		if ds[i].CloudID == id {
+			return &ds[i]
+		}
+	}
+	return nil
 }

@@ -58,6 +58,10 @@ type freshState struct {
 	// immediate: applied a moment after it was made (sync): AD is not
 	// read again, and Graph is not asked again.
 	immediate bool
+	// oneGroup: a plan of a cycle on one group, which leaves the delta
+	// links as kept (the ones it started from).
+	oneGroup bool
+	kept     store.Links
 	// disable: a plan of PlanDisable, for the groups in disabled, each
 	// meeting fate.
 	disable  bool
@@ -275,9 +279,13 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		for _, op := range ops {
 			pending[op.CloudID] = nameOf(f.snap, op.CloudID)
 		}
+		links := store.Links{Groups: f.gr.DeltaLink, Users: f.ur.DeltaLink}
+		if f.oneGroup {
+			links = f.kept // the next cycle reads every other change again
+		}
 		if err := e.store.SaveCloud(ctx, store.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full,
 			ChangedGroups: append(groupIDs(f.gr.Changes), f.behaviourRead...), ChangedUsers: userIDs(f.ur.Changes),
-			Links: store.Links{Groups: f.gr.DeltaLink, Users: f.ur.DeltaLink}, Pending: pending}); err != nil {
+			Links: links, Pending: pending}); err != nil {
 			return nil, err
 		}
 	} else {
@@ -338,7 +346,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if err := e.store.FinishRun(context.WithoutCancel(ctx), runID, outcome, res.Counts); err != nil {
 		return nil, err
 	}
-	if f != nil && !disabling && fatal == nil && ctx.Err() == nil {
+	if f != nil && !disabling && !f.oneGroup && fatal == nil && ctx.Err() == nil {
 		if err := e.store.SetMeta(context.WithoutCancel(ctx), "config", e.configPrint()); err != nil {
 			return nil, err
 		}

@@ -12,7 +12,9 @@ import (
 // resolve finds the members of the desired groups in AD, looking up each
 // kind of key in batches, and says why each member it cannot place is not
 // written.
-func (e *Engine) resolve(ctx context.Context, work []policy.Decision) ([]reconcile.Desired, error) {
+//
+// tr, when set, hears how each member of its group was placed.
+func (e *Engine) resolve(ctx context.Context, work []policy.Decision, tr *Trace) ([]reconcile.Desired, error) {
 	inWork := map[string]bool{}
 	for _, d := range work {
 		if d.Desired != nil {
@@ -72,36 +74,15 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision) ([]reconci
 		}
 		rd := reconcile.Desired{Group: d.Desired}
 		for _, m := range d.Desired.Members {
-			if m.NotWritable != "" {
-				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: m.NotWritable})
-				continue
-			}
-			if a := m.Keys.Anchor; a != "" {
-				if inWork[a] {
-					rd.Members = append(rd.Members, reconcile.Member{Anchor: a})
-				} else if obj, ok := found[reconcile.ByAnchor][a]; ok {
-					rd.Members = append(rd.Members, reconcile.Member{DN: obj.DN})
-				} else {
-					rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: "member group is written back but has no AD object yet"})
-				}
-				continue
-			}
-			obj, ok := first(found, m.Keys)
+			dn, member, reason := e.place(d.CloudID, m, inWork, found)
 			switch {
-			case !ok:
-				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberNotFoundInAD})
-			case obj.Critical:
-				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberCritical})
-				e.logger.Warn("member refused: its on-premises identifier names a critical system object", "cloud_id", d.CloudID, "member", m.CloudID, "dn", obj.DN)
-			case m.Type == cloud.TypeUser && !obj.IsUser():
-				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberNotAUser})
-				e.logger.Warn("member refused: a user's on-premises identifier names an object that is not a user", "cloud_id", d.CloudID, "member", m.CloudID, "dn", obj.DN)
-			case m.Type == cloud.TypeGroup && !obj.IsGroup():
-				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberNotAGroup})
-			case obj.IsDomainLocal():
-				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: policy.MemberDomainLocalGroup})
+			case reason != "":
+				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: reason})
 			default:
-				rd.Members = append(rd.Members, reconcile.Member{DN: obj.DN})
+				rd.Members = append(rd.Members, member)
+			}
+			if tr != nil && d.CloudID == tr.CloudID {
+				tr.member(m, found, dn, reason)
 			}
 		}
 		out = append(out, rd)
@@ -109,16 +90,43 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision) ([]reconci
 	return out, nil
 }
 
+// place says what member m of group id becomes in AD: the member to write
+// (and its DN, when known), or why it is not written.
+func (e *Engine) place(id string, m policy.MemberRef, inWork map[string]bool, found map[reconcile.KeyKind]map[string]reconcile.ADObject) (dn string, member reconcile.Member, reason string) {
+	if m.NotWritable != "" {
+		return "", member, m.NotWritable
+	}
+	if a := m.Keys.Anchor; a != "" {
+		if inWork[a] {
+			return "", reconcile.Member{Anchor: a}, ""
+		}
+		if obj, ok := found[reconcile.ByAnchor][a]; ok {
+			return obj.DN, reconcile.Member{DN: obj.DN}, ""
+		}
+		return "", member, "member group is written back but has no AD object yet"
+	}
+	obj, ok := first(found, m.Keys)
+	switch {
+	case !ok:
+		return "", member, policy.MemberNotFoundInAD
+	case obj.Critical:
+		e.logger.Warn("member refused: its on-premises identifier names a critical system object", "cloud_id", id, "member", m.CloudID, "dn", obj.DN)
+		return "", member, policy.MemberCritical
+	case m.Type == cloud.TypeUser && !obj.IsUser():
+		e.logger.Warn("member refused: a user's on-premises identifier names an object that is not a user", "cloud_id", id, "member", m.CloudID, "dn", obj.DN)
+		return "", member, policy.MemberNotAUser
+	case m.Type == cloud.TypeGroup && !obj.IsGroup():
+		return "", member, policy.MemberNotAGroup
+	case obj.IsDomainLocal():
+		return "", member, policy.MemberDomainLocalGroup
+	}
+	return obj.DN, reconcile.Member{DN: obj.DN}, ""
+}
+
 // first returns the object the first key that found one found: objectGUID,
 // then objectSid, then the immutable id, then the DN (which may be stale).
 func first(found map[reconcile.KeyKind]map[string]reconcile.ADObject, k policy.Keys) (reconcile.ADObject, bool) {
-	for _, try := range []struct {
-		kind reconcile.KeyKind
-		v    string
-	}{{reconcile.ByGUID, k.GUID}, {reconcile.BySID, k.SID}, {reconcile.ByImmutableID, k.ImmutableID}, {reconcile.ByDN, k.DN}} {
-		if try.v == "" {
-			continue
-		}
+	for _, try := range keysOf(k) {
 		if o, ok := found[try.kind][try.v]; ok {
 			return o, true
 		}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
@@ -32,12 +34,21 @@ type History interface {
 	PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error)
 }
 
+// OnDemand runs a cycle on one group (provision on demand), as POST
+// /sync?group= asks.
+type OnDemand interface {
+	SyncGroup(ctx context.Context, group string) (*engine.Result, error)
+}
+
 // Server serves the service's endpoints.
 type Server struct {
-	cycles  Cycles
-	history History
-	metrics *Metrics
-	logger  *slog.Logger
+	// OnDemand answers POST /sync?group=; without it, the server says it
+	// cannot.
+	OnDemand OnDemand
+	cycles   Cycles
+	history  History
+	metrics  *Metrics
+	logger   *slog.Logger
 	// Staleness: /readyz fails when the last success is older than this.
 	Staleness time.Duration
 	Staging   bool
@@ -103,6 +114,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	full := r.URL.Query().Get("full") == "true"
+	if group := r.URL.Query().Get("group"); group != "" {
+		s.syncGroup(w, r, group, full)
+		return
+	}
 	err := s.cycles.Trigger(r.Context(), full)
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
@@ -111,6 +126,39 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "full": full})
+}
+
+// syncGroup provisions one group on demand and answers with its trace.
+func (s *Server) syncGroup(w http.ResponseWriter, r *http.Request, group string, full bool) {
+	w.Header().Set("Content-Type", "application/json")
+	fail := func(code int, err error) {
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "group": group, "error": err.Error()})
+	}
+	var nf *engine.NoSuchGroupError
+	switch {
+	case full:
+		fail(http.StatusBadRequest, errors.New("group and full: a cycle on one group reads that group only"))
+		return
+	case s.OnDemand == nil:
+		fail(http.StatusNotImplemented, errors.New("this server cannot sync one group"))
+		return
+	}
+	res, err := s.OnDemand.SyncGroup(r.Context(), group)
+	switch {
+	case errors.As(err, &nf):
+		fail(http.StatusNotFound, err)
+		return
+	case err != nil && res == nil:
+		fail(http.StatusInternalServerError, err)
+		return
+	}
+	out := map[string]any{"ok": err == nil && len(res.Failures) == 0, "group": group, "mode": res.Mode, "counts": res.Counts,
+		"ldapWrites": res.Writes, "notInStep": res.Failures, "trace": res.Trace}
+	if err != nil {
+		out["error"] = err.Error()
+	}
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // pageData is what the status page shows.

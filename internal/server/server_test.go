@@ -191,3 +191,67 @@ func TestStatusPage(t *testing.T) {
 		t.Fatalf("unknown path: %d", code)
 	}
 }
+
+type onDemand struct {
+	asked []string
+	res   *engine.Result
+	err   error
+}
+
+func (o *onDemand) SyncGroup(_ context.Context, group string) (*engine.Result, error) {
+	o.asked = append(o.asked, group)
+	return o.res, o.err
+}
+
+func TestSyncOneGroupEndpoint(t *testing.T) {
+	c := &cycles{}
+	srv, _ := newTest(c, &history{}, false)
+	defer srv.Close()
+	ask := func(q string) (int, map[string]any) {
+		t.Helper()
+		resp, err := post(srv.URL+"/sync?"+q, map[string]string{SyncHeader: "sync"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, body
+	}
+	if code, body := ask("group=Access"); code != http.StatusNotImplemented || body["ok"] != false {
+		t.Fatalf("without on-demand: %d %v", code, body)
+	}
+	od := &onDemand{res: &engine.Result{Mode: "group", Writes: 1, Trace: &engine.Trace{CloudID: "g1", Decision: "written back as universalSecurityGroup"}}}
+	h := srvWith(t, c, od)
+	defer h.Close()
+	srv = h
+	code, body := ask("group=Access")
+	trace, _ := body["trace"].(map[string]any)
+	if code != 200 || body["ok"] != true || trace["cloudId"] != "g1" || body["ldapWrites"] != 1.0 || len(od.asked) != 1 || od.asked[0] != "Access" {
+		t.Fatalf("one group: %d %v", code, body)
+	}
+	if len(c.triggers) != 0 {
+		t.Fatal("a one-group sync triggered a whole cycle")
+	}
+	od.res, od.err = nil, &engine.NoSuchGroupError{Name: "nope"}
+	if code, body := ask("group=nope"); code != 404 || !strings.Contains(body["error"].(string), `"nope"`) {
+		t.Fatalf("unknown group: %d %v", code, body)
+	}
+	if code, _ := ask("group=Access&full=true"); code != 400 {
+		t.Fatalf("group and full: %d", code)
+	}
+	od.res, od.err = &engine.Result{Mode: "group", Failures: []engine.Failure{{CloudID: "g1", Message: "LDAP 68"}}}, nil
+	if code, body := ask("group=Access"); code != 200 || body["ok"] != false {
+		t.Fatalf("a group not in step: %d %v", code, body)
+	}
+}
+
+func srvWith(t *testing.T, c Cycles, od OnDemand) *httptest.Server {
+	t.Helper()
+	s := New(c, &history{}, NewMetrics(), time.Hour, false, nil)
+	s.now = func() time.Time { return now }
+	s.OnDemand = od
+	return httptest.NewServer(s.Handler())
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/config"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/server"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/wiring"
+)
+
+// cycles runs the service's cycles, scheduled or on demand, on one session
+// kept for the life of the service: Graph's client, the DC's connection
+// (which reconnects by itself) and the state file are opened once, and
+// again only when opening failed, a cycle failed, or on SIGHUP.
+type cycles struct {
+	g       *globals
+	cfg     *config.Config
+	staging bool
+	st      *store.Store
+	metrics *server.Metrics
+	logger  *slog.Logger
+
+	mu   sync.Mutex // one cycle at a time, and the session with it
+	sess *session
+}
+
+func (c *cycles) closeSession() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess != nil {
+		c.sess.Close()
+		c.sess = nil
+	}
+}
+
+// session returns the open session, opening one if there is none; c.mu
+// is held.
+func (c *cycles) session(ctx context.Context) (*session, error) {
+	if c.sess != nil {
+		return c.sess, nil
+	}
+	s, err := c.g.openSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.Config.State.Path != c.cfg.State.Path {
+		s.Close()
+		return nil, fmt.Errorf("state.path changed from %s to %s while the service runs: restart the service to move its state file", c.cfg.State.Path, s.Config.State.Path)
+	}
+	s.Dir.OnOperation(c.metrics.ObserveLDAP)
+	c.logger.Info("session opened", "graph", s.Config.Cloud.GraphURL, "dc", s.Config.Directory.URL)
+	c.sess = s
+	return s, nil
+}
+
+// SyncGroup provisions one group on demand (POST /sync?group=): a cycle
+// on that group only, with its trace. A staging service plans it and
+// writes nothing.
+func (c *cycles) SyncGroup(ctx context.Context, group string) (*engine.Result, error) {
+	return c.run(ctx, engine.RunOptions{Group: group})
+}
+
+// run runs one cycle under the cycle lock and reports it.
+func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	unlock, err := wiring.LockCycle(c.cfg, "run")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	start := time.Now()
+	oneGroup := o.Group != ""
+	report := server.CycleReport{Mode: mode(o.Full), Staged: c.staging}
+	observe := func() {
+		if !oneGroup { // one group's cycle says nothing of the others
+			c.metrics.Observe(report)
+		}
+	}
+	s, err := c.session(ctx)
+	if err != nil {
+		report.Outcome, report.Duration, report.End = "failed", time.Since(start), time.Now()
+		observe()
+		return nil, err
+	}
+	// The Graph client lives as long as the session: a cycle reports the
+	// requests it made, not the session's total.
+	before := s.Graph.Counters()
+	cctx, cancel := s.WithDeadline(ctx)
+	defer cancel()
+	var res *engine.Result
+	if c.staging {
+		// A staging service saves each cycle's plan, for review and for
+		// `apply FILE` on the active server (a one-group plan is only
+		// shown).
+		var p *engine.Plan
+		if p, err = s.Engine.Plan(cctx, o); err == nil {
+			res = p.Result
+			if !oneGroup {
+				if err = p.Save(wiring.StagedPlanPath(c.cfg)); err != nil {
+					err = fmt.Errorf("saving the staged plan: %w", err)
+				}
+			}
+		}
+	} else {
+		res, err = s.Engine.Run(cctx, o)
+	}
+	err = s.DeadlineError(err)
+	report.Duration, report.End, report.Result = time.Since(start), time.Now(), res
+	report.GraphReqs, report.Throttled = s.Graph.Counters().Requests-before.Requests, s.Graph.Counters().Throttled-before.Throttled
+	var nf *engine.NoSuchGroupError
+	switch {
+	case errors.Is(err, engine.ErrDisabled):
+		c.logger.Warn("writeback is disabled: this cycle writes nothing; run `groupwriteback enable` to turn it on")
+		report.Outcome = "disabled"
+		observe()
+		if oneGroup {
+			return nil, err
+		}
+		return nil, nil
+	case errors.As(err, &nf):
+		return nil, err // a name that is no group: the session is fine
+	case ctx.Err() != nil:
+		report.Outcome = "interrupted"
+	case err != nil:
+		report.Outcome = "failed"
+		// A failed cycle may leave a bad connection or token behind: the
+		// next one starts from a new session.
+		s.Close()
+		c.sess = nil
+	case c.staging:
+		report.Outcome = "staged"
+		if !oneGroup {
+			err = c.st.SetPendingPlan(ctx, res.Plan.Ops)
+		}
+	case len(res.Failures) > 0:
+		report.Outcome = "partial"
+	default:
+		report.Outcome = "ok"
+	}
+	if !c.staging && res != nil && !oneGroup {
+		_ = c.st.SetPendingPlan(ctx, nil) // no plan is pending outside staging
+	}
+	observe()
+	if res != nil {
+		c.logger.Info("cycle done", "outcome", report.Outcome, "mode", res.Mode, "group", o.Group, "created", res.Counts.Created, "updated", res.Counts.Updated,
+			"deleted", res.Counts.Deleted, "failed", res.Counts.Failed, "not_in_step", len(res.Failures), "ldap_writes", res.Writes,
+			"duration", report.Duration.Round(time.Millisecond))
+	}
+	return res, err
+}

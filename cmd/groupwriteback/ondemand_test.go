@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/server"
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+// Provision on demand against Samba: sync --group writes that group only
+// and traces each member (found by objectSid, by DN, or not at all);
+// POST /sync?group= does the same on the service.
+func TestSyncOneGroupOnDemand(t *testing.T) {
+	cfg, ou, tenant := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 8)
+	ghost, err := tenant.CreateUser(map[string]any{"displayName": "Ghost", "userPrincipalName": "ghost@x", "onPremisesSyncEnabled": true,
+		"onPremisesSecurityIdentifier": "S-1-5-21-1-2-3-4242"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.AddMember(gid(8, 4), ghost); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatal("enable failed")
+	}
+	out, errOut, code := runCLI(t, "--config", cfg, "sync", "--group", "VPN users")
+	if code != exitOK {
+		t.Fatalf("sync --group: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"trace of group " + gid(8, 4) + ` "VPN users"`,
+		"scope: written back as universalSecurityGroup",
+		`user 3f2b1c4d-0001-4a5b-8c6d-7e8f90a1b2c3 "A"`, "by objectSid S-1-5-21-", "by distinguishedName CN=",
+		`"Ghost"`, "by objectSid S-1-5-21-1-2-3-4242: no object", "not written: not found in AD by any of its on-premises identifiers",
+		"create CN=VPN users_2c1a0b080004," + ou, `displayName: (none) -> "VPN users"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("sync --group lacks %q:\n%s", want, out)
+		}
+	}
+	if n := len(groupsIn(t, testdc.Shared(t, testdc.Options{Exchange: true, Anchor: true}), ou)); n != 1 {
+		t.Fatalf("%d groups in AD after a one-group sync, want 1", n)
+	}
+	if _, errOut, code := runCLI(t, "--config", cfg, "plan", "--group", "nothing like it"); code != exitFatal || !strings.Contains(errOut, `no group with the id, display name or DN "nothing like it"`) {
+		t.Fatalf("plan --group of no group: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "--config", cfg, "sync", "--group", "x", "--full"); code != exitFatal || !strings.Contains(errOut, "--group and --full") {
+		t.Fatalf("--group with --full: exit %d: %s", code, errOut)
+	}
+
+	// The service: its first cycle writes the rest; then one group on demand.
+	url, _, _ := startService(t, cfg)
+	waitFor(t, "readiness", func() bool { code, _ := httpGet(t, url+"/readyz"); return code == 200 })
+	if err := tenant.UpdateGroup(gid(8, 4), map[string]any{"description": "on demand"}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, url+"/sync?group="+gid(8, 4), nil)
+	req.Header.Set(server.SyncHeader, "sync")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		OK    bool   `json:"ok"`
+		Mode  string `json:"mode"`
+		Trace struct {
+			CloudID    string `json:"cloudId"`
+			Operations []struct {
+				Action  string `json:"action"`
+				Changes []struct {
+					Name     string
+					Old, New []string
+				} `json:"changes"`
+			} `json:"operations"`
+		} `json:"trace"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /sync?group=: %d %v", resp.StatusCode, err)
+	}
+	ops := body.Trace.Operations
+	if !body.OK || body.Mode != "group" || body.Trace.CloudID != gid(8, 4) || len(ops) != 1 || ops[0].Action != "update" ||
+		ops[0].Changes[0].Name != "description" || ops[0].Changes[0].New[0] != "on demand" {
+		t.Fatalf("POST /sync?group= answered %+v", body)
+	}
+}
