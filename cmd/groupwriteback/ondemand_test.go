@@ -86,4 +86,14 @@ func TestSyncOneGroupOnDemand(t *testing.T) {
 		ops[0].Changes[0].Name != "description" || ops[0].Changes[0].New[0] != "on demand" {
 		t.Fatalf("POST /sync?group= answered %+v", body)
 	}
+	// The audit trail has both writes of the group, the service's too.
+	out, errOut, code = runCLI(t, "--config", cfg, "audit", "--group", "VPN users", "-o", "json")
+	var trail auditJSON
+	if err := json.Unmarshal([]byte(out), &trail); err != nil || code != exitOK {
+		t.Fatalf("audit -o json: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if len(trail.Entries) != 2 || trail.Entries[0].Action != "create" || len(trail.Entries[0].MembersAdded) != 2 ||
+		trail.Entries[1].Action != "update" || trail.Entries[1].Changes[0].New[0] != "on demand" || trail.Entries[1].RunID <= trail.Entries[0].RunID {
+		t.Fatalf("audit: %+v", trail.Entries)
+	}
 }

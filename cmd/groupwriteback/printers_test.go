@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -144,4 +145,26 @@ func TestTracePrinter(t *testing.T) {
 		printTrace(&b, tr)
 		golden(t, name, b.String())
 	}
+}
+
+// TestAuditPrinters: the audit trail for people and as CSV (golden files).
+func TestAuditPrinters(t *testing.T) {
+	const dn = "CN=VPN users_2c1a0b9f8e7d,OU=Cloud,DC=contoso,DC=com"
+	entries := []audit.Entry{
+		{Time: at, RunID: 3, CloudID: "g4", Name: "VPN users", Action: "create", DN: dn, Outcome: "applied",
+			Changes:      []reconcile.AttrChange{{Name: "displayName", New: []string{"VPN users"}}, {Name: "groupType", New: []string{"-2147483640"}}},
+			MembersAdded: []string{"CN=Ann,OU=Users,DC=contoso,DC=com", `CN=Bob\, Jr.,OU=Users,DC=contoso,DC=com`}},
+		{Time: at.Add(time.Hour), RunID: 4, CloudID: "g4", Name: "VPN users", Action: "rename", DN: dn,
+			NewDN: "CN=VPN_2c1a0b9f8e7d,OU=Cloud,DC=contoso,DC=com", Outcome: "applied"},
+		{Time: at.Add(2 * time.Hour), RunID: 5, CloudID: "g4", Name: "VPN users", Action: "remove-members", DN: dn, Outcome: "failed",
+			MembersRemoved: []string{"CN=Ann,OU=Users,DC=contoso,DC=com"}, Error: "directory: modify: LDAP result 50 (Insufficient Access Rights)"},
+	}
+	var b bytes.Buffer
+	printAudit(&b, entries, time.UTC)
+	golden(t, "audit.txt", b.String())
+	b.Reset()
+	if err := printAuditCSV(&b, entries); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "audit.csv", b.String())
 }

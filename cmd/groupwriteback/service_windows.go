@@ -11,13 +11,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/wiring"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/eventlog"
 	"golang.org/x/sys/windows/svc/mgr"
 )
 
-const serviceName = "groupwriteback"
+const serviceName = wiring.EventSource
 
 // isWindowsService reports whether the Service Control Manager started us.
 func isWindowsService() bool {

@@ -36,7 +36,27 @@ type Config struct {
 	Writeback Writeback        `yaml:"writeback"`
 	State     State            `yaml:"state"`
 	Log       Log              `yaml:"log"`
+	Audit     Audit            `yaml:"audit"`
 }
+
+// Audit configures the audit trail of every write to AD:
+//
+//	audit:
+//	  file: audit.jsonl     # default: audit.jsonl beside state.path; "off" keeps none
+//	  retention_days: 365   # entries older are dropped; 0 keeps them all
+//	  event_log: true       # Windows: each entry in the Application event log too
+type Audit struct {
+	File          string `yaml:"file"`
+	RetentionDays *int   `yaml:"retention_days"`
+	EventLog      *bool  `yaml:"event_log"`
+}
+
+// Off reports whether the configuration keeps no audit trail.
+func (a Audit) Off() bool { return a.File == "off" }
+
+// DefaultAuditRetentionDays is a year: long enough for the usual audit
+// cycle of a directory change.
+const DefaultAuditRetentionDays = 365
 
 // DefaultDeleteThresholdPercent holds back a run that would delete or
 // quarantine more than half of the groups the tool has written. The causes
@@ -329,9 +349,20 @@ func (c *Config) Complete(dir string) error {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.Audit.RetentionDays == nil {
+		v := DefaultAuditRetentionDays
+		c.Audit.RetentionDays = &v
+	}
+	if c.Audit.EventLog == nil {
+		v := true
+		c.Audit.EventLog = &v
+	}
+	if c.Audit.File == "" {
+		c.Audit.File = filepath.Join(filepath.Dir(c.State.Path), "audit.jsonl")
+	}
 	for _, p := range []*string{&c.State.Path, &c.Log.File, &c.Cloud.ClientSecretFile, &c.Cloud.CertificateFile, &c.Cloud.CAFile,
-		&c.Directory.PasswordFile, &c.Directory.CAFile, &c.Server.TLSCertFile, &c.Server.TLSKeyFile, &c.Server.ClientCAFile, &c.Server.TokenFile} {
-		if *p != "" && !filepath.IsAbs(*p) {
+		&c.Directory.PasswordFile, &c.Directory.CAFile, &c.Server.TLSCertFile, &c.Server.TLSKeyFile, &c.Server.ClientCAFile, &c.Server.TokenFile, &c.Audit.File} {
+		if *p != "" && *p != "off" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
@@ -411,6 +442,9 @@ func (c *Config) Validate() error {
 		if _, err := path.Match(p, ""); err != nil {
 			bad("writeback.scope", "name pattern %q: %v", p, err)
 		}
+	}
+	if d := c.Audit.RetentionDays; d != nil && *d < 0 {
+		bad("audit.retention_days", "must be 0 (keep every entry) or more")
 	}
 	if c.Mode != "normal" && c.Mode != "staging" {
 		bad("mode", "%q is not normal or staging", c.Mode)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,8 @@ import (
 // no further operations this cycle; the others go on. It returns the
 // failures by cloud id, and the groups it did not finish because the cycle
 // was interrupted or the DC was lost (fatal says which DC, and why).
-func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res *Result) (failed map[string]error, unfinished map[string]bool, fatal error) {
+func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, names map[string]string, res *Result) (failed map[string]error, unfinished map[string]bool, fatal error) {
+	logger := e.logger.With("run_id", runID)
 	failed, unfinished = map[string]error{}, map[string]bool{}
 	created, touched := map[string]bool{}, map[string]bool{}
 	var log []store.Operation
@@ -45,17 +47,24 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res
 				// operation left stays pending for the next cycle.
 				fatal = fmt.Errorf("engine: %w; %d operations were not done and stay pending for the next cycle", err, len(ops)-i)
 				unfinished[op.CloudID] = true
-				e.logger.Error("the domain controller is gone; stopping the cycle", "error", err, "operations_left", len(ops)-i)
+				logger.Error("the domain controller is gone; stopping the cycle", "error", err, "operations_left", len(ops)-i)
 				continue
 			}
 			failed[op.CloudID] = err
-			e.logger.Error("operation failed", "cloud_id", op.CloudID, "action", op.Action, "dn", op.DN, "error", err)
+			logger.Error("operation failed", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "error", err)
 			log = append(log, store.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
+			if aerr := e.audit(ctx, runID, op, names[op.CloudID], err); aerr != nil {
+				fatal = aerr
+			}
 			continue
 		}
 		log = append(log, store.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "applied", At: time.Now()})
 		res.Writes++
-		e.logger.Info("operation applied", "cloud_id", op.CloudID, "action", op.Action, "dn", op.DN, "members", len(op.Members))
+		logger.Info("operation applied", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "members", len(op.Members))
+		if aerr := e.audit(ctx, runID, op, names[op.CloudID], nil); aerr != nil {
+			fatal = aerr
+			logger.Error("the audit trail cannot be written; stopping the cycle", "error", aerr, "operations_left", len(ops)-i-1)
+		}
 		switch op.Action {
 		case reconcile.Create:
 			created[op.CloudID] = true
@@ -86,6 +95,60 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, res
 	}
 	res.Counts.Failed = len(failed)
 	return failed, unfinished, fatal
+}
+
+// namesFor are the groups' names for the log and the audit trail: the
+// plan's (the cloud's), else the one the group's status recorded (a group
+// deleted in the cloud), else its AD object's.
+func (e *Engine) namesFor(ctx context.Context, names map[string]string, ops []reconcile.Op) map[string]string {
+	out := make(map[string]string, len(names))
+	for id, n := range names {
+		out[id] = n
+	}
+	var recorded map[string]string
+	for _, op := range ops {
+		if out[op.CloudID] != "" {
+			continue
+		}
+		if recorded == nil {
+			recorded = map[string]string{}
+			if sts, err := e.store.Statuses(ctx); err == nil {
+				for _, st := range sts {
+					recorded[st.CloudID] = st.Name
+				}
+			}
+		}
+		out[op.CloudID] = cmp.Or(recorded[op.CloudID], policy.RDNValue(op.DN))
+	}
+	return out
+}
+
+// audit adds one operation to the audit trail, when there is one.
+func (e *Engine) audit(ctx context.Context, runID int64, op reconcile.Op, name string, opErr error) error {
+	if e.cfg.Audit == nil {
+		return nil
+	}
+	en := AuditEntry{Time: e.now().UTC(), RunID: runID, CloudID: op.CloudID, Name: name, Action: string(op.Action), DN: op.DN,
+		Changes: op.Changes, Outcome: "applied"}
+	switch op.Action {
+	case reconcile.Create, reconcile.AddMembers:
+		en.MembersAdded = op.Members
+	case reconcile.RemoveMembers:
+		en.MembersRemoved = op.Members
+	case reconcile.Rename:
+		_, parent := policy.SplitDN(op.DN)
+		en.NewDN = op.NewRDN + "," + parent
+	case reconcile.Move:
+		rdn, _ := policy.SplitDN(op.DN)
+		en.NewDN = rdn + "," + op.NewParent
+	}
+	if opErr != nil {
+		en.Outcome, en.Error = "failed", opErr.Error()
+	}
+	if err := e.cfg.Audit.Audit(context.WithoutCancel(ctx), en); err != nil {
+		return fmt.Errorf("engine: the audit trail: %w; the operations left stay pending for the next cycle", err)
+	}
+	return nil
 }
 
 // notesMessage joins the notes of a group written with some fields

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/directory/memdir"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
@@ -374,5 +375,69 @@ func TestCoreOneGroupOnDemand(t *testing.T) {
 	var nf *engine.NoSuchGroupError
 	if _, err := e.eng.Run(ctx, engine.RunOptions{Group: "no such thing", DryRun: true}); !errors.As(err, &nf) {
 		t.Errorf("an unknown group: %v", err)
+	}
+}
+
+// The audit trail holds every write of a sync that creates, updates,
+// changes members and deletes, each with its values old and new.
+func TestCoreAuditTrail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	trail, err := audit.Open(path, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trail.Close()
+	e := newMemEnv(t, 2, []map[string]any{
+		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}},
+		{"id": groupID(2), "displayName": "Other", "mailNickname": "other", "members": []any{userID(1)}},
+	}, func(c *engine.Config) {
+		c.Audit = trail
+		c.Fates.HardDelete = reconcile.DeleteIt
+		c.DeleteThresholdPercent = 0
+	})
+	e.sync(engine.RunOptions{})
+	if err := e.tenant.UpdateGroup(groupID(1), map[string]any{"description": "now described"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tenant.AddMember(groupID(1), userID(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tenant.RemoveMember(groupID(1), userID(0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, do := range []func(string) error{e.tenant.DeleteGroup, e.tenant.PurgeDeleted} {
+		if err := do(groupID(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	otherDN := e.group(groupID(2)).DN
+	_, writes := e.sync(engine.RunOptions{})
+	entries, err := audit.Read(path, audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byAction := map[string]engine.AuditEntry{}
+	for _, en := range entries {
+		byAction[en.CloudID+" "+en.Action] = en
+		if en.Outcome != "applied" || en.RunID == 0 || en.Time.IsZero() || en.Name == "" {
+			t.Errorf("entry %+v", en)
+		}
+	}
+	if len(entries) != 2+int(writes) {
+		t.Fatalf("%d entries for 2 creates and %d writes: %+v", len(entries), writes, entries)
+	}
+	create := byAction[groupID(1)+" create"]
+	if create.MembersAdded[0] != e.users[0].DN || len(create.Changes) == 0 {
+		t.Errorf("create: %+v", create)
+	}
+	upd := byAction[groupID(1)+" update"]
+	if len(upd.Changes) != 1 || upd.Changes[0].Name != "description" || len(upd.Changes[0].Old) != 0 || upd.Changes[0].New[0] != "now described" {
+		t.Errorf("update: %+v", upd)
+	}
+	if add, rem := byAction[groupID(1)+" add-members"], byAction[groupID(1)+" remove-members"]; add.MembersAdded[0] != e.users[1].DN || rem.MembersRemoved[0] != e.users[0].DN {
+		t.Errorf("member changes: %+v %+v", add, rem)
+	}
+	if del := byAction[groupID(2)+" delete"]; del.DN != otherDN || del.Name != "Other" {
+		t.Errorf("delete: %+v", del)
 	}
 }

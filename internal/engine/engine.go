@@ -91,6 +91,32 @@ type Settings interface {
 	SetMeta(ctx context.Context, key, value string) error
 }
 
+// Auditor keeps the audit trail: every write to AD (and every refused
+// one), as it is made. A write the trail cannot take stops the cycle: the
+// operations left stay pending, so no write goes unrecorded.
+type Auditor interface {
+	Audit(ctx context.Context, e AuditEntry) error
+}
+
+// AuditEntry is one operation on AD and how it went.
+type AuditEntry struct {
+	Time    time.Time `json:"time"`
+	RunID   int64     `json:"runId"`
+	CloudID string    `json:"cloudId"`
+	Name    string    `json:"name,omitempty"`
+	Action  string    `json:"action"`
+	DN      string    `json:"dn"`
+	// NewDN is where a rename or move put the group.
+	NewDN string `json:"newDn,omitempty"`
+	// Changes are the attributes written, each old and new.
+	Changes        []reconcile.AttrChange `json:"changes,omitempty"`
+	MembersAdded   []string               `json:"membersAdded,omitempty"`
+	MembersRemoved []string               `json:"membersRemoved,omitempty"`
+	// Outcome is applied or failed (Error says why).
+	Outcome string `json:"outcome"`
+	Error   string `json:"error,omitempty"`
+}
+
 // Config is what the engine needs besides its adapters.
 type Config struct {
 	// TenantID, BaseDN, TargetOU and QuarantineOU bind the state file: a
@@ -118,6 +144,8 @@ type Config struct {
 	Progress func(phase string, done, total int)
 	// Now is the clock (time.Now when nil): plans are dated with it.
 	Now func() time.Time
+	// Audit, when set, hears of every operation on AD as it is made.
+	Audit Auditor
 }
 
 // Fates say what becomes of a written-back group in each case

@@ -274,10 +274,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		e.logger.Warn("stale: the plan's operations on this group are not applied", "cloud_id", id, "name", p.Names[id], "why", why)
 	}
 	f := p.fresh
+	names := e.namesFor(ctx, p.Names, ops)
 	if f != nil && !disabling {
 		pending := map[string]string{}
 		for _, op := range ops {
-			pending[op.CloudID] = nameOf(f.snap, op.CloudID)
+			pending[op.CloudID] = names[op.CloudID]
 		}
 		links := store.Links{Groups: f.gr.DeltaLink, Users: f.ur.DeltaLink}
 		if f.oneGroup {
@@ -306,7 +307,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		return nil, err
 	}
 	e.markDied(died)
-	failed, unfinished, fatal := e.apply(ctx, runID, ops, res)
+	failed, unfinished, fatal := e.apply(ctx, runID, ops, names, res)
 	for id, why := range stale {
 		failed[id] = fmt.Errorf("stale: %s; nothing of it was written (the next sync plans it again)", why)
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
@@ -34,6 +35,8 @@ type Session struct {
 	Dir    *directory.Client
 	DirErr error
 	Engine *engine.Engine
+	// Audit is the audit trail, nil when audit.file is off.
+	Audit *audit.Log
 }
 
 // Options are what a caller adds to the configuration.
@@ -88,18 +91,53 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Session, error) 
 	}
 	ecfg := EngineConfig(cfg, schema)
 	ecfg.Progress = o.Progress
+	if s.Audit, err = OpenAudit(cfg, logger); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.Audit != nil {
+		ecfg.Audit = s.Audit
+	}
 	s.Engine = engine.New(s.Graph, reader, writer, st, ecfg, logger)
 	return s, nil
 }
 
 // Close closes what Open opened.
 func (s *Session) Close() {
+	if s.Audit != nil {
+		s.Audit.Close()
+	}
 	if s.Dir != nil {
 		s.Dir.Close()
 	}
 	if s.Store != nil {
 		s.Store.Close()
 	}
+}
+
+// EventSource is the name the Windows event log knows the service by.
+const EventSource = "groupwriteback"
+
+// OpenAudit opens the configuration's audit trail (nil when audit.file is
+// off), with the Windows event log beside it when audit.event_log asks
+// and the service registered its source.
+func OpenAudit(cfg *config.Config, logger *slog.Logger) (*audit.Log, error) {
+	if cfg.Audit.Off() {
+		return nil, nil
+	}
+	var events audit.EventSink
+	if *cfg.Audit.EventLog {
+		var err error
+		if events, err = audit.OpenEventLog(EventSource); err != nil {
+			logger.Warn("the audit trail goes to its file only: the event log cannot be opened (run `groupwriteback service install` to register the source)", "error", err)
+			events = nil
+		}
+	}
+	l, err := audit.Open(cfg.Audit.File, time.Duration(*cfg.Audit.RetentionDays)*24*time.Hour, events)
+	if err != nil {
+		return nil, fmt.Errorf("audit.file: %w", err)
+	}
+	return l, nil
 }
 
 // LockCycle takes the cycle lock: never two cycles at once on one state
