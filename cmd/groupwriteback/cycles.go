@@ -8,8 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/alert"
 	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/server"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/wiring"
@@ -79,23 +82,34 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	start := time.Now()
 	oneGroup := o.Group != ""
 	report := server.CycleReport{Mode: mode(o.Full), Staged: c.staging}
-	observe := func() {
-		if !oneGroup { // one group's cycle says nothing of the others
-			c.metrics.Observe(report)
+	cfg := c.cfg
+	var res *engine.Result
+	var disabled bool
+	observe := func(err error) {
+		if oneGroup { // one group's cycle says nothing of the others
+			return
+		}
+		c.metrics.Observe(report)
+		if report.Outcome == "interrupted" {
+			return
+		}
+		alerts := wiring.Alerts(cfg, c.st, c.logger)
+		if aerr := alerts.AfterCycle(context.WithoutCancel(ctx), cycleAlert(res, err, disabled, c.staging), cfg.Alerts.StagingAfter); aerr != nil {
+			c.logger.Error("alert webhook", "error", aerr)
 		}
 	}
 	s, err := c.session(ctx)
 	if err != nil {
 		report.Outcome, report.Duration, report.End = "failed", time.Since(start), time.Now()
-		observe()
+		observe(err)
 		return nil, err
 	}
+	cfg = s.Config
 	// The Graph client lives as long as the session: a cycle reports the
 	// requests it made, not the session's total.
 	before := s.Graph.Counters()
 	cctx, cancel := s.WithDeadline(ctx)
 	defer cancel()
-	var res *engine.Result
 	if c.staging {
 		// A staging service saves each cycle's plan, for review and for
 		// `apply FILE` on the active server (a one-group plan is only
@@ -119,8 +133,8 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	switch {
 	case errors.Is(err, engine.ErrDisabled):
 		c.logger.Warn("writeback is disabled: this cycle writes nothing; run `groupwriteback enable` to turn it on")
-		report.Outcome = "disabled"
-		observe()
+		report.Outcome, disabled = "disabled", true
+		observe(nil)
 		if oneGroup {
 			return nil, err
 		}
@@ -148,11 +162,27 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	if !c.staging && res != nil && !oneGroup {
 		_ = c.st.SetPendingPlan(ctx, nil) // no plan is pending outside staging
 	}
-	observe()
+	observe(err)
 	if res != nil {
 		c.logger.Info("cycle done", "outcome", report.Outcome, "mode", res.Mode, "group", o.Group, "created", res.Counts.Created, "updated", res.Counts.Updated,
 			"deleted", res.Counts.Deleted, "failed", res.Counts.Failed, "not_in_step", len(res.Failures), "ldap_writes", res.Writes,
 			"duration", report.Duration.Round(time.Millisecond))
 	}
 	return res, err
+}
+
+// cycleAlert is how a cycle ended, for the alert webhook.
+func cycleAlert(res *engine.Result, err error, disabled, staging bool) alert.Cycle {
+	c := alert.Cycle{Err: err, Disabled: disabled, Staging: staging}
+	if res != nil {
+		for _, op := range res.Plan.HeldBack {
+			c.HeldBack = append(c.HeldBack, policy.RDNValue(op.DN))
+		}
+		for _, p := range res.Plan.Problems {
+			if errors.Is(p.Err, reconcile.ErrThresholdExceeded) {
+				c.Threshold = p.Message
+			}
+		}
+	}
+	return c
 }

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -208,5 +212,52 @@ func TestServiceEndpointsLockAndShutdown(t *testing.T) {
 	out, _, _ := runCLI(t, "--config", cfg, "status")
 	if !strings.Contains(out, "writeback is enabled") || !strings.Contains(out, "every group in scope is in step") {
 		t.Fatalf("status:\n%s", out)
+	}
+}
+
+// The service calls the alert webhook (a local receiver here): writeback
+// disabled, then a failed cycle.
+func TestServiceAlerts(t *testing.T) {
+	cfg, _, _ := dcSetup(t, testdc.Options{}, 9)
+	var mu sync.Mutex
+	var got []map[string]any
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		got = append(got, m)
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+	alerts := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for _, m := range got {
+			out = append(out, fmt.Sprint(m["alert"]))
+		}
+		return out
+	}
+	b, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, append(b, []byte("alerts:\n  webhook_url: "+rcv.URL+"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, _, _ := startService(t, cfg)
+	waitFor(t, "the writeback_disabled alert", func() bool { return slices.Contains(alerts(), "writeback_disabled") })
+	if _, errOut, code := runCLI(t, "--config", cfg, "enable", "--without-exchange"); code != exitOK {
+		t.Fatalf("enable: %s", errOut)
+	}
+	sims[cfg].Close() // Graph gone: the next cycle fails
+	req, _ := http.NewRequest(http.MethodPost, url+"/sync", nil)
+	req.Header.Set(server.SyncHeader, "sync")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	waitFor(t, "the cycle_failed alert", func() bool { return slices.Contains(alerts(), "cycle_failed") })
+	mu.Lock()
+	defer mu.Unlock()
+	last := got[len(got)-1]
+	if last["kind"] != "alert" || last["severity"] != "error" || !strings.Contains(fmt.Sprint(last["summary"]), "the cycle failed") {
+		t.Fatalf("alert: %v", last)
 	}
 }

@@ -162,6 +162,17 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		res, err = s.Engine.Run(cctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes, Group: o.group})
 	}
 	err = s.DeadlineError(err)
+	if !o.dryRun && o.group == "" && ctx.Err() == nil {
+		disabled := errors.Is(err, engine.ErrDisabled)
+		aerr := err
+		if disabled {
+			aerr = nil
+		}
+		alerts := wiring.Alerts(s.Config, s.Store, o.logger(s.Config))
+		if werr := alerts.AfterCycle(context.WithoutCancel(ctx), cycleAlert(res, aerr, disabled, false), s.Config.Alerts.StagingAfter); werr != nil {
+			fmt.Fprintln(o.stderr, "groupwriteback: alert webhook:", werr)
+		}
+	}
 	if errors.Is(err, engine.ErrDisabled) {
 		en, _ := s.Store.Enablement(ctx)
 		if en.Changed.IsZero() {

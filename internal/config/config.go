@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/secret"
 )
 
 // Config is the whole configuration file. examples/config.yaml documents
@@ -37,7 +39,26 @@ type Config struct {
 	State     State            `yaml:"state"`
 	Log       Log              `yaml:"log"`
 	Audit     Audit            `yaml:"audit"`
+	Alerts    Alerts           `yaml:"alerts"`
 }
+
+// Alerts configures the webhook called when writeback needs people:
+//
+//	alerts:
+//	  webhook_url_file: /etc/groupwriteback/webhook-url   # or webhook_url, or GROUPWRITEBACK_ALERTS_WEBHOOK_URL
+//	  format: teams          # json (default), slack or teams
+//	  repeat_after: 6h       # one alert of a kind per period
+//	  staging_after: 168h    # a staging instance older than this is told
+type Alerts struct {
+	WebhookURL     secret.Value  `yaml:"webhook_url"`
+	WebhookURLFile string        `yaml:"webhook_url_file"`
+	Format         string        `yaml:"format"`
+	RepeatAfter    time.Duration `yaml:"repeat_after"`
+	StagingAfter   time.Duration `yaml:"staging_after"`
+}
+
+// EnvAlertsWebhookURL holds alerts.webhook_url when the file does not.
+const EnvAlertsWebhookURL = "GROUPWRITEBACK_ALERTS_WEBHOOK_URL"
 
 // Audit configures the audit trail of every write to AD:
 //
@@ -349,6 +370,15 @@ func (c *Config) Complete(dir string) error {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.Alerts.Format == "" {
+		c.Alerts.Format = "json"
+	}
+	if c.Alerts.RepeatAfter == 0 {
+		c.Alerts.RepeatAfter = 6 * time.Hour
+	}
+	if c.Alerts.StagingAfter == 0 {
+		c.Alerts.StagingAfter = 7 * 24 * time.Hour
+	}
 	if c.Audit.RetentionDays == nil {
 		v := DefaultAuditRetentionDays
 		c.Audit.RetentionDays = &v
@@ -361,12 +391,14 @@ func (c *Config) Complete(dir string) error {
 		c.Audit.File = filepath.Join(filepath.Dir(c.State.Path), "audit.jsonl")
 	}
 	for _, p := range []*string{&c.State.Path, &c.Log.File, &c.Cloud.ClientSecretFile, &c.Cloud.CertificateFile, &c.Cloud.CAFile,
-		&c.Directory.PasswordFile, &c.Directory.CAFile, &c.Server.TLSCertFile, &c.Server.TLSKeyFile, &c.Server.ClientCAFile, &c.Server.TokenFile, &c.Audit.File} {
+		&c.Directory.PasswordFile, &c.Directory.CAFile, &c.Server.TLSCertFile, &c.Server.TLSKeyFile, &c.Server.ClientCAFile, &c.Server.TokenFile, &c.Audit.File, &c.Alerts.WebhookURLFile} {
 		if *p != "" && *p != "off" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
-	return errors.Join(c.Cloud.Complete("cloud."), c.Directory.Complete("directory."))
+	var err error
+	c.Alerts.WebhookURL, err = secret.Resolve(c.Alerts.WebhookURL, "alerts.webhook_url", c.Alerts.WebhookURLFile, "alerts.webhook_url_file", EnvAlertsWebhookURL)
+	return errors.Join(c.Cloud.Complete("cloud."), c.Directory.Complete("directory."), err)
 }
 
 func validDN(s string) bool {
@@ -442,6 +474,17 @@ func (c *Config) Validate() error {
 		if _, err := path.Match(p, ""); err != nil {
 			bad("writeback.scope", "name pattern %q: %v", p, err)
 		}
+	}
+	if f := c.Alerts.Format; f != "json" && f != "slack" && f != "teams" {
+		bad("alerts.format", "%q is not json, slack or teams", f)
+	}
+	if u := c.Alerts.WebhookURL.Reveal(); u != "" {
+		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" {
+			bad("alerts.webhook_url", "not an http(s) URL")
+		}
+	}
+	if c.Alerts.RepeatAfter < 0 || c.Alerts.StagingAfter < 0 {
+		bad("alerts", "repeat_after and staging_after must be positive durations")
 	}
 	if d := c.Audit.RetentionDays; d != nil && *d < 0 {
 		bad("audit.retention_days", "must be 0 (keep every entry) or more")

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/alert"
 	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
@@ -113,6 +114,13 @@ func (s *Session) Close() {
 	if s.Store != nil {
 		s.Store.Close()
 	}
+}
+
+// Alerts is the configuration's alert webhook, remembering what it sent
+// in st (nil when alerts.webhook_url is unset).
+func Alerts(cfg *config.Config, st alert.Memory, logger *slog.Logger) *alert.Notifier {
+	a := cfg.Alerts
+	return alert.New(alert.Config{URL: a.WebhookURL.Reveal(), Format: a.Format, Repeat: a.RepeatAfter, Memory: st, Logger: logger})
 }
 
 // EventSource is the name the Windows event log knows the service by.

@@ -1,0 +1,173 @@
+// Package alert tells people when writeback needs them: a webhook called
+// on a failed cycle, on deletes the threshold holds back, on writeback
+// disabled, on a staging service left on, and when a failure clears. Each
+// kind of alert is sent at most once per repeat period, remembered in the
+// state store so that cron runs and restarts do not repeat it either.
+// Payloads are a generic JSON document, or what Slack and Microsoft Teams
+// incoming webhooks take.
+package alert
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+)
+
+// Kinds of alert.
+const (
+	CycleFailed       = "cycle_failed"
+	CycleRecovered    = "cycle_recovered"
+	DeletesHeldBack   = "deletes_held_back"
+	WritebackDisabled = "writeback_disabled"
+	StagingLeftOn     = "staging_left_on"
+)
+
+// Formats of payload.
+const (
+	FormatJSON  = "json"
+	FormatSlack = "slack"
+	FormatTeams = "teams"
+)
+
+// Alert is one thing to tell.
+type Alert struct {
+	Kind string `json:"alert"`
+	// Severity is error, warning or info.
+	Severity string         `json:"severity"`
+	Summary  string         `json:"summary"`
+	Details  map[string]any `json:"details,omitempty"`
+}
+
+// Memory remembers when each kind was last sent (the state store's
+// metadata).
+type Memory interface {
+	Meta(ctx context.Context, key string) (string, error)
+	SetMeta(ctx context.Context, key, value string) error
+}
+
+// Config configures a Notifier.
+type Config struct {
+	URL    string
+	Format string
+	// Repeat is the least time between two alerts of one kind.
+	Repeat time.Duration
+	// Instance names this instance in every alert (the host name when
+	// empty).
+	Instance string
+	Client   *http.Client
+	Memory   Memory
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Notifier sends alerts.
+type Notifier struct{ cfg Config }
+
+// New returns a notifier; a nil one sends nothing.
+func New(cfg Config) *Notifier {
+	if cfg.URL == "" {
+		return nil
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Format == "" {
+		cfg.Format = FormatJSON
+	}
+	if cfg.Instance == "" {
+		cfg.Instance, _ = os.Hostname()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Notifier{cfg: cfg}
+}
+
+func sentKey(kind string) string { return "alert.sent." + kind }
+
+// Send sends a unless one of its kind went out within the repeat period;
+// it reports whether it sent. A webhook that fails is an error: the alert
+// is not remembered as sent, so the next occasion tries again.
+func (n *Notifier) Send(ctx context.Context, a Alert) (bool, error) {
+	if n == nil {
+		return false, nil
+	}
+	now := n.cfg.Now()
+	if last, _ := n.cfg.Memory.Meta(ctx, sentKey(a.Kind)); last != "" {
+		if t, err := time.Parse(time.RFC3339, last); err == nil && now.Sub(t) < n.cfg.Repeat {
+			n.cfg.Logger.Debug("alert not repeated within alerts.repeat_after", "alert", a.Kind, "last", t)
+			return false, nil
+		}
+	}
+	body, err := n.payload(a, now)
+	if err != nil {
+		return false, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return false, fmt.Errorf("alert: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.cfg.Client.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("alert: webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return false, fmt.Errorf("alert: webhook answered %s: %s", resp.Status, bytes.TrimSpace(msg))
+	}
+	if err := n.cfg.Memory.SetMeta(ctx, sentKey(a.Kind), now.UTC().Format(time.RFC3339)); err != nil {
+		return true, err
+	}
+	n.cfg.Logger.Info("alert sent", "alert", a.Kind, "summary", a.Summary)
+	return true, nil
+}
+
+// Sent reports whether an alert of kind went out and has not been cleared
+// (Clear): a failure whose recovery is worth telling.
+func (n *Notifier) Sent(ctx context.Context, kind string) bool {
+	if n == nil {
+		return false
+	}
+	v, _ := n.cfg.Memory.Meta(ctx, sentKey(kind))
+	return v != ""
+}
+
+// Clear forgets that an alert of kind was sent: the condition is over, and
+// its next occurrence is told at once.
+func (n *Notifier) Clear(ctx context.Context, kind string) error {
+	if n == nil {
+		return nil
+	}
+	return n.cfg.Memory.SetMeta(ctx, sentKey(kind), "")
+}
+
+// payload is the alert in the configured format.
+func (n *Notifier) payload(a Alert, now time.Time) ([]byte, error) {
+	text := fmt.Sprintf("groupwriteback on %s: %s", n.cfg.Instance, a.Summary)
+	switch n.cfg.Format {
+	case FormatSlack:
+		return json.Marshal(map[string]string{"text": text})
+	case FormatTeams:
+		color := map[string]string{"error": "D13438", "warning": "FFB900", "info": "107C10"}[a.Severity]
+		return json.Marshal(map[string]any{"@type": "MessageCard", "@context": "https://schema.org/extensions",
+			"summary": text, "themeColor": color, "title": "groupwriteback: " + a.Kind, "text": text})
+	}
+	return json.Marshal(struct {
+		Version  int       `json:"version"`
+		Kind     string    `json:"kind"`
+		Time     time.Time `json:"time"`
+		Instance string    `json:"instance"`
+		Alert
+	}{1, "alert", now.UTC(), n.cfg.Instance, a})
+}

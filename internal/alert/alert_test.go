@@ -1,0 +1,156 @@
+package alert_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/alert"
+)
+
+type memory map[string]string
+
+func (m memory) Meta(_ context.Context, k string) (string, error) { return m[k], nil }
+func (m memory) SetMeta(_ context.Context, k, v string) error    { m[k] = v; return nil }
+
+// receiver is a local webhook that keeps what it is sent.
+type receiver struct {
+	mu     sync.Mutex
+	bodies []map[string]any
+	status int
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, _ := io.ReadAll(req.Body)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	if req.Header.Get("Content-Type") != "application/json" {
+		m = map[string]any{"wrong content type": req.Header.Get("Content-Type")}
+	}
+	if r.status != 0 {
+		w.WriteHeader(r.status)
+		return
+	}
+	r.bodies = append(r.bodies, m)
+}
+
+func (r *receiver) kinds() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, b := range r.bodies {
+		out = append(out, b["alert"].(string))
+	}
+	return out
+}
+
+func setup(t *testing.T, format string) (*alert.Notifier, *receiver, *time.Time) {
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	t.Cleanup(srv.Close)
+	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	n := alert.New(alert.Config{URL: srv.URL, Format: format, Repeat: 6 * time.Hour, Instance: "wb01", Memory: memory{},
+		Now: func() time.Time { return now }})
+	return n, rcv, &now
+}
+
+func TestPayloads(t *testing.T) {
+	for _, tc := range []struct {
+		format string
+		check  func(map[string]any) bool
+	}{
+		{alert.FormatJSON, func(m map[string]any) bool {
+			return m["version"] == 1.0 && m["kind"] == "alert" && m["alert"] == alert.CycleFailed && m["severity"] == "error" &&
+				m["instance"] == "wb01" && m["summary"] == "the cycle failed: bind failed" && m["time"] == "2026-11-28T09:00:00Z"
+		}},
+		{alert.FormatSlack, func(m map[string]any) bool {
+			return len(m) == 1 && m["text"] == "groupwriteback on wb01: the cycle failed: bind failed"
+		}},
+		{alert.FormatTeams, func(m map[string]any) bool {
+			return m["@type"] == "MessageCard" && m["themeColor"] == "D13438" && m["text"] == "groupwriteback on wb01: the cycle failed: bind failed"
+		}},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			n, rcv, _ := setup(t, tc.format)
+			sent, err := n.Send(context.Background(), alert.Alert{Kind: alert.CycleFailed, Severity: "error", Summary: "the cycle failed: bind failed"})
+			if !sent || err != nil || len(rcv.bodies) != 1 || !tc.check(rcv.bodies[0]) {
+				t.Fatalf("sent %v, %v: %v", sent, err, rcv.bodies)
+			}
+		})
+	}
+}
+
+func TestRateLimitAndFailedWebhook(t *testing.T) {
+	n, rcv, now := setup(t, alert.FormatJSON)
+	ctx := context.Background()
+	a := alert.Alert{Kind: alert.DeletesHeldBack, Severity: "warning", Summary: "held back"}
+	for range 3 {
+		if _, err := n.Send(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rcv.bodies) != 1 {
+		t.Fatalf("%d alerts within repeat_after, want 1", len(rcv.bodies))
+	}
+	*now = now.Add(6 * time.Hour)
+	rcv.status = http.StatusInternalServerError
+	if sent, err := n.Send(ctx, a); sent || err == nil {
+		t.Fatalf("a webhook answering 500: sent %v, %v", sent, err)
+	}
+	rcv.status = 0
+	if sent, err := n.Send(ctx, a); !sent || err != nil || len(rcv.bodies) != 2 {
+		t.Fatalf("after the failed call, the alert goes out: %v %v %d", sent, err, len(rcv.bodies))
+	}
+	if sent, _ := (*alert.Notifier)(nil).Send(ctx, a); sent {
+		t.Fatal("a notifier without a URL sent")
+	}
+}
+
+func TestAfterCycle(t *testing.T) {
+	n, rcv, now := setup(t, alert.FormatJSON)
+	ctx := context.Background()
+	week := 7 * 24 * time.Hour
+	steps := []struct {
+		cycle alert.Cycle
+		want  []string
+	}{
+		{alert.Cycle{Err: errors.New("bind failed")}, []string{alert.CycleFailed}},
+		{alert.Cycle{Err: errors.New("bind failed")}, nil}, // repeat_after
+		{alert.Cycle{}, []string{alert.CycleRecovered}},
+		{alert.Cycle{}, nil},
+		{alert.Cycle{Err: errors.New("bind failed")}, []string{alert.CycleFailed}}, // a new failure is told at once
+		{alert.Cycle{Disabled: true}, []string{alert.CycleRecovered, alert.WritebackDisabled}},
+		{alert.Cycle{HeldBack: []string{"Team 1", "Team 2"}, Threshold: "run sync --allow-deletes 2"}, []string{alert.DeletesHeldBack}},
+		{alert.Cycle{Staging: true}, nil}, // staging starts now
+	}
+	for i, st := range steps {
+		before := len(rcv.kinds())
+		if err := n.AfterCycle(ctx, st.cycle, week); err != nil {
+			t.Fatal(err)
+		}
+		got := rcv.kinds()[before:]
+		if len(got) != len(st.want) || (len(got) > 0 && (got[0] != st.want[0] || got[len(got)-1] != st.want[len(st.want)-1])) {
+			t.Fatalf("step %d (%+v): sent %v, want %v", i, st.cycle, got, st.want)
+		}
+		*now = now.Add(time.Minute)
+	}
+	*now = now.Add(week)
+	if err := n.AfterCycle(ctx, alert.Cycle{Staging: true}, week); err != nil {
+		t.Fatal(err)
+	}
+	if k := rcv.kinds(); k[len(k)-1] != alert.StagingLeftOn {
+		t.Fatalf("after a week in staging: %v", k)
+	}
+	last := rcv.bodies[len(rcv.bodies)-2]
+	if d := last["details"].(map[string]any); len(d["groups"].([]any)) != 2 || last["summary"] != "2 deletes or quarantines held back by the delete threshold (Team 1, Team 2): run sync --allow-deletes 2" {
+		t.Fatalf("held back alert: %v", last)
+	}
+}
