@@ -17,7 +17,7 @@ import (
 type memory map[string]string
 
 func (m memory) Meta(_ context.Context, k string) (string, error) { return m[k], nil }
-func (m memory) SetMeta(_ context.Context, k, v string) error    { m[k] = v; return nil }
+func (m memory) SetMeta(_ context.Context, k, v string) error     { m[k] = v; return nil }
 
 // receiver is a local webhook that keeps what it is sent.
 type receiver struct {
