@@ -35,7 +35,7 @@ schema; msDS-ExternalDirectoryObjectId. Exit 0 only when no check fails.`,
 			}
 			rep := g.doctor(cmd.Context(), withoutExchange)
 			if output == "json" {
-				if err := writeJSON(g.stdout, map[string]any{"ok": rep.OK(), "checks": rep.Checks}); err != nil {
+				if err := writeJSON(g.stdout, doctorJSON{Version: 1, Kind: "doctor", OK: rep.OK(), Checks: rep.Checks}); err != nil {
 					return err
 				}
 			} else {
@@ -215,4 +215,12 @@ func (g *globals) confirm(question string) (bool, error) {
 	line, _ := bufio.NewReader(g.stdin).ReadString('\n')
 	answer := strings.ToLower(strings.TrimSpace(line))
 	return answer == "y" || answer == "yes", nil
+}
+
+// doctorJSON is the documented JSON of `doctor -o json` (docs/json-formats.md).
+type doctorJSON struct {
+	Version int            `json:"version"`
+	Kind    string         `json:"kind"`
+	OK      bool           `json:"ok"`
+	Checks  []doctor.Check `json:"checks"`
 }

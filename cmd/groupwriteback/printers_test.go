@@ -93,7 +93,7 @@ func TestShowPrinter(t *testing.T) {
 			Attrs:   map[string][]string{"mail": {"finance-approvers@contoso.com"}, "groupType": {"8"}, "displayName": {"Finance"}},
 			Members: []string{"CN=Ann,OU=Users,DC=contoso,DC=com"}},
 		Status: &store.GroupStatus{CloudID: "2c1a0b02-0004", State: store.StateInStep, Updated: at,
-			MembersNotWritten: map[string]int{"not synced from AD (cloud-only)": 1, "a device": 1, "no AD object with its on-premises SID": 3}},
+			MembersNotWritten: map[string]int{"cloud_only_user": 1, "unsupported_member_type": 1, "not_found_in_ad": 3}},
 		Operations: []store.Operation{
 			{RunID: 7, Action: "addMembers", Outcome: "applied", DN: "CN=Finance_2c1a0b020004,OU=Cloud,DC=contoso,DC=com", At: at},
 			{RunID: 6, Action: "rename", Outcome: "failed", DN: "CN=Finance_2c1a0b020004,OU=Cloud,DC=contoso,DC=com", Error: "LDAP 53: unwilling to perform", At: at.Add(-30 * time.Minute)},

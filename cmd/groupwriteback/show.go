@@ -42,7 +42,7 @@ limit, Exchange), from the tenant as the last cycle read it.`,
 				return err
 			}
 			if output == "json" {
-				return writeJSON(g.stdout, out)
+				return writeJSON(g.stdout, showJSON{Version: 1, Kind: "show", Explanation: out})
 			}
 			printShown(g.stdout, out, time.Local)
 			return nil
@@ -98,7 +98,7 @@ func printShown(w io.Writer, s *engine.Explanation, loc *time.Location) {
 		}
 		sort.Strings(reasons)
 		for _, reason := range reasons {
-			fmt.Fprintf(w, "  members not written: %d %s\n", st.MembersNotWritten[reason], reason)
+			fmt.Fprintf(w, "  members not written: %d %s (%s)\n", st.MembersNotWritten[reason], reason, policy.MemberReasonText(reason))
 		}
 	}
 	if len(s.Operations) > 0 {
@@ -111,4 +111,11 @@ func printShown(w io.Writer, s *engine.Explanation, loc *time.Location) {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// showJSON is the documented JSON of `show -o json` (docs/json-formats.md).
+type showJSON struct {
+	Version int    `json:"version"`
+	Kind    string `json:"kind"`
+	*engine.Explanation
 }

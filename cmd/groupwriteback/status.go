@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -15,7 +18,10 @@ func newStatusCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show whether writeback is on, the last runs, and every group not in step",
-		Args:  cobra.NoArgs,
+		Long: `status reads the state file: whether writeback is on, the last runs, and every
+group not in step with its reason. Exit status: 0 when every group in scope is in
+step (or nothing has run yet), 2 when some are not.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
@@ -43,16 +49,25 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				if bad == nil {
-					bad = []store.GroupStatus{}
+				out := statusJSON{Version: 1, Kind: "status", Enablement: en, Runs: runs, NotInStep: bad, InStep: len(bad) == 0}
+				if out.Runs == nil {
+					out.Runs = []store.Run{}
 				}
-				out := map[string]any{"enablement": en, "runs": runs, "notInStep": bad, "tenantWritebackDefault": nil}
+				if out.NotInStep == nil {
+					out.NotInStep = []store.GroupStatus{}
+				}
 				if known {
-					out["tenantWritebackDefault"] = def
+					out.TenantWritebackDefault = &def
 				}
-				return writeJSON(g.stdout, out)
+				if err := writeJSON(g.stdout, out); err != nil {
+					return err
+				}
+			} else {
+				printStatus(g.stdout, statusView{Enablement: en, Runs: runs, NotInStep: bad, TenantDefault: def, TenantDefaultKnown: known}, time.Local)
 			}
-			printStatus(g.stdout, statusView{Enablement: en, Runs: runs, NotInStep: bad, TenantDefault: def, TenantDefaultKnown: known}, time.Local)
+			if len(bad) > 0 {
+				return exitError{exitPartial} // scripts and monitors read the exit status
+			}
 			return nil
 		},
 	}
@@ -90,7 +105,7 @@ func printStatus(w io.Writer, v statusView, loc *time.Location) {
 	}
 	fmt.Fprintln(w, "last runs:")
 	for _, r := range v.Runs {
-		fmt.Fprintf(w, "  #%d %s %s %s %s\n", r.ID, r.Started.In(loc).Format("2006-01-02 15:04:05"), r.Mode, r.Outcome, r.Summary)
+		fmt.Fprintf(w, "  #%d %s %s %s%s\n", r.ID, r.Started.In(loc).Format("2006-01-02 15:04:05"), r.Mode, r.Outcome, runSummary(r.Summary))
 	}
 	if len(v.NotInStep) == 0 {
 		fmt.Fprintln(w, "every group in scope is in step")
@@ -103,4 +118,37 @@ func printStatus(w io.Writer, v statusView, loc *time.Location) {
 			fmt.Fprintf(w, "    %s\n", b.DN)
 		}
 	}
+}
+
+// statusJSON is the documented JSON of `status -o json` (docs/json-formats.md).
+type statusJSON struct {
+	Version    int              `json:"version"`
+	Kind       string           `json:"kind"`
+	Enablement store.Enablement `json:"enablement"`
+	// TenantWritebackDefault is null before the first cycle read it.
+	TenantWritebackDefault *bool               `json:"tenantWritebackDefault"`
+	InStep                 bool                `json:"inStep"`
+	Runs                   []store.Run         `json:"runs"`
+	NotInStep              []store.GroupStatus `json:"notInStep"`
+}
+
+// runSummary is a run's counts in words ("" when it recorded none).
+func runSummary(raw []byte) string {
+	var c engine.Counts
+	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &c) != nil {
+		return ""
+	}
+	parts := []string{}
+	for _, p := range []struct {
+		n    int
+		what string
+	}{{c.Created, "created"}, {c.Updated, "updated"}, {c.Deleted, "deleted"}, {c.Quarantined, "quarantined"}, {c.Failed, "failed"}, {c.NotWritable, "not writable"}} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+		}
+	}
+	if len(parts) == 0 {
+		return ": no change"
+	}
+	return ": " + strings.Join(parts, ", ")
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
@@ -431,7 +432,7 @@ func printSync(w io.Writer, res *engine.Result) {
 		var parts []string
 		total := 0
 		for r, n := range c.MembersNotWritten {
-			parts = append(parts, fmt.Sprintf("%d %s", n, r))
+			parts = append(parts, fmt.Sprintf("%d %s", n, policy.MemberReasonText(r)))
 			total += n
 		}
 		sort.Strings(parts)

@@ -138,7 +138,7 @@ func TestCoreRecordsEveryGroup(t *testing.T) {
 	}, nil)
 	res, w := e.sync(engine.RunOptions{})
 	// Two creates, and the nested member added once both groups exist.
-	if res.Counts.Created != 2 || w != 3 || res.Counts.MembersNotWritten[policy.MemberCloudOnly] != 1 {
+	if res.Counts.Created != 2 || w != 3 || res.Counts.MembersNotWritten["cloud_only_user"] != 1 {
 		t.Fatalf("first cycle: %+v, %d writes", res.Counts, w)
 	}
 	access, nested := e.group(groupID(1)), e.group(groupID(2))
@@ -146,7 +146,7 @@ func TestCoreRecordsEveryGroup(t *testing.T) {
 		t.Fatalf("written: %+v %+v", access, nested)
 	}
 	sts := e.statuses()
-	if sts[groupID(1)].State != store.StateInStep || sts[groupID(1)].MembersNotWritten[policy.MemberCloudOnly] != 1 ||
+	if sts[groupID(1)].State != store.StateInStep || sts[groupID(1)].MembersNotWritten["cloud_only_user"] != 1 ||
 		sts[groupID(3)].State != store.StateOutOfScope || sts[groupID(2)].DN != nested.DN {
 		t.Fatalf("statuses: %+v", sts)
 	}

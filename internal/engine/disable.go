@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"fmt"
 
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -72,16 +74,30 @@ func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
 	return e.Apply(ctx, p)
 }
 
-// recordDisabled marks every group disable worked on: out of scope, with
-// the fate it met, unless its operations failed.
+// recordDisabled marks every group disable worked on out of scope, with
+// the fate it met, unless its operations failed; and so every group still
+// recorded as written whose AD object is already gone (a disable killed
+// half way, run again, finds fewer groups than the first).
 func (e *Engine) recordDisabled(ctx context.Context, p *Plan, failed map[string]error) error {
+	ctx = context.WithoutCancel(ctx)
+	left, err := e.store.Statuses(ctx, store.StatePending, store.StateFailed, store.StateInStep, store.StateNotWritable, store.StateQuarantined)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	ids := append([]string(nil), p.fresh.disabled...)
+	for _, st := range left {
+		names[st.CloudID] = st.Name
+		ids = append(ids, st.CloudID)
+	}
+	slices.Sort(ids)
 	var sts []store.GroupStatus
-	for _, id := range p.fresh.disabled {
+	for _, id := range slices.Compact(ids) {
 		if failed[id] != nil {
 			continue
 		}
-		st := store.GroupStatus{CloudID: id, State: store.StateOutOfScope, Message: "writeback is disabled (" + string(p.fresh.fate) + ")"}
-		sts = append(sts, st)
+		sts = append(sts, store.GroupStatus{CloudID: id, Name: cmp.Or(names[id], p.Names[id]), State: store.StateOutOfScope,
+			Message: "writeback is disabled (" + string(p.fresh.fate) + ")"})
 	}
-	return e.store.SetStatus(context.WithoutCancel(ctx), sts)
+	return e.store.SetStatus(ctx, sts)
 }

@@ -130,7 +130,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("group %s was written back; it must not be", id)
 		}
 	}
-	if n := res.Counts.MembersNotWritten[policy.MemberCloudOnly]; n != 1 {
+	if n := res.Counts.MembersNotWritten["cloud_only_user"]; n != 1 {
 		t.Errorf("cloud-only members reported %d, want 1 (%v)", n, res.Counts.MembersNotWritten)
 	}
 

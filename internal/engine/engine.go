@@ -454,7 +454,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	res.Counts.Unchanged = plan.Unchanged
 	for _, mps := range plan.NotWritten {
 		for _, mp := range mps {
-			res.Counts.MembersNotWritten[mp.Reason]++
+			res.Counts.MembersNotWritten[mp.Code]++
 		}
 	}
 	for _, d := range work {

@@ -96,7 +96,7 @@ func decideStatuses(o cycleOutcome) []store.GroupStatus {
 			if mps := o.Plan.NotWritten[d.CloudID]; len(mps) > 0 {
 				st.MembersNotWritten = map[string]int{}
 				for _, mp := range mps {
-					st.MembersNotWritten[mp.Reason]++
+					st.MembersNotWritten[mp.Code]++
 				}
 			}
 		case d.Problem != nil:

@@ -34,9 +34,9 @@ func TestDecideStatuses(t *testing.T) {
 				return d
 			}()},
 				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Rename, CloudID: "g", DN: "CN=Old," + ou, NewRDN: "CN=Sales"}},
-					NotWritten: map[string][]reconcile.MemberProblem{"g": {{CloudID: "d1", Reason: "a device"}, {CloudID: "d2", Reason: "a device"}, {CloudID: "u", Reason: "cloud-only"}}}}},
+					NotWritten: map[string][]reconcile.MemberProblem{"g": {{CloudID: "d1", Code: "unsupported_member_type", Reason: "a device"}, {CloudID: "d2", Code: "unsupported_member_type", Reason: "a device"}, {CloudID: "u", Code: "cloud_only_user", Reason: "cloud-only"}}}}},
 			[]store.GroupStatus{{CloudID: "g", Name: "Sales", State: store.StateInStep, DN: "CN=Sales," + ou, Message: "mail: no @",
-				MembersNotWritten: map[string]int{"a device": 2, "cloud-only": 1}}}},
+				MembersNotWritten: map[string]int{"unsupported_member_type": 2, "cloud_only_user": 1}}}},
 		{"an operation failed",
 			cycleOutcome{Work: []policy.Decision{inStep("g", "Sales")}, Failed: map[string]error{"g": ldapErr},
 				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.AddMembers, CloudID: "g", DN: "CN=Sales," + ou}}}},

@@ -103,7 +103,7 @@ func (e *Engine) place(id string, m policy.MemberRef, inWork map[string]bool, fo
 		if obj, ok := found[reconcile.ByAnchor][a]; ok {
 			return obj.DN, reconcile.Member{DN: obj.DN}, ""
 		}
-		return "", member, "member group is written back but has no AD object yet"
+		return "", member, policy.MemberGroupNoADObject
 	}
 	obj, ok := first(found, m.Keys)
 	switch {

@@ -26,14 +26,14 @@ var (
 
 // ADGroup is a group as read from Active Directory.
 type ADGroup struct {
-	DN   string
-	GUID string
+	DN   string `json:"dn"`
+	GUID string `json:"guid"`
 	// Anchor is the adminDescription value that names the cloud group.
-	Anchor string
+	Anchor string `json:"anchor"`
 	// Attrs holds the managed attributes present on the object.
-	Attrs map[string][]string
+	Attrs map[string][]string `json:"attrs"`
 	// Members are the DNs in member, all of them (ranged retrieval).
-	Members []string
+	Members []string `json:"members"`
 }
 
 // Member is a resolved member: its DN in AD, or, for a group that is itself
@@ -57,7 +57,10 @@ type Desired struct {
 // MemberProblem is one member that is not written, and why.
 type MemberProblem struct {
 	CloudID string `json:"cloudId"`
-	Reason  string `json:"reason"`
+	// Code is the reason's stable code (policy.MemberReasonCode), Reason
+	// its sentence.
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
 }
 
 // Fate is what becomes of an owned AD group policy no longer wants.
@@ -235,7 +238,7 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		}
 		members, missing := resolve(d.Members, finalDN)
 		for _, m := range missing {
-			p.NotWritten[g.CloudID] = append(p.NotWritten[g.CloudID], MemberProblem{CloudID: m, Reason: "member group is written back but has no AD object yet"})
+			p.NotWritten[g.CloudID] = append(p.NotWritten[g.CloudID], MemberProblem{CloudID: m, Reason: policy.MemberGroupNoADObject})
 		}
 		if g.InPlaceSID != "" {
 			if d.Original == nil {
@@ -323,6 +326,14 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		return ops[i].CloudID < ops[j].CloudID
 	})
 	p.Ops = ops
+	for id, mps := range p.NotWritten {
+		for i := range mps {
+			if mps[i].Code == "" {
+				mps[i].Code = policy.MemberReasonCode(mps[i].Reason)
+			}
+		}
+		p.NotWritten[id] = mps
+	}
 	return p
 }
 

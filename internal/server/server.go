@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
@@ -69,6 +70,7 @@ func New(c Cycles, h History, m *Metrics, staleness time.Duration, staging bool,
 var pages embed.FS
 
 var statusPage = template.Must(template.New("status.html").Funcs(template.FuncMap{
+	"reason": policy.MemberReasonText,
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"

@@ -132,7 +132,7 @@ func TestMetrics(t *testing.T) {
 	srv, m := newTest(&cycles{}, &history{}, false)
 	defer srv.Close()
 	m.Observe(CycleReport{Mode: "delta", Outcome: "partial", Duration: 3 * time.Second, End: now, GraphReqs: 12, Throttled: 2,
-		Result: &engine.Result{Counts: engine.Counts{InScope: 7, MembersNotWritten: map[string]int{"cloud-only user": 3}},
+		Result: &engine.Result{Counts: engine.Counts{InScope: 7, MembersNotWritten: map[string]int{"cloud_only_user": 3}},
 			Failures: []engine.Failure{{CloudID: "g2"}},
 			Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Create, CloudID: "g1"}, {Action: reconcile.Update, CloudID: "g2"}},
 				HeldBack: []reconcile.Op{{Action: reconcile.Delete, CloudID: "g3"}}}}})
@@ -147,7 +147,7 @@ func TestMetrics(t *testing.T) {
 		`groupwriteback_operations_total{action="delete",outcome="held_back"} 1`,
 		`groupwriteback_groups_in_scope 7`,
 		`groupwriteback_groups_not_in_step 1`,
-		`groupwriteback_members_not_written{reason="cloud-only user"} 3`,
+		`groupwriteback_members_not_written{reason="cloud_only_user"} 3`,
 		`groupwriteback_graph_requests_total 12`,
 		`groupwriteback_graph_throttled_total 2`,
 		`groupwriteback_ldap_operation_duration_seconds_count{op="modify",outcome="error"} 1`,
@@ -168,7 +168,7 @@ func TestStatusPage(t *testing.T) {
 			{CloudID: "6a1e0c55-0003", Name: "Finance <approvers>", State: store.StateFailed, Message: "LDAP result 50 (Insufficient Access Rights)"},
 			{CloudID: "6a1e0c55-0007", Name: "Team 7_6a1e0c550007", DN: "CN=Team 7_6a1e0c550007,OU=X", State: store.StateFailed,
 				Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
-			{CloudID: "6a1e0c55-0001", Name: "Marketing", State: store.StateInStep, DN: "CN=Marketing,OU=X", MembersNotWritten: map[string]int{"cloud-only user": 2}},
+			{CloudID: "6a1e0c55-0001", Name: "Marketing", State: store.StateInStep, DN: "CN=Marketing,OU=X", MembersNotWritten: map[string]int{"cloud_only_user": 2}},
 		},
 		plan: json.RawMessage(`[{"action":"create","dn":"CN=New,OU=X","cloudId":"6a1e0c55-0009"}]`),
 	}
@@ -177,7 +177,7 @@ func TestStatusPage(t *testing.T) {
 	code, body := get(t, srv.URL+"/")
 	for _, want := range []string{
 		"Finance &lt;approvers&gt;", "LDAP result 50 (Insufficient Access Rights)", // escaped, and shown
-		"2 × cloud-only user", "Staging mode",
+		"2 × cloud-only user: not synced from on-premises AD <code>cloud_only_user</code>", "Staging mode",
 		"Team 7_6a1e0c550007<br><code>CN=Team 7_6a1e0c550007,OU=X</code>", // a group gone from the cloud, named by its AD copy "CN=New,OU=X", "backing off", `<td class="bad">partial</td>`,
 	} {
 		if !strings.Contains(body, want) {

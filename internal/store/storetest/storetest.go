@@ -140,7 +140,7 @@ func testStatus(t *testing.T, s Store) {
 	ctx := context.Background()
 	if err := s.SetStatus(ctx, []store.GroupStatus{
 		{CloudID: "g2", Name: "Two", State: store.StateFailed, Message: "LDAP 50"},
-		{CloudID: "g1", Name: "One", State: store.StateInStep, DN: "CN=One", MembersNotWritten: map[string]int{"cloud-only user": 2}},
+		{CloudID: "g1", Name: "One", State: store.StateInStep, DN: "CN=One", MembersNotWritten: map[string]int{"cloud_only_user": 2}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func testStatus(t *testing.T, s Store) {
 		t.Fatalf("failed = %+v, %v", failed, err)
 	}
 	all, err := s.Statuses(ctx)
-	if err != nil || len(all) != 2 || all[0].CloudID != "g1" || all[0].MembersNotWritten["cloud-only user"] != 2 || all[0].Updated.IsZero() {
+	if err != nil || len(all) != 2 || all[0].CloudID != "g1" || all[0].MembersNotWritten["cloud_only_user"] != 2 || all[0].Updated.IsZero() {
 		t.Fatalf("all (by cloud id) = %+v, %v", all, err)
 	}
 	// A second status of a group replaces the first.
