@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -175,7 +176,7 @@ func (g *globals) logFile(path string) (*os.File, error) {
 func (g *globals) logger(cfg *config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: inSeconds}
 	var w io.Writer = g.stderr
 	if cfg.Log.File != "" {
 		if f, err := g.logFile(cfg.Log.File); err == nil {
@@ -188,4 +189,17 @@ func (g *globals) logger(cfg *config.Config) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// inSeconds writes durations in logs as seconds, under a key that says so
+// ("duration_seconds=1.25"), not as nanoseconds (JSON) or Go's "1.25s".
+func inSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindDuration {
+		return a
+	}
+	key := a.Key
+	if !strings.HasSuffix(key, "_seconds") {
+		key += "_seconds"
+	}
+	return slog.Float64(key, a.Value.Duration().Seconds())
 }

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 )
@@ -186,5 +189,15 @@ func TestLogFileOpenedOnce(t *testing.T) {
 	b, _ := os.ReadFile(cfg.Log.File)
 	if n := strings.Count(string(b), "msg=cycle"); n != 50 {
 		t.Fatalf("%d lines logged", n)
+	}
+}
+
+func TestLogDurationsInSeconds(t *testing.T) {
+	var b bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{ReplaceAttr: inSeconds}))
+	logger.Info("cycle done", "duration", 1500*time.Millisecond, "wait_seconds", 2*time.Second)
+	var m map[string]any
+	if err := json.Unmarshal(b.Bytes(), &m); err != nil || m["duration_seconds"] != 1.5 || m["wait_seconds"] != 2.0 || m["duration"] != nil {
+		t.Fatalf("log line %s (%v)", b.String(), err)
 	}
 }

@@ -138,6 +138,10 @@ func runSummary(raw []byte) string {
 	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &c) != nil {
 		return ""
 	}
+	var failed struct{ Error string }
+	if json.Unmarshal(raw, &failed) == nil && failed.Error != "" {
+		return ": " + failed.Error
+	}
 	parts := []string{}
 	for _, p := range []struct {
 		n    int

@@ -73,6 +73,7 @@ type cycleCmd struct {
 	output       string
 	allowDeletes int
 	group        string
+	detailed     bool
 }
 
 // groupFlag is --group, the same on plan and sync.
@@ -96,6 +97,7 @@ saving anything. -o json gives the stable format described in docs/plan-format.m
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().StringVar(&o.out, "out", "", "save the plan to this file, for `groupwriteback apply FILE` (docs/plan-format.md)")
 	o.groupFlag(cmd, "plan")
+	cmd.Flags().BoolVar(&o.detailed, "detailed-exitcode", false, "exit 0 when there is nothing to do, 2 when the plan changes something, 1 on error (as terraform plan does)")
 	return cmd
 }
 
@@ -215,6 +217,9 @@ func (o *cycleCmd) run(ctx context.Context) error {
 	if !o.dryRun && len(res.Failures) > 0 {
 		return exitError{exitPartial}
 	}
+	if o.detailed && len(res.Plan.Ops)+len(res.Plan.HeldBack) > 0 {
+		return exitError{exitPartial}
+	}
 	return nil
 }
 
@@ -245,7 +250,10 @@ type note struct {
 type skipped struct {
 	CloudID string `json:"cloudId"`
 	Name    string `json:"name"`
-	Reason  string `json:"reason"`
+	// Code is soft_deleted, writeback_off or out_of_scope (which delete
+	// policy applies); Reason says why in words.
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
 }
 
 func jsonResult(res *engine.Result, dry bool) planJSON {
@@ -253,7 +261,7 @@ func jsonResult(res *engine.Result, dry bool) planJSON {
 	if dry {
 		kind = "plan"
 	}
-	out := planJSON{Version: 1, Kind: kind, Mode: res.Mode, Operations: res.Plan.Ops, Problems: res.Plan.Problems,
+	out := planJSON{Version: 2, Kind: kind, Mode: res.Mode, Operations: res.Plan.Ops, Problems: res.Plan.Problems,
 		NotWritten: res.Plan.NotWritten, Failures: res.Failures, Counts: res.Counts, LDAPWrites: res.Writes, Trace: res.Trace}
 	if out.Operations == nil {
 		out.Operations = []reconcile.Op{}
@@ -265,7 +273,7 @@ func jsonResult(res *engine.Result, dry bool) planJSON {
 		out.Failures = []engine.Failure{}
 	}
 	for _, d := range res.Skipped {
-		out.Skipped = append(out.Skipped, skipped{CloudID: d.CloudID, Name: d.Name, Reason: d.Reason})
+		out.Skipped = append(out.Skipped, skipped{CloudID: d.CloudID, Name: d.Name, Code: strings.ReplaceAll(string(d.Cause), "-", "_"), Reason: d.Reason})
 	}
 	if out.Skipped == nil {
 		out.Skipped = []skipped{}

@@ -76,7 +76,7 @@ func TestPlanAndSyncWithoutExchange(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &plan); err != nil {
 		t.Fatalf("plan JSON: %v\n%s", err, out)
 	}
-	if plan.Version != 1 || plan.Kind != "plan" || len(plan.Operations) != 1 || plan.Operations[0].Action != "create" {
+	if plan.Version != 2 || plan.Kind != "plan" || len(plan.Operations) != 1 || plan.Operations[0].Action != "create" {
 		t.Fatalf("plan = %+v", plan)
 	}
 	golden(t, "plan-without-exchange.json", strings.ReplaceAll(out, ou, "OU=TEST"))
@@ -174,5 +174,57 @@ func TestUnreachableDirectoryIsFatal(t *testing.T) {
 	_, errOut, code := runCLI(t, "--config", cfg, "sync")
 	if code != exitFatal || !strings.Contains(errOut, "directory: connect to ldaps://127.0.0.1:636") {
 		t.Fatalf("exit %d: %s", code, errOut)
+	}
+}
+
+// Logs scripts can rely on: every line of a cycle carries its run id,
+// operation lines the group's name; plan --detailed-exitcode says whether
+// there is anything to do.
+func TestLogAndExitContracts(t *testing.T) {
+	cfg, _, tenant := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 10)
+	b, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, append(b, []byte("log:\n  format: json\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatal("enable failed")
+	}
+	if _, _, code := runCLI(t, "--config", cfg, "plan", "--detailed-exitcode"); code != exitPartial {
+		t.Fatalf("plan --detailed-exitcode with creates to make: exit %d, want 2", code)
+	}
+	_, errOut, code := runCLI(t, "--config", cfg, "sync")
+	if code != exitOK {
+		t.Fatalf("sync: exit %d\n%s", code, errOut)
+	}
+	lines, ops := 0, 0
+	for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			continue // the progress line, not a log line
+		}
+		lines++
+		if m["run_id"] == nil {
+			t.Errorf("a cycle's log line without run_id: %s", line)
+		}
+		if m["msg"] == "operation applied" {
+			ops++
+			if m["name"] == nil || m["name"] == "" {
+				t.Errorf("an operation line without the group's name: %s", line)
+			}
+		}
+	}
+	if lines == 0 || ops == 0 {
+		t.Fatalf("%d log lines, %d operation lines:\n%s", lines, ops, errOut)
+	}
+	if _, _, code := runCLI(t, "--config", cfg, "plan", "--detailed-exitcode"); code != exitOK {
+		t.Fatalf("plan --detailed-exitcode with nothing to do: exit %d, want 0", code)
+	}
+	if err := tenant.UpdateGroup(gid(10, 4), map[string]any{"description": "changed"}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := runCLI(t, "--config", cfg, "plan", "--detailed-exitcode", "-o", "json")
+	var plan planJSON
+	if err := json.Unmarshal([]byte(out), &plan); err != nil || code != exitPartial || plan.Counts.Updated != 1 {
+		t.Fatalf("plan of one change: exit %d, %v, counts %+v", code, err, plan.Counts)
 	}
 }

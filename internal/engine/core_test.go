@@ -441,3 +441,26 @@ func TestCoreAuditTrail(t *testing.T) {
 		t.Errorf("delete: %+v", del)
 	}
 }
+
+// A plan counts what it plans; the sync that applies it counts what it did.
+func TestCorePlanCountsWhatItPlans(t *testing.T) {
+	e := newMemEnv(t, 1, []map[string]any{
+		{"id": groupID(1), "displayName": "A", "mailNickname": "a", "members": []any{userID(0)}},
+		{"id": groupID(2), "displayName": "B", "mailNickname": "b"},
+		{"id": groupID(3), "displayName": "C", "mailNickname": "c"},
+	}, nil)
+	plan, err := e.eng.Run(context.Background(), engine.RunOptions{DryRun: true})
+	if err != nil || plan.Counts.Created != 3 || plan.Counts.Updated != 0 {
+		t.Fatalf("plan counts: %+v, %v", plan.Counts, err)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	if res.Counts.Created != 3 {
+		t.Fatalf("sync counts: %+v", res.Counts)
+	}
+	if err := e.tenant.UpdateGroup(groupID(2), map[string]any{"description": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if plan, _ := e.eng.Run(context.Background(), engine.RunOptions{DryRun: true}); plan.Counts.Updated != 1 || plan.Counts.Created != 0 {
+		t.Fatalf("plan of one update: %+v", plan.Counts)
+	}
+}

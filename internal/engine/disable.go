@@ -3,8 +3,8 @@ package engine
 import (
 	"cmp"
 	"context"
-	"slices"
 	"fmt"
+	"slices"
 
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -46,6 +46,7 @@ func (e *Engine) PlanDisable(ctx context.Context, o RunOptions) (*Plan, error) {
 	// The count (delete_threshold) still does.
 	ropts.DeleteThresholdPercent = 0
 	res.Plan = reconcile.Make(nil, actual, undesired, ropts)
+	res.Counts.planned(res.Plan.Ops, e.cfg.QuarantineOU)
 	for _, p := range res.Plan.Problems {
 		res.Failures = append(res.Failures, Failure{CloudID: p.CloudID, DN: p.DN, State: store.StateFailed, Message: p.Message})
 	}

@@ -76,7 +76,7 @@ type StatusBook interface {
 // RunLog records cycles.
 type RunLog interface {
 	StartRun(ctx context.Context, mode string) (id int64, died []int64, err error)
-	FinishRun(ctx context.Context, id int64, outcome string, summary any) error
+	FinishRun(ctx context.Context, id int64, mode, outcome string, summary any) error
 	Runs(ctx context.Context, n int) ([]store.Run, error)
 }
 
@@ -233,6 +233,37 @@ type Counts struct {
 	MembersNotWritten map[string]int `json:"membersNotWritten,omitempty"`
 }
 
+// planned counts, group by group, what ops would do: a plan's counts say
+// what it plans (Apply counts again what it did).
+func (c *Counts) planned(ops []reconcile.Op, quarantineOU string) {
+	kind := map[string]string{}
+	for _, op := range ops {
+		switch {
+		case op.Action == reconcile.Create:
+			kind[op.CloudID] = "created"
+		case op.Action == reconcile.Delete:
+			kind[op.CloudID] = "deleted"
+		case op.Action == reconcile.Move && quarantineOU != "" && op.NewParent == quarantineOU:
+			kind[op.CloudID] = "quarantined"
+		case kind[op.CloudID] == "":
+			kind[op.CloudID] = "updated"
+		}
+	}
+	c.Created, c.Updated, c.Deleted, c.Quarantined = 0, 0, 0, 0
+	for _, k := range kind {
+		switch k {
+		case "created":
+			c.Created++
+		case "deleted":
+			c.Deleted++
+		case "quarantined":
+			c.Quarantined++
+		default:
+			c.Updated++
+		}
+	}
+}
+
 // Failure is a group not in step, and why.
 type Failure struct {
 	CloudID string `json:"cloudId"`
@@ -281,15 +312,43 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 			return nil, ErrDisabled
 		}
 	}
-	p, err := e.Plan(ctx, o)
+	if o.DryRun {
+		p, err := e.Plan(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		return p.Result, nil
+	}
+	// The run starts before the reads, so that every line the cycle logs
+	// carries its run id.
+	mode := "delta"
+	if o.Full {
+		mode = "full"
+	}
+	runID, died, err := e.store.StartRun(ctx, mode)
 	if err != nil {
 		return nil, err
 	}
-	if o.DryRun {
-		return p.Result, nil
+	e.markDied(died)
+	ce := e.withLogger(e.logger.With("run_id", runID))
+	p, err := ce.Plan(ctx, o)
+	if err != nil {
+		if ferr := e.store.FinishRun(context.WithoutCancel(ctx), runID, "", "failed", map[string]string{"error": err.Error()}); ferr != nil {
+			ce.logger.Error("cannot record the run's end", "error", ferr)
+		}
+		return nil, err
 	}
+	p.runID = runID
 	p.fresh.immediate = true // read a moment ago: no need to read AD again
-	return e.Apply(ctx, p)
+	return ce.Apply(ctx, p)
+}
+
+// withLogger is the engine logging to l: one cycle's engine, whose lines
+// carry its run id.
+func (e *Engine) withLogger(l *slog.Logger) *Engine {
+	c := *e
+	c.logger = l
+	return &c
 }
 
 // Plan reads the tenant and AD and decides what a cycle would do, writing
@@ -452,6 +511,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 		}
 	}
 	res.Counts.Unchanged = plan.Unchanged
+	res.Counts.planned(plan.Ops, e.cfg.QuarantineOU)
 	for _, mps := range plan.NotWritten {
 		for _, mp := range mps {
 			res.Counts.MembersNotWritten[mp.Code]++

@@ -45,6 +45,8 @@ type Plan struct {
 	Links store.Links `json:"deltaLinks"`
 
 	fresh *freshState
+	// runID is the run Run started before it planned (0: Apply starts one).
+	runID int64
 }
 
 // freshState is what Plan read, kept for an Apply in the same process.
@@ -264,6 +266,8 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	}
 	res := p.Result
 	res.Failures = nil
+	// The plan's counts said what it planned; now they say what was done.
+	res.Counts.Created, res.Counts.Updated, res.Counts.Deleted, res.Counts.Quarantined = 0, 0, 0, 0
 	ops := make([]reconcile.Op, 0, len(res.Plan.Ops))
 	for _, op := range res.Plan.Ops {
 		if stale[op.CloudID] == "" {
@@ -302,11 +306,14 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if f == nil {
 		mode = "apply " + p.Mode
 	}
-	runID, died, err := e.store.StartRun(ctx, mode)
-	if err != nil {
-		return nil, err
+	runID := p.runID // started by Run, before it planned
+	if runID == 0 {
+		var died []int64
+		if runID, died, err = e.store.StartRun(ctx, mode); err != nil {
+			return nil, err
+		}
+		e.markDied(died)
 	}
-	e.markDied(died)
 	failed, unfinished, fatal := e.apply(ctx, runID, ops, names, res)
 	for id, why := range stale {
 		failed[id] = fmt.Errorf("stale: %s; nothing of it was written (the next sync plans it again)", why)
@@ -344,7 +351,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	case len(res.Failures) > 0:
 		outcome = "partial"
 	}
-	if err := e.store.FinishRun(context.WithoutCancel(ctx), runID, outcome, res.Counts); err != nil {
+	if err := e.store.FinishRun(context.WithoutCancel(ctx), runID, mode, outcome, res.Counts); err != nil {
 		return nil, err
 	}
 	if f != nil && !disabling && !f.oneGroup && fatal == nil && ctx.Err() == nil {

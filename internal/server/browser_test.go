@@ -36,7 +36,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		State: store.StateFailed, Message: "directory: add CN=Finance approvers: LDAP result 50 (Insufficient Access Rights)"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.FinishRun(ctx, id, "partial", map[string]int{"created": 2, "failed": 1}); err != nil {
+	if err := st.FinishRun(ctx, id, "", "partial", map[string]int{"created": 2, "failed": 1}); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(New(&cycles{status: scheduler.Status{LastError: "1 group failed", ConsecutiveFailures: 1}}, st, NewMetrics(), time.Hour, false, nil).Handler())

@@ -195,14 +195,16 @@ func (s *Store) CountWritten(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// FinishRun records how a cycle ended.
-func (s *Store) FinishRun(ctx context.Context, id int64, outcome string, summary any) error {
+// FinishRun records how a cycle ended, and its mode when it is known only
+// at the end (a cycle started as delta may turn out full); "" keeps the
+// mode it started with.
+func (s *Store) FinishRun(ctx context.Context, id int64, mode, outcome string, summary any) error {
 	b, err := json.Marshal(summary)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, "UPDATE runs SET finished = ?, outcome = ?, summary = ? WHERE id = ?",
-		s.now().UTC().Format(time.RFC3339Nano), outcome, string(b), id)
+	_, err = s.db.ExecContext(ctx, "UPDATE runs SET finished = ?, outcome = ?, summary = ?, mode = COALESCE(NULLIF(?, ''), mode) WHERE id = ?",
+		s.now().UTC().Format(time.RFC3339Nano), outcome, string(b), mode, id)
 	if err != nil {
 		return fmt.Errorf("store: finish run: %w", err)
 	}

@@ -192,17 +192,17 @@ func testRuns(t *testing.T, s Store) {
 	if err != nil || len(died) != 1 || died[0] != first || second == first {
 		t.Fatalf("died = %v, %v; want [%d]", died, err, first)
 	}
-	if err := s.FinishRun(ctx, second, "ok", map[string]int{"created": 3}); err != nil {
+	if err := s.FinishRun(ctx, second, "full", "ok", map[string]int{"created": 3}); err != nil {
 		t.Fatal(err)
 	}
 	runs, err := s.Runs(ctx, 5)
 	if err != nil || len(runs) != 2 {
 		t.Fatalf("runs = %+v, %v", runs, err)
 	}
-	if r := runs[0]; r.ID != second || r.Outcome != "ok" || r.Mode != "delta" || string(r.Summary) != `{"created":3}` || r.Finished.IsZero() || r.Started.IsZero() {
+	if r := runs[0]; r.ID != second || r.Outcome != "ok" || r.Mode != "full" || string(r.Summary) != `{"created":3}` || r.Finished.IsZero() || r.Started.IsZero() {
 		t.Errorf("newest run = %+v", r)
 	}
-	if r := runs[1]; r.ID != first || r.Outcome != store.OutcomeDied {
+	if r := runs[1]; r.ID != first || r.Outcome != store.OutcomeDied || r.Mode != "full" {
 		t.Errorf("killed run = %+v, want outcome %s", r, store.OutcomeDied)
 	}
 	if runs, _ := s.Runs(ctx, 1); len(runs) != 1 || runs[0].ID != second {
