@@ -63,6 +63,7 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	}
 	defer st.Close()
 	metrics := server.NewMetrics()
+	metrics.Watch(st, staging, version)
 
 	cyc := &cycles{g: g, cfg: cfg, staging: staging, st: st, metrics: metrics, logger: logger}
 	defer cyc.closeSession()
@@ -92,6 +93,7 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	if cfg.Server.Listen != "off" {
 		srv := server.New(sched, st, metrics, 2*cfg.Schedule.Interval+5*time.Minute, staging, logger)
 		srv.OnDemand = cyc
+		srv.Version = version
 		srv.Guard.Hosts = cfg.Server.AllowedHosts
 		if f := cfg.Server.TokenFile; f != "" {
 			tok, err := os.ReadFile(f)

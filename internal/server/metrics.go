@@ -1,12 +1,16 @@
 package server
 
 import (
+	"context"
+	"math"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
 // Metrics are the service's Prometheus metrics, in their own registry.
@@ -16,7 +20,6 @@ type Metrics struct {
 	cycleSeconds      prometheus.Histogram
 	operations        *prometheus.CounterVec
 	groupsInScope     prometheus.Gauge
-	notWritable       prometheus.Gauge
 	membersNotWritten *prometheus.GaugeVec
 	lastSuccess       prometheus.Gauge
 	graphRequests     prometheus.Counter
@@ -33,7 +36,6 @@ func NewMetrics() *Metrics {
 		Buckets: prometheus.ExponentialBuckets(0.5, 2, 14)})
 	m.operations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "groupwriteback_operations_total", Help: "LDAP operations planned, by action and outcome (applied, failed, held_back, staged)."}, []string{"action", "outcome"})
 	m.groupsInScope = prometheus.NewGauge(prometheus.GaugeOpts{Name: "groupwriteback_groups_in_scope", Help: "Cloud groups in scope in the last cycle's work set."})
-	m.notWritable = prometheus.NewGauge(prometheus.GaugeOpts{Name: "groupwriteback_groups_not_in_step", Help: "Groups not in step after the last cycle (failed, not writable, pending)."})
 	m.membersNotWritten = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "groupwriteback_members_not_written", Help: "Members not written in the last cycle, by reason."}, []string{"reason"})
 	m.lastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "groupwriteback_last_success_timestamp_seconds", Help: "When the last cycle that succeeded ended."})
 	m.graphRequests = prometheus.NewCounter(prometheus.CounterOpts{Name: "groupwriteback_graph_requests_total", Help: "Requests made to Microsoft Graph."})
@@ -41,11 +43,54 @@ func NewMetrics() *Metrics {
 	m.ldapOperations = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "groupwriteback_ldap_operation_duration_seconds",
 		Help:    "LDAP operations and how long they took, by kind (search, add, modify, modrdn, delete) and outcome.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"op", "outcome"})
-	for _, c := range []prometheus.Collector{m.cycles, m.cycleSeconds, m.operations, m.groupsInScope, m.notWritable, m.membersNotWritten,
+	for _, c := range []prometheus.Collector{m.cycles, m.cycleSeconds, m.operations, m.groupsInScope, m.membersNotWritten,
 		m.lastSuccess, m.graphRequests, m.graphThrottled, m.ldapOperations, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
 	return m
+}
+
+// Watch adds the metrics read from the state file at each scrape, so that
+// they say what the status page says: the groups not in step, whether
+// writeback is enabled, staging, and the build.
+func (m *Metrics) Watch(h History, staging bool, version string) {
+	read := func(f func(ctx context.Context) (float64, error)) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			v, err := f(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return v
+		}
+	}
+	gauge := func(name, help string, f func() float64) {
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	gauge("groupwriteback_groups_not_in_step", "Groups not in step now (failed, not writable, pending), as status and the status page list them.",
+		read(func(ctx context.Context) (float64, error) {
+			sts, err := h.Statuses(ctx, store.StateFailed, store.StateNotWritable, store.StatePending)
+			return float64(len(sts)), err
+		}))
+	gauge("groupwriteback_writeback_enabled", "1 when writeback is enabled, 0 when disabled (nothing is written).",
+		read(func(ctx context.Context) (float64, error) {
+			en, err := h.Enablement(ctx)
+			if en.Enabled {
+				return 1, err
+			}
+			return 0, err
+		}))
+	gauge("groupwriteback_staging", "1 when this instance is in staging mode (it plans and writes nothing).", func() float64 {
+		if staging {
+			return 1
+		}
+		return 0
+	})
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "groupwriteback_build_info", Help: "The running build (always 1).",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}})
+	info.Set(1)
+	m.Registry.MustRegister(info)
 }
 
 // CycleReport is what one cycle tells the metrics.
@@ -83,7 +128,6 @@ func (m *Metrics) Observe(r CycleReport) {
 		return
 	}
 	m.groupsInScope.Set(float64(res.Counts.InScope))
-	m.notWritable.Set(float64(len(res.Failures)))
 	m.membersNotWritten.Reset()
 	for reason, n := range res.Counts.MembersNotWritten {
 		m.membersNotWritten.WithLabelValues(reason).Set(float64(n))

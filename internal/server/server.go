@@ -33,6 +33,7 @@ type History interface {
 	Runs(ctx context.Context, n int) ([]store.Run, error)
 	Statuses(ctx context.Context, states ...string) ([]store.GroupStatus, error)
 	PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error)
+	Enablement(ctx context.Context) (store.Enablement, error)
 }
 
 // OnDemand runs a cycle on one group (provision on demand), as POST
@@ -53,6 +54,8 @@ type Server struct {
 	// Staleness: /readyz fails when the last success is older than this.
 	Staleness time.Duration
 	Staging   bool
+	// Version is the build's version, shown on the page and in metrics.
+	Version string
 	// Guard says who may ask what.
 	Guard Guard
 	now   func() time.Time
@@ -75,7 +78,7 @@ var statusPage = template.Must(template.New("status.html").Funcs(template.FuncMa
 		if t.IsZero() {
 			return "never"
 		}
-		return t.Local().Format("2006-01-02 15:04:05")
+		return t.Local().Format("2006-01-02 15:04:05 MST")
 	},
 	"num": func(v any) any {
 		if v == nil {
@@ -98,8 +101,14 @@ func (s *Server) Handler() http.Handler {
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	st := s.cycles.Status()
+	en, err := s.history.Enablement(r.Context())
 	var problem string
 	switch {
+	case err != nil:
+		problem = "the state file cannot be read: " + err.Error()
+	case !en.Enabled && !s.Staging:
+		// Up, but doing nothing: a monitor must not take it for working.
+		problem = "writeback is disabled: nothing is written to AD (groupwriteback enable)"
 	case st.LastSuccess.IsZero():
 		problem = "no cycle has succeeded yet"
 	case st.ConsecutiveFailures > 0:
@@ -109,6 +118,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	if problem != "" {
 		http.Error(w, "not ready: "+problem, http.StatusServiceUnavailable)
+		return
+	}
+	if s.Staging {
+		fmt.Fprintln(w, "ready (staging: cycles plan and write nothing to AD)")
 		return
 	}
 	fmt.Fprintln(w, "ready")
@@ -166,6 +179,8 @@ func (s *Server) syncGroup(w http.ResponseWriter, r *http.Request, group string,
 // pageData is what the status page shows.
 type pageData struct {
 	Now         time.Time
+	Version     string
+	Enablement  store.Enablement
 	Staging     bool
 	Status      scheduler.Status
 	Runs        []runRow
@@ -187,8 +202,12 @@ type planOp struct {
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	d := pageData{Now: s.now(), Staging: s.Staging, Status: s.cycles.Status()}
+	d := pageData{Now: s.now(), Version: s.Version, Staging: s.Staging, Status: s.cycles.Status()}
 	var errs []string
+	var err error
+	if d.Enablement, err = s.history.Enablement(ctx); err != nil {
+		errs = append(errs, err.Error())
+	}
 	runs, err := s.history.Runs(ctx, 20)
 	if err != nil {
 		errs = append(errs, err.Error())

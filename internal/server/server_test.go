@@ -32,6 +32,7 @@ func (c *cycles) Trigger(_ context.Context, full bool) error {
 
 // history is a state file's contents as plain values.
 type history struct {
+	disabled bool
 	runs     []store.Run
 	statuses []store.GroupStatus
 	plan     json.RawMessage
@@ -49,6 +50,10 @@ func (h *history) Statuses(_ context.Context, states ...string) ([]store.GroupSt
 	}
 	return out, nil
 }
+func (h *history) Enablement(context.Context) (store.Enablement, error) {
+	return store.Enablement{Enabled: !h.disabled, Changed: now.Add(-time.Hour)}, nil
+}
+
 func (h *history) PendingPlan(context.Context) (json.RawMessage, time.Time, error) {
 	return h.plan, time.Now(), nil
 }
@@ -57,8 +62,10 @@ var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func newTest(c *cycles, h *history, staging bool) (*httptest.Server, *Metrics) {
 	m := NewMetrics()
+	m.Watch(h, staging, "v1.2.3")
 	s := New(c, h, m, time.Hour, staging, nil)
 	s.now = func() time.Time { return now }
+	s.Version = "v1.2.3"
 	return httptest.NewServer(s.Handler()), m
 }
 
@@ -129,7 +136,7 @@ func TestSyncEndpoint(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	srv, m := newTest(&cycles{}, &history{}, false)
+	srv, m := newTest(&cycles{}, &history{statuses: []store.GroupStatus{{CloudID: "g2", State: store.StateFailed}}}, false)
 	defer srv.Close()
 	m.Observe(CycleReport{Mode: "delta", Outcome: "partial", Duration: 3 * time.Second, End: now, GraphReqs: 12, Throttled: 2,
 		Result: &engine.Result{Counts: engine.Counts{InScope: 7, MembersNotWritten: map[string]int{"cloud_only_user": 3}},
@@ -254,4 +261,48 @@ func srvWith(t *testing.T, c Cycles, od OnDemand) *httptest.Server {
 	s.now = func() time.Time { return now }
 	s.OnDemand = od
 	return httptest.NewServer(s.Handler())
+}
+
+// Readiness and the page tell the truth: a disabled instance is not ready
+// and says why; a staging one is ready as a staging server, and says so;
+// the page shows the version and zoned times; the metrics count the groups
+// not in step as the page lists them.
+func TestHealthTellsTheTruth(t *testing.T) {
+	ok := scheduler.Status{LastSuccess: now.Add(-10 * time.Minute), NextRun: now.Add(20 * time.Minute)}
+	for _, tc := range []struct {
+		name     string
+		disabled bool
+		staging  bool
+		code     int
+		ready    string
+		page     string
+		enabled  string
+	}{
+		{"enabled", false, false, 200, "ready\n", "Writeback is enabled", "groupwriteback_writeback_enabled 1"},
+		{"disabled", true, false, 503, "writeback is disabled: nothing is written to AD", "Writeback is disabled", "groupwriteback_writeback_enabled 0"},
+		{"staging", true, true, 200, "ready (staging: cycles plan and write nothing to AD)", "Staging mode:", "groupwriteback_staging 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &history{disabled: tc.disabled, statuses: []store.GroupStatus{
+				{CloudID: "g1", Name: "A", State: store.StateFailed}, {CloudID: "g2", Name: "B", State: store.StatePending},
+				{CloudID: "g3", Name: "C", State: store.StateInStep}}}
+			srv, _ := newTest(&cycles{status: ok}, h, tc.staging)
+			defer srv.Close()
+			if code, body := get(t, srv.URL+"/readyz"); code != tc.code || !strings.Contains(body, tc.ready) {
+				t.Errorf("readyz: %d %q, want %d %q", code, body, tc.code, tc.ready)
+			}
+			_, page := get(t, srv.URL+"/")
+			for _, want := range []string{"Version v1.2.3", tc.page, "Next cycle: " + now.Add(20*time.Minute).Local().Format("2006-01-02 15:04:05 MST")} {
+				if !strings.Contains(page, want) {
+					t.Errorf("page lacks %q", want)
+				}
+			}
+			_, metrics := get(t, srv.URL+"/metrics")
+			for _, want := range []string{"groupwriteback_groups_not_in_step 2", tc.enabled, `groupwriteback_build_info{goversion="`, `version="v1.2.3"} 1`} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("metrics lack %q", want)
+				}
+			}
+		})
+	}
 }
