@@ -100,7 +100,31 @@ Directory over LDAP, and keeps them in step.`,
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "override log.level: debug, info, warn or error")
 	root.AddCommand(newVersionCmd(g), newConfigCmd(g), newCloudCmd(g), newPlanCmd(g), newApplyCmd(g), newSyncCmd(g),
 		newDoctorCmd(g), newEnableCmd(g), newDisableCmd(g), newRunCmd(g), newStatusCmd(g), newShowCmd(g), newServiceCmd(g), newAuditCmd(g))
+	refuseUnknown(root)
 	return root
+}
+
+// refuseUnknown makes every command that only groups others (cloud,
+// service, …) refuse a word that is none of them, naming the nearest, and
+// exit 1, as the root does; without words it prints its help.
+func refuseUnknown(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseUnknown(c)
+	}
+	if !cmd.HasParent() || !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil {
+		return
+	}
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		c.SuggestionsMinimumDistance = 2
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return errors.New(msg + " (" + c.CommandPath() + " --help lists them)")
+	}
 }
 
 // load reads the configuration named by --config.

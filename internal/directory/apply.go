@@ -139,10 +139,33 @@ func (c *Client) create(ctx context.Context, op reconcile.Op) error {
 	}
 	c.adds.Add(1)
 	err := c.do(ctx, "add", func(conn *ldap.Conn) error { return conn.Add(req) })
-	if IsCode(err, ldap.LDAPResultEntryAlreadyExists) && c.checkOwned(ctx, op.DN, op.Anchor) == nil {
-		return nil // ours: a retry after a lost connection whose first try was done
+	if IsCode(err, ldap.LDAPResultEntryAlreadyExists) {
+		if c.checkOwned(ctx, op.DN, op.Anchor) == nil {
+			return nil // ours: a retry after a lost connection whose first try was done
+		}
+		return c.nameTaken(ctx, op)
 	}
 	return wrap("add", op.DN, err)
+}
+
+// nameTaken says which object holds the name a create wanted, and what the
+// admin can do about it.
+func (c *Client) nameTaken(ctx context.Context, op reconcile.Op) error {
+	what := "an object"
+	if entries, err := c.search(ctx, op.DN, ldap.ScopeBaseObject, "(objectClass=*)", []string{"objectClass", "objectGUID", "adminDescription", "whenCreated"}); err == nil && len(entries) == 1 {
+		e := entries[0]
+		classes := e.GetAttributeValues("objectClass")
+		what = fmt.Sprintf("a %s (objectGUID %s, created %s", classes[len(classes)-1], GUIDString(e.GetRawAttributeValue("objectGUID")), e.GetAttributeValue("whenCreated"))
+		if a := e.GetAttributeValue("adminDescription"); a != "" {
+			what += fmt.Sprintf(", adminDescription %q", a)
+		} else {
+			what += ", no anchor"
+		}
+		what += ")"
+	}
+	return &Error{Op: "add", DN: op.DN, Code: ldap.LDAPResultEntryAlreadyExists, Message: fmt.Sprintf("%s already holds this name and is not this group's. "+
+		"Rename or remove it; or, if it is this group's copy made by another tool, adopt it: set its adminDescription to %s and the next cycle takes it over; "+
+		"or choose other names with writeback.naming", what, op.Anchor)}
 }
 
 func (c *Client) update(ctx context.Context, op reconcile.Op) error {

@@ -207,3 +207,24 @@ func TestNextRange(t *testing.T) {
 		}
 	}
 }
+
+// A create that meets another object of the same name says which, and what
+// to do: rename or remove it, or adopt it with the group's anchor.
+func TestNameTakenSaysWhatToDo(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	c := open(t, dc)
+	ou := dc.NewOU(t, "taken")
+	theirs := directorytest.CreateOp("Taken_2c1a0b9f8e7d", ou, "6a1e0c55-0901-4f0e-9d3b-2c1a0b9f8e7d")
+	theirs.Changes = theirs.Changes[:3] // someone's group, no anchor
+	mustApply(t, c, theirs)
+	ours := directorytest.CreateOp("Taken_2c1a0b9f8e7d", ou, "6a1e0c55-0902-4f0e-9d3b-2c1a0b9f8e7d")
+	err := c.Apply(context.Background(), ours)
+	if !directory.IsCode(err, ldap.LDAPResultEntryAlreadyExists) {
+		t.Fatalf("err = %v, want LDAP 68", err)
+	}
+	for _, want := range []string{"a group (objectGUID ", "no anchor", "Rename or remove it", "adopt it: set its adminDescription to " + ours.Anchor, "writeback.naming"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %v", want, err)
+		}
+	}
+}

@@ -112,6 +112,9 @@ func TestFailures(t *testing.T) {
 			ca, _ := testca.New("other")
 			c.Cloud.CAFile, _ = ca.WriteFile(t.TempDir(), "other.pem")
 		}, "graph: token", "x509: certificate signed by unknown authority", "not at fault"},
+		{"sign-in endpoint refuses connections", testdc.Options{}, nil, func(_ *testing.T, c *config.Config, _ *testdc.DC) {
+			c.Cloud.AuthorityURL = "https://127.0.0.1:1"
+		}, "graph: token", "connection refused", "reach"},
 		{"no permission to read users", testdc.Options{}, []string{"Group.Read.All"}, nil, "graph: read users", "403", "User.Read.All"},
 		{"no permission to read users: the sync's users delta", testdc.Options{}, []string{"Group.Read.All"}, nil, "graph: users delta", "403", "User.Read.All"},
 		{"an account without rights on the OU", testdc.Options{}, nil, func(t *testing.T, c *config.Config, dc *testdc.DC) {
