@@ -201,3 +201,21 @@ func TestLogDurationsInSeconds(t *testing.T) {
 		t.Fatalf("log line %s (%v)", b.String(), err)
 	}
 }
+
+func TestUnknownCommandsNameTheNearest(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"synk"}, "sync"},
+		{[]string{"cloud", "chnges"}, "did you mean changes?"},
+	} {
+		_, errOut, code := runCLI(t, tc.args...)
+		if code != exitFatal || !strings.Contains(errOut, tc.says) {
+			t.Errorf("%v: exit %d, %q", tc.args, code, errOut)
+		}
+	}
+	if out, _, code := runCLI(t, "cloud"); code != exitOK || !strings.Contains(out, "Available Commands") {
+		t.Errorf("cloud alone: exit %d\n%s", code, out)
+	}
+}
