@@ -8,8 +8,31 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// version and commit are set at build time (scripts/release):
+// -ldflags "-X main.version=v1.2.3 -X main.commit=abcdef012345". A plain go
+// build takes them from the module and VCS information Go stamps.
+var (
+	version = "dev"
+	commit  = ""
+)
+
+func init() {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
+	}
+	if version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 && commit == "" {
+			commit = s.Value[:12]
+		}
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+}
 
 func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
@@ -17,14 +40,6 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			commit := "unknown"
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-						commit = s.Value[:12]
-					}
-				}
-			}
 			fmt.Fprintf(g.stdout, "groupwriteback %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		},
