@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/groupwriteback/groupwriteback/internal/config"
+	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/doctor"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -19,7 +20,7 @@ import (
 
 func newDoctorCmd(g *globals) *cobra.Command {
 	var output string
-	var withoutExchange bool
+	var withoutExchange, printDelegation bool
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check every prerequisite and say exactly what is missing",
@@ -32,6 +33,9 @@ schema; msDS-ExternalDirectoryObjectId. Exit 0 only when no check fails.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
+			}
+			if printDelegation {
+				return g.printDelegation(cmd.Context())
 			}
 			rep := g.doctor(cmd.Context(), withoutExchange)
 			if output == "json" {
@@ -49,7 +53,44 @@ schema; msDS-ExternalDirectoryObjectId. Exit 0 only when no check fails.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().BoolVar(&withoutExchange, "without-exchange", false, "Microsoft 365 groups are to be written without mail attributes: a missing Exchange schema is a warning")
+	cmd.Flags().BoolVar(&printDelegation, "print-delegation", false, "print the dsacls commands that give the bind account exactly the rights it needs on the configured OUs, and exit")
 	return cmd
+}
+
+// printDelegation prints the dsacls commands for the configured OUs, for
+// the bind account as AD names it (DOMAIN\name; read from AD when it can
+// be reached).
+func (g *globals) printDelegation(ctx context.Context) error {
+	cfg, err := g.load()
+	if err != nil {
+		return err
+	}
+	account := cfg.Directory.BindDN
+	if c, err := cfg.Directory.Open(ctx, g.loggerOrDiscard(cfg)); err == nil {
+		if a, err := c.BindAccount(ctx); err == nil {
+			account = a.Name
+		}
+		c.Close()
+	} else {
+		fmt.Fprintf(g.stderr, "groupwriteback: AD cannot be reached (%v): the account is named by directory.bind_dn; write it as DOMAIN\\name\n", err)
+	}
+	w := g.stdout
+	fmt.Fprintf(w, "# Run on a domain controller (or with RSAT) as a domain admin: the rights %s needs, and nothing more (docs/permissions.md).\n", account)
+	fmt.Fprintf(w, "# writeback.target_ou: create and delete groups; read and write their properties.\n")
+	for _, l := range directory.Delegation(cfg.Writeback.TargetOU, account) {
+		fmt.Fprintln(w, l)
+	}
+	if q := cfg.Writeback.QuarantineOU; q != "" {
+		fmt.Fprintf(w, "# writeback.quarantine_ou: the same, for groups moved there.\n")
+		for _, l := range directory.Delegation(q, account) {
+			fmt.Fprintln(w, l)
+		}
+	}
+	if cfg.Writeback.SourceOfAuthority == "in_place" {
+		fmt.Fprintf(w, "# writeback.source_of_authority: in_place: on each original AD group of a group whose source of authority moved to the cloud:\n")
+		fmt.Fprintf(w, "#   dsacls \"<group DN>\" /G \"%s:RPWP;member\" \"%s:RPWP;displayName\" \"%s:RPWP;description\"\n", account, account, account)
+	}
+	return nil
 }
 
 func (g *globals) doctor(ctx context.Context, withoutExchange bool) *doctor.Report {

@@ -228,3 +228,19 @@ func TestLogAndExitContracts(t *testing.T) {
 		t.Fatalf("plan of one change: exit %d, %v, counts %+v", code, err, plan.Counts)
 	}
 }
+
+// doctor --print-delegation prints the dsacls commands for the configured
+// OUs, for the bind account as AD names it.
+func TestPrintDelegation(t *testing.T) {
+	cfg, ou, _ := dcSetup(t, testdc.Options{}, 12)
+	out, errOut, code := runCLI(t, "--config", cfg, "doctor", "--print-delegation")
+	want := []string{
+		`dsacls "` + ou + `" /I:T /G "CONTOSO\svc-groupwriteback:CCDC;group"`,
+		`dsacls "` + ou + `" /I:S /G "CONTOSO\svc-groupwriteback:RPWP;;group"`,
+	}
+	for _, w := range want {
+		if code != exitOK || !strings.Contains(out, w+"\n") {
+			t.Fatalf("doctor --print-delegation: exit %d, lacks %s\n%s%s", code, w, out, errOut)
+		}
+	}
+}

@@ -230,6 +230,7 @@ func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Option
 	}
 	defer c.Close()
 	r.add("ldap: bind", Pass, "bound as "+d.BindDN, "")
+	checkPrivileges(ctx, r, c)
 	s := c.Schema()
 	r.Schema = &s
 	ous := []struct{ key, dn string }{{"writeback.target_ou", cfg.Writeback.TargetOU}}
@@ -322,4 +323,22 @@ func firstLine(s string) string {
 		}
 	}
 	return s
+}
+
+// checkPrivileges warns when the bind account holds the domain: it needs
+// only the delegated rights on its OUs, and a server running with a Domain
+// Admin's password is a domain's worth of risk.
+func checkPrivileges(ctx context.Context, r *Report, c *directory.Client) {
+	const name = "ldap: bind account holds no privileged group"
+	a, err := c.BindAccount(ctx)
+	switch {
+	case err != nil:
+		r.add(name, Skip, "cannot read the bind account's groups: "+err.Error(), "")
+	case len(a.Privileged) > 0:
+		r.add(name, Warn, fmt.Sprintf("%s is a member of %s: it can do anything in the domain, and groupwriteback needs none of it",
+			a.Name, strings.Join(a.Privileged, ", ")),
+			"bind as a plain account with only the delegated rights on the OUs: `groupwriteback doctor --print-delegation` prints the dsacls commands")
+	default:
+		r.add(name, Pass, a.Name+" is a member of no privileged group (Domain, Enterprise or Schema Admins, Administrators, Account, Server or Backup Operators)", "")
+	}
 }

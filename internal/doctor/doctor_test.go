@@ -36,7 +36,7 @@ func setup(t *testing.T, opts testdc.Options, perms []string) (*config.Config, *
 	t.Cleanup(func() { sim.Close() })
 	cfg := &config.Config{
 		Cloud:     graph.Config{TenantID: tenantID, ClientID: "app", ClientSecret: secret.New("s"), GraphURL: sim.URL, AuthorityURL: sim.URL, CAFile: sim.CAFile},
-		Directory: directory.Config{URL: dc.URL, BindDN: testdc.AdminDN, Password: secret.New(testdc.AdminPassword), CAFile: dc.CAFile, BaseDN: testdc.BaseDN},
+		Directory: directory.Config{URL: dc.URL, BindDN: testdc.DelegatedDN, Password: secret.New(testdc.DelegatedPassword), CAFile: dc.CAFile, BaseDN: testdc.BaseDN},
 	}
 	cfg.Writeback.TargetOU = dc.NewOU(t, "doctor")
 	if err := cfg.Complete(t.TempDir()); err != nil {
@@ -74,14 +74,20 @@ func TestHealthy(t *testing.T) {
 	}
 	find(t, r, "graph: groups (beta) delta, as sync reads it")
 	find(t, r, "graph: users delta, as sync reads it")
-	if !r.OK() || len(r.Checks) != 15 {
+	if c := find(t, r, "ldap: bind account holds no privileged group"); !strings.Contains(c.Detail, testdc.NetBIOSDomain+`\`+testdc.DelegatedUser) {
+		t.Errorf("the account is not named as AD names it: %q", c.Detail)
+	}
+	if !r.OK() || len(r.Checks) != 16 {
 		t.Fatalf("%d checks, ok %v", len(r.Checks), r.OK())
 	}
 	after, err := dc.Dump()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := testdc.Changed(before, after, func(string, testdc.Entry) bool { return false }); len(diff) > 0 {
+	// Samba records each bind on the account itself (lastLogonTimestamp,
+	// logonCount): that is the DC's doing, not doctor's.
+	bindAccount := strings.ToLower(testdc.DelegatedDN)
+	if diff := testdc.Changed(before, after, func(dn string, _ testdc.Entry) bool { return dn == bindAccount }); len(diff) > 0 {
 		t.Fatalf("doctor left something behind:\n%s", strings.Join(diff, "\n"))
 	}
 }
@@ -187,4 +193,16 @@ func plainUser(t *testing.T, dc *testdc.DC) string {
 		t.Fatal(err)
 	}
 	return dn
+}
+
+// A Domain Admin as the bind account works, and is warned about.
+func TestDomainAdminWarned(t *testing.T) {
+	cfg, _ := setup(t, testdc.Options{}, nil)
+	cfg.Directory.BindDN, cfg.Directory.Password = testdc.AdminDN, secret.New(testdc.AdminPassword)
+	r := doctor.Run(context.Background(), cfg, nil, doctor.Options{WithoutExchange: true})
+	c := find(t, r, "ldap: bind account holds no privileged group")
+	if c.Status != doctor.Warn || !strings.Contains(c.Detail, `CONTOSO\Administrator is a member of`) || !strings.Contains(c.Detail, "Domain Admins") ||
+		!strings.Contains(c.Fix, "--print-delegation") {
+		t.Fatalf("%s %q fix %q", c.Status, c.Detail, c.Fix)
+	}
 }
