@@ -99,7 +99,7 @@ Directory over LDAP, and keeps them in step.`,
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", defaultConfigPath(), "configuration file (env GROUPWRITEBACK_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "override log.level: debug, info, warn or error")
 	root.AddCommand(newVersionCmd(g), newConfigCmd(g), newCloudCmd(g), newPlanCmd(g), newApplyCmd(g), newSyncCmd(g),
-		newDoctorCmd(g), newEnableCmd(g), newDisableCmd(g), newRunCmd(g), newStatusCmd(g), newShowCmd(g), newServiceCmd(g), newAuditCmd(g))
+		newDoctorCmd(g), newEnableCmd(g), newDisableCmd(g), newRunCmd(g), newStatusCmd(g), newShowCmd(g), newServiceCmd(g), newAuditCmd(g), newStateCmd(g))
 	refuseUnknown(root)
 	return root
 }

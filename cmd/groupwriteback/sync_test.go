@@ -244,3 +244,45 @@ func TestPrintDelegation(t *testing.T) {
 		}
 	}
 }
+
+// Moving to a new server: export the state, import it beside a new
+// configuration; writeback stays enabled, the history is there, and the
+// next cycle has nothing to do.
+func TestStateExportImport(t *testing.T) {
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 13)
+	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatal("enable failed")
+	}
+	if _, _, code := runCLI(t, "--config", cfg, "sync"); code != exitOK {
+		t.Fatal("sync failed")
+	}
+	export := filepath.Join(t.TempDir(), "state.json")
+	out, errOut, code := runCLI(t, "--config", cfg, "state", "export", export)
+	if code != exitOK || !strings.Contains(out, "writeback enabled") {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
+	}
+	if fi, err := os.Stat(export); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the export is %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	// The new server: the same configuration, a new state file.
+	b, _ := os.ReadFile(cfg)
+	newDir := filepath.Dir(cfg)
+	newCfg := filepath.Join(newDir, "new.yaml")
+	if err := os.WriteFile(newCfg, append(b, []byte("state:\n  path: "+filepath.Join(t.TempDir(), "new.db")+"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runCLI(t, "--config", newCfg, "state", "import", export)
+	if code != exitOK || !strings.Contains(out, "imported the state (writeback enabled; 2 groups") {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, _ = runCLI(t, "--config", newCfg, "status")
+	if !strings.Contains(out, "writeback is enabled") || !strings.Contains(out, "full ok: 2 created") {
+		t.Fatalf("status on the new server:\n%s", out)
+	}
+	if out, _, code := runCLI(t, "--config", newCfg, "sync"); code != exitOK || !strings.Contains(out, "0 LDAP writes") || !strings.Contains(out, "sync (delta)") {
+		t.Fatalf("the first sync on the new server: exit %d\n%s", code, out)
+	}
+	if _, errOut, code := runCLI(t, "--config", newCfg, "state", "import", export); code != exitFatal || !strings.Contains(errOut, "not empty") {
+		t.Fatalf("a second import: exit %d: %s", code, errOut)
+	}
+}

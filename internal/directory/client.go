@@ -130,7 +130,9 @@ func (c *Client) do(ctx context.Context, op string, f func(conn *ldap.Conn) erro
 // lostConnection reports whether err means the connection, not the
 // operation, failed.
 func lostConnection(err error) bool {
-	return ldap.IsErrorWithCode(err, ldap.ErrorNetwork)
+	// A DC going down may answer "unavailable" or "busy" before it closes
+	// the connection: like a lost one, worth connecting again.
+	return ldap.IsErrorAnyOf(err, ldap.ErrorNetwork, ldap.LDAPResultUnavailable, ldap.LDAPResultBusy)
 }
 
 // ErrUnavailable: the domain controller cannot be reached.

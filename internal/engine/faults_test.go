@@ -79,7 +79,7 @@ func TestDCLostMidCycle(t *testing.T) {
 		t.Fatalf("err = %v, want the DC named as unreachable", err)
 	}
 	if res.Counts.Updated != 2 || res.Counts.Failed != 0 {
-		t.Fatalf("counts %+v", res.Counts)
+		t.Fatalf("counts %+v; not in step: %+v", res.Counts, res.Failures)
 	}
 	pending, _ := e.store.Statuses(context.Background(), store.StatePending)
 	if len(pending) != 6 {

@@ -82,18 +82,28 @@ func (s *Store) Statuses(ctx context.Context, states ...string) ([]GroupStatus, 
 	defer rows.Close()
 	var out []GroupStatus
 	for rows.Next() {
-		var st GroupStatus
-		var mnw, updated string
-		if err := rows.Scan(&st.CloudID, &st.Name, &st.State, &st.Message, &st.DN, &mnw, &updated); err != nil {
+		st, err := scanStatus(rows)
+		if err != nil {
 			return nil, err
 		}
-		if mnw != "" {
-			_ = json.Unmarshal([]byte(mnw), &st.MembersNotWritten)
-		}
-		st.Updated, _ = time.Parse(time.RFC3339, updated)
 		out = append(out, st)
 	}
 	return out, rows.Err()
+}
+
+// scanStatus reads a group_status row: cloud_id, name, state, message,
+// dn, members_not_written, updated.
+func scanStatus(rows *sql.Rows) (GroupStatus, error) {
+	var st GroupStatus
+	var mnw, updated string
+	if err := rows.Scan(&st.CloudID, &st.Name, &st.State, &st.Message, &st.DN, &mnw, &updated); err != nil {
+		return st, err
+	}
+	if mnw != "" {
+		_ = json.Unmarshal([]byte(mnw), &st.MembersNotWritten)
+	}
+	st.Updated, _ = time.Parse(time.RFC3339, updated)
+	return st, nil
 }
 
 // Run is one cycle in the run history.
@@ -220,17 +230,27 @@ func (s *Store) Runs(ctx context.Context, n int) ([]Run, error) {
 	defer rows.Close()
 	var out []Run
 	for rows.Next() {
-		var r Run
-		var started, finished, summary string
-		if err := rows.Scan(&r.ID, &started, &finished, &r.Mode, &r.Outcome, &summary); err != nil {
+		r, err := scanRun(rows)
+		if err != nil {
 			return nil, err
 		}
-		r.Started, _ = time.Parse(time.RFC3339Nano, started)
-		r.Finished, _ = time.Parse(time.RFC3339Nano, finished)
-		r.Summary = json.RawMessage(summary)
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// scanRun reads a runs row: id, started, finished ('' while running),
+// mode, outcome, summary.
+func scanRun(rows *sql.Rows) (Run, error) {
+	var r Run
+	var started, finished, summary string
+	if err := rows.Scan(&r.ID, &started, &finished, &r.Mode, &r.Outcome, &summary); err != nil {
+		return r, err
+	}
+	r.Started, _ = time.Parse(time.RFC3339Nano, started)
+	r.Finished, _ = time.Parse(time.RFC3339Nano, finished)
+	r.Summary = json.RawMessage(summary)
+	return r, nil
 }
 
 // Meta returns a value the engine keeps between cycles ("" when unset).
@@ -379,13 +399,23 @@ func (s *Store) Operations(ctx context.Context, cloudID string, n int) ([]Operat
 	defer rows.Close()
 	var out []Operation
 	for rows.Next() {
-		var op Operation
-		var at string
-		if err := rows.Scan(&op.RunID, &op.CloudID, &op.Action, &op.DN, &op.Outcome, &op.Error, &at); err != nil {
+		op, err := scanOperation(rows)
+		if err != nil {
 			return nil, err
 		}
-		op.At, _ = time.Parse(time.RFC3339Nano, at)
 		out = append(out, op)
 	}
 	return out, rows.Err()
+}
+
+// scanOperation reads an operations row: run_id, cloud_id, action, dn,
+// outcome, error, at.
+func scanOperation(rows *sql.Rows) (Operation, error) {
+	var op Operation
+	var at string
+	if err := rows.Scan(&op.RunID, &op.CloudID, &op.Action, &op.DN, &op.Outcome, &op.Error, &at); err != nil {
+		return op, err
+	}
+	op.At, _ = time.Parse(time.RFC3339Nano, at)
+	return op, nil
 }

@@ -7,6 +7,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"testing"
 	"time"
@@ -25,6 +26,9 @@ type Store interface {
 	SetPendingPlan(ctx context.Context, ops any) error
 	PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error)
 	TenantWritebackDefault(ctx context.Context) (value, ok bool, err error)
+	// Export and Import move a whole state between machines and stores.
+	Export(ctx context.Context) (*store.Export, error)
+	Import(ctx context.Context, e *store.Export) error
 }
 
 // Run runs the suite; open returns a new, empty store for each test.
@@ -44,6 +48,64 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"PendingPlan", testPendingPlan},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
+	}
+	t.Run("ExportImport", func(t *testing.T) { testExportImport(t, open) })
+}
+
+// testExportImport fills a store, exports it through JSON, imports it into
+// an empty one, and finds the same state there.
+func testExportImport(t *testing.T, open func(t *testing.T) Store) {
+	ctx := context.Background()
+	a := open(t)
+	testCloud(t, a)
+	testRuns(t, a)
+	testOperations(t, a)
+	testSettings(t, a)
+	if err := a.SetStatus(ctx, []store.GroupStatus{{CloudID: "g9", Name: "Nine", State: store.StateFailed, DN: "CN=Nine",
+		Message: "LDAP 50", MembersNotWritten: map[string]int{"not_found_in_ad": 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	exp, err := a.Export(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back store.Export
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t)
+	if err := c.Import(ctx, &back); err != nil {
+		t.Fatal(err)
+	}
+	same := func(what string, get func(Store) (any, error)) {
+		t.Helper()
+		x, err1 := get(a)
+		y, err2 := get(c)
+		bx, _ := json.Marshal(x)
+		by, _ := json.Marshal(y)
+		if err1 != nil || err2 != nil || string(bx) != string(by) {
+			t.Errorf("%s differs after import:\n%s\n%s (%v %v)", what, bx, by, err1, err2)
+		}
+	}
+	same("cloud", func(s Store) (any, error) { snap, links, err := s.LoadCloud(ctx); return []any{snap, links}, err })
+	same("statuses", func(s Store) (any, error) { return s.Statuses(ctx) })
+	same("runs", func(s Store) (any, error) { return s.Runs(ctx, 100) })
+	same("operations", func(s Store) (any, error) { return s.Operations(ctx, "g1", 100) })
+	same("enablement", func(s Store) (any, error) { return s.Enablement(ctx) })
+	same("binding", func(s Store) (any, error) { b, _, err := s.Binding(ctx); return b, err })
+	same("meta", func(s Store) (any, error) { return s.Meta(ctx, "config") })
+	same("tenant default", func(s Store) (any, error) { v, ok, err := s.TenantWritebackDefault(ctx); return []bool{v, ok}, err })
+	// A run after the import continues the history.
+	id, _, err := c.StartRun(ctx, "delta")
+	if runs, _ := a.Runs(ctx, 1); err != nil || id <= runs[0].ID {
+		t.Errorf("a new run after import has id %d, the history ends at %d (%v)", id, runs[0].ID, err)
+	}
+	if err := c.Import(ctx, &back); !errors.Is(err, store.ErrNotEmpty) {
+		t.Errorf("an import into a state with data: %v, want ErrNotEmpty", err)
 	}
 }
 

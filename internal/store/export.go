@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ExportVersion is the version of the export format (docs/operating.md).
+const ExportVersion = 1
+
+// Export is a whole state, portable between machines and stores: what
+// `state export` writes and `state import` reads. Moving a service to a
+// new server with it keeps writeback enabled, the delta links (with the
+// snapshot they belong to), every group's status, the run history and the
+// operation log.
+type Export struct {
+	Version  int       `json:"version"`
+	Kind     string    `json:"kind"`
+	Exported time.Time `json:"exported"`
+	// Meta holds the settings: binding, enablement, the tenant's writeback
+	// default, the engine's and the alerts' keys, a staging plan.
+	Meta       map[string]string          `json:"meta"`
+	Links      Links                      `json:"deltaLinks"`
+	Groups     map[string]json.RawMessage `json:"groups"`
+	Users      map[string]json.RawMessage `json:"users"`
+	Statuses   []GroupStatus              `json:"statuses"`
+	Runs       []Run                      `json:"runs"`
+	Operations []Operation                `json:"operations"`
+}
+
+// ErrNotEmpty: an import goes into a new, empty state only.
+var ErrNotEmpty = errors.New("the state is not empty")
+
+// Export reads the whole state in one transaction.
+func (s *Store) Export(ctx context.Context) (*Export, error) {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("store: export: %w", err)
+	}
+	defer tx.Rollback()
+	e := &Export{Version: ExportVersion, Kind: "state", Exported: s.now().UTC(), Meta: map[string]string{},
+		Groups: map[string]json.RawMessage{}, Users: map[string]json.RawMessage{}}
+	steps := []struct {
+		q    string
+		scan func(*sql.Rows) error
+	}{
+		{"SELECT key, value FROM meta", func(r *sql.Rows) error {
+			var k, v string
+			err := r.Scan(&k, &v)
+			e.Meta[k] = v
+			return err
+		}},
+		{"SELECT kind, link FROM delta_links", func(r *sql.Rows) error {
+			var k, v string
+			err := r.Scan(&k, &v)
+			switch k {
+			case "groups":
+				e.Links.Groups = v
+			case "users":
+				e.Links.Users = v
+			}
+			return err
+		}},
+		{"SELECT id, data FROM cloud_groups", rawInto(e.Groups)},
+		{"SELECT id, data FROM cloud_users", rawInto(e.Users)},
+		{"SELECT cloud_id, name, state, message, dn, members_not_written, updated FROM group_status ORDER BY cloud_id", func(r *sql.Rows) error {
+			st, err := scanStatus(r)
+			e.Statuses = append(e.Statuses, st)
+			return err
+		}},
+		{"SELECT id, started, COALESCE(finished, ''), mode, outcome, summary FROM runs ORDER BY id", func(r *sql.Rows) error {
+			run, err := scanRun(r)
+			e.Runs = append(e.Runs, run)
+			return err
+		}},
+		{"SELECT run_id, cloud_id, action, dn, outcome, error, at FROM operations ORDER BY id", func(r *sql.Rows) error {
+			op, err := scanOperation(r)
+			e.Operations = append(e.Operations, op)
+			return err
+		}},
+	}
+	for _, st := range steps {
+		if err := eachRow(ctx, tx, st.q, st.scan); err != nil {
+			return nil, fmt.Errorf("store: export: %w", err)
+		}
+	}
+	return e, nil
+}
+
+func rawInto(m map[string]json.RawMessage) func(*sql.Rows) error {
+	return func(r *sql.Rows) error {
+		var id string
+		var data []byte
+		err := r.Scan(&id, &data)
+		m[id] = json.RawMessage(data)
+		return err
+	}
+}
+
+func eachRow(ctx context.Context, tx *sql.Tx, q string, scan func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Import writes e into this state, which must be empty (no run, no
+// group, no binding): all of it or, on any error, none of it. Run ids,
+// times and the operation log are kept as they were.
+func (s *Store) Import(ctx context.Context, e *Export) error {
+	if e.Version != ExportVersion || e.Kind != "state" {
+		return fmt.Errorf("store: import: a %q export of version %d; this groupwriteback reads state exports of version %d", e.Kind, e.Version, ExportVersion)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: import: %w", err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM group_status) + (SELECT COUNT(*) FROM cloud_groups) + (SELECT COUNT(*) FROM meta)").Scan(&n); err != nil {
+		return fmt.Errorf("store: import: %w", err)
+	}
+	if n > 0 {
+		return fmt.Errorf("store: import: %w: import into a new state file (move this one aside)", ErrNotEmpty)
+	}
+	exec := func(q string, args ...any) {
+		if err == nil {
+			_, err = tx.ExecContext(ctx, q, args...)
+		}
+	}
+	for k, v := range e.Meta {
+		exec("INSERT INTO meta(key, value) VALUES(?, ?)", k, v)
+	}
+	exec("INSERT INTO delta_links(kind, link) VALUES('groups', ?), ('users', ?)", e.Links.Groups, e.Links.Users)
+	for id, d := range e.Groups {
+		exec("INSERT INTO cloud_groups(id, data) VALUES(?, ?)", id, []byte(d))
+	}
+	for id, d := range e.Users {
+		exec("INSERT INTO cloud_users(id, data) VALUES(?, ?)", id, []byte(d))
+	}
+	for _, st := range e.Statuses {
+		mnw := ""
+		if len(st.MembersNotWritten) > 0 {
+			b, _ := json.Marshal(st.MembersNotWritten)
+			mnw = string(b)
+		}
+		exec("INSERT INTO group_status(cloud_id, name, state, message, dn, members_not_written, updated) VALUES(?, ?, ?, ?, ?, ?, ?)",
+			st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, st.Updated.UTC().Format(time.RFC3339))
+	}
+	for _, r := range e.Runs {
+		var finished any
+		if !r.Finished.IsZero() {
+			finished = r.Finished.UTC().Format(time.RFC3339Nano)
+		}
+		exec("INSERT INTO runs(id, started, finished, mode, outcome, summary) VALUES(?, ?, ?, ?, ?, ?)",
+			r.ID, r.Started.UTC().Format(time.RFC3339Nano), finished, r.Mode, r.Outcome, string(r.Summary))
+	}
+	for _, op := range e.Operations {
+		exec("INSERT INTO operations(run_id, cloud_id, action, dn, outcome, error, at) VALUES(?, ?, ?, ?, ?, ?, ?)",
+			op.RunID, op.CloudID, op.Action, op.DN, op.Outcome, op.Error, op.At.UTC().Format(time.RFC3339Nano))
+	}
+	if err != nil {
+		return fmt.Errorf("store: import: %w", err)
+	}
+	return tx.Commit()
+}
