@@ -239,7 +239,7 @@ func (s *Store) Runs(ctx context.Context, n int) ([]Run, error) {
 	return out, rows.Err()
 }
 
-// scanRun reads a runs row: id, started, finished ('' while running),
+// scanRun reads a runs row: id, started, finished (” while running),
 // mode, outcome, summary.
 func scanRun(rows *sql.Rows) (Run, error) {
 	var r Run
