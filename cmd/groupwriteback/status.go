@@ -48,22 +48,13 @@ step (or nothing has run yet), 2 when some are not.`,
 			if err != nil {
 				return err
 			}
+			view := statusView{Enablement: en, Runs: runs, NotInStep: bad, TenantDefault: def, TenantDefaultKnown: known}
 			if output == "json" {
-				out := statusJSON{Version: 1, Kind: "status", Enablement: en, Runs: runs, NotInStep: bad, InStep: len(bad) == 0}
-				if out.Runs == nil {
-					out.Runs = []store.Run{}
-				}
-				if out.NotInStep == nil {
-					out.NotInStep = []store.GroupStatus{}
-				}
-				if known {
-					out.TenantWritebackDefault = &def
-				}
-				if err := writeJSON(g.stdout, out); err != nil {
+				if err := writeJSON(g.stdout, view.json()); err != nil {
 					return err
 				}
 			} else {
-				printStatus(g.stdout, statusView{Enablement: en, Runs: runs, NotInStep: bad, TenantDefault: def, TenantDefaultKnown: known}, time.Local)
+				printStatus(g.stdout, view, time.Local)
 			}
 			if len(bad) > 0 {
 				return exitError{exitPartial} // scripts and monitors read the exit status
@@ -130,6 +121,22 @@ type statusJSON struct {
 	InStep                 bool                `json:"inStep"`
 	Runs                   []store.Run         `json:"runs"`
 	NotInStep              []store.GroupStatus `json:"notInStep"`
+}
+
+// json is the view as `status -o json` prints it.
+func (v statusView) json() statusJSON {
+	out := statusJSON{Version: 1, Kind: "status", Enablement: v.Enablement, Runs: v.Runs, NotInStep: v.NotInStep, InStep: len(v.NotInStep) == 0}
+	if out.Runs == nil {
+		out.Runs = []store.Run{}
+	}
+	if out.NotInStep == nil {
+		out.NotInStep = []store.GroupStatus{}
+	}
+	if v.TenantDefaultKnown {
+		def := v.TenantDefault
+		out.TenantWritebackDefault = &def
+	}
+	return out
 }
 
 // runSummary is a run's counts in words ("" when it recorded none).
