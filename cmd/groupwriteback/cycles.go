@@ -164,7 +164,7 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	}
 	observe(err)
 	if res != nil {
-		c.logger.Info("cycle done", "outcome", report.Outcome, "mode", res.Mode, "group", o.Group, "created", res.Counts.Created, "updated", res.Counts.Updated,
+		c.logger.Info("cycle done", "run_id", res.RunID, "outcome", report.Outcome, "mode", res.Mode, "group", o.Group, "created", res.Counts.Created, "updated", res.Counts.Updated,
 			"deleted", res.Counts.Deleted, "failed", res.Counts.Failed, "not_in_step", len(res.Failures), "ldap_writes", res.Writes,
 			"duration", report.Duration.Round(time.Millisecond))
 	}

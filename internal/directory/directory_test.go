@@ -52,28 +52,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func mustApply(t *testing.T, c *directory.Client, ops ...reconcile.Op) {
-	t.Helper()
-	for _, op := range ops {
-		if err := c.Apply(context.Background(), op); err != nil {
-			t.Fatalf("%s %s: %v", op.Action, op.DN, err)
-		}
-	}
-}
-
-func owned(t *testing.T, c *directory.Client, ou string) map[string]reconcile.ADGroup {
-	t.Helper()
-	gs, err := c.OwnedGroups(context.Background(), ou, directorytest.Managed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]reconcile.ADGroup{}
-	for _, g := range gs {
-		out[policy.CloudIDFromAnchor(g.Anchor)] = g
-	}
-	return out
-}
-
 func TestOpenFailures(t *testing.T) {
 	dc := testdc.Shared(t, testdc.Options{})
 	otherCA, err := testca.New("someone else")
@@ -151,8 +129,8 @@ func TestNamesRoundTrip(t *testing.T) {
 	for i, display := range names {
 		id := fmt.Sprintf("6a1e0c55-02%02d-4f0e-9d3b-2c1a0b9f8e7d", i)
 		cn := policy.CommonName(policy.NamingDisplayName, id, display)
-		mustApply(t, c, directorytest.CreateOp(cn, ou, id))
-		g := owned(t, c, ou)[id]
+		directorytest.MustApply(t, c, directorytest.CreateOp(cn, ou, id))
+		g := directorytest.Owned(t, c, ou)[id]
 		parsed, err := ldap.ParseDN(g.DN)
 		if err != nil {
 			t.Fatalf("%q: DN %q from AD does not parse: %v", display, g.DN, err)
@@ -180,8 +158,8 @@ func TestLargeGroupRangedRead(t *testing.T) {
 	for start := 1000; start < len(dns); start += 1000 {
 		adds = append(adds, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: dns[start:min(start+1000, len(dns))]})
 	}
-	mustApply(t, c, append([]reconcile.Op{op}, adds...)...)
-	if g := owned(t, c, ou)[id]; len(g.Members) != 5000 {
+	directorytest.MustApply(t, c, append([]reconcile.Op{op}, adds...)...)
+	if g := directorytest.Owned(t, c, ou)[id]; len(g.Members) != 5000 {
 		t.Fatalf("read %d members, want 5000", len(g.Members))
 	}
 	// Samba answers a plain read with every value; AD hands out 1,500 at a
@@ -216,7 +194,7 @@ func TestNameTakenSaysWhatToDo(t *testing.T) {
 	ou := dc.NewOU(t, "taken")
 	theirs := directorytest.CreateOp("Taken_2c1a0b9f8e7d", ou, "6a1e0c55-0901-4f0e-9d3b-2c1a0b9f8e7d")
 	theirs.Changes = theirs.Changes[:3] // someone's group, no anchor
-	mustApply(t, c, theirs)
+	directorytest.MustApply(t, c, theirs)
 	ours := directorytest.CreateOp("Taken_2c1a0b9f8e7d", ou, "6a1e0c55-0902-4f0e-9d3b-2c1a0b9f8e7d")
 	err := c.Apply(context.Background(), ours)
 	if !directory.IsCode(err, ldap.LDAPResultEntryAlreadyExists) {

@@ -275,6 +275,8 @@ type Failure struct {
 
 // Result is what a cycle did (or, in a dry run, would do).
 type Result struct {
+	// RunID is the run that applied the result (0 for a plan).
+	RunID  int64          `json:"runId,omitempty"`
 	Mode   string         `json:"mode"`
 	Plan   reconcile.Plan `json:"plan"`
 	Counts Counts         `json:"counts"`

@@ -314,6 +314,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		}
 		e.markDied(died)
 	}
+	res.RunID = runID
 	failed, unfinished, fatal := e.apply(ctx, runID, ops, names, res)
 	for id, why := range stale {
 		failed[id] = fmt.Errorf("stale: %s; nothing of it was written (the next sync plans it again)", why)

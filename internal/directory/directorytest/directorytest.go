@@ -70,7 +70,8 @@ func CreateOp(cn, ou, id string, members ...string) reconcile.Op {
 			{Name: "groupType", New: []string{"-2147483640"}}, {Name: "displayName", New: []string{cn}}, {Name: "adminDescription", New: []string{anchor}}}}
 }
 
-func mustApply(t *testing.T, d Directory, ops ...reconcile.Op) {
+// MustApply applies ops, failing the test on the first error.
+func MustApply(t *testing.T, d Directory, ops ...reconcile.Op) {
 	t.Helper()
 	for _, op := range ops {
 		if err := d.Apply(context.Background(), op); err != nil {
@@ -79,8 +80,8 @@ func mustApply(t *testing.T, d Directory, ops ...reconcile.Op) {
 	}
 }
 
-// owned reads the owned groups under ou by cloud id.
-func owned(t *testing.T, d Directory, ou string) map[string]reconcile.ADGroup {
+// Owned reads the owned groups under ou by cloud id.
+func Owned(t *testing.T, d Directory, ou string) map[string]reconcile.ADGroup {
 	t.Helper()
 	gs, err := d.OwnedGroups(context.Background(), ou, Managed)
 	if err != nil {
@@ -110,14 +111,14 @@ func testWriteCycle(t *testing.T, f Fixture) {
 	ou := f.NewOU(t, "cycle")
 	us := f.AddUsers(t, ou, []string{"cycle-u1", "cycle-u2", "cycle-u3"})
 	op := CreateOp("Cycle_2c1a0b9f8e7d", ou, id(101), us[0].DN, us[1].DN)
-	mustApply(t, f.Dir, op)
-	g := owned(t, f.Dir, ou)[id(101)]
+	MustApply(t, f.Dir, op)
+	g := Owned(t, f.Dir, ou)[id(101)]
 	if !policy.SameDN(g.DN, op.DN) || len(g.Members) != 2 || g.Attrs["groupType"][0] != "-2147483640" || g.GUID == "" || g.Anchor != op.Anchor {
 		t.Fatalf("after create: %+v", g)
 	}
 	guid := g.GUID
 	newDN := policy.GroupDN("Cycle 2_2c1a0b9f8e7d", ou)
-	mustApply(t, f.Dir,
+	MustApply(t, f.Dir,
 		reconcile.Op{Action: reconcile.Rename, DN: op.DN, NewRDN: "CN=" + policy.EscapeRDNValue("Cycle 2_2c1a0b9f8e7d"), Anchor: op.Anchor},
 		reconcile.Op{Action: reconcile.Update, DN: newDN, Anchor: op.Anchor, Changes: []reconcile.AttrChange{
 			{Name: "description", New: []string{"now described"}}, {Name: "displayName", New: []string{"Cycle 2"}}}},
@@ -125,7 +126,7 @@ func testWriteCycle(t *testing.T, f Fixture) {
 		// us[1] is a member already: the batch steps over it.
 		reconcile.Op{Action: reconcile.AddMembers, DN: newDN, Anchor: op.Anchor, Members: []string{us[1].DN, us[2].DN}},
 	)
-	g = owned(t, f.Dir, ou)[id(101)]
+	g = Owned(t, f.Dir, ou)[id(101)]
 	if !policy.SameDN(g.DN, newDN) || g.GUID != guid || g.Attrs["description"][0] != "now described" ||
 		!slices.Equal(SortedLower(g.Members), SortedLower([]string{us[1].DN, us[2].DN})) {
 		t.Fatalf("after changes: %+v", g)
@@ -140,17 +141,17 @@ func testWriteCycle(t *testing.T, f Fixture) {
 	}
 	sub := f.NewOU(t, "cycle-moved")
 	movedDN := "CN=" + policy.EscapeRDNValue("Cycle 2_2c1a0b9f8e7d") + "," + sub
-	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.Move, DN: newDN, NewParent: sub, Anchor: op.Anchor})
-	if g := owned(t, f.Dir, sub)[id(101)]; !policy.SameDN(g.DN, movedDN) || g.GUID != guid {
+	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.Move, DN: newDN, NewParent: sub, Anchor: op.Anchor})
+	if g := Owned(t, f.Dir, sub)[id(101)]; !policy.SameDN(g.DN, movedDN) || g.GUID != guid {
 		t.Fatalf("after move: %+v", g)
 	}
-	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.Update, DN: movedDN, Anchor: op.Anchor,
+	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.Update, DN: movedDN, Anchor: op.Anchor,
 		Changes: []reconcile.AttrChange{{Name: "description", Old: []string{"now described"}}}})
-	if d := owned(t, f.Dir, sub)[id(101)].Attrs["description"]; d != nil {
+	if d := Owned(t, f.Dir, sub)[id(101)].Attrs["description"]; d != nil {
 		t.Fatalf("description not removed: %v", d)
 	}
-	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.Delete, DN: movedDN, Anchor: op.Anchor})
-	if len(owned(t, f.Dir, sub)) != 0 {
+	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.Delete, DN: movedDN, Anchor: op.Anchor})
+	if len(Owned(t, f.Dir, sub)) != 0 {
 		t.Fatal("group still there after delete")
 	}
 	if g, err := f.Dir.ReadGroup(ctx, movedDN, Managed); g != nil || err != nil {
@@ -163,11 +164,11 @@ func testRetries(t *testing.T, f Fixture) {
 	us := f.AddUsers(t, ou, []string{"retry-u1"})
 	op := CreateOp("Retry_2c1a0b9f8e7d", ou, id(201), us[0].DN)
 	// A create whose answer was lost is tried again: the group is ours.
-	mustApply(t, f.Dir, op, op)
+	MustApply(t, f.Dir, op, op)
 	add := reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{us[0].DN}}
 	remove := reconcile.Op{Action: reconcile.RemoveMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{us[0].DN}}
-	mustApply(t, f.Dir, add, remove, remove)
-	if g := owned(t, f.Dir, ou)[id(201)]; len(g.Members) != 0 {
+	MustApply(t, f.Dir, add, remove, remove)
+	if g := Owned(t, f.Dir, ou)[id(201)]; len(g.Members) != 0 {
 		t.Fatalf("members after add, remove, remove: %v", g.Members)
 	}
 	// A create on a name someone else's group holds is refused.
@@ -183,7 +184,7 @@ func testNotOwned(t *testing.T, f Fixture) {
 	theirs := op
 	theirs.Changes = slices.Clone(op.Changes)
 	theirs.Changes[3] = reconcile.AttrChange{Name: "adminDescription", New: []string{policy.Anchor(id(399))}} // someone else's anchor
-	mustApply(t, f.Dir, theirs)
+	MustApply(t, f.Dir, theirs)
 	for _, bad := range []reconcile.Op{
 		{Action: reconcile.Update, DN: op.DN, Anchor: op.Anchor, Changes: []reconcile.AttrChange{{Name: "description", New: []string{"x"}}}},
 		{Action: reconcile.Delete, DN: op.DN, Anchor: op.Anchor},
@@ -199,7 +200,7 @@ func testNotOwned(t *testing.T, f Fixture) {
 			t.Fatalf("error does not say what it expected: %v", err)
 		}
 	}
-	g := owned(t, f.Dir, ou)[id(399)]
+	g := Owned(t, f.Dir, ou)[id(399)]
 	if !policy.SameDN(g.DN, op.DN) || g.Attrs["description"] != nil {
 		t.Fatalf("their group was changed: %+v", g)
 	}
@@ -211,13 +212,13 @@ func testInPlace(t *testing.T, f Fixture) {
 	us := f.AddUsers(t, ou, []string{"inplace-u1"})
 	op := CreateOp("Original", ou, id(401))
 	op.Changes = op.Changes[:3] // an original AD group carries no anchor
-	mustApply(t, f.Dir, op)
+	MustApply(t, f.Dir, op)
 	found, err := f.Dir.Lookup(ctx, reconcile.ByDN, f.BaseDN, []string{op.DN})
 	if err != nil || found[op.DN].SID == "" {
 		t.Fatalf("lookup of the original group: %+v, %v", found, err)
 	}
 	sid := found[op.DN].SID
-	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, SID: sid, Members: []string{us[0].DN}})
+	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, SID: sid, Members: []string{us[0].DN}})
 	for _, bad := range []reconcile.Op{
 		{Action: reconcile.AddMembers, DN: op.DN, SID: us[0].SID, Members: []string{us[0].DN}}, // another object's SID
 		{Action: reconcile.Delete, DN: op.DN, SID: sid},
@@ -236,16 +237,16 @@ func testMembersFollow(t *testing.T, f Fixture) {
 	ctx := context.Background()
 	ou := f.NewOU(t, "follow")
 	inner := CreateOp("Inner_2c1a0b9f8e7d", ou, id(501))
-	mustApply(t, f.Dir, inner)
+	MustApply(t, f.Dir, inner)
 	outer := CreateOp("Outer_2c1a0b9f8e7d", ou, id(502), inner.DN)
-	mustApply(t, f.Dir, outer)
+	MustApply(t, f.Dir, outer)
 	renamed := policy.GroupDN("Inner 2_2c1a0b9f8e7d", ou)
-	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.Rename, DN: inner.DN, NewRDN: "CN=" + policy.EscapeRDNValue("Inner 2_2c1a0b9f8e7d"), Anchor: inner.Anchor})
+	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.Rename, DN: inner.DN, NewRDN: "CN=" + policy.EscapeRDNValue("Inner 2_2c1a0b9f8e7d"), Anchor: inner.Anchor})
 	g, err := f.Dir.ReadGroup(ctx, outer.DN, nil)
 	if err != nil || g == nil || len(g.Members) != 1 || !policy.SameDN(g.Members[0], renamed) {
 		t.Fatalf("outer's members after the inner group's rename = %+v, %v; want [%s]", g, err, renamed)
 	}
-	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.Delete, DN: renamed, Anchor: inner.Anchor})
+	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.Delete, DN: renamed, Anchor: inner.Anchor})
 	if g, _ := f.Dir.ReadGroup(ctx, outer.DN, nil); g == nil || len(g.Members) != 0 {
 		t.Fatalf("outer's members after the inner group's delete = %+v", g)
 	}
@@ -255,13 +256,13 @@ func testUnknownMember(t *testing.T, f Fixture) {
 	ou := f.NewOU(t, "unknown")
 	us := f.AddUsers(t, ou, []string{"unknown-u1"})
 	op := CreateOp("Unknown_2c1a0b9f8e7d", ou, id(601))
-	mustApply(t, f.Dir, op)
+	MustApply(t, f.Dir, op)
 	ghost := "CN=Nobody Here," + ou
 	if err := f.Dir.Apply(context.Background(), reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{ghost}}); err == nil {
 		t.Fatal("adding a member that does not exist succeeded")
 	}
-	mustApply(t, f.Dir, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{us[0].DN}})
-	if g := owned(t, f.Dir, ou)[id(601)]; len(g.Members) != 1 {
+	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{us[0].DN}})
+	if g := Owned(t, f.Dir, ou)[id(601)]; len(g.Members) != 1 {
 		t.Fatalf("members = %v", g.Members)
 	}
 }
@@ -270,7 +271,7 @@ func testLookup(t *testing.T, f Fixture) {
 	ou := f.NewOU(t, "lookup")
 	us := f.AddUsers(t, ou, []string{"lookup-a", "lookup-b"})
 	op := CreateOp("Lookup_2c1a0b9f8e7d", ou, id(701))
-	mustApply(t, f.Dir, op)
+	MustApply(t, f.Dir, op)
 	guidBytes, _ := directory.GUIDBytes(us[1].GUID)
 	immutable := base64.StdEncoding.EncodeToString(guidBytes)
 	cases := []struct {
