@@ -151,6 +151,18 @@ func (c *Client) create(ctx context.Context, op reconcile.Op) error {
 // nameTaken says which object holds the name a create wanted, and what the
 // admin can do about it.
 func (c *Client) nameTaken(ctx context.Context, op reconcile.Op) error {
+	if entries, err := c.search(ctx, op.DN, ldap.ScopeBaseObject, "(objectClass=*)", []string{"1.1"}); err == nil && len(entries) == 0 {
+		// Nothing at the DN: the sAMAccountName is what another object holds.
+		for _, ch := range op.Changes {
+			if strings.EqualFold(ch.Name, "sAMAccountName") && len(ch.New) > 0 {
+				if held, err := c.Lookup(ctx, reconcile.BySAM, c.cfg.BaseDN, ch.New[:1]); err == nil && len(held) == 1 {
+					return &Error{Op: "add", DN: op.DN, Code: ldap.LDAPResultEntryAlreadyExists, Message: fmt.Sprintf(
+						"the sAMAccountName %q is held by %s: Windows AD keeps it unique across the domain; rename that object's, or choose other names with writeback.naming",
+						ch.New[0], held[ch.New[0]].DN)}
+				}
+			}
+		}
+	}
 	what := "an object"
 	if entries, err := c.search(ctx, op.DN, ldap.ScopeBaseObject, "(objectClass=*)", []string{"objectClass", "objectGUID", "adminDescription", "whenCreated"}); err == nil && len(entries) == 1 {
 		e := entries[0]

@@ -206,3 +206,17 @@ func TestNameTakenSaysWhatToDo(t *testing.T) {
 		}
 	}
 }
+
+// Samba, like AD, refuses a second holder of a sAMAccountName anywhere in
+// the domain; the error names the holder.
+func TestSAMAccountNameUniqueInTheDomain(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	c := open(t, dc)
+	ou, other := dc.NewOU(t, "sam"), dc.NewOU(t, "sam-other")
+	us := dc.AddUsers(t, other, []string{"Dup_2c1a0b9f8e7d"})
+	op := directorytest.CreateOp("Dup_2c1a0b9f8e7d", ou, "6a1e0c55-0903-4f0e-9d3b-2c1a0b9f8e7d")
+	err := c.Apply(context.Background(), op)
+	if err == nil || !strings.Contains(err.Error(), "is held by "+us[0].DN) {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -43,9 +43,11 @@ func (c *Client) Lookup(ctx context.Context, kind reconcile.KeyKind, base string
 			terms = append(terms, term{"(distinguishedName=" + ldap.EscapeFilter(v) + ")", v})
 		case reconcile.ByAnchor:
 			terms = append(terms, term{"(adminDescription=" + ldap.EscapeFilter(v) + ")", v})
+		case reconcile.BySAM:
+			terms = append(terms, term{"(sAMAccountName=" + ldap.EscapeFilter(v) + ")", v})
 		}
 	}
-	attrs := []string{"objectGUID", "objectSid", "objectClass", "groupType", "mS-DS-ConsistencyGuid", "adminDescription", "isCriticalSystemObject"}
+	attrs := []string{"objectGUID", "objectSid", "objectClass", "groupType", "mS-DS-ConsistencyGuid", "adminDescription", "isCriticalSystemObject", "sAMAccountName"}
 	for start := 0; start < len(terms); start += 50 {
 		batch := terms[start:min(start+50, len(terms))]
 		var f strings.Builder
@@ -74,6 +76,8 @@ func (c *Client) Lookup(ctx context.Context, kind reconcile.KeyKind, base string
 					base64.StdEncoding.EncodeToString(e.GetRawAttributeValue("mS-DS-ConsistencyGuid"))}
 			case reconcile.ByAnchor:
 				keys = []string{e.GetAttributeValue("adminDescription")}
+			case reconcile.BySAM:
+				keys = []string{e.GetAttributeValue("sAMAccountName")}
 			case reconcile.ByDN:
 				keys = []string{e.DN}
 			}

@@ -464,3 +464,30 @@ func TestCorePlanCountsWhatItPlans(t *testing.T) {
 		t.Fatalf("plan of one update: %+v", plan.Counts)
 	}
 }
+
+// A sAMAccountName another object of the domain holds (here a user in
+// another OU) is never written: the group is reported, naming the holder,
+// and the others are written.
+func TestCoreSAMAccountNameTakenInTheDomain(t *testing.T) {
+	e := newMemEnv(t, 1, []map[string]any{
+		{"id": groupID(1), "displayName": "Access", "mailNickname": "access"},
+		{"id": groupID(2), "displayName": "Other", "mailNickname": "other"},
+	}, nil)
+	holder, err := e.dir.AddUser("CN=Users,"+memBase, "ACCESS_2c1a0b000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := e.eng.Run(context.Background(), engine.RunOptions{DryRun: true})
+	if err != nil || plan.Counts.Created != 1 || len(plan.Failures) != 1 || !strings.Contains(plan.Failures[0].Message, holder.DN) {
+		t.Fatalf("plan: %v %+v %+v", err, plan.Counts, plan.Failures)
+	}
+	res, w := e.sync(engine.RunOptions{})
+	if w != 1 || e.group(groupID(1)) != nil || e.group(groupID(2)) == nil {
+		t.Fatalf("%d writes: %+v", w, res.Counts)
+	}
+	st := e.statuses()[groupID(1)]
+	if st.State != store.StateFailed || !strings.Contains(st.Message, `sAMAccountName "Access_2c1a0b000001" is already held by `+holder.DN) ||
+		!strings.Contains(st.Message, "writeback.naming") {
+		t.Fatalf("status: %+v", st)
+	}
+}

@@ -500,6 +500,14 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 		}
 	}
 	plan := reconcile.Make(desired, actual, undesired, ropts)
+	if err := e.checkSAMs(ctx, &plan); err != nil {
+		return nil, err
+	}
+	for _, p := range plan.Problems {
+		if p.CloudID != "" {
+			res.Failures = append(res.Failures, Failure{CloudID: p.CloudID, Name: nameOf(snap, p.CloudID), DN: p.DN, State: store.StateFailed, Message: p.Message})
+		}
+	}
 	res.Plan = plan
 	if tr != nil {
 		tr.finish(plan, actual, snap)

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf16"
@@ -119,14 +121,50 @@ var samReplacer = strings.NewReplacer(`"`, "_", "/", "_", `\`, "_", "[", "_", "]
 // period, at most 64 UTF-16 code units. The cn's id suffix keeps it unique.
 func SAMAccountName(cn string) string {
 	s := samReplacer.Replace(cleanText(cn))
+	if onlyDigitsDotsSpaces(s) {
+		s = "g" + s // Windows refuses a group name of digits, periods and spaces alone
+	}
 	s = leftUTF16(s, maxSAM)
 	for strings.HasSuffix(s, ".") || strings.HasSuffix(s, " ") {
 		s = s[:len(s)-1] + "_"
 	}
-	if strings.HasPrefix(s, " ") {
+	// Windows crops leading periods and spaces: write what it would keep.
+	for strings.HasPrefix(s, ".") || strings.HasPrefix(s, " ") {
 		s = "_" + s[1:]
 	}
 	return s
+}
+
+func onlyDigitsDotsSpaces(s string) bool {
+	return strings.Trim(s, "0123456789. ") == ""
+}
+
+// ValidSAMAccountName checks s against Windows AD's rules for a group's
+// sAMAccountName, which Samba applies only in part: 1 to 64 UTF-16 code
+// units; none of " / \ [ ] : ; | = , + * ? < > @ nor a control character;
+// no leading period or space, no trailing period; not digits, periods and
+// spaces alone. (Uniqueness across the domain is AD's to say.)
+func ValidSAMAccountName(s string) error {
+	switch n := len(utf16.Encode([]rune(s))); {
+	case n == 0:
+		return errors.New("sAMAccountName is empty")
+	case n > maxSAM:
+		return fmt.Errorf("sAMAccountName %q is %d characters long; Windows takes at most %d for a group", s, n, maxSAM)
+	}
+	for _, r := range s {
+		if strings.ContainsRune(`"/\[]:;|=,+*?<>@`, r) || unicode.IsControl(r) {
+			return fmt.Errorf("sAMAccountName %q holds %q, which Windows refuses", s, r)
+		}
+	}
+	switch {
+	case strings.HasPrefix(s, ".") || strings.HasPrefix(s, " "):
+		return fmt.Errorf("sAMAccountName %q starts with a period or a space, which Windows crops", s)
+	case strings.HasSuffix(s, "."):
+		return fmt.Errorf("sAMAccountName %q ends with a period, which Windows refuses", s)
+	case onlyDigitsDotsSpaces(s):
+		return fmt.Errorf("sAMAccountName %q is digits, periods and spaces alone, which Windows refuses for a group", s)
+	}
+	return nil
 }
 
 // EscapeRDNValue escapes an attribute value for use in a DN: RFC 4514 (as

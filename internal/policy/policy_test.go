@@ -262,3 +262,36 @@ func ExampleDecide() {
 	// Marketing → CN=Marketing_2c1a0b9f8e7d,OU=Cloud Groups,DC=contoso,DC=com universalDistributionGroup
 	// Lab admins → not written back: security groups are written back only with writebackConfiguration.isEnabled = true
 }
+
+// The sAMAccountName made of any cn passes Windows AD's rules, which
+// Samba enforces only in part (it takes 256 characters, "@", a leading
+// period, a name of digits alone).
+func TestSAMAccountNameWindowsRules(t *testing.T) {
+	cases := []struct{ cn, want string }{
+		{".hidden", "_hidden"},
+		{"  .x", "_x"},
+		{"12345", "g12345"},
+		{"1.2 3", "g1.2 3"},
+		{"a@b", "a_b"},
+		{"Sales.", "Sales_"},
+		{"x" + strings.Repeat("y", 70), "x" + strings.Repeat("y", 63)},
+		{"tab\tand\x7fdel", "tab and del"},
+	}
+	for _, tc := range cases {
+		got := SAMAccountName(tc.cn)
+		if got != tc.want {
+			t.Errorf("SAMAccountName(%q) = %q, want %q", tc.cn, got, tc.want)
+		}
+		if err := ValidSAMAccountName(got); err != nil {
+			t.Errorf("SAMAccountName(%q) = %q: %v", tc.cn, got, err)
+		}
+	}
+	for _, bad := range []string{"", ".x", " x", "x.", "123", "1. 2", "a@b", "a[b", "a\x01b", strings.Repeat("x", 65)} {
+		if ValidSAMAccountName(bad) == nil {
+			t.Errorf("ValidSAMAccountName(%q) accepted it", bad)
+		}
+	}
+	if err := ValidSAMAccountName(strings.Repeat("😀", 32)); err != nil {
+		t.Errorf("32 emoji are 64 UTF-16 units: %v", err)
+	}
+}

@@ -15,6 +15,9 @@ const (
 	ByImmutableID KeyKind = "immutableId"
 	ByDN          KeyKind = "distinguishedName"
 	ByAnchor      KeyKind = "adminDescription"
+	// BySAM finds the object holding a sAMAccountName, which Windows AD
+	// keeps unique across every user, group and computer of a domain.
+	BySAM KeyKind = "sAMAccountName"
 )
 
 // ADObject is a directory object a member lookup found.

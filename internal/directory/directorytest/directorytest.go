@@ -285,6 +285,8 @@ func testLookup(t *testing.T, f Fixture) {
 		{reconcile.ByImmutableID, immutable, us[1].DN, true},
 		{reconcile.ByDN, strings.ToUpper(us[0].DN), us[0].DN, true},
 		{reconcile.ByAnchor, op.Anchor, op.DN, false},
+		{reconcile.BySAM, strings.ToUpper(policy.SAMAccountName("Lookup_2c1a0b9f8e7d")), op.DN, false},
+		{reconcile.BySAM, "LOOKUP-B", us[1].DN, true},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.kind), func(t *testing.T) {

@@ -307,6 +307,12 @@ func (d *Directory) find(kind reconcile.KeyKind, v string) *entry {
 				return e
 			}
 		}
+	case reconcile.BySAM:
+		for _, e := range d.byKey {
+			if v != "" && strings.EqualFold(e.get("sAMAccountName"), v) {
+				return e
+			}
+		}
 	}
 	return nil
 }

@@ -1,0 +1,80 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+)
+
+// checkSAMs keeps the plan from writing a sAMAccountName another object
+// of the domain holds: Windows AD keeps it unique across every user,
+// group and computer of the domain, not only the target OU. Such a
+// group's operations leave the plan, and a problem names the holder and
+// what to do; so does the second of two groups the plan would give one
+// name.
+func (e *Engine) checkSAMs(ctx context.Context, plan *reconcile.Plan) error {
+	wanted := map[string]string{} // lower-cased name → cloud id
+	dnOf := map[string]string{}
+	var names []string
+	conflict := map[string]string{} // cloud id → why
+	for _, op := range plan.Ops {
+		if op.Action != reconcile.Create && op.Action != reconcile.Update {
+			continue
+		}
+		for _, ch := range op.Changes {
+			if !strings.EqualFold(ch.Name, "sAMAccountName") || len(ch.New) == 0 {
+				continue
+			}
+			name := ch.New[0]
+			switch other, seen := wanted[strings.ToLower(name)]; {
+			case seen && other != op.CloudID:
+				conflict[op.CloudID] = fmt.Sprintf("sAMAccountName %q is also the name of cloud group %s in this plan; Windows AD keeps it unique across the domain: "+
+					"choose other names with writeback.naming (object_id)", name, other)
+			case !seen:
+				wanted[strings.ToLower(name)] = op.CloudID
+				dnOf[op.CloudID] = op.DN
+				names = append(names, name)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	held, err := e.reader.Lookup(ctx, reconcile.BySAM, e.cfg.BaseDN, names)
+	if err != nil {
+		return fmt.Errorf("engine: look up sAMAccountNames: %w", err)
+	}
+	for name, obj := range held {
+		id := wanted[strings.ToLower(name)]
+		if policy.SameDN(obj.DN, dnOf[id]) {
+			continue // the group's own AD copy
+		}
+		conflict[id] = fmt.Sprintf("sAMAccountName %q is already held by %s (a %s); Windows AD keeps it unique across the domain's users, groups and computers, "+
+			"so the group is not written: rename that object's sAMAccountName, or choose other names with writeback.naming (object_id)", name, obj.DN, lastClass(obj.Class))
+	}
+	if len(conflict) == 0 {
+		return nil
+	}
+	ops := plan.Ops[:0]
+	for _, op := range plan.Ops {
+		if conflict[op.CloudID] == "" {
+			ops = append(ops, op)
+		}
+	}
+	plan.Ops = ops
+	for id, why := range conflict {
+		plan.Problems = append(plan.Problems, reconcile.Problem{CloudID: id, DN: dnOf[id], Message: why})
+		e.logger.Warn("sAMAccountName taken: group not written", "cloud_id", id, "dn", dnOf[id], "why", why)
+	}
+	return nil
+}
+
+func lastClass(classes []string) string {
+	if len(classes) == 0 {
+		return "object"
+	}
+	return classes[len(classes)-1]
+}
