@@ -58,7 +58,8 @@ func (c *cycles) session(ctx context.Context) (*session, error) {
 		return nil, fmt.Errorf("state.path changed from %s to %s while the service runs: restart the service to move its state file", c.cfg.State.Path, s.Config.State.Path)
 	}
 	s.Dir.OnOperation(c.metrics.ObserveLDAP)
-	c.logger.Info("session opened", "graph", s.Config.Cloud.GraphURL, "dc", s.Config.Directory.URL)
+	s.Dir.OnFailover(c.metrics.ObserveFailover)
+	c.logger.Info("session opened", "graph", s.Config.Cloud.GraphURL, "dc", s.Dir.URL())
 	c.sess = s
 	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -75,8 +76,9 @@ func IsCode(err error, codes ...uint16) bool {
 // run in step makes no writes.
 type Counters struct {
 	Searches, Adds, Modifies, Renames, Deletes int64
-	// Reconnects counts connections made again after one was lost.
-	Reconnects int64
+	// Reconnects counts connections made again after one was lost, and
+	// Failovers those made to another domain controller.
+	Reconnects, Failovers int64
 }
 
 // Writes is the number of operations that changed the directory.
@@ -88,8 +90,14 @@ type Client struct {
 	cfg    Config
 	logger *slog.Logger
 	schema Schema
+	// url is the DC the client works with, among candidates: it stays
+	// with one DC (no replication lag between its own reads and writes)
+	// and moves to the next only when that one is lost.
+	url        string
+	candidates []string
+	onFailover func(from, to string)
 
-	searches, adds, modifies, renames, deletes, reconnects atomic.Int64
+	searches, adds, modifies, renames, deletes, reconnects, failovers atomic.Int64
 	// reconnectWait is the first pause between attempts to reconnect.
 	reconnectWait time.Duration
 	// observe, when set, hears of every LDAP operation and how long it took.
@@ -99,6 +107,12 @@ type Client struct {
 // OnOperation asks to be told of every LDAP operation: its kind (search,
 // add, modify, modrdn, delete), how long it took, and its error.
 func (c *Client) OnOperation(f func(op string, d time.Duration, err error)) { c.observe = f }
+
+// OnFailover asks to be told when the client moves to another DC.
+func (c *Client) OnFailover(f func(from, to string)) { c.onFailover = f }
+
+// URL is the domain controller the client works with now.
+func (c *Client) URL() string { return c.url }
 
 // do runs one LDAP operation on the connection and reports it. When the
 // connection is lost (the DC restarted, a network blip, a DC frozen past
@@ -111,10 +125,13 @@ func (c *Client) do(ctx context.Context, op string, f func(conn *ldap.Conn) erro
 	if c.observe != nil {
 		c.observe(op, time.Since(start), err)
 	}
-	if err == nil || !lostConnection(err) || ctx.Err() != nil {
+	// An operation in flight when the connection dies gets go-ldap's
+	// plain read error, not a network error code: the closing connection
+	// says it was lost.
+	if err == nil || ctx.Err() != nil || (!lostConnection(err) && !c.conn.IsClosing()) {
 		return err
 	}
-	c.logger.Warn("lost the connection to the domain controller; connecting again", "url", c.cfg.URL, "operation", op, "error", err)
+	c.logger.Warn("lost the connection to the domain controller; connecting again", "url", c.url, "operation", op, "error", err)
 	if rerr := c.reconnect(ctx); rerr != nil {
 		return rerr
 	}
@@ -158,10 +175,29 @@ func (c *Client) reconnect(ctx context.Context) error {
 	var err error
 	wait := c.reconnectWait
 	for attempt := 1; attempt <= reconnectAttempts; attempt++ {
-		var conn *ldap.Conn
-		if conn, err = c.cfg.dial(ctx); err == nil {
+		// The DC it worked with first, then the others in their order.
+		order := []string{c.url}
+		for _, u := range c.candidates {
+			if u != c.url {
+				order = append(order, u)
+			}
+		}
+		for _, u := range order {
+			var conn *ldap.Conn
+			if conn, err = c.cfg.dialURL(ctx, u); err != nil {
+				continue
+			}
 			c.conn = conn
-			c.logger.Info("connected to the domain controller again", "url", c.cfg.URL, "attempt", attempt)
+			if u != c.url {
+				c.logger.Warn("moved to another domain controller", "from", c.url, "to", u, "attempt", attempt)
+				c.failovers.Add(1)
+				if c.onFailover != nil {
+					c.onFailover(c.url, u)
+				}
+				c.url = u
+				return nil
+			}
+			c.logger.Info("connected to the domain controller again", "url", c.url, "attempt", attempt)
 			return nil
 		}
 		if attempt == reconnectAttempts {
@@ -174,7 +210,7 @@ func (c *Client) reconnect(ctx context.Context) error {
 		}
 		wait *= 2
 	}
-	return &UnavailableError{URL: c.cfg.URL, Attempts: reconnectAttempts, Err: err}
+	return &UnavailableError{URL: strings.Join(c.candidates, ", "), Attempts: reconnectAttempts, Err: err}
 }
 
 // reconnectAttempts is how often a lost connection is made again before
@@ -185,7 +221,16 @@ const reconnectAttempts = 4
 // TLSConfig returns the TLS configuration for the DC: TLS 1.2 or later,
 // the system CAs plus CAFile, and the host name checked.
 func (c *Config) TLSConfig() (*tls.Config, error) {
-	u, err := url.Parse(c.URL)
+	first := c.URL
+	if first == "" && len(c.URLs) > 0 {
+		first = c.URLs[0]
+	}
+	return c.TLSConfigFor(first)
+}
+
+// TLSConfigFor is TLSConfig for the DC at rawURL.
+func (c *Config) TLSConfigFor(rawURL string) (*tls.Config, error) {
+	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("directory: url: %w", err)
 	}
@@ -212,22 +257,38 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (*Client, error)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	conn, err := c.dial(ctx)
+	cands, err := c.Candidates(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cl := &Client{conn: conn, cfg: *c, logger: logger, reconnectWait: time.Second}
+	var conn *ldap.Conn
+	var errs []error
+	var at string
+	for _, u := range cands {
+		if conn, err = c.dialURL(ctx, u); err == nil {
+			at = u
+			break
+		}
+		errs = append(errs, err)
+		if len(cands) > 1 {
+			logger.Warn("a domain controller cannot be reached; trying the next", "url", u, "error", err)
+		}
+	}
+	if conn == nil {
+		return nil, errors.Join(errs...)
+	}
+	cl := &Client{conn: conn, cfg: *c, logger: logger, reconnectWait: time.Second, url: at, candidates: cands}
 	if cl.schema, err = cl.probeSchema(ctx); err != nil {
 		conn.Close()
 		return nil, err
 	}
-	logger.Debug("directory connected", "url", c.URL, "bind_dn", c.BindDN, "exchange", cl.schema.Exchange, "anchor_attribute", cl.schema.AnchorAttribute)
+	logger.Debug("directory connected", "url", at, "bind_dn", c.BindDN, "exchange", cl.schema.Exchange, "anchor_attribute", cl.schema.AnchorAttribute)
 	return cl, nil
 }
 
-// dial connects (TLS verified) and binds.
-func (c *Config) dial(ctx context.Context) (*ldap.Conn, error) {
-	tlsCfg, err := c.TLSConfig()
+// dialURL connects to the DC at u (TLS verified) and binds.
+func (c *Config) dialURL(ctx context.Context, u string) (*ldap.Conn, error) {
+	tlsCfg, err := c.TLSConfigFor(u)
 	if err != nil {
 		return nil, err
 	}
@@ -235,14 +296,14 @@ func (c *Config) dial(ctx context.Context) (*ldap.Conn, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		dialer.Deadline = dl
 	}
-	conn, err := ldap.DialURL(c.URL, ldap.DialWithTLSConfig(tlsCfg), ldap.DialWithDialer(dialer))
+	conn, err := ldap.DialURL(u, ldap.DialWithTLSConfig(tlsCfg), ldap.DialWithDialer(dialer))
 	if err != nil {
-		return nil, fmt.Errorf("directory: connect to %s: %w", c.URL, err)
+		return nil, fmt.Errorf("directory: connect to %s: %w", u, err)
 	}
 	if c.StartTLS {
 		if err := conn.StartTLS(tlsCfg); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("directory: StartTLS with %s: %w", c.URL, err)
+			return nil, fmt.Errorf("directory: StartTLS with %s: %w", u, err)
 		}
 	}
 	timeout := c.Timeout
@@ -266,7 +327,7 @@ func (c *Client) Schema() Schema { return c.schema }
 // Counters returns the operation counters.
 func (c *Client) Counters() Counters {
 	return Counters{Searches: c.searches.Load(), Adds: c.adds.Load(), Modifies: c.modifies.Load(), Renames: c.renames.Load(), Deletes: c.deletes.Load(),
-		Reconnects: c.reconnects.Load()}
+		Reconnects: c.reconnects.Load(), Failovers: c.failovers.Load()}
 }
 
 // search runs a paged subtree (or base) search; AD returns at most 1,000

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -32,6 +33,13 @@ const EnvPassword = "GROUPWRITEBACK_DIRECTORY_PASSWORD"
 type Config struct {
 	// URL is ldaps://host[:636], or ldap://host[:389] with StartTLS.
 	URL string `yaml:"url"`
+	// URLs are several domain controllers, tried in order; Domain (with
+	// Site) finds them in DNS instead. Give one of url, urls, domain.
+	URLs   []string `yaml:"urls,omitempty"`
+	Domain string   `yaml:"domain,omitempty"`
+	Site   string   `yaml:"site,omitempty"`
+	// LookupSRV replaces the system resolver (tests).
+	LookupSRV LookupSRV `yaml:"-"`
 	// StartTLS upgrades an ldap:// connection before binding. It is
 	// required with ldap://: a simple bind never goes in clear text.
 	StartTLS     bool         `yaml:"start_tls"`
@@ -64,22 +72,28 @@ func (c *Config) Validate(prefix string) error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, key, fmt.Sprintf(format, args...)))
 	}
-	u, err := url.Parse(c.URL)
+	given := 0
+	for _, set := range []bool{c.URL != "", len(c.URLs) > 0, c.Domain != ""} {
+		if set {
+			given++
+		}
+	}
 	switch {
-	case c.URL == "":
-		bad("url", "required: ldaps://dc.example.com:636, or ldap://dc.example.com:389 with start_tls: true")
-	case err != nil || u.Host == "":
-		bad("url", "%q is not an LDAP URL", c.URL)
-	case u.Scheme == "ldaps":
-		if c.StartTLS {
-			bad("start_tls", "does not apply to ldaps://")
-		}
-	case u.Scheme == "ldap":
-		if !c.StartTLS {
-			bad("url", "ldap:// without start_tls: true would send the bind password in clear text")
-		}
-	default:
-		bad("url", "scheme %q is not ldaps or ldap", u.Scheme)
+	case given == 0:
+		bad("url", "required: ldaps://dc.example.com:636 (or ldap://…:389 with start_tls: true); or urls: a list of DCs; or domain: DCs found in DNS")
+	case given > 1:
+		bad("url", "give one of url, urls and domain")
+	case c.Site != "" && c.Domain == "":
+		bad("site", "applies to domain only")
+	}
+	if c.URL != "" {
+		c.checkURL("url", c.URL, bad)
+	}
+	for i, u := range c.URLs {
+		c.checkURL(fmt.Sprintf("urls[%d]", i), u, bad)
+	}
+	if c.Domain != "" && (strings.ContainsAny(c.Domain, "/: ") || !strings.Contains(c.Domain, ".")) {
+		bad("domain", "%q is not a DNS domain name such as contoso.com", c.Domain)
 	}
 	if c.BindDN == "" {
 		bad("bind_dn", "required: the DN of the account groupwriteback binds as")
@@ -102,4 +116,23 @@ func (c *Config) Validate(prefix string) error {
 		bad("base_dn", "%q is not a DN: %v", c.BaseDN, err)
 	}
 	return errors.Join(errs...)
+}
+
+// checkURL checks one DC's URL: ldaps://, or ldap:// with StartTLS.
+func (c *Config) checkURL(key, raw string, bad func(key, format string, args ...any)) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "":
+		bad(key, "%q is not an LDAP URL", raw)
+	case u.Scheme == "ldaps":
+		if c.StartTLS {
+			bad("start_tls", "does not apply to ldaps://")
+		}
+	case u.Scheme == "ldap":
+		if !c.StartTLS {
+			bad(key, "ldap:// without start_tls: true would send the bind password in clear text")
+		}
+	default:
+		bad(key, "scheme %q is not ldaps or ldap", u.Scheme)
+	}
 }

@@ -187,22 +187,41 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 
 func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 	d := cfg.Directory
-	u, _ := url.Parse(d.URL)
-	host := u.Host
-	if u.Port() == "" {
-		port := "636"
-		if u.Scheme == "ldap" {
-			port = "389"
-		}
-		host = net.JoinHostPort(u.Hostname(), port)
+	cands, err := d.Candidates(ctx)
+	if err != nil {
+		r.add("ldap: domain controllers", Fail, err.Error(), "check directory.domain (and site) and that this machine's DNS serves the domain's _ldap._tcp.dc._msdcs records")
+		return
 	}
-	conn, err := net.DialTimeout("tcp", host, 10*time.Second)
+	if len(cands) > 1 {
+		r.add("ldap: domain controllers", Pass, strings.Join(cands, ", ")+" (tried in this order)", "")
+	}
+	// The checks below are of the first DC that answers: the one cycles use.
+	var u *url.URL
+	var host string
+	var conn net.Conn
+	for _, c := range cands {
+		u, _ = url.Parse(c)
+		host = u.Host
+		if u.Port() == "" {
+			port := "636"
+			if u.Scheme == "ldap" {
+				port = "389"
+			}
+			host = net.JoinHostPort(u.Hostname(), port)
+		}
+		if conn, err = net.DialTimeout("tcp", host, 10*time.Second); err == nil {
+			break
+		}
+		if len(cands) > 1 {
+			r.add("ldap: reachable: "+c, Warn, err.Error(), "a domain controller of the list does not answer: the others are used")
+		}
+	}
 	if err != nil {
 		r.add("ldap: reachable", Fail, err.Error(), "check directory.url, DNS and the firewall between here and the DC (TCP "+host+")")
 		return
 	}
 	r.add("ldap: reachable", Pass, host+" answers", "")
-	tlsCfg, err := d.TLSConfig()
+	tlsCfg, err := d.TLSConfigFor(u.String())
 	if err == nil && u.Scheme == "ldaps" {
 		tc := tls.Client(conn, tlsCfg)
 		tc.SetDeadline(time.Now().Add(10 * time.Second))

@@ -25,6 +25,7 @@ type Metrics struct {
 	graphRequests     prometheus.Counter
 	graphThrottled    prometheus.Counter
 	ldapOperations    *prometheus.HistogramVec
+	failovers         prometheus.Counter
 }
 
 // NewMetrics registers the metrics.
@@ -43,7 +44,8 @@ func NewMetrics() *Metrics {
 	m.ldapOperations = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "groupwriteback_ldap_operation_duration_seconds",
 		Help:    "LDAP operations and how long they took, by kind (search, add, modify, modrdn, delete) and outcome.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"op", "outcome"})
-	for _, c := range []prometheus.Collector{m.cycles, m.cycleSeconds, m.operations, m.groupsInScope, m.membersNotWritten,
+	m.failovers = prometheus.NewCounter(prometheus.CounterOpts{Name: "groupwriteback_dc_failovers_total", Help: "Moves to another domain controller after the one in use was lost."})
+	for _, c := range []prometheus.Collector{m.failovers, m.cycles, m.cycleSeconds, m.operations, m.groupsInScope, m.membersNotWritten,
 		m.lastSuccess, m.graphRequests, m.graphThrottled, m.ldapOperations, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -104,6 +106,10 @@ type CycleReport struct {
 	GraphReqs int64
 	Throttled int64
 }
+
+// ObserveFailover records a move to another domain controller
+// (directory.Client.OnFailover).
+func (m *Metrics) ObserveFailover(from, to string) { m.failovers.Inc() }
 
 // ObserveLDAP records one LDAP operation (directory.Client.OnOperation).
 func (m *Metrics) ObserveLDAP(op string, d time.Duration, err error) {
