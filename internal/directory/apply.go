@@ -87,7 +87,7 @@ func (c *Client) checkOwned(ctx context.Context, dn, anchor string) error {
 	}
 	found := entries[0].GetAttributeValue("adminDescription")
 	ext := entries[0].GetAttributeValue(AnchorAttribute)
-	if (found != anchor && !(found == "" && ext == anchor)) || (ext != "" && ext != anchor) {
+	if !CarriesAnchor(found, ext, anchor) {
 		return fmt.Errorf("directory: %s: expected anchor %s, found adminDescription %q and %s %q: %w", dn, anchor, found, AnchorAttribute, ext, reconcile.ErrNotOwned)
 	}
 	return nil

@@ -220,3 +220,18 @@ func TestSAMAccountNameUniqueInTheDomain(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestCarriesAnchor(t *testing.T) {
+	const a = "Group_6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d"
+	for _, tc := range []struct {
+		admin, ext string
+		ours       bool
+	}{
+		{a, "", true}, {a, a, true}, {"", a, true}, // the last: restored from a tombstone
+		{"", "", false}, {"Group_other", "", false}, {a, "Group_other", false}, {"Group_other", a, false},
+	} {
+		if got := directory.CarriesAnchor(tc.admin, tc.ext, a); got != tc.ours {
+			t.Errorf("adminDescription %q, ext %q: %v, want %v", tc.admin, tc.ext, got, tc.ours)
+		}
+	}
+}

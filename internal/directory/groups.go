@@ -83,16 +83,7 @@ func (c *Client) readGroups(ctx context.Context, base, filter string, managed []
 	out := make([]reconcile.ADGroup, 0, len(entries))
 	for _, e := range entries {
 		g := reconcile.ADGroup{DN: e.DN, GUID: GUIDString(e.GetRawAttributeValue("objectGUID")), Attrs: map[string][]string{}}
-		anchor := e.GetAttributeValue("adminDescription")
-		ext := e.GetAttributeValue(AnchorAttribute)
-		if anchor == "" {
-			anchor = ext // restored from a tombstone: adminDescription comes back on the next update
-		}
-		if ext != "" && ext != anchor {
-			// Two different anchors: the object is not plainly ours.
-			anchor = fmt.Sprintf("adminDescription %s, %s %s", anchor, AnchorAttribute, ext)
-		}
-		g.Anchor = anchor
+		g.Anchor = GroupAnchor(e.GetAttributeValue("adminDescription"), e.GetAttributeValue(AnchorAttribute))
 		rangeNext := -1
 		for _, a := range e.Attributes {
 			name, rng, _ := strings.Cut(a.Name, ";")
@@ -161,4 +152,25 @@ func (c *Client) rangedMembers(ctx context.Context, dn string, start int) ([]str
 			return out, nil
 		}
 	}
+}
+
+// GroupAnchor is the anchor a group carries, from its adminDescription and
+// msDS-ExternalDirectoryObjectId: the first, or the second alone (a group
+// restored from a tombstone, whose adminDescription comes back on the next
+// update); two different ones are no anchor of the tool's.
+func GroupAnchor(adminDescription, ext string) string {
+	anchor := adminDescription
+	if anchor == "" {
+		anchor = ext
+	}
+	if ext != "" && ext != anchor {
+		return fmt.Sprintf("adminDescription %s, %s %s", anchor, AnchorAttribute, ext)
+	}
+	return anchor
+}
+
+// CarriesAnchor reports whether a group with these two attributes is the
+// one of anchor: what every write to an existing group checks first.
+func CarriesAnchor(adminDescription, ext, anchor string) bool {
+	return GroupAnchor(adminDescription, ext) == anchor
 }

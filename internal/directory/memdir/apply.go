@@ -70,7 +70,7 @@ func (d *Directory) checkOwned(dn, anchor string) error {
 		return &directory.Error{Op: "check owner of", DN: dn, Code: ldap.LDAPResultNoSuchObject, Message: "no such group", Err: reconcile.ErrNotOwned}
 	}
 	found, ext := e.get("adminDescription"), e.get(directory.AnchorAttribute)
-	if (found != anchor && !(found == "" && ext == anchor)) || (ext != "" && ext != anchor) {
+	if !directory.CarriesAnchor(found, ext, anchor) {
 		return fmt.Errorf("directory: %s: expected anchor %s, found adminDescription %q and %s %q: %w", dn, anchor, found, directory.AnchorAttribute, ext, reconcile.ErrNotOwned)
 	}
 	return nil

@@ -241,14 +241,7 @@ func (d *Directory) groups(ctx context.Context, base string, managed []string, m
 			continue
 		}
 		g := reconcile.ADGroup{DN: e.dn, GUID: e.guid, Attrs: map[string][]string{}}
-		anchor, ext := e.get("adminDescription"), e.get(directory.AnchorAttribute)
-		if anchor == "" {
-			anchor = ext
-		}
-		if ext != "" && ext != anchor {
-			anchor = fmt.Sprintf("adminDescription %s, %s %s", anchor, directory.AnchorAttribute, ext)
-		}
-		g.Anchor = anchor
+		g.Anchor = directory.GroupAnchor(e.get("adminDescription"), e.get(directory.AnchorAttribute))
 		for _, m := range managed {
 			if v := e.attrs[strings.ToLower(m)]; len(v) > 0 {
 				g.Attrs[m] = slices.Clone(v)
