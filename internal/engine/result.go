@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+)
+
+// RunOptions choose how a cycle runs.
+type RunOptions struct {
+	// Full reads everything from Graph and AD and reconciles every group;
+	// otherwise only what Graph reports changed (and what failed before).
+	Full bool
+	// DryRun plans and stops: no write to AD, nothing saved.
+	DryRun bool
+	// AllowDeletes lets this many deletes through the threshold.
+	AllowDeletes int
+	// Group, when set, works on that one group only (its cloud id, display
+	// name, DN, sAMAccountName or Group_<id>) and traces it, as Cloud
+	// Sync's provision on demand does. The delta links stay where they
+	// were, so the next cycle still sees every other change.
+	Group string
+}
+
+// Counts summarise a cycle.
+type Counts struct {
+	InScope     int `json:"inScope"`
+	Created     int `json:"created"`
+	Updated     int `json:"updated"`
+	Deleted     int `json:"deleted"`
+	Unchanged   int `json:"unchanged"`
+	Failed      int `json:"failed"`
+	NotWritable int `json:"notWritable"`
+	Quarantined int `json:"quarantined"`
+	Drifted     int `json:"drifted"`
+	// MembersNotWritten counts members not written, by reason.
+	MembersNotWritten map[string]int `json:"membersNotWritten,omitempty"`
+}
+
+// planned counts, group by group, what ops would do: a plan's counts say
+// what it plans (Apply counts again what it did).
+func (c *Counts) planned(ops []reconcile.Op, quarantineOU string) {
+	kind := map[string]string{}
+	for _, op := range ops {
+		switch {
+		case op.Action == reconcile.Create:
+			kind[op.CloudID] = "created"
+		case op.Action == reconcile.Delete:
+			kind[op.CloudID] = "deleted"
+		case op.Action == reconcile.Move && quarantineOU != "" && op.NewParent == quarantineOU:
+			kind[op.CloudID] = "quarantined"
+		case kind[op.CloudID] == "":
+			kind[op.CloudID] = "updated"
+		}
+	}
+	c.Created, c.Updated, c.Deleted, c.Quarantined = 0, 0, 0, 0
+	for _, k := range kind {
+		switch k {
+		case "created":
+			c.Created++
+		case "deleted":
+			c.Deleted++
+		case "quarantined":
+			c.Quarantined++
+		default:
+			c.Updated++
+		}
+	}
+}
+
+// Failure is a group not in step, and why.
+type Failure struct {
+	CloudID string `json:"cloudId"`
+	Name    string `json:"name"`
+	DN      string `json:"dn,omitempty"`
+	State   string `json:"state"`
+	Message string `json:"message"`
+}
+
+// Result is what a cycle did (or, in a dry run, would do).
+type Result struct {
+	// RunID is the run that applied the result (0 for a plan).
+	RunID  int64          `json:"runId,omitempty"`
+	Mode   string         `json:"mode"`
+	Plan   reconcile.Plan `json:"plan"`
+	Counts Counts         `json:"counts"`
+	Writes int            `json:"ldapWrites"`
+	// Drift lists groups a full reconcile found changed in AD but not in
+	// the cloud: hand edits, overwritten.
+	Drift []string `json:"drift,omitempty"`
+	// Failures are every group not in step: failed now or before, or not
+	// writable.
+	Failures []Failure `json:"failures,omitempty"`
+	// Skipped lists groups out of scope in this cycle, with reasons.
+	Skipped []policy.Decision `json:"-"`
+	// Notes are fields written cleaned, or left out, of groups that were
+	// otherwise written (an invalid address, control characters), each
+	// naming its group and field.
+	Notes []policy.Problem `json:"notes,omitempty"`
+	// Trace is the one group's trace, in a cycle on one group.
+	Trace *Trace `json:"trace,omitempty"`
+}

@@ -1,0 +1,60 @@
+package policy
+
+// Reasons a member cannot be written, known before AD is asked.
+const (
+	MemberCloudOnly        = "cloud-only user: not synced from on-premises AD"
+	MemberGroupNotWritten  = "member group is neither written back nor synced from AD"
+	MemberUnsupportedType  = "members of this kind cannot be written to AD"
+	MemberUnknown          = "member not found in the tenant snapshot"
+	MemberNotFoundInAD     = "not found in AD by any of its on-premises identifiers"
+	MemberDomainLocalGroup = "a universal group cannot contain a domain-local group"
+	// MemberCloudOnlyWithIDs is a user Entra does not sync from AD
+	// (onPremisesSyncEnabled is not true) that still carries on-premises
+	// identifiers: once synced, or set by hand. They may name any object,
+	// so they are not trusted.
+	MemberCloudOnlyWithIDs = "cloud user not synced from AD (onPremisesSyncEnabled is not true) carries on-premises identifiers: not trusted, not resolved"
+	MemberItself           = "a group is never written as a member of itself"
+	MemberNotAUser         = "a user's on-premises identifier points at an AD object that is not a user account (a computer, a group, a contact …)"
+	MemberNotAGroup        = "a group's on-premises identifier points at an AD object that is not a group"
+	MemberCritical         = "points at a critical system object (isCriticalSystemObject: krbtgt, a built-in account or group, a domain controller), which Connect never syncs: never written"
+	// MemberGroupNoADObject, known once AD is asked: a member group that
+	// is written back has no AD object yet (its own write failed).
+	MemberGroupNoADObject = "member group is written back but has no AD object yet"
+)
+
+// memberReasonCodes are the stable codes of the reasons a member is not
+// written, for scripts and metric labels; the sentence goes beside them.
+var memberReasonCodes = map[string]string{
+	MemberCloudOnly:        "cloud_only_user",
+	MemberGroupNotWritten:  "member_group_not_written",
+	MemberUnsupportedType:  "unsupported_member_type",
+	MemberUnknown:          "not_in_tenant",
+	MemberNotFoundInAD:     "not_found_in_ad",
+	MemberDomainLocalGroup: "domain_local_group",
+	MemberCloudOnlyWithIDs: "untrusted_onprem_ids",
+	MemberItself:           "group_itself",
+	MemberNotAUser:         "not_a_user_in_ad",
+	MemberNotAGroup:        "not_a_group_in_ad",
+	MemberCritical:         "critical_system_object",
+	MemberGroupNoADObject:  "member_group_not_in_ad_yet",
+}
+
+// MemberReasonCode is the stable code of a reason a member is not written
+// ("other" for a reason without one).
+func MemberReasonCode(reason string) string {
+	if c, ok := memberReasonCodes[reason]; ok {
+		return c
+	}
+	return "other"
+}
+
+// MemberReasonText is the sentence of a member reason code (the code
+// itself when it is none).
+func MemberReasonText(code string) string {
+	for sentence, c := range memberReasonCodes {
+		if c == code {
+			return sentence
+		}
+	}
+	return code
+}
