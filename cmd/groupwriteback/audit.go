@@ -90,7 +90,7 @@ func printAudit(w io.Writer, entries []audit.Entry, loc *time.Location) {
 			fmt.Fprintf(w, "    to %s\n", e.NewDN)
 		}
 		for _, c := range e.Changes {
-			fmt.Fprintf(w, "    %s: %s -> %s\n", c.Name, show(c.Old), show(c.New))
+			fmt.Fprintf(w, "    %s\n", attrChange(c))
 		}
 		for _, m := range e.MembersAdded {
 			fmt.Fprintf(w, "    member + %s\n", m)
@@ -127,7 +127,7 @@ func printAuditCSV(w io.Writer, entries []audit.Entry) error {
 func changesCell(cs []reconcile.AttrChange) string {
 	parts := make([]string, len(cs))
 	for i, c := range cs {
-		parts[i] = c.Name + ": " + show(c.Old) + " -> " + show(c.New)
+		parts[i] = attrChange(c)
 	}
 	return strings.Join(parts, "; ")
 }

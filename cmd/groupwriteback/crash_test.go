@@ -201,16 +201,7 @@ func (e *crashEnv) deleteWave(m crashModel) crashModel {
 // ad reads the OU into the model's terms.
 func (e *crashEnv) ad() crashModel {
 	e.t.Helper()
-	conn, err := e.dc.Admin()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest(e.ou, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		"(objectClass=group)", []string{"adminDescription", "displayName", "description", "groupType", "mail", "member"}, nil))
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	entries := e.dc.Search(e.t, e.ou, ldap.ScopeWholeSubtree, "(objectClass=group)", "adminDescription", "displayName", "description", "groupType", "mail", "member")
 	byDN := map[string]string{}
 	for i, u := range e.fx[:10] {
 		byDN[strings.ToLower(u.DN)] = fmt.Sprintf("u%d", i)
@@ -219,13 +210,13 @@ func (e *crashEnv) ad() crashModel {
 	for k := 1; k <= crashGroups; k++ {
 		number["Group_"+e.id(k)] = k
 	}
-	for _, en := range res.Entries {
+	for _, en := range entries {
 		if k, ok := number[en.GetAttributeValue("adminDescription")]; ok {
 			byDN[strings.ToLower(en.DN)] = fmt.Sprintf("g%d", k)
 		}
 	}
 	out := crashModel{}
-	for _, en := range res.Entries {
+	for _, en := range entries {
 		k, ok := number[en.GetAttributeValue("adminDescription")]
 		if !ok {
 			e.t.Fatalf("an object in the OU without a known anchor: %s", en.DN)

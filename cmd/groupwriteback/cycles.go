@@ -49,7 +49,7 @@ func (c *cycles) session(ctx context.Context) (*session, error) {
 	if c.sess != nil {
 		return c.sess, nil
 	}
-	s, err := c.g.openSession(ctx)
+	s, err := c.g.openSession(ctx, false)
 	if err != nil {
 		return nil, err
 	}

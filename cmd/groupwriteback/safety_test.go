@@ -85,17 +85,7 @@ func TestStagingAndReEnable(t *testing.T) {
 // groupsIn lists the anchored groups directly in ou, with their members.
 func groupsIn(t *testing.T, dc *testdc.DC, ou string) []*ldap.Entry {
 	t.Helper()
-	conn, err := dc.Admin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest(ou, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
-		"(adminDescription=Group_*)", []string{"member"}, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Entries
+	return dc.Search(t, ou, ldap.ScopeSingleLevel, "(adminDescription=Group_*)", "member")
 }
 
 // TestCycleDeadline: a Graph that throttles every request with a long

@@ -32,7 +32,7 @@ limit, Exchange), from the tenant as the last cycle read it.`,
 			if err != nil {
 				return err
 			}
-			s, err := wiring.Open(ctx, cfg, wiring.Options{Logger: g.logger(cfg), DirectoryOptional: true})
+			s, err := wiring.Open(ctx, cfg, wiring.Options{Logger: g.logger(cfg), DirectoryOptional: true, ReadOnly: true})
 			if err != nil {
 				return err
 			}

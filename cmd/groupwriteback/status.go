@@ -141,14 +141,18 @@ func (v statusView) json() statusJSON {
 
 // runSummary is a run's counts in words ("" when it recorded none).
 func runSummary(raw []byte) string {
-	var c engine.Counts
-	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &c) != nil {
+	// A run records its counts, or the error that stopped it.
+	var s struct {
+		engine.Counts
+		Error string `json:"error"`
+	}
+	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &s) != nil {
 		return ""
 	}
-	var failed struct{ Error string }
-	if json.Unmarshal(raw, &failed) == nil && failed.Error != "" {
-		return ": " + failed.Error
+	if s.Error != "" {
+		return ": " + s.Error
 	}
+	c := s.Counts
 	parts := []string{}
 	for _, p := range []struct {
 		n    int

@@ -27,13 +27,14 @@ type session struct {
 }
 
 // openSession loads the configuration and opens everything a cycle needs.
-func (g *globals) openSession(ctx context.Context) (*session, error) {
+// A readOnly session (plan) opens no audit trail.
+func (g *globals) openSession(ctx context.Context, readOnly bool) (*session, error) {
 	cfg, err := g.load()
 	if err != nil {
 		return nil, err
 	}
 	p := newProgress(g.stderr)
-	ws, err := wiring.Open(ctx, cfg, wiring.Options{Logger: g.logger(cfg), Progress: p.update, OnLDAP: crashHook,
+	ws, err := wiring.Open(ctx, cfg, wiring.Options{Logger: g.logger(cfg), Progress: p.update, OnLDAP: crashHook, ReadOnly: readOnly,
 		GraphProgress: func(what string, items int) { p.update("reading "+what+" from Graph", items, 0) }})
 	if err != nil {
 		return nil, err
@@ -44,7 +45,7 @@ func (g *globals) openSession(ctx context.Context) (*session, error) {
 // openLocked opens a session and takes the cycle lock for command: what
 // every command that writes does first. done unlocks and closes.
 func (g *globals) openLocked(ctx context.Context, command string) (s *session, done func(), err error) {
-	if s, err = g.openSession(ctx); err != nil {
+	if s, err = g.openSession(ctx, false); err != nil {
 		return nil, nil, err
 	}
 	unlock, err := s.LockCycle(command)
@@ -141,7 +142,7 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		err  error
 	)
 	if o.dryRun {
-		s, err = o.openSession(ctx) // a plan takes no lock
+		s, err = o.openSession(ctx, true) // a plan takes no lock, and writes no audit trail
 		done = func() { s.Close() }
 	} else {
 		s, done, err = o.openLocked(ctx, "sync")
@@ -346,7 +347,7 @@ func printOp(w io.Writer, op reconcile.Op) {
 	case reconcile.Update:
 		fmt.Fprintf(w, "  update  %s\n", op.DN)
 		for _, c := range op.Changes {
-			fmt.Fprintf(w, "            %s: %s -> %s\n", c.Name, show(c.Old), show(c.New))
+			fmt.Fprintf(w, "            %s\n", attrChange(c))
 		}
 	case reconcile.AddMembers, reconcile.RemoveMembers:
 		sign := "+"
@@ -374,6 +375,12 @@ func show(v []string) string {
 		return "(none)"
 	}
 	return fmt.Sprintf("%q", strings.Join(v, ", "))
+}
+
+// attrChange is an attribute change as every printer writes it:
+// name: "old" -> "new".
+func attrChange(c reconcile.AttrChange) string {
+	return c.Name + ": " + show(c.Old) + " -> " + show(c.New)
 }
 
 // printFieldNotes lists the fields written cleaned or left out.

@@ -79,7 +79,7 @@ func printTraceOp(w io.Writer, op reconcile.Op) {
 		fmt.Fprintf(w, "    %s %s\n", op.Action, op.DN)
 	}
 	for _, c := range op.Changes {
-		fmt.Fprintf(w, "      %s: %s -> %s\n", c.Name, show(c.Old), show(c.New))
+		fmt.Fprintf(w, "      %s\n", attrChange(c))
 	}
 	for _, m := range op.Members {
 		sign := "+"

@@ -146,11 +146,8 @@ func TestFailures(t *testing.T) {
 				t.Fatalf("a transport failure sends the admin to the secret: %q", c.Fix)
 			}
 			if tc.name == "an account without rights on the OU" {
-				conn, _ := dc.Admin()
-				defer conn.Close()
-				res, _ := conn.Search(ldap.NewSearchRequest(cfg.Writeback.TargetOU, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"cn"}, nil))
-				if len(res.Entries) != 0 {
-					t.Fatalf("left %d objects in the OU", len(res.Entries))
+				if left := dc.Search(t, cfg.Writeback.TargetOU, ldap.ScopeSingleLevel, "(objectClass=*)", "cn"); len(left) != 0 {
+					t.Fatalf("left %d objects in the OU", len(left))
 				}
 			}
 		})

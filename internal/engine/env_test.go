@@ -151,23 +151,14 @@ func (e *env) sync(o engine.RunOptions) (*engine.Result, int64) {
 // group reads the written-back group of cloud id with all attributes.
 func (e *env) group(id string) *ldap.Entry {
 	e.t.Helper()
-	conn, err := e.dc.Admin()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest(e.ou, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		"(adminDescription="+ldap.EscapeFilter(policy.Anchor(id))+")", []string{"*", "member;range=0-*"}, nil))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	switch len(res.Entries) {
+	entries := e.dc.Search(e.t, e.ou, ldap.ScopeWholeSubtree, "(adminDescription="+ldap.EscapeFilter(policy.Anchor(id))+")", "*", "member;range=0-*")
+	switch len(entries) {
 	case 0:
 		return nil
 	case 1:
-		return res.Entries[0]
+		return entries[0]
 	}
-	e.t.Fatalf("%d AD groups carry the anchor of %s", len(res.Entries), id)
+	e.t.Fatalf("%d AD groups carry the anchor of %s", len(entries), id)
 	return nil
 }
 

@@ -50,20 +50,11 @@ func lifecycleEnv(t *testing.T, base int, fates engine.Fates, adjust func(*engin
 // where finds the group carrying id's anchor anywhere in the domain.
 func (e *env) where(id string) (dn, guid string, members int) {
 	e.t.Helper()
-	conn, err := e.dc.Admin()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest(testdc.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		"(adminDescription=Group_"+id+")", []string{"objectGUID", "member"}, nil))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if len(res.Entries) == 0 {
+	entries := e.dc.Search(e.t, testdc.BaseDN, ldap.ScopeWholeSubtree, "(adminDescription=Group_"+id+")", "objectGUID", "member")
+	if len(entries) == 0 {
 		return "", "", 0
 	}
-	en := res.Entries[0]
+	en := entries[0]
 	return en.DN, fmt.Sprintf("%x", en.GetRawAttributeValue("objectGUID")), len(en.GetAttributeValues("member"))
 }
 

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -292,4 +293,20 @@ func (dc *DC) Close() error {
 		dc.lock.Close() // releases the address
 	}
 	return nil
+}
+
+// Search reads entries as the domain's administrator, failing the test on
+// an error: what tests use to look at AD behind the tool's back.
+func (dc *DC) Search(t testing.TB, base string, scope int, filter string, attrs ...string) []*ldap.Entry {
+	t.Helper()
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Search(ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil))
+	if err != nil {
+		t.Fatalf("search %s %s: %v", base, filter, err)
+	}
+	return res.Entries
 }

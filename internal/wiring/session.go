@@ -53,6 +53,9 @@ type Options struct {
 	// the engine's AD reads then fail with DirErr (show explains a group
 	// from the state file alone).
 	DirectoryOptional bool
+	// ReadOnly is a session that never writes to AD (plan, show): it opens
+	// no audit trail, so that reading commands do not prune it.
+	ReadOnly bool
 }
 
 // Open opens the store, the Graph client and the directory client the
@@ -92,12 +95,14 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Session, error) 
 	}
 	ecfg := EngineConfig(cfg, schema)
 	ecfg.Progress = o.Progress
-	if s.Audit, err = OpenAudit(cfg, logger); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if s.Audit != nil {
-		ecfg.Audit = s.Audit
+	if !o.ReadOnly {
+		if s.Audit, err = OpenAudit(cfg, logger); err != nil {
+			s.Close()
+			return nil, err
+		}
+		if s.Audit != nil {
+			ecfg.Audit = s.Audit
+		}
 	}
 	s.Engine = engine.New(s.Graph, reader, writer, st, ecfg, logger)
 	return s, nil
