@@ -65,7 +65,7 @@ func (g *globals) printDelegation(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	account := cfg.Directory.BindDN
+	account := cfg.Directory.Account()
 	if c, err := cfg.Directory.Open(ctx, g.loggerOrDiscard(cfg)); err == nil {
 		if a, err := c.BindAccount(ctx); err == nil {
 			account = a.Name

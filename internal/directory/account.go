@@ -33,7 +33,7 @@ var privilegedBuiltin = map[string]string{"S-1-5-32-544": "Administrators", "S-1
 // every group, nested ones included).
 func (c *Client) BindAccount(ctx context.Context) (Account, error) {
 	var a Account
-	bind := c.cfg.BindDN
+	bind := c.cfg.Account()
 	filter, base, scope := "(objectClass=*)", bind, ldap.ScopeBaseObject
 	if _, err := policy.ParseDN(bind); err != nil || !strings.Contains(bind, "=") {
 		// A user principal name or DOMAIN\name: find the account.
@@ -41,6 +41,7 @@ func (c *Client) BindAccount(ctx context.Context) (Account, error) {
 		if i := strings.LastIndex(name, `\`); i >= 0 {
 			name = name[i+1:]
 		}
+		name, _, _ = strings.Cut(name, "@") // a Kerberos principal's user
 		filter = "(&(objectCategory=person)(|(userPrincipalName=" + ldap.EscapeFilter(bind) + ")(sAMAccountName=" + ldap.EscapeFilter(name) + ")))"
 		base, scope = c.cfg.BaseDN, ldap.ScopeWholeSubtree
 	}

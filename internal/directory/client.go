@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory/kerberos"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
@@ -96,6 +98,9 @@ type Client struct {
 	url        string
 	candidates []string
 	onFailover func(from, to string)
+	// id is the Kerberos identity the client binds as (nil: a simple bind).
+	id         kerberos.Identity
+	protection string
 
 	searches, adds, modifies, renames, deletes, reconnects, failovers atomic.Int64
 	// reconnectWait is the first pause between attempts to reconnect.
@@ -184,7 +189,7 @@ func (c *Client) reconnect(ctx context.Context) error {
 		}
 		for _, u := range order {
 			var conn *ldap.Conn
-			if conn, err = c.cfg.dialURL(ctx, u); err != nil {
+			if conn, c.protection, err = c.cfg.dialURL(ctx, u, c.id); err != nil {
 				continue
 			}
 			c.conn = conn
@@ -261,11 +266,15 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (*Client, error)
 	if err != nil {
 		return nil, err
 	}
+	id, err := c.OpenIdentity()
+	if err != nil {
+		return nil, err
+	}
 	var conn *ldap.Conn
 	var errs []error
-	var at string
+	var at, protection string
 	for _, u := range cands {
-		if conn, err = c.dialURL(ctx, u); err == nil {
+		if conn, protection, err = c.dialURL(ctx, u, id); err == nil {
 			at = u
 			break
 		}
@@ -275,51 +284,135 @@ func (c *Config) Open(ctx context.Context, logger *slog.Logger) (*Client, error)
 		}
 	}
 	if conn == nil {
+		if id != nil {
+			id.Close()
+		}
 		return nil, errors.Join(errs...)
 	}
-	cl := &Client{conn: conn, cfg: *c, logger: logger, reconnectWait: time.Second, url: at, candidates: cands}
+	cl := &Client{conn: conn, cfg: *c, logger: logger, reconnectWait: time.Second, url: at, candidates: cands, id: id, protection: protection}
 	if cl.schema, err = cl.probeSchema(ctx); err != nil {
-		conn.Close()
+		cl.Close()
 		return nil, err
 	}
-	logger.Debug("directory connected", "url", at, "bind_dn", c.BindDN, "exchange", cl.schema.Exchange, "anchor_attribute", cl.schema.AnchorAttribute)
+	logger.Debug("directory connected", "url", at, "account", c.Account(), "protection", protection, "exchange", cl.schema.Exchange, "anchor_attribute", cl.schema.AnchorAttribute)
 	return cl, nil
 }
 
-// dialURL connects to the DC at u (TLS verified) and binds.
-func (c *Config) dialURL(ctx context.Context, u string) (*ldap.Conn, error) {
+// dialURL connects to the DC at u (TLS verified, or Kerberos-protected)
+// and binds: with id when it is set, else with bind_dn and the password.
+// It says what protects the connection.
+func (c *Config) dialURL(ctx context.Context, u string, id kerberos.Identity) (*ldap.Conn, string, error) {
+	conn, wire, err := c.connect(ctx, u, id != nil)
+	if err != nil {
+		return nil, "", err
+	}
+	protection := "TLS"
+	if id != nil {
+		var layer kerberos.Layer
+		if layer, err = c.bindKerberos(conn, wire, u, id); err != nil {
+			conn.Close()
+			return nil, "", wrap("bind with Kerberos as", id.Name(), err)
+		}
+		if wire != nil {
+			protection = "Kerberos " + layer.String()
+		}
+		return conn, protection, nil
+	}
+	if err := conn.Bind(c.BindDN, c.Password.Reveal()); err != nil {
+		conn.Close()
+		return nil, "", wrap("bind as", c.BindDN, err)
+	}
+	return conn, protection, nil
+}
+
+// connect opens an unbound connection to the DC at u: LDAPS, or LDAP with
+// StartTLS, or, for Kerberos on ldap://, plain LDAP on a wire the bind
+// will protect.
+func (c *Config) connect(ctx context.Context, u string, kerberosLayer bool) (*ldap.Conn, *kerberos.Conn, error) {
 	tlsCfg, err := c.TLSConfigFor(u)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dialer := &net.Dialer{Timeout: 15 * time.Second}
 	if dl, ok := ctx.Deadline(); ok {
 		dialer.Deadline = dl
 	}
-	conn, err := ldap.DialURL(u, ldap.DialWithTLSConfig(tlsCfg), ldap.DialWithDialer(dialer))
-	if err != nil {
-		return nil, fmt.Errorf("directory: connect to %s: %w", u, err)
-	}
-	if c.StartTLS {
-		if err := conn.StartTLS(tlsCfg); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("directory: StartTLS with %s: %w", u, err)
-		}
-	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = 2 * time.Minute
 	}
-	conn.SetTimeout(timeout)
-	if err := conn.Bind(c.BindDN, c.Password.Reveal()); err != nil {
-		conn.Close()
-		return nil, wrap("bind as", c.BindDN, err)
+	pu, _ := url.Parse(u)
+	if kerberosLayer && pu.Scheme == "ldap" && !c.StartTLS {
+		host := pu.Host
+		if pu.Port() == "" {
+			host = net.JoinHostPort(pu.Hostname(), "389")
+		}
+		raw, err := dialer.DialContext(ctx, "tcp", host)
+		if err != nil {
+			return nil, nil, fmt.Errorf("directory: connect to %s: %w", u, ldap.NewError(ldap.ErrorNetwork, err))
+		}
+		wire := kerberos.NewConn(raw)
+		conn := ldap.NewConn(wire, false)
+		conn.Start()
+		conn.SetTimeout(timeout)
+		return conn, wire, nil
 	}
-	return conn, nil
+	conn, err := ldap.DialURL(u, ldap.DialWithTLSConfig(tlsCfg), ldap.DialWithDialer(dialer))
+	if err != nil {
+		return nil, nil, fmt.Errorf("directory: connect to %s: %w", u, err)
+	}
+	if c.StartTLS {
+		if err := conn.StartTLS(tlsCfg); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("directory: StartTLS with %s: %w", u, err)
+		}
+	}
+	conn.SetTimeout(timeout)
+	return conn, nil, nil
+}
+
+// bindKerberos binds with a new security context of id, for the DC at u.
+func (c *Config) bindKerberos(conn *ldap.Conn, wire *kerberos.Conn, u string, id kerberos.Identity) (kerberos.Layer, error) {
+	mech, err := id.NewContext()
+	if err != nil {
+		return 0, err
+	}
+	return kerberos.Bind(conn, wire, mech, c.SPN(u))
+}
+
+// SPN is the service principal of the DC at u: directory.kerberos.spn,
+// or ldap/<host>.
+func (c *Config) SPN(u string) string {
+	if c.Kerberos.SPN != "" {
+		return c.Kerberos.SPN
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		return "ldap/" + u
+	}
+	return "ldap/" + pu.Hostname()
+}
+
+// OpenIdentity logs in to the KDC when the configuration binds with
+// Kerberos; it returns nil for a simple bind.
+func (c *Config) OpenIdentity() (kerberos.Identity, error) {
+	if !c.UsesKerberos() {
+		return nil, nil
+	}
+	return kerberos.Open(c.credentials())
 }
 
 // Close ends the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+func (c *Client) Close() error {
+	if c.id != nil {
+		c.id.Close()
+	}
+	return c.conn.Close()
+}
+
+// Protection says what protects the connection: TLS, or Kerberos signing
+// (and sealing).
+func (c *Client) Protection() string { return c.protection }
 
 // Schema is what the probe found.
 func (c *Client) Schema() Schema { return c.schema }

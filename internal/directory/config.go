@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/directory/kerberos"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
 )
 
@@ -40,9 +41,14 @@ type Config struct {
 	Site   string   `yaml:"site,omitempty"`
 	// LookupSRV replaces the system resolver (tests).
 	LookupSRV LookupSRV `yaml:"-"`
-	// StartTLS upgrades an ldap:// connection before binding. It is
-	// required with ldap://: a simple bind never goes in clear text.
-	StartTLS     bool         `yaml:"start_tls"`
+	// StartTLS upgrades an ldap:// connection before binding. A simple
+	// bind requires it with ldap://: a password never goes in clear text.
+	// Kerberos does not: it signs and seals ldap:// itself.
+	StartTLS bool `yaml:"start_tls"`
+	// Auth is how the client binds: "simple" (bind_dn and a password, over
+	// TLS; the default) or "kerberos" (GSSAPI, with Kerberos below).
+	Auth         string       `yaml:"auth,omitempty"`
+	Kerberos     Kerberos     `yaml:"kerberos,omitempty"`
 	BindDN       string       `yaml:"bind_dn"`
 	Password     secret.Value `yaml:"password"`
 	PasswordFile string       `yaml:"password_file"`
@@ -56,10 +62,76 @@ type Config struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
+// Kerberos is the directory.kerberos section: who the service is to the
+// KDC. The password, when there is no keytab, is directory.password.
+type Kerberos struct {
+	// Principal is the account's sAMAccountName, or name@REALM.
+	Principal string `yaml:"principal,omitempty"`
+	// Realm is the AD domain's DNS name in capitals (CONTOSO.COM).
+	Realm  string `yaml:"realm,omitempty"`
+	Keytab string `yaml:"keytab,omitempty"`
+	// KDCs are the KDCs (DCs) to ask, host[:88]; without them Krb5Conf
+	// is read, and without that the KDCs are found in DNS.
+	KDCs     []string `yaml:"kdcs,omitempty"`
+	Krb5Conf string   `yaml:"krb5_conf,omitempty"`
+	// SPN is the DC's service principal when it is not ldap/<the host in
+	// the DC's URL>; one DC only.
+	SPN string `yaml:"spn,omitempty"`
+	// CurrentIdentity binds as the account the service runs as (Windows:
+	// a group managed service account), with no keytab and no password.
+	CurrentIdentity bool `yaml:"current_identity,omitempty"`
+}
+
+// UsesKerberos reports whether the client binds with Kerberos.
+func (c *Config) UsesKerberos() bool { return c.Auth == AuthKerberos }
+
+// The values of directory.auth.
+const (
+	AuthSimple   = "simple"
+	AuthKerberos = "kerberos"
+)
+
+// Account names the account the client binds as, for messages and for
+// finding it in AD: bind_dn, or the Kerberos principal.
+func (c *Config) Account() string {
+	if c.BindDN != "" || !c.UsesKerberos() {
+		return c.BindDN
+	}
+	if c.Kerberos.CurrentIdentity && c.Kerberos.Principal == "" {
+		return "the service's own account"
+	}
+	user, realm := c.credentials().User()
+	if realm == "" {
+		return user
+	}
+	return user + "@" + realm
+}
+
+// KerberosUser is the Kerberos principal's user name and realm.
+func (c *Config) KerberosUser() (user, realm string) { return c.credentials().User() }
+
+// credentials are the Kerberos credentials the configuration gives.
+func (c *Config) credentials() kerberos.Credentials {
+	k := c.Kerberos
+	creds := kerberos.Credentials{Principal: k.Principal, Realm: k.Realm, Keytab: k.Keytab, KDCs: k.KDCs,
+		Krb5Conf: k.Krb5Conf, CurrentIdentity: k.CurrentIdentity}
+	if k.Keytab == "" {
+		creds.Password = c.Password.Reveal()
+	}
+	if len(creds.KDCs) == 0 && creds.Krb5Conf == "" {
+		if _, err := os.Stat("/etc/krb5.conf"); err == nil {
+			creds.Krb5Conf = "/etc/krb5.conf"
+		}
+	}
+	return creds
+}
+
 // Complete fills defaults and resolves the password.
 func (c *Config) Complete(prefix string) error {
 	var err error
-	c.Password, err = secret.Resolve(c.Password, prefix+"password", c.PasswordFile, prefix+"password_file", EnvPassword)
+	if !c.UsesKerberos() || (c.Kerberos.Keytab == "" && !c.Kerberos.CurrentIdentity) {
+		c.Password, err = secret.Resolve(c.Password, prefix+"password", c.PasswordFile, prefix+"password_file", EnvPassword)
+	}
 	if c.Timeout == 0 {
 		c.Timeout = 2 * time.Minute
 	}
@@ -95,13 +167,23 @@ func (c *Config) Validate(prefix string) error {
 	if c.Domain != "" && (strings.ContainsAny(c.Domain, "/: ") || !strings.Contains(c.Domain, ".")) {
 		bad("domain", "%q is not a DNS domain name such as contoso.com", c.Domain)
 	}
-	if c.BindDN == "" {
-		bad("bind_dn", "required: the DN of the account groupwriteback binds as")
-	} else if _, err := ldap.ParseDN(c.BindDN); err != nil {
-		bad("bind_dn", "%q is not a DN: %v", c.BindDN, err)
+	switch c.Auth {
+	case "", AuthSimple:
+		if c.BindDN == "" {
+			bad("bind_dn", "required: the DN of the account groupwriteback binds as")
+		}
+		if !c.Password.IsSet() {
+			bad("password", "required: set password, password_file or %s", EnvPassword)
+		}
+	case AuthKerberos:
+		c.validateKerberos(prefix, bad)
+	default:
+		bad("auth", "%q is not simple or kerberos", c.Auth)
 	}
-	if !c.Password.IsSet() {
-		bad("password", "required: set password, password_file or %s", EnvPassword)
+	if c.BindDN != "" {
+		if _, err := ldap.ParseDN(c.BindDN); err != nil {
+			bad("bind_dn", "%q is not a DN: %v", c.BindDN, err)
+		}
 	}
 	if c.CAFile != "" {
 		if b, err := os.ReadFile(c.CAFile); err != nil {
@@ -118,7 +200,42 @@ func (c *Config) Validate(prefix string) error {
 	return errors.Join(errs...)
 }
 
-// checkURL checks one DC's URL: ldaps://, or ldap:// with StartTLS.
+func (c *Config) validateKerberos(prefix string, bad func(key, format string, args ...any)) {
+	k := c.Kerberos
+	if k.CurrentIdentity {
+		if k.Keytab != "" || c.Password.IsSet() {
+			bad("kerberos.current_identity", "binds as the service's own account: give no keytab and no password")
+		}
+	} else {
+		if k.Principal == "" {
+			bad("kerberos.principal", "required: the account's sAMAccountName (or name@REALM)")
+		}
+		if _, realm := c.credentials().User(); realm == "" {
+			bad("kerberos.realm", "required: the AD domain's DNS name in capitals, e.g. CONTOSO.COM (or give principal as name@REALM)")
+		}
+		switch {
+		case k.Keytab != "" && c.Password.IsSet():
+			bad("kerberos.keytab", "give a keytab or a password, not both")
+		case k.Keytab != "":
+			if _, err := os.Stat(k.Keytab); err != nil {
+				bad("kerberos.keytab", "%v", err)
+			}
+		case !c.Password.IsSet():
+			bad("kerberos.keytab", "required: a keytab for the principal (or a password in password, password_file or %s)", EnvPassword)
+		}
+	}
+	if k.SPN != "" && (c.Domain != "" || len(c.URLs) > 1) {
+		bad("kerberos.spn", "applies to one DC only: with several, each is named by the host in its URL (ldap/<host>)")
+	}
+	if k.Krb5Conf != "" {
+		if _, err := os.Stat(k.Krb5Conf); err != nil {
+			bad("kerberos.krb5_conf", "%v", err)
+		}
+	}
+}
+
+// checkURL checks one DC's URL: ldaps://, or ldap:// with StartTLS or
+// Kerberos (signed and sealed).
 func (c *Config) checkURL(key, raw string, bad func(key, format string, args ...any)) {
 	u, err := url.Parse(raw)
 	switch {
@@ -129,8 +246,8 @@ func (c *Config) checkURL(key, raw string, bad func(key, format string, args ...
 			bad("start_tls", "does not apply to ldaps://")
 		}
 	case u.Scheme == "ldap":
-		if !c.StartTLS {
-			bad(key, "ldap:// without start_tls: true would send the bind password in clear text")
+		if !c.StartTLS && !c.UsesKerberos() {
+			bad(key, "ldap:// without start_tls: true would send the bind password in clear text (auth: kerberos signs and seals ldap:// instead)")
 		}
 	default:
 		bad(key, "scheme %q is not ldaps or ldap", u.Scheme)

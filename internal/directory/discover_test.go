@@ -1,6 +1,7 @@
 package directory_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -90,6 +91,22 @@ type proxy struct {
 	ln    net.Listener
 	mu    sync.Mutex
 	conns []net.Conn
+	// wire is every byte that went through, both ways.
+	wire bytes.Buffer
+}
+
+// Write records bytes that go through.
+func (p *proxy) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wire.Write(b)
+}
+
+// seen reports whether s went through the proxy in clear.
+func (p *proxy) seen(s string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return bytes.Contains(p.wire.Bytes(), []byte(s))
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -113,8 +130,8 @@ func newProxy(t *testing.T, target string) *proxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, up)
 			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
+			go func() { _, _ = io.Copy(up, io.TeeReader(c, p)); up.Close() }()
+			go func() { _, _ = io.Copy(c, io.TeeReader(up, p)); c.Close() }()
 		}
 	}()
 	t.Cleanup(p.kill)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -55,4 +56,28 @@ func (c *Client) ProbeWrites(ctx context.Context, ou string) error {
 		return fmt.Errorf("%w; the probe group %s is left behind: delete it by hand", wrap("delete the probe group", dn, err), dn)
 	}
 	return modErr
+}
+
+// DCTime reads the clock of the DC at u (the rootDSE's currentTime,
+// which needs no bind): Kerberos fails when the two clocks are more than
+// five minutes apart.
+func (c *Config) DCTime(ctx context.Context, u string) (time.Time, error) {
+	conn, _, err := c.connect(ctx, u, c.UsesKerberos())
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer conn.Close()
+	res, err := conn.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"currentTime"}, nil))
+	if err != nil {
+		return time.Time{}, wrap("read the clock of", u, err)
+	}
+	if len(res.Entries) != 1 {
+		return time.Time{}, fmt.Errorf("directory: %s: no rootDSE", u)
+	}
+	raw := res.Entries[0].GetAttributeValue("currentTime")
+	t, err := time.Parse("20060102150405.0Z", raw)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("directory: %s: currentTime %q: %w", u, raw, err)
+	}
+	return t, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/directory/kerberos"
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 )
 
@@ -238,17 +239,23 @@ func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Option
 	if u.Scheme == "ldaps" {
 		r.add("ldap: TLS verified", Pass, "the DC's certificate is trusted and names "+u.Hostname(), "")
 	}
+	if d.UsesKerberos() && !checkKerberos(ctx, r, &d, cands) {
+		return
+	}
 	c, err := d.Open(ctx, o.Logger)
 	if err != nil {
 		fix := "check directory.bind_dn and the password"
-		if !directory.IsCode(err, 49) {
+		switch {
+		case d.UsesKerberos():
+			fix = kerberos.Fix(err)
+		case !directory.IsCode(err, 49):
 			fix = "see the error; with ldap:// the DC must offer StartTLS"
 		}
 		r.add("ldap: bind", Fail, err.Error(), fix)
 		return
 	}
 	defer c.Close()
-	r.add("ldap: bind", Pass, "bound as "+d.BindDN, "")
+	r.add("ldap: bind", Pass, "bound as "+d.Account()+"; the connection is protected by "+c.Protection(), "")
 	checkPrivileges(ctx, r, c)
 	s := c.Schema()
 	r.Schema = &s
@@ -281,11 +288,11 @@ func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Option
 			if err != nil {
 				detail = err.Error()
 			}
-			r.add(rights, Fail, detail, "delegate to "+d.BindDN+" on "+ou.dn+": create and delete group objects, and write all properties of group objects (docs: least rights)")
+			r.add(rights, Fail, detail, "delegate to "+d.Account()+" on "+ou.dn+": create and delete group objects, and write all properties of group objects (docs: least rights)")
 			continue
 		}
 		if err := c.ProbeWrites(ctx, ou.dn); err != nil {
-			r.add(rights, Fail, err.Error(), "delegate to "+d.BindDN+" on "+ou.dn+": create and delete group objects, and write all properties of group objects")
+			r.add(rights, Fail, err.Error(), "delegate to "+d.Account()+" on "+ou.dn+": create and delete group objects, and write all properties of group objects")
 			continue
 		}
 		r.add(rights, Pass, "created, modified and deleted a probe group; nothing left behind", "")
@@ -347,6 +354,100 @@ func firstLine(s string) string {
 // checkPrivileges warns when the bind account holds the domain: it needs
 // only the delegated rights on its OUs, and a server running with a Domain
 // Admin's password is a domain's worth of risk.
+// checkKerberos checks, in the order a Kerberos bind needs them, the
+// keytab, the clocks, the ticket-granting ticket and each DC's service
+// principal. It reports whether the bind is worth trying.
+func checkKerberos(ctx context.Context, r *Report, d *directory.Config, cands []string) bool {
+	k := d.Kerberos
+	if k.Keytab != "" {
+		entries, err := kerberos.ReadKeytab(k.Keytab)
+		user, realm := d.KerberosUser()
+		want := strings.ToLower(user + "@" + realm)
+		var mine []string
+		aes := false
+		for _, e := range entries {
+			if strings.ToLower(e.Principal) == want {
+				mine = append(mine, fmt.Sprintf("kvno %d %s", e.KVNO, etypeName(e.EType)))
+				aes = aes || e.EType == 17 || e.EType == 18
+			}
+		}
+		fix := "export it again: samba-tool domain exportkeytab FILE --principal=" + user + ", or on Windows ktpass /princ " + user + "@" + realm +
+			" /mapuser " + user + " /crypto AES256-SHA1 /ptype KRB5_NT_PRINCIPAL /pass * /out FILE; readable by the service's user only"
+		switch {
+		case err != nil:
+			r.add("kerberos: keytab", Fail, err.Error(), fix)
+			return false
+		case len(mine) == 0:
+			r.add("kerberos: keytab", Fail, fmt.Sprintf("%s holds no key for %s (%d keys for others)", k.Keytab, user+"@"+realm, len(entries)), fix)
+			return false
+		case !aes:
+			r.add("kerberos: keytab", Warn, "no AES key for "+user+"@"+realm+": "+strings.Join(mine, ", "), fix)
+		default:
+			r.add("kerberos: keytab", Pass, fmt.Sprintf("%s: %s", user+"@"+realm, strings.Join(mine, ", ")), "")
+		}
+	}
+	checkClock(ctx, r, d, cands[0])
+	id, err := d.OpenIdentity()
+	if err != nil {
+		r.add("kerberos: ticket-granting ticket", Fail, err.Error(), kerberos.Fix(err))
+		return false
+	}
+	defer id.Close()
+	r.add("kerberos: ticket-granting ticket", Pass, "the KDC gave "+id.Name()+" a ticket-granting ticket", "")
+	ok := true
+	for _, u := range cands {
+		spn := d.SPN(u)
+		et, err := kerberos.ServiceTicket(id, spn)
+		switch {
+		case err != nil && k.CurrentIdentity:
+			r.add("kerberos: service principal "+spn, Skip, err.Error(), "")
+		case err != nil:
+			r.add("kerberos: service principal "+spn, Fail, err.Error(), kerberos.Fix(err))
+			ok = false
+		default:
+			r.add("kerberos: service principal "+spn, Pass, "a service ticket for "+u+", session key "+etypeName(et), "")
+		}
+	}
+	return ok
+}
+
+// checkClock compares this machine's clock with the DC's: Kerberos
+// refuses tickets when they are more than five minutes apart.
+func checkClock(ctx context.Context, r *Report, d *directory.Config, u string) {
+	const name = "kerberos: clock"
+	fix := "synchronise this machine's clock with the domain (chrony or systemd-timesyncd pointed at the DCs; on Windows, w32time does it)"
+	dc, err := d.DCTime(ctx, u)
+	if err != nil {
+		r.add(name, Skip, "cannot read the DC's clock: "+err.Error(), "")
+		return
+	}
+	skew := time.Since(dc).Round(time.Second)
+	if skew < 0 {
+		skew = -skew
+	}
+	switch {
+	case skew > 5*time.Minute:
+		r.add(name, Fail, fmt.Sprintf("this machine's clock is %s from %s's: Kerberos allows 5m", skew, u), fix)
+	case skew > time.Minute:
+		r.add(name, Warn, fmt.Sprintf("this machine's clock is %s from %s's (Kerberos allows 5m)", skew, u), fix)
+	default:
+		r.add(name, Pass, fmt.Sprintf("within %s of %s's", max(skew, time.Second), u), "")
+	}
+}
+
+// etypeName names a Kerberos encryption type.
+func etypeName(et int32) string {
+	switch et {
+	case 17:
+		return "aes128-cts-hmac-sha1-96"
+	case 18:
+		return "aes256-cts-hmac-sha1-96"
+	case 23:
+		return "rc4-hmac (no signing or sealing with it: allow AES)"
+	}
+	return fmt.Sprintf("encryption type %d", et)
+}
+
 func checkPrivileges(ctx context.Context, r *Report, c *directory.Client) {
 	const name = "ldap: bind account holds no privileged group"
 	a, err := c.BindAccount(ctx)

@@ -203,3 +203,61 @@ func TestDomainAdminWarned(t *testing.T) {
 		t.Fatalf("%s %q fix %q", c.Status, c.Detail, c.Fix)
 	}
 }
+
+// kerberize binds cfg with the delegated account's keytab over ldap://,
+// signed and sealed.
+func kerberize(t *testing.T, cfg *config.Config, dc *testdc.DC) {
+	t.Helper()
+	kt, err := dc.Keytab(testdc.DelegatedUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &cfg.Directory
+	d.URL, d.Auth, d.BindDN, d.Password = "ldap://"+dc.Addr, directory.AuthKerberos, "", secret.Value{}
+	d.Kerberos = directory.Kerberos{Principal: testdc.DelegatedUser, Realm: testdc.Realm, Keytab: kt, KDCs: []string{dc.KDC()}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKerberos(t *testing.T) {
+	cfg, dc := setup(t, testdc.Options{Kerberos: true}, []string{"Group.Read.All", "User.Read.All"})
+	kerberize(t, cfg, dc)
+	r := doctor.Run(context.Background(), cfg, nil, doctor.Options{WithoutExchange: true})
+	for _, name := range []string{"kerberos: keytab", "kerberos: clock", "kerberos: ticket-granting ticket", "kerberos: service principal ldap/" + dc.Addr, "ldap: bind", "ldap: may create"} {
+		if c := find(t, r, name); c.Status != doctor.Pass {
+			t.Errorf("%s: %s: %s", c.Name, c.Status, c.Detail)
+		}
+	}
+	if c := find(t, r, "ldap: bind"); !strings.Contains(c.Detail, "Kerberos signing and sealing") {
+		t.Errorf("bind: %s", c.Detail)
+	}
+	if c := find(t, r, "kerberos: keytab"); !strings.Contains(c.Detail, "aes256-cts-hmac-sha1-96") {
+		t.Errorf("keytab: %s", c.Detail)
+	}
+
+	cases := []struct {
+		name        string
+		edit        func(d *directory.Config)
+		check, says string
+		fix         string
+	}{
+		{"a keytab of another account", func(d *directory.Config) { d.Kerberos.Principal = "someone-else" },
+			"kerberos: keytab", "holds no key for someone-else@" + testdc.Realm, "exportkeytab"},
+		{"a DC named by an alias", func(d *directory.Config) { d.Kerberos.SPN = "ldap/alias.contoso.test" },
+			"kerberos: service principal ldap/alias.contoso.test", "KDC_ERR_S_PRINCIPAL_UNKNOWN", "FQDN"},
+		{"a wrong password", func(d *directory.Config) { d.Kerberos.Keytab, d.Password = "", secret.New("wrong") },
+			"kerberos: ticket-granting ticket", "KDC_ERR_PREAUTH_FAILED", "keytab"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := *cfg
+			tc.edit(&bad.Directory)
+			r := doctor.Run(context.Background(), &bad, nil, doctor.Options{WithoutExchange: true})
+			c := find(t, r, tc.check)
+			if r.OK() || c.Status != doctor.Fail || !strings.Contains(c.Detail, tc.says) || !strings.Contains(c.Fix, tc.fix) {
+				t.Fatalf("%s: %s %q fix %q", c.Name, c.Status, c.Detail, c.Fix)
+			}
+		})
+	}
+}

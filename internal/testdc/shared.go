@@ -36,6 +36,9 @@ func Shared(t testing.TB, opts Options) *DC {
 		shared.dcs, shared.err = map[string]*DC{}, map[string]error{}
 	}
 	key := opts.flavour()
+	if opts.Kerberos {
+		key += "+kerberos" // the same template, another configuration
+	}
 	if err := shared.err[key]; err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,11 @@ type Options struct {
 	// Anchor adds msDS-ExternalDirectoryObjectId (Windows Server 2016
 	// schema), which Samba 4.17 lacks.
 	Anchor bool
+	// Kerberos runs the DC's KDC (on Addr:88) and gives the DC the service
+	// principal ldap/<Addr>. The DC then behaves as AD with "LDAP server
+	// signing requirements = Require signing": SASL binds on ldap:// must
+	// sign or seal, and over TLS need not (allow_sasl_over_tls).
+	Kerberos bool
 }
 
 func (o Options) flavour() string {
@@ -146,10 +151,59 @@ func (dc *DC) start(ctx context.Context, tmpl string) error {
 		return err
 	}
 	conf := filepath.Join(dc.Dir, "smb.conf")
-	if err := os.WriteFile(conf, []byte(smbConf(dc.Dir, dc.Addr, true)), 0o644); err != nil {
+	text := smbConf(dc.Dir, dc.Addr, true)
+	if dc.Options.Kerberos {
+		text = strings.Replace(text, "server services = ldap\n", "server services = ldap, kdc\n\tldap server require strong auth = allow_sasl_over_tls\n", 1)
+	}
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return err
 	}
-	return dc.run(ctx, conf)
+	if err := dc.run(ctx, conf); err != nil {
+		return err
+	}
+	if dc.Options.Kerberos {
+		// AD's DCs carry ldap/<fqdn>; samba_spnupdate, which would add
+		// it, does not run here. ldap/<address> lets tests dial the IP.
+		return dc.addSPN("ldap/"+FQDN, "ldap/"+dc.Addr)
+	}
+	return nil
+}
+
+// KDC is the DC's KDC, host:port.
+func (dc *DC) KDC() string { return net.JoinHostPort(dc.Addr, "88") }
+
+// MachineDN is the DC's own computer account.
+const MachineDN = "CN=TESTDC,OU=Domain Controllers," + BaseDN
+
+// FQDN is the DC's DNS name.
+const FQDN = "testdc.contoso.test"
+
+// addSPN gives the DC's account more service principal names.
+func (dc *DC) addSPN(spns ...string) error {
+	conn, err := dc.Admin()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	req := ldap.NewModifyRequest(MachineDN, nil)
+	req.Add("servicePrincipalName", spns)
+	if err := conn.Modify(req); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) {
+		return fmt.Errorf("testdc: add SPNs %v: %w", spns, err)
+	}
+	return nil
+}
+
+// Keytab exports the keys of principal (a user's sAMAccountName) into a
+// keytab file under the DC's directory, as an admin does with
+// samba-tool domain exportkeytab (or ktpass on Windows).
+func (dc *DC) Keytab(principal string) (string, error) {
+	path := filepath.Join(dc.Dir, principal+".keytab")
+	out, err := exec.Command("samba-tool", "domain", "exportkeytab", path, "--principal="+principal,
+		"-s", filepath.Join(dc.Dir, "smb.conf")).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("testdc: export keytab for %s: %v: %s", principal, err, out)
+	}
+	return path, nil
 }
 
 // smbConf is the configuration of a test DC rooted at dir, listening on
