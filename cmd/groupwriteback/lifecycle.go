@@ -76,13 +76,9 @@ func (g *globals) printDelegation(ctx context.Context) error {
 	}
 	w := g.stdout
 	fmt.Fprintf(w, "# Run on a domain controller (or with RSAT) as a domain admin: the rights %s needs, and nothing more (docs/permissions.md).\n", account)
-	fmt.Fprintf(w, "# writeback.target_ou: create and delete groups; read and write their properties.\n")
-	for _, l := range directory.Delegation(cfg.Writeback.TargetOU, account) {
-		fmt.Fprintln(w, l)
-	}
-	if q := cfg.Writeback.QuarantineOU; q != "" {
-		fmt.Fprintf(w, "# writeback.quarantine_ou: the same, for groups moved there.\n")
-		for _, l := range directory.Delegation(q, account) {
+	for _, p := range cfg.Places() {
+		fmt.Fprintf(w, "# %s: create and delete groups; read and write their properties.\n", p.Key)
+		for _, l := range directory.Delegation(p.DN, account) {
 			fmt.Fprintln(w, l)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +73,10 @@ type Writeback struct {
 	TargetOU string `yaml:"target_ou"`
 	// Naming is display_name (default) or object_id.
 	Naming string `yaml:"naming"`
+	// Placement puts groups in OUs by rule: a group goes to the OU of the
+	// first rule it matches, and to TargetOU when it matches none. A group
+	// whose rule changes is moved (the same object, SID and ACLs).
+	Placement []PlacementRule `yaml:"placement"`
 	// Scope narrows which groups are written back.
 	Scope Scope `yaml:"scope"`
 	// MemberLimit skips (and reports) groups with more members; 0: no limit.
@@ -107,6 +112,18 @@ type Writeback struct {
 	// PlanMaxAge is the oldest a saved plan (plan --out) may be when
 	// applied (default 1h): AD and the tenant move on.
 	PlanMaxAge time.Duration `yaml:"plan_max_age"`
+}
+
+// PlacementRule is one writeback.placement rule: an OU, and the
+// conditions a group must all meet to go there.
+type PlacementRule struct {
+	OU string `yaml:"ou"`
+	// Kind is microsoft365 or security.
+	Kind string `yaml:"kind"`
+	// DisplayName is a pattern (* ? [a-z]), without regard to case.
+	DisplayName string `yaml:"display_name"`
+	// MailDomain is the domain of the group's mail, e.g. fabrikam.com.
+	MailDomain string `yaml:"mail_domain"`
 }
 
 // Scope narrows writeback beyond the tenant's own settings.
@@ -369,24 +386,78 @@ func validDN(s string) bool {
 	return err == nil
 }
 
+// Place is an OU the tool writes groups to, and the key that names it.
+type Place struct{ Key, DN string }
+
+// Places are the OUs groups are written to or moved to: the target OU,
+// each placement rule's OU (once), and the quarantine OU.
+func (c *Config) Places() []Place {
+	places := []Place{{"writeback.target_ou", c.Writeback.TargetOU}}
+	for i, r := range c.Writeback.Placement {
+		if !slices.ContainsFunc(places, func(p Place) bool { return policy.SameDN(p.DN, r.OU) }) {
+			places = append(places, Place{fmt.Sprintf("writeback.placement[%d].ou", i), r.OU})
+		}
+	}
+	if q := c.Writeback.QuarantineOU; q != "" {
+		places = append(places, Place{"writeback.quarantine_ou", q})
+	}
+	return places
+}
+
+// placementOUs are the target OU, then each placement rule's OU.
+func (c *Config) placementOUs() []string {
+	ous := []string{c.Writeback.TargetOU}
+	for _, r := range c.Writeback.Placement {
+		ous = append(ous, r.OU)
+	}
+	return ous
+}
+
+func (c *Config) validatePlacement(checkOU func(key, dn string), bad func(key, format string, args ...any)) {
+	for i, r := range c.Writeback.Placement {
+		key := fmt.Sprintf("writeback.placement[%d]", i)
+		if r.OU == "" {
+			bad(key+".ou", "required: the OU the rule's groups are written to")
+		} else {
+			checkOU(key+".ou", r.OU)
+		}
+		if r.Kind != "" && r.Kind != "microsoft365" && r.Kind != "security" {
+			bad(key+".kind", "%q is not microsoft365 or security", r.Kind)
+		}
+		if _, err := path.Match(r.DisplayName, ""); err != nil {
+			bad(key+".display_name", "pattern %q: %v", r.DisplayName, err)
+		}
+		if d := strings.TrimPrefix(r.MailDomain, "@"); r.MailDomain != "" && (!strings.Contains(d, ".") || strings.ContainsAny(d, "@ /")) {
+			bad(key+".mail_domain", "%q is not a mail domain such as contoso.com", r.MailDomain)
+		}
+	}
+}
+
 // Validate reports every problem in the configuration at once.
 func (c *Config) Validate() error {
 	errs := []error{c.Cloud.Validate("cloud."), c.Directory.Validate("directory.")}
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	switch {
-	case c.Writeback.TargetOU == "":
-		bad("writeback.target_ou", "required: the OU groups are written to, e.g. OU=Cloud Groups,DC=contoso,DC=com")
-	case !validDN(c.Writeback.TargetOU):
-		bad("writeback.target_ou", "%q is not a DN", c.Writeback.TargetOU)
-	case c.Directory.BaseDN != "" && !policy.Within(c.Writeback.TargetOU, c.Directory.BaseDN):
-		bad("writeback.target_ou", "%q is not under directory.base_dn %q", c.Writeback.TargetOU, c.Directory.BaseDN)
-	default:
-		if err := directory.CheckOUName(c.Writeback.TargetOU, c.Directory.BaseDN); err != nil {
-			bad("writeback.target_ou", "%v", err)
+	// checkOU checks an OU groups are written to or moved to.
+	checkOU := func(key, dn string) {
+		switch {
+		case !validDN(dn):
+			bad(key, "%q is not a DN", dn)
+		case c.Directory.BaseDN != "" && !policy.Within(dn, c.Directory.BaseDN):
+			bad(key, "%q is not under directory.base_dn %q", dn, c.Directory.BaseDN)
+		default:
+			if err := directory.CheckOUName(dn, c.Directory.BaseDN); err != nil {
+				bad(key, "%v", err)
+			}
 		}
 	}
+	if c.Writeback.TargetOU == "" {
+		bad("writeback.target_ou", "required: the OU groups are written to, e.g. OU=Cloud Groups,DC=contoso,DC=com")
+	} else {
+		checkOU("writeback.target_ou", c.Writeback.TargetOU)
+	}
+	c.validatePlacement(checkOU, bad)
 	if s := c.Writeback.SourceOfAuthority; s != "report" && s != "in_place" {
 		bad("writeback.source_of_authority", "%q is not report or in_place", s)
 	}
@@ -408,15 +479,16 @@ func (c *Config) Validate() error {
 	case q == "" && quarantine:
 		bad("writeback.quarantine_ou", "required when a writeback.on_* policy is quarantine")
 	case q == "":
-	case !validDN(q):
-		bad("writeback.quarantine_ou", "%q is not a DN", q)
-	case c.Directory.BaseDN != "" && !policy.Within(q, c.Directory.BaseDN):
-		bad("writeback.quarantine_ou", "%q is not under directory.base_dn", q)
-	case c.Writeback.TargetOU != "" && (policy.Within(q, c.Writeback.TargetOU) || policy.Within(c.Writeback.TargetOU, q)):
-		bad("writeback.quarantine_ou", "must be apart from writeback.target_ou, neither inside the other")
 	default:
-		if err := directory.CheckOUName(q, c.Directory.BaseDN); err != nil {
-			bad("writeback.quarantine_ou", "%v", err)
+		checkOU("writeback.quarantine_ou", q)
+		for i, ou := range c.placementOUs() {
+			if ou != "" && (policy.Within(q, ou) || policy.Within(ou, q)) {
+				key := "writeback.target_ou"
+				if i > 0 {
+					key = fmt.Sprintf("writeback.placement[%d].ou", i-1)
+				}
+				bad("writeback.quarantine_ou", "must be apart from %s, neither inside the other", key)
+			}
 		}
 	}
 	if p := c.Writeback.DeleteThresholdPercent; p != nil && (*p < 0 || *p > 100) {

@@ -259,11 +259,8 @@ func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Option
 	checkPrivileges(ctx, r, c)
 	s := c.Schema()
 	r.Schema = &s
-	ous := []struct{ key, dn string }{{"writeback.target_ou", cfg.Writeback.TargetOU}}
-	if q := cfg.Writeback.QuarantineOU; q != "" {
-		ous = append(ous, struct{ key, dn string }{"writeback.quarantine_ou", q})
-	}
-	for _, ou := range ous {
+	for _, p := range cfg.Places() {
+		ou := struct{ key, dn string }{p.Key, p.DN}
 		name := "ldap: " + ou.key + " exists"
 		ok, err := c.Exists(ctx, ou.dn)
 		switch {

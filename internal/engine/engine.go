@@ -347,9 +347,19 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 }
 
 // ownsPlace reports whether dn lies where the tool keeps its groups: the
-// target OU or the quarantine OU.
+// target OU, a placement rule's OU, or the quarantine OU.
 func (e *Engine) ownsPlace(dn string) bool {
-	return policy.Within(dn, e.cfg.TargetOU) || (e.cfg.QuarantineOU != "" && policy.Within(dn, e.cfg.QuarantineOU))
+	for _, ou := range e.placement().OUs() {
+		if policy.Within(dn, ou) {
+			return true
+		}
+	}
+	return e.cfg.QuarantineOU != "" && policy.Within(dn, e.cfg.QuarantineOU)
+}
+
+// placement is where groups go: the target OU and the placement rules.
+func (e *Engine) placement() policy.Placement {
+	return policy.Placement{TargetOU: e.cfg.TargetOU, Rules: e.cfg.Policy.Placement}
 }
 
 // policyOptions are the options every decision is made with: the
@@ -366,7 +376,7 @@ func (e *Engine) managed() []string { return policy.ManagedAttributes(e.cfg.Poli
 func cloudID(a reconcile.ADGroup) string { return policy.CloudIDFromAnchor(a.Anchor) }
 
 func (e *Engine) reconcileOptions(managed []string, o RunOptions) reconcile.Options {
-	return reconcile.Options{TargetOU: e.cfg.TargetOU, QuarantineOU: e.cfg.QuarantineOU, MoveBack: e.cfg.MoveBack, Managed: managed,
+	return reconcile.Options{TargetOU: e.cfg.TargetOU, OUs: e.placement().OUs(), QuarantineOU: e.cfg.QuarantineOU, MoveBack: e.cfg.MoveBack, Managed: managed,
 		BatchSize: e.cfg.BatchSize, DeleteThreshold: e.cfg.DeleteThreshold, DeleteThresholdPercent: e.cfg.DeleteThresholdPercent,
 		AllowDeletes: o.AllowDeletes}
 }

@@ -105,7 +105,7 @@ func (e *Engine) findGroup(arg string, snap *cloud.Snapshot, statuses []store.Gr
 	var ids []string
 	for id, g := range snap.Groups {
 		cn := policy.CommonName(e.cfg.Policy.Naming, id, g.DisplayName)
-		if strings.EqualFold(g.DisplayName, arg) || strings.EqualFold(policy.SAMAccountName(cn), arg) || policy.SameDN(policy.GroupDN(cn, e.cfg.TargetOU), arg) {
+		if strings.EqualFold(g.DisplayName, arg) || strings.EqualFold(policy.SAMAccountName(cn), arg) || policy.SameDN(policy.GroupDN(cn, e.ouFor(g)), arg) {
 			ids = append(ids, id)
 		}
 	}
@@ -133,4 +133,10 @@ func decisionOf(ds []policy.Decision, id string) *policy.Decision {
 		}
 	}
 	return nil
+}
+
+// ouFor is the OU placement gives g.
+func (e *Engine) ouFor(g *cloud.Group) string {
+	ou, _ := e.placement().OUFor(g)
+	return ou
 }

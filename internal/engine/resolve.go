@@ -58,8 +58,8 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, tr *Trace)
 			list = append(list, v)
 		}
 		base := e.cfg.BaseDN
-		if kind == reconcile.ByAnchor {
-			base = e.cfg.TargetOU
+		if kind == reconcile.ByAnchor && len(e.cfg.Policy.Placement) == 0 {
+			base = e.cfg.TargetOU // else the placement OUs may lie anywhere in the domain
 		}
 		objs, err := e.reader.Lookup(ctx, kind, base, list)
 		if err != nil {

@@ -82,7 +82,11 @@ func (e *Engine) checkBinding(ctx context.Context, record bool) error {
 // checkPlaces refuses to work in an OU that is no safe place for groups
 // (directory.CheckContainer); deep walks the OUs for critical objects.
 func (e *Engine) checkPlaces(ctx context.Context, deep bool) error {
-	for _, ou := range []struct{ key, dn string }{{"writeback.target_ou", e.cfg.TargetOU}, {"writeback.quarantine_ou", e.cfg.QuarantineOU}} {
+	places := []struct{ key, dn string }{{"writeback.target_ou", e.cfg.TargetOU}, {"writeback.quarantine_ou", e.cfg.QuarantineOU}}
+	for i, r := range e.cfg.Policy.Placement {
+		places = append(places, struct{ key, dn string }{fmt.Sprintf("writeback.placement[%d].ou", i), r.OU})
+	}
+	for _, ou := range places {
 		if ou.dn == "" {
 			continue
 		}

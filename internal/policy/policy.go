@@ -42,8 +42,10 @@ const (
 
 // Options are everything besides the tenant that decides the outcome.
 type Options struct {
-	// TargetOU is where groups are created.
-	TargetOU string
+	// TargetOU is where groups are created, unless a Placement rule
+	// matches them first.
+	TargetOU  string
+	Placement []PlacementRule
 	// Naming is NamingDisplayName or NamingObjectID.
 	Naming string
 	// SkipUnsetMicrosoft365 leaves out Microsoft 365 groups whose
@@ -162,6 +164,9 @@ type DesiredGroup struct {
 	Anchor  string
 	CN      string
 	DN      string
+	// PlacedBy names the placement rule that chose DN's OU ("": the
+	// target OU).
+	PlacedBy string
 	// Type is the on-premises group type written.
 	Type string
 	// Attrs holds every attribute the tool manages, by LDAP name; an
@@ -374,7 +379,11 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 		attrs["msExchRecipientTypeDetails"] = []string{strconv.FormatInt(typeDetailsRemoteGroupMailbox, 10)}
 		attrs["msExchRequireAuthToSendTo"] = []string{"TRUE"}
 	}
-	d.Desired = &DesiredGroup{CloudID: g.ID, Anchor: anchor, CN: cn, DN: GroupDN(cn, o.TargetOU), Type: typ, Attrs: attrs}
+	ou, rule := Placement{TargetOU: o.TargetOU, Rules: o.Placement}.OUFor(g)
+	d.Desired = &DesiredGroup{CloudID: g.ID, Anchor: anchor, CN: cn, DN: GroupDN(cn, ou), Type: typ, Attrs: attrs}
+	if rule >= 0 {
+		d.Desired.PlacedBy = fmt.Sprintf("writeback.placement[%d] (%s)", rule, o.Placement[rule])
+	}
 	return d
 }
 

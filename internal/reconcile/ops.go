@@ -96,13 +96,40 @@ func renamedDN(dn, cn string) string {
 	return policy.GroupDN(cn, parent)
 }
 
-// homeDN is where a wanted group lives after the plan: where it is, if that
-// is in the target OU, else moved into the target OU under its own RDN.
-func homeDN(dn string, o Options) string {
-	if under(dn, o.TargetOU) {
+// homeDN is where a wanted group lives after the plan: where it is, if
+// that is in the OU placement gives it (below it, and in no placement OU
+// nested deeper), else moved there under its own RDN.
+func homeDN(dn string, g *policy.DesiredGroup, o Options) string {
+	want := parentOf(g.DN)
+	if policy.SameDN(o.home(dn), want) {
 		return dn
 	}
-	return childDN(dn, o.TargetOU)
+	return childDN(dn, want)
+}
+
+// parentOf is the DN of dn's parent.
+func parentOf(dn string) string {
+	_, parent := policy.SplitDN(dn)
+	return parent
+}
+
+// ous are the OUs groups are placed in.
+func (o Options) ous() []string {
+	if len(o.OUs) == 0 {
+		return []string{o.TargetOU}
+	}
+	return o.OUs
+}
+
+// home is the placement OU dn lies in, or "".
+func (o Options) home(dn string) string { return policy.HomeOU(dn, o.ous()) }
+
+// placesText names the OUs groups are placed in, for messages.
+func (o Options) placesText() string {
+	if ous := o.ous(); len(ous) > 1 {
+		return "the placement OUs (" + strings.Join(ous, "; ") + ")"
+	}
+	return "the target OU " + o.TargetOU
 }
 
 // childDN is dn's RDN under a new parent.

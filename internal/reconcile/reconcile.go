@@ -140,6 +140,9 @@ type Problem struct {
 // Options tune planning.
 type Options struct {
 	TargetOU string
+	// OUs are every OU groups are placed in (writeback.placement), the
+	// target OU among them; empty means the target OU alone.
+	OUs []string
 	// QuarantineOU holds quarantined groups; the tool owns anchored groups
 	// there too.
 	QuarantineOU string
@@ -197,14 +200,14 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		switch {
 		case id == "":
 			p.Problems = append(p.Problems, Problem{DN: a.DN, Err: ErrNotOwned, Message: fmt.Sprintf("anchor %q is not Group_<objectId>; left alone", a.Anchor)})
-		case !under(a.DN, o.TargetOU) && !(o.QuarantineOU != "" && under(a.DN, o.QuarantineOU)) && !(o.MoveBack && wanted(id)):
+		case o.home(a.DN) == "" && !(o.QuarantineOU != "" && under(a.DN, o.QuarantineOU)) && !(o.MoveBack && wanted(id)):
 			if _, known := undesired[id]; !known && !wanted(id) {
 				continue // another tenant's, or long gone: not ours to report
 			}
 			// Never duplicated: the group is left where it is, and not
 			// created again in the target OU.
 			p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Err: ErrNotOwned,
-				Message: fmt.Sprintf("carries the anchor but lies outside the target OU %s; left alone (not created again)", o.TargetOU)})
+				Message: fmt.Sprintf("carries the anchor but lies outside %s; left alone (not created again)", o.placesText())})
 			byID[id] = &ADGroup{DN: ""}
 		case byID[id] != nil:
 			p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Err: ErrNotOwned,
@@ -227,7 +230,7 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 			finalDN[d.Group.Anchor] = d.Group.DN
 			pending[strings.ToLower(d.Group.DN)] = true
 		case a.DN != "":
-			finalDN[d.Group.Anchor] = renamedDN(homeDN(a.DN, o), d.Group.CN)
+			finalDN[d.Group.Anchor] = renamedDN(homeDN(a.DN, d.Group, o), d.Group.CN)
 		}
 	}
 	var ops []Op
@@ -256,8 +259,8 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 			continue // duplicate anchors, reported above
 		}
 		if !seen {
-			if !under(g.DN, o.TargetOU) {
-				p.Problems = append(p.Problems, Problem{CloudID: g.CloudID, DN: g.DN, Err: ErrNotOwned, Message: "would be created outside the target OU"})
+			if o.home(g.DN) == "" {
+				p.Problems = append(p.Problems, Problem{CloudID: g.CloudID, DN: g.DN, Err: ErrNotOwned, Message: "would be created outside " + o.placesText()})
 				continue
 			}
 			ops = append(ops, create(g, members, pending, o)...)
@@ -382,10 +385,15 @@ func create(g *policy.DesiredGroup, members []string, pending map[string]bool, o
 func converge(g *policy.DesiredGroup, a *ADGroup, members []string, o Options) []Op {
 	var ops []Op
 	dn := a.DN
-	if home := homeDN(a.DN, o); home != a.DN {
+	if home := homeDN(a.DN, g, o); home != a.DN {
 		// Back from quarantine (or, with MoveBack, from where an admin
-		// moved it): same object, same SID.
-		ops = append(ops, Op{Action: Move, CloudID: g.CloudID, DN: a.DN, NewParent: o.TargetOU, Anchor: g.Anchor, Reason: "wanted again"})
+		// moved it), or to the OU a placement rule now gives it: the same
+		// object, SID and ACLs.
+		reason := "wanted again"
+		if o.home(a.DN) != "" {
+			reason = "placed in " + parentOf(g.DN) + " by " + cmp.Or(g.PlacedBy, "writeback.target_ou")
+		}
+		ops = append(ops, Op{Action: Move, CloudID: g.CloudID, DN: a.DN, NewParent: parentOf(g.DN), Anchor: g.Anchor, Reason: reason})
 		dn = home
 	}
 	if newDN := renamedDN(dn, g.CN); newDN != dn {

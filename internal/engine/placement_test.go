@@ -1,0 +1,107 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+// Groups go to the OU of the first placement rule they match; when a
+// group's rule changes, plan shows the move and sync makes it: the same
+// object (objectGUID), moved, not created again.
+func TestCorePlacementRules(t *testing.T) {
+	var sales string
+	e := newMemEnv(t, 3, []map[string]any{
+		{"id": groupID(1), "displayName": "Sales EMEA", "mailNickname": "sales", "members": []any{userID(0)}},
+		{"id": groupID(2), "displayName": "Finance", "mailNickname": "finance", "members": []any{userID(1)}},
+	}, func(c *engine.Config) {
+		c.Policy.Placement = []policy.PlacementRule{{OU: "OU=Sales groups," + memBase, DisplayName: "sales *"}}
+	})
+	var err error
+	if sales, err = e.dir.AddOU(memBase, "Sales groups"); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(engine.RunOptions{})
+	first := e.group(groupID(1))
+	if first == nil || !policy.SameDN(first.DN, "CN=Sales EMEA_2c1a0b000001,"+sales) {
+		t.Fatalf("Sales EMEA written to %+v", first)
+	}
+	if g := e.group(groupID(2)); g == nil || !policy.SameDN(g.DN, "CN=Finance_2c1a0b000002,"+e.ou) {
+		t.Fatalf("Finance written to %+v, want the target OU", g)
+	}
+
+	// Renamed out of its rule: planned as a move, then moved.
+	if err := e.tenant.UpdateGroup(groupID(1), map[string]any{"displayName": "EMEA partners"}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.eng.Plan(context.Background(), engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var move *reconcile.Op
+	for i, op := range p.Result.Plan.Ops {
+		if op.Action == reconcile.Move && op.CloudID == groupID(1) {
+			move = &p.Result.Plan.Ops[i]
+		}
+	}
+	if move == nil || !policy.SameDN(move.NewParent, e.ou) || move.Reason != "placed in "+e.ou+" by writeback.target_ou" {
+		t.Fatalf("plan: %+v", p.Result.Plan.Ops)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	if res.Counts.Created != 0 {
+		t.Fatalf("created %d groups: a move must not recreate", res.Counts.Created)
+	}
+	moved := e.group(groupID(1))
+	if moved == nil || moved.GUID != first.GUID || !policy.SameDN(moved.DN, "CN=EMEA partners_2c1a0b000001,"+e.ou) {
+		t.Fatalf("after the move: %+v (first GUID %s)", moved, first.GUID)
+	}
+	if _, writes := e.sync(engine.RunOptions{Full: true}); writes != 0 {
+		t.Fatalf("a full cycle after the move wrote %d times", writes)
+	}
+}
+
+// On Samba: a group placed by a rule, then moved by the change of its
+// rule, keeps its objectGUID and objectSid (a modrdn across OUs, not a
+// delete and create).
+func TestPlacementMoveKeepsIdentity(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{})
+	sales := dc.NewOU(t, "sales")
+	tf := baseTenant(t, dc, 2)
+	tf.Groups = append(tf.Groups, map[string]any{"id": groupID(1), "displayName": "Sales EMEA", "mailNickname": "sales", "mailEnabled": false,
+		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0), userID(1)}})
+	e := newEnvOn(t, dc, tf, func(c *engine.Config) {
+		c.Policy.Placement = []policy.PlacementRule{{OU: sales, Kind: "security", DisplayName: "Sales*"}}
+	})
+	e.sync(engine.RunOptions{})
+	find := func() *ldap.Entry {
+		t.Helper()
+		got := dc.Search(t, testdc.BaseDN, ldap.ScopeWholeSubtree, "(adminDescription="+policy.Anchor(groupID(1))+")", "objectGUID", "objectSid", "member")
+		if len(got) != 1 {
+			t.Fatalf("%d groups carry the anchor", len(got))
+		}
+		return got[0]
+	}
+	before := find()
+	if !policy.Within(before.DN, sales) || len(before.GetAttributeValues("member")) != 2 {
+		t.Fatalf("written to %s with %d members, want %s", before.DN, len(before.GetAttributeValues("member")), sales)
+	}
+	if err := e.tenant.UpdateGroup(groupID(1), map[string]any{"displayName": "Partners EMEA"}); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	after := find()
+	if res.Counts.Created != 0 || !policy.SameDN(after.DN, "CN=Partners EMEA_2c1a0b000001,"+e.ou) {
+		t.Fatalf("after the rule changed: %s, %d created", after.DN, res.Counts.Created)
+	}
+	if sidOf(after) != sidOf(before) || !bytes.Equal(after.GetRawAttributeValue("objectGUID"), before.GetRawAttributeValue("objectGUID")) ||
+		len(after.GetAttributeValues("member")) != 2 {
+		t.Fatalf("not the same object: SID %s → %s", sidOf(before), sidOf(after))
+	}
+}

@@ -1,0 +1,105 @@
+package policy
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
+)
+
+// PlacementRule puts the groups it matches in OU. A rule matches a group
+// when every condition it gives holds; a rule with none matches all.
+type PlacementRule struct {
+	OU string
+	// Kind is microsoft365 or security.
+	Kind string
+	// DisplayName is a path.Match pattern, matched without regard to case.
+	DisplayName string
+	// MailDomain matches the domain of the group's mail, without regard
+	// to case.
+	MailDomain string
+}
+
+// Matches reports whether the rule matches g.
+func (r PlacementRule) Matches(g *cloud.Group) bool {
+	if r.Kind != "" && r.Kind != string(KindOf(g)) {
+		return false
+	}
+	if r.DisplayName != "" {
+		if ok, _ := path.Match(strings.ToLower(r.DisplayName), strings.ToLower(g.DisplayName)); !ok {
+			return false
+		}
+	}
+	if r.MailDomain != "" {
+		_, domain, found := strings.Cut(g.Mail, "@")
+		if !found || !strings.EqualFold(domain, strings.TrimPrefix(r.MailDomain, "@")) {
+			return false
+		}
+	}
+	return true
+}
+
+// String names the rule as plan and show print it.
+func (r PlacementRule) String() string {
+	var conds []string
+	if r.Kind != "" {
+		conds = append(conds, "kind "+r.Kind)
+	}
+	if r.DisplayName != "" {
+		conds = append(conds, fmt.Sprintf("display name %q", r.DisplayName))
+	}
+	if r.MailDomain != "" {
+		conds = append(conds, "mail domain "+r.MailDomain)
+	}
+	if len(conds) == 0 {
+		return "every group"
+	}
+	return strings.Join(conds, ", ")
+}
+
+// Placement decides, for each group, the OU it lives in: the OU of the
+// first rule it matches, else the target OU.
+type Placement struct {
+	TargetOU string
+	Rules    []PlacementRule
+}
+
+// OUFor is the OU g belongs in, and the rule that put it there (-1: the
+// target OU, no rule matched).
+func (p Placement) OUFor(g *cloud.Group) (ou string, rule int) {
+	for i, r := range p.Rules {
+		if r.Matches(g) {
+			return r.OU, i
+		}
+	}
+	return p.TargetOU, -1
+}
+
+// OUs are every OU groups are placed in: the target OU first, then each
+// rule's once.
+func (p Placement) OUs() []string {
+	out := []string{p.TargetOU}
+	for _, r := range p.Rules {
+		seen := false
+		for _, ou := range out {
+			seen = seen || SameDN(ou, r.OU)
+		}
+		if !seen {
+			out = append(out, r.OU)
+		}
+	}
+	return out
+}
+
+// HomeOU is the OU among ous that dn lies in: the deepest one above it,
+// since placement OUs may nest; "" when it lies in none.
+func HomeOU(dn string, ous []string) string {
+	home := ""
+	for _, ou := range ous {
+		if Below(dn, ou) && (home == "" || Below(ou, home)) {
+			home = ou
+		}
+	}
+	return home
+}
