@@ -69,7 +69,9 @@ func TestKerberosBinds(t *testing.T) {
 		{name: "password on ldap://", url: "ldap://" + dc.Addr, protection: "Kerberos signing and sealing",
 			edit: func(c *directory.Config) { c.Kerberos.Keytab, c.Password = "", secret.New(testdc.DelegatedPassword) }},
 		{name: "principal with its realm", url: "ldap://" + dc.Addr, protection: "Kerberos signing and sealing",
-			edit: func(c *directory.Config) { c.Kerberos.Principal, c.Kerberos.Realm = testdc.DelegatedUser+"@"+testdc.Realm, "" }},
+			edit: func(c *directory.Config) {
+				c.Kerberos.Principal, c.Kerberos.Realm = testdc.DelegatedUser+"@"+testdc.Realm, ""
+			}},
 		{name: "LDAPS", url: dc.URL, protection: "TLS"},
 		{name: "StartTLS", url: "ldap://" + dc.Addr, protection: "TLS", edit: func(c *directory.Config) { c.StartTLS = true }},
 		{name: "the SPN given", url: "ldap://" + dc.Addr, protection: "Kerberos signing and sealing",
@@ -77,7 +79,9 @@ func TestKerberosBinds(t *testing.T) {
 		{name: "wrong password", url: "ldap://" + dc.Addr, fails: "KDC_ERR_PREAUTH_FAILED", fix: "password or the keytab",
 			edit: func(c *directory.Config) { c.Kerberos.Keytab, c.Password = "", secret.New("not-it") }},
 		{name: "unknown account", url: "ldap://" + dc.Addr, fails: "KDC_ERR_C_PRINCIPAL_UNKNOWN", fix: "knows no such account",
-			edit: func(c *directory.Config) { c.Kerberos.Keytab, c.Kerberos.Principal, c.Password = "", "nobody", secret.New("x") }},
+			edit: func(c *directory.Config) {
+				c.Kerberos.Keytab, c.Kerberos.Principal, c.Password = "", "nobody", secret.New("x")
+			}},
 		{name: "no SPN for the DC's name", url: "ldap://" + dc.Addr, fails: "KDC_ERR_S_PRINCIPAL_UNKNOWN", fix: "FQDN",
 			edit: func(c *directory.Config) { c.Kerberos.SPN = "ldap/alias.contoso.test" }},
 	}
