@@ -78,6 +78,10 @@ type Group struct {
 	OnPremisesSyncEnabled        *bool                  `json:"onPremisesSyncEnabled,omitempty"`
 	OnPremisesSecurityIdentifier string                 `json:"onPremisesSecurityIdentifier,omitempty"`
 	Writeback                    WritebackConfiguration `json:"writebackConfiguration"`
+	// Extensions are the extension properties read for placement rules:
+	// extensionAttribute1…15 (onPremisesExtensionAttributes) and directory
+	// extensions (extension_<appId>_<name>), by name, with their values.
+	Extensions map[string][]string `json:"extensions,omitempty"`
 	// CloudManaged is onPremisesSyncBehavior.isCloudManaged, read for groups
 	// that were synced from AD and no longer are: true when an admin moved
 	// the source of authority to the cloud; nil when not read.

@@ -20,6 +20,9 @@ const (
 	GroupOnPremisesSyncEnabled
 	GroupOnPremisesSecurityIdentifier
 	GroupWriteback
+	// GroupExtensions: Values.Extensions holds the extensions the item
+	// carried; one with no values was cleared.
+	GroupExtensions
 )
 
 // User fields.
@@ -125,6 +128,18 @@ func applyGroupFields(g *Group, d *GroupDelta) {
 	set(GroupOnPremisesSyncEnabled, func() { g.OnPremisesSyncEnabled = v.OnPremisesSyncEnabled })
 	set(GroupOnPremisesSecurityIdentifier, func() { g.OnPremisesSecurityIdentifier = v.OnPremisesSecurityIdentifier })
 	set(GroupWriteback, func() { g.Writeback = v.Writeback })
+	set(GroupExtensions, func() {
+		for name, vals := range v.Extensions {
+			if len(vals) == 0 {
+				delete(g.Extensions, name)
+				continue
+			}
+			if g.Extensions == nil {
+				g.Extensions = map[string][]string{}
+			}
+			g.Extensions[name] = vals
+		}
+	})
 }
 
 func applyRefs(m map[string]ObjectType, added, removed []ObjectRef) map[string]ObjectType {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"regexp"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -76,7 +77,7 @@ type Writeback struct {
 	// Placement puts groups in OUs by rule: a group goes to the OU of the
 	// first rule it matches, and to TargetOU when it matches none. A group
 	// whose rule changes is moved (the same object, SID and ACLs).
-	Placement []PlacementRule `yaml:"placement"`
+	Placement []PlacementRule `yaml:"placement,omitempty"`
 	// Scope narrows which groups are written back.
 	Scope Scope `yaml:"scope"`
 	// MemberLimit skips (and reports) groups with more members; 0: no limit.
@@ -124,7 +125,28 @@ type PlacementRule struct {
 	DisplayName string `yaml:"display_name"`
 	// MailDomain is the domain of the group's mail, e.g. fabrikam.com.
 	MailDomain string `yaml:"mail_domain"`
+	// Extension is an extension property of the group: extensionAttribute1
+	// to extensionAttribute15, or a directory extension
+	// extension_<appId without hyphens>_<name>. ExtensionValue is a
+	// pattern one of its values must match; without it, any value does.
+	Extension      string `yaml:"extension"`
+	ExtensionValue string `yaml:"extension_value"`
 }
+
+// GroupExtensions are the extension properties placement rules match
+// on: what the groups rounds must read.
+func (c *Config) GroupExtensions() []string {
+	var out []string
+	for _, r := range c.Writeback.Placement {
+		if r.Extension != "" && !slices.Contains(out, r.Extension) {
+			out = append(out, r.Extension)
+		}
+	}
+	return out
+}
+
+// extensionName matches the names Graph gives extension properties.
+var extensionName = regexp.MustCompile(`^(extensionAttribute([1-9]|1[0-5])|extension_[0-9a-fA-F]{32}_[A-Za-z0-9_]+)$`)
 
 // Scope narrows writeback beyond the tenant's own settings.
 type Scope struct {
@@ -429,6 +451,15 @@ func (c *Config) validatePlacement(checkOU func(key, dn string), bad func(key, f
 		}
 		if d := strings.TrimPrefix(r.MailDomain, "@"); r.MailDomain != "" && (!strings.Contains(d, ".") || strings.ContainsAny(d, "@ /")) {
 			bad(key+".mail_domain", "%q is not a mail domain such as contoso.com", r.MailDomain)
+		}
+		switch {
+		case r.Extension != "" && !extensionName.MatchString(r.Extension):
+			bad(key+".extension", "%q is neither extensionAttribute1…15 nor a directory extension extension_<appId without hyphens>_<name>", r.Extension)
+		case r.Extension == "" && r.ExtensionValue != "":
+			bad(key+".extension_value", "needs extension: the property whose value it matches")
+		}
+		if _, err := path.Match(r.ExtensionValue, ""); err != nil {
+			bad(key+".extension_value", "pattern %q: %v", r.ExtensionValue, err)
 		}
 	}
 }

@@ -99,6 +99,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"placement rule's kind", validYAML + "  placement:\n  - ou: OU=X,DC=contoso,DC=com\n    kind: distribution\n", nil, nil, []string{`writeback.placement[0].kind: "distribution" is not microsoft365 or security`}},
 		{"placement rule's pattern", validYAML + "  placement:\n  - ou: OU=X,DC=contoso,DC=com\n    display_name: \"[\"\n", nil, nil, []string{"writeback.placement[0].display_name:"}},
 		{"placement rule's mail domain", validYAML + "  placement:\n  - ou: OU=X,DC=contoso,DC=com\n    mail_domain: contoso\n", nil, nil, []string{"writeback.placement[0].mail_domain:"}},
+		{"placement rule's extension", validYAML + "  placement:\n  - ou: OU=X,DC=contoso,DC=com\n    extension: department\n", nil, nil, []string{`writeback.placement[0].extension: "department" is neither`}},
+		{"placement rule's extension value alone", validYAML + "  placement:\n  - ou: OU=X,DC=contoso,DC=com\n    extension_value: Sales\n", nil, nil, []string{"writeback.placement[0].extension_value: needs extension"}},
 		{"quarantine inside a placement OU", validYAML + "  placement:\n  - ou: OU=X,DC=contoso,DC=com\n  quarantine_ou: OU=Q,OU=X,DC=contoso,DC=com\n", nil, nil,
 			[]string{"writeback.quarantine_ou: must be apart from writeback.placement[0].ou"}},
 		{"tls cert without key", validYAML + "server:\n  tls_cert_file: c.pem\n", nil, nil, []string{"server.tls_cert_file:"}},

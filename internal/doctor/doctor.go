@@ -128,6 +128,7 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 		r.add("graph: read", Fail, err.Error(), "fix cloud.graph_url")
 		return
 	}
+	client.SelectGroupExtensions(cfg.GroupExtensions()) // the probes ask what sync asks
 	one := url.Values{"$top": {"1"}, "$select": {"id"}}
 	for _, p := range []struct {
 		name, path, perm string
@@ -157,6 +158,10 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 			r.add(name, Pass, "Graph answers the sync's first request ("+strings.SplitN(p.URL, "?", 2)[0]+" with its $select)", "")
 		case isStatus(err, 403):
 			r.add(name, Fail, firstLine(err.Error()), "grant the app the Microsoft Graph application permissions Group.Read.All and User.Read.All and give admin consent")
+		case isStatus(err, 400) && strings.Contains(err.Error(), "extension_"):
+			r.add(name, Fail, "Graph refuses the request every sync starts with: "+firstLine(err.Error()),
+				"a writeback.placement extension is no directory extension defined for groups in this tenant: check its name "+
+					"(extension_<appId of the app that defines it, without hyphens>_<name>) and that its targetObjects include Group")
 		case isStatus(err, 400):
 			r.add(name, Fail, "Graph refuses the request every sync starts with: "+firstLine(err.Error()),
 				"Graph changed under groupwriteback (a property of its $select, or the beta endpoint); upgrade groupwriteback, or report this message")

@@ -49,7 +49,8 @@ func newMemEnv(t *testing.T, n int, groups []map[string]any, adjust func(*engine
 		t.Fatal(err)
 	}
 	tf := &graphsim.TenantFile{TenantID: tenantID, Applications: []graphsim.Application{{AppID: appID,
-		PasswordCredentials: []graphsim.PasswordCredential{{SecretText: appPass}}}}}
+		PasswordCredentials: []graphsim.PasswordCredential{{SecretText: appPass}},
+		ExtensionProperties: []graphsim.ExtensionProperty{{Name: "department", TargetObjects: []string{"Group"}}}}}}
 	for i := range n {
 		u, err := d.AddUser(people, fmt.Sprintf("user%d", i))
 		if err != nil {
@@ -78,6 +79,13 @@ func newMemEnv(t *testing.T, n int, groups []map[string]any, adjust func(*engine
 	if adjust != nil {
 		adjust(&cfg)
 	}
+	var exts []string
+	for _, r := range cfg.Policy.Placement {
+		if r.Extension != "" {
+			exts = append(exts, r.Extension)
+		}
+	}
+	gc.SelectGroupExtensions(exts) // as wiring does from the configuration
 	e.eng = engine.New(gc, d, d, e.store, cfg, nil)
 	return e
 }

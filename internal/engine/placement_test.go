@@ -8,6 +8,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
@@ -103,5 +104,46 @@ func TestPlacementMoveKeepsIdentity(t *testing.T) {
 	if sidOf(after) != sidOf(before) || !bytes.Equal(after.GetRawAttributeValue("objectGUID"), before.GetRawAttributeValue("objectGUID")) ||
 		len(after.GetAttributeValues("member")) != 2 {
 		t.Fatalf("not the same object: SID %s → %s", sidOf(before), sidOf(after))
+	}
+}
+
+// Rules on extension properties: a directory extension (by value) and
+// extensionAttribute3 (any value). Changing the value in the cloud moves
+// the group at the next delta cycle.
+func TestCorePlacementOnExtensions(t *testing.T) {
+	dept := graphsim.ExtensionName(appID, "department")
+	var sales, tagged string
+	e := newMemEnv(t, 2, []map[string]any{
+		{"id": groupID(1), "displayName": "Team A", "mailNickname": "a", "members": []any{userID(0)}, dept: "Sales"},
+		{"id": groupID(2), "displayName": "Team B", "mailNickname": "b", "members": []any{userID(1)},
+			"onPremisesExtensionAttributes": map[string]any{"extensionAttribute3": "tagged"}},
+	}, func(c *engine.Config) {
+		c.Policy.Placement = []policy.PlacementRule{
+			{OU: "OU=Sales," + memBase, Extension: dept, ExtensionValue: "sales"},
+			{OU: "OU=Tagged," + memBase, Extension: "extensionAttribute3"},
+		}
+	})
+	var err error
+	if sales, err = e.dir.AddOU(memBase, "Sales"); err != nil {
+		t.Fatal(err)
+	}
+	if tagged, err = e.dir.AddOU(memBase, "Tagged"); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(engine.RunOptions{})
+	a, b := e.group(groupID(1)), e.group(groupID(2))
+	if a == nil || b == nil || !policy.Within(a.DN, sales) || !policy.Within(b.DN, tagged) {
+		t.Fatalf("placed at %+v and %+v", a, b)
+	}
+	if err := e.tenant.UpdateGroup(groupID(1), map[string]any{dept: "Finance"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tenant.UpdateGroup(groupID(2), map[string]any{"onPremisesExtensionAttributes": map[string]any{"extensionAttribute3": nil}}); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	a2, b2 := e.group(groupID(1)), e.group(groupID(2))
+	if res.Counts.Created != 0 || !policy.Within(a2.DN, e.ou) || !policy.Within(b2.DN, e.ou) || a2.GUID != a.GUID || b2.GUID != b.GUID {
+		t.Fatalf("after the changes: %+v, %+v (%d created)", a2, b2, res.Counts.Created)
 	}
 }

@@ -68,7 +68,16 @@ type Client struct {
 	progress func(what string, items int)
 	// maxPages bounds one delta round (defaultMaxPages).
 	maxPages int
+	// groupExtensions are extension properties read with every group.
+	groupExtensions []string
 }
+
+// SelectGroupExtensions asks every groups round to read these extension
+// properties too (placement rules match on them): extensionAttribute1 to
+// extensionAttribute15, from the group's onPremisesExtensionAttributes,
+// and directory extensions, extension_<appId without hyphens>_<name>.
+// Call it before the first read.
+func (c *Client) SelectGroupExtensions(names []string) { c.groupExtensions = names }
 
 // OnProgress asks to be told, after each page of a delta round, how many
 // items of what ("groups", "users") the round has read so far.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
@@ -137,7 +139,7 @@ type DeltaProbe struct {
 
 // DeltaProbes are the sync's first delta requests, as it makes them.
 func (c *Client) DeltaProbes() []DeltaProbe {
-	return []DeltaProbe{{"groups (beta)", c.deltaURL("beta", "groups", groupSelect)}, {"users", c.deltaURL("v1.0", "users", userSelect)}}
+	return []DeltaProbe{{"groups (beta)", c.deltaURL("beta", "groups", c.groupSelect())}, {"users", c.deltaURL("v1.0", "users", userSelect)}}
 }
 
 // ProbeDelta makes the request of p with $deltatoken=latest.
@@ -156,11 +158,103 @@ func (c *Client) deltaURL(api, collection string, sel []string) string {
 	return c.endpoint("/"+api+"/"+collection+"/delta", url.Values{"$select": {strings.Join(sel, ",")}})
 }
 
+// groupSelect is groupSelect with the extension properties asked for.
+func (c *Client) groupSelect() []string {
+	sel := slices.Clone(groupSelect)
+	for _, name := range c.groupExtensions {
+		prop := name
+		if isExtensionAttribute(name) {
+			prop = "onPremisesExtensionAttributes"
+		}
+		if !slices.Contains(sel, prop) {
+			sel = append(sel, prop)
+		}
+	}
+	return sel
+}
+
+// isExtensionAttribute reports whether name is one of the fifteen
+// extensionAttributeN of onPremisesExtensionAttributes.
+func isExtensionAttribute(name string) bool {
+	n, ok := strings.CutPrefix(name, "extensionAttribute")
+	i, err := strconv.Atoi(n)
+	return ok && err == nil && i >= 1 && i <= 15 && n == strconv.Itoa(i)
+}
+
+// decodeExtensions reads the asked-for extension properties item carries
+// into g.Extensions, and reports whether it carried any. A null (or, in
+// an onPremisesExtensionAttributes object, an absent one) is a cleared
+// property: no values.
+func (c *Client) decodeExtensions(item map[string]json.RawMessage, g *cloud.Group) (bool, error) {
+	found := false
+	var attrs map[string]json.RawMessage
+	if raw, ok := item["onPremisesExtensionAttributes"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &attrs); err != nil {
+			return false, fmt.Errorf("onPremisesExtensionAttributes: %w", err)
+		}
+	}
+	for _, name := range c.groupExtensions {
+		var raw json.RawMessage
+		if isExtensionAttribute(name) {
+			if _, ok := item["onPremisesExtensionAttributes"]; !ok {
+				continue
+			}
+			raw = attrs[name]
+		} else {
+			var ok bool
+			if raw, ok = item[name]; !ok {
+				continue
+			}
+		}
+		vals, err := extensionValues(raw)
+		if err != nil {
+			return found, fmt.Errorf("%s: %w", name, err)
+		}
+		if g.Extensions == nil {
+			g.Extensions = map[string][]string{}
+		}
+		g.Extensions[name] = vals
+		found = true
+	}
+	return found, nil
+}
+
+// extensionValues are an extension property's values as text: a string,
+// number or boolean is one, a collection its items, null none.
+func extensionValues(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var items []json.RawMessage
+	if raw[0] != '[' {
+		items = []json.RawMessage{raw}
+	} else if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, it := range items {
+		if string(it) == "null" {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(it, &s); err == nil {
+			out = append(out, s)
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(it, &v); err != nil {
+			return nil, err
+		}
+		out = append(out, strings.TrimSpace(string(it)))
+	}
+	return out, nil
+}
+
 // GroupsDelta reads one round of group changes: all groups when link is
 // empty, else the changes since the round that returned link.
 func (c *Client) GroupsDelta(ctx context.Context, link string) (*cloud.GroupRound, error) {
 	m := newMerger[groupAcc]()
-	full, dl, st, err := c.readRound(ctx, "groups", c.deltaURL("beta", "groups", groupSelect), link,
+	full, dl, st, err := c.readRound(ctx, "groups", c.deltaURL("beta", "groups", c.groupSelect()), link,
 		func(item map[string]json.RawMessage) bool { return mergeGroupItem(m, item, c) }, m.reset)
 	if err != nil {
 		return nil, err
@@ -378,6 +472,12 @@ func mergeGroupItem(m *merger[groupAcc], item map[string]json.RawMessage, c *Cli
 	acc.d.ID = id
 	present, err := decodeFields(item, groupFields(&acc.d.Values))
 	acc.d.Present |= present
+	if err == nil {
+		var ext bool
+		if ext, err = c.decodeExtensions(item, &acc.d.Values); ext {
+			acc.d.Present |= cloud.GroupExtensions
+		}
+	}
 	if err == nil {
 		err = decodeRefs(item["members@delta"], &acc.members)
 	}

@@ -309,8 +309,10 @@ func knownProp(k kind, api, prop string) bool {
 	return slices.Contains(graphProperties[api][k], prop) || slices.Contains(graphNavigation[k], prop)
 }
 
-// validateSelect checks a $select list and returns it split and trimmed.
-func validateSelect(k kind, api, raw string) ([]string, error) {
+// validateSelect checks a $select list and returns it split and trimmed:
+// Graph's properties of the resource, and the directory extensions the
+// tenant's apps define for it.
+func (t *Tenant) validateSelect(k kind, api, raw string) ([]string, error) {
 	if raw == "" {
 		return nil, nil
 	}
@@ -320,7 +322,7 @@ func validateSelect(k kind, api, raw string) ([]string, error) {
 		if p == "" || p == "id" {
 			continue
 		}
-		if !knownProp(k, api, p) {
+		if !knownProp(k, api, p) && !t.extensions[k][p] {
 			typ := "user"
 			if k == kindGroup {
 				typ = "group"

@@ -54,7 +54,7 @@ func (s *Server) handleDelta(w http.ResponseWriter, r *http.Request, c caller, k
 			return
 		}
 	case delta == "latest":
-		sel, err := validateSelect(k, api, q.Get("$select"))
+		sel, err := s.tenant.validateSelect(k, api, q.Get("$select"))
 		if err != nil {
 			writeError(w, err)
 			return
@@ -99,7 +99,7 @@ func (s *Server) handleDelta(w http.ResponseWriter, r *http.Request, c caller, k
 			return
 		}
 	default:
-		sel, err := validateSelect(k, api, q.Get("$select"))
+		sel, err := s.tenant.validateSelect(k, api, q.Get("$select"))
 		if err != nil {
 			writeError(w, err)
 			return

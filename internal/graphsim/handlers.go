@@ -118,7 +118,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, c caller, k 
 		return
 	}
 	api := r.PathValue("api")
-	sel, err := validateSelect(k, api, r.URL.Query().Get("$select"))
+	sel, err := s.tenant.validateSelect(k, api, r.URL.Query().Get("$select"))
 	if err != nil {
 		writeError(w, err)
 		return
@@ -150,7 +150,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, c caller, k k
 		return
 	}
 	api := r.PathValue("api")
-	sel, err := validateSelect(k, api, r.URL.Query().Get("$select"))
+	sel, err := s.tenant.validateSelect(k, api, r.URL.Query().Get("$select"))
 	if err != nil {
 		writeError(w, err)
 		return

@@ -77,6 +77,9 @@ type Tenant struct {
 	unifiedWB  *bool
 	offset     time.Duration
 	realNow    func() time.Time
+	// extensions are the directory extension properties the apps define,
+	// by the kind that carries them; fixed once the tenant is built.
+	extensions map[kind]map[string]bool
 }
 
 // NewTenant builds a tenant from its file.
@@ -99,6 +102,25 @@ func NewTenant(tf *TenantFile) (*Tenant, error) {
 			return nil, fmt.Errorf("graphsim: tenant file: applications[%d].appId is required", i)
 		}
 		t.apps[a.AppID] = &a
+		for _, x := range a.ExtensionProperties {
+			for _, target := range x.TargetObjects {
+				k := kindUser
+				switch strings.ToLower(target) {
+				case "user":
+				case "group":
+					k = kindGroup
+				default:
+					return nil, fmt.Errorf("graphsim: tenant file: applications[%d].extensionProperties %s: target %q is not User or Group", i, x.Name, target)
+				}
+				if t.extensions == nil {
+					t.extensions = map[kind]map[string]bool{}
+				}
+				if t.extensions[k] == nil {
+					t.extensions[k] = map[string]bool{}
+				}
+				t.extensions[k][ExtensionName(a.AppID, x.Name)] = true
+			}
+		}
 	}
 	for i, u := range tf.Users {
 		if _, err := t.createLocked(kindUser, u); err != nil {
@@ -256,6 +278,11 @@ func (t *Tenant) createLocked(k kind, props map[string]any) (*object, error) {
 // completeLocked validates a new object and fills what Graph derives.
 func (t *Tenant) completeLocked(k kind, p map[string]any, creating bool) error {
 	str := func(key string) string { s, _ := p[key].(string); return s }
+	for key := range p {
+		if strings.HasPrefix(key, "extension_") && !t.extensions[k][key] {
+			return badRequest(fmt.Sprintf("Property '%s' does not exist as a declared property or extension property.", key))
+		}
+	}
 	switch k {
 	case kindUser:
 		if creating && str("displayName") == "" {

@@ -56,6 +56,24 @@ type Application struct {
 	// application permissions admin-consented for the app (the "roles" claim
 	// of its tokens). Absent means Directory.ReadWrite.All.
 	GrantedApplicationPermissions []string `json:"grantedApplicationPermissions,omitempty"`
+	// ExtensionProperties are the directory extensions the app defines
+	// (POST /applications/{id}/extensionProperties): each becomes the
+	// property extension_<appId without hyphens>_<name> of its target
+	// objects, which objects may carry and $select may name.
+	ExtensionProperties []ExtensionProperty `json:"extensionProperties,omitempty"`
+}
+
+// ExtensionProperty is a directory extension definition.
+type ExtensionProperty struct {
+	Name string `json:"name"`
+	// TargetObjects are the resources that carry it: "User", "Group".
+	TargetObjects []string `json:"targetObjects"`
+}
+
+// ExtensionName is the property name Graph gives the extension name of
+// the app appID: extension_<appId without hyphens>_<name>.
+func ExtensionName(appID, name string) string {
+	return "extension_" + strings.ReplaceAll(appID, "-", "") + "_" + name
 }
 
 // PasswordCredential is a client secret.

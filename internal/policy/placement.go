@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
@@ -19,6 +20,13 @@ type PlacementRule struct {
 	// MailDomain matches the domain of the group's mail, without regard
 	// to case.
 	MailDomain string
+	// Extension names an extension property of the group
+	// (extensionAttribute1…15, or extension_<appId>_<name>); the rule
+	// matches when one of its values matches ExtensionValue, a path.Match
+	// pattern without regard to case, or, with no ExtensionValue, when it
+	// has any value.
+	Extension      string
+	ExtensionValue string
 }
 
 // Matches reports whether the rule matches g.
@@ -37,6 +45,15 @@ func (r PlacementRule) Matches(g *cloud.Group) bool {
 			return false
 		}
 	}
+	if r.Extension != "" {
+		return slices.ContainsFunc(g.Extensions[r.Extension], func(v string) bool {
+			if r.ExtensionValue == "" {
+				return v != ""
+			}
+			ok, _ := path.Match(strings.ToLower(r.ExtensionValue), strings.ToLower(v))
+			return ok
+		})
+	}
 	return true
 }
 
@@ -51,6 +68,11 @@ func (r PlacementRule) String() string {
 	}
 	if r.MailDomain != "" {
 		conds = append(conds, "mail domain "+r.MailDomain)
+	}
+	if r.Extension != "" && r.ExtensionValue != "" {
+		conds = append(conds, fmt.Sprintf("%s %q", r.Extension, r.ExtensionValue))
+	} else if r.Extension != "" {
+		conds = append(conds, r.Extension+" set")
 	}
 	if len(conds) == 0 {
 		return "every group"

@@ -57,3 +57,30 @@ func TestPlacement(t *testing.T) {
 		t.Errorf("rule named %q", s)
 	}
 }
+
+func TestPlacementOnExtensions(t *testing.T) {
+	const dept = "extension_b7d8e648520f41d3b9c0fdeb91768a0a_department"
+	byValue := PlacementRule{OU: "OU=Sales,DC=c,DC=d", Extension: dept, ExtensionValue: "sales*"}
+	anyValue := PlacementRule{OU: "OU=Tagged,DC=c,DC=d", Extension: "extensionAttribute1"}
+	for _, tc := range []struct {
+		ext       map[string][]string
+		byV, anyV bool
+	}{
+		{map[string][]string{dept: {"Sales EMEA"}}, true, false},
+		{map[string][]string{dept: {"Finance", "SALES-2"}}, true, false}, // one value of a collection is enough
+		{map[string][]string{dept: {"Finance"}, "extensionAttribute1": {"CC-1"}}, false, true},
+		{map[string][]string{"extensionAttribute1": {""}}, false, false},
+		{nil, false, false},
+	} {
+		g := &cloud.Group{DisplayName: "x", SecurityEnabled: true, Extensions: tc.ext}
+		if byValue.Matches(g) != tc.byV || anyValue.Matches(g) != tc.anyV {
+			t.Errorf("%v: by value %v, any value %v; want %v, %v", tc.ext, byValue.Matches(g), anyValue.Matches(g), tc.byV, tc.anyV)
+		}
+	}
+	if s := byValue.String(); s != dept+` "sales*"` {
+		t.Errorf("rule named %q", s)
+	}
+	if s := anyValue.String(); s != "extensionAttribute1 set" {
+		t.Errorf("rule named %q", s)
+	}
+}

@@ -74,6 +74,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Session, error) 
 		s.Close()
 		return nil, err
 	}
+	s.Graph.SelectGroupExtensions(cfg.GroupExtensions())
 	if o.GraphProgress != nil {
 		s.Graph.OnProgress(o.GraphProgress)
 	}
@@ -221,7 +222,8 @@ func PolicyOptions(cfg *config.Config) policy.Options {
 	w := cfg.Writeback
 	var rules []policy.PlacementRule
 	for _, r := range w.Placement {
-		rules = append(rules, policy.PlacementRule{OU: r.OU, Kind: r.Kind, DisplayName: r.DisplayName, MailDomain: r.MailDomain})
+		rules = append(rules, policy.PlacementRule{OU: r.OU, Kind: r.Kind, DisplayName: r.DisplayName, MailDomain: r.MailDomain,
+			Extension: r.Extension, ExtensionValue: r.ExtensionValue})
 	}
 	return policy.Options{TargetOU: w.TargetOU, Placement: rules, Naming: w.Naming, MemberLimit: w.MemberLimit, InPlace: w.SourceOfAuthority == "in_place",
 		SkipUnsetMicrosoft365: cfg.Cloud.UnifiedWritebackDefault != nil && !*cfg.Cloud.UnifiedWritebackDefault,
