@@ -80,6 +80,8 @@ type DC struct {
 	Dir     string
 	Options Options
 	cmd     *exec.Cmd
+	// env is the environment samba runs in (nil: the test's own).
+	env     []string
 	lock    *os.File
 	exited  chan error
 	killed  bool
@@ -179,13 +181,16 @@ const MachineDN = "CN=TESTDC,OU=Domain Controllers," + BaseDN
 const FQDN = "testdc.contoso.test"
 
 // addSPN gives the DC's account more service principal names.
-func (dc *DC) addSPN(spns ...string) error {
+func (dc *DC) addSPN(spns ...string) error { return dc.addSPNTo(MachineDN, spns...) }
+
+// addSPNTo gives the account at dn more service principal names.
+func (dc *DC) addSPNTo(dn string, spns ...string) error {
 	conn, err := dc.Admin()
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	req := ldap.NewModifyRequest(MachineDN, nil)
+	req := ldap.NewModifyRequest(dn, nil)
 	req.Add("servicePrincipalName", spns)
 	if err := conn.Modify(req); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) {
 		return fmt.Errorf("testdc: add SPNs %v: %w", spns, err)
@@ -242,7 +247,7 @@ func (dc *DC) run(ctx context.Context, conf string) error {
 		return err
 	}
 	dc.cmd = exec.Command("samba", "-i", "-M", "single", "-s", conf)
-	dc.cmd.Stdout, dc.cmd.Stderr = out, out
+	dc.cmd.Stdout, dc.cmd.Stderr, dc.cmd.Env = out, out, dc.env
 	dc.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := dc.cmd.Start(); err != nil {
 		out.Close()
