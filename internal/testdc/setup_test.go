@@ -15,7 +15,7 @@ import (
 func TestSetupCheck(t *testing.T) {
 	root := t.TempDir()
 	for _, f := range []string{"usr/sbin/samba", "usr/bin/samba-tool", "usr/bin/ldapsearch", "usr/sbin/ip", "usr/bin/chromium", "usr/bin/zip", "usr/bin/dpkg-deb", "usr/sbin/useradd", "usr/sbin/runuser",
-		"usr/lib/x86_64-linux-gnu/samba/ldb/samba_dsdb.so", "usr/lib/python3/dist-packages/samba/__init__.py"} {
+		"usr/lib/x86_64-linux-gnu/samba/ldb/samba_dsdb.so", "usr/lib/python3/dist-packages/samba/__init__.py", "usr/lib/x86_64-linux-gnu/libnss_wrapper.so"} {
 		p := filepath.Join(root, f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)

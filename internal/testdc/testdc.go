@@ -81,10 +81,10 @@ type DC struct {
 	Options Options
 	cmd     *exec.Cmd
 	// env is the environment samba runs in (nil: the test's own).
-	env     []string
-	lock    *os.File
-	exited  chan error
-	killed  bool
+	env    []string
+	lock   *os.File
+	exited chan error
+	killed bool
 
 	fixturesOnce sync.Once
 	fixtures     []User
