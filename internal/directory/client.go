@@ -99,7 +99,9 @@ type Client struct {
 	candidates []string
 	onFailover func(from, to string)
 	// id is the Kerberos identity the client binds as (nil: a simple bind).
-	id         kerberos.Identity
+	id kerberos.Identity
+	// gc is the connection to the global catalog, made when first needed.
+	gc         *ldap.Conn
 	protection string
 
 	searches, adds, modifies, renames, deletes, reconnects, failovers atomic.Int64
@@ -404,6 +406,9 @@ func (c *Config) OpenIdentity() (kerberos.Identity, error) {
 
 // Close ends the connection.
 func (c *Client) Close() error {
+	if c.gc != nil {
+		c.gc.Close()
+	}
 	if c.id != nil {
 		c.id.Close()
 	}
@@ -446,4 +451,5 @@ func (c *Client) search(ctx context.Context, base string, scope int, filter stri
 var (
 	_ engine.DirectoryReader = (*Client)(nil)
 	_ engine.DirectoryWriter = (*Client)(nil)
+	_ engine.ForestReader    = (*Client)(nil)
 )

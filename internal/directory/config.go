@@ -57,6 +57,10 @@ type Config struct {
 	CAFile string `yaml:"ca_file"`
 	// BaseDN is the domain's naming context, e.g. DC=contoso,DC=com.
 	BaseDN string `yaml:"base_dn"`
+	// GlobalCatalog, when set, finds members from the other domains of
+	// the forest: "auto" (the DC in use, on the global catalog's port,
+	// 3269 with LDAPS or 3268), or a URL such as ldaps://gc.contoso.com:3269.
+	GlobalCatalog string `yaml:"global_catalog,omitempty"`
 	// Timeout is the longest one LDAP operation may take before the
 	// connection counts as lost and is made again (default 2m).
 	Timeout time.Duration `yaml:"timeout"`
@@ -191,6 +195,9 @@ func (c *Config) Validate(prefix string) error {
 		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
 			bad("ca_file", "%s holds no PEM certificate", c.CAFile)
 		}
+	}
+	if g := c.GlobalCatalog; g != "" && g != "auto" {
+		c.checkURL("global_catalog", g, bad)
 	}
 	if c.BaseDN == "" {
 		bad("base_dn", "required: the domain naming context, e.g. DC=contoso,DC=com")

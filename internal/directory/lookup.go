@@ -3,11 +3,16 @@ package directory
 import (
 	"context"
 	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
@@ -15,7 +20,17 @@ import (
 // Lookup finds objects by one kind of key, in batches of OR filters, and
 // returns them by the key value as given. Values that match nothing are
 // absent from the result; malformed values are skipped.
+//
+// With engine.ForestBase as base, the search goes to the global catalog
+// (directory.global_catalog) and covers every domain of the forest.
 func (c *Client) Lookup(ctx context.Context, kind reconcile.KeyKind, base string, values []string) (map[string]reconcile.ADObject, error) {
+	search := c.search
+	if base == engine.ForestBase {
+		if kind != reconcile.BySID && kind != reconcile.ByDN {
+			return nil, fmt.Errorf("directory: the forest is searched by objectSid and distinguishedName only, not %s", kind)
+		}
+		search = c.searchGC
+	}
 	out := map[string]reconcile.ADObject{}
 	type term struct{ filter, value string }
 	var terms []term
@@ -56,7 +71,7 @@ func (c *Client) Lookup(ctx context.Context, kind reconcile.KeyKind, base string
 			f.WriteString(t.filter)
 		}
 		f.WriteString(")")
-		entries, err := c.search(ctx, base, ldap.ScopeWholeSubtree, f.String(), attrs)
+		entries, err := search(ctx, base, ldap.ScopeWholeSubtree, f.String(), attrs)
 		if err != nil {
 			return nil, err
 		}
@@ -88,6 +103,73 @@ func (c *Client) Lookup(ctx context.Context, kind reconcile.KeyKind, base string
 					}
 				}
 			}
+		}
+	}
+	return out, nil
+}
+
+// GCURL is the global catalog the client searches the forest through:
+// directory.global_catalog, or with "auto" the DC in use on the global
+// catalog's port.
+func (c *Client) GCURL() (string, error) {
+	g := c.cfg.GlobalCatalog
+	switch g {
+	case "":
+		return "", errors.New("directory: no global catalog configured (directory.global_catalog)")
+	case "auto":
+		u, err := url.Parse(c.url)
+		if err != nil {
+			return "", err
+		}
+		port := "3269"
+		if u.Scheme == "ldap" {
+			port = "3268"
+		}
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+		return u.String(), nil
+	}
+	return g, nil
+}
+
+// searchGC runs a paged search of the whole forest on the global catalog
+// (base ignored: the root of every domain), on a connection of its own,
+// bound as the client is; a lost connection is made again once.
+func (c *Client) searchGC(ctx context.Context, _ string, scope int, filter string, attrs []string) ([]*ldap.Entry, error) {
+	u, err := c.GCURL()
+	if err != nil {
+		return nil, err
+	}
+	c.searches.Add(1)
+	req := ldap.NewSearchRequest("", scope, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
+	for attempt := 0; ; attempt++ {
+		if c.gc == nil {
+			if c.gc, _, err = c.cfg.dialURL(ctx, u, c.id); err != nil {
+				return nil, fmt.Errorf("directory: global catalog %s: %w", u, err)
+			}
+		}
+		res, err := c.gc.SearchWithPaging(req, 500)
+		if err == nil {
+			return res.Entries, nil
+		}
+		if attempt > 0 || ctx.Err() != nil || (!lostConnection(err) && !c.gc.IsClosing()) {
+			return nil, wrap("search the global catalog", u, err)
+		}
+		c.gc.Close()
+		c.gc = nil
+	}
+}
+
+// ForestDomainSIDs are the SIDs of the forest's domains, read from the
+// global catalog (each domain's root object).
+func (c *Client) ForestDomainSIDs(ctx context.Context) ([]string, error) {
+	entries, err := c.searchGC(ctx, "", ldap.ScopeWholeSubtree, "(objectClass=domainDNS)", []string{"objectSid"})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if sid := SIDString(e.GetRawAttributeValue("objectSid")); sid != "" {
+			out = append(out, sid)
 		}
 	}
 	return out, nil

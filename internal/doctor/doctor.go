@@ -262,6 +262,15 @@ func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Option
 	defer c.Close()
 	r.add("ldap: bind", Pass, "bound as "+d.Account()+"; the connection is protected by "+c.Protection(), "")
 	checkPrivileges(ctx, r, c)
+	if d.GlobalCatalog != "" {
+		u, _ := c.GCURL()
+		if sids, err := c.ForestDomainSIDs(ctx); err != nil {
+			r.add("ldap: global catalog", Fail, err.Error(), "directory.global_catalog must name a global catalog server's GC port: ldaps://<gc>:3269, "+
+				"or ldap://<gc>:3268 with start_tls or Kerberos (auto: the DC in use, which must then be a global catalog)")
+		} else {
+			r.add("ldap: global catalog", Pass, fmt.Sprintf("%s answers for %d domain(s) of the forest: members of any of them are found", u, len(sids)), "")
+		}
+	}
 	s := c.Schema()
 	r.Schema = &s
 	for _, p := range cfg.Places() {

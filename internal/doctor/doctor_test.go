@@ -261,3 +261,17 @@ func TestKerberos(t *testing.T) {
 		})
 	}
 }
+
+func TestGlobalCatalogCheck(t *testing.T) {
+	cfg, dc := setup(t, testdc.Options{}, []string{"Group.Read.All", "User.Read.All"})
+	cfg.Directory.GlobalCatalog = "auto"
+	r := doctor.Run(context.Background(), cfg, nil, doctor.Options{WithoutExchange: true})
+	if c := find(t, r, "ldap: global catalog"); c.Status != doctor.Pass || !strings.Contains(c.Detail, dc.Addr+":3269 answers for 1 domain(s)") {
+		t.Fatalf("%s: %s", c.Status, c.Detail)
+	}
+	cfg.Directory.GlobalCatalog = "ldaps://" + dc.Addr + ":1"
+	r = doctor.Run(context.Background(), cfg, nil, doctor.Options{WithoutExchange: true})
+	if c := find(t, r, "ldap: global catalog"); c.Status != doctor.Fail || !strings.Contains(c.Fix, "3269") {
+		t.Fatalf("%s: %s (%s)", c.Status, c.Detail, c.Fix)
+	}
+}

@@ -40,7 +40,10 @@ type Config struct {
 	BatchSize               int
 	QuarantineOU            string
 	MoveBack                bool
-	Fates                   Fates
+	// Forest looks up, in the whole forest (the global catalog), the
+	// members not found in the domain; the reader must be a ForestReader.
+	Forest bool
+	Fates  Fates
 	// Progress, when set, hears how far the writes are: done of total.
 	Progress func(phase string, done, total int)
 	// Now is the clock (time.Now when nil): plans are dated with it.

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
@@ -145,5 +146,52 @@ func TestCorePlacementOnExtensions(t *testing.T) {
 	a2, b2 := e.group(groupID(1)), e.group(groupID(2))
 	if res.Counts.Created != 0 || !policy.Within(a2.DN, e.ou) || !policy.Within(b2.DN, e.ou) || a2.GUID != a.GUID || b2.GUID != b.GUID {
 		t.Fatalf("after the changes: %+v, %+v (%d created)", a2, b2, res.Counts.Created)
+	}
+}
+
+// Members from the whole forest: a user of another domain is found
+// through the forest (the global catalog) and written by DN; a user of a
+// trusted forest is reported, with its reason, and not written. Without
+// the forest, the other domain's user is not found.
+func TestCoreForestMembers(t *testing.T) {
+	const emea = "DC=emea,DC=contoso,DC=test"
+	for _, forest := range []bool{true, false} {
+		e := newMemEnv(t, 1, nil, func(c *engine.Config) { c.Forest = forest })
+		e.dir.AddDomain(emea, "S-1-5-21-1111-2222-3333")
+		other, err := e.dir.AddUser("CN=Users,"+emea, "emea-user")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.tenant.CreateUser(map[string]any{"id": userID(50), "displayName": "EMEA user", "userPrincipalName": "eu@emea.contoso.test",
+			"onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": other.SID, "onPremisesDistinguishedName": other.DN}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.tenant.CreateUser(map[string]any{"id": userID(51), "displayName": "Partner user", "userPrincipalName": "pu@fabrikam.test",
+			"onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": "S-1-5-21-9-9-9-1234"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.tenant.CreateGroup(map[string]any{"id": groupID(1), "displayName": "Forest", "mailNickname": "forest", "mailEnabled": false,
+			"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{userID(0), userID(50), userID(51)} {
+			if err := e.tenant.AddMember(groupID(1), u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, _ := e.sync(engine.RunOptions{})
+		g, err := e.dir.ReadGroup(context.Background(), e.group(groupID(1)).DN, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notWritten := res.Counts.MembersNotWritten
+		if forest {
+			if len(g.Members) != 2 || !slices.ContainsFunc(g.Members, func(m string) bool { return policy.SameDN(m, other.DN) }) ||
+				notWritten["other_forest"] != 1 || len(notWritten) != 1 {
+				t.Fatalf("with the forest: members %v, not written %v", g.Members, notWritten)
+			}
+		} else if len(g.Members) != 1 || notWritten["not_found_in_ad"] != 2 {
+			t.Fatalf("without the forest: members %v, not written %v", g.Members, notWritten)
+		}
 	}
 }

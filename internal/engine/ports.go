@@ -35,6 +35,18 @@ type DirectoryReader interface {
 	ReadGroup(ctx context.Context, dn string, attrs []string) (*reconcile.ADGroup, error)
 }
 
+// ForestBase, as Lookup's base, searches the whole forest: every domain,
+// through the global catalog (only by objectSid and distinguishedName,
+// which the global catalog holds for every object).
+const ForestBase = "<forest>"
+
+// ForestReader is a DirectoryReader that also knows the forest's domains;
+// the engine uses it when engine.Config.Forest is set.
+type ForestReader interface {
+	// ForestDomainSIDs are the SIDs of every domain of the forest.
+	ForestDomainSIDs(ctx context.Context) ([]string, error)
+}
+
 // DirectoryWriter applies planned operations to AD (directory.Client).
 type DirectoryWriter interface {
 	Apply(ctx context.Context, op reconcile.Op) error

@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -67,6 +69,10 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, tr *Trace)
 		}
 		found[kind] = objs
 	}
+	forest, err := e.lookUpForest(ctx, values, found)
+	if err != nil {
+		return nil, err
+	}
 	var out []reconcile.Desired
 	for _, d := range work {
 		if d.Desired == nil {
@@ -74,7 +80,7 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, tr *Trace)
 		}
 		rd := reconcile.Desired{Group: d.Desired}
 		for _, m := range d.Desired.Members {
-			dn, member, reason := e.place(d.CloudID, m, inWork, found)
+			dn, member, reason := e.place(d.CloudID, m, inWork, found, forest)
 			switch {
 			case reason != "":
 				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: reason})
@@ -92,7 +98,7 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, tr *Trace)
 
 // place says what member m of group id becomes in AD: the member to write
 // (and its DN, when known), or why it is not written.
-func (e *Engine) place(id string, m policy.MemberRef, inWork map[string]bool, found map[reconcile.KeyKind]map[string]reconcile.ADObject) (dn string, member reconcile.Member, reason string) {
+func (e *Engine) place(id string, m policy.MemberRef, inWork map[string]bool, found map[reconcile.KeyKind]map[string]reconcile.ADObject, forest []string) (dn string, member reconcile.Member, reason string) {
 	if m.NotWritable != "" {
 		return "", member, m.NotWritable
 	}
@@ -107,6 +113,8 @@ func (e *Engine) place(id string, m policy.MemberRef, inWork map[string]bool, fo
 	}
 	obj, ok := first(found, m.Keys)
 	switch {
+	case !ok && forest != nil && m.Keys.SID != "" && !slices.Contains(forest, domainOf(m.Keys.SID)):
+		return "", member, policy.MemberOtherForest
 	case !ok:
 		return "", member, policy.MemberNotFoundInAD
 	case obj.Critical:
@@ -121,6 +129,51 @@ func (e *Engine) place(id string, m policy.MemberRef, inWork map[string]bool, fo
 		return "", member, policy.MemberDomainLocalGroup
 	}
 	return obj.DN, reconcile.Member{DN: obj.DN}, ""
+}
+
+// lookUpForest looks up, in the whole forest, the members the domain did
+// not hold, by the keys the global catalog holds for every object
+// (objectSid, distinguishedName), and adds what it finds to found. It
+// returns the forest's domain SIDs (nil when the forest is not searched).
+func (e *Engine) lookUpForest(ctx context.Context, values map[reconcile.KeyKind]map[string]bool, found map[reconcile.KeyKind]map[string]reconcile.ADObject) ([]string, error) {
+	fr, ok := e.reader.(ForestReader)
+	if !e.cfg.Forest || !ok {
+		return nil, nil
+	}
+	for _, kind := range []reconcile.KeyKind{reconcile.BySID, reconcile.ByDN} {
+		var missing []string
+		for v := range values[kind] {
+			if _, ok := found[kind][v]; !ok {
+				missing = append(missing, v)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		objs, err := e.reader.Lookup(ctx, kind, ForestBase, missing)
+		if err != nil {
+			return nil, fmt.Errorf("engine: look up members by %s in the forest: %w", kind, err)
+		}
+		if found[kind] == nil {
+			found[kind] = map[string]reconcile.ADObject{}
+		}
+		for v, o := range objs {
+			found[kind][v] = o
+		}
+	}
+	sids, err := fr.ForestDomainSIDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read the forest's domains: %w", err)
+	}
+	return sids, nil
+}
+
+// domainOf is the domain part of a SID (all but its last RID).
+func domainOf(sid string) string {
+	if i := strings.LastIndex(sid, "-"); i > 0 {
+		return sid[:i]
+	}
+	return sid
 }
 
 // first returns the object the first key that found one found: objectGUID,

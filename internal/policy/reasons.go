@@ -8,6 +8,10 @@ const (
 	MemberUnknown          = "member not found in the tenant snapshot"
 	MemberNotFoundInAD     = "not found in AD by any of its on-premises identifiers"
 	MemberDomainLocalGroup = "a universal group cannot contain a domain-local group"
+	// MemberOtherForest: its objectSid is of a domain outside the forest
+	// (a trusted forest). AD keeps such members as foreign security
+	// principals, which only domain-local groups may hold.
+	MemberOtherForest = "from a trusted forest (its SID's domain is none of this forest's): AD lets only domain-local groups hold foreign security principals, and written-back groups are universal"
 	// MemberCloudOnlyWithIDs is a user Entra does not sync from AD
 	// (onPremisesSyncEnabled is not true) that still carries on-premises
 	// identifiers: once synced, or set by hand. They may name any object,
@@ -31,6 +35,7 @@ var memberReasonCodes = map[string]string{
 	MemberUnknown:          "not_in_tenant",
 	MemberNotFoundInAD:     "not_found_in_ad",
 	MemberDomainLocalGroup: "domain_local_group",
+	MemberOtherForest:      "other_forest",
 	MemberCloudOnlyWithIDs: "untrusted_onprem_ids",
 	MemberItself:           "group_itself",
 	MemberNotAUser:         "not_a_user_in_ad",

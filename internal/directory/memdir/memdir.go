@@ -32,7 +32,11 @@ import (
 var (
 	_ engine.DirectoryReader = (*Directory)(nil)
 	_ engine.DirectoryWriter = (*Directory)(nil)
+	_ engine.ForestReader    = (*Directory)(nil)
 )
+
+// domainSID is the SID of the domain New makes.
+const domainSID = "S-1-5-21-3623811015-3361044348-30300820"
 
 // Directory is one domain in memory. It is safe for concurrent use.
 type Directory struct {
@@ -42,6 +46,8 @@ type Directory struct {
 	byGUID  map[string]*entry
 	nextRID int
 	writes  atomic.Int64
+	// domains are the forest's domains: naming context → domain SID.
+	domains map[string]string
 }
 
 type entry struct {
@@ -58,11 +64,46 @@ type entry struct {
 // New returns a domain whose root is base, with the containers every
 // domain has: CN=Users and OU=Domain Controllers, both critical.
 func New(base string) *Directory {
-	d := &Directory{base: base, byKey: map[string]*entry{}, byGUID: map[string]*entry{}, nextRID: 1100}
+	d := &Directory{base: base, byKey: map[string]*entry{}, byGUID: map[string]*entry{}, nextRID: 1100, domains: map[string]string{base: domainSID}}
 	d.add(base, []string{"top", "domain", "domainDNS"}, true)
 	d.add("CN=Users,"+base, []string{"top", "container"}, true)
 	d.add("OU=Domain Controllers,"+base, []string{"top", "organizationalUnit"}, true)
 	return d
+}
+
+// AddDomain adds another domain of the forest, with its root nc, its SID
+// and a CN=Users container: its objects are found only through the
+// forest (engine.ForestBase), as through the global catalog.
+func (d *Directory) AddDomain(nc, sid string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.domains[nc] = sid
+	d.add(nc, []string{"top", "domain", "domainDNS"}, true)
+	d.add("CN=Users,"+nc, []string{"top", "container"}, true)
+}
+
+// domainOf is the naming context of the domain dn lies in: the deepest
+// domain root above it (or at it).
+func (d *Directory) domainOf(dn string) string {
+	nc := ""
+	for root := range d.domains {
+		if policy.Within(dn, root) && (nc == "" || policy.Within(root, nc)) {
+			nc = root
+		}
+	}
+	return nc
+}
+
+// ForestDomainSIDs are the SIDs of the forest's domains.
+func (d *Directory) ForestDomainSIDs(ctx context.Context) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	for _, sid := range d.domains {
+		out = append(out, sid)
+	}
+	slices.Sort(out)
+	return out, ctx.Err()
 }
 
 // BaseDN is the domain's root.
@@ -134,7 +175,7 @@ func (d *Directory) add(dn string, class []string, critical bool) *entry {
 	d.nextRID++
 	e := &entry{dn: dn, guid: directory.GUIDString(b), class: class, critical: critical, attrs: map[string][]string{}, names: map[string]string{}}
 	if slices.Contains(class, "user") || slices.Contains(class, "group") {
-		e.sid = fmt.Sprintf("S-1-5-21-3623811015-3361044348-30300820-%d", d.nextRID)
+		e.sid = fmt.Sprintf("%s-%d", d.domains[d.domainOf(dn)], d.nextRID)
 	}
 	k, _ := key(dn)
 	d.byKey[k] = e
@@ -266,7 +307,12 @@ func (d *Directory) Lookup(ctx context.Context, kind reconcile.KeyKind, base str
 	defer d.mu.Unlock()
 	out := map[string]reconcile.ADObject{}
 	for _, v := range values {
-		if e := d.find(kind, v); e != nil && policy.Within(e.dn, base) {
+		e := d.find(kind, v)
+		// A domain's search stops at its naming context: a child domain
+		// below it in the DN tree is another partition.
+		inBase := e != nil && policy.Within(e.dn, base) && d.domainOf(e.dn) == d.domainOf(base)
+		inForest := e != nil && base == engine.ForestBase && (kind == reconcile.BySID || kind == reconcile.ByDN)
+		if inBase || inForest {
 			gt, _ := strconv.ParseInt(e.get("groupType"), 10, 64)
 			out[v] = reconcile.ADObject{DN: e.dn, GUID: e.guid, SID: e.sid, Class: slices.Clone(e.class), GroupType: gt, Critical: e.critical}
 		}
