@@ -40,16 +40,21 @@ func open(t *testing.T, dc *testdc.DC) *directory.Client {
 func TestConformance(t *testing.T) {
 	directorytest.Run(t, func(t *testing.T) directorytest.Fixture {
 		dc := testdc.Shared(t, testdc.Options{})
-		return directorytest.Fixture{Dir: open(t, dc), BaseDN: testdc.BaseDN,
-			NewOU: func(t *testing.T, name string) string { return dc.NewOU(t, name) },
-			AddUsers: func(t *testing.T, ou string, names []string) []directorytest.User {
-				var out []directorytest.User
-				for _, u := range dc.AddUsers(t, ou, names) {
-					out = append(out, directorytest.User{DN: u.DN, SID: u.SID, GUID: u.GUID})
-				}
-				return out
-			}}
+		return fixture(dc, open(t, dc))
 	})
+}
+
+// fixture is the directory suite's fixture for a client of dc.
+func fixture(dc *testdc.DC, c *directory.Client) directorytest.Fixture {
+	return directorytest.Fixture{Dir: c, BaseDN: testdc.BaseDN,
+		NewOU: func(t *testing.T, name string) string { return dc.NewOU(t, name) },
+		AddUsers: func(t *testing.T, ou string, names []string) []directorytest.User {
+			var out []directorytest.User
+			for _, u := range dc.AddUsers(t, ou, names) {
+				out = append(out, directorytest.User{DN: u.DN, SID: u.SID, GUID: u.GUID})
+			}
+			return out
+		}}
 }
 
 func TestOpenFailures(t *testing.T) {

@@ -44,15 +44,7 @@ func TestKerberosConformance(t *testing.T) {
 		if c.Protection() != "Kerberos signing and sealing" {
 			t.Fatalf("protection %q", c.Protection())
 		}
-		return directorytest.Fixture{Dir: c, BaseDN: testdc.BaseDN,
-			NewOU: func(t *testing.T, name string) string { return dc.NewOU(t, name) },
-			AddUsers: func(t *testing.T, ou string, names []string) []directorytest.User {
-				var out []directorytest.User
-				for _, u := range dc.AddUsers(t, ou, names) {
-					out = append(out, directorytest.User{DN: u.DN, SID: u.SID, GUID: u.GUID})
-				}
-				return out
-			}}
+		return fixture(dc, c)
 	})
 }
 
