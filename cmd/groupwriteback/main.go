@@ -98,6 +98,20 @@ Directory over LDAP, and keeps them in step.`,
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", defaultConfigPath(), "configuration file (env GROUPWRITEBACK_CONFIG)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "override log.level: debug, info, warn or error")
+	var profileDir string
+	root.PersistentFlags().StringVar(&profileDir, "profile", "", "write a CPU profile and a heap profile at the heap's peak into this directory (go tool pprof)")
+	_ = root.PersistentFlags().MarkHidden("profile")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if profileDir == "" {
+			return nil
+		}
+		stop, err := startProfile(profileDir)
+		if err != nil {
+			return fmt.Errorf("--profile: %w", err)
+		}
+		cobra.OnFinalize(stop)
+		return nil
+	}
 	root.AddCommand(newVersionCmd(g), newConfigCmd(g), newCloudCmd(g), newPlanCmd(g), newApplyCmd(g), newSyncCmd(g),
 		newDoctorCmd(g), newEnableCmd(g), newDisableCmd(g), newRunCmd(g), newStatusCmd(g), newShowCmd(g), newServiceCmd(g), newAuditCmd(g), newStateCmd(g))
 	refuseUnknown(root)

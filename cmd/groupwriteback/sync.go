@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,8 +35,18 @@ func (g *globals) openSession(ctx context.Context, readOnly bool) (*session, err
 		return nil, err
 	}
 	p := newProgress(g.stderr)
+	// Groups and users are read at once: one line counts both.
+	var mu sync.Mutex
+	read := map[string]int{}
+	graphProgress := func(what string, items int) {
+		mu.Lock()
+		read[what] = items
+		total := read["groups"] + read["users"]
+		mu.Unlock()
+		p.update("reading groups and users from Graph", total, 0)
+	}
 	ws, err := wiring.Open(ctx, cfg, wiring.Options{Logger: g.logger(cfg), Progress: p.update, OnLDAP: crashHook, ReadOnly: readOnly,
-		GraphProgress: func(what string, items int) { p.update("reading "+what+" from Graph", items, 0) }})
+		GraphProgress: graphProgress})
 	if err != nil {
 		return nil, err
 	}

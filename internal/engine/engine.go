@@ -196,13 +196,9 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if o.Full {
 		links = store.Links{}
 	}
-	gr, err := e.cloud.GroupsDelta(ctx, links.Groups)
+	gr, ur, err := e.readRounds(ctx, links)
 	if err != nil {
-		return nil, fmt.Errorf("engine: read groups from Graph: %w", err)
-	}
-	ur, err := e.cloud.UsersDelta(ctx, links.Users)
-	if err != nil {
-		return nil, fmt.Errorf("engine: read users from Graph: %w", err)
+		return nil, err
 	}
 	snap.ApplyGroups(gr.Full, gr.Changes)
 	snap.ApplyUsers(ur.Full, ur.Changes)
@@ -398,4 +394,33 @@ func (e *Engine) tenantDefault(ctx context.Context, last bool) bool {
 		return last
 	}
 	return v
+}
+
+// readRounds reads the groups and the users rounds at once: they are
+// independent, and Graph serves an app's requests in parallel (its limits
+// are per app and tenant, well above two streams of pages).
+func (e *Engine) readRounds(ctx context.Context, links store.Links) (*cloud.GroupRound, *cloud.UserRound, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var ur *cloud.UserRound
+	var uerr error
+	users := make(chan struct{})
+	go func() {
+		defer close(users)
+		if ur, uerr = e.cloud.UsersDelta(ctx, links.Users); uerr != nil {
+			cancel()
+		}
+	}()
+	gr, gerr := e.cloud.GroupsDelta(ctx, links.Groups)
+	if gerr != nil {
+		cancel()
+	}
+	<-users
+	switch {
+	case gerr != nil && !(errors.Is(gerr, context.Canceled) && uerr != nil):
+		return nil, nil, fmt.Errorf("engine: read groups from Graph: %w", gerr)
+	case uerr != nil:
+		return nil, nil, fmt.Errorf("engine: read users from Graph: %w", uerr)
+	}
+	return gr, ur, nil
 }

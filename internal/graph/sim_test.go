@@ -98,7 +98,7 @@ func startSim(t *testing.T, tf *graphsim.TenantFile, faults graphsim.Faults) *si
 	return s
 }
 
-func newSimClient(t *testing.T, s *sim, cfg Config) *Client {
+func newSimClient(t testing.TB, s *sim, cfg Config) *Client {
 	t.Helper()
 	cfg.GraphURL, cfg.AuthorityURL, cfg.CAFile = s.inst.URL, s.inst.URL, s.inst.CAFile
 	if err := cfg.Complete("cloud."); err != nil {

@@ -20,6 +20,9 @@ import (
 type Faults struct {
 	// PageSize is the number of items per delta or list page (default 100).
 	PageSize int `json:"pageSize,omitempty"`
+	// Latency delays every Graph answer, as the distance to Graph does
+	// (benchmarks: what reading in parallel saves).
+	Latency time.Duration `json:"latency,omitempty"`
 	// MembersPerItem splits a group whose member changes exceed it into
 	// several delta items, possibly on several pages (default 500).
 	MembersPerItem int `json:"membersPerItem,omitempty"`
@@ -310,6 +313,9 @@ func (s *Server) injectFault(w http.ResponseWriter) bool {
 		e = &apiError{status: 504, code: "UnknownError", msg: "The gateway did not receive a timely response."}
 	}
 	s.mu.Unlock()
+	if f.Latency > 0 {
+		time.Sleep(f.Latency)
+	}
 	if drop {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {

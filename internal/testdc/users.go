@@ -72,6 +72,16 @@ func FixtureName(i int) string { return fmt.Sprintf("fixture-%05d", i) }
 // Fixtures returns the DC's fixture users, in order, with their SIDs and GUIDs.
 func (dc *DC) Fixtures(t testing.TB) []User {
 	t.Helper()
+	users, err := dc.FixtureUsers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return users
+}
+
+// FixtureUsers is Fixtures for programs: the users, or why they cannot
+// be read.
+func (dc *DC) FixtureUsers() ([]User, error) {
 	dc.fixturesOnce.Do(func() {
 		conn, err := dc.Admin()
 		if err != nil {
@@ -99,8 +109,5 @@ func (dc *DC) Fixtures(t testing.TB) []User {
 			dc.fixtures = append(dc.fixtures, u)
 		}
 	})
-	if dc.fixturesErr != nil {
-		t.Fatal(dc.fixturesErr)
-	}
-	return dc.fixtures
+	return dc.fixtures, dc.fixturesErr
 }

@@ -1,0 +1,39 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
+)
+
+// The ci scenario as a regression check on counts, never on time: the
+// first writeback makes one LDAP add a group, the no-change delta cycle
+// makes at most 3 Graph requests and no LDAP write, and one member added
+// in the cloud is one LDAP modify.
+func TestCIScenarioCounts(t *testing.T) {
+	if err := testdc.Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and no test DC: %v", err)
+		}
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", dir+"/", "../groupwriteback").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
+	}
+	sc := scenarios["ci"]
+	r, err := run(context.Background(), dir+"/groupwriteback", sc, "", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.FirstWrites != sc.Groups || r.NoChangeRequests > 3 || r.NoChangeWrites != 0 || r.OneMemberWrites != 1 {
+		t.Fatalf("first writeback %d LDAP writes (want %d), no-change cycle %d Graph requests (≤ 3) and %d LDAP writes (0), one member %d writes (1)",
+			r.FirstWrites, sc.Groups, r.NoChangeRequests, r.NoChangeWrites, r.OneMemberWrites)
+	}
+}

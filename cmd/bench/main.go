@@ -1,0 +1,45 @@
+//go:build linux
+
+// Command bench measures groupwriteback on a generated tenant against a
+// baseline measured in the same run: the first writeback against a raw
+// ldapmodify import of the same groups (dumped from the DC the tool wrote
+// to, imported into an identical copy of it), then the no-change delta
+// cycle and one member change. scripts/bench builds and runs it; it needs
+// root (Samba). docs/performance.md has the figures and how to read them.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+)
+
+func main() {
+	bin := flag.String("groupwriteback", "groupwriteback", "the groupwriteback binary to measure")
+	name := flag.String("scenario", "quick", "the scenario: "+strings.Join(scenarioNames(), ", "))
+	profile := flag.String("profile", "", "write the first sync's CPU and peak-heap profiles into this directory")
+	flag.Parse()
+	sc, ok := scenarios[*name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "bench: no scenario %q (%s)\n", *name, strings.Join(scenarioNames(), ", "))
+		os.Exit(2)
+	}
+	res, err := run(context.Background(), *bin, sc, *profile, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	res.print(os.Stdout)
+}
+
+func scenarioNames() []string {
+	var out []string
+	for n := range scenarios {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
