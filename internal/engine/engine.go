@@ -235,6 +235,10 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 			return nil, err
 		}
 	}
+	// The rounds are applied: keep only which objects they changed, and let
+	// the collector have the rest before planning, the cycle's peak.
+	changedGroups, changedUsers := groupIDs(gr.Changes), userIDs(ur.Changes)
+	gr.Changes, ur.Changes = nil, nil
 	decisions := policy.DecideSome(snap, e.policyOptions(en), dirty)
 	var tr *Trace
 	if target != "" {
@@ -338,7 +342,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 		}
 	}
 	p := e.newPlan(res, actual, desired, store.Links{Groups: gr.DeltaLink, Users: ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
-	p.fresh = &freshState{snap: snap, gr: gr, ur: ur, behaviourRead: behaviourRead, actual: actual, work: work}
+	p.fresh = &freshState{snap: snap, gr: gr, ur: ur, changedGroups: append(changedGroups, behaviourRead...), changedUsers: changedUsers, actual: actual, work: work}
 	if target != "" {
 		p.fresh.oneGroup, p.fresh.kept = true, kept
 	}

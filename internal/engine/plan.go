@@ -51,12 +51,15 @@ type Plan struct {
 
 // freshState is what Plan read, kept for an Apply in the same process.
 type freshState struct {
-	snap          *cloud.Snapshot
-	gr            *cloud.GroupRound
-	ur            *cloud.UserRound
-	behaviourRead []string
-	actual        []reconcile.ADGroup
-	work          []policy.Decision
+	snap *cloud.Snapshot
+	// gr and ur are the rounds read, without their changes (applied to
+	// snap); changedGroups and changedUsers name what they changed (and the
+	// groups whose source of authority was read).
+	gr                          *cloud.GroupRound
+	ur                          *cloud.UserRound
+	changedGroups, changedUsers []string
+	actual                      []reconcile.ADGroup
+	work                        []policy.Decision
 	// immediate: applied a moment after it was made (sync): AD is not
 	// read again, and Graph is not asked again.
 	immediate bool
@@ -289,7 +292,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 			links = f.kept // the next cycle reads every other change again
 		}
 		if err := e.store.SaveCloud(ctx, store.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full,
-			ChangedGroups: append(groupIDs(f.gr.Changes), f.behaviourRead...), ChangedUsers: userIDs(f.ur.Changes),
+			ChangedGroups: f.changedGroups, ChangedUsers: f.changedUsers,
 			Links: links, Pending: pending}); err != nil {
 			return nil, err
 		}

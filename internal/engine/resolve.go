@@ -178,7 +178,7 @@ func domainOf(sid string) string {
 
 // first returns the object the first key that found one found: objectGUID,
 // then objectSid, then the immutable id, then the DN (which may be stale).
-func first(found map[reconcile.KeyKind]map[string]reconcile.ADObject, k policy.Keys) (reconcile.ADObject, bool) {
+func first(found map[reconcile.KeyKind]map[string]reconcile.ADObject, k *policy.Keys) (reconcile.ADObject, bool) {
 	for _, try := range keysOf(k) {
 		if o, ok := found[try.kind][try.v]; ok {
 			return o, true

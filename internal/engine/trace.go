@@ -135,7 +135,7 @@ type keyTry struct {
 // keysOf are a member's identifiers in the order they are tried:
 // objectGUID, objectSid, the immutable id, the DN (which may be stale),
 // or for a written-back group its anchor.
-func keysOf(k policy.Keys) []keyTry {
+func keysOf(k *policy.Keys) []keyTry {
 	if k.Anchor != "" {
 		return []keyTry{{reconcile.ByAnchor, k.Anchor}}
 	}

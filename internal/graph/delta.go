@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unique"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 )
@@ -311,6 +312,7 @@ func itemHead(item map[string]json.RawMessage) (id string, removed cloud.Removal
 		if err := json.Unmarshal(raw, &id); err != nil {
 			return "", "", fmt.Errorf("id: %w", err)
 		}
+		id = unique.Make(id).Value() // the same string as in members@delta
 	}
 	if raw, ok := item["@removed"]; ok {
 		var r struct {
@@ -530,7 +532,9 @@ func decodeRefs(raw json.RawMessage, acc *refAcc) error {
 		if r.ID == "" {
 			continue
 		}
-		acc.add(r.ID, refState{typ: cloud.TypeFromOData(r.Type), added: len(r.Removed) == 0 || string(r.Removed) == "null"})
+		// One copy of each id however many groups it is a member of: a
+		// tenant's memberships outnumber its objects by far.
+		acc.add(unique.Make(r.ID).Value(), refState{typ: cloud.TypeFromOData(r.Type), added: len(r.Removed) == 0 || string(r.Removed) == "null"})
 	}
 	return nil
 }

@@ -185,7 +185,10 @@ type DesiredGroup struct {
 type MemberRef struct {
 	CloudID string
 	Type    cloud.ObjectType
-	Keys    Keys
+	// Keys are shared: every membership of one user points at one Keys
+	// (a tenant's memberships outnumber its users by far). Never nil;
+	// read-only.
+	Keys *Keys
 	// NotWritable says why the member cannot be written, if it cannot.
 	NotWritable string
 }
@@ -199,6 +202,21 @@ type Keys struct {
 	ImmutableID string
 	DN          string
 	Anchor      string
+}
+
+// noKeys are the keys of a member that has none.
+var noKeys Keys
+
+// keyTable holds each member's keys once, by cloud id.
+type keyTable map[string]*Keys
+
+func (t keyTable) of(id string, make func() Keys) *Keys {
+	if k := t[id]; k != nil {
+		return k
+	}
+	k := make()
+	t[id] = &k
+	return &k
 }
 
 // ManagedAttributes are the attributes the tool owns on its groups; every
@@ -238,9 +256,10 @@ func DecideSome(snap *cloud.Snapshot, o Options, only map[string]bool) []Decisio
 		}
 	}
 	uniqueAddresses(out)
+	keys := keyTable{}
 	for i := range out {
 		if d := out[i].Desired; d != nil && (only == nil || only[d.CloudID]) {
-			d.Members = memberRefs(snap.Groups[d.CloudID], snap, inScope)
+			d.Members = memberRefs(snap.Groups[d.CloudID], snap, inScope, keys)
 			if o.MemberLimit > 0 && len(d.Members) > o.MemberLimit {
 				out[i].Problem = &Problem{CloudID: d.CloudID, Name: out[i].Name, Field: "members",
 					Message: fmt.Sprintf("%d members exceed writeback.member_limit (%d)", len(d.Members), o.MemberLimit)}
@@ -428,10 +447,10 @@ func (s Scope) excludes(g *cloud.Group, k Kind) string {
 }
 
 // memberRefs lists g's members with the keys that find each in AD.
-func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool) []MemberRef {
+func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool, keys keyTable) []MemberRef {
 	refs := make([]MemberRef, 0, len(g.Members))
 	for _, r := range cloud.SortedRefs(g.Members) {
-		m := MemberRef{CloudID: r.ID, Type: r.Type}
+		m := MemberRef{CloudID: r.ID, Type: r.Type, Keys: &noKeys}
 		switch {
 		case r.ID == g.ID:
 			m.Type, m.NotWritable = cloud.TypeGroup, MemberItself
@@ -446,8 +465,10 @@ func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool) [
 			case u.OnPremisesSyncEnabled == nil || !*u.OnPremisesSyncEnabled:
 				m.NotWritable = MemberCloudOnlyWithIDs
 			default:
-				m.Keys = Keys{GUID: u.OnPremisesObjectIdentifier, SID: u.OnPremisesSecurityIdentifier,
-					ImmutableID: u.OnPremisesImmutableID, DN: u.OnPremisesDistinguishedName}
+				m.Keys = keys.of(r.ID, func() Keys {
+					return Keys{GUID: u.OnPremisesObjectIdentifier, SID: u.OnPremisesSecurityIdentifier,
+						ImmutableID: u.OnPremisesImmutableID, DN: u.OnPremisesDistinguishedName}
+				})
 			}
 		case r.Type == cloud.TypeGroup || (r.Type == cloud.TypeUnknown && snap.Groups[r.ID] != nil):
 			m.Type = cloud.TypeGroup
@@ -456,10 +477,10 @@ func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool) [
 			case mg == nil:
 				m.NotWritable = MemberUnknown
 			case written[r.ID]:
-				m.Keys = Keys{Anchor: Anchor(r.ID)}
+				m.Keys = keys.of(r.ID, func() Keys { return Keys{Anchor: Anchor(r.ID)} })
 			case (KindOf(mg) == KindSyncedFromAD || KindOf(mg) == KindFromADCloudManaged) && mg.OnPremisesSecurityIdentifier != "":
 				// Its AD group is the original, found by SID.
-				m.Keys = Keys{SID: mg.OnPremisesSecurityIdentifier}
+				m.Keys = keys.of(r.ID, func() Keys { return Keys{SID: mg.OnPremisesSecurityIdentifier} })
 			default:
 				m.NotWritable = MemberGroupNotWritten
 			}

@@ -173,7 +173,7 @@ func TestMemberRefs(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, m := range d.Desired.Members {
-		got[m.CloudID] = fmt.Sprintf("%s %+v %s", m.Type, m.Keys, m.NotWritable)
+		got[m.CloudID] = fmt.Sprintf("%s %+v %s", m.Type, *m.Keys, m.NotWritable)
 	}
 	want := map[string]string{
 		"synced":      "user {GUID: SID:S-1-5-21-1-2-3-1105 ImmutableID:q83vEjRWeJA= DN: Anchor:} ",
@@ -293,5 +293,27 @@ func TestSAMAccountNameWindowsRules(t *testing.T) {
 	}
 	if err := ValidSAMAccountName(strings.Repeat("😀", 32)); err != nil {
 		t.Errorf("32 emoji are 64 UTF-16 units: %v", err)
+	}
+}
+
+// Every membership of one user points at one Keys: a tenant's memberships
+// outnumber its users by far, and each Keys is five strings.
+func TestMemberRefsShareKeys(t *testing.T) {
+	snap := cloud.NewSnapshot()
+	yes := true
+	snap.Users["u1"] = &cloud.User{ID: "u1", OnPremisesSyncEnabled: &yes, OnPremisesSecurityIdentifier: "S-1-5-21-1-2-3-1001"}
+	for _, id := range []string{"6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d", "6a1e0c55-0002-4f0e-9d3b-2c1a0b9f8e7d"} {
+		snap.Groups[id] = &cloud.Group{ID: id, DisplayName: id[:13], SecurityEnabled: true, MailNickname: "x",
+			Writeback: cloud.WritebackConfiguration{IsEnabled: &yes}, Members: map[string]cloud.ObjectType{"u1": cloud.TypeUser}}
+	}
+	var keys []*Keys
+	for _, d := range Decide(snap, Options{TargetOU: "OU=X,DC=c,DC=d", Naming: NamingDisplayName}) {
+		if d.Desired == nil || len(d.Desired.Members) != 1 {
+			t.Fatalf("%+v", d)
+		}
+		keys = append(keys, d.Desired.Members[0].Keys)
+	}
+	if len(keys) != 2 || keys[0] != keys[1] || keys[0].SID != "S-1-5-21-1-2-3-1001" {
+		t.Fatalf("keys %v", keys)
 	}
 }
