@@ -113,20 +113,7 @@ func run(ctx context.Context, bin string, sc scenario, profile string, log io.Wr
 	defer sim.Close()
 	cfg := filepath.Join(work, "config.yaml")
 	state := filepath.Join(work, "state.db")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`cloud:
-  tenant_id: %s
-  client_id: %s
-  client_secret: %s
-  graph_url: %s
-  authority_url: %s
-  ca_file: %s
-directory:
-  url: %s
-  bind_dn: %s
-  password: %s
-  ca_file: %s
-  base_dn: %s
-writeback:
+	if err := os.WriteFile(cfg, []byte(sim.CloudConfig(tenantID, appID, appPass)+tool.DirectoryConfig()+fmt.Sprintf(`writeback:
   target_ou: %s
   scope:
     kinds: [security]
@@ -134,8 +121,7 @@ state:
   path: %s
 audit:
   file: %s
-`, tenantID, appID, appPass, sim.URL, sim.URL, sim.CAFile, tool.URL, testdc.DelegatedDN, testdc.DelegatedPassword, tool.CAFile,
-		testdc.BaseDN, ou, state, filepath.Join(work, "audit.jsonl"))), 0o600); err != nil {
+`, ou, state, filepath.Join(work, "audit.jsonl"))), 0o600); err != nil {
 		return nil, err
 	}
 	gwb := func(args ...string) (sync, time.Duration, int64, error) {

@@ -108,22 +108,8 @@ func run(bin, tenantPath string) error {
 	fmt.Println("Graph and the authority at", sim.URL)
 
 	config := filepath.Join(work, "config.yaml")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`cloud:
-  tenant_id: %s
-  client_id: 5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10
-  client_secret: demo-groupwriteback-secret
-  graph_url: %s
-  authority_url: %s
-  ca_file: %s
-directory:
-  url: %s
-  bind_dn: %s
-  password: %s
-  ca_file: %s
-  base_dn: %s
-writeback:
-  target_ou: %s
-`, tf.TenantID, sim.URL, sim.URL, sim.CAFile, dc.URL, testdc.DelegatedDN, testdc.DelegatedPassword, dc.CAFile, testdc.BaseDN, targetOU)), 0o600); err != nil {
+	if err := os.WriteFile(config, []byte(sim.CloudConfig(tf.TenantID, "5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10", "demo-groupwriteback-secret")+
+		dc.DirectoryConfig()+"writeback:\n  target_ou: "+targetOU+"\n"), 0o600); err != nil {
 		return err
 	}
 	gwb := func(args ...string) error {

@@ -129,3 +129,10 @@ func (i *Instance) Close() error {
 	})
 	return i.err
 }
+
+// CloudConfig is the cloud section of a groupwriteback configuration (YAML)
+// that signs in to this emulator as the app clientID with its secret.
+func (i *Instance) CloudConfig(tenantID, clientID, secret string) string {
+	return fmt.Sprintf("cloud:\n  tenant_id: %s\n  client_id: %s\n  client_secret: %s\n  graph_url: %s\n  authority_url: %s\n  ca_file: %s\n",
+		tenantID, clientID, secret, i.URL, i.URL, i.CAFile)
+}

@@ -369,3 +369,10 @@ func (dc *DC) Search(t testing.TB, base string, scope int, filter string, attrs 
 	}
 	return res.Entries
 }
+
+// DirectoryConfig is the directory section of a groupwriteback
+// configuration (YAML) that binds to dc as the delegated account.
+func (dc *DC) DirectoryConfig() string {
+	return fmt.Sprintf("directory:\n  url: %s\n  bind_dn: %s\n  password: %s\n  ca_file: %s\n  base_dn: %s\n",
+		dc.URL, DelegatedDN, DelegatedPassword, dc.CAFile, BaseDN)
+}
