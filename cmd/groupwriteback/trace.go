@@ -34,7 +34,7 @@ func printTrace(w io.Writer, t *engine.Trace) {
 		fmt.Fprintf(w, "  members (%d):\n", len(t.Members))
 	}
 	for _, m := range t.Members {
-		fmt.Fprintf(w, "    %s %s", or(string(m.Type), "object"), m.CloudID)
+		fmt.Fprintf(w, "    %s %s", or(m.Type.String(), "object"), m.CloudID)
 		if m.Name != "" {
 			fmt.Fprintf(w, " %q", m.Name)
 		}

@@ -4,33 +4,63 @@
 // take it as input and tests can build it by hand.
 package cloud
 
-import "slices"
-
-// ObjectType is the kind of a directory object a group member or owner can be.
-type ObjectType string
-
-// The directory object kinds Graph reports in members@delta and owners@delta,
-// by their @odata.type without the "#microsoft.graph." prefix.
-const (
-	TypeUser             ObjectType = "user"
-	TypeGroup            ObjectType = "group"
-	TypeOrgContact       ObjectType = "orgContact"
-	TypeDevice           ObjectType = "device"
-	TypeServicePrincipal ObjectType = "servicePrincipal"
-	TypeUnknown          ObjectType = ""
+import (
+	"slices"
+	"strings"
 )
+
+// ObjectType is the kind of a directory object a group member or owner can
+// be. It is one byte, since a tenant holds millions of memberships, and it
+// reads and writes (JSON, text) as Graph names the kind: "user", "group", ….
+type ObjectType uint8
+
+// The directory object kinds Graph reports in members@delta and owners@delta.
+const (
+	TypeUnknown ObjectType = iota
+	TypeUser
+	TypeGroup
+	TypeOrgContact
+	TypeDevice
+	TypeServicePrincipal
+)
+
+// typeNames are the kinds' names: their @odata.type without the
+// "#microsoft.graph." prefix ("" for TypeUnknown).
+var typeNames = [...]string{"", "user", "group", "orgContact", "device", "servicePrincipal"}
+
+func (t ObjectType) String() string {
+	if int(t) < len(typeNames) {
+		return typeNames[t]
+	}
+	return ""
+}
+
+// MarshalText writes the kind's name.
+func (t ObjectType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText reads a kind's name; an unknown one is TypeUnknown.
+func (t *ObjectType) UnmarshalText(b []byte) error {
+	*t = typeNamed(string(b))
+	return nil
+}
+
+func typeNamed(s string) ObjectType {
+	for i, n := range typeNames {
+		if n == s {
+			return ObjectType(i)
+		}
+	}
+	return TypeUnknown
+}
 
 // TypeFromOData maps an "@odata.type" value such as "#microsoft.graph.user" to
 // an ObjectType. An unrecognised or absent type is TypeUnknown.
 func TypeFromOData(s string) ObjectType {
-	const prefix = "#microsoft.graph."
-	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
-		switch t := ObjectType(s[len(prefix):]); t {
-		case TypeUser, TypeGroup, TypeOrgContact, TypeDevice, TypeServicePrincipal:
-			return t
-		}
+	name, ok := strings.CutPrefix(s, "#microsoft.graph.")
+	if !ok {
+		return TypeUnknown
 	}
-	return TypeUnknown
+	return typeNamed(name)
 }
 
 // Removal says whether and how Graph reported an object as removed.

@@ -1,7 +1,10 @@
 package cloud
 
 import (
+	"encoding/json"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -105,6 +108,33 @@ func TestTypeFromOData(t *testing.T) {
 		"#microsoft.graph.orgContact": TypeOrgContact, "#microsoft.graph.application": TypeUnknown, "": TypeUnknown, "user": TypeUnknown} {
 		if got := TypeFromOData(in); got != want {
 			t.Errorf("TypeFromOData(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// An ObjectType is one byte in memory and Graph's name on disk: a state
+// file written when it was a string reads the same.
+func TestObjectTypeText(t *testing.T) {
+	g := Group{ID: "g", Members: map[string]ObjectType{"u": TypeUser, "s": TypeServicePrincipal, "x": TypeUnknown}}
+	b, err := json.Marshal(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"u":"user"`) || !strings.Contains(string(b), `"s":"servicePrincipal"`) {
+		t.Fatalf("%s", b)
+	}
+	var back Group
+	if err := json.Unmarshal([]byte(`{"id":"g","members":{"u":"user","g":"group","c":"orgContact","d":"device","n":"somethingNew"}}`), &back); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]ObjectType{"u": TypeUser, "g": TypeGroup, "c": TypeOrgContact, "d": TypeDevice, "n": TypeUnknown}
+	if !maps.Equal(back.Members, want) {
+		t.Fatalf("%v", back.Members)
+	}
+	for s, want := range map[string]ObjectType{"#microsoft.graph.user": TypeUser, "#microsoft.graph.device": TypeDevice, "#microsoft.graph.": TypeUnknown,
+		"user": TypeUnknown, "": TypeUnknown, "#microsoft.graph.application": TypeUnknown} {
+		if got := TypeFromOData(s); got != want {
+			t.Errorf("TypeFromOData(%q) = %v, want %v", s, got, want)
 		}
 	}
 }
