@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"io"
-	"os"
 	"os/exec"
 	"testing"
 
@@ -17,12 +16,7 @@ import (
 // makes at most 3 Graph requests and no LDAP write, and one member added
 // in the cloud is one LDAP modify.
 func TestCIScenarioCounts(t *testing.T) {
-	if err := testdc.Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and no test DC: %v", err)
-		}
-		t.Skip(err)
-	}
+	testdc.Need(t, testdc.Available)
 	dir := t.TempDir()
 	if out, err := exec.Command("go", "build", "-o", dir+"/", "../groupwriteback").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v: %s", err, out)

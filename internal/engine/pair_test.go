@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -25,12 +24,7 @@ import (
 // on DC2 and completes with every group and member written once. DC1,
 // back, replicates the same end state; the next full cycle writes nothing.
 func TestFailoverBetweenTwoDCs(t *testing.T) {
-	if err := testdc.PairAvailable(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and no DC pair: %v", err)
-		}
-		t.Skip(err)
-	}
+	testdc.Need(t, testdc.PairAvailable)
 	ctx := context.Background()
 	p, err := testdc.StartPair(ctx)
 	if err != nil {

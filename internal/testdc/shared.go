@@ -24,12 +24,7 @@ var shared struct {
 // fails: CI must run every test.
 func Shared(t testing.TB, opts Options) *DC {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and no test DC: %v", err)
-		}
-		t.Skip(err)
-	}
+	Need(t, Available)
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if shared.dcs == nil {
@@ -52,6 +47,18 @@ func Shared(t testing.TB, opts Options) *DC {
 	}
 	shared.dcs[key] = dc
 	return dc
+}
+
+// Need skips the test when available says DCs cannot run here, unless
+// CI=true, where it fails: CI must run every test.
+func Need(t testing.TB, available func() error) {
+	t.Helper()
+	if err := available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and no test DC: %v", err)
+		}
+		t.Skip(err)
+	}
 }
 
 // Main runs a test binary's tests and then stops its shared DCs. Use it as

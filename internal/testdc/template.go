@@ -84,7 +84,7 @@ func template(ctx context.Context, opts Options) (string, error) {
 // the plain one, extended by a temporary DC that applies the schema LDIF.
 func provision(ctx context.Context, dir string, opts Options) error {
 	if !opts.Exchange && !opts.Anchor {
-		return provisionPlain(ctx, dir)
+		return provisionPlain(ctx, dir, opts.users())
 	}
 	plain, err := template(ctx, Options{})
 	if err != nil {
@@ -152,7 +152,7 @@ func provision(ctx context.Context, dir string, opts Options) error {
 	return nil
 }
 
-func provisionPlain(ctx context.Context, dir string) error {
+func provisionPlain(ctx context.Context, dir string, users int) error {
 	tmp, err := os.MkdirTemp("", "testdc-provision-")
 	if err != nil {
 		return err
@@ -171,7 +171,7 @@ func provisionPlain(ctx context.Context, dir string) error {
 	}
 	// Samba's Python bindings belong to the distribution's Python.
 	add := exec.CommandContext(ctx, "/usr/bin/python3", script, filepath.Join(tmp, "etc", "smb.conf"),
-		filepath.Join(tmp, "private", "sam.ldb"), FixtureOU, fmt.Sprint(FixtureUserCount))
+		filepath.Join(tmp, "private", "sam.ldb"), FixtureOU, fmt.Sprint(users))
 	if out, err := add.CombinedOutput(); err != nil {
 		return fmt.Errorf("testdc: fixture users: %v: %s", err, tail(out))
 	}

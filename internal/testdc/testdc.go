@@ -55,11 +55,22 @@ type Options struct {
 	// signing requirements = Require signing": SASL binds on ldap:// must
 	// sign or seal, and over TLS need not (allow_sasl_over_tls).
 	Kerberos bool
+	// Users is how many fixture users the DC holds (default
+	// FixtureUserCount); more makes a template of its own, without the
+	// Exchange or anchor schema (benchmarks of large groups).
+	Users int
+}
+
+func (o Options) users() int {
+	if o.Users > 0 {
+		return o.Users
+	}
+	return FixtureUserCount
 }
 
 func (o Options) flavour() string {
 	// d1: the template carries the delegated account.
-	f := fmt.Sprintf("u%d-d1-plain", FixtureUserCount)
+	f := fmt.Sprintf("u%d-d1-plain", o.users())
 	if o.Exchange {
 		f = "exchange-d1"
 	}

@@ -100,7 +100,7 @@ func (dc *DC) FixtureUsers() ([]User, error) {
 			n := e.GetAttributeValue("sAMAccountName")
 			byName[n] = User{Name: n, DN: e.DN, SID: directory.SIDString(e.GetRawAttributeValue("objectSid")), GUID: directory.GUIDString(e.GetRawAttributeValue("objectGUID"))}
 		}
-		for i := range FixtureUserCount {
+		for i := range dc.Options.users() {
 			u, ok := byName[FixtureName(i)]
 			if !ok {
 				dc.fixturesErr = fmt.Errorf("testdc: fixture user %s missing", FixtureName(i))
