@@ -145,6 +145,21 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// --profile leaves a CPU and a heap profile (gzipped protocol buffers),
+// even of a command too short for the heap to be sampled while it runs.
+func TestProfileFlag(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "prof")
+	if _, errOut, code := runCLI(t, "--profile", dir, "version"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, name := range []string{"cpu.pprof", "heap.pprof"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Fatalf("%s: %d bytes, %v", name, len(b), err)
+		}
+	}
+}
+
 func TestCloudRecord(t *testing.T) {
 	_, cfg := demoSetup(t)
 	dir := filepath.Join(t.TempDir(), "rec")

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime/metrics"
 	"runtime/pprof"
+	"sync"
 	"time"
 )
 
@@ -33,26 +34,34 @@ func startProfile(dir string) (stop func(), err error) {
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
+			stopping := false
 			select {
 			case <-quit:
-				return
+				stopping = true
 			case <-tick.C:
 			}
 			metrics.Read(sample)
-			if live := sample[0].Value.Uint64(); live > written+written/10 {
+			// A new high, or the end of a command too short for one.
+			if live := sample[0].Value.Uint64(); live > written+written/10 || (stopping && written == 0) {
 				if err := writeHeap(filepath.Join(dir, "heap.pprof")); err != nil {
 					fmt.Fprintln(os.Stderr, "groupwriteback: --profile:", err)
 					return
 				}
-				written = live
+				written = max(live, 1)
+			}
+			if stopping {
+				return
 			}
 		}
 	}()
+	var once sync.Once
 	return func() {
-		close(quit)
-		<-done
-		pprof.StopCPUProfile()
-		cpu.Close()
+		once.Do(func() {
+			close(quit)
+			<-done
+			pprof.StopCPUProfile()
+			cpu.Close()
+		})
 	}, nil
 }
 
