@@ -26,7 +26,7 @@ const memBase = "DC=contoso,DC=test"
 
 // memEnv is a memdir domain, a tenant in graphsim and an engine over them.
 type memEnv struct {
-	t      *testing.T
+	t      testing.TB
 	dir    *memdir.Directory
 	ou     string
 	users  []memdir.User
@@ -37,7 +37,7 @@ type memEnv struct {
 
 // newMemEnv has n users in AD synced to cloud users 0..n-1 (by SID), and
 // the groups given, each security with writeback on unless it says.
-func newMemEnv(t *testing.T, n int, groups []map[string]any, adjust func(*engine.Config)) *memEnv {
+func newMemEnv(t testing.TB, n int, groups []map[string]any, adjust func(*engine.Config)) *memEnv {
 	t.Helper()
 	d := memdir.New(memBase)
 	e := &memEnv{t: t, dir: d}

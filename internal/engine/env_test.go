@@ -87,7 +87,7 @@ func newEnvOn(t *testing.T, dc *testdc.DC, tf *graphsim.TenantFile, adjust func(
 }
 
 // startCloud starts graphsim with tf and returns a Graph client for it.
-func startCloud(t *testing.T, tf *graphsim.TenantFile) (*graphsim.Instance, *graph.Client) {
+func startCloud(t testing.TB, tf *graphsim.TenantFile) (*graphsim.Instance, *graph.Client) {
 	t.Helper()
 	sim, err := graphsim.Start(graphsim.Options{Tenant: tf, CertDir: t.TempDir(), Faults: graphsim.Faults{PageSize: 50}})
 	if err != nil {

@@ -19,6 +19,7 @@ func (t *Tenant) remove(k kind, id string) error {
 		return notFound(id)
 	}
 	delete(t.live, id)
+	t.indexLocked(o, false)
 	soft := k == kindUser || (k == kindGroup && !isDistributionList(o.props))
 	if k == kindUser && soft {
 		o.deletedAt = t.nowLocked()
@@ -93,6 +94,7 @@ func (t *Tenant) restore(id string) (map[string]any, error) {
 	delete(o.props, "deletedDateTime")
 	o.deletedAt = time.Time{}
 	t.live[id] = o
+	t.indexLocked(o, true)
 	t.emitLocked(o.kind, id, opRestore, nil, "")
 	for _, gid := range o.memberOf {
 		if g := t.live[gid]; g != nil && !g.members[id] {

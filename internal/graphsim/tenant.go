@@ -77,6 +77,9 @@ type Tenant struct {
 	unifiedWB  *bool
 	offset     time.Duration
 	realNow    func() time.Time
+	// upns are the live users' userPrincipalNames, lower-cased, to their
+	// ids: the uniqueness check of a tenant of a million users.
+	upns map[string]string
 	// extensions are the directory extension properties the apps define,
 	// by the kind that carries them; fixed once the tenant is built.
 	extensions map[kind]map[string]bool
@@ -89,7 +92,7 @@ func NewTenant(tf *TenantFile) (*Tenant, error) {
 	}
 	t := &Tenant{
 		id: tf.TenantID, domain: tf.DefaultDomain,
-		apps: map[string]*Application{}, live: map[string]*object{}, deleted: map[string]*object{},
+		apps: map[string]*Application{}, live: map[string]*object{}, deleted: map[string]*object{}, upns: map[string]string{},
 		generation: newID()[:8], unifiedWB: tf.Settings.NewUnifiedGroupWritebackDefault,
 		realNow: time.Now, identities: tf.ManagedIdentities,
 	}
@@ -271,6 +274,7 @@ func (t *Tenant) createLocked(k kind, props map[string]any) (*object, error) {
 		o.members, o.owners = map[string]bool{}, map[string]bool{}
 	}
 	t.live[id] = o
+	t.indexLocked(o, true)
 	t.emitLocked(k, id, opCreate, nil, "")
 	return o, nil
 }
@@ -292,10 +296,8 @@ func (t *Tenant) completeLocked(k kind, p map[string]any, creating bool) error {
 			return badRequest("Invalid value specified for property 'userPrincipalName' of resource 'User'.")
 		}
 		if upn := str("userPrincipalName"); upn != "" {
-			for _, o := range t.live {
-				if o.kind == kindUser && o.id() != p["id"] && strings.EqualFold(str2(o.props, "userPrincipalName"), upn) {
-					return badRequest("Another object with the same value for property userPrincipalName already exists.")
-				}
+			if owner, taken := t.upns[strings.ToLower(upn)]; taken && owner != p["id"] {
+				return badRequest("Another object with the same value for property userPrincipalName already exists.")
 			}
 		}
 	case kindGroup:
@@ -490,7 +492,9 @@ func (t *Tenant) update(k kind, id string, props map[string]any) error {
 	if err := t.completeLocked(k, next, false); err != nil {
 		return err
 	}
+	t.indexLocked(o, false)
 	o.props = next
+	t.indexLocked(o, true)
 	sort.Strings(changed)
 	if len(changed) > 0 {
 		t.emitLocked(k, id, opUpdate, changed, "")
@@ -504,4 +508,18 @@ func (t *Tenant) SetUnifiedWritebackDefault(v bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.unifiedWB = &v
+}
+
+// indexLocked adds a live object's userPrincipalName to the index, or
+// takes it out.
+func (t *Tenant) indexLocked(o *object, add bool) {
+	upn, _ := o.props["userPrincipalName"].(string)
+	if o.kind != kindUser || upn == "" {
+		return
+	}
+	if add {
+		t.upns[strings.ToLower(upn)] = o.id()
+	} else if t.upns[strings.ToLower(upn)] == o.id() {
+		delete(t.upns, strings.ToLower(upn))
+	}
 }

@@ -192,12 +192,23 @@ func (d *Directory) members(e *entry, values []string, add bool) error {
 			}
 		}
 	}
+	if add {
+		// A set of the members, not a scan for each value: groups of
+		// hundreds of thousands of members are written a batch at a time.
+		have := make(map[string]bool, len(e.members))
+		for _, g := range e.members {
+			have[g] = true
+		}
+		for _, r := range refs {
+			if !have[r.guid] {
+				have[r.guid] = true
+				e.members = append(e.members, r.guid)
+			}
+		}
+		return nil
+	}
 	for _, r := range refs {
-		i := slices.Index(e.members, r.guid)
-		switch {
-		case add && i < 0:
-			e.members = append(e.members, r.guid)
-		case !add && i >= 0:
+		if i := slices.Index(e.members, r.guid); i >= 0 {
 			e.members = slices.Delete(e.members, i, i+1)
 		}
 	}
@@ -223,6 +234,7 @@ func (d *Directory) remove(e *entry) {
 	k, _ := key(e.dn)
 	delete(d.byKey, k)
 	delete(d.byGUID, e.guid)
+	delete(d.bySID, strings.ToUpper(e.sid))
 	for _, g := range d.byKey {
 		if i := slices.Index(g.members, e.guid); i >= 0 {
 			g.members = slices.Delete(g.members, i, i+1)

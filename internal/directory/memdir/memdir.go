@@ -44,6 +44,7 @@ type Directory struct {
 	base    string
 	byKey   map[string]*entry // by normalised DN
 	byGUID  map[string]*entry
+	bySID   map[string]*entry // by upper-case SID
 	nextRID int
 	writes  atomic.Int64
 	// domains are the forest's domains: naming context → domain SID.
@@ -64,7 +65,7 @@ type entry struct {
 // New returns a domain whose root is base, with the containers every
 // domain has: CN=Users and OU=Domain Controllers, both critical.
 func New(base string) *Directory {
-	d := &Directory{base: base, byKey: map[string]*entry{}, byGUID: map[string]*entry{}, nextRID: 1100, domains: map[string]string{base: domainSID}}
+	d := &Directory{base: base, byKey: map[string]*entry{}, byGUID: map[string]*entry{}, bySID: map[string]*entry{}, nextRID: 1100, domains: map[string]string{base: domainSID}}
 	d.add(base, []string{"top", "domain", "domainDNS"}, true)
 	d.add("CN=Users,"+base, []string{"top", "container"}, true)
 	d.add("OU=Domain Controllers,"+base, []string{"top", "organizationalUnit"}, true)
@@ -176,6 +177,7 @@ func (d *Directory) add(dn string, class []string, critical bool) *entry {
 	e := &entry{dn: dn, guid: directory.GUIDString(b), class: class, critical: critical, attrs: map[string][]string{}, names: map[string]string{}}
 	if slices.Contains(class, "user") || slices.Contains(class, "group") {
 		e.sid = fmt.Sprintf("%s-%d", d.domains[d.domainOf(dn)], d.nextRID)
+		d.bySID[strings.ToUpper(e.sid)] = e
 	}
 	k, _ := key(dn)
 	d.byKey[k] = e
@@ -332,11 +334,7 @@ func (d *Directory) find(kind reconcile.KeyKind, v string) *entry {
 		}
 	case reconcile.BySID:
 		if _, err := directory.SIDBytes(v); err == nil {
-			for _, e := range d.byKey {
-				if e.sid != "" && strings.EqualFold(e.sid, v) {
-					return e
-				}
-			}
+			return d.bySID[strings.ToUpper(v)]
 		}
 	case reconcile.ByDN:
 		return d.lookupDN(v)

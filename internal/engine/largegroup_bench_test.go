@@ -1,0 +1,74 @@
+package engine_test
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+)
+
+// BenchmarkLargeGroup is the tool's own cost for one group of n members,
+// on the in-memory directory (Samba cannot be filled with that many users
+// here: docs/performance.md): the first writeback, then one member added
+// in the cloud. It reports the time per 1,000 members, the peak live
+// heap, and the LDAP writes of the one-member change (1 is the target).
+//
+//	go test ./internal/engine -run '^$' -bench LargeGroup -benchtime 1x
+func BenchmarkLargeGroup(b *testing.B) {
+	for _, n := range []int{25000, 250000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			members := make([]any, n)
+			for i := range n {
+				members[i] = userID(i)
+			}
+			e := newMemEnv(b, n+1, []map[string]any{{"id": groupID(1), "displayName": "Large", "mailNickname": "large", "members": members}}, nil)
+			peak := watchHeap(b)
+			for b.Loop() {
+				start := time.Now()
+				res, _ := e.sync(engine.RunOptions{})
+				first := time.Since(start)
+				if res.Counts.Created != 1 {
+					b.Fatalf("created %d", res.Counts.Created)
+				}
+				if err := e.tenant.AddMember(groupID(1), userID(n)); err != nil {
+					b.Fatal(err)
+				}
+				start = time.Now()
+				_, writes := e.sync(engine.RunOptions{})
+				one := time.Since(start)
+				b.ReportMetric(float64(first.Milliseconds())/float64(n)*1000, "ms/1000members")
+				b.ReportMetric(float64(one.Milliseconds()), "ms-one-member")
+				b.ReportMetric(float64(writes), "writes-one-member")
+			}
+			b.ReportMetric(float64(peak())/(1<<20), "MB-peak-heap")
+		})
+	}
+}
+
+// watchHeap samples the live heap until the benchmark ends and returns
+// the highest value seen.
+func watchHeap(b *testing.B) func() uint64 {
+	runtime.GC()
+	var max atomic.Uint64
+	stop := make(chan struct{})
+	go func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > max.Load() {
+				max.Store(v)
+			}
+		}
+	}()
+	b.Cleanup(func() { close(stop) })
+	return func() uint64 { return max.Load() }
+}
