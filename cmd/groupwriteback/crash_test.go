@@ -288,7 +288,7 @@ func TestCrashSuite(t *testing.T) {
 			syncOK(e)
 			m = e.updateWave(m)
 			syncOK(e)
-			m = e.deleteWave(m)
+			e.deleteWave(m)
 			syncOK(e)
 			return crashModel{}
 		}, []string{"disable", "--yes"}},

@@ -170,9 +170,15 @@ func TestSecretsNeverShow(t *testing.T) {
 	}
 	var out bytes.Buffer
 	fmt.Fprintf(&out, "%v %+v %#v %s", *c, *c, *c, c.Cloud.ClientSecret)
-	j, _ := json.Marshal(c)
+	j, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out.Write(j)
-	y, _ := yaml.Marshal(c)
+	y, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out.Write(y)
 	slog.New(slog.NewJSONHandler(&out, nil)).Info("config", "cloud", c.Cloud, "secret", c.Directory.Password)
 	slog.New(slog.NewTextHandler(&out, nil)).Info("config", "cloud", c.Cloud, "secret", c.Directory.Password)

@@ -40,7 +40,7 @@ type Config struct {
 	Domain string   `yaml:"domain,omitempty"`
 	Site   string   `yaml:"site,omitempty"`
 	// LookupSRV replaces the system resolver (tests).
-	LookupSRV LookupSRV `yaml:"-"`
+	LookupSRV LookupSRV `yaml:"-" json:"-"`
 	// StartTLS upgrades an ldap:// connection before binding. A simple
 	// bind requires it with ldap://: a password never goes in clear text.
 	// Kerberos does not: it signs and seals ldap:// itself.

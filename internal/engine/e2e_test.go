@@ -163,8 +163,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, writes = e.sync(engine.RunOptions{})
-	if res.Mode != "delta" || res.Counts.Failed != 0 {
-		t.Fatalf("delta sync: %+v %+v", res.Counts, res.Failures)
+	if res.Mode != "delta" || res.Counts.Failed != 0 || writes == 0 {
+		t.Fatalf("delta sync: %+v %+v, %d writes", res.Counts, res.Failures, writes)
 	}
 	m2 := e.group(gMarketing)
 	if m2.DN != policy.GroupDN("Marketing EMEA_2c1a0b000001", e.ou) || attr(m2, "description") != "EMEA marketing" ||
@@ -185,7 +185,9 @@ func TestEndToEnd(t *testing.T) {
 	if err := tn.UpdateGroup(gVPN, map[string]any{"writebackConfiguration": map[string]any{"isEnabled": false}, "description": "changed after"}); err != nil {
 		t.Fatal(err)
 	}
-	res, _ = e.sync(engine.RunOptions{})
+	if res, _ = e.sync(engine.RunOptions{}); res.Counts.Failed != 0 {
+		t.Fatalf("sync: %+v", res.Counts)
+	}
 	if vg := e.group(gVPN); vg == nil || attr(vg, "description") != "" {
 		t.Errorf("group with writeback turned off: %v (description %q)", vg, attr(vg, "description"))
 	}

@@ -134,7 +134,7 @@ func newSimClient(t testing.TB, s *sim, cfg Config) *Client {
 type reader struct {
 	snap                *cloud.Snapshot
 	groupLink, userLink string
-	lastGroup, lastUser *cloud.GroupRound
+	lastGroup           *cloud.GroupRound
 	lastUsers           *cloud.UserRound
 }
 

@@ -76,13 +76,6 @@ func netRefs(changes []refChange) []refChange {
 	return out
 }
 
-// buildPlanLocked computes the round that follows state from: every object
-// of its kind changed by an event after from.Version, rendered as Graph
-// renders delta items.
-func (t *Tenant) buildPlanLocked(from deltaState, minimal bool, replay uint64, membersPerItem int) *plan {
-	return t.buildPlanWithLocked(from, planOptions{minimal: minimal, replay: replay, membersPerItem: membersPerItem})
-}
-
 // planOptions are how a round is rendered, faults included.
 type planOptions struct {
 	minimal        bool

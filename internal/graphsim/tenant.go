@@ -343,8 +343,6 @@ func (t *Tenant) completeLocked(k kind, p map[string]any, creating bool) error {
 	return nil
 }
 
-func str2(p map[string]any, key string) string { s, _ := p[key].(string); return s }
-
 // stampWritebackLocked does what Entra does with the tenant setting
 // NewUnifiedGroupWritebackDefault: a Microsoft 365 group created while it
 // is set gets writebackConfiguration.isEnabled = the setting, unless the
