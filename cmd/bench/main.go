@@ -20,7 +20,7 @@ import (
 func main() {
 	bin := flag.String("groupwriteback", "groupwriteback", "the groupwriteback binary to measure")
 	name := flag.String("scenario", "quick", "the scenario: "+strings.Join(scenarioNames(), ", "))
-	profile := flag.String("profile", "", "write the first sync's CPU and peak-heap profiles into this directory")
+	profile := flag.String("profile", "", "write each measured sync's CPU and peak-heap profiles into first/, no-change/ and one-member/ under this directory")
 	flag.Parse()
 	sc, ok := scenarios[*name]
 	if !ok {

@@ -158,11 +158,15 @@ audit:
 		return nil, fmt.Errorf("enable: %w", err)
 	}
 	say("the first writeback")
-	args := []string{"sync", "-o", "json"}
-	if profile != "" {
-		args = append(args, "--profile", profile)
+	// With a profile directory, each measured sync writes its profiles
+	// into a directory of its own there.
+	syncArgs := func(name string) []string {
+		if profile == "" {
+			return []string{"sync", "-o", "json"}
+		}
+		return []string{"sync", "-o", "json", "--profile", filepath.Join(profile, name)}
 	}
-	first, took, rss, err := gwb(args...)
+	first, took, rss, err := gwb(syncArgs("first")...)
 	if err != nil {
 		return nil, fmt.Errorf("first sync: %w", err)
 	}
@@ -183,7 +187,7 @@ audit:
 	}
 	say("the no-change delta cycle")
 	before := sim.Server.Stats().Requests
-	nochange, took, _, err := gwb("sync", "-o", "json")
+	nochange, took, _, err := gwb(syncArgs("no-change")...)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +197,7 @@ audit:
 	if err := sim.Server.Tenant().AddMember(groupID(0), userID(sc.Members)); err != nil {
 		return nil, err
 	}
-	one, took, _, err := gwb("sync", "-o", "json")
+	one, took, _, err := gwb(syncArgs("one-member")...)
 	if err != nil {
 		return nil, err
 	}
