@@ -224,9 +224,29 @@ func scan(r io.Reader, each func(n int, line []byte, e *Entry) error) error {
 	return sc.Err()
 }
 
+// errStop ends a scan early.
+var errStop = errors.New("stop")
+
+// firstTime is the time of the trail's first dated entry.
+func firstTime(r io.Reader) (t time.Time, ok bool) {
+	_ = scan(r, func(_ int, _ []byte, e *Entry) error {
+		if e == nil {
+			return nil // a damaged line cannot be dated: look further
+		}
+		t, ok = e.Time, true
+		return errStop
+	})
+	return t, ok
+}
+
 // Prune drops the entries older than before from the trail at path,
 // rewriting it beside and renaming it over, so that a crash leaves either
 // trail whole. It returns how many it dropped.
+//
+// Entries are appended in time order, so when the first dated entry is
+// within the retention there is nothing to drop, and the trail is not
+// read further: every session opens the trail, and a year of it is
+// rewritten only when its oldest entry expires.
 func Prune(path string, before time.Time) (int, error) {
 	in, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -236,6 +256,12 @@ func Prune(path string, before time.Time) (int, error) {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
 	defer in.Close()
+	if first, ok := firstTime(in); ok && !first.Before(before) {
+		return 0, nil
+	}
+	if _, err := in.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("audit: %w", err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".audit-*")
 	if err != nil {
 		return 0, fmt.Errorf("audit: %w", err)

@@ -110,6 +110,36 @@ func TestRetention(t *testing.T) {
 	}
 }
 
+// Opening the trail, as every session does, reads only its first dated
+// entry while that entry is within the retention: the file is left as it
+// is, not rewritten. A damaged first line does not stop the check.
+func TestPruneReadsOnlyWhatExpires(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	now := time.Now().UTC()
+	line := func(age time.Duration) string {
+		return `{"time":"` + now.Add(-age).Format(time.RFC3339) + `","runId":1,"action":"create","outcome":"applied"}` + "\n"
+	}
+	if err := os.WriteFile(path, []byte("{\"damaged\n"+line(time.Hour)+line(time.Minute)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(path)
+	if n, err := audit.Prune(path, now.Add(-24*time.Hour)); n != 0 || err != nil {
+		t.Fatalf("%d, %v", n, err)
+	}
+	if after, _ := os.Stat(path); !os.SameFile(before, after) {
+		t.Fatal("the trail was rewritten with nothing to drop")
+	}
+	if err := os.WriteFile(path, []byte("{\"damaged\n"+line(48*time.Hour)+line(time.Minute)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := audit.Prune(path, now.Add(-24*time.Hour)); n != 1 || err != nil {
+		t.Fatalf("an expired entry after a damaged line: %d, %v", n, err)
+	}
+	if b, _ := os.ReadFile(path); !strings.HasPrefix(string(b), "{\"damaged\n") || strings.Count(string(b), "\n") != 2 {
+		t.Fatalf("after pruning: %q", b)
+	}
+}
+
 // A write a crash cut short is named, and neither hides the entries
 // around it nor glues itself to the next one.
 func TestDamagedLineNamed(t *testing.T) {
