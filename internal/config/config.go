@@ -133,16 +133,20 @@ type PlacementRule struct {
 	ExtensionValue string `yaml:"extension_value"`
 }
 
+// PlacementRules are writeback.placement as policy takes it.
+func (c *Config) PlacementRules() []policy.PlacementRule {
+	var rules []policy.PlacementRule
+	for _, r := range c.Writeback.Placement {
+		rules = append(rules, policy.PlacementRule{OU: r.OU, Kind: r.Kind, DisplayName: r.DisplayName, MailDomain: r.MailDomain,
+			Extension: r.Extension, ExtensionValue: r.ExtensionValue})
+	}
+	return rules
+}
+
 // GroupExtensions are the extension properties placement rules match
 // on: what the groups rounds must read.
 func (c *Config) GroupExtensions() []string {
-	var out []string
-	for _, r := range c.Writeback.Placement {
-		if r.Extension != "" && !slices.Contains(out, r.Extension) {
-			out = append(out, r.Extension)
-		}
-	}
-	return out
+	return policy.Placement{Rules: c.PlacementRules()}.Extensions()
 }
 
 // extensionName matches the names Graph gives extension properties.
@@ -426,15 +430,6 @@ func (c *Config) Places() []Place {
 	return places
 }
 
-// placementOUs are the target OU, then each placement rule's OU.
-func (c *Config) placementOUs() []string {
-	ous := []string{c.Writeback.TargetOU}
-	for _, r := range c.Writeback.Placement {
-		ous = append(ous, r.OU)
-	}
-	return ous
-}
-
 func (c *Config) validatePlacement(checkOU func(key, dn string), bad func(key, format string, args ...any)) {
 	for i, r := range c.Writeback.Placement {
 		key := fmt.Sprintf("writeback.placement[%d]", i)
@@ -512,13 +507,9 @@ func (c *Config) Validate() error {
 	case q == "":
 	default:
 		checkOU("writeback.quarantine_ou", q)
-		for i, ou := range c.placementOUs() {
-			if ou != "" && (policy.Within(q, ou) || policy.Within(ou, q)) {
-				key := "writeback.target_ou"
-				if i > 0 {
-					key = fmt.Sprintf("writeback.placement[%d].ou", i-1)
-				}
-				bad("writeback.quarantine_ou", "must be apart from %s, neither inside the other", key)
+		for _, p := range c.Places() {
+			if p.Key != "writeback.quarantine_ou" && p.DN != "" && (policy.Within(q, p.DN) || policy.Within(p.DN, q)) {
+				bad("writeback.quarantine_ou", "must be apart from %s, neither inside the other", p.Key)
 			}
 		}
 	}

@@ -104,7 +104,7 @@ func (c *Config) Account() string {
 	if c.Kerberos.CurrentIdentity && c.Kerberos.Principal == "" {
 		return "the service's own account"
 	}
-	user, realm := c.credentials().User()
+	user, realm := c.KerberosUser()
 	if realm == "" {
 		return user
 	}
@@ -112,7 +112,9 @@ func (c *Config) Account() string {
 }
 
 // KerberosUser is the Kerberos principal's user name and realm.
-func (c *Config) KerberosUser() (user, realm string) { return c.credentials().User() }
+func (c *Config) KerberosUser() (user, realm string) {
+	return kerberos.Credentials{Principal: c.Kerberos.Principal, Realm: c.Kerberos.Realm}.User()
+}
 
 // credentials are the Kerberos credentials the configuration gives.
 func (c *Config) credentials() kerberos.Credentials {
@@ -217,7 +219,7 @@ func (c *Config) validateKerberos(prefix string, bad func(key, format string, ar
 		if k.Principal == "" {
 			bad("kerberos.principal", "required: the account's sAMAccountName (or name@REALM)")
 		}
-		if _, realm := c.credentials().User(); realm == "" {
+		if _, realm := c.KerberosUser(); realm == "" {
 			bad("kerberos.realm", "required: the AD domain's DNS name in capitals, e.g. CONTOSO.COM (or give principal as name@REALM)")
 		}
 		switch {

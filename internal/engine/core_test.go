@@ -79,13 +79,7 @@ func newMemEnv(t testing.TB, n int, groups []map[string]any, adjust func(*engine
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	var exts []string
-	for _, r := range cfg.Policy.Placement {
-		if r.Extension != "" {
-			exts = append(exts, r.Extension)
-		}
-	}
-	gc.SelectGroupExtensions(exts) // as wiring does from the configuration
+	gc.SelectGroupExtensions(policy.Placement{Rules: cfg.Policy.Placement}.Extensions()) // as wiring does from the configuration
 	e.eng = engine.New(gc, d, d, e.store, cfg, nil)
 	return e
 }

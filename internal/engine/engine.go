@@ -91,6 +91,10 @@ type Engine struct {
 	cfg    Config
 	logger *slog.Logger
 	now    func() time.Time
+	// placement is where groups go (the target OU and the rules), and ous
+	// every OU it names, worked out once.
+	placement policy.Placement
+	ous       []string
 }
 
 // New returns an engine.
@@ -103,7 +107,8 @@ func New(c Cloud, r DirectoryReader, w DirectoryWriter, st Store, cfg Config, lo
 	if now == nil {
 		now = time.Now
 	}
-	return &Engine{cloud: c, reader: r, writer: w, store: st, cfg: cfg, logger: logger, now: now}
+	placement := policy.Placement{TargetOU: cfg.TargetOU, Rules: cfg.Policy.Placement}
+	return &Engine{cloud: c, reader: r, writer: w, store: st, cfg: cfg, logger: logger, now: now, placement: placement, ous: placement.OUs()}
 }
 
 // Run runs one cycle: Plan, then (unless o.DryRun) Apply. Errors that make
@@ -352,17 +357,12 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 // ownsPlace reports whether dn lies where the tool keeps its groups: the
 // target OU, a placement rule's OU, or the quarantine OU.
 func (e *Engine) ownsPlace(dn string) bool {
-	for _, ou := range e.placement().OUs() {
+	for _, ou := range e.ous {
 		if policy.Within(dn, ou) {
 			return true
 		}
 	}
 	return e.cfg.QuarantineOU != "" && policy.Within(dn, e.cfg.QuarantineOU)
-}
-
-// placement is where groups go: the target OU and the placement rules.
-func (e *Engine) placement() policy.Placement {
-	return policy.Placement{TargetOU: e.cfg.TargetOU, Rules: e.cfg.Policy.Placement}
 }
 
 // policyOptions are the options every decision is made with: the
@@ -379,7 +379,7 @@ func (e *Engine) managed() []string { return policy.ManagedAttributes(e.cfg.Poli
 func cloudID(a reconcile.ADGroup) string { return policy.CloudIDFromAnchor(a.Anchor) }
 
 func (e *Engine) reconcileOptions(managed []string, o RunOptions) reconcile.Options {
-	return reconcile.Options{TargetOU: e.cfg.TargetOU, OUs: e.placement().OUs(), QuarantineOU: e.cfg.QuarantineOU, MoveBack: e.cfg.MoveBack, Managed: managed,
+	return reconcile.Options{TargetOU: e.cfg.TargetOU, OUs: e.ous, QuarantineOU: e.cfg.QuarantineOU, MoveBack: e.cfg.MoveBack, Managed: managed,
 		BatchSize: e.cfg.BatchSize, DeleteThreshold: e.cfg.DeleteThreshold, DeleteThresholdPercent: e.cfg.DeleteThresholdPercent,
 		AllowDeletes: o.AllowDeletes}
 }

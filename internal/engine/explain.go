@@ -137,6 +137,6 @@ func decisionOf(ds []policy.Decision, id string) *policy.Decision {
 
 // ouFor is the OU placement gives g.
 func (e *Engine) ouFor(g *cloud.Group) string {
-	ou, _ := e.placement().OUFor(g)
+	ou, _ := e.placement.OUFor(g)
 	return ou
 }

@@ -134,7 +134,8 @@ func (e *Engine) place(id string, m policy.MemberRef, inWork map[string]bool, fo
 // lookUpForest looks up, in the whole forest, the members the domain did
 // not hold, by the keys the global catalog holds for every object
 // (objectSid, distinguishedName), and adds what it finds to found. It
-// returns the forest's domain SIDs (nil when the forest is not searched).
+// returns the forest's domain SIDs (nil when the forest is not searched,
+// or every SID was found).
 func (e *Engine) lookUpForest(ctx context.Context, values map[reconcile.KeyKind]map[string]bool, found map[reconcile.KeyKind]map[string]reconcile.ADObject) ([]string, error) {
 	fr, ok := e.reader.(ForestReader)
 	if !e.cfg.Forest || !ok {
@@ -161,11 +162,18 @@ func (e *Engine) lookUpForest(ctx context.Context, values map[reconcile.KeyKind]
 			found[kind][v] = o
 		}
 	}
-	sids, err := fr.ForestDomainSIDs(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("engine: read the forest's domains: %w", err)
+	// The forest's domains tell a trusted forest's member from one not
+	// found: read them only when a SID is still not found.
+	for v := range values[reconcile.BySID] {
+		if _, ok := found[reconcile.BySID][v]; !ok {
+			sids, err := fr.ForestDomainSIDs(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("engine: read the forest's domains: %w", err)
+			}
+			return sids, nil
+		}
 	}
-	return sids, nil
+	return nil, nil
 }
 
 // domainOf is the domain part of a SID (all but its last RID).

@@ -114,6 +114,17 @@ func (p Placement) OUs() []string {
 	return out
 }
 
+// Extensions are the extension properties the rules match on, each once.
+func (p Placement) Extensions() []string {
+	var out []string
+	for _, r := range p.Rules {
+		if r.Extension != "" && !slices.Contains(out, r.Extension) {
+			out = append(out, r.Extension)
+		}
+	}
+	return out
+}
+
 // HomeOU is the OU among ous that dn lies in: the deepest one above it,
 // since placement OUs may nest; "" when it lies in none.
 func HomeOU(dn string, ous []string) string {

@@ -221,12 +221,7 @@ func EngineConfig(cfg *config.Config, schema directory.Schema) engine.Config {
 // schema's and the enablement's parts are added where they are known.
 func PolicyOptions(cfg *config.Config) policy.Options {
 	w := cfg.Writeback
-	var rules []policy.PlacementRule
-	for _, r := range w.Placement {
-		rules = append(rules, policy.PlacementRule{OU: r.OU, Kind: r.Kind, DisplayName: r.DisplayName, MailDomain: r.MailDomain,
-			Extension: r.Extension, ExtensionValue: r.ExtensionValue})
-	}
-	return policy.Options{TargetOU: w.TargetOU, Placement: rules, Naming: w.Naming, MemberLimit: w.MemberLimit, InPlace: w.SourceOfAuthority == "in_place",
+	return policy.Options{TargetOU: w.TargetOU, Placement: cfg.PlacementRules(), Naming: w.Naming, MemberLimit: w.MemberLimit, InPlace: w.SourceOfAuthority == "in_place",
 		SkipUnsetMicrosoft365: cfg.Cloud.UnifiedWritebackDefault != nil && !*cfg.Cloud.UnifiedWritebackDefault,
 		Scope: policy.Scope{IncludeIDs: w.Scope.IncludeIDs, ExcludeIDs: w.Scope.ExcludeIDs, IncludeNames: w.Scope.IncludeNames,
 			ExcludeNames: w.Scope.ExcludeNames, Kinds: w.Scope.Kinds}}
