@@ -26,12 +26,22 @@ func (c *Client) OwnedGroups(ctx context.Context, base string, managed []string)
 	if c.schema.AnchorAttribute {
 		filter = "(&(objectCategory=group)(|(adminDescription=Group_*)(" + AnchorAttribute + "=Group_*)))"
 	}
-	return c.readGroups(ctx, base, filter, managed)
+	return c.readGroups(ctx, base, filter, managed, true)
 }
 
 // GroupsByAnchor reads the groups under base whose anchor is one of
 // anchors, in batches.
 func (c *Client) GroupsByAnchor(ctx context.Context, base string, anchors []string, managed []string) ([]reconcile.ADGroup, error) {
+	return c.groupsByAnchor(ctx, base, anchors, managed, true)
+}
+
+// GroupAttrsByAnchor is GroupsByAnchor without the members: one search
+// however large the groups (reconcile.ADGroup.MembersUnread).
+func (c *Client) GroupAttrsByAnchor(ctx context.Context, base string, anchors []string, managed []string) ([]reconcile.ADGroup, error) {
+	return c.groupsByAnchor(ctx, base, anchors, managed, false)
+}
+
+func (c *Client) groupsByAnchor(ctx context.Context, base string, anchors []string, managed []string, members bool) ([]reconcile.ADGroup, error) {
 	var out []reconcile.ADGroup
 	for start := 0; start < len(anchors); start += 100 {
 		var f strings.Builder
@@ -43,7 +53,7 @@ func (c *Client) GroupsByAnchor(ctx context.Context, base string, anchors []stri
 			}
 		}
 		f.WriteString("))")
-		gs, err := c.readGroups(ctx, base, f.String(), managed)
+		gs, err := c.readGroups(ctx, base, f.String(), managed, members)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +65,7 @@ func (c *Client) GroupsByAnchor(ctx context.Context, base string, anchors []stri
 // ReadGroup reads the group at dn with attrs and all its members (ranged
 // retrieval), or returns nil when there is none.
 func (c *Client) ReadGroup(ctx context.Context, dn string, attrs []string) (*reconcile.ADGroup, error) {
-	gs, err := c.readGroups(ctx, dn, "(objectClass=group)", attrs)
+	gs, err := c.readGroups(ctx, dn, "(objectClass=group)", attrs, true)
 	if err != nil || len(gs) == 0 {
 		return nil, err
 	}
@@ -67,8 +77,13 @@ func (c *Client) ReadGroup(ctx context.Context, dn string, attrs []string) (*rec
 	return nil, nil
 }
 
-func (c *Client) readGroups(ctx context.Context, base, filter string, managed []string) ([]reconcile.ADGroup, error) {
-	attrs := append([]string{"objectGUID", "adminDescription", "member"}, managed...)
+// readGroups reads the groups filter finds under base, with the managed
+// attributes and, when members is set, all their members.
+func (c *Client) readGroups(ctx context.Context, base, filter string, managed []string, members bool) ([]reconcile.ADGroup, error) {
+	attrs := append([]string{"objectGUID", "adminDescription"}, managed...)
+	if members {
+		attrs = append(attrs, "member")
+	}
 	if c.schema.AnchorAttribute {
 		attrs = append(attrs, AnchorAttribute)
 	}
@@ -82,7 +97,7 @@ func (c *Client) readGroups(ctx context.Context, base, filter string, managed []
 	}
 	out := make([]reconcile.ADGroup, 0, len(entries))
 	for _, e := range entries {
-		g := reconcile.ADGroup{DN: e.DN, GUID: GUIDString(e.GetRawAttributeValue("objectGUID")), Attrs: map[string][]string{}}
+		g := reconcile.ADGroup{DN: e.DN, GUID: GUIDString(e.GetRawAttributeValue("objectGUID")), Attrs: map[string][]string{}, MembersUnread: !members}
 		g.Anchor = GroupAnchor(e.GetAttributeValue("adminDescription"), e.GetAttributeValue(AnchorAttribute))
 		rangeNext := -1
 		for _, a := range e.Attributes {

@@ -163,12 +163,13 @@ func notesMessage(notes []policy.Problem) string {
 
 // record stores the state of every group the cycle worked on, and gathers
 // every group not in step (this cycle's and those left from before).
-func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconcile.Plan, failed map[string]error, unfinished map[string]bool, res *Result) error {
+func (e *Engine) record(ctx context.Context, o cycleOutcome, res *Result) error {
 	ctx = context.WithoutCancel(ctx)
-	for _, op := range plan.HeldBack {
+	for _, op := range o.Plan.HeldBack {
 		e.logger.Warn("held back by the delete threshold", "cloud_id", op.CloudID, "name", policy.RDNValue(op.DN), "action", op.Action, "dn", op.DN, "reason", op.Reason)
 	}
-	sts := decideStatuses(cycleOutcome{Work: work, Plan: plan, Failed: failed, Unfinished: unfinished, QuarantineOU: e.cfg.QuarantineOU})
+	o.QuarantineOU = e.cfg.QuarantineOU
+	sts := decideStatuses(o)
 	if err := e.store.SetStatus(ctx, sts); err != nil {
 		return err
 	}
@@ -180,7 +181,7 @@ func (e *Engine) record(ctx context.Context, work []policy.Decision, plan reconc
 		res.Failures = append(res.Failures, Failure{CloudID: st.CloudID, Name: st.Name, DN: st.DN, State: st.State, Message: st.Message})
 	}
 	sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].CloudID < res.Failures[j].CloudID })
-	for _, p := range plan.Problems {
+	for _, p := range o.Plan.Problems {
 		if p.CloudID == "" {
 			res.Failures = append(res.Failures, Failure{State: store.StateFailed, Message: p.Message})
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/directory/memdir"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -33,6 +34,9 @@ type memEnv struct {
 	tenant *graphsim.Tenant
 	store  *store.Store
 	eng    *engine.Engine
+	// cloud and cfg are what eng was built with.
+	cloud *graph.Client
+	cfg   engine.Config
 }
 
 // newMemEnv has n users in AD synced to cloud users 0..n-1 (by SID), and
@@ -81,6 +85,7 @@ func newMemEnv(t testing.TB, n int, groups []map[string]any, adjust func(*engine
 	}
 	gc.SelectGroupExtensions(policy.Placement{Rules: cfg.Policy.Placement}.Extensions()) // as wiring does from the configuration
 	e.eng = engine.New(gc, d, d, e.store, cfg, nil)
+	e.cloud, e.cfg = gc, cfg
 	return e
 }
 

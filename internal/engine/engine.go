@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sort"
 	"time"
 
@@ -181,7 +182,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if err := e.checkBinding(ctx, false); err != nil {
 		return nil, err
 	}
-	snap, links, err := e.store.LoadCloud(ctx)
+	snap, links, err := e.store.LoadHead(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -193,10 +194,6 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 		e.logger.Info("the configuration's scope, naming, target or delete policies changed since the last cycle: this cycle is a full one")
 		o.Full = true
 	}
-	var before prints
-	if o.Full {
-		before = fingerprints(snap) // to tell drift from cloud changes
-	}
 	kept := links // a cycle on one group leaves the delta links as they were
 	if o.Full {
 		links = store.Links{}
@@ -205,6 +202,21 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The tenant as last read is loaded only when there is work: a delta
+	// cycle that Graph says nothing changed for, with nothing left from
+	// the last one, takes the same time whatever the tenant's size.
+	if quiet, err := e.quiet(ctx, o, gr, ur); err != nil {
+		return nil, err
+	} else if !quiet {
+		if snap, _, err = e.store.LoadCloud(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var before prints
+	if o.Full {
+		before = fingerprints(snap) // to tell drift from cloud changes
+	}
+	changes := byChanges(snap, gr) // read before the round is applied
 	snap.ApplyGroups(gr.Full, gr.Changes)
 	snap.ApplyUsers(ur.Full, ur.Changes)
 	if err := e.confirmRemovedUsers(ctx, snap, ur.Changes); err != nil {
@@ -231,25 +243,43 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	}
 	res := &Result{Mode: mode, Counts: Counts{MembersNotWritten: map[string]int{}}}
 
-	var dirty map[string]bool
+	var dirty, otherwise map[string]bool
 	switch {
 	case target != "":
-		dirty = map[string]bool{target: true}
+		dirty, changes = map[string]bool{target: true}, nil
 	case !full:
-		if dirty, err = e.dirty(ctx, snap, gr, ur); err != nil {
+		if dirty, otherwise, err = e.dirty(ctx, snap, gr, ur); err != nil {
 			return nil, err
 		}
+	default:
+		changes = nil
 	}
 	// The rounds are applied: keep only which objects they changed, and let
 	// the collector have the rest before planning, the cycle's peak.
 	changedGroups, changedUsers := groupIDs(gr.Changes), userIDs(ur.Changes)
 	gr.Changes, ur.Changes = nil, nil
-	decisions := policy.DecideSome(snap, e.policyOptions(en), dirty)
+	// The groups planned from their changes have their members listed
+	// only if they turn out to need a full comparison.
+	for id := range otherwise {
+		delete(changes, id)
+	}
+	listed := dirty
+	if len(changes) > 0 {
+		listed = maps.Clone(dirty)
+		for id := range changes {
+			delete(listed, id)
+		}
+	}
+	decisions := policy.DecideSome(snap, e.policyOptions(en), listed)
 	var tr *Trace
 	if target != "" {
 		tr = newTrace(target, decisionOf(decisions, target))
 	}
 	managed := e.managed()
+	ropts := e.reconcileOptions(managed, o)
+	if err := e.keepByChanges(ctx, changes, decisions, snap); err != nil {
+		return nil, err
+	}
 
 	// Anchored groups are looked for in the whole domain, so that one moved
 	// out of the target OU (or written by another tool elsewhere) is
@@ -258,12 +288,24 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if full {
 		actual, err = e.reader.OwnedGroups(ctx, e.cfg.BaseDN, managed)
 	} else {
-		var anchors []string
-		for id := range dirty {
-			anchors = append(anchors, policy.Anchor(id))
+		// Those planned from their changes without members (the others
+		// dropped from changes), the rest with.
+		if actual, err = e.readByChanges(ctx, changes, decisions, managed, ropts); err != nil {
+			return nil, fmt.Errorf("engine: read groups from AD: %w", err)
 		}
+		var anchors []string
+		unlisted := map[string]bool{}
+		for id := range dirty {
+			if changes[id] == nil {
+				anchors = append(anchors, policy.Anchor(id))
+				unlisted[id] = !listed[id]
+			}
+		}
+		policy.ListMembers(snap, decisions, unlisted)
 		sort.Strings(anchors)
-		actual, err = e.reader.GroupsByAnchor(ctx, e.cfg.BaseDN, anchors, managed)
+		var rest []reconcile.ADGroup
+		rest, err = e.reader.GroupsByAnchor(ctx, e.cfg.BaseDN, anchors, managed)
+		actual = append(actual, rest...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: read groups from AD: %w", err)
@@ -279,7 +321,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	desired, err := e.resolve(ctx, work, tr)
+	desired, err := e.resolve(ctx, work, changes, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +347,6 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if err := e.checkGone(ctx, snap, actual, undesired); err != nil {
 		return nil, err
 	}
-	ropts := e.reconcileOptions(managed, o)
 	if !full {
 		// A delta cycle reads only the groups it works on from AD: the
 		// share of deletes is taken of every group written.
@@ -336,7 +377,17 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	}
 	res.Counts.Unchanged = plan.Unchanged
 	res.Counts.planned(plan.Ops, e.cfg.QuarantineOU)
-	for _, mps := range plan.NotWritten {
+	notWritten := map[string]map[string]int{} // of the groups planned from their changes
+	for id, c := range changes {
+		notWritten[id] = c.notWrittenAfter(plan.NotWritten[id])
+		for code, n := range notWritten[id] {
+			res.Counts.MembersNotWritten[code] += n
+		}
+	}
+	for id, mps := range plan.NotWritten {
+		if changes[id] != nil {
+			continue
+		}
 		for _, mp := range mps {
 			res.Counts.MembersNotWritten[mp.Code]++
 		}
@@ -347,11 +398,22 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 		}
 	}
 	p := e.newPlan(res, actual, desired, store.Links{Groups: gr.DeltaLink, Users: ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
-	p.fresh = &freshState{snap: snap, gr: gr, ur: ur, changedGroups: append(changedGroups, behaviourRead...), changedUsers: changedUsers, actual: actual, work: work}
+	p.fresh = &freshState{snap: snap, gr: gr, ur: ur, changedGroups: append(changedGroups, behaviourRead...), changedUsers: changedUsers, actual: actual, work: work, notWritten: notWritten}
 	if target != "" {
 		p.fresh.oneGroup, p.fresh.kept = true, kept
 	}
 	return p, nil
+}
+
+// quiet reports whether a cycle has nothing to work on: a delta cycle on
+// every group, whose rounds changed nothing, with no group left pending or
+// failed.
+func (e *Engine) quiet(ctx context.Context, o RunOptions, gr *cloud.GroupRound, ur *cloud.UserRound) (bool, error) {
+	if o.Full || o.Group != "" || gr.Full || ur.Full || len(gr.Changes) > 0 || len(ur.Changes) > 0 {
+		return false, nil
+	}
+	left, err := e.store.Statuses(ctx, store.StatePending, store.StateFailed)
+	return len(left) == 0, err
 }
 
 // ownsPlace reports whether dn lies where the tool keeps its groups: the

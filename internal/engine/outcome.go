@@ -25,6 +25,10 @@ type cycleOutcome struct {
 	Unfinished map[string]bool
 	// QuarantineOU tells a quarantine from any other move.
 	QuarantineOU string
+	// NotWritten counts, for the groups planned from their member changes,
+	// their members not written, by reason: for them, Plan.NotWritten
+	// names only the members changed.
+	NotWritten map[string]map[string]int
 }
 
 // Messages of the states decideStatuses gives.
@@ -93,7 +97,11 @@ func decideStatuses(o cycleOutcome) []store.GroupStatus {
 			if dn := finalDN[d.CloudID]; dn != "" {
 				st.DN = dn
 			}
-			if mps := o.Plan.NotWritten[d.CloudID]; len(mps) > 0 {
+			if counts, ok := o.NotWritten[d.CloudID]; ok {
+				if len(counts) > 0 {
+					st.MembersNotWritten = counts
+				}
+			} else if mps := o.Plan.NotWritten[d.CloudID]; len(mps) > 0 {
 				st.MembersNotWritten = map[string]int{}
 				for _, mp := range mps {
 					st.MembersNotWritten[mp.Code]++

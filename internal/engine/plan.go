@@ -60,6 +60,9 @@ type freshState struct {
 	changedGroups, changedUsers []string
 	actual                      []reconcile.ADGroup
 	work                        []policy.Decision
+	// notWritten counts, for the groups planned from their changes, their
+	// members not written, by reason (the plan lists only those changed).
+	notWritten map[string]map[string]int
 	// immediate: applied a moment after it was made (sync): AD is not
 	// read again, and Graph is not asked again.
 	immediate bool
@@ -81,7 +84,7 @@ var ErrPlanRefused = errors.New("plan refused")
 const absent = "absent"
 
 // fingerprint is what Apply compares: the object's DN, the attributes read
-// and its members, case aside.
+// and its members (when they were read), case aside.
 func fingerprint(a *reconcile.ADGroup) string {
 	if a == nil {
 		return absent
@@ -98,6 +101,9 @@ func fingerprint(a *reconcile.ADGroup) string {
 		sort.Strings(vs)
 		fmt.Fprintln(h, strings.ToLower(n), vs)
 	}
+	if a.MembersUnread {
+		return unreadPrint + hex.EncodeToString(h.Sum(nil))
+	}
 	ms := make([]string, len(a.Members))
 	for i, m := range a.Members {
 		ms[i] = strings.ToLower(m)
@@ -106,6 +112,10 @@ func fingerprint(a *reconcile.ADGroup) string {
 	fmt.Fprintln(h, ms)
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// unreadPrint begins the fingerprint of a group read without its members
+// (planned from its member changes): Apply compares it likewise.
+const unreadPrint = "attributes:"
 
 // newPlan wraps a decided result with what Apply checks.
 func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, desired []reconcile.Desired, links store.Links, name func(string) string) *Plan {
@@ -208,7 +218,11 @@ func (e *Engine) stale(ctx context.Context, p *Plan) (map[string]string, error) 
 			}
 			now = g
 		} else {
-			gs, err := e.reader.GroupsByAnchor(ctx, e.cfg.BaseDN, []string{policy.Anchor(id)}, e.managed())
+			read := e.reader.GroupsByAnchor
+			if strings.HasPrefix(p.Seen[id], unreadPrint) {
+				read = e.reader.GroupAttrsByAnchor // planned from its changes
+			}
+			gs, err := read(ctx, e.cfg.BaseDN, []string{policy.Anchor(id)}, e.managed())
 			if err != nil {
 				return nil, fmt.Errorf("engine: read the group of %s again: %w", id, err)
 			}
@@ -330,7 +344,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		if err := e.clearGone(ctx, f.snap, f.actual, plan); err != nil {
 			return nil, err
 		}
-		if err := e.record(ctx, f.work, plan, failed, unfinished, res); err != nil {
+		if err := e.record(ctx, cycleOutcome{Work: f.work, Plan: plan, Failed: failed, Unfinished: unfinished, NotWritten: f.notWritten}, res); err != nil {
 			return nil, err
 		}
 	default:

@@ -28,6 +28,9 @@ type Cloud interface {
 type DirectoryReader interface {
 	OwnedGroups(ctx context.Context, base string, managed []string) ([]reconcile.ADGroup, error)
 	GroupsByAnchor(ctx context.Context, base string, anchors, managed []string) ([]reconcile.ADGroup, error)
+	// GroupAttrsByAnchor is GroupsByAnchor without the members
+	// (ADGroup.MembersUnread), for groups planned from their changes.
+	GroupAttrsByAnchor(ctx context.Context, base string, anchors, managed []string) ([]reconcile.ADGroup, error)
 	Lookup(ctx context.Context, kind reconcile.KeyKind, base string, values []string) (map[string]reconcile.ADObject, error)
 	// CheckContainer refuses an OU that is no safe place for groups.
 	CheckContainer(ctx context.Context, dn string, deep bool) error
@@ -66,6 +69,8 @@ type Store interface {
 // CloudState is the tenant as last read, with the delta links to go on.
 type CloudState interface {
 	LoadCloud(ctx context.Context) (*cloud.Snapshot, store.Links, error)
+	// LoadHead is LoadCloud without the groups and users.
+	LoadHead(ctx context.Context) (*cloud.Snapshot, store.Links, error)
 	SaveCloud(ctx context.Context, u store.CloudUpdate) error
 	// CountWritten counts the groups written back and not deleted.
 	CountWritten(ctx context.Context) (int, error)
@@ -75,6 +80,8 @@ type CloudState interface {
 type StatusBook interface {
 	SetStatus(ctx context.Context, sts []store.GroupStatus) error
 	Statuses(ctx context.Context, states ...string) ([]store.GroupStatus, error)
+	// StatusesOf are the statuses of the groups named (those that have one).
+	StatusesOf(ctx context.Context, ids []string) ([]store.GroupStatus, error)
 	RecordOperations(ctx context.Context, ops []store.Operation) error
 	Operations(ctx context.Context, cloudID string, n int) ([]store.Operation, error)
 }

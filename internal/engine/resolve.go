@@ -15,8 +15,17 @@ import (
 // kind of key in batches, and says why each member it cannot place is not
 // written.
 //
+// A group planned from its changes (changes) has only its members added
+// and removed looked up.
+//
 // tr, when set, hears how each member of its group was placed.
-func (e *Engine) resolve(ctx context.Context, work []policy.Decision, tr *Trace) ([]reconcile.Desired, error) {
+func (e *Engine) resolve(ctx context.Context, work []policy.Decision, changes map[string]*memberChanges, tr *Trace) ([]reconcile.Desired, error) {
+	members := func(d policy.Decision) [][]policy.MemberRef {
+		if c := changes[d.CloudID]; c != nil {
+			return [][]policy.MemberRef{c.added, c.removed}
+		}
+		return [][]policy.MemberRef{d.Desired.Members}
+	}
 	inWork := map[string]bool{}
 	for _, d := range work {
 		if d.Desired != nil {
@@ -37,7 +46,7 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, tr *Trace)
 		if d.Desired == nil {
 			continue
 		}
-		for _, m := range d.Desired.Members {
+		for _, m := range slices.Concat(members(d)...) {
 			if m.NotWritable != "" {
 				continue
 			}
@@ -79,7 +88,8 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, tr *Trace)
 			continue
 		}
 		rd := reconcile.Desired{Group: d.Desired}
-		for _, m := range d.Desired.Members {
+		lists := members(d)
+		for _, m := range lists[0] {
 			dn, member, reason := e.place(d.CloudID, m, inWork, found, forest)
 			switch {
 			case reason != "":
@@ -89,6 +99,18 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, tr *Trace)
 			}
 			if tr != nil && d.CloudID == tr.CloudID {
 				tr.member(m, found, dn, reason)
+			}
+		}
+		if c := changes[d.CloudID]; c != nil {
+			rd.Changes = &reconcile.MemberChanges{}
+			c.removedNotWritten = map[string]string{}
+			for _, m := range lists[1] {
+				_, member, reason := e.place(d.CloudID, m, inWork, found, forest)
+				if reason != "" {
+					c.removedNotWritten[m.CloudID] = policy.MemberReasonCode(reason)
+					continue
+				}
+				rd.Changes.Removed = append(rd.Changes.Removed, member)
 			}
 		}
 		out = append(out, rd)

@@ -65,9 +65,10 @@ func (e *Engine) confirmRemovedUsers(ctx context.Context, snap *cloud.Snapshot, 
 }
 
 // dirty lists the groups a delta cycle works on: those Graph reports
-// changed, those with a changed member, and those left pending or failed.
-func (e *Engine) dirty(ctx context.Context, snap *cloud.Snapshot, gr *cloud.GroupRound, ur *cloud.UserRound) (map[string]bool, error) {
-	dirty := map[string]bool{}
+// changed, those with a changed member, and those left pending or failed;
+// otherwise are those dirty for a reason besides their own change.
+func (e *Engine) dirty(ctx context.Context, snap *cloud.Snapshot, gr *cloud.GroupRound, ur *cloud.UserRound) (dirty, otherwise map[string]bool, err error) {
+	dirty, otherwise = map[string]bool{}, map[string]bool{}
 	changed := map[string]bool{}
 	for _, d := range gr.Changes {
 		dirty[d.ID] = true
@@ -80,7 +81,7 @@ func (e *Engine) dirty(ctx context.Context, snap *cloud.Snapshot, gr *cloud.Grou
 		for id, g := range snap.Groups {
 			for m := range g.Members {
 				if changed[m] {
-					dirty[id] = true
+					dirty[id], otherwise[id] = true, true
 					break
 				}
 			}
@@ -88,12 +89,12 @@ func (e *Engine) dirty(ctx context.Context, snap *cloud.Snapshot, gr *cloud.Grou
 	}
 	left, err := e.store.Statuses(ctx, store.StatePending, store.StateFailed)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, st := range left {
-		dirty[st.CloudID] = true
+		dirty[st.CloudID], otherwise[st.CloudID] = true, true
 	}
-	return dirty, nil
+	return dirty, otherwise, nil
 }
 
 func nameOf(snap *cloud.Snapshot, id string) string {

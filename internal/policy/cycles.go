@@ -37,15 +37,21 @@ func noteCycles(ds []Decision, snap *cloud.Snapshot, written map[string]bool) {
 		next++
 		stack = append(stack, id)
 		onStack[id] = true
-		for _, m := range cloud.SortedRefs(snap.Groups[id].Members) {
-			if _, ok := index[m.ID]; !ok || m.ID == id || !written[m.ID] {
-				continue
+		// Only members that are written-back groups count: they are few,
+		// sorted for a stable report (the others may be a million users).
+		var nested []string
+		for m := range snap.Groups[id].Members {
+			if _, ok := index[m]; ok && m != id && written[m] {
+				nested = append(nested, m)
 			}
-			if _, seen := order[m.ID]; !seen {
-				visit(m.ID)
-				low[id] = min(low[id], low[m.ID])
-			} else if onStack[m.ID] {
-				low[id] = min(low[id], order[m.ID])
+		}
+		sort.Strings(nested)
+		for _, m := range nested {
+			if _, seen := order[m]; !seen {
+				visit(m)
+				low[id] = min(low[id], low[m])
+			} else if onStack[m] {
+				low[id] = min(low[id], order[m])
 			}
 		}
 		if low[id] == order[id] {

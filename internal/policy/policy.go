@@ -247,28 +247,60 @@ func DecideSome(snap *cloud.Snapshot, o Options, only map[string]bool) []Decisio
 	}
 	sort.Strings(ids)
 	out := make([]Decision, 0, len(ids))
-	inScope := map[string]bool{}
 	for _, id := range ids {
-		d := scope(snap.Groups[id], snap, o)
-		out = append(out, d)
-		if d.InScope && d.Problem == nil && (d.Desired == nil || d.Desired.InPlaceSID == "") {
-			inScope[id] = true // found by its anchor once written; one written in place, by its SID
-		}
+		out = append(out, scope(snap.Groups[id], snap, o))
 	}
+	inScope := written(out)
 	uniqueAddresses(out)
-	keys := keyTable{}
 	for i := range out {
-		if d := out[i].Desired; d != nil && (only == nil || only[d.CloudID]) {
-			d.Members = memberRefs(snap.Groups[d.CloudID], snap, inScope, keys)
-			if o.MemberLimit > 0 && len(d.Members) > o.MemberLimit {
-				out[i].Problem = &Problem{CloudID: d.CloudID, Name: out[i].Name, Field: "members",
-					Message: fmt.Sprintf("%d members exceed writeback.member_limit (%d)", len(d.Members), o.MemberLimit)}
-				out[i].Desired = nil
-			}
+		d := out[i].Desired
+		if n := len(snap.Groups[out[i].CloudID].Members); d != nil && o.MemberLimit > 0 && n > o.MemberLimit {
+			out[i].Problem = &Problem{CloudID: d.CloudID, Name: out[i].Name, Field: "members",
+				Message: fmt.Sprintf("%d members exceed writeback.member_limit (%d)", n, o.MemberLimit)}
+			out[i].Desired = nil
 		}
 	}
+	listMembers(out, snap, inScope, only)
 	noteCycles(out, snap, inScope)
 	return out
+}
+
+// ListMembers lists the members of the groups in ids that DecideSome (ds)
+// left without: a delta cycle lists them only once it knows it needs them.
+func ListMembers(snap *cloud.Snapshot, ds []Decision, ids map[string]bool) {
+	listMembers(ds, snap, written(ds), ids)
+}
+
+func listMembers(ds []Decision, snap *cloud.Snapshot, written map[string]bool, only map[string]bool) {
+	keys := keyTable{}
+	for i := range ds {
+		if d := ds[i].Desired; d != nil && (only == nil || only[d.CloudID]) {
+			d.Members = memberRefs(snap.Groups[d.CloudID], snap, written, keys)
+		}
+	}
+}
+
+// written are the groups whose AD copy is found by its anchor: in scope
+// and writable (one written in place is found by its SID instead).
+func written(ds []Decision) map[string]bool {
+	out := map[string]bool{}
+	for _, d := range ds {
+		if d.InScope && (d.Problem == nil || d.Problem.Field == "members") && (d.Desired == nil || d.Desired.InPlaceSID == "") {
+			out[d.CloudID] = true
+		}
+	}
+	return out
+}
+
+// MemberRefsOf lists refs, members of group id now or until lately, with
+// the keys that find each in AD, as DecideSome lists a group's members:
+// decisions are DecideSome's for snap.
+func MemberRefsOf(snap *cloud.Snapshot, decisions []Decision, id string, refs []cloud.ObjectRef) []MemberRef {
+	g := &cloud.Group{ID: id, Members: make(map[string]cloud.ObjectType, len(refs))}
+	for _, r := range refs {
+		g.Members[r.ID] = r.Type
+	}
+	return memberRefs(g, snap, written(decisions), keyTable{})
 }
 
 // scope decides whether g is written back and, if so, what it becomes

@@ -34,6 +34,9 @@ type ADGroup struct {
 	Attrs map[string][]string `json:"attrs"`
 	// Members are the DNs in member, all of them (ranged retrieval).
 	Members []string `json:"members"`
+	// MembersUnread: the group was read without its members (Members is
+	// empty), for a Desired that carries only its member changes.
+	MembersUnread bool `json:"membersUnread,omitempty"`
 }
 
 // Member is a resolved member: its DN in AD, or, for a group that is itself
@@ -52,6 +55,20 @@ type Desired struct {
 	Original *ADGroup
 	// NotWritten are the members that cannot be written, and why.
 	NotWritten []MemberProblem
+	// Changes, when set, says the group was in step when last written and
+	// only these members changed since: Members (and NotWritten) are just
+	// the members added, Changes.Removed the DNs of those removed, and the
+	// plan adds and removes exactly these, without the AD group's members
+	// (an add of a value already there, or a removal of one already gone,
+	// is harmless: the directory skips it). The AD group must be where
+	// the group belongs (Stays): anything more is for a full comparison.
+	Changes *MemberChanges
+}
+
+// MemberChanges are the members removed from a group since it was last
+// written (see Desired.Changes).
+type MemberChanges struct {
+	Removed []Member
 }
 
 // MemberProblem is one member that is not written, and why.
@@ -258,6 +275,13 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		if seen && a.DN == "" {
 			continue // duplicate anchors, reported above
 		}
+		if d.Changes != nil && (!seen || !Stays(a, g, o)) {
+			// Its members were not all resolved: never create or move it
+			// with only some of them.
+			p.Problems = append(p.Problems, Problem{CloudID: g.CloudID, DN: g.DN, Message: "planned from its member changes alone, but its AD group is " +
+				"missing or must move: left as it is; the next cycle compares it in full"})
+			continue
+		}
 		if !seen {
 			if o.home(g.DN) == "" {
 				p.Problems = append(p.Problems, Problem{CloudID: g.CloudID, DN: g.DN, Err: ErrNotOwned, Message: "would be created outside " + o.placesText()})
@@ -267,7 +291,12 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 			continue
 		}
 		before := len(ops)
-		ops = append(ops, converge(g, a, members, o)...)
+		if d.Changes != nil {
+			removed, _ := resolve(d.Changes.Removed, finalDN)
+			ops = append(ops, byChanges(g, a, members, removed, o)...)
+		} else {
+			ops = append(ops, converge(g, a, members, o)...)
+		}
 		if len(ops) == before {
 			p.Unchanged++
 		}
@@ -383,8 +412,56 @@ func create(g *policy.DesiredGroup, members []string, pending map[string]bool, o
 
 // converge plans the operations that make an existing group as desired.
 func converge(g *policy.DesiredGroup, a *ADGroup, members []string, o Options) []Op {
-	var ops []Op
-	dn := a.DN
+	ops, dn := reshape(g, a, o)
+	want := map[string]bool{}
+	for _, m := range members {
+		want[strings.ToLower(m)] = true
+	}
+	have := map[string]bool{}
+	var remove []string
+	for _, m := range a.Members {
+		k := strings.ToLower(m)
+		have[k] = true
+		if !want[k] {
+			remove = append(remove, m)
+		}
+	}
+	var add []string
+	for _, m := range members {
+		if !have[strings.ToLower(m)] {
+			add = append(add, m)
+		}
+	}
+	ops = append(ops, batches(RemoveMembers, g.CloudID, dn, g.Anchor, remove, o.BatchSize)...)
+	ops = append(ops, batches(AddMembers, g.CloudID, dn, g.Anchor, add, o.BatchSize)...)
+	return ops
+}
+
+// byChanges plans the operations of a group known to have been in step
+// but for its changed members (Desired.Changes): its attributes as
+// converge compares them, then the members added and removed.
+func byChanges(g *policy.DesiredGroup, a *ADGroup, added, removed []string, o Options) []Op {
+	ops, dn := reshape(g, a, o)
+	drop := map[string]bool{}
+	for _, m := range added {
+		drop[strings.ToLower(m)] = true // removed and added back: it stays
+	}
+	removed = slices.DeleteFunc(removed, func(m string) bool { return drop[strings.ToLower(m)] })
+	ops = append(ops, batches(RemoveMembers, g.CloudID, dn, g.Anchor, removed, o.BatchSize)...)
+	ops = append(ops, batches(AddMembers, g.CloudID, dn, g.Anchor, added, o.BatchSize)...)
+	return ops
+}
+
+// Stays reports whether a, the AD group of g, is where g belongs: no move
+// (back from quarantine or elsewhere, or to another placement OU) is due.
+func Stays(a *ADGroup, g *policy.DesiredGroup, o Options) bool {
+	return o.home(a.DN) != "" && homeDN(a.DN, g, o) == a.DN
+}
+
+// reshape plans the move, rename and attribute update that make a as g
+// wants it, and says the DN the group has after them.
+func reshape(g *policy.DesiredGroup, a *ADGroup, o Options) (ops []Op, dn string) {
+	dn = a.DN
 	if home := homeDN(a.DN, g, o); home != a.DN {
 		// Back from quarantine (or, with MoveBack, from where an admin
 		// moved it), or to the OU a placement rule now gives it: the same
@@ -410,26 +487,5 @@ func converge(g *policy.DesiredGroup, a *ADGroup, members []string, o Options) [
 	if len(changes) > 0 {
 		ops = append(ops, Op{Action: Update, CloudID: g.CloudID, DN: dn, Anchor: g.Anchor, Changes: changes})
 	}
-	want := map[string]bool{}
-	for _, m := range members {
-		want[strings.ToLower(m)] = true
-	}
-	have := map[string]bool{}
-	var remove []string
-	for _, m := range a.Members {
-		k := strings.ToLower(m)
-		have[k] = true
-		if !want[k] {
-			remove = append(remove, m)
-		}
-	}
-	var add []string
-	for _, m := range members {
-		if !have[strings.ToLower(m)] {
-			add = append(add, m)
-		}
-	}
-	ops = append(ops, batches(RemoveMembers, g.CloudID, dn, g.Anchor, remove, o.BatchSize)...)
-	ops = append(ops, batches(AddMembers, g.CloudID, dn, g.Anchor, add, o.BatchSize)...)
-	return ops
+	return ops, dn
 }

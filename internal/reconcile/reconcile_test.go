@@ -48,6 +48,20 @@ func inAD(d Desired, members ...string) ADGroup {
 	return ADGroup{DN: d.Group.DN, Anchor: d.Group.Anchor, Attrs: attrs, Members: members}
 }
 
+// changed is d planned from its member changes: its Members are those
+// added, removed those removed.
+func changed(d Desired, removed ...Member) Desired {
+	d.Changes = &MemberChanges{Removed: removed}
+	return d
+}
+
+// unread is d's AD group read without its members.
+func unread(d Desired) ADGroup {
+	a := inAD(d)
+	a.MembersUnread = true
+	return a
+}
+
 func user(n int) Member { return Member{DN: fmt.Sprintf("CN=user%d,CN=Users,DC=contoso,DC=test", n)} }
 
 func users(n int) []Member {
@@ -164,6 +178,19 @@ func TestMake(t *testing.T) {
 			a.DN = "CN=Marketing_2c1a0b9f8e7d,OU=Elsewhere,DC=contoso,DC=test"
 			return a
 		}()}, opts: func(o *Options) { o.MoveBack = true }, want: "move 6a1e0c55-0001 ->" + ou},
+		// By changes: the AD group's members are not read, only the changed
+		// members are planned.
+		{name: "by changes: one added, one removed, each one value", desired: []Desired{changed(desired(id1, "Marketing", user(7)), user(3))},
+			actual: []ADGroup{unread(d1)}, want: "remove-members 6a1e0c55-0001 1m; add-members 6a1e0c55-0001 1m"},
+		{name: "by changes: removed and added back: only added", desired: []Desired{changed(desired(id1, "Marketing", user(3)), user(3))},
+			actual: []ADGroup{unread(d1)}, want: "add-members 6a1e0c55-0001 1m"},
+		{name: "by changes: renamed too", desired: []Desired{changed(desired(id1, "Marketing EMEA", user(7)))},
+			actual: []ADGroup{unread(d1)}, want: `rename 6a1e0c55-0001 CN=Marketing EMEA_2c1a0b9f8e7d; update 6a1e0c55-0001 sAMAccountName displayName; add-members 6a1e0c55-0001 1m`},
+		{name: "by changes: no member changed, attributes in step", desired: []Desired{changed(desired(id1, "Marketing"))},
+			actual: []ADGroup{unread(d1)}, unchanged: 1},
+		{name: "by changes: no AD group: not created with some members", desired: []Desired{changed(desired(id1, "Marketing", user(7)))}, problem: errAny},
+		{name: "by changes: in quarantine: not moved back with some members", desired: []Desired{changed(desired(id1, "Marketing", user(7)))},
+			actual: []ADGroup{inQuarantine(d1)}, opts: func(o *Options) { o.QuarantineOU = qou }, problem: errAny},
 		{name: "percentage threshold", actual: []ADGroup{inAD(d1), inAD(desired(id2, "b")), inAD(desired(id3, "c"))},
 			undesired: map[string]Disposition{id1: {Fate: Keep}}, opts: func(o *Options) { o.DeleteThresholdPercent = 50 }, problem: ErrThresholdExceeded},
 		{name: "deleted by disposition", actual: []ADGroup{inAD(d1)}, undesired: map[string]Disposition{id1: {Fate: DeleteIt, Reason: "hard"}}, want: "delete 6a1e0c55-0001"},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -89,6 +90,39 @@ func (s *Store) Statuses(ctx context.Context, states ...string) ([]GroupStatus, 
 		out = append(out, st)
 	}
 	return out, rows.Err()
+}
+
+// StatusesOf returns the statuses of the groups ids names (those that have
+// one), by cloud id.
+func (s *Store) StatusesOf(ctx context.Context, ids []string) ([]GroupStatus, error) {
+	var out []GroupStatus
+	const chunk = 500 // well under SQLite's limit on bound parameters
+	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := s.db.QueryContext(ctx, "SELECT cloud_id, name, state, message, dn, members_not_written, updated FROM group_status WHERE cloud_id IN (?"+
+			strings.Repeat(",?", len(part)-1)+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: statuses: %w", err)
+		}
+		for rows.Next() {
+			st, err := scanStatus(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, st)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CloudID < out[j].CloudID })
+	return out, nil
 }
 
 // scanStatus reads a group_status row: cloud_id, name, state, message,

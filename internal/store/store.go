@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
@@ -156,6 +158,23 @@ type Links struct {
 // LoadCloud returns the stored snapshot and delta links; an empty store
 // gives an empty snapshot and no links.
 func (s *Store) LoadCloud(ctx context.Context) (*cloud.Snapshot, Links, error) {
+	snap, links, err := s.LoadHead(ctx)
+	if err != nil {
+		return nil, links, err
+	}
+	if err := loadAll(ctx, s.db, "cloud_groups", func(id string, g *cloud.Group) { snap.Groups[id] = g }); err != nil {
+		return nil, links, err
+	}
+	if err := loadAll(ctx, s.db, "cloud_users", func(id string, u *cloud.User) { snap.Users[id] = u }); err != nil {
+		return nil, links, err
+	}
+	return snap, links, nil
+}
+
+// LoadHead returns the delta links and a snapshot with no groups or users,
+// only the tenant default: what a cycle needs to ask Graph what changed,
+// and all it needs when nothing did.
+func (s *Store) LoadHead(ctx context.Context) (*cloud.Snapshot, Links, error) {
 	snap := cloud.NewSnapshot()
 	var links Links
 	rows, err := s.db.QueryContext(ctx, "SELECT kind, link FROM delta_links")
@@ -176,12 +195,6 @@ func (s *Store) LoadCloud(ctx context.Context) (*cloud.Snapshot, Links, error) {
 		}
 	}
 	rows.Close()
-	if err := loadAll(ctx, s.db, "cloud_groups", func(id string) any { g := &cloud.Group{}; snap.Groups[id] = g; return g }); err != nil {
-		return nil, links, err
-	}
-	if err := loadAll(ctx, s.db, "cloud_users", func(id string) any { u := &cloud.User{}; snap.Users[id] = u; return u }); err != nil {
-		return nil, links, err
-	}
 	var def string
 	err = s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'unified_writeback_default'").Scan(&def)
 	switch {
@@ -194,23 +207,72 @@ func (s *Store) LoadCloud(ctx context.Context) (*cloud.Snapshot, Links, error) {
 	return snap, links, nil
 }
 
-func loadAll(ctx context.Context, db *sql.DB, table string, into func(id string) any) error {
+// loadAll decodes every row of table and hands each object to put. Rows
+// are decoded by as many workers as there are CPUs while SQLite reads on:
+// a large tenant's snapshot is hundreds of thousands of rows.
+func loadAll[T any](ctx context.Context, db *sql.DB, table string, put func(id string, v *T)) error {
 	rows, err := db.QueryContext(ctx, "SELECT id, data FROM "+table)
 	if err != nil {
 		return fmt.Errorf("store: load %s: %w", table, err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var data []byte
-		if err := rows.Scan(&id, &data); err != nil {
-			return err
+	type row struct {
+		id   string
+		data []byte
+		v    *T
+		err  error
+	}
+	const batch = 512
+	workers := runtime.GOMAXPROCS(0)
+	todo, done := make(chan []row, workers), make(chan []row, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range todo {
+				for i := range b {
+					b[i].v = new(T)
+					b[i].err = json.Unmarshal(b[i].data, b[i].v)
+					b[i].data = nil
+				}
+				done <- b
+			}
+		}()
+	}
+	var readErr error
+	go func() {
+		defer close(todo)
+		b := make([]row, 0, batch)
+		for rows.Next() {
+			var r row
+			if readErr = rows.Scan(&r.id, &r.data); readErr != nil {
+				return
+			}
+			if b = append(b, r); len(b) == batch {
+				todo <- b
+				b = make([]row, 0, batch)
+			}
 		}
-		if err := json.Unmarshal(data, into(id)); err != nil {
-			return fmt.Errorf("store: %s %s: %w", table, id, err)
+		readErr = rows.Err()
+		todo <- b
+	}()
+	go func() { wg.Wait(); close(done) }()
+	var decodeErr error
+	for b := range done {
+		for _, r := range b {
+			if r.err != nil && decodeErr == nil {
+				decodeErr = fmt.Errorf("store: %s %s: %w", table, r.id, r.err)
+			}
+			if r.err == nil {
+				put(r.id, r.v)
+			}
 		}
 	}
-	return rows.Err()
+	if readErr != nil {
+		return fmt.Errorf("store: load %s: %w", table, readErr)
+	}
+	return decodeErr
 }
 
 // ForgetLinks drops the delta links, so that the next cycle reads the

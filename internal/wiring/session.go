@@ -251,6 +251,10 @@ func (u unreachable) GroupsByAnchor(context.Context, string, []string, []string)
 	return nil, u.fail()
 }
 
+func (u unreachable) GroupAttrsByAnchor(context.Context, string, []string, []string) ([]reconcile.ADGroup, error) {
+	return nil, u.fail()
+}
+
 func (u unreachable) Lookup(context.Context, reconcile.KeyKind, string, []string) (map[string]reconcile.ADObject, error) {
 	return nil, u.fail()
 }

@@ -135,6 +135,14 @@ func testWriteCycle(t *testing.T, f Fixture) {
 	if err != nil || len(byAnchor) != 1 || byAnchor[0].GUID != guid {
 		t.Fatalf("GroupsByAnchor = %+v, %v", byAnchor, err)
 	}
+	heads, err := f.Dir.GroupAttrsByAnchor(ctx, f.BaseDN, []string{op.Anchor}, Managed)
+	if err != nil || len(heads) != 1 || heads[0].GUID != guid || !heads[0].MembersUnread || heads[0].Members != nil || heads[0].Attrs["displayName"][0] != "Cycle 2" {
+		t.Fatalf("GroupAttrsByAnchor = %+v, %v (attributes, no members)", heads, err)
+	}
+	// A removal of a member already gone is harmless, as an add of one
+	// already there: a group planned from its changes relies on both.
+	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.RemoveMembers, DN: newDN, Anchor: op.Anchor, Members: []string{us[0].DN, us[2].DN}})
+	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.AddMembers, DN: newDN, Anchor: op.Anchor, Members: []string{us[2].DN}})
 	read, err := f.Dir.ReadGroup(ctx, newDN, []string{"displayName"})
 	if err != nil || read == nil || read.Attrs["displayName"][0] != "Cycle 2" || read.Attrs["description"] != nil || len(read.Members) != 2 {
 		t.Fatalf("ReadGroup = %+v, %v (only the attributes asked for, all members)", read, err)

@@ -47,6 +47,8 @@ type Directory struct {
 	bySID   map[string]*entry // by upper-case SID
 	nextRID int
 	writes  atomic.Int64
+	// read counts the member values read, looked the values looked up.
+	read, looked atomic.Int64
 	// domains are the forest's domains: naming context → domain SID.
 	domains map[string]string
 }
@@ -238,9 +240,15 @@ func (d *Directory) fail(op, dn string, code uint16, msg string) error {
 
 // under lists the entries at or below base, in DN order.
 func (d *Directory) under(base string) []*entry {
+	return d.underWhere(base, func(*entry) bool { return true })
+}
+
+// underWhere is under, of the entries keep keeps (tried first: it is
+// cheaper than comparing DNs).
+func (d *Directory) underWhere(base string, keep func(*entry) bool) []*entry {
 	var out []*entry
 	for _, e := range d.byKey {
-		if policy.Within(e.dn, base) {
+		if keep(e) && policy.Within(e.dn, base) {
 			out = append(out, e)
 		}
 	}
@@ -250,7 +258,7 @@ func (d *Directory) under(base string) []*entry {
 
 // OwnedGroups returns every group under base that carries a Group_ anchor.
 func (d *Directory) OwnedGroups(ctx context.Context, base string, managed []string) ([]reconcile.ADGroup, error) {
-	return d.groups(ctx, base, managed, func(e *entry) bool {
+	return d.groups(ctx, base, managed, true, func(e *entry) bool {
 		return strings.HasPrefix(e.get("adminDescription"), "Group_") || strings.HasPrefix(e.get(directory.AnchorAttribute), "Group_")
 	})
 }
@@ -258,31 +266,39 @@ func (d *Directory) OwnedGroups(ctx context.Context, base string, managed []stri
 // GroupsByAnchor returns the groups under base whose anchor is one of
 // anchors.
 func (d *Directory) GroupsByAnchor(ctx context.Context, base string, anchors, managed []string) ([]reconcile.ADGroup, error) {
-	return d.groups(ctx, base, managed, func(e *entry) bool {
+	return d.groups(ctx, base, managed, true, func(e *entry) bool {
 		return slices.Contains(anchors, e.get("adminDescription")) || slices.Contains(anchors, e.get(directory.AnchorAttribute))
 	})
 }
 
+// GroupAttrsByAnchor is GroupsByAnchor without the members.
+func (d *Directory) GroupAttrsByAnchor(ctx context.Context, base string, anchors, managed []string) ([]reconcile.ADGroup, error) {
+	return d.groups(ctx, base, managed, false, func(e *entry) bool {
+		return slices.Contains(anchors, e.get("adminDescription")) || slices.Contains(anchors, e.get(directory.AnchorAttribute))
+	})
+}
+
+// Reads counts the member values read and the values looked up: what a
+// directory.Client would fetch from AD.
+func (d *Directory) Reads() (members, lookedUp int64) { return d.read.Load(), d.looked.Load() }
+
 // ReadGroup returns the group at dn, or nil when there is none.
 func (d *Directory) ReadGroup(ctx context.Context, dn string, attrs []string) (*reconcile.ADGroup, error) {
-	gs, err := d.groups(ctx, dn, attrs, func(e *entry) bool { return policy.SameDN(e.dn, dn) })
+	gs, err := d.groups(ctx, dn, attrs, true, func(e *entry) bool { return policy.SameDN(e.dn, dn) })
 	if err != nil || len(gs) == 0 {
 		return nil, err
 	}
 	return &gs[0], nil
 }
 
-func (d *Directory) groups(ctx context.Context, base string, managed []string, match func(*entry) bool) ([]reconcile.ADGroup, error) {
+func (d *Directory) groups(ctx context.Context, base string, managed []string, members bool, match func(*entry) bool) ([]reconcile.ADGroup, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := []reconcile.ADGroup{} // a base that does not exist holds nothing, as the client reads it
-	for _, e := range d.under(base) {
-		if !e.isGroup() || !match(e) {
-			continue
-		}
+	for _, e := range d.underWhere(base, func(e *entry) bool { return e.isGroup() && match(e) }) {
 		g := reconcile.ADGroup{DN: e.dn, GUID: e.guid, Attrs: map[string][]string{}}
 		g.Anchor = directory.GroupAnchor(e.get("adminDescription"), e.get(directory.AnchorAttribute))
 		for _, m := range managed {
@@ -290,9 +306,13 @@ func (d *Directory) groups(ctx context.Context, base string, managed []string, m
 				g.Attrs[m] = slices.Clone(v)
 			}
 		}
-		for _, guid := range e.members {
-			g.Members = append(g.Members, d.byGUID[guid].dn)
+		g.MembersUnread = !members
+		if members {
+			for _, guid := range e.members {
+				g.Members = append(g.Members, d.byGUID[guid].dn)
+			}
 		}
+		d.read.Add(int64(len(g.Members)))
 		out = append(out, g)
 	}
 	return out, nil
@@ -308,6 +328,7 @@ func (d *Directory) Lookup(ctx context.Context, kind reconcile.KeyKind, base str
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := map[string]reconcile.ADObject{}
+	d.looked.Add(int64(len(values)))
 	for _, v := range values {
 		e := d.find(kind, v)
 		// A domain's search stops at its naming context: a child domain

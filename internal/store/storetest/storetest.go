@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -159,6 +160,10 @@ func testCloud(t *testing.T, s Store) {
 		!*got.Groups["g1"].Writeback.IsEnabled || got.Groups["g2"].Removed != cloud.SoftDeleted || got.Users["u1"].OnPremisesSecurityIdentifier != "S-1-5-21-1" {
 		t.Fatalf("loaded %+v %+v", got, links)
 	}
+	head, headLinks, err := s.LoadHead(ctx)
+	if err != nil || headLinks != links || head.UnifiedWritebackDefault || len(head.Groups) != 0 || len(head.Users) != 0 {
+		t.Fatalf("LoadHead = %+v %+v %v; want the links and default, no objects", head, headLinks, err)
+	}
 	if v, known, err := s.TenantWritebackDefault(ctx); !known || v || err != nil {
 		t.Errorf("TenantWritebackDefault = %v %v %v, want false, known", v, known, err)
 	}
@@ -175,6 +180,18 @@ func testCloud(t *testing.T, s Store) {
 	again, links, err := s.LoadCloud(ctx)
 	if err != nil || len(again.Groups) != 2 || again.Groups["g1"].DisplayName != "Uno" || again.Groups["g3"] == nil || again.Users["u1"] == nil || links.Groups != "gl2" {
 		t.Fatalf("after an incremental save: %v %+v %v", again.Groups, links, err)
+	}
+	// Many rows (decoded in batches, by several workers): none lost.
+	for i := range 3000 {
+		id := fmt.Sprintf("u%d", i)
+		again.Users[id] = &cloud.User{ID: id, DisplayName: id}
+	}
+	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: again, FullUsers: true, Links: links}); err != nil {
+		t.Fatal(err)
+	}
+	many, _, err := s.LoadCloud(ctx)
+	if err != nil || len(many.Users) != 3000 || many.Users["u2999"].DisplayName != "u2999" || len(many.Groups) != 2 {
+		t.Fatalf("after 3,000 users: %d users, %d groups, %v", len(many.Users), len(many.Groups), err)
 	}
 	pending, err := s.Statuses(ctx, store.StatePending)
 	if err != nil || len(pending) != 1 || pending[0].CloudID != "g1" || pending[0].Name != "One" {
@@ -213,6 +230,13 @@ func testStatus(t *testing.T, s Store) {
 	all, err := s.Statuses(ctx)
 	if err != nil || len(all) != 2 || all[0].CloudID != "g1" || all[0].MembersNotWritten["cloud_only_user"] != 2 || all[0].Updated.IsZero() {
 		t.Fatalf("all (by cloud id) = %+v, %v", all, err)
+	}
+	of, err := s.StatusesOf(ctx, []string{"g2", "nope", "g1"})
+	if err != nil || len(of) != 2 || of[0].CloudID != "g1" || of[0].MembersNotWritten["cloud_only_user"] != 2 || of[1].State != store.StateFailed {
+		t.Fatalf("StatusesOf(g2, nope, g1) = %+v, %v", of, err)
+	}
+	if of, err := s.StatusesOf(ctx, nil); err != nil || len(of) != 0 {
+		t.Fatalf("StatusesOf() = %+v, %v", of, err)
 	}
 	// A second status of a group replaces the first.
 	if err := s.SetStatus(ctx, []store.GroupStatus{{CloudID: "g2", Name: "Two", State: store.StateInStep, DN: "CN=Two"}}); err != nil {

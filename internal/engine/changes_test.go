@@ -1,0 +1,263 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// memberDNs are the lower-cased member DNs of an AD group, sorted.
+func memberDNs(g *reconcile.ADGroup) []string {
+	out := make([]string, len(g.Members))
+	for i, m := range g.Members {
+		out[i] = strings.ToLower(m)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// usersDN are the DNs of memEnv users i, lower-cased and sorted.
+func (e *memEnv) usersDN(is ...int) []string {
+	var out []string
+	for _, i := range is {
+		out = append(out, strings.ToLower(e.users[i].DN))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestDeltaPlansFromMemberChanges: a delta cycle brings a group whose only
+// change is in Graph's report (members added and removed) in step without
+// reading its members in AD or looking them all up: one lookup and one
+// write per member changed. Whatever else changed is compared in full.
+func TestDeltaPlansFromMemberChanges(t *testing.T) {
+	const n = 200
+	all := make([]any, 0, n)
+	for i := range n - 2 {
+		all = append(all, userID(i))
+	}
+	all = append(all, cloudOnly)
+	big, small := groupID(1), groupID(2)
+	e := newMemEnv(t, n, []map[string]any{
+		{"id": big, "displayName": "Big", "mailNickname": "big", "members": all},
+		{"id": small, "displayName": "Small", "mailNickname": "small", "members": []any{userID(0)}},
+	}, nil)
+	e.sync(engine.RunOptions{})
+	reads := func() (int64, int64) { return e.dir.Reads() }
+
+	type step struct {
+		name   string
+		change func(t *testing.T)
+		// members read in AD, values looked up, writes
+		read, looked, writes int64
+		want                 []int // big's members after, by user number
+		notWritten           int   // big's members not written, as recorded
+	}
+	base := make([]int, n-2)
+	for i := range base {
+		base[i] = i
+	}
+	steps := []step{
+		{name: "one member added", change: func(t *testing.T) { must(t, e.tenant.AddMember(big, userID(n-2))) },
+			looked: 1, writes: 1, want: append(slices.Clone(base), n-2), notWritten: 1},
+		{name: "one removed, one added", change: func(t *testing.T) {
+			must(t, e.tenant.RemoveMember(big, userID(0)))
+			must(t, e.tenant.AddMember(big, userID(n-1)))
+		}, looked: 2, writes: 2, want: append(slices.Clone(base[1:]), n-2, n-1), notWritten: 1},
+		{name: "the cloud-only member removed: no write, one fewer not written", change: func(t *testing.T) { must(t, e.tenant.RemoveMember(big, cloudOnly)) },
+			looked: 0, writes: 0, want: append(slices.Clone(base[1:]), n-2, n-1), notWritten: 0},
+		// The one value looked up: the new sAMAccountName, held by none.
+		{name: "renamed: attributes only, no member read", change: func(t *testing.T) { must(t, e.tenant.UpdateGroup(big, map[string]any{"displayName": "Bigger"})) },
+			looked: 1, writes: 2, want: append(slices.Clone(base[1:]), n-2, n-1)},
+		{name: "a member user changed: compared in full", change: func(t *testing.T) {
+			must(t, e.tenant.UpdateUser(userID(5), map[string]any{"displayName": "User five"}))
+			must(t, e.tenant.AddMember(big, userID(0)))
+		}, read: n - 1, looked: n, writes: 1, want: append(slices.Clone(base), n-2, n-1)},
+	}
+	for _, s := range steps {
+		s.change(t)
+		read0, looked0 := reads()
+		res, writes := e.sync(engine.RunOptions{})
+		read1, looked1 := reads()
+		if read1-read0 != s.read || looked1-looked0 != s.looked || writes != s.writes {
+			t.Errorf("%s: read %d members, looked up %d, wrote %d; want %d, %d, %d (%+v)", s.name, read1-read0, looked1-looked0, writes,
+				s.read, s.looked, s.writes, res.Plan.Ops)
+		}
+		if got, want := memberDNs(e.group(big)), e.usersDN(s.want...); !slices.Equal(got, want) {
+			t.Fatalf("%s: members differ: %d in AD, %d wanted", s.name, len(got), len(want))
+		}
+		st := e.statuses()[big]
+		if st.State != store.StateInStep || st.MembersNotWritten[policy.MemberReasonCode(policy.MemberCloudOnly)] != s.notWritten {
+			t.Errorf("%s: status %+v, want in step with %d cloud-only members not written", s.name, st, s.notWritten)
+		}
+	}
+	// The small group was untouched throughout.
+	if got := memberDNs(e.group(small)); !slices.Equal(got, e.usersDN(0)) {
+		t.Errorf("small: %v", got)
+	}
+}
+
+// TestDeltaByChangesFallsBackToFull: a group whose AD copy cannot be
+// brought in step from its changes alone is compared in full: its AD
+// group deleted by hand (created again, with every member), moved out of
+// its OU by hand (reported, not duplicated), or left failed by the last
+// cycle.
+func TestDeltaByChangesFallsBackToFull(t *testing.T) {
+	ctx := context.Background()
+	g1, g2 := groupID(1), groupID(2)
+	e := newMemEnv(t, 6, []map[string]any{
+		{"id": g1, "displayName": "One", "mailNickname": "one", "members": []any{userID(0), userID(1)}},
+		{"id": g2, "displayName": "Two", "mailNickname": "two", "members": []any{userID(0), userID(1)}},
+	}, nil)
+	e.sync(engine.RunOptions{})
+
+	// One deleted by hand: the member change brings it back whole.
+	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.Delete, DN: e.group(g1).DN, Anchor: policy.Anchor(g1)}))
+	must(t, e.tenant.AddMember(g1, userID(2)))
+	res, _ := e.sync(engine.RunOptions{})
+	if g := e.group(g1); g == nil || !slices.Equal(memberDNs(g), e.usersDN(0, 1, 2)) {
+		t.Fatalf("deleted by hand, then a member added: %+v (%+v)", g, res.Plan.Ops)
+	}
+
+	// Two moved out of the OU by hand: reported, not created again.
+	elsewhere, err := e.dir.AddOU(memBase, "Elsewhere")
+	must(t, err)
+	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.Move, DN: e.group(g2).DN, NewParent: elsewhere, Anchor: policy.Anchor(g2)}))
+	must(t, e.tenant.AddMember(g2, userID(3)))
+	res, writes := e.sync(engine.RunOptions{})
+	if writes != 0 || !slices.ContainsFunc(res.Failures, func(f engine.Failure) bool { return f.CloudID == g2 }) {
+		t.Errorf("moved by hand: %d writes, failures %+v; want none, and the group reported", writes, res.Failures)
+	}
+	gs, err := e.dir.GroupsByAnchor(ctx, memBase, []string{policy.Anchor(g2)}, nil)
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("groups with the anchor: %d, %v", len(gs), err)
+	}
+
+	// A failed group with a member change: compared in full, so the member
+	// an admin removed by hand is back too.
+	must(t, e.store.SetStatus(ctx, []store.GroupStatus{{CloudID: g1, Name: "One", State: store.StateFailed, Message: "test"}}))
+	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.RemoveMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[0].DN}}))
+	must(t, e.tenant.AddMember(g1, userID(4)))
+	e.sync(engine.RunOptions{})
+	if got := memberDNs(e.group(g1)); !slices.Equal(got, e.usersDN(0, 1, 2, 4)) {
+		t.Errorf("failed before: members %v", got)
+	}
+
+	// In step: a member removed by hand stays removed until the full cycle
+	// (the daily one) compares the group.
+	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.RemoveMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[1].DN}}))
+	must(t, e.tenant.AddMember(g1, userID(5)))
+	e.sync(engine.RunOptions{})
+	if got := memberDNs(e.group(g1)); !slices.Equal(got, e.usersDN(0, 2, 4, 5)) {
+		t.Errorf("delta after a hand removal: members %v", got)
+	}
+	res, _ = e.sync(engine.RunOptions{Full: true})
+	if got := memberDNs(e.group(g1)); !slices.Equal(got, e.usersDN(0, 1, 2, 4, 5)) || res.Counts.Drifted != 1 {
+		t.Errorf("full cycle: members %v, drifted %d", got, res.Counts.Drifted)
+	}
+}
+
+// TestSavedPlanFromChangesGoesStale: a saved plan made from a group's
+// changes is refused as stale when the group's attributes change in AD
+// (its members were not read, so only they are not compared).
+func TestSavedPlanFromChangesGoesStale(t *testing.T) {
+	ctx := context.Background()
+	g1 := groupID(1)
+	e := newMemEnv(t, 3, []map[string]any{{"id": g1, "displayName": "One", "mailNickname": "one", "members": []any{userID(0)}}}, nil)
+	e.sync(engine.RunOptions{})
+	must(t, e.tenant.AddMember(g1, userID(1)))
+	p, err := e.eng.Plan(ctx, engine.RunOptions{})
+	must(t, err)
+	if !strings.HasPrefix(p.Seen[g1], "attributes:") {
+		t.Fatalf("seen = %q, want the fingerprint of a group read without members", p.Seen[g1])
+	}
+	path := t.TempDir() + "/plan.json"
+	must(t, p.Save(path))
+	// A member changed by hand does not make it stale; a description does.
+	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.AddMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[2].DN}}))
+	saved, err := engine.LoadPlan(path)
+	must(t, err)
+	res, err := e.eng.Apply(ctx, saved)
+	if err != nil || res.Counts.Failed != 0 || !slices.Contains(memberDNs(e.group(g1)), strings.ToLower(e.users[1].DN)) {
+		t.Fatalf("apply: %v, %+v", err, res.Failures)
+	}
+	must(t, e.tenant.AddMember(g1, cloudOnly))
+	must(t, e.tenant.RemoveMember(g1, userID(1)))
+	p, err = e.eng.Plan(ctx, engine.RunOptions{})
+	must(t, err)
+	must(t, p.Save(path))
+	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.Update, DN: e.group(g1).DN, Anchor: policy.Anchor(g1),
+		Changes: []reconcile.AttrChange{{Name: "description", New: []string{"by hand"}}}}))
+	saved, err = engine.LoadPlan(path)
+	must(t, err)
+	res, err = e.eng.Apply(ctx, saved)
+	if err != nil || res.Counts.Failed != 1 || !strings.Contains(fmt.Sprint(res.Failures), "stale") {
+		t.Fatalf("apply after an attribute changed by hand: %v, %+v", err, res.Failures)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// loadCounter counts the loads of the whole snapshot.
+type loadCounter struct {
+	*store.Store
+	loads int
+}
+
+func (l *loadCounter) LoadCloud(ctx context.Context) (*cloud.Snapshot, store.Links, error) {
+	l.loads++
+	return l.Store.LoadCloud(ctx)
+}
+
+// TestQuietCycleLoadsNoSnapshot: a delta cycle that Graph reports nothing
+// changed for, with nothing left from the last cycle, does not load the
+// tenant as last read (its cost would grow with the tenant); one with
+// work does.
+func TestQuietCycleLoadsNoSnapshot(t *testing.T) {
+	ctx := context.Background()
+	g1 := groupID(1)
+	e := newMemEnv(t, 3, []map[string]any{{"id": g1, "displayName": "One", "mailNickname": "one", "members": []any{userID(0)}}}, nil)
+	lc := &loadCounter{Store: e.store}
+	e.eng = engine.New(e.cloud, e.dir, e.dir, lc, e.cfg, nil)
+	steps := []struct {
+		name   string
+		before func(t *testing.T)
+		loads  int
+		writes int64
+	}{
+		{name: "first: full read", loads: 1, writes: 1},
+		{name: "nothing changed", loads: 0},
+		{name: "nothing changed again", loads: 0},
+		{name: "a group left failed", before: func(t *testing.T) {
+			must(t, e.store.SetStatus(ctx, []store.GroupStatus{{CloudID: g1, Name: "One", State: store.StateFailed}}))
+		}, loads: 1},
+		{name: "a member added", before: func(t *testing.T) { must(t, e.tenant.AddMember(g1, userID(1))) }, loads: 1, writes: 1},
+		{name: "quiet once more", loads: 0},
+	}
+	for _, s := range steps {
+		if s.before != nil {
+			s.before(t)
+		}
+		lc.loads = 0
+		res, writes := e.sync(engine.RunOptions{})
+		if lc.loads != s.loads || writes != s.writes || len(res.Failures) != 0 {
+			t.Errorf("%s: %d loads, %d writes, failures %+v; want %d, %d, none", s.name, lc.loads, writes, res.Failures, s.loads, s.writes)
+		}
+	}
+	if got := memberDNs(e.group(g1)); !slices.Equal(got, e.usersDN(0, 1)) {
+		t.Errorf("members %v", got)
+	}
+}
