@@ -347,7 +347,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if err := e.checkGone(ctx, snap, actual, undesired); err != nil {
 		return nil, err
 	}
-	if !full {
+	if !full && mayRemove(actual, desired) {
 		// A delta cycle reads only the groups it works on from AD: the
 		// share of deletes is taken of every group written.
 		if ropts.OwnedTotal, err = e.store.CountWritten(ctx); err != nil {
@@ -403,6 +403,21 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 		p.fresh.oneGroup, p.fresh.kept = true, kept
 	}
 	return p, nil
+}
+
+// mayRemove reports whether the plan may delete or quarantine a group: an
+// AD group read is of no desired group.
+func mayRemove(actual []reconcile.ADGroup, desired []reconcile.Desired) bool {
+	wanted := make(map[string]bool, len(desired))
+	for _, d := range desired {
+		wanted[d.Group.CloudID] = true
+	}
+	for _, a := range actual {
+		if !wanted[cloudID(a)] {
+			return true
+		}
+	}
+	return false
 }
 
 // quiet reports whether a cycle has nothing to work on: a delta cycle on

@@ -119,12 +119,8 @@ func (d *Directory) create(op reconcile.Op) error {
 }
 
 func (d *Directory) samTaken(sam string, except *entry) bool {
-	for _, e := range d.byKey {
-		if e != except && strings.EqualFold(e.get("sAMAccountName"), sam) {
-			return true
-		}
-	}
-	return false
+	e := d.bySAM[strings.ToLower(sam)]
+	return e != nil && e != except
 }
 
 func (d *Directory) update(op reconcile.Op) error {
@@ -235,6 +231,9 @@ func (d *Directory) remove(e *entry) {
 	delete(d.byKey, k)
 	delete(d.byGUID, e.guid)
 	delete(d.bySID, strings.ToUpper(e.sid))
+	if d.bySAM[strings.ToLower(e.get("sAMAccountName"))] == e {
+		delete(d.bySAM, strings.ToLower(e.get("sAMAccountName")))
+	}
 	for _, g := range d.byKey {
 		if i := slices.Index(g.members, e.guid); i >= 0 {
 			g.members = slices.Delete(g.members, i, i+1)

@@ -45,6 +45,7 @@ type Directory struct {
 	byKey   map[string]*entry // by normalised DN
 	byGUID  map[string]*entry
 	bySID   map[string]*entry // by upper-case SID
+	bySAM   map[string]*entry // by lower-case sAMAccountName
 	nextRID int
 	writes  atomic.Int64
 	// read counts the member values read, looked the values looked up.
@@ -62,12 +63,13 @@ type entry struct {
 	attrs    map[string][]string // by lower-case name; names kept as first written
 	names    map[string]string   // lower-case name → name as written
 	members  []string            // GUIDs of member objects, in order added
+	dir      *Directory          // whose indexes set keeps
 }
 
 // New returns a domain whose root is base, with the containers every
 // domain has: CN=Users and OU=Domain Controllers, both critical.
 func New(base string) *Directory {
-	d := &Directory{base: base, byKey: map[string]*entry{}, byGUID: map[string]*entry{}, bySID: map[string]*entry{}, nextRID: 1100, domains: map[string]string{base: domainSID}}
+	d := &Directory{base: base, byKey: map[string]*entry{}, byGUID: map[string]*entry{}, bySID: map[string]*entry{}, bySAM: map[string]*entry{}, nextRID: 1100, domains: map[string]string{base: domainSID}}
 	d.add(base, []string{"top", "domain", "domainDNS"}, true)
 	d.add("CN=Users,"+base, []string{"top", "container"}, true)
 	d.add("OU=Domain Controllers,"+base, []string{"top", "organizationalUnit"}, true)
@@ -176,7 +178,7 @@ func (d *Directory) add(dn string, class []string, critical bool) *entry {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	d.nextRID++
-	e := &entry{dn: dn, guid: directory.GUIDString(b), class: class, critical: critical, attrs: map[string][]string{}, names: map[string]string{}}
+	e := &entry{dn: dn, guid: directory.GUIDString(b), class: class, critical: critical, attrs: map[string][]string{}, names: map[string]string{}, dir: d}
 	if slices.Contains(class, "user") || slices.Contains(class, "group") {
 		e.sid = fmt.Sprintf("%s-%d", d.domains[d.domainOf(dn)], d.nextRID)
 		d.bySID[strings.ToUpper(e.sid)] = e
@@ -189,6 +191,12 @@ func (d *Directory) add(dn string, class []string, critical bool) *entry {
 
 func (e *entry) set(name string, values []string) {
 	l := strings.ToLower(name)
+	if l == "samaccountname" && e.dir != nil {
+		delete(e.dir.bySAM, strings.ToLower(e.get(name)))
+		if len(values) > 0 {
+			e.dir.bySAM[strings.ToLower(values[0])] = e
+		}
+	}
 	if len(values) == 0 {
 		delete(e.attrs, l)
 		delete(e.names, l)
@@ -366,11 +374,7 @@ func (d *Directory) find(kind reconcile.KeyKind, v string) *entry {
 			}
 		}
 	case reconcile.BySAM:
-		for _, e := range d.byKey {
-			if v != "" && strings.EqualFold(e.get("sAMAccountName"), v) {
-				return e
-			}
-		}
+		return d.bySAM[strings.ToLower(v)]
 	}
 	return nil
 }
