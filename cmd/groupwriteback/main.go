@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -168,11 +167,6 @@ func (g *globals) openStore(ctx context.Context) (*config.Config, *store.Store, 
 }
 
 // writeJSON prints v as indented JSON, the form of every -o json.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
 
 // checkOutput validates an --output flag.
 func checkOutput(o string) error {

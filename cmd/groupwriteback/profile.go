@@ -29,8 +29,11 @@ func startProfile(dir string) (stop func(), err error) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"},
+			{Name: "/memory/classes/heap/released:bytes"}, {Name: "/gc/heap/goal:bytes"}}
 		var written uint64
+		var peak [3]uint64 // heap objects, Go's memory held from the OS, heap goal
+		defer func() { writeMemory(filepath.Join(dir, "memory.txt"), peak) }()
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -41,6 +44,9 @@ func startProfile(dir string) (stop func(), err error) {
 			case <-tick.C:
 			}
 			metrics.Read(sample)
+			peak[0] = max(peak[0], sample[0].Value.Uint64())
+			peak[1] = max(peak[1], sample[1].Value.Uint64()-sample[2].Value.Uint64())
+			peak[2] = max(peak[2], sample[3].Value.Uint64())
 			// A new high, or the end of a command too short for one.
 			if live := sample[0].Value.Uint64(); live > written+written/10 || (stopping && written == 0) {
 				if err := writeHeap(filepath.Join(dir, "heap.pprof")); err != nil {
@@ -75,4 +81,14 @@ func writeHeap(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// writeMemory writes the highest values sampled: of the heap's objects
+// (live and not yet swept), of the memory the Go runtime held from the OS,
+// and of the collector's heap goal. The process's peak RSS beyond the
+// second is memory outside the Go runtime (the SQLite library's).
+func writeMemory(path string, peak [3]uint64) {
+	const mb = 1 << 20
+	_ = os.WriteFile(path, fmt.Appendf(nil, "heap objects: %d MB\ngo runtime total: %d MB\nheap goal: %d MB\n",
+		peak[0]/mb, peak[1]/mb, peak[2]/mb), 0o600)
 }
