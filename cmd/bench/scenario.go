@@ -12,8 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -130,16 +130,22 @@ audit:
 `, ou, state, filepath.Join(work, "audit.jsonl"))), 0o600); err != nil {
 		return nil, err
 	}
+	peakFile := filepath.Join(work, "peak-rss")
 	gwb := func(args ...string) (sync, time.Duration, int64, error) {
-		cmd := exec.CommandContext(ctx, bin, append([]string{"--config", cfg, "--log-level", "error"}, args...)...)
+		// The tool reports its own peak RSS: the rusage of a child started
+		// from this process counts this process's RSS too (Linux keeps the
+		// high-water mark of the memory an exec replaces, and Go starts
+		// children sharing the parent's memory until they exec).
+		os.Remove(peakFile)
+		cmd := exec.CommandContext(ctx, bin, append([]string{"--config", cfg, "--log-level", "error", "--peak-rss", peakFile}, args...)...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, log
 		start := time.Now()
 		err := cmd.Run()
 		took := time.Since(start)
 		var rss int64
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rss = ru.Maxrss * 1024
+		if b, rerr := os.ReadFile(peakFile); rerr == nil {
+			rss, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 		}
 		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 2 {
 			err = nil // some groups not in step: the counts say which

@@ -100,7 +100,13 @@ Directory over LDAP, and keeps them in step.`,
 	var profileDir string
 	root.PersistentFlags().StringVar(&profileDir, "profile", "", "write a CPU profile and a heap profile at the heap's peak into this directory (go tool pprof)")
 	_ = root.PersistentFlags().MarkHidden("profile")
+	var peakFile string
+	root.PersistentFlags().StringVar(&peakFile, "peak-rss", "", "write the process's peak RSS, in bytes, into this file when the command ends (Linux)")
+	_ = root.PersistentFlags().MarkHidden("peak-rss")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if peakFile != "" {
+			cobra.OnFinalize(func() { writePeakRSS(peakFile) })
+		}
 		if profileDir == "" {
 			return nil
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,10 +147,12 @@ func TestVersion(t *testing.T) {
 }
 
 // --profile leaves a CPU and a heap profile (gzipped protocol buffers),
-// even of a command too short for the heap to be sampled while it runs.
+// even of a command too short for the heap to be sampled while it runs,
+// and the peaks of Go's memory; --peak-rss the process's peak RSS.
 func TestProfileFlag(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "prof")
-	if _, errOut, code := runCLI(t, "--profile", dir, "version"); code != 0 {
+	peak := filepath.Join(dir, "peak-rss")
+	if _, errOut, code := runCLI(t, "--profile", dir, "--peak-rss", peak, "version"); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, name := range []string{"cpu.pprof", "heap.pprof"} {
@@ -157,6 +160,13 @@ func TestProfileFlag(t *testing.T) {
 		if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
 			t.Fatalf("%s: %d bytes, %v", name, len(b), err)
 		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "memory.txt")); err != nil || !strings.Contains(string(b), "heap objects: ") || !strings.Contains(string(b), "go runtime total: ") {
+		t.Errorf("memory.txt: %q, %v", b, err)
+	}
+	b, err := os.ReadFile(peak)
+	if n, perr := strconv.ParseInt(string(b), 10, 64); err != nil || perr != nil || n < 1<<20 {
+		t.Errorf("peak RSS %q (%v, %v): want a number of bytes, over a megabyte", b, err, perr)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime/metrics"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"time"
 )
@@ -91,4 +92,25 @@ func writeMemory(path string, peak [3]uint64) {
 	const mb = 1 << 20
 	_ = os.WriteFile(path, fmt.Appendf(nil, "heap objects: %d MB\ngo runtime total: %d MB\nheap goal: %d MB\n",
 		peak[0]/mb, peak[1]/mb, peak[2]/mb), 0o600)
+}
+
+// writePeakRSS writes the process's peak resident set (VmHWM, from
+// /proc/self/status) in bytes into path; where there is no /proc, it
+// writes nothing. Unlike getrusage's maximum RSS, VmHWM is of this
+// program's memory alone, not of the memory of the process that started
+// it (which Linux carries across exec).
+func writePeakRSS(path string) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscan(rest, &kb); err == nil {
+				_ = os.WriteFile(path, fmt.Append(nil, kb*1024), 0o600)
+			}
+			return
+		}
+	}
 }
