@@ -72,6 +72,79 @@ func byChanges(snap *cloud.Snapshot, gr *cloud.GroupRound) map[string]*memberCha
 	return out
 }
 
+// narrow drops, from the groups byChanges listed, those dirty for another
+// reason (otherwise), and returns the dirty groups whose members policy
+// lists at once: all but those still in changes, whose members are listed
+// only if they turn out to need a full comparison.
+func narrow(changes map[string]*memberChanges, dirty, otherwise map[string]bool) map[string]bool {
+	for id := range otherwise {
+		delete(changes, id)
+	}
+	if len(changes) == 0 {
+		return dirty
+	}
+	listed := maps.Clone(dirty)
+	for id := range changes {
+		delete(listed, id)
+	}
+	return listed
+}
+
+// deltaWork is what a delta cycle decided before reading AD.
+type deltaWork struct {
+	snap      *cloud.Snapshot
+	decisions []policy.Decision
+	// dirty are the groups it works on; listed those whose members
+	// policy listed; changes those it may plan from their changes.
+	dirty, listed map[string]bool
+	changes       map[string]*memberChanges
+}
+
+// readDelta reads from AD the groups a delta cycle works on: those it
+// plans from their changes (keepByChanges kept) without their members,
+// the others with all of them. A group that cannot be planned from its
+// changes is dropped from w.changes and read in full, its members listed
+// for policy now.
+func (e *Engine) readDelta(ctx context.Context, w deltaWork, managed []string, o reconcile.Options) ([]reconcile.ADGroup, error) {
+	actual, err := e.readByChanges(ctx, w.changes, w.decisions, managed, o)
+	if err != nil {
+		return nil, err
+	}
+	var anchors []string
+	unlisted := map[string]bool{}
+	for id := range w.dirty {
+		if w.changes[id] == nil {
+			anchors = append(anchors, policy.Anchor(id))
+			unlisted[id] = !w.listed[id]
+		}
+	}
+	policy.ListMembers(w.snap, w.decisions, unlisted)
+	sort.Strings(anchors)
+	rest, err := e.reader.GroupsByAnchor(ctx, e.cfg.BaseDN, anchors, managed)
+	return append(actual, rest...), err
+}
+
+// countNotWritten adds every group's members not written, by reason, to
+// total, and returns those of the groups planned from their changes (for
+// which the plan names only the members changed).
+func countNotWritten(plan reconcile.Plan, changes map[string]*memberChanges, total map[string]int) map[string]map[string]int {
+	byChanges := map[string]map[string]int{}
+	for id, c := range changes {
+		byChanges[id] = c.notWrittenAfter(plan.NotWritten[id])
+		for code, n := range byChanges[id] {
+			total[code] += n
+		}
+	}
+	for id, mps := range plan.NotWritten {
+		if changes[id] == nil {
+			for _, mp := range mps {
+				total[mp.Code]++
+			}
+		}
+	}
+	return byChanges
+}
+
 // keepByChanges keeps, of the groups byChanges listed, those last recorded
 // in step and planned by policy for writing as a copy.
 func (e *Engine) keepByChanges(ctx context.Context, cands map[string]*memberChanges, decisions []policy.Decision, snap *cloud.Snapshot) error {

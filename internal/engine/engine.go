@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
-	"sort"
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
@@ -258,18 +256,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	// the collector have the rest before planning, the cycle's peak.
 	changedGroups, changedUsers := groupIDs(gr.Changes), userIDs(ur.Changes)
 	gr.Changes, ur.Changes = nil, nil
-	// The groups planned from their changes have their members listed
-	// only if they turn out to need a full comparison.
-	for id := range otherwise {
-		delete(changes, id)
-	}
-	listed := dirty
-	if len(changes) > 0 {
-		listed = maps.Clone(dirty)
-		for id := range changes {
-			delete(listed, id)
-		}
-	}
+	listed := narrow(changes, dirty, otherwise)
 	decisions := policy.DecideSome(snap, e.policyOptions(en), listed)
 	var tr *Trace
 	if target != "" {
@@ -288,24 +275,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if full {
 		actual, err = e.reader.OwnedGroups(ctx, e.cfg.BaseDN, managed)
 	} else {
-		// Those planned from their changes without members (the others
-		// dropped from changes), the rest with.
-		if actual, err = e.readByChanges(ctx, changes, decisions, managed, ropts); err != nil {
-			return nil, fmt.Errorf("engine: read groups from AD: %w", err)
-		}
-		var anchors []string
-		unlisted := map[string]bool{}
-		for id := range dirty {
-			if changes[id] == nil {
-				anchors = append(anchors, policy.Anchor(id))
-				unlisted[id] = !listed[id]
-			}
-		}
-		policy.ListMembers(snap, decisions, unlisted)
-		sort.Strings(anchors)
-		var rest []reconcile.ADGroup
-		rest, err = e.reader.GroupsByAnchor(ctx, e.cfg.BaseDN, anchors, managed)
-		actual = append(actual, rest...)
+		actual, err = e.readDelta(ctx, deltaWork{snap: snap, decisions: decisions, dirty: dirty, listed: listed, changes: changes}, managed, ropts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: read groups from AD: %w", err)
@@ -377,21 +347,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	}
 	res.Counts.Unchanged = plan.Unchanged
 	res.Counts.planned(plan.Ops, e.cfg.QuarantineOU)
-	notWritten := map[string]map[string]int{} // of the groups planned from their changes
-	for id, c := range changes {
-		notWritten[id] = c.notWrittenAfter(plan.NotWritten[id])
-		for code, n := range notWritten[id] {
-			res.Counts.MembersNotWritten[code] += n
-		}
-	}
-	for id, mps := range plan.NotWritten {
-		if changes[id] != nil {
-			continue
-		}
-		for _, mp := range mps {
-			res.Counts.MembersNotWritten[mp.Code]++
-		}
-	}
+	notWritten := countNotWritten(plan, changes, res.Counts.MembersNotWritten)
 	for _, d := range work {
 		if d.Problem != nil {
 			res.Failures = append(res.Failures, Failure{CloudID: d.CloudID, Name: d.Name, State: store.StateNotWritable, Message: d.Problem.Error()})

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 
@@ -46,7 +47,7 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, changes ma
 		if d.Desired == nil {
 			continue
 		}
-		for _, m := range slices.Concat(members(d)...) {
+		for m := range iterAll(members(d)) {
 			if m.NotWritable != "" {
 				continue
 			}
@@ -196,6 +197,19 @@ func (e *Engine) lookUpForest(ctx context.Context, values map[reconcile.KeyKind]
 		}
 	}
 	return nil, nil
+}
+
+// iterAll ranges over the members of every list, copying none.
+func iterAll(lists [][]policy.MemberRef) iter.Seq[policy.MemberRef] {
+	return func(yield func(policy.MemberRef) bool) {
+		for _, l := range lists {
+			for _, m := range l {
+				if !yield(m) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // domainOf is the domain part of a SID (all but its last RID).

@@ -281,7 +281,9 @@ func listMembers(ds []Decision, snap *cloud.Snapshot, written map[string]bool, o
 }
 
 // written are the groups whose AD copy is found by its anchor: in scope
-// and writable (one written in place is found by its SID instead).
+// and writable (one written in place is found by its SID instead). A group
+// over writeback.member_limit counts: its problem comes after the members
+// of the others are listed, and its AD copy, if any, is kept.
 func written(ds []Decision) map[string]bool {
 	out := map[string]bool{}
 	for _, d := range ds {
