@@ -73,52 +73,37 @@ func byChanges(snap *cloud.Snapshot, gr *cloud.GroupRound) map[string]*memberCha
 }
 
 // narrow drops, from the groups byChanges listed, those dirty for another
-// reason (otherwise), and returns the dirty groups whose members policy
-// lists at once: all but those still in changes, whose members are listed
-// only if they turn out to need a full comparison.
-func narrow(changes map[string]*memberChanges, dirty, otherwise map[string]bool) map[string]bool {
+// reason (otherwise).
+func narrow(changes map[string]*memberChanges, otherwise map[string]bool) {
 	for id := range otherwise {
 		delete(changes, id)
 	}
-	if len(changes) == 0 {
-		return dirty
-	}
-	listed := maps.Clone(dirty)
-	for id := range changes {
-		delete(listed, id)
-	}
-	return listed
 }
 
 // deltaWork is what a delta cycle decided before reading AD.
 type deltaWork struct {
-	snap      *cloud.Snapshot
 	decisions []policy.Decision
-	// dirty are the groups it works on; listed those whose members
-	// policy listed; changes those it may plan from their changes.
-	dirty, listed map[string]bool
-	changes       map[string]*memberChanges
+	// dirty are the groups it works on; changes those it may plan from
+	// their changes.
+	dirty   map[string]bool
+	changes map[string]*memberChanges
 }
 
 // readDelta reads from AD the groups a delta cycle works on: those it
 // plans from their changes (keepByChanges kept) without their members,
 // the others with all of them. A group that cannot be planned from its
-// changes is dropped from w.changes and read in full, its members listed
-// for policy now.
+// changes is dropped from w.changes and read in full.
 func (e *Engine) readDelta(ctx context.Context, w deltaWork, managed []string, o reconcile.Options) ([]reconcile.ADGroup, error) {
 	actual, err := e.readByChanges(ctx, w.changes, w.decisions, managed, o)
 	if err != nil {
 		return nil, err
 	}
 	var anchors []string
-	unlisted := map[string]bool{}
 	for id := range w.dirty {
 		if w.changes[id] == nil {
 			anchors = append(anchors, policy.Anchor(id))
-			unlisted[id] = !w.listed[id]
 		}
 	}
-	policy.ListMembers(w.snap, w.decisions, unlisted)
 	sort.Strings(anchors)
 	rest, err := e.reader.GroupsByAnchor(ctx, e.cfg.BaseDN, anchors, managed)
 	return append(actual, rest...), err

@@ -261,3 +261,44 @@ func TestQuietCycleLoadsNoSnapshot(t *testing.T) {
 		t.Errorf("members %v", got)
 	}
 }
+
+// TestResolveInSlices: resolve lists and looks up the members of a few
+// groups at a time, and looks each user up once however many slices hold
+// it; the groups come out as whole as in one slice.
+func TestResolveInSlices(t *testing.T) {
+	defer engine.SetResolveSlice(3)()
+	const users = 8
+	var groups []map[string]any
+	want := map[string][]int{}
+	for g := range 6 {
+		var ms []any
+		for j := range 5 {
+			u := (g*3 + j) % users
+			ms = append(ms, userID(u))
+			want[groupID(g+1)] = append(want[groupID(g+1)], u)
+		}
+		groups = append(groups, map[string]any{"id": groupID(g + 1), "displayName": fmt.Sprintf("G%d", g+1), "mailNickname": fmt.Sprintf("g%d", g+1), "members": ms})
+	}
+	groups[5]["members"] = append(groups[5]["members"].([]any), groupID(1), cloudOnly)
+	e := newMemEnv(t, users, groups, nil)
+	_, looked0 := e.dir.Reads()
+	res, _ := e.sync(engine.RunOptions{})
+	// Each user once, and each new group's sAMAccountName (held by none).
+	if _, looked := e.dir.Reads(); looked-looked0 != int64(users+len(groups)) {
+		t.Errorf("looked up %d values, want each of the %d users once and %d names", looked-looked0, users, len(groups))
+	}
+	for id, us := range want {
+		got := memberDNs(e.group(id))
+		wantDNs := e.usersDN(us...)
+		if id == groupID(6) {
+			wantDNs = append(wantDNs, strings.ToLower(e.group(groupID(1)).DN))
+			slices.Sort(wantDNs)
+		}
+		if !slices.Equal(got, wantDNs) {
+			t.Errorf("%s: members %v, want %v", id, got, wantDNs)
+		}
+	}
+	if res.Counts.MembersNotWritten[policy.MemberReasonCode(policy.MemberCloudOnly)] != 1 {
+		t.Errorf("members not written: %v", res.Counts.MembersNotWritten)
+	}
+}

@@ -256,8 +256,9 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	// the collector have the rest before planning, the cycle's peak.
 	changedGroups, changedUsers := groupIDs(gr.Changes), userIDs(ur.Changes)
 	gr.Changes, ur.Changes = nil, nil
-	listed := narrow(changes, dirty, otherwise)
-	decisions := policy.DecideSome(snap, e.policyOptions(en), listed)
+	narrow(changes, otherwise)
+	// Members are listed by resolve, a slice of groups at a time.
+	decisions := policy.DecideSome(snap, e.policyOptions(en), map[string]bool{})
 	var tr *Trace
 	if target != "" {
 		tr = newTrace(target, decisionOf(decisions, target))
@@ -275,7 +276,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if full {
 		actual, err = e.reader.OwnedGroups(ctx, e.cfg.BaseDN, managed)
 	} else {
-		actual, err = e.readDelta(ctx, deltaWork{snap: snap, decisions: decisions, dirty: dirty, listed: listed, changes: changes}, managed, ropts)
+		actual, err = e.readDelta(ctx, deltaWork{decisions: decisions, dirty: dirty, changes: changes}, managed, ropts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: read groups from AD: %w", err)
@@ -291,7 +292,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	desired, err := e.resolve(ctx, work, changes, tr)
+	desired, err := e.resolve(ctx, work, policy.NewLister(snap, decisions), changes, tr)
 	if err != nil {
 		return nil, err
 	}

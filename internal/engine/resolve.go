@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 
@@ -12,20 +13,29 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
+// resolveSlice is about how many members resolve lists and looks up at a
+// time: a slice's member lists are let go once placed, so that the
+// members of a whole tenant are never all listed at once.
+var resolveSlice = 50000
+
 // resolve finds the members of the desired groups in AD, looking up each
 // kind of key in batches, and says why each member it cannot place is not
-// written.
+// written. It lists the members of a slice of groups at a time (list),
+// and looks each key up once however many slices hold it.
 //
 // A group planned from its changes (changes) has only its members added
 // and removed looked up.
 //
 // tr, when set, hears how each member of its group was placed.
-func (e *Engine) resolve(ctx context.Context, work []policy.Decision, changes map[string]*memberChanges, tr *Trace) ([]reconcile.Desired, error) {
+func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *policy.Lister, changes map[string]*memberChanges, tr *Trace) ([]reconcile.Desired, error) {
 	members := func(d policy.Decision) [][]policy.MemberRef {
 		if c := changes[d.CloudID]; c != nil {
 			return [][]policy.MemberRef{c.added, c.removed}
 		}
-		return [][]policy.MemberRef{d.Desired.Members}
+		if d.Desired.Members != nil {
+			return [][]policy.MemberRef{d.Desired.Members}
+		}
+		return [][]policy.MemberRef{list.Members(d.CloudID)}
 	}
 	inWork := map[string]bool{}
 	for _, d := range work {
@@ -33,38 +43,110 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, changes ma
 			inWork[d.Desired.Anchor] = true
 		}
 	}
-	values := map[reconcile.KeyKind]map[string]bool{}
-	want := func(k reconcile.KeyKind, v string) {
-		if v == "" {
-			return
-		}
-		if values[k] == nil {
-			values[k] = map[string]bool{}
-		}
-		values[k][v] = true
-	}
-	for _, d := range work {
-		if d.Desired == nil {
-			continue
-		}
-		for m := range iterAll(members(d)) {
-			if m.NotWritable != "" {
-				continue
-			}
-			if m.Keys.Anchor != "" {
-				if !inWork[m.Keys.Anchor] {
-					want(reconcile.ByAnchor, m.Keys.Anchor)
+	r := &lookups{e: e, found: map[reconcile.KeyKind]map[string]reconcile.ADObject{}, tried: map[reconcile.KeyKind]map[string]bool{}}
+	var out []reconcile.Desired
+	for start := 0; start < len(work); {
+		// A slice of groups, and their members.
+		var slice []policy.Decision
+		var lists [][][]policy.MemberRef
+		n := 0
+		for ; start < len(work) && (len(slice) == 0 || n < resolveSlice); start++ {
+			if d := work[start]; d.Desired != nil {
+				l := members(d)
+				slice, lists = append(slice, d), append(lists, l)
+				for _, part := range l {
+					n += len(part)
 				}
-				continue
 			}
-			want(reconcile.ByGUID, m.Keys.GUID)
-			want(reconcile.BySID, m.Keys.SID)
-			want(reconcile.ByImmutableID, m.Keys.ImmutableID)
-			want(reconcile.ByDN, m.Keys.DN)
+		}
+		for _, l := range lists {
+			for m := range iterAll(l) {
+				if m.NotWritable != "" {
+					continue
+				}
+				if m.Keys.Anchor != "" {
+					if !inWork[m.Keys.Anchor] {
+						r.want(reconcile.ByAnchor, m.Keys.Anchor)
+					}
+					continue
+				}
+				r.want(reconcile.ByGUID, m.Keys.GUID)
+				r.want(reconcile.BySID, m.Keys.SID)
+				r.want(reconcile.ByImmutableID, m.Keys.ImmutableID)
+				r.want(reconcile.ByDN, m.Keys.DN)
+			}
+		}
+		if err := r.run(ctx); err != nil {
+			return nil, err
+		}
+		for i, d := range slice {
+			out = append(out, e.placeAll(d, lists[i], changes[d.CloudID], inWork, r, tr))
 		}
 	}
-	found := map[reconcile.KeyKind]map[string]reconcile.ADObject{}
-	for kind, set := range values {
+	return out, nil
+}
+
+// placeAll places the members of group d (lists: its members, or those
+// added and those removed), as resolve found them.
+func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memberChanges, inWork map[string]bool, r *lookups, tr *Trace) reconcile.Desired {
+	rd := reconcile.Desired{Group: d.Desired}
+	for _, m := range lists[0] {
+		dn, member, reason := e.place(d.CloudID, m, inWork, r.found, r.forest)
+		switch {
+		case reason != "":
+			rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: reason})
+		default:
+			rd.Members = append(rd.Members, member)
+		}
+		if tr != nil && d.CloudID == tr.CloudID {
+			tr.member(m, r.found, dn, reason)
+		}
+	}
+	if c != nil {
+		rd.Changes = &reconcile.MemberChanges{}
+		c.removedNotWritten = map[string]string{}
+		for _, m := range lists[1] {
+			_, member, reason := e.place(d.CloudID, m, inWork, r.found, r.forest)
+			if reason != "" {
+				c.removedNotWritten[m.CloudID] = policy.MemberReasonCode(reason)
+				continue
+			}
+			rd.Changes.Removed = append(rd.Changes.Removed, member)
+		}
+	}
+	return rd
+}
+
+// lookups are the key values resolve looked up in AD, what they found,
+// and the values wanted and not looked up yet.
+type lookups struct {
+	e     *Engine
+	found map[reconcile.KeyKind]map[string]reconcile.ADObject
+	tried map[reconcile.KeyKind]map[string]bool
+	// forest are the forest's domain SIDs, once read.
+	forest []string
+	wanted map[reconcile.KeyKind]map[string]bool
+}
+
+// want asks for v to be looked up by k, unless it was.
+func (r *lookups) want(k reconcile.KeyKind, v string) {
+	if v == "" || r.tried[k][v] {
+		return
+	}
+	if r.wanted == nil {
+		r.wanted = map[reconcile.KeyKind]map[string]bool{}
+	}
+	if r.wanted[k] == nil {
+		r.wanted[k] = map[string]bool{}
+	}
+	r.wanted[k][v] = true
+}
+
+// run looks up the values wanted, in the domain and then, for those not
+// found, in the forest.
+func (r *lookups) run(ctx context.Context) error {
+	e := r.e
+	for kind, set := range r.wanted {
 		list := make([]string, 0, len(set))
 		for v := range set {
 			list = append(list, v)
@@ -75,48 +157,28 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, changes ma
 		}
 		objs, err := e.reader.Lookup(ctx, kind, base, list)
 		if err != nil {
-			return nil, fmt.Errorf("engine: look up members by %s: %w", kind, err)
+			return fmt.Errorf("engine: look up members by %s: %w", kind, err)
 		}
-		found[kind] = objs
+		if r.found[kind] == nil {
+			r.found[kind] = map[string]reconcile.ADObject{}
+		}
+		maps.Copy(r.found[kind], objs)
 	}
-	forest, err := e.lookUpForest(ctx, values, found)
+	forest, err := e.lookUpForest(ctx, r.wanted, r.found, r.forest != nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []reconcile.Desired
-	for _, d := range work {
-		if d.Desired == nil {
-			continue
-		}
-		rd := reconcile.Desired{Group: d.Desired}
-		lists := members(d)
-		for _, m := range lists[0] {
-			dn, member, reason := e.place(d.CloudID, m, inWork, found, forest)
-			switch {
-			case reason != "":
-				rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: reason})
-			default:
-				rd.Members = append(rd.Members, member)
-			}
-			if tr != nil && d.CloudID == tr.CloudID {
-				tr.member(m, found, dn, reason)
-			}
-		}
-		if c := changes[d.CloudID]; c != nil {
-			rd.Changes = &reconcile.MemberChanges{}
-			c.removedNotWritten = map[string]string{}
-			for _, m := range lists[1] {
-				_, member, reason := e.place(d.CloudID, m, inWork, found, forest)
-				if reason != "" {
-					c.removedNotWritten[m.CloudID] = policy.MemberReasonCode(reason)
-					continue
-				}
-				rd.Changes.Removed = append(rd.Changes.Removed, member)
-			}
-		}
-		out = append(out, rd)
+	if forest != nil {
+		r.forest = forest
 	}
-	return out, nil
+	for kind, set := range r.wanted {
+		if r.tried[kind] == nil {
+			r.tried[kind] = map[string]bool{}
+		}
+		maps.Copy(r.tried[kind], set)
+	}
+	r.wanted = nil
+	return nil
 }
 
 // place says what member m of group id becomes in AD: the member to write
@@ -158,8 +220,8 @@ func (e *Engine) place(id string, m policy.MemberRef, inWork map[string]bool, fo
 // not hold, by the keys the global catalog holds for every object
 // (objectSid, distinguishedName), and adds what it finds to found. It
 // returns the forest's domain SIDs (nil when the forest is not searched,
-// or every SID was found).
-func (e *Engine) lookUpForest(ctx context.Context, values map[reconcile.KeyKind]map[string]bool, found map[reconcile.KeyKind]map[string]reconcile.ADObject) ([]string, error) {
+// every SID was found, or haveDomains says they were read already).
+func (e *Engine) lookUpForest(ctx context.Context, values map[reconcile.KeyKind]map[string]bool, found map[reconcile.KeyKind]map[string]reconcile.ADObject, haveDomains bool) ([]string, error) {
 	fr, ok := e.reader.(ForestReader)
 	if !e.cfg.Forest || !ok {
 		return nil, nil
@@ -186,7 +248,11 @@ func (e *Engine) lookUpForest(ctx context.Context, values map[reconcile.KeyKind]
 		}
 	}
 	// The forest's domains tell a trusted forest's member from one not
-	// found: read them only when a SID is still not found.
+	// found: read them only when a SID is still not found (and not yet
+	// read).
+	if haveDomains {
+		return nil, nil
+	}
 	for v := range values[reconcile.BySID] {
 		if _, ok := found[reconcile.BySID][v]; !ok {
 			sids, err := fr.ForestDomainSIDs(ctx)

@@ -265,10 +265,23 @@ func DecideSome(snap *cloud.Snapshot, o Options, only map[string]bool) []Decisio
 	return out
 }
 
-// ListMembers lists the members of the groups in ids that DecideSome (ds)
-// left without: a delta cycle lists them only once it knows it needs them.
-func ListMembers(snap *cloud.Snapshot, ds []Decision, ids map[string]bool) {
-	listMembers(ds, snap, written(ds), ids)
+// Lister lists desired groups' members on demand, as DecideSome does: a
+// caller that holds only some groups' members at a time asks DecideSome
+// to list none (an empty only) and lists them here.
+type Lister struct {
+	snap    *cloud.Snapshot
+	written map[string]bool
+	keys    keyTable
+}
+
+// NewLister lists members of the groups of snap, decided as ds.
+func NewLister(snap *cloud.Snapshot, ds []Decision) *Lister {
+	return &Lister{snap: snap, written: written(ds), keys: keyTable{}}
+}
+
+// Members are the members of the group id, with the keys that find each.
+func (l *Lister) Members(id string) []MemberRef {
+	return memberRefs(l.snap.Groups[id], l.snap, l.written, l.keys)
 }
 
 func listMembers(ds []Decision, snap *cloud.Snapshot, written map[string]bool, only map[string]bool) {
