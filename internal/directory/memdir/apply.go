@@ -111,9 +111,7 @@ func (d *Directory) create(op reconcile.Op) error {
 		e.set(ch.Name, directory.UniqueValues(ch.New, ch.Name == "proxyAddresses"))
 	}
 	for _, m := range members {
-		if !slices.Contains(e.members, m.guid) {
-			e.members = append(e.members, m.guid)
-		}
+		e.addMember(m.guid)
 	}
 	return nil
 }
@@ -188,27 +186,41 @@ func (d *Directory) members(e *entry, values []string, add bool) error {
 			}
 		}
 	}
-	if add {
-		// A set of the members, not a scan for each value: groups of
-		// hundreds of thousands of members are written a batch at a time.
-		have := make(map[string]bool, len(e.members))
-		for _, g := range e.members {
-			have[g] = true
-		}
-		for _, r := range refs {
-			if !have[r.guid] {
-				have[r.guid] = true
-				e.members = append(e.members, r.guid)
-			}
-		}
-		return nil
-	}
 	for _, r := range refs {
-		if i := slices.Index(e.members, r.guid); i >= 0 {
-			e.members = slices.Delete(e.members, i, i+1)
+		if add {
+			e.addMember(r.guid)
+		} else {
+			e.removeMember(r.guid)
 		}
 	}
 	return nil
+}
+
+// addMember adds the object guid to e's members, unless it is one.
+func (e *entry) addMember(guid string) {
+	// A set kept beside the list, not one built for each batch: groups
+	// of a million members are written a thousand values at a time.
+	if e.isMember == nil {
+		e.isMember = make(map[string]bool, len(e.members))
+		for _, g := range e.members {
+			e.isMember[g] = true
+		}
+	}
+	if !e.isMember[guid] {
+		e.isMember[guid] = true
+		e.members = append(e.members, guid)
+	}
+}
+
+// removeMember takes the object guid out of e's members.
+func (e *entry) removeMember(guid string) {
+	if e.isMember != nil && !e.isMember[guid] {
+		return
+	}
+	delete(e.isMember, guid)
+	if i := slices.Index(e.members, guid); i >= 0 {
+		e.members = slices.Delete(e.members, i, i+1)
+	}
 }
 
 // resolve finds the object of each member DN; one that names none fails
@@ -235,8 +247,6 @@ func (d *Directory) remove(e *entry) {
 		delete(d.bySAM, strings.ToLower(e.get("sAMAccountName")))
 	}
 	for _, g := range d.byKey {
-		if i := slices.Index(g.members, e.guid); i >= 0 {
-			g.members = slices.Delete(g.members, i, i+1)
-		}
+		g.removeMember(e.guid)
 	}
 }

@@ -63,6 +63,7 @@ type entry struct {
 	attrs    map[string][]string // by lower-case name; names kept as first written
 	names    map[string]string   // lower-case name → name as written
 	members  []string            // GUIDs of member objects, in order added
+	isMember map[string]bool     // the same, as a set (addMember builds it)
 	dir      *Directory          // whose indexes set keeps
 }
 
