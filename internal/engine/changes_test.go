@@ -302,3 +302,34 @@ func TestResolveInSlices(t *testing.T) {
 		t.Errorf("members not written: %v", res.Counts.MembersNotWritten)
 	}
 }
+
+// TestDeltaByChangesNestedGroups: a written-back group added to or
+// removed from another is found by its anchor and written as one value,
+// planned from the change like a user.
+func TestDeltaByChangesNestedGroups(t *testing.T) {
+	outer, inner := groupID(1), groupID(2)
+	e := newMemEnv(t, 3, []map[string]any{
+		{"id": outer, "displayName": "Outer", "mailNickname": "outer", "members": []any{userID(0)}},
+		{"id": inner, "displayName": "Inner", "mailNickname": "inner", "members": []any{userID(1)}},
+	}, nil)
+	e.sync(engine.RunOptions{})
+	innerDN := strings.ToLower(e.group(inner).DN)
+	for _, s := range []struct {
+		name   string
+		change func() error
+		want   []string
+	}{
+		{"inner added", func() error { return e.tenant.AddMember(outer, inner) }, append(e.usersDN(0), innerDN)},
+		{"inner removed", func() error { return e.tenant.RemoveMember(outer, inner) }, e.usersDN(0)},
+	} {
+		must(t, s.change())
+		read0, _ := e.dir.Reads()
+		_, writes := e.sync(engine.RunOptions{})
+		read1, _ := e.dir.Reads()
+		want := slices.Clone(s.want)
+		slices.Sort(want)
+		if got := memberDNs(e.group(outer)); !slices.Equal(got, want) || writes != 1 || read1 != read0 {
+			t.Errorf("%s: members %v (want %v), %d writes, %d member values read", s.name, got, want, writes, read1-read0)
+		}
+	}
+}
