@@ -203,9 +203,13 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	// The tenant as last read is loaded only when there is work: a delta
 	// cycle that Graph says nothing changed for, with nothing left from
 	// the last one, takes the same time whatever the tenant's size.
-	if quiet, err := e.quiet(ctx, o, gr, ur); err != nil {
-		return nil, err
-	} else if !quiet {
+	var left []store.GroupStatus // the groups left pending or failed, read once
+	if !o.Full && o.Group == "" {
+		if left, err = e.store.Statuses(ctx, store.StatePending, store.StateFailed); err != nil {
+			return nil, err
+		}
+	}
+	if !quiet(o, gr, ur, left) {
 		if snap, _, err = e.store.LoadCloud(ctx); err != nil {
 			return nil, err
 		}
@@ -246,9 +250,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	case target != "":
 		dirty, changes = map[string]bool{target: true}, nil
 	case !full:
-		if dirty, otherwise, err = e.dirty(ctx, snap, gr, ur); err != nil {
-			return nil, err
-		}
+		dirty, otherwise = dirtyGroups(snap, gr, ur, left)
 	default:
 		changes = nil
 	}
@@ -380,12 +382,8 @@ func mayRemove(actual []reconcile.ADGroup, desired []reconcile.Desired) bool {
 // quiet reports whether a cycle has nothing to work on: a delta cycle on
 // every group, whose rounds changed nothing, with no group left pending or
 // failed.
-func (e *Engine) quiet(ctx context.Context, o RunOptions, gr *cloud.GroupRound, ur *cloud.UserRound) (bool, error) {
-	if o.Full || o.Group != "" || gr.Full || ur.Full || len(gr.Changes) > 0 || len(ur.Changes) > 0 {
-		return false, nil
-	}
-	left, err := e.store.Statuses(ctx, store.StatePending, store.StateFailed)
-	return len(left) == 0, err
+func quiet(o RunOptions, gr *cloud.GroupRound, ur *cloud.UserRound, left []store.GroupStatus) bool {
+	return !o.Full && o.Group == "" && !gr.Full && !ur.Full && len(gr.Changes) == 0 && len(ur.Changes) == 0 && len(left) == 0
 }
 
 // ownsPlace reports whether dn lies where the tool keeps its groups: the

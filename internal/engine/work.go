@@ -64,10 +64,11 @@ func (e *Engine) confirmRemovedUsers(ctx context.Context, snap *cloud.Snapshot, 
 	return nil
 }
 
-// dirty lists the groups a delta cycle works on: those Graph reports
-// changed, those with a changed member, and those left pending or failed;
+// dirtyGroups lists the groups a delta cycle works on: those Graph reports
+// changed, those with a changed member, and those left pending or failed
+// (left);
 // otherwise are those dirty for a reason besides their own change.
-func (e *Engine) dirty(ctx context.Context, snap *cloud.Snapshot, gr *cloud.GroupRound, ur *cloud.UserRound) (dirty, otherwise map[string]bool, err error) {
+func dirtyGroups(snap *cloud.Snapshot, gr *cloud.GroupRound, ur *cloud.UserRound, left []store.GroupStatus) (dirty, otherwise map[string]bool) {
 	dirty, otherwise = map[string]bool{}, map[string]bool{}
 	changed := map[string]bool{}
 	for _, d := range gr.Changes {
@@ -87,14 +88,10 @@ func (e *Engine) dirty(ctx context.Context, snap *cloud.Snapshot, gr *cloud.Grou
 			}
 		}
 	}
-	left, err := e.store.Statuses(ctx, store.StatePending, store.StateFailed)
-	if err != nil {
-		return nil, nil, err
-	}
 	for _, st := range left {
 		dirty[st.CloudID], otherwise[st.CloudID] = true, true
 	}
-	return dirty, otherwise, nil
+	return dirty, otherwise
 }
 
 func nameOf(snap *cloud.Snapshot, id string) string {

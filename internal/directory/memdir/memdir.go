@@ -275,16 +275,19 @@ func (d *Directory) OwnedGroups(ctx context.Context, base string, managed []stri
 // GroupsByAnchor returns the groups under base whose anchor is one of
 // anchors.
 func (d *Directory) GroupsByAnchor(ctx context.Context, base string, anchors, managed []string) ([]reconcile.ADGroup, error) {
-	return d.groups(ctx, base, managed, true, func(e *entry) bool {
+	return d.groups(ctx, base, managed, true, anchoredBy(anchors))
+}
+
+// anchoredBy matches an entry carrying one of anchors.
+func anchoredBy(anchors []string) func(*entry) bool {
+	return func(e *entry) bool {
 		return slices.Contains(anchors, e.get("adminDescription")) || slices.Contains(anchors, e.get(directory.AnchorAttribute))
-	})
+	}
 }
 
 // GroupAttrsByAnchor is GroupsByAnchor without the members.
 func (d *Directory) GroupAttrsByAnchor(ctx context.Context, base string, anchors, managed []string) ([]reconcile.ADGroup, error) {
-	return d.groups(ctx, base, managed, false, func(e *entry) bool {
-		return slices.Contains(anchors, e.get("adminDescription")) || slices.Contains(anchors, e.get(directory.AnchorAttribute))
-	})
+	return d.groups(ctx, base, managed, false, anchoredBy(anchors))
 }
 
 // Reads counts the member values read and the values looked up: what a
