@@ -37,7 +37,7 @@ var ErrNotEmpty = errors.New("the state is not empty")
 
 // Export reads the whole state in one transaction.
 func (s *Store) Export(ctx context.Context) (*Export, error) {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.db.BeginTx(ctx, &s.d.exportTx)
 	if err != nil {
 		return nil, fmt.Errorf("store: export: %w", err)
 	}
@@ -101,7 +101,7 @@ func rawInto(m map[string]json.RawMessage) func(*sql.Rows) error {
 	}
 }
 
-func eachRow(ctx context.Context, tx *sql.Tx, q string, scan func(*sql.Rows) error) error {
+func eachRow(ctx context.Context, tx *tx, q string, scan func(*sql.Rows) error) error {
 	rows, err := tx.QueryContext(ctx, q)
 	if err != nil {
 		return err
@@ -122,11 +122,10 @@ func (s *Store) Import(ctx context.Context, e *Export) error {
 	if e.Version != ExportVersion || e.Kind != "state" {
 		return fmt.Errorf("store: import: a %q export of version %d; this groupwriteback reads state exports of version %d", e.Kind, e.Version, ExportVersion)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: import: %w", err)
-	}
-	defer tx.Rollback()
+	return s.write(ctx, "import", func(tx *tx) error { return s.importInto(ctx, tx, e) })
+}
+
+func (s *Store) importInto(ctx context.Context, tx *tx, e *Export) (err error) {
 	var n int
 	if err := tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM group_status) + (SELECT COUNT(*) FROM cloud_groups) + (SELECT COUNT(*) FROM meta)").Scan(&n); err != nil {
 		return fmt.Errorf("store: import: %w", err)
@@ -170,8 +169,11 @@ func (s *Store) Import(ctx context.Context, e *Export) error {
 		exec("INSERT INTO operations(run_id, cloud_id, action, dn, outcome, error, at) VALUES(?, ?, ?, ?, ?, ?, ?)",
 			op.RunID, op.CloudID, op.Action, op.DN, op.Outcome, op.Error, op.At.UTC().Format(time.RFC3339Nano))
 	}
+	for _, q := range s.d.afterImport {
+		exec(q)
+	}
 	if err != nil {
 		return fmt.Errorf("store: import: %w", err)
 	}
-	return tx.Commit()
+	return nil
 }

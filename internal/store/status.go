@@ -44,11 +44,10 @@ type GroupStatus struct {
 
 // SetStatus records the state of groups.
 func (s *Store) SetStatus(ctx context.Context, sts []GroupStatus) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	defer tx.Rollback()
+	return s.write(ctx, "set statuses", func(tx *tx) error { return s.setStatus(ctx, tx, sts) })
+}
+
+func (s *Store) setStatus(ctx context.Context, tx *tx, sts []GroupStatus) error {
 	now := s.now().UTC().Format(time.RFC3339)
 	for _, st := range sts {
 		mnw := ""
@@ -63,7 +62,7 @@ func (s *Store) SetStatus(ctx context.Context, sts []GroupStatus) error {
 			return fmt.Errorf("store: set status of %s: %w", st.CloudID, err)
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // Statuses returns the groups in the given states (all when none given).
@@ -158,35 +157,29 @@ const OutcomeDied = "died"
 // marked running are ones whose process died (a caller holds the cycle
 // lock, so no other run is alive): they are marked died, and returned.
 func (s *Store) StartRun(ctx context.Context, mode string) (id int64, died []int64, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, nil, fmt.Errorf("store: start run: %w", err)
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, "SELECT id FROM runs WHERE outcome = 'running'")
-	if err != nil {
-		return 0, nil, fmt.Errorf("store: start run: %w", err)
-	}
-	for rows.Next() {
-		var d int64
-		if err := rows.Scan(&d); err != nil {
-			rows.Close()
-			return 0, nil, err
+	err = s.write(ctx, "start run", func(tx *tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT id FROM runs WHERE outcome = 'running'")
+		if err != nil {
+			return fmt.Errorf("store: start run: %w", err)
 		}
-		died = append(died, d)
-	}
-	rows.Close()
-	if _, err := tx.ExecContext(ctx, "UPDATE runs SET outcome = ? WHERE outcome = 'running'", OutcomeDied); err != nil {
-		return 0, nil, fmt.Errorf("store: start run: %w", err)
-	}
-	res, err := tx.ExecContext(ctx, "INSERT INTO runs(started, mode) VALUES(?, ?)", s.now().UTC().Format(time.RFC3339Nano), mode)
-	if err != nil {
-		return 0, nil, fmt.Errorf("store: start run: %w", err)
-	}
-	if id, err = res.LastInsertId(); err != nil {
-		return 0, nil, err
-	}
-	return id, died, tx.Commit()
+		for rows.Next() {
+			var d int64
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return err
+			}
+			died = append(died, d)
+		}
+		rows.Close()
+		if _, err := tx.ExecContext(ctx, "UPDATE runs SET outcome = ? WHERE outcome = 'running'", OutcomeDied); err != nil {
+			return fmt.Errorf("store: start run: %w", err)
+		}
+		if err := tx.QueryRowContext(ctx, "INSERT INTO runs(started, mode) VALUES(?, ?) RETURNING id", s.now().UTC().Format(time.RFC3339Nano), mode).Scan(&id); err != nil {
+			return fmt.Errorf("store: start run: %w", err)
+		}
+		return nil
+	})
+	return id, died, err
 }
 
 // Binding is what a state file was made for: the tenant and the part of
@@ -219,11 +212,7 @@ func (s *Store) Binding(ctx context.Context) (b Binding, ok bool, err error) {
 // SetBinding records what the state file is for.
 func (s *Store) SetBinding(ctx context.Context, b Binding) error {
 	v, _ := json.Marshal(b)
-	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('binding', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(v))
-	if err != nil {
-		return fmt.Errorf("store: set binding: %w", err)
-	}
-	return nil
+	return s.exec(ctx, "set binding", "INSERT INTO meta(key, value) VALUES('binding', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(v))
 }
 
 // CountWritten is the number of groups the state file knows to have an
@@ -247,12 +236,8 @@ func (s *Store) FinishRun(ctx context.Context, id int64, mode, outcome string, s
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, "UPDATE runs SET finished = ?, outcome = ?, summary = ?, mode = COALESCE(NULLIF(?, ''), mode) WHERE id = ?",
+	return s.exec(ctx, "finish run", "UPDATE runs SET finished = ?, outcome = ?, summary = ?, mode = COALESCE(NULLIF(?, ''), mode) WHERE id = ?",
 		s.now().UTC().Format(time.RFC3339Nano), outcome, string(b), mode, id)
-	if err != nil {
-		return fmt.Errorf("store: finish run: %w", err)
-	}
-	return nil
 }
 
 // Runs returns the last n runs, newest first.
@@ -302,11 +287,7 @@ func (s *Store) Meta(ctx context.Context, key string) (string, error) {
 
 // SetMeta keeps a value between cycles.
 func (s *Store) SetMeta(ctx context.Context, key, value string) error {
-	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", "engine."+key, value)
-	if err != nil {
-		return fmt.Errorf("store: set meta %s: %w", key, err)
-	}
-	return nil
+	return s.exec(ctx, "set meta "+key, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", "engine."+key, value)
 }
 
 // TenantWritebackDefault is the tenant's NewUnifiedGroupWritebackDefault
@@ -354,11 +335,7 @@ func (s *Store) Enablement(ctx context.Context) (Enablement, error) {
 func (s *Store) SetEnablement(ctx context.Context, e Enablement) error {
 	e.Changed = s.now().UTC()
 	b, _ := json.Marshal(e)
-	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('enablement', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(b))
-	if err != nil {
-		return fmt.Errorf("store: set enablement: %w", err)
-	}
-	return nil
+	return s.exec(ctx, "set enablement", "INSERT INTO meta(key, value) VALUES('enablement', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(b))
 }
 
 // SetPendingPlan records the plan a staging cycle would have applied.
@@ -367,11 +344,7 @@ func (s *Store) SetPendingPlan(ctx context.Context, ops any) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('pending_plan', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(b))
-	if err != nil {
-		return fmt.Errorf("store: set pending plan: %w", err)
-	}
-	return nil
+	return s.exec(ctx, "set pending plan", "INSERT INTO meta(key, value) VALUES('pending_plan', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(b))
 }
 
 // PendingPlan returns the last staging cycle's plan and when it was made.
@@ -410,18 +383,15 @@ func (s *Store) RecordOperations(ctx context.Context, ops []Operation) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	defer tx.Rollback()
-	for _, op := range ops {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO operations(run_id, cloud_id, action, dn, outcome, error, at) VALUES(?, ?, ?, ?, ?, ?, ?)",
-			op.RunID, op.CloudID, op.Action, op.DN, op.Outcome, op.Error, op.At.UTC().Format(time.RFC3339Nano)); err != nil {
-			return fmt.Errorf("store: record operation: %w", err)
+	return s.write(ctx, "record operations", func(tx *tx) error {
+		for _, op := range ops {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO operations(run_id, cloud_id, action, dn, outcome, error, at) VALUES(?, ?, ?, ?, ?, ?, ?)",
+				op.RunID, op.CloudID, op.Action, op.DN, op.Outcome, op.Error, op.At.UTC().Format(time.RFC3339Nano)); err != nil {
+				return fmt.Errorf("store: record operation: %w", err)
+			}
 		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 // Operations returns a group's last n operations, newest first.

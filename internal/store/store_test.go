@@ -21,12 +21,12 @@ func TestMigrationsAndReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	s := open(t, path)
 	var v int
-	if err := s.db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) {
+	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) {
 		t.Fatalf("user_version %d, %v", v, err)
 	}
 	s.Close()
 	s = open(t, path) // migrating again is a no-op
-	if _, err := s.db.Exec("PRAGMA user_version = 99"); err != nil {
+	if _, err := s.db.raw.Exec("PRAGMA user_version = 99"); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

@@ -1,0 +1,328 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Several instances share one state (PostgreSQL) and one of them writes:
+// the holder of the writer lease. A lease is timed by the database's
+// clock; each time it changes hands its token grows, and every write to
+// the shared state made under a fence carries the token and is refused
+// when it is no longer the lease's (a paused or cut-off old holder).
+
+// WriterLease is the name of the lease that says which instance writes.
+const WriterLease = "writer"
+
+// Lease is a lease as its holder got it.
+type Lease struct {
+	Name   string
+	Holder string
+	// Token is the fencing token: it grows each time the lease changes
+	// hands (or is taken again after it ran out), never otherwise.
+	Token int64
+	// Acquired is when this token was granted, Expires when the lease runs
+	// out unless renewed: both by the database's clock.
+	Acquired, Expires time.Time
+	// Previous is who held it before this token ("" for nobody, or for
+	// the same holder).
+	Previous string
+}
+
+// LeaseState is a lease as anyone sees it.
+type LeaseState struct {
+	Lease
+	// Now is the database's clock when read: the lease is held while Now
+	// is before Expires.
+	Now time.Time
+}
+
+// Held says whether the lease is held by anyone.
+func (l LeaseState) Held() bool { return l.Holder != "" && l.Now.Before(l.Expires) }
+
+// ErrFenced: a write was refused because the writer lease it was made
+// under is no longer held: another instance may be writing.
+var ErrFenced = errors.New("the writer lease is no longer held by this instance")
+
+// FencedError is a write refused by the fence, with the lease as it is.
+type FencedError struct {
+	What  string
+	Token int64
+	// Holder and HolderToken are the lease's holder and token now.
+	Holder      string
+	HolderToken int64
+}
+
+func (e *FencedError) Error() string {
+	if e.Holder == "" {
+		return fmt.Sprintf("store: %s refused: %v (token %d; the lease has run out)", e.What, ErrFenced, e.Token)
+	}
+	return fmt.Sprintf("store: %s refused: %v (token %d; %s holds token %d)", e.What, ErrFenced, e.Token, e.Holder, e.HolderToken)
+}
+
+func (e *FencedError) Unwrap() error { return ErrFenced }
+
+// LeaseHeldError: the lease is held by another holder.
+type LeaseHeldError struct {
+	State LeaseState
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("store: the %s lease is held by %s (token %d) until %s", e.State.Name, e.State.Holder, e.State.Token,
+		e.State.Expires.UTC().Format(time.RFC3339))
+}
+
+// fencing is the token every write carries, once Fence was called.
+type fencing struct {
+	on     atomic.Bool
+	holder atomic.Pointer[string]
+	token  atomic.Int64
+}
+
+// Fence makes every later write to the state check, in its own
+// transaction, that holder still holds the writer lease with token; a
+// token of 0 refuses every write (the lease is not held). An instance
+// sharing the state fences its store before its first write and moves the
+// fence with each lease it gets or loses.
+func (s *Store) Fence(holder string, token int64) {
+	s.fence.holder.Store(&holder)
+	s.fence.token.Store(token)
+	s.fence.on.Store(true)
+}
+
+// write runs fn in a transaction, after the fence's check when there is
+// one: the check locks the lease's row until the transaction ends, so a
+// take-over waits for it, or it sees the take-over and writes nothing.
+func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) error {
+	t, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	defer t.Rollback()
+	if s.fence.on.Load() {
+		if err := s.checkFence(ctx, t, what); err != nil {
+			return err
+		}
+	}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := t.Commit(); err != nil {
+		return fmt.Errorf("store: %s: commit: %w", what, err)
+	}
+	return nil
+}
+
+// exec is write with one statement.
+func (s *Store) exec(ctx context.Context, what, q string, args ...any) error {
+	return s.write(ctx, what, func(t *tx) error {
+		if _, err := t.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("store: %s: %w", what, err)
+		}
+		return nil
+	})
+}
+
+func (s *Store) checkFence(ctx context.Context, t *tx, what string) error {
+	holder, token := *s.fence.holder.Load(), s.fence.token.Load()
+	var cur LeaseState
+	if err := s.scanLease(t.QueryRowContext(ctx, s.leaseQuery(WriterLease)+s.d.forShare, WriterLease), &cur); err != nil {
+		return fmt.Errorf("store: %s: read the writer lease: %w", what, err)
+	}
+	if token == 0 || cur.Holder != holder || cur.Token != token || !cur.Held() {
+		fe := &FencedError{What: what, Token: token}
+		if cur.Held() {
+			fe.Holder, fe.HolderToken = cur.Holder, cur.Token
+		}
+		return fe
+	}
+	return nil
+}
+
+func (s *Store) leaseQuery(string) string {
+	return "SELECT name, holder, token, acquired_ms, expires_ms, " + s.d.nowMS + " FROM leases WHERE name = ?"
+}
+
+func (s *Store) scanLease(row *sql.Row, l *LeaseState) error {
+	var acquired, expires, now int64
+	if err := row.Scan(&l.Name, &l.Holder, &l.Token, &acquired, &expires, &now); err != nil {
+		return err
+	}
+	l.Acquired, l.Expires, l.Now = time.UnixMilli(acquired), time.UnixMilli(expires), time.UnixMilli(now)
+	return nil
+}
+
+// ReadLease returns the lease as it is now.
+func (s *Store) ReadLease(ctx context.Context, name string) (LeaseState, error) {
+	var l LeaseState
+	if err := s.scanLease(s.db.QueryRowContext(ctx, s.leaseQuery(name), name), &l); err != nil {
+		return l, fmt.Errorf("store: read the %s lease: %w", name, err)
+	}
+	return l, nil
+}
+
+// AcquireLease takes the lease for holder for ttl when nobody holds it (it
+// ran out, or was released): with a new token, the take-over recorded.
+// Held by holder already, it is renewed with the same token. Held by
+// another, the error is a *LeaseHeldError.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
+	var got Lease
+	t, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return got, fmt.Errorf("store: acquire the %s lease: %w", name, err)
+	}
+	defer t.Rollback()
+	var cur LeaseState
+	if err := s.scanLease(t.QueryRowContext(ctx, s.leaseQuery(name)+s.d.forUpdate, name), &cur); err != nil {
+		return got, fmt.Errorf("store: acquire the %s lease: %w", name, err)
+	}
+	if cur.Held() && cur.Holder != holder {
+		return got, &LeaseHeldError{State: cur}
+	}
+	if cur.Held() { // ours: renew it
+		t.Rollback()
+		return s.RenewLease(ctx, cur.Lease, ttl)
+	}
+	var acquired, expires int64
+	err = t.QueryRowContext(ctx, "UPDATE leases SET holder = ?, token = token + 1, acquired_ms = "+s.d.nowMS+", renewed_ms = "+s.d.nowMS+
+		", expires_ms = "+s.d.nowMS+" + ? WHERE name = ? RETURNING token, acquired_ms, expires_ms", holder, ttl.Milliseconds(), name).Scan(&got.Token, &acquired, &expires)
+	if err != nil {
+		return got, fmt.Errorf("store: acquire the %s lease: %w", name, err)
+	}
+	got.Name, got.Holder, got.Acquired, got.Expires = name, holder, time.UnixMilli(acquired), time.UnixMilli(expires)
+	if cur.Holder != holder {
+		got.Previous = cur.Holder
+	}
+	if _, err := t.ExecContext(ctx, "INSERT INTO takeovers(token, holder, previous, at_ms) VALUES(?, ?, ?, ?)", got.Token, holder, got.Previous, acquired); err != nil {
+		return got, fmt.Errorf("store: acquire the %s lease: %w", name, err)
+	}
+	if err := t.Commit(); err != nil {
+		return got, fmt.Errorf("store: acquire the %s lease: %w", name, err)
+	}
+	return got, nil
+}
+
+// RenewLease extends a lease still held with its token; one that ran out,
+// or changed hands, is lost (*FencedError): its holder acquires it again,
+// with a new token, or stands by.
+func (s *Store) RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error) {
+	var expires int64
+	err := s.db.QueryRowContext(ctx, "UPDATE leases SET renewed_ms = "+s.d.nowMS+", expires_ms = "+s.d.nowMS+" + ? WHERE name = ? AND holder = ? AND token = ? AND expires_ms > "+
+		s.d.nowMS+" RETURNING expires_ms", ttl.Milliseconds(), l.Name, l.Holder, l.Token).Scan(&expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		fe := &FencedError{What: "renewing the " + l.Name + " lease", Token: l.Token}
+		if cur, rerr := s.ReadLease(ctx, l.Name); rerr == nil && cur.Held() {
+			fe.Holder, fe.HolderToken = cur.Holder, cur.Token
+		}
+		return l, fe
+	}
+	if err != nil {
+		return l, fmt.Errorf("store: renew the %s lease: %w", l.Name, err)
+	}
+	l.Expires = time.UnixMilli(expires)
+	return l, nil
+}
+
+// ReleaseLease gives a lease up at once (a service stopping): a standby
+// takes it at its next try, not when it would have run out.
+func (s *Store) ReleaseLease(ctx context.Context, l Lease) error {
+	_, err := s.db.ExecContext(ctx, "UPDATE leases SET expires_ms = 0 WHERE name = ? AND holder = ? AND token = ?", l.Name, l.Holder, l.Token)
+	if err != nil {
+		return fmt.Errorf("store: release the %s lease: %w", l.Name, err)
+	}
+	return nil
+}
+
+// Takeover is one time the writer lease changed hands.
+type Takeover struct {
+	Token    int64     `json:"token"`
+	Holder   string    `json:"holder"`
+	Previous string    `json:"previous,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// Takeovers returns the last n take-overs, newest first.
+func (s *Store) Takeovers(ctx context.Context, n int) ([]Takeover, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT token, holder, previous, at_ms FROM takeovers ORDER BY token DESC LIMIT ?", n)
+	if err != nil {
+		return nil, fmt.Errorf("store: take-overs: %w", err)
+	}
+	defer rows.Close()
+	var out []Takeover
+	for rows.Next() {
+		var tk Takeover
+		var at int64
+		if err := rows.Scan(&tk.Token, &tk.Holder, &tk.Previous, &at); err != nil {
+			return nil, err
+		}
+		tk.At = time.UnixMilli(at).UTC()
+		out = append(out, tk)
+	}
+	return out, rows.Err()
+}
+
+// Instance is one instance sharing the state, as it last reported itself.
+type Instance struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Version string    `json:"version"`
+	Role    string    `json:"role"`
+	Started time.Time `json:"started"`
+	Seen    time.Time `json:"seen"`
+	// Detail is what the instance says of its role (a standby: its last
+	// plan's summary).
+	Detail string `json:"detail,omitempty"`
+}
+
+// Heartbeat records an instance as alive with its role. It is not fenced:
+// every instance reports itself, standbys included.
+func (s *Store) Heartbeat(ctx context.Context, in Instance) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO instances(id, name, host, pid, version, role, started_ms, seen_ms, detail) VALUES(?, ?, ?, ?, ?, ?, ?, `+s.d.nowMS+`, ?)
+		ON CONFLICT(id) DO UPDATE SET role = excluded.role, seen_ms = excluded.seen_ms, detail = excluded.detail`,
+		in.ID, in.Name, in.Host, in.PID, in.Version, in.Role, in.Started.UnixMilli(), in.Detail)
+	if err != nil {
+		return fmt.Errorf("store: heartbeat: %w", err)
+	}
+	return nil
+}
+
+// Instances returns the instances seen within the last since, by name.
+func (s *Store) Instances(ctx context.Context, since time.Duration) ([]Instance, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT id, name, host, pid, version, role, started_ms, seen_ms, detail FROM instances WHERE seen_ms > "+s.d.nowMS+" - ? ORDER BY name, id",
+		since.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("store: instances: %w", err)
+	}
+	defer rows.Close()
+	var out []Instance
+	for rows.Next() {
+		var in Instance
+		var started, seen int64
+		if err := rows.Scan(&in.ID, &in.Name, &in.Host, &in.PID, &in.Version, &in.Role, &started, &seen, &in.Detail); err != nil {
+			return nil, err
+		}
+		in.Started, in.Seen = time.UnixMilli(started).UTC(), time.UnixMilli(seen).UTC()
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// Shared says whether the state is one several instances can share
+// (PostgreSQL), where instances elect a writer.
+func (s *Store) Shared() bool { return s.d.dollar }
+
+// Engine names the state's database engine: sqlite or postgres.
+func (s *Store) Engine() string { return s.d.name }
+
+// HolderName is the instance name in a lease holder's id (name/nonce).
+func HolderName(holder string) string {
+	name, _, _ := strings.Cut(holder, "/")
+	return name
+}
