@@ -467,7 +467,9 @@ func testFence(t *testing.T, s Store) {
 		"SetMeta":   func() error { return s.SetMeta(ctx, "k", "stale") },
 		"SetStatus": func() error { return s.SetStatus(ctx, []store.GroupStatus{{CloudID: "g", State: store.StateInStep}}) },
 		"StartRun":  func() error { _, _, err := s.StartRun(ctx, "delta"); return err },
-		"SaveCloud": func() error { return s.SaveCloud(ctx, store.CloudUpdate{Snapshot: cloud.NewSnapshot(), Links: store.Links{Groups: "x"}}) },
+		"SaveCloud": func() error {
+			return s.SaveCloud(ctx, store.CloudUpdate{Snapshot: cloud.NewSnapshot(), Links: store.Links{Groups: "x"}})
+		},
 		"RecordOperations": func() error {
 			return s.RecordOperations(ctx, []store.Operation{{RunID: 1, CloudID: "g", Action: "create", At: time.Now()}})
 		},
