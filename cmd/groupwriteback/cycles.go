@@ -29,6 +29,10 @@ type cycles struct {
 	st      *store.Store
 	metrics *server.Metrics
 	logger  *slog.Logger
+	// inst is this instance among those sharing the state (nil with a
+	// state of its own): it writes only while it holds the writer lease,
+	// and stands by as a staging server otherwise.
+	inst *instance
 
 	mu   sync.Mutex // one cycle at a time, and the session with it
 	sess *session
@@ -49,7 +53,13 @@ func (c *cycles) session(ctx context.Context) (*session, error) {
 	if c.sess != nil {
 		return c.sess, nil
 	}
-	s, err := c.g.openSession(ctx, false)
+	var o wiring.Options
+	if c.inst != nil {
+		// The elector fences this store: the session writes through it,
+		// and asks the elector before every write to AD.
+		o.Store, o.Guard = c.st, c.inst.el.Check
+	}
+	s, err := c.g.openSessionWith(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +92,11 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	defer unlock()
 	start := time.Now()
 	oneGroup := o.Group != ""
-	report := server.CycleReport{Mode: mode(o.Full), Staged: c.staging}
+	// A standby plans as a staging server does; its plan stays its own
+	// (the shared state's pending plan is the active one's).
+	standby := c.inst != nil && !c.inst.active()
+	staged := c.staging || standby
+	report := server.CycleReport{Mode: mode(o.Full), Staged: staged}
 	cfg := c.cfg
 	var res *engine.Result
 	var disabled bool
@@ -95,7 +109,7 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 			return
 		}
 		alerts := wiring.Alerts(cfg, c.st, c.logger)
-		if aerr := alerts.AfterCycle(context.WithoutCancel(ctx), cycleAlert(res, err, disabled, c.staging), cfg.Alerts.StagingAfter); aerr != nil {
+		if aerr := alerts.AfterCycle(context.WithoutCancel(ctx), cycleAlert(res, err, disabled, staged), cfg.Alerts.StagingAfter); aerr != nil {
 			c.logger.Error("alert webhook", "error", aerr)
 		}
 	}
@@ -111,7 +125,7 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	before := s.Graph.Counters()
 	cctx, cancel := s.WithDeadline(ctx)
 	defer cancel()
-	if c.staging {
+	if staged {
 		// A staging service saves each cycle's plan, for review and for
 		// `apply FILE` on the active server (a one-group plan is only
 		// shown).
@@ -144,12 +158,24 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 		return nil, err // a name that is no group: the session is fine
 	case ctx.Err() != nil:
 		report.Outcome = "interrupted"
+	case errors.Is(err, store.ErrFenced):
+		// The lease went to another instance during the cycle: the rest
+		// is the new active one's work.
+		report.Outcome = "fenced"
+		var fe *store.FencedError
+		if errors.As(err, &fe) {
+			c.metrics.ObserveFenced("state")
+		}
+		c.logger.Warn("this instance lost the writer lease during the cycle and stopped writing", "error", err)
 	case err != nil:
 		report.Outcome = "failed"
 		// A failed cycle may leave a bad connection or token behind: the
 		// next one starts from a new session.
 		s.Close()
 		c.sess = nil
+	case standby:
+		report.Outcome = "standby"
+		c.inst.planned(res)
 	case c.staging:
 		report.Outcome = "staged"
 		if !oneGroup {
@@ -160,7 +186,7 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	default:
 		report.Outcome = "ok"
 	}
-	if !c.staging && res != nil && !oneGroup {
+	if !staged && res != nil && !oneGroup {
 		_ = c.st.SetPendingPlan(ctx, nil) // no plan is pending outside staging
 	}
 	observe(err)

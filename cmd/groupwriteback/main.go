@@ -223,10 +223,15 @@ func (g *globals) logger(cfg *config.Config) *slog.Logger {
 			fmt.Fprintf(g.stderr, "groupwriteback: log.file: %v; logging to stderr\n", err)
 		}
 	}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	if cfg.State.Shared() {
+		// Instances share a state: every line says which one wrote it.
+		return slog.New(h).With("instance", cfg.HA.Instance)
+	}
+	return slog.New(h)
 }
 
 // inSeconds writes durations in logs as seconds, under a key that says so

@@ -85,6 +85,17 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 		return err
 	}
 	sched := scheduler.New(scheduler.Config{Interval: cfg.Schedule.Interval, FullInterval: cfg.Schedule.FullInterval}, nil, cycle, logger)
+	// The election outlives the scheduler: the lease is released only
+	// once the cycle in flight has finished.
+	haCtx, haStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer haStop()
+	if cfg.State.Shared() {
+		cyc.inst = startInstance(haCtx, cfg, st, metrics, logger, func() {
+			// A take-over starts with a cycle: the work the old active left.
+			go func() { _ = sched.Trigger(ctx, false) }()
+		})
+		metrics.WatchHA(cyc.inst)
+	}
 
 	var httpSrv *http.Server
 	for _, w := range cfg.Warnings() {
@@ -93,6 +104,9 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	if cfg.Server.Listen != "off" {
 		srv := server.New(sched, st, metrics, 2*cfg.Schedule.Interval+5*time.Minute, staging, logger)
 		srv.OnDemand = cyc
+		if cyc.inst != nil {
+			srv.HA = cyc.inst
+		}
 		srv.Version = version
 		srv.Guard.Hosts = cfg.Server.AllowedHosts
 		if f := cfg.Server.TokenFile; f != "" {
@@ -133,6 +147,10 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	case <-done:
 	case <-time.After(shutdownBound):
 		stopErr = fmt.Errorf("the cycle did not stop within %s; exiting anyway (the next cycle completes the work)", shutdownBound)
+	}
+	if cyc.inst != nil {
+		haStop()
+		cyc.inst.wait()
 	}
 	if httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

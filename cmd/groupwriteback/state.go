@@ -81,7 +81,73 @@ writing one OU is what the binding and the locks cannot catch across machines.`,
 				summarize(&e), cfg.State.Path, e.Exported.Local().Format("2006-01-02 15:04 MST"))
 			return nil
 		},
-	})
+	}, newMigrateCmd(g))
+	return cmd
+}
+
+func newMigrateCmd(g *globals) *cobra.Command {
+	var to string
+	cmd := &cobra.Command{
+		Use:   "migrate --to URL|PATH",
+		Short: "Move this configuration's state to PostgreSQL (--to postgres://…) or to a SQLite file (--to PATH), checked",
+		Long: `migrate copies the whole state of this configuration (state.url, else state.path) into
+a new one: a PostgreSQL database that several instances can share (--to
+postgres://user@host/db), or a SQLite file (--to PATH), which must be empty. It
+copies in one transaction, then reads the copy back and compares it with the
+original, item by item: a copy that differs is reported and must not be used.
+Stop the service (every instance) first; migrate holds the state while it runs.
+The original is left as it was: once the copy is checked, point state.url (or
+state.path) at it, start the service there, and keep the original as a backup —
+never run a service on both.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if to == "" {
+				return fmt.Errorf("--to: the PostgreSQL URL or the SQLite file to move the state to")
+			}
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			unlockService, err := wiring.LockService(cfg)
+			if err != nil {
+				return fmt.Errorf("stop the service first: %w", err)
+			}
+			defer unlockService()
+			src, err := wiring.OpenStore(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			unlock, _, err := wiring.LockState(cfg, src, "state migrate")
+			if err != nil {
+				return err
+			}
+			defer unlock()
+			var dst *store.Store
+			if store.IsPostgres(to) {
+				dst, err = store.OpenPostgres(ctx, to)
+			} else {
+				dst, err = store.Open(ctx, to)
+			}
+			if err != nil {
+				return err
+			}
+			defer dst.Close()
+			res, err := store.Migrate(ctx, src, dst)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "moved %s from %s to %s, and checked the copy: %s\n", summarize(res.Export), src.Engine(), dst.Engine(), res.Checked)
+			if store.IsPostgres(to) {
+				fmt.Fprintln(g.stdout, "next: set state.url to it (or put it in state.url_file), start the service there, and keep the old state as a backup; never run a service on both")
+			} else {
+				fmt.Fprintf(g.stdout, "next: set state.path: %s and remove state.url, start the service, and keep the old state as a backup; never run a service on both\n", to)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the new state: postgres://… or a SQLite file path")
 	return cmd
 }
 

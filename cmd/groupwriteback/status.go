@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -27,7 +28,7 @@ step (or nothing has run yet), 2 when some are not.`,
 				return err
 			}
 			ctx := cmd.Context()
-			_, st, err := g.openStore(ctx)
+			cfg, st, err := g.openStore(ctx)
 			if err != nil {
 				return err
 			}
@@ -49,6 +50,13 @@ step (or nothing has run yet), 2 when some are not.`,
 				return err
 			}
 			view := statusView{Enablement: en, Runs: runs, NotInStep: bad, TenantDefault: def, TenantDefaultKnown: known}
+			if cfg.State.Shared() {
+				v, err := ha.Describe(ctx, st, cfg.HA.Lease)
+				if err != nil {
+					return err
+				}
+				view.HA = &v
+			}
 			if output == "json" {
 				if err := writeJSON(g.stdout, view.json()); err != nil {
 					return err
@@ -73,6 +81,8 @@ type statusView struct {
 	NotInStep          []store.GroupStatus
 	TenantDefault      bool
 	TenantDefaultKnown bool
+	// HA is the election, when instances share the state.
+	HA *ha.View
 }
 
 // printStatus prints status as text, times in loc.
@@ -85,6 +95,9 @@ func printStatus(w io.Writer, v statusView, loc *time.Location) {
 		fmt.Fprintln(w, "writeback has never been enabled (groupwriteback enable)")
 	default:
 		fmt.Fprintf(w, "writeback is disabled (since %s)\n", en.Changed.In(loc).Format("2006-01-02 15:04"))
+	}
+	if v.HA != nil {
+		printHA(w, *v.HA, loc)
 	}
 	if v.TenantDefaultKnown {
 		fmt.Fprintf(w, "tenant NewUnifiedGroupWritebackDefault: %v (Entra stamps it on new Microsoft 365 groups' isEnabled; each group's isEnabled decides)\n", v.TenantDefault)
@@ -111,6 +124,35 @@ func printStatus(w io.Writer, v statusView, loc *time.Location) {
 	}
 }
 
+// printHA prints which instance is active, the last take-over, and the
+// instances sharing the state.
+func printHA(w io.Writer, v ha.View, loc *time.Location) {
+	at := func(t time.Time) string { return t.In(loc).Format("2006-01-02 15:04:05") }
+	if v.Active == "" {
+		fmt.Fprintln(w, "active instance: none holds the writer lease: nothing is written to AD")
+	} else {
+		fmt.Fprintf(w, "active instance: %s (since %s, fencing token %d)\n", v.Active, at(v.ActiveSince), v.Token)
+	}
+	if tk := v.LastTakeover; tk != nil {
+		from := "nobody"
+		if tk.Previous != "" {
+			from = tk.Previous
+		}
+		fmt.Fprintf(w, "last take-over: %s from %s at %s (token %d)\n", tk.Holder, from, at(tk.At), tk.Token)
+	}
+	fmt.Fprintln(w, "instances:")
+	if len(v.Instances) == 0 {
+		fmt.Fprintln(w, "  none reported lately")
+	}
+	for _, in := range v.Instances {
+		fmt.Fprintf(w, "  %s %s on %s (pid %d, %s), started %s, last seen %s", in.Name, in.Role, in.Host, in.PID, in.Version, at(in.Started), at(in.Seen))
+		if in.Detail != "" {
+			fmt.Fprintf(w, ": %s", in.Detail)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
 // statusJSON is the documented JSON of `status -o json` (docs/json-formats.md).
 type statusJSON struct {
 	Version    int              `json:"version"`
@@ -121,11 +163,14 @@ type statusJSON struct {
 	InStep                 bool                `json:"inStep"`
 	Runs                   []store.Run         `json:"runs"`
 	NotInStep              []store.GroupStatus `json:"notInStep"`
+	// HA is the election among instances sharing the state (absent with a
+	// state of one instance's own).
+	HA *ha.View `json:"ha,omitempty"`
 }
 
 // json is the view as `status -o json` prints it.
 func (v statusView) json() statusJSON {
-	out := statusJSON{Version: 1, Kind: "status", Enablement: v.Enablement, Runs: v.Runs, NotInStep: v.NotInStep, InStep: len(v.NotInStep) == 0}
+	out := statusJSON{Version: 1, Kind: "status", Enablement: v.Enablement, Runs: v.Runs, NotInStep: v.NotInStep, InStep: len(v.NotInStep) == 0, HA: v.HA}
 	if out.Runs == nil {
 		out.Runs = []store.Run{}
 	}

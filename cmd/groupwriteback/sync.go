@@ -30,6 +30,12 @@ type session struct {
 // openSession loads the configuration and opens everything a cycle needs.
 // A readOnly session (plan) opens no audit trail.
 func (g *globals) openSession(ctx context.Context, readOnly bool) (*session, error) {
+	return g.openSessionWith(ctx, wiring.Options{ReadOnly: readOnly})
+}
+
+// openSessionWith opens a session with the options given, adding the
+// command line's logger and progress.
+func (g *globals) openSessionWith(ctx context.Context, o wiring.Options) (*session, error) {
 	cfg, err := g.load()
 	if err != nil {
 		return nil, err
@@ -45,8 +51,8 @@ func (g *globals) openSession(ctx context.Context, readOnly bool) (*session, err
 		mu.Unlock()
 		p.update("reading groups and users from Graph", total, 0)
 	}
-	ws, err := wiring.Open(ctx, cfg, wiring.Options{Logger: g.logger(cfg), Progress: p.update, OnLDAP: crashHook, ReadOnly: readOnly,
-		GraphProgress: graphProgress})
+	o.Logger, o.Progress, o.OnLDAP, o.GraphProgress = g.logger(cfg), p.update, crashHook, graphProgress
+	ws, err := wiring.Open(ctx, cfg, o)
 	if err != nil {
 		return nil, err
 	}

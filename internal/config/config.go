@@ -39,6 +39,7 @@ type Config struct {
 	Directory directory.Config `yaml:"directory"`
 	Writeback Writeback        `yaml:"writeback"`
 	State     State            `yaml:"state"`
+	HA        HA               `yaml:"ha"`
 	Log       Log              `yaml:"log"`
 	Audit     Audit            `yaml:"audit"`
 	Alerts    Alerts           `yaml:"alerts"`
@@ -239,8 +240,36 @@ func (c *Config) Warnings() []string {
 // State says where groupwriteback keeps its state.
 type State struct {
 	// Path of the SQLite state file; default groupwriteback.db beside the
-	// configuration file.
+	// configuration file. With url set, its directory still holds the
+	// instance's own files: the audit trail, locks, a staged plan.
 	Path string `yaml:"path"`
+	// URL, when set, is a PostgreSQL database (postgres://user@host/db)
+	// that several instances share, one writing at a time (ha); a password
+	// belongs in PGPASSWORD or ~/.pgpass, or the whole URL in url_file or
+	// GROUPWRITEBACK_STATE_URL.
+	URL     secret.Value `yaml:"url"`
+	URLFile string       `yaml:"url_file"`
+}
+
+// EnvStateURL holds state.url when the configuration does not.
+const EnvStateURL = "GROUPWRITEBACK_STATE_URL"
+
+// Shared says whether the state is a database instances share.
+func (s State) Shared() bool { return s.URL.IsSet() }
+
+// HA times the election of the one instance that writes, among those
+// sharing a state (state.url).
+type HA struct {
+	// Instance names this instance in status, logs and metrics (default
+	// the host name).
+	Instance string `yaml:"instance"`
+	// Lease is how long the active instance's lease lasts unrenewed
+	// (default 30s).
+	Lease time.Duration `yaml:"lease"`
+	// RenewInterval is how often the active renews it and a standby tries
+	// to take it (default lease/3). A standby takes over from a dead
+	// active within lease + renew_interval (40s by default).
+	RenewInterval time.Duration `yaml:"renew_interval"`
 }
 
 // Log configures logging.
@@ -393,18 +422,28 @@ func (c *Config) Complete(dir string) error {
 		v := true
 		c.Audit.EventLog = &v
 	}
+	if c.HA.Instance == "" {
+		c.HA.Instance, _ = os.Hostname()
+	}
+	if c.HA.Lease == 0 {
+		c.HA.Lease = 30 * time.Second
+	}
+	if c.HA.RenewInterval == 0 {
+		c.HA.RenewInterval = c.HA.Lease / 3
+	}
 	if c.Audit.File == "" {
 		c.Audit.File = filepath.Join(filepath.Dir(c.State.Path), "audit.jsonl")
 	}
 	for _, p := range []*string{&c.State.Path, &c.Log.File, &c.Cloud.ClientSecretFile, &c.Cloud.CertificateFile, &c.Cloud.CAFile,
-		&c.Directory.PasswordFile, &c.Directory.CAFile, &c.Server.TLSCertFile, &c.Server.TLSKeyFile, &c.Server.ClientCAFile, &c.Server.TokenFile, &c.Audit.File, &c.Alerts.WebhookURLFile} {
+		&c.Directory.PasswordFile, &c.Directory.CAFile, &c.Server.TLSCertFile, &c.Server.TLSKeyFile, &c.Server.ClientCAFile, &c.Server.TokenFile, &c.Audit.File, &c.Alerts.WebhookURLFile, &c.State.URLFile} {
 		if *p != "" && *p != "off" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
-	var err error
+	var err, uerr error
 	c.Alerts.WebhookURL, err = secret.Resolve(c.Alerts.WebhookURL, "alerts.webhook_url", c.Alerts.WebhookURLFile, "alerts.webhook_url_file", EnvAlertsWebhookURL)
-	return errors.Join(c.Cloud.Complete("cloud."), c.Directory.Complete("directory."), err)
+	c.State.URL, uerr = secret.Resolve(c.State.URL, "state.url", c.State.URLFile, "state.url_file", EnvStateURL)
+	return errors.Join(c.Cloud.Complete("cloud."), c.Directory.Complete("directory."), err, uerr)
 }
 
 func validDN(s string) bool {
@@ -477,6 +516,23 @@ func (c *Config) Validate() error {
 				bad(key, "%v", err)
 			}
 		}
+	}
+	if u := c.State.URL.Reveal(); u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		bad("state.url", "not a PostgreSQL URL (postgres://user@host/database); for a SQLite file, set state.path")
+	}
+	if c.State.Shared() && c.Mode == "staging" {
+		bad("mode", "staging with a shared state (state.url): the instances sharing a state elect one writer, and the others already stand by as staging servers; "+
+			"a staging server of its own needs a state of its own (state.path)")
+	}
+	if c.HA.Lease < 3*time.Second {
+		bad("ha.lease", "%s is less than 3s: a lease that short runs out between renewals on a busy database", c.HA.Lease)
+	}
+	if c.HA.RenewInterval <= 0 || c.HA.RenewInterval > c.HA.Lease/2 {
+		bad("ha.renew_interval", "%s must be positive and at most half of ha.lease (%s), so that a renewal that fails is tried again before the lease runs out",
+			c.HA.RenewInterval, c.HA.Lease)
+	}
+	if strings.ContainsAny(c.HA.Instance, "/") || c.HA.Instance == "" {
+		bad("ha.instance", "%q: a name without /", c.HA.Instance)
 	}
 	if c.Writeback.TargetOU == "" {
 		bad("writeback.target_ou", "required: the OU groups are written to, e.g. OU=Cloud Groups,DC=contoso,DC=com")

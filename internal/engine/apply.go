@@ -42,6 +42,14 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 			continue
 		}
 		if err := e.writer.Apply(ctx, op); err != nil {
+			if errors.Is(err, store.ErrFenced) {
+				// Another instance holds the writer lease now: this one
+				// writes nothing more, and the active one does the rest.
+				fatal = fmt.Errorf("engine: %w; %d operations were not done here", err, len(ops)-i)
+				unfinished[op.CloudID] = true
+				logger.Error("this instance lost the writer lease; stopping the cycle", "error", err, "operations_left", len(ops)-i)
+				continue
+			}
 			if errors.Is(err, reconcile.ErrDirectoryUnavailable) {
 				// The DC is gone, not this group's operation: every
 				// operation left stays pending for the next cycle.

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -26,13 +27,14 @@ type Metrics struct {
 	graphThrottled    prometheus.Counter
 	ldapOperations    *prometheus.HistogramVec
 	failovers         prometheus.Counter
+	fenced            *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics.
 func NewMetrics() *Metrics {
 	m := &Metrics{Registry: prometheus.NewRegistry()}
 	f := func(c prometheus.Collector) { m.Registry.MustRegister(c) }
-	m.cycles = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "groupwriteback_cycles_total", Help: "Cycles run, by mode and outcome (ok, partial, failed, interrupted, staged)."}, []string{"mode", "outcome"})
+	m.cycles = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "groupwriteback_cycles_total", Help: "Cycles run, by mode and outcome (ok, partial, failed, interrupted, staged; with a shared state, standby, or fenced: the writer lease was lost during the cycle)."}, []string{"mode", "outcome"})
 	m.cycleSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "groupwriteback_cycle_duration_seconds", Help: "How long cycles take.",
 		Buckets: prometheus.ExponentialBuckets(0.5, 2, 14)})
 	m.operations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "groupwriteback_operations_total", Help: "LDAP operations planned, by action and outcome (applied, failed, held_back, staged)."}, []string{"action", "outcome"})
@@ -45,7 +47,11 @@ func NewMetrics() *Metrics {
 		Help:    "LDAP operations and how long they took, by kind (search, add, modify, modrdn, delete) and outcome.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"op", "outcome"})
 	m.failovers = prometheus.NewCounter(prometheus.CounterOpts{Name: "groupwriteback_dc_failovers_total", Help: "Moves to another domain controller after the one in use was lost."})
-	for _, c := range []prometheus.Collector{m.failovers, m.cycles, m.cycleSeconds, m.operations, m.groupsInScope, m.membersNotWritten,
+	m.fenced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "groupwriteback_fenced_writes_total",
+		Help: "Writes refused because this instance no longer held the writer lease, by target (ad: refused before it left; state: refused by the database)."}, []string{"target"})
+	m.fenced.WithLabelValues("ad")
+	m.fenced.WithLabelValues("state")
+	for _, c := range []prometheus.Collector{m.fenced, m.failovers, m.cycles, m.cycleSeconds, m.operations, m.groupsInScope, m.membersNotWritten,
 		m.lastSuccess, m.graphRequests, m.graphThrottled, m.ldapOperations, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -94,6 +100,52 @@ func (m *Metrics) Watch(h History, staging bool, version string) {
 	info.Set(1)
 	m.Registry.MustRegister(info)
 }
+
+// WatchHA adds the election's metrics, read at each scrape: whether this
+// instance is active and since when, the lease's fencing token, and when
+// the lease last changed hands.
+func (m *Metrics) WatchHA(e Election) {
+	view := func(f func(v ha.View) float64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			v, err := e.View(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return f(v)
+		}
+	}
+	for _, g := range []struct {
+		name, help string
+		f          func(v ha.View) float64
+	}{
+		{"groupwriteback_ha_active", "1 when this instance holds the writer lease (it writes), 0 when it stands by.", func(v ha.View) float64 {
+			if v.Role == ha.Active {
+				return 1
+			}
+			return 0
+		}},
+		{"groupwriteback_ha_active_instance_since_timestamp_seconds", "When the active instance (this one or another) took the writer lease; 0 when none holds it.", func(v ha.View) float64 {
+			if v.ActiveSince.IsZero() {
+				return 0
+			}
+			return float64(v.ActiveSince.Unix())
+		}},
+		{"groupwriteback_ha_lease_token", "The writer lease's fencing token: it grows each time the lease changes hands.", func(v ha.View) float64 { return float64(v.Token) }},
+		{"groupwriteback_ha_last_takeover_timestamp_seconds", "When the writer lease last changed hands; 0 never.", func(v ha.View) float64 {
+			if v.LastTakeover == nil {
+				return 0
+			}
+			return float64(v.LastTakeover.At.Unix())
+		}},
+	} {
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help}, view(g.f)))
+	}
+}
+
+// ObserveFenced counts a write refused by the fence (target ad or state).
+func (m *Metrics) ObserveFenced(target string) { m.fenced.WithLabelValues(target).Inc() }
 
 // CycleReport is what one cycle tells the metrics.
 type CycleReport struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -42,6 +43,12 @@ type OnDemand interface {
 	SyncGroup(ctx context.Context, group string) (*engine.Result, error)
 }
 
+// Election is the election among instances sharing a state, as this
+// instance sees it (ha.Elector.Describe on the state).
+type Election interface {
+	View(ctx context.Context) (ha.View, error)
+}
+
 // Server serves the service's endpoints.
 type Server struct {
 	// OnDemand answers POST /sync?group=; without it, the server says it
@@ -58,7 +65,10 @@ type Server struct {
 	Version string
 	// Guard says who may ask what.
 	Guard Guard
-	now   func() time.Time
+	// HA, when the state is shared, says which instance is active: this
+	// one, as a standby, is a staging server.
+	HA  Election
+	now func() time.Time
 }
 
 // New returns a server.
@@ -102,11 +112,27 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	st := s.cycles.Status()
 	en, err := s.history.Enablement(r.Context())
-	var problem string
+	var problem, role string
+	staging := s.Staging
+	if s.HA != nil && err == nil {
+		var v ha.View
+		v, err = s.HA.View(r.Context())
+		switch {
+		case err != nil:
+		case v.Role == ha.Active:
+			role = fmt.Sprintf(" (instance %s, active since %s)", v.Instance, v.ActiveSince.Format(time.RFC3339))
+		case v.Active == "":
+			problem = fmt.Sprintf("no instance is active: none holds the writer lease, so nothing is written to AD (this is %s, standing by)", v.Instance)
+		default:
+			staging = true
+			role = fmt.Sprintf(" (instance %s, standby: %s is active since %s)", v.Instance, v.Active, v.ActiveSince.Format(time.RFC3339))
+		}
+	}
 	switch {
+	case problem != "":
 	case err != nil:
-		problem = "the state file cannot be read: " + err.Error()
-	case !en.Enabled && !s.Staging:
+		problem = "the state cannot be read: " + err.Error()
+	case !en.Enabled && !staging:
 		// Up, but doing nothing: a monitor must not take it for working.
 		problem = "writeback is disabled: nothing is written to AD (groupwriteback enable)"
 	case st.LastSuccess.IsZero():
@@ -121,10 +147,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.Staging {
-		fmt.Fprintln(w, "ready (staging: cycles plan and write nothing to AD)")
+		fmt.Fprintln(w, "ready (staging: cycles plan and write nothing to AD)"+role)
 		return
 	}
-	fmt.Fprintln(w, "ready")
+	fmt.Fprintln(w, "ready"+role)
 }
 
 func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
@@ -188,7 +214,9 @@ type pageData struct {
 	Members     []store.GroupStatus
 	PendingPlan []planOp
 	PlannedAt   time.Time
-	Error       string
+	// HA is the election, when the state is shared.
+	HA    *ha.View
+	Error string
 }
 
 type runRow struct {
@@ -228,6 +256,13 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		if len(st.MembersNotWritten) > 0 {
 			d.Members = append(d.Members, st)
 		}
+	}
+	if s.HA != nil {
+		v, err := s.HA.View(ctx)
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		d.HA = &v
 	}
 	if raw, at, err := s.history.PendingPlan(ctx); err != nil {
 		errs = append(errs, err.Error())

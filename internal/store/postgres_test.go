@@ -4,8 +4,15 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
 
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/store/storetest"
@@ -26,4 +33,80 @@ func TestConformancePostgres(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// TestMigrateThereAndBack moves a state from SQLite to PostgreSQL and
+// back, checked each way, and finds it whole at the end; a destination
+// with data is refused.
+func TestMigrateThereAndBack(t *testing.T) {
+	ctx := context.Background()
+	srv := testpg.Shared(t)
+	dir := t.TempDir()
+	a, err := store.Open(ctx, filepath.Join(dir, "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	fill(t, a)
+	pg, err := store.OpenPostgres(ctx, srv.NewDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	res, err := store.Migrate(ctx, a, pg)
+	if err != nil || !strings.Contains(res.Checked, "2 groups, 1 users, 2 statuses, 2 runs and 1 operations") {
+		t.Fatalf("to PostgreSQL: %+v, %v", res, err)
+	}
+	b, err := store.Open(ctx, filepath.Join(dir, "b.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := store.Migrate(ctx, pg, b); err != nil {
+		t.Fatalf("back to SQLite: %v", err)
+	}
+	ea, _ := a.Export(ctx)
+	eb, _ := b.Export(ctx)
+	ea.Exported, eb.Exported = time.Time{}, time.Time{}
+	ja, _ := json.Marshal(ea)
+	jb, _ := json.Marshal(eb)
+	if string(ja) != string(jb) {
+		t.Fatalf("the state after SQLite → PostgreSQL → SQLite differs:\n%s\n%s", ja, jb)
+	}
+	// The run ids go on from the history, in PostgreSQL too.
+	id, _, err := pg.StartRun(ctx, "delta")
+	if err != nil || id != 3 {
+		t.Fatalf("the next run in the migrated PostgreSQL state: id %d, %v; want 3", id, err)
+	}
+	if _, err := store.Migrate(ctx, a, b); !errors.Is(err, store.ErrNotEmpty) {
+		t.Fatalf("a migration into a state with data: %v, want ErrNotEmpty", err)
+	}
+}
+
+// fill gives a state a little of everything an export holds.
+func fill(t *testing.T, s *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	snap := cloud.NewSnapshot()
+	snap.Groups["g1"] = &cloud.Group{ID: "g1", DisplayName: "One", Members: map[string]cloud.ObjectType{"u1": cloud.TypeUser}}
+	snap.Groups["g2"] = &cloud.Group{ID: "g2", DisplayName: "Two"}
+	snap.Users["u1"] = &cloud.User{ID: "u1", OnPremisesSecurityIdentifier: "S-1-5-21-1"}
+	steps := []error{
+		s.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: store.Links{Groups: "gl", Users: "ul"}}),
+		s.SetStatus(ctx, []store.GroupStatus{{CloudID: "g1", Name: "One", State: store.StateInStep, DN: "CN=One"},
+			{CloudID: "g2", Name: "Two", State: store.StateFailed, Message: "LDAP 50", MembersNotWritten: map[string]int{"not_found_in_ad": 1}}}),
+		s.SetEnablement(ctx, store.Enablement{Enabled: true}),
+		s.SetBinding(ctx, store.Binding{TenantID: "t", Domain: "DC=x", TargetOU: "OU=y,DC=x"}),
+		s.SetMeta(ctx, "config", "abc"),
+		s.RecordOperations(ctx, []store.Operation{{RunID: 1, CloudID: "g1", Action: "create", DN: "CN=One", Outcome: "applied", At: time.Now()}}),
+	}
+	for i := range 2 {
+		id, _, err := s.StartRun(ctx, "full")
+		steps = append(steps, err, s.FinishRun(ctx, id, "", "ok", map[string]int{"created": i}))
+	}
+	for _, err := range steps {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -7,11 +7,14 @@ package wiring
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/alert"
@@ -20,6 +23,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/graph"
+	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -38,6 +42,10 @@ type Session struct {
 	Engine *engine.Engine
 	// Audit is the audit trail, nil when audit.file is off.
 	Audit *audit.Log
+
+	ownStore bool
+	// guard, when set, is asked before every write to AD (fence).
+	guard func() error
 }
 
 // Options are what a caller adds to the configuration.
@@ -56,6 +64,13 @@ type Options struct {
 	// ReadOnly is a session that never writes to AD (plan, show): it opens
 	// no audit trail, so that reading commands do not prune it.
 	ReadOnly bool
+	// Store is a state already open (the service's, shared with its
+	// elector and fenced by it): the session uses it and leaves it open.
+	Store *store.Store
+	// Guard is asked before every write to AD, and refuses it with an
+	// error wrapping store.ErrFenced when this instance may not write
+	// (ha.Elector.Check).
+	Guard func() error
 }
 
 // Open opens the store, the Graph client and the directory client the
@@ -65,11 +80,16 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Session, error) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := OpenStore(ctx, cfg)
-	if err != nil {
-		return nil, err
+	st, own := o.Store, false
+	if st == nil {
+		var err error
+		if st, err = OpenStore(ctx, cfg); err != nil {
+			return nil, err
+		}
+		own = true
 	}
-	s := &Session{Config: cfg, Store: st}
+	s := &Session{Config: cfg, Store: st, ownStore: own, guard: o.Guard}
+	var err error
 	if s.Graph, err = cfg.Cloud.Open(ctx, logger); err != nil {
 		s.Close()
 		return nil, err
@@ -105,7 +125,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Session, error) 
 			ecfg.Audit = s.Audit
 		}
 	}
-	s.Engine = engine.New(s.Graph, reader, writer, st, ecfg, logger)
+	s.Engine = engine.New(s.Graph, reader, fenced{writer, s}, st, ecfg, logger)
 	return s, nil
 }
 
@@ -117,9 +137,26 @@ func (s *Session) Close() {
 	if s.Dir != nil {
 		s.Dir.Close()
 	}
-	if s.Store != nil {
+	if s.Store != nil && s.ownStore {
 		s.Store.Close()
 	}
+}
+
+// fenced asks the session's guard before each write to AD: the last check
+// before the request leaves, so that an instance that lost its lease (it
+// was paused, or cut off) writes nothing.
+type fenced struct {
+	w engine.DirectoryWriter
+	s *Session
+}
+
+func (f fenced) Apply(ctx context.Context, op reconcile.Op) error {
+	if g := f.s.guard; g != nil {
+		if err := g(); err != nil {
+			return err
+		}
+	}
+	return f.w.Apply(ctx, op)
 }
 
 // Alerts is the configuration's alert webhook, remembering what it sent
@@ -155,9 +192,64 @@ func OpenAudit(cfg *config.Config, logger *slog.Logger) (*audit.Log, error) {
 }
 
 // LockCycle takes the cycle lock: never two cycles at once on one state
-// file, the service's or a command's. unlock releases it.
+// file, the service's or a command's. On a shared state it also takes the
+// writer lease for the command, as an instance of its own, and keeps it
+// renewed until unlock: a command writes only while no service is active
+// on the state, and is fenced like one.
 func (s *Session) LockCycle(command string) (unlock func(), err error) {
-	return LockCycle(s.Config, command)
+	unlock, guard, err := LockState(s.Config, s.Store, command)
+	if err != nil {
+		return nil, err
+	}
+	s.guard = guard
+	return func() {
+		s.guard = nil
+		unlock()
+	}, nil
+}
+
+// LockState takes the cycle lock of cfg's state for a command, and on a
+// shared state the writer lease too, renewed until unlock, with st fenced
+// by it; guard is the lease's check for writes to AD (nil when the state
+// is not shared).
+func LockState(cfg *config.Config, st *store.Store, command string) (unlock func(), guard func() error, err error) {
+	unlockFile, err := LockCycle(cfg, command)
+	if err != nil || !cfg.State.Shared() {
+		return unlockFile, nil, err
+	}
+	el := ha.New(st, HAConfig(cfg, InstanceID(cfg.HA.Instance+"-"+strings.ReplaceAll(command, " ", "-"))), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	el.Step(ctx)
+	if el.Status().Role != ha.Active {
+		cancel()
+		unlockFile()
+		lease, lerr := st.ReadLease(context.Background(), store.WriterLease)
+		if lerr != nil {
+			return nil, nil, fmt.Errorf("the shared state's writer lease cannot be taken: %w", lerr)
+		}
+		return nil, nil, fmt.Errorf("instance %s is active on this shared state (it holds the writer lease until %s, renewing it): "+
+			"ask it for a cycle (POST /sync on its server), or stop it first", store.HolderName(lease.Holder), lease.Expires.UTC().Format(time.RFC3339))
+	}
+	done := make(chan struct{})
+	go func() { el.Run(ctx); close(done) }()
+	return func() {
+		cancel()
+		<-done
+		unlockFile()
+	}, el.Check, nil
+}
+
+// HAConfig is the configuration's lease timing for an instance id.
+func HAConfig(cfg *config.Config, id string) ha.Config {
+	return ha.Config{Holder: id, Lease: cfg.HA.Lease, Renew: cfg.HA.RenewInterval}
+}
+
+// InstanceID is a new lease holder id for an instance name: the name and
+// a nonce, so that an instance restarted under its name is a new holder.
+func InstanceID(name string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return name + "/" + hex.EncodeToString(b[:])
 }
 
 // LockCycle takes the cycle lock of cfg's state file.
@@ -192,6 +284,9 @@ func StagedPlanPath(cfg *config.Config) string {
 
 // OpenStore opens the configuration's state file, making its directory.
 func OpenStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
+	if cfg.State.Shared() {
+		return store.OpenPostgres(ctx, cfg.State.URL.Reveal())
+	}
 	if err := os.MkdirAll(filepath.Dir(cfg.State.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("state.path: %w", err)
 	}

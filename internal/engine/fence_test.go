@@ -1,0 +1,65 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// writerFunc is a DirectoryWriter made of a function.
+type writerFunc func(ctx context.Context, op reconcile.Op) error
+
+func (f writerFunc) Apply(ctx context.Context, op reconcile.Op) error { return f(ctx, op) }
+
+// TestLeaseLostMidCycle: an instance that loses the writer lease in the
+// middle of a cycle stops at the first write refused: it writes nothing
+// more to AD, its state writes are refused too, and the instance that took
+// over completes the work from the state as the first one left it.
+func TestLeaseLostMidCycle(t *testing.T) {
+	ctx := context.Background()
+	var groups []map[string]any
+	for i := range 6 {
+		groups = append(groups, map[string]any{"id": groupID(i), "displayName": fmt.Sprintf("G%d", i), "mailNickname": fmt.Sprintf("g%d", i), "members": []any{userID(0)}})
+	}
+	e := newMemEnv(t, 2, groups, nil)
+	a, err := e.store.AcquireLease(ctx, store.WriterLease, "a/1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store.Fence(a.Holder, a.Token)
+	var b store.Lease
+	refused := 0
+	w := writerFunc(func(ctx context.Context, op reconcile.Op) error {
+		if e.dir.Writes() == 2 && b.Token == 0 { // b takes over: a was paused past its lease
+			_ = e.store.ReleaseLease(ctx, a)
+			if b, err = e.store.AcquireLease(ctx, store.WriterLease, "b/1", time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if b.Token != 0 {
+			refused++
+			return fmt.Errorf("lease check: %w", store.ErrFenced)
+		}
+		return e.dir.Apply(ctx, op)
+	})
+	_, err = engine.New(e.cloud, e.dir, w, e.store, e.cfg, nil).Run(ctx, engine.RunOptions{})
+	if !errors.Is(err, store.ErrFenced) || e.dir.Writes() != 2 || refused != 1 {
+		t.Fatalf("cycle of the instance that lost its lease: %v; %d writes, %d refused; want ErrFenced, 2 writes and one refusal", err, e.dir.Writes(), refused)
+	}
+	e.store.Fence(b.Holder, b.Token)
+	res, _ := e.sync(engine.RunOptions{})
+	if res.Counts.Created != 4 || e.dir.Writes() != 6 {
+		t.Fatalf("the new active's cycle: %+v, %d writes in all; want the 4 groups left created", res.Counts, e.dir.Writes())
+	}
+	for i := range 6 {
+		if st := e.statuses()[groupID(i)]; st.State != store.StateInStep {
+			t.Errorf("G%d: %+v", i, st)
+		}
+	}
+}
