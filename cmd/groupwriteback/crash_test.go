@@ -258,10 +258,7 @@ func TestCrashSuite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the crash suite runs without -short (CI runs it)")
 	}
-	bin := filepath.Join(t.TempDir(), "groupwriteback")
-	if out, err := exec.Command("go", "build", "-tags", "crashpoints", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build with crashpoints: %v\n%s", err, out)
-	}
+	bin := crashBinary(t)
 	type phase struct {
 		name   string
 		points int

@@ -67,7 +67,12 @@ func (c *cycles) session(ctx context.Context) (*session, error) {
 		s.Close()
 		return nil, fmt.Errorf("state.path changed from %s to %s while the service runs: restart the service to move its state file", c.cfg.State.Path, s.Config.State.Path)
 	}
-	s.Dir.OnOperation(c.metrics.ObserveLDAP)
+	s.Dir.OnOperation(func(op string, d time.Duration, err error) {
+		c.metrics.ObserveLDAP(op, d, err)
+		if crashHook != nil { // the crash and HA suites' builds only
+			crashHook(op, d, err)
+		}
+	})
 	s.Dir.OnFailover(c.metrics.ObserveFailover)
 	c.logger.Info("session opened", "graph", s.Config.Cloud.GraphURL, "dc", s.Dir.URL())
 	c.sess = s
@@ -166,7 +171,8 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 		if errors.As(err, &fe) {
 			c.metrics.ObserveFenced("state")
 		}
-		c.logger.Warn("this instance lost the writer lease during the cycle and stopped writing", "error", err)
+		c.logger.Warn("this instance lost the writer lease during the cycle and stopped writing; the active instance does the rest", "error", err)
+		err = nil // standing by is what it should do now, not a failure to back off from
 	case err != nil:
 		report.Outcome = "failed"
 		// A failed cycle may leave a bad connection or token behind: the

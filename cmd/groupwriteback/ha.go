@@ -33,10 +33,10 @@ type instance struct {
 // each time this instance becomes active. The election runs until ctx
 // ends; then the lease is released (wait for it with stop).
 func startInstance(ctx context.Context, cfg *config.Config, st *store.Store, metrics *server.Metrics, logger *slog.Logger, onActive func()) *instance {
-	id := wiring.InstanceID(cfg.HA.Instance)
+	id := wiring.InstanceID(cfg.HA.Name())
 	host, _ := os.Hostname()
 	in := &instance{st: st, logger: logger, done: make(chan struct{}),
-		self: store.Instance{ID: id, Name: cfg.HA.Instance, Host: host, PID: os.Getpid(), Version: version, Started: time.Now().UTC()}}
+		self: store.Instance{ID: id, Name: cfg.HA.Name(), Host: host, PID: os.Getpid(), Version: version, Started: time.Now().UTC()}}
 	in.el = ha.New(st, wiring.HAConfig(cfg, id), logger)
 	in.el.OnRefused = func() { metrics.ObserveFenced("ad") }
 	in.el.OnChange = func(c ha.Change) {
@@ -88,7 +88,10 @@ func (in *instance) heartbeat(ctx context.Context) {
 func (in *instance) wait() { <-in.done }
 
 // active says whether this instance may write now.
-func (in *instance) active() bool { return in.el.Status().Role == ha.Active }
+func (in *instance) active() bool { return in.Role() == ha.Active }
+
+// Role is this instance's role now, by its own clocks.
+func (in *instance) Role() ha.Role { return in.el.Status().Role }
 
 // View is the election as this instance sees it (the server's Election).
 func (in *instance) View(ctx context.Context) (ha.View, error) { return in.el.Describe(ctx, in.st) }

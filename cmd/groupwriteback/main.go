@@ -229,7 +229,7 @@ func (g *globals) logger(cfg *config.Config) *slog.Logger {
 	}
 	if cfg.State.Shared() {
 		// Instances share a state: every line says which one wrote it.
-		return slog.New(h).With("instance", cfg.HA.Instance)
+		return slog.New(h).With("instance", cfg.HA.Name())
 	}
 	return slog.New(h)
 }

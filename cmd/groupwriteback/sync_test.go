@@ -10,9 +10,17 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
+	"github.com/groupwriteback/groupwriteback/internal/testpg"
 )
 
-func TestMain(m *testing.M) { os.Exit(testdc.Main(m)) }
+func TestMain(m *testing.M) {
+	code := testdc.Main(m)
+	testpg.CloseShared()
+	if crashBuild.dir != "" {
+		os.RemoveAll(crashBuild.dir)
+	}
+	os.Exit(code)
+}
 
 // sims are the emulators dcSetup started, by the path of their config.
 var sims = map[string]*graphsim.Instance{}

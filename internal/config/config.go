@@ -257,6 +257,18 @@ const EnvStateURL = "GROUPWRITEBACK_STATE_URL"
 // Shared says whether the state is a database instances share.
 func (s State) Shared() bool { return s.URL.IsSet() }
 
+// Name is the instance's name: ha.instance, else the host's name.
+func (h HA) Name() string {
+	if h.Instance != "" {
+		return h.Instance
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return "groupwriteback"
+	}
+	return strings.ReplaceAll(host, "/", "-")
+}
+
 // HA times the election of the one instance that writes, among those
 // sharing a state (state.url).
 type HA struct {
@@ -422,9 +434,6 @@ func (c *Config) Complete(dir string) error {
 		v := true
 		c.Audit.EventLog = &v
 	}
-	if c.HA.Instance == "" {
-		c.HA.Instance, _ = os.Hostname()
-	}
 	if c.HA.Lease == 0 {
 		c.HA.Lease = 30 * time.Second
 	}
@@ -531,7 +540,7 @@ func (c *Config) Validate() error {
 		bad("ha.renew_interval", "%s must be positive and at most half of ha.lease (%s), so that a renewal that fails is tried again before the lease runs out",
 			c.HA.RenewInterval, c.HA.Lease)
 	}
-	if strings.ContainsAny(c.HA.Instance, "/") || c.HA.Instance == "" {
+	if strings.Contains(c.HA.Instance, "/") {
 		bad("ha.instance", "%q: a name without /", c.HA.Instance)
 	}
 	if c.Writeback.TargetOU == "" {

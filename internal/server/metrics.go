@@ -116,16 +116,20 @@ func (m *Metrics) WatchHA(e Election) {
 			return f(v)
 		}
 	}
+	// Its own role is known without the database: it says, while the
+	// database is down, that this instance stopped writing.
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "groupwriteback_ha_active",
+		Help: "1 when this instance holds the writer lease (it writes), 0 when it stands by."}, func() float64 {
+		if e.Role() == ha.Active {
+			return 1
+		}
+		return 0
+	}))
 	for _, g := range []struct {
 		name, help string
 		f          func(v ha.View) float64
 	}{
-		{"groupwriteback_ha_active", "1 when this instance holds the writer lease (it writes), 0 when it stands by.", func(v ha.View) float64 {
-			if v.Role == ha.Active {
-				return 1
-			}
-			return 0
-		}},
+
 		{"groupwriteback_ha_active_instance_since_timestamp_seconds", "When the active instance (this one or another) took the writer lease; 0 when none holds it.", func(v ha.View) float64 {
 			if v.ActiveSince.IsZero() {
 				return 0

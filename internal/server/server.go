@@ -47,6 +47,8 @@ type OnDemand interface {
 // instance sees it (ha.Elector.Describe on the state).
 type Election interface {
 	View(ctx context.Context) (ha.View, error)
+	// Role is this instance's role, known without reading the state.
+	Role() ha.Role
 }
 
 // Server serves the service's endpoints.

@@ -274,10 +274,17 @@ func Shared(t testing.TB) *Server {
 // it as func TestMain(m *testing.M) { os.Exit(testpg.Main(m)) }.
 func Main(m *testing.M) int {
 	code := m.Run()
+	CloseShared()
+	return code
+}
+
+// CloseShared stops the test binary's server, for a TestMain that has
+// more to stop than Main knows.
+func CloseShared() {
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if shared.srv != nil {
 		shared.srv.Close()
+		shared.srv = nil
 	}
-	return code
 }

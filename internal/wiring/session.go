@@ -197,14 +197,14 @@ func OpenAudit(cfg *config.Config, logger *slog.Logger) (*audit.Log, error) {
 // renewed until unlock: a command writes only while no service is active
 // on the state, and is fenced like one.
 func (s *Session) LockCycle(command string) (unlock func(), err error) {
-	unlock, guard, err := LockState(s.Config, s.Store, command)
+	release, guard, err := LockState(s.Config, s.Store, command)
 	if err != nil {
 		return nil, err
 	}
 	s.guard = guard
 	return func() {
 		s.guard = nil
-		unlock()
+		release()
 	}, nil
 }
 
@@ -217,7 +217,7 @@ func LockState(cfg *config.Config, st *store.Store, command string) (unlock func
 	if err != nil || !cfg.State.Shared() {
 		return unlockFile, nil, err
 	}
-	el := ha.New(st, HAConfig(cfg, InstanceID(cfg.HA.Instance+"-"+strings.ReplaceAll(command, " ", "-"))), nil)
+	el := ha.New(st, HAConfig(cfg, InstanceID(cfg.HA.Name()+"-"+strings.ReplaceAll(command, " ", "-"))), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	el.Step(ctx)
 	if el.Status().Role != ha.Active {
