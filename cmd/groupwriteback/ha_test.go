@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/testdc"
 	"github.com/groupwriteback/groupwriteback/internal/testpg"
 )
 
@@ -302,4 +303,42 @@ func crashBinary(t *testing.T) string {
 		t.Fatal(crashBuild.err)
 	}
 	return filepath.Join(crashBuild.dir, "groupwriteback")
+}
+
+// TestStateMigrate: a state moved to PostgreSQL with state migrate, and
+// back to SQLite, is the same state: writeback stays enabled, the history
+// is there, and the next cycle on it has nothing to do.
+func TestStateMigrate(t *testing.T) {
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 14)
+	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatal("enable failed")
+	}
+	if _, _, code := runCLI(t, "--config", cfg, "sync"); code != exitOK {
+		t.Fatal("sync failed")
+	}
+	url := testpg.Shared(t).NewDB(t)
+	out, errOut, code := runCLI(t, "--config", cfg, "state", "migrate", "--to", url)
+	if code != exitOK || !strings.Contains(out, "moved the state (writeback enabled; 2 groups") || !strings.Contains(out, "from sqlite to postgres, and checked the copy") {
+		t.Fatalf("migrate to PostgreSQL: exit %d\n%s%s", code, out, errOut)
+	}
+	b, _ := os.ReadFile(cfg)
+	pgCfg := filepath.Join(filepath.Dir(cfg), "pg.yaml")
+	if err := os.WriteFile(pgCfg, append(b, []byte("state:\n  url: "+url+"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, _ = runCLI(t, "--config", pgCfg, "status")
+	if !strings.Contains(out, "writeback is enabled") || !strings.Contains(out, "full ok: 2 created") || !strings.Contains(out, "active instance: none") {
+		t.Fatalf("status on PostgreSQL:\n%s", out)
+	}
+	if out, _, code := runCLI(t, "--config", pgCfg, "sync"); code != exitOK || !strings.Contains(out, "0 LDAP writes") || !strings.Contains(out, "sync (delta)") {
+		t.Fatalf("the first sync on PostgreSQL: exit %d\n%s", code, out)
+	}
+	back := filepath.Join(t.TempDir(), "back.db")
+	out, errOut, code = runCLI(t, "--config", pgCfg, "state", "migrate", "--to", back)
+	if code != exitOK || !strings.Contains(out, "from postgres to sqlite, and checked the copy") {
+		t.Fatalf("migrate back to SQLite: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := runCLI(t, "--config", pgCfg, "state", "migrate", "--to", back); code != exitFatal || !strings.Contains(errOut, "not empty") {
+		t.Fatalf("a migration into a state with data: exit %d: %s", code, errOut)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/doctor"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -72,6 +73,18 @@ func TestStatusPrinter(t *testing.T) {
 			},
 		}},
 		{"status-never-enabled.txt", statusView{}},
+		{"status-ha.txt", statusView{
+			Enablement: store.Enablement{Enabled: true, Changed: at.Add(-48 * time.Hour)},
+			Runs:       []store.Run{{ID: 9, Started: at, Mode: "delta", Outcome: "ok", Summary: json.RawMessage(`{"updated":6}`)}},
+			HA: &ha.View{Active: "gwb2", ActiveSince: at.Add(-time.Minute), Token: 4,
+				LastTakeover: &store.Takeover{Token: 4, Holder: "gwb2", Previous: "gwb1", At: at.Add(-time.Minute)},
+				Instances: []store.Instance{
+					{ID: "gwb1/0a1b2c3d", Name: "gwb1", Host: "host1", PID: 812, Version: "v1.4.0", Role: "standby", Started: at.Add(-time.Hour), Seen: at,
+						Detail: "standing by; last plan 2026-11-28T09:29:50Z: 0 operations"},
+					{ID: "gwb2/4e5f6a7b", Name: "gwb2", Host: "host2", PID: 977, Version: "v1.4.0", Role: "active", Started: at.Add(-2 * time.Hour), Seen: at},
+				}},
+		}},
+		{"status-ha-none-active.txt", statusView{Enablement: store.Enablement{Enabled: true, Changed: at}, HA: &ha.View{}}},
 	}
 	for _, c := range cases {
 		var b bytes.Buffer

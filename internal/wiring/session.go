@@ -282,13 +282,16 @@ func StagedPlanPath(cfg *config.Config) string {
 	return filepath.Join(filepath.Dir(cfg.State.Path), "staged-plan.json")
 }
 
-// OpenStore opens the configuration's state file, making its directory.
+// OpenStore opens the configuration's state: the PostgreSQL database of
+// state.url, else the SQLite file of state.path, making its directory.
 func OpenStore(ctx context.Context, cfg *config.Config) (*store.Store, error) {
-	if cfg.State.Shared() {
-		return store.OpenPostgres(ctx, cfg.State.URL.Reveal())
-	}
+	// With a shared state, state.path's directory still holds this
+	// instance's own files (locks, audit trail, staged plan).
 	if err := os.MkdirAll(filepath.Dir(cfg.State.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("state.path: %w", err)
+	}
+	if cfg.State.Shared() {
+		return store.OpenPostgres(ctx, cfg.State.URL.Reveal())
 	}
 	return store.Open(ctx, cfg.State.Path)
 }
