@@ -91,6 +91,16 @@ func (s *Store) Export(ctx context.Context) (*Export, error) {
 	return e, nil
 }
 
+// putRaw puts each raw object with its id.
+func putRaw(put func(vals ...any) error, m map[string]json.RawMessage) error {
+	for id, d := range m {
+		if err := put(id, []byte(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func rawInto(m map[string]json.RawMessage) func(*sql.Rows) error {
 	return func(r *sql.Rows) error {
 		var id string
@@ -142,32 +152,58 @@ func (s *Store) importInto(ctx context.Context, tx *tx, e *Export) (err error) {
 		exec("INSERT INTO meta(key, value) VALUES(?, ?)", k, v)
 	}
 	exec("INSERT INTO delta_links(kind, link) VALUES('groups', ?), ('users', ?)", e.Links.Groups, e.Links.Users)
-	for id, d := range e.Groups {
-		exec("INSERT INTO cloud_groups(id, data) VALUES(?, ?)", id, []byte(d))
+	if err != nil {
+		return fmt.Errorf("store: import: %w", err)
 	}
-	for id, d := range e.Users {
-		exec("INSERT INTO cloud_users(id, data) VALUES(?, ?)", id, []byte(d))
+	batches := []struct {
+		table   string
+		columns []string
+		each    func(put func(vals ...any) error) error
+	}{
+		{"cloud_groups", []string{"id", "data"}, func(put func(...any) error) error { return putRaw(put, e.Groups) }},
+		{"cloud_users", []string{"id", "data"}, func(put func(...any) error) error { return putRaw(put, e.Users) }},
+		{"group_status", []string{"cloud_id", "name", "state", "message", "dn", "members_not_written", "updated"}, func(put func(...any) error) error {
+			for _, st := range e.Statuses {
+				mnw := ""
+				if len(st.MembersNotWritten) > 0 {
+					b, _ := json.Marshal(st.MembersNotWritten)
+					mnw = string(b)
+				}
+				if err := put(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, st.Updated.UTC().Format(time.RFC3339)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"runs", []string{"id", "started", "finished", "mode", "outcome", "summary"}, func(put func(...any) error) error {
+			for _, r := range e.Runs {
+				var finished any
+				if !r.Finished.IsZero() {
+					finished = r.Finished.UTC().Format(time.RFC3339Nano)
+				}
+				if err := put(r.ID, r.Started.UTC().Format(time.RFC3339Nano), finished, r.Mode, r.Outcome, string(r.Summary)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"operations", []string{"run_id", "cloud_id", "action", "dn", "outcome", "error", "at"}, func(put func(...any) error) error {
+			for _, op := range e.Operations {
+				if err := put(op.RunID, op.CloudID, op.Action, op.DN, op.Outcome, op.Error, op.At.UTC().Format(time.RFC3339Nano)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 	}
-	for _, st := range e.Statuses {
-		mnw := ""
-		if len(st.MembersNotWritten) > 0 {
-			b, _ := json.Marshal(st.MembersNotWritten)
-			mnw = string(b)
+	for _, b := range batches {
+		r := newRows(ctx, tx, b.table, b.columns, "")
+		if err := b.each(r.add); err != nil {
+			return fmt.Errorf("store: import: %w", err)
 		}
-		exec("INSERT INTO group_status(cloud_id, name, state, message, dn, members_not_written, updated) VALUES(?, ?, ?, ?, ?, ?, ?)",
-			st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, st.Updated.UTC().Format(time.RFC3339))
-	}
-	for _, r := range e.Runs {
-		var finished any
-		if !r.Finished.IsZero() {
-			finished = r.Finished.UTC().Format(time.RFC3339Nano)
+		if err := r.flush(); err != nil {
+			return fmt.Errorf("store: import: %w", err)
 		}
-		exec("INSERT INTO runs(id, started, finished, mode, outcome, summary) VALUES(?, ?, ?, ?, ?, ?)",
-			r.ID, r.Started.UTC().Format(time.RFC3339Nano), finished, r.Mode, r.Outcome, string(r.Summary))
-	}
-	for _, op := range e.Operations {
-		exec("INSERT INTO operations(run_id, cloud_id, action, dn, outcome, error, at) VALUES(?, ?, ?, ?, ?, ?, ?)",
-			op.RunID, op.CloudID, op.Action, op.DN, op.Outcome, op.Error, op.At.UTC().Format(time.RFC3339Nano))
 	}
 	for _, q := range s.d.afterImport {
 		exec(q)

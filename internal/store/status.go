@@ -49,20 +49,27 @@ func (s *Store) SetStatus(ctx context.Context, sts []GroupStatus) error {
 
 func (s *Store) setStatus(ctx context.Context, tx *tx, sts []GroupStatus) error {
 	now := s.now().UTC().Format(time.RFC3339)
-	for _, st := range sts {
+	last := make(map[string]int, len(sts)) // a group given twice: the last status stands
+	for i, st := range sts {
+		last[st.CloudID] = i
+	}
+	put := newRows(ctx, tx, "group_status", []string{"cloud_id", "name", "state", "message", "dn", "members_not_written", "updated"},
+		` ON CONFLICT(cloud_id) DO UPDATE SET name = excluded.name, state = excluded.state, message = excluded.message, dn = excluded.dn,
+		members_not_written = excluded.members_not_written, updated = excluded.updated`)
+	for i, st := range sts {
+		if last[st.CloudID] != i {
+			continue
+		}
 		mnw := ""
 		if len(st.MembersNotWritten) > 0 {
 			b, _ := json.Marshal(st.MembersNotWritten)
 			mnw = string(b)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO group_status(cloud_id, name, state, message, dn, members_not_written, updated)
-			VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(cloud_id) DO UPDATE SET name = excluded.name, state = excluded.state,
-			message = excluded.message, dn = excluded.dn, members_not_written = excluded.members_not_written, updated = excluded.updated`,
-			st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, now); err != nil {
-			return fmt.Errorf("store: set status of %s: %w", st.CloudID, err)
+		if err := put.add(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, now); err != nil {
+			return err
 		}
 	}
-	return nil
+	return put.flush()
 }
 
 // Statuses returns the groups in the given states (all when none given).
@@ -384,13 +391,13 @@ func (s *Store) RecordOperations(ctx context.Context, ops []Operation) error {
 		return nil
 	}
 	return s.write(ctx, "record operations", func(tx *tx) error {
+		put := newRows(ctx, tx, "operations", []string{"run_id", "cloud_id", "action", "dn", "outcome", "error", "at"}, "")
 		for _, op := range ops {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO operations(run_id, cloud_id, action, dn, outcome, error, at) VALUES(?, ?, ?, ?, ?, ?, ?)",
-				op.RunID, op.CloudID, op.Action, op.DN, op.Outcome, op.Error, op.At.UTC().Format(time.RFC3339Nano)); err != nil {
-				return fmt.Errorf("store: record operation: %w", err)
+			if err := put.add(op.RunID, op.CloudID, op.Action, op.DN, op.Outcome, op.Error, op.At.UTC().Format(time.RFC3339Nano)); err != nil {
+				return err
 			}
 		}
-		return nil
+		return put.flush()
 	})
 }
 

@@ -442,35 +442,40 @@ func (s *Store) SaveCloud(ctx context.Context, u CloudUpdate) error {
 // saveObjects writes objects to table: all of them (replacing the table)
 // when full, else those in changed, removing the ones objs no longer has.
 func saveObjects[T any](ctx context.Context, tx *tx, table string, full bool, changed []string, objs map[string]*T) error {
-	put := func(id string, v *T) error {
+	put := newRows(ctx, tx, table, []string{"id", "data"}, " ON CONFLICT(id) DO UPDATE SET data = excluded.data")
+	add := func(id string, v *T) error {
 		b, err := json.Marshal(v)
 		if err != nil {
-			return err
+			return fmt.Errorf("store: save %s %s: %w", table, id, err)
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO "+table+"(id, data) VALUES(?, ?) ON CONFLICT(id) DO UPDATE SET data = excluded.data", id, b)
-		return err
+		return put.add(id, b)
 	}
 	if full {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
 			return fmt.Errorf("store: clear %s: %w", table, err)
 		}
 		for id, v := range objs {
-			if err := put(id, v); err != nil {
-				return fmt.Errorf("store: save %s %s: %w", table, id, err)
+			if err := add(id, v); err != nil {
+				return err
 			}
 		}
-		return nil
+		return put.flush()
 	}
-	for _, id := range changed {
-		var err error
+	var gone []any
+	for _, id := range unique(changed) {
 		if v, ok := objs[id]; ok {
-			err = put(id, v)
+			if err := add(id, v); err != nil {
+				return err
+			}
 		} else {
-			_, err = tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE id = ?", id)
-		}
-		if err != nil {
-			return fmt.Errorf("store: save %s %s: %w", table, id, err)
+			gone = append(gone, id)
 		}
 	}
-	return nil
+	for start := 0; start < len(gone); start += batchRows {
+		part := gone[start:min(start+batchRows, len(gone))]
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE id IN (?"+strings.Repeat(", ?", len(part)-1)+")", part...); err != nil {
+			return fmt.Errorf("store: remove from %s: %w", table, err)
+		}
+	}
+	return put.flush()
 }

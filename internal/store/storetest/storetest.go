@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"CloudFullThenIncremental", testCloud},
 		{"ForgetLinks", testForgetLinks},
 		{"StatusUpsertAndFilter", testStatus},
+		{"ManyStatusesAtOnce", testManyStatuses},
 		{"CountWritten", testCountWritten},
 		{"RunsAndDiedRuns", testRuns},
 		{"OperationLog", testOperations},
@@ -258,6 +259,30 @@ func testStatus(t *testing.T, s Store) {
 	all, _ = s.Statuses(ctx)
 	if len(all) != 2 || all[1].State != store.StateInStep || all[1].Message != "" || all[1].DN != "CN=Two" {
 		t.Fatalf("after an update: %+v", all)
+	}
+}
+
+// testManyStatuses: statuses are written in batches; a group given twice
+// in one call ends with the last status given.
+func testManyStatuses(t *testing.T, s Store) {
+	ctx := context.Background()
+	// Many statuses at once, and one group given twice: the last stands.
+	var many []store.GroupStatus
+	for i := range 1200 {
+		many = append(many, store.GroupStatus{CloudID: fmt.Sprintf("m%04d", i), Name: "M", State: store.StatePending})
+	}
+	many = append(many, store.GroupStatus{CloudID: "m0007", Name: "M", State: store.StateInStep, DN: "CN=M7"})
+	if err := s.SetStatus(ctx, many); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.StatusesOf(ctx, []string{"m0007", "m1199"}); err != nil || len(got) != 2 || got[0].State != store.StateInStep || got[0].DN != "CN=M7" || got[1].State != store.StatePending {
+		t.Fatalf("after 1,200 statuses with m0007 twice: %+v, %v", got, err)
+	}
+	if pending, err := s.Statuses(ctx, store.StatePending); err != nil || len(pending) != 1199 {
+		t.Fatalf("pending after 1,200 statuses: %d, %v", len(pending), err)
+	}
+	if err := s.SetStatus(ctx, nil); err != nil {
+		t.Fatalf("no statuses: %v", err)
 	}
 }
 
