@@ -21,6 +21,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/directory/kerberos"
 	"github.com/groupwriteback/groupwriteback/internal/graph"
+	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
 // Status of one check.
@@ -97,7 +98,47 @@ func Run(ctx context.Context, cfg *config.Config, cfgErr error, o Options) *Repo
 	}
 	checkGraph(ctx, r, cfg, o)
 	checkDirectory(ctx, r, cfg, o)
+	if cfg.State.Shared() {
+		checkSharedState(ctx, r, cfg)
+	}
 	return r
+}
+
+// checkSharedState checks a PostgreSQL state (state.url) without writing
+// to it: reachable and signed in to, its schema, and who holds the writer
+// lease.
+func checkSharedState(ctx context.Context, r *Report, cfg *config.Config) {
+	p, err := store.ProbePostgres(ctx, cfg.State.URL.Reveal())
+	if p == nil || p.ServerVersion == "" {
+		r.add("state: PostgreSQL", Fail, err.Error(), "check state.url (host, port, database, sslmode), the password (PGPASSWORD or ~/.pgpass of the service account), "+
+			"and that the server's pg_hba.conf lets this host in")
+		return
+	}
+	r.add("state: PostgreSQL", Pass, fmt.Sprintf("connected to %s (PostgreSQL %s)", p.Where, p.ServerVersion), "")
+	switch {
+	case err != nil:
+		r.add("state: schema", Fail, err.Error(), "")
+	case p.Schema > p.Known:
+		r.add("state: schema", Fail, fmt.Sprintf("version %d, newer than this groupwriteback knows (%d)", p.Schema, p.Known),
+			"run the same groupwriteback version as the other instances sharing the state")
+	case p.Schema == 0 && !p.MayCreate:
+		r.add("state: schema", Fail, "the database is empty, and the role may not create tables in it",
+			"make the role the database's owner (ALTER DATABASE … OWNER TO …), or grant it CREATE on the database and on schema public")
+	case p.Schema == 0:
+		r.add("state: schema", Pass, "the database is empty: the first instance that opens it makes the schema", "")
+	case p.Schema < p.Known:
+		r.add("state: schema", Pass, fmt.Sprintf("version %d; the first instance of this version that opens it migrates it to %d (the others must be upgraded too)", p.Schema, p.Known), "")
+	default:
+		r.add("state: schema", Pass, fmt.Sprintf("version %d, as this groupwriteback writes it", p.Schema), "")
+	}
+	switch l := p.Lease; {
+	case l == nil:
+	case l.Held():
+		r.add("state: writer lease", Pass, fmt.Sprintf("held by %s since %s (token %d): an instance started here stands by until it runs out",
+			store.HolderName(l.Holder), l.Acquired.UTC().Format(time.RFC3339), l.Token), "")
+	default:
+		r.add("state: writer lease", Pass, "free: the first instance to start takes it and writes", "")
+	}
 }
 
 func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {

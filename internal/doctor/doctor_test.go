@@ -3,10 +3,12 @@ package doctor_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf16"
 
 	"github.com/go-ldap/ldap/v3"
@@ -17,11 +19,17 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
+	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/testca"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
+	"github.com/groupwriteback/groupwriteback/internal/testpg"
 )
 
-func TestMain(m *testing.M) { os.Exit(testdc.Main(m)) }
+func TestMain(m *testing.M) {
+	code := testdc.Main(m)
+	testpg.CloseShared()
+	os.Exit(code)
+}
 
 const tenantID = "7a1c3f9e-2b4d-4e8a-9c61-0d5e8f2a1b3c"
 
@@ -273,5 +281,46 @@ func TestGlobalCatalogCheck(t *testing.T) {
 	r = doctor.Run(context.Background(), cfg, nil, doctor.Options{WithoutExchange: true})
 	if c := find(t, r, "ldap: global catalog"); c.Status != doctor.Fail || !strings.Contains(c.Fix, "3269") {
 		t.Fatalf("%s: %s (%s)", c.Status, c.Detail, c.Fix)
+	}
+}
+
+// TestSharedState: with state.url, doctor checks the PostgreSQL state
+// without writing to it: reachable, its schema, who holds the lease; an
+// unreachable one fails with what to check.
+func TestSharedState(t *testing.T) {
+	ctx := context.Background()
+	cfg, _ := setup(t, testdc.Options{Exchange: true, Anchor: true}, []string{"Group.Read.All", "User.Read.All"})
+	srv := testpg.Shared(t)
+	url := srv.NewDB(t)
+	cfg.State.URL = secret.New(url)
+	r := doctor.Run(ctx, cfg, nil, doctor.Options{})
+	if c := find(t, r, "state: PostgreSQL"); c.Status != doctor.Pass || !strings.Contains(c.Detail, "connected to "+testpg.Superuser+"@127.0.0.1") {
+		t.Fatalf("%+v", c)
+	}
+	if c := find(t, r, "state: schema"); c.Status != doctor.Pass || !strings.Contains(c.Detail, "empty") {
+		t.Fatalf("an empty database: %+v", c)
+	}
+	st, err := store.OpenPostgres(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.AcquireLease(ctx, store.WriterLease, "gwb1/abc", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	r = doctor.Run(ctx, cfg, nil, doctor.Options{})
+	if c := find(t, r, "state: schema"); c.Status != doctor.Pass || !strings.Contains(c.Detail, "as this groupwriteback writes it") {
+		t.Fatalf("a migrated state: %+v", c)
+	}
+	if c := find(t, r, "state: writer lease"); !strings.Contains(c.Detail, "held by gwb1 since") {
+		t.Fatalf("%+v", c)
+	}
+	if !r.OK() {
+		t.Fatalf("not ok: %+v", r.Checks)
+	}
+	cfg.State.URL = secret.New(strings.Replace(url, fmt.Sprint(srv.Port), "1", 1))
+	r = doctor.Run(ctx, cfg, nil, doctor.Options{})
+	if c := find(t, r, "state: PostgreSQL"); c.Status != doctor.Fail || !strings.Contains(c.Fix, "pg_hba.conf") || r.OK() {
+		t.Fatalf("an unreachable database: %+v", c)
 	}
 }

@@ -7,14 +7,16 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"time"
-)
+	"time")
 
 // Several instances share one state (PostgreSQL) and one of them writes:
 // the holder of the writer lease. A lease is timed by the database's
 // clock; each time it changes hands its token grows, and every write to
 // the shared state made under a fence carries the token and is refused
 // when it is no longer the lease's (a paused or cut-off old holder).
+
+// leaseSchema is the schema version that added the leases (migration 4).
+const leaseSchema = 4
 
 // WriterLease is the name of the lease that says which instance writes.
 const WriterLease = "writer"
@@ -325,4 +327,53 @@ func (s *Store) Engine() string { return s.d.name }
 func HolderName(holder string) string {
 	name, _, _ := strings.Cut(holder, "/")
 	return name
+}
+
+// PostgresProbe is what doctor learns of a shared state without changing
+// it.
+type PostgresProbe struct {
+	// Where is user@host:port/database.
+	Where, ServerVersion string
+	// Schema is the state's schema version (0: empty), Known this
+	// groupwriteback's.
+	Schema, Known int
+	// MayCreate: the role may create tables in the database (an empty
+	// state is made by the first instance that opens it).
+	MayCreate bool
+	// Lease is the writer lease (only when the schema has it).
+	Lease *LeaseState
+}
+
+// ProbePostgres connects to the state at url and reads its schema
+// version and writer lease, writing nothing.
+func ProbePostgres(ctx context.Context, url string) (*PostgresProbe, error) {
+	raw, where, err := openPostgres(url)
+	if err != nil {
+		return nil, err
+	}
+	defer raw.Close()
+	p := &PostgresProbe{Where: where, Known: len(pgMigrations)}
+	s := newStore(raw, &postgresDialect)
+	if err := s.db.QueryRowContext(ctx, "SELECT current_setting('server_version'), has_database_privilege(current_user, current_database(), 'CREATE') AND has_schema_privilege(current_user, 'public', 'CREATE')").
+		Scan(&p.ServerVersion, &p.MayCreate); err != nil {
+		return p, fmt.Errorf("store: %s: %w", p.Where, err)
+	}
+	var exists bool
+	if err := s.db.QueryRowContext(ctx, "SELECT to_regclass('schema_version') IS NOT NULL").Scan(&exists); err != nil {
+		return p, fmt.Errorf("store: %s: %w", p.Where, err)
+	}
+	if !exists {
+		return p, nil
+	}
+	if err := s.db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_version").Scan(&p.Schema); err != nil {
+		return p, fmt.Errorf("store: %s: %w", p.Where, err)
+	}
+	if p.Schema >= leaseSchema {
+		l, err := s.ReadLease(ctx, WriterLease)
+		if err != nil {
+			return p, err
+		}
+		p.Lease = &l
+	}
+	return p, nil
 }

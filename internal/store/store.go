@@ -124,19 +124,27 @@ func IsPostgres(url string) bool {
 // from PGPASSWORD or ~/.pgpass, as for psql), which several instances may
 // share.
 func OpenPostgres(ctx context.Context, url string) (*Store, error) {
-	cfg, err := pgx.ParseConfig(url)
+	raw, where, err := openPostgres(url)
 	if err != nil {
-		return nil, fmt.Errorf("store: state.url: %w", err)
+		return nil, err
 	}
-	where := fmt.Sprintf("postgres %s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
-	raw := stdlib.OpenDB(*cfg)
 	raw.SetMaxOpenConns(8)
 	s := newStore(raw, &postgresDialect)
 	if err := s.migrate(ctx); err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("store: %s: %w", where, err)
+		return nil, fmt.Errorf("store: postgres %s: %w", where, err)
 	}
 	return s, nil
+}
+
+// openPostgres opens a pool on the database at url; where names it
+// (user@host:port/database) without the password.
+func openPostgres(url string) (raw *sql.DB, where string, err error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: state.url: %w", err)
+	}
+	return stdlib.OpenDB(*cfg), fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database), nil
 }
 
 func newStore(raw *sql.DB, d *dialect) *Store {
