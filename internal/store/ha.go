@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"time")
+	"time"
+)
 
 // Several instances share one state (PostgreSQL) and one of them writes:
 // the holder of the writer lease. A lease is timed by the database's
