@@ -134,7 +134,7 @@ func (s *Store) exec(ctx context.Context, what, q string, args ...any) error {
 func (s *Store) checkFence(ctx context.Context, t *tx, what string) error {
 	holder, token := *s.fence.holder.Load(), s.fence.token.Load()
 	var cur LeaseState
-	if err := s.scanLease(t.QueryRowContext(ctx, s.leaseQuery(WriterLease)+s.d.forShare, WriterLease), &cur); err != nil {
+	if err := s.scanLease(t.QueryRowContext(ctx, s.leaseQuery()+s.d.forShare, WriterLease), &cur); err != nil {
 		return fmt.Errorf("store: %s: read the writer lease: %w", what, err)
 	}
 	if token == 0 || cur.Holder != holder || cur.Token != token || !cur.Held() {
@@ -147,7 +147,7 @@ func (s *Store) checkFence(ctx context.Context, t *tx, what string) error {
 	return nil
 }
 
-func (s *Store) leaseQuery(string) string {
+func (s *Store) leaseQuery() string {
 	return "SELECT name, holder, token, acquired_ms, expires_ms, " + s.d.nowMS + " FROM leases WHERE name = ?"
 }
 
@@ -163,7 +163,7 @@ func (s *Store) scanLease(row *sql.Row, l *LeaseState) error {
 // ReadLease returns the lease as it is now.
 func (s *Store) ReadLease(ctx context.Context, name string) (LeaseState, error) {
 	var l LeaseState
-	if err := s.scanLease(s.db.QueryRowContext(ctx, s.leaseQuery(name), name), &l); err != nil {
+	if err := s.scanLease(s.db.QueryRowContext(ctx, s.leaseQuery(), name), &l); err != nil {
 		return l, fmt.Errorf("store: read the %s lease: %w", name, err)
 	}
 	return l, nil
@@ -181,7 +181,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	}
 	defer t.Rollback()
 	var cur LeaseState
-	if err := s.scanLease(t.QueryRowContext(ctx, s.leaseQuery(name)+s.d.forUpdate, name), &cur); err != nil {
+	if err := s.scanLease(t.QueryRowContext(ctx, s.leaseQuery()+s.d.forUpdate, name), &cur); err != nil {
 		return got, fmt.Errorf("store: acquire the %s lease: %w", name, err)
 	}
 	if cur.Held() && cur.Holder != holder {
