@@ -62,8 +62,7 @@ func start(t *testing.T, cfg Config, fail func(n int) bool) (*Scheduler, *fakeCl
 	clock := newFakeClock()
 	runs := make(chan run, 100)
 	n := 0
-	var s *Scheduler
-	s = New(cfg, clock, func(ctx context.Context, full bool) error {
+	s := New(cfg, clock, func(ctx context.Context, full bool) error {
 		runs <- run{clock.Now(), full}
 		n++
 		if fail != nil && fail(n) {
