@@ -89,7 +89,7 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 // placeAll places the members of group d (lists: its members, or those
 // added and those removed), as resolve found them.
 func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memberChanges, inWork map[string]bool, r *lookups, tr *Trace) reconcile.Desired {
-	rd := reconcile.Desired{Group: d.Desired}
+	rd := reconcile.Desired{Group: d.Desired, Members: make([]reconcile.Member, 0, len(lists[0]))}
 	for _, m := range lists[0] {
 		dn, member, reason := e.place(d.CloudID, m, inWork, r.found, r.forest)
 		switch {

@@ -372,7 +372,8 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 // resolve turns members into DNs, anchors through finalDN; it returns the
 // anchors it could not place.
 func resolve(ms []Member, finalDN map[string]string) (dns []string, missing []string) {
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(ms))
+	dns = make([]string, 0, len(ms))
 	for _, m := range ms {
 		dn := m.DN
 		if m.Anchor != "" {
@@ -393,12 +394,20 @@ func resolve(ms []Member, finalDN map[string]string) (dns []string, missing []st
 }
 
 func create(g *policy.DesiredGroup, members []string, pending map[string]bool, o Options) []Op {
-	var initial, later []string
-	for _, m := range members {
-		if !pending[strings.ToLower(m)] && len(initial) < o.BatchSize {
-			initial = append(initial, m)
-		} else {
-			later = append(later, m)
+	// The add takes the first members, the modifies after it the rest,
+	// and members that are groups created by this plan too come later
+	// (they exist only once created). Without such members the slices
+	// share members' array: a large tenant's plan holds each DN once.
+	n := min(len(members), o.BatchSize)
+	initial, later := members[:n:n], members[n:]
+	if slices.ContainsFunc(members, func(m string) bool { return pending[strings.ToLower(m)] }) {
+		initial, later = nil, nil
+		for _, m := range members {
+			if !pending[strings.ToLower(m)] && len(initial) < o.BatchSize {
+				initial = append(initial, m)
+			} else {
+				later = append(later, m)
+			}
 		}
 	}
 	c := Op{Action: Create, CloudID: g.CloudID, DN: g.DN, Anchor: g.Anchor, Members: initial}
