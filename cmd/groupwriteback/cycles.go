@@ -110,7 +110,10 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 			return
 		}
 		c.metrics.Observe(report)
-		if report.Outcome == "interrupted" {
+		if report.Outcome == "interrupted" || standby {
+			// A standby's alerts would repeat the active's, and their
+			// memory is in the shared state, which it does not write:
+			// its /readyz and metrics say how it fares.
 			return
 		}
 		alerts := wiring.Alerts(cfg, c.st, c.logger)
