@@ -57,7 +57,7 @@ func (c *cycles) session(ctx context.Context) (*session, error) {
 	if c.inst != nil {
 		// The elector fences this store: the session writes through it,
 		// and asks the elector before every write to AD.
-		o.Store, o.Guard = c.st, c.inst.el.Check
+		o.Store, o.Guard, o.Lease = c.st, c.inst.el.Check, c.inst.el.Holding
 	}
 	s, err := c.g.openSessionWith(ctx, o)
 	if err != nil {

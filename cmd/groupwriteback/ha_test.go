@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -183,6 +184,33 @@ func TestHAFailover(t *testing.T) {
 	out, _ := exec.Command(bin, "--config", b.cfg, "status").CombinedOutput()
 	if !strings.Contains(string(out), "active instance: gwb-b") || !strings.Contains(string(out), "last take-over: gwb-b from gwb-a") {
 		t.Fatalf("status after the take-over:\n%s", out)
+	}
+	// Each instance's audit trail names it and the token it wrote under:
+	// the old active's under its token (2: enable held the first), the new
+	// one's under a greater one. (The write the kill followed has no
+	// entry: the process died before it could record it. The new active
+	// found that group written, and created the last group with its
+	// nested member at once: 5 writes.)
+	tokens := func(in *haInstance) map[int64]int {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(in.cfg), "audit.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[int64]int{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var en struct {
+				Instance string `json:"instance"`
+				Token    int64  `json:"token"`
+			}
+			if err := json.Unmarshal([]byte(line), &en); err != nil || en.Instance != in.name {
+				t.Fatalf("%s's audit trail: %q (%v)", in.name, line, err)
+			}
+			n[en.Token]++
+		}
+		return n
+	}
+	if ta, tb := tokens(a), tokens(b); len(ta) != 1 || len(tb) != 1 || ta[2] != 2 || tb[3] != 5 {
+		t.Fatalf("audit entries by token: gwb-a %v, gwb-b %v; want 2 under token 2, then 5 under token 3", ta, tb)
 	}
 
 	// 2. Pause the active (SIGSTOP) after the second write of a cycle past

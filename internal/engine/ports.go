@@ -128,4 +128,8 @@ type AuditEntry struct {
 	// Outcome is applied or failed (Error says why).
 	Outcome string `json:"outcome"`
 	Error   string `json:"error,omitempty"`
+	// Instance and Token, with a shared state, are the instance that wrote
+	// and the writer lease's fencing token it wrote under.
+	Instance string `json:"instance,omitempty"`
+	Token    int64  `json:"token,omitempty"`
 }

@@ -257,6 +257,17 @@ func (e *Elector) Check() error {
 	return ErrNotActive
 }
 
+// Holding names this instance and the token of the lease it holds (0
+// when it holds none), for the audit trail.
+func (e *Elector) Holding() (instance string, token int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.held {
+		token = e.lease.Token
+	}
+	return store.HolderName(e.cfg.Holder), token
+}
+
 // Status is the elector's view.
 type Status struct {
 	Role  Role

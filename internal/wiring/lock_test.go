@@ -31,7 +31,13 @@ func TestLockStateOnASharedState(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		return st, func() (func(), func() error, error) { return LockState(cfg, st, "sync") }
+		return st, func() (func(), func() error, error) {
+			unlock, el, err := LockState(cfg, st, "sync")
+			if el == nil {
+				return unlock, nil, err
+			}
+			return unlock, el.Check, err
+		}
 	}
 	st1, lock1 := shared("gwb1")
 	st2, lock2 := shared("gwb2")

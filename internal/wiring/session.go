@@ -44,8 +44,10 @@ type Session struct {
 	Audit *audit.Log
 
 	ownStore bool
-	// guard, when set, is asked before every write to AD (fence).
+	// guard, when set, is asked before every write to AD (fence); lease
+	// names the instance and the token it writes under.
 	guard func() error
+	lease func() (instance string, token int64)
 }
 
 // Options are what a caller adds to the configuration.
@@ -71,6 +73,9 @@ type Options struct {
 	// error wrapping store.ErrFenced when this instance may not write
 	// (ha.Elector.Check).
 	Guard func() error
+	// Lease names the instance and the writer lease's token, for the audit
+	// trail (ha.Elector.Holding).
+	Lease func() (instance string, token int64)
 }
 
 // Open opens the store, the Graph client and the directory client the
@@ -88,7 +93,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Session, error) 
 		}
 		own = true
 	}
-	s := &Session{Config: cfg, Store: st, ownStore: own, guard: o.Guard}
+	s := &Session{Config: cfg, Store: st, ownStore: own, guard: o.Guard, lease: o.Lease}
 	var err error
 	if s.Graph, err = cfg.Cloud.Open(ctx, logger); err != nil {
 		s.Close()
@@ -122,7 +127,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Session, error) 
 			return nil, err
 		}
 		if s.Audit != nil {
-			ecfg.Audit = s.Audit
+			ecfg.Audit = stamped{s.Audit, s}
 		}
 	}
 	s.Engine = engine.New(s.Graph, reader, fenced{writer, s}, st, ecfg, logger)
@@ -140,6 +145,21 @@ func (s *Session) Close() {
 	if s.Store != nil && s.ownStore {
 		s.Store.Close()
 	}
+}
+
+// stamped writes each audit entry with the instance and the fencing token
+// it was written under, when the state is shared: the trails of several
+// instances then say who wrote what, under which lease.
+type stamped struct {
+	a engine.Auditor
+	s *Session
+}
+
+func (st stamped) Audit(ctx context.Context, e engine.AuditEntry) error {
+	if l := st.s.lease; l != nil {
+		e.Instance, e.Token = l()
+	}
+	return st.a.Audit(ctx, e)
 }
 
 // fenced asks the session's guard before each write to AD: the last check
@@ -197,27 +217,29 @@ func OpenAudit(cfg *config.Config, logger *slog.Logger) (*audit.Log, error) {
 // renewed until unlock: a command writes only while no service is active
 // on the state, and is fenced like one.
 func (s *Session) LockCycle(command string) (unlock func(), err error) {
-	release, guard, err := LockState(s.Config, s.Store, command)
+	release, el, err := LockState(s.Config, s.Store, command)
 	if err != nil {
 		return nil, err
 	}
-	s.guard = guard
+	if el != nil {
+		s.guard, s.lease = el.Check, el.Holding
+	}
 	return func() {
-		s.guard = nil
+		s.guard, s.lease = nil, nil
 		release()
 	}, nil
 }
 
 // LockState takes the cycle lock of cfg's state for a command, and on a
 // shared state the writer lease too, renewed until unlock, with st fenced
-// by it; guard is the lease's check for writes to AD (nil when the state
-// is not shared).
-func LockState(cfg *config.Config, st *store.Store, command string) (unlock func(), guard func() error, err error) {
+// by it; el holds the lease (nil when the state is not shared): its Check
+// is the fence on writes to AD.
+func LockState(cfg *config.Config, st *store.Store, command string) (unlock func(), el *ha.Elector, err error) {
 	unlockFile, err := LockCycle(cfg, command)
 	if err != nil || !cfg.State.Shared() {
 		return unlockFile, nil, err
 	}
-	el := ha.New(st, HAConfig(cfg, InstanceID(cfg.HA.Name()+"-"+strings.ReplaceAll(command, " ", "-"))), nil)
+	el = ha.New(st, HAConfig(cfg, InstanceID(cfg.HA.Name()+"-"+strings.ReplaceAll(command, " ", "-"))), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	el.Step(ctx)
 	if el.Status().Role != ha.Active {
@@ -236,7 +258,7 @@ func LockState(cfg *config.Config, st *store.Store, command string) (unlock func
 		cancel()
 		<-done
 		unlockFile()
-	}, el.Check, nil
+	}, el, nil
 }
 
 // HAConfig is the configuration's lease timing for an instance id.
