@@ -91,8 +91,10 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	defer haStop()
 	if cfg.State.Shared() {
 		cyc.inst = startInstance(haCtx, cfg, st, metrics, logger, func() {
-			// A take-over starts with a cycle: the work the old active left.
-			go func() { _ = sched.Trigger(ctx, false) }()
+			// A take-over starts with a full cycle: the work the old active
+			// left, and whatever drifted while this one stood by (its
+			// standby cycles compared, but wrote nothing).
+			go func() { _ = sched.Trigger(ctx, true) }()
 		})
 		metrics.WatchHA(cyc.inst)
 	}
