@@ -22,7 +22,6 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/groupwriteback/groupwriteback/internal/testdc"
 	"github.com/groupwriteback/groupwriteback/internal/testpg"
 )
 
@@ -339,13 +338,7 @@ func crashBinary(t *testing.T) string {
 // back to SQLite, is the same state: writeback stays enabled, the history
 // is there, and the next cycle on it has nothing to do.
 func TestStateMigrate(t *testing.T) {
-	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 14)
-	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
-		t.Fatal("enable failed")
-	}
-	if _, _, code := runCLI(t, "--config", cfg, "sync"); code != exitOK {
-		t.Fatal("sync failed")
-	}
+	cfg := syncedSetup(t, 14)
 	url := testpg.Shared(t).NewDB(t)
 	out, errOut, code := runCLI(t, "--config", cfg, "state", "migrate", "--to", url)
 	if code != exitOK || !strings.Contains(out, "moved the state (writeback enabled; 2 groups") || !strings.Contains(out, "from sqlite to postgres, and checked the copy") {

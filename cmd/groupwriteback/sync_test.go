@@ -253,17 +253,25 @@ func TestPrintDelegation(t *testing.T) {
 	}
 }
 
-// Moving to a new server: export the state, import it beside a new
-// configuration; writeback stays enabled, the history is there, and the
-// next cycle has nothing to do.
-func TestStateExportImport(t *testing.T) {
-	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 13)
+// syncedSetup is dcSetup's tenant n (two groups) enabled and synced once:
+// a state with a history to move.
+func syncedSetup(t *testing.T, n int) string {
+	t.Helper()
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, n)
 	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
 		t.Fatal("enable failed")
 	}
 	if _, _, code := runCLI(t, "--config", cfg, "sync"); code != exitOK {
 		t.Fatal("sync failed")
 	}
+	return cfg
+}
+
+// Moving to a new server: export the state, import it beside a new
+// configuration; writeback stays enabled, the history is there, and the
+// next cycle has nothing to do.
+func TestStateExportImport(t *testing.T) {
+	cfg := syncedSetup(t, 13)
 	export := filepath.Join(t.TempDir(), "state.json")
 	out, errOut, code := runCLI(t, "--config", cfg, "state", "export", export)
 	if code != exitOK || !strings.Contains(out, "writeback enabled") {

@@ -25,6 +25,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
+	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
 // Config is the whole configuration file. examples/config.yaml documents
@@ -526,7 +527,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if u := c.State.URL.Reveal(); u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+	if u := c.State.URL.Reveal(); u != "" && !store.IsPostgres(u) {
 		bad("state.url", "not a PostgreSQL URL (postgres://user@host/database); for a SQLite file, set state.path")
 	}
 	if c.State.Shared() && c.Mode == "staging" {

@@ -42,20 +42,14 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 			continue
 		}
 		if err := e.writer.Apply(ctx, op); err != nil {
-			if errors.Is(err, store.ErrFenced) {
-				// Another instance holds the writer lease now: this one
-				// writes nothing more, and the active one does the rest.
-				fatal = fmt.Errorf("engine: %w; %d operations were not done here", err, len(ops)-i)
+			if why, left := stopsCycle(err); why != "" {
+				// Not this group's operation: the DC is gone, or another
+				// instance holds the writer lease now. Nothing more is
+				// written here; the operations left stay for the next
+				// cycle (here, or the active instance's).
+				fatal = fmt.Errorf("engine: %w; %d operations were not done %s", err, len(ops)-i, left)
 				unfinished[op.CloudID] = true
-				logger.Error("this instance lost the writer lease; stopping the cycle", "error", err, "operations_left", len(ops)-i)
-				continue
-			}
-			if errors.Is(err, reconcile.ErrDirectoryUnavailable) {
-				// The DC is gone, not this group's operation: every
-				// operation left stays pending for the next cycle.
-				fatal = fmt.Errorf("engine: %w; %d operations were not done and stay pending for the next cycle", err, len(ops)-i)
-				unfinished[op.CloudID] = true
-				logger.Error("the domain controller is gone; stopping the cycle", "error", err, "operations_left", len(ops)-i)
+				logger.Error(why+"; stopping the cycle", "error", err, "operations_left", len(ops)-i)
 				continue
 			}
 			failed[op.CloudID] = err
@@ -103,6 +97,18 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 	}
 	res.Counts.Failed = len(failed)
 	return failed, unfinished, fatal
+}
+
+// stopsCycle says whether a write's error stops the whole cycle, why, and
+// where the operations left go ("" when it is the group's alone).
+func stopsCycle(err error) (why, left string) {
+	switch {
+	case errors.Is(err, store.ErrFenced):
+		return "this instance lost the writer lease", "here"
+	case errors.Is(err, reconcile.ErrDirectoryUnavailable):
+		return "the domain controller is gone", "and stay pending for the next cycle"
+	}
+	return "", ""
 }
 
 // namesFor are the groups' names for the log and the audit trail: the

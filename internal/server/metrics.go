@@ -105,17 +105,6 @@ func (m *Metrics) Watch(h History, staging bool, version string) {
 // instance is active and since when, the lease's fencing token, and when
 // the lease last changed hands.
 func (m *Metrics) WatchHA(e Election) {
-	view := func(f func(v ha.View) float64) func() float64 {
-		return func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			v, err := e.View(ctx)
-			if err != nil {
-				return math.NaN()
-			}
-			return f(v)
-		}
-	}
 	// Its own role is known without the database: it says, while the
 	// database is down, that this instance stopped writing.
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "groupwriteback_ha_active",
@@ -125,27 +114,57 @@ func (m *Metrics) WatchHA(e Election) {
 		}
 		return 0
 	}))
-	for _, g := range []struct {
-		name, help string
-		f          func(v ha.View) float64
-	}{
+	m.Registry.MustRegister(&electionCollector{e: e, gauges: []electionGauge{
+		{prometheus.NewDesc("groupwriteback_ha_active_instance_since_timestamp_seconds", "When the active instance (this one or another) took the writer lease; 0 when none holds it.", nil, nil),
+			func(v ha.View) float64 { return unixOrZero(v.ActiveSince) }},
+		{prometheus.NewDesc("groupwriteback_ha_lease_token", "The writer lease's fencing token: it grows each time the lease changes hands.", nil, nil),
+			func(v ha.View) float64 { return float64(v.Token) }},
+		{prometheus.NewDesc("groupwriteback_ha_last_takeover_timestamp_seconds", "When the writer lease last changed hands; 0 never.", nil, nil),
+			func(v ha.View) float64 {
+				if v.LastTakeover == nil {
+					return 0
+				}
+				return unixOrZero(v.LastTakeover.At)
+			}},
+	}})
+}
 
-		{"groupwriteback_ha_active_instance_since_timestamp_seconds", "When the active instance (this one or another) took the writer lease; 0 when none holds it.", func(v ha.View) float64 {
-			if v.ActiveSince.IsZero() {
-				return 0
-			}
-			return float64(v.ActiveSince.Unix())
-		}},
-		{"groupwriteback_ha_lease_token", "The writer lease's fencing token: it grows each time the lease changes hands.", func(v ha.View) float64 { return float64(v.Token) }},
-		{"groupwriteback_ha_last_takeover_timestamp_seconds", "When the writer lease last changed hands; 0 never.", func(v ha.View) float64 {
-			if v.LastTakeover == nil {
-				return 0
-			}
-			return float64(v.LastTakeover.At.Unix())
-		}},
-	} {
-		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help}, view(g.f)))
+// electionCollector reads the election from the shared state once a
+// scrape, for all the gauges that come from it (NaN when it cannot).
+type electionCollector struct {
+	e      Election
+	gauges []electionGauge
+}
+
+type electionGauge struct {
+	desc  *prometheus.Desc
+	value func(v ha.View) float64
+}
+
+func (c *electionCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, g := range c.gauges {
+		ch <- g.desc
 	}
+}
+
+func (c *electionCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	v, err := c.e.View(ctx)
+	for _, g := range c.gauges {
+		val := math.NaN()
+		if err == nil {
+			val = g.value(v)
+		}
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, val)
+	}
+}
+
+func unixOrZero(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.Unix())
 }
 
 // ObserveFenced counts a write refused by the fence (target ad or state).

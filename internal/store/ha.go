@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -80,11 +79,11 @@ func (e *LeaseHeldError) Error() string {
 		e.State.Expires.UTC().Format(time.RFC3339))
 }
 
-// fencing is the token every write carries, once Fence was called.
-type fencing struct {
-	on     atomic.Bool
-	holder atomic.Pointer[string]
-	token  atomic.Int64
+// fence is the holder and token every write carries, once Fence was
+// called (token 0: no lease held, nothing is written).
+type fence struct {
+	holder string
+	token  int64
 }
 
 // Fence makes every later write to the state check, in its own
@@ -93,9 +92,7 @@ type fencing struct {
 // sharing the state fences its store before its first write and moves the
 // fence with each lease it gets or loses.
 func (s *Store) Fence(holder string, token int64) {
-	s.fence.holder.Store(&holder)
-	s.fence.token.Store(token)
-	s.fence.on.Store(true)
+	s.fence.Store(&fence{holder: holder, token: token})
 }
 
 // write runs fn in a transaction, after the fence's check when there is
@@ -107,8 +104,8 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 		return fmt.Errorf("store: %s: %w", what, err)
 	}
 	defer t.Rollback()
-	if s.fence.on.Load() {
-		if err := s.checkFence(ctx, t, what); err != nil {
+	if f := s.fence.Load(); f != nil {
+		if err := s.checkFence(ctx, t, what, f); err != nil {
 			return err
 		}
 	}
@@ -131,8 +128,8 @@ func (s *Store) exec(ctx context.Context, what, q string, args ...any) error {
 	})
 }
 
-func (s *Store) checkFence(ctx context.Context, t *tx, what string) error {
-	holder, token := *s.fence.holder.Load(), s.fence.token.Load()
+func (s *Store) checkFence(ctx context.Context, t *tx, what string, f *fence) error {
+	holder, token := f.holder, f.token
 	var cur LeaseState
 	if err := s.scanLease(t.QueryRowContext(ctx, s.leaseQuery()+s.d.forShare, WriterLease), &cur); err != nil {
 		return fmt.Errorf("store: %s: read the writer lease: %w", what, err)
@@ -316,10 +313,6 @@ func (s *Store) Instances(ctx context.Context, since time.Duration) ([]Instance,
 	}
 	return out, rows.Err()
 }
-
-// Shared says whether the state is one several instances can share
-// (PostgreSQL), where instances elect a writer.
-func (s *Store) Shared() bool { return s.d.dollar }
 
 // Engine names the state's database engine: sqlite or postgres.
 func (s *Store) Engine() string { return s.d.name }

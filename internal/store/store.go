@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,7 +79,7 @@ type Store struct {
 	now func() time.Time
 	// fence, once set, makes every write to the shared state carry a
 	// writer lease's token, refused once the lease is lost (ha.go).
-	fence fencing
+	fence atomic.Pointer[fence]
 }
 
 // Open opens (creating and migrating as needed) the state file at path.
