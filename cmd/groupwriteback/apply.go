@@ -37,7 +37,7 @@ made (the next sync plans them again). Exit status as sync's.`,
 				return err
 			}
 			defer done()
-			if err := s.Engine.CheckSaved(p, s.Config.Writeback.PlanMaxAge); err != nil {
+			if err := s.Engine.CheckSaved(ctx, p, s.Config.Writeback.PlanMaxAge); err != nil {
 				return err
 			}
 			cctx, cancel := s.WithDeadline(ctx)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
 
 // auditJSON is the documented JSON of `audit -o json` (docs/json-formats.md).
@@ -72,6 +74,7 @@ oldest first. -o csv is for spreadsheets, -o json for scripts.`,
 			return nil
 		},
 	}
+	cmd.AddCommand(newAuditVerifyCmd(g))
 	cmd.Flags().DurationVar(&since, "since", 24*time.Hour, "entries of this long ago and later (0: all)")
 	cmd.Flags().StringVar(&group, "group", "", "only this group's entries (cloud id, name or DN)")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or csv")
@@ -115,8 +118,12 @@ func printAuditCSV(w io.Writer, entries []audit.Entry) error {
 		return err
 	}
 	for _, e := range entries {
-		if err := cw.Write([]string{e.Time.UTC().Format(time.RFC3339), strconv.FormatInt(e.RunID, 10), e.CloudID, e.Name, e.Action, e.DN,
-			e.NewDN, e.Outcome, e.Error, changesCell(e.Changes), strings.Join(e.MembersAdded, "; "), strings.Join(e.MembersRemoved, "; ")}); err != nil {
+		row := []string{e.Time.UTC().Format(time.RFC3339), strconv.FormatInt(e.RunID, 10), e.CloudID, e.Name, e.Action, e.DN,
+			e.NewDN, e.Outcome, e.Error, changesCell(e.Changes), strings.Join(e.MembersAdded, "; "), strings.Join(e.MembersRemoved, "; ")}
+		for i := range row {
+			row[i] = csvCell(row[i])
+		}
+		if err := cw.Write(row); err != nil {
 			return err
 		}
 	}
@@ -130,4 +137,100 @@ func changesCell(cs []reconcile.AttrChange) string {
 		parts[i] = attrChange(c)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// csvCell neutralises a cell a spreadsheet would read as a formula, as
+// OWASP's CSV injection advice says: one beginning with =, +, -, @, a tab
+// or a carriage return gets a leading single quote. Group names and
+// descriptions come from the tenant, where anyone who may name a group
+// can write them.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func newAuditVerifyCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify",
+		Short: "Check the audit trail's chain: find every line edited, added or removed by hand",
+		Long: `verify reads the audit trail (audit.file) and checks its chain: each line carries an
+HMAC of itself and of the line before it, keyed by a secret held in the state, so a line
+edited, added or removed by hand breaks the chain there and is named. It also checks that
+the trail reaches the last entry the state recorded (a trail cut short), and names lines
+a crash cut short. A trail whose oldest entries retention pruned begins with a checkpoint
+and still verifies. Exit status 0 when the whole trail holds, 1 otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			if cfg.Audit.Off() {
+				return fmt.Errorf("audit.file is off: no audit trail is kept")
+			}
+			st, err := wiring.OpenStore(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			key, err := st.Secret(cmd.Context(), store.AuditKey)
+			if err != nil {
+				return err
+			}
+			r, err := audit.Verify(cfg.Audit.File, key)
+			if err != nil {
+				return err
+			}
+			head, err := st.Meta(cmd.Context(), wiring.AuditHeadKey(cfg))
+			if err != nil {
+				return err
+			}
+			ok := printVerify(g.stdout, cfg.Audit.File, r, head)
+			if !ok {
+				return exitError{exitFatal}
+			}
+			return nil
+		},
+	}
+}
+
+// printVerify prints what verify found, and whether the trail holds.
+func printVerify(w io.Writer, path string, r *audit.Report, head string) bool {
+	ok := r.OK()
+	fmt.Fprintf(w, "%s: %d lines, %d verified", path, r.Lines, r.Verified)
+	if r.Last > 0 {
+		fmt.Fprintf(w, " (entries %d to %d)", r.First, r.Last)
+	}
+	fmt.Fprintln(w)
+	if r.Pruned > 0 {
+		fmt.Fprintf(w, "  begins with a checkpoint: %d older entries were pruned by retention\n", r.Pruned)
+	}
+	if r.Unchained > 0 {
+		fmt.Fprintf(w, "  %d lines before the chain began (written by an older groupwriteback) are not covered\n", r.Unchained)
+	}
+	for _, n := range r.Damaged {
+		fmt.Fprintf(w, "  line %d: not an entry (a write a crash cut short, or an edit)\n", n)
+	}
+	for _, b := range r.Broken {
+		fmt.Fprintf(w, "  line %d (entry %d): %s\n", b.Line, b.Seq, b.Why)
+	}
+	if seq, chain, found := strings.Cut(head, ":"); found {
+		n, _ := strconv.ParseInt(seq, 10, 64)
+		switch {
+		case n > r.Last:
+			ok = false
+			fmt.Fprintf(w, "  the state recorded entry %d, but the trail ends at %d: entries were removed from its end\n", n, r.Last)
+		case n == r.Last && chain != r.LastChain:
+			ok = false
+			fmt.Fprintf(w, "  the last entry is not the one the state recorded: the end of the trail was rewritten\n")
+		}
+	}
+	if ok {
+		fmt.Fprintln(w, "the trail holds")
+	} else {
+		fmt.Fprintln(w, "the trail does NOT hold")
+	}
+	return ok
 }

@@ -87,7 +87,7 @@ func (o *cloudChanges) run(cmd *cobra.Command) error {
 		return err
 	}
 	links = deltaLinks{Groups: groups.DeltaLink, Users: users.DeltaLink}
-	b, _ := json.MarshalIndent(links, "", "  ")
+	b, _ := json.MarshalIndent(links, "", "  ") // two strings: cannot fail
 	if err := os.WriteFile(o.linksPath, b, 0o600); err != nil {
 		return fmt.Errorf("--links: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -17,6 +18,9 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/audit"
+	"github.com/groupwriteback/groupwriteback/internal/config"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
@@ -290,7 +294,7 @@ func TestCrashSuite(t *testing.T) {
 			return crashModel{}
 		}, []string{"disable", "--yes"}},
 	}
-	n, converged := 0, 0
+	n, converged, named := 0, 0, 0
 	for _, p := range phases {
 		for k := 1; k <= p.points; k++ {
 			n++
@@ -307,6 +311,9 @@ func TestCrashSuite(t *testing.T) {
 				if got := e.ad(); got.String() != want.String() {
 					t.Fatalf("AD after the kill and one more run:\n%s\nwant:\n%s", got, want)
 				}
+				if e.trailNamesEveryWrite(k) {
+					named++
+				}
 				if p.name == "disable" {
 					if code, out := e.run(0, "status"); code != 0 || !strings.Contains(out, "disabled") {
 						t.Fatalf("status after disable: exit %d\n%s", code, out)
@@ -322,5 +329,73 @@ func TestCrashSuite(t *testing.T) {
 			})
 		}
 	}
-	t.Logf("crash suite: %d of %d kill points converged", converged, n)
+	t.Logf("crash suite: %d of %d kill points converged; the audit trail named every write at %d of %d", converged, n, named, n)
+	if named != n {
+		t.Fatalf("the audit trail named every write at %d of %d kill points", named, n)
+	}
+}
+
+// trailNamesEveryWrite checks the audit trail after a run killed after
+// its k-th write and the run after it: the killed run's intent with no
+// outcome was settled from AD (applied: the write had been made), so the
+// trail names all k writes of the killed run; no intent is left open; the
+// killed run's summary says what it wrote; audit verify holds, and finds
+// a line edited by hand.
+func (e *crashEnv) trailNamesEveryWrite(k int) bool {
+	t := e.t
+	t.Helper()
+	cfg, err := config.Load(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := audit.Read(cfg.Audit.File, audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var killed int64
+	applied := map[int64]int{}
+	for _, en := range entries {
+		switch {
+		case en.Outcome == engine.OutcomeIntent:
+			t.Errorf("an intent left open: %+v", en)
+			return false
+		case en.Settled:
+			if en.Outcome != engine.OutcomeApplied {
+				t.Errorf("the write the kill followed is settled %s, yet it was made", en.Outcome)
+				return false
+			}
+			killed = en.RunID
+		}
+		if en.Outcome == engine.OutcomeApplied {
+			applied[en.RunID]++
+		}
+	}
+	if killed == 0 || applied[killed] != k {
+		t.Errorf("the killed run (#%d) is named with %d writes in the trail, want %d", killed, applied[killed], k)
+		return false
+	}
+	diedLine := regexp.MustCompile(fmt.Sprintf(`#%d [^\n]* died: \d+ (created|updated|deleted|quarantined)`, killed))
+	if code, out := e.run(0, "status"); code != 0 || !diedLine.MatchString(out) {
+		t.Errorf("status does not say what the killed run #%d wrote:\n%s", killed, out)
+		return false
+	}
+	if code, out := e.run(0, "audit", "verify"); code != 0 || !strings.Contains(out, "the trail holds") {
+		t.Errorf("audit verify: exit %d\n%s", code, out)
+		return false
+	}
+	b, err := os.ReadFile(cfg.Audit.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	lines[1] = strings.Replace(lines[1], `"outcome":"applied"`, `"outcome":"failed"`, 1)
+	lines[1] = strings.Replace(lines[1], `"outcome":"intent"`, `"outcome":"failed"`, 1)
+	if err := os.WriteFile(cfg.Audit.File, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := e.run(0, "audit", "verify"); code != 1 || !strings.Contains(out, "line 2 ") || !strings.Contains(out, "does NOT hold") {
+		t.Errorf("audit verify of a trail edited by hand: exit %d\n%s", code, out)
+		return false
+	}
+	return true
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/alert"
@@ -23,9 +24,13 @@ import (
 // (which reconnects by itself) and the state file are opened once, and
 // again only when opening failed, a cycle failed, or on SIGHUP.
 type cycles struct {
-	g       *globals
-	cfg     *config.Config
-	staging bool
+	g   *globals
+	cfg *config.Config
+	// forced is run --staging; staging is the mode now: forced, or the
+	// mode of the configuration the session was opened with (SIGHUP
+	// switches it whole, at the next cycle).
+	forced  bool
+	staging atomic.Bool
 	st      *store.Store
 	metrics *server.Metrics
 	logger  *slog.Logger
@@ -57,7 +62,7 @@ func (c *cycles) session(ctx context.Context) (*session, error) {
 	if c.inst != nil {
 		// The elector fences this store: the session writes through it,
 		// and asks the elector before every write to AD.
-		o.Store, o.Guard, o.Lease = c.st, c.inst.el.Check, c.inst.el.Holding
+		o.Store, o.Fence = c.st, c.inst.el
 	}
 	s, err := c.g.openSessionWith(ctx, o)
 	if err != nil {
@@ -74,6 +79,10 @@ func (c *cycles) session(ctx context.Context) (*session, error) {
 		}
 	})
 	s.Dir.OnFailover(c.metrics.ObserveFailover)
+	if staging := c.forced || s.Config.Mode == "staging"; staging != c.staging.Load() {
+		c.logger.Warn("the mode changed with the configuration read again", "staging", staging)
+		c.staging.Store(staging)
+	}
 	c.logger.Info("session opened", "graph", s.Config.Cloud.GraphURL, "dc", s.Dir.URL())
 	c.sess = s
 	return s, nil
@@ -97,11 +106,12 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	defer unlock()
 	start := time.Now()
 	oneGroup := o.Group != ""
+	// The mode is the session's: the session decides it once, whole.
 	// A standby plans as a staging server does; its plan stays its own
 	// (the shared state's pending plan is the active one's).
 	standby := c.inst != nil && !c.inst.active()
-	staged := c.staging || standby
-	report := server.CycleReport{Mode: mode(o.Full), Staged: staged}
+	staged := c.staging.Load() || standby
+	report := server.CycleReport{Mode: mode(o.Full)}
 	cfg := c.cfg
 	var res *engine.Result
 	var disabled bool
@@ -123,16 +133,22 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	}
 	s, err := c.session(ctx)
 	if err != nil {
-		report.Outcome, report.Duration, report.End = "failed", time.Since(start), time.Now()
+		report.Outcome, report.Duration, report.End, report.Staged = "failed", time.Since(start), time.Now(), staged
 		observe(err)
 		return nil, err
 	}
+	staging := c.staging.Load()
+	staged = staging || standby
+	report.Staged = staged
 	cfg = s.Config
 	// The Graph client lives as long as the session: a cycle reports the
 	// requests it made, not the session's total.
 	before := s.Graph.Counters()
 	cctx, cancel := s.WithDeadline(ctx)
 	defer cancel()
+	// Whatever its role, the instance first settles the writes its last
+	// process left with no outcome in its audit trail (reading AD only).
+	s.Engine.Settle(cctx)
 	if staged {
 		// A staging service saves each cycle's plan, for review and for
 		// `apply FILE` on the active server (a one-group plan is only
@@ -141,7 +157,7 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 		if p, err = s.Engine.Plan(cctx, o); err == nil {
 			res = p.Result
 			if !oneGroup {
-				if err = p.Save(wiring.StagedPlanPath(c.cfg)); err != nil {
+				if err = s.Engine.SavePlan(cctx, p, wiring.StagedPlanPath(c.cfg)); err != nil {
 					err = fmt.Errorf("saving the staged plan: %w", err)
 				}
 			}
@@ -185,7 +201,7 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	case standby:
 		report.Outcome = "standby"
 		c.inst.planned(res)
-	case c.staging:
+	case staging:
 		report.Outcome = "staged"
 		if !oneGroup {
 			err = c.st.SetPendingPlan(ctx, res.Plan.Ops)
@@ -196,7 +212,11 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 		report.Outcome = "ok"
 	}
 	if !staged && res != nil && !oneGroup {
-		_ = c.st.SetPendingPlan(ctx, nil) // no plan is pending outside staging
+		// No plan is pending outside staging: one left would be shown as
+		// the staging service's.
+		if perr := c.st.SetPendingPlan(ctx, nil); perr != nil {
+			c.logger.Warn("cannot clear the staging service's pending plan", "error", perr)
+		}
 	}
 	observe(err)
 	if res != nil {

@@ -65,6 +65,8 @@ func startInstance(ctx context.Context, cfg *config.Config, st *store.Store, met
 		stopped.Role = "stopped"
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		// Said so the others show it stopped rather than silent; if the
+		// database cannot hear it, they see it go silent, which says as much.
 		_ = in.st.Heartbeat(sctx, stopped)
 	}()
 	logger.Info("joined the instances sharing the state", "role", in.el.Status().Role, "holder", id,

@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/audit"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/testpg"
 )
 
@@ -188,30 +189,33 @@ func TestHAFailover(t *testing.T) {
 	}
 	// Each instance's audit trail names it and the token it wrote under:
 	// the old active's under its token (2: enable held the first), the new
-	// one's under a greater one. (The write the kill followed has no
-	// entry: the process died before it could record it. The new active
-	// found that group written, and created the last group with its
-	// nested member at once: 5 writes.)
-	tokens := func(in *haInstance) map[int64]int {
-		b, err := os.ReadFile(filepath.Join(filepath.Dir(in.cfg), "audit.jsonl"))
+	// one's under a greater one. The write the kill followed is named by
+	// its intent, under the old token, with no outcome: the process died
+	// before it knew how the write went (its next start settles it). The
+	// new active found that group written, and created the last group
+	// with its nested member at once: 5 writes.
+	tokens := func(in *haInstance) (outcomes, intents map[int64]int) {
+		entries, err := audit.Read(filepath.Join(filepath.Dir(in.cfg), "audit.jsonl"), audit.Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := map[int64]int{}
-		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			var en struct {
-				Instance string `json:"instance"`
-				Token    int64  `json:"token"`
+		outcomes, intents = map[int64]int{}, map[int64]int{}
+		for _, en := range entries {
+			if en.Instance != in.name {
+				t.Fatalf("%s's audit trail: %+v", in.name, en)
 			}
-			if err := json.Unmarshal([]byte(line), &en); err != nil || en.Instance != in.name {
-				t.Fatalf("%s's audit trail: %q (%v)", in.name, line, err)
+			if en.Outcome == engine.OutcomeIntent {
+				intents[en.Token]++
+			} else {
+				outcomes[en.Token]++
 			}
-			n[en.Token]++
 		}
-		return n
+		return outcomes, intents
 	}
-	if ta, tb := tokens(a), tokens(b); len(ta) != 1 || len(tb) != 1 || ta[2] != 2 || tb[3] != 5 {
-		t.Fatalf("audit entries by token: gwb-a %v, gwb-b %v; want 2 under token 2, then 5 under token 3", ta, tb)
+	ta, ia := tokens(a)
+	tb, ib := tokens(b)
+	if len(ta) != 1 || len(tb) != 1 || ta[2] != 2 || tb[3] != 5 || len(ia) != 1 || ia[2] != 1 || len(ib) != 0 {
+		t.Fatalf("audit entries by token: gwb-a %v (open intents %v), gwb-b %v (%v); want 2 under token 2 and the killed write's intent, then 5 under token 3", ta, ia, tb, ib)
 	}
 
 	// 2. Pause the active (SIGSTOP) after the second write of a cycle past

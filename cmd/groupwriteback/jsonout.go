@@ -45,7 +45,7 @@ func writeJSON(w io.Writer, v any) error {
 			bw.WriteString(",")
 		}
 		first = false
-		key, _ := json.Marshal(name)
+		key, _ := json.Marshal(name) // a string: cannot fail
 		bw.WriteString("\n  ")
 		bw.Write(key)
 		bw.WriteString(": ")

@@ -134,12 +134,14 @@ writeback is enabled: sync and the service write only while it is.`,
 				return err
 			}
 			defer done()
-			if err := s.Store.SetEnablement(ctx, store.Enablement{Enabled: false, WithoutExchange: withoutExchange}); err != nil {
-				return err
-			}
-			res, err := s.Engine.Run(ctx, engine.RunOptions{DryRun: true})
+			// The plan is made as the enablement will be, and nothing is
+			// recorded before it is shown: an enable that fails leaves
+			// writeback as it found it (enabled or not).
+			pctx, cancel := s.WithDeadline(ctx)
+			defer cancel()
+			res, err := s.Engine.Run(pctx, engine.RunOptions{DryRun: true, WithoutExchange: &withoutExchange})
 			if err != nil {
-				return err
+				return s.DeadlineError(err)
 			}
 			fmt.Fprintln(g.stdout, "\nthe first sync will do this:")
 			printPlan(g.stdout, res)

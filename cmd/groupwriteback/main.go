@@ -213,7 +213,7 @@ func (g *globals) logFile(path string) (*os.File, error) {
 // event log for a Windows service), or appended to log.file.
 func (g *globals) logger(cfg *config.Config) *slog.Logger {
 	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // config.Validate refused any other level: info stays for none
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: inSeconds}
 	var w io.Writer = g.stderr
 	if cfg.Log.File != "" {

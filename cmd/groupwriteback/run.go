@@ -50,7 +50,6 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	if err != nil {
 		return err
 	}
-	staging = staging || cfg.Mode == "staging"
 	logger := g.logger(cfg)
 	unlockService, err := wiring.LockService(cfg)
 	if err != nil {
@@ -63,9 +62,10 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	}
 	defer st.Close()
 	metrics := server.NewMetrics()
-	metrics.Watch(st, staging, version)
+	cyc := &cycles{g: g, cfg: cfg, forced: staging, st: st, metrics: metrics, logger: logger}
+	cyc.staging.Store(staging || cfg.Mode == "staging")
+	metrics.Watch(st, cyc.staging.Load, version)
 
-	cyc := &cycles{g: g, cfg: cfg, staging: staging, st: st, metrics: metrics, logger: logger}
 	defer cyc.closeSession()
 	reload := make(chan os.Signal, 1)
 	signal.Notify(reload, syscall.SIGHUP)
@@ -76,7 +76,7 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 				logger.Error("SIGHUP: the configuration does not load; keeping the one in use", "error", err)
 				continue
 			}
-			logger.Info("SIGHUP: the configuration is read again, and the next cycle opens a new session with it; schedule, server and state.path settings take effect at restart")
+			logger.Info("SIGHUP: the configuration is read again, and the next cycle opens a new session with it (mode included); schedule, server and state.path settings take effect at restart")
 			cyc.closeSession()
 		}
 	}()
@@ -94,7 +94,11 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 			// A take-over starts with a full cycle: the work the old active
 			// left, and whatever drifted while this one stood by (its
 			// standby cycles compared, but wrote nothing).
-			go func() { _ = sched.Trigger(ctx, true) }()
+			go func() {
+				if err := sched.Trigger(ctx, true); err != nil {
+					logger.Warn("the take-over's full cycle is not started now; the schedule's next cycle does the work", "error", err)
+				}
+			}()
 		})
 		metrics.WatchHA(cyc.inst)
 	}
@@ -104,7 +108,7 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 		logger.Warn(w)
 	}
 	if cfg.Server.Listen != "off" {
-		srv := server.New(sched, st, metrics, 2*cfg.Schedule.Interval+5*time.Minute, staging, logger)
+		srv := server.New(sched, st, metrics, 2*cfg.Schedule.Interval+5*time.Minute, cyc.staging.Load, logger)
 		srv.OnDemand = cyc
 		if cyc.inst != nil {
 			srv.HA = cyc.inst
@@ -157,7 +161,9 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	if httpSrv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = httpSrv.Shutdown(sctx)
+		if err := httpSrv.Shutdown(sctx); err != nil {
+			logger.Warn("the HTTP server did not stop within 5s; closing it", "error", err)
+		}
 	}
 	logger.Info("service stopped")
 	return stopErr

@@ -14,9 +14,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
 	"github.com/groupwriteback/groupwriteback/internal/server"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
@@ -116,6 +118,17 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func TestServiceStagingWritesNothing(t *testing.T) {
 	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 2)
+	// The staging server and the active one have states of their own:
+	// they share the key that signs plans.
+	dir := filepath.Dir(cfg)
+	if err := os.WriteFile(filepath.Join(dir, "plan.key"), []byte(strings.Repeat("5f", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unkeyed, _ := os.ReadFile(cfg)
+	keyed := strings.Replace(string(unkeyed), "writeback:\n", "writeback:\n  plan_key_file: plan.key\n", 1)
+	if err := os.WriteFile(cfg, []byte(keyed), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
 		t.Fatal("enable failed")
 	}
@@ -139,7 +152,6 @@ func TestServiceStagingWritesNothing(t *testing.T) {
 
 	// The staging server's plan, reviewed, is applied on the active one
 	// (its own state file), and writes exactly what staging planned.
-	dir := filepath.Dir(cfg)
 	staged := filepath.Join(dir, "staged-plan.json")
 	if _, err := os.Stat(staged); err != nil {
 		t.Fatalf("the staging service saved no plan: %v", err)
@@ -151,6 +163,14 @@ func TestServiceStagingWritesNothing(t *testing.T) {
 	}
 	if out, errOut, code := runCLI(t, "--config", active, "enable"); code != exitOK {
 		t.Fatalf("enable on the active server: exit %d\n%s%s", code, out, errOut)
+	}
+	// Without the shared key, the plan is another state's: refused whole.
+	stranger := filepath.Join(dir, "stranger.yaml")
+	if err := os.WriteFile(stranger, append(unkeyed, []byte("state:\n  path: stranger.db\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runCLI(t, "--config", stranger, "apply", staged); code != exitFatal || !strings.Contains(errOut, "not as groupwriteback saved it") {
+		t.Fatalf("a plan signed with another key: exit %d: %s", code, errOut)
 	}
 	out, errOut, code := runCLI(t, "--config", active, "apply", staged)
 	if code != exitOK || !strings.Contains(out, "2 created") {
@@ -260,4 +280,62 @@ func TestServiceAlerts(t *testing.T) {
 	if last["kind"] != "alert" || last["severity"] != "error" || !strings.Contains(fmt.Sprint(last["summary"]), "the cycle failed") {
 		t.Fatalf("alert: %v", last)
 	}
+}
+
+// SIGHUP switches the mode whole, at the next cycle: normal to staging
+// plans and writes nothing (it used to make every cycle fail: the engine
+// refused to write, while the service still ran it as a writing cycle);
+// staging back to normal writes again (it used to stay staging until a
+// restart). /readyz and the metrics say the mode in use.
+func TestSIGHUPSwitchesTheModeWhole(t *testing.T) {
+	opts := testdc.Options{Exchange: true, Anchor: true}
+	cfg, _, tenant := dcSetup(t, opts, 11)
+	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatal("enable failed")
+	}
+	dc := testdc.Shared(t, opts)
+	url, _, _ := startService(t, cfg)
+	waitFor(t, "a first cycle", func() bool { code, _ := httpGet(t, url+"/readyz"); return code == 200 })
+	base, _ := os.ReadFile(cfg)
+	description := func() string {
+		es := dc.Search(t, testdc.BaseDN, ldap.ScopeWholeSubtree, "(adminDescription=Group_"+gid(11, 4)+")", "description")
+		if len(es) != 1 {
+			t.Fatalf("%d groups for VPN users", len(es))
+		}
+		return es[0].GetAttributeValue("description")
+	}
+	hup := func(config string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hup("mode: staging\n" + string(base))
+	waitFor(t, "staging after SIGHUP", func() bool {
+		postSync(t, url)
+		code, body := httpGet(t, url+"/readyz")
+		return code == 200 && strings.Contains(body, "staging")
+	})
+	if err := tenant.UpdateGroup(gid(11, 4), map[string]any{"description": "written in staging?"}); err != nil {
+		t.Fatal(err)
+	}
+	postSync(t, url)
+	if code, body := httpGet(t, url+"/readyz"); code != 200 || !strings.Contains(body, "staging") {
+		t.Fatalf("a staging cycle: /readyz %d %s", code, body)
+	}
+	if _, m := httpGet(t, url+"/metrics"); !strings.Contains(m, "groupwriteback_staging 1") {
+		t.Fatal("the metrics do not say staging")
+	}
+	if d := description(); d == "written in staging?" {
+		t.Fatal("a staging cycle wrote to AD")
+	}
+	hup(string(base))
+	waitFor(t, "normal after SIGHUP", func() bool {
+		postSync(t, url)
+		code, body := httpGet(t, url+"/readyz")
+		return code == 200 && !strings.Contains(body, "staging") && description() == "written in staging?"
+	})
 }

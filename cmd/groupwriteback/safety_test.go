@@ -1,9 +1,14 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,7 +159,7 @@ func TestPlanOutAndApply(t *testing.T) {
 		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
 	}
 	out, _, code := runCLI(t, "--config", cfg, "apply", file)
-	if code != exitPartial || !strings.Contains(out, "stale: its AD group changed since the plan was made") {
+	if code != exitPartial || !strings.Contains(out, "stale: the engine plans nothing for this group now, not update of") {
 		t.Fatalf("apply again: exit %d\n%s", code, out)
 	}
 	base, _ := os.ReadFile(cfg)
@@ -165,5 +170,63 @@ func TestPlanOutAndApply(t *testing.T) {
 	if _, errOut, code := runCLI(t, "--config", cfg, "apply", file); code != exitFatal || !strings.Contains(errOut, "plan refused") ||
 		!strings.Contains(errOut, "writeback.plan_max_age") {
 		t.Fatalf("an old plan: exit %d: %s", code, errOut)
+	}
+}
+
+// An enable whose first sync's plan fails leaves writeback as it found
+// it: enabled stays enabled (enable used to record "disabled" first, to
+// pass an option into the plan, and failed leaving it so).
+func TestFailedEnableLeavesWritebackAsItWas(t *testing.T) {
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 12)
+	if out, errOut, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatalf("enable: exit %d\n%s%s", code, out, errOut)
+	}
+	base, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, []byte("schedule:\n  cycle_timeout: 2s\n"+string(base)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sims[cfg].Server.SetFaults(graphsim.Faults{EndlessPages: true})
+	out, errOut, code := runCLI(t, "--config", cfg, "enable")
+	if code != exitFatal || !strings.Contains(errOut, "Graph sent the same page") {
+		t.Fatalf("enable with a plan that cannot finish: exit %d\n%s%s", code, out, errOut)
+	}
+	sims[cfg].Server.SetFaults(graphsim.Faults{})
+	if out, _, code := runCLI(t, "--config", cfg, "status"); code != exitOK || !strings.Contains(out, "writeback is enabled") {
+		t.Fatalf("status after the failed enable: exit %d\n%s", code, out)
+	}
+}
+
+// A sync that fails before its cycle starts (here the DC cannot be
+// reached) alerts as any failed cycle does: cron users hear of it. It
+// used to return its error and send nothing.
+func TestSyncThatCannotStartAlerts(t *testing.T) {
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 13)
+	if out, errOut, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatalf("enable: exit %d\n%s%s", code, out, errOut)
+	}
+	var mu sync.Mutex
+	var kinds []string
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&m)
+		mu.Lock()
+		kinds = append(kinds, fmt.Sprint(m["alert"]))
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+	base, _ := os.ReadFile(cfg)
+	dc := testdc.Shared(t, testdc.Options{Exchange: true, Anchor: true})
+	broken := strings.Replace(string(base), "url: "+dc.URL, "url: ldaps://127.0.0.1:1", 1) + "alerts:\n  webhook_url: " + rcv.URL + "/hook/secret-part\n"
+	if err := os.WriteFile(cfg, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCLI(t, "--config", cfg, "sync")
+	mu.Lock()
+	defer mu.Unlock()
+	if code != exitFatal || len(kinds) != 1 || kinds[0] != "cycle_failed" {
+		t.Fatalf("a sync that cannot reach the DC: exit %d, alerts %v\n%s", code, kinds, errOut)
+	}
+	if strings.Contains(errOut, "secret-part") {
+		t.Fatalf("the webhook's URL is shown: %s", errOut)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/groupwriteback/groupwriteback/internal/alert"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -68,10 +69,43 @@ func (g *globals) openLocked(ctx context.Context, command string) (s *session, d
 	unlock, err := s.LockCycle(command)
 	if err != nil {
 		s.Close()
-		return nil, nil, err
+		return nil, nil, &lockBusyError{err}
 	}
 	return s, func() { unlock(); s.Close() }, nil
 }
+
+// lockBusyError: another cycle, or the active instance, holds the state:
+// this command waits its turn; nothing failed.
+type lockBusyError struct{ err error }
+
+func (e *lockBusyError) Error() string { return e.err.Error() }
+func (e *lockBusyError) Unwrap() error { return e.err }
+
+// alertFailedStart sends the cycle_failed alert for a sync that failed
+// before its cycle began, remembered in the state when it can be opened
+// (and sent regardless when it cannot).
+func (o *cycleCmd) alertFailedStart(ctx context.Context, cause error) {
+	cfg, err := o.load()
+	if err != nil {
+		return // no configuration, no webhook to call
+	}
+	var mem alert.Memory = forgetful{}
+	if st, err := wiring.OpenStore(ctx, cfg); err == nil {
+		defer st.Close()
+		mem = st
+	}
+	alerts := wiring.Alerts(cfg, mem, o.logger(cfg))
+	if werr := alerts.AfterCycle(context.WithoutCancel(ctx), alert.Cycle{Err: cause}, cfg.Alerts.StagingAfter); werr != nil {
+		fmt.Fprintln(o.stderr, "groupwriteback: alert webhook:", werr)
+	}
+}
+
+// forgetful is the alerts' memory when the state cannot be opened: every
+// alert is sent.
+type forgetful struct{}
+
+func (forgetful) Meta(context.Context, string) (string, error)  { return "", nil }
+func (forgetful) SetMeta(context.Context, string, string) error { return nil }
 
 // Close stops the progress printer and closes the session.
 func (s *session) Close() {
@@ -163,6 +197,13 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		done = func() { s.Close() }
 	} else {
 		s, done, err = o.openLocked(ctx, "sync")
+		var busy *lockBusyError
+		if err != nil && !errors.As(err, &busy) && o.group == "" {
+			// The cycle cannot even start (the DC or Graph cannot be
+			// reached, the state cannot be opened): cron users hear of
+			// it as of any failed cycle.
+			o.alertFailedStart(ctx, err)
+		}
 	}
 	if err != nil {
 		return err
@@ -175,7 +216,7 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		var p *engine.Plan
 		if p, err = s.Engine.Plan(cctx, engine.RunOptions{Full: o.full, Group: o.group}); err == nil {
 			res = p.Result
-			if err = p.Save(o.out); err != nil {
+			if err = s.Engine.SavePlan(cctx, p, o.out); err != nil {
 				return fmt.Errorf("--out: %w", err)
 			}
 		}
@@ -195,7 +236,10 @@ func (o *cycleCmd) run(ctx context.Context) error {
 		}
 	}
 	if errors.Is(err, engine.ErrDisabled) {
-		en, _ := s.Store.Enablement(ctx)
+		en, eerr := s.Store.Enablement(ctx)
+		if eerr != nil {
+			return fmt.Errorf("writeback is disabled: nothing was written (and the state cannot say since when: %w)", eerr)
+		}
 		if en.Changed.IsZero() {
 			return fmt.Errorf("writeback has not been enabled: nothing was written. Run `groupwriteback enable` (it checks the prerequisites and shows the first sync's plan)")
 		}
@@ -207,7 +251,9 @@ func (o *cycleCmd) run(ctx context.Context) error {
 	if o.dryRun && o.output == "text" {
 		if raw, at, err := s.Store.PendingPlan(ctx); err == nil && len(raw) > 0 && string(raw) != "null" {
 			var ops []reconcile.Op
-			_ = json.Unmarshal(raw, &ops)
+			if uerr := json.Unmarshal(raw, &ops); uerr != nil {
+				fmt.Fprintf(o.stderr, "groupwriteback: the staging service's pending plan cannot be read: %v\n", uerr)
+			}
 			fmt.Fprintf(o.stdout, "the staging service's pending plan, recorded %s: %d operations\n", at.Local().Format("2006-01-02 15:04:05"), len(ops))
 			for _, op := range ops {
 				printOp(o.stdout, op)

@@ -11,11 +11,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -67,7 +70,13 @@ type Config struct {
 }
 
 // Notifier sends alerts.
-type Notifier struct{ cfg Config }
+type Notifier struct {
+	cfg Config
+	// sent is when each kind went out from this process: what limits
+	// repeats when the state cannot be read.
+	mu   sync.Mutex
+	sent map[string]time.Time
+}
 
 // New returns a notifier; a nil one sends nothing.
 func New(cfg Config) *Notifier {
@@ -77,11 +86,17 @@ func New(cfg Config) *Notifier {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	// A webhook URL is a secret (whoever holds it may post): a redirect
+	// would carry the body, and the URL in Referer, to another host. A
+	// 3xx is an answer like any other that is not 2xx.
+	client := *cfg.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.Client = &client
 	if cfg.Format == "" {
 		cfg.Format = FormatJSON
 	}
 	if cfg.Instance == "" {
-		cfg.Instance, _ = os.Hostname()
+		cfg.Instance, _ = os.Hostname() // unknown, the alert names no instance: it still goes out
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -89,7 +104,17 @@ func New(cfg Config) *Notifier {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Notifier{cfg: cfg}
+	return &Notifier{cfg: cfg, sent: map[string]time.Time{}}
+}
+
+// Redact is a webhook URL as it may be shown: its scheme and host. The
+// rest (path, query) is the secret that lets anyone post to it.
+func Redact(webhook string) string {
+	u, err := url.Parse(webhook)
+	if err != nil || u.Host == "" {
+		return "(an unparsable URL)"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func sentKey(kind string) string { return "alert.sent." + kind }
@@ -102,7 +127,20 @@ func (n *Notifier) Send(ctx context.Context, a Alert) (bool, error) {
 		return false, nil
 	}
 	now := n.cfg.Now()
-	if last, _ := n.cfg.Memory.Meta(ctx, sentKey(a.Kind)); last != "" {
+	last, merr := n.cfg.Memory.Meta(ctx, sentKey(a.Kind))
+	if merr != nil {
+		// The state cannot say when this kind was last sent (the
+		// database may be what failed): the alert goes out, once per
+		// repeat period of this process, not once per cycle.
+		n.mu.Lock()
+		t, ok := n.sent[a.Kind]
+		n.mu.Unlock()
+		if ok && now.Sub(t) < n.cfg.Repeat {
+			return false, fmt.Errorf("alert: when %s was last sent cannot be read: %w", a.Kind, merr)
+		}
+		last = ""
+	}
+	if last != "" {
 		if t, err := time.Parse(time.RFC3339, last); err == nil && now.Sub(t) < n.cfg.Repeat {
 			n.cfg.Logger.Debug("alert not repeated within alerts.repeat_after", "alert", a.Kind, "last", t)
 			return false, nil
@@ -112,22 +150,33 @@ func (n *Notifier) Send(ctx context.Context, a Alert) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	where := Redact(n.cfg.URL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.URL, bytes.NewReader(body))
 	if err != nil {
-		return false, fmt.Errorf("alert: %w", err)
+		return false, fmt.Errorf("alert: webhook %s: the URL does not parse", where)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := n.cfg.Client.Do(req)
 	if err != nil {
-		return false, fmt.Errorf("alert: webhook: %w", err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // its URL is the secret one
+		}
+		return false, fmt.Errorf("alert: webhook %s: %w", where, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return false, fmt.Errorf("alert: webhook answered %s: %s", resp.Status, bytes.TrimSpace(msg))
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512)) // what the receiver said, if it can be read
+		if resp.StatusCode/100 == 3 {
+			return false, fmt.Errorf("alert: webhook %s answered %s, a redirect, which is not followed: set alerts.webhook_url to where it points", where, resp.Status)
+		}
+		return false, fmt.Errorf("alert: webhook %s answered %s: %s", where, resp.Status, bytes.TrimSpace(msg))
 	}
+	n.mu.Lock()
+	n.sent[a.Kind] = now
+	n.mu.Unlock()
 	if err := n.cfg.Memory.SetMeta(ctx, sentKey(a.Kind), now.UTC().Format(time.RFC3339)); err != nil {
-		return true, err
+		return true, errors.Join(err, merr)
 	}
 	n.cfg.Logger.Info("alert sent", "alert", a.Kind, "summary", a.Summary)
 	return true, nil
@@ -139,8 +188,10 @@ func (n *Notifier) Sent(ctx context.Context, kind string) bool {
 	if n == nil {
 		return false
 	}
-	v, _ := n.cfg.Memory.Meta(ctx, sentKey(kind))
-	return v != ""
+	// Unread, the failure is taken as not sent: no recovery is told for
+	// a failure that may never have been.
+	v, err := n.cfg.Memory.Meta(ctx, sentKey(kind))
+	return err == nil && v != ""
 }
 
 // Clear forgets that an alert of kind was sent: the condition is over, and

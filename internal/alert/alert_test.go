@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +153,86 @@ func TestAfterCycle(t *testing.T) {
 	last := rcv.bodies[len(rcv.bodies)-2]
 	if d := last["details"].(map[string]any); len(d["groups"].([]any)) != 2 || last["summary"] != "2 deletes or quarantines held back by the delete threshold (Team 1, Team 2): run sync --allow-deletes 2" {
 		t.Fatalf("held back alert: %v", last)
+	}
+}
+
+// A webhook URL is a secret: errors show its scheme and host only, and a
+// redirect is not followed (it would carry the alert, and the URL in
+// Referer, to another host).
+func TestWebhookSecretStaysPut(t *testing.T) {
+	ctx := context.Background()
+	var elsewhere sync.Mutex
+	reached := false
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Lock()
+		reached = true
+		elsewhere.Unlock()
+	}))
+	defer other.Close()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/collect", http.StatusTemporaryRedirect)
+	}))
+	defer redirect.Close()
+	const secretPath = "/hooks/T000/B000/XXXXsecretXXXX"
+	n := alert.New(alert.Config{URL: redirect.URL + secretPath + "?sig=topsecret", Memory: memory{}})
+	_, err := n.Send(ctx, alert.Alert{Kind: alert.CycleFailed, Severity: "error", Summary: "x"})
+	if err == nil || !strings.Contains(err.Error(), "redirect, which is not followed") {
+		t.Fatalf("a redirect: %v", err)
+	}
+	elsewhere.Lock()
+	if reached {
+		t.Fatal("the redirect was followed")
+	}
+	elsewhere.Unlock()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, url := range []string{redirect.URL + secretPath + "?sig=topsecret", closed.URL + secretPath + "?sig=topsecret"} {
+		_, err := alert.New(alert.Config{URL: url, Memory: memory{}}).Send(ctx, alert.Alert{Kind: alert.CycleFailed, Summary: "x"})
+		if err == nil || strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "hooks") || !strings.Contains(err.Error(), "http://127.0.0.1") {
+			t.Errorf("error shows the URL's secret part, or no host: %v", err)
+		}
+	}
+	if got := alert.Redact("https://outlook.office.com/webhook/abc@def/IncomingWebhook/123?x=1"); got != "https://outlook.office.com" {
+		t.Errorf("Redact = %q", got)
+	}
+}
+
+// brokenMemory is a state that cannot be read (the database is down).
+type brokenMemory struct{ writes int }
+
+func (m *brokenMemory) Meta(context.Context, string) (string, error) {
+	return "", errors.New("database unreachable")
+}
+func (m *brokenMemory) SetMeta(context.Context, string, string) error {
+	m.writes++
+	return errors.New("database unreachable")
+}
+
+// A state that cannot be read neither resets "staging since" nor makes
+// every cycle alert again: the alert goes out once per repeat period of
+// the process, and the error is told.
+func TestAlertsWhenTheStateCannotBeRead(t *testing.T) {
+	ctx := context.Background()
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	mem := &brokenMemory{}
+	n := alert.New(alert.Config{URL: srv.URL, Repeat: time.Hour, Memory: mem, Now: func() time.Time { return now }})
+	for range 3 {
+		if err := n.AfterCycle(ctx, alert.Cycle{Err: errors.New("the DC is gone"), Staging: true}, time.Minute); err == nil {
+			t.Fatal("the memory's error is not told")
+		}
+	}
+	if got := rcv.kinds(); len(got) != 1 || got[0] != alert.CycleFailed {
+		t.Fatalf("alerts sent: %v, want one cycle_failed", got)
+	}
+	if mem.writes != 1 { // the cycle_failed alert's own record; staging_since is left alone
+		t.Fatalf("%d writes to the unreadable state", mem.writes)
+	}
+	now = now.Add(time.Hour)
+	_ = n.AfterCycle(ctx, alert.Cycle{Err: errors.New("the DC is gone")}, 0)
+	if got := rcv.kinds(); len(got) != 2 {
+		t.Fatalf("after the repeat period: %v", got)
 	}
 }

@@ -72,7 +72,12 @@ func (n *Notifier) AfterCycle(ctx context.Context, c Cycle, stagingAfter time.Du
 // staging tells when this instance has been in staging longer than after:
 // a staging server left on after a migration writes nothing.
 func (n *Notifier) staging(ctx context.Context, on bool, after time.Duration, send func(Alert)) error {
-	since, _ := n.cfg.Memory.Meta(ctx, stagingSinceKey)
+	since, err := n.cfg.Memory.Meta(ctx, stagingSinceKey)
+	if err != nil {
+		// Unread, "since" is not known: it is neither reset (which would
+		// restart the count) nor told.
+		return fmt.Errorf("alert: when staging began cannot be read: %w", err)
+	}
 	if !on {
 		if since == "" {
 			return nil

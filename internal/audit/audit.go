@@ -2,31 +2,47 @@
 // Active Directory: an append-only file of JSON lines, one per operation
 // (run, group, DN, attributes old and new, members added and removed,
 // outcome), pruned to a retention period, and on Windows the same in the
-// event log. The engine writes it as it writes AD; `groupwriteback audit`
-// reads it.
+// event log. The engine writes it as it writes AD: an intent before each
+// write is sent, its outcome after, so that a process killed between the
+// two leaves an intent the next start settles by reading AD. Each line is
+// chained to the one before it by an HMAC keyed by a secret of the state,
+// so that a line edited, added or removed by hand is found (Verify).
+// `groupwriteback audit` reads it.
 package audit
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 )
 
-// The engine writes its audit trail here.
-var _ engine.Auditor = (*Log)(nil)
+// The engine writes its audit trail here, and settles the intents a
+// process killed mid-write left.
+var (
+	_ engine.Auditor   = (*Log)(nil)
+	_ engine.IntentLog = (*Log)(nil)
+)
 
 // Entry is one operation on AD, as the engine reports it.
 type Entry = engine.AuditEntry
+
+// The trail's own lines, which are no operation.
+const (
+	// OutcomeClosed marks a session that ended with no intent left open:
+	// the next start looks back for open intents only as far as it.
+	OutcomeClosed = "closed"
+	// OutcomeCheckpoint heads a trail whose oldest entries retention
+	// pruned: it carries the chain value of the last entry dropped, so
+	// that the rest still verifies.
+	OutcomeCheckpoint = "checkpoint"
+)
 
 // EventSink is a second home for each entry: the Windows event log.
 type EventSink interface {
@@ -41,23 +57,47 @@ const (
 	EventFailed  = 101
 )
 
+// Options open a trail.
+type Options struct {
+	// Retention drops, on open, the entries older than it (0: none).
+	Retention time.Duration
+	// Events, when set, receives each outcome too.
+	Events EventSink
+	// Key keys the hash chain: the state's audit key (store.AuditKey).
+	Key []byte
+}
+
 // Log is an open audit trail.
 type Log struct {
 	mu     sync.Mutex
 	path   string
 	f      *os.File
 	events EventSink
+	key    []byte
+	// seq and chain are the last line's: the next line follows them.
+	seq   int64
+	chain string
+	// open are the intents with no outcome yet, by OpID: those a killed
+	// process left (found on open), and this session's in flight.
+	open  map[string]Entry
+	wrote bool
+	// applied are, by run, the writes that run's session made, as the
+	// tail read back on open found them: what a run killed mid-cycle wrote.
+	applied map[int64][]Entry
 }
 
 // Open opens the trail at path for appending, first dropping the entries
-// older than retention (none when retention is 0). events, when not nil,
-// receives each entry too.
-func Open(path string, retention time.Duration, events EventSink) (*Log, error) {
+// older than the retention. It finds where the chain goes on, and the
+// intents an earlier process left with no outcome (Unsettled).
+func Open(path string, o Options) (*Log, error) {
+	if len(o.Key) == 0 {
+		return nil, fmt.Errorf("audit: no key for the trail's chain")
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	if retention > 0 {
-		if _, err := Prune(path, time.Now().Add(-retention)); err != nil {
+	if o.Retention > 0 {
+		if _, err := Prune(path, time.Now().Add(-o.Retention), o.Key); err != nil {
 			return nil, err
 		}
 	}
@@ -69,7 +109,12 @@ func Open(path string, retention time.Duration, events EventSink) (*Log, error) 
 		f.Close()
 		return nil, fmt.Errorf("audit: %s: %w", path, err)
 	}
-	return &Log{path: path, f: f, events: events}, nil
+	l := &Log{path: path, f: f, events: o.Events, key: o.Key, open: map[string]Entry{}, applied: map[int64][]Entry{}}
+	if err := l.readTail(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit: %s: %w", path, err)
+	}
+	return l, nil
 }
 
 // endLine ends a last line a crash cut short, so that the next entry
@@ -89,22 +134,78 @@ func endLine(f *os.File) error {
 	return err
 }
 
-// Audit appends one entry, and writes it to the event log when there is
-// one. The line is written whole in one write, so that a crash leaves no
-// half entry before the next.
+// readTail reads the trail backwards from its end: the last line's
+// sequence number and chain value, and every intent with no outcome back
+// to the last session that closed with none open.
+func (l *Log) readTail() error {
+	done := map[string]bool{}
+	found := false
+	return backwards(l.f, func(line []byte) (bool, error) {
+		var e Entry
+		if json.Unmarshal(line, &e) != nil {
+			return true, nil // damaged: look further
+		}
+		if !found {
+			l.seq, l.chain, found = e.Seq, e.Chain, true
+		}
+		switch e.Outcome {
+		case OutcomeClosed, OutcomeCheckpoint:
+			return false, nil
+		case engine.OutcomeIntent:
+			if e.OpID != "" && !done[e.OpID] {
+				l.open[e.OpID] = e
+			}
+		default:
+			done[e.OpID] = true
+			if e.Outcome == engine.OutcomeApplied {
+				l.applied[e.RunID] = append(l.applied[e.RunID], e)
+			}
+		}
+		return true, nil
+	})
+}
+
+// Applied are the writes a run made, as far back as the trail was read on
+// open (to the last session that closed with no intent open): all of
+// them, for a run whose process was killed.
+func (l *Log) Applied(runID int64) []Entry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.applied[runID])
+}
+
+// Audit appends one entry, chained to the one before it, and writes its
+// outcome to the event log when there is one. The line is written whole
+// in one write, so that a crash leaves no half entry before the next.
 func (l *Log) Audit(_ context.Context, e Entry) error {
-	b, err := json.Marshal(e)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e.Seq = l.seq + 1
+	line, chain, err := seal(l.key, l.chain, e)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, err := l.f.Write(append(b, '\n')); err != nil {
+	if _, err := l.f.Write(line); err != nil {
 		return fmt.Errorf("audit: %s: %w", l.path, err)
 	}
+	l.seq, l.chain, l.wrote = e.Seq, chain, true
+	switch e.Outcome {
+	case engine.OutcomeIntent:
+		l.open[e.OpID] = e
+		return nil // the event log hears of outcomes
+	case OutcomeClosed:
+		return nil
+	default:
+		delete(l.open, e.OpID)
+		if e.Settled && e.Outcome == engine.OutcomeApplied {
+			l.applied[e.RunID] = append(l.applied[e.RunID], e)
+		}
+	}
 	if l.events != nil {
+		e.Chain = chain
+		b, _ := json.Marshal(e) // marshalled once already, by seal
 		msg := Summary(e) + "\n" + string(b)
-		if e.Outcome == "failed" {
+		if e.Outcome == engine.OutcomeFailed || e.Outcome == engine.OutcomeRefused {
 			err = l.events.Warning(EventFailed, msg)
 		} else {
 			err = l.events.Info(EventApplied, msg)
@@ -116,16 +217,47 @@ func (l *Log) Audit(_ context.Context, e Entry) error {
 	return nil
 }
 
-// Close flushes the trail to disk and closes it.
-func (l *Log) Close() error {
+// Unsettled are the intents with no outcome: writes whose process ended
+// (or lost the DC) before it knew how they went, oldest first.
+func (l *Log) Unsettled() []Entry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	err := l.f.Sync()
+	out := make([]Entry, 0, len(l.open))
+	for _, e := range l.open {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return int(a.Seq - b.Seq) })
+	return out
+}
+
+// Head is the last line's sequence number and chain value: the state
+// keeps it, so that a trail cut short is found too.
+func (l *Log) Head() (seq int64, chain string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq, l.chain
+}
+
+// Close marks the session closed when it wrote and left no intent open,
+// flushes the trail to disk and closes it.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	wrote, open := l.wrote, len(l.open)
+	l.mu.Unlock()
+	var err error
+	if wrote && open == 0 {
+		err = l.Audit(context.Background(), Entry{Time: time.Now().UTC(), Outcome: OutcomeClosed})
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if serr := l.f.Sync(); err == nil {
+		err = serr
+	}
 	if cerr := l.f.Close(); err == nil {
 		err = cerr
 	}
 	if l.events != nil {
-		_ = l.events.Close()
+		_ = l.events.Close() // the event log's handle: nothing is lost with it
 	}
 	return err
 }
@@ -140,163 +272,4 @@ func Summary(e Entry) string {
 		s += ": " + e.Error
 	}
 	return s
-}
-
-// Filter chooses entries to read.
-type Filter struct {
-	// Since drops entries before it (zero: none).
-	Since time.Time
-	// Group keeps the entries of one group: its cloud id, name or DN
-	// (empty: all).
-	Group string
-}
-
-func (f Filter) keep(e Entry) bool {
-	if e.Time.Before(f.Since) {
-		return false
-	}
-	g := f.Group
-	return g == "" || strings.EqualFold(e.CloudID, g) || strings.EqualFold(e.Name, g) || strings.EqualFold(e.DN, g) || strings.EqualFold(e.NewDN, g)
-}
-
-// DamagedError names the lines of a trail that are not entries: a write a
-// crash cut short, or a hand edit. The entries around them are read.
-type DamagedError struct {
-	Path  string
-	Lines []int
-}
-
-func (e *DamagedError) Error() string {
-	return fmt.Sprintf("audit: %s: line %s is not an audit entry (a write cut short by a crash, or an edit); the other entries are read",
-		e.Path, strings.Trim(strings.Join(strings.Fields(fmt.Sprint(e.Lines)), ", "), "[]"))
-}
-
-// Read returns the entries of the trail at path that f keeps, oldest
-// first. A missing trail has none. Lines that are not entries are
-// skipped and named in a *DamagedError returned with the entries.
-func Read(path string, f Filter) ([]Entry, error) {
-	file, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return []Entry{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	defer file.Close()
-	out := []Entry{}
-	damaged := &DamagedError{Path: path}
-	err = scan(file, func(n int, line []byte, e *Entry) error {
-		switch {
-		case e == nil:
-			damaged.Lines = append(damaged.Lines, n)
-		case f.keep(*e):
-			out = append(out, *e)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("audit: %s: %w", path, err)
-	}
-	if len(damaged.Lines) > 0 {
-		return out, damaged
-	}
-	return out, nil
-}
-
-// scan calls each for every line of r, with its number, its text and the
-// entry it holds (nil when it holds none).
-func scan(r io.Reader, each func(n int, line []byte, e *Entry) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 64*1024*1024) // a create of 1,000 members is a long line
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Bytes()
-		if len(strings.TrimSpace(string(line))) == 0 {
-			continue
-		}
-		e := &Entry{}
-		if json.Unmarshal(line, e) != nil {
-			e = nil
-		}
-		if err := each(n, line, e); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
-}
-
-// errStop ends a scan early.
-var errStop = errors.New("stop")
-
-// firstTime is the time of the trail's first dated entry.
-func firstTime(r io.Reader) (t time.Time, ok bool) {
-	_ = scan(r, func(_ int, _ []byte, e *Entry) error {
-		if e == nil {
-			return nil // a damaged line cannot be dated: look further
-		}
-		t, ok = e.Time, true
-		return errStop
-	})
-	return t, ok
-}
-
-// Prune drops the entries older than before from the trail at path,
-// rewriting it beside and renaming it over, so that a crash leaves either
-// trail whole. It returns how many it dropped.
-//
-// Entries are appended in time order, so when the first dated entry is
-// within the retention there is nothing to drop, and the trail is not
-// read further: every session opens the trail, and a year of it is
-// rewritten only when its oldest entry expires.
-func Prune(path string, before time.Time) (int, error) {
-	in, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("audit: %w", err)
-	}
-	defer in.Close()
-	if first, ok := firstTime(in); ok && !first.Before(before) {
-		return 0, nil
-	}
-	if _, err := in.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("audit: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".audit-*")
-	if err != nil {
-		return 0, fmt.Errorf("audit: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	dropped := 0
-	err = scan(in, func(_ int, line []byte, e *Entry) error {
-		if e != nil && e.Time.Before(before) { // a damaged line is kept: it cannot be dated
-			dropped++
-			return nil
-		}
-		_, err := w.Write(append(line, '\n'))
-		return err
-	})
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil && dropped > 0 {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, fmt.Errorf("audit: prune %s: %w", path, err)
-	}
-	if dropped == 0 {
-		return 0, nil
-	}
-	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
-		return 0, fmt.Errorf("audit: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return 0, fmt.Errorf("audit: %w", err)
-	}
-	return dropped, nil
 }

@@ -3,8 +3,10 @@ package audit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,9 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
+
+// key is the test trails' chain key.
+var key = []byte("0123456789abcdef0123456789abcdef")
 
 type events struct{ info, warning []string }
 
@@ -35,7 +40,7 @@ func entry(at time.Time, id, action, outcome string) audit.Entry {
 func TestAppendReadFilter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub", "audit.jsonl")
 	ev := &events{}
-	l, err := audit.Open(path, 0, ev)
+	l, err := audit.Open(path, audit.Options{Events: ev, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +88,7 @@ func TestAppendReadFilter(t *testing.T) {
 // rest byte for byte.
 func TestRetention(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := audit.Open(path, 0, nil)
+	l, err := audit.Open(path, audit.Options{Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,18 +100,23 @@ func TestRetention(t *testing.T) {
 	}
 	l.Close()
 	before, _ := os.ReadFile(path)
-	l, err = audit.Open(path, 365*24*time.Hour, nil)
+	l, err = audit.Open(path, audit.Options{Retention: 365 * 24 * time.Hour, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
 	after, _ := os.ReadFile(path)
 	lines := strings.Split(string(before), "\n")
-	if string(after) != strings.Join(lines[1:], "\n") {
-		t.Fatalf("after pruning:\n%s\nwant the last two lines of:\n%s", after, before)
+	afterLines := strings.SplitN(string(after), "\n", 2)
+	if !strings.Contains(afterLines[0], `"outcome":"checkpoint"`) || !strings.Contains(afterLines[0], `"pruned":1`) ||
+		!strings.HasPrefix(afterLines[1], strings.Join(lines[1:], "\n")) {
+		t.Fatalf("after pruning:\n%s\nwant a checkpoint, then the last lines of:\n%s", after, before)
 	}
-	if n, err := audit.Prune(path, now.Add(-24*time.Hour)); n != 1 || err != nil {
+	if n, err := audit.Prune(path, now.Add(-24*time.Hour), key); n != 1 || err != nil {
 		t.Fatalf("prune to a day: %d, %v", n, err)
+	}
+	if r, err := audit.Verify(path, key); err != nil || !r.OK() || r.Pruned != 2 || r.First != 3 {
+		t.Fatalf("the pruned trail does not verify: %+v, %v", r, err)
 	}
 }
 
@@ -123,7 +133,7 @@ func TestPruneReadsOnlyWhatExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := os.Stat(path)
-	if n, err := audit.Prune(path, now.Add(-24*time.Hour)); n != 0 || err != nil {
+	if n, err := audit.Prune(path, now.Add(-24*time.Hour), key); n != 0 || err != nil {
 		t.Fatalf("%d, %v", n, err)
 	}
 	if after, _ := os.Stat(path); !os.SameFile(before, after) {
@@ -132,7 +142,7 @@ func TestPruneReadsOnlyWhatExpires(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{\"damaged\n"+line(48*time.Hour)+line(time.Minute)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := audit.Prune(path, now.Add(-24*time.Hour)); n != 1 || err != nil {
+	if n, err := audit.Prune(path, now.Add(-24*time.Hour), key); n != 1 || err != nil {
 		t.Fatalf("an expired entry after a damaged line: %d, %v", n, err)
 	}
 	if b, _ := os.ReadFile(path); !strings.HasPrefix(string(b), "{\"damaged\n") || strings.Count(string(b), "\n") != 2 {
@@ -148,7 +158,7 @@ func TestDamagedLineNamed(t *testing.T) {
 	if err := os.WriteFile(path, []byte(first+"\n{\"runId\":2,\"act"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l, err := audit.Open(path, 365*24*time.Hour, nil)
+	l, err := audit.Open(path, audit.Options{Retention: 365 * 24 * time.Hour, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,5 +173,150 @@ func TestDamagedLineNamed(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].RunID != 1 || got[1].Action != "delete" {
 		t.Fatalf("entries around the damaged line: %+v", got)
+	}
+}
+
+// writeTrail writes n applied entries and closes the trail.
+func writeTrail(t *testing.T, path string, n int) {
+	t.Helper()
+	l, err := audit.Open(path, audit.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		e := entry(time.Now().UTC(), fmt.Sprintf("g%d", i), "update", "applied")
+		e.OpID = fmt.Sprintf("1-%d", i+1)
+		if err := l.Audit(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Every hand edit of a chained trail is found and named by its line: a
+// value changed, a line added (even one copied from the trail), a line
+// removed, the lines reordered, the end cut off and rewritten, a
+// checkpoint forged without the key. The untouched trail holds.
+func TestVerifyFindsEveryEdit(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	writeTrail(t, path, 5)
+	orig, _ := os.ReadFile(path)
+	if r, err := audit.Verify(path, key); err != nil || !r.OK() || r.Verified != 6 || r.First != 1 || r.Last != 6 {
+		t.Fatalf("the trail as written: %+v, %v", r, err)
+	}
+	lines := strings.SplitAfter(string(orig), "\n")
+	lines = lines[:len(lines)-1] // the empty string after the last newline
+	for _, tc := range []struct {
+		name string
+		edit func(ls []string) []string
+		line int // the first line named
+	}{
+		{"a value changed", func(ls []string) []string {
+			ls[2] = strings.Replace(ls[2], `"new"`, `"forged"`, 1)
+			return ls
+		}, 3},
+		{"an outcome changed", func(ls []string) []string {
+			ls[1] = strings.Replace(ls[1], `"applied"`, `"failed"`, 1)
+			return ls
+		}, 2},
+		{"a line added by hand", func(ls []string) []string {
+			forged := `{"time":"2026-01-01T00:00:00Z","runId":7,"cloudId":"g9","action":"delete","dn":"CN=x","outcome":"applied"}` + "\n"
+			return append(ls[:3], append([]string{forged}, ls[3:]...)...)
+		}, 4},
+		{"a line copied again", func(ls []string) []string {
+			return append(ls[:3], append([]string{ls[1]}, ls[3:]...)...)
+		}, 4},
+		{"a line removed", func(ls []string) []string { return append(ls[:2], ls[3:]...) }, 3},
+		{"lines swapped", func(ls []string) []string {
+			ls[1], ls[2] = ls[2], ls[1]
+			return ls
+		}, 2},
+		{"the head removed", func(ls []string) []string { return ls[2:] }, 1},
+		{"a checkpoint forged over a removed head", func(ls []string) []string {
+			cp := `{"time":"2026-01-01T00:00:00Z","runId":0,"cloudId":"","action":"","dn":"","outcome":"checkpoint","seq":2,"prev":"` +
+				strings.Repeat("0", 64) + `","pruned":2,"chain":"` + strings.Repeat("1", 64) + `"}` + "\n"
+			return append([]string{cp}, ls[2:]...)
+		}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".jsonl")
+			if err := os.WriteFile(p, []byte(strings.Join(tc.edit(slices.Clone(lines)), "")), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r, err := audit.Verify(p, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK() || len(r.Broken) == 0 || r.Broken[0].Line != tc.line {
+				t.Fatalf("%+v: want line %d named", r, tc.line)
+			}
+		})
+	}
+	// The key is what makes the chain: another state's key verifies none.
+	if r, _ := audit.Verify(path, []byte("another state's key, 32 bytes!!")); r.OK() {
+		t.Fatal("verified with another key")
+	}
+}
+
+// An intent with no outcome (the process was killed between them) is
+// found when the trail is opened again, and is settled by an outcome; a
+// session that closed with none open bounds how far back a start looks.
+func TestIntentsOpenAcrossSessions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	writeTrail(t, path, 2)
+	l, err := audit.Open(path, audit.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := l.Unsettled(); len(u) != 0 {
+		t.Fatalf("after a closed session: %+v", u)
+	}
+	in := entry(time.Now().UTC(), "g7", "delete", "intent")
+	in.OpID = "2-1"
+	done := entry(time.Now().UTC(), "g8", "create", "intent")
+	done.OpID = "2-2"
+	for _, e := range []audit.Entry{in, done, func() audit.Entry { d := done; d.Outcome = "applied"; return d }()} {
+		if err := l.Audit(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// killed: no Close
+	l2, err := audit.Open(path, audit.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := l2.Unsettled()
+	if len(u) != 1 || u[0].OpID != "2-1" || u[0].Action != "delete" {
+		t.Fatalf("unsettled after a kill: %+v", u)
+	}
+	settled := u[0]
+	settled.Outcome, settled.Settled = "not-applied", true
+	if err := l2.Audit(context.Background(), settled); err != nil {
+		t.Fatal(err)
+	}
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The reader shows outcomes, and intents only while open.
+	got, err := audit.Read(path, audit.Filter{})
+	if err != nil || len(got) != 4 || got[2].Outcome != "applied" || got[3].Outcome != "not-applied" || !got[3].Settled {
+		t.Fatalf("read: %+v, %v", got, err)
+	}
+	if all, _ := audit.Read(path, audit.Filter{Intents: true}); len(all) != 6 {
+		t.Fatalf("with intents: %d entries, want 6", len(all))
+	}
+	if r, err := audit.Verify(path, key); err != nil || !r.OK() {
+		t.Fatalf("verify: %+v, %v", r, err)
+	}
+	l3, err := audit.Open(path, audit.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l3.Close()
+	if u := l3.Unsettled(); len(u) != 0 {
+		t.Fatalf("after settling: %+v", u)
 	}
 }

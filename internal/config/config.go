@@ -115,6 +115,14 @@ type Writeback struct {
 	// PlanMaxAge is the oldest a saved plan (plan --out) may be when
 	// applied (default 1h): AD and the tenant move on.
 	PlanMaxAge time.Duration `yaml:"plan_max_age"`
+	// PlanKeyFile names a file holding the key that signs saved plans
+	// (at least 32 characters), for a staging server with a state of its
+	// own whose plans the active server applies: both name the same key.
+	// Unset, plans are signed with a key of the state, so they verify
+	// where the state is (the same server, or instances sharing it).
+	PlanKeyFile string `yaml:"plan_key_file"`
+	// PlanKey is the key read from PlanKeyFile.
+	PlanKey secret.Value `yaml:"-"`
 }
 
 // PlacementRule is one writeback.placement rule: an OU, and the
@@ -450,10 +458,19 @@ func (c *Config) Complete(dir string) error {
 			*p = filepath.Join(dir, *p)
 		}
 	}
-	var err, uerr error
+	var err, uerr, kerr error
 	c.Alerts.WebhookURL, err = secret.Resolve(c.Alerts.WebhookURL, "alerts.webhook_url", c.Alerts.WebhookURLFile, "alerts.webhook_url_file", EnvAlertsWebhookURL)
 	c.State.URL, uerr = secret.Resolve(c.State.URL, "state.url", c.State.URLFile, "state.url_file", EnvStateURL)
-	return errors.Join(c.Cloud.Complete("cloud."), c.Directory.Complete("directory."), err, uerr)
+	if f := c.Writeback.PlanKeyFile; f != "" {
+		if !filepath.IsAbs(f) {
+			c.Writeback.PlanKeyFile = filepath.Join(dir, f)
+		}
+		c.Writeback.PlanKey, kerr = secret.Resolve(secret.Value{}, "", c.Writeback.PlanKeyFile, "writeback.plan_key_file", "")
+		if kerr == nil && len(c.Writeback.PlanKey.Reveal()) < 32 {
+			kerr = fmt.Errorf("writeback.plan_key_file: %s holds fewer than 32 characters: make one with `openssl rand -hex 32`", c.Writeback.PlanKeyFile)
+		}
+	}
+	return errors.Join(c.Cloud.Complete("cloud."), c.Directory.Complete("directory."), err, uerr, kerr)
 }
 
 func validDN(s string) bool {

@@ -2,57 +2,49 @@ package directory
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
-// Apply carries out one planned operation. Before it writes to an existing
-// object it reads the object's anchor again: if it is not the one the plan
-// expects, it writes nothing and returns an error wrapping
-// reconcile.ErrNotOwned that says what it expected and found.
-func (c *Client) Apply(ctx context.Context, op reconcile.Op) error {
+// Write carries out one operation the write gate approved (the gate read
+// the object and checked it first). Before each request it sends, retries
+// after a lost connection included, it asks the fence (a.Permit) whether
+// this instance may still write until the request's deadline.
+func (c *Client) Write(ctx context.Context, a *gate.Approved) error {
+	op, err := a.Op()
+	if err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if op.SID != "" {
-		// An original AD group written in place: only its members and
-		// names change, and only while it is the group of that SID.
-		switch op.Action {
-		case reconcile.Update, reconcile.AddMembers, reconcile.RemoveMembers:
-		default:
-			return fmt.Errorf("directory: %s of %s refused: a group written in place is never created, renamed, moved or deleted: %w", op.Action, op.DN, reconcile.ErrNotOwned)
-		}
-		if err := c.checkSID(ctx, op.DN, op.SID); err != nil {
-			return err
-		}
-	} else if op.Action != reconcile.Create {
-		if err := c.checkOwned(ctx, op.DN, op.Anchor); err != nil {
-			return err
-		}
-	}
 	switch op.Action {
 	case reconcile.Create:
-		return c.create(ctx, op)
+		return c.create(ctx, a, op)
 	case reconcile.Update:
-		return c.update(ctx, op)
+		return c.update(ctx, a, op)
 	case reconcile.Move:
 		rdn, _ := policy.SplitDN(op.DN)
-		return c.modifyDN(ctx, "move", op, rdn, op.NewParent, rdn+","+op.NewParent)
+		return c.modifyDN(ctx, a, "move", op, rdn, op.NewParent, rdn+","+op.NewParent)
 	case reconcile.Rename:
 		_, parent := policy.SplitDN(op.DN)
-		return c.modifyDN(ctx, "rename", op, op.NewRDN, "", op.NewRDN+","+parent)
+		return c.modifyDN(ctx, a, "rename", op, op.NewRDN, "", op.NewRDN+","+parent)
 	case reconcile.AddMembers:
-		return c.members(ctx, op.DN, op.Members, true)
+		return c.members(ctx, a, op.DN, op.Members, true)
 	case reconcile.RemoveMembers:
-		return c.members(ctx, op.DN, op.Members, false)
+		return c.members(ctx, a, op.DN, op.Members, false)
 	case reconcile.Delete:
 		c.deletes.Add(1)
-		err := c.do(ctx, "delete", func(conn *ldap.Conn) error { return conn.Del(ldap.NewDelRequest(op.DN, nil)) })
+		err := c.write(ctx, a, "delete", func(conn *ldap.Conn) error { return conn.Del(ldap.NewDelRequest(op.DN, nil)) })
 		if IsCode(err, ldap.LDAPResultNoSuchObject) {
 			return nil // already gone: a retry after a lost connection whose first try was done
 		}
@@ -61,12 +53,95 @@ func (c *Client) Apply(ctx context.Context, op reconcile.Op) error {
 	return fmt.Errorf("directory: unknown operation %q", op.Action)
 }
 
+// write is do for a request that changes AD: the fence is asked
+// immediately before each try.
+func (c *Client) write(ctx context.Context, a *gate.Approved, op string, f func(conn *ldap.Conn) error) error {
+	return c.do(ctx, op, func(conn *ldap.Conn) error {
+		if err := a.Permit(time.Now()); err != nil {
+			return err
+		}
+		return f(conn)
+	})
+}
+
+// Inspect reads the object at dn for the write gate: its class, anchor,
+// SID, adminCount and isCriticalSystemObject; with holders, every group
+// that holds it at any depth, walked up memberOf (nil, nil when nothing
+// is at dn).
+func (c *Client) Inspect(ctx context.Context, dn string, holders bool) (*gate.Object, error) {
+	attrs := []string{"objectClass", "adminDescription", "objectSid", "adminCount", "isCriticalSystemObject", "groupType"}
+	if c.schema.AnchorAttribute {
+		attrs = append(attrs, AnchorAttribute)
+	}
+	if holders {
+		attrs = append(attrs, "memberOf")
+	}
+	entries, err := c.search(ctx, dn, ldap.ScopeBaseObject, "(objectClass=*)", attrs)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	e := entries[0]
+	o := &gate.Object{DN: e.DN, Class: e.GetAttributeValues("objectClass"), AdminDescription: e.GetAttributeValue("adminDescription"),
+		ExternalID: e.GetAttributeValue(AnchorAttribute), SID: SIDString(e.GetRawAttributeValue("objectSid")),
+		AdminCount: e.GetAttributeValue("adminCount") == "1", Critical: strings.EqualFold(e.GetAttributeValue("isCriticalSystemObject"), "TRUE"),
+		GroupType: e.GetAttributeValue("groupType")}
+	if o.DN == "" {
+		o.DN = dn
+	}
+	if holders {
+		if o.Holders, err = c.holders(ctx, e.GetAttributeValues("memberOf")); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// maxHolders bounds the walk up memberOf: a group held by more groups than
+// this is refused as if protected (the gate fails closed).
+const maxHolders = 10000
+
+// ErrTooManyHolders: the walk up memberOf found more groups than it reads.
+var ErrTooManyHolders = errors.New("held by too many groups to check")
+
+// holders walks up memberOf from the groups given: every group that holds
+// them, at any depth, once each. memberOf is read on this DC's domain
+// partition: a group of another domain of the forest that holds the
+// object through a universal group is seen only where the DC is a global
+// catalog (docs/operating.md says so).
+func (c *Client) holders(ctx context.Context, first []string) ([]gate.Holder, error) {
+	var out []gate.Holder
+	seen := map[string]bool{}
+	queue := slices.Clone(first)
+	for len(queue) > 0 {
+		dn := queue[0]
+		queue = queue[1:]
+		if seen[strings.ToLower(dn)] {
+			continue
+		}
+		seen[strings.ToLower(dn)] = true
+		if len(seen) > maxHolders {
+			return nil, fmt.Errorf("directory: %w (more than %d)", ErrTooManyHolders, maxHolders)
+		}
+		entries, err := c.search(ctx, dn, ldap.ScopeBaseObject, "(objectClass=*)", []string{"objectSid", "adminCount", "memberOf"})
+		if err != nil {
+			return nil, err
+		}
+		if len(entries) == 0 {
+			continue // gone since memberOf was read
+		}
+		e := entries[0]
+		out = append(out, gate.Holder{DN: dn, SID: SIDString(e.GetRawAttributeValue("objectSid")), AdminCount: e.GetAttributeValue("adminCount") == "1"})
+		queue = append(queue, e.GetAttributeValues("memberOf")...)
+	}
+	return out, nil
+}
+
 // modifyDN renames or moves op.DN to newDN. If the object is no longer at
 // op.DN but an object with the anchor is at newDN, the first try was done
 // (its answer lost with the connection).
-func (c *Client) modifyDN(ctx context.Context, what string, op reconcile.Op, rdn, parent, newDN string) error {
+func (c *Client) modifyDN(ctx context.Context, a *gate.Approved, what string, op reconcile.Op, rdn, parent, newDN string) error {
 	c.renames.Add(1)
-	err := c.do(ctx, "modrdn", func(conn *ldap.Conn) error { return conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, rdn, true, parent)) })
+	err := c.write(ctx, a, "modrdn", func(conn *ldap.Conn) error { return conn.ModifyDN(ldap.NewModifyDNRequest(op.DN, rdn, true, parent)) })
 	if IsCode(err, ldap.LDAPResultNoSuchObject) && c.checkOwned(ctx, newDN, op.Anchor) == nil {
 		return nil
 	}
@@ -93,21 +168,6 @@ func (c *Client) checkOwned(ctx context.Context, dn, anchor string) error {
 	return nil
 }
 
-// checkSID checks that dn is a group with objectSid sid.
-func (c *Client) checkSID(ctx context.Context, dn, sid string) error {
-	entries, err := c.search(ctx, dn, ldap.ScopeBaseObject, "(objectClass=group)", []string{"objectSid"})
-	if err != nil {
-		return err
-	}
-	if len(entries) != 1 {
-		return &Error{Op: "check the SID of", DN: dn, Code: ldap.LDAPResultNoSuchObject, Message: "no such group", Err: reconcile.ErrNotOwned}
-	}
-	if got := SIDString(entries[0].GetRawAttributeValue("objectSid")); !strings.EqualFold(got, sid) {
-		return fmt.Errorf("directory: %s: expected the group with SID %s, found %s: %w", dn, sid, got, reconcile.ErrNotOwned)
-	}
-	return nil
-}
-
 // UniqueValues drops repeated values, as AD refuses them in one write:
 // folding case when fold (member DNs, proxyAddresses).
 func UniqueValues(vals []string, fold bool) []string {
@@ -126,7 +186,7 @@ func UniqueValues(vals []string, fold bool) []string {
 	return out
 }
 
-func (c *Client) create(ctx context.Context, op reconcile.Op) error {
+func (c *Client) create(ctx context.Context, a *gate.Approved, op reconcile.Op) error {
 	req := ldap.NewAddRequest(op.DN, nil)
 	req.Attribute("objectClass", []string{"top", "group"})
 	for _, ch := range op.Changes {
@@ -138,7 +198,7 @@ func (c *Client) create(ctx context.Context, op reconcile.Op) error {
 		req.Attribute("member", UniqueValues(op.Members, true))
 	}
 	c.adds.Add(1)
-	err := c.do(ctx, "add", func(conn *ldap.Conn) error { return conn.Add(req) })
+	err := c.write(ctx, a, "add", func(conn *ldap.Conn) error { return conn.Add(req) })
 	if IsCode(err, ldap.LDAPResultEntryAlreadyExists) {
 		if c.checkOwned(ctx, op.DN, op.Anchor) == nil {
 			return nil // ours: a retry after a lost connection whose first try was done
@@ -180,7 +240,7 @@ func (c *Client) nameTaken(ctx context.Context, op reconcile.Op) error {
 		"or choose other names with writeback.naming", what, op.Anchor)}
 }
 
-func (c *Client) update(ctx context.Context, op reconcile.Op) error {
+func (c *Client) update(ctx context.Context, a *gate.Approved, op reconcile.Op) error {
 	req := ldap.NewModifyRequest(op.DN, nil)
 	for _, ch := range op.Changes {
 		switch {
@@ -194,7 +254,7 @@ func (c *Client) update(ctx context.Context, op reconcile.Op) error {
 		return nil
 	}
 	c.modifies.Add(1)
-	return wrap("modify", op.DN, c.do(ctx, "modify", func(conn *ldap.Conn) error { return conn.Modify(req) }))
+	return wrap("modify", op.DN, c.write(ctx, a, "modify", func(conn *ldap.Conn) error { return conn.Modify(req) }))
 }
 
 // Result codes that mean a member value was already there (add) or already
@@ -208,7 +268,7 @@ var (
 
 // members adds or removes member values in one modify, falling back to one
 // value at a time when the batch meets a value already in step.
-func (c *Client) members(ctx context.Context, dn string, values []string, add bool) error {
+func (c *Client) members(ctx context.Context, a *gate.Approved, dn string, values []string, add bool) error {
 	values = UniqueValues(values, true)
 	modify := func(vals []string) error {
 		req := ldap.NewModifyRequest(dn, nil)
@@ -222,7 +282,7 @@ func (c *Client) members(ctx context.Context, dn string, values []string, add bo
 		if add {
 			op = "add members to"
 		}
-		return wrap(op, dn, c.do(ctx, "modify", func(conn *ldap.Conn) error { return conn.Modify(req) }))
+		return wrap(op, dn, c.write(ctx, a, "modify", func(conn *ldap.Conn) error { return conn.Modify(req) }))
 	}
 	benign := alreadyGone
 	if add {

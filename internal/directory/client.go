@@ -18,6 +18,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/directory/kerberos"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
@@ -450,6 +451,6 @@ func (c *Client) search(ctx context.Context, base string, scope int, filter stri
 // The engine reads and writes AD through this client.
 var (
 	_ engine.DirectoryReader = (*Client)(nil)
-	_ engine.DirectoryWriter = (*Client)(nil)
+	_ gate.Target            = (*Client)(nil)
 	_ engine.ForestReader    = (*Client)(nil)
 )

@@ -54,7 +54,10 @@ func fixture(dc *testdc.DC, c *directory.Client) directorytest.Fixture {
 				out = append(out, directorytest.User{DN: u.DN, SID: u.SID, GUID: u.GUID})
 			}
 			return out
-		}}
+		},
+		AddGroup:     func(t *testing.T, ou, name string) (string, string) { return dc.AddGroup(t, ou, name) },
+		Nest:         func(t *testing.T, group, member string) { dc.Nest(t, group, member) },
+		SetAttribute: func(t *testing.T, dn, name string, values []string) { dc.SetAttribute(t, dn, name, values) }}
 }
 
 func TestOpenFailures(t *testing.T) {
@@ -134,7 +137,7 @@ func TestNamesRoundTrip(t *testing.T) {
 	for i, display := range names {
 		id := fmt.Sprintf("6a1e0c55-02%02d-4f0e-9d3b-2c1a0b9f8e7d", i)
 		cn := policy.CommonName(policy.NamingDisplayName, id, display)
-		directorytest.MustApply(t, c, directorytest.CreateOp(cn, ou, id))
+		directorytest.MustApply(t, directorytest.GateOver(c, nil, ou), directorytest.CreateOp(cn, ou, id))
 		g := directorytest.Owned(t, c, ou)[id]
 		parsed, err := ldap.ParseDN(g.DN)
 		if err != nil {
@@ -161,9 +164,9 @@ func TestLargeGroupRangedRead(t *testing.T) {
 	op := directorytest.CreateOp("Large_2c1a0b9f8e7d", ou, id, dns[:1000]...)
 	var adds []reconcile.Op
 	for start := 1000; start < len(dns); start += 1000 {
-		adds = append(adds, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: dns[start:min(start+1000, len(dns))]})
+		adds = append(adds, reconcile.Op{Action: reconcile.AddMembers, CloudID: id, DN: op.DN, Anchor: op.Anchor, Members: dns[start:min(start+1000, len(dns))]})
 	}
-	directorytest.MustApply(t, c, append([]reconcile.Op{op}, adds...)...)
+	directorytest.MustApply(t, directorytest.GateOver(c, nil, ou), append([]reconcile.Op{op}, adds...)...)
 	if g := directorytest.Owned(t, c, ou)[id]; len(g.Members) != 5000 {
 		t.Fatalf("read %d members, want 5000", len(g.Members))
 	}
@@ -197,11 +200,9 @@ func TestNameTakenSaysWhatToDo(t *testing.T) {
 	dc := testdc.Shared(t, testdc.Options{})
 	c := open(t, dc)
 	ou := dc.NewOU(t, "taken")
-	theirs := directorytest.CreateOp("Taken_2c1a0b9f8e7d", ou, "6a1e0c55-0901-4f0e-9d3b-2c1a0b9f8e7d")
-	theirs.Changes = theirs.Changes[:3] // someone's group, no anchor
-	directorytest.MustApply(t, c, theirs)
+	dc.AddGroup(t, ou, "Taken_2c1a0b9f8e7d") // someone's group, no anchor
 	ours := directorytest.CreateOp("Taken_2c1a0b9f8e7d", ou, "6a1e0c55-0902-4f0e-9d3b-2c1a0b9f8e7d")
-	err := c.Apply(context.Background(), ours)
+	err := directorytest.GateOver(c, nil, ou).Apply(context.Background(), ours)
 	if !directory.IsCode(err, ldap.LDAPResultEntryAlreadyExists) {
 		t.Fatalf("err = %v, want LDAP 68", err)
 	}
@@ -220,7 +221,7 @@ func TestSAMAccountNameUniqueInTheDomain(t *testing.T) {
 	ou, other := dc.NewOU(t, "sam"), dc.NewOU(t, "sam-other")
 	us := dc.AddUsers(t, other, []string{"Dup_2c1a0b9f8e7d"})
 	op := directorytest.CreateOp("Dup_2c1a0b9f8e7d", ou, "6a1e0c55-0903-4f0e-9d3b-2c1a0b9f8e7d")
-	err := c.Apply(context.Background(), op)
+	err := directorytest.GateOver(c, nil, ou).Apply(context.Background(), op)
 	if err == nil || !strings.Contains(err.Error(), "is held by "+us[0].DN) {
 		t.Fatalf("err = %v", err)
 	}

@@ -172,9 +172,9 @@ func TestFailoverToTheNextDC(t *testing.T) {
 	for i := range 6 {
 		ops = append(ops, directorytest.CreateOp("Failover "+string(rune('A'+i))+"_2c1a0b9f8e7d", ou, "6a1e0c55-0a0"+string(rune('0'+i))+"-4f0e-9d3b-2c1a0b9f8e7d"))
 	}
-	directorytest.MustApply(t, c, ops[:3]...)
+	directorytest.MustApply(t, directorytest.GateOver(c, nil, ou), ops[:3]...)
 	p.kill() // the DC in use goes away
-	directorytest.MustApply(t, c, ops[3:]...)
+	directorytest.MustApply(t, directorytest.GateOver(c, nil, ou), ops[3:]...)
 	if c.URL() != dc.URL || c.Counters().Failovers != 1 || len(moves) != 1 || moves[0] != first+" -> "+dc.URL {
 		t.Fatalf("after the loss: at %s, %d failovers, moves %v", c.URL(), c.Counters().Failovers, moves)
 	}

@@ -169,23 +169,12 @@ func (c *Client) rangedMembers(ctx context.Context, dn string, start int) ([]str
 	}
 }
 
-// GroupAnchor is the anchor a group carries, from its adminDescription and
-// msDS-ExternalDirectoryObjectId: the first, or the second alone (a group
-// restored from a tombstone, whose adminDescription comes back on the next
-// update); two different ones are no anchor of the tool's.
+// GroupAnchor is policy.GroupAnchor.
 func GroupAnchor(adminDescription, ext string) string {
-	anchor := adminDescription
-	if anchor == "" {
-		anchor = ext
-	}
-	if ext != "" && ext != anchor {
-		return fmt.Sprintf("adminDescription %s, %s %s", anchor, AnchorAttribute, ext)
-	}
-	return anchor
+	return policy.GroupAnchor(adminDescription, ext)
 }
 
-// CarriesAnchor reports whether a group with these two attributes is the
-// one of anchor: what every write to an existing group checks first.
+// CarriesAnchor is policy.CarriesAnchor.
 func CarriesAnchor(adminDescription, ext, anchor string) bool {
-	return GroupAnchor(adminDescription, ext) == anchor
+	return policy.CarriesAnchor(adminDescription, ext, anchor)
 }

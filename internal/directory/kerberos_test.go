@@ -127,7 +127,7 @@ func TestKerberosSealsTheWire(t *testing.T) {
 	}
 	defer c.Close()
 	ou := dc.NewOU(t, "sealed")
-	directorytest.MustApply(t, c, directorytest.CreateOp("Sealed secret name_9f8e7d6c5b4a", ou, "6a1e0c55-0a01-4f0e-9d3b-9f8e7d6c5b4a"))
+	directorytest.MustApply(t, directorytest.GateOver(c, nil, ou), directorytest.CreateOp("Sealed secret name_9f8e7d6c5b4a", ou, "6a1e0c55-0a01-4f0e-9d3b-9f8e7d6c5b4a"))
 	if got := directorytest.Owned(t, c, ou); len(got) != 1 {
 		t.Fatalf("%d groups read back", len(got))
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 )
 
 // ExchangeAttributes are the Exchange schema attributes a mail-enabled
@@ -14,7 +16,7 @@ import (
 var ExchangeAttributes = []string{"mailNickname", "msExchRecipientTypeDetails", "msExchRecipientDisplayType", "msExchRequireAuthToSendTo"}
 
 // AnchorAttribute is the Windows Server 2016 attribute that holds the anchor.
-const AnchorAttribute = "msDS-ExternalDirectoryObjectId"
+const AnchorAttribute = policy.AnchorAttribute
 
 // Schema is what the schema probe found.
 type Schema struct {

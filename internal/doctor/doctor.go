@@ -362,12 +362,38 @@ func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Option
 		r.add("schema: Exchange", Fail, fmt.Sprintf("absent (missing %v): Microsoft 365 groups need it for their mail attributes", s.Missing),
 			"extend the schema with Exchange's (setup /PrepareSchema), or enable with --without-exchange to write them without mail attributes, or limit writeback.scope.kinds to security")
 	}
+	checkProtected(ctx, r, c)
 	if s.AnchorAttribute {
 		r.add("schema: msDS-ExternalDirectoryObjectId", Pass, "present (Windows Server 2016 schema or later): it holds the anchor with adminDescription", "")
 	} else {
 		r.add("schema: msDS-ExternalDirectoryObjectId", Warn, "absent (schema older than Windows Server 2016): adminDescription alone is the anchor",
 			"optional: raise the schema to Windows Server 2016 or later")
 	}
+}
+
+// checkProtected names the groups the tool wrote that sit in a
+// privileged group (an admin nested them there, or AD marks them
+// adminCount=1): the write gate adds no member to them, so the cloud
+// group's members stop reaching them.
+func checkProtected(ctx context.Context, r *Report, c *directory.Client) {
+	const name = "ldap: written-back groups in privileged groups"
+	groups, err := c.PrivilegedGroups(ctx)
+	if err != nil {
+		r.add(name, Warn, "cannot walk the privileged groups: "+err.Error(), "")
+		return
+	}
+	var ours []string
+	for _, g := range groups {
+		if g.Anchor != "" && strings.HasPrefix(g.Anchor, "Group_") {
+			ours = append(ours, fmt.Sprintf("%s (%s): %s", g.DN, g.Anchor, g.Why))
+		}
+	}
+	if len(ours) == 0 {
+		r.add(name, Pass, fmt.Sprintf("none: of the %d groups in or under the built-in privileged groups (and those marked adminCount=1), none is written back", len(groups)), "")
+		return
+	}
+	r.add(name, Warn, fmt.Sprintf("%d written-back group(s) are protected, and no member is added to them: %s", len(ours), strings.Join(ours, "; ")),
+		"take them out of the privileged groups (whoever controls a cloud group's members must not control a privileged AD group), or stop writing those cloud groups back")
 }
 
 func onlySecurity(cfg *config.Config) bool {

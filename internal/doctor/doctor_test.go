@@ -85,7 +85,10 @@ func TestHealthy(t *testing.T) {
 	if c := find(t, r, "ldap: bind account holds no privileged group"); !strings.Contains(c.Detail, testdc.NetBIOSDomain+`\`+testdc.DelegatedUser) {
 		t.Errorf("the account is not named as AD names it: %q", c.Detail)
 	}
-	if !r.OK() || len(r.Checks) != 16 {
+	if c := find(t, r, "ldap: written-back groups in privileged groups"); !strings.HasPrefix(c.Detail, "none: of the ") {
+		t.Errorf("protected groups: %q", c.Detail)
+	}
+	if !r.OK() || len(r.Checks) != 17 {
 		t.Fatalf("%d checks, ok %v", len(r.Checks), r.OK())
 	}
 	after, err := dc.Dump()
@@ -322,5 +325,24 @@ func TestSharedState(t *testing.T) {
 	r = doctor.Run(ctx, cfg, nil, doctor.Options{})
 	if c := find(t, r, "state: PostgreSQL"); c.Status != doctor.Fail || !strings.Contains(c.Fix, "pg_hba.conf") || r.OK() {
 		t.Fatalf("an unreachable database: %+v", c)
+	}
+}
+
+// A group the tool wrote that an admin nested in Domain Admins (here
+// through another group) is named: the gate adds no member to it, and
+// whoever controls the cloud group must not control a privileged one.
+func TestWrittenBackGroupInDomainAdmins(t *testing.T) {
+	cfg, dc := setup(t, testdc.Options{}, []string{"Group.Read.All", "User.Read.All"})
+	ou := cfg.Writeback.TargetOU
+	written, _ := dc.AddGroup(t, ou, "Sales_2c1a0b009901")
+	anchor := "Group_6a1e0c55-9901-4f0e-9d3b-2c1a0b009901"
+	dc.SetAttribute(t, written, "adminDescription", []string{anchor})
+	between, _ := dc.AddGroup(t, ou, "Helpdesk-9901")
+	dc.Nest(t, "CN=Domain Admins,CN=Users,"+testdc.BaseDN, between)
+	dc.Nest(t, between, written)
+	r := doctor.Run(context.Background(), cfg, nil, doctor.Options{})
+	c := find(t, r, "ldap: written-back groups in privileged groups")
+	if c.Status != doctor.Warn || !strings.Contains(c.Detail, anchor) || !strings.Contains(c.Detail, "Domain Admins") || !strings.Contains(c.Detail, "Helpdesk-9901") {
+		t.Fatalf("%s: %s", c.Status, c.Detail)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -41,12 +42,15 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 		if failed[op.CloudID] != nil {
 			continue
 		}
-		if err := e.writer.Apply(ctx, op); err != nil {
+		opID := fmt.Sprintf("%d-%d", runID, i+1)
+		lease, err := e.write(ctx, runID, opID, op, names[op.CloudID])
+		if err != nil {
 			if why, left := stopsCycle(err); why != "" {
-				// Not this group's operation: the DC is gone, or another
-				// instance holds the writer lease now. Nothing more is
-				// written here; the operations left stay for the next
-				// cycle (here, or the active instance's).
+				// Not this group's operation: the DC is gone, another
+				// instance holds the writer lease now, or the audit trail
+				// cannot be written. Nothing more is written here; the
+				// operations left stay for the next cycle (here, or the
+				// active instance's).
 				fatal = fmt.Errorf("engine: %w; %d operations were not done %s", err, len(ops)-i, left)
 				unfinished[op.CloudID] = true
 				logger.Error(why+"; stopping the cycle", "error", err, "operations_left", len(ops)-i)
@@ -55,7 +59,7 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 			failed[op.CloudID] = err
 			logger.Error("operation failed", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "error", err)
 			log = append(log, store.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
-			if aerr := e.audit(ctx, runID, op, names[op.CloudID], err); aerr != nil {
+			if aerr := e.audit(ctx, runID, opID, op, names[op.CloudID], err, lease); aerr != nil {
 				fatal = aerr
 			}
 			continue
@@ -63,7 +67,7 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 		log = append(log, store.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "applied", At: time.Now()})
 		res.Writes++
 		logger.Info("operation applied", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "members", len(op.Members))
-		if aerr := e.audit(ctx, runID, op, names[op.CloudID], nil); aerr != nil {
+		if aerr := e.audit(ctx, runID, opID, op, names[op.CloudID], nil, lease); aerr != nil {
 			fatal = aerr
 			logger.Error("the audit trail cannot be written; stopping the cycle", "error", aerr, "operations_left", len(ops)-i-1)
 		}
@@ -73,7 +77,7 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 		case reconcile.Delete:
 			res.Counts.Deleted++
 		case reconcile.Move:
-			if op.NewParent != "" && op.NewParent == e.cfg.QuarantineOU {
+			if quarantines(op, e.cfg.QuarantineOU) {
 				res.Counts.Quarantined++
 			} else {
 				touched[op.CloudID] = true
@@ -99,10 +103,42 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 	return failed, unfinished, fatal
 }
 
+// write passes op through the write gate: approved, its intent is
+// recorded in the audit trail, then it is sent. It returns the lease the
+// write was sent under, and its error: a refusal of the gate, the fence's,
+// a read's, or the write's own.
+func (e *Engine) write(ctx context.Context, runID int64, opID string, op reconcile.Op, name string) (gate.Lease, error) {
+	a, err := e.gate.Approve(ctx, op)
+	if err != nil {
+		return gate.Lease{}, err
+	}
+	if e.cfg.Audit != nil {
+		intent := e.auditEntry(runID, opID, op, name, nil, a.Lease())
+		intent.Outcome = OutcomeIntent
+		if err := e.cfg.Audit.Audit(context.WithoutCancel(ctx), intent); err != nil {
+			return a.Lease(), &auditError{err}
+		}
+	}
+	err = e.gate.Write(ctx, a)
+	return a.Lease(), err
+}
+
+// auditError: the audit trail refused an entry, so nothing more is written.
+type auditError struct{ err error }
+
+func (e *auditError) Error() string {
+	return fmt.Sprintf("engine: the audit trail: %v; the operations left stay pending for the next cycle", e.err)
+}
+
+func (e *auditError) Unwrap() error { return e.err }
+
 // stopsCycle says whether a write's error stops the whole cycle, why, and
 // where the operations left go ("" when it is the group's alone).
 func stopsCycle(err error) (why, left string) {
+	var aerr *auditError
 	switch {
+	case errors.As(err, &aerr):
+		return "the audit trail cannot be written", "and stay pending for the next cycle"
 	case errors.Is(err, store.ErrFenced):
 		return "this instance lost the writer lease", "here"
 	case errors.Is(err, reconcile.ErrDirectoryUnavailable):
@@ -137,13 +173,23 @@ func (e *Engine) namesFor(ctx context.Context, names map[string]string, ops []re
 	return out
 }
 
-// audit adds one operation to the audit trail, when there is one.
-func (e *Engine) audit(ctx context.Context, runID int64, op reconcile.Op, name string, opErr error) error {
+// audit adds the outcome of one operation to the audit trail, when there
+// is one.
+func (e *Engine) audit(ctx context.Context, runID int64, opID string, op reconcile.Op, name string, opErr error, lease gate.Lease) error {
 	if e.cfg.Audit == nil {
 		return nil
 	}
-	en := AuditEntry{Time: e.now().UTC(), RunID: runID, CloudID: op.CloudID, Name: name, Action: string(op.Action), DN: op.DN,
-		Changes: op.Changes, Outcome: "applied"}
+	if err := e.cfg.Audit.Audit(context.WithoutCancel(ctx), e.auditEntry(runID, opID, op, name, opErr, lease)); err != nil {
+		return &auditError{err}
+	}
+	return nil
+}
+
+// auditEntry is the audit trail's entry for op: applied, or failed or
+// refused with opErr.
+func (e *Engine) auditEntry(runID int64, opID string, op reconcile.Op, name string, opErr error, lease gate.Lease) AuditEntry {
+	en := AuditEntry{Time: e.now().UTC(), RunID: runID, OpID: opID, CloudID: op.CloudID, Name: name, Action: string(op.Action), DN: op.DN,
+		Changes: op.Changes, Outcome: OutcomeApplied, Instance: lease.Instance, Token: lease.Token}
 	switch op.Action {
 	case reconcile.Create, reconcile.AddMembers:
 		en.MembersAdded = op.Members
@@ -156,13 +202,14 @@ func (e *Engine) audit(ctx context.Context, runID int64, op reconcile.Op, name s
 		rdn, _ := policy.SplitDN(op.DN)
 		en.NewDN = rdn + "," + op.NewParent
 	}
-	if opErr != nil {
-		en.Outcome, en.Error = "failed", opErr.Error()
+	var refused *gate.RefusedError
+	switch {
+	case errors.As(opErr, &refused):
+		en.Outcome, en.Error, en.Rule = OutcomeRefused, opErr.Error(), string(refused.Rule)
+	case opErr != nil:
+		en.Outcome, en.Error = OutcomeFailed, opErr.Error()
 	}
-	if err := e.cfg.Audit.Audit(context.WithoutCancel(ctx), en); err != nil {
-		return fmt.Errorf("engine: the audit trail: %w; the operations left stay pending for the next cycle", err)
-	}
-	return nil
+	return en
 }
 
 // notesMessage joins the notes of a group written with some fields

@@ -120,7 +120,7 @@ func TestDeltaByChangesFallsBackToFull(t *testing.T) {
 	e.sync(engine.RunOptions{})
 
 	// One deleted by hand: the member change brings it back whole.
-	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.Delete, DN: e.group(g1).DN, Anchor: policy.Anchor(g1)}))
+	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.Delete, DN: e.group(g1).DN, Anchor: policy.Anchor(g1)}))
 	must(t, e.tenant.AddMember(g1, userID(2)))
 	res, _ := e.sync(engine.RunOptions{})
 	if g := e.group(g1); g == nil || !slices.Equal(memberDNs(g), e.usersDN(0, 1, 2)) {
@@ -130,7 +130,7 @@ func TestDeltaByChangesFallsBackToFull(t *testing.T) {
 	// Two moved out of the OU by hand: reported, not created again.
 	elsewhere, err := e.dir.AddOU(memBase, "Elsewhere")
 	must(t, err)
-	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.Move, DN: e.group(g2).DN, NewParent: elsewhere, Anchor: policy.Anchor(g2)}))
+	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.Move, DN: e.group(g2).DN, NewParent: elsewhere, Anchor: policy.Anchor(g2)}))
 	must(t, e.tenant.AddMember(g2, userID(3)))
 	res, writes := e.sync(engine.RunOptions{})
 	if writes != 0 || !slices.ContainsFunc(res.Failures, func(f engine.Failure) bool { return f.CloudID == g2 }) {
@@ -144,7 +144,7 @@ func TestDeltaByChangesFallsBackToFull(t *testing.T) {
 	// A failed group with a member change: compared in full, so the member
 	// an admin removed by hand is back too.
 	must(t, e.store.SetStatus(ctx, []store.GroupStatus{{CloudID: g1, Name: "One", State: store.StateFailed, Message: "test"}}))
-	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.RemoveMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[0].DN}}))
+	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.RemoveMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[0].DN}}))
 	must(t, e.tenant.AddMember(g1, userID(4)))
 	e.sync(engine.RunOptions{})
 	if got := memberDNs(e.group(g1)); !slices.Equal(got, e.usersDN(0, 1, 2, 4)) {
@@ -153,7 +153,7 @@ func TestDeltaByChangesFallsBackToFull(t *testing.T) {
 
 	// In step: a member removed by hand stays removed until the full cycle
 	// (the daily one) compares the group.
-	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.RemoveMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[1].DN}}))
+	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.RemoveMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[1].DN}}))
 	must(t, e.tenant.AddMember(g1, userID(5)))
 	e.sync(engine.RunOptions{})
 	if got := memberDNs(e.group(g1)); !slices.Equal(got, e.usersDN(0, 2, 4, 5)) {
@@ -180,9 +180,9 @@ func TestSavedPlanFromChangesGoesStale(t *testing.T) {
 		t.Fatalf("seen = %q, want the fingerprint of a group read without members", p.Seen[g1])
 	}
 	path := t.TempDir() + "/plan.json"
-	must(t, p.Save(path))
+	must(t, e.eng.SavePlan(ctx, p, path))
 	// A member changed by hand does not make it stale; a description does.
-	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.AddMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[2].DN}}))
+	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.AddMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[2].DN}}))
 	saved, err := engine.LoadPlan(path)
 	must(t, err)
 	res, err := e.eng.Apply(ctx, saved)
@@ -193,8 +193,8 @@ func TestSavedPlanFromChangesGoesStale(t *testing.T) {
 	must(t, e.tenant.RemoveMember(g1, userID(1)))
 	p, err = e.eng.Plan(ctx, engine.RunOptions{})
 	must(t, err)
-	must(t, p.Save(path))
-	must(t, e.dir.Apply(ctx, reconcile.Op{Action: reconcile.Update, DN: e.group(g1).DN, Anchor: policy.Anchor(g1),
+	must(t, e.eng.SavePlan(ctx, p, path))
+	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.Update, DN: e.group(g1).DN, Anchor: policy.Anchor(g1),
 		Changes: []reconcile.AttrChange{{Name: "description", New: []string{"by hand"}}}}))
 	saved, err = engine.LoadPlan(path)
 	must(t, err)

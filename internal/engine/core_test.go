@@ -43,6 +43,13 @@ type memEnv struct {
 // the groups given, each security with writeback on unless it says.
 func newMemEnv(t testing.TB, n int, groups []map[string]any, adjust func(*engine.Config)) *memEnv {
 	t.Helper()
+	return newMemEnvWith(t, n, func(*memdir.Directory, []memdir.User) []map[string]any { return groups }, adjust)
+}
+
+// newMemEnvWith is newMemEnv whose groups are made once the domain and its
+// users exist (groups written in place name AD groups by SID).
+func newMemEnvWith(t testing.TB, n int, groupsOf func(*memdir.Directory, []memdir.User) []map[string]any, adjust func(*engine.Config)) *memEnv {
+	t.Helper()
 	d := memdir.New(memBase)
 	e := &memEnv{t: t, dir: d}
 	people, err := d.AddOU(memBase, "People")
@@ -65,7 +72,7 @@ func newMemEnv(t testing.TB, n int, groups []map[string]any, adjust func(*engine
 			"userPrincipalName": fmt.Sprintf("user%d@contoso.test", i), "onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": u.SID})
 	}
 	tf.Users = append(tf.Users, map[string]any{"id": cloudOnly, "displayName": "Cloud Only", "userPrincipalName": "co@contoso.onmicrosoft.com"})
-	for _, g := range groups {
+	for _, g := range groupsOf(d, e.users) {
 		g = maps(g, map[string]any{"mailEnabled": false, "securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}})
 		tf.Groups = append(tf.Groups, g)
 	}
@@ -202,11 +209,11 @@ func TestCoreFullCycleRepairsDrift(t *testing.T) {
 	e.sync(engine.RunOptions{})
 	g := e.group(groupID(1))
 	// A hand edit in AD: the displayName changed and a member added.
-	if err := e.dir.Apply(context.Background(), reconcile.Op{Action: reconcile.Update, DN: g.DN, Anchor: policy.Anchor(groupID(1)),
+	if err := e.dir.Edit(reconcile.Op{Action: reconcile.Update, DN: g.DN, Anchor: policy.Anchor(groupID(1)),
 		Changes: []reconcile.AttrChange{{Name: "displayName", New: []string{"Edited by hand"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.dir.Apply(context.Background(), reconcile.Op{Action: reconcile.AddMembers, DN: g.DN, Anchor: policy.Anchor(groupID(1)),
+	if err := e.dir.Edit(reconcile.Op{Action: reconcile.AddMembers, DN: g.DN, Anchor: policy.Anchor(groupID(1)),
 		Members: []string{e.users[1].DN}}); err != nil {
 		t.Fatal(err)
 	}
@@ -383,13 +390,20 @@ func TestCoreOneGroupOnDemand(t *testing.T) {
 	if _, err := e.eng.Run(ctx, engine.RunOptions{Group: "no such thing", DryRun: true}); !errors.As(err, &nf) {
 		t.Errorf("an unknown group: %v", err)
 	}
+	// An id, or an anchor, is a group only where the tool knows of it.
+	unknown := groupID(999)
+	for _, name := range []string{unknown, policy.Anchor(unknown)} {
+		if res, err := e.eng.Run(ctx, engine.RunOptions{Group: name}); !errors.As(err, &nf) {
+			t.Errorf("--group %s (known nowhere): %v, %+v", name, err, res)
+		}
+	}
 }
 
 // The audit trail holds every write of a sync that creates, updates,
 // changes members and deletes, each with its values old and new.
 func TestCoreAuditTrail(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	trail, err := audit.Open(path, 0, nil)
+	trail, err := audit.Open(path, audit.Options{Key: []byte("0123456789abcdef0123456789abcdef")})
 	if err != nil {
 		t.Fatal(err)
 	}

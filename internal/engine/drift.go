@@ -22,14 +22,14 @@ func fingerprints(snap *cloud.Snapshot) prints {
 func hashAll[T any](m map[string]*T) map[string][32]byte {
 	out := make(map[string][32]byte, len(m))
 	for id, v := range m {
-		b, _ := json.Marshal(v)
+		b, _ := json.Marshal(v) // the snapshot's plain structs: cannot fail
 		out[id] = sha256.Sum256(b)
 	}
 	return out
 }
 
 func changed[T any](before map[string][32]byte, id string, v *T) bool {
-	b, _ := json.Marshal(v)
+	b, _ := json.Marshal(v) // as above
 	old, ok := before[id]
 	return !ok || old != sha256.Sum256(b)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -49,6 +50,12 @@ type Config struct {
 	Now func() time.Time
 	// Audit, when set, hears of every operation on AD as it is made.
 	Audit Auditor
+	// Fence, when set, is the HA fence the write gate asks before every
+	// request to AD (the session's writer lease).
+	Fence gate.Fence
+	// PlanKey, when set, signs saved plans instead of the state's key
+	// (writeback.plan_key_file: a staging server with a state of its own).
+	PlanKey []byte
 }
 
 // Fates say what becomes of a written-back group in each case
@@ -85,7 +92,9 @@ var ErrDisabled = errors.New("writeback is disabled: nothing is written to AD un
 type Engine struct {
 	cloud  Cloud
 	reader DirectoryReader
-	writer DirectoryWriter
+	// gate is the one way to AD: every operation of every path is
+	// approved by it, and written through it.
+	gate   *gate.Gate
 	store  Store
 	cfg    Config
 	logger *slog.Logger
@@ -96,8 +105,10 @@ type Engine struct {
 	ous       []string
 }
 
-// New returns an engine.
-func New(c Cloud, r DirectoryReader, w DirectoryWriter, st Store, cfg Config, logger *slog.Logger) *Engine {
+// New returns an engine that reads AD with r and writes to w, through the
+// write gate it builds from cfg: the rules are the configuration's, and no
+// caller can widen them.
+func New(c Cloud, r DirectoryReader, w gate.Target, st Store, cfg Config, logger *slog.Logger) *Engine {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -107,7 +118,20 @@ func New(c Cloud, r DirectoryReader, w DirectoryWriter, st Store, cfg Config, lo
 		now = time.Now
 	}
 	placement := policy.Placement{TargetOU: cfg.TargetOU, Rules: cfg.Policy.Placement}
-	return &Engine{cloud: c, reader: r, writer: w, store: st, cfg: cfg, logger: logger, now: now, placement: placement, ous: placement.OUs()}
+	e := &Engine{cloud: c, reader: r, store: st, cfg: cfg, logger: logger, now: now, placement: placement, ous: placement.OUs()}
+	var gc gate.Cloud
+	if c != nil {
+		gc = c
+	}
+	e.gate = gate.New(w, gc, e.gateRules(), cfg.Fence)
+	return e
+}
+
+// gateRules are the write gate's rules: the configuration's places and
+// managed attributes, and whether groups are written in place.
+func (e *Engine) gateRules() gate.Rules {
+	return gate.Rules{Places: e.ous, QuarantineOU: e.cfg.QuarantineOU, Managed: e.managed(), InPlace: e.cfg.Policy.InPlace,
+		MoveBack: e.cfg.MoveBack, Domain: e.cfg.BaseDN}
 }
 
 // Run runs one cycle: Plan, then (unless o.DryRun) Apply. Errors that make
@@ -169,6 +193,7 @@ func (e *Engine) withLogger(l *slog.Logger) *Engine {
 // Plan reads the tenant and AD and decides what a cycle would do, writing
 // nothing: the plan Apply carries out, or that plan --out saves.
 func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
+	asked := SavedOptions{Full: o.Full, Group: o.Group, AllowDeletes: o.AllowDeletes}
 	mode := "delta"
 	if o.Full {
 		mode = "full"
@@ -176,6 +201,9 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	en, err := e.store.Enablement(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if o.WithoutExchange != nil {
+		en.WithoutExchange = *o.WithoutExchange
 	}
 	if err := e.checkBinding(ctx, false); err != nil {
 		return nil, err
@@ -331,6 +359,9 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if err := e.checkSAMs(ctx, &plan); err != nil {
 		return nil, err
 	}
+	if err := e.checkProtected(ctx, &plan); err != nil {
+		return nil, err
+	}
 	for _, p := range plan.Problems {
 		if p.CloudID != "" {
 			res.Failures = append(res.Failures, Failure{CloudID: p.CloudID, Name: nameOf(snap, p.CloudID), DN: p.DN, State: store.StateFailed, Message: p.Message})
@@ -361,6 +392,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	if target != "" {
 		p.fresh.oneGroup, p.fresh.kept = true, kept
 	}
+	p.Options = asked
 	return p, nil
 }
 

@@ -89,7 +89,23 @@ func (e *Engine) target(ctx context.Context, group string, snap *cloud.Snapshot)
 	if err != nil {
 		return "", err
 	}
-	return e.findGroup(group, snap, statuses)
+	id, err := e.findGroup(group, snap, statuses)
+	if err != nil {
+		return "", err
+	}
+	// A group named by its id must be one the tool knows of: in the
+	// tenant, in the state, or in AD with its anchor.
+	if snap.Groups[id] != nil || slices.ContainsFunc(statuses, func(st store.GroupStatus) bool { return st.CloudID == id }) {
+		return id, nil
+	}
+	inAD, err := e.reader.GroupAttrsByAnchor(ctx, e.cfg.BaseDN, []string{policy.Anchor(id)}, e.managed())
+	if err != nil {
+		return "", fmt.Errorf("engine: look for the AD group of %s: %w", id, err)
+	}
+	if len(inAD) == 0 {
+		return "", &NoSuchGroupError{Name: group}
+	}
+	return id, nil
 }
 
 // findGroup resolves a group's name to its cloud id: its id, its anchor

@@ -10,27 +10,27 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
-	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
-// faultAfter is a DirectoryWriter that does something to the DC after n
+// faultAfter is a directory writer that does something to the DC after n
 // operations, in the middle of a cycle.
 type faultAfter struct {
-	w     engine.DirectoryWriter
+	gate.Target
 	n     int
 	fault func()
 }
 
-func (f *faultAfter) Apply(ctx context.Context, op reconcile.Op) error {
+func (f *faultAfter) Write(ctx context.Context, a *gate.Approved) error {
 	if f.n == 0 {
 		f.fault()
 	}
 	f.n--
-	return f.w.Apply(ctx, op)
+	return f.Target.Write(ctx, a)
 }
 
 // ownDC starts a DC for one test: these tests kill it.
@@ -54,7 +54,7 @@ func TestDCLostMidCycle(t *testing.T) {
 	securityGroups(tf, 1060, 8)
 	e := newEnvOn(t, dc, tf, nil)
 
-	restart := &faultAfter{w: e.dir, n: 3, fault: func() {
+	restart := &faultAfter{Target: e.dir, n: 3, fault: func() {
 		dc.Kill()
 		if err := dc.Restart(context.Background()); err != nil {
 			t.Fatal(err)
@@ -73,7 +73,7 @@ func TestDCLostMidCycle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gone := &faultAfter{w: e.dir, n: 2, fault: dc.Kill}
+	gone := &faultAfter{Target: e.dir, n: 2, fault: dc.Kill}
 	res, err = engine.New(e.cloud, e.dir, gone, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
 	if !errors.Is(err, directory.ErrUnavailable) || !strings.Contains(err.Error(), dc.URL) || !strings.Contains(err.Error(), "stay pending for the next cycle") {
 		t.Fatalf("err = %v, want the DC named as unreachable", err)
@@ -190,7 +190,7 @@ func TestDCStoppedAndFrozen(t *testing.T) {
 		}
 	}
 	// Stopped for 1 s (under the 2 s timeout): the operation waits.
-	brief := &faultAfter{w: dir, n: 2, fault: pause(time.Second)}
+	brief := &faultAfter{Target: dir, n: 2, fault: pause(time.Second)}
 	res, err := engine.New(e.cloud, dir, brief, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
 	if err != nil || res.Counts.Created != 6 || len(res.Failures) != 0 {
 		t.Fatalf("stopped 1 s: %v %+v %+v", err, res.Counts, res.Failures)
@@ -202,7 +202,7 @@ func TestDCStoppedAndFrozen(t *testing.T) {
 		}
 	}
 	before := dir.Counters().Reconnects
-	frozen := &faultAfter{w: dir, n: 2, fault: pause(5 * time.Second)}
+	frozen := &faultAfter{Target: dir, n: 2, fault: pause(5 * time.Second)}
 	res, err = engine.New(e.cloud, dir, frozen, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
 	if err != nil || res.Counts.Updated != 6 || len(res.Failures) != 0 {
 		t.Fatalf("frozen 5 s: %v %+v %+v", err, res.Counts, res.Failures)

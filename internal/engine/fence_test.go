@@ -8,14 +8,17 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
-	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
-// writerFunc is a DirectoryWriter made of a function.
-type writerFunc func(ctx context.Context, op reconcile.Op) error
+// writeHook is a directory writer whose writes go through a function.
+type writeHook struct {
+	gate.Target
+	write func(ctx context.Context, a *gate.Approved) error
+}
 
-func (f writerFunc) Apply(ctx context.Context, op reconcile.Op) error { return f(ctx, op) }
+func (h writeHook) Write(ctx context.Context, a *gate.Approved) error { return h.write(ctx, a) }
 
 // TestLeaseLostMidCycle: an instance that loses the writer lease in the
 // middle of a cycle stops at the first write refused: it writes nothing
@@ -35,7 +38,7 @@ func TestLeaseLostMidCycle(t *testing.T) {
 	e.store.Fence(a.Holder, a.Token)
 	var b store.Lease
 	refused := 0
-	w := writerFunc(func(ctx context.Context, op reconcile.Op) error {
+	w := writeHook{Target: e.dir, write: func(ctx context.Context, ap *gate.Approved) error {
 		if e.dir.Writes() == 2 && b.Token == 0 { // b takes over: a was paused past its lease
 			_ = e.store.ReleaseLease(ctx, a)
 			if b, err = e.store.AcquireLease(ctx, store.WriterLease, "b/1", time.Minute); err != nil {
@@ -46,8 +49,8 @@ func TestLeaseLostMidCycle(t *testing.T) {
 			refused++
 			return fmt.Errorf("lease check: %w", store.ErrFenced)
 		}
-		return e.dir.Apply(ctx, op)
-	})
+		return e.dir.Write(ctx, ap)
+	}}
 	_, err = engine.New(e.cloud, e.dir, w, e.store, e.cfg, nil).Run(ctx, engine.RunOptions{})
 	if !errors.Is(err, store.ErrFenced) || e.dir.Writes() != 2 || refused != 1 {
 		t.Fatalf("cycle of the instance that lost its lease: %v; %d writes, %d refused; want ErrFenced, 2 writes and one refusal", err, e.dir.Writes(), refused)

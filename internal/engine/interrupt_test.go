@@ -6,20 +6,20 @@ import (
 	"testing"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
-	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
-// cancelAfter is a DirectoryWriter that cancels the cycle's context after n
-// operations, as SIGTERM arriving mid-cycle does.
+// cancelAfter is a directory writer that cancels the cycle's context after
+// n operations, as SIGTERM arriving mid-cycle does.
 type cancelAfter struct {
-	w      engine.DirectoryWriter
+	gate.Target
 	n      int
 	cancel context.CancelFunc
 }
 
-func (c *cancelAfter) Apply(ctx context.Context, op reconcile.Op) error {
-	err := c.w.Apply(ctx, op)
+func (c *cancelAfter) Write(ctx context.Context, a *gate.Approved) error {
+	err := c.Target.Write(ctx, a)
 	if c.n--; c.n == 0 {
 		c.cancel()
 	}
@@ -36,7 +36,7 @@ func TestInterruptedCycleCompletesNextTime(t *testing.T) {
 	}
 	e := newEnv(t, testdc.Options{}, tf, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &cancelAfter{w: e.dir, n: 2, cancel: cancel}
+	w := &cancelAfter{Target: e.dir, n: 2, cancel: cancel}
 	interrupted := engine.New(e.cloud, e.dir, w, e.store, e.cfg, nil)
 	res, err := interrupted.Run(ctx, engine.RunOptions{})
 	if !errors.Is(err, context.Canceled) || res.Counts.Created != 2 {

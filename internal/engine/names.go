@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
@@ -77,4 +78,47 @@ func lastClass(classes []string) string {
 		return "object"
 	}
 	return classes[len(classes)-1]
+}
+
+// checkProtected takes out of the plan every member add to a protected
+// group (and every change that would make one a security group), and
+// names the group as a problem with why: the gate would refuse them, and
+// the plan, status and show say so before. A group the tool wrote that
+// an admin nested in Domain Admins is one; so is a group written in place
+// that AD marks adminCount=1.
+func (e *Engine) checkProtected(ctx context.Context, plan *reconcile.Plan) error {
+	why := map[string]string{} // by lower-case DN
+	for _, op := range plan.Ops {
+		if _, holders, _ := gate.Needs(op); !holders {
+			continue
+		}
+		dn := strings.ToLower(op.DN)
+		if _, done := why[dn]; done {
+			continue
+		}
+		w, err := e.gate.Protected(ctx, op.DN)
+		if err != nil {
+			return fmt.Errorf("engine: read %s and the groups holding it: %w", op.DN, err)
+		}
+		why[dn] = w
+	}
+	blocked := map[string]reconcile.Op{}
+	ops := plan.Ops[:0]
+	for _, op := range plan.Ops {
+		w := why[strings.ToLower(op.DN)]
+		if _, holders, _ := gate.Needs(op); holders && w != "" {
+			blocked[op.CloudID] = op
+			continue
+		}
+		ops = append(ops, op)
+	}
+	plan.Ops = ops
+	for id, op := range blocked {
+		msg := fmt.Sprintf("protected group: %s. No member is ever added to it (nor is it made a security group): whoever controls the cloud group "+
+			"would control a privileged AD group. Take it out of the privileged group (or clear a stale adminCount), or stop writing this cloud group back",
+			why[strings.ToLower(op.DN)])
+		plan.Problems = append(plan.Problems, reconcile.Problem{CloudID: id, DN: op.DN, Err: gate.ErrRefused, Message: msg})
+		e.logger.Warn("a protected group: members are not added to it", "cloud_id", id, "dn", op.DN, "why", why[strings.ToLower(op.DN)])
+	}
+	return nil
 }

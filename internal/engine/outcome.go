@@ -58,7 +58,7 @@ func decideStatuses(o cycleOutcome) []store.GroupStatus {
 		case reconcile.Move:
 			rdn, _ := policy.SplitDN(op.DN)
 			finalDN[op.CloudID] = rdn + "," + op.NewParent
-			quarantined[op.CloudID] = policy.SameDN(op.NewParent, o.QuarantineOU) && o.Failed[op.CloudID] == nil
+			quarantined[op.CloudID] = quarantines(op, o.QuarantineOU) && o.Failed[op.CloudID] == nil
 		default:
 			if finalDN[op.CloudID] == "" {
 				finalDN[op.CloudID] = op.DN

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -43,8 +45,16 @@ type Plan struct {
 	// Graph what changed since, and refuses the operations of groups that
 	// did. Empty for a plan that read no Graph (disable).
 	Links store.Links `json:"deltaLinks"`
+	// Options are what the plan was made with: Apply of a saved plan plans
+	// again with them, and writes only the operations both plans share.
+	Options SavedOptions `json:"options"`
+	// MAC authenticates a saved plan: HMAC-SHA256, keyed by a secret held
+	// in the state, over the plan without it. An altered plan is refused.
+	MAC string `json:"mac,omitempty"`
 
-	fresh *freshState
+	// signed is the plan as it was signed, read back (LoadPlan).
+	signed []byte
+	fresh  *freshState
 	// runID is the run Run started before it planned (0: Apply starts one).
 	runID int64
 }
@@ -77,8 +87,27 @@ type freshState struct {
 	fate     reconcile.Fate
 }
 
+// SavedOptions are the options a saved plan was made with.
+type SavedOptions struct {
+	Full         bool   `json:"full,omitempty"`
+	Group        string `json:"group,omitempty"`
+	AllowDeletes int    `json:"allowDeletes,omitempty"`
+}
+
+// ErrStale: a group's operations in a saved plan are not what the engine
+// would plan now, so none of them is written.
+var ErrStale = errors.New("stale")
+
 // ErrPlanRefused: a saved plan cannot be applied as it is.
 var ErrPlanRefused = errors.New("plan refused")
+
+// ErrPlanAltered: a saved plan is not as the tool wrote it (or was
+// written for another state): it is refused whole.
+var ErrPlanAltered = fmt.Errorf("%w: it is not as groupwriteback saved it (altered, or signed by another state)", ErrPlanRefused)
+
+// planSkew is how far in the future a plan's date may be: clocks of the
+// servers that make and apply plans differ a little, not more.
+const planSkew = 5 * time.Minute
 
 // absent marks a group the plan found no AD object for.
 const absent = "absent"
@@ -144,8 +173,19 @@ func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, desired []reco
 	return p
 }
 
-// Save writes the plan to path, readable by its owner only.
-func (p *Plan) Save(path string) error {
+// SavePlan signs the plan with the state's plan key and writes it to
+// path, readable by its owner only.
+func (e *Engine) SavePlan(ctx context.Context, p *Plan, path string) error {
+	key, err := e.planKey(ctx)
+	if err != nil {
+		return err
+	}
+	p.MAC = ""
+	canon, err := canonicalPlan(p)
+	if err != nil {
+		return err
+	}
+	p.MAC = planMAC(key, canon)
 	b, err := json.MarshalIndent(p, "", " ")
 	if err != nil {
 		return err
@@ -163,7 +203,45 @@ func (p *Plan) Save(path string) error {
 	return nil
 }
 
-// LoadPlan reads a plan that plan --out saved.
+// planKey is the key plans are signed with: writeback.plan_key_file's,
+// else the state's.
+func (e *Engine) planKey(ctx context.Context) ([]byte, error) {
+	if len(e.cfg.PlanKey) > 0 {
+		return e.cfg.PlanKey, nil
+	}
+	return e.store.Secret(ctx, store.PlanKey)
+}
+
+// canonicalPlan is the plan's JSON without its MAC, compacted with its
+// keys in order: what the MAC is computed over, on save and on load.
+func canonicalPlan(p *Plan) ([]byte, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return canonicalJSON(b)
+}
+
+// canonicalJSON is a plan file's top-level object without "mac", keys in
+// order, compacted (the values as written, whitespace outside strings
+// aside).
+func canonicalJSON(b []byte) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	delete(fields, "mac")
+	return json.Marshal(fields)
+}
+
+func planMAC(key, canon []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(canon)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// LoadPlan reads a plan that plan --out (or a staging service) saved. It
+// is untrusted until CheckSaved verified it.
 func LoadPlan(path string) (*Plan, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -176,16 +254,41 @@ func LoadPlan(path string) (*Plan, error) {
 	if p.Version != PlanVersion || p.Result == nil {
 		return nil, fmt.Errorf("engine: plan %s: version %d is not %d: %w", path, p.Version, PlanVersion, ErrPlanRefused)
 	}
+	if p.signed, err = canonicalJSON(b); err != nil {
+		return nil, fmt.Errorf("engine: plan %s: %w", path, err)
+	}
 	return &p, nil
 }
 
-// CheckSaved refuses a saved plan made for another tenant, domain or OUs,
-// or older than maxAge.
-func (e *Engine) CheckSaved(p *Plan, maxAge time.Duration) error {
+// CheckSaved refuses a saved plan that is not as the tool saved it (its
+// MAC, keyed by this state's plan key), made for another tenant, domain or
+// OUs, dated in the future, older than maxAge, or of a kind that is never
+// saved (disable).
+func (e *Engine) CheckSaved(ctx context.Context, p *Plan, maxAge time.Duration) error {
+	key, err := e.planKey(ctx)
+	if err != nil {
+		return err
+	}
+	if p.MAC == "" || p.signed == nil {
+		return fmt.Errorf("engine: %w: it carries no MAC", ErrPlanAltered)
+	}
+	if !hmac.Equal([]byte(planMAC(key, p.signed)), []byte(p.MAC)) {
+		return fmt.Errorf("engine: %w", ErrPlanAltered)
+	}
 	if want := e.binding(); !sameBinding(p.Binding, want) {
 		return fmt.Errorf("engine: %w: it was made for another tenant or directory: %v", ErrPlanRefused, &StateMismatchError{State: p.Binding, Config: want})
 	}
-	if age := e.now().Sub(p.Created); maxAge > 0 && age > maxAge {
+	switch p.Mode {
+	case "delta", "full", "group":
+	default:
+		return fmt.Errorf("engine: %w: a %q plan is never saved (only sync's: delta, full or group)", ErrPlanRefused, p.Mode)
+	}
+	age := e.now().Sub(p.Created)
+	if age < -planSkew {
+		return fmt.Errorf("engine: %w: it is dated %s, %s in the future (clocks differ by more than %s?)", ErrPlanRefused,
+			p.Created.UTC().Format(time.RFC3339), (-age).Round(time.Second), planSkew)
+	}
+	if maxAge > 0 && age > maxAge {
 		return fmt.Errorf("engine: %w: it was made %s ago, more than writeback.plan_max_age (%s): make a new one", ErrPlanRefused,
 			age.Round(time.Second), maxAge)
 	}
@@ -265,6 +368,23 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		return nil, ErrStaging
 	}
 	disabling := p.fresh != nil && p.fresh.disable
+	var refused map[string]string // the groups of a saved plan not applied, and why
+	saved := p.fresh == nil
+	if saved {
+		if err := e.CheckSaved(ctx, p, 0); err != nil {
+			return nil, err
+		}
+		// A saved plan is an approval, not an authority: the engine plans
+		// again now, from Graph and AD as they are, and writes a group's
+		// operations only where it would plan exactly those now.
+		now, err := e.Plan(ctx, RunOptions{Full: p.Options.Full, Group: p.Options.Group, AllowDeletes: p.Options.AllowDeletes})
+		if err != nil {
+			return nil, err
+		}
+		refused = approve(p, now)
+		now.fresh.immediate = true // read a moment ago
+		p = now
+	}
 	if !disabling {
 		en, err := e.store.Enablement(ctx)
 		if err != nil {
@@ -277,9 +397,13 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if err := e.checkBinding(ctx, true); err != nil {
 		return nil, err
 	}
+	e.Settle(ctx)
 	stale, err := e.stale(ctx, p)
 	if err != nil {
 		return nil, err
+	}
+	for id, why := range refused {
+		stale[id] = why
 	}
 	res := p.Result
 	res.Failures = nil
@@ -320,7 +444,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		}
 	}
 	mode := p.Mode
-	if f == nil {
+	if saved {
 		mode = "apply " + p.Mode
 	}
 	runID := p.runID // started by Run, before it planned
@@ -334,7 +458,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	res.RunID = runID
 	failed, unfinished, fatal := e.apply(ctx, runID, ops, names, res)
 	for id, why := range stale {
-		failed[id] = fmt.Errorf("stale: %s; nothing of it was written (the next sync plans it again)", why)
+		failed[id] = fmt.Errorf("%w: %s; nothing of it was written (the next sync plans it again)", ErrStale, why)
 	}
 	res.Counts.Failed = len(failed)
 	switch {
@@ -387,7 +511,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 // each group becomes: scope, naming, target and quarantine OUs, limits,
 // delete policies. A cycle after it changed is a full one.
 func (e *Engine) configPrint() string {
-	b, _ := json.Marshal(struct {
+	b, _ := json.Marshal(struct { // the configuration's plain values: cannot fail
 		Policy             policy.Options
 		Target, Quarantine string
 		Fates              Fates
@@ -411,7 +535,7 @@ func (e *Engine) recordOps(ctx context.Context, p *Plan, ops []reconcile.Op, fai
 		case reconcile.Move:
 			rdn, _ := policy.SplitDN(op.DN)
 			st.DN = rdn + "," + op.NewParent
-			if op.NewParent == e.cfg.QuarantineOU {
+			if quarantines(op, e.cfg.QuarantineOU) {
 				st.State, st.Message = store.StateQuarantined, op.Reason
 			}
 		case reconcile.Rename:
@@ -443,4 +567,94 @@ func (e *Engine) recordOps(ctx context.Context, p *Plan, ops []reconcile.Op, fai
 	}
 	sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].CloudID < res.Failures[j].CloudID })
 	return nil
+}
+
+// approve compares a saved plan with the plan made now and says, for each
+// group either touches, why its operations are not applied: the group is
+// applied only when the engine plans now exactly the operations the saved
+// plan holds for it (as sets; old values aside, since they only show what
+// is overwritten). Everything else is refused, named, and left to the next
+// sync.
+func approve(saved, now *Plan) map[string]string {
+	byGroup := func(ops []reconcile.Op) map[string][]reconcile.Op {
+		out := map[string][]reconcile.Op{}
+		for _, op := range ops {
+			id := strings.ToLower(op.CloudID)
+			out[id] = append(out[id], op)
+		}
+		return out
+	}
+	was, is := byGroup(saved.Result.Plan.Ops), byGroup(now.Result.Plan.Ops)
+	refused := map[string]string{}
+	for id, ops := range was {
+		if why := differs(ops, is[id]); why != "" {
+			refused[id] = why
+		}
+	}
+	for id, ops := range is {
+		if _, inSaved := was[id]; !inSaved {
+			refused[id] = fmt.Sprintf("the engine now plans %s, which the saved plan does not hold", describeOp(ops[0]))
+		}
+	}
+	return refused
+}
+
+// differs says how a group's saved operations differ from those planned
+// now ("" when they are the same).
+func differs(saved, now []reconcile.Op) string {
+	if len(now) == 0 {
+		return fmt.Sprintf("the engine plans nothing for this group now, not %s (it changed since the plan was made)", describeOp(saved[0]))
+	}
+	keys := map[string]int{}
+	for _, op := range now {
+		keys[opKey(op)]++
+	}
+	for _, op := range saved {
+		k := opKey(op)
+		if keys[k] == 0 {
+			return fmt.Sprintf("the engine would not plan %s now (the group changed since the plan was made)", describeOp(op))
+		}
+		keys[k]--
+	}
+	for _, op := range now {
+		if keys[opKey(op)] > 0 {
+			return fmt.Sprintf("the engine now also plans %s, which the saved plan does not hold", describeOp(op))
+		}
+	}
+	return ""
+}
+
+// opKey is what makes two operations the same: action, group, object,
+// where it goes, what it must carry, and what it writes.
+func opKey(op reconcile.Op) string {
+	var b strings.Builder
+	norm := func(dn string) string {
+		if dn == "" {
+			return ""
+		}
+		if d, err := policy.ParseDN(dn); err == nil {
+			return strings.ToLower(d.String())
+		}
+		return "unparsable:" + dn
+	}
+	fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", op.Action, strings.ToLower(op.CloudID), norm(op.DN), strings.ToLower(op.NewRDN),
+		norm(op.NewParent), op.Anchor, strings.ToUpper(op.SID))
+	changes := make([]string, 0, len(op.Changes))
+	for _, ch := range op.Changes {
+		vs := slices.Clone(ch.New)
+		sort.Strings(vs)
+		changes = append(changes, strings.ToLower(ch.Name)+"="+strings.Join(vs, "\x01"))
+	}
+	sort.Strings(changes)
+	members := make([]string, len(op.Members))
+	for i, m := range op.Members {
+		members[i] = norm(m)
+	}
+	sort.Strings(members)
+	fmt.Fprintf(&b, "\x00%s\x00%s", strings.Join(changes, "\x02"), strings.Join(members, "\x02"))
+	return b.String()
+}
+
+func describeOp(op reconcile.Op) string {
+	return fmt.Sprintf("%s of %s", op.Action, op.DN)
 }

@@ -31,14 +31,14 @@ func TestSavedPlanAppliesExactlyItself(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "plan.json")
-	if err := p.Save(path); err != nil {
+	if err := e.eng.SavePlan(context.Background(), p, path); err != nil {
 		t.Fatal(err)
 	}
 	saved, err := engine.LoadPlan(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.eng.CheckSaved(saved, time.Hour); err != nil {
+	if err := e.eng.CheckSaved(context.Background(), saved, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	// After the plan: a hand edit in AD on the first group, a cloud change
@@ -75,12 +75,12 @@ func TestSavedPlanAppliesExactlyItself(t *testing.T) {
 		t.Fatalf("after: %+v", res.Failures)
 	}
 	// A plan past its age, or made for another tenant, is refused.
-	if err := e.eng.CheckSaved(saved, time.Nanosecond); !errors.Is(err, engine.ErrPlanRefused) {
+	if err := e.eng.CheckSaved(context.Background(), saved, time.Nanosecond); !errors.Is(err, engine.ErrPlanRefused) {
 		t.Fatalf("an old plan: %v", err)
 	}
 	other := e.cfg
 	other.TenantID = otherTenant
-	if err := engine.New(e.cloud, e.dir, e.dir, e.store, other, nil).CheckSaved(saved, time.Hour); !errors.Is(err, engine.ErrPlanRefused) {
+	if err := engine.New(e.cloud, e.dir, e.dir, e.store, other, nil).CheckSaved(context.Background(), saved, time.Hour); !errors.Is(err, engine.ErrPlanRefused) {
 		t.Fatalf("another tenant's plan: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
@@ -22,6 +23,9 @@ type Cloud interface {
 	// CloudManaged says whether a group's source of authority moved from
 	// AD to the cloud (onPremisesSyncBehavior.isCloudManaged).
 	CloudManaged(ctx context.Context, id string) (bool, error)
+	// SourceOfAuthority reads a group's onPremisesSecurityIdentifier and
+	// isCloudManaged now, for the write gate's check of a write in place.
+	SourceOfAuthority(ctx context.Context, id string) (gate.CloudGroup, error)
 }
 
 // DirectoryReader reads AD (directory.Client), in reconcile's vocabulary.
@@ -50,10 +54,8 @@ type ForestReader interface {
 	ForestDomainSIDs(ctx context.Context) ([]string, error)
 }
 
-// DirectoryWriter applies planned operations to AD (directory.Client).
-type DirectoryWriter interface {
-	Apply(ctx context.Context, op reconcile.Op) error
-}
+// The directory writer is a gate.Target (directory.Client, memdir): the
+// engine writes to it only through the write gate it builds in New.
 
 // Store keeps the engine's state between cycles (store.Store): the tenant
 // as last read, each group's status, the runs and what they wrote, and the
@@ -90,6 +92,8 @@ type StatusBook interface {
 type RunLog interface {
 	StartRun(ctx context.Context, mode string) (id int64, died []int64, err error)
 	FinishRun(ctx context.Context, id int64, mode, outcome string, summary any) error
+	// SetRunSummary records what a run did, found after it died.
+	SetRunSummary(ctx context.Context, id int64, summary any) error
 	Runs(ctx context.Context, n int) ([]store.Run, error)
 }
 
@@ -102,14 +106,35 @@ type Settings interface {
 	SetBinding(ctx context.Context, b store.Binding) error
 	Meta(ctx context.Context, key string) (string, error)
 	SetMeta(ctx context.Context, key, value string) error
+	// Secret is one of the keys the state makes once (store.PlanKey signs
+	// saved plans).
+	Secret(ctx context.Context, name string) ([]byte, error)
 }
 
 // Auditor keeps the audit trail: every write to AD (and every refused
-// one), as it is made. A write the trail cannot take stops the cycle: the
-// operations left stay pending, so no write goes unrecorded.
+// one), as it is made: an intent before the write is sent, its outcome
+// after. A write the trail cannot take stops the cycle: the operations
+// left stay pending, so no write goes unrecorded.
 type Auditor interface {
 	Audit(ctx context.Context, e AuditEntry) error
 }
+
+// The outcomes of an audit entry.
+const (
+	// OutcomeIntent is written before a write is sent: an intent with no
+	// outcome after it is a write whose process ended before it knew how
+	// the write went; the next start settles it by reading AD.
+	OutcomeIntent = "intent"
+	// OutcomeApplied and OutcomeFailed say how a write went.
+	OutcomeApplied = "applied"
+	OutcomeFailed  = "failed"
+	// OutcomeRefused: the write gate refused the operation; nothing was
+	// sent (Rule says which rule).
+	OutcomeRefused = "refused"
+	// OutcomeNotApplied settles an intent whose write AD shows was never
+	// made.
+	OutcomeNotApplied = "not-applied"
+)
 
 // AuditEntry is one operation on AD and how it went.
 type AuditEntry struct {
@@ -125,11 +150,37 @@ type AuditEntry struct {
 	Changes        []reconcile.AttrChange `json:"changes,omitempty"`
 	MembersAdded   []string               `json:"membersAdded,omitempty"`
 	MembersRemoved []string               `json:"membersRemoved,omitempty"`
-	// Outcome is applied or failed (Error says why).
+	// Outcome is intent, applied, failed, refused or not-applied (Error
+	// says why); Rule is the write gate's rule that refused it.
 	Outcome string `json:"outcome"`
 	Error   string `json:"error,omitempty"`
+	Rule    string `json:"rule,omitempty"`
+	// OpID pairs an intent with its outcome: the run and the operation's
+	// place in it.
+	OpID string `json:"opId,omitempty"`
+	// Settled marks an outcome found later by reading AD, for an intent
+	// whose process ended before it recorded one.
+	Settled bool `json:"settled,omitempty"`
 	// Instance and Token, with a shared state, are the instance that wrote
 	// and the writer lease's fencing token it wrote under.
 	Instance string `json:"instance,omitempty"`
 	Token    int64  `json:"token,omitempty"`
+	// Seq and Chain are set by the trail: the entry's place in it, and
+	// the chain value sealing it to the one before. Prev and Pruned are a
+	// checkpoint's: the chain value of the last entry retention dropped,
+	// and how many it dropped.
+	Seq    int64  `json:"seq,omitempty"`
+	Prev   string `json:"prev,omitempty"`
+	Pruned int    `json:"pruned,omitempty"`
+	Chain  string `json:"chain,omitempty"`
+}
+
+// IntentLog is an Auditor that knows the intents it holds with no outcome
+// (audit.Log): writes whose process ended, or lost the DC, before it knew
+// how they went. The engine settles them by reading AD before it writes.
+type IntentLog interface {
+	Unsettled() []AuditEntry
+	// Applied are the writes a run made whose process was killed (what
+	// the trail holds of it).
+	Applied(runID int64) []AuditEntry
 }

@@ -19,6 +19,9 @@ type RunOptions struct {
 	// Sync's provision on demand does. The delta links stay where they
 	// were, so the next cycle still sees every other change.
 	Group string
+	// WithoutExchange, when set, plans as if the enablement said so:
+	// enable shows the first sync's plan before it records anything.
+	WithoutExchange *bool
 }
 
 // Counts summarise a cycle.
@@ -46,7 +49,7 @@ func (c *Counts) planned(ops []reconcile.Op, quarantineOU string) {
 			kind[op.CloudID] = "created"
 		case op.Action == reconcile.Delete:
 			kind[op.CloudID] = "deleted"
-		case op.Action == reconcile.Move && quarantineOU != "" && op.NewParent == quarantineOU:
+		case quarantines(op, quarantineOU):
 			kind[op.CloudID] = "quarantined"
 		case kind[op.CloudID] == "":
 			kind[op.CloudID] = "updated"
@@ -98,4 +101,11 @@ type Result struct {
 	Notes []policy.Problem `json:"notes,omitempty"`
 	// Trace is the one group's trace, in a cycle on one group.
 	Trace *Trace `json:"trace,omitempty"`
+}
+
+// quarantines reports whether op moves a group into the quarantine OU,
+// the DNs compared as AD compares them (case and spacing aside): the one
+// place that decides it.
+func quarantines(op reconcile.Op, quarantineOU string) bool {
+	return op.Action == reconcile.Move && quarantineOU != "" && policy.SameDN(op.NewParent, quarantineOU)
 }

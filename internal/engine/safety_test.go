@@ -12,6 +12,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -160,18 +161,18 @@ func TestDangerousTargetOU(t *testing.T) {
 // by the test) after n operations: nothing after that point runs, as with
 // kill -9.
 type panicAfter struct {
-	w engine.DirectoryWriter
+	gate.Target
 	n int
 }
 
 type killed struct{}
 
-func (p *panicAfter) Apply(ctx context.Context, op reconcile.Op) error {
+func (p *panicAfter) Write(ctx context.Context, a *gate.Approved) error {
 	if p.n == 0 {
 		panic(killed{})
 	}
 	p.n--
-	return p.w.Apply(ctx, op)
+	return p.Target.Write(ctx, a)
 }
 
 // TestKilledDuringDeletes: a run killed in the middle of its deletes leaves
@@ -191,7 +192,7 @@ func TestKilledDuringDeletes(t *testing.T) {
 				panic(r)
 			}
 		}()
-		engine.New(e.cloud, e.dir, &panicAfter{w: e.dir, n: 2}, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
+		engine.New(e.cloud, e.dir, &panicAfter{Target: e.dir, n: 2}, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
 		t.Fatal("the run was not killed")
 	}()
 	left := 0

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 )
 
 // unifiedTemplateID is the template id of the Group.Unified directory setting.
@@ -111,6 +112,26 @@ func (c *Client) CloudManaged(ctx context.Context, id string) (bool, error) {
 	}
 	found, err := c.getFound(ctx, c.endpoint("/beta/groups/"+url.PathEscape(id)+"/onPremisesSyncBehavior", nil), &out)
 	return found && out.IsCloudManaged, err
+}
+
+// SourceOfAuthority reads, now, a group's onPremisesSecurityIdentifier
+// and onPremisesSyncBehavior.isCloudManaged: what the write gate checks a
+// write in place against, never taken from a file or the state.
+func (c *Client) SourceOfAuthority(ctx context.Context, id string) (gate.CloudGroup, error) {
+	var g struct {
+		ID  string `json:"id"`
+		SID string `json:"onPremisesSecurityIdentifier"`
+	}
+	q := url.Values{"$select": {"id,onPremisesSecurityIdentifier"}}
+	found, err := c.getFound(ctx, c.endpoint("/v1.0/groups/"+url.PathEscape(id), q), &g)
+	if err != nil || !found {
+		return gate.CloudGroup{}, err
+	}
+	managed, err := c.CloudManaged(ctx, id)
+	if err != nil {
+		return gate.CloudGroup{}, err
+	}
+	return gate.CloudGroup{SID: g.SID, CloudManaged: managed}, nil
 }
 
 // getFound is get, with 404 meaning "not found" rather than an error.

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -255,6 +256,29 @@ func (e *Elector) Check() error {
 		e.OnRefused()
 	}
 	return ErrNotActive
+}
+
+// Permit is the fence as the write gate asks it (gate.Fence): the lease
+// this instance writes under, while it holds the lease and trusts it until
+// deadline (zero: now), else ErrNotActive. The instance and token are read
+// together with the check, so that the audit trail names the lease the
+// write was sent under.
+func (e *Elector) Permit(deadline time.Time) (gate.Lease, error) {
+	e.mu.Lock()
+	now := e.now()
+	if deadline.IsZero() {
+		deadline = now
+	}
+	ok := e.held && now.Before(e.until) && now.Round(0).Before(e.wallUntil) && !deadline.After(e.until)
+	l := gate.Lease{Instance: store.HolderName(e.cfg.Holder), Token: e.lease.Token}
+	e.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	if e.OnRefused != nil {
+		e.OnRefused()
+	}
+	return gate.Lease{}, ErrNotActive
 }
 
 // Holding names this instance and the token of the lease it holds (0

@@ -181,6 +181,31 @@ func GroupDN(cn, ou string) string { return "CN=" + EscapeRDNValue(cn) + "," + o
 // Sync and Cloud Sync use the same form.
 func Anchor(objectID string) string { return "Group_" + objectID }
 
+// AnchorAttribute is the attribute Windows Server 2016's schema added for
+// the anchor; the tool writes it beside adminDescription where it exists.
+const AnchorAttribute = "msDS-ExternalDirectoryObjectId"
+
+// GroupAnchor is the anchor a group carries, from its adminDescription and
+// msDS-ExternalDirectoryObjectId: the first, or the second alone (a group
+// restored from a tombstone, whose adminDescription comes back on the next
+// update); two different ones are no anchor of the tool's.
+func GroupAnchor(adminDescription, ext string) string {
+	anchor := adminDescription
+	if anchor == "" {
+		anchor = ext
+	}
+	if ext != "" && ext != anchor {
+		return "adminDescription " + anchor + ", " + AnchorAttribute + " " + ext
+	}
+	return anchor
+}
+
+// CarriesAnchor reports whether a group with these two attributes is the
+// one of anchor: what every write to an existing group checks first.
+func CarriesAnchor(adminDescription, ext, anchor string) bool {
+	return GroupAnchor(adminDescription, ext) == anchor
+}
+
 // CloudIDFromAnchor returns the object id in an anchor, or "" if s is none.
 func CloudIDFromAnchor(s string) string {
 	id, ok := strings.CutPrefix(s, "Group_")

@@ -33,6 +33,13 @@ const (
 	groupTypeUniversalSecurity     = -2147483640
 )
 
+// WrittenGroupType reports whether v is a groupType the tool writes: a
+// universal distribution or a universal security group, nothing else.
+func WrittenGroupType(v string) bool {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	return err == nil && (n == groupTypeUniversalDistribution || n == groupTypeUniversalSecurity)
+}
+
 // Exchange recipient values (published by Microsoft).
 const (
 	displayTypeDistribution         = 1

@@ -39,7 +39,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err := st.FinishRun(ctx, id, "", "partial", map[string]int{"created": 2, "failed": 1}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(&cycles{status: scheduler.Status{LastError: "1 group failed", ConsecutiveFailures: 1}}, st, NewMetrics(), time.Hour, false, nil).Handler())
+	srv := httptest.NewServer(New(&cycles{status: scheduler.Status{LastError: "1 group failed", ConsecutiveFailures: 1}}, st, NewMetrics(), time.Hour, notStaging, nil).Handler())
 	defer srv.Close()
 
 	shot := filepath.Join(t.TempDir(), "status.png")

@@ -76,7 +76,7 @@ func TestGuard(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &cycles{}
-			s := New(c, &history{}, NewMetrics(), time.Hour, false, nil)
+			s := New(c, &history{}, NewMetrics(), time.Hour, notStaging, nil)
 			s.Guard = tc.guard
 			srv := httptest.NewServer(s.Handler())
 			defer srv.Close()
@@ -107,7 +107,7 @@ func TestMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(&cycles{}, &history{}, NewMetrics(), time.Hour, false, nil)
+	s := New(&cycles{}, &history{}, NewMetrics(), time.Hour, notStaging, nil)
 	srv := httptest.NewUnstartedServer(s.Handler())
 	srv.TLS = tlsCfg
 	srv.StartTLS()

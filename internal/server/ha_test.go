@@ -59,7 +59,7 @@ func TestHARoles(t *testing.T) {
 			m := NewMetrics()
 			el := &election{v: tc.view, err: tc.err}
 			m.WatchHA(el)
-			s := New(c, h, m, time.Hour, false, nil)
+			s := New(c, h, m, time.Hour, notStaging, nil)
 			s.now = func() time.Time { return now }
 			s.HA = el
 			srv := httptest.NewServer(s.Handler())

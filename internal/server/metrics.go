@@ -61,7 +61,7 @@ func NewMetrics() *Metrics {
 // Watch adds the metrics read from the state file at each scrape, so that
 // they say what the status page says: the groups not in step, whether
 // writeback is enabled, staging, and the build.
-func (m *Metrics) Watch(h History, staging bool, version string) {
+func (m *Metrics) Watch(h History, staging func() bool, version string) {
 	read := func(f func(ctx context.Context) (float64, error)) func() float64 {
 		return func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -90,7 +90,7 @@ func (m *Metrics) Watch(h History, staging bool, version string) {
 			return 0, err
 		}))
 	gauge("groupwriteback_staging", "1 when this instance is in staging mode (it plans and writes nothing).", func() float64 {
-		if staging {
+		if staging() {
 			return 1
 		}
 		return 0

@@ -62,7 +62,9 @@ type Server struct {
 	logger   *slog.Logger
 	// Staleness: /readyz fails when the last success is older than this.
 	Staleness time.Duration
-	Staging   bool
+	// Staging says whether the instance is in staging mode now (it may
+	// change on SIGHUP).
+	Staging func() bool
 	// Version is the build's version, shown on the page and in metrics.
 	Version string
 	// Guard says who may ask what.
@@ -74,7 +76,7 @@ type Server struct {
 }
 
 // New returns a server.
-func New(c Cycles, h History, m *Metrics, staleness time.Duration, staging bool, logger *slog.Logger) *Server {
+func New(c Cycles, h History, m *Metrics, staleness time.Duration, staging func() bool, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -115,7 +117,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	st := s.cycles.Status()
 	en, err := s.history.Enablement(r.Context())
 	var problem, role string
-	staging := s.Staging
+	staging := s.Staging()
 	if s.HA != nil && err == nil {
 		var v ha.View
 		v, err = s.HA.View(r.Context())
@@ -148,7 +150,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not ready: "+problem, http.StatusServiceUnavailable)
 		return
 	}
-	if s.Staging {
+	if s.Staging() {
 		fmt.Fprintln(w, "ready (staging: cycles plan and write nothing to AD)"+role)
 		return
 	}
@@ -232,7 +234,7 @@ type planOp struct {
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	d := pageData{Now: s.now(), Version: s.Version, Staging: s.Staging, Status: s.cycles.Status()}
+	d := pageData{Now: s.now(), Version: s.Version, Staging: s.Staging(), Status: s.cycles.Status()}
 	var errs []string
 	var err error
 	if d.Enablement, err = s.history.Enablement(ctx); err != nil {
@@ -244,7 +246,11 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, run := range runs {
 		row := runRow{Run: run}
-		_ = json.Unmarshal(run.Summary, &row.Counts)
+		if len(run.Summary) > 0 {
+			if err := json.Unmarshal(run.Summary, &row.Counts); err != nil {
+				errs = append(errs, fmt.Sprintf("run %d's summary cannot be read: %v", run.ID, err))
+			}
+		}
 		d.Runs = append(d.Runs, row)
 	}
 	if d.NotInStep, err = s.history.Statuses(ctx, store.StateFailed, store.StateNotWritable, store.StatePending); err != nil {
@@ -272,7 +278,9 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		var ops []struct {
 			Action, DN, CloudID string
 		}
-		_ = json.Unmarshal(raw, &ops)
+		if err := json.Unmarshal(raw, &ops); err != nil {
+			errs = append(errs, "the pending plan cannot be read: "+err.Error())
+		}
 		for _, op := range ops {
 			d.PendingPlan = append(d.PendingPlan, planOp(op))
 		}

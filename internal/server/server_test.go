@@ -62,8 +62,8 @@ var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func newTest(c *cycles, h *history, staging bool) (*httptest.Server, *Metrics) {
 	m := NewMetrics()
-	m.Watch(h, staging, "v1.2.3")
-	s := New(c, h, m, time.Hour, staging, nil)
+	m.Watch(h, func() bool { return staging }, "v1.2.3")
+	s := New(c, h, m, time.Hour, func() bool { return staging }, nil)
 	s.now = func() time.Time { return now }
 	s.Version = "v1.2.3"
 	return httptest.NewServer(s.Handler()), m
@@ -257,7 +257,7 @@ func TestSyncOneGroupEndpoint(t *testing.T) {
 
 func srvWith(t *testing.T, c Cycles, od OnDemand) *httptest.Server {
 	t.Helper()
-	s := New(c, &history{}, NewMetrics(), time.Hour, false, nil)
+	s := New(c, &history{}, NewMetrics(), time.Hour, notStaging, nil)
 	s.now = func() time.Time { return now }
 	s.OnDemand = od
 	return httptest.NewServer(s.Handler())
@@ -306,3 +306,6 @@ func TestHealthTellsTheTruth(t *testing.T) {
 		})
 	}
 }
+
+// notStaging is an instance's mode outside staging.
+func notStaging() bool { return false }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -48,7 +49,7 @@ func (s *Store) Export(ctx context.Context) (*Export, error) {
 		q    string
 		scan func(*sql.Rows) error
 	}{
-		{"SELECT key, value FROM meta", func(r *sql.Rows) error {
+		{"SELECT key, value FROM meta WHERE key NOT LIKE 'secret.%'", func(r *sql.Rows) error {
 			var k, v string
 			err := r.Scan(&k, &v)
 			e.Meta[k] = v
@@ -127,17 +128,23 @@ func eachRow(ctx context.Context, tx *tx, q string, scan func(*sql.Rows) error) 
 
 // Import writes e into this state, which must be empty (no run, no
 // group, no binding): all of it or, on any error, none of it. Run ids,
-// times and the operation log are kept as they were.
+// times and the operation log are kept as they were. Every row is checked
+// first (an export is untrusted input): a row the tool would never have
+// written is refused with a *BadRowError naming it, and nothing is
+// written.
 func (s *Store) Import(ctx context.Context, e *Export) error {
 	if e.Version != ExportVersion || e.Kind != "state" {
 		return fmt.Errorf("store: import: a %q export of version %d; this groupwriteback reads state exports of version %d", e.Kind, e.Version, ExportVersion)
+	}
+	if err := e.validate(); err != nil {
+		return err
 	}
 	return s.write(ctx, "import", func(tx *tx) error { return s.importInto(ctx, tx, e) })
 }
 
 func (s *Store) importInto(ctx context.Context, tx *tx, e *Export) (err error) {
 	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM group_status) + (SELECT COUNT(*) FROM cloud_groups) + (SELECT COUNT(*) FROM meta)").Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM group_status) + (SELECT COUNT(*) FROM cloud_groups) + (SELECT COUNT(*) FROM meta WHERE key NOT LIKE 'secret.%')").Scan(&n); err != nil {
 		return fmt.Errorf("store: import: %w", err)
 	}
 	if n > 0 {
@@ -166,7 +173,7 @@ func (s *Store) importInto(ctx context.Context, tx *tx, e *Export) (err error) {
 			for _, st := range e.Statuses {
 				mnw := ""
 				if len(st.MembersNotWritten) > 0 {
-					b, _ := json.Marshal(st.MembersNotWritten)
+					b, _ := json.Marshal(st.MembersNotWritten) // a map of ints: cannot fail
 					mnw = string(b)
 				}
 				if err := put(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, st.Updated.UTC().Format(time.RFC3339)); err != nil {
@@ -212,4 +219,38 @@ func (s *Store) importInto(ctx context.Context, tx *tx, e *Export) (err error) {
 		return fmt.Errorf("store: import: %w", err)
 	}
 	return nil
+}
+
+// secrets reads the state's secrets, for Migrate alone: a state moved
+// keeps the keys its plans and audit trail were signed with.
+func (s *Store) secrets(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	rows, err := s.db.QueryContext(ctx, "SELECT key, value FROM meta WHERE key LIKE 'secret.%'")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// setSecrets replaces this state's secrets with a moved state's.
+func (s *Store) setSecrets(ctx context.Context, secrets map[string]string) error {
+	return s.write(ctx, "set secrets", func(t *tx) error {
+		for k, v := range secrets {
+			if !strings.HasPrefix(k, secretPrefix) {
+				continue
+			}
+			if _, err := t.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -57,14 +57,19 @@ func TryLock(path, command string) (*Lock, error) {
 		if errors.Is(err, errWouldBlock) {
 			le := &LockedError{Path: path}
 			if b, rerr := os.ReadFile(path); rerr == nil {
+				// Who holds it is told when the file says; a lock whose
+				// holder is unreadable is held all the same.
 				_ = json.Unmarshal([]byte(strings.TrimRight(string(b), "\x00")), &le.Holder)
 			}
 			return nil, le
 		}
 		return nil, fmt.Errorf("store: lock %s: %w", path, err)
 	}
+	// The holder written into the file only tells a second command who
+	// holds the lock (the lock is the flock): a host name that cannot be
+	// read, or a write that fails, leaves that message without it.
 	host, _ := os.Hostname()
-	b, _ := json.Marshal(Holder{PID: os.Getpid(), Host: host, Command: command, Since: time.Now().UTC()})
+	b, _ := json.Marshal(Holder{PID: os.Getpid(), Host: host, Command: command, Since: time.Now().UTC()}) // plain fields: cannot fail
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt(b, 0)
 	return &Lock{f: f}, nil
@@ -72,7 +77,7 @@ func TryLock(path, command string) (*Lock, error) {
 
 // Unlock releases the lock.
 func (l *Lock) Unlock() error {
-	_ = l.f.Truncate(0)
+	_ = l.f.Truncate(0) // the holder's name only; the unlock below is what counts
 	err := unlockFile(l.f)
 	if cerr := l.f.Close(); err == nil {
 		err = cerr

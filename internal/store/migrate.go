@@ -37,6 +37,13 @@ func Migrate(ctx context.Context, src, dst *Store) (*Migrated, error) {
 	if err := dst.Import(ctx, e); err != nil {
 		return nil, err
 	}
+	secrets, err := src.secrets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: read the secrets: %w", err)
+	}
+	if err := dst.setSecrets(ctx, secrets); err != nil {
+		return nil, fmt.Errorf("store: copy the secrets: %w", err)
+	}
 	back, err := dst.Export(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: read the copy back: %w", err)

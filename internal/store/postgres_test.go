@@ -92,7 +92,7 @@ func fill(t *testing.T, s *store.Store) {
 	snap.Groups["g2"] = &cloud.Group{ID: "g2", DisplayName: "Two"}
 	snap.Users["u1"] = &cloud.User{ID: "u1", OnPremisesSecurityIdentifier: "S-1-5-21-1"}
 	steps := []error{
-		s.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: store.Links{Groups: "gl", Users: "ul"}}),
+		s.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: store.Links{Groups: "https://graph.test/gl", Users: "https://graph.test/ul"}}),
 		s.SetStatus(ctx, []store.GroupStatus{{CloudID: "g1", Name: "One", State: store.StateInStep, DN: "CN=One"},
 			{CloudID: "g2", Name: "Two", State: store.StateFailed, Message: "LDAP 50", MembersNotWritten: map[string]int{"not_found_in_ad": 1}}}),
 		s.SetEnablement(ctx, store.Enablement{Enabled: true}),

@@ -62,7 +62,7 @@ func (s *Store) setStatus(ctx context.Context, tx *tx, sts []GroupStatus) error 
 		}
 		mnw := ""
 		if len(st.MembersNotWritten) > 0 {
-			b, _ := json.Marshal(st.MembersNotWritten)
+			b, _ := json.Marshal(st.MembersNotWritten) // a map of ints: cannot fail
 			mnw = string(b)
 		}
 		if err := put.add(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, now); err != nil {
@@ -140,11 +140,31 @@ func scanStatus(rows *sql.Rows) (GroupStatus, error) {
 		return st, err
 	}
 	if mnw != "" {
-		_ = json.Unmarshal([]byte(mnw), &st.MembersNotWritten)
+		if err := json.Unmarshal([]byte(mnw), &st.MembersNotWritten); err != nil {
+			return st, &DamagedRowError{Table: "group_status", Key: st.CloudID, Column: "members_not_written", Err: err}
+		}
 	}
-	st.Updated, _ = time.Parse(time.RFC3339, updated)
+	var err error
+	if st.Updated, err = time.Parse(time.RFC3339, updated); err != nil {
+		return st, &DamagedRowError{Table: "group_status", Key: st.CloudID, Column: "updated", Err: err}
+	}
 	return st, nil
 }
+
+// DamagedRowError is a row of the state that does not read as the tool
+// wrote it: read as zero values, it would pass for a fact. The read that
+// meets one fails, naming it.
+type DamagedRowError struct {
+	Table, Key, Column string
+	Err                error
+}
+
+func (e *DamagedRowError) Error() string {
+	return fmt.Sprintf("store: the state is damaged: %s row %s, column %s: %v (restore the state from a backup, or `state export` what reads and import it into a new state)",
+		e.Table, e.Key, e.Column, e.Err)
+}
+
+func (e *DamagedRowError) Unwrap() error { return e.Err }
 
 // Run is one cycle in the run history.
 type Run struct {
@@ -189,6 +209,16 @@ func (s *Store) StartRun(ctx context.Context, mode string) (id int64, died []int
 	return id, died, err
 }
 
+// SetRunSummary records what a run did, when it is found after the run
+// (a run whose process was killed never recorded it).
+func (s *Store) SetRunSummary(ctx context.Context, id int64, summary any) error {
+	b, err := json.Marshal(summary)
+	if err != nil {
+		return fmt.Errorf("store: run summary: %w", err)
+	}
+	return s.exec(ctx, "set run summary", "UPDATE runs SET summary = ? WHERE id = ?", string(b), id)
+}
+
 // Binding is what a state file was made for: the tenant and the part of
 // the directory it writes. A state file used with another tenant would
 // take that tenant's groups for deleted ones.
@@ -218,7 +248,7 @@ func (s *Store) Binding(ctx context.Context) (b Binding, ok bool, err error) {
 
 // SetBinding records what the state file is for.
 func (s *Store) SetBinding(ctx context.Context, b Binding) error {
-	v, _ := json.Marshal(b)
+	v, _ := json.Marshal(b) // four strings: cannot fail
 	return s.exec(ctx, "set binding", "INSERT INTO meta(key, value) VALUES('binding', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(v))
 }
 
@@ -273,8 +303,18 @@ func scanRun(rows *sql.Rows) (Run, error) {
 	if err := rows.Scan(&r.ID, &started, &finished, &r.Mode, &r.Outcome, &summary); err != nil {
 		return r, err
 	}
-	r.Started, _ = time.Parse(time.RFC3339Nano, started)
-	r.Finished, _ = time.Parse(time.RFC3339Nano, finished)
+	var err error
+	if r.Started, err = time.Parse(time.RFC3339Nano, started); err != nil {
+		return r, &DamagedRowError{Table: "runs", Key: fmt.Sprint(r.ID), Column: "started", Err: err}
+	}
+	if finished != "" { // '' while the run is running
+		if r.Finished, err = time.Parse(time.RFC3339Nano, finished); err != nil {
+			return r, &DamagedRowError{Table: "runs", Key: fmt.Sprint(r.ID), Column: "finished", Err: err}
+		}
+	}
+	if summary != "" && !json.Valid([]byte(summary)) {
+		return r, &DamagedRowError{Table: "runs", Key: fmt.Sprint(r.ID), Column: "summary", Err: errors.New("not JSON")}
+	}
 	r.Summary = json.RawMessage(summary)
 	return r, nil
 }
@@ -341,7 +381,7 @@ func (s *Store) Enablement(ctx context.Context) (Enablement, error) {
 // SetEnablement records whether writeback is on.
 func (s *Store) SetEnablement(ctx context.Context, e Enablement) error {
 	e.Changed = s.now().UTC()
-	b, _ := json.Marshal(e)
+	b, _ := json.Marshal(e) // plain fields: cannot fail
 	return s.exec(ctx, "set enablement", "INSERT INTO meta(key, value) VALUES('enablement', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(b))
 }
 
@@ -427,6 +467,9 @@ func scanOperation(rows *sql.Rows) (Operation, error) {
 	if err := rows.Scan(&op.RunID, &op.CloudID, &op.Action, &op.DN, &op.Outcome, &op.Error, &at); err != nil {
 		return op, err
 	}
-	op.At, _ = time.Parse(time.RFC3339Nano, at)
+	var err error
+	if op.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
+		return op, &DamagedRowError{Table: "operations", Key: fmt.Sprintf("run %d, group %s", op.RunID, op.CloudID), Column: "at", Err: err}
+	}
 	return op, nil
 }

@@ -6,7 +6,9 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -210,18 +212,61 @@ func (s *Store) migrate(ctx context.Context) error {
 	if version > len(ms) {
 		return fmt.Errorf("state schema version %d is newer than this groupwriteback knows (%d): upgrade groupwriteback", version, len(ms))
 	}
-	if version == len(ms) {
-		return nil
-	}
-	for v := version; v < len(ms); v++ {
-		if _, err := tx.ExecContext(ctx, ms[v]); err != nil {
-			return fmt.Errorf("migration %d: %w", v+1, err)
+	if version < len(ms) {
+		for v := version; v < len(ms); v++ {
+			if _, err := tx.ExecContext(ctx, ms[v]); err != nil {
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+		}
+		if err := s.d.setVersion(ctx, tx, len(ms)); err != nil {
+			return err
 		}
 	}
-	if err := s.d.setVersion(ctx, tx, len(ms)); err != nil {
+	if err := ensureSecrets(ctx, tx); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// The state's secrets: keys made once, when the state is made (or first
+// opened by a version that knows them), never exported, never imported.
+const (
+	// PlanKey signs saved plans, so that a plan made on a standby verifies
+	// on the active instance, and an altered one is refused.
+	PlanKey = "plan"
+	// AuditKey keys the audit trail's hash chain.
+	AuditKey = "audit"
+)
+
+// secretPrefix begins the meta keys of the secrets.
+const secretPrefix = "secret."
+
+// ensureSecrets makes the secrets the state lacks, in the migrating
+// transaction: instances opening one state at once make them once.
+func ensureSecrets(ctx context.Context, t *tx) error {
+	for _, name := range []string{PlanKey, AuditKey} {
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		if _, err := t.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO NOTHING", secretPrefix+name, hex.EncodeToString(b[:])); err != nil {
+			return fmt.Errorf("secret %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Secret is one of the state's secrets (PlanKey, AuditKey).
+func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
+	var v string
+	if err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", secretPrefix+name).Scan(&v); err != nil {
+		return nil, fmt.Errorf("store: secret %s: %w", name, err)
+	}
+	b, err := hex.DecodeString(v)
+	if err != nil || len(b) < 32 {
+		return nil, fmt.Errorf("store: secret %s is damaged", name)
+	}
+	return b, nil
 }
 
 // version is the schema version of the state, read in the migrating

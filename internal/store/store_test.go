@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,5 +67,50 @@ func TestUpgradeFromVersion3(t *testing.T) {
 	}
 	if l, err := s.AcquireLease(ctx, WriterLease, "a/1", time.Minute); err != nil || l.Token != 1 {
 		t.Fatalf("a lease on the upgraded state: %+v, %v", l, err)
+	}
+}
+
+// A row that does not read as the tool wrote it fails the read that meets
+// it, named: read as zero values, a damaged date or count would pass for a
+// fact (a group "updated" in year 1, a run that never ended).
+func TestDamagedRowsAreNamed(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "state.db"))
+	if err := s.SetStatus(ctx, []GroupStatus{{CloudID: "g1", Name: "One", State: StateInStep}}); err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := s.StartRun(ctx, "delta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordOperations(ctx, []Operation{{RunID: id, CloudID: "g1", Action: "create", DN: "CN=One", Outcome: "applied", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		damage string
+		read   func() error
+		want   string
+	}{
+		{"UPDATE group_status SET updated = 'yesterday'", func() error { _, err := s.Statuses(ctx); return err }, "group_status row g1, column updated"},
+		{"UPDATE group_status SET members_not_written = '{not json'", func() error { _, err := s.StatusesOf(ctx, []string{"g1"}); return err },
+			"group_status row g1, column members_not_written"},
+		{"UPDATE runs SET started = 'soon'", func() error { _, err := s.Runs(ctx, 5); return err }, "runs row 1, column started"},
+		{"UPDATE runs SET summary = '{cut'", func() error { _, err := s.Runs(ctx, 5); return err }, "runs row 1, column summary"},
+		{"UPDATE operations SET at = 'never'", func() error { _, err := s.Operations(ctx, "g1", 5); return err }, "operations row run 1, group g1, column at"},
+	} {
+		if _, err := s.db.raw.Exec(tc.damage); err != nil {
+			t.Fatal(err)
+		}
+		var damaged *DamagedRowError
+		if err := tc.read(); !errors.As(err, &damaged) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("after %s: %v, want a damaged row naming %s", tc.damage, err, tc.want)
+		}
+		// Mend it for the next case.
+		for _, q := range []string{"UPDATE group_status SET updated = '2026-01-01T00:00:00Z', members_not_written = ''",
+			"UPDATE runs SET started = '2026-01-01T00:00:00Z', summary = ''", "UPDATE operations SET at = '2026-01-01T00:00:00Z'"} {
+			if _, err := s.db.raw.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

@@ -111,3 +111,65 @@ func (dc *DC) FixtureUsers() ([]User, error) {
 	})
 	return dc.fixtures, dc.fixturesErr
 }
+
+// AddGroup creates, as an admin would, a universal security group named
+// name in ou, carrying no anchor, and returns its DN and SID.
+func (dc *DC) AddGroup(t testing.TB, ou, name string) (dn, sid string) {
+	t.Helper()
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dn = fmt.Sprintf("CN=%s,%s", ldap.EscapeDN(name), ou)
+	req := ldap.NewAddRequest(dn, nil)
+	req.Attribute("objectClass", []string{"top", "group"})
+	req.Attribute("sAMAccountName", []string{name})
+	req.Attribute("groupType", []string{"-2147483640"})
+	if err := conn.Add(req); err != nil {
+		t.Fatalf("testdc: add group %s: %v", name, err)
+	}
+	res, err := conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"objectSid"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("testdc: read group %s: %v", name, err)
+	}
+	return dn, directory.SIDString(res.Entries[0].GetRawAttributeValue("objectSid"))
+}
+
+// Nest makes member a member of group, as an admin would, and takes it out
+// again when the test ends: tests share a DC, and a group left in Domain
+// Admins would outlive its test.
+func (dc *DC) Nest(t testing.TB, group, member string) {
+	t.Helper()
+	dc.modify(t, group, func(m *ldap.ModifyRequest) { m.Add("member", []string{member}) })
+	t.Cleanup(func() {
+		conn, err := dc.Admin()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		m := ldap.NewModifyRequest(group, nil)
+		m.Delete("member", []string{member})
+		_ = conn.Modify(m) // gone with its OU, or already out: nothing to undo
+	})
+}
+
+// SetAttribute replaces an attribute's values, as an admin would.
+func (dc *DC) SetAttribute(t testing.TB, dn, name string, values []string) {
+	t.Helper()
+	dc.modify(t, dn, func(m *ldap.ModifyRequest) { m.Replace(name, values) })
+}
+
+func (dc *DC) modify(t testing.TB, dn string, edit func(*ldap.ModifyRequest)) {
+	t.Helper()
+	conn, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m := ldap.NewModifyRequest(dn, nil)
+	edit(m)
+	if err := conn.Modify(m); err != nil {
+		t.Fatalf("testdc: modify %s: %v", dn, err)
+	}
+}

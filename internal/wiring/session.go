@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/alert"
@@ -22,6 +23,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -44,10 +46,10 @@ type Session struct {
 	Audit *audit.Log
 
 	ownStore bool
-	// guard, when set, is asked before every write to AD (fence); lease
-	// names the instance and the token it writes under.
-	guard func() error
-	lease func() (instance string, token int64)
+	logger   *slog.Logger
+	// fence, when set, is the HA fence the write gate asks before every
+	// request to AD (the elector of the service, or of a command's lease).
+	fence atomic.Pointer[gate.Fence]
 }
 
 // Options are what a caller adds to the configuration.
@@ -69,13 +71,10 @@ type Options struct {
 	// Store is a state already open (the service's, shared with its
 	// elector and fenced by it): the session uses it and leaves it open.
 	Store *store.Store
-	// Guard is asked before every write to AD, and refuses it with an
-	// error wrapping store.ErrFenced when this instance may not write
-	// (ha.Elector.Check).
-	Guard func() error
-	// Lease names the instance and the writer lease's token, for the audit
-	// trail (ha.Elector.Holding).
-	Lease func() (instance string, token int64)
+	// Fence is asked before every request to AD, and refuses it with an
+	// error wrapping store.ErrFenced when this instance may not write; it
+	// names the lease each write is sent under (ha.Elector).
+	Fence gate.Fence
 }
 
 // Open opens the store, the Graph client and the directory client the
@@ -93,7 +92,8 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Session, error) 
 		}
 		own = true
 	}
-	s := &Session{Config: cfg, Store: st, ownStore: own, guard: o.Guard, lease: o.Lease}
+	s := &Session{Config: cfg, Store: st, ownStore: own, logger: logger}
+	s.setFence(o.Fence)
 	var err error
 	if s.Graph, err = cfg.Cloud.Open(ctx, logger); err != nil {
 		s.Close()
@@ -104,7 +104,7 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Session, error) 
 		s.Graph.OnProgress(o.GraphProgress)
 	}
 	var reader engine.DirectoryReader
-	var writer engine.DirectoryWriter
+	var writer gate.Target
 	var schema directory.Schema
 	switch s.Dir, err = cfg.Directory.Open(ctx, logger); {
 	case err == nil:
@@ -121,23 +121,30 @@ func Open(ctx context.Context, cfg *config.Config, o Options) (*Session, error) 
 	}
 	ecfg := EngineConfig(cfg, schema)
 	ecfg.Progress = o.Progress
+	ecfg.Fence = sessionFence{s}
 	if !o.ReadOnly {
-		if s.Audit, err = OpenAudit(cfg, logger); err != nil {
+		if s.Audit, err = OpenAudit(ctx, cfg, st, logger); err != nil {
 			s.Close()
 			return nil, err
 		}
 		if s.Audit != nil {
-			ecfg.Audit = stamped{s.Audit, s}
+			ecfg.Audit = s.Audit
 		}
 	}
-	s.Engine = engine.New(s.Graph, reader, fenced{writer, s}, st, ecfg, logger)
+	s.Engine = engine.New(s.Graph, reader, writer, st, ecfg, logger)
 	return s, nil
 }
 
-// Close closes what Open opened.
+// Close closes what Open opened. The audit trail's head is kept in the
+// state, so that `audit verify` finds a trail cut short too.
 func (s *Session) Close() {
 	if s.Audit != nil {
-		s.Audit.Close()
+		if err := s.Audit.Close(); err != nil {
+			s.logger.Error("cannot close the audit trail", "error", err)
+		}
+		if err := SaveAuditHead(context.Background(), s.Config, s.Store, s.Audit); err != nil {
+			s.logger.Warn("cannot keep the audit trail's head in the state", "error", err)
+		}
 	}
 	if s.Dir != nil {
 		s.Dir.Close()
@@ -147,36 +154,23 @@ func (s *Session) Close() {
 	}
 }
 
-// stamped writes each audit entry with the instance and the fencing token
-// it was written under, when the state is shared: the trails of several
-// instances then say who wrote what, under which lease.
-type stamped struct {
-	a engine.Auditor
-	s *Session
-}
+// sessionFence is the session's fence as it is at each write: a command
+// takes its lease (LockCycle) after the engine is built.
+type sessionFence struct{ s *Session }
 
-func (st stamped) Audit(ctx context.Context, e engine.AuditEntry) error {
-	if l := st.s.lease; l != nil {
-		e.Instance, e.Token = l()
+func (f sessionFence) Permit(deadline time.Time) (gate.Lease, error) {
+	if p := f.s.fence.Load(); p != nil && *p != nil {
+		return (*p).Permit(deadline)
 	}
-	return st.a.Audit(ctx, e)
+	return gate.Lease{}, nil
 }
 
-// fenced asks the session's guard before each write to AD: the last check
-// before the request leaves, so that an instance that lost its lease (it
-// was paused, or cut off) writes nothing.
-type fenced struct {
-	w engine.DirectoryWriter
-	s *Session
-}
-
-func (f fenced) Apply(ctx context.Context, op reconcile.Op) error {
-	if g := f.s.guard; g != nil {
-		if err := g(); err != nil {
-			return err
-		}
+func (s *Session) setFence(f gate.Fence) {
+	if f == nil {
+		s.fence.Store(nil)
+		return
 	}
-	return f.w.Apply(ctx, op)
+	s.fence.Store(&f)
 }
 
 // Alerts is the configuration's alert webhook, remembering what it sent
@@ -190,25 +184,47 @@ func Alerts(cfg *config.Config, st alert.Memory, logger *slog.Logger) *alert.Not
 const EventSource = "groupwriteback"
 
 // OpenAudit opens the configuration's audit trail (nil when audit.file is
-// off), with the Windows event log beside it when audit.event_log asks
-// and the service registered its source.
-func OpenAudit(cfg *config.Config, logger *slog.Logger) (*audit.Log, error) {
+// off), chained with the state's audit key, with the Windows event log
+// beside it when audit.event_log asks and the service registered its
+// source.
+func OpenAudit(ctx context.Context, cfg *config.Config, st *store.Store, logger *slog.Logger) (*audit.Log, error) {
 	if cfg.Audit.Off() {
 		return nil, nil
 	}
+	key, err := st.Secret(ctx, store.AuditKey)
+	if err != nil {
+		return nil, fmt.Errorf("audit.file: %w", err)
+	}
 	var events audit.EventSink
 	if *cfg.Audit.EventLog {
-		var err error
 		if events, err = audit.OpenEventLog(EventSource); err != nil {
 			logger.Warn("the audit trail goes to its file only: the event log cannot be opened (run `groupwriteback service install` to register the source)", "error", err)
 			events = nil
 		}
 	}
-	l, err := audit.Open(cfg.Audit.File, time.Duration(*cfg.Audit.RetentionDays)*24*time.Hour, events)
+	l, err := audit.Open(cfg.Audit.File, audit.Options{Retention: time.Duration(*cfg.Audit.RetentionDays) * 24 * time.Hour, Events: events, Key: key})
 	if err != nil {
 		return nil, fmt.Errorf("audit.file: %w", err)
 	}
 	return l, nil
+}
+
+// AuditHeadKey is the state's meta key for the head of this instance's
+// audit trail: each instance sharing a state keeps a trail of its own.
+func AuditHeadKey(cfg *config.Config) string { return "audit_head:" + cfg.HA.Name() }
+
+// SaveAuditHead keeps the trail's last sequence number and chain value in
+// the state (when they moved).
+func SaveAuditHead(ctx context.Context, cfg *config.Config, st *store.Store, l *audit.Log) error {
+	seq, chain := l.Head()
+	if seq == 0 {
+		return nil
+	}
+	head := fmt.Sprintf("%d:%s", seq, chain)
+	if was, err := st.Meta(ctx, AuditHeadKey(cfg)); err == nil && was == head {
+		return nil
+	}
+	return st.SetMeta(ctx, AuditHeadKey(cfg), head)
 }
 
 // LockCycle takes the cycle lock: never two cycles at once on one state
@@ -222,10 +238,10 @@ func (s *Session) LockCycle(command string) (unlock func(), err error) {
 		return nil, err
 	}
 	if el != nil {
-		s.guard, s.lease = el.Check, el.Holding
+		s.setFence(el)
 	}
 	return func() {
-		s.guard, s.lease = nil, nil
+		s.setFence(nil)
 		release()
 	}, nil
 }
@@ -333,7 +349,7 @@ func EngineConfig(cfg *config.Config, schema directory.Schema) engine.Config {
 		Forest: cfg.Directory.GlobalCatalog != "",
 		Fates: engine.Fates{SoftDelete: fate(w.OnSoftDelete), HardDelete: fate(w.OnHardDelete),
 			WritebackOff: fate(w.OnWritebackDisabled), OutOfScope: fate(w.OnOutOfScope), Disable: fate(w.OnDisable)},
-		Policy: p,
+		Policy: p, PlanKey: []byte(w.PlanKey.Reveal()),
 	}
 }
 
@@ -385,7 +401,11 @@ func (u unreachable) ReadGroup(context.Context, string, []string) (*reconcile.AD
 	return nil, u.fail()
 }
 
-func (u unreachable) Apply(context.Context, reconcile.Op) error { return u.fail() }
+func (u unreachable) Inspect(context.Context, string, bool) (*gate.Object, error) {
+	return nil, u.fail()
+}
+
+func (u unreachable) Write(context.Context, *gate.Approved) error { return u.fail() }
 
 // WithDeadline bounds one cycle by schedule.cycle_timeout.
 func (s *Session) WithDeadline(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -15,14 +15,15 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
-// Directory is what the engine reads and writes.
+// Directory is what the engine reads, and what the write gate writes to.
 type Directory interface {
 	engine.DirectoryReader
-	engine.DirectoryWriter
+	gate.Target
 }
 
 // User is a user account the fixture made.
@@ -36,6 +37,42 @@ type Fixture struct {
 	NewOU func(t *testing.T, name string) string
 	// AddUsers makes user accounts in ou.
 	AddUsers func(t *testing.T, ou string, names []string) []User
+	// AddGroup makes, as an admin would, a universal security group with
+	// no anchor in ou, and returns its DN and SID.
+	AddGroup func(t *testing.T, ou, name string) (dn, sid string)
+	// Nest makes member a member of group, as an admin would (for the
+	// length of the test).
+	Nest func(t *testing.T, group, member string)
+	// SetAttribute sets an attribute, as an admin would.
+	SetAttribute func(t *testing.T, dn, name string, values []string)
+}
+
+// The built-in privileged groups every domain has, under its base DN.
+func domainAdmins(base string) string     { return "CN=Domain Admins,CN=Users," + base }
+func administrators(base string) string   { return "CN=Administrators,CN=Builtin," + base }
+func enterpriseAdmins(base string) string { return "CN=Enterprise Admins,CN=Users," + base }
+
+// clouds is what Graph says of the cloud groups a test writes in place.
+type clouds map[string]gate.CloudGroup
+
+func (c clouds) SourceOfAuthority(_ context.Context, id string) (gate.CloudGroup, error) {
+	return c[id], nil
+}
+
+// Gate is the write gate over f's directory that a test writes through:
+// groups created and changed in places, written in place as cloud says.
+func Gate(f Fixture, cloud clouds, places ...string) *gate.Gate {
+	return GateOver(f.Dir, cloud, places...)
+}
+
+// GateOver is the write gate over d that a test writes through (no
+// writes in place when cloud is nil).
+func GateOver(d gate.Target, cloud clouds, places ...string) *gate.Gate {
+	var c gate.Cloud
+	if cloud != nil {
+		c = cloud
+	}
+	return gate.New(d, c, gate.Rules{Places: places, Managed: Managed, InPlace: cloud != nil}, nil)
 }
 
 // Run runs the suite; open returns the fixture (it may be shared between
@@ -53,6 +90,8 @@ func Run(t *testing.T, open func(t *testing.T) Fixture) {
 		{"RefusesUnknownMember", testUnknownMember},
 		{"Lookup", testLookup},
 		{"CheckContainer", testCheckContainer},
+		{"GateRefusesForgedWrites", testGateRefuses},
+		{"GateKeepsProtectedGroupsShut", testProtected},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
@@ -70,11 +109,11 @@ func CreateOp(cn, ou, id string, members ...string) reconcile.Op {
 			{Name: "groupType", New: []string{"-2147483640"}}, {Name: "displayName", New: []string{cn}}, {Name: "adminDescription", New: []string{anchor}}}}
 }
 
-// MustApply applies ops, failing the test on the first error.
-func MustApply(t *testing.T, d Directory, ops ...reconcile.Op) {
+// MustApply applies ops through g, failing the test on the first error.
+func MustApply(t *testing.T, g *gate.Gate, ops ...reconcile.Op) {
 	t.Helper()
 	for _, op := range ops {
-		if err := d.Apply(context.Background(), op); err != nil {
+		if err := g.Apply(context.Background(), op); err != nil {
 			t.Fatalf("%s %s: %v", op.Action, op.DN, err)
 		}
 	}
@@ -109,22 +148,24 @@ func id(n int) string { return fmt.Sprintf("6a1e0c55-%04d-4f0e-9d3b-2c1a0b9f8e7d
 func testWriteCycle(t *testing.T, f Fixture) {
 	ctx := context.Background()
 	ou := f.NewOU(t, "cycle")
+	sub := f.NewOU(t, "cycle-moved")
+	w := Gate(f, nil, ou, sub)
 	us := f.AddUsers(t, ou, []string{"cycle-u1", "cycle-u2", "cycle-u3"})
 	op := CreateOp("Cycle_2c1a0b9f8e7d", ou, id(101), us[0].DN, us[1].DN)
-	MustApply(t, f.Dir, op)
+	MustApply(t, w, op)
 	g := Owned(t, f.Dir, ou)[id(101)]
 	if !policy.SameDN(g.DN, op.DN) || len(g.Members) != 2 || g.Attrs["groupType"][0] != "-2147483640" || g.GUID == "" || g.Anchor != op.Anchor {
 		t.Fatalf("after create: %+v", g)
 	}
 	guid := g.GUID
 	newDN := policy.GroupDN("Cycle 2_2c1a0b9f8e7d", ou)
-	MustApply(t, f.Dir,
-		reconcile.Op{Action: reconcile.Rename, DN: op.DN, NewRDN: "CN=" + policy.EscapeRDNValue("Cycle 2_2c1a0b9f8e7d"), Anchor: op.Anchor},
-		reconcile.Op{Action: reconcile.Update, DN: newDN, Anchor: op.Anchor, Changes: []reconcile.AttrChange{
+	MustApply(t, w,
+		reconcile.Op{Action: reconcile.Rename, DN: op.DN, NewRDN: "CN=" + policy.EscapeRDNValue("Cycle 2_2c1a0b9f8e7d"), CloudID: op.CloudID, Anchor: op.Anchor},
+		reconcile.Op{Action: reconcile.Update, DN: newDN, CloudID: op.CloudID, Anchor: op.Anchor, Changes: []reconcile.AttrChange{
 			{Name: "description", New: []string{"now described"}}, {Name: "displayName", New: []string{"Cycle 2"}}}},
-		reconcile.Op{Action: reconcile.RemoveMembers, DN: newDN, Anchor: op.Anchor, Members: []string{us[0].DN}},
+		reconcile.Op{Action: reconcile.RemoveMembers, DN: newDN, CloudID: op.CloudID, Anchor: op.Anchor, Members: []string{us[0].DN}},
 		// us[1] is a member already: the batch steps over it.
-		reconcile.Op{Action: reconcile.AddMembers, DN: newDN, Anchor: op.Anchor, Members: []string{us[1].DN, us[2].DN}},
+		reconcile.Op{Action: reconcile.AddMembers, DN: newDN, CloudID: op.CloudID, Anchor: op.Anchor, Members: []string{us[1].DN, us[2].DN}},
 	)
 	g = Owned(t, f.Dir, ou)[id(101)]
 	if !policy.SameDN(g.DN, newDN) || g.GUID != guid || g.Attrs["description"][0] != "now described" ||
@@ -141,24 +182,23 @@ func testWriteCycle(t *testing.T, f Fixture) {
 	}
 	// A removal of a member already gone is harmless, as an add of one
 	// already there: a group planned from its changes relies on both.
-	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.RemoveMembers, DN: newDN, Anchor: op.Anchor, Members: []string{us[0].DN, us[2].DN}})
-	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.AddMembers, DN: newDN, Anchor: op.Anchor, Members: []string{us[2].DN}})
+	MustApply(t, w, reconcile.Op{Action: reconcile.RemoveMembers, DN: newDN, CloudID: op.CloudID, Anchor: op.Anchor, Members: []string{us[0].DN, us[2].DN}})
+	MustApply(t, w, reconcile.Op{Action: reconcile.AddMembers, DN: newDN, CloudID: op.CloudID, Anchor: op.Anchor, Members: []string{us[2].DN}})
 	read, err := f.Dir.ReadGroup(ctx, newDN, []string{"displayName"})
 	if err != nil || read == nil || read.Attrs["displayName"][0] != "Cycle 2" || read.Attrs["description"] != nil || len(read.Members) != 2 {
 		t.Fatalf("ReadGroup = %+v, %v (only the attributes asked for, all members)", read, err)
 	}
-	sub := f.NewOU(t, "cycle-moved")
 	movedDN := "CN=" + policy.EscapeRDNValue("Cycle 2_2c1a0b9f8e7d") + "," + sub
-	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.Move, DN: newDN, NewParent: sub, Anchor: op.Anchor})
+	MustApply(t, w, reconcile.Op{Action: reconcile.Move, DN: newDN, NewParent: sub, CloudID: op.CloudID, Anchor: op.Anchor})
 	if g := Owned(t, f.Dir, sub)[id(101)]; !policy.SameDN(g.DN, movedDN) || g.GUID != guid {
 		t.Fatalf("after move: %+v", g)
 	}
-	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.Update, DN: movedDN, Anchor: op.Anchor,
+	MustApply(t, w, reconcile.Op{Action: reconcile.Update, DN: movedDN, CloudID: op.CloudID, Anchor: op.Anchor,
 		Changes: []reconcile.AttrChange{{Name: "description", Old: []string{"now described"}}}})
 	if d := Owned(t, f.Dir, sub)[id(101)].Attrs["description"]; d != nil {
 		t.Fatalf("description not removed: %v", d)
 	}
-	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.Delete, DN: movedDN, Anchor: op.Anchor})
+	MustApply(t, w, reconcile.Op{Action: reconcile.Delete, DN: movedDN, CloudID: op.CloudID, Anchor: op.Anchor})
 	if len(Owned(t, f.Dir, sub)) != 0 {
 		t.Fatal("group still there after delete")
 	}
@@ -169,42 +209,41 @@ func testWriteCycle(t *testing.T, f Fixture) {
 
 func testRetries(t *testing.T, f Fixture) {
 	ou := f.NewOU(t, "retry")
+	w := Gate(f, nil, ou)
 	us := f.AddUsers(t, ou, []string{"retry-u1"})
 	op := CreateOp("Retry_2c1a0b9f8e7d", ou, id(201), us[0].DN)
 	// A create whose answer was lost is tried again: the group is ours.
-	MustApply(t, f.Dir, op, op)
-	add := reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{us[0].DN}}
-	remove := reconcile.Op{Action: reconcile.RemoveMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{us[0].DN}}
-	MustApply(t, f.Dir, add, remove, remove)
+	MustApply(t, w, op, op)
+	add := reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, CloudID: op.CloudID, Anchor: op.Anchor, Members: []string{us[0].DN}}
+	remove := reconcile.Op{Action: reconcile.RemoveMembers, DN: op.DN, CloudID: op.CloudID, Anchor: op.Anchor, Members: []string{us[0].DN}}
+	MustApply(t, w, add, remove, remove)
 	if g := Owned(t, f.Dir, ou)[id(201)]; len(g.Members) != 0 {
 		t.Fatalf("members after add, remove, remove: %v", g.Members)
 	}
 	// A create on a name someone else's group holds is refused.
 	other := CreateOp("Retry_2c1a0b9f8e7d", ou, id(202))
-	if err := f.Dir.Apply(context.Background(), other); err == nil || !directory.IsCode(err, 68) {
+	if err := w.Apply(context.Background(), other); err == nil || !directory.IsCode(err, 68) {
 		t.Fatalf("create over another's group: err = %v, want LDAP 68", err)
 	}
 }
 
 func testNotOwned(t *testing.T, f Fixture) {
 	ou := f.NewOU(t, "notmine")
+	w := Gate(f, nil, ou)
 	op := CreateOp("Theirs_2c1a0b9f8e7d", ou, id(301))
-	theirs := op
-	theirs.Changes = slices.Clone(op.Changes)
-	theirs.Changes[3] = reconcile.AttrChange{Name: "adminDescription", New: []string{policy.Anchor(id(399))}} // someone else's anchor
-	MustApply(t, f.Dir, theirs)
+	MustApply(t, w, CreateOp("Theirs_2c1a0b9f8e7d", ou, id(399))) // someone else's group, of that name
 	for _, bad := range []reconcile.Op{
-		{Action: reconcile.Update, DN: op.DN, Anchor: op.Anchor, Changes: []reconcile.AttrChange{{Name: "description", New: []string{"x"}}}},
-		{Action: reconcile.Delete, DN: op.DN, Anchor: op.Anchor},
-		{Action: reconcile.Rename, DN: op.DN, NewRDN: "CN=Mine", Anchor: op.Anchor},
-		{Action: reconcile.AddMembers, DN: "CN=Domain Admins,CN=Users," + f.BaseDN, Anchor: op.Anchor, Members: []string{op.DN}},
-		{Action: reconcile.Update, DN: policy.GroupDN("Nobody_2c1a0b9f8e7d", ou), Anchor: op.Anchor, Changes: []reconcile.AttrChange{{Name: "description", New: []string{"x"}}}},
+		{Action: reconcile.Update, DN: op.DN, CloudID: op.CloudID, Anchor: op.Anchor, Changes: []reconcile.AttrChange{{Name: "description", New: []string{"x"}}}},
+		{Action: reconcile.Delete, DN: op.DN, CloudID: op.CloudID, Anchor: op.Anchor},
+		{Action: reconcile.Rename, DN: op.DN, NewRDN: "CN=Mine", CloudID: op.CloudID, Anchor: op.Anchor},
+		{Action: reconcile.AddMembers, DN: "CN=Domain Admins,CN=Users," + f.BaseDN, CloudID: op.CloudID, Anchor: op.Anchor, Members: []string{op.DN}},
+		{Action: reconcile.Update, DN: policy.GroupDN("Nobody_2c1a0b9f8e7d", ou), CloudID: op.CloudID, Anchor: op.Anchor, Changes: []reconcile.AttrChange{{Name: "description", New: []string{"x"}}}},
 	} {
-		err := f.Dir.Apply(context.Background(), bad)
+		err := w.Apply(context.Background(), bad)
 		if !errors.Is(err, reconcile.ErrNotOwned) {
 			t.Fatalf("%s %s: err = %v, want ErrNotOwned", bad.Action, bad.DN, err)
 		}
-		if !strings.Contains(err.Error(), "expected anchor "+op.Anchor) && !strings.Contains(err.Error(), "no such group") {
+		if !strings.Contains(err.Error(), "expected anchor "+op.Anchor) && !strings.Contains(err.Error(), "no such object") && !strings.Contains(err.Error(), "outside") {
 			t.Fatalf("error does not say what it expected: %v", err)
 		}
 	}
@@ -218,25 +257,26 @@ func testInPlace(t *testing.T, f Fixture) {
 	ctx := context.Background()
 	ou := f.NewOU(t, "inplace")
 	us := f.AddUsers(t, ou, []string{"inplace-u1"})
-	op := CreateOp("Original", ou, id(401))
-	op.Changes = op.Changes[:3] // an original AD group carries no anchor
-	MustApply(t, f.Dir, op)
-	found, err := f.Dir.Lookup(ctx, reconcile.ByDN, f.BaseDN, []string{op.DN})
-	if err != nil || found[op.DN].SID == "" {
-		t.Fatalf("lookup of the original group: %+v, %v", found, err)
-	}
-	sid := found[op.DN].SID
-	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, SID: sid, Members: []string{us[0].DN}})
+	dn, sid := f.AddGroup(t, ou, "Original") // an original AD group carries no anchor
+	cloud := clouds{id(401): {SID: sid, CloudManaged: true}, id(402): {SID: sid}, id(403): {SID: us[0].SID, CloudManaged: true}}
+	w := Gate(f, cloud) // in place, the group may be anywhere
+	MustApply(t, w, reconcile.Op{Action: reconcile.AddMembers, CloudID: id(401), DN: dn, SID: sid, Members: []string{us[0].DN}})
 	for _, bad := range []reconcile.Op{
-		{Action: reconcile.AddMembers, DN: op.DN, SID: us[0].SID, Members: []string{us[0].DN}}, // another object's SID
-		{Action: reconcile.Delete, DN: op.DN, SID: sid},
-		{Action: reconcile.Rename, DN: op.DN, SID: sid, NewRDN: "CN=Other"},
+		{Action: reconcile.AddMembers, CloudID: id(401), DN: dn, SID: us[0].SID, Members: []string{us[0].DN}}, // another object's SID
+		{Action: reconcile.AddMembers, CloudID: id(402), DN: dn, SID: sid, Members: []string{us[0].DN}},       // not cloud-managed
+		{Action: reconcile.AddMembers, CloudID: id(403), DN: dn, SID: sid, Members: []string{us[0].DN}},       // Graph names another SID
+		{Action: reconcile.Delete, CloudID: id(401), DN: dn, SID: sid},
+		{Action: reconcile.Rename, CloudID: id(401), DN: dn, SID: sid, NewRDN: "CN=Other"},
+		{Action: reconcile.Update, CloudID: id(401), DN: dn, SID: sid, Changes: []reconcile.AttrChange{{Name: "sAMAccountName", New: []string{"other"}}}},
 	} {
-		if err := f.Dir.Apply(ctx, bad); !errors.Is(err, reconcile.ErrNotOwned) {
-			t.Fatalf("%s with SID %s: err = %v, want ErrNotOwned", bad.Action, bad.SID, err)
+		if err := w.Apply(ctx, bad); !errors.Is(err, reconcile.ErrNotOwned) {
+			t.Fatalf("%s of %s with SID %s: err = %v, want ErrNotOwned", bad.Action, bad.CloudID, bad.SID, err)
 		}
 	}
-	if g, _ := f.Dir.ReadGroup(ctx, op.DN, nil); g == nil || len(g.Members) != 1 {
+	if err := Gate(f, nil).Apply(ctx, reconcile.Op{Action: reconcile.AddMembers, CloudID: id(401), DN: dn, SID: sid, Members: []string{us[0].DN}}); !errors.Is(err, reconcile.ErrNotOwned) {
+		t.Fatalf("in place without source_of_authority: in_place: err = %v, want ErrNotOwned", err)
+	}
+	if g, _ := f.Dir.ReadGroup(ctx, dn, nil); g == nil || len(g.Members) != 1 {
 		t.Fatalf("the original group after in-place writes: %+v", g)
 	}
 }
@@ -244,17 +284,18 @@ func testInPlace(t *testing.T, f Fixture) {
 func testMembersFollow(t *testing.T, f Fixture) {
 	ctx := context.Background()
 	ou := f.NewOU(t, "follow")
+	w := Gate(f, nil, ou)
 	inner := CreateOp("Inner_2c1a0b9f8e7d", ou, id(501))
-	MustApply(t, f.Dir, inner)
+	MustApply(t, w, inner)
 	outer := CreateOp("Outer_2c1a0b9f8e7d", ou, id(502), inner.DN)
-	MustApply(t, f.Dir, outer)
+	MustApply(t, w, outer)
 	renamed := policy.GroupDN("Inner 2_2c1a0b9f8e7d", ou)
-	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.Rename, DN: inner.DN, NewRDN: "CN=" + policy.EscapeRDNValue("Inner 2_2c1a0b9f8e7d"), Anchor: inner.Anchor})
+	MustApply(t, w, reconcile.Op{Action: reconcile.Rename, DN: inner.DN, NewRDN: "CN=" + policy.EscapeRDNValue("Inner 2_2c1a0b9f8e7d"), CloudID: inner.CloudID, Anchor: inner.Anchor})
 	g, err := f.Dir.ReadGroup(ctx, outer.DN, nil)
 	if err != nil || g == nil || len(g.Members) != 1 || !policy.SameDN(g.Members[0], renamed) {
 		t.Fatalf("outer's members after the inner group's rename = %+v, %v; want [%s]", g, err, renamed)
 	}
-	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.Delete, DN: renamed, Anchor: inner.Anchor})
+	MustApply(t, w, reconcile.Op{Action: reconcile.Delete, DN: renamed, CloudID: inner.CloudID, Anchor: inner.Anchor})
 	if g, _ := f.Dir.ReadGroup(ctx, outer.DN, nil); g == nil || len(g.Members) != 0 {
 		t.Fatalf("outer's members after the inner group's delete = %+v", g)
 	}
@@ -262,14 +303,15 @@ func testMembersFollow(t *testing.T, f Fixture) {
 
 func testUnknownMember(t *testing.T, f Fixture) {
 	ou := f.NewOU(t, "unknown")
+	w := Gate(f, nil, ou)
 	us := f.AddUsers(t, ou, []string{"unknown-u1"})
 	op := CreateOp("Unknown_2c1a0b9f8e7d", ou, id(601))
-	MustApply(t, f.Dir, op)
+	MustApply(t, w, op)
 	ghost := "CN=Nobody Here," + ou
-	if err := f.Dir.Apply(context.Background(), reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{ghost}}); err == nil {
+	if err := w.Apply(context.Background(), reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, CloudID: op.CloudID, Anchor: op.Anchor, Members: []string{ghost}}); err == nil {
 		t.Fatal("adding a member that does not exist succeeded")
 	}
-	MustApply(t, f.Dir, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, Anchor: op.Anchor, Members: []string{us[0].DN}})
+	MustApply(t, w, reconcile.Op{Action: reconcile.AddMembers, DN: op.DN, CloudID: op.CloudID, Anchor: op.Anchor, Members: []string{us[0].DN}})
 	if g := Owned(t, f.Dir, ou)[id(601)]; len(g.Members) != 1 {
 		t.Fatalf("members = %v", g.Members)
 	}
@@ -277,9 +319,10 @@ func testUnknownMember(t *testing.T, f Fixture) {
 
 func testLookup(t *testing.T, f Fixture) {
 	ou := f.NewOU(t, "lookup")
+	w := Gate(f, nil, ou)
 	us := f.AddUsers(t, ou, []string{"lookup-a", "lookup-b"})
 	op := CreateOp("Lookup_2c1a0b9f8e7d", ou, id(701))
-	MustApply(t, f.Dir, op)
+	MustApply(t, w, op)
 	guidBytes, _ := directory.GUIDBytes(us[1].GUID)
 	immutable := base64.StdEncoding.EncodeToString(guidBytes)
 	cases := []struct {
@@ -328,5 +371,164 @@ func testCheckContainer(t *testing.T, f Fixture) {
 	}
 	if err := f.Dir.CheckContainer(ctx, "OU=No Such OU,"+f.BaseDN, false); !errors.Is(err, directory.ErrNoSuchOU) {
 		t.Errorf("a missing OU: err = %v, want ErrNoSuchOU", err)
+	}
+}
+
+// refusedBy fails the test unless err is the gate's refusal by rule.
+func refusedBy(t *testing.T, what string, err error, rule gate.Rule) {
+	t.Helper()
+	var refused *gate.RefusedError
+	if !errors.As(err, &refused) || refused.Rule != rule {
+		t.Errorf("%s: err = %v, want a refusal by rule %s", what, err, rule)
+	}
+}
+
+// state is what a test reads back to prove nothing changed: each group's
+// DN, managed attributes and members.
+func state(t *testing.T, f Fixture, dns ...string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, dn := range dns {
+		g, err := f.Dir.ReadGroup(context.Background(), dn, append(slices.Clone(Managed), "info", "managedBy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g == nil {
+			fmt.Fprintf(&b, "%s: absent\n", dn)
+			continue
+		}
+		fmt.Fprintf(&b, "%s: %v %v\n", strings.ToLower(g.DN), g.Attrs, SortedLower(g.Members))
+	}
+	return b.String()
+}
+
+// testGateRefuses: operations no plan of the tool's would make, each
+// refused by its rule, with AD as it was.
+func testGateRefuses(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	ou := f.NewOU(t, "gate")
+	elsewhere := f.NewOU(t, "gate-elsewhere")
+	w := Gate(f, nil, ou)
+	us := f.AddUsers(t, ou, []string{"gate-u1"})
+	mine := CreateOp("Mine_2c1a0b9f8e7d", ou, id(801))
+	MustApply(t, w, mine)
+	// An anchored group outside the configured OUs (another tool's, or an
+	// old OU's).
+	away := CreateOp("Away_2c1a0b9f8e7d", elsewhere, id(802))
+	MustApply(t, Gate(f, nil, elsewhere), away)
+	adminGroup, _ := f.AddGroup(t, ou, "gate-admin-made")
+	users := "CN=Users," + f.BaseDN
+	watch := []string{mine.DN, away.DN, adminGroup, domainAdmins(f.BaseDN)}
+	before := state(t, f, watch...)
+	withChanges := func(op reconcile.Op, chs ...reconcile.AttrChange) reconcile.Op {
+		op.Changes = append(slices.Clone(op.Changes), chs...)
+		return op
+	}
+	for _, tc := range []struct {
+		name string
+		op   reconcile.Op
+		rule gate.Rule
+	}{
+		{"create in CN=Users", CreateOp("Forged_2c1a0b9f8e7d", users, id(810), domainAdmins(f.BaseDN)), gate.RulePlace},
+		{"create in Domain Controllers", CreateOp("Forged_2c1a0b9f8e7d", "OU=Domain Controllers,"+f.BaseDN, id(811)), gate.RulePlace},
+		{"create in a sub-OU", CreateOp("Forged_2c1a0b9f8e7d", elsewhere, id(812)), gate.RulePlace},
+		{"create with objectClass", withChanges(CreateOp("Forged_2c1a0b9f8e7d", ou, id(813)), reconcile.AttrChange{Name: "objectClass", New: []string{"user"}}), gate.RuleClass},
+		{"create of a global group", func() reconcile.Op {
+			op := CreateOp("Forged_2c1a0b9f8e7d", ou, id(814))
+			op.Changes[1] = reconcile.AttrChange{Name: "groupType", New: []string{"-2147483646"}}
+			return op
+		}(), gate.RuleGroupType},
+		{"create with managedBy", withChanges(CreateOp("Forged_2c1a0b9f8e7d", ou, id(815)), reconcile.AttrChange{Name: "managedBy", New: []string{us[0].DN}}), gate.RuleAttributes},
+		{"create under another group's anchor", func() reconcile.Op {
+			op := CreateOp("Forged_2c1a0b9f8e7d", ou, id(816))
+			op.Anchor = mine.Anchor
+			return op
+		}(), gate.RuleAnchor},
+		{"update of Domain Admins", reconcile.Op{Action: reconcile.Update, CloudID: mine.CloudID, Anchor: mine.Anchor, DN: domainAdmins(f.BaseDN),
+			Changes: []reconcile.AttrChange{{Name: "description", New: []string{"forged"}}}}, gate.RuleAnchor},
+		{"member added to Domain Admins", reconcile.Op{Action: reconcile.AddMembers, CloudID: mine.CloudID, Anchor: mine.Anchor, DN: domainAdmins(f.BaseDN), Members: []string{us[0].DN}}, gate.RuleAnchor},
+		{"member added to an admin's group", reconcile.Op{Action: reconcile.AddMembers, CloudID: mine.CloudID, Anchor: mine.Anchor, DN: adminGroup, Members: []string{us[0].DN}}, gate.RuleAnchor},
+		{"op valid for another cloud group", reconcile.Op{Action: reconcile.Update, CloudID: id(899), Anchor: policy.Anchor(id(899)), DN: mine.DN,
+			Changes: []reconcile.AttrChange{{Name: "description", New: []string{"forged"}}}}, gate.RuleAnchor},
+		{"anchor not the op's cloud group's", reconcile.Op{Action: reconcile.Update, CloudID: id(899), Anchor: mine.Anchor, DN: mine.DN,
+			Changes: []reconcile.AttrChange{{Name: "description", New: []string{"forged"}}}}, gate.RuleAnchor},
+		{"delete outside the OUs", reconcile.Op{Action: reconcile.Delete, CloudID: away.CloudID, Anchor: away.Anchor, DN: away.DN}, gate.RulePlace},
+		{"move to CN=Users", reconcile.Op{Action: reconcile.Move, CloudID: mine.CloudID, Anchor: mine.Anchor, DN: mine.DN, NewParent: users}, gate.RulePlace},
+		{"rename to an OU", reconcile.Op{Action: reconcile.Rename, CloudID: mine.CloudID, Anchor: mine.Anchor, DN: mine.DN, NewRDN: "OU=Mine"}, gate.RulePlace},
+		{"managedBy written", reconcile.Op{Action: reconcile.Update, CloudID: mine.CloudID, Anchor: mine.Anchor, DN: mine.DN,
+			Changes: []reconcile.AttrChange{{Name: "managedBy", New: []string{us[0].DN}}}}, gate.RuleAttributes},
+		{"info written", reconcile.Op{Action: reconcile.Update, CloudID: mine.CloudID, Anchor: mine.Anchor, DN: mine.DN,
+			Changes: []reconcile.AttrChange{{Name: "info", New: []string{"forged"}}}}, gate.RuleAttributes},
+		{"anchor rewritten", reconcile.Op{Action: reconcile.Update, CloudID: mine.CloudID, Anchor: mine.Anchor, DN: mine.DN,
+			Changes: []reconcile.AttrChange{{Name: "adminDescription", New: []string{policy.Anchor(id(898))}}}}, gate.RuleAttributes},
+		{"in place without source_of_authority", reconcile.Op{Action: reconcile.AddMembers, CloudID: mine.CloudID, DN: domainAdmins(f.BaseDN), SID: "S-1-5-21-1-2-3-512",
+			Members: []string{us[0].DN}}, gate.RuleInPlace},
+		{"unknown action", reconcile.Op{Action: "modrdn", CloudID: mine.CloudID, Anchor: mine.Anchor, DN: mine.DN}, gate.RuleAction},
+	} {
+		err := w.Apply(ctx, tc.op)
+		refusedBy(t, tc.name, err, tc.rule)
+	}
+	if after := state(t, f, watch...); after != before {
+		t.Fatalf("AD changed under refused writes:\nbefore %s\nafter  %s", before, after)
+	}
+	// The writers take nothing the gate did not approve.
+	if err := f.Dir.Write(ctx, &gate.Approved{}); !errors.Is(err, gate.ErrNotApproved) {
+		t.Fatalf("a write with no approval: err = %v, want ErrNotApproved", err)
+	}
+}
+
+// testProtected: no member is ever added to a protected group, however it
+// came in reach: written in place into one (adminCount=1, or nested in a
+// built-in privileged group), or a group the tool wrote that an admin
+// nested into Domain Admins, directly or through another group.
+func testProtected(t *testing.T, f Fixture) {
+	ctx := context.Background()
+	ou := f.NewOU(t, "protected")
+	us := f.AddUsers(t, ou, []string{"protected-u1", "protected-u2"})
+	// In place: an admin-made universal group in Administrators, marked
+	// adminCount=1; another nested in Enterprise Admins.
+	inAdmins, sidA := f.AddGroup(t, ou, "protected-in-admins")
+	f.Nest(t, administrators(f.BaseDN), inAdmins)
+	f.SetAttribute(t, inAdmins, "adminCount", []string{"1"})
+	inEA, sidE := f.AddGroup(t, ou, "protected-in-ea")
+	f.Nest(t, enterpriseAdmins(f.BaseDN), inEA)
+	plain, sidP := f.AddGroup(t, ou, "protected-plain")
+	cloud := clouds{id(901): {SID: sidA, CloudManaged: true}, id(902): {SID: sidE, CloudManaged: true}, id(903): {SID: sidP, CloudManaged: true}}
+	w := Gate(f, cloud, ou)
+	add := func(cloudID, dn, sid, anchor string) reconcile.Op {
+		return reconcile.Op{Action: reconcile.AddMembers, CloudID: cloudID, DN: dn, SID: sid, Anchor: anchor, Members: []string{us[0].DN}}
+	}
+	refusedBy(t, "in place into adminCount=1", w.Apply(ctx, add(id(901), inAdmins, sidA, "")), gate.RuleProtected)
+	refusedBy(t, "in place into a group in Enterprise Admins", w.Apply(ctx, add(id(902), inEA, sidE, "")), gate.RuleProtected)
+	MustApply(t, w, add(id(903), plain, sidP, ""))
+	// Written back, then nested by an admin into Domain Admins: directly,
+	// and through another group.
+	direct := CreateOp("Direct_2c1a0b9f8e7d", ou, id(904))
+	deep := CreateOp("Deep_2c1a0b9f8e7d", ou, id(905))
+	MustApply(t, w, direct, deep)
+	f.Nest(t, domainAdmins(f.BaseDN), direct.DN)
+	f.Nest(t, direct.DN, deep.DN)
+	refusedBy(t, "a written-back group in Domain Admins", w.Apply(ctx, add(id(904), direct.DN, "", direct.Anchor)), gate.RuleProtected)
+	refusedBy(t, "a written-back group nested deeper", w.Apply(ctx, add(id(905), deep.DN, "", deep.Anchor)), gate.RuleProtected)
+	// What takes no power away stays allowed: members removed, names and
+	// descriptions written.
+	MustApply(t, w, reconcile.Op{Action: reconcile.RemoveMembers, CloudID: deep.CloudID, DN: deep.DN, Anchor: deep.Anchor, Members: []string{us[1].DN}},
+		reconcile.Op{Action: reconcile.Update, CloudID: deep.CloudID, DN: deep.DN, Anchor: deep.Anchor, Changes: []reconcile.AttrChange{{Name: "description", New: []string{"still written"}}}})
+	// A distribution group in Domain Admins grants nothing, until it
+	// becomes a security group: that is refused too.
+	dist := CreateOp("Dist_2c1a0b9f8e7d", ou, id(906))
+	dist.Changes[1] = reconcile.AttrChange{Name: "groupType", New: []string{"8"}}
+	MustApply(t, w, dist)
+	f.Nest(t, domainAdmins(f.BaseDN), dist.DN)
+	refusedBy(t, "a distribution group in Domain Admins made security", w.Apply(ctx, reconcile.Op{Action: reconcile.Update, CloudID: dist.CloudID, DN: dist.DN, Anchor: dist.Anchor,
+		Changes: []reconcile.AttrChange{{Name: "groupType", Old: []string{"8"}, New: []string{"-2147483640"}}}}), gate.RuleProtected)
+	for _, dn := range []string{inAdmins, inEA, direct.DN, deep.DN} {
+		if g, err := f.Dir.ReadGroup(ctx, dn, nil); err != nil || g == nil || slices.ContainsFunc(g.Members, func(m string) bool { return policy.SameDN(m, us[0].DN) }) {
+			t.Errorf("%s: %+v, %v: the user was added", dn, g, err)
+		}
+	}
+	o, err := f.Dir.Inspect(ctx, deep.DN, true)
+	if err != nil || gate.Protection(o) == "" || !strings.Contains(gate.Protection(o), "Domain Admins") {
+		t.Errorf("Inspect of the nested group: %+v, %v; protection %q", o, err, gate.Protection(o))
 	}
 }

@@ -5,39 +5,47 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
-// Apply carries out one planned operation with directory.Client's
-// contract: an object it did not create is checked for the plan's anchor
-// (or, written in place, its SID) first, and nothing is written when the
-// check fails; a retry that finds its work done succeeds.
-func (d *Directory) Apply(ctx context.Context, op reconcile.Op) error {
+// Write carries out one operation the write gate approved, with
+// directory.Client's contract: it asks the fence before it writes, and a
+// retry that finds its work done succeeds.
+func (d *Directory) Write(ctx context.Context, a *gate.Approved) error {
+	op, err := a.Op()
+	if err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := a.Permit(time.Now()); err != nil {
+		return err
+	}
+	return d.apply(op)
+}
+
+// Edit makes a change as an AD admin would, outside the tool (no gate, no
+// ownership): tests use it for hand edits the tool must meet, as they use
+// an admin's connection on Samba.
+func (d *Directory) Edit(op reconcile.Op) error { return d.apply(op) }
+
+func (d *Directory) apply(op reconcile.Op) (err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if op.SID != "" {
-		switch op.Action {
-		case reconcile.Update, reconcile.AddMembers, reconcile.RemoveMembers:
-		default:
-			return fmt.Errorf("directory: %s of %s refused: a group written in place is never created, renamed, moved or deleted: %w", op.Action, op.DN, reconcile.ErrNotOwned)
+	if op.Action != reconcile.Create && d.lookupDN(op.DN) == nil {
+		if op.Action == reconcile.Delete {
+			return nil // already gone: a retry whose first try was done
 		}
-		if err := d.checkSID(op.DN, op.SID); err != nil {
-			return err
-		}
-	} else if op.Action != reconcile.Create {
-		if err := d.checkOwned(op.DN, op.Anchor); err != nil {
-			return err
-		}
+		return d.fail(string(op.Action), op.DN, ldap.LDAPResultNoSuchObject, "no such object")
 	}
-	var err error
 	switch op.Action {
 	case reconcile.Create:
 		err = d.create(op)
@@ -64,6 +72,50 @@ func (d *Directory) Apply(ctx context.Context, op reconcile.Op) error {
 	return err
 }
 
+// Inspect reads the object at dn for the write gate, as
+// directory.Client.Inspect does (holders: every group holding it, at any
+// depth).
+func (d *Directory) Inspect(ctx context.Context, dn string, holders bool) (*gate.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.lookupDN(dn)
+	if e == nil {
+		return nil, nil
+	}
+	o := &gate.Object{DN: e.dn, Class: slices.Clone(e.class), AdminDescription: e.get("adminDescription"), ExternalID: e.get(directory.AnchorAttribute),
+		SID: e.sid, AdminCount: e.get("adminCount") == "1", Critical: e.critical, GroupType: e.get("groupType")}
+	if holders {
+		seen := map[*entry]bool{}
+		queue := d.heldBy(e)
+		for len(queue) > 0 {
+			h := queue[0]
+			queue = queue[1:]
+			if seen[h] {
+				continue
+			}
+			seen[h] = true
+			o.Holders = append(o.Holders, gate.Holder{DN: h.dn, SID: h.sid, AdminCount: h.get("adminCount") == "1"})
+			queue = append(queue, d.heldBy(h)...)
+		}
+	}
+	return o, nil
+}
+
+// heldBy are the groups e is a direct member of.
+func (d *Directory) heldBy(e *entry) []*entry {
+	var out []*entry
+	for guid := range d.holders[e.guid] {
+		if g := d.byGUID[guid]; g != nil {
+			out = append(out, g)
+		}
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return strings.Compare(a.dn, b.dn) })
+	return out
+}
+
 func (d *Directory) checkOwned(dn, anchor string) error {
 	e := d.lookupDN(dn)
 	if e == nil || !e.isGroup() {
@@ -72,17 +124,6 @@ func (d *Directory) checkOwned(dn, anchor string) error {
 	found, ext := e.get("adminDescription"), e.get(directory.AnchorAttribute)
 	if !directory.CarriesAnchor(found, ext, anchor) {
 		return fmt.Errorf("directory: %s: expected anchor %s, found adminDescription %q and %s %q: %w", dn, anchor, found, directory.AnchorAttribute, ext, reconcile.ErrNotOwned)
-	}
-	return nil
-}
-
-func (d *Directory) checkSID(dn, sid string) error {
-	e := d.lookupDN(dn)
-	if e == nil || !e.isGroup() {
-		return &directory.Error{Op: "check the SID of", DN: dn, Code: ldap.LDAPResultNoSuchObject, Message: "no such group", Err: reconcile.ErrNotOwned}
-	}
-	if !strings.EqualFold(e.sid, sid) {
-		return fmt.Errorf("directory: %s: expected the group with SID %s, found %s: %w", dn, sid, e.sid, reconcile.ErrNotOwned)
 	}
 	return nil
 }
@@ -209,6 +250,12 @@ func (e *entry) addMember(guid string) {
 	if !e.isMember[guid] {
 		e.isMember[guid] = true
 		e.members = append(e.members, guid)
+		if e.dir != nil {
+			if e.dir.holders[guid] == nil {
+				e.dir.holders[guid] = map[string]bool{}
+			}
+			e.dir.holders[guid][e.guid] = true
+		}
 	}
 }
 
@@ -220,6 +267,9 @@ func (e *entry) removeMember(guid string) {
 	delete(e.isMember, guid)
 	if i := slices.Index(e.members, guid); i >= 0 {
 		e.members = slices.Delete(e.members, i, i+1)
+	}
+	if e.dir != nil {
+		delete(e.dir.holders[guid], e.guid)
 	}
 }
 
@@ -246,7 +296,13 @@ func (d *Directory) remove(e *entry) {
 	if d.bySAM[strings.ToLower(e.get("sAMAccountName"))] == e {
 		delete(d.bySAM, strings.ToLower(e.get("sAMAccountName")))
 	}
-	for _, g := range d.byKey {
-		g.removeMember(e.guid)
+	for guid := range d.holders[e.guid] {
+		if g := d.byGUID[guid]; g != nil {
+			g.removeMember(e.guid)
+		}
+	}
+	delete(d.holders, e.guid)
+	for _, m := range e.members {
+		delete(d.holders[m], e.guid)
 	}
 }

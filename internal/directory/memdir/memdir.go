@@ -23,6 +23,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
@@ -31,7 +32,7 @@ import (
 // directory.Client.
 var (
 	_ engine.DirectoryReader = (*Directory)(nil)
-	_ engine.DirectoryWriter = (*Directory)(nil)
+	_ gate.Target            = (*Directory)(nil)
 	_ engine.ForestReader    = (*Directory)(nil)
 )
 
@@ -40,12 +41,15 @@ const domainSID = "S-1-5-21-3623811015-3361044348-30300820"
 
 // Directory is one domain in memory. It is safe for concurrent use.
 type Directory struct {
-	mu      sync.Mutex
-	base    string
-	byKey   map[string]*entry // by normalised DN
-	byGUID  map[string]*entry
-	bySID   map[string]*entry // by upper-case SID
-	bySAM   map[string]*entry // by lower-case sAMAccountName
+	mu     sync.Mutex
+	base   string
+	byKey  map[string]*entry // by normalised DN
+	byGUID map[string]*entry
+	bySID  map[string]*entry // by upper-case SID
+	bySAM  map[string]*entry // by lower-case sAMAccountName
+	// holders are, by member GUID, the GUIDs of the groups holding it:
+	// memberOf, as AD keeps it beside member.
+	holders map[string]map[string]bool
 	nextRID int
 	writes  atomic.Int64
 	// read counts the member values read, looked the values looked up.
@@ -68,13 +72,75 @@ type entry struct {
 }
 
 // New returns a domain whose root is base, with the containers every
-// domain has: CN=Users and OU=Domain Controllers, both critical.
+// domain has (CN=Users, CN=Builtin and OU=Domain Controllers, all
+// critical) and its built-in privileged accounts and groups, as AD marks
+// them (critical, adminCount=1): Administrator, a member of Domain Admins,
+// itself a member of Administrators; Enterprise Admins and Schema Admins.
 func New(base string) *Directory {
-	d := &Directory{base: base, byKey: map[string]*entry{}, byGUID: map[string]*entry{}, bySID: map[string]*entry{}, bySAM: map[string]*entry{}, nextRID: 1100, domains: map[string]string{base: domainSID}}
+	d := &Directory{base: base, byKey: map[string]*entry{}, byGUID: map[string]*entry{}, bySID: map[string]*entry{}, bySAM: map[string]*entry{},
+		holders: map[string]map[string]bool{}, nextRID: 1100, domains: map[string]string{base: domainSID}}
 	d.add(base, []string{"top", "domain", "domainDNS"}, true)
 	d.add("CN=Users,"+base, []string{"top", "container"}, true)
+	d.add("CN=Builtin,"+base, []string{"top", "builtinDomain"}, true)
 	d.add("OU=Domain Controllers,"+base, []string{"top", "organizationalUnit"}, true)
+	builtin := func(dn, sam, sid string, class []string) *entry {
+		e := d.add(dn, class, true)
+		delete(d.bySID, strings.ToUpper(e.sid))
+		e.sid = sid
+		d.bySID[strings.ToUpper(sid)] = e
+		e.set("sAMAccountName", []string{sam})
+		e.set("adminCount", []string{"1"})
+		return e
+	}
+	group := []string{"top", "group"}
+	admins := builtin("CN=Administrators,CN=Builtin,"+base, "Administrators", "S-1-5-32-544", group)
+	domainAdmins := builtin("CN=Domain Admins,CN=Users,"+base, "Domain Admins", domainSID+"-512", group)
+	builtin("CN=Enterprise Admins,CN=Users,"+base, "Enterprise Admins", domainSID+"-519", group)
+	builtin("CN=Schema Admins,CN=Users,"+base, "Schema Admins", domainSID+"-518", group)
+	administrator := builtin("CN=Administrator,CN=Users,"+base, "Administrator", domainSID+"-500", []string{"top", "person", "organizationalPerson", "user"})
+	admins.addMember(domainAdmins.guid)
+	domainAdmins.addMember(administrator.guid)
 	return d
+}
+
+// AddGroup makes a group called name under parent, with groupType gt
+// ("-2147483640": universal security), as an admin would.
+func (d *Directory) AddGroup(parent, name, gt string) (dn, sid string, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dn = "CN=" + policy.EscapeRDNValue(name) + "," + parent
+	e, err := d.addChecked(dn, []string{"top", "group"})
+	if err != nil {
+		return "", "", err
+	}
+	e.set("sAMAccountName", []string{name})
+	e.set("groupType", []string{gt})
+	return dn, e.sid, nil
+}
+
+// AddMember adds member to group as an admin would, with no gate: what an
+// AD admin does outside the tool (nesting a group in Domain Admins, say).
+func (d *Directory) AddMember(group, member string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g, m := d.lookupDN(group), d.lookupDN(member)
+	if g == nil || m == nil || !g.isGroup() {
+		return d.fail("add members to", group, ldap.LDAPResultNoSuchObject, "no such group or member")
+	}
+	g.addMember(m.guid)
+	return nil
+}
+
+// SetAttribute sets an attribute as an admin would (adminCount, say).
+func (d *Directory) SetAttribute(dn, name string, values []string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.lookupDN(dn)
+	if e == nil {
+		return d.fail("modify", dn, ldap.LDAPResultNoSuchObject, "no such object")
+	}
+	e.set(name, values)
+	return nil
 }
 
 // AddDomain adds another domain of the forest, with its root nc, its SID

@@ -32,6 +32,23 @@ func TestConformance(t *testing.T) {
 					out = append(out, directorytest.User{DN: u.DN, SID: u.SID, GUID: u.GUID})
 				}
 				return out
+			},
+			AddGroup: func(t *testing.T, ou, name string) (string, string) {
+				dn, sid, err := d.AddGroup(ou, name, "-2147483640")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return dn, sid
+			},
+			Nest: func(t *testing.T, group, member string) {
+				if err := d.AddMember(group, member); err != nil {
+					t.Fatal(err)
+				}
+			},
+			SetAttribute: func(t *testing.T, dn, name string, values []string) {
+				if err := d.SetAttribute(dn, name, values); err != nil {
+					t.Fatal(err)
+				}
 			}}
 	})
 }

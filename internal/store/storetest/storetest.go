@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,57 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
 	t.Run("ExportImport", func(t *testing.T) { testExportImport(t, open) })
+	t.Run("ImportRefusesBadRows", func(t *testing.T) { testImportRefuses(t, open) })
+}
+
+// testImportRefuses: an export is untrusted input. A row the tool would
+// never have written is refused, named, and nothing of the export is
+// written; the secrets never travel in an export.
+func testImportRefuses(t *testing.T, open func(t *testing.T) Store) {
+	ctx := context.Background()
+	good := func() *store.Export {
+		return &store.Export{Version: store.ExportVersion, Kind: "state", Meta: map[string]string{},
+			Groups:     map[string]json.RawMessage{"g1": json.RawMessage(`{"id":"g1"}`)},
+			Statuses:   []store.GroupStatus{{CloudID: "g1", Name: "One", State: store.StateInStep, DN: "CN=One,OU=Cloud,DC=x"}},
+			Runs:       []store.Run{{ID: 1, Started: time.Now().Add(-time.Minute), Finished: time.Now(), Mode: "full", Outcome: "ok"}},
+			Operations: []store.Operation{{RunID: 1, CloudID: "g1", Action: "create", DN: "CN=One,OU=Cloud,DC=x", Outcome: "applied", At: time.Now()}}}
+	}
+	for _, tc := range []struct {
+		name, row string
+		edit      func(e *store.Export)
+	}{
+		{"an unknown state", "statuses[0]", func(e *store.Export) { e.Statuses[0].State = "owned-by-me" }},
+		{"an unparsable DN", "statuses[0]", func(e *store.Export) { e.Statuses[0].DN = "CN=One,,=x" }},
+		{"an HTML name", "statuses[0]", func(e *store.Export) { e.Statuses[0].Name = `<img src=x onerror="alert(1)">` }},
+		{"a control character", "statuses[0]", func(e *store.Export) { e.Statuses[0].Name = "One\x1b[31m" }},
+		{"a secret", "meta secret.plan", func(e *store.Export) { e.Meta["secret.plan"] = "00" }},
+		{"a delta link elsewhere", "deltaLinks.groups", func(e *store.Export) { e.Links.Groups = "http://graph.example/delta" }},
+		{"a group that is another", "groups[g1]", func(e *store.Export) { e.Groups["g1"] = json.RawMessage(`{"id":"g2"}`) }},
+		{"an operation of no run", "operations[0]", func(e *store.Export) { e.Operations[0].RunID = 9 }},
+		{"an unknown action", "operations[0]", func(e *store.Export) { e.Operations[0].Action = "grant" }},
+		{"a run that ends first", "runs[0]", func(e *store.Export) { e.Runs[0].Finished = e.Runs[0].Started.Add(-time.Hour) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			e := good()
+			tc.edit(e)
+			err := s.Import(ctx, e)
+			var bad *store.BadRowError
+			if !errors.As(err, &bad) || !errors.Is(err, store.ErrBadExport) || !strings.HasPrefix(bad.Row, tc.row) {
+				t.Fatalf("err = %v, want a *BadRowError naming %s", err, tc.row)
+			}
+			if sts, _ := s.Statuses(ctx); len(sts) != 0 {
+				t.Fatalf("a refused import wrote %d statuses", len(sts))
+			}
+		})
+	}
+	if err := open(t).Import(ctx, good()); err != nil {
+		t.Fatalf("the good export: %v", err)
+	}
+	a := open(t)
+	if exp, err := a.Export(ctx); err != nil || len(exp.Meta) != 0 {
+		t.Fatalf("a new state's export: %v, meta %v (its secrets must not be in it)", err, exp.Meta)
+	}
 }
 
 // testExportImport fills a store, exports it through JSON, imports it into
@@ -163,14 +215,14 @@ func testCloud(t *testing.T, s Store) {
 	snap.Users["u1"] = &cloud.User{ID: "u1", OnPremisesSecurityIdentifier: "S-1-5-21-1"}
 	snap.UnifiedWritebackDefault = false
 	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true,
-		Links: store.Links{Groups: "gl1", Users: "ul1"}, Pending: map[string]string{"g1": "One"}}); err != nil {
+		Links: store.Links{Groups: "https://graph.test/gl1", Users: "https://graph.test/ul1"}, Pending: map[string]string{"g1": "One"}}); err != nil {
 		t.Fatal(err)
 	}
 	got, links, err := s.LoadCloud(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if links != (store.Links{Groups: "gl1", Users: "ul1"}) || got.UnifiedWritebackDefault || got.Groups["g1"].Members["u1"] != cloud.TypeUser ||
+	if links != (store.Links{Groups: "https://graph.test/gl1", Users: "https://graph.test/ul1"}) || got.UnifiedWritebackDefault || got.Groups["g1"].Members["u1"] != cloud.TypeUser ||
 		!*got.Groups["g1"].Writeback.IsEnabled || got.Groups["g2"].Removed != cloud.SoftDeleted || got.Users["u1"].OnPremisesSecurityIdentifier != "S-1-5-21-1" {
 		t.Fatalf("loaded %+v %+v", got, links)
 	}
@@ -188,11 +240,11 @@ func testCloud(t *testing.T, s Store) {
 	got.Groups["g3"] = &cloud.Group{ID: "g3"}
 	got.Groups["g4"] = &cloud.Group{ID: "g4", DisplayName: "not named, so not saved"}
 	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: got, ChangedGroups: []string{"g1", "g2", "g3"},
-		Links: store.Links{Groups: "gl2", Users: "ul2"}}); err != nil {
+		Links: store.Links{Groups: "https://graph.test/gl2", Users: "https://graph.test/ul2"}}); err != nil {
 		t.Fatal(err)
 	}
 	again, links, err := s.LoadCloud(ctx)
-	if err != nil || len(again.Groups) != 2 || again.Groups["g1"].DisplayName != "Uno" || again.Groups["g3"] == nil || again.Users["u1"] == nil || links.Groups != "gl2" {
+	if err != nil || len(again.Groups) != 2 || again.Groups["g1"].DisplayName != "Uno" || again.Groups["g3"] == nil || again.Users["u1"] == nil || links.Groups != "https://graph.test/gl2" {
 		t.Fatalf("after an incremental save: %v %+v %v", again.Groups, links, err)
 	}
 	// Many rows (decoded in batches, by several workers): none lost.
@@ -217,7 +269,7 @@ func testForgetLinks(t *testing.T, s Store) {
 	ctx := context.Background()
 	snap := cloud.NewSnapshot()
 	snap.Groups["g1"] = &cloud.Group{ID: "g1"}
-	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: store.Links{Groups: "gl", Users: "ul"}}); err != nil {
+	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: store.Links{Groups: "https://graph.test/gl", Users: "https://graph.test/ul"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.ForgetLinks(ctx); err != nil {
