@@ -54,11 +54,20 @@ func (c *Client) Write(ctx context.Context, a *gate.Approved) error {
 }
 
 // write is do for a request that changes AD: the fence is asked
-// immediately before each try.
+// immediately before each try, retries after a reconnect included; under
+// a writer lease, the request is abandoned when the lease runs out here,
+// so that its answer cannot be taken for a write made under it.
 func (c *Client) write(ctx context.Context, a *gate.Approved, op string, f func(conn *ldap.Conn) error) error {
 	return c.do(ctx, op, func(conn *ldap.Conn) error {
-		if err := a.Permit(time.Now()); err != nil {
+		until, err := a.Permit()
+		if err != nil {
 			return err
+		}
+		if !until.IsZero() {
+			if left := time.Until(until); left < c.cfg.Timeout {
+				conn.SetTimeout(left)
+				defer conn.SetTimeout(c.cfg.Timeout)
+			}
 		}
 		return f(conn)
 	})

@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
@@ -242,48 +244,55 @@ func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Option
 	if len(cands) > 1 {
 		r.add("ldap: domain controllers", Pass, strings.Join(cands, ", ")+" (tried in this order)", "")
 	}
-	// The checks below are of the first DC that answers: the one cycles use.
+	// The checks below are of the first DC that answers, as a cycle finds
+	// it: one that does not accept connections, or accepts them and never
+	// answers (hung), is named, and the next is tried.
+	timeout := probeTimeout
+	if d.Timeout > 0 && d.Timeout < timeout {
+		timeout = d.Timeout
+	}
 	var u *url.URL
 	var host string
-	var conn net.Conn
+	var first string // the first DC that answers
+	var tlsErr error
 	for _, c := range cands {
 		u, _ = url.Parse(c)
-		host = u.Host
-		if u.Port() == "" {
-			port := "636"
-			if u.Scheme == "ldap" {
-				port = "389"
-			}
-			host = net.JoinHostPort(u.Hostname(), port)
+		host = hostPort(u)
+		stage, err := probeDC(ctx, &d, u, host, timeout)
+		var nerr net.Error
+		switch {
+		case err == nil:
+			first = c
+		case stage == "tls" && !(errors.As(err, &nerr) && nerr.Timeout()):
+			// The DC answered, with a certificate this machine does not
+			// trust: every DC of the domain is likely to.
+			first, tlsErr = c, err
+		case len(cands) > 1:
+			r.add("ldap: reachable: "+c, Warn, dcProblem(stage, err, timeout), "a domain controller of the list does not answer: the others are used (as a cycle does, after directory.timeout)")
+			continue
+		default:
+			r.add("ldap: reachable", Fail, dcProblem(stage, err, timeout), "check directory.url, DNS and the firewall between here and the DC (TCP "+host+"), and that the DC's LDAP service answers")
+			return
 		}
-		if conn, err = net.DialTimeout("tcp", host, 10*time.Second); err == nil {
-			break
-		}
-		if len(cands) > 1 {
-			r.add("ldap: reachable: "+c, Warn, err.Error(), "a domain controller of the list does not answer: the others are used")
-		}
+		break
 	}
-	if err != nil {
-		r.add("ldap: reachable", Fail, err.Error(), "check directory.url, DNS and the firewall between here and the DC (TCP "+host+")")
+	if first == "" {
+		r.add("ldap: reachable", Fail, "no domain controller of the list answers", "check directory.urls, DNS and the firewall between here and the DCs")
 		return
 	}
 	r.add("ldap: reachable", Pass, host+" answers", "")
-	tlsCfg, err := d.TLSConfigFor(u.String())
-	if err == nil && u.Scheme == "ldaps" {
-		tc := tls.Client(conn, tlsCfg)
-		tc.SetDeadline(time.Now().Add(10 * time.Second))
-		err = tc.HandshakeContext(ctx)
-		tc.Close()
-	} else {
-		conn.Close()
-	}
-	if err != nil {
-		r.add("ldap: TLS verified", Fail, err.Error(),
+	if tlsErr != nil {
+		r.add("ldap: TLS verified", Fail, tlsErr.Error(),
 			"put the CA that signed the DC's certificate in directory.ca_file, and make sure the certificate names the host in directory.url")
 		return
 	}
 	if u.Scheme == "ldaps" {
 		r.add("ldap: TLS verified", Pass, "the DC's certificate is trusted and names "+u.Hostname(), "")
+	}
+	// The DCs that did not answer are not tried again for the bind: the
+	// one that answered comes first.
+	if len(d.URLs) > 1 {
+		d.URLs = append([]string{first}, slices.DeleteFunc(slices.Clone(d.URLs), func(c string) bool { return c == first })...)
 	}
 	if d.UsesKerberos() && !checkKerberos(ctx, r, &d, cands) {
 		return
@@ -394,6 +403,72 @@ func checkProtected(ctx context.Context, r *Report, c *directory.Client) {
 	}
 	r.add(name, Warn, fmt.Sprintf("%d written-back group(s) are protected, and no member is added to them: %s", len(ours), strings.Join(ours, "; ")),
 		"take them out of the privileged groups (whoever controls a cloud group's members must not control a privileged AD group), or stop writing those cloud groups back")
+}
+
+// probeTimeout is the longest doctor waits for a DC's answer at each
+// stage (connection, TLS handshake, the root DSE).
+const probeTimeout = 10 * time.Second
+
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "636"
+	if u.Scheme == "ldap" {
+		port = "389"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// probeDC connects to a DC as a cycle would, and reads its root DSE: it
+// returns the stage that failed (connect, tls, ldap) and why.
+func probeDC(ctx context.Context, d *directory.Config, u *url.URL, host string, timeout time.Duration) (stage string, err error) {
+	dialer := net.Dialer{Timeout: timeout}
+	conn, err := dialer.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return "connect", err
+	}
+	defer conn.Close()
+	if u.Scheme == "ldaps" {
+		tlsCfg, err := d.TLSConfigFor(u.String())
+		if err != nil {
+			return "tls", err
+		}
+		tc := tls.Client(conn, tlsCfg)
+		if err := tc.SetDeadline(time.Now().Add(timeout)); err != nil {
+			return "tls", err
+		}
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return "tls", err
+		}
+		conn = tc
+	}
+	lc := ldap.NewConn(conn, u.Scheme == "ldaps")
+	lc.Start()
+	lc.SetTimeout(timeout)
+	defer lc.Close()
+	if _, err := lc.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, int(timeout/time.Second), false,
+		"(objectClass=*)", []string{"supportedLDAPVersion"}, nil)); err != nil {
+		return "ldap", err
+	}
+	return "", nil
+}
+
+// dcProblem says what a DC did that a cycle cannot use: no connection, or
+// a connection and then silence (hung).
+func dcProblem(stage string, err error, timeout time.Duration) string {
+	var nerr net.Error
+	hung := (errors.As(err, &nerr) && nerr.Timeout()) || ldap.IsErrorWithCode(err, ldap.ErrorNetwork) &&
+		(strings.Contains(err.Error(), "timed out") || strings.Contains(err.Error(), "timeout"))
+	switch {
+	case stage == "connect":
+		return "does not accept connections: " + err.Error()
+	case hung && stage == "tls":
+		return fmt.Sprintf("hung: it accepts connections but does not answer (no TLS handshake within %s)", timeout)
+	case hung:
+		return fmt.Sprintf("hung: it accepts connections but does not answer (no LDAP answer within %s)", timeout)
+	}
+	return "does not answer as a DC: " + err.Error()
 }
 
 func onlySecurity(cfg *config.Config) bool {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -344,5 +346,58 @@ func TestWrittenBackGroupInDomainAdmins(t *testing.T) {
 	c := find(t, r, "ldap: written-back groups in privileged groups")
 	if c.Status != doctor.Warn || !strings.Contains(c.Detail, anchor) || !strings.Contains(c.Detail, "Domain Admins") || !strings.Contains(c.Detail, "Helpdesk-9901") {
 		t.Fatalf("%s: %s", c.Status, c.Detail)
+	}
+}
+
+// A first DC that accepts connections and never answers is named as hung,
+// and doctor goes on with the next one, as a cycle does: the other checks
+// pass on it (doctor used to call the hung one reachable, then fail "TLS
+// verified" with advice to fix the CA file).
+func TestHungFirstDC(t *testing.T) {
+	cfg, dc := setup(t, testdc.Options{Exchange: true, Anchor: true}, []string{"Group.Read.All", "User.Read.All"})
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // accepted, never answered
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	first := "ldaps://" + hung.Addr().String()
+	cfg.Directory.URL, cfg.Directory.URLs, cfg.Directory.Timeout = "", []string{first, dc.URL}, 2*time.Second
+	start := time.Now()
+	r := doctor.Run(context.Background(), cfg, nil, doctor.Options{})
+	c := find(t, r, "ldap: reachable: "+first)
+	if c.Status != doctor.Warn || !strings.Contains(c.Detail, "hung: it accepts connections but does not answer") {
+		t.Fatalf("the hung DC: %s: %s", c.Status, c.Detail)
+	}
+	if c := find(t, r, "ldap: bind"); c.Status != doctor.Pass {
+		t.Fatalf("bind on the next DC: %s: %s", c.Status, c.Detail)
+	}
+	if !r.OK() {
+		for _, c := range r.Checks {
+			t.Logf("%s %s: %s", c.Status, c.Name, c.Detail)
+		}
+		t.Fatal("doctor fails with one DC of two hung")
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("doctor took %s", took)
 	}
 }

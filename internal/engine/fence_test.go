@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -63,6 +66,68 @@ func TestLeaseLostMidCycle(t *testing.T) {
 	for i := range 6 {
 		if st := e.statuses()[groupID(i)]; st.State != store.StateInStep {
 			t.Errorf("G%d: %+v", i, st)
+		}
+	}
+}
+
+// leaseFence is a fence over a lease that can be lost: while held, it
+// permits writes under token, until a minute from now.
+type leaseFence struct {
+	mu    sync.Mutex
+	token int64
+	asked int
+}
+
+func (f *leaseFence) Permit() (gate.Lease, time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked++
+	if f.token == 0 {
+		return gate.Lease{}, time.Time{}, fmt.Errorf("lease lost: %w", store.ErrFenced)
+	}
+	return gate.Lease{Instance: "gwb-a", Token: f.token}, time.Now().Add(time.Minute), nil
+}
+
+func (f *leaseFence) lose() {
+	f.mu.Lock()
+	f.token = 0
+	f.mu.Unlock()
+}
+
+// A write sent under token 5 whose answer comes after the instance lost
+// the lease is recorded under token 5 (its intent and its outcome): the
+// token is read with the fence's check, not when the entry is written.
+// The next write is refused, before anything is sent.
+func TestAuditNamesTheTokenAWriteWasSentUnder(t *testing.T) {
+	ctx := context.Background()
+	var groups []map[string]any
+	for i := range 3 {
+		groups = append(groups, map[string]any{"id": groupID(i), "displayName": fmt.Sprintf("G%d", i), "mailNickname": fmt.Sprintf("g%d", i)})
+	}
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	trail, err := audit.Open(path, audit.Options{Key: []byte("0123456789abcdef0123456789abcdef")})
+	must(t, err)
+	defer trail.Close()
+	fence := &leaseFence{token: 5}
+	e := newMemEnv(t, 1, groups, func(c *engine.Config) { c.Audit, c.Fence = trail, fence })
+	// The lease is lost while the first write's answer is on its way.
+	w := writeHook{Target: e.dir, write: func(ctx context.Context, ap *gate.Approved) error {
+		err := e.dir.Write(ctx, ap)
+		fence.lose()
+		return err
+	}}
+	_, err = engine.New(e.cloud, e.dir, w, e.store, e.cfg, nil).Run(ctx, engine.RunOptions{})
+	if !errors.Is(err, store.ErrFenced) || e.dir.Writes() != 1 {
+		t.Fatalf("the cycle: %v, %d writes; want the lease lost after one", err, e.dir.Writes())
+	}
+	entries, err := audit.Read(path, audit.Filter{Intents: true})
+	must(t, err)
+	if len(entries) != 2 {
+		t.Fatalf("entries: %+v", entries)
+	}
+	for _, en := range entries {
+		if en.Token != 5 || en.Instance != "gwb-a" {
+			t.Errorf("%s of %s recorded under token %d by %q, want 5 by gwb-a", en.Outcome, en.Action, en.Token, en.Instance)
 		}
 	}
 }

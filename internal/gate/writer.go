@@ -38,11 +38,12 @@ type Lease struct {
 }
 
 // Fence is the HA fence (ha.Elector, through the session): it permits a
-// write under the lease this instance holds only if the lease cannot pass
-// to another instance before deadline, the moment by which the write is
-// done or abandoned. Its refusal wraps store.ErrFenced.
+// write now under the lease this instance holds, and says until when the
+// lease holds here (zero: no limit): no other instance can hold it before
+// then, so a request sent now and answered, or abandoned, by then cannot
+// reach AD after another instance wrote. Its refusal wraps store.ErrFenced.
 type Fence interface {
-	Permit(deadline time.Time) (Lease, error)
+	Permit() (l Lease, until time.Time, err error)
 }
 
 // cloudTTL is how long what Graph said of a group written in place is
@@ -105,18 +106,19 @@ func (a *Approved) Lease() Lease {
 }
 
 // Permit is the fence's word immediately before a request of the write is
-// sent (each retry too): nil while this instance may write until
-// deadline. The lease it was permitted under is kept for the audit trail.
-func (a *Approved) Permit(deadline time.Time) error {
+// sent (each retry too): nil while this instance may write, and until when
+// the request must be answered or abandoned (zero: no limit). The lease
+// it was permitted under is kept for the audit trail.
+func (a *Approved) Permit() (until time.Time, err error) {
 	if a == nil || a.gate == nil {
-		return ErrNotApproved
+		return time.Time{}, ErrNotApproved
 	}
-	l, err := a.gate.permit(deadline)
+	l, until, err := a.gate.permit()
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	a.lease = l
-	return nil
+	return until, nil
 }
 
 // Approve reads what op needs (the object at its DN, the groups holding
@@ -147,7 +149,7 @@ func (g *Gate) Approve(ctx context.Context, op reconcile.Op) (*Approved, error) 
 		return nil, err
 	}
 	a := &Approved{op: op, gate: g}
-	if err := a.Permit(time.Time{}); err != nil {
+	if _, err := a.Permit(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -181,11 +183,11 @@ func (g *Gate) Apply(ctx context.Context, op reconcile.Op) error {
 	return g.Write(ctx, a)
 }
 
-func (g *Gate) permit(deadline time.Time) (Lease, error) {
+func (g *Gate) permit() (Lease, time.Time, error) {
 	if g.fence == nil {
-		return Lease{}, nil
+		return Lease{}, time.Time{}, nil
 	}
-	return g.fence.Permit(deadline)
+	return g.fence.Permit()
 }
 
 // cloudGroup is what Graph says of the group, read at most cloudTTL ago.

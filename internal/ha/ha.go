@@ -8,7 +8,7 @@
 // state refuses a write whose token is no longer the lease's, in the same
 // transaction (store.Fence). AD cannot check a token, so the instance
 // checks before each write that its lease is still good by its own clocks
-// (Check): a lease is trusted for Lease minus a margin after the renewal
+// (Permit): a lease is trusted for Lease minus a margin after the renewal
 // that granted it was sent, so that it runs out here before it runs out in
 // the database, whatever the instance was doing in between (paused,
 // partitioned, its machine suspended).
@@ -94,7 +94,7 @@ type Elector struct {
 	// OnChange, when set, is called with each change of role, from Run's
 	// goroutine.
 	OnChange func(Change)
-	// OnRefused, when set, is called with each write Check refused.
+	// OnRefused, when set, is called with each write Permit refused.
 	OnRefused func()
 
 	mu    sync.Mutex
@@ -103,7 +103,7 @@ type Elector struct {
 	// until is when this instance stops trusting its lease: the moment
 	// the renewal that granted it was sent, plus Lease minus Margin. It
 	// carries Go's monotonic reading, and wallUntil the wall clock's:
-	// Check wants both still ahead, so that a machine suspended (the
+	// Permit wants both still ahead, so that a machine suspended (the
 	// monotonic clock stops) or a clock set back is caught by the other.
 	until, wallUntil time.Time
 	since            time.Time
@@ -143,6 +143,10 @@ func (e *Elector) Step(ctx context.Context) {
 	held, cur := e.held, e.lease
 	e.mu.Unlock()
 	sent := e.now()
+	// A database that accepts and never answers must not hold the
+	// elector: each call gets one renewal interval.
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Renew)
+	defer cancel()
 	if held {
 		l, err := e.leases.RenewLease(ctx, cur, e.cfg.Lease)
 		switch {
@@ -245,51 +249,31 @@ func (e *Elector) untilWall() time.Time {
 // the writer lease, or no longer trusts it. It wraps store.ErrFenced.
 var ErrNotActive = fmt.Errorf("this instance is not the active one: %w", store.ErrFenced)
 
-// Check is the fence on AD writes: nil while the lease is held and still
-// good by this instance's clocks, else ErrNotActive. Call it immediately
-// before each write.
-func (e *Elector) Check() error {
-	if e.trusted() {
-		return nil
-	}
-	if e.OnRefused != nil {
-		e.OnRefused()
-	}
-	return ErrNotActive
-}
-
-// Permit is the fence as the write gate asks it (gate.Fence): the lease
-// this instance writes under, while it holds the lease and trusts it until
-// deadline (zero: now), else ErrNotActive. The instance and token are read
-// together with the check, so that the audit trail names the lease the
-// write was sent under.
-func (e *Elector) Permit(deadline time.Time) (gate.Lease, error) {
+// Permit is the fence as the write gate asks it (gate.Fence), immediately
+// before each request to AD: the lease this instance writes under, and
+// until when it trusts it (a request must be answered or abandoned by
+// then); ErrNotActive when it holds none, or trusts it for less than the
+// margin more (a renewal is due long before: the lease is about to run
+// out here). The instance, the token and the time left are read
+// together, so that the audit trail names the lease the write was sent
+// under.
+func (e *Elector) Permit() (gate.Lease, time.Time, error) {
 	e.mu.Lock()
 	now := e.now()
-	if deadline.IsZero() {
-		deadline = now
+	until := e.until
+	if w := e.wallUntil.Sub(now.Round(0)); w < until.Sub(now) {
+		until = now.Add(w) // the wall clock's reading is the nearer
 	}
-	ok := e.held && now.Before(e.until) && now.Round(0).Before(e.wallUntil) && !deadline.After(e.until)
+	ok := e.held && until.Sub(now) >= e.cfg.Margin
 	l := gate.Lease{Instance: store.HolderName(e.cfg.Holder), Token: e.lease.Token}
 	e.mu.Unlock()
 	if ok {
-		return l, nil
+		return l, until, nil
 	}
 	if e.OnRefused != nil {
 		e.OnRefused()
 	}
-	return gate.Lease{}, ErrNotActive
-}
-
-// Holding names this instance and the token of the lease it holds (0
-// when it holds none), for the audit trail.
-func (e *Elector) Holding() (instance string, token int64) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.held {
-		token = e.lease.Token
-	}
-	return store.HolderName(e.cfg.Holder), token
+	return gate.Lease{}, time.Time{}, ErrNotActive
 }
 
 // Status is the elector's view.
@@ -300,7 +284,7 @@ type Status struct {
 	Since time.Time
 }
 
-// Status returns the role now: active only while Check would pass.
+// Status returns the role now: active only while Permit would pass.
 func (e *Elector) Status() Status {
 	ok := e.trusted()
 	e.mu.Lock()
@@ -362,7 +346,7 @@ func Describe(ctx context.Context, r Reader, lease time.Duration) (View, error) 
 }
 
 // Describe is the election as this instance sees it: its own role (from
-// its own clocks, as Check) beside the shared record.
+// its own clocks, as Permit) beside the shared record.
 func (e *Elector) Describe(ctx context.Context, r Reader) (View, error) {
 	v, err := Describe(ctx, r, e.cfg.Lease)
 	v.Instance, v.Role = store.HolderName(e.cfg.Holder), e.Status().Role

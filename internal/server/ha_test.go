@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -87,5 +88,85 @@ func TestHARoles(t *testing.T) {
 				t.Errorf("metrics lack the token:\n%s", metrics)
 			}
 		})
+	}
+}
+
+// hungHistory is a state whose database accepts and never answers: every
+// read waits until its context ends.
+type hungHistory struct{}
+
+func (h *hungHistory) Runs(ctx context.Context, n int) ([]store.Run, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (h *hungHistory) Statuses(ctx context.Context, _ ...string) ([]store.GroupStatus, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (h *hungHistory) Enablement(ctx context.Context) (store.Enablement, error) {
+	<-ctx.Done()
+	return store.Enablement{}, ctx.Err()
+}
+func (h *hungHistory) PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error) {
+	<-ctx.Done()
+	return nil, time.Time{}, ctx.Err()
+}
+
+// hungElection is the shared state's election, on the same hung database.
+type hungElection struct{ role ha.Role }
+
+func (e *hungElection) View(ctx context.Context) (ha.View, error) {
+	<-ctx.Done()
+	return ha.View{}, ctx.Err()
+}
+func (e *hungElection) Role() ha.Role { return e.role }
+
+// A database that accepts and never answers: /readyz says so within two
+// seconds (503), and the page and the metrics answer too, in every role.
+func TestHungDatabaseAnswersInTime(t *testing.T) {
+	for _, role := range []ha.Role{ha.Active, ha.Standby} {
+		c := &cycles{status: scheduler.Status{LastSuccess: now.Add(-time.Minute)}}
+		h := &hungHistory{}
+		m := NewMetrics()
+		m.Watch(h, notStaging, "v1")
+		el := &hungElection{role: role}
+		m.WatchHA(el)
+		s := New(c, h, m, time.Hour, notStaging, nil)
+		s.HA = el
+		srv := httptest.NewServer(s.Handler())
+		for _, path := range []string{"/readyz", "/", "/metrics"} {
+			start := time.Now()
+			code, body := get(t, srv.URL+path)
+			took := time.Since(start)
+			t.Logf("%s as %s with the database hung: %d in %s", path, role, code, took.Round(time.Millisecond))
+			if took > 2*time.Second+500*time.Millisecond {
+				t.Errorf("%s as %s took %s", path, role, took)
+			}
+			if path == "/readyz" && (code != 503 || !strings.Contains(body, "the state cannot be read")) {
+				t.Errorf("/readyz as %s: %d %s", role, code, body)
+			}
+		}
+		srv.Close()
+	}
+}
+
+// A standby whose last cycle failed (it failed while the database was
+// down) is ready once the database answers and another instance is
+// active: it only plans.
+func TestStandbyReadyAfterAFailedCycle(t *testing.T) {
+	c := &cycles{status: scheduler.Status{LastSuccess: now.Add(-3 * time.Hour), ConsecutiveFailures: 2, LastError: "the state cannot be read"}}
+	h := &history{}
+	el := &election{v: ha.View{Instance: "gwb1", Role: ha.Standby, Active: "gwb2", ActiveSince: now.Add(-time.Minute)}}
+	s := New(c, h, NewMetrics(), time.Hour, notStaging, nil)
+	s.HA = el
+	s.now = func() time.Time { return now }
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	if code, body := get(t, srv.URL+"/readyz"); code != 200 || !strings.Contains(body, "standby: gwb2 is active") {
+		t.Fatalf("/readyz: %d %s", code, body)
+	}
+	el.v = ha.View{Instance: "gwb1", Role: ha.Active, Active: "gwb1", ActiveSince: now}
+	if code, _ := get(t, srv.URL+"/readyz"); code != 503 {
+		t.Fatalf("the same failures as the active instance: %d, want 503", code)
 	}
 }

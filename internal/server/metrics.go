@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,28 @@ type Metrics struct {
 	ldapOperations    *prometheus.HistogramVec
 	failovers         prometheus.Counter
 	fenced            *prometheus.CounterVec
+	// scrape gives the state reads of one scrape one deadline between
+	// them: the registry reads its gauges one after another.
+	scrape budget
+}
+
+// budget is one deadline shared by reads made close together (one scrape).
+type budget struct {
+	mu       sync.Mutex
+	deadline time.Time
+}
+
+// ctx is a context ending at the current scrape's deadline: a read more
+// than half a second after the last deadline starts a new scrape.
+func (b *budget) ctx() (context.Context, context.CancelFunc) {
+	b.mu.Lock()
+	now := time.Now()
+	if now.After(b.deadline.Add(500 * time.Millisecond)) {
+		b.deadline = now.Add(StateReadTimeout)
+	}
+	d := b.deadline
+	b.mu.Unlock()
+	return context.WithDeadline(context.Background(), d)
 }
 
 // NewMetrics registers the metrics.
@@ -64,7 +87,7 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Watch(h History, staging func() bool, version string) {
 	read := func(f func(ctx context.Context) (float64, error)) func() float64 {
 		return func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := m.scrape.ctx()
 			defer cancel()
 			v, err := f(ctx)
 			if err != nil {
@@ -114,7 +137,7 @@ func (m *Metrics) WatchHA(e Election) {
 		}
 		return 0
 	}))
-	m.Registry.MustRegister(&electionCollector{e: e, gauges: []electionGauge{
+	m.Registry.MustRegister(&electionCollector{e: e, budget: &m.scrape, gauges: []electionGauge{
 		{prometheus.NewDesc("groupwriteback_ha_active_instance_since_timestamp_seconds", "When the active instance (this one or another) took the writer lease; 0 when none holds it.", nil, nil),
 			func(v ha.View) float64 { return unixOrZero(v.ActiveSince) }},
 		{prometheus.NewDesc("groupwriteback_ha_lease_token", "The writer lease's fencing token: it grows each time the lease changes hands.", nil, nil),
@@ -133,6 +156,7 @@ func (m *Metrics) WatchHA(e Election) {
 // scrape, for all the gauges that come from it (NaN when it cannot).
 type electionCollector struct {
 	e      Election
+	budget *budget
 	gauges []electionGauge
 }
 
@@ -148,7 +172,7 @@ func (c *electionCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *electionCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := c.budget.ctx()
 	defer cancel()
 	v, err := c.e.View(ctx)
 	for _, g := range c.gauges {

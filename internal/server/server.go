@@ -115,12 +115,17 @@ func (s *Server) Handler() http.Handler {
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	st := s.cycles.Status()
-	en, err := s.history.Enablement(r.Context())
+	// Every read of the state here has a deadline: a database that
+	// accepts and never answers makes /readyz answer 503, not hang.
+	ctx, cancel := context.WithTimeout(r.Context(), StateReadTimeout)
+	defer cancel()
+	en, err := s.history.Enablement(ctx)
 	var problem, role string
+	var standby bool
 	staging := s.Staging()
 	if s.HA != nil && err == nil {
 		var v ha.View
-		v, err = s.HA.View(r.Context())
+		v, err = s.HA.View(ctx)
 		switch {
 		case err != nil:
 		case v.Role == ha.Active:
@@ -128,7 +133,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		case v.Active == "":
 			problem = fmt.Sprintf("no instance is active: none holds the writer lease, so nothing is written to AD (this is %s, standing by)", v.Instance)
 		default:
-			staging = true
+			staging, standby = true, true
 			role = fmt.Sprintf(" (instance %s, standby: %s is active since %s)", v.Instance, v.Active, v.ActiveSince.Format(time.RFC3339))
 		}
 	}
@@ -136,6 +141,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	case problem != "":
 	case err != nil:
 		problem = "the state cannot be read: " + err.Error()
+	case standby:
+		// A standby is ready while another instance is active: its own
+		// cycles only plan (one that failed while the database was down
+		// says nothing of it now that the database answers).
 	case !en.Enabled && !staging:
 		// Up, but doing nothing: a monitor must not take it for working.
 		problem = "writeback is disabled: nothing is written to AD (groupwriteback enable)"
@@ -172,6 +181,11 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "full": full})
 }
+
+// StateReadTimeout bounds every read of the state the HTTP side makes
+// (/readyz, the page, each scrape's gauges): a database that accepts and
+// never answers costs an answer that says so, within two seconds.
+const StateReadTimeout = 1500 * time.Millisecond
 
 // syncGroup provisions one group on demand and answers with its trace.
 func (s *Server) syncGroup(w http.ResponseWriter, r *http.Request, group string, full bool) {
@@ -233,7 +247,8 @@ type planOp struct {
 }
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	ctx, cancel := context.WithTimeout(r.Context(), StateReadTimeout)
+	defer cancel()
 	d := pageData{Now: s.now(), Version: s.Version, Staging: s.Staging(), Status: s.cycles.Status()}
 	var errs []string
 	var err error

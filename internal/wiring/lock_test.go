@@ -36,7 +36,7 @@ func TestLockStateOnASharedState(t *testing.T) {
 			if el == nil {
 				return unlock, nil, err
 			}
-			return unlock, el.Check, err
+			return unlock, func() error { _, _, err := el.Permit(); return err }, err
 		}
 	}
 	st1, lock1 := shared("gwb1")

@@ -158,11 +158,11 @@ func (s *Session) Close() {
 // takes its lease (LockCycle) after the engine is built.
 type sessionFence struct{ s *Session }
 
-func (f sessionFence) Permit(deadline time.Time) (gate.Lease, error) {
+func (f sessionFence) Permit() (gate.Lease, time.Time, error) {
 	if p := f.s.fence.Load(); p != nil && *p != nil {
-		return (*p).Permit(deadline)
+		return (*p).Permit()
 	}
-	return gate.Lease{}, nil
+	return gate.Lease{}, time.Time{}, nil
 }
 
 func (s *Session) setFence(f gate.Fence) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -26,7 +25,7 @@ func (d *Directory) Write(ctx context.Context, a *gate.Approved) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := a.Permit(time.Now()); err != nil {
+	if _, err := a.Permit(); err != nil {
 		return err
 	}
 	return d.apply(op)
