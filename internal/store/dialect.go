@@ -106,10 +106,14 @@ type db struct {
 	raw *sql.DB
 }
 
-// tx is a transaction on it.
+// tx is a transaction on it. Its statements run under the context it was
+// begun with (its deadline too), whatever context their caller holds: a
+// statement outliving its transaction's deadline would keep the
+// transaction from being rolled back.
 type tx struct {
 	conn
 	raw *sql.Tx
+	ctx context.Context
 }
 
 func (d db) BeginTx(ctx context.Context, o *sql.TxOptions) (*tx, error) {
@@ -117,7 +121,19 @@ func (d db) BeginTx(ctx context.Context, o *sql.TxOptions) (*tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tx{conn: conn{c: t, d: d.d}, raw: t}, nil
+	return &tx{conn: conn{c: t, d: d.d}, raw: t, ctx: ctx}, nil
+}
+
+func (t *tx) ExecContext(_ context.Context, q string, args ...any) (sql.Result, error) {
+	return t.conn.ExecContext(t.ctx, q, args...)
+}
+
+func (t *tx) QueryContext(_ context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.conn.QueryContext(t.ctx, q, args...)
+}
+
+func (t *tx) QueryRowContext(_ context.Context, q string, args ...any) *sql.Row {
+	return t.conn.QueryRowContext(t.ctx, q, args...)
 }
 
 func (d db) Close() error { return d.raw.Close() }

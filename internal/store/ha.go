@@ -95,10 +95,20 @@ func (s *Store) Fence(holder string, token int64) {
 	s.fence.Store(&fence{holder: holder, token: token})
 }
 
+// writeTimeout bounds one write transaction: the largest, a snapshot of
+// 100,000 groups saved in batches, takes seconds.
+var writeTimeout = 2 * time.Minute
+
 // write runs fn in a transaction, after the fence's check when there is
 // one: the check locks the lease's row until the transaction ends, so a
 // take-over waits for it, or it sees the take-over and writes nothing.
+//
+// A write that takes longer than writeTimeout is rolled back: a database
+// that accepts and never answers must not hold a cycle until its own
+// timeout (hours), with the cycle lock it holds.
 func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
 	t, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)

@@ -6,9 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +112,74 @@ func fill(t *testing.T, s *store.Store) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// A database that accepts and never answers does not hold a write: the
+// transaction is abandoned at its deadline, and the write fails, named.
+func TestWriteToASilentDatabaseEnds(t *testing.T) {
+	defer store.SetWriteTimeout(time.Second)()
+	srv := testpg.Shared(t)
+	url := srv.NewDB(t)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	silent := false
+	target := u.Host
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			pipe := func(dst, src net.Conn) {
+				buf := make([]byte, 32*1024)
+				for {
+					n, err := src.Read(buf)
+					mu.Lock()
+					quiet := silent
+					mu.Unlock()
+					if n > 0 && !quiet {
+						if _, werr := dst.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}
+			go pipe(up, c)
+			go pipe(c, up)
+		}
+	}()
+	u.Host = ln.Addr().String()
+	s, err := store.OpenPostgres(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetMeta(context.Background(), "k", "before"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	silent = true
+	mu.Unlock()
+	start := time.Now()
+	err = s.SetMeta(context.Background(), "k", "while silent")
+	if err == nil || time.Since(start) > 10*time.Second {
+		t.Fatalf("a write to a silent database: %v after %s", err, time.Since(start))
+	}
+	t.Logf("a write to a silent database failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 }
