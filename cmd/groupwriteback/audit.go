@@ -13,7 +13,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
 
@@ -175,7 +175,7 @@ and still verifies. Exit status 0 when the whole trail holds, 1 otherwise.`,
 				return err
 			}
 			defer st.Close()
-			key, err := st.Secret(cmd.Context(), store.AuditKey)
+			key, err := st.Secret(cmd.Context(), state.AuditKey)
 			if err != nil {
 				return err
 			}

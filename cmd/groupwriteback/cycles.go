@@ -15,6 +15,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/server"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
@@ -182,11 +183,11 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 		return nil, err // a name that is no group: the session is fine
 	case ctx.Err() != nil:
 		report.Outcome = "interrupted"
-	case errors.Is(err, store.ErrFenced):
+	case errors.Is(err, state.ErrFenced):
 		// The lease went to another instance during the cycle: the rest
 		// is the new active one's work.
 		report.Outcome = "fenced"
-		var fe *store.FencedError
+		var fe *state.FencedError
 		if errors.As(err, &fe) {
 			c.metrics.ObserveFenced("state")
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/server"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
@@ -22,7 +23,7 @@ import (
 type instance struct {
 	el     *ha.Elector
 	st     *store.Store
-	self   store.Instance
+	self   state.Instance
 	logger *slog.Logger
 	detail atomic.Pointer[string]
 	done   chan struct{}
@@ -36,7 +37,7 @@ func startInstance(ctx context.Context, cfg *config.Config, st *store.Store, met
 	id := wiring.InstanceID(cfg.HA.Name())
 	host, _ := os.Hostname()
 	in := &instance{st: st, logger: logger, done: make(chan struct{}),
-		self: store.Instance{ID: id, Name: cfg.HA.Name(), Host: host, PID: os.Getpid(), Version: version, Started: time.Now().UTC()}}
+		self: state.Instance{ID: id, Name: cfg.HA.Name(), Host: host, PID: os.Getpid(), Version: version, Started: time.Now().UTC()}}
 	in.el = ha.New(st, wiring.HAConfig(cfg, id), logger)
 	in.el.OnRefused = func() { metrics.ObserveFenced("ad") }
 	in.el.OnChange = func(c ha.Change) {

@@ -15,7 +15,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/doctor"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 func newDoctorCmd(g *globals) *cobra.Command {
@@ -145,7 +145,7 @@ writeback is enabled: sync and the service write only while it is.`,
 			}
 			fmt.Fprintln(g.stdout, "\nthe first sync will do this:")
 			printPlan(g.stdout, res)
-			if err := s.Store.SetEnablement(ctx, store.Enablement{Enabled: true, WithoutExchange: withoutExchange}); err != nil {
+			if err := s.Store.SetEnablement(ctx, state.Enablement{Enabled: true, WithoutExchange: withoutExchange}); err != nil {
 				return err
 			}
 			// The first cycle after enable is a full one: groups disable
@@ -205,7 +205,7 @@ again, and then applies the plan, behind the delete threshold.`,
 					return exitError{exitFatal}
 				}
 			}
-			if err := s.Store.SetEnablement(ctx, store.Enablement{Enabled: false}); err != nil {
+			if err := s.Store.SetEnablement(ctx, state.Enablement{Enabled: false}); err != nil {
 				return err
 			}
 			// Exactly the plan shown and confirmed: a group changed since

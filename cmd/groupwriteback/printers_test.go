@@ -15,7 +15,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // heldBackResult is a plan whose deletes the threshold holds back, with a
@@ -61,31 +61,31 @@ func TestStatusPrinter(t *testing.T) {
 		view   statusView
 	}{
 		{"status-not-in-step.txt", statusView{
-			Enablement:    store.Enablement{Enabled: true, Changed: at.Add(-48 * time.Hour)},
+			Enablement:    state.Enablement{Enabled: true, Changed: at.Add(-48 * time.Hour)},
 			TenantDefault: false, TenantDefaultKnown: true,
-			Runs: []store.Run{
+			Runs: []state.Run{
 				{ID: 7, Started: at, Mode: "delta", Outcome: "partial", Summary: json.RawMessage(`{"created":1,"failed":1}`)},
 				{ID: 6, Started: at.Add(-30 * time.Minute), Mode: "full", Outcome: "ok", Summary: json.RawMessage(`{"unchanged":12}`)},
 			},
-			NotInStep: []store.GroupStatus{
-				{CloudID: "g1", Name: "Team 1_000000000001", DN: "CN=Team 1_000000000001,OU=Cloud,DC=contoso,DC=com", State: store.StateFailed,
+			NotInStep: []state.GroupStatus{
+				{CloudID: "g1", Name: "Team 1_000000000001", DN: "CN=Team 1_000000000001,OU=Cloud,DC=contoso,DC=com", State: state.Failed,
 					Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
-				{CloudID: "g4", Name: "Sales", State: store.StateNotWritable, Message: `mailNickname: "sales team" has a space`},
+				{CloudID: "g4", Name: "Sales", State: state.NotWritable, Message: `mailNickname: "sales team" has a space`},
 			},
 		}},
 		{"status-never-enabled.txt", statusView{}},
 		{"status-ha.txt", statusView{
-			Enablement: store.Enablement{Enabled: true, Changed: at.Add(-48 * time.Hour)},
-			Runs:       []store.Run{{ID: 9, Started: at, Mode: "delta", Outcome: "ok", Summary: json.RawMessage(`{"updated":6}`)}},
+			Enablement: state.Enablement{Enabled: true, Changed: at.Add(-48 * time.Hour)},
+			Runs:       []state.Run{{ID: 9, Started: at, Mode: "delta", Outcome: "ok", Summary: json.RawMessage(`{"updated":6}`)}},
 			HA: &ha.View{Active: "gwb2", ActiveSince: at.Add(-time.Minute), Token: 4,
-				LastTakeover: &store.Takeover{Token: 4, Holder: "gwb2", Previous: "gwb1", At: at.Add(-time.Minute)},
-				Instances: []store.Instance{
+				LastTakeover: &state.Takeover{Token: 4, Holder: "gwb2", Previous: "gwb1", At: at.Add(-time.Minute)},
+				Instances: []state.Instance{
 					{ID: "gwb1/0a1b2c3d", Name: "gwb1", Host: "host1", PID: 812, Version: "v1.4.0", Role: "standby", Started: at.Add(-time.Hour), Seen: at,
 						Detail: "standing by; last plan 2026-11-28T09:29:50Z: 0 operations"},
 					{ID: "gwb2/4e5f6a7b", Name: "gwb2", Host: "host2", PID: 977, Version: "v1.4.0", Role: "active", Started: at.Add(-2 * time.Hour), Seen: at},
 				}},
 		}},
-		{"status-ha-none-active.txt", statusView{Enablement: store.Enablement{Enabled: true, Changed: at}, HA: &ha.View{}}},
+		{"status-ha-none-active.txt", statusView{Enablement: state.Enablement{Enabled: true, Changed: at}, HA: &ha.View{}}},
 	}
 	for _, c := range cases {
 		var b bytes.Buffer
@@ -113,9 +113,9 @@ func TestShowPrinter(t *testing.T) {
 		AD: &reconcile.ADGroup{DN: "CN=Finance_2c1a0b020004,OU=Cloud,DC=contoso,DC=com", GUID: "6f1c0a51-2b52-4f57-9c77-0d8f55d1d3a1",
 			Attrs:   map[string][]string{"mail": {"finance-approvers@contoso.com"}, "groupType": {"8"}, "displayName": {"Finance"}},
 			Members: []string{"CN=Ann,OU=Users,DC=contoso,DC=com"}},
-		Status: &store.GroupStatus{CloudID: "2c1a0b02-0004", State: store.StateInStep, Updated: at,
+		Status: &state.GroupStatus{CloudID: "2c1a0b02-0004", State: state.InStep, Updated: at,
 			MembersNotWritten: map[string]int{"cloud_only_user": 1, "unsupported_member_type": 1, "not_found_in_ad": 3}},
-		Operations: []store.Operation{
+		Operations: []state.Operation{
 			{RunID: 7, Action: "addMembers", Outcome: "applied", DN: "CN=Finance_2c1a0b020004,OU=Cloud,DC=contoso,DC=com", At: at},
 			{RunID: 6, Action: "rename", Outcome: "failed", DN: "CN=Finance_2c1a0b020004,OU=Cloud,DC=contoso,DC=com", Error: "LDAP 53: unwilling to perform", At: at.Add(-30 * time.Minute)},
 		},
@@ -196,8 +196,8 @@ func TestJSONDocuments(t *testing.T) {
 		Decision: "written back as universalSecurityGroup", DesiredDN: "CN=VPN users_2c1a0b9f8e7d,OU=Cloud,DC=contoso,DC=com",
 		AD: &reconcile.ADGroup{DN: "CN=VPN users_2c1a0b9f8e7d,OU=Cloud,DC=contoso,DC=com", GUID: "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
 			Anchor: "Group_g4", Attrs: map[string][]string{"displayName": {"VPN users"}}, Members: []string{"CN=Ann,OU=Users,DC=contoso,DC=com"}},
-		Status:     &store.GroupStatus{CloudID: "g4", Name: "VPN users", State: store.StateInStep, Updated: at, MembersNotWritten: map[string]int{"cloud_only_user": 1}},
-		Operations: []store.Operation{{RunID: 7, CloudID: "g4", Action: "create", DN: "CN=VPN users_2c1a0b9f8e7d,OU=Cloud,DC=contoso,DC=com", Outcome: "applied", At: at}}}
+		Status:     &state.GroupStatus{CloudID: "g4", Name: "VPN users", State: state.InStep, Updated: at, MembersNotWritten: map[string]int{"cloud_only_user": 1}},
+		Operations: []state.Operation{{RunID: 7, CloudID: "g4", Action: "create", DN: "CN=VPN users_2c1a0b9f8e7d,OU=Cloud,DC=contoso,DC=com", Outcome: "applied", At: at}}}
 	d := doctorJSON{Version: 1, Kind: "doctor", OK: false, Checks: []doctor.Check{
 		{Name: "graph: token", Status: doctor.Pass, Detail: "signed in"},
 		{Name: "ldap: bind account holds no privileged group", Status: doctor.Warn, Detail: `CONTOSO\Administrator is a member of Domain Admins`, Fix: "bind as a plain account"},

@@ -11,11 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/groupwriteback/groupwriteback/internal/wiring"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/eventlog"
 	"golang.org/x/sys/windows/svc/mgr"
+
+	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
 
 const serviceName = wiring.EventSource

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
@@ -52,7 +53,7 @@ status shows the history. Stop the old server's service first: two servers
 writing one OU is what the binding and the locks cannot catch across machines.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var e store.Export
+			var e state.Export
 			b, err := readFileOrStdin(args[0], g.stdin)
 			if err != nil {
 				return fmt.Errorf("import: %w", err)
@@ -125,7 +126,7 @@ never run a service on both.`,
 			}
 			defer unlock()
 			var dst *store.Store
-			if store.IsPostgres(to) {
+			if state.IsPostgres(to) {
 				dst, err = store.OpenPostgres(ctx, to)
 			} else {
 				dst, err = store.Open(ctx, to)
@@ -139,7 +140,7 @@ never run a service on both.`,
 				return err
 			}
 			fmt.Fprintf(g.stdout, "moved %s from %s to %s, and checked the copy: %s\n", summarize(res.Export), src.Engine(), dst.Engine(), res.Checked)
-			if store.IsPostgres(to) {
+			if state.IsPostgres(to) {
 				fmt.Fprintln(g.stdout, "next: set state.url to it (or put it in state.url_file), start the service there, and keep the old state as a backup; never run a service on both")
 			} else {
 				fmt.Fprintf(g.stdout, "next: set state.path: %s and remove state.url, start the service, and keep the old state as a backup; never run a service on both\n", to)
@@ -151,9 +152,9 @@ never run a service on both.`,
 	return cmd
 }
 
-func summarize(e *store.Export) string {
+func summarize(e *state.Export) string {
 	en := "disabled"
-	var x store.Enablement
+	var x state.Enablement
 	if json.Unmarshal([]byte(e.Meta["enablement"]), &x) == nil && x.Enabled {
 		en = "enabled"
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/ha"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -41,7 +41,7 @@ step (or nothing has run yet), 2 when some are not.`,
 			if err != nil {
 				return err
 			}
-			bad, err := st.Statuses(ctx, store.StateFailed, store.StateNotWritable, store.StatePending)
+			bad, err := st.Statuses(ctx, state.Failed, state.NotWritable, state.Pending)
 			if err != nil {
 				return err
 			}
@@ -76,9 +76,9 @@ step (or nothing has run yet), 2 when some are not.`,
 
 // statusView is what status prints.
 type statusView struct {
-	Enablement         store.Enablement
-	Runs               []store.Run
-	NotInStep          []store.GroupStatus
+	Enablement         state.Enablement
+	Runs               []state.Run
+	NotInStep          []state.GroupStatus
 	TenantDefault      bool
 	TenantDefaultKnown bool
 	// HA is the election, when instances share the state.
@@ -157,12 +157,12 @@ func printHA(w io.Writer, v ha.View, loc *time.Location) {
 type statusJSON struct {
 	Version    int              `json:"version"`
 	Kind       string           `json:"kind"`
-	Enablement store.Enablement `json:"enablement"`
+	Enablement state.Enablement `json:"enablement"`
 	// TenantWritebackDefault is null before the first cycle read it.
 	TenantWritebackDefault *bool               `json:"tenantWritebackDefault"`
 	InStep                 bool                `json:"inStep"`
-	Runs                   []store.Run         `json:"runs"`
-	NotInStep              []store.GroupStatus `json:"notInStep"`
+	Runs                   []state.Run         `json:"runs"`
+	NotInStep              []state.GroupStatus `json:"notInStep"`
 	// HA is the election among instances sharing the state (absent with a
 	// state of one instance's own).
 	HA *ha.View `json:"ha,omitempty"`
@@ -172,10 +172,10 @@ type statusJSON struct {
 func (v statusView) json() statusJSON {
 	out := statusJSON{Version: 1, Kind: "status", Enablement: v.Enablement, Runs: v.Runs, NotInStep: v.NotInStep, InStep: len(v.NotInStep) == 0, HA: v.HA}
 	if out.Runs == nil {
-		out.Runs = []store.Run{}
+		out.Runs = []state.Run{}
 	}
 	if out.NotInStep == nil {
-		out.NotInStep = []store.GroupStatus{}
+		out.NotInStep = []state.GroupStatus{}
 	}
 	if v.TenantDefaultKnown {
 		def := v.TenantDefault

@@ -63,7 +63,7 @@ type Options struct {
 	Retention time.Duration
 	// Events, when set, receives each outcome too.
 	Events EventSink
-	// Key keys the hash chain: the state's audit key (store.AuditKey).
+	// Key keys the hash chain: the state's audit key (state.AuditKey).
 	Key []byte
 }
 

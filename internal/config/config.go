@@ -25,7 +25,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // Config is the whole configuration file. examples/config.yaml documents
@@ -544,7 +544,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if u := c.State.URL.Reveal(); u != "" && !store.IsPostgres(u) {
+	if u := c.State.URL.Reveal(); u != "" && !state.IsPostgres(u) {
 		bad("state.url", "not a PostgreSQL URL (postgres://user@host/database); for a SQLite file, set state.path")
 	}
 	if c.State.Shared() && c.Mode == "staging" {

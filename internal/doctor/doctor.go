@@ -23,6 +23,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/directory/kerberos"
 	"github.com/groupwriteback/groupwriteback/internal/graph"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -137,7 +138,7 @@ func checkSharedState(ctx context.Context, r *Report, cfg *config.Config) {
 	case l == nil:
 	case l.Held():
 		r.add("state: writer lease", Pass, fmt.Sprintf("held by %s since %s (token %d): an instance started here stands by until it runs out",
-			store.HolderName(l.Holder), l.Acquired.UTC().Format(time.RFC3339), l.Token), "")
+			state.HolderName(l.Holder), l.Acquired.UTC().Format(time.RFC3339), l.Token), "")
 	default:
 		r.add("state: writer lease", Pass, "free: the first instance to start takes it and writes", "")
 	}

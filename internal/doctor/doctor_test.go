@@ -21,6 +21,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/testca"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
@@ -310,7 +311,7 @@ func TestSharedState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := st.AcquireLease(ctx, store.WriterLease, "gwb1/abc", time.Minute); err != nil {
+	if _, err := st.AcquireLease(ctx, state.WriterLease, "gwb1/abc", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	r = doctor.Run(ctx, cfg, nil, doctor.Options{})

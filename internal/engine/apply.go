@@ -14,7 +14,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // apply carries out the plan in order. A group whose operation fails gets
@@ -25,7 +25,7 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 	logger := e.logger.With("run_id", runID)
 	failed, unfinished = map[string]error{}, map[string]bool{}
 	created, touched := map[string]bool{}, map[string]bool{}
-	var log []store.Operation
+	var log []state.Operation
 	defer func() {
 		if err := e.store.RecordOperations(context.WithoutCancel(ctx), log); err != nil {
 			e.logger.Error("cannot record the operation log", "error", err)
@@ -58,13 +58,13 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 			}
 			failed[op.CloudID] = err
 			logger.Error("operation failed", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "error", err)
-			log = append(log, store.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
+			log = append(log, state.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
 			if aerr := e.audit(ctx, runID, opID, op, names[op.CloudID], err, lease); aerr != nil {
 				fatal = aerr
 			}
 			continue
 		}
-		log = append(log, store.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "applied", At: time.Now()})
+		log = append(log, state.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "applied", At: time.Now()})
 		res.Writes++
 		logger.Info("operation applied", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "members", len(op.Members))
 		if aerr := e.audit(ctx, runID, opID, op, names[op.CloudID], nil, lease); aerr != nil {
@@ -139,7 +139,7 @@ func stopsCycle(err error) (why, left string) {
 	switch {
 	case errors.As(err, &aerr):
 		return "the audit trail cannot be written", "and stay pending for the next cycle"
-	case errors.Is(err, store.ErrFenced):
+	case errors.Is(err, state.ErrFenced):
 		return "this instance lost the writer lease", "here"
 	case errors.Is(err, reconcile.ErrDirectoryUnavailable):
 		return "the domain controller is gone", "and stay pending for the next cycle"
@@ -234,7 +234,7 @@ func (e *Engine) record(ctx context.Context, o cycleOutcome, res *Result) error 
 	if err := e.store.SetStatus(ctx, sts); err != nil {
 		return err
 	}
-	left, err := e.store.Statuses(ctx, store.StateFailed, store.StateNotWritable, store.StatePending)
+	left, err := e.store.Statuses(ctx, state.Failed, state.NotWritable, state.Pending)
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func (e *Engine) record(ctx context.Context, o cycleOutcome, res *Result) error 
 	sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].CloudID < res.Failures[j].CloudID })
 	for _, p := range o.Plan.Problems {
 		if p.CloudID == "" {
-			res.Failures = append(res.Failures, Failure{State: store.StateFailed, Message: p.Message})
+			res.Failures = append(res.Failures, Failure{State: state.Failed, Message: p.Message})
 		}
 	}
 	return nil
@@ -256,7 +256,7 @@ func (e *Engine) record(ctx context.Context, o cycleOutcome, res *Result) error 
 // for ever, with no name and no cause.
 func (e *Engine) clearGone(ctx context.Context, snap *cloud.Snapshot, actual []reconcile.ADGroup, plan reconcile.Plan) error {
 	ctx = context.WithoutCancel(ctx)
-	left, err := e.store.Statuses(ctx, store.StatePending, store.StateFailed)
+	left, err := e.store.Statuses(ctx, state.Pending, state.Failed)
 	if err != nil {
 		return err
 	}
@@ -267,13 +267,13 @@ func (e *Engine) clearGone(ctx context.Context, snap *cloud.Snapshot, actual []r
 	for _, op := range append(slices.Clone(plan.Ops), plan.HeldBack...) {
 		inAD[op.CloudID] = true
 	}
-	var sts []store.GroupStatus
+	var sts []state.GroupStatus
 	for _, st := range left {
 		if snap.Groups[st.CloudID] != nil || inAD[st.CloudID] {
 			continue
 		}
 		e.logger.Info("a group left unfinished is gone from the cloud and from AD; nothing is left to do", "cloud_id", st.CloudID, "name", st.Name)
-		sts = append(sts, store.GroupStatus{CloudID: st.CloudID, Name: st.Name, State: store.StateDeleted,
+		sts = append(sts, state.GroupStatus{CloudID: st.CloudID, Name: st.Name, State: state.Deleted,
 			Message: "gone from the cloud and from AD (an earlier run ended before recording it)"})
 	}
 	return e.store.SetStatus(ctx, sts)

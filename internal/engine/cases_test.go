@@ -11,7 +11,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
@@ -45,7 +45,7 @@ func TestWithoutExchange(t *testing.T) {
 		t.Fatal("a Microsoft 365 group was written without the Exchange schema")
 	}
 	i := slices.IndexFunc(res.Failures, func(f engine.Failure) bool { return f.CloudID == gM365NoEx })
-	if i < 0 || res.Failures[i].State != store.StateNotWritable || !strings.Contains(res.Failures[i].Message, "needs the Exchange schema") ||
+	if i < 0 || res.Failures[i].State != state.NotWritable || !strings.Contains(res.Failures[i].Message, "needs the Exchange schema") ||
 		!strings.Contains(res.Failures[i].Message, "writebackConfiguration.onPremisesGroupType") {
 		t.Fatalf("failures = %+v", res.Failures)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // A delta cycle plans a group from Graph's report of its changes alone
@@ -151,7 +151,7 @@ func (e *Engine) keepByChanges(ctx context.Context, cands map[string]*memberChan
 	}
 	inStep := map[string]map[string]int{}
 	for _, st := range sts {
-		if st.State == store.StateInStep {
+		if st.State == state.InStep {
 			inStep[st.CloudID] = st.MembersNotWritten
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -95,7 +96,7 @@ func TestDeltaPlansFromMemberChanges(t *testing.T) {
 			t.Fatalf("%s: members differ: %d in AD, %d wanted", s.name, len(got), len(want))
 		}
 		st := e.statuses()[big]
-		if st.State != store.StateInStep || st.MembersNotWritten[policy.MemberReasonCode(policy.MemberCloudOnly)] != s.notWritten {
+		if st.State != state.InStep || st.MembersNotWritten[policy.MemberReasonCode(policy.MemberCloudOnly)] != s.notWritten {
 			t.Errorf("%s: status %+v, want in step with %d cloud-only members not written", s.name, st, s.notWritten)
 		}
 	}
@@ -143,7 +144,7 @@ func TestDeltaByChangesFallsBackToFull(t *testing.T) {
 
 	// A failed group with a member change: compared in full, so the member
 	// an admin removed by hand is back too.
-	must(t, e.store.SetStatus(ctx, []store.GroupStatus{{CloudID: g1, Name: "One", State: store.StateFailed, Message: "test"}}))
+	must(t, e.store.SetStatus(ctx, []state.GroupStatus{{CloudID: g1, Name: "One", State: state.Failed, Message: "test"}}))
 	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.RemoveMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[0].DN}}))
 	must(t, e.tenant.AddMember(g1, userID(4)))
 	e.sync(engine.RunOptions{})
@@ -217,7 +218,7 @@ type loadCounter struct {
 	loads int
 }
 
-func (l *loadCounter) LoadCloud(ctx context.Context) (*cloud.Snapshot, store.Links, error) {
+func (l *loadCounter) LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Links, error) {
 	l.loads++
 	return l.Store.LoadCloud(ctx)
 }
@@ -242,7 +243,7 @@ func TestQuietCycleLoadsNoSnapshot(t *testing.T) {
 		{name: "nothing changed", loads: 0},
 		{name: "nothing changed again", loads: 0},
 		{name: "a group left failed", before: func(t *testing.T) {
-			must(t, e.store.SetStatus(ctx, []store.GroupStatus{{CloudID: g1, Name: "One", State: store.StateFailed}}))
+			must(t, e.store.SetStatus(ctx, []state.GroupStatus{{CloudID: g1, Name: "One", State: state.Failed}}))
 		}, loads: 1},
 		{name: "a member added", before: func(t *testing.T) { must(t, e.tenant.AddMember(g1, userID(1))) }, loads: 1, writes: 1},
 		{name: "quiet once more", loads: 0},

@@ -16,6 +16,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -82,7 +83,7 @@ func newMemEnvWith(t testing.TB, n int, groupsOf func(*memdir.Directory, []memdi
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.store.Close() })
-	if err := e.store.SetEnablement(context.Background(), store.Enablement{Enabled: true}); err != nil {
+	if err := e.store.SetEnablement(context.Background(), state.Enablement{Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := engine.Config{TenantID: tenantID, BaseDN: memBase, TargetOU: e.ou, DeleteThreshold: 500,
@@ -131,13 +132,13 @@ func (e *memEnv) group(id string) *reconcile.ADGroup {
 	return &gs[0]
 }
 
-func (e *memEnv) statuses() map[string]store.GroupStatus {
+func (e *memEnv) statuses() map[string]state.GroupStatus {
 	e.t.Helper()
 	sts, err := e.store.Statuses(context.Background())
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	out := map[string]store.GroupStatus{}
+	out := map[string]state.GroupStatus{}
 	for _, st := range sts {
 		out[st.CloudID] = st
 	}
@@ -160,8 +161,8 @@ func TestCoreRecordsEveryGroup(t *testing.T) {
 		t.Fatalf("written: %+v %+v", access, nested)
 	}
 	sts := e.statuses()
-	if sts[groupID(1)].State != store.StateInStep || sts[groupID(1)].MembersNotWritten["cloud_only_user"] != 1 ||
-		sts[groupID(3)].State != store.StateOutOfScope || sts[groupID(2)].DN != nested.DN {
+	if sts[groupID(1)].State != state.InStep || sts[groupID(1)].MembersNotWritten["cloud_only_user"] != 1 ||
+		sts[groupID(3)].State != state.OutOfScope || sts[groupID(2)].DN != nested.DN {
 		t.Fatalf("statuses: %+v", sts)
 	}
 	if res, w := e.sync(engine.RunOptions{}); w != 0 || res.Counts.Created+res.Counts.Updated != 0 {
@@ -257,7 +258,7 @@ func TestCoreDeleteThresholdHoldsBack(t *testing.T) {
 	if res.Counts.Deleted != 3 || w != 3 || e.group(groupID(1)) != nil || e.group(groupID(4)) == nil {
 		t.Fatalf("allowed through: %+v, %d writes", res.Counts, w)
 	}
-	if st := e.statuses()[groupID(2)]; st.State != store.StateDeleted {
+	if st := e.statuses()[groupID(2)]; st.State != state.Deleted {
 		t.Fatalf("status of a deleted group: %+v", st)
 	}
 }
@@ -308,7 +309,7 @@ func TestCoreExplainAgreesWithSync(t *testing.T) {
 		if !strings.HasPrefix(x.Decision, tc.decision) || (x.AD != nil) != tc.written || x.ADError != "" {
 			t.Errorf("%s: decision %q, AD %+v; want %q, written %v", tc.group, x.Decision, x.AD, tc.decision, tc.written)
 		}
-		if tc.written && (!policy.SameDN(x.DesiredDN, x.AD.DN) || x.Status.State != store.StateInStep || len(x.Operations) == 0) {
+		if tc.written && (!policy.SameDN(x.DesiredDN, x.AD.DN) || x.Status.State != state.InStep || len(x.Operations) == 0) {
 			t.Errorf("%s: desired %s, AD %s, status %+v, %d operations", tc.group, x.DesiredDN, x.AD.DN, x.Status, len(x.Operations))
 		}
 	}
@@ -507,7 +508,7 @@ func TestCoreSAMAccountNameTakenInTheDomain(t *testing.T) {
 		t.Fatalf("%d writes: %+v", w, res.Counts)
 	}
 	st := e.statuses()[groupID(1)]
-	if st.State != store.StateFailed || !strings.Contains(st.Message, `sAMAccountName "Access_2c1a0b000001" is already held by `+holder.DN) ||
+	if st.State != state.Failed || !strings.Contains(st.Message, `sAMAccountName "Access_2c1a0b000001" is already held by `+holder.DN) ||
 		!strings.Contains(st.Message, "writeback.naming") {
 		t.Fatalf("status: %+v", st)
 	}

@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // PlanDisable plans what turning writeback off does to the groups written
@@ -48,9 +48,9 @@ func (e *Engine) PlanDisable(ctx context.Context, o RunOptions) (*Plan, error) {
 	res.Plan = reconcile.Make(nil, actual, undesired, ropts)
 	res.Counts.planned(res.Plan.Ops, e.cfg.QuarantineOU)
 	for _, p := range res.Plan.Problems {
-		res.Failures = append(res.Failures, Failure{CloudID: p.CloudID, DN: p.DN, State: store.StateFailed, Message: p.Message})
+		res.Failures = append(res.Failures, Failure{CloudID: p.CloudID, DN: p.DN, State: state.Failed, Message: p.Message})
 	}
-	p := e.newPlan(res, actual, nil, store.Links{}, func(string) string { return "" })
+	p := e.newPlan(res, actual, nil, state.Links{}, func(string) string { return "" })
 	p.fresh = &freshState{disable: true, actual: actual}
 	for id := range undesired {
 		p.fresh.disabled = append(p.fresh.disabled, id)
@@ -81,7 +81,7 @@ func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
 // half way, run again, finds fewer groups than the first).
 func (e *Engine) recordDisabled(ctx context.Context, p *Plan, failed map[string]error) error {
 	ctx = context.WithoutCancel(ctx)
-	left, err := e.store.Statuses(ctx, store.StatePending, store.StateFailed, store.StateInStep, store.StateNotWritable, store.StateQuarantined)
+	left, err := e.store.Statuses(ctx, state.Pending, state.Failed, state.InStep, state.NotWritable, state.Quarantined)
 	if err != nil {
 		return err
 	}
@@ -92,12 +92,12 @@ func (e *Engine) recordDisabled(ctx context.Context, p *Plan, failed map[string]
 		ids = append(ids, st.CloudID)
 	}
 	slices.Sort(ids)
-	var sts []store.GroupStatus
+	var sts []state.GroupStatus
 	for _, id := range slices.Compact(ids) {
 		if failed[id] != nil {
 			continue
 		}
-		sts = append(sts, store.GroupStatus{CloudID: id, Name: cmp.Or(names[id], p.Names[id]), State: store.StateOutOfScope,
+		sts = append(sts, state.GroupStatus{CloudID: id, Name: cmp.Or(names[id], p.Names[id]), State: state.OutOfScope,
 			Message: "writeback is disabled (" + string(p.fresh.fate) + ")"})
 	}
 	return e.store.SetStatus(ctx, sts)

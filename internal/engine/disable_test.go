@@ -8,7 +8,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 func TestDisable(t *testing.T) {
@@ -28,7 +28,7 @@ func TestDisable(t *testing.T) {
 			if len(plan.Plan.Ops) != wantOps {
 				t.Fatalf("plan: %d ops, want %d: %+v", len(plan.Plan.Ops), wantOps, plan.Plan.Ops)
 			}
-			if err := e.store.SetEnablement(ctx, store.Enablement{Enabled: false}); err != nil {
+			if err := e.store.SetEnablement(ctx, state.Enablement{Enabled: false}); err != nil {
 				t.Fatal(err)
 			}
 			res, err := e.eng.Disable(ctx, engine.RunOptions{})
@@ -60,7 +60,7 @@ func TestDisable(t *testing.T) {
 				return
 			}
 			// Enabled again: the quarantined groups come back, same objects.
-			if err := e.store.SetEnablement(ctx, store.Enablement{Enabled: true, WithoutExchange: true}); err != nil {
+			if err := e.store.SetEnablement(ctx, state.Enablement{Enabled: true, WithoutExchange: true}); err != nil {
 				t.Fatal(err)
 			}
 			e.sync(engine.RunOptions{Full: true})

@@ -10,7 +10,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
@@ -191,8 +191,8 @@ func TestEndToEnd(t *testing.T) {
 	if vg := e.group(gVPN); vg == nil || attr(vg, "description") != "" {
 		t.Errorf("group with writeback turned off: %v (description %q)", vg, attr(vg, "description"))
 	}
-	st, _ := e.store.Statuses(context.Background(), store.StateOutOfScope)
-	if !slices.ContainsFunc(st, func(s store.GroupStatus) bool {
+	st, _ := e.store.Statuses(context.Background(), state.OutOfScope)
+	if !slices.ContainsFunc(st, func(s state.GroupStatus) bool {
 		return s.CloudID == gVPN && strings.Contains(s.Message, "isEnabled = false")
 	}) {
 		t.Errorf("status of the turned-off group not recorded: %+v", st)

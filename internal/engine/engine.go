@@ -15,7 +15,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // Config is what the engine needs besides its adapters.
@@ -222,7 +222,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	}
 	kept := links // a cycle on one group leaves the delta links as they were
 	if o.Full {
-		links = store.Links{}
+		links = state.Links{}
 	}
 	gr, ur, err := e.readRounds(ctx, links)
 	if err != nil {
@@ -231,9 +231,9 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	// The tenant as last read is loaded only when there is work: a delta
 	// cycle that Graph says nothing changed for, with nothing left from
 	// the last one, takes the same time whatever the tenant's size.
-	var left []store.GroupStatus // the groups left pending or failed, read once
+	var left []state.GroupStatus // the groups left pending or failed, read once
 	if !o.Full && o.Group == "" {
-		if left, err = e.store.Statuses(ctx, store.StatePending, store.StateFailed); err != nil {
+		if left, err = e.store.Statuses(ctx, state.Pending, state.Failed); err != nil {
 			return nil, err
 		}
 	}
@@ -364,7 +364,7 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	}
 	for _, p := range plan.Problems {
 		if p.CloudID != "" {
-			res.Failures = append(res.Failures, Failure{CloudID: p.CloudID, Name: nameOf(snap, p.CloudID), DN: p.DN, State: store.StateFailed, Message: p.Message})
+			res.Failures = append(res.Failures, Failure{CloudID: p.CloudID, Name: nameOf(snap, p.CloudID), DN: p.DN, State: state.Failed, Message: p.Message})
 		}
 	}
 	res.Plan = plan
@@ -384,10 +384,10 @@ func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
 	notWritten := countNotWritten(plan, changes, res.Counts.MembersNotWritten)
 	for _, d := range work {
 		if d.Problem != nil {
-			res.Failures = append(res.Failures, Failure{CloudID: d.CloudID, Name: d.Name, State: store.StateNotWritable, Message: d.Problem.Error()})
+			res.Failures = append(res.Failures, Failure{CloudID: d.CloudID, Name: d.Name, State: state.NotWritable, Message: d.Problem.Error()})
 		}
 	}
-	p := e.newPlan(res, actual, desired, store.Links{Groups: gr.DeltaLink, Users: ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
+	p := e.newPlan(res, actual, desired, state.Links{Groups: gr.DeltaLink, Users: ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
 	p.fresh = &freshState{snap: snap, gr: gr, ur: ur, changedGroups: append(changedGroups, behaviourRead...), changedUsers: changedUsers, actual: actual, work: work, notWritten: notWritten}
 	if target != "" {
 		p.fresh.oneGroup, p.fresh.kept = true, kept
@@ -414,7 +414,7 @@ func mayRemove(actual []reconcile.ADGroup, desired []reconcile.Desired) bool {
 // quiet reports whether a cycle has nothing to work on: a delta cycle on
 // every group, whose rounds changed nothing, with no group left pending or
 // failed.
-func quiet(o RunOptions, gr *cloud.GroupRound, ur *cloud.UserRound, left []store.GroupStatus) bool {
+func quiet(o RunOptions, gr *cloud.GroupRound, ur *cloud.UserRound, left []state.GroupStatus) bool {
 	return !o.Full && o.Group == "" && !gr.Full && !ur.Full && len(gr.Changes) == 0 && len(ur.Changes) == 0 && len(left) == 0
 }
 
@@ -431,7 +431,7 @@ func (e *Engine) ownsPlace(dn string) bool {
 
 // policyOptions are the options every decision is made with: the
 // configuration's, and the enablement's choice to write without Exchange.
-func (e *Engine) policyOptions(en store.Enablement) policy.Options {
+func (e *Engine) policyOptions(en state.Enablement) policy.Options {
 	popts := e.cfg.Policy
 	popts.SkipUnsetMicrosoft365 = e.cfg.UnifiedWritebackDefault != nil && !*e.cfg.UnifiedWritebackDefault
 	popts.WithoutExchange = en.WithoutExchange
@@ -467,7 +467,7 @@ func (e *Engine) tenantDefault(ctx context.Context, last bool) bool {
 // readRounds reads the groups and the users rounds at once: they are
 // independent, and Graph serves an app's requests in parallel (its limits
 // are per app and tenant, well above two streams of pages).
-func (e *Engine) readRounds(ctx context.Context, links store.Links) (*cloud.GroupRound, *cloud.UserRound, error) {
+func (e *Engine) readRounds(ctx context.Context, links state.Links) (*cloud.GroupRound, *cloud.UserRound, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var ur *cloud.UserRound

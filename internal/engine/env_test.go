@@ -17,6 +17,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
@@ -73,7 +74,7 @@ func newEnvOn(t *testing.T, dc *testdc.DC, tf *graphsim.TenantFile, adjust func(
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.store.Close() })
-	if err := e.store.SetEnablement(context.Background(), store.Enablement{Enabled: true}); err != nil {
+	if err := e.store.SetEnablement(context.Background(), state.Enablement{Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := engine.Config{TenantID: tf.TenantID, BaseDN: testdc.BaseDN, TargetOU: e.ou, DeleteThreshold: 500,
@@ -113,7 +114,7 @@ func (e *env) resetStore() {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { st.Close() })
-	if err := st.SetEnablement(context.Background(), store.Enablement{Enabled: true}); err != nil {
+	if err := st.SetEnablement(context.Background(), state.Enablement{Enabled: true}); err != nil {
 		e.t.Fatal(err)
 	}
 	e.store = st

@@ -11,7 +11,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // The escalation suite: every way a cloud change could reach a privileged
@@ -82,7 +82,7 @@ func TestEscalationRefusedAndReported(t *testing.T) {
 			t.Errorf("group %d is not reported protected (%q): %+v", id, why, res.Failures)
 		}
 		sts, err := e.store.StatusesOf(ctx, []string{groupID(id)})
-		if err != nil || len(sts) != 1 || sts[0].State != store.StateFailed || !strings.Contains(sts[0].Message, "protected group") {
+		if err != nil || len(sts) != 1 || sts[0].State != state.Failed || !strings.Contains(sts[0].Message, "protected group") {
 			t.Errorf("group %d's status: %+v, %v", id, sts, err)
 		}
 	}

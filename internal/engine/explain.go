@@ -10,7 +10,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // Explanation is one group side by side: the cloud group as last read,
@@ -23,8 +23,8 @@ type Explanation struct {
 	DesiredDN  string             `json:"desiredDn,omitempty"`
 	AD         *reconcile.ADGroup `json:"ad,omitempty"`
 	ADError    string             `json:"adError,omitempty"`
-	Status     *store.GroupStatus `json:"status,omitempty"`
-	Operations []store.Operation  `json:"operations"`
+	Status     *state.GroupStatus `json:"status,omitempty"`
+	Operations []state.Operation  `json:"operations"`
 }
 
 // NoSuchGroupError: no group goes by the name given.
@@ -56,7 +56,7 @@ func (e *Engine) Explain(ctx context.Context, group string) (*Explanation, error
 	if err != nil {
 		return nil, err
 	}
-	out := &Explanation{CloudID: id, Cloud: snap.Groups[id], Operations: []store.Operation{}}
+	out := &Explanation{CloudID: id, Cloud: snap.Groups[id], Operations: []state.Operation{}}
 	for i := range statuses {
 		if statuses[i].CloudID == id {
 			out.Status = &statuses[i]
@@ -95,7 +95,7 @@ func (e *Engine) target(ctx context.Context, group string, snap *cloud.Snapshot)
 	}
 	// A group named by its id must be one the tool knows of: in the
 	// tenant, in the state, or in AD with its anchor.
-	if snap.Groups[id] != nil || slices.ContainsFunc(statuses, func(st store.GroupStatus) bool { return st.CloudID == id }) {
+	if snap.Groups[id] != nil || slices.ContainsFunc(statuses, func(st state.GroupStatus) bool { return st.CloudID == id }) {
 		return id, nil
 	}
 	inAD, err := e.reader.GroupAttrsByAnchor(ctx, e.cfg.BaseDN, []string{policy.Anchor(id)}, e.managed())
@@ -111,7 +111,7 @@ func (e *Engine) target(ctx context.Context, group string, snap *cloud.Snapshot)
 // findGroup resolves a group's name to its cloud id: its id, its anchor
 // (Group_<id>), its display name, the sAMAccountName or DN it is (or
 // would be) written with, or the DN its status records.
-func (e *Engine) findGroup(arg string, snap *cloud.Snapshot, statuses []store.GroupStatus) (string, error) {
+func (e *Engine) findGroup(arg string, snap *cloud.Snapshot, statuses []state.GroupStatus) (string, error) {
 	if id := policy.CloudIDFromAnchor(arg); id != "" {
 		return id, nil
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/gate"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // writeHook is a directory writer whose writes go through a function.
@@ -34,28 +34,28 @@ func TestLeaseLostMidCycle(t *testing.T) {
 		groups = append(groups, map[string]any{"id": groupID(i), "displayName": fmt.Sprintf("G%d", i), "mailNickname": fmt.Sprintf("g%d", i), "members": []any{userID(0)}})
 	}
 	e := newMemEnv(t, 2, groups, nil)
-	a, err := e.store.AcquireLease(ctx, store.WriterLease, "a/1", time.Minute)
+	a, err := e.store.AcquireLease(ctx, state.WriterLease, "a/1", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.store.Fence(a.Holder, a.Token)
-	var b store.Lease
+	var b state.Lease
 	refused := 0
 	w := writeHook{Target: e.dir, write: func(ctx context.Context, ap *gate.Approved) error {
 		if e.dir.Writes() == 2 && b.Token == 0 { // b takes over: a was paused past its lease
 			_ = e.store.ReleaseLease(ctx, a)
-			if b, err = e.store.AcquireLease(ctx, store.WriterLease, "b/1", time.Minute); err != nil {
+			if b, err = e.store.AcquireLease(ctx, state.WriterLease, "b/1", time.Minute); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if b.Token != 0 {
 			refused++
-			return fmt.Errorf("lease check: %w", store.ErrFenced)
+			return fmt.Errorf("lease check: %w", state.ErrFenced)
 		}
 		return e.dir.Write(ctx, ap)
 	}}
 	_, err = engine.New(e.cloud, e.dir, w, e.store, e.cfg, nil).Run(ctx, engine.RunOptions{})
-	if !errors.Is(err, store.ErrFenced) || e.dir.Writes() != 2 || refused != 1 {
+	if !errors.Is(err, state.ErrFenced) || e.dir.Writes() != 2 || refused != 1 {
 		t.Fatalf("cycle of the instance that lost its lease: %v; %d writes, %d refused; want ErrFenced, 2 writes and one refusal", err, e.dir.Writes(), refused)
 	}
 	e.store.Fence(b.Holder, b.Token)
@@ -64,7 +64,7 @@ func TestLeaseLostMidCycle(t *testing.T) {
 		t.Fatalf("the new active's cycle: %+v, %d writes in all; want the 4 groups left created", res.Counts, e.dir.Writes())
 	}
 	for i := range 6 {
-		if st := e.statuses()[groupID(i)]; st.State != store.StateInStep {
+		if st := e.statuses()[groupID(i)]; st.State != state.InStep {
 			t.Errorf("G%d: %+v", i, st)
 		}
 	}
@@ -83,7 +83,7 @@ func (f *leaseFence) Permit() (gate.Lease, time.Time, error) {
 	defer f.mu.Unlock()
 	f.asked++
 	if f.token == 0 {
-		return gate.Lease{}, time.Time{}, fmt.Errorf("lease lost: %w", store.ErrFenced)
+		return gate.Lease{}, time.Time{}, fmt.Errorf("lease lost: %w", state.ErrFenced)
 	}
 	return gate.Lease{Instance: "gwb-a", Token: f.token}, time.Now().Add(time.Minute), nil
 }
@@ -117,7 +117,7 @@ func TestAuditNamesTheTokenAWriteWasSentUnder(t *testing.T) {
 		return err
 	}}
 	_, err = engine.New(e.cloud, e.dir, w, e.store, e.cfg, nil).Run(ctx, engine.RunOptions{})
-	if !errors.Is(err, store.ErrFenced) || e.dir.Writes() != 1 {
+	if !errors.Is(err, state.ErrFenced) || e.dir.Writes() != 1 {
 		t.Fatalf("the cycle: %v, %d writes; want the lease lost after one", err, e.dir.Writes())
 	}
 	entries, err := audit.Read(path, audit.Filter{Intents: true})

@@ -11,7 +11,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
@@ -38,7 +38,7 @@ func lifecycleEnv(t *testing.T, base int, fates engine.Fates, adjust func(*engin
 			adjust(c)
 		}
 	})
-	if err := e.store.SetEnablement(context.Background(), store.Enablement{Enabled: true, WithoutExchange: true}); err != nil {
+	if err := e.store.SetEnablement(context.Background(), state.Enablement{Enabled: true, WithoutExchange: true}); err != nil {
 		t.Fatal(err)
 	}
 	if res, _ := e.sync(engine.RunOptions{}); res.Counts.Created != 2 {

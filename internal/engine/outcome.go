@@ -7,7 +7,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // cycleOutcome is what a cycle set out to do and what became of it: the
@@ -44,7 +44,7 @@ const (
 // deleted or quarantined, out of scope. A group outside the work set (gone
 // from the cloud) is reported by the name and DN of its AD object. Groups
 // are in the work set's order, then the others by cloud id.
-func decideStatuses(o cycleOutcome) []store.GroupStatus {
+func decideStatuses(o cycleOutcome) []state.GroupStatus {
 	finalDN := map[string]string{}
 	deleted := map[string]bool{}
 	quarantined := map[string]bool{}
@@ -79,20 +79,20 @@ func decideStatuses(o cycleOutcome) []store.GroupStatus {
 		}
 	}
 
-	var sts []store.GroupStatus
+	var sts []state.GroupStatus
 	seen := map[string]bool{}
 	for _, d := range o.Work {
 		seen[d.CloudID] = true
-		st := store.GroupStatus{CloudID: d.CloudID, Name: d.Name}
+		st := state.GroupStatus{CloudID: d.CloudID, Name: d.Name}
 		switch {
 		case o.Unfinished[d.CloudID]:
-			st.State, st.Message = store.StatePending, msgInterrupted
+			st.State, st.Message = state.Pending, msgInterrupted
 		case o.Failed[d.CloudID] != nil:
-			st.State, st.Message = store.StateFailed, o.Failed[d.CloudID].Error()
+			st.State, st.Message = state.Failed, o.Failed[d.CloudID].Error()
 		case blocked[d.CloudID] != "":
-			st.State, st.Message = store.StateFailed, blocked[d.CloudID]
+			st.State, st.Message = state.Failed, blocked[d.CloudID]
 		case d.Desired != nil:
-			st.State, st.DN = store.StateInStep, d.Desired.DN
+			st.State, st.DN = state.InStep, d.Desired.DN
 			st.Message = notesMessage(d.Notes)
 			if dn := finalDN[d.CloudID]; dn != "" {
 				st.DN = dn
@@ -108,14 +108,14 @@ func decideStatuses(o cycleOutcome) []store.GroupStatus {
 				}
 			}
 		case d.Problem != nil:
-			st.State, st.Message = store.StateNotWritable, d.Problem.Error()
+			st.State, st.Message = state.NotWritable, d.Problem.Error()
 		default:
-			st.State, st.Message = store.StateOutOfScope, d.Reason
+			st.State, st.Message = state.OutOfScope, d.Reason
 			switch {
 			case deleted[d.CloudID]:
-				st.State = store.StateDeleted
+				st.State = state.Deleted
 			case quarantined[d.CloudID]:
-				st.State, st.DN = store.StateQuarantined, finalDN[d.CloudID]
+				st.State, st.DN = state.Quarantined, finalDN[d.CloudID]
 			}
 		}
 		sts = append(sts, st)
@@ -129,31 +129,31 @@ func decideStatuses(o cycleOutcome) []store.GroupStatus {
 			adDN[op.CloudID] = op.DN
 		}
 	}
-	gone := map[string]store.GroupStatus{}
-	add := func(id, state, dn, msg string) {
+	gone := map[string]state.GroupStatus{}
+	add := func(id, st, dn, msg string) {
 		if seen[id] {
 			return
 		}
 		seen[id] = true
-		gone[id] = store.GroupStatus{CloudID: id, Name: policy.RDNValue(adDN[id]), DN: dn, State: state, Message: msg}
+		gone[id] = state.GroupStatus{CloudID: id, Name: policy.RDNValue(adDN[id]), DN: dn, State: st, Message: msg}
 	}
 	for id := range o.Unfinished {
-		add(id, store.StatePending, adDN[id], msgInterrupted)
+		add(id, state.Pending, adDN[id], msgInterrupted)
 	}
 	for id, err := range o.Failed {
-		add(id, store.StateFailed, adDN[id], err.Error())
+		add(id, state.Failed, adDN[id], err.Error())
 	}
 	for id, msg := range blocked {
-		add(id, store.StateFailed, adDN[id], msg)
+		add(id, state.Failed, adDN[id], msg)
 	}
 	for id, ok := range deleted {
 		if ok {
-			add(id, store.StateDeleted, "", msgCloudGone)
+			add(id, state.Deleted, "", msgCloudGone)
 		}
 	}
 	for id, ok := range quarantined {
 		if ok {
-			add(id, store.StateQuarantined, finalDN[id], msgCloudGone)
+			add(id, state.Quarantined, finalDN[id], msgCloudGone)
 		}
 	}
 	ids := make([]string, 0, len(gone))

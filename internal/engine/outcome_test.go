@@ -7,7 +7,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // TestDecideStatuses: each group's state after a cycle, from what the
@@ -25,7 +25,7 @@ func TestDecideStatuses(t *testing.T) {
 	cases := []struct {
 		name string
 		o    cycleOutcome
-		want []store.GroupStatus
+		want []state.GroupStatus
 	}{
 		{"in step, renamed, with members not written and a field note",
 			cycleOutcome{Work: []policy.Decision{func() policy.Decision {
@@ -35,37 +35,37 @@ func TestDecideStatuses(t *testing.T) {
 			}()},
 				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Rename, CloudID: "g", DN: "CN=Old," + ou, NewRDN: "CN=Sales"}},
 					NotWritten: map[string][]reconcile.MemberProblem{"g": {{CloudID: "d1", Code: "unsupported_member_type", Reason: "a device"}, {CloudID: "d2", Code: "unsupported_member_type", Reason: "a device"}, {CloudID: "u", Code: "cloud_only_user", Reason: "cloud-only"}}}}},
-			[]store.GroupStatus{{CloudID: "g", Name: "Sales", State: store.StateInStep, DN: "CN=Sales," + ou, Message: "mail: no @",
+			[]state.GroupStatus{{CloudID: "g", Name: "Sales", State: state.InStep, DN: "CN=Sales," + ou, Message: "mail: no @",
 				MembersNotWritten: map[string]int{"unsupported_member_type": 2, "cloud_only_user": 1}}}},
 		{"an operation failed",
 			cycleOutcome{Work: []policy.Decision{inStep("g", "Sales")}, Failed: map[string]error{"g": ldapErr},
 				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.AddMembers, CloudID: "g", DN: "CN=Sales," + ou}}}},
-			[]store.GroupStatus{{CloudID: "g", Name: "Sales", State: store.StateFailed, Message: ldapErr.Error()}}},
+			[]state.GroupStatus{{CloudID: "g", Name: "Sales", State: state.Failed, Message: ldapErr.Error()}}},
 		{"interrupted wins over everything",
 			cycleOutcome{Work: []policy.Decision{inStep("g", "Sales")}, Unfinished: map[string]bool{"g": true},
 				Plan: reconcile.Plan{Problems: []reconcile.Problem{{CloudID: "g", Message: "x"}}}},
-			[]store.GroupStatus{{CloudID: "g", Name: "Sales", State: store.StatePending, Message: msgInterrupted}}},
+			[]state.GroupStatus{{CloudID: "g", Name: "Sales", State: state.Pending, Message: msgInterrupted}}},
 		{"a plan problem holds the group",
 			cycleOutcome{Work: []policy.Decision{inStep("g", "Sales")},
 				Plan: reconcile.Plan{Problems: []reconcile.Problem{{CloudID: "g", Message: "a group outside the OU carries its anchor"}}}},
-			[]store.GroupStatus{{CloudID: "g", Name: "Sales", State: store.StateFailed, Message: "a group outside the OU carries its anchor"}}},
+			[]state.GroupStatus{{CloudID: "g", Name: "Sales", State: state.Failed, Message: "a group outside the OU carries its anchor"}}},
 		{"not writable",
 			cycleOutcome{Work: []policy.Decision{{CloudID: "g", Name: "Bad", InScope: true, Problem: &policy.Problem{CloudID: "g", Name: "Bad", Field: "mailNickname", Message: "has a space"}}}},
-			[]store.GroupStatus{{CloudID: "g", Name: "Bad", State: store.StateNotWritable, Message: (&policy.Problem{CloudID: "g", Name: "Bad", Field: "mailNickname", Message: "has a space"}).Error()}}},
+			[]state.GroupStatus{{CloudID: "g", Name: "Bad", State: state.NotWritable, Message: (&policy.Problem{CloudID: "g", Name: "Bad", Field: "mailNickname", Message: "has a space"}).Error()}}},
 		{"out of scope, deleted",
 			cycleOutcome{Work: []policy.Decision{outOfScope}, Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Delete, CloudID: "g", DN: "CN=Old," + ou}}}},
-			[]store.GroupStatus{{CloudID: "g", Name: "Old", State: store.StateDeleted, Message: "writeback turned off"}}},
+			[]state.GroupStatus{{CloudID: "g", Name: "Old", State: state.Deleted, Message: "writeback turned off"}}},
 		{"out of scope, delete failed",
 			cycleOutcome{Work: []policy.Decision{outOfScope}, Failed: map[string]error{"g": ldapErr},
 				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Delete, CloudID: "g", DN: "CN=Old," + ou}}}},
-			[]store.GroupStatus{{CloudID: "g", Name: "Old", State: store.StateFailed, Message: ldapErr.Error()}}},
+			[]state.GroupStatus{{CloudID: "g", Name: "Old", State: state.Failed, Message: ldapErr.Error()}}},
 		{"out of scope, quarantined",
 			cycleOutcome{Work: []policy.Decision{outOfScope}, QuarantineOU: qou,
 				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Move, CloudID: "g", DN: "CN=Old," + ou, NewParent: "ou=quarantine,dc=contoso,dc=com"}}}},
-			[]store.GroupStatus{{CloudID: "g", Name: "Old", State: store.StateQuarantined, DN: "CN=Old,ou=quarantine,dc=contoso,dc=com", Message: "writeback turned off"}}},
+			[]state.GroupStatus{{CloudID: "g", Name: "Old", State: state.Quarantined, DN: "CN=Old,ou=quarantine,dc=contoso,dc=com", Message: "writeback turned off"}}},
 		{"out of scope, kept",
 			cycleOutcome{Work: []policy.Decision{outOfScope}},
-			[]store.GroupStatus{{CloudID: "g", Name: "Old", State: store.StateOutOfScope, Message: "writeback turned off"}}},
+			[]state.GroupStatus{{CloudID: "g", Name: "Old", State: state.OutOfScope, Message: "writeback turned off"}}},
 		{"gone from the cloud: deleted, held back, interrupted, named by their AD object, by id",
 			cycleOutcome{Unfinished: map[string]bool{"c": true},
 				Plan: reconcile.Plan{
@@ -75,11 +75,11 @@ func TestDecideStatuses(t *testing.T) {
 						{Action: reconcile.Move, CloudID: "q", DN: "CN=Gone Q," + ou, NewParent: qou},
 					},
 					HeldBack: []reconcile.Op{{Action: reconcile.Delete, CloudID: "b", DN: "CN=Gone B," + ou, Reason: msgCloudGone}}}},
-			[]store.GroupStatus{
-				{CloudID: "b", Name: "Gone B", DN: "CN=Gone B," + ou, State: store.StateFailed, Message: "delete held back by the delete threshold (" + msgCloudGone + ")"},
-				{CloudID: "c", Name: "Smith, C", DN: `CN=Smith\, C,` + ou, State: store.StatePending, Message: msgInterrupted},
-				{CloudID: "d", Name: "Gone D", State: store.StateDeleted, Message: msgCloudGone},
-				{CloudID: "q", Name: "Gone Q", DN: "CN=Gone Q," + qou, State: store.StateQuarantined, Message: msgCloudGone},
+			[]state.GroupStatus{
+				{CloudID: "b", Name: "Gone B", DN: "CN=Gone B," + ou, State: state.Failed, Message: "delete held back by the delete threshold (" + msgCloudGone + ")"},
+				{CloudID: "c", Name: "Smith, C", DN: `CN=Smith\, C,` + ou, State: state.Pending, Message: msgInterrupted},
+				{CloudID: "d", Name: "Gone D", State: state.Deleted, Message: msgCloudGone},
+				{CloudID: "q", Name: "Gone Q", DN: "CN=Gone Q," + qou, State: state.Quarantined, Message: msgCloudGone},
 			}},
 	}
 	for _, c := range cases {

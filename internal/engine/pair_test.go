@@ -14,6 +14,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
@@ -68,7 +69,7 @@ func TestFailoverBetweenTwoDCs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.SetEnablement(ctx, store.Enablement{Enabled: true}); err != nil {
+	if err := st.SetEnablement(ctx, state.Enablement{Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	eng := engine.New(gc, dir, dir, st, engine.Config{TenantID: tenantID, BaseDN: testdc.BaseDN, TargetOU: ou, DeleteThreshold: 500,

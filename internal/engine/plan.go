@@ -17,7 +17,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // PlanVersion is the version of the saved plan format (docs/plan-format.md).
@@ -33,7 +33,7 @@ type Plan struct {
 	Created time.Time `json:"created"`
 	// Binding is the tenant, domain and OUs the plan was made for: applied
 	// with another configuration, it is refused.
-	Binding store.Binding `json:"binding"`
+	Binding state.Binding `json:"binding"`
 	Mode    string        `json:"mode"`
 	Result  *Result       `json:"result"`
 	// Seen is, for every group the operations touch, a fingerprint of its
@@ -44,7 +44,7 @@ type Plan struct {
 	// Links are the delta links the plan's reads ended with: Apply asks
 	// Graph what changed since, and refuses the operations of groups that
 	// did. Empty for a plan that read no Graph (disable).
-	Links store.Links `json:"deltaLinks"`
+	Links state.Links `json:"deltaLinks"`
 	// Options are what the plan was made with: Apply of a saved plan plans
 	// again with them, and writes only the operations both plans share.
 	Options SavedOptions `json:"options"`
@@ -79,7 +79,7 @@ type freshState struct {
 	// oneGroup: a plan of a cycle on one group, which leaves the delta
 	// links as kept (the ones it started from).
 	oneGroup bool
-	kept     store.Links
+	kept     state.Links
 	// disable: a plan of PlanDisable, for the groups in disabled, each
 	// meeting fate.
 	disable  bool
@@ -147,7 +147,7 @@ func fingerprint(a *reconcile.ADGroup) string {
 const unreadPrint = "attributes:"
 
 // newPlan wraps a decided result with what Apply checks.
-func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, desired []reconcile.Desired, links store.Links, name func(string) string) *Plan {
+func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, desired []reconcile.Desired, links state.Links, name func(string) string) *Plan {
 	p := &Plan{Version: PlanVersion, Created: e.now().UTC(), Binding: e.binding(), Mode: res.Mode, Result: res,
 		Seen: map[string]string{}, Names: map[string]string{}, Links: links}
 	byID := map[string]*reconcile.ADGroup{}
@@ -209,7 +209,7 @@ func (e *Engine) planKey(ctx context.Context) ([]byte, error) {
 	if len(e.cfg.PlanKey) > 0 {
 		return e.cfg.PlanKey, nil
 	}
-	return e.store.Secret(ctx, store.PlanKey)
+	return e.store.Secret(ctx, state.PlanKey)
 }
 
 // canonicalPlan is the plan's JSON without its MAC, compacted with its
@@ -295,7 +295,7 @@ func (e *Engine) CheckSaved(ctx context.Context, p *Plan, maxAge time.Duration) 
 	return nil
 }
 
-func sameBinding(a, b store.Binding) bool {
+func sameBinding(a, b state.Binding) bool {
 	return strings.EqualFold(a.TenantID, b.TenantID) && policy.SameDN(a.Domain, b.Domain) && policy.SameDN(a.TargetOU, b.TargetOU) &&
 		sameOptionalDN(a.QuarantineOU, b.QuarantineOU)
 }
@@ -425,19 +425,19 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		for _, op := range ops {
 			pending[op.CloudID] = names[op.CloudID]
 		}
-		links := store.Links{Groups: f.gr.DeltaLink, Users: f.ur.DeltaLink}
+		links := state.Links{Groups: f.gr.DeltaLink, Users: f.ur.DeltaLink}
 		if f.oneGroup {
 			links = f.kept // the next cycle reads every other change again
 		}
-		if err := e.store.SaveCloud(ctx, store.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full,
+		if err := e.store.SaveCloud(ctx, state.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full,
 			ChangedGroups: f.changedGroups, ChangedUsers: f.changedUsers,
 			Links: links, Pending: pending}); err != nil {
 			return nil, err
 		}
 	} else {
-		var sts []store.GroupStatus
+		var sts []state.GroupStatus
 		for _, op := range ops {
-			sts = append(sts, store.GroupStatus{CloudID: op.CloudID, Name: p.Names[op.CloudID], State: store.StatePending})
+			sts = append(sts, state.GroupStatus{CloudID: op.CloudID, Name: p.Names[op.CloudID], State: state.Pending})
 		}
 		if err := e.store.SetStatus(ctx, sts); err != nil {
 			return nil, err
@@ -480,7 +480,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 				return nil, err
 			}
 			for _, pr := range res.Plan.Problems {
-				res.Failures = append(res.Failures, Failure{CloudID: pr.CloudID, DN: pr.DN, State: store.StateFailed, Message: pr.Message})
+				res.Failures = append(res.Failures, Failure{CloudID: pr.CloudID, DN: pr.DN, State: state.Failed, Message: pr.Message})
 			}
 		}
 	}
@@ -526,34 +526,34 @@ func (e *Engine) configPrint() string {
 // its operations alone.
 func (e *Engine) recordOps(ctx context.Context, p *Plan, ops []reconcile.Op, failed map[string]error, unfinished map[string]bool, res *Result) error {
 	ctx = context.WithoutCancel(ctx)
-	final := map[string]store.GroupStatus{}
+	final := map[string]state.GroupStatus{}
 	for _, op := range ops {
-		st := store.GroupStatus{CloudID: op.CloudID, Name: p.Names[op.CloudID], State: store.StateInStep, DN: op.DN}
+		st := state.GroupStatus{CloudID: op.CloudID, Name: p.Names[op.CloudID], State: state.InStep, DN: op.DN}
 		switch op.Action {
 		case reconcile.Delete:
-			st.State, st.DN, st.Message = store.StateDeleted, "", op.Reason
+			st.State, st.DN, st.Message = state.Deleted, "", op.Reason
 		case reconcile.Move:
 			rdn, _ := policy.SplitDN(op.DN)
 			st.DN = rdn + "," + op.NewParent
 			if quarantines(op, e.cfg.QuarantineOU) {
-				st.State, st.Message = store.StateQuarantined, op.Reason
+				st.State, st.Message = state.Quarantined, op.Reason
 			}
 		case reconcile.Rename:
 			_, parent := policy.SplitDN(op.DN)
 			st.DN = op.NewRDN + "," + parent
 		}
-		if prev, ok := final[op.CloudID]; ok && (prev.State == store.StateQuarantined || prev.State == store.StateDeleted) {
+		if prev, ok := final[op.CloudID]; ok && (prev.State == state.Quarantined || prev.State == state.Deleted) {
 			continue // the move to quarantine decides; its member removals follow
 		}
 		final[op.CloudID] = st
 	}
 	for id := range failed {
-		final[id] = store.GroupStatus{CloudID: id, Name: p.Names[id], State: store.StateFailed, Message: failed[id].Error()}
+		final[id] = state.GroupStatus{CloudID: id, Name: p.Names[id], State: state.Failed, Message: failed[id].Error()}
 	}
 	for id := range unfinished {
-		final[id] = store.GroupStatus{CloudID: id, Name: p.Names[id], State: store.StatePending, Message: "the run was interrupted before its operations were applied"}
+		final[id] = state.GroupStatus{CloudID: id, Name: p.Names[id], State: state.Pending, Message: "the run was interrupted before its operations were applied"}
 	}
-	var sts []store.GroupStatus
+	var sts []state.GroupStatus
 	for _, st := range final {
 		sts = append(sts, st)
 	}
@@ -561,7 +561,7 @@ func (e *Engine) recordOps(ctx context.Context, p *Plan, ops []reconcile.Op, fai
 		return err
 	}
 	for _, st := range sts {
-		if st.State == store.StateFailed || st.State == store.StatePending {
+		if st.State == state.Failed || st.State == state.Pending {
 			res.Failures = append(res.Failures, Failure{CloudID: st.CloudID, Name: st.Name, DN: st.DN, State: st.State, Message: st.Message})
 		}
 	}

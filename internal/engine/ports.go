@@ -7,7 +7,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // The engine's adapters, as small interfaces in the vocabulary of cloud,
@@ -70,22 +70,22 @@ type Store interface {
 
 // CloudState is the tenant as last read, with the delta links to go on.
 type CloudState interface {
-	LoadCloud(ctx context.Context) (*cloud.Snapshot, store.Links, error)
+	LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Links, error)
 	// LoadHead is LoadCloud without the groups and users.
-	LoadHead(ctx context.Context) (*cloud.Snapshot, store.Links, error)
-	SaveCloud(ctx context.Context, u store.CloudUpdate) error
+	LoadHead(ctx context.Context) (*cloud.Snapshot, state.Links, error)
+	SaveCloud(ctx context.Context, u state.CloudUpdate) error
 	// CountWritten counts the groups written back and not deleted.
 	CountWritten(ctx context.Context) (int, error)
 }
 
 // StatusBook holds each group's status and the operations written.
 type StatusBook interface {
-	SetStatus(ctx context.Context, sts []store.GroupStatus) error
-	Statuses(ctx context.Context, states ...string) ([]store.GroupStatus, error)
+	SetStatus(ctx context.Context, sts []state.GroupStatus) error
+	Statuses(ctx context.Context, states ...string) ([]state.GroupStatus, error)
 	// StatusesOf are the statuses of the groups named (those that have one).
-	StatusesOf(ctx context.Context, ids []string) ([]store.GroupStatus, error)
-	RecordOperations(ctx context.Context, ops []store.Operation) error
-	Operations(ctx context.Context, cloudID string, n int) ([]store.Operation, error)
+	StatusesOf(ctx context.Context, ids []string) ([]state.GroupStatus, error)
+	RecordOperations(ctx context.Context, ops []state.Operation) error
+	Operations(ctx context.Context, cloudID string, n int) ([]state.Operation, error)
 }
 
 // RunLog records cycles.
@@ -94,19 +94,19 @@ type RunLog interface {
 	FinishRun(ctx context.Context, id int64, mode, outcome string, summary any) error
 	// SetRunSummary records what a run did, found after it died.
 	SetRunSummary(ctx context.Context, id int64, summary any) error
-	Runs(ctx context.Context, n int) ([]store.Run, error)
+	Runs(ctx context.Context, n int) ([]state.Run, error)
 }
 
 // Settings are the few values that outlive cycles: whether writeback is
 // enabled, what the state file is bound to, and free-form metadata.
 type Settings interface {
-	Enablement(ctx context.Context) (store.Enablement, error)
-	SetEnablement(ctx context.Context, e store.Enablement) error
-	Binding(ctx context.Context) (b store.Binding, ok bool, err error)
-	SetBinding(ctx context.Context, b store.Binding) error
+	Enablement(ctx context.Context) (state.Enablement, error)
+	SetEnablement(ctx context.Context, e state.Enablement) error
+	Binding(ctx context.Context) (b state.Binding, ok bool, err error)
+	SetBinding(ctx context.Context, b state.Binding) error
 	Meta(ctx context.Context, key string) (string, error)
 	SetMeta(ctx context.Context, key, value string) error
-	// Secret is one of the keys the state makes once (store.PlanKey signs
+	// Secret is one of the keys the state makes once (state.PlanKey signs
 	// saved plans).
 	Secret(ctx context.Context, name string) ([]byte, error)
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // ErrStateMismatch: the state file was made for another tenant, domain or
@@ -18,7 +18,7 @@ var ErrStateMismatch = errors.New("the state file belongs to another tenant or d
 // StateMismatchError names what the state file was made for and what the
 // configuration asks for.
 type StateMismatchError struct {
-	State, Config store.Binding
+	State, Config state.Binding
 }
 
 func (e *StateMismatchError) Error() string {
@@ -53,8 +53,8 @@ func sameOptionalDN(a, b string) bool {
 }
 
 // binding is what this engine's configuration names.
-func (e *Engine) binding() store.Binding {
-	return store.Binding{TenantID: strings.ToLower(e.cfg.TenantID), Domain: e.cfg.BaseDN, TargetOU: e.cfg.TargetOU, QuarantineOU: e.cfg.QuarantineOU}
+func (e *Engine) binding() state.Binding {
+	return state.Binding{TenantID: strings.ToLower(e.cfg.TenantID), Domain: e.cfg.BaseDN, TargetOU: e.cfg.TargetOU, QuarantineOU: e.cfg.QuarantineOU}
 }
 
 // checkBinding refuses a state file made for another tenant, domain or

@@ -15,7 +15,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
@@ -208,12 +208,12 @@ func TestKilledDuringDeletes(t *testing.T) {
 	if res.Counts.Deleted != 2 || len(res.Failures) != 0 {
 		t.Fatalf("after the kill: %+v, not in step %+v", res.Counts, res.Failures)
 	}
-	pending, _ := e.store.Statuses(context.Background(), store.StatePending, store.StateFailed)
+	pending, _ := e.store.Statuses(context.Background(), state.Pending, state.Failed)
 	if len(pending) != 0 {
 		t.Fatalf("still pending: %+v", pending)
 	}
 	runs, _ := e.store.Runs(context.Background(), 3)
-	if runs[1].Outcome != store.OutcomeDied || runs[0].Outcome != "ok" {
+	if runs[1].Outcome != state.OutcomeDied || runs[0].Outcome != "ok" {
 		t.Fatalf("runs: %+v", runs)
 	}
 	if res, _ := e.sync(engine.RunOptions{Full: true}); len(res.Failures) != 0 {

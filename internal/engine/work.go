@@ -7,7 +7,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // The cloud side of a cycle: which groups a delta cycle works on, and
@@ -68,7 +68,7 @@ func (e *Engine) confirmRemovedUsers(ctx context.Context, snap *cloud.Snapshot, 
 // changed, those with a changed member, and those left pending or failed
 // (left);
 // otherwise are those dirty for a reason besides their own change.
-func dirtyGroups(snap *cloud.Snapshot, gr *cloud.GroupRound, ur *cloud.UserRound, left []store.GroupStatus) (dirty, otherwise map[string]bool) {
+func dirtyGroups(snap *cloud.Snapshot, gr *cloud.GroupRound, ur *cloud.UserRound, left []state.GroupStatus) (dirty, otherwise map[string]bool) {
 	dirty, otherwise = map[string]bool{}, map[string]bool{}
 	changed := map[string]bool{}
 	for _, d := range gr.Changes {

@@ -41,7 +41,7 @@ type Lease struct {
 // write now under the lease this instance holds, and says until when the
 // lease holds here (zero: no limit): no other instance can hold it before
 // then, so a request sent now and answered, or abandoned, by then cannot
-// reach AD after another instance wrote. Its refusal wraps store.ErrFenced.
+// reach AD after another instance wrote. Its refusal wraps state.ErrFenced.
 type Fence interface {
 	Permit() (l Lease, until time.Time, err error)
 }

@@ -23,14 +23,14 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/gate"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // Leases are the lease operations of the shared state (store.Store).
 type Leases interface {
-	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error)
-	RenewLease(ctx context.Context, l store.Lease, ttl time.Duration) (store.Lease, error)
-	ReleaseLease(ctx context.Context, l store.Lease) error
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (state.Lease, error)
+	RenewLease(ctx context.Context, l state.Lease, ttl time.Duration) (state.Lease, error)
+	ReleaseLease(ctx context.Context, l state.Lease) error
 	Fence(holder string, token int64)
 }
 
@@ -80,7 +80,7 @@ type Change struct {
 	Role Role
 	// Lease is the lease taken (Active), or the one lost (Standby; zero
 	// when none was held).
-	Lease store.Lease
+	Lease state.Lease
 	// Why a lease was lost.
 	Err error
 }
@@ -98,7 +98,7 @@ type Elector struct {
 	OnRefused func()
 
 	mu    sync.Mutex
-	lease store.Lease
+	lease state.Lease
 	held  bool
 	// until is when this instance stops trusting its lease: the moment
 	// the renewal that granted it was sent, plus Lease minus Margin. It
@@ -152,7 +152,7 @@ func (e *Elector) Step(ctx context.Context) {
 		switch {
 		case err == nil:
 			e.grant(l, sent, false)
-		case errors.Is(err, store.ErrFenced):
+		case errors.Is(err, state.ErrFenced):
 			e.lose(fmt.Errorf("the lease was lost: %w", err))
 		default:
 			// The database did not answer: keep the lease until it runs
@@ -165,8 +165,8 @@ func (e *Elector) Step(ctx context.Context) {
 		}
 		return
 	}
-	l, err := e.leases.AcquireLease(ctx, store.WriterLease, e.cfg.Holder, e.cfg.Lease)
-	var heldErr *store.LeaseHeldError
+	l, err := e.leases.AcquireLease(ctx, state.WriterLease, e.cfg.Holder, e.cfg.Lease)
+	var heldErr *state.LeaseHeldError
 	switch {
 	case err == nil:
 		e.grant(l, sent, true)
@@ -176,7 +176,7 @@ func (e *Elector) Step(ctx context.Context) {
 	}
 }
 
-func (e *Elector) grant(l store.Lease, sent time.Time, acquired bool) {
+func (e *Elector) grant(l state.Lease, sent time.Time, acquired bool) {
 	e.mu.Lock()
 	was := e.held
 	e.lease, e.held = l, true
@@ -188,8 +188,8 @@ func (e *Elector) grant(l store.Lease, sent time.Time, acquired bool) {
 	e.mu.Unlock()
 	e.leases.Fence(l.Holder, l.Token)
 	if acquired && !was {
-		e.logger.Info("took the writer lease: this instance is active", "instance", store.HolderName(l.Holder), "holder", l.Holder,
-			"token", l.Token, "previous", store.HolderName(l.Previous), "previous_holder", l.Previous)
+		e.logger.Info("took the writer lease: this instance is active", "instance", state.HolderName(l.Holder), "holder", l.Holder,
+			"token", l.Token, "previous", state.HolderName(l.Previous), "previous_holder", l.Previous)
 		if e.OnChange != nil {
 			e.OnChange(Change{Role: Active, Lease: l})
 		}
@@ -206,7 +206,7 @@ func (e *Elector) lose(why error) {
 	e.held = false
 	e.mu.Unlock()
 	e.leases.Fence(l.Holder, 0)
-	e.logger.Warn("lost the writer lease: this instance stands by and writes nothing", "instance", store.HolderName(l.Holder), "token", l.Token, "why", why)
+	e.logger.Warn("lost the writer lease: this instance stands by and writes nothing", "instance", state.HolderName(l.Holder), "token", l.Token, "why", why)
 	if e.OnChange != nil {
 		e.OnChange(Change{Role: Standby, Lease: l, Err: why})
 	}
@@ -246,8 +246,8 @@ func (e *Elector) untilWall() time.Time {
 }
 
 // ErrNotActive: a write was refused because this instance does not hold
-// the writer lease, or no longer trusts it. It wraps store.ErrFenced.
-var ErrNotActive = fmt.Errorf("this instance is not the active one: %w", store.ErrFenced)
+// the writer lease, or no longer trusts it. It wraps state.ErrFenced.
+var ErrNotActive = fmt.Errorf("this instance is not the active one: %w", state.ErrFenced)
 
 // Permit is the fence as the write gate asks it (gate.Fence), immediately
 // before each request to AD: the lease this instance writes under, and
@@ -265,7 +265,7 @@ func (e *Elector) Permit() (gate.Lease, time.Time, error) {
 		until = now.Add(w) // the wall clock's reading is the nearer
 	}
 	ok := e.held && until.Sub(now) >= e.cfg.Margin
-	l := gate.Lease{Instance: store.HolderName(e.cfg.Holder), Token: e.lease.Token}
+	l := gate.Lease{Instance: state.HolderName(e.cfg.Holder), Token: e.lease.Token}
 	e.mu.Unlock()
 	if ok {
 		return l, until, nil
@@ -279,7 +279,7 @@ func (e *Elector) Permit() (gate.Lease, time.Time, error) {
 // Status is the elector's view.
 type Status struct {
 	Role  Role
-	Lease store.Lease
+	Lease state.Lease
 	// Since is when this instance became active.
 	Since time.Time
 }
@@ -297,9 +297,9 @@ func (e *Elector) Status() Status {
 
 // Reader reads the election's record in the shared state (store.Store).
 type Reader interface {
-	ReadLease(ctx context.Context, name string) (store.LeaseState, error)
-	Takeovers(ctx context.Context, n int) ([]store.Takeover, error)
-	Instances(ctx context.Context, since time.Duration) ([]store.Instance, error)
+	ReadLease(ctx context.Context, name string) (state.LeaseState, error)
+	Takeovers(ctx context.Context, n int) ([]state.Takeover, error)
+	Instances(ctx context.Context, since time.Duration) ([]state.Instance, error)
 }
 
 // View is the election as status, the status page and /readyz show it.
@@ -314,21 +314,21 @@ type View struct {
 	ActiveSince time.Time `json:"activeSince,omitzero"`
 	Token       int64     `json:"token"`
 	// LastTakeover is the last time the lease changed hands.
-	LastTakeover *store.Takeover `json:"lastTakeover,omitempty"`
+	LastTakeover *state.Takeover `json:"lastTakeover,omitempty"`
 	// Instances are those that reported themselves within three leases.
-	Instances []store.Instance `json:"instances"`
+	Instances []state.Instance `json:"instances"`
 }
 
 // Describe reads the election from the shared state; lease is the lease
 // duration (instances unheard of for three are left out).
 func Describe(ctx context.Context, r Reader, lease time.Duration) (View, error) {
 	var v View
-	l, err := r.ReadLease(ctx, store.WriterLease)
+	l, err := r.ReadLease(ctx, state.WriterLease)
 	if err != nil {
 		return v, err
 	}
 	if l.Held() {
-		v.Active, v.ActiveSince, v.Token = store.HolderName(l.Holder), l.Acquired.UTC(), l.Token
+		v.Active, v.ActiveSince, v.Token = state.HolderName(l.Holder), l.Acquired.UTC(), l.Token
 	}
 	tks, err := r.Takeovers(ctx, 1)
 	if err != nil {
@@ -336,7 +336,7 @@ func Describe(ctx context.Context, r Reader, lease time.Duration) (View, error) 
 	}
 	if len(tks) > 0 {
 		tk := tks[0]
-		tk.Holder, tk.Previous = store.HolderName(tk.Holder), store.HolderName(tk.Previous)
+		tk.Holder, tk.Previous = state.HolderName(tk.Holder), state.HolderName(tk.Previous)
 		v.LastTakeover = &tk
 	}
 	if v.Instances, err = r.Instances(ctx, 3*lease); err != nil {
@@ -349,6 +349,6 @@ func Describe(ctx context.Context, r Reader, lease time.Duration) (View, error) 
 // its own clocks, as Permit) beside the shared record.
 func (e *Elector) Describe(ctx context.Context, r Reader) (View, error) {
 	v, err := Describe(ctx, r, e.cfg.Lease)
-	v.Instance, v.Role = store.HolderName(e.cfg.Holder), e.Status().Role
+	v.Instance, v.Role = state.HolderName(e.cfg.Holder), e.Status().Role
 	return v, err
 }

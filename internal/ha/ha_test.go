@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/ha"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -45,10 +46,10 @@ func TestOneActiveAndTakeOverAfterThePausedOneRunsOut(t *testing.T) {
 	a, aChanges := elector(sts[0], "a/1")
 	b, bChanges := elector(sts[1], "b/1")
 	// Before any lease, nothing is written.
-	if err := check(a); !errors.Is(err, store.ErrFenced) {
+	if err := check(a); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("Check before the lease: %v", err)
 	}
-	if err := sts[0].SetMeta(ctx, "k", "x"); !errors.Is(err, store.ErrFenced) {
+	if err := sts[0].SetMeta(ctx, "k", "x"); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("a state write before the lease: %v", err)
 	}
 	a.Step(ctx)
@@ -59,7 +60,7 @@ func TestOneActiveAndTakeOverAfterThePausedOneRunsOut(t *testing.T) {
 	if err := sts[0].SetMeta(ctx, "k", "by a"); err != nil {
 		t.Fatalf("the active's state write: %v", err)
 	}
-	if err := sts[1].SetMeta(ctx, "k", "by b"); !errors.Is(err, store.ErrFenced) {
+	if err := sts[1].SetMeta(ctx, "k", "by b"); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("the standby's state write: %v", err)
 	}
 	// a renews while it runs.
@@ -96,12 +97,12 @@ func TestOneActiveAndTakeOverAfterThePausedOneRunsOut(t *testing.T) {
 	if err := check(a); !errors.Is(err, ha.ErrNotActive) {
 		t.Fatalf("the old active's Check: %v", err)
 	}
-	var fe *store.FencedError
+	var fe *state.FencedError
 	if err := sts[0].SetMeta(ctx, "k", "stale"); !errors.As(err, &fe) || fe.Holder != "b/1" {
 		t.Fatalf("the old active's state write: %v", err)
 	}
 	a.Step(ctx)
-	if a.Status().Role != ha.Standby || len(*aChanges) != 2 || (*aChanges)[1].Role != ha.Standby || !errors.Is((*aChanges)[1].Err, store.ErrFenced) {
+	if a.Status().Role != ha.Standby || len(*aChanges) != 2 || (*aChanges)[1].Role != ha.Standby || !errors.Is((*aChanges)[1].Err, state.ErrFenced) {
 		t.Fatalf("the old active after a step: %+v, changes %+v", a.Status(), *aChanges)
 	}
 	if v, _ := sts[1].Meta(ctx, "k"); v != "by a" {
@@ -139,16 +140,16 @@ type flaky struct {
 
 var errDown = errors.New("connection refused")
 
-func (f *flaky) RenewLease(ctx context.Context, l store.Lease, ttl time.Duration) (store.Lease, error) {
+func (f *flaky) RenewLease(ctx context.Context, l state.Lease, ttl time.Duration) (state.Lease, error) {
 	if f.down.Load() {
 		return l, errDown
 	}
 	return f.Leases.RenewLease(ctx, l, ttl)
 }
 
-func (f *flaky) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
+func (f *flaky) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (state.Lease, error) {
 	if f.down.Load() {
-		return store.Lease{}, errDown
+		return state.Lease{}, errDown
 	}
 	return f.Leases.AcquireLease(ctx, name, holder, ttl)
 }

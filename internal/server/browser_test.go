@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -32,8 +33,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	defer st.Close()
 	id, _, _ := st.StartRun(ctx, "delta")
-	if err := st.SetStatus(ctx, []store.GroupStatus{{CloudID: "6a1e0c55-0003-4f0e-9d3b-2c1a0b9f8e7d", Name: "Finance approvers",
-		State: store.StateFailed, Message: "directory: add CN=Finance approvers: LDAP result 50 (Insufficient Access Rights)"}}); err != nil {
+	if err := st.SetStatus(ctx, []state.GroupStatus{{CloudID: "6a1e0c55-0003-4f0e-9d3b-2c1a0b9f8e7d", Name: "Finance approvers",
+		State: state.Failed, Message: "directory: add CN=Finance approvers: LDAP result 50 (Insufficient Access Rights)"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.FinishRun(ctx, id, "", "partial", map[string]int{"created": 2, "failed": 1}); err != nil {

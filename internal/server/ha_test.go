@@ -11,7 +11,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // election is an election's view as plain values.
@@ -28,8 +28,8 @@ func (e *election) Role() ha.Role                         { return e.v.Role }
 // another instance is active, and no instance is when none is.
 func TestHARoles(t *testing.T) {
 	since := now.Add(-10 * time.Minute)
-	tk := &store.Takeover{Token: 7, Holder: "gwb2", Previous: "gwb1", At: since}
-	instances := []store.Instance{{ID: "gwb1/1", Name: "gwb1", Host: "h1", PID: 10, Role: "standby", Detail: "standing by; last plan …: 3 operations"},
+	tk := &state.Takeover{Token: 7, Holder: "gwb2", Previous: "gwb1", At: since}
+	instances := []state.Instance{{ID: "gwb1/1", Name: "gwb1", Host: "h1", PID: 10, Role: "standby", Detail: "standing by; last plan …: 3 operations"},
 		{ID: "gwb2/2", Name: "gwb2", Host: "h2", PID: 20, Role: "active"}}
 	for _, tc := range []struct {
 		name       string
@@ -95,17 +95,17 @@ func TestHARoles(t *testing.T) {
 // read waits until its context ends.
 type hungHistory struct{}
 
-func (h *hungHistory) Runs(ctx context.Context, n int) ([]store.Run, error) {
+func (h *hungHistory) Runs(ctx context.Context, n int) ([]state.Run, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
-func (h *hungHistory) Statuses(ctx context.Context, _ ...string) ([]store.GroupStatus, error) {
+func (h *hungHistory) Statuses(ctx context.Context, _ ...string) ([]state.GroupStatus, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
-func (h *hungHistory) Enablement(ctx context.Context) (store.Enablement, error) {
+func (h *hungHistory) Enablement(ctx context.Context) (state.Enablement, error) {
 	<-ctx.Done()
-	return store.Enablement{}, ctx.Err()
+	return state.Enablement{}, ctx.Err()
 }
 func (h *hungHistory) PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error) {
 	<-ctx.Done()

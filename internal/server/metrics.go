@@ -12,7 +12,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/ha"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // Metrics are the service's Prometheus metrics, in their own registry.
@@ -101,7 +101,7 @@ func (m *Metrics) Watch(h History, staging func() bool, version string) {
 	}
 	gauge("groupwriteback_groups_not_in_step", "Groups not in step now (failed, not writable, pending), as status and the status page list them.",
 		read(func(ctx context.Context) (float64, error) {
-			sts, err := h.Statuses(ctx, store.StateFailed, store.StateNotWritable, store.StatePending)
+			sts, err := h.Statuses(ctx, state.Failed, state.NotWritable, state.Pending)
 			return float64(len(sts)), err
 		}))
 	gauge("groupwriteback_writeback_enabled", "1 when writeback is enabled, 0 when disabled (nothing is written).",

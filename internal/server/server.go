@@ -20,7 +20,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // Cycles is the scheduler, as the server needs it.
@@ -31,10 +31,10 @@ type Cycles interface {
 
 // History is the state file, as the server reads it.
 type History interface {
-	Runs(ctx context.Context, n int) ([]store.Run, error)
-	Statuses(ctx context.Context, states ...string) ([]store.GroupStatus, error)
+	Runs(ctx context.Context, n int) ([]state.Run, error)
+	Statuses(ctx context.Context, states ...string) ([]state.GroupStatus, error)
 	PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error)
-	Enablement(ctx context.Context) (store.Enablement, error)
+	Enablement(ctx context.Context) (state.Enablement, error)
 }
 
 // OnDemand runs a cycle on one group (provision on demand), as POST
@@ -224,12 +224,12 @@ func (s *Server) syncGroup(w http.ResponseWriter, r *http.Request, group string,
 type pageData struct {
 	Now         time.Time
 	Version     string
-	Enablement  store.Enablement
+	Enablement  state.Enablement
 	Staging     bool
 	Status      scheduler.Status
 	Runs        []runRow
-	NotInStep   []store.GroupStatus
-	Members     []store.GroupStatus
+	NotInStep   []state.GroupStatus
+	Members     []state.GroupStatus
 	PendingPlan []planOp
 	PlannedAt   time.Time
 	// HA is the election, when the state is shared.
@@ -238,7 +238,7 @@ type pageData struct {
 }
 
 type runRow struct {
-	store.Run
+	state.Run
 	Counts map[string]any
 }
 
@@ -268,10 +268,10 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Runs = append(d.Runs, row)
 	}
-	if d.NotInStep, err = s.history.Statuses(ctx, store.StateFailed, store.StateNotWritable, store.StatePending); err != nil {
+	if d.NotInStep, err = s.history.Statuses(ctx, state.Failed, state.NotWritable, state.Pending); err != nil {
 		errs = append(errs, err.Error())
 	}
-	all, err := s.history.Statuses(ctx, store.StateInStep)
+	all, err := s.history.Statuses(ctx, state.InStep)
 	if err != nil {
 		errs = append(errs, err.Error())
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
-	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // cycles is a scheduler's state as plain values, and a record of triggers.
@@ -33,14 +33,14 @@ func (c *cycles) Trigger(_ context.Context, full bool) error {
 // history is a state file's contents as plain values.
 type history struct {
 	disabled bool
-	runs     []store.Run
-	statuses []store.GroupStatus
+	runs     []state.Run
+	statuses []state.GroupStatus
 	plan     json.RawMessage
 }
 
-func (h *history) Runs(context.Context, int) ([]store.Run, error) { return h.runs, nil }
-func (h *history) Statuses(_ context.Context, states ...string) ([]store.GroupStatus, error) {
-	var out []store.GroupStatus
+func (h *history) Runs(context.Context, int) ([]state.Run, error) { return h.runs, nil }
+func (h *history) Statuses(_ context.Context, states ...string) ([]state.GroupStatus, error) {
+	var out []state.GroupStatus
 	for _, s := range h.statuses {
 		for _, want := range states {
 			if s.State == want {
@@ -50,8 +50,8 @@ func (h *history) Statuses(_ context.Context, states ...string) ([]store.GroupSt
 	}
 	return out, nil
 }
-func (h *history) Enablement(context.Context) (store.Enablement, error) {
-	return store.Enablement{Enabled: !h.disabled, Changed: now.Add(-time.Hour)}, nil
+func (h *history) Enablement(context.Context) (state.Enablement, error) {
+	return state.Enablement{Enabled: !h.disabled, Changed: now.Add(-time.Hour)}, nil
 }
 
 func (h *history) PendingPlan(context.Context) (json.RawMessage, time.Time, error) {
@@ -136,7 +136,7 @@ func TestSyncEndpoint(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	srv, m := newTest(&cycles{}, &history{statuses: []store.GroupStatus{{CloudID: "g2", State: store.StateFailed}}}, false)
+	srv, m := newTest(&cycles{}, &history{statuses: []state.GroupStatus{{CloudID: "g2", State: state.Failed}}}, false)
 	defer srv.Close()
 	m.Observe(CycleReport{Mode: "delta", Outcome: "partial", Duration: 3 * time.Second, End: now, GraphReqs: 12, Throttled: 2,
 		Result: &engine.Result{Counts: engine.Counts{InScope: 7, MembersNotWritten: map[string]int{"cloud_only_user": 3}},
@@ -170,12 +170,12 @@ func TestMetrics(t *testing.T) {
 
 func TestStatusPage(t *testing.T) {
 	h := &history{
-		runs: []store.Run{{ID: 3, Started: now, Finished: now, Mode: "delta", Outcome: "partial", Summary: json.RawMessage(`{"created":1,"failed":1}`)}},
-		statuses: []store.GroupStatus{
-			{CloudID: "6a1e0c55-0003", Name: "Finance <approvers>", State: store.StateFailed, Message: "LDAP result 50 (Insufficient Access Rights)"},
-			{CloudID: "6a1e0c55-0007", Name: "Team 7_6a1e0c550007", DN: "CN=Team 7_6a1e0c550007,OU=X", State: store.StateFailed,
+		runs: []state.Run{{ID: 3, Started: now, Finished: now, Mode: "delta", Outcome: "partial", Summary: json.RawMessage(`{"created":1,"failed":1}`)}},
+		statuses: []state.GroupStatus{
+			{CloudID: "6a1e0c55-0003", Name: "Finance <approvers>", State: state.Failed, Message: "LDAP result 50 (Insufficient Access Rights)"},
+			{CloudID: "6a1e0c55-0007", Name: "Team 7_6a1e0c550007", DN: "CN=Team 7_6a1e0c550007,OU=X", State: state.Failed,
 				Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
-			{CloudID: "6a1e0c55-0001", Name: "Marketing", State: store.StateInStep, DN: "CN=Marketing,OU=X", MembersNotWritten: map[string]int{"cloud_only_user": 2}},
+			{CloudID: "6a1e0c55-0001", Name: "Marketing", State: state.InStep, DN: "CN=Marketing,OU=X", MembersNotWritten: map[string]int{"cloud_only_user": 2}},
 		},
 		plan: json.RawMessage(`[{"action":"create","dn":"CN=New,OU=X","cloudId":"6a1e0c55-0009"}]`),
 	}
@@ -283,9 +283,9 @@ func TestHealthTellsTheTruth(t *testing.T) {
 		{"staging", true, true, 200, "ready (staging: cycles plan and write nothing to AD)", "Staging mode:", "groupwriteback_staging 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := &history{disabled: tc.disabled, statuses: []store.GroupStatus{
-				{CloudID: "g1", Name: "A", State: store.StateFailed}, {CloudID: "g2", Name: "B", State: store.StatePending},
-				{CloudID: "g3", Name: "C", State: store.StateInStep}}}
+			h := &history{disabled: tc.disabled, statuses: []state.GroupStatus{
+				{CloudID: "g1", Name: "A", State: state.Failed}, {CloudID: "g2", Name: "B", State: state.Pending},
+				{CloudID: "g3", Name: "C", State: state.InStep}}}
 			srv, _ := newTest(&cycles{status: ok}, h, tc.staging)
 			defer srv.Close()
 			if code, body := get(t, srv.URL+"/readyz"); code != tc.code || !strings.Contains(body, tc.ready) {

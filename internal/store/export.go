@@ -8,42 +8,21 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
-
-// ExportVersion is the version of the export format (docs/operating.md).
-const ExportVersion = 1
-
-// Export is a whole state, portable between machines and stores: what
-// `state export` writes and `state import` reads. Moving a service to a
-// new server with it keeps writeback enabled, the delta links (with the
-// snapshot they belong to), every group's status, the run history and the
-// operation log.
-type Export struct {
-	Version  int       `json:"version"`
-	Kind     string    `json:"kind"`
-	Exported time.Time `json:"exported"`
-	// Meta holds the settings: binding, enablement, the tenant's writeback
-	// default, the engine's and the alerts' keys, a staging plan.
-	Meta       map[string]string          `json:"meta"`
-	Links      Links                      `json:"deltaLinks"`
-	Groups     map[string]json.RawMessage `json:"groups"`
-	Users      map[string]json.RawMessage `json:"users"`
-	Statuses   []GroupStatus              `json:"statuses"`
-	Runs       []Run                      `json:"runs"`
-	Operations []Operation                `json:"operations"`
-}
 
 // ErrNotEmpty: an import goes into a new, empty state only.
 var ErrNotEmpty = errors.New("the state is not empty")
 
 // Export reads the whole state in one transaction.
-func (s *Store) Export(ctx context.Context) (*Export, error) {
+func (s *Store) Export(ctx context.Context) (*state.Export, error) {
 	tx, err := s.db.BeginTx(ctx, &s.d.exportTx)
 	if err != nil {
 		return nil, fmt.Errorf("store: export: %w", err)
 	}
 	defer tx.Rollback()
-	e := &Export{Version: ExportVersion, Kind: "state", Exported: s.now().UTC(), Meta: map[string]string{},
+	e := &state.Export{Version: state.ExportVersion, Kind: "state", Exported: s.now().UTC(), Meta: map[string]string{},
 		Groups: map[string]json.RawMessage{}, Users: map[string]json.RawMessage{}}
 	steps := []struct {
 		q    string
@@ -132,17 +111,17 @@ func eachRow(ctx context.Context, tx *tx, q string, scan func(*sql.Rows) error) 
 // first (an export is untrusted input): a row the tool would never have
 // written is refused with a *BadRowError naming it, and nothing is
 // written.
-func (s *Store) Import(ctx context.Context, e *Export) error {
-	if e.Version != ExportVersion || e.Kind != "state" {
-		return fmt.Errorf("store: import: a %q export of version %d; this groupwriteback reads state exports of version %d", e.Kind, e.Version, ExportVersion)
+func (s *Store) Import(ctx context.Context, e *state.Export) error {
+	if e.Version != state.ExportVersion || e.Kind != "state" {
+		return fmt.Errorf("store: import: a %q export of version %d; this groupwriteback reads state exports of version %d", e.Kind, e.Version, state.ExportVersion)
 	}
-	if err := e.validate(); err != nil {
+	if err := e.Validate(); err != nil {
 		return err
 	}
 	return s.write(ctx, "import", func(tx *tx) error { return s.importInto(ctx, tx, e) })
 }
 
-func (s *Store) importInto(ctx context.Context, tx *tx, e *Export) (err error) {
+func (s *Store) importInto(ctx context.Context, tx *tx, e *state.Export) (err error) {
 	var n int
 	if err := tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM group_status) + (SELECT COUNT(*) FROM cloud_groups) + (SELECT COUNT(*) FROM meta WHERE key NOT LIKE 'secret.%')").Scan(&n); err != nil {
 		return fmt.Errorf("store: import: %w", err)
@@ -244,7 +223,7 @@ func (s *Store) secrets(ctx context.Context) (map[string]string, error) {
 func (s *Store) setSecrets(ctx context.Context, secrets map[string]string) error {
 	return s.write(ctx, "set secrets", func(t *tx) error {
 		for k, v := range secrets {
-			if !strings.HasPrefix(k, secretPrefix) {
+			if !strings.HasPrefix(k, state.SecretPrefix) {
 				continue
 			}
 			if _, err := t.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", k, v); err != nil {

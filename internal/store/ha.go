@@ -5,8 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // Several instances share one state (PostgreSQL) and one of them writes:
@@ -17,67 +18,6 @@ import (
 
 // leaseSchema is the schema version that added the leases (migration 4).
 const leaseSchema = 4
-
-// WriterLease is the name of the lease that says which instance writes.
-const WriterLease = "writer"
-
-// Lease is a lease as its holder got it.
-type Lease struct {
-	Name   string
-	Holder string
-	// Token is the fencing token: it grows each time the lease changes
-	// hands (or is taken again after it ran out), never otherwise.
-	Token int64
-	// Acquired is when this token was granted, Expires when the lease runs
-	// out unless renewed: both by the database's clock.
-	Acquired, Expires time.Time
-	// Previous is who held it before this token ("" for nobody, or for
-	// the same holder).
-	Previous string
-}
-
-// LeaseState is a lease as anyone sees it.
-type LeaseState struct {
-	Lease
-	// Now is the database's clock when read: the lease is held while Now
-	// is before Expires.
-	Now time.Time
-}
-
-// Held says whether the lease is held by anyone.
-func (l LeaseState) Held() bool { return l.Holder != "" && l.Now.Before(l.Expires) }
-
-// ErrFenced: a write was refused because the writer lease it was made
-// under is no longer held: another instance may be writing.
-var ErrFenced = errors.New("the writer lease is no longer held by this instance")
-
-// FencedError is a write refused by the fence, with the lease as it is.
-type FencedError struct {
-	What  string
-	Token int64
-	// Holder and HolderToken are the lease's holder and token now.
-	Holder      string
-	HolderToken int64
-}
-
-func (e *FencedError) Error() string {
-	if e.Holder == "" {
-		return fmt.Sprintf("store: %s refused: %v (token %d; the lease has run out)", e.What, ErrFenced, e.Token)
-	}
-	return fmt.Sprintf("store: %s refused: %v (token %d; %s holds token %d)", e.What, ErrFenced, e.Token, e.Holder, e.HolderToken)
-}
-
-func (e *FencedError) Unwrap() error { return ErrFenced }
-
-// LeaseHeldError: the lease is held by another holder.
-type LeaseHeldError struct {
-	State LeaseState
-}
-
-func (e *LeaseHeldError) Error() string {
-	return fmt.Sprintf("store: the %s lease is held by %s (token %d) until %s", e.State.Name, e.State.Holder, e.State.Token,
-		e.State.Expires.UTC().Format(time.RFC3339))
-}
 
 // fence is the holder and token every write carries, once Fence was
 // called (token 0: no lease held, nothing is written).
@@ -140,12 +80,12 @@ func (s *Store) exec(ctx context.Context, what, q string, args ...any) error {
 
 func (s *Store) checkFence(ctx context.Context, t *tx, what string, f *fence) error {
 	holder, token := f.holder, f.token
-	var cur LeaseState
-	if err := s.scanLease(t.QueryRowContext(ctx, s.leaseQuery()+s.d.forShare, WriterLease), &cur); err != nil {
+	var cur state.LeaseState
+	if err := s.scanLease(t.QueryRowContext(ctx, s.leaseQuery()+s.d.forShare, state.WriterLease), &cur); err != nil {
 		return fmt.Errorf("store: %s: read the writer lease: %w", what, err)
 	}
 	if token == 0 || cur.Holder != holder || cur.Token != token || !cur.Held() {
-		fe := &FencedError{What: what, Token: token}
+		fe := &state.FencedError{What: what, Token: token}
 		if cur.Held() {
 			fe.Holder, fe.HolderToken = cur.Holder, cur.Token
 		}
@@ -158,7 +98,7 @@ func (s *Store) leaseQuery() string {
 	return "SELECT name, holder, token, acquired_ms, expires_ms, " + s.d.nowMS + " FROM leases WHERE name = ?"
 }
 
-func (s *Store) scanLease(row *sql.Row, l *LeaseState) error {
+func (s *Store) scanLease(row *sql.Row, l *state.LeaseState) error {
 	var acquired, expires, now int64
 	if err := row.Scan(&l.Name, &l.Holder, &l.Token, &acquired, &expires, &now); err != nil {
 		return err
@@ -168,8 +108,8 @@ func (s *Store) scanLease(row *sql.Row, l *LeaseState) error {
 }
 
 // ReadLease returns the lease as it is now.
-func (s *Store) ReadLease(ctx context.Context, name string) (LeaseState, error) {
-	var l LeaseState
+func (s *Store) ReadLease(ctx context.Context, name string) (state.LeaseState, error) {
+	var l state.LeaseState
 	if err := s.scanLease(s.db.QueryRowContext(ctx, s.leaseQuery(), name), &l); err != nil {
 		return l, fmt.Errorf("store: read the %s lease: %w", name, err)
 	}
@@ -180,19 +120,19 @@ func (s *Store) ReadLease(ctx context.Context, name string) (LeaseState, error) 
 // ran out, or was released): with a new token, the take-over recorded.
 // Held by holder already, it is renewed with the same token. Held by
 // another, the error is a *LeaseHeldError.
-func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error) {
-	var got Lease
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (state.Lease, error) {
+	var got state.Lease
 	t, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return got, fmt.Errorf("store: acquire the %s lease: %w", name, err)
 	}
 	defer t.Rollback()
-	var cur LeaseState
+	var cur state.LeaseState
 	if err := s.scanLease(t.QueryRowContext(ctx, s.leaseQuery()+s.d.forUpdate, name), &cur); err != nil {
 		return got, fmt.Errorf("store: acquire the %s lease: %w", name, err)
 	}
 	if cur.Held() && cur.Holder != holder {
-		return got, &LeaseHeldError{State: cur}
+		return got, &state.LeaseHeldError{State: cur}
 	}
 	if cur.Held() { // ours: renew it
 		t.Rollback()
@@ -220,12 +160,12 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 // RenewLease extends a lease still held with its token; one that ran out,
 // or changed hands, is lost (*FencedError): its holder acquires it again,
 // with a new token, or stands by.
-func (s *Store) RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error) {
+func (s *Store) RenewLease(ctx context.Context, l state.Lease, ttl time.Duration) (state.Lease, error) {
 	var expires int64
 	err := s.db.QueryRowContext(ctx, "UPDATE leases SET renewed_ms = "+s.d.nowMS+", expires_ms = "+s.d.nowMS+" + ? WHERE name = ? AND holder = ? AND token = ? AND expires_ms > "+
 		s.d.nowMS+" RETURNING expires_ms", ttl.Milliseconds(), l.Name, l.Holder, l.Token).Scan(&expires)
 	if errors.Is(err, sql.ErrNoRows) {
-		fe := &FencedError{What: "renewing the " + l.Name + " lease", Token: l.Token}
+		fe := &state.FencedError{What: "renewing the " + l.Name + " lease", Token: l.Token}
 		if cur, rerr := s.ReadLease(ctx, l.Name); rerr == nil && cur.Held() {
 			fe.Holder, fe.HolderToken = cur.Holder, cur.Token
 		}
@@ -240,7 +180,7 @@ func (s *Store) RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lea
 
 // ReleaseLease gives a lease up at once (a service stopping): a standby
 // takes it at its next try, not when it would have run out.
-func (s *Store) ReleaseLease(ctx context.Context, l Lease) error {
+func (s *Store) ReleaseLease(ctx context.Context, l state.Lease) error {
 	_, err := s.db.ExecContext(ctx, "UPDATE leases SET expires_ms = 0 WHERE name = ? AND holder = ? AND token = ?", l.Name, l.Holder, l.Token)
 	if err != nil {
 		return fmt.Errorf("store: release the %s lease: %w", l.Name, err)
@@ -248,24 +188,16 @@ func (s *Store) ReleaseLease(ctx context.Context, l Lease) error {
 	return nil
 }
 
-// Takeover is one time the writer lease changed hands.
-type Takeover struct {
-	Token    int64     `json:"token"`
-	Holder   string    `json:"holder"`
-	Previous string    `json:"previous,omitempty"`
-	At       time.Time `json:"at"`
-}
-
 // Takeovers returns the last n take-overs, newest first.
-func (s *Store) Takeovers(ctx context.Context, n int) ([]Takeover, error) {
+func (s *Store) Takeovers(ctx context.Context, n int) ([]state.Takeover, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT token, holder, previous, at_ms FROM takeovers ORDER BY token DESC LIMIT ?", n)
 	if err != nil {
 		return nil, fmt.Errorf("store: take-overs: %w", err)
 	}
 	defer rows.Close()
-	var out []Takeover
+	var out []state.Takeover
 	for rows.Next() {
-		var tk Takeover
+		var tk state.Takeover
 		var at int64
 		if err := rows.Scan(&tk.Token, &tk.Holder, &tk.Previous, &at); err != nil {
 			return nil, err
@@ -276,24 +208,9 @@ func (s *Store) Takeovers(ctx context.Context, n int) ([]Takeover, error) {
 	return out, rows.Err()
 }
 
-// Instance is one instance sharing the state, as it last reported itself.
-type Instance struct {
-	ID      string    `json:"id"`
-	Name    string    `json:"name"`
-	Host    string    `json:"host"`
-	PID     int       `json:"pid"`
-	Version string    `json:"version"`
-	Role    string    `json:"role"`
-	Started time.Time `json:"started"`
-	Seen    time.Time `json:"seen"`
-	// Detail is what the instance says of its role (a standby: its last
-	// plan's summary).
-	Detail string `json:"detail,omitempty"`
-}
-
 // Heartbeat records an instance as alive with its role. It is not fenced:
 // every instance reports itself, standbys included.
-func (s *Store) Heartbeat(ctx context.Context, in Instance) error {
+func (s *Store) Heartbeat(ctx context.Context, in state.Instance) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO instances(id, name, host, pid, version, role, started_ms, seen_ms, detail) VALUES(?, ?, ?, ?, ?, ?, ?, `+s.d.nowMS+`, ?)
 		ON CONFLICT(id) DO UPDATE SET role = excluded.role, seen_ms = excluded.seen_ms, detail = excluded.detail`,
 		in.ID, in.Name, in.Host, in.PID, in.Version, in.Role, in.Started.UnixMilli(), in.Detail)
@@ -304,16 +221,16 @@ func (s *Store) Heartbeat(ctx context.Context, in Instance) error {
 }
 
 // Instances returns the instances seen within the last since, by name.
-func (s *Store) Instances(ctx context.Context, since time.Duration) ([]Instance, error) {
+func (s *Store) Instances(ctx context.Context, since time.Duration) ([]state.Instance, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT id, name, host, pid, version, role, started_ms, seen_ms, detail FROM instances WHERE seen_ms > "+s.d.nowMS+" - ? ORDER BY name, id",
 		since.Milliseconds())
 	if err != nil {
 		return nil, fmt.Errorf("store: instances: %w", err)
 	}
 	defer rows.Close()
-	var out []Instance
+	var out []state.Instance
 	for rows.Next() {
-		var in Instance
+		var in state.Instance
 		var started, seen int64
 		if err := rows.Scan(&in.ID, &in.Name, &in.Host, &in.PID, &in.Version, &in.Role, &started, &seen, &in.Detail); err != nil {
 			return nil, err
@@ -327,12 +244,6 @@ func (s *Store) Instances(ctx context.Context, since time.Duration) ([]Instance,
 // Engine names the state's database engine: sqlite or postgres.
 func (s *Store) Engine() string { return s.d.name }
 
-// HolderName is the instance name in a lease holder's id (name/nonce).
-func HolderName(holder string) string {
-	name, _, _ := strings.Cut(holder, "/")
-	return name
-}
-
 // PostgresProbe is what doctor learns of a shared state without changing
 // it.
 type PostgresProbe struct {
@@ -345,7 +256,7 @@ type PostgresProbe struct {
 	// state is made by the first instance that opens it).
 	MayCreate bool
 	// Lease is the writer lease (only when the schema has it).
-	Lease *LeaseState
+	Lease *state.LeaseState
 }
 
 // ProbePostgres connects to the state at url and reads its schema
@@ -373,7 +284,7 @@ func ProbePostgres(ctx context.Context, url string) (*PostgresProbe, error) {
 		return p, fmt.Errorf("store: %s: %w", p.Where, err)
 	}
 	if p.Schema >= leaseSchema {
-		l, err := s.ReadLease(ctx, WriterLease)
+		l, err := s.ReadLease(ctx, state.WriterLease)
 		if err != nil {
 			return p, err
 		}

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // Migrated is a state moved by Migrate.
 type Migrated struct {
 	// Export is what was moved.
-	Export *Export
+	Export *state.Export
 	// Checked says what the check compared.
 	Checked string
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/store/storetest"
@@ -95,13 +96,13 @@ func fill(t *testing.T, s *store.Store) {
 	snap.Groups["g2"] = &cloud.Group{ID: "g2", DisplayName: "Two"}
 	snap.Users["u1"] = &cloud.User{ID: "u1", OnPremisesSecurityIdentifier: "S-1-5-21-1"}
 	steps := []error{
-		s.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: store.Links{Groups: "https://graph.test/gl", Users: "https://graph.test/ul"}}),
-		s.SetStatus(ctx, []store.GroupStatus{{CloudID: "g1", Name: "One", State: store.StateInStep, DN: "CN=One"},
-			{CloudID: "g2", Name: "Two", State: store.StateFailed, Message: "LDAP 50", MembersNotWritten: map[string]int{"not_found_in_ad": 1}}}),
-		s.SetEnablement(ctx, store.Enablement{Enabled: true}),
-		s.SetBinding(ctx, store.Binding{TenantID: "t", Domain: "DC=x", TargetOU: "OU=y,DC=x"}),
+		s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: state.Links{Groups: "https://graph.test/gl", Users: "https://graph.test/ul"}}),
+		s.SetStatus(ctx, []state.GroupStatus{{CloudID: "g1", Name: "One", State: state.InStep, DN: "CN=One"},
+			{CloudID: "g2", Name: "Two", State: state.Failed, Message: "LDAP 50", MembersNotWritten: map[string]int{"not_found_in_ad": 1}}}),
+		s.SetEnablement(ctx, state.Enablement{Enabled: true}),
+		s.SetBinding(ctx, state.Binding{TenantID: "t", Domain: "DC=x", TargetOU: "OU=y,DC=x"}),
 		s.SetMeta(ctx, "config", "abc"),
-		s.RecordOperations(ctx, []store.Operation{{RunID: 1, CloudID: "g1", Action: "create", DN: "CN=One", Outcome: "applied", At: time.Now()}}),
+		s.RecordOperations(ctx, []state.Operation{{RunID: 1, CloudID: "g1", Action: "create", DN: "CN=One", Outcome: "applied", At: time.Now()}}),
 	}
 	for i := range 2 {
 		id, _, err := s.StartRun(ctx, "full")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 func TestStateFileIsPrivate(t *testing.T) {
@@ -16,7 +18,7 @@ func TestStateFileIsPrivate(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.db")
 	s := open(t, path)
-	if err := s.SetEnablement(context.Background(), Enablement{Enabled: true}); err != nil {
+	if err := s.SetEnablement(context.Background(), state.Enablement{Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{path, path + "-wal", path + "-shm"} {

@@ -9,45 +9,16 @@ import (
 	"sort"
 	"strings"
 	"time"
-)
 
-// Group states.
-const (
-	// StatePending: the group has work not yet known to be done.
-	StatePending = "pending"
-	// StateInStep: the group's AD copy matches the cloud.
-	StateInStep = "in-step"
-	// StateFailed: an LDAP operation on the group failed; retried next cycle.
-	StateFailed = "failed"
-	// StateNotWritable: in scope, but the cloud data cannot be written
-	// (e.g. a mail-enabled type without the Exchange schema).
-	StateNotWritable = "not-writable"
-	// StateOutOfScope: not written back, and why.
-	StateOutOfScope = "out-of-scope"
-	// StateDeleted: its AD copy was deleted.
-	StateDeleted = "deleted"
-	// StateQuarantined: its AD copy was moved to the quarantine OU.
-	StateQuarantined = "quarantined"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
-
-// GroupStatus is the last known state of one cloud group.
-type GroupStatus struct {
-	CloudID string `json:"cloudId"`
-	Name    string `json:"name"`
-	State   string `json:"state"`
-	Message string `json:"message,omitempty"`
-	DN      string `json:"dn,omitempty"`
-	// MembersNotWritten counts members not written, by reason.
-	MembersNotWritten map[string]int `json:"membersNotWritten,omitempty"`
-	Updated           time.Time      `json:"updated"`
-}
 
 // SetStatus records the state of groups.
-func (s *Store) SetStatus(ctx context.Context, sts []GroupStatus) error {
+func (s *Store) SetStatus(ctx context.Context, sts []state.GroupStatus) error {
 	return s.write(ctx, "set statuses", func(tx *tx) error { return s.setStatus(ctx, tx, sts) })
 }
 
-func (s *Store) setStatus(ctx context.Context, tx *tx, sts []GroupStatus) error {
+func (s *Store) setStatus(ctx context.Context, tx *tx, sts []state.GroupStatus) error {
 	now := s.now().UTC().Format(time.RFC3339)
 	last := make(map[string]int, len(sts)) // a group given twice: the last status stands
 	for i, st := range sts {
@@ -73,7 +44,7 @@ func (s *Store) setStatus(ctx context.Context, tx *tx, sts []GroupStatus) error 
 }
 
 // Statuses returns the groups in the given states (all when none given).
-func (s *Store) Statuses(ctx context.Context, states ...string) ([]GroupStatus, error) {
+func (s *Store) Statuses(ctx context.Context, states ...string) ([]state.GroupStatus, error) {
 	q := "SELECT cloud_id, name, state, message, dn, members_not_written, updated FROM group_status"
 	var args []any
 	if len(states) > 0 {
@@ -87,7 +58,7 @@ func (s *Store) Statuses(ctx context.Context, states ...string) ([]GroupStatus, 
 		return nil, fmt.Errorf("store: statuses: %w", err)
 	}
 	defer rows.Close()
-	var out []GroupStatus
+	var out []state.GroupStatus
 	for rows.Next() {
 		st, err := scanStatus(rows)
 		if err != nil {
@@ -100,8 +71,8 @@ func (s *Store) Statuses(ctx context.Context, states ...string) ([]GroupStatus, 
 
 // StatusesOf returns the statuses of the groups ids names (those that have
 // one), by cloud id.
-func (s *Store) StatusesOf(ctx context.Context, ids []string) ([]GroupStatus, error) {
-	var out []GroupStatus
+func (s *Store) StatusesOf(ctx context.Context, ids []string) ([]state.GroupStatus, error) {
+	var out []state.GroupStatus
 	const chunk = 500 // well under SQLite's limit on bound parameters
 	for start := 0; start < len(ids); start += chunk {
 		part := ids[start:min(start+chunk, len(ids))]
@@ -133,8 +104,8 @@ func (s *Store) StatusesOf(ctx context.Context, ids []string) ([]GroupStatus, er
 
 // scanStatus reads a group_status row: cloud_id, name, state, message,
 // dn, members_not_written, updated.
-func scanStatus(rows *sql.Rows) (GroupStatus, error) {
-	var st GroupStatus
+func scanStatus(rows *sql.Rows) (state.GroupStatus, error) {
+	var st state.GroupStatus
 	var mnw, updated string
 	if err := rows.Scan(&st.CloudID, &st.Name, &st.State, &st.Message, &st.DN, &mnw, &updated); err != nil {
 		return st, err
@@ -166,20 +137,6 @@ func (e *DamagedRowError) Error() string {
 
 func (e *DamagedRowError) Unwrap() error { return e.Err }
 
-// Run is one cycle in the run history.
-type Run struct {
-	ID       int64           `json:"id"`
-	Started  time.Time       `json:"started"`
-	Finished time.Time       `json:"finished,omitzero"`
-	Mode     string          `json:"mode"`
-	Outcome  string          `json:"outcome"`
-	Summary  json.RawMessage `json:"summary"`
-}
-
-// OutcomeDied marks a run that never recorded its end: its process was
-// killed (or the machine lost power) in the middle of it.
-const OutcomeDied = "died"
-
 // StartRun records the start of a cycle and returns its id. Runs still
 // marked running are ones whose process died (a caller holds the cycle
 // lock, so no other run is alive): they are marked died, and returned.
@@ -198,7 +155,7 @@ func (s *Store) StartRun(ctx context.Context, mode string) (id int64, died []int
 			died = append(died, d)
 		}
 		rows.Close()
-		if _, err := tx.ExecContext(ctx, "UPDATE runs SET outcome = ? WHERE outcome = 'running'", OutcomeDied); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE runs SET outcome = ? WHERE outcome = 'running'", state.OutcomeDied); err != nil {
 			return fmt.Errorf("store: start run: %w", err)
 		}
 		if err := tx.QueryRowContext(ctx, "INSERT INTO runs(started, mode) VALUES(?, ?) RETURNING id", s.now().UTC().Format(time.RFC3339Nano), mode).Scan(&id); err != nil {
@@ -219,35 +176,25 @@ func (s *Store) SetRunSummary(ctx context.Context, id int64, summary any) error 
 	return s.exec(ctx, "set run summary", "UPDATE runs SET summary = ? WHERE id = ?", string(b), id)
 }
 
-// Binding is what a state file was made for: the tenant and the part of
-// the directory it writes. A state file used with another tenant would
-// take that tenant's groups for deleted ones.
-type Binding struct {
-	TenantID     string `json:"tenantId"`
-	Domain       string `json:"domain"`
-	TargetOU     string `json:"targetOu"`
-	QuarantineOU string `json:"quarantineOu,omitempty"`
-}
-
 // Binding returns what the state file was made for; ok is false for a
 // state file that records none yet (new, or from before bindings).
-func (s *Store) Binding(ctx context.Context) (b Binding, ok bool, err error) {
+func (s *Store) Binding(ctx context.Context) (b state.Binding, ok bool, err error) {
 	var v string
 	err = s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'binding'").Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Binding{}, false, nil
+		return state.Binding{}, false, nil
 	}
 	if err != nil {
-		return Binding{}, false, fmt.Errorf("store: binding: %w", err)
+		return state.Binding{}, false, fmt.Errorf("store: binding: %w", err)
 	}
 	if err := json.Unmarshal([]byte(v), &b); err != nil {
-		return Binding{}, false, fmt.Errorf("store: binding: %w", err)
+		return state.Binding{}, false, fmt.Errorf("store: binding: %w", err)
 	}
 	return b, true, nil
 }
 
 // SetBinding records what the state file is for.
-func (s *Store) SetBinding(ctx context.Context, b Binding) error {
+func (s *Store) SetBinding(ctx context.Context, b state.Binding) error {
 	v, _ := json.Marshal(b) // four strings: cannot fail
 	return s.exec(ctx, "set binding", "INSERT INTO meta(key, value) VALUES('binding', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(v))
 }
@@ -258,7 +205,7 @@ func (s *Store) SetBinding(ctx context.Context, b Binding) error {
 func (s *Store) CountWritten(ctx context.Context) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM group_status WHERE dn != '' AND state IN (?, ?, ?, ?)",
-		StateInStep, StateFailed, StatePending, StateQuarantined).Scan(&n)
+		state.InStep, state.Failed, state.Pending, state.Quarantined).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("store: count written: %w", err)
 	}
@@ -278,13 +225,13 @@ func (s *Store) FinishRun(ctx context.Context, id int64, mode, outcome string, s
 }
 
 // Runs returns the last n runs, newest first.
-func (s *Store) Runs(ctx context.Context, n int) ([]Run, error) {
+func (s *Store) Runs(ctx context.Context, n int) ([]state.Run, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT id, started, COALESCE(finished, ''), mode, outcome, summary FROM runs ORDER BY id DESC LIMIT ?", n)
 	if err != nil {
 		return nil, fmt.Errorf("store: runs: %w", err)
 	}
 	defer rows.Close()
-	var out []Run
+	var out []state.Run
 	for rows.Next() {
 		r, err := scanRun(rows)
 		if err != nil {
@@ -297,8 +244,8 @@ func (s *Store) Runs(ctx context.Context, n int) ([]Run, error) {
 
 // scanRun reads a runs row: id, started, finished (” while running),
 // mode, outcome, summary.
-func scanRun(rows *sql.Rows) (Run, error) {
-	var r Run
+func scanRun(rows *sql.Rows) (state.Run, error) {
+	var r state.Run
 	var started, finished, summary string
 	if err := rows.Scan(&r.ID, &started, &finished, &r.Mode, &r.Outcome, &summary); err != nil {
 		return r, err
@@ -352,34 +299,25 @@ func (s *Store) TenantWritebackDefault(ctx context.Context) (value, ok bool, err
 	return v == "true", true, nil
 }
 
-// Enablement is whether writeback is on, as enable and disable leave it.
-type Enablement struct {
-	Enabled bool `json:"enabled"`
-	// WithoutExchange: enabled to write mail-enabled types without mail
-	// attributes, the Exchange schema being absent.
-	WithoutExchange bool      `json:"withoutExchange"`
-	Changed         time.Time `json:"changed,omitzero"`
-}
-
 // Enablement returns the recorded state; a new store is disabled.
-func (s *Store) Enablement(ctx context.Context) (Enablement, error) {
+func (s *Store) Enablement(ctx context.Context) (state.Enablement, error) {
 	var v string
 	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'enablement'").Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Enablement{}, nil
+		return state.Enablement{}, nil
 	}
 	if err != nil {
-		return Enablement{}, fmt.Errorf("store: enablement: %w", err)
+		return state.Enablement{}, fmt.Errorf("store: enablement: %w", err)
 	}
-	var e Enablement
+	var e state.Enablement
 	if err := json.Unmarshal([]byte(v), &e); err != nil {
-		return Enablement{}, fmt.Errorf("store: enablement: %w", err)
+		return state.Enablement{}, fmt.Errorf("store: enablement: %w", err)
 	}
 	return e, nil
 }
 
 // SetEnablement records whether writeback is on.
-func (s *Store) SetEnablement(ctx context.Context, e Enablement) error {
+func (s *Store) SetEnablement(ctx context.Context, e state.Enablement) error {
 	e.Changed = s.now().UTC()
 	b, _ := json.Marshal(e) // plain fields: cannot fail
 	return s.exec(ctx, "set enablement", "INSERT INTO meta(key, value) VALUES('enablement', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(b))
@@ -414,19 +352,8 @@ func (s *Store) PendingPlan(ctx context.Context) (json.RawMessage, time.Time, er
 	return p.Ops, p.At, nil
 }
 
-// Operation is one LDAP operation a cycle applied (or tried to).
-type Operation struct {
-	RunID   int64     `json:"runId"`
-	CloudID string    `json:"cloudId"`
-	Action  string    `json:"action"`
-	DN      string    `json:"dn"`
-	Outcome string    `json:"outcome"`
-	Error   string    `json:"error,omitempty"`
-	At      time.Time `json:"at"`
-}
-
 // RecordOperations appends to the operation log.
-func (s *Store) RecordOperations(ctx context.Context, ops []Operation) error {
+func (s *Store) RecordOperations(ctx context.Context, ops []state.Operation) error {
 	if len(ops) == 0 {
 		return nil
 	}
@@ -442,13 +369,13 @@ func (s *Store) RecordOperations(ctx context.Context, ops []Operation) error {
 }
 
 // Operations returns a group's last n operations, newest first.
-func (s *Store) Operations(ctx context.Context, cloudID string, n int) ([]Operation, error) {
+func (s *Store) Operations(ctx context.Context, cloudID string, n int) ([]state.Operation, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT run_id, cloud_id, action, dn, outcome, error, at FROM operations WHERE cloud_id = ? ORDER BY id DESC LIMIT ?", cloudID, n)
 	if err != nil {
 		return nil, fmt.Errorf("store: operations: %w", err)
 	}
 	defer rows.Close()
-	var out []Operation
+	var out []state.Operation
 	for rows.Next() {
 		op, err := scanOperation(rows)
 		if err != nil {
@@ -461,8 +388,8 @@ func (s *Store) Operations(ctx context.Context, cloudID string, n int) ([]Operat
 
 // scanOperation reads an operations row: run_id, cloud_id, action, dn,
 // outcome, error, at.
-func scanOperation(rows *sql.Rows) (Operation, error) {
-	var op Operation
+func scanOperation(rows *sql.Rows) (state.Operation, error) {
+	var op state.Operation
 	var at string
 	if err := rows.Scan(&op.RunID, &op.CloudID, &op.Action, &op.DN, &op.Outcome, &op.Error, &at); err != nil {
 		return op, err

@@ -24,6 +24,7 @@ import (
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // schema is the state's schema, one migration a version, written once
@@ -106,11 +107,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	return s, nil
-}
-
-// IsPostgres says whether a state URL names a PostgreSQL database.
-func IsPostgres(url string) bool {
-	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 }
 
 // OpenPostgres opens (migrating as needed) the state in the PostgreSQL
@@ -228,28 +224,15 @@ func (s *Store) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// The state's secrets: keys made once, when the state is made (or first
-// opened by a version that knows them), never exported, never imported.
-const (
-	// PlanKey signs saved plans, so that a plan made on a standby verifies
-	// on the active instance, and an altered one is refused.
-	PlanKey = "plan"
-	// AuditKey keys the audit trail's hash chain.
-	AuditKey = "audit"
-)
-
-// secretPrefix begins the meta keys of the secrets.
-const secretPrefix = "secret."
-
 // ensureSecrets makes the secrets the state lacks, in the migrating
 // transaction: instances opening one state at once make them once.
 func ensureSecrets(ctx context.Context, t *tx) error {
-	for _, name := range []string{PlanKey, AuditKey} {
+	for _, name := range []string{state.PlanKey, state.AuditKey} {
 		var b [32]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return err
 		}
-		if _, err := t.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO NOTHING", secretPrefix+name, hex.EncodeToString(b[:])); err != nil {
+		if _, err := t.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO NOTHING", state.SecretPrefix+name, hex.EncodeToString(b[:])); err != nil {
 			return fmt.Errorf("secret %s: %w", name, err)
 		}
 	}
@@ -259,7 +242,7 @@ func ensureSecrets(ctx context.Context, t *tx) error {
 // Secret is one of the state's secrets (PlanKey, AuditKey).
 func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
 	var v string
-	if err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", secretPrefix+name).Scan(&v); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", state.SecretPrefix+name).Scan(&v); err != nil {
 		return nil, fmt.Errorf("store: secret %s: %w", name, err)
 	}
 	b, err := hex.DecodeString(v)
@@ -303,14 +286,9 @@ func (d *dialect) setVersion(ctx context.Context, t *tx, v int) error {
 	return err
 }
 
-// Links are the delta links the last completed rounds ended with.
-type Links struct {
-	Groups, Users string
-}
-
 // LoadCloud returns the stored snapshot and delta links; an empty store
 // gives an empty snapshot and no links.
-func (s *Store) LoadCloud(ctx context.Context) (*cloud.Snapshot, Links, error) {
+func (s *Store) LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Links, error) {
 	snap, links, err := s.LoadHead(ctx)
 	if err != nil {
 		return nil, links, err
@@ -327,9 +305,9 @@ func (s *Store) LoadCloud(ctx context.Context) (*cloud.Snapshot, Links, error) {
 // LoadHead returns the delta links and a snapshot with no groups or users,
 // only the tenant default: what a cycle needs to ask Graph what changed,
 // and all it needs when nothing did.
-func (s *Store) LoadHead(ctx context.Context) (*cloud.Snapshot, Links, error) {
+func (s *Store) LoadHead(ctx context.Context) (*cloud.Snapshot, state.Links, error) {
 	snap := cloud.NewSnapshot()
-	var links Links
+	var links state.Links
 	rows, err := s.db.QueryContext(ctx, "SELECT kind, link FROM delta_links")
 	if err != nil {
 		return nil, links, fmt.Errorf("store: load links: %w", err)
@@ -441,22 +419,9 @@ func (s *Store) ForgetLinks(ctx context.Context) error {
 	})
 }
 
-// CloudUpdate is what one cycle learned from Graph, saved at once.
-type CloudUpdate struct {
-	Snapshot *cloud.Snapshot
-	// FullGroups and FullUsers replace all stored groups (users); otherwise
-	// only the ids in ChangedGroups (ChangedUsers) are written or removed.
-	FullGroups, FullUsers       bool
-	ChangedGroups, ChangedUsers []string
-	Links                       Links
-	// Pending are groups to mark pending: the next cycle works on them even
-	// if Graph reports no change, so a crash loses nothing.
-	Pending map[string]string // cloud id → name
-}
-
 // SaveCloud stores a cycle's cloud reads and pending marks in one
 // transaction: after a crash, either all of it or none of it is there.
-func (s *Store) SaveCloud(ctx context.Context, u CloudUpdate) error {
+func (s *Store) SaveCloud(ctx context.Context, u state.CloudUpdate) error {
 	return s.write(ctx, "save the cloud's state", func(tx *tx) error {
 		if err := saveObjects(ctx, tx, "cloud_groups", u.FullGroups, u.ChangedGroups, u.Snapshot.Groups); err != nil {
 			return err

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 func open(t *testing.T, path string) *Store {
@@ -65,7 +67,7 @@ func TestUpgradeFromVersion3(t *testing.T) {
 	if got, err := s.Meta(ctx, "config"); got != "kept" || err != nil {
 		t.Fatalf("meta after the upgrade: %q, %v", got, err)
 	}
-	if l, err := s.AcquireLease(ctx, WriterLease, "a/1", time.Minute); err != nil || l.Token != 1 {
+	if l, err := s.AcquireLease(ctx, state.WriterLease, "a/1", time.Minute); err != nil || l.Token != 1 {
 		t.Fatalf("a lease on the upgraded state: %+v, %v", l, err)
 	}
 }
@@ -76,14 +78,14 @@ func TestUpgradeFromVersion3(t *testing.T) {
 func TestDamagedRowsAreNamed(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "state.db"))
-	if err := s.SetStatus(ctx, []GroupStatus{{CloudID: "g1", Name: "One", State: StateInStep}}); err != nil {
+	if err := s.SetStatus(ctx, []state.GroupStatus{{CloudID: "g1", Name: "One", State: state.InStep}}); err != nil {
 		t.Fatal(err)
 	}
 	id, _, err := s.StartRun(ctx, "delta")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordOperations(ctx, []Operation{{RunID: id, CloudID: "g1", Action: "create", DN: "CN=One", Outcome: "applied", At: time.Now()}}); err != nil {
+	if err := s.RecordOperations(ctx, []state.Operation{{RunID: id, CloudID: "g1", Action: "create", DN: "CN=One", Outcome: "applied", At: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/secret"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/testpg"
 )
@@ -51,15 +52,15 @@ func TestLockStateOnASharedState(t *testing.T) {
 	if _, _, err := lock2(); err == nil || !strings.Contains(err.Error(), "instance gwb1-sync is active on this shared state") {
 		t.Fatalf("a second command while the first holds the lease: %v", err)
 	}
-	if err := st2.SetMeta(ctx, "k", "w"); !errors.Is(err, store.ErrFenced) {
+	if err := st2.SetMeta(ctx, "k", "w"); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("a write by the refused command: %v, want ErrFenced", err)
 	}
 	start := time.Now()
 	unlock()
-	if err := guard(); !errors.Is(err, store.ErrFenced) {
+	if err := guard(); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("the guard after unlock: %v", err)
 	}
-	if err := st1.SetMeta(ctx, "k", "late"); !errors.Is(err, store.ErrFenced) {
+	if err := st1.SetMeta(ctx, "k", "late"); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("a write after unlock: %v, want ErrFenced", err)
 	}
 	unlock2, _, err := lock2()

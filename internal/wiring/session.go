@@ -28,6 +28,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -72,7 +73,7 @@ type Options struct {
 	// elector and fenced by it): the session uses it and leaves it open.
 	Store *store.Store
 	// Fence is asked before every request to AD, and refuses it with an
-	// error wrapping store.ErrFenced when this instance may not write; it
+	// error wrapping state.ErrFenced when this instance may not write; it
 	// names the lease each write is sent under (ha.Elector).
 	Fence gate.Fence
 }
@@ -191,7 +192,7 @@ func OpenAudit(ctx context.Context, cfg *config.Config, st *store.Store, logger 
 	if cfg.Audit.Off() {
 		return nil, nil
 	}
-	key, err := st.Secret(ctx, store.AuditKey)
+	key, err := st.Secret(ctx, state.AuditKey)
 	if err != nil {
 		return nil, fmt.Errorf("audit.file: %w", err)
 	}
@@ -261,12 +262,12 @@ func LockState(cfg *config.Config, st *store.Store, command string) (unlock func
 	if el.Status().Role != ha.Active {
 		cancel()
 		unlockFile()
-		lease, lerr := st.ReadLease(context.Background(), store.WriterLease)
+		lease, lerr := st.ReadLease(context.Background(), state.WriterLease)
 		if lerr != nil {
 			return nil, nil, fmt.Errorf("the shared state's writer lease cannot be taken: %w", lerr)
 		}
 		return nil, nil, fmt.Errorf("instance %s is active on this shared state (it holds the writer lease until %s, renewing it): "+
-			"ask it for a cycle (POST /sync on its server), or stop it first", store.HolderName(lease.Holder), lease.Expires.UTC().Format(time.RFC3339))
+			"ask it for a cycle (POST /sync on its server), or stop it first", state.HolderName(lease.Holder), lease.Expires.UTC().Format(time.RFC3339))
 	}
 	done := make(chan struct{})
 	go func() { el.Run(ctx); close(done) }()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
@@ -29,18 +30,18 @@ type Store interface {
 	PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error)
 	TenantWritebackDefault(ctx context.Context) (value, ok bool, err error)
 	// Export and Import move a whole state between machines and stores.
-	Export(ctx context.Context) (*store.Export, error)
-	Import(ctx context.Context, e *store.Export) error
+	Export(ctx context.Context) (*state.Export, error)
+	Import(ctx context.Context, e *state.Export) error
 	// The writer lease, the fence on writes, and the instances that share
 	// a state (internal/ha elects a writer with them).
-	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error)
-	RenewLease(ctx context.Context, l store.Lease, ttl time.Duration) (store.Lease, error)
-	ReleaseLease(ctx context.Context, l store.Lease) error
-	ReadLease(ctx context.Context, name string) (store.LeaseState, error)
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (state.Lease, error)
+	RenewLease(ctx context.Context, l state.Lease, ttl time.Duration) (state.Lease, error)
+	ReleaseLease(ctx context.Context, l state.Lease) error
+	ReadLease(ctx context.Context, name string) (state.LeaseState, error)
 	Fence(holder string, token int64)
-	Takeovers(ctx context.Context, n int) ([]store.Takeover, error)
-	Heartbeat(ctx context.Context, in store.Instance) error
-	Instances(ctx context.Context, since time.Duration) ([]store.Instance, error)
+	Takeovers(ctx context.Context, n int) ([]state.Takeover, error)
+	Heartbeat(ctx context.Context, in state.Instance) error
+	Instances(ctx context.Context, since time.Duration) ([]state.Instance, error)
 }
 
 // Run runs the suite; open returns a new, empty store for each test.
@@ -74,35 +75,35 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 // written; the secrets never travel in an export.
 func testImportRefuses(t *testing.T, open func(t *testing.T) Store) {
 	ctx := context.Background()
-	good := func() *store.Export {
-		return &store.Export{Version: store.ExportVersion, Kind: "state", Meta: map[string]string{},
+	good := func() *state.Export {
+		return &state.Export{Version: state.ExportVersion, Kind: "state", Meta: map[string]string{},
 			Groups:     map[string]json.RawMessage{"g1": json.RawMessage(`{"id":"g1"}`)},
-			Statuses:   []store.GroupStatus{{CloudID: "g1", Name: "One", State: store.StateInStep, DN: "CN=One,OU=Cloud,DC=x"}},
-			Runs:       []store.Run{{ID: 1, Started: time.Now().Add(-time.Minute), Finished: time.Now(), Mode: "full", Outcome: "ok"}},
-			Operations: []store.Operation{{RunID: 1, CloudID: "g1", Action: "create", DN: "CN=One,OU=Cloud,DC=x", Outcome: "applied", At: time.Now()}}}
+			Statuses:   []state.GroupStatus{{CloudID: "g1", Name: "One", State: state.InStep, DN: "CN=One,OU=Cloud,DC=x"}},
+			Runs:       []state.Run{{ID: 1, Started: time.Now().Add(-time.Minute), Finished: time.Now(), Mode: "full", Outcome: "ok"}},
+			Operations: []state.Operation{{RunID: 1, CloudID: "g1", Action: "create", DN: "CN=One,OU=Cloud,DC=x", Outcome: "applied", At: time.Now()}}}
 	}
 	for _, tc := range []struct {
 		name, row string
-		edit      func(e *store.Export)
+		edit      func(e *state.Export)
 	}{
-		{"an unknown state", "statuses[0]", func(e *store.Export) { e.Statuses[0].State = "owned-by-me" }},
-		{"an unparsable DN", "statuses[0]", func(e *store.Export) { e.Statuses[0].DN = "CN=One,,=x" }},
-		{"an HTML name", "statuses[0]", func(e *store.Export) { e.Statuses[0].Name = `<img src=x onerror="alert(1)">` }},
-		{"a control character", "statuses[0]", func(e *store.Export) { e.Statuses[0].Name = "One\x1b[31m" }},
-		{"a secret", "meta secret.plan", func(e *store.Export) { e.Meta["secret.plan"] = "00" }},
-		{"a delta link elsewhere", "deltaLinks.groups", func(e *store.Export) { e.Links.Groups = "http://graph.example/delta" }},
-		{"a group that is another", "groups[g1]", func(e *store.Export) { e.Groups["g1"] = json.RawMessage(`{"id":"g2"}`) }},
-		{"an operation of no run", "operations[0]", func(e *store.Export) { e.Operations[0].RunID = 9 }},
-		{"an unknown action", "operations[0]", func(e *store.Export) { e.Operations[0].Action = "grant" }},
-		{"a run that ends first", "runs[0]", func(e *store.Export) { e.Runs[0].Finished = e.Runs[0].Started.Add(-time.Hour) }},
+		{"an unknown state", "statuses[0]", func(e *state.Export) { e.Statuses[0].State = "owned-by-me" }},
+		{"an unparsable DN", "statuses[0]", func(e *state.Export) { e.Statuses[0].DN = "CN=One,,=x" }},
+		{"an HTML name", "statuses[0]", func(e *state.Export) { e.Statuses[0].Name = `<img src=x onerror="alert(1)">` }},
+		{"a control character", "statuses[0]", func(e *state.Export) { e.Statuses[0].Name = "One\x1b[31m" }},
+		{"a secret", "meta secret.plan", func(e *state.Export) { e.Meta["secret.plan"] = "00" }},
+		{"a delta link elsewhere", "deltaLinks.groups", func(e *state.Export) { e.Links.Groups = "http://graph.example/delta" }},
+		{"a group that is another", "groups[g1]", func(e *state.Export) { e.Groups["g1"] = json.RawMessage(`{"id":"g2"}`) }},
+		{"an operation of no run", "operations[0]", func(e *state.Export) { e.Operations[0].RunID = 9 }},
+		{"an unknown action", "operations[0]", func(e *state.Export) { e.Operations[0].Action = "grant" }},
+		{"a run that ends first", "runs[0]", func(e *state.Export) { e.Runs[0].Finished = e.Runs[0].Started.Add(-time.Hour) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
 			e := good()
 			tc.edit(e)
 			err := s.Import(ctx, e)
-			var bad *store.BadRowError
-			if !errors.As(err, &bad) || !errors.Is(err, store.ErrBadExport) || !strings.HasPrefix(bad.Row, tc.row) {
+			var bad *state.BadRowError
+			if !errors.As(err, &bad) || !errors.Is(err, state.ErrBadExport) || !strings.HasPrefix(bad.Row, tc.row) {
 				t.Fatalf("err = %v, want a *BadRowError naming %s", err, tc.row)
 			}
 			if sts, _ := s.Statuses(ctx); len(sts) != 0 {
@@ -128,7 +129,7 @@ func testExportImport(t *testing.T, open func(t *testing.T) Store) {
 	testRuns(t, a)
 	testOperations(t, a)
 	testSettings(t, a)
-	if err := a.SetStatus(ctx, []store.GroupStatus{{CloudID: "g9", Name: "Nine", State: store.StateFailed, DN: "CN=Nine",
+	if err := a.SetStatus(ctx, []state.GroupStatus{{CloudID: "g9", Name: "Nine", State: state.Failed, DN: "CN=Nine",
 		Message: "LDAP 50", MembersNotWritten: map[string]int{"not_found_in_ad": 2}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func testExportImport(t *testing.T, open func(t *testing.T) Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back store.Export
+	var back state.Export
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func testExportImport(t *testing.T, open func(t *testing.T) Store) {
 func testEmpty(t *testing.T, s Store) {
 	ctx := context.Background()
 	snap, links, err := s.LoadCloud(ctx)
-	if err != nil || len(snap.Groups) != 0 || len(snap.Users) != 0 || links != (store.Links{}) || !snap.UnifiedWritebackDefault {
+	if err != nil || len(snap.Groups) != 0 || len(snap.Users) != 0 || links != (state.Links{}) || !snap.UnifiedWritebackDefault {
 		t.Fatalf("LoadCloud on an empty store: %+v %+v %v", snap, links, err)
 	}
 	if en, err := s.Enablement(ctx); err != nil || en.Enabled {
@@ -214,15 +215,15 @@ func testCloud(t *testing.T, s Store) {
 	snap.Groups["g2"] = &cloud.Group{ID: "g2", DisplayName: "Two", Removed: cloud.SoftDeleted}
 	snap.Users["u1"] = &cloud.User{ID: "u1", OnPremisesSecurityIdentifier: "S-1-5-21-1"}
 	snap.UnifiedWritebackDefault = false
-	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true,
-		Links: store.Links{Groups: "https://graph.test/gl1", Users: "https://graph.test/ul1"}, Pending: map[string]string{"g1": "One"}}); err != nil {
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true,
+		Links: state.Links{Groups: "https://graph.test/gl1", Users: "https://graph.test/ul1"}, Pending: map[string]string{"g1": "One"}}); err != nil {
 		t.Fatal(err)
 	}
 	got, links, err := s.LoadCloud(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if links != (store.Links{Groups: "https://graph.test/gl1", Users: "https://graph.test/ul1"}) || got.UnifiedWritebackDefault || got.Groups["g1"].Members["u1"] != cloud.TypeUser ||
+	if links != (state.Links{Groups: "https://graph.test/gl1", Users: "https://graph.test/ul1"}) || got.UnifiedWritebackDefault || got.Groups["g1"].Members["u1"] != cloud.TypeUser ||
 		!*got.Groups["g1"].Writeback.IsEnabled || got.Groups["g2"].Removed != cloud.SoftDeleted || got.Users["u1"].OnPremisesSecurityIdentifier != "S-1-5-21-1" {
 		t.Fatalf("loaded %+v %+v", got, links)
 	}
@@ -239,8 +240,8 @@ func testCloud(t *testing.T, s Store) {
 	got.Groups["g1"].DisplayName = "Uno"
 	got.Groups["g3"] = &cloud.Group{ID: "g3"}
 	got.Groups["g4"] = &cloud.Group{ID: "g4", DisplayName: "not named, so not saved"}
-	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: got, ChangedGroups: []string{"g1", "g2", "g3"},
-		Links: store.Links{Groups: "https://graph.test/gl2", Users: "https://graph.test/ul2"}}); err != nil {
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: got, ChangedGroups: []string{"g1", "g2", "g3"},
+		Links: state.Links{Groups: "https://graph.test/gl2", Users: "https://graph.test/ul2"}}); err != nil {
 		t.Fatal(err)
 	}
 	again, links, err := s.LoadCloud(ctx)
@@ -252,14 +253,14 @@ func testCloud(t *testing.T, s Store) {
 		id := fmt.Sprintf("u%d", i)
 		again.Users[id] = &cloud.User{ID: id, DisplayName: id}
 	}
-	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: again, FullUsers: true, Links: links}); err != nil {
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: again, FullUsers: true, Links: links}); err != nil {
 		t.Fatal(err)
 	}
 	many, _, err := s.LoadCloud(ctx)
 	if err != nil || len(many.Users) != 3000 || many.Users["u2999"].DisplayName != "u2999" || len(many.Groups) != 2 {
 		t.Fatalf("after 3,000 users: %d users, %d groups, %v", len(many.Users), len(many.Groups), err)
 	}
-	pending, err := s.Statuses(ctx, store.StatePending)
+	pending, err := s.Statuses(ctx, state.Pending)
 	if err != nil || len(pending) != 1 || pending[0].CloudID != "g1" || pending[0].Name != "One" {
 		t.Fatalf("pending = %+v, %v", pending, err)
 	}
@@ -269,27 +270,27 @@ func testForgetLinks(t *testing.T, s Store) {
 	ctx := context.Background()
 	snap := cloud.NewSnapshot()
 	snap.Groups["g1"] = &cloud.Group{ID: "g1"}
-	if err := s.SaveCloud(ctx, store.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: store.Links{Groups: "https://graph.test/gl", Users: "https://graph.test/ul"}}); err != nil {
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: state.Links{Groups: "https://graph.test/gl", Users: "https://graph.test/ul"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.ForgetLinks(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got, links, err := s.LoadCloud(ctx)
-	if err != nil || links != (store.Links{}) || got.Groups["g1"] == nil {
+	if err != nil || links != (state.Links{}) || got.Groups["g1"] == nil {
 		t.Fatalf("after ForgetLinks: links %+v, groups %v, %v (the snapshot stays, the links go)", links, got.Groups, err)
 	}
 }
 
 func testStatus(t *testing.T, s Store) {
 	ctx := context.Background()
-	if err := s.SetStatus(ctx, []store.GroupStatus{
-		{CloudID: "g2", Name: "Two", State: store.StateFailed, Message: "LDAP 50"},
-		{CloudID: "g1", Name: "One", State: store.StateInStep, DN: "CN=One", MembersNotWritten: map[string]int{"cloud_only_user": 2}},
+	if err := s.SetStatus(ctx, []state.GroupStatus{
+		{CloudID: "g2", Name: "Two", State: state.Failed, Message: "LDAP 50"},
+		{CloudID: "g1", Name: "One", State: state.InStep, DN: "CN=One", MembersNotWritten: map[string]int{"cloud_only_user": 2}},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	failed, err := s.Statuses(ctx, store.StateFailed, store.StateNotWritable)
+	failed, err := s.Statuses(ctx, state.Failed, state.NotWritable)
 	if err != nil || len(failed) != 1 || failed[0].Message != "LDAP 50" {
 		t.Fatalf("failed = %+v, %v", failed, err)
 	}
@@ -298,18 +299,18 @@ func testStatus(t *testing.T, s Store) {
 		t.Fatalf("all (by cloud id) = %+v, %v", all, err)
 	}
 	of, err := s.StatusesOf(ctx, []string{"g2", "nope", "g1"})
-	if err != nil || len(of) != 2 || of[0].CloudID != "g1" || of[0].MembersNotWritten["cloud_only_user"] != 2 || of[1].State != store.StateFailed {
+	if err != nil || len(of) != 2 || of[0].CloudID != "g1" || of[0].MembersNotWritten["cloud_only_user"] != 2 || of[1].State != state.Failed {
 		t.Fatalf("StatusesOf(g2, nope, g1) = %+v, %v", of, err)
 	}
 	if of, err := s.StatusesOf(ctx, nil); err != nil || len(of) != 0 {
 		t.Fatalf("StatusesOf() = %+v, %v", of, err)
 	}
 	// A second status of a group replaces the first.
-	if err := s.SetStatus(ctx, []store.GroupStatus{{CloudID: "g2", Name: "Two", State: store.StateInStep, DN: "CN=Two"}}); err != nil {
+	if err := s.SetStatus(ctx, []state.GroupStatus{{CloudID: "g2", Name: "Two", State: state.InStep, DN: "CN=Two"}}); err != nil {
 		t.Fatal(err)
 	}
 	all, _ = s.Statuses(ctx)
-	if len(all) != 2 || all[1].State != store.StateInStep || all[1].Message != "" || all[1].DN != "CN=Two" {
+	if len(all) != 2 || all[1].State != state.InStep || all[1].Message != "" || all[1].DN != "CN=Two" {
 		t.Fatalf("after an update: %+v", all)
 	}
 }
@@ -319,18 +320,18 @@ func testStatus(t *testing.T, s Store) {
 func testManyStatuses(t *testing.T, s Store) {
 	ctx := context.Background()
 	// Many statuses at once, and one group given twice: the last stands.
-	var many []store.GroupStatus
+	var many []state.GroupStatus
 	for i := range 1200 {
-		many = append(many, store.GroupStatus{CloudID: fmt.Sprintf("m%04d", i), Name: "M", State: store.StatePending})
+		many = append(many, state.GroupStatus{CloudID: fmt.Sprintf("m%04d", i), Name: "M", State: state.Pending})
 	}
-	many = append(many, store.GroupStatus{CloudID: "m0007", Name: "M", State: store.StateInStep, DN: "CN=M7"})
+	many = append(many, state.GroupStatus{CloudID: "m0007", Name: "M", State: state.InStep, DN: "CN=M7"})
 	if err := s.SetStatus(ctx, many); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.StatusesOf(ctx, []string{"m0007", "m1199"}); err != nil || len(got) != 2 || got[0].State != store.StateInStep || got[0].DN != "CN=M7" || got[1].State != store.StatePending {
+	if got, err := s.StatusesOf(ctx, []string{"m0007", "m1199"}); err != nil || len(got) != 2 || got[0].State != state.InStep || got[0].DN != "CN=M7" || got[1].State != state.Pending {
 		t.Fatalf("after 1,200 statuses with m0007 twice: %+v, %v", got, err)
 	}
-	if pending, err := s.Statuses(ctx, store.StatePending); err != nil || len(pending) != 1199 {
+	if pending, err := s.Statuses(ctx, state.Pending); err != nil || len(pending) != 1199 {
 		t.Fatalf("pending after 1,200 statuses: %d, %v", len(pending), err)
 	}
 	if err := s.SetStatus(ctx, nil); err != nil {
@@ -341,15 +342,15 @@ func testManyStatuses(t *testing.T, s Store) {
 func testCountWritten(t *testing.T, s Store) {
 	ctx := context.Background()
 	// Written: an AD copy recorded and a state that keeps it.
-	if err := s.SetStatus(ctx, []store.GroupStatus{
-		{CloudID: "a", State: store.StateInStep, DN: "CN=a"},
-		{CloudID: "b", State: store.StateFailed, DN: "CN=b"},
-		{CloudID: "c", State: store.StatePending, DN: "CN=c"},
-		{CloudID: "d", State: store.StateQuarantined, DN: "CN=d"},
-		{CloudID: "e", State: store.StateDeleted, DN: "CN=e"},
-		{CloudID: "f", State: store.StateOutOfScope},
-		{CloudID: "g", State: store.StatePending},
-		{CloudID: "h", State: store.StateNotWritable, DN: "CN=h"},
+	if err := s.SetStatus(ctx, []state.GroupStatus{
+		{CloudID: "a", State: state.InStep, DN: "CN=a"},
+		{CloudID: "b", State: state.Failed, DN: "CN=b"},
+		{CloudID: "c", State: state.Pending, DN: "CN=c"},
+		{CloudID: "d", State: state.Quarantined, DN: "CN=d"},
+		{CloudID: "e", State: state.Deleted, DN: "CN=e"},
+		{CloudID: "f", State: state.OutOfScope},
+		{CloudID: "g", State: state.Pending},
+		{CloudID: "h", State: state.NotWritable, DN: "CN=h"},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -378,8 +379,8 @@ func testRuns(t *testing.T, s Store) {
 	if r := runs[0]; r.ID != second || r.Outcome != "ok" || r.Mode != "full" || string(r.Summary) != `{"created":3}` || r.Finished.IsZero() || r.Started.IsZero() {
 		t.Errorf("newest run = %+v", r)
 	}
-	if r := runs[1]; r.ID != first || r.Outcome != store.OutcomeDied || r.Mode != "full" {
-		t.Errorf("killed run = %+v, want outcome %s", r, store.OutcomeDied)
+	if r := runs[1]; r.ID != first || r.Outcome != state.OutcomeDied || r.Mode != "full" {
+		t.Errorf("killed run = %+v, want outcome %s", r, state.OutcomeDied)
 	}
 	if runs, _ := s.Runs(ctx, 1); len(runs) != 1 || runs[0].ID != second {
 		t.Errorf("Runs(1) = %+v", runs)
@@ -389,7 +390,7 @@ func testRuns(t *testing.T, s Store) {
 func testOperations(t *testing.T, s Store) {
 	ctx := context.Background()
 	now := time.Now()
-	if err := s.RecordOperations(ctx, []store.Operation{
+	if err := s.RecordOperations(ctx, []state.Operation{
 		{RunID: 1, CloudID: "g1", Action: "create", DN: "CN=a", Outcome: "applied", At: now},
 		{RunID: 2, CloudID: "g1", Action: "update", DN: "CN=a", Outcome: "failed", Error: "LDAP 50", At: now},
 		{RunID: 2, CloudID: "g2", Action: "create", DN: "CN=b", Outcome: "applied", At: now},
@@ -410,13 +411,13 @@ func testOperations(t *testing.T, s Store) {
 
 func testSettings(t *testing.T, s Store) {
 	ctx := context.Background()
-	if err := s.SetEnablement(ctx, store.Enablement{Enabled: true, WithoutExchange: true}); err != nil {
+	if err := s.SetEnablement(ctx, state.Enablement{Enabled: true, WithoutExchange: true}); err != nil {
 		t.Fatal(err)
 	}
 	if en, err := s.Enablement(ctx); err != nil || !en.Enabled || !en.WithoutExchange || en.Changed.IsZero() {
 		t.Errorf("Enablement = %+v, %v (Changed is set by the store)", en, err)
 	}
-	b := store.Binding{TenantID: "t", Domain: "DC=contoso,DC=test", TargetOU: "OU=Cloud,DC=contoso,DC=test"}
+	b := state.Binding{TenantID: "t", Domain: "DC=contoso,DC=test", TargetOU: "OU=Cloud,DC=contoso,DC=test"}
 	if err := s.SetBinding(ctx, b); err != nil {
 		t.Fatal(err)
 	}
@@ -465,15 +466,15 @@ func testPendingPlan(t *testing.T, s Store) {
 func testLease(t *testing.T, s Store) {
 	ctx := context.Background()
 	const ttl = 400 * time.Millisecond
-	a, err := s.AcquireLease(ctx, store.WriterLease, "a/1", ttl)
+	a, err := s.AcquireLease(ctx, state.WriterLease, "a/1", ttl)
 	if err != nil || a.Token < 1 || a.Holder != "a/1" || !a.Expires.After(a.Acquired) {
 		t.Fatalf("first acquire: %+v, %v", a, err)
 	}
-	var held *store.LeaseHeldError
-	if _, err := s.AcquireLease(ctx, store.WriterLease, "b/1", ttl); !errors.As(err, &held) || held.State.Holder != "a/1" {
+	var held *state.LeaseHeldError
+	if _, err := s.AcquireLease(ctx, state.WriterLease, "b/1", ttl); !errors.As(err, &held) || held.State.Holder != "a/1" {
 		t.Fatalf("acquire of a held lease: %v, want a LeaseHeldError naming a/1", err)
 	}
-	again, err := s.AcquireLease(ctx, store.WriterLease, "a/1", ttl)
+	again, err := s.AcquireLease(ctx, state.WriterLease, "a/1", ttl)
 	if err != nil || again.Token != a.Token {
 		t.Fatalf("acquire by its holder renews it with the same token: %+v, %v", again, err)
 	}
@@ -481,33 +482,33 @@ func testLease(t *testing.T, s Store) {
 	if err != nil || r.Token != a.Token || r.Expires.Before(a.Expires) {
 		t.Fatalf("renew: %+v, %v", r, err)
 	}
-	if st, err := s.ReadLease(ctx, store.WriterLease); err != nil || !st.Held() || st.Holder != "a/1" {
+	if st, err := s.ReadLease(ctx, state.WriterLease); err != nil || !st.Held() || st.Holder != "a/1" {
 		t.Fatalf("ReadLease: %+v, %v", st, err)
 	}
 	time.Sleep(ttl + 100*time.Millisecond)
-	if st, _ := s.ReadLease(ctx, store.WriterLease); st.Held() {
+	if st, _ := s.ReadLease(ctx, state.WriterLease); st.Held() {
 		t.Fatalf("a lease past its expiry is held: %+v", st)
 	}
-	b, err := s.AcquireLease(ctx, store.WriterLease, "b/1", ttl)
+	b, err := s.AcquireLease(ctx, state.WriterLease, "b/1", ttl)
 	if err != nil || b.Token <= a.Token || b.Previous != "a/1" {
 		t.Fatalf("take-over: %+v, %v; want a greater token than %d and a/1 as previous", b, err, a.Token)
 	}
-	if _, err := s.RenewLease(ctx, a, ttl); !errors.Is(err, store.ErrFenced) {
+	if _, err := s.RenewLease(ctx, a, ttl); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("the old holder renews a lease taken over: %v, want ErrFenced", err)
 	}
 	// Its holder's lease, run out and taken again, has a new token too.
 	time.Sleep(ttl + 100*time.Millisecond)
-	if _, err := s.RenewLease(ctx, b, ttl); !errors.Is(err, store.ErrFenced) {
+	if _, err := s.RenewLease(ctx, b, ttl); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("renewing a lease that ran out: %v, want ErrFenced", err)
 	}
-	b2, err := s.AcquireLease(ctx, store.WriterLease, "b/1", ttl)
+	b2, err := s.AcquireLease(ctx, state.WriterLease, "b/1", ttl)
 	if err != nil || b2.Token <= b.Token || b2.Previous != "" {
 		t.Fatalf("the same holder after expiry: %+v, %v; want a new token and no previous", b2, err)
 	}
 	if err := s.ReleaseLease(ctx, b2); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.AcquireLease(ctx, store.WriterLease, "c/1", time.Minute)
+	c, err := s.AcquireLease(ctx, state.WriterLease, "c/1", time.Minute)
 	if err != nil || c.Token <= b2.Token {
 		t.Fatalf("acquire after a release: %+v, %v", c, err)
 	}
@@ -522,7 +523,7 @@ func testLease(t *testing.T, s Store) {
 func testFence(t *testing.T, s Store) {
 	ctx := context.Background()
 	const ttl = 400 * time.Millisecond
-	a, err := s.AcquireLease(ctx, store.WriterLease, "a/1", ttl)
+	a, err := s.AcquireLease(ctx, state.WriterLease, "a/1", ttl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,23 +533,23 @@ func testFence(t *testing.T, s Store) {
 	}
 	time.Sleep(ttl + 100*time.Millisecond)
 	// Run out, nobody took it: still refused, the holder must acquire anew.
-	if err := s.SetMeta(ctx, "k", "late"); !errors.Is(err, store.ErrFenced) {
+	if err := s.SetMeta(ctx, "k", "late"); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("a write after the lease ran out: %v, want ErrFenced", err)
 	}
-	b, err := s.AcquireLease(ctx, store.WriterLease, "b/1", time.Minute)
+	b, err := s.AcquireLease(ctx, state.WriterLease, "b/1", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fe *store.FencedError
+	var fe *state.FencedError
 	for name, write := range map[string]func() error{
 		"SetMeta":   func() error { return s.SetMeta(ctx, "k", "stale") },
-		"SetStatus": func() error { return s.SetStatus(ctx, []store.GroupStatus{{CloudID: "g", State: store.StateInStep}}) },
+		"SetStatus": func() error { return s.SetStatus(ctx, []state.GroupStatus{{CloudID: "g", State: state.InStep}}) },
 		"StartRun":  func() error { _, _, err := s.StartRun(ctx, "delta"); return err },
 		"SaveCloud": func() error {
-			return s.SaveCloud(ctx, store.CloudUpdate{Snapshot: cloud.NewSnapshot(), Links: store.Links{Groups: "x"}})
+			return s.SaveCloud(ctx, state.CloudUpdate{Snapshot: cloud.NewSnapshot(), Links: state.Links{Groups: "x"}})
 		},
 		"RecordOperations": func() error {
-			return s.RecordOperations(ctx, []store.Operation{{RunID: 1, CloudID: "g", Action: "create", At: time.Now()}})
+			return s.RecordOperations(ctx, []state.Operation{{RunID: 1, CloudID: "g", Action: "create", At: time.Now()}})
 		},
 	} {
 		if err := write(); !errors.As(err, &fe) || fe.Holder != "b/1" || fe.HolderToken != b.Token || fe.Token != a.Token {
@@ -569,7 +570,7 @@ func testFence(t *testing.T, s Store) {
 		t.Fatalf("the new holder's write: %v", err)
 	}
 	s.Fence(b.Holder, 0) // no lease held: nothing is written
-	if err := s.SetMeta(ctx, "k", "none"); !errors.Is(err, store.ErrFenced) {
+	if err := s.SetMeta(ctx, "k", "none"); !errors.Is(err, state.ErrFenced) {
 		t.Fatalf("a write with no lease: %v, want ErrFenced", err)
 	}
 }
@@ -577,7 +578,7 @@ func testFence(t *testing.T, s Store) {
 func testInstances(t *testing.T, s Store) {
 	ctx := context.Background()
 	start := time.Now().Truncate(time.Millisecond)
-	for _, in := range []store.Instance{
+	for _, in := range []state.Instance{
 		{ID: "b/2", Name: "b", Host: "hb", PID: 2, Version: "v", Role: "standby", Started: start},
 		{ID: "a/1", Name: "a", Host: "ha", PID: 1, Version: "v", Role: "standby", Started: start},
 		{ID: "a/1", Name: "a", Host: "ha", PID: 1, Version: "v", Role: "active", Started: start, Detail: "writing"},

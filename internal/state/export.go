@@ -1,4 +1,4 @@
-package store
+package state
 
 import (
 	"encoding/json"
@@ -7,10 +7,34 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 )
+
+// ExportVersion is the version of the export format (docs/operating.md).
+const ExportVersion = 1
+
+// Export is a whole state, portable between machines and stores: what
+// `state export` writes and `state import` reads. Moving a service to a
+// new server with it keeps writeback enabled, the delta links (with the
+// snapshot they belong to), every group's status, the run history and the
+// operation log.
+type Export struct {
+	Version  int       `json:"version"`
+	Kind     string    `json:"kind"`
+	Exported time.Time `json:"exported"`
+	// Meta holds the settings: binding, enablement, the tenant's writeback
+	// default, the engine's and the alerts' keys, a staging plan.
+	Meta       map[string]string          `json:"meta"`
+	Links      Links                      `json:"deltaLinks"`
+	Groups     map[string]json.RawMessage `json:"groups"`
+	Users      map[string]json.RawMessage `json:"users"`
+	Statuses   []GroupStatus              `json:"statuses"`
+	Runs       []Run                      `json:"runs"`
+	Operations []Operation                `json:"operations"`
+}
 
 // ErrBadExport: a state export holds a row the tool would never have
 // written. An export read back is untrusted input: it is checked whole,
@@ -31,7 +55,7 @@ func (e *BadRowError) Error() string {
 func (e *BadRowError) Unwrap() error { return ErrBadExport }
 
 // states are the group states the tool records.
-var states = []string{StatePending, StateInStep, StateFailed, StateNotWritable, StateOutOfScope, StateDeleted, StateQuarantined}
+var states = []string{Pending, InStep, Failed, NotWritable, OutOfScope, Deleted, Quarantined}
 
 // actions are the operations the tool records in its log.
 var actions = []string{"create", "move", "rename", "update", "remove-members", "add-members", "delete"}
@@ -43,11 +67,11 @@ var cloudIDPattern = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z-]{0,63}$`)
 // markup is what starts an HTML tag, comment or declaration.
 var markup = regexp.MustCompile(`<[A-Za-z/!?]`)
 
-// validate checks every row of an export, and returns the first it
-// refuses.
-func (e *Export) validate() error {
+// Validate checks every row of an export (read back, it is untrusted
+// input), and returns the first it refuses, as a *BadRowError.
+func (e *Export) Validate() error {
 	for k := range e.Meta {
-		if strings.HasPrefix(k, secretPrefix) {
+		if strings.HasPrefix(k, SecretPrefix) {
 			return &BadRowError{Row: "meta " + k, Why: "the state's secrets are never exported, and never imported"}
 		}
 	}
