@@ -34,10 +34,9 @@ func (c *Client) Write(ctx context.Context, a *gate.Approved) error {
 		return c.update(ctx, a, op)
 	case reconcile.Move:
 		rdn, _ := policy.SplitDN(op.DN)
-		return c.modifyDN(ctx, a, "move", op, rdn, op.NewParent, rdn+","+op.NewParent)
+		return c.modifyDN(ctx, a, "move", op, rdn, op.NewParent, op.FinalDN())
 	case reconcile.Rename:
-		_, parent := policy.SplitDN(op.DN)
-		return c.modifyDN(ctx, a, "rename", op, op.NewRDN, "", op.NewRDN+","+parent)
+		return c.modifyDN(ctx, a, "rename", op, op.NewRDN, "", op.FinalDN())
 	case reconcile.AddMembers:
 		return c.members(ctx, a, op.DN, op.Members, true)
 	case reconcile.RemoveMembers:

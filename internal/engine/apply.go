@@ -17,6 +17,208 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
+// Apply writes the plan's operations through the write gate, and records
+// what became of each group. A plan made in this process (a cycle, or
+// disable after its confirmation) is applied as it is, refusing as stale
+// the operations of a group whose AD object or cloud group changed since;
+// a saved plan (plan --out) is checked, and the engine plans again: a
+// group's operations are written only where the engine would plan exactly
+// those now (a saved plan is an approval, not an authority). The others
+// go on. Apply never changes the plan it is given: the result is new.
+func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
+	a, err := e.approveApply(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.markPending(ctx, a); err != nil {
+		return nil, err
+	}
+	if err := e.startRun(ctx, a); err != nil {
+		return nil, err
+	}
+	a.failed, a.unfinished, a.fatal = e.apply(ctx, a.runID, a.ops, a.names, a.res)
+	for id, why := range a.stale {
+		a.failed[id] = fmt.Errorf("%w: %s; nothing of it was written (the next sync plans it again)", ErrStale, why)
+	}
+	a.res.Counts.Failed = len(a.failed)
+	if err := e.recordApply(ctx, a); err != nil {
+		return nil, err
+	}
+	return e.finishRun(ctx, a)
+}
+
+// applying is one plan being applied.
+type applying struct {
+	p                *Plan
+	saved, disabling bool
+	// stale are the groups whose operations are not written, and why.
+	stale map[string]string
+	res   *Result
+	ops   []reconcile.Op
+	names map[string]string
+	mode  string
+	runID int64
+	// How the writes went: failed and unfinished groups, and the error
+	// that stopped them all (the DC lost, the lease lost).
+	failed     map[string]error
+	unfinished map[string]bool
+	fatal      error
+}
+
+// approveApply decides what of the plan is written: everything a plan
+// made in this process holds but the groups gone stale, or, of a saved
+// plan, what the engine plans again now. It refuses staging, a disabled
+// writeback (but for disable's own plan) and another binding, and settles
+// the writes a killed process left with no outcome first.
+func (e *Engine) approveApply(ctx context.Context, p *Plan) (*applying, error) {
+	if e.cfg.Staging {
+		return nil, ErrStaging
+	}
+	a := &applying{saved: p.fresh == nil, disabling: p.fresh != nil && p.fresh.disable}
+	var refused map[string]string // the groups of a saved plan not applied, and why
+	if a.saved {
+		if err := e.CheckSaved(ctx, p, 0); err != nil {
+			return nil, err
+		}
+		now, err := e.Plan(ctx, RunOptions{Full: p.Options.Full, Group: p.Options.Group, AllowDeletes: p.Options.AllowDeletes})
+		if err != nil {
+			return nil, err
+		}
+		refused = approve(p, now)
+		now.fresh.immediate = true // read a moment ago
+		p = now
+	}
+	a.p = p
+	if !a.disabling {
+		en, err := e.store.Enablement(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !en.Enabled {
+			return nil, ErrDisabled
+		}
+	}
+	if err := e.checkBinding(ctx, true); err != nil {
+		return nil, err
+	}
+	e.Settle(ctx)
+	var err error
+	if a.stale, err = e.stale(ctx, p); err != nil {
+		return nil, err
+	}
+	for id, why := range refused {
+		a.stale[id] = why
+	}
+	res := *p.Result // the plan's result stays as it was planned
+	a.res = &res
+	a.res.Failures = nil
+	// The plan's counts said what it planned; now they say what was done.
+	a.res.Counts.Created, a.res.Counts.Updated, a.res.Counts.Deleted, a.res.Counts.Quarantined = 0, 0, 0, 0
+	a.ops = make([]reconcile.Op, 0, len(p.Result.Plan.Ops))
+	for _, op := range p.Result.Plan.Ops {
+		if a.stale[op.CloudID] == "" {
+			a.ops = append(a.ops, op)
+		}
+	}
+	for id, why := range a.stale {
+		e.logger.Warn("stale: the plan's operations on this group are not applied", "cloud_id", id, "name", p.Names[id], "why", why)
+	}
+	a.names = e.namesFor(ctx, p.Names, a.ops)
+	a.mode = p.Mode
+	if a.saved {
+		a.mode = "apply " + p.Mode
+	}
+	return a, nil
+}
+
+// markPending records, before the first write, what a cycle read and the
+// groups it is about to write as pending: killed in the middle, the next
+// cycle finishes them even if Graph reports no change.
+func (e *Engine) markPending(ctx context.Context, a *applying) error {
+	f := a.p.fresh
+	if a.disabling {
+		var sts []state.GroupStatus
+		for _, op := range a.ops {
+			sts = append(sts, state.GroupStatus{CloudID: op.CloudID, Name: a.p.Names[op.CloudID], State: state.Pending})
+		}
+		return e.store.SetStatus(ctx, sts)
+	}
+	pending := map[string]string{}
+	for _, op := range a.ops {
+		pending[op.CloudID] = a.names[op.CloudID]
+	}
+	links := state.Links{Groups: f.gr.DeltaLink, Users: f.ur.DeltaLink}
+	if f.oneGroup {
+		links = f.kept // the next cycle reads every other change again
+	}
+	return e.store.SaveCloud(ctx, state.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full,
+		ChangedGroups: f.changedGroups, ChangedUsers: f.changedUsers, Links: links, Pending: pending})
+}
+
+// startRun records the run (unless Run started it before it planned).
+func (e *Engine) startRun(ctx context.Context, a *applying) error {
+	a.runID = a.p.runID
+	if a.runID == 0 {
+		var died []int64
+		var err error
+		if a.runID, died, err = e.store.StartRun(ctx, a.mode); err != nil {
+			return err
+		}
+		e.markDied(died)
+	}
+	a.res.RunID = a.runID
+	return nil
+}
+
+// recordApply records what became of each group the plan worked on.
+func (e *Engine) recordApply(ctx context.Context, a *applying) error {
+	f := a.p.fresh
+	if a.disabling {
+		if err := e.recordOps(ctx, a.p, a.ops, a.failed, a.unfinished, a.res); err != nil {
+			return err
+		}
+		if err := e.recordDisabled(ctx, a.p, a.failed); err != nil {
+			return err
+		}
+		for _, pr := range a.res.Plan.Problems {
+			a.res.Failures = append(a.res.Failures, Failure{CloudID: pr.CloudID, DN: pr.DN, State: state.Failed, Message: pr.Message})
+		}
+		return nil
+	}
+	plan := a.res.Plan
+	plan.Ops = a.ops
+	if err := e.clearGone(ctx, f.snap, f.actual, plan); err != nil {
+		return err
+	}
+	return e.record(ctx, cycleOutcome{Work: f.work, Plan: plan, Failed: a.failed, Unfinished: a.unfinished, NotWritten: f.notWritten}, a.res)
+}
+
+// finishRun records the run's end and outcome, and, after a cycle that
+// wrote all it could, the configuration it was made with.
+func (e *Engine) finishRun(ctx context.Context, a *applying) (*Result, error) {
+	outcome := "ok"
+	switch {
+	case a.fatal != nil:
+		outcome = "failed"
+	case ctx.Err() != nil:
+		outcome = "interrupted"
+	case len(a.res.Failures) > 0:
+		outcome = "partial"
+	}
+	if err := e.store.FinishRun(context.WithoutCancel(ctx), a.runID, a.mode, outcome, a.res.Counts); err != nil {
+		return nil, err
+	}
+	if !a.disabling && !a.p.fresh.oneGroup && a.fatal == nil && ctx.Err() == nil {
+		if err := e.store.SetMeta(context.WithoutCancel(ctx), "config", e.configPrint()); err != nil {
+			return nil, err
+		}
+	}
+	if a.fatal != nil {
+		return a.res, a.fatal
+	}
+	return a.res, ctx.Err()
+}
+
 // apply carries out the plan in order. A group whose operation fails gets
 // no further operations this cycle; the others go on. It returns the
 // failures by cloud id, and the groups it did not finish because the cycle
@@ -24,7 +226,7 @@ import (
 func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, names map[string]string, res *Result) (failed map[string]error, unfinished map[string]bool, fatal error) {
 	logger := e.logger.With("run_id", runID)
 	failed, unfinished = map[string]error{}, map[string]bool{}
-	created, touched := map[string]bool{}, map[string]bool{}
+	var done []reconcile.Op // applied
 	var log []state.Operation
 	defer func() {
 		if err := e.store.RecordOperations(context.WithoutCancel(ctx), log); err != nil {
@@ -71,23 +273,30 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 			fatal = aerr
 			logger.Error("the audit trail cannot be written; stopping the cycle", "error", aerr, "operations_left", len(ops)-i-1)
 		}
-		switch op.Action {
-		case reconcile.Create:
-			created[op.CloudID] = true
-		case reconcile.Delete:
-			res.Counts.Deleted++
-		case reconcile.Move:
-			if quarantines(op, e.cfg.QuarantineOU) {
-				res.Counts.Quarantined++
-			} else {
-				touched[op.CloudID] = true
-			}
-		default:
-			touched[op.CloudID] = true
-		}
+		done = append(done, op)
 	}
 	if e.cfg.Progress != nil && len(ops) > 0 {
 		e.cfg.Progress("writing to AD", len(ops), len(ops))
+	}
+	e.countDone(done, failed, res)
+	return failed, unfinished, fatal
+}
+
+// countDone counts, group by group, what the operations applied did: a
+// group whose operation failed counts as failed only.
+func (e *Engine) countDone(done []reconcile.Op, failed map[string]error, res *Result) {
+	created, touched := map[string]bool{}, map[string]bool{}
+	for _, op := range done {
+		switch {
+		case op.Action == reconcile.Create:
+			created[op.CloudID] = true
+		case op.Action == reconcile.Delete:
+			res.Counts.Deleted++
+		case op.Quarantines(e.cfg.QuarantineOU):
+			res.Counts.Quarantined++
+		default:
+			touched[op.CloudID] = true
+		}
 	}
 	for id := range created {
 		if failed[id] == nil {
@@ -100,7 +309,6 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 		}
 	}
 	res.Counts.Failed = len(failed)
-	return failed, unfinished, fatal
 }
 
 // write passes op through the write gate: approved, its intent is
@@ -195,12 +403,8 @@ func (e *Engine) auditEntry(runID int64, opID string, op reconcile.Op, name stri
 		en.MembersAdded = op.Members
 	case reconcile.RemoveMembers:
 		en.MembersRemoved = op.Members
-	case reconcile.Rename:
-		_, parent := policy.SplitDN(op.DN)
-		en.NewDN = op.NewRDN + "," + parent
-	case reconcile.Move:
-		rdn, _ := policy.SplitDN(op.DN)
-		en.NewDN = rdn + "," + op.NewParent
+	case reconcile.Rename, reconcile.Move:
+		en.NewDN = op.FinalDN()
 	}
 	var refused *gate.RefusedError
 	switch {

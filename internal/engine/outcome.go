@@ -45,84 +45,100 @@ const (
 // from the cloud) is reported by the name and DN of its AD object. Groups
 // are in the work set's order, then the others by cloud id.
 func decideStatuses(o cycleOutcome) []state.GroupStatus {
-	finalDN := map[string]string{}
-	deleted := map[string]bool{}
-	quarantined := map[string]bool{}
+	f := fatesOf(o)
+	seen := map[string]bool{}
+	sts := make([]state.GroupStatus, 0, len(o.Work))
+	for _, d := range o.Work {
+		seen[d.CloudID] = true
+		sts = append(sts, f.status(o, d))
+	}
+	return append(sts, f.outside(o, seen)...)
+}
+
+// fates are what the plan's operations did to each group: where it is
+// now, whether it was deleted or quarantined, and why it was held.
+type fates struct {
+	finalDN              map[string]string
+	deleted, quarantined map[string]bool
+	blocked              map[string]string
+}
+
+func fatesOf(o cycleOutcome) fates {
+	f := fates{finalDN: map[string]string{}, deleted: map[string]bool{}, quarantined: map[string]bool{}, blocked: map[string]string{}}
 	for _, op := range o.Plan.Ops {
 		switch op.Action {
 		case reconcile.Delete:
-			deleted[op.CloudID] = o.Failed[op.CloudID] == nil
+			f.deleted[op.CloudID] = o.Failed[op.CloudID] == nil
 		case reconcile.Rename:
-			_, parent := policy.SplitDN(op.DN)
-			finalDN[op.CloudID] = op.NewRDN + "," + parent
+			f.finalDN[op.CloudID] = op.FinalDN()
 		case reconcile.Move:
-			rdn, _ := policy.SplitDN(op.DN)
-			finalDN[op.CloudID] = rdn + "," + op.NewParent
-			quarantined[op.CloudID] = quarantines(op, o.QuarantineOU) && o.Failed[op.CloudID] == nil
+			f.finalDN[op.CloudID] = op.FinalDN()
+			f.quarantined[op.CloudID] = op.Quarantines(o.QuarantineOU) && o.Failed[op.CloudID] == nil
 		default:
-			if finalDN[op.CloudID] == "" {
-				finalDN[op.CloudID] = op.DN
+			if f.finalDN[op.CloudID] == "" {
+				f.finalDN[op.CloudID] = op.DN
 			}
 		}
 	}
-	blocked := map[string]string{}
 	for _, p := range o.Plan.Problems {
 		if p.CloudID != "" {
-			blocked[p.CloudID] = p.Message
+			f.blocked[p.CloudID] = p.Message
 		}
 	}
 	// Deletes held back by the threshold stay due: the group is recorded as
 	// failed, so the next cycle (say with --allow-deletes) takes it up again.
 	for _, op := range o.Plan.HeldBack {
-		if blocked[op.CloudID] == "" {
-			blocked[op.CloudID] = fmt.Sprintf("%s held back by the delete threshold (%s)", op.Action, op.Reason)
+		if f.blocked[op.CloudID] == "" {
+			f.blocked[op.CloudID] = fmt.Sprintf("%s held back by the delete threshold (%s)", op.Action, op.Reason)
 		}
 	}
+	return f
+}
 
-	var sts []state.GroupStatus
-	seen := map[string]bool{}
-	for _, d := range o.Work {
-		seen[d.CloudID] = true
-		st := state.GroupStatus{CloudID: d.CloudID, Name: d.Name}
+// status is the state of a group the cycle worked on.
+func (f fates) status(o cycleOutcome, d policy.Decision) state.GroupStatus {
+	st := state.GroupStatus{CloudID: d.CloudID, Name: d.Name}
+	switch {
+	case o.Unfinished[d.CloudID]:
+		st.State, st.Message = state.Pending, msgInterrupted
+	case o.Failed[d.CloudID] != nil:
+		st.State, st.Message = state.Failed, o.Failed[d.CloudID].Error()
+	case f.blocked[d.CloudID] != "":
+		st.State, st.Message = state.Failed, f.blocked[d.CloudID]
+	case d.Desired != nil:
+		st.State, st.DN = state.InStep, d.Desired.DN
+		st.Message = notesMessage(d.Notes)
+		if dn := f.finalDN[d.CloudID]; dn != "" {
+			st.DN = dn
+		}
+		if counts, ok := o.NotWritten[d.CloudID]; ok {
+			if len(counts) > 0 {
+				st.MembersNotWritten = counts
+			}
+		} else if mps := o.Plan.NotWritten[d.CloudID]; len(mps) > 0 {
+			st.MembersNotWritten = map[string]int{}
+			for _, mp := range mps {
+				st.MembersNotWritten[mp.Code]++
+			}
+		}
+	case d.Problem != nil:
+		st.State, st.Message = state.NotWritable, d.Problem.Error()
+	default:
+		st.State, st.Message = state.OutOfScope, d.Reason
 		switch {
-		case o.Unfinished[d.CloudID]:
-			st.State, st.Message = state.Pending, msgInterrupted
-		case o.Failed[d.CloudID] != nil:
-			st.State, st.Message = state.Failed, o.Failed[d.CloudID].Error()
-		case blocked[d.CloudID] != "":
-			st.State, st.Message = state.Failed, blocked[d.CloudID]
-		case d.Desired != nil:
-			st.State, st.DN = state.InStep, d.Desired.DN
-			st.Message = notesMessage(d.Notes)
-			if dn := finalDN[d.CloudID]; dn != "" {
-				st.DN = dn
-			}
-			if counts, ok := o.NotWritten[d.CloudID]; ok {
-				if len(counts) > 0 {
-					st.MembersNotWritten = counts
-				}
-			} else if mps := o.Plan.NotWritten[d.CloudID]; len(mps) > 0 {
-				st.MembersNotWritten = map[string]int{}
-				for _, mp := range mps {
-					st.MembersNotWritten[mp.Code]++
-				}
-			}
-		case d.Problem != nil:
-			st.State, st.Message = state.NotWritable, d.Problem.Error()
-		default:
-			st.State, st.Message = state.OutOfScope, d.Reason
-			switch {
-			case deleted[d.CloudID]:
-				st.State = state.Deleted
-			case quarantined[d.CloudID]:
-				st.State, st.DN = state.Quarantined, finalDN[d.CloudID]
-			}
+		case f.deleted[d.CloudID]:
+			st.State = state.Deleted
+		case f.quarantined[d.CloudID]:
+			st.State, st.DN = state.Quarantined, f.finalDN[d.CloudID]
 		}
-		sts = append(sts, st)
 	}
+	return st
+}
 
-	// Groups outside the work set have no cloud name: they are named by
-	// their AD object, so that a report never lists a group by id alone.
+// outside are the states of the groups outside the work set (gone from
+// the cloud), by cloud id. They have no cloud name: they are named by
+// their AD object, so that a report never lists a group by id alone.
+func (f fates) outside(o cycleOutcome, seen map[string]bool) []state.GroupStatus {
 	adDN := map[string]string{}
 	for _, op := range append(slices.Clone(o.Plan.Ops), o.Plan.HeldBack...) {
 		if adDN[op.CloudID] == "" {
@@ -143,17 +159,17 @@ func decideStatuses(o cycleOutcome) []state.GroupStatus {
 	for id, err := range o.Failed {
 		add(id, state.Failed, adDN[id], err.Error())
 	}
-	for id, msg := range blocked {
+	for id, msg := range f.blocked {
 		add(id, state.Failed, adDN[id], msg)
 	}
-	for id, ok := range deleted {
+	for id, ok := range f.deleted {
 		if ok {
 			add(id, state.Deleted, "", msgCloudGone)
 		}
 	}
-	for id, ok := range quarantined {
+	for id, ok := range f.quarantined {
 		if ok {
-			add(id, state.Quarantined, finalDN[id], msgCloudGone)
+			add(id, state.Quarantined, f.finalDN[id], msgCloudGone)
 		}
 	}
 	ids := make([]string, 0, len(gone))
@@ -161,8 +177,9 @@ func decideStatuses(o cycleOutcome) []state.GroupStatus {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
+	out := make([]state.GroupStatus, 0, len(ids))
 	for _, id := range ids {
-		sts = append(sts, gone[id])
+		out = append(out, gone[id])
 	}
-	return sts
+	return out
 }

@@ -2,14 +2,11 @@ package engine
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -173,128 +170,6 @@ func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, desired []reco
 	return p
 }
 
-// SavePlan signs the plan with the state's plan key and writes it to
-// path, readable by its owner only.
-func (e *Engine) SavePlan(ctx context.Context, p *Plan, path string) error {
-	key, err := e.planKey(ctx)
-	if err != nil {
-		return err
-	}
-	p.MAC = ""
-	canon, err := canonicalPlan(p)
-	if err != nil {
-		return err
-	}
-	p.MAC = planMAC(key, canon)
-	b, err := json.MarshalIndent(p, "", " ")
-	if err != nil {
-		return err
-	}
-	// Written aside and renamed, so that a reader (an operator copying a
-	// staging service's plan) never sees half a plan.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-// planKey is the key plans are signed with: writeback.plan_key_file's,
-// else the state's.
-func (e *Engine) planKey(ctx context.Context) ([]byte, error) {
-	if len(e.cfg.PlanKey) > 0 {
-		return e.cfg.PlanKey, nil
-	}
-	return e.store.Secret(ctx, state.PlanKey)
-}
-
-// canonicalPlan is the plan's JSON without its MAC, compacted with its
-// keys in order: what the MAC is computed over, on save and on load.
-func canonicalPlan(p *Plan) ([]byte, error) {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, err
-	}
-	return canonicalJSON(b)
-}
-
-// canonicalJSON is a plan file's top-level object without "mac", keys in
-// order, compacted (the values as written, whitespace outside strings
-// aside).
-func canonicalJSON(b []byte) ([]byte, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(b, &fields); err != nil {
-		return nil, err
-	}
-	delete(fields, "mac")
-	return json.Marshal(fields)
-}
-
-func planMAC(key, canon []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write(canon)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// LoadPlan reads a plan that plan --out (or a staging service) saved. It
-// is untrusted until CheckSaved verified it.
-func LoadPlan(path string) (*Plan, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("engine: plan: %w", err)
-	}
-	var p Plan
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("engine: plan %s: %w", path, err)
-	}
-	if p.Version != PlanVersion || p.Result == nil {
-		return nil, fmt.Errorf("engine: plan %s: version %d is not %d: %w", path, p.Version, PlanVersion, ErrPlanRefused)
-	}
-	if p.signed, err = canonicalJSON(b); err != nil {
-		return nil, fmt.Errorf("engine: plan %s: %w", path, err)
-	}
-	return &p, nil
-}
-
-// CheckSaved refuses a saved plan that is not as the tool saved it (its
-// MAC, keyed by this state's plan key), made for another tenant, domain or
-// OUs, dated in the future, older than maxAge, or of a kind that is never
-// saved (disable).
-func (e *Engine) CheckSaved(ctx context.Context, p *Plan, maxAge time.Duration) error {
-	key, err := e.planKey(ctx)
-	if err != nil {
-		return err
-	}
-	if p.MAC == "" || p.signed == nil {
-		return fmt.Errorf("engine: %w: it carries no MAC", ErrPlanAltered)
-	}
-	if !hmac.Equal([]byte(planMAC(key, p.signed)), []byte(p.MAC)) {
-		return fmt.Errorf("engine: %w", ErrPlanAltered)
-	}
-	if want := e.binding(); !sameBinding(p.Binding, want) {
-		return fmt.Errorf("engine: %w: it was made for another tenant or directory: %v", ErrPlanRefused, &StateMismatchError{State: p.Binding, Config: want})
-	}
-	switch p.Mode {
-	case "delta", "full", "group":
-	default:
-		return fmt.Errorf("engine: %w: a %q plan is never saved (only sync's: delta, full or group)", ErrPlanRefused, p.Mode)
-	}
-	age := e.now().Sub(p.Created)
-	if age < -planSkew {
-		return fmt.Errorf("engine: %w: it is dated %s, %s in the future (clocks differ by more than %s?)", ErrPlanRefused,
-			p.Created.UTC().Format(time.RFC3339), (-age).Round(time.Second), planSkew)
-	}
-	if maxAge > 0 && age > maxAge {
-		return fmt.Errorf("engine: %w: it was made %s ago, more than writeback.plan_max_age (%s): make a new one", ErrPlanRefused,
-			age.Round(time.Second), maxAge)
-	}
-	return nil
-}
-
 func sameBinding(a, b state.Binding) bool {
 	return strings.EqualFold(a.TenantID, b.TenantID) && policy.SameDN(a.Domain, b.Domain) && policy.SameDN(a.TargetOU, b.TargetOU) &&
 		sameOptionalDN(a.QuarantineOU, b.QuarantineOU)
@@ -359,154 +234,6 @@ func (e *Engine) stale(ctx context.Context, p *Plan) (map[string]string, error) 
 	return out, nil
 }
 
-// Apply writes exactly the plan's operations, re-checking the ownership of
-// each object before writing it (the directory does) and refusing, as
-// stale, the operations of a group whose AD object or cloud group changed
-// since the plan was made; the others go on.
-func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
-	if e.cfg.Staging {
-		return nil, ErrStaging
-	}
-	disabling := p.fresh != nil && p.fresh.disable
-	var refused map[string]string // the groups of a saved plan not applied, and why
-	saved := p.fresh == nil
-	if saved {
-		if err := e.CheckSaved(ctx, p, 0); err != nil {
-			return nil, err
-		}
-		// A saved plan is an approval, not an authority: the engine plans
-		// again now, from Graph and AD as they are, and writes a group's
-		// operations only where it would plan exactly those now.
-		now, err := e.Plan(ctx, RunOptions{Full: p.Options.Full, Group: p.Options.Group, AllowDeletes: p.Options.AllowDeletes})
-		if err != nil {
-			return nil, err
-		}
-		refused = approve(p, now)
-		now.fresh.immediate = true // read a moment ago
-		p = now
-	}
-	if !disabling {
-		en, err := e.store.Enablement(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if !en.Enabled {
-			return nil, ErrDisabled
-		}
-	}
-	if err := e.checkBinding(ctx, true); err != nil {
-		return nil, err
-	}
-	e.Settle(ctx)
-	stale, err := e.stale(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	for id, why := range refused {
-		stale[id] = why
-	}
-	res := p.Result
-	res.Failures = nil
-	// The plan's counts said what it planned; now they say what was done.
-	res.Counts.Created, res.Counts.Updated, res.Counts.Deleted, res.Counts.Quarantined = 0, 0, 0, 0
-	ops := make([]reconcile.Op, 0, len(res.Plan.Ops))
-	for _, op := range res.Plan.Ops {
-		if stale[op.CloudID] == "" {
-			ops = append(ops, op)
-		}
-	}
-	for id, why := range stale {
-		e.logger.Warn("stale: the plan's operations on this group are not applied", "cloud_id", id, "name", p.Names[id], "why", why)
-	}
-	f := p.fresh
-	names := e.namesFor(ctx, p.Names, ops)
-	if f != nil && !disabling {
-		pending := map[string]string{}
-		for _, op := range ops {
-			pending[op.CloudID] = names[op.CloudID]
-		}
-		links := state.Links{Groups: f.gr.DeltaLink, Users: f.ur.DeltaLink}
-		if f.oneGroup {
-			links = f.kept // the next cycle reads every other change again
-		}
-		if err := e.store.SaveCloud(ctx, state.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full,
-			ChangedGroups: f.changedGroups, ChangedUsers: f.changedUsers,
-			Links: links, Pending: pending}); err != nil {
-			return nil, err
-		}
-	} else {
-		var sts []state.GroupStatus
-		for _, op := range ops {
-			sts = append(sts, state.GroupStatus{CloudID: op.CloudID, Name: p.Names[op.CloudID], State: state.Pending})
-		}
-		if err := e.store.SetStatus(ctx, sts); err != nil {
-			return nil, err
-		}
-	}
-	mode := p.Mode
-	if saved {
-		mode = "apply " + p.Mode
-	}
-	runID := p.runID // started by Run, before it planned
-	if runID == 0 {
-		var died []int64
-		if runID, died, err = e.store.StartRun(ctx, mode); err != nil {
-			return nil, err
-		}
-		e.markDied(died)
-	}
-	res.RunID = runID
-	failed, unfinished, fatal := e.apply(ctx, runID, ops, names, res)
-	for id, why := range stale {
-		failed[id] = fmt.Errorf("%w: %s; nothing of it was written (the next sync plans it again)", ErrStale, why)
-	}
-	res.Counts.Failed = len(failed)
-	switch {
-	case f != nil && !disabling:
-		plan := res.Plan
-		plan.Ops = ops
-		if err := e.clearGone(ctx, f.snap, f.actual, plan); err != nil {
-			return nil, err
-		}
-		if err := e.record(ctx, cycleOutcome{Work: f.work, Plan: plan, Failed: failed, Unfinished: unfinished, NotWritten: f.notWritten}, res); err != nil {
-			return nil, err
-		}
-	default:
-		if err := e.recordOps(ctx, p, ops, failed, unfinished, res); err != nil {
-			return nil, err
-		}
-		if disabling {
-			if err := e.recordDisabled(ctx, p, failed); err != nil {
-				return nil, err
-			}
-			for _, pr := range res.Plan.Problems {
-				res.Failures = append(res.Failures, Failure{CloudID: pr.CloudID, DN: pr.DN, State: state.Failed, Message: pr.Message})
-			}
-		}
-	}
-	outcome := "ok"
-	switch {
-	case fatal != nil:
-		outcome = "failed"
-	case ctx.Err() != nil:
-		outcome = "interrupted"
-	case len(res.Failures) > 0:
-		outcome = "partial"
-	}
-	if err := e.store.FinishRun(context.WithoutCancel(ctx), runID, mode, outcome, res.Counts); err != nil {
-		return nil, err
-	}
-	if f != nil && !disabling && !f.oneGroup && fatal == nil && ctx.Err() == nil {
-		if err := e.store.SetMeta(context.WithoutCancel(ctx), "config", e.configPrint()); err != nil {
-			return nil, err
-		}
-	}
-	if fatal != nil {
-		return res, fatal
-	}
-	return res, ctx.Err()
-}
-
 // configPrint is a fingerprint of what in the configuration decides what
 // each group becomes: scope, naming, target and quarantine OUs, limits,
 // delete policies. A cycle after it changed is a full one.
@@ -528,19 +255,12 @@ func (e *Engine) recordOps(ctx context.Context, p *Plan, ops []reconcile.Op, fai
 	ctx = context.WithoutCancel(ctx)
 	final := map[string]state.GroupStatus{}
 	for _, op := range ops {
-		st := state.GroupStatus{CloudID: op.CloudID, Name: p.Names[op.CloudID], State: state.InStep, DN: op.DN}
-		switch op.Action {
-		case reconcile.Delete:
-			st.State, st.DN, st.Message = state.Deleted, "", op.Reason
-		case reconcile.Move:
-			rdn, _ := policy.SplitDN(op.DN)
-			st.DN = rdn + "," + op.NewParent
-			if quarantines(op, e.cfg.QuarantineOU) {
-				st.State, st.Message = state.Quarantined, op.Reason
-			}
-		case reconcile.Rename:
-			_, parent := policy.SplitDN(op.DN)
-			st.DN = op.NewRDN + "," + parent
+		st := state.GroupStatus{CloudID: op.CloudID, Name: p.Names[op.CloudID], State: state.InStep, DN: op.FinalDN()}
+		switch {
+		case op.Action == reconcile.Delete:
+			st.State, st.Message = state.Deleted, op.Reason
+		case op.Quarantines(e.cfg.QuarantineOU):
+			st.State, st.Message = state.Quarantined, op.Reason
 		}
 		if prev, ok := final[op.CloudID]; ok && (prev.State == state.Quarantined || prev.State == state.Deleted) {
 			continue // the move to quarantine decides; its member removals follow
@@ -567,94 +287,4 @@ func (e *Engine) recordOps(ctx context.Context, p *Plan, ops []reconcile.Op, fai
 	}
 	sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].CloudID < res.Failures[j].CloudID })
 	return nil
-}
-
-// approve compares a saved plan with the plan made now and says, for each
-// group either touches, why its operations are not applied: the group is
-// applied only when the engine plans now exactly the operations the saved
-// plan holds for it (as sets; old values aside, since they only show what
-// is overwritten). Everything else is refused, named, and left to the next
-// sync.
-func approve(saved, now *Plan) map[string]string {
-	byGroup := func(ops []reconcile.Op) map[string][]reconcile.Op {
-		out := map[string][]reconcile.Op{}
-		for _, op := range ops {
-			id := strings.ToLower(op.CloudID)
-			out[id] = append(out[id], op)
-		}
-		return out
-	}
-	was, is := byGroup(saved.Result.Plan.Ops), byGroup(now.Result.Plan.Ops)
-	refused := map[string]string{}
-	for id, ops := range was {
-		if why := differs(ops, is[id]); why != "" {
-			refused[id] = why
-		}
-	}
-	for id, ops := range is {
-		if _, inSaved := was[id]; !inSaved {
-			refused[id] = fmt.Sprintf("the engine now plans %s, which the saved plan does not hold", describeOp(ops[0]))
-		}
-	}
-	return refused
-}
-
-// differs says how a group's saved operations differ from those planned
-// now ("" when they are the same).
-func differs(saved, now []reconcile.Op) string {
-	if len(now) == 0 {
-		return fmt.Sprintf("the engine plans nothing for this group now, not %s (it changed since the plan was made)", describeOp(saved[0]))
-	}
-	keys := map[string]int{}
-	for _, op := range now {
-		keys[opKey(op)]++
-	}
-	for _, op := range saved {
-		k := opKey(op)
-		if keys[k] == 0 {
-			return fmt.Sprintf("the engine would not plan %s now (the group changed since the plan was made)", describeOp(op))
-		}
-		keys[k]--
-	}
-	for _, op := range now {
-		if keys[opKey(op)] > 0 {
-			return fmt.Sprintf("the engine now also plans %s, which the saved plan does not hold", describeOp(op))
-		}
-	}
-	return ""
-}
-
-// opKey is what makes two operations the same: action, group, object,
-// where it goes, what it must carry, and what it writes.
-func opKey(op reconcile.Op) string {
-	var b strings.Builder
-	norm := func(dn string) string {
-		if dn == "" {
-			return ""
-		}
-		if d, err := policy.ParseDN(dn); err == nil {
-			return strings.ToLower(d.String())
-		}
-		return "unparsable:" + dn
-	}
-	fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", op.Action, strings.ToLower(op.CloudID), norm(op.DN), strings.ToLower(op.NewRDN),
-		norm(op.NewParent), op.Anchor, strings.ToUpper(op.SID))
-	changes := make([]string, 0, len(op.Changes))
-	for _, ch := range op.Changes {
-		vs := slices.Clone(ch.New)
-		sort.Strings(vs)
-		changes = append(changes, strings.ToLower(ch.Name)+"="+strings.Join(vs, "\x01"))
-	}
-	sort.Strings(changes)
-	members := make([]string, len(op.Members))
-	for i, m := range op.Members {
-		members[i] = norm(m)
-	}
-	sort.Strings(members)
-	fmt.Fprintf(&b, "\x00%s\x00%s", strings.Join(changes, "\x02"), strings.Join(members, "\x02"))
-	return b.String()
-}
-
-func describeOp(op reconcile.Op) string {
-	return fmt.Sprintf("%s of %s", op.Action, op.DN)
 }

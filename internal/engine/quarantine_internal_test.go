@@ -24,7 +24,7 @@ func TestQuarantineComparedAsDN(t *testing.T) {
 			t.Errorf("a move to %q is recorded as %+v", parent, sts)
 		}
 	}
-	if quarantines(reconcile.Op{Action: reconcile.Move, NewParent: "OU=Elsewhere,DC=contoso,DC=test"}, q) {
+	if (reconcile.Op{Action: reconcile.Move, NewParent: "OU=Elsewhere,DC=contoso,DC=test"}).Quarantines(q) {
 		t.Error("a move elsewhere counted as a quarantine")
 	}
 }

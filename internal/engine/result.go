@@ -49,7 +49,7 @@ func (c *Counts) planned(ops []reconcile.Op, quarantineOU string) {
 			kind[op.CloudID] = "created"
 		case op.Action == reconcile.Delete:
 			kind[op.CloudID] = "deleted"
-		case quarantines(op, quarantineOU):
+		case op.Quarantines(quarantineOU):
 			kind[op.CloudID] = "quarantined"
 		case kind[op.CloudID] == "":
 			kind[op.CloudID] = "updated"
@@ -101,11 +101,4 @@ type Result struct {
 	Notes []policy.Problem `json:"notes,omitempty"`
 	// Trace is the one group's trace, in a cycle on one group.
 	Trace *Trace `json:"trace,omitempty"`
-}
-
-// quarantines reports whether op moves a group into the quarantine OU,
-// the DNs compared as AD compares them (case and spacing aside): the one
-// place that decides it.
-func quarantines(op reconcile.Op, quarantineOU string) bool {
-	return op.Action == reconcile.Move && quarantineOU != "" && policy.SameDN(op.NewParent, quarantineOU)
 }

@@ -7,9 +7,7 @@ package reconcile
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -139,6 +137,29 @@ type Op struct {
 	SID string `json:"inPlaceSid,omitempty"`
 }
 
+// FinalDN is where the group is once the operation is done: the new name
+// of a rename, the new place of a move, "" after a delete, else its DN.
+func (op Op) FinalDN() string {
+	switch op.Action {
+	case Rename:
+		_, parent := policy.SplitDN(op.DN)
+		return op.NewRDN + "," + parent
+	case Move:
+		rdn, _ := policy.SplitDN(op.DN)
+		return rdn + "," + op.NewParent
+	case Delete:
+		return ""
+	}
+	return op.DN
+}
+
+// Quarantines reports whether the operation moves the group into the
+// quarantine OU given, the DNs compared as AD compares them (case and
+// spacing aside): the one place that decides it.
+func (op Op) Quarantines(quarantineOU string) bool {
+	return op.Action == Move && quarantineOU != "" && policy.SameDN(op.NewParent, quarantineOU)
+}
+
 // AttrChange sets an attribute; no New values removes it.
 type AttrChange struct {
 	Name string   `json:"name"`
@@ -194,179 +215,6 @@ type Plan struct {
 	Unchanged int `json:"unchanged"`
 	// HeldBack are the deletes and quarantines the threshold stopped.
 	HeldBack []Op `json:"heldBack,omitempty"`
-}
-
-// Make plans the operations that bring actual to desired. undesired gives,
-// for known cloud groups that are not wanted in AD, what to do with their
-// AD copy; an owned AD group whose cloud group is neither desired nor
-// undesired no longer exists in the cloud and is deleted.
-func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition, o Options) Plan {
-	if o.BatchSize <= 0 {
-		o.BatchSize = 1000
-	}
-	p := Plan{NotWritten: map[string][]MemberProblem{}}
-	wantedIDs := make(map[string]bool, len(desired))
-	for _, d := range desired {
-		wantedIDs[d.Group.CloudID] = true
-	}
-	wanted := func(id string) bool { return wantedIDs[id] }
-	byID := map[string]*ADGroup{}
-	for i := range actual {
-		a := &actual[i]
-		id := policy.CloudIDFromAnchor(a.Anchor)
-		switch {
-		case id == "":
-			p.Problems = append(p.Problems, Problem{DN: a.DN, Err: ErrNotOwned, Message: fmt.Sprintf("anchor %q is not Group_<objectId>; left alone", a.Anchor)})
-		case o.home(a.DN) == "" && !(o.QuarantineOU != "" && under(a.DN, o.QuarantineOU)) && !(o.MoveBack && wanted(id)):
-			if _, known := undesired[id]; !known && !wanted(id) {
-				continue // another tenant's, or long gone: not ours to report
-			}
-			// Never duplicated: the group is left where it is, and not
-			// created again in the target OU.
-			p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Err: ErrNotOwned,
-				Message: fmt.Sprintf("carries the anchor but lies outside %s; left alone (not created again)", o.placesText())})
-			byID[id] = &ADGroup{DN: ""}
-		case byID[id] != nil:
-			p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Err: ErrNotOwned,
-				Message: fmt.Sprintf("a second AD group carries the anchor %s (the first is %s); both left alone until one is removed", a.Anchor, byID[id].DN)})
-			byID[id] = &ADGroup{DN: ""} // poison: touch neither
-		default:
-			byID[id] = a
-		}
-	}
-	// Where each written-back group will be once the plan has run.
-	finalDN := map[string]string{}
-	pending := map[string]bool{}
-	for _, d := range desired {
-		if d.Group.InPlaceSID != "" {
-			continue // written in place, found by its SID: no anchor to place
-		}
-		a := byID[d.Group.CloudID]
-		switch {
-		case a == nil:
-			finalDN[d.Group.Anchor] = d.Group.DN
-			pending[strings.ToLower(d.Group.DN)] = true
-		case a.DN != "":
-			finalDN[d.Group.Anchor] = renamedDN(homeDN(a.DN, d.Group, o), d.Group.CN)
-		}
-	}
-	var ops []Op
-	for _, d := range desired {
-		g := d.Group
-		if len(d.NotWritten) > 0 {
-			p.NotWritten[g.CloudID] = d.NotWritten
-		}
-		members, missing := resolve(d.Members, finalDN)
-		for _, m := range missing {
-			p.NotWritten[g.CloudID] = append(p.NotWritten[g.CloudID], MemberProblem{CloudID: m, Reason: policy.MemberGroupNoADObject})
-		}
-		if g.InPlaceSID != "" {
-			if d.Original == nil {
-				continue // reported by whoever could not find it
-			}
-			before := len(ops)
-			ops = append(ops, inPlace(g, d.Original, members, o)...)
-			if len(ops) == before {
-				p.Unchanged++
-			}
-			continue
-		}
-		a, seen := byID[g.CloudID]
-		if seen && a.DN == "" {
-			continue // duplicate anchors, reported above
-		}
-		if d.Changes != nil && (!seen || !Stays(a, g, o)) {
-			// Its members were not all resolved: never create or move it
-			// with only some of them.
-			p.Problems = append(p.Problems, Problem{CloudID: g.CloudID, DN: g.DN, Message: "planned from its member changes alone, but its AD group is " +
-				"missing or must move: left as it is; the next cycle compares it in full"})
-			continue
-		}
-		if !seen {
-			if o.home(g.DN) == "" {
-				p.Problems = append(p.Problems, Problem{CloudID: g.CloudID, DN: g.DN, Err: ErrNotOwned, Message: "would be created outside " + o.placesText()})
-				continue
-			}
-			ops = append(ops, create(g, members, pending, o)...)
-			continue
-		}
-		before := len(ops)
-		if d.Changes != nil {
-			removed, _ := resolve(d.Changes.Removed, finalDN)
-			ops = append(ops, byChanges(g, a, members, removed, o)...)
-		} else {
-			ops = append(ops, converge(g, a, members, o)...)
-		}
-		if len(ops) == before {
-			p.Unchanged++
-		}
-	}
-	var removals []Op
-	owned := 0
-	for id, a := range byID {
-		if a.DN == "" {
-			continue
-		}
-		owned++
-		if wanted(id) {
-			continue
-		}
-		disp, known := undesired[id]
-		if !known {
-			disp = Disposition{Fate: DeleteIt, Reason: "the cloud group no longer exists"}
-		}
-		switch disp.Fate {
-		case DeleteIt:
-			removals = append(removals, Op{Action: Delete, CloudID: id, DN: a.DN, Anchor: a.Anchor, Reason: disp.Reason})
-		case Quarantine:
-			if o.QuarantineOU == "" {
-				p.Problems = append(p.Problems, Problem{CloudID: id, DN: a.DN, Message: "quarantine asked for but writeback.quarantine_ou is not set; kept"})
-				continue
-			}
-			if under(a.DN, o.QuarantineOU) {
-				continue // already there
-			}
-			moved := childDN(a.DN, o.QuarantineOU)
-			removals = append(removals, Op{Action: Move, CloudID: id, DN: a.DN, NewParent: o.QuarantineOU, Anchor: a.Anchor, Reason: disp.Reason})
-			removals = append(removals, batches(RemoveMembers, id, moved, a.Anchor, a.Members, o.BatchSize)...)
-		}
-	}
-	limit := o.DeleteThreshold
-	if o.DeleteThresholdPercent > 0 {
-		limit = min(limit, max(1, max(owned, o.OwnedTotal)*o.DeleteThresholdPercent/100))
-	}
-	if o.AllowDeletes > limit {
-		limit = o.AllowDeletes
-	}
-	gone := map[string]bool{}
-	for _, op := range removals {
-		gone[op.CloudID] = true
-	}
-	if len(gone) > limit {
-		p.Problems = append(p.Problems, Problem{Err: ErrThresholdExceeded, Message: fmt.Sprintf(
-			"this run would delete or quarantine %d groups, more than the threshold of %d: it deletes and quarantines none; run %s --allow-deletes %d to let them through",
-			len(gone), limit, cmp.Or(o.Command, "sync"), len(gone))})
-		p.HeldBack = removals
-	} else {
-		ops = append(ops, removals...)
-	}
-	sort.SliceStable(ops, func(i, j int) bool {
-		ai, aj := slices.Index(actionOrder, ops[i].Action), slices.Index(actionOrder, ops[j].Action)
-		if ai != aj {
-			return ai < aj
-		}
-		return ops[i].CloudID < ops[j].CloudID
-	})
-	p.Ops = ops
-	for id, mps := range p.NotWritten {
-		for i := range mps {
-			if mps[i].Code == "" {
-				mps[i].Code = policy.MemberReasonCode(mps[i].Reason)
-			}
-		}
-		p.NotWritten[id] = mps
-	}
-	return p
 }
 
 // resolve turns members into DNs, anchors through finalDN; it returns the

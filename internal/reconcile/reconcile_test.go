@@ -244,3 +244,28 @@ func ExampleMake() {
 	// update CN=Marketing_2c1a0b9f8e7d,OU=Cloud Groups,DC=contoso,DC=test [{displayName [Marketing (old)] [Marketing]}] []
 	// add-members CN=Marketing_2c1a0b9f8e7d,OU=Cloud Groups,DC=contoso,DC=test [] [CN=Adele Vance,CN=Users,DC=contoso,DC=test]
 }
+
+// Each operation knows where it leaves its group, and whether it puts it
+// in quarantine (DNs compared as AD compares them).
+func TestOpFinalDNAndQuarantine(t *testing.T) {
+	const dn, q = `CN=Sales\, EMEA,OU=Cloud,DC=contoso,DC=test`, "OU=Quarantine,DC=contoso,DC=test"
+	for _, tc := range []struct {
+		op         Op
+		final      string
+		quarantine bool
+	}{
+		{Op{Action: Update, DN: dn}, dn, false},
+		{Op{Action: Rename, DN: dn, NewRDN: "CN=Sales"}, "CN=Sales,OU=Cloud,DC=contoso,DC=test", false},
+		{Op{Action: Move, DN: dn, NewParent: q}, `CN=Sales\, EMEA,` + q, true},
+		{Op{Action: Move, DN: dn, NewParent: "ou=QUARANTINE, dc=contoso, dc=test"}, `CN=Sales\, EMEA,ou=QUARANTINE, dc=contoso, dc=test`, true},
+		{Op{Action: Move, DN: dn, NewParent: "OU=Teams,DC=contoso,DC=test"}, `CN=Sales\, EMEA,OU=Teams,DC=contoso,DC=test`, false},
+		{Op{Action: Delete, DN: dn}, "", false},
+	} {
+		if got := tc.op.FinalDN(); got != tc.final {
+			t.Errorf("%s: FinalDN %q, want %q", tc.op.Action, got, tc.final)
+		}
+		if got := tc.op.Quarantines(q); got != tc.quarantine {
+			t.Errorf("%s to %q: Quarantines %v", tc.op.Action, tc.op.NewParent, got)
+		}
+	}
+}

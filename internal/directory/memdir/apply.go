@@ -50,12 +50,8 @@ func (d *Directory) apply(op reconcile.Op) (err error) {
 		err = d.create(op)
 	case reconcile.Update:
 		err = d.update(op)
-	case reconcile.Move:
-		rdn, _ := policy.SplitDN(op.DN)
-		err = d.moveTo(d.lookupDN(op.DN), rdn+","+op.NewParent)
-	case reconcile.Rename:
-		_, parent := policy.SplitDN(op.DN)
-		err = d.moveTo(d.lookupDN(op.DN), op.NewRDN+","+parent)
+	case reconcile.Move, reconcile.Rename:
+		err = d.moveTo(d.lookupDN(op.DN), op.FinalDN())
 	case reconcile.AddMembers:
 		err = d.members(d.lookupDN(op.DN), op.Members, true)
 	case reconcile.RemoveMembers:

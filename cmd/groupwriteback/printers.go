@@ -1,0 +1,258 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+)
+
+// planJSON is the documented JSON of plan and sync (docs/plan-format.md).
+type planJSON struct {
+	Version    int                                  `json:"version"`
+	Kind       string                               `json:"kind"`
+	Mode       string                               `json:"mode"`
+	Operations []reconcile.Op                       `json:"operations"`
+	Problems   []reconcile.Problem                  `json:"problems"`
+	NotWritten map[string][]reconcile.MemberProblem `json:"membersNotWritten"`
+	Skipped    []skipped                            `json:"notWrittenBack"`
+	Notes      []note                               `json:"fieldsNotWrittenAsIs"`
+	Failures   []engine.Failure                     `json:"notInStep"`
+	Counts     engine.Counts                        `json:"counts"`
+	LDAPWrites int                                  `json:"ldapWrites"`
+	Trace      *engine.Trace                        `json:"trace,omitempty"`
+}
+
+// note is a field of a written group that was cleaned or left out.
+type note struct {
+	CloudID string `json:"cloudId"`
+	Name    string `json:"name"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+type skipped struct {
+	CloudID string `json:"cloudId"`
+	Name    string `json:"name"`
+	// Code is soft_deleted, writeback_off or out_of_scope (which delete
+	// policy applies); Reason says why in words.
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
+}
+
+func jsonResult(res *engine.Result, dry bool) planJSON {
+	kind := "sync"
+	if dry {
+		kind = "plan"
+	}
+	out := planJSON{Version: 2, Kind: kind, Mode: res.Mode, Operations: res.Plan.Ops, Problems: res.Plan.Problems,
+		NotWritten: res.Plan.NotWritten, Failures: res.Failures, Counts: res.Counts, LDAPWrites: res.Writes, Trace: res.Trace}
+	if out.Operations == nil {
+		out.Operations = []reconcile.Op{}
+	}
+	if out.Problems == nil {
+		out.Problems = []reconcile.Problem{}
+	}
+	if out.Failures == nil {
+		out.Failures = []engine.Failure{}
+	}
+	for _, d := range res.Skipped {
+		out.Skipped = append(out.Skipped, skipped{CloudID: d.CloudID, Name: d.Name, Code: strings.ReplaceAll(string(d.Cause), "-", "_"), Reason: d.Reason})
+	}
+	if out.Skipped == nil {
+		out.Skipped = []skipped{}
+	}
+	out.Notes = []note{}
+	for _, n := range res.Notes {
+		out.Notes = append(out.Notes, note{CloudID: n.CloudID, Name: n.Name, Field: n.Field, Message: n.Message})
+	}
+	return out
+}
+
+func printPlan(w io.Writer, res *engine.Result) {
+	n := map[reconcile.Action]int{}
+	groups := map[reconcile.Action]map[string]bool{}
+	for _, op := range res.Plan.Ops {
+		n[op.Action]++
+		if groups[op.Action] == nil {
+			groups[op.Action] = map[string]bool{}
+		}
+		groups[op.Action][op.CloudID] = true
+	}
+	changed := map[string]bool{}
+	for _, a := range []reconcile.Action{reconcile.Rename, reconcile.Update, reconcile.AddMembers, reconcile.RemoveMembers} {
+		for id := range groups[a] {
+			if !groups[reconcile.Create][id] {
+				changed[id] = true
+			}
+		}
+	}
+	fmt.Fprintf(w, "plan (%s): %d to create, %d to change, %d to delete, %d unchanged\n",
+		res.Mode, len(groups[reconcile.Create]), len(changed), len(groups[reconcile.Delete]), res.Counts.Unchanged)
+	for _, op := range res.Plan.Ops {
+		printOp(w, op)
+	}
+	printHeldBack(w, res)
+	printNotes(w, res)
+}
+
+// printHeldBack names what the delete threshold holds back, with the
+// command that lets it through.
+func printHeldBack(w io.Writer, res *engine.Result) {
+	if len(res.Plan.HeldBack) == 0 {
+		return
+	}
+	for _, p := range res.Plan.Problems {
+		if errors.Is(p.Err, reconcile.ErrThresholdExceeded) {
+			fmt.Fprintf(w, "held back by the delete threshold: %s\n", p.Message)
+		}
+	}
+	for _, op := range res.Plan.HeldBack {
+		printOp(w, op)
+	}
+}
+
+func printOp(w io.Writer, op reconcile.Op) {
+	if op.SID != "" {
+		defer fmt.Fprintf(w, "            in place: the original AD group of SID %s (its source of authority moved to the cloud)\n", op.SID)
+	}
+	switch op.Action {
+	case reconcile.Create:
+		fmt.Fprintf(w, "  create  %s\n", op.DN)
+		for _, c := range op.Changes {
+			fmt.Fprintf(w, "            %s: %s\n", c.Name, strings.Join(c.New, ", "))
+		}
+		if len(op.Members) > 0 {
+			fmt.Fprintf(w, "            member: %d\n", len(op.Members))
+		}
+	case reconcile.Rename:
+		fmt.Fprintf(w, "  rename  %s\n      to  %s\n", op.DN, op.NewRDN)
+	case reconcile.Update:
+		fmt.Fprintf(w, "  update  %s\n", op.DN)
+		for _, c := range op.Changes {
+			fmt.Fprintf(w, "            %s\n", attrChange(c))
+		}
+	case reconcile.AddMembers, reconcile.RemoveMembers:
+		sign := "+"
+		if op.Action == reconcile.RemoveMembers {
+			sign = "-"
+		}
+		fmt.Fprintf(w, "  members %s: %s%d", op.DN, sign, len(op.Members))
+		if len(op.Members) <= 3 {
+			fmt.Fprintf(w, " (%s)", strings.Join(op.Members, "; "))
+		}
+		fmt.Fprintln(w)
+	case reconcile.Delete:
+		fmt.Fprintf(w, "  delete  %s (%s)\n", op.DN, op.Reason)
+	case reconcile.Move:
+		fmt.Fprintf(w, "  move    %s\n      to  %s", op.DN, op.NewParent)
+		if op.Reason != "" {
+			fmt.Fprintf(w, " (%s)", op.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func show(v []string) string {
+	if len(v) == 0 {
+		return "(none)"
+	}
+	return fmt.Sprintf("%q", strings.Join(v, ", "))
+}
+
+// attrChange is an attribute change as every printer writes it:
+// name: "old" -> "new".
+func attrChange(c reconcile.AttrChange) string {
+	return c.Name + ": " + show(c.Old) + " -> " + show(c.New)
+}
+
+// printFieldNotes lists the fields written cleaned or left out.
+func printFieldNotes(w io.Writer, res *engine.Result) {
+	if len(res.Notes) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "fields not written as the cloud has them (the rest of each group is written):")
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "  %s %q: %s: %s\n", n.CloudID, n.Name, n.Field, n.Message)
+	}
+}
+
+func printNotes(w io.Writer, res *engine.Result) {
+	printFieldNotes(w, res)
+	if len(res.Plan.NotWritten) > 0 {
+		fmt.Fprintln(w, "members not written:")
+		ids := make([]string, 0, len(res.Plan.NotWritten))
+		for id := range res.Plan.NotWritten {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			reasons := map[string]int{}
+			for _, mp := range res.Plan.NotWritten[id] {
+				reasons[mp.Reason]++
+			}
+			var parts []string
+			for r, c := range reasons {
+				parts = append(parts, fmt.Sprintf("%d %s", c, r))
+			}
+			sort.Strings(parts)
+			fmt.Fprintf(w, "  %s: %s\n", id, strings.Join(parts, "; "))
+		}
+	}
+	if len(res.Skipped) > 0 {
+		fmt.Fprintln(w, "not written back:")
+		for _, d := range res.Skipped {
+			fmt.Fprintf(w, "  %s %q: %s\n", d.CloudID, d.Name, d.Reason)
+		}
+	}
+	if len(res.Failures) > 0 {
+		fmt.Fprintln(w, "not in step:")
+		for _, f := range res.Failures {
+			if f.CloudID == "" {
+				fmt.Fprintf(w, "  %s\n", f.Message)
+				continue
+			}
+			fmt.Fprintf(w, "  %s %q: %s: %s\n", f.CloudID, f.Name, f.State, f.Message)
+		}
+	}
+}
+
+func printSync(w io.Writer, res *engine.Result) {
+	c := res.Counts
+	fmt.Fprintf(w, "sync (%s): %d created, %d updated, %d deleted, %d quarantined, %d unchanged, %d failed, %d not writable; %d LDAP writes\n",
+		res.Mode, c.Created, c.Updated, c.Deleted, c.Quarantined, c.Unchanged, c.Failed, c.NotWritable, res.Writes)
+	printFieldNotes(w, res)
+	printHeldBack(w, res)
+	if len(res.Drift) > 0 {
+		fmt.Fprintf(w, "drift repaired (AD edited by hand, overwritten with the cloud's values): %s\n", strings.Join(res.Drift, ", "))
+	}
+	if len(c.MembersNotWritten) > 0 {
+		var parts []string
+		total := 0
+		for r, n := range c.MembersNotWritten {
+			parts = append(parts, fmt.Sprintf("%d %s", n, policy.MemberReasonText(r)))
+			total += n
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, "members not written: %d (%s)\n", total, strings.Join(parts, "; "))
+	}
+	for _, p := range res.Plan.Problems {
+		if p.CloudID == "" && !errors.Is(p.Err, reconcile.ErrThresholdExceeded) { // that one is printed with what it holds back
+			fmt.Fprintf(w, "problem: %s\n", p.Message)
+		}
+	}
+	if len(res.Failures) > 0 {
+		fmt.Fprintln(w, "not in step:")
+		for _, f := range res.Failures {
+			if f.CloudID == "" {
+				continue
+			}
+			fmt.Fprintf(w, "  %s %q: %s: %s\n", f.CloudID, f.Name, f.State, f.Message)
+		}
+	}
+}

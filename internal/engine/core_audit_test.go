@@ -1,0 +1,127 @@
+package engine_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/audit"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/state"
+)
+
+// The audit trail holds every write of a sync that creates, updates,
+// changes members and deletes, each with its values old and new.
+func TestCoreAuditTrail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	trail, err := audit.Open(path, audit.Options{Key: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trail.Close()
+	e := newMemEnv(t, 2, []map[string]any{
+		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}},
+		{"id": groupID(2), "displayName": "Other", "mailNickname": "other", "members": []any{userID(1)}},
+	}, func(c *engine.Config) {
+		c.Audit = trail
+		c.Fates.HardDelete = reconcile.DeleteIt
+		c.DeleteThresholdPercent = 0
+	})
+	e.sync(engine.RunOptions{})
+	if err := e.tenant.UpdateGroup(groupID(1), map[string]any{"description": "now described"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tenant.AddMember(groupID(1), userID(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tenant.RemoveMember(groupID(1), userID(0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, do := range []func(string) error{e.tenant.DeleteGroup, e.tenant.PurgeDeleted} {
+		if err := do(groupID(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	otherDN := e.group(groupID(2)).DN
+	_, writes := e.sync(engine.RunOptions{})
+	entries, err := audit.Read(path, audit.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byAction := map[string]engine.AuditEntry{}
+	for _, en := range entries {
+		byAction[en.CloudID+" "+en.Action] = en
+		if en.Outcome != "applied" || en.RunID == 0 || en.Time.IsZero() || en.Name == "" {
+			t.Errorf("entry %+v", en)
+		}
+	}
+	if len(entries) != 2+int(writes) {
+		t.Fatalf("%d entries for 2 creates and %d writes: %+v", len(entries), writes, entries)
+	}
+	create := byAction[groupID(1)+" create"]
+	if create.MembersAdded[0] != e.users[0].DN || len(create.Changes) == 0 {
+		t.Errorf("create: %+v", create)
+	}
+	upd := byAction[groupID(1)+" update"]
+	if len(upd.Changes) != 1 || upd.Changes[0].Name != "description" || len(upd.Changes[0].Old) != 0 || upd.Changes[0].New[0] != "now described" {
+		t.Errorf("update: %+v", upd)
+	}
+	if add, rem := byAction[groupID(1)+" add-members"], byAction[groupID(1)+" remove-members"]; add.MembersAdded[0] != e.users[1].DN || rem.MembersRemoved[0] != e.users[0].DN {
+		t.Errorf("member changes: %+v %+v", add, rem)
+	}
+	if del := byAction[groupID(2)+" delete"]; del.DN != otherDN || del.Name != "Other" {
+		t.Errorf("delete: %+v", del)
+	}
+}
+
+// A plan counts what it plans; the sync that applies it counts what it did.
+func TestCorePlanCountsWhatItPlans(t *testing.T) {
+	e := newMemEnv(t, 1, []map[string]any{
+		{"id": groupID(1), "displayName": "A", "mailNickname": "a", "members": []any{userID(0)}},
+		{"id": groupID(2), "displayName": "B", "mailNickname": "b"},
+		{"id": groupID(3), "displayName": "C", "mailNickname": "c"},
+	}, nil)
+	plan, err := e.eng.Run(context.Background(), engine.RunOptions{DryRun: true})
+	if err != nil || plan.Counts.Created != 3 || plan.Counts.Updated != 0 {
+		t.Fatalf("plan counts: %+v, %v", plan.Counts, err)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	if res.Counts.Created != 3 {
+		t.Fatalf("sync counts: %+v", res.Counts)
+	}
+	if err := e.tenant.UpdateGroup(groupID(2), map[string]any{"description": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if plan, _ := e.eng.Run(context.Background(), engine.RunOptions{DryRun: true}); plan.Counts.Updated != 1 || plan.Counts.Created != 0 {
+		t.Fatalf("plan of one update: %+v", plan.Counts)
+	}
+}
+
+// A sAMAccountName another object of the domain holds (here a user in
+// another OU) is never written: the group is reported, naming the holder,
+// and the others are written.
+func TestCoreSAMAccountNameTakenInTheDomain(t *testing.T) {
+	e := newMemEnv(t, 1, []map[string]any{
+		{"id": groupID(1), "displayName": "Access", "mailNickname": "access"},
+		{"id": groupID(2), "displayName": "Other", "mailNickname": "other"},
+	}, nil)
+	holder, err := e.dir.AddUser("CN=Users,"+memBase, "ACCESS_2c1a0b000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := e.eng.Run(context.Background(), engine.RunOptions{DryRun: true})
+	if err != nil || plan.Counts.Created != 1 || len(plan.Failures) != 1 || !strings.Contains(plan.Failures[0].Message, holder.DN) {
+		t.Fatalf("plan: %v %+v %+v", err, plan.Counts, plan.Failures)
+	}
+	res, w := e.sync(engine.RunOptions{})
+	if w != 1 || e.group(groupID(1)) != nil || e.group(groupID(2)) == nil {
+		t.Fatalf("%d writes: %+v", w, res.Counts)
+	}
+	st := e.statuses()[groupID(1)]
+	if st.State != state.Failed || !strings.Contains(st.Message, `sAMAccountName "Access_2c1a0b000001" is already held by `+holder.DN) ||
+		!strings.Contains(st.Message, "writeback.naming") {
+		t.Fatalf("status: %+v", st)
+	}
+}

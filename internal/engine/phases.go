@@ -1,0 +1,304 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/state"
+)
+
+// Plan reads the tenant and AD and decides what a cycle would do, writing
+// nothing: the plan Apply carries out, or that plan --out saves. It runs
+// in named phases, each reading or deciding one thing for the next:
+// begin, read the cloud, select the work, read AD, resolve the members,
+// reconcile, and finish the plan.
+func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
+	p, err := e.begin(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	for _, phase := range []func(context.Context, *planning) error{e.readCloud, e.selectWork, e.readAD, e.resolveMembers, e.reconcile} {
+		if err := phase(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	return e.finishPlan(p), nil
+}
+
+// planning is one plan in the making: what each phase read or decided.
+type planning struct {
+	o     RunOptions
+	asked SavedOptions
+	mode  string
+	en    state.Enablement
+	// links are the delta links the rounds start from; kept are those the
+	// state holds (a cycle on one group leaves them as they were).
+	links, kept state.Links
+
+	// The cloud.
+	snap *cloud.Snapshot
+	// gr and ur are the rounds read; once applied to snap, only which
+	// objects they changed is kept (changedGroups, changedUsers).
+	gr                          *cloud.GroupRound
+	ur                          *cloud.UserRound
+	changedGroups, changedUsers []string
+	// left are the groups left pending or failed by earlier cycles.
+	left []state.GroupStatus
+	// before fingerprints the snapshot before a full cycle's rounds (to
+	// tell drift from cloud changes).
+	before prints
+	// changes are the groups that may be planned from their member
+	// changes alone.
+	changes       map[string]*memberChanges
+	behaviourRead []string
+	full          bool
+	// target is the one group of RunOptions.Group.
+	target string
+
+	// The work.
+	res       *Result
+	dirty     map[string]bool
+	decisions []policy.Decision
+	work      []policy.Decision
+	tr        *Trace
+	managed   []string
+	ropts     reconcile.Options
+
+	// AD, and the decision.
+	actual  []reconcile.ADGroup
+	desired []reconcile.Desired
+	plan    reconcile.Plan
+}
+
+// begin reads what the state says of the cycle to come: the enablement,
+// the binding, and whether the configuration changed since the last cycle
+// (then it is a full one).
+func (e *Engine) begin(ctx context.Context, o RunOptions) (*planning, error) {
+	p := &planning{o: o, asked: SavedOptions{Full: o.Full, Group: o.Group, AllowDeletes: o.AllowDeletes}, mode: "delta"}
+	if o.Full {
+		p.mode = "full"
+	}
+	var err error
+	if p.en, err = e.store.Enablement(ctx); err != nil {
+		return nil, err
+	}
+	if o.WithoutExchange != nil {
+		p.en.WithoutExchange = *o.WithoutExchange
+	}
+	if err := e.checkBinding(ctx, false); err != nil {
+		return nil, err
+	}
+	if p.snap, p.links, err = e.store.LoadHead(ctx); err != nil {
+		return nil, err
+	}
+	if last, err := e.store.Meta(ctx, "config"); err != nil {
+		return nil, err
+	} else if last != "" && last != e.configPrint() && !o.Full && o.Group == "" {
+		// A delta cycle would leave groups the new scope, naming or target
+		// concern untouched until the daily full one.
+		e.logger.Info("the configuration's scope, naming, target or delete policies changed since the last cycle: this cycle is a full one")
+		p.o.Full = true
+	}
+	p.kept = p.links
+	if p.o.Full {
+		p.links = state.Links{}
+	}
+	return p, nil
+}
+
+// readCloud reads the groups and users rounds from Graph and applies them
+// to the tenant as last read. That snapshot is loaded only when there is
+// work: a delta cycle that Graph says nothing changed for, with nothing
+// left from the last one, takes the same time whatever the tenant's size.
+func (e *Engine) readCloud(ctx context.Context, p *planning) error {
+	var err error
+	if p.gr, p.ur, err = e.readRounds(ctx, p.links); err != nil {
+		return err
+	}
+	if !p.o.Full && p.o.Group == "" {
+		if p.left, err = e.store.Statuses(ctx, state.Pending, state.Failed); err != nil {
+			return err
+		}
+	}
+	if !quiet(p.o, p.gr, p.ur, p.left) {
+		if p.snap, _, err = e.store.LoadCloud(ctx); err != nil {
+			return err
+		}
+	}
+	if p.o.Full {
+		p.before = fingerprints(p.snap)
+	}
+	p.changes = byChanges(p.snap, p.gr) // read before the round is applied
+	p.snap.ApplyGroups(p.gr.Full, p.gr.Changes)
+	p.snap.ApplyUsers(p.ur.Full, p.ur.Changes)
+	if err := e.confirmRemovedUsers(ctx, p.snap, p.ur.Changes); err != nil {
+		return err
+	}
+	if p.behaviourRead, err = e.readSyncBehavior(ctx, p.snap, p.gr); err != nil {
+		return err
+	}
+	p.snap.UnifiedWritebackDefault = e.tenantDefault(ctx, p.snap.UnifiedWritebackDefault)
+	if p.full = p.o.Full || p.gr.Full || p.ur.Full; p.full {
+		p.mode = "full"
+	}
+	return nil
+}
+
+// selectWork decides which groups the cycle works on: one (a cycle on one
+// group), every one (full), or those the rounds changed and those left
+// from before (delta); and decides each in scope or not.
+func (e *Engine) selectWork(ctx context.Context, p *planning) error {
+	if p.o.Group != "" {
+		var err error
+		if p.target, err = e.target(ctx, p.o.Group, p.snap); err != nil {
+			return err
+		}
+		p.mode, p.full = "group", false
+	}
+	if err := e.checkPlaces(ctx, p.full); err != nil {
+		return err
+	}
+	p.res = &Result{Mode: p.mode, Counts: Counts{MembersNotWritten: map[string]int{}}}
+	var otherwise map[string]bool
+	switch {
+	case p.target != "":
+		p.dirty, p.changes = map[string]bool{p.target: true}, nil
+	case !p.full:
+		p.dirty, otherwise = dirtyGroups(p.snap, p.gr, p.ur, p.left)
+	default:
+		p.changes = nil
+	}
+	// The rounds are applied: keep only which objects they changed, and let
+	// the collector have the rest before planning, the cycle's peak.
+	p.changedGroups, p.changedUsers = groupIDs(p.gr.Changes), userIDs(p.ur.Changes)
+	p.gr.Changes, p.ur.Changes = nil, nil
+	narrow(p.changes, otherwise)
+	// Members are listed by resolve, a slice of groups at a time.
+	p.decisions = policy.DecideSome(p.snap, e.policyOptions(p.en), map[string]bool{})
+	if p.target != "" {
+		p.tr = newTrace(p.target, decisionOf(p.decisions, p.target))
+	}
+	p.managed = e.managed()
+	p.ropts = e.reconcileOptions(p.managed, p.o)
+	return e.keepByChanges(ctx, p.changes, p.decisions, p.snap)
+}
+
+// readAD reads the groups the work touches from AD. Anchored groups are
+// looked for in the whole domain, so that one moved out of the target OU
+// (or written by another tool elsewhere) is reported rather than
+// duplicated.
+func (e *Engine) readAD(ctx context.Context, p *planning) error {
+	var err error
+	if p.full {
+		p.actual, err = e.reader.OwnedGroups(ctx, e.cfg.BaseDN, p.managed)
+	} else {
+		p.actual, err = e.readDelta(ctx, deltaWork{decisions: p.decisions, dirty: p.dirty, changes: p.changes}, p.managed, p.ropts)
+	}
+	if err != nil {
+		return fmt.Errorf("engine: read groups from AD: %w", err)
+	}
+	for _, d := range p.decisions {
+		if p.full || p.dirty[d.CloudID] {
+			p.work = append(p.work, d)
+		}
+	}
+	return nil
+}
+
+// resolveMembers finds the original AD groups of the groups written in
+// place, and each wanted group's members in AD.
+func (e *Engine) resolveMembers(ctx context.Context, p *planning) error {
+	originals, err := e.placeOriginals(ctx, p.work)
+	if err != nil {
+		return err
+	}
+	if p.desired, err = e.resolve(ctx, p.work, policy.NewLister(p.snap, p.decisions), p.changes, p.tr); err != nil {
+		return err
+	}
+	for i := range p.desired {
+		p.desired[i].Original = originals[p.desired[i].Group.CloudID]
+	}
+	return nil
+}
+
+// reconcile decides what becomes of each group of the work (written, kept,
+// deleted, quarantined), plans the operations, and takes out of the plan
+// what AD would refuse (a taken sAMAccountName) and what the write gate
+// would (a member added to a protected group), as problems.
+func (e *Engine) reconcile(ctx context.Context, p *planning) error {
+	undesired := map[string]reconcile.Disposition{}
+	for _, d := range p.work {
+		switch {
+		case d.Desired != nil:
+			p.res.Counts.InScope++
+			p.res.Notes = append(p.res.Notes, d.Notes...)
+		case d.InScope:
+			// Not writable now: its AD copy, if any, is kept as it is.
+			p.res.Counts.InScope++
+			p.res.Counts.NotWritable++
+			undesired[d.CloudID] = reconcile.Disposition{Fate: reconcile.Keep, Reason: d.Problem.Error()}
+		default:
+			undesired[d.CloudID] = reconcile.Disposition{Fate: e.cfg.Fates.of(d.Cause), Reason: d.Reason}
+			p.res.Skipped = append(p.res.Skipped, d)
+		}
+	}
+	if err := e.checkGone(ctx, p.snap, p.actual, undesired); err != nil {
+		return err
+	}
+	if !p.full && mayRemove(p.actual, p.desired) {
+		// A delta cycle reads only the groups it works on from AD: the
+		// share of deletes is taken of every group written.
+		var err error
+		if p.ropts.OwnedTotal, err = e.store.CountWritten(ctx); err != nil {
+			return err
+		}
+	}
+	p.plan = reconcile.Make(p.desired, p.actual, undesired, p.ropts)
+	if err := e.checkSAMs(ctx, &p.plan); err != nil {
+		return err
+	}
+	return e.checkProtected(ctx, &p.plan)
+}
+
+// finishPlan makes the result and the plan: its problems and failures,
+// the trace of one group, drift found by a full cycle, the counts, and
+// what Apply needs of what was read.
+func (e *Engine) finishPlan(p *planning) *Plan {
+	res, plan, snap := p.res, p.plan, p.snap
+	for _, pr := range plan.Problems {
+		if pr.CloudID != "" {
+			res.Failures = append(res.Failures, Failure{CloudID: pr.CloudID, Name: nameOf(snap, pr.CloudID), DN: pr.DN, State: state.Failed, Message: pr.Message})
+		}
+	}
+	res.Plan = plan
+	if p.tr != nil {
+		p.tr.finish(plan, p.actual, snap)
+		res.Trace = p.tr
+	}
+	if p.o.Full {
+		res.Drift = drift(plan, p.before, snap)
+		res.Counts.Drifted = len(res.Drift)
+		for _, id := range res.Drift {
+			e.logger.Warn("drift: the AD group was changed by hand; overwriting it with the cloud's values", "cloud_id", id)
+		}
+	}
+	res.Counts.Unchanged = plan.Unchanged
+	res.Counts.planned(plan.Ops, e.cfg.QuarantineOU)
+	notWritten := countNotWritten(plan, p.changes, res.Counts.MembersNotWritten)
+	for _, d := range p.work {
+		if d.Problem != nil {
+			res.Failures = append(res.Failures, Failure{CloudID: d.CloudID, Name: d.Name, State: state.NotWritable, Message: d.Problem.Error()})
+		}
+	}
+	out := e.newPlan(res, p.actual, p.desired, state.Links{Groups: p.gr.DeltaLink, Users: p.ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
+	out.fresh = &freshState{snap: snap, gr: p.gr, ur: p.ur, changedGroups: append(p.changedGroups, p.behaviourRead...), changedUsers: p.changedUsers,
+		actual: p.actual, work: p.work, notWritten: notWritten}
+	if p.target != "" {
+		out.fresh.oneGroup, out.fresh.kept = true, p.kept
+	}
+	out.Options = p.asked
+	return out
+}

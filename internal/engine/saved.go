@@ -1,0 +1,231 @@
+package engine
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/state"
+)
+
+// SavePlan signs the plan with the state's plan key and writes it to
+// path, readable by its owner only.
+func (e *Engine) SavePlan(ctx context.Context, p *Plan, path string) error {
+	key, err := e.planKey(ctx)
+	if err != nil {
+		return err
+	}
+	p.MAC = ""
+	canon, err := canonicalPlan(p)
+	if err != nil {
+		return err
+	}
+	p.MAC = planMAC(key, canon)
+	b, err := json.MarshalIndent(p, "", " ")
+	if err != nil {
+		return err
+	}
+	// Written aside and renamed, so that a reader (an operator copying a
+	// staging service's plan) never sees half a plan.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// planKey is the key plans are signed with: writeback.plan_key_file's,
+// else the state's.
+func (e *Engine) planKey(ctx context.Context) ([]byte, error) {
+	if len(e.cfg.PlanKey) > 0 {
+		return e.cfg.PlanKey, nil
+	}
+	return e.store.Secret(ctx, state.PlanKey)
+}
+
+// canonicalPlan is the plan's JSON without its MAC, compacted with its
+// keys in order: what the MAC is computed over, on save and on load.
+func canonicalPlan(p *Plan) ([]byte, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return canonicalJSON(b)
+}
+
+// canonicalJSON is a plan file's top-level object without "mac", keys in
+// order, compacted (the values as written, whitespace outside strings
+// aside).
+func canonicalJSON(b []byte) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	delete(fields, "mac")
+	return json.Marshal(fields)
+}
+
+func planMAC(key, canon []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(canon)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// LoadPlan reads a plan that plan --out (or a staging service) saved. It
+// is untrusted until CheckSaved verified it.
+func LoadPlan(path string) (*Plan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("engine: plan: %w", err)
+	}
+	var p Plan
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("engine: plan %s: %w", path, err)
+	}
+	if p.Version != PlanVersion || p.Result == nil {
+		return nil, fmt.Errorf("engine: plan %s: version %d is not %d: %w", path, p.Version, PlanVersion, ErrPlanRefused)
+	}
+	if p.signed, err = canonicalJSON(b); err != nil {
+		return nil, fmt.Errorf("engine: plan %s: %w", path, err)
+	}
+	return &p, nil
+}
+
+// CheckSaved refuses a saved plan that is not as the tool saved it (its
+// MAC, keyed by this state's plan key), made for another tenant, domain or
+// OUs, dated in the future, older than maxAge, or of a kind that is never
+// saved (disable).
+func (e *Engine) CheckSaved(ctx context.Context, p *Plan, maxAge time.Duration) error {
+	key, err := e.planKey(ctx)
+	if err != nil {
+		return err
+	}
+	if p.MAC == "" || p.signed == nil {
+		return fmt.Errorf("engine: %w: it carries no MAC", ErrPlanAltered)
+	}
+	if !hmac.Equal([]byte(planMAC(key, p.signed)), []byte(p.MAC)) {
+		return fmt.Errorf("engine: %w", ErrPlanAltered)
+	}
+	if want := e.binding(); !sameBinding(p.Binding, want) {
+		return fmt.Errorf("engine: %w: it was made for another tenant or directory: %v", ErrPlanRefused, &StateMismatchError{State: p.Binding, Config: want})
+	}
+	switch p.Mode {
+	case "delta", "full", "group":
+	default:
+		return fmt.Errorf("engine: %w: a %q plan is never saved (only sync's: delta, full or group)", ErrPlanRefused, p.Mode)
+	}
+	age := e.now().Sub(p.Created)
+	if age < -planSkew {
+		return fmt.Errorf("engine: %w: it is dated %s, %s in the future (clocks differ by more than %s?)", ErrPlanRefused,
+			p.Created.UTC().Format(time.RFC3339), (-age).Round(time.Second), planSkew)
+	}
+	if maxAge > 0 && age > maxAge {
+		return fmt.Errorf("engine: %w: it was made %s ago, more than writeback.plan_max_age (%s): make a new one", ErrPlanRefused,
+			age.Round(time.Second), maxAge)
+	}
+	return nil
+}
+
+// approve compares a saved plan with the plan made now and says, for each
+// group either touches, why its operations are not applied: the group is
+// applied only when the engine plans now exactly the operations the saved
+// plan holds for it (as sets; old values aside, since they only show what
+// is overwritten). Everything else is refused, named, and left to the next
+// sync.
+func approve(saved, now *Plan) map[string]string {
+	byGroup := func(ops []reconcile.Op) map[string][]reconcile.Op {
+		out := map[string][]reconcile.Op{}
+		for _, op := range ops {
+			id := strings.ToLower(op.CloudID)
+			out[id] = append(out[id], op)
+		}
+		return out
+	}
+	was, is := byGroup(saved.Result.Plan.Ops), byGroup(now.Result.Plan.Ops)
+	refused := map[string]string{}
+	for id, ops := range was {
+		if why := differs(ops, is[id]); why != "" {
+			refused[id] = why
+		}
+	}
+	for id, ops := range is {
+		if _, inSaved := was[id]; !inSaved {
+			refused[id] = fmt.Sprintf("the engine now plans %s, which the saved plan does not hold", describeOp(ops[0]))
+		}
+	}
+	return refused
+}
+
+// differs says how a group's saved operations differ from those planned
+// now ("" when they are the same).
+func differs(saved, now []reconcile.Op) string {
+	if len(now) == 0 {
+		return fmt.Sprintf("the engine plans nothing for this group now, not %s (it changed since the plan was made)", describeOp(saved[0]))
+	}
+	keys := map[string]int{}
+	for _, op := range now {
+		keys[opKey(op)]++
+	}
+	for _, op := range saved {
+		k := opKey(op)
+		if keys[k] == 0 {
+			return fmt.Sprintf("the engine would not plan %s now (the group changed since the plan was made)", describeOp(op))
+		}
+		keys[k]--
+	}
+	for _, op := range now {
+		if keys[opKey(op)] > 0 {
+			return fmt.Sprintf("the engine now also plans %s, which the saved plan does not hold", describeOp(op))
+		}
+	}
+	return ""
+}
+
+// opKey is what makes two operations the same: action, group, object,
+// where it goes, what it must carry, and what it writes.
+func opKey(op reconcile.Op) string {
+	var b strings.Builder
+	norm := func(dn string) string {
+		if dn == "" {
+			return ""
+		}
+		if d, err := policy.ParseDN(dn); err == nil {
+			return strings.ToLower(d.String())
+		}
+		return "unparsable:" + dn
+	}
+	fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", op.Action, strings.ToLower(op.CloudID), norm(op.DN), strings.ToLower(op.NewRDN),
+		norm(op.NewParent), op.Anchor, strings.ToUpper(op.SID))
+	changes := make([]string, 0, len(op.Changes))
+	for _, ch := range op.Changes {
+		vs := slices.Clone(ch.New)
+		sort.Strings(vs)
+		changes = append(changes, strings.ToLower(ch.Name)+"="+strings.Join(vs, "\x01"))
+	}
+	sort.Strings(changes)
+	members := make([]string, len(op.Members))
+	for i, m := range op.Members {
+		members[i] = norm(m)
+	}
+	sort.Strings(members)
+	fmt.Fprintf(&b, "\x00%s\x00%s", strings.Join(changes, "\x02"), strings.Join(members, "\x02"))
+	return b.String()
+}
+
+func describeOp(op reconcile.Op) string {
+	return fmt.Sprintf("%s of %s", op.Action, op.DN)
+}
