@@ -121,7 +121,7 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 			return
 		}
 		c.metrics.Observe(report)
-		if report.Outcome == "interrupted" || standby {
+		if report.Outcome == state.OutcomeInterrupted || standby {
 			// A standby's alerts would repeat the active's, and their
 			// memory is in the shared state, which it does not write:
 			// its /readyz and metrics say how it fares.
@@ -134,7 +134,7 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	}
 	s, err := c.session(ctx)
 	if err != nil {
-		report.Outcome, report.Duration, report.End, report.Staged = "failed", time.Since(start), time.Now(), staged
+		report.Outcome, report.Duration, report.End, report.Staged = state.OutcomeFailed, time.Since(start), time.Now(), staged
 		observe(err)
 		return nil, err
 	}
@@ -147,77 +147,38 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	before := s.Graph.Counters()
 	cctx, cancel := s.WithDeadline(ctx)
 	defer cancel()
-	// Whatever its role, the instance first settles the writes its last
-	// process left with no outcome in its audit trail (reading AD only).
-	s.Engine.Settle(cctx)
-	if staged {
-		// A staging service saves each cycle's plan, for review and for
-		// `apply FILE` on the active server (a one-group plan is only
-		// shown).
-		var p *engine.Plan
-		if p, err = s.Engine.Plan(cctx, o); err == nil {
-			res = p.Result
-			if !oneGroup {
-				if err = s.Engine.SavePlan(cctx, p, wiring.StagedPlanPath(c.cfg)); err != nil {
-					err = fmt.Errorf("saving the staged plan: %w", err)
-				}
-			}
-		}
-	} else {
-		res, err = s.Engine.Run(cctx, o)
-	}
-	err = s.DeadlineError(err)
-	report.Duration, report.End, report.Result = time.Since(start), time.Now(), res
+	rep := s.Engine.Cycle(cctx, engine.CycleOptions{RunOptions: o, Staged: staged, Standby: standby, StagedPlan: wiring.StagedPlanPath(c.cfg)})
+	res, err = rep.Result, s.DeadlineError(rep.Err)
+	report.Outcome, report.Duration, report.End, report.Result = rep.Outcome, time.Since(start), time.Now(), res
 	report.GraphReqs, report.Throttled = s.Graph.Counters().Requests-before.Requests, s.Graph.Counters().Throttled-before.Throttled
 	var nf *engine.NoSuchGroupError
 	switch {
-	case errors.Is(err, engine.ErrDisabled):
+	case errors.As(err, &nf):
+		return nil, err // a name that is no group: the session is fine
+	case rep.Outcome == state.OutcomeDisabled:
 		c.logger.Warn("writeback is disabled: this cycle writes nothing; run `groupwriteback enable` to turn it on")
-		report.Outcome, disabled = "disabled", true
+		disabled = true
 		observe(nil)
 		if oneGroup {
 			return nil, err
 		}
 		return nil, nil
-	case errors.As(err, &nf):
-		return nil, err // a name that is no group: the session is fine
-	case ctx.Err() != nil:
-		report.Outcome = "interrupted"
-	case errors.Is(err, state.ErrFenced):
+	case rep.Outcome == state.OutcomeFenced:
 		// The lease went to another instance during the cycle: the rest
 		// is the new active one's work.
-		report.Outcome = "fenced"
 		var fe *state.FencedError
 		if errors.As(err, &fe) {
 			c.metrics.ObserveFenced("state")
 		}
 		c.logger.Warn("this instance lost the writer lease during the cycle and stopped writing; the active instance does the rest", "error", err)
 		err = nil // standing by is what it should do now, not a failure to back off from
-	case err != nil:
-		report.Outcome = "failed"
+	case rep.Outcome == state.OutcomeFailed:
 		// A failed cycle may leave a bad connection or token behind: the
 		// next one starts from a new session.
 		s.Close()
 		c.sess = nil
-	case standby:
-		report.Outcome = "standby"
+	case rep.Outcome == state.OutcomeStandby:
 		c.inst.planned(res)
-	case staging:
-		report.Outcome = "staged"
-		if !oneGroup {
-			err = c.st.SetPendingPlan(ctx, res.Plan.Ops)
-		}
-	case len(res.Failures) > 0:
-		report.Outcome = "partial"
-	default:
-		report.Outcome = "ok"
-	}
-	if !staged && res != nil && !oneGroup {
-		// No plan is pending outside staging: one left would be shown as
-		// the staging service's.
-		if perr := c.st.SetPendingPlan(ctx, nil); perr != nil {
-			c.logger.Warn("cannot clear the staging service's pending plan", "error", perr)
-		}
 	}
 	observe(err)
 	if res != nil {

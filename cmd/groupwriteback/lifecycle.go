@@ -15,7 +15,6 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/doctor"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
-	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 func newDoctorCmd(g *globals) *cobra.Command {
@@ -139,19 +138,14 @@ writeback is enabled: sync and the service write only while it is.`,
 			// writeback as it found it (enabled or not).
 			pctx, cancel := s.WithDeadline(ctx)
 			defer cancel()
-			res, err := s.Engine.Run(pctx, engine.RunOptions{DryRun: true, WithoutExchange: &withoutExchange})
+			eo := engine.EnableOptions{WithoutExchange: withoutExchange}
+			res, err := s.Engine.PlanEnable(pctx, eo)
 			if err != nil {
 				return s.DeadlineError(err)
 			}
 			fmt.Fprintln(g.stdout, "\nthe first sync will do this:")
 			printPlan(g.stdout, res)
-			if err := s.Store.SetEnablement(ctx, state.Enablement{Enabled: true, WithoutExchange: withoutExchange}); err != nil {
-				return err
-			}
-			// The first cycle after enable is a full one: groups disable
-			// quarantined, and anything else that changed in AD while
-			// writeback was off, come back in step at once.
-			if err := s.Store.ForgetLinks(ctx); err != nil {
+			if err := s.Engine.Enable(ctx, eo); err != nil {
 				return err
 			}
 			if s.Config.Mode == "staging" {
@@ -205,12 +199,9 @@ again, and then applies the plan, behind the delete threshold.`,
 					return exitError{exitFatal}
 				}
 			}
-			if err := s.Store.SetEnablement(ctx, state.Enablement{Enabled: false}); err != nil {
-				return err
-			}
 			// Exactly the plan shown and confirmed: a group changed since
 			// in AD is refused as stale, not planned anew.
-			res, err := s.Engine.Apply(ctx, plan)
+			res, err := s.Engine.Disable(ctx, plan)
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
 
@@ -208,6 +209,7 @@ func (o *cycleCmd) run(ctx context.Context) error {
 	cctx, cancel := s.WithDeadline(ctx)
 	defer cancel()
 	var res *engine.Result
+	var outcome state.Outcome
 	if o.out != "" {
 		var p *engine.Plan
 		if p, err = s.Engine.Plan(cctx, engine.RunOptions{Full: o.full, Group: o.group}); err == nil {
@@ -216,12 +218,16 @@ func (o *cycleCmd) run(ctx context.Context) error {
 				return fmt.Errorf("--out: %w", err)
 			}
 		}
+	} else if o.dryRun {
+		res, err = s.Engine.Run(cctx, engine.RunOptions{Full: o.full, DryRun: true, Group: o.group})
 	} else {
-		res, err = s.Engine.Run(cctx, engine.RunOptions{Full: o.full, DryRun: o.dryRun, AllowDeletes: o.allowDeletes, Group: o.group})
+		// The CLI's cycle is the service's: settle, run, name the outcome.
+		rep := s.Engine.Cycle(cctx, engine.CycleOptions{RunOptions: engine.RunOptions{Full: o.full, AllowDeletes: o.allowDeletes, Group: o.group}})
+		res, err, outcome = rep.Result, rep.Err, rep.Outcome
 	}
 	err = s.DeadlineError(err)
 	if !o.dryRun && o.group == "" && ctx.Err() == nil {
-		disabled := errors.Is(err, engine.ErrDisabled)
+		disabled := outcome == state.OutcomeDisabled
 		aerr := err
 		if disabled {
 			aerr = nil

@@ -89,20 +89,19 @@ func (e *Engine) approveApply(ctx context.Context, p *Plan) (*applying, error) {
 		p = now
 	}
 	a.p = p
-	if !a.disabling {
-		en, err := e.store.Enablement(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if !en.Enabled {
-			return nil, ErrDisabled
-		}
+	en, err := e.store.Enablement(ctx)
+	switch {
+	case err != nil:
+		return nil, err
+	case !a.disabling && !en.Enabled:
+		return nil, ErrDisabled
+	case a.disabling && en.Enabled:
+		return nil, ErrNotDisablePlan
 	}
 	if err := e.checkBinding(ctx, true); err != nil {
 		return nil, err
 	}
 	e.Settle(ctx)
-	var err error
 	if a.stale, err = e.stale(ctx, p); err != nil {
 		return nil, err
 	}
@@ -196,14 +195,14 @@ func (e *Engine) recordApply(ctx context.Context, a *applying) error {
 // finishRun records the run's end and outcome, and, after a cycle that
 // wrote all it could, the configuration it was made with.
 func (e *Engine) finishRun(ctx context.Context, a *applying) (*Result, error) {
-	outcome := "ok"
+	outcome := state.OutcomeOK
 	switch {
 	case a.fatal != nil:
-		outcome = "failed"
+		outcome = state.OutcomeFailed
 	case ctx.Err() != nil:
-		outcome = "interrupted"
+		outcome = state.OutcomeInterrupted
 	case len(a.res.Failures) > 0:
-		outcome = "partial"
+		outcome = state.OutcomePartial
 	}
 	if err := e.store.FinishRun(context.WithoutCancel(ctx), a.runID, a.mode, outcome, a.res.Counts); err != nil {
 		return nil, err

@@ -14,8 +14,8 @@ import (
 // back: each meets the writeback.on_disable fate, behind the delete
 // threshold. It writes nothing; Apply carries the plan out, refusing the
 // operations of any group that changed in AD since (the plan the operator
-// confirmed is the plan applied). The caller records the disabled state
-// between the two.
+// confirmed is the plan applied): Disable records the disabled state and
+// applies it.
 func (e *Engine) PlanDisable(ctx context.Context, o RunOptions) (*Plan, error) {
 	res := &Result{Mode: "disable", Counts: Counts{MembersNotWritten: map[string]int{}}}
 	fate := e.cfg.Fates.Disable
@@ -59,18 +59,20 @@ func (e *Engine) PlanDisable(ctx context.Context, o RunOptions) (*Plan, error) {
 	return p, nil
 }
 
-// Disable plans and, unless o.DryRun, applies disabling (PlanDisable, then
-// Apply); the caller records the disabled state first.
-func (e *Engine) Disable(ctx context.Context, o RunOptions) (*Result, error) {
-	if e.cfg.Staging && !o.DryRun {
+// Disable turns writeback off and carries out the plan PlanDisable made,
+// exactly as shown and confirmed: it records that writeback is disabled
+// first (so that no cycle writes again, even if the process dies half
+// way), then applies the plan, refusing the operations of any group that
+// changed in AD since. Run again after a failure, it finishes the work.
+func (e *Engine) Disable(ctx context.Context, p *Plan) (*Result, error) {
+	if e.cfg.Staging {
 		return nil, ErrStaging
 	}
-	p, err := e.PlanDisable(ctx, o)
-	if err != nil {
-		return nil, err
+	if p == nil || p.fresh == nil || !p.fresh.disable {
+		return nil, ErrNotDisablePlan
 	}
-	if o.DryRun {
-		return p.Result, nil
+	if err := e.store.SetEnablement(ctx, state.Enablement{Enabled: false}); err != nil {
+		return nil, err
 	}
 	return e.Apply(ctx, p)
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 func TestDisable(t *testing.T) {
@@ -17,21 +16,18 @@ func TestDisable(t *testing.T) {
 			e, m365, sec := lifecycleEnv(t, 800+10*i, engine.Fates{Disable: fate}, nil)
 			_, guid0, _ := e.where(sec)
 			ctx := context.Background()
-			plan, err := e.eng.Disable(ctx, engine.RunOptions{DryRun: true})
+			plan, err := e.eng.PlanDisable(ctx, engine.RunOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if d, _, _ := e.where(sec); d == "" {
-				t.Fatal("the dry run changed something")
+				t.Fatal("the plan changed something")
 			}
 			wantOps := map[reconcile.Fate]int{reconcile.DeleteIt: 2, reconcile.Keep: 0, reconcile.Quarantine: 4}[fate]
-			if len(plan.Plan.Ops) != wantOps {
-				t.Fatalf("plan: %d ops, want %d: %+v", len(plan.Plan.Ops), wantOps, plan.Plan.Ops)
+			if len(plan.Result.Plan.Ops) != wantOps {
+				t.Fatalf("plan: %d ops, want %d: %+v", len(plan.Result.Plan.Ops), wantOps, plan.Result.Plan.Ops)
 			}
-			if err := e.store.SetEnablement(ctx, state.Enablement{Enabled: false}); err != nil {
-				t.Fatal(err)
-			}
-			res, err := e.eng.Disable(ctx, engine.RunOptions{})
+			res, err := e.eng.Disable(ctx, plan)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,10 +56,10 @@ func TestDisable(t *testing.T) {
 				return
 			}
 			// Enabled again: the quarantined groups come back, same objects.
-			if err := e.store.SetEnablement(ctx, state.Enablement{Enabled: true, WithoutExchange: true}); err != nil {
+			if err := e.eng.Enable(ctx, engine.EnableOptions{WithoutExchange: true}); err != nil {
 				t.Fatal(err)
 			}
-			e.sync(engine.RunOptions{Full: true})
+			e.sync(engine.RunOptions{})
 			dn, guid, members := e.where(sec)
 			if !strings.HasSuffix(dn, ","+e.ou) || guid != guid0 || members != 1 {
 				t.Fatalf("after re-enable: %q, same object %v, %d members", dn, guid == guid0, members)
@@ -74,7 +70,7 @@ func TestDisable(t *testing.T) {
 
 func TestDisableBehindThreshold(t *testing.T) {
 	e, _, sec := lifecycleEnv(t, 850, engine.Fates{Disable: reconcile.DeleteIt}, func(c *engine.Config) { c.DeleteThreshold = 1 })
-	res, err := e.eng.Disable(context.Background(), engine.RunOptions{})
+	res, err := disable(t, e.eng, engine.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +81,17 @@ func TestDisableBehindThreshold(t *testing.T) {
 	if d, _, _ := e.where(sec); d == "" || res.Counts.Deleted != 0 || !said {
 		t.Fatalf("disable over the threshold: %+v %+v", res.Counts, res.Failures)
 	}
-	if res, _ = e.eng.Disable(context.Background(), engine.RunOptions{AllowDeletes: 2}); res.Counts.Deleted != 2 {
+	if res, _ = disable(t, e.eng, engine.RunOptions{AllowDeletes: 2}); res.Counts.Deleted != 2 {
 		t.Fatalf("allowed through: %+v", res.Counts)
 	}
+}
+
+// disable is the CLI's disable with --yes: plan, then Disable.
+func disable(t testing.TB, eng *engine.Engine, o engine.RunOptions) (*engine.Result, error) {
+	t.Helper()
+	p, err := eng.PlanDisable(context.Background(), o)
+	if err != nil {
+		return nil, err
+	}
+	return eng.Disable(context.Background(), p)
 }

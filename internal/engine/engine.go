@@ -88,6 +88,11 @@ var ErrStaging = errors.New("mode is staging: this instance never writes to AD (
 // ErrDisabled: writeback is not enabled, so a cycle writes nothing.
 var ErrDisabled = errors.New("writeback is disabled: nothing is written to AD until `groupwriteback enable`")
 
+// ErrNotDisablePlan: Disable carries out only a plan PlanDisable made,
+// and a disable plan is carried out only by Disable (which records
+// writeback disabled before it writes).
+var ErrNotDisablePlan = errors.New("engine: a disable plan is made by PlanDisable and applied by Disable, which records writeback disabled first")
+
 // Engine runs cycles.
 type Engine struct {
 	cloud  Cloud
@@ -172,7 +177,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	ce := e.withLogger(e.logger.With("run_id", runID))
 	p, err := ce.Plan(ctx, o)
 	if err != nil {
-		if ferr := e.store.FinishRun(context.WithoutCancel(ctx), runID, "", "failed", map[string]string{"error": err.Error()}); ferr != nil {
+		if ferr := e.store.FinishRun(context.WithoutCancel(ctx), runID, "", state.OutcomeFailed, map[string]string{"error": err.Error()}); ferr != nil {
 			ce.logger.Error("cannot record the run's end", "error", ferr)
 		}
 		return nil, err

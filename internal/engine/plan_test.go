@@ -107,7 +107,7 @@ func TestDisableAppliesThePlanShown(t *testing.T) {
 	if e.group(late) == nil {
 		t.Fatal("the late group was not written")
 	}
-	res, err := e.eng.Apply(context.Background(), p)
+	res, err := e.eng.Disable(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,6 +74,9 @@ type CloudState interface {
 	// LoadHead is LoadCloud without the groups and users.
 	LoadHead(ctx context.Context) (*cloud.Snapshot, state.Links, error)
 	SaveCloud(ctx context.Context, u state.CloudUpdate) error
+	// ForgetLinks drops the delta links (the snapshot stays): the next
+	// cycle reads the whole tenant.
+	ForgetLinks(ctx context.Context) error
 	// CountWritten counts the groups written back and not deleted.
 	CountWritten(ctx context.Context) (int, error)
 }
@@ -91,7 +94,7 @@ type StatusBook interface {
 // RunLog records cycles.
 type RunLog interface {
 	StartRun(ctx context.Context, mode string) (id int64, died []int64, err error)
-	FinishRun(ctx context.Context, id int64, mode, outcome string, summary any) error
+	FinishRun(ctx context.Context, id int64, mode string, outcome state.Outcome, summary any) error
 	// SetRunSummary records what a run did, found after it died.
 	SetRunSummary(ctx context.Context, id int64, summary any) error
 	Runs(ctx context.Context, n int) ([]state.Run, error)
@@ -109,6 +112,8 @@ type Settings interface {
 	// Secret is one of the keys the state makes once (state.PlanKey signs
 	// saved plans).
 	Secret(ctx context.Context, name string) ([]byte, error)
+	// SetPendingPlan records a staging server's last plan (nil: none).
+	SetPendingPlan(ctx context.Context, ops any) error
 }
 
 // Auditor keeps the audit trail: every write to AD (and every refused

@@ -197,7 +197,7 @@ func (m *Metrics) ObserveFenced(target string) { m.fenced.WithLabelValues(target
 // CycleReport is what one cycle tells the metrics.
 type CycleReport struct {
 	Mode      string
-	Outcome   string
+	Outcome   state.Outcome
 	Duration  time.Duration
 	End       time.Time
 	Result    *engine.Result
@@ -221,11 +221,11 @@ func (m *Metrics) ObserveLDAP(op string, d time.Duration, err error) {
 
 // Observe records a cycle.
 func (m *Metrics) Observe(r CycleReport) {
-	m.cycles.WithLabelValues(r.Mode, r.Outcome).Inc()
+	m.cycles.WithLabelValues(r.Mode, string(r.Outcome)).Inc()
 	m.cycleSeconds.Observe(r.Duration.Seconds())
 	m.graphRequests.Add(float64(r.GraphReqs))
 	m.graphThrottled.Add(float64(r.Throttled))
-	if r.Outcome == "ok" || r.Outcome == "staged" {
+	if r.Outcome.Succeeded() {
 		m.lastSuccess.Set(float64(r.End.Unix()))
 	}
 	res := r.Result

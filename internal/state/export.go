@@ -134,8 +134,10 @@ func (e *Export) Validate() error {
 			return &BadRowError{Row: row, Why: "it finished before it started"}
 		case len(r.Summary) > 0 && !json.Valid(r.Summary):
 			return &BadRowError{Row: row, Why: "its summary is not JSON"}
+		case !r.Outcome.Known():
+			return &BadRowError{Row: row, Why: fmt.Sprintf("outcome %q is none this tool records", r.Outcome)}
 		}
-		if why := badText(r.Mode+" "+r.Outcome, 256); why != "" {
+		if why := badText(r.Mode+" "+string(r.Outcome), 256); why != "" {
 			return &BadRowError{Row: row, Why: "mode or outcome " + why}
 		}
 		seen[r.ID] = true

@@ -42,13 +42,60 @@ type Run struct {
 	Started  time.Time       `json:"started"`
 	Finished time.Time       `json:"finished,omitzero"`
 	Mode     string          `json:"mode"`
-	Outcome  string          `json:"outcome"`
+	Outcome  Outcome         `json:"outcome"`
 	Summary  json.RawMessage `json:"summary"`
 }
 
-// OutcomeDied marks a run that never recorded its end: its process was
-// killed (or the machine lost power) in the middle of it.
-const OutcomeDied = "died"
+// Outcome is how a cycle ended: the one word the run history, the
+// metrics, the alerts, the status page and /readyz use.
+type Outcome string
+
+// The outcomes of a cycle.
+const (
+	// OutcomeRunning: the run has not ended yet.
+	OutcomeRunning Outcome = "running"
+	// OutcomeOK: every group of the work is in step.
+	OutcomeOK Outcome = "ok"
+	// OutcomePartial: it ran, and some groups are not in step (their
+	// statuses say why).
+	OutcomePartial Outcome = "partial"
+	// OutcomeFailed: it could not run, or stopped (the DC gone, Graph or
+	// the state unreadable).
+	OutcomeFailed Outcome = "failed"
+	// OutcomeInterrupted: stopped from outside (SIGTERM); the next cycle
+	// completes its work.
+	OutcomeInterrupted Outcome = "interrupted"
+	// OutcomeDied marks a run that never recorded its end: its process
+	// was killed (or the machine lost power) in the middle of it.
+	OutcomeDied Outcome = "died"
+	// OutcomeStaged: planned and recorded, nothing written (mode:
+	// staging).
+	OutcomeStaged Outcome = "staged"
+	// OutcomeStandby: planned by a standby, nothing written: another
+	// instance holds the writer lease.
+	OutcomeStandby Outcome = "standby"
+	// OutcomeFenced: this instance lost the writer lease during the cycle
+	// and stopped writing; the active one does the rest.
+	OutcomeFenced Outcome = "fenced"
+	// OutcomeDisabled: writeback is disabled, so nothing was written.
+	OutcomeDisabled Outcome = "disabled"
+)
+
+// Succeeded reports whether a cycle of this outcome succeeded in what it
+// ran (ok, staged): what /readyz and the last-success gauge count as
+// success.
+func (o Outcome) Succeeded() bool { return o == OutcomeOK || o == OutcomeStaged }
+
+// Known reports whether o is one of the outcomes above: a state file
+// naming another was not written by this tool.
+func (o Outcome) Known() bool {
+	switch o {
+	case OutcomeRunning, OutcomeOK, OutcomePartial, OutcomeFailed, OutcomeInterrupted, OutcomeDied,
+		OutcomeStaged, OutcomeStandby, OutcomeFenced, OutcomeDisabled:
+		return true
+	}
+	return false
+}
 
 // Binding is what a state file was made for: the tenant and the part of
 // the directory it writes. A state file used with another tenant would

@@ -155,7 +155,7 @@ func (s *Store) StartRun(ctx context.Context, mode string) (id int64, died []int
 			died = append(died, d)
 		}
 		rows.Close()
-		if _, err := tx.ExecContext(ctx, "UPDATE runs SET outcome = ? WHERE outcome = 'running'", state.OutcomeDied); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE runs SET outcome = ? WHERE outcome = 'running'", string(state.OutcomeDied)); err != nil {
 			return fmt.Errorf("store: start run: %w", err)
 		}
 		if err := tx.QueryRowContext(ctx, "INSERT INTO runs(started, mode) VALUES(?, ?) RETURNING id", s.now().UTC().Format(time.RFC3339Nano), mode).Scan(&id); err != nil {
@@ -215,13 +215,13 @@ func (s *Store) CountWritten(ctx context.Context) (int, error) {
 // FinishRun records how a cycle ended, and its mode when it is known only
 // at the end (a cycle started as delta may turn out full); "" keeps the
 // mode it started with.
-func (s *Store) FinishRun(ctx context.Context, id int64, mode, outcome string, summary any) error {
+func (s *Store) FinishRun(ctx context.Context, id int64, mode string, outcome state.Outcome, summary any) error {
 	b, err := json.Marshal(summary)
 	if err != nil {
 		return err
 	}
 	return s.exec(ctx, "finish run", "UPDATE runs SET finished = ?, outcome = ?, summary = ?, mode = COALESCE(NULLIF(?, ''), mode) WHERE id = ?",
-		s.now().UTC().Format(time.RFC3339Nano), outcome, string(b), mode, id)
+		s.now().UTC().Format(time.RFC3339Nano), string(outcome), string(b), mode, id)
 }
 
 // Runs returns the last n runs, newest first.

@@ -38,6 +38,8 @@ func testImportRefuses(t *testing.T, open func(t *testing.T) Store) {
 		{"an operation of no run", "operations[0]", func(e *state.Export) { e.Operations[0].RunID = 9 }},
 		{"an unknown action", "operations[0]", func(e *state.Export) { e.Operations[0].Action = "grant" }},
 		{"a run that ends first", "runs[0]", func(e *state.Export) { e.Runs[0].Finished = e.Runs[0].Started.Add(-time.Hour) }},
+		{"an unknown run outcome", "runs[0]", func(e *state.Export) { e.Runs[0].Outcome = "ok<script>" }},
+		{"a run outcome no cycle ends in", "runs[0]", func(e *state.Export) { e.Runs[0].Outcome = "approved" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
