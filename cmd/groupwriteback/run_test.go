@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/server"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
@@ -147,7 +148,7 @@ func TestServiceStagingWritesNothing(t *testing.T) {
 		t.Fatalf("plan after a staging cycle:\n%s", out)
 	}
 	after, _ := dc.Dump()
-	if diff := testdc.Changed(before, after, func(string, testdc.Entry) bool { return false }); len(diff) > 0 {
+	if diff := directorytest.Changed(before, after, func(string, directorytest.DumpEntry) bool { return false }); len(diff) > 0 {
 		t.Fatalf("staging wrote to AD:\n%s", strings.Join(diff, "\n"))
 	}
 
@@ -178,7 +179,7 @@ func TestServiceStagingWritesNothing(t *testing.T) {
 		t.Fatalf("apply the staged plan on the active server: exit %d\n%s%s", code, out, errOut)
 	}
 	after, _ = dc.Dump()
-	written := testdc.Changed(before, after, func(string, testdc.Entry) bool { return false })
+	written := directorytest.Changed(before, after, func(string, directorytest.DumpEntry) bool { return false })
 	if len(written) == 0 || !strings.Contains(strings.ToLower(strings.Join(written, "\n")), "cn=vpn users_2c1a0b020004") {
 		t.Fatalf("the staged plan wrote:\n%s", strings.Join(written, "\n"))
 	}

@@ -82,6 +82,9 @@ type Counters struct {
 	// Reconnects counts connections made again after one was lost, and
 	// Failovers those made to another domain controller.
 	Reconnects, Failovers int64
+	// MemberValues counts the member values read, and LookedUp the values
+	// looked up (Lookup): what reading AD costs beyond the searches.
+	MemberValues, LookedUp int64
 }
 
 // Writes is the number of operations that changed the directory.
@@ -106,6 +109,7 @@ type Client struct {
 	protection string
 
 	searches, adds, modifies, renames, deletes, reconnects, failovers atomic.Int64
+	memberValues, lookedUp                                            atomic.Int64
 	// reconnectWait is the first pause between attempts to reconnect.
 	reconnectWait time.Duration
 	// observe, when set, hears of every LDAP operation and how long it took.
@@ -426,7 +430,7 @@ func (c *Client) Schema() Schema { return c.schema }
 // Counters returns the operation counters.
 func (c *Client) Counters() Counters {
 	return Counters{Searches: c.searches.Load(), Adds: c.adds.Load(), Modifies: c.modifies.Load(), Renames: c.renames.Load(), Deletes: c.deletes.Load(),
-		Reconnects: c.reconnects.Load(), Failovers: c.failovers.Load()}
+		Reconnects: c.reconnects.Load(), Failovers: c.failovers.Load(), MemberValues: c.memberValues.Load(), LookedUp: c.lookedUp.Load()}
 }
 
 // search runs a paged subtree (or base) search; AD returns at most 1,000

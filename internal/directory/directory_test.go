@@ -25,7 +25,7 @@ func config(dc *testdc.DC) directory.Config {
 	return directory.Config{URL: dc.URL, BindDN: testdc.AdminDN, Password: secret.New(testdc.AdminPassword), CAFile: dc.CAFile, BaseDN: testdc.BaseDN}
 }
 
-func open(t *testing.T, dc *testdc.DC) *directory.Client {
+func open(t testing.TB, dc *testdc.DC) *directory.Client {
 	t.Helper()
 	cfg := config(dc)
 	c, err := cfg.Open(context.Background(), nil)
@@ -38,26 +38,10 @@ func open(t *testing.T, dc *testdc.DC) *directory.Client {
 
 // The directory suite runs against Samba here and against memdir there.
 func TestConformance(t *testing.T) {
-	directorytest.Run(t, func(t *testing.T) directorytest.Fixture {
-		dc := testdc.Shared(t, testdc.Options{})
-		return fixture(dc, open(t, dc))
+	directorytest.Run(t, func(t testing.TB, o directorytest.Options) directorytest.Fixture {
+		dc := testdc.Shared(t, testdc.Options{Exchange: o.Exchange, Anchor: o.Anchor})
+		return dc.FixtureOf(open(t, dc))
 	})
-}
-
-// fixture is the directory suite's fixture for a client of dc.
-func fixture(dc *testdc.DC, c *directory.Client) directorytest.Fixture {
-	return directorytest.Fixture{Dir: c, BaseDN: testdc.BaseDN,
-		NewOU: func(t *testing.T, name string) string { return dc.NewOU(t, name) },
-		AddUsers: func(t *testing.T, ou string, names []string) []directorytest.User {
-			var out []directorytest.User
-			for _, u := range dc.AddUsers(t, ou, names) {
-				out = append(out, directorytest.User{DN: u.DN, SID: u.SID, GUID: u.GUID})
-			}
-			return out
-		},
-		AddGroup:     func(t *testing.T, ou, name string) (string, string) { return dc.AddGroup(t, ou, name) },
-		Nest:         func(t *testing.T, group, member string) { dc.Nest(t, group, member) },
-		SetAttribute: func(t *testing.T, dn, name string, values []string) { dc.SetAttribute(t, dn, name, values) }}
 }
 
 func TestOpenFailures(t *testing.T) {

@@ -119,6 +119,7 @@ func (c *Client) readGroups(ctx context.Context, base, filter string, managed []
 			}
 			g.Members = append(g.Members, rest...)
 		}
+		c.memberValues.Add(int64(len(g.Members)))
 		out = append(out, g)
 	}
 	return out, nil

@@ -31,6 +31,7 @@ func (c *Client) Lookup(ctx context.Context, kind reconcile.KeyKind, base string
 		}
 		search = c.searchGC
 	}
+	c.lookedUp.Add(int64(len(values)))
 	out := map[string]reconcile.ADObject{}
 	type term struct{ filter, value string }
 	var terms []term

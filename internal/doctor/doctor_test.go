@@ -17,6 +17,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/doctor"
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
@@ -101,7 +102,7 @@ func TestHealthy(t *testing.T) {
 	// Samba records each bind on the account itself (lastLogonTimestamp,
 	// logonCount): that is the DC's doing, not doctor's.
 	bindAccount := strings.ToLower(testdc.DelegatedDN)
-	if diff := testdc.Changed(before, after, func(dn string, _ testdc.Entry) bool { return dn == bindAccount }); len(diff) > 0 {
+	if diff := directorytest.Changed(before, after, func(dn string, _ directorytest.DumpEntry) bool { return dn == bindAccount }); len(diff) > 0 {
 		t.Fatalf("doctor left something behind:\n%s", strings.Join(diff, "\n"))
 	}
 }

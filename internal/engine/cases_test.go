@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -24,15 +25,15 @@ var (
 )
 
 func TestWithoutExchange(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	tf := baseTenant(t, dc, 3)
+	ad := openDir(t, directorytest.Options{})
+	tf := baseTenant(t, ad, 3)
 	tf.Groups = []map[string]any{
 		{"id": gM365NoEx, "displayName": "Marketing", "mailEnabled": true, "mailNickname": "marketing", "securityEnabled": false,
 			"groupTypes": []any{"Unified"}, "members": []any{userID(0)}},
 		{"id": gSecNoEx, "displayName": "VPN users", "mailEnabled": false, "mailNickname": "vpn", "securityEnabled": true,
 			"writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0), userID(1)}},
 	}
-	e := newEnv(t, testdc.Options{}, tf, nil)
+	e := newEnvOn(t, ad, tf, nil)
 	res, _ := e.sync(engine.RunOptions{})
 	v := e.group(gSecNoEx)
 	if v == nil || attr(v, "groupType") != "-2147483640" || len(members(v)) != 2 || attr(v, "adminDescription") != "Group_"+gSecNoEx {
@@ -57,8 +58,8 @@ func TestWithoutExchange(t *testing.T) {
 }
 
 func TestNamesAndCollisions(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	tf := baseTenant(t, dc, 1)
+	ad := openDir(t, directorytest.Options{})
+	tf := baseTenant(t, ad, 1)
 	names := []string{`a,b+c"d\e<f>g;h=i`, "#leading hash", "  padded both ends  ", "Отдел продаж 営業部",
 		strings.Repeat("Eighty characters long display name ", 3)[:80], "Domain Admins", "Twin", "Twin"}
 	for i, n := range names {
@@ -66,12 +67,9 @@ func TestNamesAndCollisions(t *testing.T) {
 			"mailNickname": fmt.Sprintf("n%d", i), "securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true},
 			"members": []any{userID(0)}})
 	}
-	e := newEnv(t, testdc.Options{}, tf, nil)
-	domainAdmins := "CN=Domain Admins,CN=Users," + testdc.BaseDN
-	before, err := dc.Dump()
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEnvOn(t, ad, tf, nil)
+	domainAdmins := "CN=Domain Admins,CN=Users," + ad.BaseDN
+	before := ad.Dump(t)
 	res, _ := e.sync(engine.RunOptions{})
 	if res.Counts.Created != len(names) || res.Counts.Failed != 0 {
 		t.Fatalf("created %d of %d: %+v", res.Counts.Created, len(names), res.Failures)
@@ -105,19 +103,15 @@ func TestNamesAndCollisions(t *testing.T) {
 	if w := func() int64 { _, w := e.sync(engine.RunOptions{Full: true}); return w }(); w != 0 {
 		t.Fatalf("full re-run over tricky names made %d writes", w)
 	}
-	after, err := dc.Dump()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := testdcChanged(before, after, e); len(diff) > 0 {
+	if diff := directorytest.Changed(before, ad.Dump(t), e.notOwned()); len(diff) > 0 {
 		t.Fatalf("objects the tool does not own changed:\n%s", strings.Join(diff, "\n"))
 	}
 }
 
 func TestLargeGroup(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
+	ad := openDir(t, directorytest.Options{})
 	const n = testdc.FixtureUserCount
-	tf := baseTenant(t, dc, n)
+	tf := baseTenant(t, ad, n)
 	var ms []any
 	for i := range n - 1 {
 		ms = append(ms, userID(i))
@@ -125,7 +119,7 @@ func TestLargeGroup(t *testing.T) {
 	big := groupID(200)
 	tf.Groups = []map[string]any{{"id": big, "displayName": "Everyone", "mailEnabled": false, "mailNickname": "everyone",
 		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": ms}}
-	e := newEnv(t, testdc.Options{}, tf, nil)
+	e := newEnvOn(t, ad, tf, nil)
 	res, writes := e.sync(engine.RunOptions{})
 	if res.Counts.Created != 1 || res.Counts.Failed != 0 {
 		t.Fatalf("first sync: %+v %+v", res.Counts, res.Failures)
@@ -152,23 +146,15 @@ func TestLargeGroup(t *testing.T) {
 }
 
 func TestMovedOutsideIsReportedNotDuplicated(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	tf := baseTenant(t, dc, 1)
+	ad := openDir(t, directorytest.Options{})
+	tf := baseTenant(t, ad, 1)
 	tf.Groups = []map[string]any{{"id": gMoved, "displayName": "VPN users", "mailEnabled": false, "mailNickname": "vpn",
 		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0)}}}
-	e := newEnv(t, testdc.Options{}, tf, nil)
+	e := newEnvOn(t, ad, tf, nil)
 	e.sync(engine.RunOptions{})
-	elsewhere := dc.NewOU(t, "elsewhere")
-	conn, err := dc.Admin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	g := e.group(gMoved)
-	if err := conn.ModifyDN(ldap.NewModifyDNRequest(g.DN, "CN=VPN users_2c1a0b000300", true, elsewhere)); err != nil {
-		t.Fatal(err)
-	}
-	if _, w := e.sync(engine.RunOptions{}); w != 0 || e.group(gMoved) != nil {
+	elsewhere := ad.NewOU(t, "elsewhere")
+	ad.ModifyDN(t, e.group(gMoved).DN, "CN=VPN users_2c1a0b000300", elsewhere)
+	if _, w := e.sync(engine.RunOptions{}); w != 0 || e.groupUnder(e.ou, gMoved) != nil {
 		t.Fatalf("quiet delta run: %d writes", w)
 	}
 	if err := e.tenant.UpdateGroup(gMoved, map[string]any{"displayName": "VPN"}); err != nil {
@@ -176,7 +162,7 @@ func TestMovedOutsideIsReportedNotDuplicated(t *testing.T) {
 	}
 	for _, o := range []engine.RunOptions{{}, {Full: true}} {
 		res, w := e.sync(o)
-		if w != 0 || e.group(gMoved) != nil {
+		if w != 0 || e.groupUnder(e.ou, gMoved) != nil {
 			t.Fatalf("full=%v: %d writes; a copy was created in the target OU", o.Full, w)
 		}
 		if !slices.ContainsFunc(res.Plan.Problems, func(p reconcile.Problem) bool {
@@ -191,13 +177,13 @@ func TestMovedOutsideIsReportedNotDuplicated(t *testing.T) {
 // cloud user is now synced from another AD object); the next delta cycle,
 // with no change to the group itself, writes the membership anew.
 func TestUserChangeMovesMembership(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	fx := dc.Fixtures(t)
-	tf := baseTenant(t, dc, 3)
+	ad := openDir(t, directorytest.Options{})
+	fx := ad.Users(t, 3)
+	tf := baseTenant(t, ad, 3)
 	g := groupID(950)
 	tf.Groups = []map[string]any{{"id": g, "displayName": "Follows users", "mailEnabled": false, "mailNickname": "follows",
 		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0)}}}
-	e := newEnv(t, testdc.Options{}, tf, nil)
+	e := newEnvOn(t, ad, tf, nil)
 	e.sync(engine.RunOptions{})
 	if got := members(e.group(g)); len(got) != 1 || got[0] != strings.ToLower(fx[0].DN) {
 		t.Fatalf("before: %v", got)

@@ -10,23 +10,12 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
-	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
-// memberDNs are the lower-cased member DNs of an AD group, sorted.
-func memberDNs(g *reconcile.ADGroup) []string {
-	out := make([]string, len(g.Members))
-	for i, m := range g.Members {
-		out[i] = strings.ToLower(m)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// usersDN are the DNs of memEnv users i, lower-cased and sorted.
-func (e *memEnv) usersDN(is ...int) []string {
+// usersDN are the DNs of the env's users i, lower-cased and sorted.
+func (e *env) usersDN(is ...int) []string {
 	var out []string
 	for _, i := range is {
 		out = append(out, strings.ToLower(e.users[i].DN))
@@ -47,12 +36,12 @@ func TestDeltaPlansFromMemberChanges(t *testing.T) {
 	}
 	all = append(all, cloudOnly)
 	big, small := groupID(1), groupID(2)
-	e := newMemEnv(t, n, []map[string]any{
+	e := newGroupsEnv(t, n, []map[string]any{
 		{"id": big, "displayName": "Big", "mailNickname": "big", "members": all},
 		{"id": small, "displayName": "Small", "mailNickname": "small", "members": []any{userID(0)}},
 	}, nil)
 	e.sync(engine.RunOptions{})
-	reads := func() (int64, int64) { return e.dir.Reads() }
+	reads := func() (int64, int64) { return e.ad.Reads() }
 
 	type step struct {
 		name   string
@@ -92,7 +81,7 @@ func TestDeltaPlansFromMemberChanges(t *testing.T) {
 			t.Errorf("%s: read %d members, looked up %d, wrote %d; want %d, %d, %d (%+v)", s.name, read1-read0, looked1-looked0, writes,
 				s.read, s.looked, s.writes, res.Plan.Ops)
 		}
-		if got, want := memberDNs(e.group(big)), e.usersDN(s.want...); !slices.Equal(got, want) {
+		if got, want := members(e.group(big)), e.usersDN(s.want...); !slices.Equal(got, want) {
 			t.Fatalf("%s: members differ: %d in AD, %d wanted", s.name, len(got), len(want))
 		}
 		st := e.statuses()[big]
@@ -101,7 +90,7 @@ func TestDeltaPlansFromMemberChanges(t *testing.T) {
 		}
 	}
 	// The small group was untouched throughout.
-	if got := memberDNs(e.group(small)); !slices.Equal(got, e.usersDN(0)) {
+	if got := members(e.group(small)); !slices.Equal(got, e.usersDN(0)) {
 		t.Errorf("small: %v", got)
 	}
 }
@@ -114,30 +103,30 @@ func TestDeltaPlansFromMemberChanges(t *testing.T) {
 func TestDeltaByChangesFallsBackToFull(t *testing.T) {
 	ctx := context.Background()
 	g1, g2 := groupID(1), groupID(2)
-	e := newMemEnv(t, 6, []map[string]any{
+	e := newGroupsEnv(t, 6, []map[string]any{
 		{"id": g1, "displayName": "One", "mailNickname": "one", "members": []any{userID(0), userID(1)}},
 		{"id": g2, "displayName": "Two", "mailNickname": "two", "members": []any{userID(0), userID(1)}},
 	}, nil)
 	e.sync(engine.RunOptions{})
 
 	// One deleted by hand: the member change brings it back whole.
-	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.Delete, DN: e.group(g1).DN, Anchor: policy.Anchor(g1)}))
+	e.ad.Delete(t, e.group(g1).DN)
 	must(t, e.tenant.AddMember(g1, userID(2)))
 	res, _ := e.sync(engine.RunOptions{})
-	if g := e.group(g1); g == nil || !slices.Equal(memberDNs(g), e.usersDN(0, 1, 2)) {
+	if g := e.group(g1); g == nil || !slices.Equal(members(g), e.usersDN(0, 1, 2)) {
 		t.Fatalf("deleted by hand, then a member added: %+v (%+v)", g, res.Plan.Ops)
 	}
 
 	// Two moved out of the OU by hand: reported, not created again.
-	elsewhere, err := e.dir.AddOU(memBase, "Elsewhere")
-	must(t, err)
-	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.Move, DN: e.group(g2).DN, NewParent: elsewhere, Anchor: policy.Anchor(g2)}))
+	elsewhere := e.ad.NewOU(t, "Elsewhere")
+	rdn, _ := policy.SplitDN(e.group(g2).DN)
+	e.ad.ModifyDN(t, e.group(g2).DN, rdn, elsewhere)
 	must(t, e.tenant.AddMember(g2, userID(3)))
 	res, writes := e.sync(engine.RunOptions{})
 	if writes != 0 || !slices.ContainsFunc(res.Failures, func(f engine.Failure) bool { return f.CloudID == g2 }) {
 		t.Errorf("moved by hand: %d writes, failures %+v; want none, and the group reported", writes, res.Failures)
 	}
-	gs, err := e.dir.GroupsByAnchor(ctx, memBase, []string{policy.Anchor(g2)}, nil)
+	gs, err := e.dir.GroupsByAnchor(ctx, e.ad.BaseDN, []string{policy.Anchor(g2)}, nil)
 	if err != nil || len(gs) != 1 {
 		t.Fatalf("groups with the anchor: %d, %v", len(gs), err)
 	}
@@ -145,23 +134,23 @@ func TestDeltaByChangesFallsBackToFull(t *testing.T) {
 	// A failed group with a member change: compared in full, so the member
 	// an admin removed by hand is back too.
 	must(t, e.store.SetStatus(ctx, []state.GroupStatus{{CloudID: g1, Name: "One", State: state.Failed, Message: "test"}}))
-	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.RemoveMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[0].DN}}))
+	e.ad.Unnest(t, e.group(g1).DN, e.users[0].DN)
 	must(t, e.tenant.AddMember(g1, userID(4)))
 	e.sync(engine.RunOptions{})
-	if got := memberDNs(e.group(g1)); !slices.Equal(got, e.usersDN(0, 1, 2, 4)) {
+	if got := members(e.group(g1)); !slices.Equal(got, e.usersDN(0, 1, 2, 4)) {
 		t.Errorf("failed before: members %v", got)
 	}
 
 	// In step: a member removed by hand stays removed until the full cycle
 	// (the daily one) compares the group.
-	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.RemoveMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[1].DN}}))
+	e.ad.Unnest(t, e.group(g1).DN, e.users[1].DN)
 	must(t, e.tenant.AddMember(g1, userID(5)))
 	e.sync(engine.RunOptions{})
-	if got := memberDNs(e.group(g1)); !slices.Equal(got, e.usersDN(0, 2, 4, 5)) {
+	if got := members(e.group(g1)); !slices.Equal(got, e.usersDN(0, 2, 4, 5)) {
 		t.Errorf("delta after a hand removal: members %v", got)
 	}
 	res, _ = e.sync(engine.RunOptions{Full: true})
-	if got := memberDNs(e.group(g1)); !slices.Equal(got, e.usersDN(0, 1, 2, 4, 5)) || res.Counts.Drifted != 1 {
+	if got := members(e.group(g1)); !slices.Equal(got, e.usersDN(0, 1, 2, 4, 5)) || res.Counts.Drifted != 1 {
 		t.Errorf("full cycle: members %v, drifted %d", got, res.Counts.Drifted)
 	}
 }
@@ -172,7 +161,7 @@ func TestDeltaByChangesFallsBackToFull(t *testing.T) {
 func TestSavedPlanFromChangesGoesStale(t *testing.T) {
 	ctx := context.Background()
 	g1 := groupID(1)
-	e := newMemEnv(t, 3, []map[string]any{{"id": g1, "displayName": "One", "mailNickname": "one", "members": []any{userID(0)}}}, nil)
+	e := newGroupsEnv(t, 3, []map[string]any{{"id": g1, "displayName": "One", "mailNickname": "one", "members": []any{userID(0)}}}, nil)
 	e.sync(engine.RunOptions{})
 	must(t, e.tenant.AddMember(g1, userID(1)))
 	p, err := e.eng.Plan(ctx, engine.RunOptions{})
@@ -183,11 +172,11 @@ func TestSavedPlanFromChangesGoesStale(t *testing.T) {
 	path := t.TempDir() + "/plan.json"
 	must(t, e.eng.SavePlan(ctx, p, path))
 	// A member changed by hand does not make it stale; a description does.
-	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.AddMembers, DN: e.group(g1).DN, Anchor: policy.Anchor(g1), Members: []string{e.users[2].DN}}))
+	e.ad.Nest(t, e.group(g1).DN, e.users[2].DN)
 	saved, err := engine.LoadPlan(path)
 	must(t, err)
 	res, err := e.eng.Apply(ctx, saved)
-	if err != nil || res.Counts.Failed != 0 || !slices.Contains(memberDNs(e.group(g1)), strings.ToLower(e.users[1].DN)) {
+	if err != nil || res.Counts.Failed != 0 || !slices.Contains(members(e.group(g1)), strings.ToLower(e.users[1].DN)) {
 		t.Fatalf("apply: %v, %+v", err, res.Failures)
 	}
 	must(t, e.tenant.AddMember(g1, cloudOnly))
@@ -195,20 +184,12 @@ func TestSavedPlanFromChangesGoesStale(t *testing.T) {
 	p, err = e.eng.Plan(ctx, engine.RunOptions{})
 	must(t, err)
 	must(t, e.eng.SavePlan(ctx, p, path))
-	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.Update, DN: e.group(g1).DN, Anchor: policy.Anchor(g1),
-		Changes: []reconcile.AttrChange{{Name: "description", New: []string{"by hand"}}}}))
+	e.ad.SetAttribute(t, e.group(g1).DN, "description", []string{"by hand"})
 	saved, err = engine.LoadPlan(path)
 	must(t, err)
 	res, err = e.eng.Apply(ctx, saved)
 	if err != nil || res.Counts.Failed != 1 || !strings.Contains(fmt.Sprint(res.Failures), "stale") {
 		t.Fatalf("apply after an attribute changed by hand: %v, %+v", err, res.Failures)
-	}
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -230,7 +211,7 @@ func (l *loadCounter) LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Lin
 func TestQuietCycleLoadsNoSnapshot(t *testing.T) {
 	ctx := context.Background()
 	g1 := groupID(1)
-	e := newMemEnv(t, 3, []map[string]any{{"id": g1, "displayName": "One", "mailNickname": "one", "members": []any{userID(0)}}}, nil)
+	e := newGroupsEnv(t, 3, []map[string]any{{"id": g1, "displayName": "One", "mailNickname": "one", "members": []any{userID(0)}}}, nil)
 	lc := &loadCounter{Store: e.store}
 	e.eng = engine.New(e.cloud, e.dir, e.dir, lc, e.cfg, nil)
 	steps := []struct {
@@ -258,7 +239,7 @@ func TestQuietCycleLoadsNoSnapshot(t *testing.T) {
 			t.Errorf("%s: %d loads, %d writes, failures %+v; want %d, %d, none", s.name, lc.loads, writes, res.Failures, s.loads, s.writes)
 		}
 	}
-	if got := memberDNs(e.group(g1)); !slices.Equal(got, e.usersDN(0, 1)) {
+	if got := members(e.group(g1)); !slices.Equal(got, e.usersDN(0, 1)) {
 		t.Errorf("members %v", got)
 	}
 }
@@ -281,15 +262,15 @@ func TestResolveInSlices(t *testing.T) {
 		groups = append(groups, map[string]any{"id": groupID(g + 1), "displayName": fmt.Sprintf("G%d", g+1), "mailNickname": fmt.Sprintf("g%d", g+1), "members": ms})
 	}
 	groups[5]["members"] = append(groups[5]["members"].([]any), groupID(1), cloudOnly)
-	e := newMemEnv(t, users, groups, nil)
-	_, looked0 := e.dir.Reads()
+	e := newGroupsEnv(t, users, groups, nil)
+	_, looked0 := e.ad.Reads()
 	res, _ := e.sync(engine.RunOptions{})
 	// Each user once, and each new group's sAMAccountName (held by none).
-	if _, looked := e.dir.Reads(); looked-looked0 != int64(users+len(groups)) {
+	if _, looked := e.ad.Reads(); looked-looked0 != int64(users+len(groups)) {
 		t.Errorf("looked up %d values, want each of the %d users once and %d names", looked-looked0, users, len(groups))
 	}
 	for id, us := range want {
-		got := memberDNs(e.group(id))
+		got := members(e.group(id))
 		wantDNs := e.usersDN(us...)
 		if id == groupID(6) {
 			wantDNs = append(wantDNs, strings.ToLower(e.group(groupID(1)).DN))
@@ -309,7 +290,7 @@ func TestResolveInSlices(t *testing.T) {
 // planned from the change like a user.
 func TestDeltaByChangesNestedGroups(t *testing.T) {
 	outer, inner := groupID(1), groupID(2)
-	e := newMemEnv(t, 3, []map[string]any{
+	e := newGroupsEnv(t, 3, []map[string]any{
 		{"id": outer, "displayName": "Outer", "mailNickname": "outer", "members": []any{userID(0)}},
 		{"id": inner, "displayName": "Inner", "mailNickname": "inner", "members": []any{userID(1)}},
 	}, nil)
@@ -324,12 +305,12 @@ func TestDeltaByChangesNestedGroups(t *testing.T) {
 		{"inner removed", func() error { return e.tenant.RemoveMember(outer, inner) }, e.usersDN(0)},
 	} {
 		must(t, s.change())
-		read0, _ := e.dir.Reads()
+		read0, _ := e.ad.Reads()
 		_, writes := e.sync(engine.RunOptions{})
-		read1, _ := e.dir.Reads()
+		read1, _ := e.ad.Reads()
 		want := slices.Clone(s.want)
 		slices.Sort(want)
-		if got := memberDNs(e.group(outer)); !slices.Equal(got, want) || writes != 1 || read1 != read0 {
+		if got := members(e.group(outer)); !slices.Equal(got, want) || writes != 1 || read1 != read0 {
 			t.Errorf("%s: members %v (want %v), %d writes, %d member values read", s.name, got, want, writes, read1-read0)
 		}
 	}

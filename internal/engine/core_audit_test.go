@@ -21,7 +21,7 @@ func TestCoreAuditTrail(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer trail.Close()
-	e := newMemEnv(t, 2, []map[string]any{
+	e := newGroupsEnv(t, 2, []map[string]any{
 		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}},
 		{"id": groupID(2), "displayName": "Other", "mailNickname": "other", "members": []any{userID(1)}},
 	}, func(c *engine.Config) {
@@ -78,7 +78,7 @@ func TestCoreAuditTrail(t *testing.T) {
 
 // A plan counts what it plans; the sync that applies it counts what it did.
 func TestCorePlanCountsWhatItPlans(t *testing.T) {
-	e := newMemEnv(t, 1, []map[string]any{
+	e := newGroupsEnv(t, 1, []map[string]any{
 		{"id": groupID(1), "displayName": "A", "mailNickname": "a", "members": []any{userID(0)}},
 		{"id": groupID(2), "displayName": "B", "mailNickname": "b"},
 		{"id": groupID(3), "displayName": "C", "mailNickname": "c"},
@@ -103,14 +103,11 @@ func TestCorePlanCountsWhatItPlans(t *testing.T) {
 // another OU) is never written: the group is reported, naming the holder,
 // and the others are written.
 func TestCoreSAMAccountNameTakenInTheDomain(t *testing.T) {
-	e := newMemEnv(t, 1, []map[string]any{
+	e := newGroupsEnv(t, 1, []map[string]any{
 		{"id": groupID(1), "displayName": "Access", "mailNickname": "access"},
 		{"id": groupID(2), "displayName": "Other", "mailNickname": "other"},
 	}, nil)
-	holder, err := e.dir.AddUser("CN=Users,"+memBase, "ACCESS_2c1a0b000001")
-	if err != nil {
-		t.Fatal(err)
-	}
+	holder := e.ad.AddUsers(t, "CN=Users,"+e.ad.BaseDN, []string{"ACCESS_2c1a0b000001"})[0]
 	plan, err := e.eng.Run(context.Background(), engine.RunOptions{DryRun: true})
 	if err != nil || plan.Counts.Created != 1 || len(plan.Failures) != 1 || !strings.Contains(plan.Failures[0].Message, holder.DN) {
 		t.Fatalf("plan: %v %+v %+v", err, plan.Counts, plan.Failures)

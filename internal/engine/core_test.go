@@ -4,148 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/groupwriteback/groupwriteback/internal/directory/memdir"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
-	"github.com/groupwriteback/groupwriteback/internal/graph"
-	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/state"
-	"github.com/groupwriteback/groupwriteback/internal/store"
 )
 
-// The engine's core tests run on the in-memory directory (which passes the
-// directory suite Samba passes), graphsim and a SQLite state file: no DC,
-// milliseconds each. The Samba tests beside them are the end-to-end proof.
-
-const memBase = "DC=contoso,DC=test"
-
-// memEnv is a memdir domain, a tenant in graphsim and an engine over them.
-type memEnv struct {
-	t      testing.TB
-	dir    *memdir.Directory
-	ou     string
-	users  []memdir.User
-	tenant *graphsim.Tenant
-	store  *store.Store
-	eng    *engine.Engine
-	// cloud and cfg are what eng was built with.
-	cloud *graph.Client
-	cfg   engine.Config
-}
-
-// newMemEnv has n users in AD synced to cloud users 0..n-1 (by SID), and
-// the groups given, each security with writeback on unless it says.
-func newMemEnv(t testing.TB, n int, groups []map[string]any, adjust func(*engine.Config)) *memEnv {
-	t.Helper()
-	return newMemEnvWith(t, n, func(*memdir.Directory, []memdir.User) []map[string]any { return groups }, adjust)
-}
-
-// newMemEnvWith is newMemEnv whose groups are made once the domain and its
-// users exist (groups written in place name AD groups by SID).
-func newMemEnvWith(t testing.TB, n int, groupsOf func(*memdir.Directory, []memdir.User) []map[string]any, adjust func(*engine.Config)) *memEnv {
-	t.Helper()
-	d := memdir.New(memBase)
-	e := &memEnv{t: t, dir: d}
-	people, err := d.AddOU(memBase, "People")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.ou, err = d.AddOU(memBase, "Cloud groups"); err != nil {
-		t.Fatal(err)
-	}
-	tf := &graphsim.TenantFile{TenantID: tenantID, Applications: []graphsim.Application{{AppID: appID,
-		PasswordCredentials: []graphsim.PasswordCredential{{SecretText: appPass}},
-		ExtensionProperties: []graphsim.ExtensionProperty{{Name: "department", TargetObjects: []string{"Group"}}}}}}
-	for i := range n {
-		u, err := d.AddUser(people, fmt.Sprintf("user%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.users = append(e.users, u)
-		tf.Users = append(tf.Users, map[string]any{"id": userID(i), "displayName": fmt.Sprintf("User %d", i),
-			"userPrincipalName": fmt.Sprintf("user%d@contoso.test", i), "onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": u.SID})
-	}
-	tf.Users = append(tf.Users, map[string]any{"id": cloudOnly, "displayName": "Cloud Only", "userPrincipalName": "co@contoso.onmicrosoft.com"})
-	for _, g := range groupsOf(d, e.users) {
-		g = maps(g, map[string]any{"mailEnabled": false, "securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}})
-		tf.Groups = append(tf.Groups, g)
-	}
-	sim, gc := startCloud(t, tf)
-	e.tenant = sim.Server.Tenant()
-	if e.store, err = store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.store.Close() })
-	if err := e.store.SetEnablement(context.Background(), state.Enablement{Enabled: true}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := engine.Config{TenantID: tenantID, BaseDN: memBase, TargetOU: e.ou, DeleteThreshold: 500,
-		Policy: policy.Options{Naming: policy.NamingDisplayName}}
-	if adjust != nil {
-		adjust(&cfg)
-	}
-	gc.SelectGroupExtensions(policy.Placement{Rules: cfg.Policy.Placement}.Extensions()) // as wiring does from the configuration
-	e.eng = engine.New(gc, d, d, e.store, cfg, nil)
-	e.cloud, e.cfg = gc, cfg
-	return e
-}
-
-// maps is g with the defaults it does not set.
-func maps(g, defaults map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range defaults {
-		out[k] = v
-	}
-	for k, v := range g {
-		out[k] = v
-	}
-	return out
-}
-
-func (e *memEnv) sync(o engine.RunOptions) (*engine.Result, int64) {
-	e.t.Helper()
-	before := e.dir.Writes()
-	res, err := e.eng.Run(context.Background(), o)
-	if err != nil {
-		e.t.Fatalf("sync: %v", err)
-	}
-	return res, e.dir.Writes() - before
-}
-
-// group is the AD copy of cloud group id, or nil.
-func (e *memEnv) group(id string) *reconcile.ADGroup {
-	e.t.Helper()
-	gs, err := e.dir.GroupsByAnchor(context.Background(), memBase, []string{policy.Anchor(id)}, []string{"displayName", "description", "sAMAccountName"})
-	if err != nil || len(gs) > 1 {
-		e.t.Fatalf("%d AD groups carry the anchor of %s: %v", len(gs), id, err)
-	}
-	if len(gs) == 0 {
-		return nil
-	}
-	return &gs[0]
-}
-
-func (e *memEnv) statuses() map[string]state.GroupStatus {
-	e.t.Helper()
-	sts, err := e.store.Statuses(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[string]state.GroupStatus{}
-	for _, st := range sts {
-		out[st.CloudID] = st
-	}
-	return out
-}
-
 func TestCoreRecordsEveryGroup(t *testing.T) {
-	e := newMemEnv(t, 3, []map[string]any{
+	e := newGroupsEnv(t, 3, []map[string]any{
 		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0), userID(1), cloudOnly}},
 		{"id": groupID(2), "displayName": "Nested", "mailNickname": "nested", "members": []any{groupID(1), userID(2)}},
 		{"id": groupID(3), "displayName": "Not enabled", "mailNickname": "off", "writebackConfiguration": map[string]any{}},
@@ -175,7 +45,7 @@ func TestCoreDeltaWorksOnDirtyGroupsOnly(t *testing.T) {
 		groups = append(groups, map[string]any{"id": groupID(i), "displayName": fmt.Sprintf("G%d", i), "mailNickname": fmt.Sprintf("g%d", i),
 			"members": []any{userID(0)}})
 	}
-	e := newMemEnv(t, 2, groups, nil)
+	e := newGroupsEnv(t, 2, groups, nil)
 	e.sync(engine.RunOptions{})
 	if err := e.tenant.AddMember(groupID(3), userID(1)); err != nil {
 		t.Fatal(err)
@@ -202,27 +72,21 @@ func TestCoreDeltaWorksOnDirtyGroupsOnly(t *testing.T) {
 }
 
 func TestCoreFullCycleRepairsDrift(t *testing.T) {
-	e := newMemEnv(t, 2, []map[string]any{
+	e := newGroupsEnv(t, 2, []map[string]any{
 		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}},
 		{"id": groupID(2), "displayName": "Other", "mailNickname": "other", "members": []any{userID(1)}},
 	}, nil)
 	e.sync(engine.RunOptions{})
 	g := e.group(groupID(1))
 	// A hand edit in AD: the displayName changed and a member added.
-	if err := e.dir.Edit(reconcile.Op{Action: reconcile.Update, DN: g.DN, Anchor: policy.Anchor(groupID(1)),
-		Changes: []reconcile.AttrChange{{Name: "displayName", New: []string{"Edited by hand"}}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.dir.Edit(reconcile.Op{Action: reconcile.AddMembers, DN: g.DN, Anchor: policy.Anchor(groupID(1)),
-		Members: []string{e.users[1].DN}}); err != nil {
-		t.Fatal(err)
-	}
+	e.ad.SetAttribute(t, g.DN, "displayName", []string{"Edited by hand"})
+	e.ad.Nest(t, g.DN, e.users[1].DN)
 	if _, w := e.sync(engine.RunOptions{}); w != 0 {
 		t.Fatalf("a delta cycle wrote %d: it reads only what the cloud changed", w)
 	}
 	res, _ := e.sync(engine.RunOptions{Full: true})
 	g = e.group(groupID(1))
-	if g.Attrs["displayName"][0] != "Access" || len(g.Members) != 1 || !slices.Equal(res.Drift, []string{groupID(1)}) {
+	if g.Get("displayName") != "Access" || len(g.Members) != 1 || !slices.Equal(res.Drift, []string{groupID(1)}) {
 		t.Fatalf("after a full cycle: %+v, drift %v", g, res.Drift)
 	}
 }
@@ -232,7 +96,7 @@ func TestCoreDeleteThresholdHoldsBack(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		groups = append(groups, map[string]any{"id": groupID(i), "displayName": fmt.Sprintf("G%d", i), "mailNickname": fmt.Sprintf("g%d", i)})
 	}
-	e := newMemEnv(t, 1, groups, func(c *engine.Config) {
+	e := newGroupsEnv(t, 1, groups, func(c *engine.Config) {
 		c.DeleteThresholdPercent = 50
 		c.Fates.HardDelete = reconcile.DeleteIt
 	})
@@ -263,7 +127,7 @@ func TestCoreDeleteThresholdHoldsBack(t *testing.T) {
 }
 
 func TestCoreSoftDeletedSecurityGroupIsKept(t *testing.T) {
-	e := newMemEnv(t, 1, []map[string]any{{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}}}, nil)
+	e := newGroupsEnv(t, 1, []map[string]any{{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}}}, nil)
 	e.sync(engine.RunOptions{})
 	if err := e.tenant.DeleteGroup(groupID(1)); err != nil {
 		t.Fatal(err)
@@ -283,7 +147,7 @@ func TestCoreSoftDeletedSecurityGroupIsKept(t *testing.T) {
 // Explain (what show prints) decides with the options sync decides with:
 // scope and member limit included.
 func TestCoreExplainAgreesWithSync(t *testing.T) {
-	e := newMemEnv(t, 2, []map[string]any{
+	e := newGroupsEnv(t, 2, []map[string]any{
 		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}},
 		{"id": groupID(2), "displayName": "Lab (test)", "mailNickname": "lab", "members": []any{userID(0)}},
 		{"id": groupID(3), "displayName": "Big", "mailNickname": "big", "members": []any{userID(0), userID(1)}},
@@ -324,7 +188,7 @@ func TestCoreExplainAgreesWithSync(t *testing.T) {
 // A cycle on one group (provision on demand) writes that group only,
 // traces it, and leaves every other change to the next cycle.
 func TestCoreOneGroupOnDemand(t *testing.T) {
-	e := newMemEnv(t, 2, []map[string]any{
+	e := newGroupsEnv(t, 2, []map[string]any{
 		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0), cloudOnly}},
 		{"id": groupID(2), "displayName": "Other", "mailNickname": "other", "members": []any{userID(1)}},
 	}, nil)
@@ -345,7 +209,7 @@ func TestCoreOneGroupOnDemand(t *testing.T) {
 		byID[m.CloudID] = m
 	}
 	u := byID[userID(0)]
-	if u.DN != e.users[0].DN || u.Name != "User 0" || len(u.Tried) == 0 || u.Tried[0].Key != reconcile.BySID || u.Tried[0].Found != e.users[0].DN {
+	if u.DN != e.users[0].DN || u.Name != e.users[0].Name || len(u.Tried) == 0 || u.Tried[0].Key != reconcile.BySID || u.Tried[0].Found != e.users[0].DN {
 		t.Errorf("the synced user's lookup: %+v", u)
 	}
 	if co := byID[cloudOnly]; co.DN != "" || co.NotWritten != policy.MemberCloudOnly {
@@ -364,7 +228,7 @@ func TestCoreOneGroupOnDemand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	other := e.group(groupID(2)).Attrs["sAMAccountName"][0]
+	other := e.group(groupID(2)).Get("sAMAccountName")
 	res, err = e.eng.Run(ctx, engine.RunOptions{Group: other})
 	if err != nil || res.Trace.CloudID != groupID(2) || len(res.Trace.Operations) != 1 {
 		t.Fatalf("by sAMAccountName %s: %v %+v", other, err, res)
@@ -372,10 +236,10 @@ func TestCoreOneGroupOnDemand(t *testing.T) {
 	if ch := res.Trace.Operations[0].Changes[0]; ch.Name != "description" || len(ch.Old) != 0 || ch.New[0] != "changed" {
 		t.Fatalf("the change old -> new: %+v", ch)
 	}
-	if e.group(groupID(1)).Attrs["description"] != nil {
+	if e.group(groupID(1)).Values("description") != nil {
 		t.Fatal("the other changed group was written too")
 	}
-	if _, w := e.sync(engine.RunOptions{}); w != 1 || e.group(groupID(1)).Attrs["description"][0] != "changed" {
+	if _, w := e.sync(engine.RunOptions{}); w != 1 || e.group(groupID(1)).Get("description") != "changed" {
 		t.Fatalf("the next cycle after a one-group cycle: %d writes", w)
 	}
 	// Every name a group goes by finds it; a name that is none is refused.

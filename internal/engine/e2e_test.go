@@ -6,12 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-ldap/ldap/v3"
-
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/state"
-	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
 // The demo-like tenant's groups.
@@ -27,29 +25,15 @@ var (
 
 // adGroup creates a global security group in AD (what Connect synced to the
 // cloud as "Sales (from AD)") and returns its DN and SID.
-func adGroup(t *testing.T, dc *testdc.DC, ou, name string) (string, string) {
+func adGroup(t *testing.T, ad directorytest.Fixture, ou, name string) (string, string) {
 	t.Helper()
-	conn, err := dc.Admin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	dn := "CN=" + name + "," + ou
-	req := ldap.NewAddRequest(dn, nil)
-	req.Attribute("objectClass", []string{"top", "group"})
-	req.Attribute("sAMAccountName", []string{name + "-onprem"})
-	req.Attribute("groupType", []string{"-2147483646"}) // global security
-	if err := conn.Add(req); err != nil {
-		t.Fatal(err)
-	}
-	res, err := conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"objectSid"}, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dn, sidOf(res.Entries[0])
+	ad.Add(t, dn, map[string][]string{"objectClass": {"top", "group"}, "sAMAccountName": {name + "-onprem"},
+		"groupType": {"-2147483646"}}) // global security
+	return dn, ad.Read(t, dn).SID
 }
 
-func demoTenant(t *testing.T, dc *testdc.DC, salesSID string) []map[string]any {
+func demoTenant(salesSID string) []map[string]any {
 	yes, no := true, false
 	return []map[string]any{
 		{"id": gMarketing, "displayName": "Marketing", "description": "Everyone in marketing", "mailEnabled": true, "mailNickname": "marketing",
@@ -68,21 +52,16 @@ func demoTenant(t *testing.T, dc *testdc.DC, salesSID string) []map[string]any {
 	}
 }
 
-func attr(e *ldap.Entry, name string) string { return strings.Join(e.GetAttributeValues(name), "|") }
-
 func TestEndToEnd(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{Exchange: true, Anchor: true})
-	fx := dc.Fixtures(t)
-	tf := baseTenant(t, dc, 10)
+	ad := openDir(t, directorytest.Options{Exchange: true, Anchor: true})
+	fx := ad.Users(t, 10)
+	tf := baseTenant(t, ad, 10)
 	// The env's OU is made inside newEnv; the AD-synced group lives apart.
-	salesOU := dc.NewOU(t, "sales")
-	salesDN, salesSID := adGroup(t, dc, salesOU, "Sales")
-	tf.Groups = demoTenant(t, dc, salesSID)
-	e := newEnv(t, testdc.Options{Exchange: true, Anchor: true}, tf, nil)
-	before, err := dc.Dump()
-	if err != nil {
-		t.Fatal(err)
-	}
+	salesOU := ad.NewOU(t, "sales")
+	salesDN, salesSID := adGroup(t, ad, salesOU, "Sales")
+	tf.Groups = demoTenant(salesSID)
+	e := newEnvOn(t, ad, tf, nil)
+	before := ad.Dump(t)
 
 	res, writes := e.sync(engine.RunOptions{})
 	if res.Mode != "full" || res.Counts.Created != 3 || res.Counts.Failed != 0 || writes == 0 {
@@ -221,17 +200,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// Nothing the tool does not own changed.
-	after, err := dc.Dump()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := testdcChanged(before, after, e); len(diff) > 0 {
+	if diff := directorytest.Changed(before, ad.Dump(t), e.notOwned()); len(diff) > 0 {
 		t.Fatalf("objects the tool does not own changed:\n%s", strings.Join(diff, "\n"))
 	}
 }
 
 func sorted(s ...string) []string { slices.Sort(s); return s }
-
-func testdcChanged(before, after testdc.Dump, e *env) []string {
-	return testdc.Changed(before, after, e.notOwned())
-}

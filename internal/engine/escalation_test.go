@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/groupwriteback/groupwriteback/internal/directory/memdir"
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -32,24 +32,16 @@ func TestEscalationRefusedAndReported(t *testing.T) {
 	// cloud: one in Administrators with adminCount=1, one nested in
 	// Enterprise Admins, one in no privileged group.
 	var adminsDN, eaDN, plainDN string
-	e := newMemEnvWith(t, 4, func(d *memdir.Directory, _ []memdir.User) []map[string]any {
-		side, err := d.AddOU(memBase, "On premises")
-		if err != nil {
-			t.Fatal(err)
-		}
-		orig := func(name string) (string, string) {
-			dn, sid, err := d.AddGroup(side, name, "-2147483640")
-			if err != nil {
-				t.Fatal(err)
-			}
-			return dn, sid
-		}
+	ad := openDir(t, directorytest.Options{})
+	e := newGroupsEnvOn(t, ad, 4, func(ad directorytest.Fixture) []map[string]any {
+		side := ad.NewOU(t, "On premises")
+		orig := func(name string) (string, string) { return ad.AddGroup(t, side, name) }
 		var adminsSID, eaSID, plainSID string
 		adminsDN, adminsSID = orig("Helpdesk admins")
-		must(t, d.AddMember("CN=Administrators,CN=Builtin,"+memBase, adminsDN))
-		must(t, d.SetAttribute(adminsDN, "adminCount", []string{"1"}))
+		ad.Nest(t, "CN=Administrators,CN=Builtin,"+ad.BaseDN, adminsDN)
+		ad.SetAttribute(t, adminsDN, "adminCount", []string{"1"})
 		eaDN, eaSID = orig("Forest ops")
-		must(t, d.AddMember("CN=Enterprise Admins,CN=Users,"+memBase, eaDN))
+		ad.Nest(t, "CN=Enterprise Admins,CN=Users,"+ad.BaseDN, eaDN)
 		plainDN, plainSID = orig("Project team")
 		inPlace := func(id int, name, sid string) map[string]any {
 			return map[string]any{"id": groupID(id), "displayName": name, "mailNickname": strings.ToLower(strings.ReplaceAll(name, " ", "")),
@@ -102,8 +94,8 @@ func TestEscalationRefusedAndReported(t *testing.T) {
 	// Written back, then nested by an admin into Domain Admins (directly,
 	// and through another group); then the cloud adds a member.
 	directDN, deepDN := e.group(groupID(direct)).DN, e.group(groupID(deep)).DN
-	must(t, e.dir.AddMember("CN=Domain Admins,CN=Users,"+memBase, directDN))
-	must(t, e.dir.AddMember(directDN, deepDN))
+	e.ad.Nest(t, "CN=Domain Admins,CN=Users,"+e.ad.BaseDN, directDN)
+	e.ad.Nest(t, directDN, deepDN)
 	for _, id := range []int{direct, deep} {
 		must(t, e.tenant.AddMember(groupID(id), userID(2)))
 	}
@@ -135,7 +127,7 @@ func TestEscalationRefusedAndReported(t *testing.T) {
 		}
 	}
 	// Taken out of Domain Admins, the group gets its member again.
-	must(t, e.dir.Edit(reconcile.Op{Action: reconcile.RemoveMembers, DN: "CN=Domain Admins,CN=Users," + memBase, Members: []string{directDN}}))
+	e.ad.Unnest(t, "CN=Domain Admins,CN=Users,"+e.ad.BaseDN, directDN)
 	e.sync(engine.RunOptions{Full: true})
 	if !has(directDN, e.users[2].DN) || !has(deepDN, e.users[2].DN) {
 		t.Fatal("out of Domain Admins, the groups still get no members")

@@ -33,7 +33,7 @@ func TestLeaseLostMidCycle(t *testing.T) {
 	for i := range 6 {
 		groups = append(groups, map[string]any{"id": groupID(i), "displayName": fmt.Sprintf("G%d", i), "mailNickname": fmt.Sprintf("g%d", i), "members": []any{userID(0)}})
 	}
-	e := newMemEnv(t, 2, groups, nil)
+	e := newGroupsEnv(t, 2, groups, nil)
 	a, err := e.store.AcquireLease(ctx, state.WriterLease, "a/1", time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func TestLeaseLostMidCycle(t *testing.T) {
 	var b state.Lease
 	refused := 0
 	w := writeHook{Target: e.dir, write: func(ctx context.Context, ap *gate.Approved) error {
-		if e.dir.Writes() == 2 && b.Token == 0 { // b takes over: a was paused past its lease
+		if e.writes() == 2 && b.Token == 0 { // b takes over: a was paused past its lease
 			_ = e.store.ReleaseLease(ctx, a)
 			if b, err = e.store.AcquireLease(ctx, state.WriterLease, "b/1", time.Minute); err != nil {
 				t.Fatal(err)
@@ -55,13 +55,13 @@ func TestLeaseLostMidCycle(t *testing.T) {
 		return e.dir.Write(ctx, ap)
 	}}
 	_, err = engine.New(e.cloud, e.dir, w, e.store, e.cfg, nil).Run(ctx, engine.RunOptions{})
-	if !errors.Is(err, state.ErrFenced) || e.dir.Writes() != 2 || refused != 1 {
-		t.Fatalf("cycle of the instance that lost its lease: %v; %d writes, %d refused; want ErrFenced, 2 writes and one refusal", err, e.dir.Writes(), refused)
+	if !errors.Is(err, state.ErrFenced) || e.writes() != 2 || refused != 1 {
+		t.Fatalf("cycle of the instance that lost its lease: %v; %d writes, %d refused; want ErrFenced, 2 writes and one refusal", err, e.writes(), refused)
 	}
 	e.store.Fence(b.Holder, b.Token)
 	res, _ := e.sync(engine.RunOptions{})
-	if res.Counts.Created != 4 || e.dir.Writes() != 6 {
-		t.Fatalf("the new active's cycle: %+v, %d writes in all; want the 4 groups left created", res.Counts, e.dir.Writes())
+	if res.Counts.Created != 4 || e.writes() != 6 {
+		t.Fatalf("the new active's cycle: %+v, %d writes in all; want the 4 groups left created", res.Counts, e.writes())
 	}
 	for i := range 6 {
 		if st := e.statuses()[groupID(i)]; st.State != state.InStep {
@@ -109,7 +109,7 @@ func TestAuditNamesTheTokenAWriteWasSentUnder(t *testing.T) {
 	must(t, err)
 	defer trail.Close()
 	fence := &leaseFence{token: 5}
-	e := newMemEnv(t, 1, groups, func(c *engine.Config) { c.Audit, c.Fence = trail, fence })
+	e := newGroupsEnv(t, 1, groups, func(c *engine.Config) { c.Audit, c.Fence = trail, fence })
 	// The lease is lost while the first write's answer is on its way.
 	w := writeHook{Target: e.dir, write: func(ctx context.Context, ap *gate.Approved) error {
 		err := e.dir.Write(ctx, ap)
@@ -117,8 +117,8 @@ func TestAuditNamesTheTokenAWriteWasSentUnder(t *testing.T) {
 		return err
 	}}
 	_, err = engine.New(e.cloud, e.dir, w, e.store, e.cfg, nil).Run(ctx, engine.RunOptions{})
-	if !errors.Is(err, state.ErrFenced) || e.dir.Writes() != 1 {
-		t.Fatalf("the cycle: %v, %d writes; want the lease lost after one", err, e.dir.Writes())
+	if !errors.Is(err, state.ErrFenced) || e.writes() != 1 {
+		t.Fatalf("the cycle: %v, %d writes; want the lease lost after one", err, e.writes())
 	}
 	entries, err := audit.Read(path, audit.Filter{Intents: true})
 	must(t, err)

@@ -11,9 +11,9 @@ import (
 	"unicode/utf16"
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
-	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
 // hostileCase is one entry of testdata/hostile.json.
@@ -43,20 +43,22 @@ func TestHostileCorpus(t *testing.T) {
 	if len(corpus.Cases) < 100 {
 		t.Fatalf("the corpus has %d cases; it must keep at least 100", len(corpus.Cases))
 	}
-	opts := testdc.Options{Exchange: true, Anchor: true}
-	dc := testdc.Shared(t, opts)
-	fx := dc.Fixtures(t)
-	tf := baseTenant(t, dc, 1)
-	krbtgtDN, krbtgtSID := searchOne(t, dc, testdc.BaseDN, "(sAMAccountName=krbtgt)", "objectSid")
-	_, krbtgtGUID := searchOne(t, dc, testdc.BaseDN, "(sAMAccountName=krbtgt)", "objectGUID")
-	dcDN, _ := searchOne(t, dc, "OU=Domain Controllers,"+testdc.BaseDN, "(objectClass=computer)", "objectSid")
-	guid64 := func(raw string) string { return base64.StdEncoding.EncodeToString([]byte(raw)) }
-	fxGUID, err := directory.GUIDBytes(fx[0].GUID)
-	if err != nil {
-		t.Fatal(err)
+	opts := directorytest.Options{Exchange: true, Anchor: true}
+	ad := openDir(t, opts)
+	fx := ad.Users(t, 1)
+	tf := baseTenant(t, ad, 1)
+	krbtgt := findOne(t, ad, ad.BaseDN, "sAMAccountName", "krbtgt")
+	krbtgtDN, krbtgtSID := krbtgt.DN, krbtgt.SID
+	dcDN := findOne(t, ad, "OU=Domain Controllers,"+ad.BaseDN, "objectClass", "computer").DN
+	guid64 := func(guid string) string {
+		b, err := directory.GUIDBytes(guid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(b)
 	}
 	placeholders := strings.NewReplacer("{fixture0.dn}", fx[0].DN, "{fixture0.dnUpper}", strings.ToUpper(fx[0].DN), "{fixture0.sid}", fx[0].SID,
-		"{fixture0.guid64}", base64.StdEncoding.EncodeToString(fxGUID), "{krbtgt.dn}", krbtgtDN, "{krbtgt.guid64}", guid64(krbtgtGUID),
+		"{fixture0.guid64}", guid64(fx[0].GUID), "{krbtgt.dn}", krbtgtDN, "{krbtgt.guid64}", guid64(krbtgt.GUID),
 		"{domain.sid}", krbtgtSID[:strings.LastIndex(krbtgtSID, "-")], "{dc.dn}", dcDN)
 
 	id := func(i int) string { return fmt.Sprintf("6a1e0c55-%04d-4f0e-9d3b-2c1a0e%06d", i, i) }
@@ -94,11 +96,8 @@ func TestHostileCorpus(t *testing.T) {
 		}
 		tf.Groups = append(tf.Groups, g)
 	}
-	e := newEnv(t, opts, tf, nil)
-	before, err := dc.Dump()
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEnvOn(t, ad, tf, nil)
+	before := ad.Dump(t)
 	res, _ := e.sync(engine.RunOptions{})
 	notes := map[string][]string{}
 	for _, n := range res.Notes {
@@ -206,11 +205,7 @@ func TestHostileCorpus(t *testing.T) {
 			}
 		})
 	}
-	after, err := dc.Dump()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := testdcChanged(before, after, e); len(diff) > 0 {
+	if diff := directorytest.Changed(before, ad.Dump(t), e.notOwned()); len(diff) > 0 {
 		t.Fatalf("objects the tool does not own changed:\n%s", strings.Join(diff, "\n"))
 	}
 	full, w := e.sync(engine.RunOptions{Full: true})

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/gate"
-	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
 // cancelAfter is a directory writer that cancels the cycle's context after
@@ -27,14 +27,14 @@ func (c *cancelAfter) Write(ctx context.Context, a *gate.Approved) error {
 }
 
 func TestInterruptedCycleCompletesNextTime(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	tf := baseTenant(t, dc, 5)
+	ad := openDir(t, directorytest.Options{})
+	tf := baseTenant(t, ad, 5)
 	for i := range 5 {
 		tf.Groups = append(tf.Groups, map[string]any{"id": groupID(900 + i), "displayName": "Part", "mailEnabled": false,
 			"mailNickname": "part", "securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true},
 			"members": []any{userID(i)}})
 	}
-	e := newEnv(t, testdc.Options{}, tf, nil)
+	e := newEnvOn(t, ad, tf, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &cancelAfter{Target: e.dir, n: 2, cancel: cancel}
 	interrupted := engine.New(e.cloud, e.dir, w, e.store, e.cfg, nil)

@@ -28,7 +28,7 @@ func BenchmarkLargeGroup(b *testing.B) {
 			for i := range n {
 				members[i] = userID(i)
 			}
-			e := newMemEnv(b, n+1, []map[string]any{{"id": groupID(1), "displayName": "Large", "mailNickname": "large", "members": members}}, nil)
+			e := newGroupsEnv(b, n+1, []map[string]any{{"id": groupID(1), "displayName": "Large", "mailNickname": "large", "members": members}}, nil)
 			peak := watchHeap(b)
 			for b.Loop() {
 				start := time.Now()

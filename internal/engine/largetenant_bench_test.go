@@ -29,7 +29,7 @@ func BenchmarkLargeTenant(b *testing.B) {
 				}
 				groups[i] = map[string]any{"id": groupID(i + 1), "displayName": fmt.Sprintf("Group %d", i+1), "mailNickname": fmt.Sprintf("g%d", i+1), "members": ms}
 			}
-			e := newMemEnv(b, size.users, groups, func(c *engine.Config) { c.DeleteThreshold = size.groups })
+			e := newGroupsEnv(b, size.users, groups, func(c *engine.Config) { c.DeleteThreshold = size.groups })
 			for b.Loop() {
 				base := liveHeap()
 				peak := watchHeap(b)

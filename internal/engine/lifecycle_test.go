@@ -7,20 +7,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-ldap/ldap/v3"
-
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/state"
-	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
 // lifecycleEnv writes one Microsoft 365 group (without mail attributes, on
 // the plain DC) and one security group, with the given fates.
 func lifecycleEnv(t *testing.T, base int, fates engine.Fates, adjust func(*engine.Config)) (*env, string, string) {
 	t.Helper()
-	dc := testdc.Shared(t, testdc.Options{})
-	tf := baseTenant(t, dc, 3)
+	ad := openDir(t, directorytest.Options{})
+	tf := baseTenant(t, ad, 3)
 	m365, sec := groupID(base), groupID(base+1)
 	tf.Groups = []map[string]any{
 		{"id": m365, "displayName": "Team", "mailEnabled": true, "mailNickname": fmt.Sprintf("team%d", base), "securityEnabled": false,
@@ -29,8 +27,8 @@ func lifecycleEnv(t *testing.T, base int, fates engine.Fates, adjust func(*engin
 			"writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(2)}},
 	}
 	var qou string
-	e := newEnv(t, testdc.Options{}, tf, func(c *engine.Config) {
-		qou = dc.NewOU(t, "quarantine")
+	e := newEnvOn(t, ad, tf, func(c *engine.Config) {
+		qou = ad.NewOU(t, "quarantine")
 		c.QuarantineOU = qou
 		c.Fates = fates
 		c.Policy.Scope.ExcludeNames = []string{"Retired *"}
@@ -45,17 +43,6 @@ func lifecycleEnv(t *testing.T, base int, fates engine.Fates, adjust func(*engin
 		t.Fatalf("setup: %+v %+v", res.Counts, res.Failures)
 	}
 	return e, m365, sec
-}
-
-// where finds the group carrying id's anchor anywhere in the domain.
-func (e *env) where(id string) (dn, guid string, members int) {
-	e.t.Helper()
-	entries := e.dc.Search(e.t, testdc.BaseDN, ldap.ScopeWholeSubtree, "(adminDescription=Group_"+id+")", "objectGUID", "member")
-	if len(entries) == 0 {
-		return "", "", 0
-	}
-	en := entries[0]
-	return en.DN, fmt.Sprintf("%x", en.GetRawAttributeValue("objectGUID")), len(en.GetAttributeValues("member"))
 }
 
 func TestDeletePaths(t *testing.T) {

@@ -5,30 +5,20 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-ldap/ldap/v3"
-
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
-// searchOne returns one attribute of the first entry a search finds.
-func searchOne(t *testing.T, dc *testdc.DC, base, filter, attr string) (dn, value string) {
+// findOne is the first object under base whose attribute attr has value.
+func findOne(t testing.TB, ad directorytest.Fixture, base, attr, value string) directorytest.Entry {
 	t.Helper()
-	conn, err := dc.Admin()
-	if err != nil {
-		t.Fatal(err)
+	found := ad.Find(t, base, attr, value)
+	if len(found) == 0 {
+		t.Fatalf("no object under %s has %s=%s", base, attr, value)
 	}
-	defer conn.Close()
-	res, err := conn.Search(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 1, 0, false, filter, []string{attr}, nil))
-	if err != nil || len(res.Entries) == 0 {
-		t.Fatalf("search %s under %s: %v", filter, base, err)
-	}
-	if attr == "objectSid" {
-		return res.Entries[0].DN, sidOf(res.Entries[0])
-	}
-	return res.Entries[0].DN, res.Entries[0].GetAttributeValue(attr)
+	return found[0]
 }
 
 // TestMemberObjectClasses: a cloud member is written only when its
@@ -36,26 +26,16 @@ func searchOne(t *testing.T, dc *testdc.DC, base, filter, attr string) (dn, valu
 // would sync: a user account for a user, a group for a group, never a
 // critical system object (krbtgt, Domain Admins, a domain controller).
 func TestMemberObjectClasses(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	fx := dc.Fixtures(t)
-	tf := baseTenant(t, dc, 3)
-	_, krbtgtSID := searchOne(t, dc, testdc.BaseDN, "(sAMAccountName=krbtgt)", "objectSid")
-	_, adminsSID := searchOne(t, dc, testdc.BaseDN, "(sAMAccountName=Domain Admins)", "objectSid")
-	dcDN, _ := searchOne(t, dc, "OU=Domain Controllers,"+testdc.BaseDN, "(objectClass=computer)", "objectSid")
-	side := dc.NewOU(t, "side")
-	_, plainGroupSID := adGroup(t, dc, side, "Plain group")
-	conn, err := dc.Admin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := ldap.NewAddRequest("CN=hostile-pc,"+side, nil)
-	pc.Attribute("objectClass", []string{"top", "computer"})
-	pc.Attribute("sAMAccountName", []string{"hostile-pc$"})
-	if err := conn.Add(pc); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	_, pcSID := searchOne(t, dc, side, "(cn=hostile-pc)", "objectSid")
+	ad := openDir(t, directorytest.Options{})
+	fx := ad.Users(t, 3)
+	tf := baseTenant(t, ad, 3)
+	krbtgtSID := findOne(t, ad, ad.BaseDN, "sAMAccountName", "krbtgt").SID
+	adminsSID := findOne(t, ad, ad.BaseDN, "sAMAccountName", "Domain Admins").SID
+	dcDN := findOne(t, ad, "OU=Domain Controllers,"+ad.BaseDN, "objectClass", "computer").DN
+	side := ad.NewOU(t, "side")
+	_, plainGroupSID := adGroup(t, ad, side, "Plain group")
+	ad.Add(t, "CN=hostile-pc,"+side, map[string][]string{"objectClass": {"top", "computer"}, "sAMAccountName": {"hostile-pc$"}})
+	pcSID := ad.Read(t, "CN=hostile-pc,"+side).SID
 
 	synced := func(id string, keys map[string]any) map[string]any {
 		u := map[string]any{"id": id, "displayName": id, "userPrincipalName": id + "@contoso.test", "onPremisesSyncEnabled": true}
@@ -83,7 +63,7 @@ func TestMemberObjectClasses(t *testing.T) {
 			"writebackConfiguration": map[string]any{"isEnabled": true},
 			"members":                []any{userID(0), p + "1", p + "2", p + "3", p + "4", p + "5", p + "6", gAdmins, gUser, gTarget}},
 	}
-	e := newEnv(t, testdc.Options{}, tf, nil)
+	e := newEnvOn(t, ad, tf, nil)
 	res, _ := e.sync(engine.RunOptions{})
 	g := e.group(gTarget)
 	if g == nil {
@@ -113,13 +93,13 @@ func TestMemberObjectClasses(t *testing.T) {
 // written back, as Connect does; a group created afterwards is stamped
 // isEnabled = false by Entra (graphsim) and is not.
 func TestTenantDefaultIsNoScopeRule(t *testing.T) {
-	opts := testdc.Options{Exchange: true, Anchor: true}
-	dc := testdc.Shared(t, opts)
-	tf := baseTenant(t, dc, 2)
+	opts := directorytest.Options{Exchange: true, Anchor: true}
+	ad := openDir(t, opts)
+	tf := baseTenant(t, ad, 2)
 	existing := groupID(1400)
 	tf.Groups = []map[string]any{{"id": existing, "displayName": "Existing M365", "mailEnabled": true, "mailNickname": "existing1400",
 		"securityEnabled": false, "groupTypes": []any{"Unified"}, "members": []any{userID(0)}}}
-	e := newEnv(t, opts, tf, nil)
+	e := newEnvOn(t, ad, tf, nil)
 	e.tenant.SetUnifiedWritebackDefault(false)
 	created, err := e.tenant.CreateGroup(map[string]any{"displayName": "Created after", "mailEnabled": true, "mailNickname": "after1400",
 		"securityEnabled": false, "groupTypes": []any{"Unified"}})
@@ -141,10 +121,10 @@ func TestTenantDefaultIsNoScopeRule(t *testing.T) {
 // never written as a new copy in the target OU, and it stays a member of
 // the groups that nest it, as its original AD group.
 func TestSourceOfAuthorityMovedIsNeverDuplicated(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	side := dc.NewOU(t, "onprem")
-	originalDN, sid := adGroup(t, dc, side, "Finance onprem")
-	tf := baseTenant(t, dc, 2)
+	ad := openDir(t, directorytest.Options{})
+	side := ad.NewOU(t, "onprem")
+	originalDN, sid := adGroup(t, ad, side, "Finance onprem")
+	tf := baseTenant(t, ad, 2)
 	fromAD, parent := groupID(1460), groupID(1461)
 	tf.Groups = []map[string]any{
 		{"id": fromAD, "displayName": "Finance", "securityEnabled": true, "mailEnabled": false, "mailNickname": "fin1460",
@@ -152,7 +132,7 @@ func TestSourceOfAuthorityMovedIsNeverDuplicated(t *testing.T) {
 		{"id": parent, "displayName": "All finance", "securityEnabled": true, "mailEnabled": false, "mailNickname": "allfin1461",
 			"writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{fromAD, userID(1)}},
 	}
-	e := newEnv(t, testdc.Options{}, tf, nil)
+	e := newEnvOn(t, ad, tf, nil)
 	e.sync(engine.RunOptions{})
 	if err := e.tenant.SetCloudManaged(fromAD, true); err != nil {
 		t.Fatal(err)
@@ -185,27 +165,16 @@ func TestSourceOfAuthorityMovedIsNeverDuplicated(t *testing.T) {
 // and nothing else of it changes; a global original is reported with how
 // to convert it; the original is never deleted when the cloud group goes.
 func TestSourceOfAuthorityInPlace(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	fx := dc.Fixtures(t)
-	side := dc.NewOU(t, "onprem")
-	conn, err := dc.Admin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	ad := openDir(t, directorytest.Options{})
+	fx := ad.Users(t, 6)
+	side := ad.NewOU(t, "onprem")
 	universal := "CN=Engineering onprem," + side
-	req := ldap.NewAddRequest(universal, nil)
-	req.Attribute("objectClass", []string{"top", "group"})
-	req.Attribute("sAMAccountName", []string{"eng1470"})
-	req.Attribute("groupType", []string{"-2147483640"}) // universal security
-	req.Attribute("info", []string{"kept by hand"})
-	req.Attribute("member", []string{fx[5].DN})
-	if err := conn.Add(req); err != nil {
-		t.Fatal(err)
-	}
-	_, uniSID := searchOne(t, dc, side, "(sAMAccountName=eng1470)", "objectSid")
-	_, globalSID := adGroup(t, dc, side, "Global onprem") // global security
-	tf := baseTenant(t, dc, 3)
+	ad.Add(t, universal, map[string][]string{"objectClass": {"top", "group"}, "sAMAccountName": {"eng1470"},
+		"groupType": {"-2147483640"}, // universal security
+		"info":      {"kept by hand"}, "member": {fx[5].DN}})
+	uniSID := ad.Read(t, universal).SID
+	_, globalSID := adGroup(t, ad, side, "Global onprem") // global security
+	tf := baseTenant(t, ad, 3)
 	inPlace, global := groupID(1470), groupID(1471)
 	tf.Groups = []map[string]any{
 		{"id": inPlace, "displayName": "Engineering", "description": "now managed in the cloud", "securityEnabled": true, "mailEnabled": false,
@@ -218,22 +187,16 @@ func TestSourceOfAuthorityInPlace(t *testing.T) {
 		{"id": groupID(1472), "displayName": "Desynced", "securityEnabled": true, "mailEnabled": false, "mailNickname": "desync1472",
 			"onPremisesSyncEnabled": false, "onPremisesSecurityIdentifier": globalSID, "members": []any{userID(2)}},
 	}
-	e := newEnv(t, testdc.Options{}, tf, func(c *engine.Config) { c.Policy.InPlace = true })
+	e := newEnvOn(t, ad, tf, func(c *engine.Config) { c.Policy.InPlace = true })
 	res, _ := e.sync(engine.RunOptions{})
-	read := func() *ldap.Entry {
-		r, err := conn.Search(ldap.NewSearchRequest(universal, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"*"}, nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r.Entries[0]
-	}
+	read := func() *directorytest.Entry { return ad.Read(t, universal) }
 	g := read()
 	if ms := members(g); len(ms) != 2 || !slices.Contains(ms, strings.ToLower(fx[0].DN)) || !slices.Contains(ms, strings.ToLower(fx[1].DN)) {
 		t.Fatalf("original's members = %v", ms)
 	}
 	if attr(g, "description") != "now managed in the cloud" || attr(g, "displayName") != "Engineering" || attr(g, "info") != "kept by hand" ||
 		attr(g, "sAMAccountName") != "eng1470" || attr(g, "adminDescription") != "" {
-		t.Fatalf("original = %v", g.Attributes)
+		t.Fatalf("original = %+v", g)
 	}
 	if e.group(inPlace) != nil || e.group(global) != nil || e.group(groupID(1472)) != nil {
 		t.Fatal("a copy was written in the target OU")
@@ -262,6 +225,6 @@ func TestSourceOfAuthorityInPlace(t *testing.T) {
 	_ = e.tenant.PurgeDeleted(inPlace)
 	e.sync(engine.RunOptions{})
 	if g := read(); len(members(g)) != 2 {
-		t.Fatalf("after the cloud group went: %v", g.Attributes)
+		t.Fatalf("after the cloud group went: %+v", g)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -25,6 +26,7 @@ import (
 // on DC2 and completes with every group and member written once. DC1,
 // back, replicates the same end state; the next full cycle writes nothing.
 func TestFailoverBetweenTwoDCs(t *testing.T) {
+	onlyOn(t, directorytest.Samba, "failover between two replicating DCs is directory.Client's, over two real DCs")
 	testdc.Need(t, testdc.PairAvailable)
 	ctx := context.Background()
 	p, err := testdc.StartPair(ctx)

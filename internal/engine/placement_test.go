@@ -1,35 +1,31 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"testing"
 
-	"github.com/go-ldap/ldap/v3"
-
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
+	"github.com/groupwriteback/groupwriteback/internal/directory/memdir"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
 // Groups go to the OU of the first placement rule they match; when a
 // group's rule changes, plan shows the move and sync makes it: the same
 // object (objectGUID), moved, not created again.
 func TestCorePlacementRules(t *testing.T) {
-	var sales string
-	e := newMemEnv(t, 3, []map[string]any{
+	ad := openDir(t, directorytest.Options{})
+	sales := ad.NewOU(t, "Sales groups")
+	groups := []map[string]any{
 		{"id": groupID(1), "displayName": "Sales EMEA", "mailNickname": "sales", "members": []any{userID(0)}},
 		{"id": groupID(2), "displayName": "Finance", "mailNickname": "finance", "members": []any{userID(1)}},
-	}, func(c *engine.Config) {
-		c.Policy.Placement = []policy.PlacementRule{{OU: "OU=Sales groups," + memBase, DisplayName: "sales *"}}
-	})
-	var err error
-	if sales, err = e.dir.AddOU(memBase, "Sales groups"); err != nil {
-		t.Fatal(err)
 	}
+	e := newGroupsEnvOn(t, ad, 3, func(directorytest.Fixture) []map[string]any { return groups }, func(c *engine.Config) {
+		c.Policy.Placement = []policy.PlacementRule{{OU: sales, DisplayName: "sales *"}}
+	})
 	e.sync(engine.RunOptions{})
 	first := e.group(groupID(1))
 	if first == nil || !policy.SameDN(first.DN, "CN=Sales EMEA_2c1a0b000001,"+sales) {
@@ -69,42 +65,33 @@ func TestCorePlacementRules(t *testing.T) {
 	}
 }
 
-// On Samba: a group placed by a rule, then moved by the change of its
-// rule, keeps its objectGUID and objectSid (a modrdn across OUs, not a
-// delete and create).
+// A group placed by a rule, then moved by the change of its rule, keeps
+// its objectGUID and objectSid (a modrdn across OUs, not a delete and
+// create).
 func TestPlacementMoveKeepsIdentity(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	sales := dc.NewOU(t, "sales")
-	tf := baseTenant(t, dc, 2)
+	ad := openDir(t, directorytest.Options{})
+	sales := ad.NewOU(t, "sales")
+	tf := baseTenant(t, ad, 2)
 	tf.Groups = append(tf.Groups, map[string]any{"id": groupID(1), "displayName": "Sales EMEA", "mailNickname": "sales", "mailEnabled": false,
 		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0), userID(1)}})
-	e := newEnvOn(t, dc, tf, func(c *engine.Config) {
+	e := newEnvOn(t, ad, tf, func(c *engine.Config) {
 		c.Policy.Placement = []policy.PlacementRule{{OU: sales, Kind: "security", DisplayName: "Sales*"}}
 	})
 	e.sync(engine.RunOptions{})
-	find := func() *ldap.Entry {
-		t.Helper()
-		got := dc.Search(t, testdc.BaseDN, ldap.ScopeWholeSubtree, "(adminDescription="+policy.Anchor(groupID(1))+")", "objectGUID", "objectSid", "member")
-		if len(got) != 1 {
-			t.Fatalf("%d groups carry the anchor", len(got))
-		}
-		return got[0]
-	}
-	before := find()
-	if !policy.Within(before.DN, sales) || len(before.GetAttributeValues("member")) != 2 {
-		t.Fatalf("written to %s with %d members, want %s", before.DN, len(before.GetAttributeValues("member")), sales)
+	before := e.group(groupID(1))
+	if !policy.Within(before.DN, sales) || len(before.Members) != 2 {
+		t.Fatalf("written to %s with %d members, want %s", before.DN, len(before.Members), sales)
 	}
 	if err := e.tenant.UpdateGroup(groupID(1), map[string]any{"displayName": "Partners EMEA"}); err != nil {
 		t.Fatal(err)
 	}
 	res, _ := e.sync(engine.RunOptions{})
-	after := find()
+	after := e.group(groupID(1))
 	if res.Counts.Created != 0 || !policy.SameDN(after.DN, "CN=Partners EMEA_2c1a0b000001,"+e.ou) {
 		t.Fatalf("after the rule changed: %s, %d created", after.DN, res.Counts.Created)
 	}
-	if sidOf(after) != sidOf(before) || !bytes.Equal(after.GetRawAttributeValue("objectGUID"), before.GetRawAttributeValue("objectGUID")) ||
-		len(after.GetAttributeValues("member")) != 2 {
-		t.Fatalf("not the same object: SID %s → %s", sidOf(before), sidOf(after))
+	if after.SID != before.SID || after.GUID != before.GUID || len(after.Members) != 2 {
+		t.Fatalf("not the same object: SID %s → %s", before.SID, after.SID)
 	}
 }
 
@@ -113,24 +100,19 @@ func TestPlacementMoveKeepsIdentity(t *testing.T) {
 // the group at the next delta cycle.
 func TestCorePlacementOnExtensions(t *testing.T) {
 	dept := graphsim.ExtensionName(appID, "department")
-	var sales, tagged string
-	e := newMemEnv(t, 2, []map[string]any{
+	ad := openDir(t, directorytest.Options{})
+	sales, tagged := ad.NewOU(t, "Sales"), ad.NewOU(t, "Tagged")
+	groups := []map[string]any{
 		{"id": groupID(1), "displayName": "Team A", "mailNickname": "a", "members": []any{userID(0)}, dept: "Sales"},
 		{"id": groupID(2), "displayName": "Team B", "mailNickname": "b", "members": []any{userID(1)},
 			"onPremisesExtensionAttributes": map[string]any{"extensionAttribute3": "tagged"}},
-	}, func(c *engine.Config) {
+	}
+	e := newGroupsEnvOn(t, ad, 2, func(directorytest.Fixture) []map[string]any { return groups }, func(c *engine.Config) {
 		c.Policy.Placement = []policy.PlacementRule{
-			{OU: "OU=Sales," + memBase, Extension: dept, ExtensionValue: "sales"},
-			{OU: "OU=Tagged," + memBase, Extension: "extensionAttribute3"},
+			{OU: sales, Extension: dept, ExtensionValue: "sales"},
+			{OU: tagged, Extension: "extensionAttribute3"},
 		}
 	})
-	var err error
-	if sales, err = e.dir.AddOU(memBase, "Sales"); err != nil {
-		t.Fatal(err)
-	}
-	if tagged, err = e.dir.AddOU(memBase, "Tagged"); err != nil {
-		t.Fatal(err)
-	}
 	e.sync(engine.RunOptions{})
 	a, b := e.group(groupID(1)), e.group(groupID(2))
 	if a == nil || b == nil || !policy.Within(a.DN, sales) || !policy.Within(b.DN, tagged) {
@@ -154,11 +136,13 @@ func TestCorePlacementOnExtensions(t *testing.T) {
 // trusted forest is reported, with its reason, and not written. Without
 // the forest, the other domain's user is not found.
 func TestCoreForestMembers(t *testing.T) {
+	onlyOn(t, directorytest.Memdir, "a forest of two domains: the Samba matrix runs one DC of one domain")
 	const emea = "DC=emea,DC=contoso,DC=test"
 	for _, forest := range []bool{true, false} {
-		e := newMemEnv(t, 1, nil, func(c *engine.Config) { c.Forest = forest })
-		e.dir.AddDomain(emea, "S-1-5-21-1111-2222-3333")
-		other, err := e.dir.AddUser("CN=Users,"+emea, "emea-user")
+		e := newGroupsEnv(t, 1, nil, func(c *engine.Config) { c.Forest = forest })
+		d := e.dir.(*memdir.Directory)
+		d.AddDomain(emea, "S-1-5-21-1111-2222-3333")
+		other, err := d.AddUser("CN=Users,"+emea, "emea-user")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 )
@@ -43,16 +41,7 @@ func TestSavedPlanAppliesExactlyItself(t *testing.T) {
 	}
 	// After the plan: a hand edit in AD on the first group, a cloud change
 	// on the second.
-	conn, err := e.dc.Admin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	mod := ldap.NewModifyRequest(e.group(groupID(1480)).DN, nil)
-	mod.Replace("displayName", []string{"edited by hand"})
-	if err := conn.Modify(mod); err != nil {
-		t.Fatal(err)
-	}
+	e.ad.SetAttribute(t, e.group(groupID(1480)).DN, "displayName", []string{"edited by hand"})
 	if err := e.tenant.UpdateGroup(groupID(1481), map[string]any{"description": "changed again"}); err != nil {
 		t.Fatal(err)
 	}

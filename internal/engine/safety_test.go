@@ -8,15 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/state"
-	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
 
 const otherTenant = "0b8d2f6a-9e1c-4d3b-8a7f-5c2e1d0f9a8b"
@@ -30,13 +28,14 @@ func securityGroups(tf *graphsim.TenantFile, base, n int) {
 	}
 }
 
-// syncedTeams is an env on the shared DC whose tenant has n security
+// syncedTeams is an env whose tenant has n security
 // groups (ids from base, members among 3 users), written back once.
 func syncedTeams(t *testing.T, base, n int) *env {
 	t.Helper()
-	tf := baseTenant(t, testdc.Shared(t, testdc.Options{}), 3)
+	ad := openDir(t, directorytest.Options{})
+	tf := baseTenant(t, ad, 3)
 	securityGroups(tf, base, n)
-	e := newEnv(t, testdc.Options{}, tf, nil)
+	e := newEnvOn(t, ad, tf, nil)
 	e.sync(engine.RunOptions{})
 	return e
 }
@@ -46,20 +45,20 @@ func syncedTeams(t *testing.T, base, n int) *env {
 // a new state file, tenant B's first sync deletes none of A's groups: the
 // percentage threshold holds back a run that would delete most of them.
 func TestStateFileOfAnotherTenant(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	tf := baseTenant(t, dc, 3)
+	ad := openDir(t, directorytest.Options{})
+	tf := baseTenant(t, ad, 3)
 	securityGroups(tf, 1000, 6)
-	e := newEnv(t, testdc.Options{}, tf, func(c *engine.Config) { c.DeleteThresholdPercent = 50 })
+	e := newEnvOn(t, ad, tf, func(c *engine.Config) { c.DeleteThresholdPercent = 50 })
 	if res, _ := e.sync(engine.RunOptions{}); res.Counts.Created != 6 {
 		t.Fatalf("created %d", res.Counts.Created)
 	}
 
-	tfB := baseTenant(t, dc, 3)
+	tfB := baseTenant(t, ad, 3)
 	tfB.TenantID = otherTenant
 	_, cloudB := startCloud(t, tfB)
 	cfgB := e.cfg
 	cfgB.TenantID = otherTenant
-	before := e.dir.Counters().Writes()
+	before := e.writes()
 	_, err := engine.New(cloudB, e.dir, e.dir, e.store, cfgB, nil).Run(context.Background(), engine.RunOptions{})
 	var mismatch *engine.StateMismatchError
 	if !errors.Is(err, engine.ErrStateMismatch) || !errors.As(err, &mismatch) ||
@@ -68,7 +67,7 @@ func TestStateFileOfAnotherTenant(t *testing.T) {
 	}
 	// Another target OU is refused the same way.
 	cfgOU := e.cfg
-	cfgOU.TargetOU = dc.NewOU(t, "elsewhere")
+	cfgOU.TargetOU = ad.NewOU(t, "elsewhere")
 	if _, err := engine.New(e.cloud, e.dir, e.dir, e.store, cfgOU, nil).Run(context.Background(), engine.RunOptions{}); !errors.Is(err, engine.ErrStateMismatch) ||
 		!strings.Contains(err.Error(), "writeback.target_ou") {
 		t.Fatalf("other OU: err = %v", err)
@@ -105,7 +104,7 @@ func TestStateFileOfAnotherTenant(t *testing.T) {
 	if held != 6 {
 		t.Errorf("%d held-back groups reported, want 6: %+v", held, res.Failures)
 	}
-	if w := e.dir.Counters().Writes() - before; w != 0 {
+	if w := e.writes() - before; w != 0 {
 		t.Fatalf("%d writes", w)
 	}
 }
@@ -114,27 +113,16 @@ func TestStateFileOfAnotherTenant(t *testing.T) {
 // Controllers and objects that are no OU are refused before any read, and
 // a group there that carries another tool's anchor is left alone.
 func TestDangerousTargetOU(t *testing.T) {
-	dc := testdc.Shared(t, testdc.Options{})
-	tf := baseTenant(t, dc, 1)
-	e := newEnv(t, testdc.Options{}, tf, nil)
+	ad := openDir(t, directorytest.Options{})
+	tf := baseTenant(t, ad, 1)
+	e := newEnvOn(t, ad, tf, nil)
 	// Another tool's written-back group in CN=Users.
-	foreign := "CN=Foreign writeback,CN=Users," + testdc.BaseDN
-	conn, err := dc.Admin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	req := ldap.NewAddRequest(foreign, nil)
-	req.Attribute("objectClass", []string{"top", "group"})
-	req.Attribute("sAMAccountName", []string{"foreign-wb"})
-	req.Attribute("adminDescription", []string{"Group_" + groupID(777)})
-	if err := conn.Add(req); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Del(ldap.NewDelRequest(foreign, nil)) })
+	foreign := "CN=Foreign writeback,CN=Users," + ad.BaseDN
+	ad.Add(t, foreign, map[string][]string{"objectClass": {"top", "group"}, "sAMAccountName": {"foreign-wb"},
+		"adminDescription": {"Group_" + groupID(777)}})
 	group := e.ou
-	for _, target := range []string{testdc.BaseDN, "CN=Users," + testdc.BaseDN, "CN=Computers," + testdc.BaseDN,
-		"CN=Builtin," + testdc.BaseDN, "CN=System," + testdc.BaseDN, "OU=Domain Controllers," + testdc.BaseDN, "CN=Administrator,CN=Users," + testdc.BaseDN} {
+	for _, target := range []string{ad.BaseDN, "CN=Users," + ad.BaseDN, "CN=Computers," + ad.BaseDN,
+		"CN=Builtin," + ad.BaseDN, "CN=System," + ad.BaseDN, "OU=Domain Controllers," + ad.BaseDN, "CN=Administrator,CN=Users," + ad.BaseDN} {
 		t.Run(target, func(t *testing.T) {
 			cfg := e.cfg
 			cfg.TargetOU = target
@@ -145,10 +133,10 @@ func TestDangerousTargetOU(t *testing.T) {
 			}
 		})
 	}
-	if _, err := e.dir.Lookup(context.Background(), reconcile.ByDN, testdc.BaseDN, []string{foreign}); err != nil {
+	if _, err := e.dir.Lookup(context.Background(), reconcile.ByDN, ad.BaseDN, []string{foreign}); err != nil {
 		t.Fatal(err)
 	}
-	if found, _ := e.dir.Exists(context.Background(), foreign); !found {
+	if ad.Read(t, foreign) == nil {
 		t.Fatal("the foreign group was deleted")
 	}
 	// The OU itself is fine, and so is the deep check of it.

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/groupwriteback/groupwriteback/internal/directory/memdir"
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/state"
@@ -16,7 +16,7 @@ import (
 // engine's one call that records and writes.
 func TestEnableDisableSequence(t *testing.T) {
 	ctx := context.Background()
-	e := newMemEnv(t, 2, []map[string]any{
+	e := newGroupsEnv(t, 2, []map[string]any{
 		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0), userID(1)}},
 	}, func(c *engine.Config) { c.Fates.Disable = reconcile.DeleteIt })
 	if err := e.store.SetEnablement(ctx, state.Enablement{}); err != nil {
@@ -28,8 +28,8 @@ func TestEnableDisableSequence(t *testing.T) {
 	if err != nil || res.Counts.Created != 1 {
 		t.Fatalf("enable's plan: %v, %+v", err, res)
 	}
-	if en, _ := e.store.Enablement(ctx); en.Enabled || e.dir.Writes() != 0 {
-		t.Fatalf("enable's plan recorded %+v and wrote %d times", en, e.dir.Writes())
+	if en, _ := e.store.Enablement(ctx); en.Enabled || e.writes() != 0 {
+		t.Fatalf("enable's plan recorded %+v and wrote %d times", en, e.writes())
 	}
 	if err := e.eng.Enable(ctx, engine.EnableOptions{}); err != nil {
 		t.Fatal(err)
@@ -78,19 +78,19 @@ func TestCycleOutcome(t *testing.T) {
 	access := map[string]any{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}}
 	// domainAdmins is written in place onto Domain Admins: the gate
 	// refuses it, and the cycle is partial.
-	domainAdmins := func(d *memdir.Directory, _ []memdir.User) []map[string]any {
-		sids, err := d.ForestDomainSIDs(ctx)
-		if err != nil {
-			t.Fatal(err)
+	domainAdmins := func(ad directorytest.Fixture) []map[string]any {
+		da := ad.Find(t, ad.BaseDN, "sAMAccountName", "Domain Admins")
+		if len(da) != 1 {
+			t.Fatalf("Domain Admins: %+v", da)
 		}
 		return []map[string]any{access, {"id": groupID(2), "displayName": "Admins", "mailNickname": "admins",
-			"onPremisesSyncEnabled": false, "onPremisesSecurityIdentifier": sids[0] + "-512", "onPremisesSyncBehavior": map[string]any{"isCloudManaged": true},
+			"onPremisesSyncEnabled": false, "onPremisesSecurityIdentifier": da[0].SID, "onPremisesSyncBehavior": map[string]any{"isCloudManaged": true},
 			"writebackConfiguration": map[string]any{}, "members": []any{userID(0)}}}
 	}
-	plain := func(*memdir.Directory, []memdir.User) []map[string]any { return []map[string]any{access} }
+	plain := func(directorytest.Fixture) []map[string]any { return []map[string]any{access} }
 	for _, tc := range []struct {
 		name    string
-		groups  func(*memdir.Directory, []memdir.User) []map[string]any
+		groups  func(directorytest.Fixture) []map[string]any
 		enabled bool
 		o       engine.CycleOptions
 		want    state.Outcome
@@ -102,7 +102,7 @@ func TestCycleOutcome(t *testing.T) {
 		{"a group refused", domainAdmins, true, engine.CycleOptions{}, state.OutcomePartial},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newMemEnvWith(t, 1, tc.groups, func(c *engine.Config) { c.Policy.InPlace = true })
+			e := newGroupsEnvOn(t, openDir(t, directorytest.Options{}), 1, tc.groups, func(c *engine.Config) { c.Policy.InPlace = true })
 			must(t, e.store.SetEnablement(ctx, state.Enablement{Enabled: tc.enabled}))
 			rep := e.eng.Cycle(ctx, tc.o)
 			if rep.Outcome != tc.want {
@@ -114,8 +114,8 @@ func TestCycleOutcome(t *testing.T) {
 			}
 			switch {
 			case tc.o.Staged || !tc.enabled:
-				if len(runs) != 0 || e.dir.Writes() != 0 {
-					t.Fatalf("a cycle that writes nothing recorded %d runs and wrote %d times", len(runs), e.dir.Writes())
+				if len(runs) != 0 || e.writes() != 0 {
+					t.Fatalf("a cycle that writes nothing recorded %d runs and wrote %d times", len(runs), e.writes())
 				}
 			case len(runs) != 1 || runs[0].Outcome != tc.want:
 				t.Fatalf("the run history says %+v, the cycle %s", runs, tc.want)

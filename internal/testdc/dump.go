@@ -9,13 +9,9 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 )
-
-// Entry is one object of a dump: attribute name (lower case) to raw values.
-type Entry map[string][]string
-
-// Dump is every object under the domain naming context, by lower-cased DN.
-type Dump map[string]Entry
 
 // derived are attributes the DC changes by itself: memberOf is the back-link
 // of other groups' member values; the logon ones track the test's own binds;
@@ -26,7 +22,7 @@ var derived = []string{"memberof", "lastlogon", "lastlogontimestamp", "logoncoun
 
 // Dump reads every object under the domain, with all its attributes and its
 // security descriptor.
-func (dc *DC) Dump() (Dump, error) {
+func (dc *DC) Dump() (directorytest.Dump, error) {
 	conn, err := dc.Admin()
 	if err != nil {
 		return nil, err
@@ -38,9 +34,9 @@ func (dc *DC) Dump() (Dump, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testdc: dump: %w", err)
 	}
-	d := Dump{}
+	d := directorytest.Dump{}
 	for _, e := range res.Entries {
-		entry := Entry{}
+		entry := directorytest.DumpEntry{}
 		for _, a := range e.Attributes {
 			name := strings.ToLower(a.Name)
 			if slices.Contains(derived, name) {
@@ -56,41 +52,4 @@ func (dc *DC) Dump() (Dump, error) {
 		d[strings.ToLower(e.DN)] = entry
 	}
 	return d, nil
-}
-
-// Changed lists every difference between two dumps, skipping objects for
-// which skip returns true in either dump (the ones a test allows to change).
-func Changed(before, after Dump, skip func(dn string, e Entry) bool) []string {
-	var out []string
-	for dn, b := range before {
-		if skip(dn, b) {
-			continue
-		}
-		a, ok := after[dn]
-		if !ok {
-			out = append(out, "removed: "+dn)
-			continue
-		}
-		if skip(dn, a) {
-			out = append(out, "became skippable (e.g. gained an anchor): "+dn)
-			continue
-		}
-		for name, bv := range b {
-			if av, ok := a[name]; !ok || !slices.Equal(av, bv) {
-				out = append(out, fmt.Sprintf("changed: %s: %s", dn, name))
-			}
-		}
-		for name := range a {
-			if _, ok := b[name]; !ok {
-				out = append(out, fmt.Sprintf("changed: %s: %s added", dn, name))
-			}
-		}
-	}
-	for dn, a := range after {
-		if _, ok := before[dn]; !ok && !skip(dn, a) {
-			out = append(out, "added: "+dn)
-		}
-	}
-	sort.Strings(out)
-	return out
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
@@ -63,11 +65,11 @@ func TestDumpSeesChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diff := Changed(before, after, func(string, Entry) bool { return false })
+	diff := directorytest.Changed(before, after, func(string, directorytest.DumpEntry) bool { return false })
 	if len(diff) == 0 || !strings.Contains(strings.Join(diff, "\n"), strings.ToLower(ou)+": description added") {
 		t.Fatalf("diff = %v", diff)
 	}
-	if d := Changed(before, before, func(string, Entry) bool { return false }); len(d) != 0 {
+	if d := directorytest.Changed(before, before, func(string, directorytest.DumpEntry) bool { return false }); len(d) != 0 {
 		t.Fatalf("a dump differs from itself: %v", d)
 	}
 }

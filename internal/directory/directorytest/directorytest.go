@@ -27,24 +27,22 @@ type Directory interface {
 }
 
 // User is a user account the fixture made.
-type User struct{ DN, SID, GUID string }
+type User struct{ Name, DN, SID, GUID string }
 
-// Fixture is one directory to test, and the means to seed it.
+// Fixture is one directory to test, and an admin's hand on it.
 type Fixture struct {
+	Kind   Kind
 	Dir    Directory
 	BaseDN string
-	// NewOU makes a fresh, empty OU and returns its DN.
-	NewOU func(t *testing.T, name string) string
-	// AddUsers makes user accounts in ou.
-	AddUsers func(t *testing.T, ou string, names []string) []User
-	// AddGroup makes, as an admin would, a universal security group with
-	// no anchor in ou, and returns its DN and SID.
-	AddGroup func(t *testing.T, ou, name string) (dn, sid string)
-	// Nest makes member a member of group, as an admin would (for the
-	// length of the test).
-	Nest func(t *testing.T, group, member string)
-	// SetAttribute sets an attribute, as an admin would.
-	SetAttribute func(t *testing.T, dn, name string, values []string)
+	Admin
+	Faults Faults
+	// Schema is what directory.Client's schema probe finds in it.
+	Schema directory.Schema
+	// Writes counts the writes Dir made.
+	Writes func() int64
+	// Reads counts the member values Dir read and the values it looked
+	// up: what reading AD costs beyond the searches.
+	Reads func() (members, lookedUp int64)
 }
 
 // The built-in privileged groups every domain has, under its base DN.
@@ -77,7 +75,10 @@ func GateOver(d gate.Target, cloud clouds, places ...string) *gate.Gate {
 
 // Run runs the suite; open returns the fixture (it may be shared between
 // tests: every test works in OUs of its own).
-func Run(t *testing.T, open func(t *testing.T) Fixture) {
+//
+// A test that needs a schema asks open for it (Options); an open that
+// cannot give it skips the test, saying which fixture runs it.
+func Run(t *testing.T, open func(t testing.TB, o Options) Fixture) {
 	for _, tc := range []struct {
 		name string
 		test func(t *testing.T, f Fixture)
@@ -93,7 +94,17 @@ func Run(t *testing.T, open func(t *testing.T) Fixture) {
 		{"GateRefusesForgedWrites", testGateRefuses},
 		{"GateKeepsProtectedGroupsShut", testProtected},
 	} {
-		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t, Options{})) })
+	}
+	for _, tc := range []struct {
+		name string
+		test func(t *testing.T, open func(t testing.TB, o Options) Fixture)
+	}{
+		{"SchemaRefusesWhatItLacks", testSchema},
+		{"AdminHand", testAdminHand},
+		{"TombstoneAndReanimation", testTombstone},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, open) })
 	}
 }
 

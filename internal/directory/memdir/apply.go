@@ -22,7 +22,7 @@ func (d *Directory) Write(ctx context.Context, a *gate.Approved) error {
 	if err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := d.answer(ctx); err != nil {
 		return err
 	}
 	if _, err := a.Permit(); err != nil {
@@ -71,7 +71,7 @@ func (d *Directory) apply(op reconcile.Op) (err error) {
 // directory.Client.Inspect does (holders: every group holding it, at any
 // depth).
 func (d *Directory) Inspect(ctx context.Context, dn string, holders bool) (*gate.Object, error) {
-	if err := ctx.Err(); err != nil {
+	if err := d.answer(ctx); err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
@@ -135,6 +135,9 @@ func (d *Directory) create(op reconcile.Op) error {
 			return d.fail("add", op.DN, ldap.LDAPResultEntryAlreadyExists, "the sAMAccountName "+ch.New[0]+" is in use in the domain")
 		}
 	}
+	if err := d.checkSchema("add", op.DN, changed(op)); err != nil {
+		return err
+	}
 	members, err := d.resolve("add", op.DN, op.Members)
 	if err != nil {
 		return err
@@ -159,6 +162,9 @@ func (d *Directory) samTaken(sam string, except *entry) bool {
 
 func (d *Directory) update(op reconcile.Op) error {
 	e := d.lookupDN(op.DN)
+	if err := d.checkSchema("modify", op.DN, changed(op)); err != nil {
+		return err
+	}
 	for _, ch := range op.Changes {
 		if len(ch.New) == 0 && len(ch.Old) > 0 && e.attrs[strings.ToLower(ch.Name)] == nil {
 			return d.fail("modify", op.DN, ldap.LDAPResultNoSuchAttribute, "no "+ch.Name+" to delete")
@@ -300,4 +306,13 @@ func (d *Directory) remove(e *entry) {
 	for _, m := range e.members {
 		delete(d.holders[m], e.guid)
 	}
+}
+
+// changed are the attributes op writes.
+func changed(op reconcile.Op) []string {
+	var out []string
+	for _, ch := range op.Changes {
+		out = append(out, ch.Name)
+	}
+	return out
 }

@@ -56,6 +56,11 @@ type Directory struct {
 	read, looked atomic.Int64
 	// domains are the forest's domains: naming context → domain SID.
 	domains map[string]string
+	opts    Options
+	// tombstones are the objects deleted by hand, by GUID, as AD keeps
+	// them under CN=Deleted Objects (faults.go, admin.go).
+	tombstones map[string]*entry
+	faults     faults
 }
 
 type entry struct {
@@ -72,16 +77,22 @@ type entry struct {
 }
 
 // New returns a domain whose root is base, with the containers every
-// domain has (CN=Users, CN=Builtin and OU=Domain Controllers, all
-// critical) and its built-in privileged accounts and groups, as AD marks
+// domain has (CN=Users, CN=Builtin, CN=Computers, CN=System and
+// OU=Domain Controllers, all critical) and its built-in privileged accounts and groups, as AD marks
 // them (critical, adminCount=1): Administrator, a member of Domain Admins,
-// itself a member of Administrators; Enterprise Admins and Schema Admins.
-func New(base string) *Directory {
-	d := &Directory{base: base, byKey: map[string]*entry{}, byGUID: map[string]*entry{}, bySID: map[string]*entry{}, bySAM: map[string]*entry{},
+// itself a member of Administrators; Enterprise Admins and Schema Admins;
+// krbtgt; and the domain controller's computer account (critical).
+func New(base string) *Directory { return NewWith(base, Options{}) }
+
+// NewWith is New with the schema o chooses.
+func NewWith(base string, o Options) *Directory {
+	d := &Directory{base: base, opts: o, tombstones: map[string]*entry{}, byKey: map[string]*entry{}, byGUID: map[string]*entry{}, bySID: map[string]*entry{}, bySAM: map[string]*entry{},
 		holders: map[string]map[string]bool{}, nextRID: 1100, domains: map[string]string{base: domainSID}}
 	d.add(base, []string{"top", "domain", "domainDNS"}, true)
 	d.add("CN=Users,"+base, []string{"top", "container"}, true)
 	d.add("CN=Builtin,"+base, []string{"top", "builtinDomain"}, true)
+	d.add("CN=Computers,"+base, []string{"top", "container"}, true)
+	d.add("CN=System,"+base, []string{"top", "container"}, true)
 	d.add("OU=Domain Controllers,"+base, []string{"top", "organizationalUnit"}, true)
 	builtin := func(dn, sam, sid string, class []string) *entry {
 		e := d.add(dn, class, true)
@@ -97,50 +108,14 @@ func New(base string) *Directory {
 	domainAdmins := builtin("CN=Domain Admins,CN=Users,"+base, "Domain Admins", domainSID+"-512", group)
 	builtin("CN=Enterprise Admins,CN=Users,"+base, "Enterprise Admins", domainSID+"-519", group)
 	builtin("CN=Schema Admins,CN=Users,"+base, "Schema Admins", domainSID+"-518", group)
-	administrator := builtin("CN=Administrator,CN=Users,"+base, "Administrator", domainSID+"-500", []string{"top", "person", "organizationalPerson", "user"})
+	user := []string{"top", "person", "organizationalPerson", "user"}
+	administrator := builtin("CN=Administrator,CN=Users,"+base, "Administrator", domainSID+"-500", user)
+	builtin("CN=krbtgt,CN=Users,"+base, "krbtgt", domainSID+"-502", user)
+	dc := builtin("CN=DC1,OU=Domain Controllers,"+base, "DC1$", domainSID+"-1000", append(slices.Clone(user), "computer"))
+	dc.set("adminCount", nil) // a DC's account is critical, and in no protected group
 	admins.addMember(domainAdmins.guid)
 	domainAdmins.addMember(administrator.guid)
 	return d
-}
-
-// AddGroup makes a group called name under parent, with groupType gt
-// ("-2147483640": universal security), as an admin would.
-func (d *Directory) AddGroup(parent, name, gt string) (dn, sid string, err error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	dn = "CN=" + policy.EscapeRDNValue(name) + "," + parent
-	e, err := d.addChecked(dn, []string{"top", "group"})
-	if err != nil {
-		return "", "", err
-	}
-	e.set("sAMAccountName", []string{name})
-	e.set("groupType", []string{gt})
-	return dn, e.sid, nil
-}
-
-// AddMember adds member to group as an admin would, with no gate: what an
-// AD admin does outside the tool (nesting a group in Domain Admins, say).
-func (d *Directory) AddMember(group, member string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	g, m := d.lookupDN(group), d.lookupDN(member)
-	if g == nil || m == nil || !g.isGroup() {
-		return d.fail("add members to", group, ldap.LDAPResultNoSuchObject, "no such group or member")
-	}
-	g.addMember(m.guid)
-	return nil
-}
-
-// SetAttribute sets an attribute as an admin would (adminCount, say).
-func (d *Directory) SetAttribute(dn, name string, values []string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e := d.lookupDN(dn)
-	if e == nil {
-		return d.fail("modify", dn, ldap.LDAPResultNoSuchObject, "no such object")
-	}
-	e.set(name, values)
-	return nil
 }
 
 // AddDomain adds another domain of the forest, with its root nc, its SID
@@ -168,6 +143,9 @@ func (d *Directory) domainOf(dn string) string {
 
 // ForestDomainSIDs are the SIDs of the forest's domains.
 func (d *Directory) ForestDomainSIDs(ctx context.Context) ([]string, error) {
+	if err := d.answer(ctx); err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []string
@@ -175,7 +153,7 @@ func (d *Directory) ForestDomainSIDs(ctx context.Context) ([]string, error) {
 		out = append(out, sid)
 	}
 	slices.Sort(out)
-	return out, ctx.Err()
+	return out, nil
 }
 
 // BaseDN is the domain's root.
@@ -190,41 +168,6 @@ type User struct {
 	// ImmutableID is Entra's onPremisesImmutableId for the user: its
 	// objectGUID in base64.
 	ImmutableID string
-}
-
-// AddOU makes an organizational unit called name under parent.
-func (d *Directory) AddOU(parent, name string) (string, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	dn := "OU=" + policy.EscapeRDNValue(name) + "," + parent
-	_, err := d.addChecked(dn, []string{"top", "organizationalUnit"})
-	return dn, err
-}
-
-// AddUser makes a user account called name under parent.
-func (d *Directory) AddUser(parent, name string) (User, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	dn := "CN=" + policy.EscapeRDNValue(name) + "," + parent
-	e, err := d.addChecked(dn, []string{"top", "person", "organizationalPerson", "user"})
-	if err != nil {
-		return User{}, err
-	}
-	e.set("sAMAccountName", []string{name})
-	b, _ := directory.GUIDBytes(e.guid)
-	return User{DN: dn, SID: e.sid, GUID: e.guid, ImmutableID: base64.StdEncoding.EncodeToString(b)}, nil
-}
-
-// AddCritical makes an object AD marks isCriticalSystemObject (as it does
-// krbtgt or a domain controller's computer account) at dn.
-func (d *Directory) AddCritical(dn string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	e, err := d.addChecked(dn, []string{"top", "person", "organizationalPerson", "user", "computer"})
-	if err == nil {
-		e.critical = true
-	}
-	return err
 }
 
 func (d *Directory) addChecked(dn string, class []string) (*entry, error) {
@@ -370,7 +313,7 @@ func (d *Directory) ReadGroup(ctx context.Context, dn string, attrs []string) (*
 }
 
 func (d *Directory) groups(ctx context.Context, base string, managed []string, members bool, match func(*entry) bool) ([]reconcile.ADGroup, error) {
-	if err := ctx.Err(); err != nil {
+	if err := d.answer(ctx); err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
@@ -400,7 +343,7 @@ func (d *Directory) groups(ctx context.Context, base string, managed []string, m
 // the value as given; values that match nothing, or are malformed, are
 // absent.
 func (d *Directory) Lookup(ctx context.Context, kind reconcile.KeyKind, base string, values []string) (map[string]reconcile.ADObject, error) {
-	if err := ctx.Err(); err != nil {
+	if err := d.answer(ctx); err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
@@ -452,7 +395,7 @@ func (d *Directory) find(kind reconcile.KeyKind, v string) *entry {
 // CheckContainer refuses an OU that is no safe place for groups, by the
 // rules directory.Client applies.
 func (d *Directory) CheckContainer(ctx context.Context, dn string, deep bool) error {
-	if err := ctx.Err(); err != nil {
+	if err := d.answer(ctx); err != nil {
 		return err
 	}
 	if err := directory.CheckOUName(dn, d.base); err != nil {
