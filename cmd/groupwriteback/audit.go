@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -12,10 +13,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/groupwriteback/groupwriteback/internal/audit"
+	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
-	"github.com/groupwriteback/groupwriteback/internal/state"
-	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
+
+// auditVersion is the version of audit's JSON document: within a
+// version, fields are only added (docs/json-formats.md).
+const auditVersion = 1
 
 // auditJSON is the documented JSON of `audit -o json` (docs/json-formats.md).
 type auditJSON struct {
@@ -25,12 +29,23 @@ type auditJSON struct {
 	Entries []audit.Entry `json:"entries"`
 }
 
+func newAuditJSON(since time.Time, entries []audit.Entry) auditJSON {
+	if entries == nil {
+		entries = []audit.Entry{}
+	}
+	return auditJSON{Version: auditVersion, Kind: "audit", Since: since.UTC(), Entries: entries}
+}
+
+// auditOptions are audit's.
+type auditOptions struct {
+	configured
+	output
+	since time.Duration
+	group string
+}
+
 func newAuditCmd(g *globals) *cobra.Command {
-	var (
-		since  time.Duration
-		group  string
-		output string
-	)
+	o := &auditOptions{configured: configured{globals: g}}
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Show the audit trail: every write to AD, with its values old and new",
@@ -38,47 +53,56 @@ func newAuditCmd(g *globals) *cobra.Command {
 group, DN, attributes old and new, members added and removed, and outcome,
 oldest first. -o csv is for spreadsheets, -o json for scripts.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" && output != "csv" {
-				return fmt.Errorf("--output: %q is not text, json or csv", output)
-			}
-			if since < 0 {
-				return fmt.Errorf("--since: must be 0 (everything) or more")
-			}
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			if cfg.Audit.Off() {
-				return fmt.Errorf("audit.file is off: no audit trail is kept")
-			}
-			f := audit.Filter{Group: group}
-			if since > 0 {
-				f.Since = time.Now().Add(-since)
-			}
-			entries, err := audit.Read(cfg.Audit.File, f)
-			var damaged *audit.DamagedError
-			switch {
-			case errors.As(err, &damaged):
-				defer fmt.Fprintln(g.stderr, "warning:", err)
-			case err != nil:
-				return err
-			}
-			switch output {
-			case "json":
-				return writeJSON(g.stdout, auditJSON{Version: 1, Kind: "audit", Since: f.Since.UTC(), Entries: entries})
-			case "csv":
-				return printAuditCSV(g.stdout, entries)
-			}
-			printAudit(g.stdout, entries, time.Local)
-			return nil
-		},
+		RunE: runs(o),
 	}
 	cmd.AddCommand(newAuditVerifyCmd(g))
-	cmd.Flags().DurationVar(&since, "since", 24*time.Hour, "entries of this long ago and later (0: all)")
-	cmd.Flags().StringVar(&group, "group", "", "only this group's entries (cloud id, name or DN)")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or csv")
+	cmd.Flags().DurationVar(&o.since, "since", 24*time.Hour, "entries of this long ago and later (0: all)")
+	cmd.Flags().StringVar(&o.group, "group", "", "only this group's entries (cloud id, name or DN)")
+	o.output.flag(cmd, "text", "json", "csv")
 	return cmd
+}
+
+func (o *auditOptions) complete(*cobra.Command, []string) error { return o.loadConfig() }
+
+func (o *auditOptions) validate() error {
+	if err := o.output.validate(); err != nil {
+		return err
+	}
+	if o.since < 0 {
+		return fmt.Errorf("--since: must be 0 (everything) or more")
+	}
+	return auditKept(o.cfg)
+}
+
+// auditKept refuses a configuration that keeps no audit trail.
+func auditKept(cfg *config.Config) error {
+	if cfg.Audit.Off() {
+		return fmt.Errorf("audit.file is off: no audit trail is kept")
+	}
+	return nil
+}
+
+func (o *auditOptions) run(context.Context) error {
+	f := audit.Filter{Group: o.group}
+	if o.since > 0 {
+		f.Since = time.Now().Add(-o.since)
+	}
+	entries, err := audit.Read(o.cfg.Audit.File, f)
+	var damaged *audit.DamagedError
+	switch {
+	case errors.As(err, &damaged):
+		defer fmt.Fprintln(o.stderr, "warning:", err)
+	case err != nil:
+		return err
+	}
+	switch o.format {
+	case "json":
+		return writeJSON(o.stdout, newAuditJSON(f.Since, entries))
+	case "csv":
+		return printAuditCSV(o.stdout, entries)
+	}
+	printAudit(o.stdout, entries, time.Local)
+	return nil
 }
 
 // printAudit prints entries for people, times in loc.
@@ -149,88 +173,4 @@ func csvCell(s string) string {
 		return "'" + s
 	}
 	return s
-}
-
-func newAuditVerifyCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify",
-		Short: "Check the audit trail's chain: find every line edited, added or removed by hand",
-		Long: `verify reads the audit trail (audit.file) and checks its chain: each line carries an
-HMAC of itself and of the line before it, keyed by a secret held in the state, so a line
-edited, added or removed by hand breaks the chain there and is named. It also checks that
-the trail reaches the last entry the state recorded (a trail cut short), and names lines
-a crash cut short. A trail whose oldest entries retention pruned begins with a checkpoint
-and still verifies. Exit status 0 when the whole trail holds, 1 otherwise.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			if cfg.Audit.Off() {
-				return fmt.Errorf("audit.file is off: no audit trail is kept")
-			}
-			st, err := wiring.OpenStore(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			key, err := st.Secret(cmd.Context(), state.AuditKey)
-			if err != nil {
-				return err
-			}
-			r, err := audit.Verify(cfg.Audit.File, key)
-			if err != nil {
-				return err
-			}
-			head, err := st.Meta(cmd.Context(), wiring.AuditHeadKey(cfg))
-			if err != nil {
-				return err
-			}
-			ok := printVerify(g.stdout, cfg.Audit.File, r, head)
-			if !ok {
-				return exitError{exitFatal}
-			}
-			return nil
-		},
-	}
-}
-
-// printVerify prints what verify found, and whether the trail holds.
-func printVerify(w io.Writer, path string, r *audit.Report, head string) bool {
-	ok := r.OK()
-	fmt.Fprintf(w, "%s: %d lines, %d verified", path, r.Lines, r.Verified)
-	if r.Last > 0 {
-		fmt.Fprintf(w, " (entries %d to %d)", r.First, r.Last)
-	}
-	fmt.Fprintln(w)
-	if r.Pruned > 0 {
-		fmt.Fprintf(w, "  begins with a checkpoint: %d older entries were pruned by retention\n", r.Pruned)
-	}
-	if r.Unchained > 0 {
-		fmt.Fprintf(w, "  %d lines before the chain began (written by an older groupwriteback) are not covered\n", r.Unchained)
-	}
-	for _, n := range r.Damaged {
-		fmt.Fprintf(w, "  line %d: not an entry (a write a crash cut short, or an edit)\n", n)
-	}
-	for _, b := range r.Broken {
-		fmt.Fprintf(w, "  line %d (entry %d): %s\n", b.Line, b.Seq, b.Why)
-	}
-	if seq, chain, found := strings.Cut(head, ":"); found {
-		n, _ := strconv.ParseInt(seq, 10, 64)
-		switch {
-		case n > r.Last:
-			ok = false
-			fmt.Fprintf(w, "  the state recorded entry %d, but the trail ends at %d: entries were removed from its end\n", n, r.Last)
-		case n == r.Last && chain != r.LastChain:
-			ok = false
-			fmt.Fprintf(w, "  the last entry is not the one the state recorded: the end of the trail was rewritten\n")
-		}
-	}
-	if ok {
-		fmt.Fprintln(w, "the trail holds")
-	} else {
-		fmt.Fprintln(w, "the trail does NOT hold")
-	}
-	return ok
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,12 +16,21 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 )
 
-// cloudChanges reads one delta round of groups and users, the way a sync
-// cycle does, and prints what changed.
-type cloudChanges struct {
-	*globals
+// newCloudCmd groups the commands that read the tenant: changes (here)
+// and record (cloud_record.go).
+func newCloudCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "cloud", Short: "Read the tenant from Microsoft Graph"}
+	cmd.AddCommand(newCloudChangesCmd(g), newCloudRecordCmd(g))
+	return cmd
+}
+
+// cloudChangesOptions are cloud changes': one delta round of groups and
+// users, the way a sync cycle reads them, printed.
+type cloudChangesOptions struct {
+	configured
+	output
 	linksPath string
-	output    string
+	links     deltaLinks
 }
 
 // deltaLinks are the links a round ends with, kept between runs.
@@ -29,10 +39,9 @@ type deltaLinks struct {
 	Users  string `json:"users"`
 }
 
-func newCloudCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "cloud", Short: "Read the tenant from Microsoft Graph"}
-	o := &cloudChanges{globals: g}
-	changes := &cobra.Command{
+func newCloudChangesCmd(g *globals) *cobra.Command {
+	o := &cloudChangesOptions{configured: configured{globals: g}}
+	cmd := &cobra.Command{
 		Use:   "changes",
 		Short: "Read the groups and users changed since the last call (all of them the first time)",
 		Long: `changes runs one delta round over groups and one over users, exactly as a sync
@@ -40,64 +49,83 @@ cycle reads the tenant, prints each change, and saves the delta links so that
 the next call shows only what changed since. Delete the links file to read
 everything again.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.validate(); err != nil {
-				return err
-			}
-			return o.run(cmd)
-		},
+		RunE: runs(o),
 	}
-	changes.Flags().StringVar(&o.linksPath, "links", "", "file keeping the delta links between calls (default: cloud-links.json beside state.path)")
-	changes.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
-	cmd.AddCommand(changes, newCloudRecordCmd(g))
+	cmd.Flags().StringVar(&o.linksPath, "links", "", "file keeping the delta links between calls (default: cloud-links.json beside state.path)")
+	o.output.flag(cmd)
 	return cmd
 }
 
-func (o *cloudChanges) validate() error {
-	return checkOutput(o.output)
-}
-
-func (o *cloudChanges) run(cmd *cobra.Command) error {
-	cfg, err := o.load()
-	if err != nil {
+// complete loads the configuration and the links of the last call.
+func (o *cloudChangesOptions) complete(*cobra.Command, []string) error {
+	if err := o.loadConfig(); err != nil {
 		return err
 	}
 	if o.linksPath == "" {
-		o.linksPath = filepath.Join(filepath.Dir(cfg.State.Path), "cloud-links.json")
+		o.linksPath = filepath.Join(filepath.Dir(o.cfg.State.Path), "cloud-links.json")
 	}
-	var links deltaLinks
 	if b, err := os.ReadFile(o.linksPath); err == nil {
-		if err := json.Unmarshal(b, &links); err != nil {
+		if err := json.Unmarshal(b, &o.links); err != nil {
 			return fmt.Errorf("--links %s: %w", o.linksPath, err)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("--links: %w", err)
 	}
-	ctx := cmd.Context()
-	client, err := cfg.Cloud.Open(ctx, o.logger(cfg))
+	return nil
+}
+
+func (o *cloudChangesOptions) validate() error { return o.output.validate() }
+
+func (o *cloudChangesOptions) run(ctx context.Context) error {
+	client, err := o.cfg.Cloud.Open(ctx, o.logger(o.cfg))
 	if err != nil {
 		return err
 	}
-	groups, err := client.GroupsDelta(ctx, links.Groups)
+	groups, err := client.GroupsDelta(ctx, o.links.Groups)
 	if err != nil {
 		return err
 	}
-	users, err := client.UsersDelta(ctx, links.Users)
+	users, err := client.UsersDelta(ctx, o.links.Users)
 	if err != nil {
 		return err
 	}
-	links = deltaLinks{Groups: groups.DeltaLink, Users: users.DeltaLink}
+	links := deltaLinks{Groups: groups.DeltaLink, Users: users.DeltaLink}
 	b, _ := json.MarshalIndent(links, "", "  ") // two strings: cannot fail
 	if err := os.WriteFile(o.linksPath, b, 0o600); err != nil {
 		return fmt.Errorf("--links: %w", err)
 	}
-	if o.output == "json" {
-		return writeJSON(o.stdout, map[string]any{"groups": jsonRound(groups.Full, groups.Stats, groupChanges(groups.Changes)),
-			"users": jsonRound(users.Full, users.Stats, userChanges(users.Changes))})
+	if o.json() {
+		return writeJSON(o.stdout, newCloudChangesJSON(jsonRound(groups.Full, groups.Stats, groupChanges(groups.Changes)),
+			jsonRound(users.Full, users.Stats, userChanges(users.Changes))))
 	}
 	printRound(o.stdout, "groups", groups.Full, groups.Stats, groupChanges(groups.Changes))
 	printRound(o.stdout, "users", users.Full, users.Stats, userChanges(users.Changes))
 	return nil
+}
+
+// cloudChangesVersion is the version of cloud changes' JSON document.
+const cloudChangesVersion = 1
+
+// cloudChangesJSON is the documented JSON of `cloud changes -o json`
+// (docs/json-formats.md).
+type cloudChangesJSON struct {
+	Version int       `json:"version"`
+	Kind    string    `json:"kind"`
+	Groups  roundJSON `json:"groups"`
+	Users   roundJSON `json:"users"`
+}
+
+func newCloudChangesJSON(groups, users roundJSON) cloudChangesJSON {
+	return cloudChangesJSON{Version: cloudChangesVersion, Kind: "cloud-changes", Groups: groups, Users: users}
+}
+
+// roundJSON is one delta round of cloud changes -o json.
+type roundJSON struct {
+	Full    bool     `json:"full"`
+	Pages   int      `json:"pages"`
+	Resyncs int      `json:"resyncs"`
+	Skipped int      `json:"skipped"`
+	Changes []change `json:"changes"`
 }
 
 // change is one object's change, for printing.
@@ -112,11 +140,11 @@ type change struct {
 	OwnersR  []string `json:"ownersRemoved,omitempty"`
 }
 
-func jsonRound(full bool, st cloud.RoundStats, cs []change) map[string]any {
+func jsonRound(full bool, st cloud.RoundStats, cs []change) roundJSON {
 	if cs == nil {
 		cs = []change{}
 	}
-	return map[string]any{"full": full, "pages": st.Pages, "resyncs": st.Resyncs, "skipped": st.Skipped, "changes": cs}
+	return roundJSON{Full: full, Pages: st.Pages, Resyncs: st.Resyncs, Skipped: st.Skipped, Changes: cs}
 }
 
 var groupFieldNames = []struct {

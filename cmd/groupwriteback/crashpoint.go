@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"os/signal"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -32,13 +33,27 @@ func init() {
 	}
 	var writes atomic.Int64
 	var stoppedBefore atomic.Bool
+	continued := make(chan os.Signal, 1)
+	signal.Notify(continued, syscall.SIGCONT)
+	// pause stops the process here, exactly: SIGSTOP sent to itself stops
+	// the process, but not at once, and the goroutine that sent it could
+	// otherwise go on a few instructions (as far as handing the next
+	// request to go-ldap's writer, which sends it on SIGCONT): it waits
+	// here for the SIGCONT that ends the pause.
+	pause := func() {
+		for len(continued) > 0 {
+			<-continued
+		}
+		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		<-continued
+	}
 	crashHook = func(op string, _ time.Duration, err error) {
 		if err != nil {
 			return
 		}
 		if op == "search" {
 			if before > 0 && writes.Load() == before-1 && stoppedBefore.CompareAndSwap(false, true) {
-				_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) // returns once continued
+				pause()
 			}
 			return
 		}
@@ -47,7 +62,7 @@ func init() {
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {} // never returns: the kill is on its way
 		case stop:
-			_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) // returns once continued
+			pause()
 		}
 	}
 }

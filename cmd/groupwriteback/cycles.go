@@ -65,7 +65,13 @@ func (c *cycles) session(ctx context.Context) (*session, error) {
 		// and asks the elector before every write to AD.
 		o.Store, o.Fence = c.st, c.inst.el
 	}
-	s, err := c.g.openSessionWith(ctx, o)
+	// The service reads its configuration again for every new session:
+	// after SIGHUP, and after a failed cycle (run.go).
+	cfg, err := c.g.load()
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.g.openSession(ctx, cfg, o)
 	if err != nil {
 		return nil, err
 	}
@@ -96,74 +102,76 @@ func (c *cycles) SyncGroup(ctx context.Context, group string) (*engine.Result, e
 	return c.run(ctx, engine.RunOptions{Group: group})
 }
 
+// cycleRun is one cycle of the service, as it is reported: to the
+// metrics, the alerts and the log.
+type cycleRun struct {
+	c      *cycles
+	o      engine.RunOptions
+	start  time.Time
+	report server.CycleReport
+	// cfg is the session's configuration (the service's until a session
+	// opens).
+	cfg *config.Config
+	res *engine.Result
+	// standby: another instance holds the writer lease; staged: the
+	// cycle plans and writes nothing (staging, or standby).
+	standby, staged, disabled bool
+}
+
 // run runs one cycle under the cycle lock and reports it.
 func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	unlock, err := wiring.LockCycle(c.cfg, "run")
+	unlock, err := wiring.LockCycleFile(c.cfg, "run")
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	start := time.Now()
-	oneGroup := o.Group != ""
+	r := &cycleRun{c: c, o: o, start: time.Now(), cfg: c.cfg, report: server.CycleReport{Mode: mode(o.Full)}}
 	// The mode is the session's: the session decides it once, whole.
 	// A standby plans as a staging server does; its plan stays its own
 	// (the shared state's pending plan is the active one's).
-	standby := c.inst != nil && !c.inst.active()
-	staged := c.staging.Load() || standby
-	report := server.CycleReport{Mode: mode(o.Full)}
-	cfg := c.cfg
-	var res *engine.Result
-	var disabled bool
-	observe := func(err error) {
-		if oneGroup { // one group's cycle says nothing of the others
-			return
-		}
-		c.metrics.Observe(report)
-		if report.Outcome == state.OutcomeInterrupted || standby {
-			// A standby's alerts would repeat the active's, and their
-			// memory is in the shared state, which it does not write:
-			// its /readyz and metrics say how it fares.
-			return
-		}
-		alerts := wiring.Alerts(cfg, c.st, c.logger)
-		if aerr := alerts.AfterCycle(context.WithoutCancel(ctx), cycleAlert(res, err, disabled, staged), cfg.Alerts.StagingAfter); aerr != nil {
-			c.logger.Error("alert webhook", "error", aerr)
-		}
-	}
+	r.standby = c.inst != nil && !c.inst.active()
+	r.staged = c.staging.Load() || r.standby
 	s, err := c.session(ctx)
 	if err != nil {
-		report.Outcome, report.Duration, report.End, report.Staged = state.OutcomeFailed, time.Since(start), time.Now(), staged
-		observe(err)
+		r.report.Outcome, r.report.Duration, r.report.End, r.report.Staged = state.OutcomeFailed, time.Since(r.start), time.Now(), r.staged
+		r.observe(ctx, err)
 		return nil, err
 	}
-	staging := c.staging.Load()
-	staged = staging || standby
-	report.Staged = staged
-	cfg = s.Config
+	r.staged = c.staging.Load() || r.standby
+	r.report.Staged = r.staged
+	r.cfg = s.Config
 	// The Graph client lives as long as the session: a cycle reports the
 	// requests it made, not the session's total.
 	before := s.Graph.Counters()
 	cctx, cancel := s.WithDeadline(ctx)
 	defer cancel()
-	rep := s.Engine.Cycle(cctx, engine.CycleOptions{RunOptions: o, Staged: staged, Standby: standby, StagedPlan: wiring.StagedPlanPath(c.cfg)})
-	res, err = rep.Result, s.DeadlineError(rep.Err)
-	report.Outcome, report.Duration, report.End, report.Result = rep.Outcome, time.Since(start), time.Now(), res
-	report.GraphReqs, report.Throttled = s.Graph.Counters().Requests-before.Requests, s.Graph.Counters().Throttled-before.Throttled
+	rep := s.Engine.Cycle(cctx, engine.CycleOptions{RunOptions: o, Staged: r.staged, Standby: r.standby, StagedPlan: wiring.StagedPlanPath(c.cfg)})
+	r.res, err = rep.Result, s.DeadlineError(rep.Err)
+	r.report.Outcome, r.report.Duration, r.report.End, r.report.Result = rep.Outcome, time.Since(r.start), time.Now(), r.res
+	r.report.GraphReqs, r.report.Throttled = s.Graph.Counters().Requests-before.Requests, s.Graph.Counters().Throttled-before.Throttled
+	return r.after(ctx, s, err)
+}
+
+// after acts on how the cycle ended, reports it and logs it; it returns
+// what the scheduler is to make of it (a fenced or disabled cycle is no
+// failure to back off from).
+func (r *cycleRun) after(ctx context.Context, s *session, err error) (*engine.Result, error) {
+	c := r.c
 	var nf *engine.NoSuchGroupError
 	switch {
 	case errors.As(err, &nf):
 		return nil, err // a name that is no group: the session is fine
-	case rep.Outcome == state.OutcomeDisabled:
+	case r.report.Outcome == state.OutcomeDisabled:
 		c.logger.Warn("writeback is disabled: this cycle writes nothing; run `groupwriteback enable` to turn it on")
-		disabled = true
-		observe(nil)
-		if oneGroup {
+		r.disabled = true
+		r.observe(ctx, nil)
+		if r.o.Group != "" {
 			return nil, err
 		}
 		return nil, nil
-	case rep.Outcome == state.OutcomeFenced:
+	case r.report.Outcome == state.OutcomeFenced:
 		// The lease went to another instance during the cycle: the rest
 		// is the new active one's work.
 		var fe *state.FencedError
@@ -172,21 +180,40 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 		}
 		c.logger.Warn("this instance lost the writer lease during the cycle and stopped writing; the active instance does the rest", "error", err)
 		err = nil // standing by is what it should do now, not a failure to back off from
-	case rep.Outcome == state.OutcomeFailed:
+	case r.report.Outcome == state.OutcomeFailed:
 		// A failed cycle may leave a bad connection or token behind: the
 		// next one starts from a new session.
 		s.Close()
 		c.sess = nil
-	case rep.Outcome == state.OutcomeStandby:
-		c.inst.planned(res)
+	case r.report.Outcome == state.OutcomeStandby:
+		c.inst.planned(r.res)
 	}
-	observe(err)
-	if res != nil {
-		c.logger.Info("cycle done", "run_id", res.RunID, "outcome", report.Outcome, "mode", res.Mode, "group", o.Group, "created", res.Counts.Created, "updated", res.Counts.Updated,
+	r.observe(ctx, err)
+	if res := r.res; res != nil {
+		c.logger.Info("cycle done", "run_id", res.RunID, "outcome", r.report.Outcome, "mode", res.Mode, "group", r.o.Group, "created", res.Counts.Created, "updated", res.Counts.Updated,
 			"deleted", res.Counts.Deleted, "failed", res.Counts.Failed, "not_in_step", len(res.Failures), "ldap_writes", res.Writes,
-			"duration", report.Duration.Round(time.Millisecond))
+			"duration", r.report.Duration.Round(time.Millisecond))
 	}
-	return res, err
+	return r.res, err
+}
+
+// observe gives the cycle to the metrics and the alerts (a cycle on one
+// group says nothing of the others).
+func (r *cycleRun) observe(ctx context.Context, err error) {
+	if r.o.Group != "" {
+		return
+	}
+	r.c.metrics.Observe(r.report)
+	if r.report.Outcome == state.OutcomeInterrupted || r.standby {
+		// A standby's alerts would repeat the active's, and their
+		// memory is in the shared state, which it does not write: its
+		// /readyz and metrics say how it fares.
+		return
+	}
+	alerts := wiring.Alerts(r.cfg, r.c.st, r.c.logger)
+	if aerr := alerts.AfterCycle(context.WithoutCancel(ctx), cycleAlert(r.res, err, r.disabled, r.staged), r.cfg.Alerts.StagingAfter); aerr != nil {
+		r.c.logger.Error("alert webhook", "error", aerr)
+	}
 }
 
 // cycleAlert is how a cycle ended, for the alert webhook.

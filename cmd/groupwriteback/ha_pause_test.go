@@ -176,6 +176,14 @@ func TestHAPausesAndHangs(t *testing.T) {
 			if got := e.ad(); got.String() != model.String() {
 				sent++
 				t.Errorf("AD after gwb-a went on:\n%s\nwant:\n%s", got, model)
+				// What gwb-a's trail says of its last writes, for the
+				// reader of the failure.
+				var b strings.Builder
+				for _, en := range trail[max(0, len(trail)-8):] {
+					fmt.Fprintf(&b, "  %s %s %s %s %s token %d settled %v resumed+%v\n", en.OpID, en.Action, en.Outcome, en.DN, en.Error,
+						en.Token, en.Settled, en.Time.Sub(resumed).Round(time.Millisecond))
+				}
+				t.Logf("gwb-a's last trail entries:\n%s", b.String())
 			}
 			if sent > 0 {
 				stale++

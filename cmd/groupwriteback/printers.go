@@ -12,6 +12,10 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
+// planVersion is the version of plan's and sync's JSON document
+// (docs/plan-format.md).
+const planVersion = 2
+
 // planJSON is the documented JSON of plan and sync (docs/plan-format.md).
 type planJSON struct {
 	Version    int                                  `json:"version"`
@@ -50,7 +54,7 @@ func jsonResult(res *engine.Result, dry bool) planJSON {
 	if dry {
 		kind = "plan"
 	}
-	out := planJSON{Version: 2, Kind: kind, Mode: res.Mode, Operations: res.Plan.Ops, Problems: res.Plan.Problems,
+	out := planJSON{Version: planVersion, Kind: kind, Mode: res.Mode, Operations: res.Plan.Ops, Problems: res.Plan.Problems,
 		NotWritten: res.Plan.NotWritten, Failures: res.Failures, Counts: res.Counts, LDAPWrites: res.Writes, Trace: res.Trace}
 	if out.Operations == nil {
 		out.Operations = []reconcile.Op{}

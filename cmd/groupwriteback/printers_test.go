@@ -190,19 +190,19 @@ func TestAuditPrinters(t *testing.T) {
 	golden(t, "audit.csv", b.String())
 }
 
-// TestJSONDocuments: show and doctor as scripts read them (golden files).
-func TestJSONDocuments(t *testing.T) {
+// TestJSONGolden: show and doctor as scripts read them (golden files).
+func TestJSONGolden(t *testing.T) {
 	x := &engine.Explanation{CloudID: "g4", Cloud: &cloud.Group{ID: "g4", DisplayName: "VPN users", SecurityEnabled: true},
 		Decision: "written back as universalSecurityGroup", DesiredDN: "CN=VPN users_2c1a0b9f8e7d,OU=Cloud,DC=contoso,DC=com",
 		AD: &reconcile.ADGroup{DN: "CN=VPN users_2c1a0b9f8e7d,OU=Cloud,DC=contoso,DC=com", GUID: "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
 			Anchor: "Group_g4", Attrs: map[string][]string{"displayName": {"VPN users"}}, Members: []string{"CN=Ann,OU=Users,DC=contoso,DC=com"}},
 		Status:     &state.GroupStatus{CloudID: "g4", Name: "VPN users", State: state.InStep, Updated: at, MembersNotWritten: map[string]int{"cloud_only_user": 1}},
 		Operations: []state.Operation{{RunID: 7, CloudID: "g4", Action: "create", DN: "CN=VPN users_2c1a0b9f8e7d,OU=Cloud,DC=contoso,DC=com", Outcome: "applied", At: at}}}
-	d := doctorJSON{Version: 1, Kind: "doctor", OK: false, Checks: []doctor.Check{
+	d := doctorJSON{Version: doctorVersion, Kind: "doctor", OK: false, Checks: []doctor.Check{
 		{Name: "graph: token", Status: doctor.Pass, Detail: "signed in"},
 		{Name: "ldap: bind account holds no privileged group", Status: doctor.Warn, Detail: `CONTOSO\Administrator is a member of Domain Admins`, Fix: "bind as a plain account"},
 		{Name: "ldap: writeback.target_ou exists", Status: doctor.Fail, Detail: "OU=Nowhere does not exist", Fix: "create the OU"}}}
-	for name, v := range map[string]any{"show.json": showJSON{Version: 1, Kind: "show", Explanation: x}, "doctor.json": d} {
+	for name, v := range map[string]any{"show.json": newShowJSON(x), "doctor.json": d} {
 		var b bytes.Buffer
 		if err := writeJSON(&b, v); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
 	"github.com/groupwriteback/groupwriteback/internal/server"
+	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
 
@@ -25,8 +27,14 @@ import (
 // flight to finish before it gives up on it.
 const shutdownBound = 60 * time.Second
 
+// runOptions are run's: the service.
+type runOptions struct {
+	configured
+	staging bool
+}
+
 func newRunCmd(g *globals) *cobra.Command {
-	var staging bool
+	o := &runOptions{configured: configured{globals: g}}
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run as a service: a cycle every schedule.interval, a full one every schedule.full_interval",
@@ -39,18 +47,23 @@ writes nothing to AD; each cycle's plan is saved as staged-plan.json beside the 
 file, for apply FILE on the active server. SIGHUP re-reads the configuration. SIGTERM or Ctrl-C: the operation in flight finishes, the run is
 recorded as interrupted, and the next cycle completes the work.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return g.runService(cmd.Context(), staging) },
+		RunE: runs(o),
 	}
-	cmd.Flags().BoolVar(&staging, "staging", false, "staging mode: plan and record, write nothing (overrides mode)")
+	cmd.Flags().BoolVar(&o.staging, "staging", false, "staging mode: plan and record, write nothing (overrides mode)")
 	return cmd
 }
 
-func (g *globals) runService(ctx context.Context, staging bool) error {
-	cfg, err := g.load()
-	if err != nil {
-		return err
-	}
-	logger := g.logger(cfg)
+// complete loads the configuration the service starts with (each cycle's
+// session reads it again: SIGHUP, cycles.go).
+func (o *runOptions) complete(*cobra.Command, []string) error { return o.loadConfig() }
+
+func (o *runOptions) validate() error { return nil }
+
+// run runs the service until ctx ends: the scheduler's cycles, the
+// election with a shared state, and the HTTP server.
+func (o *runOptions) run(ctx context.Context) error {
+	cfg := o.cfg
+	logger := o.logger(cfg)
 	unlockService, err := wiring.LockService(cfg)
 	if err != nil {
 		return err
@@ -62,24 +75,12 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	}
 	defer st.Close()
 	metrics := server.NewMetrics()
-	cyc := &cycles{g: g, cfg: cfg, forced: staging, st: st, metrics: metrics, logger: logger}
-	cyc.staging.Store(staging || cfg.Mode == "staging")
+	cyc := &cycles{g: o.globals, cfg: cfg, forced: o.staging, st: st, metrics: metrics, logger: logger}
+	cyc.staging.Store(o.staging || cfg.Mode == "staging")
 	metrics.Watch(st, cyc.staging.Load, version)
-
 	defer cyc.closeSession()
-	reload := make(chan os.Signal, 1)
-	signal.Notify(reload, syscall.SIGHUP)
-	defer signal.Stop(reload)
-	go func() {
-		for range reload {
-			if _, err := g.load(); err != nil {
-				logger.Error("SIGHUP: the configuration does not load; keeping the one in use", "error", err)
-				continue
-			}
-			logger.Info("SIGHUP: the configuration is read again, and the next cycle opens a new session with it (mode included); schedule, server and state.path settings take effect at restart")
-			cyc.closeSession()
-		}
-	}()
+	stopReload := o.reloadOnHUP(cyc, logger)
+	defer stopReload()
 	cycle := func(ctx context.Context, full bool) error {
 		_, err := cyc.run(ctx, engine.RunOptions{Full: full})
 		return err
@@ -102,47 +103,14 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 		})
 		metrics.WatchHA(cyc.inst)
 	}
-
-	var httpSrv *http.Server
 	for _, w := range cfg.Warnings() {
 		logger.Warn(w)
 	}
-	if cfg.Server.Listen != "off" {
-		srv := server.New(sched, st, metrics, 2*cfg.Schedule.Interval+5*time.Minute, cyc.staging.Load, logger)
-		srv.OnDemand = cyc
-		if cyc.inst != nil {
-			srv.HA = cyc.inst
-		}
-		srv.Version = version
-		srv.Guard.Hosts = cfg.Server.AllowedHosts
-		if f := cfg.Server.TokenFile; f != "" {
-			tok, err := os.ReadFile(f)
-			if err != nil {
-				return fmt.Errorf("server.token_file: %w", err)
-			}
-			srv.Guard.Token = strings.TrimSpace(string(tok))
-		}
-		ln, err := net.Listen("tcp", cfg.Server.Listen)
-		if err != nil {
-			return fmt.Errorf("server.listen: %w", err)
-		}
-		if cfg.Server.TLSCertFile != "" {
-			tlsCfg, err := server.TLSConfig(cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile, cfg.Server.ClientCAFile)
-			if err != nil {
-				ln.Close()
-				return err
-			}
-			ln = tls.NewListener(ln, tlsCfg)
-		}
-		httpSrv = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				logger.Error("http server", "error", err)
-			}
-		}()
-		logger.Info("serving health, metrics and status", "address", ln.Addr().String())
+	httpSrv, err := o.serve(sched, st, metrics, cyc, logger)
+	if err != nil {
+		return err
 	}
-	logger.Info("service started", "interval", cfg.Schedule.Interval, "full_interval", cfg.Schedule.FullInterval, "staging", staging)
+	logger.Info("service started", "interval", cfg.Schedule.Interval, "full_interval", cfg.Schedule.FullInterval, "staging", o.staging)
 
 	done := make(chan struct{})
 	go func() { sched.Run(ctx); close(done) }()
@@ -167,6 +135,67 @@ func (g *globals) runService(ctx context.Context, staging bool) error {
 	}
 	logger.Info("service stopped")
 	return stopErr
+}
+
+// reloadOnHUP makes SIGHUP read the configuration again: a configuration
+// that loads closes the session, and the next cycle opens a new one with
+// it. The returned func stops listening.
+func (o *runOptions) reloadOnHUP(cyc *cycles, logger *slog.Logger) (stop func()) {
+	reload := make(chan os.Signal, 1)
+	signal.Notify(reload, syscall.SIGHUP)
+	go func() {
+		for range reload {
+			if _, err := o.load(); err != nil {
+				logger.Error("SIGHUP: the configuration does not load; keeping the one in use", "error", err)
+				continue
+			}
+			logger.Info("SIGHUP: the configuration is read again, and the next cycle opens a new session with it (mode included); schedule, server and state.path settings take effect at restart")
+			cyc.closeSession()
+		}
+	}()
+	return func() { signal.Stop(reload) }
+}
+
+// serve starts the HTTP server on server.listen (nil when it is off).
+func (o *runOptions) serve(sched *scheduler.Scheduler, st *store.Store, metrics *server.Metrics, cyc *cycles, logger *slog.Logger) (*http.Server, error) {
+	cfg := o.cfg
+	if cfg.Server.Listen == "off" {
+		return nil, nil
+	}
+	srv := server.New(sched, st, metrics, 2*cfg.Schedule.Interval+5*time.Minute, cyc.staging.Load, logger)
+	srv.OnDemand = cyc
+	if cyc.inst != nil {
+		srv.HA = cyc.inst
+	}
+	srv.Version = version
+	srv.Guard.Hosts = cfg.Server.AllowedHosts
+	if f := cfg.Server.TokenFile; f != "" {
+		tok, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("server.token_file: %w", err)
+		}
+		srv.Guard.Token = strings.TrimSpace(string(tok))
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("server.listen: %w", err)
+	}
+	if cfg.Server.TLSCertFile != "" {
+		tlsCfg, err := server.TLSConfig(cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile, cfg.Server.ClientCAFile)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	httpSrv := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http server", "error", err)
+		}
+	}()
+	logger.Info("serving health, metrics and status", "address", ln.Addr().String())
+	return httpSrv, nil
 }
 
 func mode(full bool) string {

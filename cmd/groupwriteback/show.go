@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -14,8 +15,15 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
 
+// showOptions are show's.
+type showOptions struct {
+	configured
+	output
+	group string
+}
+
 func newShowCmd(g *globals) *cobra.Command {
-	var output string
+	o := &showOptions{configured: configured{globals: g}}
 	cmd := &cobra.Command{
 		Use:   "show GROUP",
 		Short: "Show one group side by side: the cloud group, its AD copy, its status, its last operations",
@@ -23,33 +31,34 @@ func newShowCmd(g *globals) *cobra.Command {
 policy line is decided with the very options sync uses (scope, naming, member
 limit, Exchange), from the tenant as the last cycle read it.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			cfg, err := g.load()
-			if err != nil {
-				return err
-			}
-			s, err := wiring.Open(ctx, cfg, wiring.Options{Logger: g.logger(cfg), DirectoryOptional: true, ReadOnly: true})
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			out, err := s.Engine.Explain(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				return writeJSON(g.stdout, showJSON{Version: 1, Kind: "show", Explanation: out})
-			}
-			printShown(g.stdout, out, time.Local)
-			return nil
-		},
+		RunE: runs(o),
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	o.output.flag(cmd)
 	return cmd
+}
+
+func (o *showOptions) complete(_ *cobra.Command, args []string) error {
+	o.group = args[0]
+	return o.loadConfig()
+}
+
+func (o *showOptions) validate() error { return o.output.validate() }
+
+func (o *showOptions) run(ctx context.Context) error {
+	s, err := wiring.Open(ctx, o.cfg, wiring.Options{Logger: o.logger(o.cfg), DirectoryOptional: true, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	out, err := s.Engine.Explain(ctx, o.group)
+	if err != nil {
+		return err
+	}
+	if o.json() {
+		return writeJSON(o.stdout, newShowJSON(out))
+	}
+	printShown(o.stdout, out, time.Local)
+	return nil
 }
 
 // printShown prints one group as text, times in loc.
@@ -111,6 +120,13 @@ func printShown(w io.Writer, s *engine.Explanation, loc *time.Location) {
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+// showVersion is the version of show's JSON document.
+const showVersion = 1
+
+func newShowJSON(x *engine.Explanation) showJSON {
+	return showJSON{Version: showVersion, Kind: "show", Explanation: x}
 }
 
 // showJSON is the documented JSON of `show -o json` (docs/json-formats.md).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,13 +10,22 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/state"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+	"github.com/groupwriteback/groupwriteback/internal/wiring"
 )
 
+// statusOptions are status's.
+type statusOptions struct {
+	configured
+	output
+}
+
 func newStatusCmd(g *globals) *cobra.Command {
-	var output string
+	o := &statusOptions{configured: configured{globals: g}}
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show whether writeback is on, the last runs, and every group not in step",
@@ -23,55 +33,66 @@ func newStatusCmd(g *globals) *cobra.Command {
 group not in step with its reason. Exit status: 0 when every group in scope is in
 step (or nothing has run yet), 2 when some are not.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			cfg, st, err := g.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			en, err := st.Enablement(ctx)
-			if err != nil {
-				return err
-			}
-			runs, err := st.Runs(ctx, 10)
-			if err != nil {
-				return err
-			}
-			bad, err := st.Statuses(ctx, state.Failed, state.NotWritable, state.Pending)
-			if err != nil {
-				return err
-			}
-			def, known, err := st.TenantWritebackDefault(ctx)
-			if err != nil {
-				return err
-			}
-			view := statusView{Enablement: en, Runs: runs, NotInStep: bad, TenantDefault: def, TenantDefaultKnown: known}
-			if cfg.State.Shared() {
-				v, err := ha.Describe(ctx, st, cfg.HA.Lease)
-				if err != nil {
-					return err
-				}
-				view.HA = &v
-			}
-			if output == "json" {
-				if err := writeJSON(g.stdout, view.json()); err != nil {
-					return err
-				}
-			} else {
-				printStatus(g.stdout, view, time.Local)
-			}
-			if len(bad) > 0 {
-				return exitError{exitPartial} // scripts and monitors read the exit status
-			}
-			return nil
-		},
+		RunE: runs(o),
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	o.output.flag(cmd)
 	return cmd
+}
+
+func (o *statusOptions) complete(*cobra.Command, []string) error { return o.loadConfig() }
+
+func (o *statusOptions) validate() error { return o.output.validate() }
+
+func (o *statusOptions) run(ctx context.Context) error {
+	st, err := wiring.OpenStore(ctx, o.cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	view, err := readStatus(ctx, o.cfg, st)
+	if err != nil {
+		return err
+	}
+	if o.json() {
+		if err := writeJSON(o.stdout, view.json()); err != nil {
+			return err
+		}
+	} else {
+		printStatus(o.stdout, view, time.Local)
+	}
+	if len(view.NotInStep) > 0 {
+		return exitError{exitPartial} // scripts and monitors read the exit status
+	}
+	return nil
+}
+
+// readStatus reads what status shows from the state.
+func readStatus(ctx context.Context, cfg *config.Config, st *store.Store) (statusView, error) {
+	en, err := st.Enablement(ctx)
+	if err != nil {
+		return statusView{}, err
+	}
+	runs, err := st.Runs(ctx, 10)
+	if err != nil {
+		return statusView{}, err
+	}
+	bad, err := st.Statuses(ctx, state.Failed, state.NotWritable, state.Pending)
+	if err != nil {
+		return statusView{}, err
+	}
+	def, known, err := st.TenantWritebackDefault(ctx)
+	if err != nil {
+		return statusView{}, err
+	}
+	view := statusView{Enablement: en, Runs: runs, NotInStep: bad, TenantDefault: def, TenantDefaultKnown: known}
+	if cfg.State.Shared() {
+		v, err := ha.Describe(ctx, st, cfg.HA.Lease)
+		if err != nil {
+			return statusView{}, err
+		}
+		view.HA = &v
+	}
+	return view, nil
 }
 
 // statusView is what status prints.
@@ -153,6 +174,9 @@ func printHA(w io.Writer, v ha.View, loc *time.Location) {
 	}
 }
 
+// statusVersion is the version of status's JSON document.
+const statusVersion = 1
+
 // statusJSON is the documented JSON of `status -o json` (docs/json-formats.md).
 type statusJSON struct {
 	Version    int              `json:"version"`
@@ -170,7 +194,7 @@ type statusJSON struct {
 
 // json is the view as `status -o json` prints it.
 func (v statusView) json() statusJSON {
-	out := statusJSON{Version: 1, Kind: "status", Enablement: v.Enablement, Runs: v.Runs, NotInStep: v.NotInStep, InStep: len(v.NotInStep) == 0, HA: v.HA}
+	out := statusJSON{Version: statusVersion, Kind: "status", Enablement: v.Enablement, Runs: v.Runs, NotInStep: v.NotInStep, InStep: len(v.NotInStep) == 0, HA: v.HA}
 	if out.Runs == nil {
 		out.Runs = []state.Run{}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -34,14 +35,23 @@ func init() {
 	}
 }
 
+// versionOptions are version's: it reads no configuration.
+type versionOptions struct{ *globals }
+
 func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(g.stdout, "groupwriteback %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return nil
-		},
+		RunE:  runs(&versionOptions{g}),
 	}
+}
+
+func (o *versionOptions) complete(*cobra.Command, []string) error { return nil }
+
+func (o *versionOptions) validate() error { return nil }
+
+func (o *versionOptions) run(context.Context) error {
+	fmt.Fprintf(o.stdout, "groupwriteback %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
 }

@@ -156,7 +156,7 @@ func (s *Session) Close() {
 }
 
 // sessionFence is the session's fence as it is at each write: a command
-// takes its lease (LockCycle) after the engine is built.
+// takes its lease (LockForCommand) after the engine is built.
 type sessionFence struct{ s *Session }
 
 func (f sessionFence) Permit() (gate.Lease, time.Time, error) {
@@ -228,12 +228,13 @@ func SaveAuditHead(ctx context.Context, cfg *config.Config, st *store.Store, l *
 	return st.SetMeta(ctx, AuditHeadKey(cfg), head)
 }
 
-// LockCycle takes the cycle lock: never two cycles at once on one state
-// file, the service's or a command's. On a shared state it also takes the
+// LockForCommand takes, for a command that writes, the cycle lock (as
+// LockCycleFile: never two cycles at once on one state file, the
+// service's or a command's). On a shared state it also takes the
 // writer lease for the command, as an instance of its own, and keeps it
 // renewed until unlock: a command writes only while no service is active
 // on the state, and is fenced like one.
-func (s *Session) LockCycle(command string) (unlock func(), err error) {
+func (s *Session) LockForCommand(command string) (unlock func(), err error) {
 	release, el, err := LockState(s.Config, s.Store, command)
 	if err != nil {
 		return nil, err
@@ -252,7 +253,7 @@ func (s *Session) LockCycle(command string) (unlock func(), err error) {
 // by it; el holds the lease (nil when the state is not shared): its Check
 // is the fence on writes to AD.
 func LockState(cfg *config.Config, st *store.Store, command string) (unlock func(), el *ha.Elector, err error) {
-	unlockFile, err := LockCycle(cfg, command)
+	unlockFile, err := LockCycleFile(cfg, command)
 	if err != nil || !cfg.State.Shared() {
 		return unlockFile, nil, err
 	}
@@ -291,8 +292,10 @@ func InstanceID(name string) string {
 	return name + "/" + hex.EncodeToString(b[:])
 }
 
-// LockCycle takes the cycle lock of cfg's state file.
-func LockCycle(cfg *config.Config, command string) (unlock func(), err error) {
+// LockCycleFile takes the cycle lock of cfg's state file, and nothing
+// else (the service's cycles hold the writer lease through their
+// election; a command's through LockForCommand).
+func LockCycleFile(cfg *config.Config, command string) (unlock func(), err error) {
 	l, err := store.TryLock(LockPath(cfg, store.CycleLock), command)
 	if err != nil {
 		return nil, fmt.Errorf("a cycle is running on this state file; try again when it ends: %w", err)
