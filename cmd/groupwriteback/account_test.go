@@ -18,7 +18,7 @@ import (
 // The service's model (packaging/groupwriteback.service, sysusers.conf):
 // it runs as the system account groupwriteback, its secrets in files
 // root:groupwriteback 0640. doctor run as that account, as docs/install.md
-// says (sudo -u groupwriteback groupwriteback doctor), passes; a secret
+// says (runuser -u groupwriteback -- groupwriteback doctor), passes; a secret
 // readable by root only fails, naming its key.
 func TestDoctorAsServiceAccount(t *testing.T) {
 	if os.Geteuid() != 0 {

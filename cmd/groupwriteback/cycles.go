@@ -14,6 +14,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/scheduler"
 	"github.com/groupwriteback/groupwriteback/internal/server"
 	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -167,10 +168,7 @@ func (r *cycleRun) after(ctx context.Context, s *session, err error) (*engine.Re
 		c.logger.Warn("writeback is disabled: this cycle writes nothing; run `groupwriteback enable` to turn it on")
 		r.disabled = true
 		r.observe(ctx, nil)
-		if r.o.Group != "" {
-			return nil, err
-		}
-		return nil, nil
+		return nil, scheduler.NotRun(err) // no success, no failure to back off from
 	case r.report.Outcome == state.OutcomeFenced:
 		// The lease went to another instance during the cycle: the rest
 		// is the new active one's work.
@@ -179,7 +177,11 @@ func (r *cycleRun) after(ctx context.Context, s *session, err error) (*engine.Re
 			c.metrics.ObserveFenced("state")
 		}
 		c.logger.Warn("this instance lost the writer lease during the cycle and stopped writing; the active instance does the rest", "error", err)
-		err = nil // standing by is what it should do now, not a failure to back off from
+		r.observe(ctx, nil)
+		r.logDone()
+		// Standing by is what it should do now: no success, and no
+		// failure to back off from.
+		return r.res, scheduler.NotRun(err)
 	case r.report.Outcome == state.OutcomeFailed:
 		// A failed cycle may leave a bad connection or token behind: the
 		// next one starts from a new session.
@@ -189,12 +191,17 @@ func (r *cycleRun) after(ctx context.Context, s *session, err error) (*engine.Re
 		c.inst.planned(r.res)
 	}
 	r.observe(ctx, err)
+	r.logDone()
+	return r.res, err
+}
+
+// logDone logs what the cycle did.
+func (r *cycleRun) logDone() {
 	if res := r.res; res != nil {
-		c.logger.Info("cycle done", "run_id", res.RunID, "outcome", r.report.Outcome, "mode", res.Mode, "group", r.o.Group, "created", res.Counts.Created, "updated", res.Counts.Updated,
+		r.c.logger.Info("cycle done", "run_id", res.RunID, "outcome", r.report.Outcome, "mode", res.Mode, "group", r.o.Group, "created", res.Counts.Created, "updated", res.Counts.Updated,
 			"deleted", res.Counts.Deleted, "failed", res.Counts.Failed, "not_in_step", len(res.Failures), "ldap_writes", res.Writes,
 			"duration", r.report.Duration.Round(time.Millisecond))
 	}
-	return r.res, err
 }
 
 // observe gives the cycle to the metrics and the alerts (a cycle on one

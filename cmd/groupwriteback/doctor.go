@@ -77,30 +77,54 @@ func (g *globals) doctor(ctx context.Context, cfg *config.Config, cfgErr error, 
 	return doctor.Run(ctx, cfg, cfgErr, doctor.Options{WithoutExchange: withoutExchange, Logger: g.loggerOrDiscard(cfg)})
 }
 
-// printDelegation prints the dsacls commands for the configured OUs, for
-// the bind account as AD names it (DOMAIN\name; read from AD when it can
-// be reached).
+// printDelegation prints, for the configured OUs, the commands that
+// delegate the bind account exactly the rights it needs: dsacls,
+// PowerShell and samba-tool. The account is read from AD when it can be;
+// otherwise (AD not reached, or the account not made yet) it is named
+// with placeholders to replace, and said so.
 func (g *globals) printDelegation(ctx context.Context, cfg *config.Config) error {
-	account := cfg.Directory.Account()
+	account, known := directory.PlaceholderAccount(cfg.Directory.Account(), cfg.Directory.BaseDN), false
 	if c, err := cfg.Directory.Open(ctx, g.loggerOrDiscard(cfg)); err == nil {
 		if a, err := c.BindAccount(ctx); err == nil {
-			account = a.Name
+			account, known = a, true
+		} else {
+			fmt.Fprintf(g.stderr, "groupwriteback: the bind account is not found in AD (%v)\n", err)
 		}
 		c.Close()
 	} else {
-		fmt.Fprintf(g.stderr, "groupwriteback: AD cannot be reached (%v): the account is named by directory.bind_dn; write it as DOMAIN\\name\n", err)
+		fmt.Fprintf(g.stderr, "groupwriteback: AD cannot be reached (%v)\n", err)
 	}
 	w := g.stdout
-	fmt.Fprintf(w, "# Run on a domain controller (or with RSAT) as a domain admin: the rights %s needs, and nothing more (docs/permissions.md).\n", account)
-	for _, p := range cfg.Places() {
+	if !known {
+		fmt.Fprintf(w, "# The account was not read from AD: it is named %s (sAMAccountName %s) below, as a guess from directory.bind_dn; replace it with the account's DOMAIN\\name and SID.\n",
+			account.Name, account.SamAccountName)
+	}
+	places := cfg.Places()
+	fmt.Fprintf(w, "# The rights %s needs, and nothing more (docs/permissions.md): in any one of the three forms below.\n", account.Name)
+	fmt.Fprintln(w, "# dsacls: on a domain controller, or with RSAT, as a domain admin")
+	for _, p := range places {
 		fmt.Fprintf(w, "# %s: create and delete groups; read and write their properties.\n", p.Key)
-		for _, l := range directory.Delegation(p.DN, account) {
+		for _, l := range directory.DelegationFor(p.DN, account).Dsacls {
+			fmt.Fprintln(w, l)
+		}
+	}
+	fmt.Fprintln(w, "# PowerShell: with the ActiveDirectory module (RSAT), as a domain admin")
+	for _, p := range places {
+		fmt.Fprintf(w, "# %s\n", p.Key)
+		for _, l := range directory.DelegationFor(p.DN, account).PowerShell {
+			fmt.Fprintln(w, l)
+		}
+	}
+	fmt.Fprintln(w, "# samba-tool: on a Samba AD DC, as root")
+	for _, p := range places {
+		fmt.Fprintf(w, "# %s\n", p.Key)
+		for _, l := range directory.DelegationFor(p.DN, account).SambaTool {
 			fmt.Fprintln(w, l)
 		}
 	}
 	if cfg.Writeback.SourceOfAuthority == "in_place" {
 		fmt.Fprintf(w, "# writeback.source_of_authority: in_place: on each original AD group of a group whose source of authority moved to the cloud:\n")
-		fmt.Fprintf(w, "#   dsacls \"<group DN>\" /G \"%s:RPWP;member\" \"%s:RPWP;displayName\" \"%s:RPWP;description\"\n", account, account, account)
+		fmt.Fprintf(w, "#   dsacls \"<group DN>\" /G \"%s:RPWP;member\" \"%s:RPWP;displayName\" \"%s:RPWP;description\"\n", account.Name, account.Name, account.Name)
 	}
 	return nil
 }

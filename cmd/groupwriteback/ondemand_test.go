@@ -97,3 +97,30 @@ func TestSyncOneGroupOnDemand(t *testing.T) {
 		t.Fatalf("audit: %+v", trail.Entries)
 	}
 }
+
+// The service while writeback is disabled: a cycle writes nothing, and
+// POST /sync says so (409, disabled) instead of "ok"; /readyz says so too.
+func TestServiceSyncWhileDisabled(t *testing.T) {
+	cfg, _, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 18)
+	url, _, _ := startService(t, cfg)
+	waitFor(t, "the server", func() bool { code, _ := httpGet(t, url+"/healthz"); return code == 200 })
+	req, _ := http.NewRequest(http.MethodPost, url+"/sync", nil)
+	req.Header.Set(server.SyncHeader, "sync")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		OK       bool   `json:"ok"`
+		Disabled bool   `json:"disabled"`
+		Error    string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusConflict || body.OK || !body.Disabled ||
+		!strings.Contains(body.Error, "groupwriteback enable") {
+		t.Fatalf("POST /sync while disabled: %d %+v %v", resp.StatusCode, body, err)
+	}
+	if code, text := httpGet(t, url+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(text, "writeback is disabled") {
+		t.Fatalf("/readyz while disabled: %d %s", code, text)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/groupwriteback/groupwriteback/internal/doctor"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 	"github.com/groupwriteback/groupwriteback/internal/testpg"
@@ -237,18 +238,84 @@ func TestLogAndExitContracts(t *testing.T) {
 	}
 }
 
-// doctor --print-delegation prints the dsacls commands for the configured
-// OUs, for the bind account as AD names it.
+// doctor --print-delegation prints, for the configured OUs and the bind
+// account as AD names it, the dsacls, PowerShell and samba-tool forms;
+// the samba-tool form, run on the DC for an account with no rights yet,
+// gives it exactly what doctor's probe needs. Before the account exists,
+// the commands name it with placeholders, and say so.
 func TestPrintDelegation(t *testing.T) {
 	cfg, ou, _ := dcSetup(t, testdc.Options{}, 12)
 	out, errOut, code := runCLI(t, "--config", cfg, "doctor", "--print-delegation")
-	want := []string{
+	for _, w := range []string{
 		`dsacls "` + ou + `" /I:T /G "CONTOSO\svc-groupwriteback:CCDC;group"`,
 		`dsacls "` + ou + `" /I:S /G "CONTOSO\svc-groupwriteback:RPWP;;group"`,
-	}
-	for _, w := range want {
-		if code != exitOK || !strings.Contains(out, w+"\n") {
+		`$acl.AddAccessRule((New-Object System.DirectoryServices.ActiveDirectoryAccessRule $sid, 'CreateChild,DeleteChild', 'Allow', $group, 'All'))`,
+		`samba-tool dsacl set --objectdn="` + ou + `" --sddl="(OA;CI;CCDC;bf967a9c-0de6-11d0-a285-00aa003049e2;;S-1-5-21-`,
+	} {
+		if code != exitOK || !strings.Contains(out, w) {
 			t.Fatalf("doctor --print-delegation: exit %d, lacks %s\n%s%s", code, w, out, errOut)
+		}
+	}
+
+	// A new account, with no rights: doctor fails on the OU; the printed
+	// samba-tool commands, run on the DC, make it pass.
+	dc := testdc.Shared(t, testdc.Options{})
+	const user, password = "svc-deleg-12", "Passw0rd-Deleg12!"
+	dc.SambaTool(t, "user create "+user+" '"+password+"'")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := strings.NewReplacer("bind_dn: "+testdc.DelegatedDN, "bind_dn: CN="+user+",CN=Users,"+testdc.BaseDN,
+		"password: "+testdc.DelegatedPassword, "password: "+password).Replace(string(b))
+	newCfg := filepath.Join(filepath.Dir(cfg), "new-account.yaml")
+	if err := os.WriteFile(newCfg, []byte(own), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rights := "ldap: may create, modify and delete groups in writeback.target_ou"
+	doctorCheck := func() doctor.Status {
+		t.Helper()
+		out, _, _ := runCLI(t, "--config", newCfg, "doctor", "-o", "json")
+		var rep doctorJSON
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("doctor -o json: %v\n%s", err, out)
+		}
+		for _, c := range rep.Checks {
+			if c.Name == rights {
+				return c.Status
+			}
+		}
+		t.Fatalf("doctor has no check %q:\n%s", rights, out)
+		return ""
+	}
+	if s := doctorCheck(); s != doctor.Fail {
+		t.Fatalf("the new account's rights before the delegation: %s", s)
+	}
+	out, errOut, code = runCLI(t, "--config", newCfg, "doctor", "--print-delegation")
+	ran := 0
+	for _, l := range strings.Split(out, "\n") {
+		if args, ok := strings.CutPrefix(l, "samba-tool "); ok && strings.Contains(l, ou) {
+			dc.SambaTool(t, args)
+			ran++
+		}
+	}
+	if code != exitOK || ran != 2 {
+		t.Fatalf("print-delegation for the new account: exit %d, %d samba-tool commands for %s\n%s%s", code, ran, ou, out, errOut)
+	}
+	if s := doctorCheck(); s != doctor.Pass {
+		t.Fatalf("the new account's rights after the printed delegation: %s", s)
+	}
+
+	// An account AD does not hold yet: placeholders, said so.
+	missing := strings.ReplaceAll(own, "CN="+user+",", "CN=svc-not-yet,")
+	if err := os.WriteFile(newCfg, []byte(missing), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runCLI(t, "--config", newCfg, "doctor", "--print-delegation")
+	for _, w := range []string{"was not read from AD", `"CONTOSO\svc-not-yet:CCDC;group"`, `$sid = (Get-ADUser -Identity 'svc-not-yet').SID`,
+		`<the account's SID>`} {
+		if code != exitOK || !strings.Contains(out, w) {
+			t.Fatalf("print-delegation before the account exists: exit %d, lacks %s\n%s%s", code, w, out, errOut)
 		}
 	}
 }

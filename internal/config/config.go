@@ -213,8 +213,9 @@ func (s Server) Loopback() bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Warnings are settings that are valid but unsafe; config check, doctor
-// and the service say them.
+// Warnings are settings that are valid but unsafe, and secret files every
+// account of the machine can read; config check, doctor and the service
+// say them.
 func (c *Config) Warnings() []string {
 	var w []string
 	s := c.Server
@@ -232,7 +233,7 @@ func (c *Config) Warnings() []string {
 			"so most of the time the staged plan cannot be applied on the active server; lower schedule.interval or raise writeback.plan_max_age",
 			c.Schedule.Interval, c.Writeback.PlanMaxAge))
 	}
-	return w
+	return append(w, c.exposedSecrets()...)
 }
 
 // State says where groupwriteback keeps its state.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -71,6 +72,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		want       []string
 	}{
 		{"missing tenant", edit("  tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\n", ""), nil, nil, []string{"cloud.tenant_id: required"}},
+		{"a number for a duration", validYAML + "schedule:\n  interval: 30\n", nil, nil,
+			[]string{"schedule.interval: cannot unmarshal !!int `30` into time.Duration (line 14): write a duration with its unit"}},
+		{"a word for a number", edit("writeback:\n", "writeback:\n  delete_threshold: many\n"), nil, nil, []string{"writeback.delete_threshold: cannot unmarshal !!str `many`"}},
 		{"bad tenant", edit("72f988bf-86f1-41af-91ab-2d7cd011db47", "72f988bf/../x"), nil, nil, []string{"cloud.tenant_id:"}},
 		{"no credential", edit("  client_secret: cloud-secret-value\n", ""), nil, nil, []string{"cloud.client_secret: no credential"}},
 		{"secret twice", edit("client_secret: cloud-secret-value", "client_secret: a\n  client_secret_file: s"), nil, map[string]string{"s": "b"},
@@ -248,5 +252,37 @@ func TestWarnings(t *testing.T) {
 				t.Errorf("%q: warnings %q lack %q", tc.server, got, w)
 			}
 		}
+	}
+}
+
+// TestExposedSecretsWarn: a secret file every account can read is
+// warned of by name and key; one the service's account alone reads is
+// not.
+func TestExposedSecretsWarn(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows keeps ACLs, not modes")
+	}
+	noSecrets := strings.NewReplacer("  client_secret: cloud-secret-value\n", "", "  password: bind-secret-value\n", "").Replace(validYAML)
+	y := strings.Replace(noSecrets, "  client_id:", "  client_secret_file: cs.txt\n  client_id:", 1)
+	y = strings.Replace(y, "  base_dn:", "  password_file: pw.txt\n  base_dn:", 1)
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o640, false}, {0o644, true}, {0o604, true}} {
+		t.Run(fmt.Sprintf("%04o", tc.mode), func(t *testing.T) {
+			c, err := load(t, y, map[string]string{"cs.txt": "from-file\n", "pw.txt": "pw"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(c.Cloud.ClientSecretFile, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(c.Warnings(), "\n")
+			warned := strings.Contains(got, "cloud.client_secret_file: "+c.Cloud.ClientSecretFile+" is readable by every account") &&
+				strings.Contains(got, "chmod o-rwx")
+			if warned != tc.warn || strings.Contains(got, "directory.password_file") {
+				t.Fatalf("mode %04o: warnings %q", tc.mode, got)
+			}
+		})
 	}
 }

@@ -50,9 +50,52 @@ func Parse(b []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return nil, err
+		return nil, namedTypeErrors(err, root.Content[0])
 	}
 	return &c, nil
+}
+
+// namedTypeErrors names the key of each value of the wrong type: yaml.v3
+// says only "line 12: cannot unmarshal !!int `30` into time.Duration".
+func namedTypeErrors(err error, root *yaml.Node) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	keys := map[int]string{}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				keys[v.Line] = prefix + k.Value
+				walk(v, prefix+k.Value+".")
+			}
+		case yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, strings.TrimSuffix(prefix, ".")+"[].")
+			}
+		}
+	}
+	walk(root, "")
+	var errs []error
+	for _, e := range te.Errors {
+		var line int
+		rest := e
+		if _, err := fmt.Sscanf(e, "line %d:", &line); err == nil {
+			_, rest, _ = strings.Cut(e, ": ")
+		}
+		msg := rest
+		if key := keys[line]; key != "" {
+			msg = fmt.Sprintf("%s: %s (line %d)", key, rest, line)
+		}
+		if strings.Contains(rest, "time.Duration") {
+			msg += ": write a duration with its unit, as 30s, 30m or 2h"
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	return errors.Join(errs...)
 }
 
 // unknownKeys walks a mapping node against a struct's yaml tags.

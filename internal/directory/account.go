@@ -15,6 +15,9 @@ type Account struct {
 	DN string
 	// Name is DOMAIN\sAMAccountName, as dsacls and Windows name it.
 	Name string
+	// SamAccountName and SID are the account's, as samba-tool and
+	// PowerShell name it.
+	SamAccountName, SID string
 	// Privileged names the privileged groups the account is in, directly
 	// or through nesting (Domain Admins, Administrators, …).
 	Privileged []string
@@ -55,7 +58,7 @@ func (c *Client) BindAccount(ctx context.Context) (Account, error) {
 	a.DN = entries[0].DN
 	sam := entries[0].GetAttributeValue("sAMAccountName")
 	sid := SIDString(entries[0].GetRawAttributeValue("objectSid"))
-	a.Name = c.netbiosName(ctx) + `\` + sam
+	a.Name, a.SamAccountName, a.SID = c.netbiosName(ctx)+`\`+sam, sam, sid
 	tg, err := c.search(ctx, a.DN, ldap.ScopeBaseObject, "(objectClass=*)", []string{"tokenGroups"})
 	if err != nil {
 		return a, err
@@ -90,11 +93,66 @@ func (c *Client) netbiosName(ctx context.Context) string {
 	return refs[0].GetAttributeValue("nETBIOSName")
 }
 
-// Delegation is the dsacls commands that give account the rights
-// groupwriteback needs on ou, and nothing more (docs/permissions.md).
-func Delegation(ou, account string) []string {
-	return []string{
-		fmt.Sprintf(`dsacls "%s" /I:T /G "%s:CCDC;group"`, ou, account),
-		fmt.Sprintf(`dsacls "%s" /I:S /G "%s:RPWP;;group"`, ou, account),
+// GroupClass is the schemaIDGUID of the group class: the object type of
+// the two ACEs groupwriteback needs.
+const GroupClass = "bf967a9c-0de6-11d0-a285-00aa003049e2"
+
+// Delegation is how to give a the rights groupwriteback needs on ou, and
+// nothing more (docs/permissions.md), in the three forms admins use: dsacls
+// (Windows, RSAT), PowerShell (the ActiveDirectory module) and samba-tool
+// (on a Samba DC). Each is two ACEs: create and delete groups in the OU
+// (this object and below), read and write every property of the groups
+// below it. An account that is not known (AD not reached, or the account
+// not made yet) is written with placeholders the admin replaces.
+type Delegation struct {
+	Dsacls, PowerShell, SambaTool []string
+}
+
+// DelegationFor is the delegation of ou to a.
+func DelegationFor(ou string, a Account) Delegation {
+	name, sam, sid := a.Name, a.SamAccountName, a.SID
+	if sid == "" {
+		sid = "<the account's SID>"
 	}
+	psSID := fmt.Sprintf("[System.Security.Principal.SecurityIdentifier]'%s'", sid)
+	if a.SID == "" {
+		psSID = fmt.Sprintf("(Get-ADUser -Identity '%s').SID", sam)
+	}
+	return Delegation{
+		Dsacls: []string{
+			fmt.Sprintf(`dsacls "%s" /I:T /G "%s:CCDC;group"`, ou, name),
+			fmt.Sprintf(`dsacls "%s" /I:S /G "%s:RPWP;;group"`, ou, name),
+		},
+		PowerShell: []string{
+			"$sid = " + psSID,
+			"$group = [Guid]'" + GroupClass + "'",
+			"$acl = Get-Acl -Path 'AD:\\" + strings.ReplaceAll(ou, "'", "''") + "'",
+			"$acl.AddAccessRule((New-Object System.DirectoryServices.ActiveDirectoryAccessRule $sid, 'CreateChild,DeleteChild', 'Allow', $group, 'All'))",
+			"$acl.AddAccessRule((New-Object System.DirectoryServices.ActiveDirectoryAccessRule $sid, 'ReadProperty,WriteProperty', 'Allow', 'Descendents', $group))",
+			"Set-Acl -Path 'AD:\\" + strings.ReplaceAll(ou, "'", "''") + "' -AclObject $acl",
+		},
+		SambaTool: []string{
+			fmt.Sprintf(`samba-tool dsacl set --objectdn="%s" --sddl="(OA;CI;CCDC;%s;;%s)"`, ou, GroupClass, sid),
+			fmt.Sprintf(`samba-tool dsacl set --objectdn="%s" --sddl="(OA;CIIO;RPWP;;%s;%s)"`, ou, GroupClass, sid),
+		},
+	}
+}
+
+// PlaceholderAccount is the account named by bind as a guess, for the
+// delegation printed before the account exists or when AD cannot be
+// reached: DOMAIN\name from the DN's first value, or the user of a UPN.
+func PlaceholderAccount(bind, baseDN string) Account {
+	name := bind
+	if dn, err := policy.ParseDN(bind); err == nil && len(dn.RDNs) > 0 && strings.Contains(bind, "=") {
+		name = dn.RDNs[0].Attributes[0].Value
+	}
+	if i := strings.LastIndex(name, `\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name, _, _ = strings.Cut(name, "@")
+	domain := "DOMAIN"
+	if dn, err := policy.ParseDN(baseDN); err == nil && len(dn.RDNs) > 0 {
+		domain = strings.ToUpper(dn.RDNs[0].Attributes[0].Value)
+	}
+	return Account{Name: domain + `\` + name, SamAccountName: name}
 }

@@ -94,6 +94,7 @@ func Run(ctx context.Context, cfg *config.Config, cfgErr error, o Options) *Repo
 		key, _, _ := strings.Cut(w, ":")
 		r.add("config: "+key, Warn, w, "see "+key+" in examples/config.yaml")
 	}
+	checkPaths(r, cfg)
 	checkGraph(ctx, r, cfg, o)
 	checkDirectory(ctx, r, cfg, o)
 	if cfg.State.Shared() {

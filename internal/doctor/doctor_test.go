@@ -92,7 +92,8 @@ func TestHealthy(t *testing.T) {
 	if c := find(t, r, "ldap: written-back groups in privileged groups"); !strings.HasPrefix(c.Detail, "none: of the ") {
 		t.Errorf("protected groups: %q", c.Detail)
 	}
-	if !r.OK() || len(r.Checks) != 17 {
+	find(t, r, "paths: writable")
+	if !r.OK() || len(r.Checks) != 18 {
 		t.Fatalf("%d checks, ok %v", len(r.Checks), r.OK())
 	}
 	after, err := dc.Dump()

@@ -6,6 +6,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -26,8 +27,23 @@ func (RealClock) Now() time.Time { return time.Now() }
 // After is time.After.
 func (RealClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// Cycle runs one cycle; full asks for a full reconcile.
+// Cycle runs one cycle; full asks for a full reconcile. It returns nil
+// when the cycle ran to its end (a success), an error wrapping ErrNotRun
+// when it ended early without failing, and any other error when it failed.
 type Cycle func(ctx context.Context, full bool) error
+
+// ErrNotRun marks a cycle that ended early without failing: writeback
+// disabled, or the writer lease lost to another instance. It is neither a
+// success (the last success stays) nor a failure to back off from.
+var ErrNotRun = errors.New("the cycle did not run to its end")
+
+// NotRun wraps why a cycle ended early without failing.
+func NotRun(why error) error { return &notRun{why} }
+
+type notRun struct{ why error }
+
+func (e *notRun) Error() string   { return e.why.Error() }
+func (e *notRun) Unwrap() []error { return []error{ErrNotRun, e.why} }
 
 // Config is the schedule.
 type Config struct {
@@ -171,12 +187,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		now := s.clock.Now()
 		s.mu.Lock()
 		s.status.Running, s.status.LastEnd = false, now
+		failed := err != nil && !errors.Is(err, ErrNotRun)
 		if err == nil {
 			s.status.LastSuccess, s.status.LastError, s.status.ConsecutiveFailures = now, "", 0
 			if full {
 				s.status.LastFull = now
 			}
-		} else if ctx.Err() == nil {
+		} else if failed && ctx.Err() == nil {
 			s.status.LastError = err.Error()
 			s.status.ConsecutiveFailures++
 		}
@@ -184,7 +201,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		next = now.Add(s.wait(failures))
 		s.status.NextRun, s.status.BackingOff = next, failures > 1
 		s.mu.Unlock()
-		if err != nil && ctx.Err() == nil {
+		if failed && ctx.Err() == nil {
 			if failures > 1 {
 				s.logger.Error("cycle failed again; backing off", "failures", failures, "next", next, "error", err)
 			} else {

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -230,5 +231,44 @@ func TestShutdownWaitsForTheCycle(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after the cycle ended")
+	}
+}
+
+// TestNotRunIsNeitherSuccessNorFailure: a cycle that ended early without
+// failing (writeback disabled, the lease lost) keeps the last success as
+// it was, counts no failure and backs nothing off; its caller hears why.
+func TestNotRunIsNeitherSuccessNorFailure(t *testing.T) {
+	clock := newFakeClock()
+	outcomes := []error{nil, NotRun(errors.New("writeback is disabled")), errors.New("DC unreachable"), NotRun(errors.New("lease lost"))}
+	n := 0
+	s := New(Config{Interval: time.Hour}, clock, func(context.Context, bool) error {
+		err := outcomes[n%len(outcomes)]
+		n++
+		return err
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitWaiting(t, clock)
+	first := s.Status()
+	if first.LastSuccess.IsZero() || first.ConsecutiveFailures != 0 {
+		t.Fatalf("after a success: %+v", first)
+	}
+	clock.advance(time.Minute)
+	if err := s.Trigger(context.Background(), false); !errors.Is(err, ErrNotRun) || !strings.Contains(err.Error(), "writeback is disabled") {
+		t.Fatalf("the caller hears %v", err)
+	}
+	if st := s.Status(); st.LastSuccess != first.LastSuccess || st.ConsecutiveFailures != 0 || st.LastError != "" || st.BackingOff {
+		t.Fatalf("after a cycle that did not run to its end: %+v", st)
+	}
+	if err := s.Trigger(context.Background(), false); err == nil || errors.Is(err, ErrNotRun) {
+		t.Fatalf("a failure: %v", err)
+	}
+	if err := s.Trigger(context.Background(), false); !errors.Is(err, ErrNotRun) {
+		t.Fatalf("lease lost: %v", err)
+	}
+	if st := s.Status(); st.ConsecutiveFailures != 1 || st.LastSuccess != first.LastSuccess {
+		t.Fatalf("a not-run cycle after a failure neither adds a failure nor clears it: %+v", st)
 	}
 }

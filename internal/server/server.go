@@ -88,6 +88,18 @@ var pages embed.FS
 
 var statusPage = template.Must(template.New("status.html").Funcs(template.FuncMap{
 	"reason": policy.MemberReasonText,
+	// outcomeClass colours a run: green when it ran to its end with every
+	// group in step, amber when it ran to its end with some not (partial),
+	// red when it did not run to its end.
+	"outcomeClass": func(o state.Outcome) string {
+		switch {
+		case o == state.OutcomePartial:
+			return "warn"
+		case o.Succeeded():
+			return "ok"
+		}
+		return "bad"
+	},
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"
@@ -174,12 +186,23 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	}
 	err := s.cycles.Trigger(r.Context(), full)
 	w.Header().Set("Content-Type", "application/json")
-	if err != nil {
+	switch {
+	case errors.Is(err, engine.ErrDisabled):
+		// The cycle ran and wrote nothing: no "ok" to a caller who asked
+		// for a sync.
+		w.WriteHeader(http.StatusConflict)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "disabled": true, "error": err.Error()})
+	case errors.Is(err, scheduler.ErrNotRun):
+		// It ended early without failing (this instance lost the writer
+		// lease): the active instance does the work.
+		w.WriteHeader(http.StatusConflict)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": err.Error()})
+	case err != nil:
 		w.WriteHeader(http.StatusInternalServerError)
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": err.Error()})
-		return
+	default:
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "full": full})
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "full": full})
 }
 
 // StateReadTimeout bounds every read of the state the HTTP side makes
@@ -207,6 +230,9 @@ func (s *Server) syncGroup(w http.ResponseWriter, r *http.Request, group string,
 	switch {
 	case errors.As(err, &nf):
 		fail(http.StatusNotFound, err)
+		return
+	case errors.Is(err, engine.ErrDisabled):
+		fail(http.StatusConflict, err)
 		return
 	case err != nil && res == nil:
 		fail(http.StatusInternalServerError, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,28 @@ func TestSyncEndpoint(t *testing.T) {
 	}
 }
 
+// POST /sync while writeback is disabled runs a cycle that writes nothing
+// (the cycle says so: scheduler.NotRun(engine.ErrDisabled)): the answer
+// says so (409, disabled), not "ok".
+func TestSyncEndpointWhileDisabled(t *testing.T) {
+	srv, _ := newTest(&cycles{err: scheduler.NotRun(engine.ErrDisabled)}, &history{disabled: true}, false)
+	defer srv.Close()
+	resp, err := post(srv.URL+"/sync", map[string]string{SyncHeader: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		OK       bool   `json:"ok"`
+		Disabled bool   `json:"disabled"`
+		Error    string `json:"error"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusConflict || out.OK || !out.Disabled || !strings.Contains(out.Error, "groupwriteback enable") {
+		t.Fatalf("disabled: %d %+v", resp.StatusCode, out)
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	srv, m := newTest(&cycles{}, &history{statuses: []state.GroupStatus{{CloudID: "g2", State: state.Failed}}}, false)
 	defer srv.Close()
@@ -160,7 +183,9 @@ func TestMetrics(t *testing.T) {
 		`groupwriteback_ldap_operation_duration_seconds_count{op="modify",outcome="error"} 1`,
 		`groupwriteback_ldap_operation_duration_seconds_count{op="search",outcome="ok"} 2`,
 		`groupwriteback_cycle_duration_seconds_count 1`,
-		`groupwriteback_last_success_timestamp_seconds 0`,
+		// A partial cycle ran to its end: a success, with its groups not
+		// in step told apart (groups_not_in_step above).
+		"groupwriteback_last_success_timestamp_seconds " + strconv.FormatFloat(float64(now.Unix()), 'g', -1, 64),
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
@@ -185,7 +210,10 @@ func TestStatusPage(t *testing.T) {
 	for _, want := range []string{
 		"Finance &lt;approvers&gt;", "LDAP result 50 (Insufficient Access Rights)", // escaped, and shown
 		"2 × cloud-only user: not synced from on-premises AD <code>cloud_only_user</code>", "Staging mode",
-		"Team 7_6a1e0c550007<br><code>CN=Team 7_6a1e0c550007,OU=X</code>", // a group gone from the cloud, named by its AD copy "CN=New,OU=X", "backing off", `<td class="bad">partial</td>`,
+		"Team 7_6a1e0c550007<br><code>CN=Team 7_6a1e0c550007,OU=X</code>", // a group gone from the cloud, named by its AD copy
+		"CN=New,OU=X", "backing off",
+		`<td class="warn">partial</td>`, // ran to its end, with groups not in step: amber, not red
+		`2 groups are not in step`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)

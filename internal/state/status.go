@@ -81,10 +81,15 @@ const (
 	OutcomeDisabled Outcome = "disabled"
 )
 
-// Succeeded reports whether a cycle of this outcome succeeded in what it
-// ran (ok, staged): what /readyz and the last-success gauge count as
-// success.
-func (o Outcome) Succeeded() bool { return o == OutcomeOK || o == OutcomeStaged }
+// Succeeded reports whether a cycle of this outcome ran to its end: ok,
+// partial (it ran; some groups are not in step, each with its reason),
+// staged, standby. It is the one meaning of success: the scheduler's last
+// success, /readyz, the last-success gauge and the status page all count
+// these. Groups not in step are told apart, not hidden in it: the outcome
+// partial, the groups_not_in_step gauge, status's exit 2.
+func (o Outcome) Succeeded() bool {
+	return o == OutcomeOK || o == OutcomePartial || o == OutcomeStaged || o == OutcomeStandby
+}
 
 // Known reports whether o is one of the outcomes above: a state file
 // naming another was not written by this tool.

@@ -4,6 +4,8 @@ package testdc
 
 import (
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
@@ -172,4 +174,16 @@ func (dc *DC) modify(t testing.TB, dn string, edit func(*ldap.ModifyRequest)) {
 	if err := conn.Modify(m); err != nil {
 		t.Fatalf("testdc: modify %s: %v", dn, err)
 	}
+}
+
+// SambaTool runs samba-tool on the DC's own database, as an admin does on
+// a Samba DC, with args (a command line, as the docs print it); it fails
+// the test on an error.
+func (dc *DC) SambaTool(t testing.TB, args string) string {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", "samba-tool "+args+" -s '"+filepath.Join(dc.Dir, "smb.conf")+"'").CombinedOutput()
+	if err != nil {
+		t.Fatalf("testdc: samba-tool %s: %v: %s", args, err, out)
+	}
+	return string(out)
 }
