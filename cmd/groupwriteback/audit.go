@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -42,6 +43,7 @@ type auditOptions struct {
 	output
 	since time.Duration
 	group string
+	runID int64
 }
 
 func newAuditCmd(g *globals) *cobra.Command {
@@ -58,6 +60,7 @@ oldest first. -o csv is for spreadsheets, -o json for scripts.`,
 	cmd.AddCommand(newAuditVerifyCmd(g))
 	cmd.Flags().DurationVar(&o.since, "since", 24*time.Hour, "entries of this long ago and later (0: all)")
 	cmd.Flags().StringVar(&o.group, "group", "", "only this group's entries (cloud id, name or DN)")
+	cmd.Flags().Int64Var(&o.runID, "run", 0, "only this run's entries (the run id status, the log and the page show); with --since 24h unless given")
 	o.output.flag(cmd, "text", "json", "csv")
 	return cmd
 }
@@ -71,6 +74,9 @@ func (o *auditOptions) validate() error {
 	if o.since < 0 {
 		return fmt.Errorf("--since: must be 0 (everything) or more")
 	}
+	if o.runID < 0 {
+		return fmt.Errorf("--run: a run id is a positive number")
+	}
 	return auditKept(o.cfg)
 }
 
@@ -83,7 +89,7 @@ func auditKept(cfg *config.Config) error {
 }
 
 func (o *auditOptions) run(context.Context) error {
-	f := audit.Filter{Group: o.group}
+	f := audit.Filter{Group: o.group, Run: o.runID}
 	if o.since > 0 {
 		f.Since = time.Now().Add(-o.since)
 	}
@@ -112,7 +118,17 @@ func printAudit(w io.Writer, entries []audit.Entry, loc *time.Location) {
 		return
 	}
 	for _, e := range entries {
-		fmt.Fprintf(w, "%s run #%d %s %s %q %s\n", e.Time.In(loc).Format("2006-01-02 15:04:05 MST"), e.RunID, e.Outcome, e.Action, e.Name, e.DN)
+		adopt := ""
+		if e.Adopted {
+			adopt = " (adopt: a group this state never wrote, taken over)"
+		}
+		fmt.Fprintf(w, "%s run #%d %s %s %q %s%s\n", e.Time.In(loc).Format("2006-01-02 15:04:05 MST"), e.RunID, e.Outcome, e.Action, e.Name, e.DN, adopt)
+		if e.Actor != "" || e.AllowDeletes != 0 {
+			fmt.Fprintf(w, "    by %s%s\n", cmp.Or(e.Actor, "?"), allowDeletesNote(e.AllowDeletes))
+		}
+		if r := e.Release; r != nil {
+			fmt.Fprintf(w, "    released by %s on %s: %s\n", r.By, r.At.In(loc).Format("2006-01-02 15:04 MST"), r.Reason)
+		}
 		if e.NewDN != "" {
 			fmt.Fprintf(w, "    to %s\n", e.NewDN)
 		}
@@ -132,7 +148,8 @@ func printAudit(w io.Writer, entries []audit.Entry, loc *time.Location) {
 }
 
 // auditColumns are the CSV's columns.
-var auditColumns = []string{"time", "runId", "cloudId", "name", "action", "dn", "newDn", "outcome", "error", "changes", "membersAdded", "membersRemoved"}
+var auditColumns = []string{"time", "runId", "cloudId", "name", "action", "dn", "newDn", "outcome", "error", "changes", "membersAdded", "membersRemoved",
+	"actor", "allowDeletes", "releasedBy", "releaseReason"}
 
 // printAuditCSV writes entries as CSV with a header row; several values
 // in one cell are separated by "; ", an attribute as name: old -> new.
@@ -143,7 +160,11 @@ func printAuditCSV(w io.Writer, entries []audit.Entry) error {
 	}
 	for _, e := range entries {
 		row := []string{e.Time.UTC().Format(time.RFC3339), strconv.FormatInt(e.RunID, 10), e.CloudID, e.Name, e.Action, e.DN,
-			e.NewDN, e.Outcome, e.Error, changesCell(e.Changes), strings.Join(e.MembersAdded, "; "), strings.Join(e.MembersRemoved, "; ")}
+			e.NewDN, e.Outcome, e.Error, changesCell(e.Changes), strings.Join(e.MembersAdded, "; "), strings.Join(e.MembersRemoved, "; "),
+			e.Actor, strconv.Itoa(e.AllowDeletes), "", ""}
+		if r := e.Release; r != nil {
+			row[len(row)-2], row[len(row)-1] = r.By, r.Reason
+		}
 		for i := range row {
 			row[i] = csvCell(row[i])
 		}
@@ -173,4 +194,11 @@ func csvCell(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+func allowDeletesNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" with --allow-deletes %d", n)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,7 +101,7 @@ func (c *cycles) session(ctx context.Context) (*session, error) {
 // on that group only, with its trace. A staging service plans it and
 // writes nothing.
 func (c *cycles) SyncGroup(ctx context.Context, group string) (*engine.Result, error) {
-	return c.run(ctx, engine.RunOptions{Group: group})
+	return c.run(engine.WithActor(ctx, "service: on demand"), engine.RunOptions{Group: group})
 }
 
 // cycleRun is one cycle of the service, as it is reported: to the
@@ -123,6 +124,9 @@ type cycleRun struct {
 func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if a := engine.ActorOf(ctx); a == "" || strings.HasPrefix(a, "cli:") {
+		ctx = engine.WithActor(ctx, "service") // the schedule's, not the user who started the service
+	}
 	unlock, err := wiring.LockCycleFile(c.cfg, "run")
 	if err != nil {
 		return nil, err

@@ -15,7 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/groupwriteback/groupwriteback/internal/advice"
 	"github.com/groupwriteback/groupwriteback/internal/config"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
 )
 
 // Exit codes.
@@ -40,7 +42,7 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := root.ExecuteContext(engine.WithActor(ctx, actor()))
 	var ee exitError
 	switch {
 	case err == nil:
@@ -48,7 +50,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &ee):
 		return ee.code
 	default:
-		fmt.Fprintln(stderr, "groupwriteback:", err)
+		if a, ok := advice.Explained(err); ok {
+			fmt.Fprintln(stderr, "groupwriteback:", a)
+		} else {
+			fmt.Fprintln(stderr, "groupwriteback:", err)
+		}
 		return exitFatal
 	}
 }
@@ -114,7 +120,7 @@ Directory over LDAP, and keeps them in step.`,
 		cobra.OnFinalize(stop)
 		return nil
 	}
-	root.AddCommand(newVersionCmd(g), newConfigCmd(g), newCloudCmd(g), newPlanCmd(g), newApplyCmd(g), newSyncCmd(g),
+	root.AddCommand(newVersionCmd(g), newConfigCmd(g), newCloudCmd(g), newPlanCmd(g), newApplyCmd(g), newSyncCmd(g), newReleaseCmd(g),
 		newDoctorCmd(g), newEnableCmd(g), newDisableCmd(g), newRunCmd(g), newStatusCmd(g), newShowCmd(g), newServiceCmd(g), newAuditCmd(g), newStateCmd(g))
 	refuseUnknown(root)
 	return root

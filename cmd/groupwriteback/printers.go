@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
@@ -89,7 +90,7 @@ func printPlan(w io.Writer, res *engine.Result) {
 		groups[op.Action][op.CloudID] = true
 	}
 	changed := map[string]bool{}
-	for _, a := range []reconcile.Action{reconcile.Rename, reconcile.Update, reconcile.AddMembers, reconcile.RemoveMembers} {
+	for _, a := range []reconcile.Action{reconcile.Rename, reconcile.Move, reconcile.Update, reconcile.AddMembers, reconcile.RemoveMembers} {
 		for id := range groups[a] {
 			if !groups[reconcile.Create][id] {
 				changed[id] = true
@@ -101,8 +102,51 @@ func printPlan(w io.Writer, res *engine.Result) {
 	for _, op := range res.Plan.Ops {
 		printOp(w, op)
 	}
+	printRestored(w, res)
+	printAdopted(w, res)
 	printHeldBack(w, res)
 	printNotes(w, res)
+}
+
+// printAdopted names the groups the plan takes over: found in AD by their
+// anchor, never written by this state.
+func printAdopted(w io.Writer, res *engine.Result) {
+	if len(res.Adopted) == 0 {
+		return
+	}
+	adopt := map[string]bool{}
+	for _, id := range res.Adopted {
+		adopt[id] = true
+	}
+	var names []string
+	for _, op := range res.Plan.Ops {
+		if adopt[op.CloudID] {
+			names = append(names, strconv.Quote(policy.RDNValue(op.DN)))
+			delete(adopt, op.CloudID)
+		}
+	}
+	fmt.Fprintf(w, "adopt: %d groups this state never wrote, found in AD by their anchor (Connect's group writeback, or an earlier install), "+
+		"are taken over by the operations above (their cn and sAMAccountName change where shown): %s\n", len(res.Adopted), strings.Join(names, ", "))
+}
+
+// printRestored names the groups a full cycle brings back out of the
+// quarantine OU: the tool's own quarantine undone, not drift.
+func printRestored(w io.Writer, res *engine.Result) {
+	if len(res.Restored) == 0 {
+		return
+	}
+	back := map[string]bool{}
+	for _, id := range res.Restored {
+		back[id] = true
+	}
+	var names []string
+	for _, op := range res.Plan.Ops {
+		if op.Action == reconcile.Move && back[op.CloudID] {
+			names = append(names, strconv.Quote(policy.RDNValue(op.DN)))
+			delete(back, op.CloudID)
+		}
+	}
+	fmt.Fprintf(w, "restored from quarantine (this tool had moved them there; they come back with their members): %s\n", strings.Join(names, ", "))
 }
 
 // printHeldBack names what the delete threshold holds back, with the
@@ -231,6 +275,8 @@ func printSync(w io.Writer, res *engine.Result) {
 	fmt.Fprintf(w, "sync (%s): %d created, %d updated, %d deleted, %d quarantined, %d unchanged, %d failed, %d not writable; %d LDAP writes\n",
 		res.Mode, c.Created, c.Updated, c.Deleted, c.Quarantined, c.Unchanged, c.Failed, c.NotWritable, res.Writes)
 	printFieldNotes(w, res)
+	printRestored(w, res)
+	printAdopted(w, res)
 	printHeldBack(w, res)
 	if len(res.Drift) > 0 {
 		fmt.Fprintf(w, "drift repaired (AD edited by hand, overwritten with the cloud's values): %s\n", strings.Join(res.Drift, ", "))

@@ -26,7 +26,7 @@ func heldBackResult() *engine.Result {
 			Ops: []reconcile.Op{{Action: reconcile.AddMembers, CloudID: "g-inplace", DN: "CN=Finance,OU=Groups,DC=contoso,DC=com",
 				Members: []string{"CN=Ann,OU=Users,DC=contoso,DC=com"}, SID: "S-1-5-21-1-2-3-2201"}},
 			Problems: []reconcile.Problem{{Err: reconcile.ErrThresholdExceeded,
-				Message: "this run would delete or quarantine 2 groups, more than the threshold of 1: it deletes and quarantines none; run sync --allow-deletes 2 to let them through"}},
+				Message: "this run would delete or quarantine 2 groups, more than the threshold of 1: it deletes and quarantines none of them; release them one by one with `groupwriteback release GROUP… --reason …`, or run sync --allow-deletes 2 to let them all through"}},
 			HeldBack: []reconcile.Op{
 				{Action: reconcile.Delete, CloudID: "g1", DN: "CN=Team 1_000000000001,OU=Cloud,DC=contoso,DC=com", Reason: "the cloud group no longer exists"},
 				{Action: reconcile.Delete, CloudID: "g2", DN: "CN=Team 2_000000000002,OU=Cloud,DC=contoso,DC=com", Reason: "the cloud group no longer exists"},
@@ -110,6 +110,7 @@ func TestShowPrinter(t *testing.T) {
 			Writeback: cloud.WritebackConfiguration{IsEnabled: &enabled, OnPremisesGroupType: "universalDistributionGroup"},
 			Members:   map[string]cloud.ObjectType{"u1": cloud.TypeUser, "u2": cloud.TypeUser, "d1": cloud.TypeDevice}},
 		DesiredDN: "CN=Finance approvers_2c1a0b020004,OU=Cloud,DC=contoso,DC=com",
+		Placement: "the next cycle renames or moves it to CN=Finance approvers_2c1a0b020004,OU=Cloud,DC=contoso,DC=com",
 		AD: &reconcile.ADGroup{DN: "CN=Finance_2c1a0b020004,OU=Cloud,DC=contoso,DC=com", GUID: "6f1c0a51-2b52-4f57-9c77-0d8f55d1d3a1",
 			Attrs:   map[string][]string{"mail": {"finance-approvers@contoso.com"}, "groupType": {"8"}, "displayName": {"Finance"}},
 			Members: []string{"CN=Ann,OU=Users,DC=contoso,DC=com"}},
@@ -178,7 +179,9 @@ func TestAuditPrinters(t *testing.T) {
 		{Time: at.Add(time.Hour), RunID: 4, CloudID: "g4", Name: "VPN users", Action: "rename", DN: dn,
 			NewDN: "CN=VPN_2c1a0b9f8e7d,OU=Cloud,DC=contoso,DC=com", Outcome: "applied"},
 		{Time: at.Add(2 * time.Hour), RunID: 5, CloudID: "g4", Name: "VPN users", Action: "remove-members", DN: dn, Outcome: "failed",
-			MembersRemoved: []string{"CN=Ann,OU=Users,DC=contoso,DC=com"}, Error: "directory: modify: LDAP result 50 (Insufficient Access Rights)"},
+			MembersRemoved: []string{"CN=Ann,OU=Users,DC=contoso,DC=com"}, Error: "directory: modify: LDAP result 50 (Insufficient Access Rights)", Actor: "service"},
+		{Time: at.Add(3 * time.Hour), RunID: 6, CloudID: "g4", Name: "VPN users", Action: "delete", DN: dn, Outcome: "applied", Actor: "cli:alice", AllowDeletes: 2,
+			Release: &state.Release{CloudID: "g4", DN: dn, Action: "delete", By: "cli:bob", Reason: "project ended (CHG-1234)", At: at.Add(150 * time.Minute), Expires: at.Add(26 * time.Hour)}},
 	}
 	var b bytes.Buffer
 	printAudit(&b, entries, time.UTC)

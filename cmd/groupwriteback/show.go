@@ -87,8 +87,8 @@ func printShown(w io.Writer, s *engine.Explanation, loc *time.Location) {
 		for _, k := range names {
 			fmt.Fprintf(w, "  %s: %s\n", k, strings.Join(s.AD.Attrs[k], ", "))
 		}
-		if s.DesiredDN != "" && !strings.EqualFold(s.DesiredDN, s.AD.DN) {
-			fmt.Fprintf(w, "  (the next cycle renames or moves it to %s)\n", s.DesiredDN)
+		if s.Placement != "" {
+			fmt.Fprintf(w, "  (%s)\n", s.Placement)
 		}
 	case s.ADError != "":
 		fmt.Fprintf(w, "  could not read AD: %s\n", s.ADError)

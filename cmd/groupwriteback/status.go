@@ -76,7 +76,7 @@ func readStatus(ctx context.Context, cfg *config.Config, st *store.Store) (statu
 	if err != nil {
 		return statusView{}, err
 	}
-	bad, err := st.Statuses(ctx, state.Failed, state.NotWritable, state.Pending)
+	bad, err := st.Statuses(ctx, state.NotInStep...)
 	if err != nil {
 		return statusView{}, err
 	}

@@ -181,7 +181,9 @@ func TestSyncAllInStep(t *testing.T) {
 func TestUnreachableDirectoryIsFatal(t *testing.T) {
 	_, cfg := demoSetup(t) // its directory URL points at nothing
 	_, errOut, code := runCLI(t, "--config", cfg, "sync")
-	if code != exitFatal || !strings.Contains(errOut, "directory: connect to ldaps://127.0.0.1:636") {
+	// The summary and the fix first, the chain as detail (issue 24).
+	if code != exitFatal || !strings.HasPrefix(errOut, "groupwriteback: the domain controller cannot be reached\n  fix: check that the DC in directory.url is up") ||
+		!strings.Contains(errOut, "\n  detail: ") || !strings.Contains(errOut, "directory: connect to ldaps://127.0.0.1:636") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }

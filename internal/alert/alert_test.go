@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -234,5 +235,31 @@ func TestAlertsWhenTheStateCannotBeRead(t *testing.T) {
 	_ = n.AfterCycle(ctx, alert.Cycle{Err: errors.New("the DC is gone")}, 0)
 	if got := rcv.kinds(); len(got) != 2 {
 		t.Fatalf("after the repeat period: %v", got)
+	}
+}
+
+// explained says itself, as the adapters' errors do.
+type explained struct{}
+
+func (explained) Error() string {
+	return `directory: bind: LDAP Result Code 49 "Invalid Credentials": 80090308`
+}
+func (explained) Explain() (string, string) {
+	return "AD refused the service account's sign-in", "check directory.password_file"
+}
+
+func TestCycleFailedLeadsWithTheSummary(t *testing.T) {
+	n, rcv, _ := setup(t, alert.FormatJSON)
+	if err := n.AfterCycle(context.Background(), alert.Cycle{Err: fmt.Errorf("engine: connect: %w", explained{})}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if len(rcv.bodies) != 1 {
+		t.Fatalf("sent %d alerts", len(rcv.bodies))
+	}
+	b := rcv.bodies[0]
+	d, _ := b["details"].(map[string]any)
+	if b["summary"] != "the cycle failed: AD refused the service account's sign-in" || d["fix"] != "check directory.password_file" ||
+		d["detail"] != `engine: connect: directory: bind: LDAP Result Code 49 "Invalid Credentials": 80090308` {
+		t.Errorf("alert: %v", b)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/advice"
 )
 
 // Cycle is how a cycle ended, as alerts see it.
@@ -41,8 +43,9 @@ func (n *Notifier) AfterCycle(ctx context.Context, c Cycle, stagingAfter time.Du
 	clear := func(kind string) { errs = append(errs, n.Clear(ctx, kind)) }
 	switch {
 	case c.Err != nil:
-		send(Alert{Kind: CycleFailed, Severity: "error", Summary: "the cycle failed: " + c.Err.Error(),
-			Details: map[string]any{"error": c.Err.Error()}})
+		a := advice.For(c.Err)
+		send(Alert{Kind: CycleFailed, Severity: "error", Summary: "the cycle failed: " + a.Summary,
+			Details: map[string]any{"error": a.Summary, "fix": a.Fix, "detail": a.Detail}})
 	case n.Sent(ctx, CycleFailed):
 		send(Alert{Kind: CycleRecovered, Severity: "info", Summary: "cycles succeed again"})
 		clear(CycleFailed)

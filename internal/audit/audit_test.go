@@ -46,7 +46,7 @@ func TestAppendReadFilter(t *testing.T) {
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	failed := entry(now, "g2", "update", "failed")
-	failed.Error = "LDAP 50"
+	failed.Error, failed.RunID = "LDAP 50", 8
 	for _, e := range []audit.Entry{entry(now.Add(-48*time.Hour), "g1", "create", "applied"), entry(now, "g1", "update", "applied"), failed} {
 		if err := l.Audit(context.Background(), e); err != nil {
 			t.Fatal(err)
@@ -74,6 +74,9 @@ func TestAppendReadFilter(t *testing.T) {
 		{audit.Filter{Group: "vpn USERS", Since: now.Add(-time.Hour)}, 2},
 		{audit.Filter{Group: "CN=VPN users,OU=Cloud,DC=contoso,DC=com"}, 3},
 		{audit.Filter{Group: "nobody"}, 0},
+		{audit.Filter{Run: 8}, 1},
+		{audit.Filter{Run: 7, Group: "g1"}, 2},
+		{audit.Filter{Run: 9}, 0},
 	} {
 		if got, _ := audit.Read(path, tc.f); len(got) != tc.want {
 			t.Errorf("filter %+v: %d entries, want %d", tc.f, len(got), tc.want)

@@ -21,13 +21,15 @@ type Filter struct {
 	// Group keeps the entries of one group: its cloud id, name or DN
 	// (empty: all).
 	Group string
+	// Run keeps the entries of one run (0: all).
+	Run int64
 	// Intents keeps every intent; otherwise an intent is read only while
 	// no outcome follows it (a write whose outcome is not known yet).
 	Intents bool
 }
 
 func (f Filter) keep(e Entry) bool {
-	if e.Time.Before(f.Since) {
+	if e.Time.Before(f.Since) || (f.Run != 0 && e.RunID != f.Run) {
 		return false
 	}
 	g := f.Group

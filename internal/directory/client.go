@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/advice"
 	"github.com/groupwriteback/groupwriteback/internal/directory/kerberos"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/gate"
@@ -458,3 +459,17 @@ var (
 	_ gate.Target            = (*Client)(nil)
 	_ engine.ForestReader    = (*Client)(nil)
 )
+
+// Explain says the failed operation for an admin.
+func (e *Error) Explain() (summary, fix string) {
+	if e.Code != 0 {
+		return advice.LDAP(e.Code, e.Op, e.DN)
+	}
+	return "AD could not " + e.Op + " " + e.DN, advice.Doctor
+}
+
+// Explain says the unreachable DC for an admin.
+func (e *UnavailableError) Explain() (summary, fix string) {
+	return fmt.Sprintf("the domain controller %s cannot be reached (%d attempts to connect again)", e.URL, e.Attempts),
+		"check that the DC is up and that this machine reaches its LDAP port (389, or 636 for ldaps); with several DCs, list them in directory.urls or set directory.domain to find them by DNS"
+}

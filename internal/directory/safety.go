@@ -111,3 +111,9 @@ func (c *Client) CheckContainer(ctx context.Context, dn string, deep bool) error
 
 // ErrNoSuchOU: a configured OU does not exist.
 var ErrNoSuchOU = errors.New("no such OU")
+
+// Explain says the refused OU for an admin.
+func (e *UnsafeContainerError) Explain() (summary, fix string) {
+	return e.DN + " is no safe place to write groups (" + e.Why + ")",
+		"give writeback.target_ou (and writeback.quarantine_ou) an OU of their own, made for the groups this tool writes"
+}

@@ -1,9 +1,11 @@
 package engine_test
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
@@ -47,7 +49,13 @@ func TestAdoptGroupWrittenByAnotherTool(t *testing.T) {
 	id := groupID(720)
 	tf.Groups = []map[string]any{{"id": id, "displayName": "Engineering", "mailEnabled": false, "mailNickname": "eng720",
 		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0), userID(1)}}}
-	e := newEnvOn(t, ad, tf, nil)
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	trail, err := audit.Open(path, audit.Options{Key: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trail.Close()
+	e := newEnvOn(t, ad, tf, func(c *engine.Config) { c.Audit = trail })
 	// Connect Sync wrote it earlier, with its own naming and the same anchor.
 	e.ad.Add(t, "CN=Group_"+id+","+e.ou, map[string][]string{"objectClass": {"top", "group"}, "sAMAccountName": {"Group_eng720"},
 		"groupType": {"-2147483640"}, "adminDescription": {"Group_" + id}, "info": {"notes an admin keeps"}})
@@ -58,6 +66,25 @@ func TestAdoptGroupWrittenByAnotherTool(t *testing.T) {
 	if res.Counts.Created != 0 || guid != guid0 || g.DN != policy.GroupDN("Engineering_2c1a0b000720", e.ou) || len(members(g)) != 2 ||
 		attr(g, "info") != "notes an admin keeps" {
 		t.Fatalf("adoption: created %d, same object %v, %s, %d members, info %q", res.Counts.Created, guid == guid0, g.DN, len(members(g)), attr(g, "info"))
+	}
+	// The take-over is said: in the result (plan and sync print it) and
+	// on every audit entry of its writes (issue 24).
+	if len(res.Adopted) != 1 || res.Adopted[0] != id {
+		t.Fatalf("adopted = %v", res.Adopted)
+	}
+	entries, err := audit.Read(path, audit.Filter{})
+	if err != nil || len(entries) == 0 {
+		t.Fatal(entries, err)
+	}
+	for _, en := range entries {
+		if !en.Adopted {
+			t.Errorf("entry not marked adopt: %+v", en)
+		}
+	}
+	// Once written by this state, it is no adoption any more.
+	must(t, e.tenant.UpdateGroup(id, map[string]any{"description": "now ours"}))
+	if res, _ = e.sync(engine.RunOptions{}); len(res.Adopted) != 0 || res.Counts.Updated != 1 {
+		t.Fatalf("second cycle: adopted %v, updated %d", res.Adopted, res.Counts.Updated)
 	}
 }
 

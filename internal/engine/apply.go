@@ -36,11 +36,18 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if err := e.startRun(ctx, a); err != nil {
 		return nil, err
 	}
-	a.failed, a.unfinished, a.fatal = e.apply(ctx, a.runID, a.ops, a.names, a.res)
+	who := runAudit{actor: ActorOf(ctx), allowDeletes: a.p.Options.AllowDeletes, releases: a.p.Releases, adopted: map[string]bool{}}
+	for _, id := range a.p.Result.Adopted {
+		who.adopted[id] = true
+	}
+	a.failed, a.unfinished, a.fatal = e.apply(ctx, a.runID, who, a.ops, a.names, a.res)
 	for id, why := range a.stale {
 		a.failed[id] = fmt.Errorf("%w: %s; nothing of it was written (the next sync plans it again)", ErrStale, why)
 	}
 	a.res.Counts.Failed = len(a.failed)
+	if err := e.useReleases(ctx, a); err != nil {
+		return nil, err
+	}
 	if err := e.recordApply(ctx, a); err != nil {
 		return nil, err
 	}
@@ -222,7 +229,7 @@ func (e *Engine) finishRun(ctx context.Context, a *applying) (*Result, error) {
 // no further operations this cycle; the others go on. It returns the
 // failures by cloud id, and the groups it did not finish because the cycle
 // was interrupted or the DC was lost (fatal says which DC, and why).
-func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, names map[string]string, res *Result) (failed map[string]error, unfinished map[string]bool, fatal error) {
+func (e *Engine) apply(ctx context.Context, runID int64, who runAudit, ops []reconcile.Op, names map[string]string, res *Result) (failed map[string]error, unfinished map[string]bool, fatal error) {
 	logger := e.logger.With("run_id", runID)
 	failed, unfinished = map[string]error{}, map[string]bool{}
 	var done []reconcile.Op // applied
@@ -244,7 +251,7 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 			continue
 		}
 		opID := fmt.Sprintf("%d-%d", runID, i+1)
-		lease, err := e.write(ctx, runID, opID, op, names[op.CloudID])
+		lease, err := e.write(ctx, runID, who, opID, op, names[op.CloudID])
 		if err != nil {
 			if why, left := stopsCycle(err); why != "" {
 				// Not this group's operation: the DC is gone, another
@@ -260,7 +267,7 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 			failed[op.CloudID] = err
 			logger.Error("operation failed", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "error", err)
 			log = append(log, state.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
-			if aerr := e.audit(ctx, runID, opID, op, names[op.CloudID], err, lease); aerr != nil {
+			if aerr := e.audit(ctx, runID, who, opID, op, names[op.CloudID], err, lease); aerr != nil {
 				fatal = aerr
 			}
 			continue
@@ -268,7 +275,7 @@ func (e *Engine) apply(ctx context.Context, runID int64, ops []reconcile.Op, nam
 		log = append(log, state.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "applied", At: time.Now()})
 		res.Writes++
 		logger.Info("operation applied", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "members", len(op.Members))
-		if aerr := e.audit(ctx, runID, opID, op, names[op.CloudID], nil, lease); aerr != nil {
+		if aerr := e.audit(ctx, runID, who, opID, op, names[op.CloudID], nil, lease); aerr != nil {
 			fatal = aerr
 			logger.Error("the audit trail cannot be written; stopping the cycle", "error", aerr, "operations_left", len(ops)-i-1)
 		}
@@ -314,13 +321,13 @@ func (e *Engine) countDone(done []reconcile.Op, failed map[string]error, res *Re
 // recorded in the audit trail, then it is sent. It returns the lease the
 // write was sent under, and its error: a refusal of the gate, the fence's,
 // a read's, or the write's own.
-func (e *Engine) write(ctx context.Context, runID int64, opID string, op reconcile.Op, name string) (gate.Lease, error) {
+func (e *Engine) write(ctx context.Context, runID int64, who runAudit, opID string, op reconcile.Op, name string) (gate.Lease, error) {
 	a, err := e.gate.Approve(ctx, op)
 	if err != nil {
 		return gate.Lease{}, err
 	}
 	if e.cfg.Audit != nil {
-		intent := e.auditEntry(runID, opID, op, name, nil, a.Lease())
+		intent := e.auditEntry(runID, who, opID, op, name, nil, a.Lease())
 		intent.Outcome = OutcomeIntent
 		if err := e.cfg.Audit.Audit(context.WithoutCancel(ctx), intent); err != nil {
 			return a.Lease(), &auditError{err}
@@ -382,11 +389,11 @@ func (e *Engine) namesFor(ctx context.Context, names map[string]string, ops []re
 
 // audit adds the outcome of one operation to the audit trail, when there
 // is one.
-func (e *Engine) audit(ctx context.Context, runID int64, opID string, op reconcile.Op, name string, opErr error, lease gate.Lease) error {
+func (e *Engine) audit(ctx context.Context, runID int64, who runAudit, opID string, op reconcile.Op, name string, opErr error, lease gate.Lease) error {
 	if e.cfg.Audit == nil {
 		return nil
 	}
-	if err := e.cfg.Audit.Audit(context.WithoutCancel(ctx), e.auditEntry(runID, opID, op, name, opErr, lease)); err != nil {
+	if err := e.cfg.Audit.Audit(context.WithoutCancel(ctx), e.auditEntry(runID, who, opID, op, name, opErr, lease)); err != nil {
 		return &auditError{err}
 	}
 	return nil
@@ -394,9 +401,13 @@ func (e *Engine) audit(ctx context.Context, runID int64, opID string, op reconci
 
 // auditEntry is the audit trail's entry for op: applied, or failed or
 // refused with opErr.
-func (e *Engine) auditEntry(runID int64, opID string, op reconcile.Op, name string, opErr error, lease gate.Lease) AuditEntry {
+func (e *Engine) auditEntry(runID int64, who runAudit, opID string, op reconcile.Op, name string, opErr error, lease gate.Lease) AuditEntry {
 	en := AuditEntry{Time: e.now().UTC(), RunID: runID, OpID: opID, CloudID: op.CloudID, Name: name, Action: string(op.Action), DN: op.DN,
-		Changes: op.Changes, Outcome: OutcomeApplied, Instance: lease.Instance, Token: lease.Token}
+		Changes: op.Changes, Outcome: OutcomeApplied, Instance: lease.Instance, Token: lease.Token, Actor: who.actor, AllowDeletes: who.allowDeletes}
+	if r, ok := who.releases[op.CloudID]; ok && (op.Action == reconcile.Delete || op.Action == reconcile.Move) {
+		en.Release = &r
+	}
+	en.Adopted = who.adopted[op.CloudID]
 	switch op.Action {
 	case reconcile.Create, reconcile.AddMembers:
 		en.MembersAdded = op.Members
@@ -437,7 +448,7 @@ func (e *Engine) record(ctx context.Context, o cycleOutcome, res *Result) error 
 	if err := e.store.SetStatus(ctx, sts); err != nil {
 		return err
 	}
-	left, err := e.store.Statuses(ctx, state.Failed, state.NotWritable, state.Pending)
+	left, err := e.store.Statuses(ctx, state.NotInStep...)
 	if err != nil {
 		return err
 	}
@@ -459,7 +470,7 @@ func (e *Engine) record(ctx context.Context, o cycleOutcome, res *Result) error 
 // for ever, with no name and no cause.
 func (e *Engine) clearGone(ctx context.Context, snap *cloud.Snapshot, actual []reconcile.ADGroup, plan reconcile.Plan) error {
 	ctx = context.WithoutCancel(ctx)
-	left, err := e.store.Statuses(ctx, state.Pending, state.Failed)
+	left, err := e.store.Statuses(ctx, state.Unsettled...)
 	if err != nil {
 		return err
 	}

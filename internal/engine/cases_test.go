@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -170,6 +171,26 @@ func TestMovedOutsideIsReportedNotDuplicated(t *testing.T) {
 		}) {
 			t.Fatalf("full=%v: not reported: %+v", o.Full, res.Plan.Problems)
 		}
+	}
+	// show says what is true: every cycle leaves it alone, and what to do
+	// (issue 24: it claimed the next cycle would move it).
+	x, err := e.eng.Explain(context.Background(), gMoved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(x.Placement, "leaves it alone") || !strings.Contains(x.Placement, "move it into "+e.ou) ||
+		!strings.Contains(x.Placement, "writeback.move_back: true") || strings.Contains(x.Placement, "the next cycle renames") {
+		t.Errorf("placement: %q", x.Placement)
+	}
+	// With move_back on, the next cycle does move it, and show says so.
+	e.cfg.MoveBack = true
+	e.eng = engine.New(e.cloud, e.dir, e.dir, e.store, e.cfg, nil)
+	if x, _ = e.eng.Explain(context.Background(), gMoved); !strings.Contains(x.Placement, "the next cycle moves it to CN=VPN") {
+		t.Errorf("placement with move_back: %q", x.Placement)
+	}
+	e.sync(engine.RunOptions{Full: true})
+	if e.groupUnder(e.ou, gMoved) == nil {
+		t.Error("move_back did not move it")
 	}
 }
 

@@ -83,7 +83,7 @@ func (e *Engine) Disable(ctx context.Context, p *Plan) (*Result, error) {
 // half way, run again, finds fewer groups than the first).
 func (e *Engine) recordDisabled(ctx context.Context, p *Plan, failed map[string]error) error {
 	ctx = context.WithoutCancel(ctx)
-	left, err := e.store.Statuses(ctx, state.Pending, state.Failed, state.InStep, state.NotWritable, state.Quarantined)
+	left, err := e.store.Statuses(ctx, state.Pending, state.Failed, state.Held, state.InStep, state.NotWritable, state.Quarantined)
 	if err != nil {
 		return err
 	}

@@ -55,11 +55,28 @@ func TestDisable(t *testing.T) {
 			if fate != reconcile.Quarantine {
 				return
 			}
-			// Enabled again: the quarantined groups come back, same objects.
+			// Enabled again: the preview shows what the first cycle does
+			// (the quarantined groups come back), and that cycle does
+			// just that, calling it a restore, not drift (issue 24).
+			preview, err := e.eng.PlanEnable(ctx, engine.EnableOptions{WithoutExchange: true})
+			if err != nil {
+				t.Fatal(err)
+			}
 			if err := e.eng.Enable(ctx, engine.EnableOptions{WithoutExchange: true}); err != nil {
 				t.Fatal(err)
 			}
-			e.sync(engine.RunOptions{})
+			res, _ = e.sync(engine.RunOptions{Full: true}) // as the daily full cycle would, which tells drift
+			if len(preview.Plan.Ops) == 0 || len(preview.Plan.Ops) != len(res.Plan.Ops) || len(preview.Restored) != 2 {
+				t.Fatalf("the preview planned %d operations (restores %v); the cycle did %d", len(preview.Plan.Ops), preview.Restored, len(res.Plan.Ops))
+			}
+			for i, op := range res.Plan.Ops {
+				if p := preview.Plan.Ops[i]; p.Action != op.Action || p.DN != op.DN {
+					t.Errorf("operation %d: previewed %s %s, done %s %s", i, p.Action, p.DN, op.Action, op.DN)
+				}
+			}
+			if len(res.Drift) != 0 || len(res.Restored) != 2 || res.Counts.Restored != 2 {
+				t.Fatalf("after enable: drift %v, restored %v", res.Drift, res.Restored)
+			}
 			dn, guid, members := e.where(sec)
 			if !strings.HasSuffix(dn, ","+e.ou) || guid != guid0 || members != 1 {
 				t.Fatalf("after re-enable: %q, same object %v, %d members", dn, guid == guid0, members)

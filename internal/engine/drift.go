@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
@@ -37,8 +38,11 @@ func changed[T any](before map[string][32]byte, id string, v *T) bool {
 // drift lists the groups a full reconcile changes although nothing changed
 // for them in the cloud (the group, or one of its member users): their AD
 // copies were edited by hand.
-func drift(plan reconcile.Plan, before prints, snap *cloud.Snapshot) []string {
+func drift(plan reconcile.Plan, before prints, snap *cloud.Snapshot, restored []string) []string {
 	seen := map[string]bool{}
+	for _, id := range restored {
+		seen[id] = true // the tool's own quarantine undone, not a hand's edit
+	}
 	var out []string
 	for _, op := range plan.Ops {
 		if seen[op.CloudID] || op.Action == reconcile.Create || op.Action == reconcile.Delete || op.Action == reconcile.Move {
@@ -59,6 +63,26 @@ func drift(plan reconcile.Plan, before prints, snap *cloud.Snapshot) []string {
 			}
 		}
 		if !memberChanged {
+			out = append(out, op.CloudID)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// restored lists the groups the plan brings back out of the quarantine OU:
+// the tool put them there (a cloud delete, a scope change, disable), so
+// their move back and the members they get again are the tool's own work
+// undone, not drift.
+func restored(plan reconcile.Plan, quarantineOU string) []string {
+	if quarantineOU == "" {
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, op := range plan.Ops {
+		if op.Action == reconcile.Move && !seen[op.CloudID] && policy.Within(op.DN, quarantineOU) && !op.Quarantines(quarantineOU) {
+			seen[op.CloudID] = true
 			out = append(out, op.CloudID)
 		}
 	}

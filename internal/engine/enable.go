@@ -14,10 +14,13 @@ type EnableOptions struct {
 }
 
 // PlanEnable plans the first cycle as it will run once writeback is
-// enabled with o. It records nothing: an enable that stops after the
-// plan (refused, interrupted, failed) leaves writeback as it found it.
+// enabled with o: a full one, as Enable drops the delta links, so that the
+// preview shows what that cycle does (the groups disable quarantined come
+// back, everything changed in AD meanwhile is put right). It records
+// nothing: an enable that stops after the plan (refused, interrupted,
+// failed) leaves writeback as it found it.
 func (e *Engine) PlanEnable(ctx context.Context, o EnableOptions) (*Result, error) {
-	p, err := e.Plan(ctx, RunOptions{WithoutExchange: &o.WithoutExchange})
+	p, err := e.Plan(ctx, RunOptions{Full: true, WithoutExchange: &o.WithoutExchange})
 	if err != nil {
 		return nil, err
 	}

@@ -17,11 +17,15 @@ import (
 // what the policy sync uses makes of it, its AD copy, its status and its
 // last operations.
 type Explanation struct {
-	CloudID    string             `json:"cloudId"`
-	Cloud      *cloud.Group       `json:"cloud,omitempty"`
-	Decision   string             `json:"decision"`
-	DesiredDN  string             `json:"desiredDn,omitempty"`
-	AD         *reconcile.ADGroup `json:"ad,omitempty"`
+	CloudID   string             `json:"cloudId"`
+	Cloud     *cloud.Group       `json:"cloud,omitempty"`
+	Decision  string             `json:"decision"`
+	DesiredDN string             `json:"desiredDn,omitempty"`
+	AD        *reconcile.ADGroup `json:"ad,omitempty"`
+	// Placement says what the next cycle does with the AD group's DN when
+	// it is not the one the cloud group wants: rename it, move it back, or
+	// nothing (outside the OUs, and what the admin can do).
+	Placement  string             `json:"placement,omitempty"`
 	ADError    string             `json:"adError,omitempty"`
 	Status     *state.GroupStatus `json:"status,omitempty"`
 	Operations []state.Operation  `json:"operations"`
@@ -80,7 +84,26 @@ func (e *Engine) Explain(ctx context.Context, group string) (*Explanation, error
 	}
 	tr := newTrace(id, d)
 	out.Decision, out.DesiredDN = tr.Decision, tr.DN
+	if out.AD != nil && out.DesiredDN != "" && !policy.SameDN(out.DesiredDN, out.AD.DN) {
+		out.Placement = e.placementOf(out.AD.DN, out.DesiredDN)
+	}
 	return out, nil
+}
+
+// placementOf says what the next cycle does with a group at dn that the
+// cloud wants at want, as reconcile decides it.
+func (e *Engine) placementOf(dn, want string) string {
+	_, parent := policy.SplitDN(want)
+	switch {
+	case e.cfg.QuarantineOU != "" && policy.Within(dn, e.cfg.QuarantineOU):
+		return "the next cycle moves it back out of the quarantine OU, to " + want
+	case e.ownsPlace(dn):
+		return "the next cycle renames or moves it to " + want
+	case e.cfg.MoveBack:
+		return "it lies outside the OUs the tool writes; writeback.move_back is on, so the next cycle moves it to " + want
+	}
+	return "it lies outside the OUs the tool writes, so every cycle leaves it alone (and creates no second copy): move it into " + parent +
+		" by hand, or set writeback.move_back: true to have the next cycle move it there"
 }
 
 // target resolves the group of a cycle on one group.

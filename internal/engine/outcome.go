@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/groupwriteback/groupwriteback/internal/advice"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/state"
@@ -61,10 +62,12 @@ type fates struct {
 	finalDN              map[string]string
 	deleted, quarantined map[string]bool
 	blocked              map[string]string
+	// held are the groups whose removal the threshold holds back.
+	held, heldDN map[string]string
 }
 
 func fatesOf(o cycleOutcome) fates {
-	f := fates{finalDN: map[string]string{}, deleted: map[string]bool{}, quarantined: map[string]bool{}, blocked: map[string]string{}}
+	f := fates{finalDN: map[string]string{}, deleted: map[string]bool{}, quarantined: map[string]bool{}, blocked: map[string]string{}, held: map[string]string{}, heldDN: map[string]string{}}
 	for _, op := range o.Plan.Ops {
 		switch op.Action {
 		case reconcile.Delete:
@@ -86,10 +89,13 @@ func fatesOf(o cycleOutcome) fates {
 		}
 	}
 	// Deletes held back by the threshold stay due: the group is recorded as
-	// failed, so the next cycle (say with --allow-deletes) takes it up again.
+	// held (nothing failed), so the next cycle takes it up again, and an
+	// admin can release it.
 	for _, op := range o.Plan.HeldBack {
-		if f.blocked[op.CloudID] == "" {
-			f.blocked[op.CloudID] = fmt.Sprintf("%s held back by the delete threshold (%s)", op.Action, op.Reason)
+		if f.blocked[op.CloudID] == "" && f.held[op.CloudID] == "" {
+			f.held[op.CloudID] = fmt.Sprintf("%s held back by the delete threshold (%s); release it with `groupwriteback release %q --reason …`",
+				op.Action, op.Reason, policy.RDNValue(op.DN))
+			f.heldDN[op.CloudID] = op.DN
 		}
 	}
 	return f
@@ -102,9 +108,11 @@ func (f fates) status(o cycleOutcome, d policy.Decision) state.GroupStatus {
 	case o.Unfinished[d.CloudID]:
 		st.State, st.Message = state.Pending, msgInterrupted
 	case o.Failed[d.CloudID] != nil:
-		st.State, st.Message = state.Failed, o.Failed[d.CloudID].Error()
+		st.State, st.Message = state.Failed, advice.Say(o.Failed[d.CloudID])
 	case f.blocked[d.CloudID] != "":
 		st.State, st.Message = state.Failed, f.blocked[d.CloudID]
+	case f.held[d.CloudID] != "":
+		st.State, st.Message, st.DN = state.Held, f.held[d.CloudID], f.heldDN[d.CloudID]
 	case d.Desired != nil:
 		st.State, st.DN = state.InStep, d.Desired.DN
 		st.Message = notesMessage(d.Notes)
@@ -157,10 +165,13 @@ func (f fates) outside(o cycleOutcome, seen map[string]bool) []state.GroupStatus
 		add(id, state.Pending, adDN[id], msgInterrupted)
 	}
 	for id, err := range o.Failed {
-		add(id, state.Failed, adDN[id], err.Error())
+		add(id, state.Failed, adDN[id], advice.Say(err))
 	}
 	for id, msg := range f.blocked {
 		add(id, state.Failed, adDN[id], msg)
+	}
+	for id, msg := range f.held {
+		add(id, state.Held, adDN[id], msg)
 	}
 	for id, ok := range f.deleted {
 		if ok {

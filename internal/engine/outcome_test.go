@@ -2,8 +2,11 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -21,7 +24,10 @@ func TestDecideStatuses(t *testing.T) {
 		return policy.Decision{CloudID: id, Name: name, InScope: true, Desired: &policy.DesiredGroup{CloudID: id, DN: "CN=" + name + "," + ou}}
 	}
 	outOfScope := policy.Decision{CloudID: "g", Name: "Old", Reason: "writeback turned off"}
-	ldapErr := errors.New("LDAP Result Code 50: insufficient access")
+	// A refused write is said with its fix first, the chain after it.
+	ldapErr := fmt.Errorf("directory: add CN=Sales: %w", ldap.NewError(ldap.LDAPResultInsufficientAccessRights, errors.New("00002098: SecErr")))
+	saidErr := "the service account lacks the right to do this. Fix: grant the delegation `groupwriteback doctor --print-delegation` prints, " +
+		"then run `groupwriteback doctor` to check it (detail: " + ldapErr.Error() + ")"
 	cases := []struct {
 		name string
 		o    cycleOutcome
@@ -40,7 +46,7 @@ func TestDecideStatuses(t *testing.T) {
 		{"an operation failed",
 			cycleOutcome{Work: []policy.Decision{inStep("g", "Sales")}, Failed: map[string]error{"g": ldapErr},
 				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.AddMembers, CloudID: "g", DN: "CN=Sales," + ou}}}},
-			[]state.GroupStatus{{CloudID: "g", Name: "Sales", State: state.Failed, Message: ldapErr.Error()}}},
+			[]state.GroupStatus{{CloudID: "g", Name: "Sales", State: state.Failed, Message: saidErr}}},
 		{"interrupted wins over everything",
 			cycleOutcome{Work: []policy.Decision{inStep("g", "Sales")}, Unfinished: map[string]bool{"g": true},
 				Plan: reconcile.Plan{Problems: []reconcile.Problem{{CloudID: "g", Message: "x"}}}},
@@ -58,7 +64,7 @@ func TestDecideStatuses(t *testing.T) {
 		{"out of scope, delete failed",
 			cycleOutcome{Work: []policy.Decision{outOfScope}, Failed: map[string]error{"g": ldapErr},
 				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Delete, CloudID: "g", DN: "CN=Old," + ou}}}},
-			[]state.GroupStatus{{CloudID: "g", Name: "Old", State: state.Failed, Message: ldapErr.Error()}}},
+			[]state.GroupStatus{{CloudID: "g", Name: "Old", State: state.Failed, Message: saidErr}}},
 		{"out of scope, quarantined",
 			cycleOutcome{Work: []policy.Decision{outOfScope}, QuarantineOU: qou,
 				Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Move, CloudID: "g", DN: "CN=Old," + ou, NewParent: "ou=quarantine,dc=contoso,dc=com"}}}},
@@ -76,7 +82,8 @@ func TestDecideStatuses(t *testing.T) {
 					},
 					HeldBack: []reconcile.Op{{Action: reconcile.Delete, CloudID: "b", DN: "CN=Gone B," + ou, Reason: msgCloudGone}}}},
 			[]state.GroupStatus{
-				{CloudID: "b", Name: "Gone B", DN: "CN=Gone B," + ou, State: state.Failed, Message: "delete held back by the delete threshold (" + msgCloudGone + ")"},
+				{CloudID: "b", Name: "Gone B", DN: "CN=Gone B," + ou, State: state.Held, // held, not failed (issue 24)
+					Message: "delete held back by the delete threshold (" + msgCloudGone + "); release it with `groupwriteback release \"Gone B\" --reason …`"},
 				{CloudID: "c", Name: "Smith, C", DN: `CN=Smith\, C,` + ou, State: state.Pending, Message: msgInterrupted},
 				{CloudID: "d", Name: "Gone D", State: state.Deleted, Message: msgCloudGone},
 				{CloudID: "q", Name: "Gone Q", DN: "CN=Gone Q," + qou, State: state.Quarantined, Message: msgCloudGone},

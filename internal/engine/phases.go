@@ -45,8 +45,10 @@ type planning struct {
 	gr                          *cloud.GroupRound
 	ur                          *cloud.UserRound
 	changedGroups, changedUsers []string
-	// left are the groups left pending or failed by earlier cycles.
+	// left are the groups left pending, failed or held by earlier cycles.
 	left []state.GroupStatus
+	// releases are the admins' releases of held removals that stand.
+	releases []state.Release
 	// before fingerprints the snapshot before a full cycle's rounds (to
 	// tell drift from cloud changes).
 	before prints
@@ -102,6 +104,9 @@ func (e *Engine) begin(ctx context.Context, o RunOptions) (*planning, error) {
 		e.logger.Info("the configuration's scope, naming, target or delete policies changed since the last cycle: this cycle is a full one")
 		p.o.Full = true
 	}
+	if p.releases, err = e.store.Releases(ctx); err != nil {
+		return nil, err
+	}
 	p.kept = p.links
 	if p.o.Full {
 		p.links = state.Links{}
@@ -119,7 +124,7 @@ func (e *Engine) readCloud(ctx context.Context, p *planning) error {
 		return err
 	}
 	if !p.o.Full && p.o.Group == "" {
-		if p.left, err = e.store.Statuses(ctx, state.Pending, state.Failed); err != nil {
+		if p.left, err = e.store.Statuses(ctx, state.Unsettled...); err != nil {
 			return err
 		}
 	}
@@ -183,6 +188,10 @@ func (e *Engine) selectWork(ctx context.Context, p *planning) error {
 	}
 	p.managed = e.managed()
 	p.ropts = e.reconcileOptions(p.managed, p.o)
+	p.ropts.Released = map[string]string{}
+	for _, r := range p.releases {
+		p.ropts.Released[r.CloudID] = r.DN
+	}
 	return e.keepByChanges(ctx, p.changes, p.decisions, p.snap)
 }
 
@@ -260,7 +269,10 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 	if err := e.checkSAMs(ctx, &p.plan); err != nil {
 		return err
 	}
-	return e.checkProtected(ctx, &p.plan)
+	if err := e.checkProtected(ctx, &p.plan); err != nil {
+		return err
+	}
+	return e.noteAdoptions(ctx, p)
 }
 
 // finishPlan makes the result and the plan: its problems and failures,
@@ -278,12 +290,22 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 		p.tr.finish(plan, p.actual, snap)
 		res.Trace = p.tr
 	}
+	if p.full {
+		res.Restored = restored(plan, e.cfg.QuarantineOU)
+		res.Counts.Restored = len(res.Restored)
+		for _, id := range res.Restored {
+			e.logger.Info("restored from quarantine: the group comes back to the target OU with its members (the tool quarantined it)", "cloud_id", id, "name", nameOf(snap, id))
+		}
+	}
 	if p.o.Full {
-		res.Drift = drift(plan, p.before, snap)
+		res.Drift = drift(plan, p.before, snap, res.Restored)
 		res.Counts.Drifted = len(res.Drift)
 		for _, id := range res.Drift {
-			e.logger.Warn("drift: the AD group was changed by hand; overwriting it with the cloud's values", "cloud_id", id)
+			e.logger.Warn("drift: the AD group was changed by hand; overwriting it with the cloud's values", "cloud_id", id, "name", nameOf(snap, id))
 		}
+	}
+	for _, id := range res.Adopted {
+		e.logger.Info("adopt: a group this state never wrote, found in AD by its anchor, is taken over", "cloud_id", id, "name", nameOf(snap, id))
 	}
 	res.Counts.Unchanged = plan.Unchanged
 	res.Counts.planned(plan.Ops, e.cfg.QuarantineOU)
@@ -300,5 +322,13 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 		out.fresh.oneGroup, out.fresh.kept = true, p.kept
 	}
 	out.Options = p.asked
+	for _, op := range plan.Ops {
+		if r, ok := releaseFor(p.releases, op); ok {
+			if out.Releases == nil {
+				out.Releases = map[string]state.Release{}
+			}
+			out.Releases[op.CloudID] = r
+		}
+	}
 	return out
 }

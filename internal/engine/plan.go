@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/advice"
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -45,6 +46,9 @@ type Plan struct {
 	// Options are what the plan was made with: Apply of a saved plan plans
 	// again with them, and writes only the operations both plans share.
 	Options SavedOptions `json:"options"`
+	// Releases are the admins' releases the plan lets through, by cloud
+	// id. Apply uses those of the plan it makes itself, never a file's.
+	Releases map[string]state.Release `json:"releases,omitempty"`
 	// MAC authenticates a saved plan: HMAC-SHA256, keyed by a secret held
 	// in the state, over the plan without it. An altered plan is refused.
 	MAC string `json:"mac,omitempty"`
@@ -268,7 +272,7 @@ func (e *Engine) recordOps(ctx context.Context, p *Plan, ops []reconcile.Op, fai
 		final[op.CloudID] = st
 	}
 	for id := range failed {
-		final[id] = state.GroupStatus{CloudID: id, Name: p.Names[id], State: state.Failed, Message: failed[id].Error()}
+		final[id] = state.GroupStatus{CloudID: id, Name: p.Names[id], State: state.Failed, Message: advice.Say(failed[id])}
 	}
 	for id := range unfinished {
 		final[id] = state.GroupStatus{CloudID: id, Name: p.Names[id], State: state.Pending, Message: "the run was interrupted before its operations were applied"}
@@ -281,7 +285,7 @@ func (e *Engine) recordOps(ctx context.Context, p *Plan, ops []reconcile.Op, fai
 		return err
 	}
 	for _, st := range sts {
-		if st.State == state.Failed || st.State == state.Pending {
+		if st.State == state.Failed || st.State == state.Held || st.State == state.Pending {
 			res.Failures = append(res.Failures, Failure{CloudID: st.CloudID, Name: st.Name, DN: st.DN, State: st.State, Message: st.Message})
 		}
 	}

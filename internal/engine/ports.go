@@ -66,6 +66,16 @@ type Store interface {
 	StatusBook
 	RunLog
 	Settings
+	Approvals
+}
+
+// Approvals are admins' releases of the deletes the threshold holds back.
+type Approvals interface {
+	// Releases are the releases that stand now.
+	Releases(ctx context.Context) ([]state.Release, error)
+	// DropReleases forgets the releases of the groups named, and the
+	// expired ones.
+	DropReleases(ctx context.Context, ids []string) error
 }
 
 // CloudState is the tenant as last read, with the delta links to go on.
@@ -166,6 +176,17 @@ type AuditEntry struct {
 	// Settled marks an outcome found later by reading AD, for an intent
 	// whose process ended before it recorded one.
 	Settled bool `json:"settled,omitempty"`
+	// Actor is who asked for the write (WithActor): "service",
+	// "cli:alice", the console's identity. AllowDeletes is the
+	// --allow-deletes the run was given; Release the admin's release a
+	// held delete or quarantine went through with (who, why, when).
+	Actor        string         `json:"actor,omitempty"`
+	AllowDeletes int            `json:"allowDeletes,omitempty"`
+	Release      *state.Release `json:"release,omitempty"`
+	// Adopted marks a write to a group this state had never written,
+	// found by its anchor (Connect's, or an earlier install's): the
+	// write that takes it over.
+	Adopted bool `json:"adopted,omitempty"`
 	// Instance and Token, with a shared state, are the instance that wrote
 	// and the writer lease's fencing token it wrote under.
 	Instance string `json:"instance,omitempty"`

@@ -35,6 +35,8 @@ type Counts struct {
 	NotWritable int `json:"notWritable"`
 	Quarantined int `json:"quarantined"`
 	Drifted     int `json:"drifted"`
+	// Restored counts the groups brought back out of the quarantine OU.
+	Restored int `json:"restored,omitempty"`
 	// MembersNotWritten counts members not written, by reason.
 	MembersNotWritten map[string]int `json:"membersNotWritten,omitempty"`
 }
@@ -90,6 +92,13 @@ type Result struct {
 	// Drift lists groups a full reconcile found changed in AD but not in
 	// the cloud: hand edits, overwritten.
 	Drift []string `json:"drift,omitempty"`
+	// Restored are the groups a full cycle brings back out of the
+	// quarantine OU, where the tool had put them: not drift.
+	Restored []string `json:"restored,omitempty"`
+	// Adopted are the groups the plan changes that this state never wrote:
+	// found in AD by their anchors (Connect's group writeback, or an
+	// earlier install), taken over by the operations shown.
+	Adopted []string `json:"adopted,omitempty"`
 	// Failures are every group not in step: failed now or before, or not
 	// writable.
 	Failures []Failure `json:"failures,omitempty"`

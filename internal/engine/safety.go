@@ -103,3 +103,9 @@ func (e *Engine) markDied(died []int64) {
 		e.logger.Warn("an earlier run never finished: its process was killed or its machine stopped; this run completes its work", "run_id", id)
 	}
 }
+
+// Explain says the mismatch for an admin.
+func (e *StateMismatchError) Explain() (summary, fix string) {
+	return "the state file was made for another tenant or directory than the configuration names",
+		"point state.path at this binding's state, or correct the keys the detail names; a state is never reused for another tenant, as it would take that tenant's groups for deleted ones"
+}

@@ -373,3 +373,9 @@ func lastClass(class []string) string {
 	}
 	return class[len(class)-1]
 }
+
+// Explain says the refusal for an admin.
+func (e *RefusedError) Explain() (summary, fix string) {
+	return fmt.Sprintf("the write gate refused to %s %s: %s", e.Action, e.DN, e.Why),
+		"the gate keeps the tool off objects it does not own and out of privileged groups; `groupwriteback show` names the group and what to change"
+}

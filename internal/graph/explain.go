@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
 	"regexp"
 	"strings"
 )
@@ -102,4 +104,27 @@ func reachError(what string, err error) error {
 		return &ReachError{What: what, Cause: c, Err: err}
 	}
 	return nil
+}
+
+// Explain says the unreachable endpoint for an admin.
+func (e *ReachError) Explain() (summary, fix string) {
+	return "Microsoft Graph cannot be reached (" + e.What + "): " + e.Cause.Detail, e.Cause.Fix
+}
+
+// Explain says Graph's answer for an admin.
+func (e *Error) Explain() (summary, fix string) {
+	at := e.Method + " " + e.Path
+	switch {
+	case e.StatusCode == http.StatusUnauthorized:
+		return "Microsoft Graph refused the app's token (" + at + ")",
+			"check cloud.tenant_id, cloud.client_id and the app's secret or certificate (not expired), then run `groupwriteback doctor`"
+	case e.StatusCode == http.StatusForbidden:
+		return "the app lacks a Microsoft Graph permission for " + at,
+			"grant the app registration Group.Read.All and User.Read.All (application permissions) with admin consent; `groupwriteback doctor` checks each read"
+	case e.StatusCode == http.StatusTooManyRequests:
+		return "Microsoft Graph is throttling this app (" + at + ")", "nothing to do: the next cycle goes on from where this one stopped; if it lasts, lengthen schedule.interval"
+	case e.StatusCode >= 500:
+		return fmt.Sprintf("Microsoft Graph failed to answer %s (%d)", at, e.StatusCode), "usually passing: the next cycle tries again; the detail holds the request-id for a Microsoft support case"
+	}
+	return fmt.Sprintf("Microsoft Graph refused %s (%d %s)", at, e.StatusCode, e.Code), "the detail holds Graph's message and request-id; `groupwriteback doctor` checks each read the tool makes"
 }

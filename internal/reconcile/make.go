@@ -203,7 +203,8 @@ func (m *maker) removals() (removals []Op, owned int) {
 }
 
 // threshold lets the removals through, or holds them all back when they
-// are more than the delete threshold allows.
+// are more than the delete threshold allows. Removals an admin released
+// go through whatever the others do, and are not counted.
 func (m *maker) threshold(removals []Op, owned int) []Op {
 	o := m.o
 	limit := o.DeleteThreshold
@@ -213,16 +214,29 @@ func (m *maker) threshold(removals []Op, owned int) []Op {
 	if o.AllowDeletes > limit {
 		limit = o.AllowDeletes
 	}
-	gone := map[string]bool{}
+	released := map[string]bool{}
 	for _, op := range removals {
+		if dn, ok := o.Released[op.CloudID]; ok && (op.Action == Delete || op.Action == Move) && policy.SameDN(dn, op.DN) {
+			released[op.CloudID] = true
+		}
+	}
+	gone := map[string]bool{}
+	var through, rest []Op
+	for _, op := range removals {
+		if released[op.CloudID] {
+			through = append(through, op)
+			continue
+		}
 		gone[op.CloudID] = true
+		rest = append(rest, op)
 	}
 	if len(gone) <= limit {
 		return removals
 	}
 	m.problem(Problem{Err: ErrThresholdExceeded, Message: fmt.Sprintf(
-		"this run would delete or quarantine %d groups, more than the threshold of %d: it deletes and quarantines none; run %s --allow-deletes %d to let them through",
+		"this run would delete or quarantine %d groups, more than the threshold of %d: it deletes and quarantines none of them; "+
+			"release them one by one with `groupwriteback release GROUP… --reason …`, or run %s --allow-deletes %d to let them all through",
 		len(gone), limit, cmp.Or(o.Command, "sync"), len(gone))})
-	m.p.HeldBack = removals
-	return nil
+	m.p.HeldBack = rest
+	return through
 }

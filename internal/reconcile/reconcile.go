@@ -198,6 +198,10 @@ type Options struct {
 	DeleteThreshold        int
 	DeleteThresholdPercent int
 	AllowDeletes           int
+	// Released are the groups whose removal an admin released, by cloud
+	// id, with the DN the release names: such a removal of that object
+	// goes through, and does not count against the threshold.
+	Released map[string]string
 	// OwnedTotal, when above the owned groups among actual, is the number
 	// of groups the tool has written: a delta cycle reads only some.
 	OwnedTotal int

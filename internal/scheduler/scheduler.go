@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/advice"
 )
 
 // Clock is the time source.
@@ -57,12 +59,16 @@ type Config struct {
 
 // Status is what the scheduler knows of its cycles.
 type Status struct {
-	Running             bool      `json:"running"`
-	LastStart           time.Time `json:"lastStart,omitzero"`
-	LastEnd             time.Time `json:"lastEnd,omitzero"`
-	LastSuccess         time.Time `json:"lastSuccess,omitzero"`
-	LastFull            time.Time `json:"lastFull,omitzero"`
+	Running     bool      `json:"running"`
+	LastStart   time.Time `json:"lastStart,omitzero"`
+	LastEnd     time.Time `json:"lastEnd,omitzero"`
+	LastSuccess time.Time `json:"lastSuccess,omitzero"`
+	LastFull    time.Time `json:"lastFull,omitzero"`
+	// LastError is the last failure said in one line, LastErrorFix what
+	// to do about it and LastErrorDetail the whole error chain.
 	LastError           string    `json:"lastError,omitempty"`
+	LastErrorFix        string    `json:"lastErrorFix,omitempty"`
+	LastErrorDetail     string    `json:"lastErrorDetail,omitempty"`
 	ConsecutiveFailures int       `json:"consecutiveFailures"`
 	NextRun             time.Time `json:"nextRun,omitzero"`
 	// BackingOff says the next cycle is delayed because of failures.
@@ -189,12 +195,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.status.Running, s.status.LastEnd = false, now
 		failed := err != nil && !errors.Is(err, ErrNotRun)
 		if err == nil {
-			s.status.LastSuccess, s.status.LastError, s.status.ConsecutiveFailures = now, "", 0
+			s.status.LastSuccess, s.status.ConsecutiveFailures = now, 0
+			s.status.LastError, s.status.LastErrorFix, s.status.LastErrorDetail = "", "", ""
 			if full {
 				s.status.LastFull = now
 			}
 		} else if failed && ctx.Err() == nil {
-			s.status.LastError = err.Error()
+			a := advice.For(err)
+			s.status.LastError, s.status.LastErrorFix, s.status.LastErrorDetail = a.Summary, a.Fix, a.Detail
 			s.status.ConsecutiveFailures++
 		}
 		failures := s.status.ConsecutiveFailures
@@ -202,10 +210,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.status.NextRun, s.status.BackingOff = next, failures > 1
 		s.mu.Unlock()
 		if failed && ctx.Err() == nil {
+			a := advice.For(err)
 			if failures > 1 {
-				s.logger.Error("cycle failed again; backing off", "failures", failures, "next", next, "error", err)
+				s.logger.Error("cycle failed again; backing off: "+a.Summary, "failures", failures, "next", next, "fix", a.Fix, "detail", a.Detail)
 			} else {
-				s.logger.Error("cycle failed", "next", next, "error", err)
+				s.logger.Error("cycle failed: "+a.Summary, "next", next, "fix", a.Fix, "detail", a.Detail)
 			}
 		}
 		for _, r := range batch {

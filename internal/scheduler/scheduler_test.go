@@ -3,6 +3,8 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -271,4 +273,54 @@ func TestNotRunIsNeitherSuccessNorFailure(t *testing.T) {
 	if st := s.Status(); st.ConsecutiveFailures != 1 || st.LastSuccess != first.LastSuccess {
 		t.Fatalf("a not-run cycle after a failure neither adds a failure nor clears it: %+v", st)
 	}
+}
+
+// unreachable is an error that says itself, as the adapters' errors do.
+type unreachable struct{}
+
+func (unreachable) Error() string {
+	return "directory: search OU=G,DC=x: LDAP Result Code 200 \"Network Error\": connection closed"
+}
+func (unreachable) Explain() (string, string) {
+	return "the domain controller cannot be reached", "check directory.url"
+}
+
+func TestFailureSaidWithItsFix(t *testing.T) {
+	clock := newFakeClock()
+	var logged strings.Builder
+	var mu sync.Mutex
+	runs := make(chan struct{}, 10)
+	s := New(Config{Interval: time.Minute}, clock, func(context.Context, bool) error {
+		runs <- struct{}{}
+		return fmt.Errorf("engine: writeback.target_ou: %w", unreachable{})
+	}, slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	<-runs
+	waitWaiting(t, clock)
+	st := s.Status()
+	if st.LastError != "the domain controller cannot be reached" || st.LastErrorFix != "check directory.url" ||
+		!strings.HasPrefix(st.LastErrorDetail, "engine: writeback.target_ou: directory: search") {
+		t.Errorf("status: error %q fix %q detail %q", st.LastError, st.LastErrorFix, st.LastErrorDetail)
+	}
+	mu.Lock()
+	line := logged.String()
+	mu.Unlock()
+	if !strings.Contains(line, `msg="cycle failed: the domain controller cannot be reached"`) || !strings.Contains(line, `fix="check directory.url"`) ||
+		!strings.Contains(line, `detail="engine: writeback.target_ou: directory`) {
+		t.Errorf("log: %s", line)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }

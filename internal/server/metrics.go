@@ -99,9 +99,9 @@ func (m *Metrics) Watch(h History, staging func() bool, version string) {
 	gauge := func(name, help string, f func() float64) {
 		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
-	gauge("groupwriteback_groups_not_in_step", "Groups not in step now (failed, not writable, pending), as status and the status page list them.",
+	gauge("groupwriteback_groups_not_in_step", "Groups not in step now (failed, held, not writable, pending), as status and the status page list them.",
 		read(func(ctx context.Context) (float64, error) {
-			sts, err := h.Statuses(ctx, state.Failed, state.NotWritable, state.Pending)
+			sts, err := h.Statuses(ctx, state.NotInStep...)
 			return float64(len(sts)), err
 		}))
 	gauge("groupwriteback_writeback_enabled", "1 when writeback is enabled, 0 when disabled (nothing is written).",

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/groupwriteback/groupwriteback/internal/advice"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -199,7 +200,8 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": err.Error()})
 	case err != nil:
 		w.WriteHeader(http.StatusInternalServerError)
-		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": err.Error()})
+		a := advice.For(err)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": a.Summary, "fix": a.Fix, "detail": a.Detail})
 	default:
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "full": full})
 	}
@@ -235,13 +237,16 @@ func (s *Server) syncGroup(w http.ResponseWriter, r *http.Request, group string,
 		fail(http.StatusConflict, err)
 		return
 	case err != nil && res == nil:
-		fail(http.StatusInternalServerError, err)
+		w.WriteHeader(http.StatusInternalServerError)
+		a := advice.For(err)
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "group": group, "error": a.Summary, "fix": a.Fix, "detail": a.Detail})
 		return
 	}
 	out := map[string]any{"ok": err == nil && len(res.Failures) == 0, "group": group, "mode": res.Mode, "counts": res.Counts,
 		"ldapWrites": res.Writes, "notInStep": res.Failures, "trace": res.Trace}
 	if err != nil {
-		out["error"] = err.Error()
+		a := advice.For(err)
+		out["error"], out["fix"], out["detail"] = a.Summary, a.Fix, a.Detail
 	}
 	_ = json.NewEncoder(w).Encode(out)
 }
@@ -294,7 +299,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Runs = append(d.Runs, row)
 	}
-	if d.NotInStep, err = s.history.Statuses(ctx, state.Failed, state.NotWritable, state.Pending); err != nil {
+	if d.NotInStep, err = s.history.Statuses(ctx, state.NotInStep...); err != nil {
 		errs = append(errs, err.Error())
 	}
 	all, err := s.history.Statuses(ctx, state.InStep)

@@ -204,14 +204,17 @@ func TestStatusPage(t *testing.T) {
 		},
 		plan: json.RawMessage(`[{"action":"create","dn":"CN=New,OU=X","cloudId":"6a1e0c55-0009"}]`),
 	}
-	srv, _ := newTest(&cycles{status: scheduler.Status{LastError: "x", ConsecutiveFailures: 2, BackingOff: true}}, h, true)
+	srv, _ := newTest(&cycles{status: scheduler.Status{LastError: "the domain controller cannot be reached", LastErrorFix: "check directory.url",
+		LastErrorDetail: `engine: writeback.target_ou: LDAP Result Code 200 "Network Error"`, ConsecutiveFailures: 2, BackingOff: true}}, h, true)
 	defer srv.Close()
 	code, body := get(t, srv.URL+"/")
 	for _, want := range []string{
 		"Finance &lt;approvers&gt;", "LDAP result 50 (Insufficient Access Rights)", // escaped, and shown
 		"2 × cloud-only user: not synced from on-premises AD <code>cloud_only_user</code>", "Staging mode",
 		"Team 7_6a1e0c550007<br><code>CN=Team 7_6a1e0c550007,OU=X</code>", // a group gone from the cloud, named by its AD copy
-		"CN=New,OU=X", "backing off",
+		"CN=New,OU=X", "backing off): the domain controller cannot be reached</span>",
+		"<strong>Fix:</strong> check directory.url", // the fix under the summary, the chain folded away
+		`<details id="last-error-detail"><summary>Detail</summary><code>engine: writeback.target_ou: LDAP Result Code 200 &#34;Network Error&#34;</code></details>`,
 		`<td class="warn">partial</td>`, // ran to its end, with groups not in step: amber, not red
 		`2 groups are not in step`,
 	} {

@@ -55,7 +55,7 @@ func (e *BadRowError) Error() string {
 func (e *BadRowError) Unwrap() error { return ErrBadExport }
 
 // states are the group states the tool records.
-var states = []string{Pending, InStep, Failed, NotWritable, OutOfScope, Deleted, Quarantined}
+var states = []string{Pending, InStep, Failed, Held, NotWritable, OutOfScope, Deleted, Quarantined}
 
 // actions are the operations the tool records in its log.
 var actions = []string{"create", "move", "rename", "update", "remove-members", "add-members", "delete"}

@@ -96,3 +96,14 @@ func HolderName(holder string) string {
 	name, _, _ := strings.Cut(holder, "/")
 	return name
 }
+
+// Explain says the fenced write for an admin.
+func (e *FencedError) Explain() (summary, fix string) {
+	return "this instance lost the writer lease and stopped writing; another instance writes now",
+		"nothing to do if a standby took over (`groupwriteback status` shows the instances); if this repeats, check this machine's clock and its link to the shared state"
+}
+
+// Explain says the held lease for an admin.
+func (e *LeaseHeldError) Explain() (summary, fix string) {
+	return "another instance (" + e.State.Holder + ") holds the writer lease", "nothing to do: this instance stands by and takes over if the lease runs out"
+}

@@ -22,7 +22,19 @@ const (
 	Deleted = "deleted"
 	// Quarantined: its AD copy was moved to the quarantine OU.
 	Quarantined = "quarantined"
+	// Held: its delete or quarantine is held back by the delete threshold
+	// until an admin releases it (`groupwriteback release`); nothing
+	// failed.
+	Held = "held"
 )
+
+// NotInStep are the states of a group whose AD copy is not as the cloud
+// wants it: what status, the page and the metrics count.
+var NotInStep = []string{Failed, Held, NotWritable, Pending}
+
+// Unsettled are the states a delta cycle takes up again although the
+// cloud did not change them: work left over, failed or held back.
+var Unsettled = []string{Pending, Failed, Held}
 
 // GroupStatus is the last known state of one cloud group.
 type GroupStatus struct {

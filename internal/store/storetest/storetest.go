@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ type Store interface {
 	SetPendingPlan(ctx context.Context, ops any) error
 	PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error)
 	TenantWritebackDefault(ctx context.Context) (value, ok bool, err error)
+	// AddReleases records admins' releases of held deletes.
+	AddReleases(ctx context.Context, rs []state.Release) error
 	// Export and Import move a whole state between machines and stores.
 	Export(ctx context.Context) (*state.Export, error)
 	Import(ctx context.Context, e *state.Export) error
@@ -57,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"OperationLog", testOperations},
 		{"Settings", testSettings},
 		{"PendingPlan", testPendingPlan},
+		{"ReleasesStandUntilTheyExpire", testReleases},
 		{"LeaseHandsOverWithNewToken", testLease},
 		{"FenceRefusesWritesOfALostLease", testFence},
 		{"Instances", testInstances},
@@ -347,5 +351,40 @@ func testPendingPlan(t *testing.T, s Store) {
 	}
 	if raw, _, _ := s.PendingPlan(ctx); string(raw) != "null" && len(raw) != 0 {
 		t.Fatalf("a cleared pending plan = %s", raw)
+	}
+}
+
+func testReleases(t *testing.T, s Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	a := state.Release{CloudID: "6a1e0c55-0001-4f0e-9d3b-2c1a0b000001", Name: "Team 1", DN: "CN=Team 1,OU=G,DC=x", Action: "delete",
+		By: "cli:alice", Reason: "project ended", At: now, Expires: now.Add(time.Hour)}
+	b := a
+	b.CloudID, b.Name, b.DN, b.Expires = "6a1e0c55-0002-4f0e-9d3b-2c1a0b000002", "Team 2", "CN=Team 2,OU=G,DC=x", now.Add(-time.Second)
+	if err := s.AddReleases(ctx, []state.Release{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Releases(ctx)
+	if err != nil || len(got) != 1 || got[0] != a {
+		t.Fatalf("releases = %+v, %v; want Team 1's alone (Team 2's expired)", got, err)
+	}
+	a2 := a
+	a2.By, a2.Reason = "cli:bob", "approved by the owner"
+	if err := s.AddReleases(ctx, []state.Release{a2}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Releases(ctx); len(got) != 1 || got[0].By != "cli:bob" {
+		t.Fatalf("a second release of a group replaces the first: %+v", got)
+	}
+	if err := s.DropReleases(ctx, []string{a.CloudID}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Releases(ctx); len(got) != 0 {
+		t.Fatalf("after drop: %+v", got)
+	}
+	if e, err := s.Export(ctx); err != nil {
+		t.Fatal(err)
+	} else if b, _ := json.Marshal(e); strings.Contains(string(b), "project ended") {
+		t.Fatal("a release is exported")
 	}
 }

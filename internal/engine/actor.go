@@ -1,0 +1,98 @@
+package engine
+
+import (
+	"context"
+	"slices"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/state"
+)
+
+// actorKey is the context key of the actor.
+type actorKey struct{}
+
+// WithActor says who asks for the cycles run with ctx, for the audit
+// trail: "service" (the schedule), "cli:alice" (the OS user who ran a
+// command), "http:…" (an on-demand cycle), or the console's signed-in
+// identity. It is request-scoped data, as context values are meant for.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorOf is the actor WithActor put in ctx ("" when none).
+func ActorOf(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
+}
+
+// releaseFor is the release among rs that lets op through: a delete or
+// quarantine of the object the release names.
+func releaseFor(rs []state.Release, op reconcile.Op) (state.Release, bool) {
+	if op.Action != reconcile.Delete && op.Action != reconcile.Move {
+		return state.Release{}, false
+	}
+	for _, r := range rs {
+		if r.CloudID == op.CloudID && policy.SameDN(r.DN, op.DN) {
+			return r, true
+		}
+	}
+	return state.Release{}, false
+}
+
+// runAudit is what every audit entry of a run says of who asked for it.
+type runAudit struct {
+	actor        string
+	allowDeletes int
+	releases     map[string]state.Release
+	adopted      map[string]bool
+}
+
+// useReleases forgets the releases whose removal was carried out: each is
+// good for one removal, and the audit trail holds it with that removal.
+func (e *Engine) useReleases(ctx context.Context, a *applying) error {
+	var used []string
+	for _, op := range a.ops {
+		if _, ok := a.p.Releases[op.CloudID]; ok && (op.Action == reconcile.Delete || op.Action == reconcile.Move) &&
+			a.failed[op.CloudID] == nil && !a.unfinished[op.CloudID] {
+			used = append(used, op.CloudID)
+		}
+	}
+	if len(used) == 0 {
+		return nil
+	}
+	return e.store.DropReleases(context.WithoutCancel(ctx), used)
+}
+
+// noteAdoptions finds the groups the plan changes in AD that this state
+// never wrote: their anchor is this tool's and Connect's (Group_<id>), so
+// they are taken over, renamed and given this tool's sAMAccountName as the
+// operations show. The plan, the log and the audit trail say "adopt".
+func (e *Engine) noteAdoptions(ctx context.Context, p *planning) error {
+	var ids []string
+	seen := map[string]bool{}
+	for _, op := range p.plan.Ops {
+		if op.Action != reconcile.Create && !seen[op.CloudID] {
+			seen[op.CloudID] = true
+			ids = append(ids, op.CloudID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	sts, err := e.store.StatusesOf(ctx, ids)
+	if err != nil {
+		return err
+	}
+	written := map[string]bool{}
+	for _, st := range sts {
+		written[st.CloudID] = st.DN != ""
+	}
+	for _, id := range ids {
+		if !written[id] {
+			p.res.Adopted = append(p.res.Adopted, id)
+		}
+	}
+	slices.Sort(p.res.Adopted)
+	return nil
+}
