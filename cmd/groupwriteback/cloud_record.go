@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/recording"
+	"github.com/groupwriteback/groupwriteback/internal/recording/capture"
 )
 
 // cloudRecordOptions are cloud record's.
@@ -23,8 +23,9 @@ func newCloudRecordCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "record DIR",
 		Short: "Record Graph's answers to one full and one delta round, to hand a Graph behaviour over",
-		Long: `record reads the tenant as a sync does, one full round of groups and users and
-then one delta round, and writes Graph's answers to DIR/recording.json: never a
+		Long: `record reads the tenant as doctor and a sync do (doctor's permission checks, one
+full round of groups and users, then one delta round), and writes Graph's answers
+to DIR/recording.json, so that enable and sync work against its replay: never a
 token, a secret or a request header. --pseudonymize replaces names, addresses,
 on-premises identifiers and ids with stand-ins, each value always by the same one,
 so the recording still holds together. graphsim -replay DIR serves it back to an
@@ -62,28 +63,12 @@ func (o *cloudRecordOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	groups, err := client.GroupsDelta(ctx, "")
+	client.SelectGroupExtensions(o.cfg.GroupExtensions()) // the reads sync and doctor make, $select and all
+	reads, err := capture.Read(ctx, client, nil)
 	if err != nil {
 		return err
 	}
-	users, err := client.UsersDelta(ctx, "")
-	if err != nil {
-		return err
-	}
-	if _, _, err := client.UnifiedWritebackDefault(ctx); err != nil {
-		var gerr *graph.Error
-		if !errors.As(err, &gerr) || gerr.StatusCode != 403 {
-			return err
-		}
-	}
-	dgroups, err := client.GroupsDelta(ctx, groups.DeltaLink)
-	if err != nil {
-		return err
-	}
-	dusers, err := client.UsersDelta(ctx, users.DeltaLink)
-	if err != nil {
-		return err
-	}
+	groups, users, dgroups, dusers := reads.Groups, reads.UsersRound, reads.DeltaGroups, reads.DeltaUsers
 	r := rec.Recording()
 	if err := r.Save(o.dir); err != nil {
 		return err

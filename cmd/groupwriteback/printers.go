@@ -31,6 +31,12 @@ type planJSON struct {
 	Counts     engine.Counts                        `json:"counts"`
 	LDAPWrites int                                  `json:"ldapWrites"`
 	Trace      *engine.Trace                        `json:"trace,omitempty"`
+	// Adopted and Restored are the groups taken over (never written by
+	// this state) and brought back out of the quarantine OU; GroupNames
+	// name the groups membersNotWritten lists by id.
+	Adopted    []string          `json:"adopted,omitempty"`
+	Restored   []string          `json:"restored,omitempty"`
+	GroupNames map[string]string `json:"groupNames,omitempty"`
 }
 
 // note is a field of a written group that was cleaned or left out.
@@ -56,7 +62,8 @@ func jsonResult(res *engine.Result, dry bool) planJSON {
 		kind = "plan"
 	}
 	out := planJSON{Version: planVersion, Kind: kind, Mode: res.Mode, Operations: res.Plan.Ops, Problems: res.Plan.Problems,
-		NotWritten: res.Plan.NotWritten, Failures: res.Failures, Counts: res.Counts, LDAPWrites: res.Writes, Trace: res.Trace}
+		NotWritten: res.Plan.NotWritten, Failures: res.Failures, Counts: res.Counts, LDAPWrites: res.Writes, Trace: res.Trace,
+		Adopted: res.Adopted, Restored: res.Restored, GroupNames: res.GroupNames}
 	if out.Operations == nil {
 		out.Operations = []reconcile.Op{}
 	}
@@ -104,8 +111,23 @@ func printPlan(w io.Writer, res *engine.Result) {
 	}
 	printRestored(w, res)
 	printAdopted(w, res)
+	printSAMChanges(w, res)
 	printHeldBack(w, res)
 	printNotes(w, res)
+}
+
+// printSAMChanges warns of every sAMAccountName the plan changes on a
+// group already written (writeback.sam_on_rename: follow, or a group
+// adopted): sssd, scripts and applications that key on it see a new name.
+func printSAMChanges(w io.Writer, res *engine.Result) {
+	for _, op := range res.Plan.Ops {
+		for _, ch := range op.Changes {
+			if op.Action == reconcile.Update && strings.EqualFold(ch.Name, "sAMAccountName") && len(ch.Old) > 0 {
+				fmt.Fprintf(w, "warning: the sAMAccountName of %q changes from %q to %q: sssd, scripts and applications that key on it see a new name "+
+					"(writeback.sam_on_rename: keep leaves it as it was created)\n", policy.RDNValue(op.DN), strings.Join(ch.Old, ""), strings.Join(ch.New, ""))
+			}
+		}
+	}
 }
 
 // printAdopted names the groups the plan takes over: found in AD by their
@@ -249,7 +271,7 @@ func printNotes(w io.Writer, res *engine.Result) {
 				parts = append(parts, fmt.Sprintf("%d %s", c, r))
 			}
 			sort.Strings(parts)
-			fmt.Fprintf(w, "  %s: %s\n", id, strings.Join(parts, "; "))
+			fmt.Fprintf(w, "  %s %q: %s\n", id, res.GroupNames[id], strings.Join(parts, "; "))
 		}
 	}
 	if len(res.Skipped) > 0 {

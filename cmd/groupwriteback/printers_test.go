@@ -248,3 +248,28 @@ func TestAuditCSVNeutralisesFormulas(t *testing.T) {
 		t.Errorf("other cells changed: %q", rows[1])
 	}
 }
+
+// The plan warns of a sAMAccountName it changes on a written group, and
+// names the groups it adopts and restores (issue 24).
+func TestPlanSaysWhatAdminsMustKnow(t *testing.T) {
+	const dn = "CN=Finance EMEA_2c1a0b000001,OU=Cloud,DC=contoso,DC=com"
+	res := &engine.Result{Mode: "delta", Adopted: []string{"g1"}, Restored: []string{"g2"}, GroupNames: map[string]string{"g3": "Sales"}, Plan: reconcile.Plan{
+		NotWritten: map[string][]reconcile.MemberProblem{"g3": {{CloudID: "u9", Code: "cloud_only_user", Reason: "cloud-only user"}}},
+		Ops: []reconcile.Op{
+			{Action: reconcile.Update, CloudID: "g1", DN: dn, Changes: []reconcile.AttrChange{{Name: "sAMAccountName", Old: []string{"Finance_2c1a0b000001"}, New: []string{"Finance EMEA_2c1a0b000001"}}}},
+			{Action: reconcile.Move, CloudID: "g2", DN: "CN=Payroll_2c1a0b000002,OU=Quarantine,DC=contoso,DC=com", NewParent: "OU=Cloud,DC=contoso,DC=com"},
+		}}}
+	var b bytes.Buffer
+	printPlan(&b, res)
+	for _, want := range []string{
+		`warning: the sAMAccountName of "Finance EMEA_2c1a0b000001" changes from "Finance_2c1a0b000001" to "Finance EMEA_2c1a0b000001"`,
+		`adopt: 1 groups this state never wrote`, `"Finance EMEA_2c1a0b000001"` + "\n",
+		`restored from quarantine (this tool had moved them there; they come back with their members): "Payroll_2c1a0b000002"`,
+		"plan (delta): 0 to create, 2 to change",
+		`  g3 "Sales": 1 cloud-only user`, // members not written name the group, not its id alone
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, b.String())
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/groupwriteback/groupwriteback/internal/audit"
+	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/wiring"
@@ -51,6 +54,16 @@ func (o *showOptions) run(ctx context.Context) error {
 	}
 	defer s.Close()
 	out, err := s.Engine.Explain(ctx, o.group)
+	var nf *engine.NoSuchGroupError
+	if errors.As(err, &nf) {
+		// A name the group no longer has: the audit trail knows which
+		// group had it (as `audit --group` finds it).
+		if id := formerlyNamed(o.cfg, o.group); id != "" {
+			if out, err = s.Engine.Explain(ctx, id); err == nil {
+				out.FormerName = o.group
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -64,6 +77,9 @@ func (o *showOptions) run(ctx context.Context) error {
 // printShown prints one group as text, times in loc.
 func printShown(w io.Writer, s *engine.Explanation, loc *time.Location) {
 	fmt.Fprintf(w, "group %s\n", s.CloudID)
+	if s.FormerName != "" {
+		fmt.Fprintf(w, "  (formerly named %q, as the audit trail records)\n", s.FormerName)
+	}
 	fmt.Fprintf(w, "  policy: %s\n", s.Decision)
 	if c := s.Cloud; c != nil {
 		fmt.Fprintln(w, "cloud:")
@@ -134,4 +150,22 @@ type showJSON struct {
 	Version int    `json:"version"`
 	Kind    string `json:"kind"`
 	*engine.Explanation
+}
+
+// formerlyNamed is the cloud id of the last group the audit trail records
+// under name (or DN), or "" (no trail, or no such entry).
+func formerlyNamed(cfg *config.Config, name string) string {
+	if cfg.Audit.Off() {
+		return ""
+	}
+	entries, err := audit.Read(cfg.Audit.File, audit.Filter{Group: name})
+	if err != nil && len(entries) == 0 {
+		return ""
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		if entries[i].CloudID != "" {
+			return entries[i].CloudID
+		}
+	}
+	return ""
 }

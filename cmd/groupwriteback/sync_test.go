@@ -10,6 +10,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/doctor"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
+	"github.com/groupwriteback/groupwriteback/internal/recording"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 	"github.com/groupwriteback/groupwriteback/internal/testpg"
 )
@@ -217,6 +218,9 @@ func TestLogAndExitContracts(t *testing.T) {
 		if m["run_id"] == nil {
 			t.Errorf("a cycle's log line without run_id: %s", line)
 		}
+		if n := strings.Count(line, `"run_id":`); n > 1 { // a map keeps one of them: count the text
+			t.Errorf("run_id %d times in one line: %s", n, line)
+		}
 		if m["msg"] == "operation applied" {
 			ops++
 			if m["name"] == nil || m["name"] == "" {
@@ -369,5 +373,62 @@ func TestStateExportImport(t *testing.T) {
 	}
 	if _, errOut, code := runCLI(t, "--config", newCfg, "state", "import", export); code != exitFatal || !strings.Contains(errOut, "not empty") {
 		t.Fatalf("a second import: exit %d: %s", code, errOut)
+	}
+}
+
+// show finds a group by a name it had, as audit --group does: the audit
+// trail says which group it was (issue 24).
+func TestShowFindsARenamedGroup(t *testing.T) {
+	cfg, _, tenant := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 24) // 24: no other test's groups
+	if _, _, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatal("enable failed")
+	}
+	if _, errOut, code := runCLI(t, "--config", cfg, "sync"); code != exitOK {
+		t.Fatalf("sync: %d %s", code, errOut)
+	}
+	if err := tenant.UpdateGroup(gid(24, 4), map[string]any{"displayName": "Remote access"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := runCLI(t, "--config", cfg, "sync"); code != exitOK {
+		t.Fatalf("sync: %d %s", code, errOut)
+	}
+	out, errOut, code := runCLI(t, "--config", cfg, "show", "VPN users")
+	if code != exitOK || !strings.Contains(out, "group "+gid(24, 4)) || !strings.Contains(out, `formerly named "VPN users"`) ||
+		!strings.Contains(out, "displayName: Remote access") {
+		t.Fatalf("show by the old name: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, _, code := runCLI(t, "--config", cfg, "show", "Never was"); code != exitFatal {
+		t.Fatalf("show of no group: exit %d", code)
+	}
+}
+
+// A recording replayed by graphsim can be enabled and synced, as the
+// README says: doctor's permission checks are in the recording (issue 24).
+func TestReplayedRecordingEnablesAndSyncs(t *testing.T) {
+	dc := testdc.Shared(t, testdc.Options{Exchange: true, Anchor: true})
+	ou := dc.NewOU(t, "replay")
+	rec, err := recording.Load("../../internal/recording/testdata/sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sim, err := graphsim.Start(graphsim.Options{Replay: rec, CertDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	cfg := "cloud:\n  tenant_id: " + rec.TenantID + "\n  client_id: " + rec.ClientID + "\n  client_secret: " + graphsim.ReplaySecret + "\n  graph_url: " + sim.URL +
+		"\n  authority_url: " + sim.URL + "\n  ca_file: ca.pem\ndirectory:\n  url: " + dc.URL + "\n  bind_dn: " + testdc.DelegatedDN +
+		"\n  password: " + testdc.DelegatedPassword + "\n  ca_file: " + dc.CAFile + "\n  base_dn: " + testdc.BaseDN + "\nwriteback:\n  target_ou: " + ou + "\n"
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := runCLI(t, "--config", path, "enable"); code != exitOK {
+		t.Fatalf("enable against the replay: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code := runCLI(t, "--config", path, "sync")
+	if (code != exitOK && code != exitPartial) || !strings.Contains(out, "sync (") || strings.Contains(out, " 0 created") {
+		t.Fatalf("sync against the replay: exit %d\n%s%s", code, out, errOut)
 	}
 }

@@ -50,6 +50,9 @@ const (
 	// NamingDisplayName is Left(Trim(displayName),51) + "_" + the last 12
 	// hex digits of the object id: readable, and unique.
 	NamingDisplayName = "display_name"
+	// SAMKeep and SAMFollow are writeback.sam_on_rename's values.
+	SAMKeep   = "keep"
+	SAMFollow = "follow"
 	// NamingObjectID is Group_<objectId>.
 	NamingObjectID = "object_id"
 )
@@ -95,6 +98,11 @@ type Writeback struct {
 	// MoveBack moves a written-back group an admin moved out of the target
 	// OU back into it; by default such a group is reported and left alone.
 	MoveBack bool `yaml:"move_back"`
+	// SAMOnRename is what a cloud rename does to the sAMAccountName of a
+	// group already written: keep (default: it keeps the one it was
+	// created with, as Cloud Sync does; sssd, scripts and applications key
+	// on it) or follow (it follows the new name).
+	SAMOnRename string `yaml:"sam_on_rename"`
 	// SourceOfAuthority says what becomes of a group whose source of
 	// authority an admin moved from AD to the cloud: report (default: it is
 	// named, and nothing is written) or in_place (its members, displayName

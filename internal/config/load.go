@@ -130,32 +130,7 @@ func unknownKeys(n *yaml.Node, t reflect.Type, prefix string) []error {
 // Complete fills defaults and resolves secrets. dir is the directory of the
 // configuration file, which relative paths in it are taken from.
 func (c *Config) Complete(dir string) error {
-	if c.Writeback.Naming == "" {
-		c.Writeback.Naming = NamingDisplayName
-	}
-	if c.Writeback.SourceOfAuthority == "" {
-		c.Writeback.SourceOfAuthority = "report"
-	}
-	if c.Writeback.PlanMaxAge == 0 {
-		c.Writeback.PlanMaxAge = time.Hour
-	}
-	for _, p := range []struct {
-		v   *string
-		def string
-	}{{&c.Writeback.OnSoftDelete, "keep"}, {&c.Writeback.OnHardDelete, "delete"}, {&c.Writeback.OnWritebackDisabled, "keep"},
-		{&c.Writeback.OnOutOfScope, "keep"}, {&c.Writeback.OnDisable, "delete"}} {
-		if *p.v == "" {
-			*p.v = p.def
-		}
-	}
-	if c.Writeback.DeleteThreshold == nil {
-		v := 500
-		c.Writeback.DeleteThreshold = &v
-	}
-	if c.Writeback.DeleteThresholdPercent == nil {
-		v := DefaultDeleteThresholdPercent
-		c.Writeback.DeleteThresholdPercent = &v
-	}
+	c.Writeback.complete()
 	if c.State.Path == "" {
 		c.State.Path = "groupwriteback.db"
 	}
@@ -225,4 +200,29 @@ func (c *Config) Complete(dir string) error {
 		}
 	}
 	return errors.Join(c.Cloud.Complete("cloud."), c.Directory.Complete("directory."), err, uerr, kerr)
+}
+
+// complete fills the writeback defaults.
+func (w *Writeback) complete() {
+	for _, p := range []struct {
+		v   *string
+		def string
+	}{{&w.SAMOnRename, SAMKeep}, {&w.Naming, NamingDisplayName}, {&w.SourceOfAuthority, "report"},
+		{&w.OnSoftDelete, "keep"}, {&w.OnHardDelete, "delete"}, {&w.OnWritebackDisabled, "keep"},
+		{&w.OnOutOfScope, "keep"}, {&w.OnDisable, "delete"}} {
+		if *p.v == "" {
+			*p.v = p.def
+		}
+	}
+	if w.PlanMaxAge == 0 {
+		w.PlanMaxAge = time.Hour
+	}
+	if w.DeleteThreshold == nil {
+		v := 500
+		w.DeleteThreshold = &v
+	}
+	if w.DeleteThresholdPercent == nil {
+		v := DefaultDeleteThresholdPercent
+		w.DeleteThresholdPercent = &v
+	}
 }

@@ -131,6 +131,9 @@ func (c *Config) validateWriteback(bad badFunc) {
 	if s := c.Writeback.SourceOfAuthority; s != "report" && s != "in_place" {
 		bad("writeback.source_of_authority", "%q is not report or in_place", s)
 	}
+	if s := c.Writeback.SAMOnRename; s != SAMKeep && s != SAMFollow {
+		bad("writeback.sam_on_rename", "%q is not %s or %s", s, SAMKeep, SAMFollow)
+	}
 	if n := c.Writeback.Naming; n != NamingDisplayName && n != NamingObjectID {
 		bad("writeback.naming", "%q is not %s or %s", n, NamingDisplayName, NamingObjectID)
 	}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
 
@@ -169,27 +168,19 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 		return
 	}
 	client.SelectGroupExtensions(cfg.GroupExtensions()) // the probes ask what sync asks
-	one := url.Values{"$top": {"1"}, "$select": {"id"}}
-	for _, p := range []struct {
-		name, path, perm string
-		q                url.Values
-	}{
-		{"graph: read groups", "/v1.0/groups", "Group.Read.All", one},
-		{"graph: read users", "/v1.0/users", "User.Read.All", one},
-		{"graph: read writebackConfiguration (beta)", "/beta/groups", "Group.Read.All", url.Values{"$top": {"1"}, "$select": {"id,writebackConfiguration"}}},
-	} {
-		if err := client.Probe(ctx, p.path, p.q); err != nil {
+	for _, p := range graph.ReadProbes() {
+		if err := client.Probe(ctx, p.Path, p.Query); err != nil {
 			detail, fix := firstLine(err.Error()), "check that "+cfg.Cloud.GraphURL+" is reachable from here"
 			if c := graph.Explain(err); c.Kind == "tls" || c.Kind == "network" {
 				detail, fix = "cannot reach "+cfg.Cloud.GraphURL+": "+c.Detail, c.Fix
 			}
 			if isStatus(err, 403) {
-				fix = "grant the app the Microsoft Graph application permission " + p.perm + " and give admin consent"
+				fix = "grant the app the Microsoft Graph application permission " + p.Permission + " and give admin consent"
 			}
-			r.add(p.name, Fail, detail, fix)
+			r.add(p.Name, Fail, detail, fix)
 			continue
 		}
-		r.add(p.name, Pass, "allowed", "")
+		r.add(p.Name, Pass, "allowed", "")
 	}
 	for _, p := range client.DeltaProbes() {
 		name := "graph: " + p.Name + " delta, as sync reads it"

@@ -33,8 +33,12 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if err := e.markPending(ctx, a); err != nil {
 		return nil, err
 	}
+	started := a.p.runID == 0 // else Run started it, and its logger says so
 	if err := e.startRun(ctx, a); err != nil {
 		return nil, err
+	}
+	if started {
+		e = e.withLogger(e.logger.With("run_id", a.runID))
 	}
 	who := runAudit{actor: ActorOf(ctx), allowDeletes: a.p.Options.AllowDeletes, releases: a.p.Releases, adopted: map[string]bool{}}
 	for _, id := range a.p.Result.Adopted {
@@ -50,6 +54,11 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	}
 	if err := e.recordApply(ctx, a); err != nil {
 		return nil, err
+	}
+	if f := a.p.fresh; f != nil && f.oneGroup && a.res.Trace != nil {
+		// A cycle on one group answers for that group: another group not
+		// in step is no failure of it (its exit status, its outcome).
+		a.res.Failures = slices.DeleteFunc(a.res.Failures, func(fl Failure) bool { return fl.CloudID != a.res.Trace.CloudID })
 	}
 	return e.finishRun(ctx, a)
 }
@@ -230,7 +239,7 @@ func (e *Engine) finishRun(ctx context.Context, a *applying) (*Result, error) {
 // failures by cloud id, and the groups it did not finish because the cycle
 // was interrupted or the DC was lost (fatal says which DC, and why).
 func (e *Engine) apply(ctx context.Context, runID int64, who runAudit, ops []reconcile.Op, names map[string]string, res *Result) (failed map[string]error, unfinished map[string]bool, fatal error) {
-	logger := e.logger.With("run_id", runID)
+	logger := e.logger // it carries the run id
 	failed, unfinished = map[string]error{}, map[string]bool{}
 	var done []reconcile.Op // applied
 	var log []state.Operation
@@ -385,45 +394,6 @@ func (e *Engine) namesFor(ctx context.Context, names map[string]string, ops []re
 		out[op.CloudID] = cmp.Or(recorded[op.CloudID], policy.RDNValue(op.DN))
 	}
 	return out
-}
-
-// audit adds the outcome of one operation to the audit trail, when there
-// is one.
-func (e *Engine) audit(ctx context.Context, runID int64, who runAudit, opID string, op reconcile.Op, name string, opErr error, lease gate.Lease) error {
-	if e.cfg.Audit == nil {
-		return nil
-	}
-	if err := e.cfg.Audit.Audit(context.WithoutCancel(ctx), e.auditEntry(runID, who, opID, op, name, opErr, lease)); err != nil {
-		return &auditError{err}
-	}
-	return nil
-}
-
-// auditEntry is the audit trail's entry for op: applied, or failed or
-// refused with opErr.
-func (e *Engine) auditEntry(runID int64, who runAudit, opID string, op reconcile.Op, name string, opErr error, lease gate.Lease) AuditEntry {
-	en := AuditEntry{Time: e.now().UTC(), RunID: runID, OpID: opID, CloudID: op.CloudID, Name: name, Action: string(op.Action), DN: op.DN,
-		Changes: op.Changes, Outcome: OutcomeApplied, Instance: lease.Instance, Token: lease.Token, Actor: who.actor, AllowDeletes: who.allowDeletes}
-	if r, ok := who.releases[op.CloudID]; ok && (op.Action == reconcile.Delete || op.Action == reconcile.Move) {
-		en.Release = &r
-	}
-	en.Adopted = who.adopted[op.CloudID]
-	switch op.Action {
-	case reconcile.Create, reconcile.AddMembers:
-		en.MembersAdded = op.Members
-	case reconcile.RemoveMembers:
-		en.MembersRemoved = op.Members
-	case reconcile.Rename, reconcile.Move:
-		en.NewDN = op.FinalDN()
-	}
-	var refused *gate.RefusedError
-	switch {
-	case errors.As(opErr, &refused):
-		en.Outcome, en.Error, en.Rule = OutcomeRefused, opErr.Error(), string(refused.Rule)
-	case opErr != nil:
-		en.Outcome, en.Error = OutcomeFailed, opErr.Error()
-	}
-	return en
 }
 
 // notesMessage joins the notes of a group written with some fields

@@ -147,7 +147,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	m2 := e.group(gMarketing)
 	if m2.DN != policy.GroupDN("Marketing EMEA_2c1a0b000001", e.ou) || attr(m2, "description") != "EMEA marketing" ||
-		attr(m2, "sAMAccountName") != "Marketing EMEA_2c1a0b000001" || attr(m2, "objectGUID") != attr(m, "objectGUID") {
+		attr(m2, "sAMAccountName") != "Marketing_2c1a0b000001" || attr(m2, "objectGUID") != attr(m, "objectGUID") { // renamed; its sAMAccountName kept (writeback.sam_on_rename: keep)
 		t.Errorf("after rename: %s %q %q", m2.DN, attr(m2, "description"), attr(m2, "sAMAccountName"))
 	}
 	v2 := e.group(gVPN)

@@ -40,6 +40,10 @@ type Config struct {
 	BatchSize               int
 	QuarantineOU            string
 	MoveBack                bool
+	// SAMFollowsName: a cloud rename changes the sAMAccountName of a group
+	// already written (writeback.sam_on_rename: follow); by default it
+	// keeps the one it was created with.
+	SAMFollowsName bool
 	// Forest looks up, in the whole forest (the global catalog), the
 	// members not found in the domain; the reader must be a ForestReader.
 	Forest bool
@@ -242,7 +246,7 @@ func (e *Engine) managed() []string { return policy.ManagedAttributes(e.cfg.Poli
 func cloudID(a reconcile.ADGroup) string { return policy.CloudIDFromAnchor(a.Anchor) }
 
 func (e *Engine) reconcileOptions(managed []string, o RunOptions) reconcile.Options {
-	return reconcile.Options{TargetOU: e.cfg.TargetOU, OUs: e.ous, QuarantineOU: e.cfg.QuarantineOU, MoveBack: e.cfg.MoveBack, Managed: managed,
+	return reconcile.Options{TargetOU: e.cfg.TargetOU, OUs: e.ous, QuarantineOU: e.cfg.QuarantineOU, MoveBack: e.cfg.MoveBack, KeepSAM: !e.cfg.SAMFollowsName, Managed: managed,
 		BatchSize: e.cfg.BatchSize, DeleteThreshold: e.cfg.DeleteThreshold, DeleteThresholdPercent: e.cfg.DeleteThresholdPercent,
 		AllowDeletes: o.AllowDeletes}
 }

@@ -29,6 +29,9 @@ type Explanation struct {
 	ADError    string             `json:"adError,omitempty"`
 	Status     *state.GroupStatus `json:"status,omitempty"`
 	Operations []state.Operation  `json:"operations"`
+	// FormerName is the name show was asked for, when the group no longer
+	// has it (found in the audit trail).
+	FormerName string `json:"formerName,omitempty"`
 }
 
 // NoSuchGroupError: no group goes by the name given.

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -304,8 +305,22 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 			e.logger.Warn("drift: the AD group was changed by hand; overwriting it with the cloud's values", "cloud_id", id, "name", nameOf(snap, id))
 		}
 	}
+	for _, op := range plan.Ops {
+		for _, ch := range op.Changes {
+			if op.Action == reconcile.Update && strings.EqualFold(ch.Name, "sAMAccountName") && len(ch.Old) > 0 {
+				e.logger.Warn("the sAMAccountName of a written group changes: sssd, scripts and applications that key on it see a new name", "cloud_id", op.CloudID,
+					"dn", op.DN, "old", strings.Join(ch.Old, ""), "new", strings.Join(ch.New, ""))
+			}
+		}
+	}
 	for _, id := range res.Adopted {
 		e.logger.Info("adopt: a group this state never wrote, found in AD by its anchor, is taken over", "cloud_id", id, "name", nameOf(snap, id))
+	}
+	for id := range plan.NotWritten {
+		if res.GroupNames == nil {
+			res.GroupNames = map[string]string{}
+		}
+		res.GroupNames[id] = nameOf(snap, id)
 	}
 	res.Counts.Unchanged = plan.Unchanged
 	res.Counts.planned(plan.Ops, e.cfg.QuarantineOU)

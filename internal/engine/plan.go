@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -246,9 +247,9 @@ func (e *Engine) configPrint() string {
 		Policy             policy.Options
 		Target, Quarantine string
 		Fates              Fates
-		MoveBack           bool
+		MoveBack, SAM      bool
 		Default            *bool
-	}{e.cfg.Policy, e.cfg.TargetOU, e.cfg.QuarantineOU, e.cfg.Fates, e.cfg.MoveBack, e.cfg.UnifiedWritebackDefault})
+	}{e.cfg.Policy, e.cfg.TargetOU, e.cfg.QuarantineOU, e.cfg.Fates, e.cfg.MoveBack, e.cfg.SAMFollowsName, e.cfg.UnifiedWritebackDefault})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
@@ -285,7 +286,7 @@ func (e *Engine) recordOps(ctx context.Context, p *Plan, ops []reconcile.Op, fai
 		return err
 	}
 	for _, st := range sts {
-		if st.State == state.Failed || st.State == state.Held || st.State == state.Pending {
+		if slices.Contains(state.NotInStep, st.State) {
 			res.Failures = append(res.Failures, Failure{CloudID: st.CloudID, Name: st.Name, DN: st.DN, State: st.State, Message: st.Message})
 		}
 	}

@@ -99,6 +99,9 @@ type Result struct {
 	// found in AD by their anchors (Connect's group writeback, or an
 	// earlier install), taken over by the operations shown.
 	Adopted []string `json:"adopted,omitempty"`
+	// GroupNames are the display names of the groups Plan.NotWritten
+	// names by cloud id.
+	GroupNames map[string]string `json:"groupNames,omitempty"`
 	// Failures are every group not in step: failed now or before, or not
 	// writable.
 	Failures []Failure `json:"failures,omitempty"`

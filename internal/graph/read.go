@@ -153,3 +153,21 @@ func (c *Client) Probe(ctx context.Context, path string, query url.Values) error
 	var out map[string]any
 	return c.get(ctx, c.endpoint(path, query), nil, &out)
 }
+
+// ReadProbe is one read that checks a permission of the app: doctor makes
+// each, and `cloud record` records each, so that a replay answers doctor
+// as Graph did.
+type ReadProbe struct {
+	Name, Path, Permission string
+	Query                  url.Values
+}
+
+// ReadProbes are the reads doctor checks the app's permissions with.
+func ReadProbes() []ReadProbe {
+	one := url.Values{"$top": {"1"}, "$select": {"id"}}
+	return []ReadProbe{
+		{"graph: read groups", "/v1.0/groups", "Group.Read.All", one},
+		{"graph: read users", "/v1.0/users", "User.Read.All", one},
+		{"graph: read writebackConfiguration (beta)", "/beta/groups", "Group.Read.All", url.Values{"$top": {"1"}, "$select": {"id,writebackConfiguration"}}},
+	}
+}

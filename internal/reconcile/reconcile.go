@@ -189,6 +189,9 @@ type Options struct {
 	MoveBack bool
 	// Managed are the attributes the tool owns (policy.ManagedAttributes).
 	Managed []string
+	// KeepSAM keeps the sAMAccountName of a group that has one: it is
+	// written when the group is created, and a rename leaves it as it is.
+	KeepSAM bool
 	// BatchSize is the most member values in one modify (default 1000).
 	BatchSize int
 	// DeleteThreshold is the most deletes and quarantines one run may make;
@@ -341,6 +344,9 @@ func reshape(g *policy.DesiredGroup, a *ADGroup, o Options) (ops []Op, dn string
 	var changes []AttrChange
 	for _, name := range o.Managed {
 		want, have := g.Attrs[name], a.Attrs[name]
+		if o.KeepSAM && strings.EqualFold(name, "sAMAccountName") && len(have) > 0 {
+			continue // set at creation; sssd, scripts and applications key on it
+		}
 		if !sameValues(name, want, have) {
 			changes = append(changes, AttrChange{Name: name, Old: have, New: want})
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/recording"
+	"github.com/groupwriteback/groupwriteback/internal/recording/capture"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
 )
 
@@ -52,35 +53,14 @@ func newClient(t *testing.T, inst *graphsim.Instance, tenantID, app, pass string
 
 // rounds reads one full round, lets change act on the tenant, then one
 // delta round, and returns the snapshot they make.
+// (as cloud record reads it: doctor's probes first).
 func rounds(t *testing.T, c *graph.Client, change func()) *cloud.Snapshot {
 	t.Helper()
-	ctx := context.Background()
-	snap := cloud.NewSnapshot()
-	g, err := c.GroupsDelta(ctx, "")
+	r, err := capture.Read(context.Background(), c, change)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := c.UsersDelta(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap.ApplyGroups(g.Full, g.Changes)
-	snap.ApplyUsers(u.Full, u.Changes)
-	if snap.UnifiedWritebackDefault, _, err = c.UnifiedWritebackDefault(ctx); err != nil { // as cloud record reads it
-		t.Fatal(err)
-	}
-	change()
-	g2, err := c.GroupsDelta(ctx, g.DeltaLink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u2, err := c.UsersDelta(ctx, u.DeltaLink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap.ApplyGroups(g2.Full, g2.Changes)
-	snap.ApplyUsers(u2.Full, u2.Changes)
-	return snap
+	return r.Snapshot()
 }
 
 func jsonOf(t *testing.T, v any) string {

@@ -84,11 +84,3 @@ func (l *Lock) Unlock() error {
 	}
 	return err
 }
-
-// Explain says the held lock for an admin.
-func (e *LockedError) Explain() (summary, fix string) {
-	if e.Holder.PID == 0 {
-		return "another groupwriteback process holds the state " + e.Path, "wait for it to end, or stop it"
-	}
-	return fmt.Sprintf("`groupwriteback %s` (pid %d on %s) holds the state %s", e.Holder.Command, e.Holder.PID, e.Holder.Host, e.Path), "wait for it to end, or stop it"
-}

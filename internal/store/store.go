@@ -493,9 +493,3 @@ func saveObjects[T any](ctx context.Context, tx *tx, table string, full bool, ch
 	}
 	return put.flush()
 }
-
-// Explain says the damaged state for an admin.
-func (e *CorruptError) Explain() (summary, fix string) {
-	return "the state file " + e.Path + " is damaged or not a state file",
-		"move it aside (keep it for a bug report), then run `groupwriteback enable` again: the first sync takes up the groups already written by their anchors, creating no duplicates"
-}

@@ -1,0 +1,48 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/groupwriteback/groupwriteback/internal/gate"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+)
+
+// audit adds the outcome of one operation to the audit trail, when there
+// is one.
+func (e *Engine) audit(ctx context.Context, runID int64, who runAudit, opID string, op reconcile.Op, name string, opErr error, lease gate.Lease) error {
+	if e.cfg.Audit == nil {
+		return nil
+	}
+	if err := e.cfg.Audit.Audit(context.WithoutCancel(ctx), e.auditEntry(runID, who, opID, op, name, opErr, lease)); err != nil {
+		return &auditError{err}
+	}
+	return nil
+}
+
+// auditEntry is the audit trail's entry for op: applied, or failed or
+// refused with opErr.
+func (e *Engine) auditEntry(runID int64, who runAudit, opID string, op reconcile.Op, name string, opErr error, lease gate.Lease) AuditEntry {
+	en := AuditEntry{Time: e.now().UTC(), RunID: runID, OpID: opID, CloudID: op.CloudID, Name: name, Action: string(op.Action), DN: op.DN,
+		Changes: op.Changes, Outcome: OutcomeApplied, Instance: lease.Instance, Token: lease.Token, Actor: who.actor, AllowDeletes: who.allowDeletes}
+	if r, ok := who.releases[op.CloudID]; ok && (op.Action == reconcile.Delete || op.Action == reconcile.Move) {
+		en.Release = &r
+	}
+	en.Adopted = who.adopted[op.CloudID]
+	switch op.Action {
+	case reconcile.Create, reconcile.AddMembers:
+		en.MembersAdded = op.Members
+	case reconcile.RemoveMembers:
+		en.MembersRemoved = op.Members
+	case reconcile.Rename, reconcile.Move:
+		en.NewDN = op.FinalDN()
+	}
+	var refused *gate.RefusedError
+	switch {
+	case errors.As(opErr, &refused):
+		en.Outcome, en.Error, en.Rule = OutcomeRefused, opErr.Error(), string(refused.Rule)
+	case opErr != nil:
+		en.Outcome, en.Error = OutcomeFailed, opErr.Error()
+	}
+	return en
+}
