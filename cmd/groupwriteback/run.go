@@ -16,6 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/groupwriteback/groupwriteback/internal/advice"
+	"github.com/groupwriteback/groupwriteback/internal/config"
+	"github.com/groupwriteback/groupwriteback/internal/console"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
 	"github.com/groupwriteback/groupwriteback/internal/server"
@@ -169,6 +172,9 @@ func (o *runOptions) serve(sched *scheduler.Scheduler, st *store.Store, metrics 
 	}
 	srv.Version = version
 	srv.Guard.Hosts = cfg.Server.AllowedHosts
+	if cfg.Server.Console.On() {
+		srv.Console = newConsole(cfg, st, cyc, logger)
+	}
 	if f := cfg.Server.TokenFile; f != "" {
 		tok, err := os.ReadFile(f)
 		if err != nil {
@@ -203,4 +209,32 @@ func mode(full bool) string {
 		return "full"
 	}
 	return "delta"
+}
+
+// newConsole makes the admin console the configuration turns on. One that
+// cannot reach the identity platform's discovery document now answers 503
+// with the reason, and the rest of the service runs on.
+func newConsole(cfg *config.Config, st *store.Store, od console.OnDemand, logger *slog.Logger) http.Handler {
+	auth, err := cfg.Cloud.SignInAuth()
+	var hc *http.Client
+	if err == nil {
+		hc, err = cfg.Cloud.HTTPClient()
+	}
+	var c *console.Console
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err = console.New(ctx, console.Config{Issuer: strings.TrimSuffix(cfg.Cloud.AuthorityURL, "/") + "/" + cfg.Cloud.TenantID + "/v2.0",
+			ClientID: cfg.Cloud.ClientID, ClientAuth: auth, RedirectURL: cfg.Server.Console.RedirectURL(), HTTPClient: hc,
+			SessionLifetime: cfg.Server.Console.SessionLifetime, Logger: logger}, st, od)
+	}
+	if err != nil {
+		a := advice.For(err)
+		logger.Error("the console is off: "+a.Summary, "fix", a.Fix, "detail", a.Detail)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "the console cannot sign anyone in: "+a.Line(), http.StatusServiceUnavailable)
+		})
+	}
+	logger.Info("console on", "url", strings.TrimSuffix(cfg.Server.Console.PublicURL, "/")+"/console/")
+	return c.Handler()
 }

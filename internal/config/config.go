@@ -206,6 +206,26 @@ type Server struct {
 	// AllowedHosts are the host names the server answers to, besides IP
 	// addresses, localhost and the machine's name (DNS rebinding defence).
 	AllowedHosts []string `yaml:"allowed_hosts"`
+	// Console is the admin console (/console/), signed in with Entra ID.
+	Console Console `yaml:"console"`
+}
+
+// Console is the admin console's sign-in.
+type Console struct {
+	// PublicURL is the URL browsers reach this server at (https, or
+	// http on loopback); setting it turns the console on. The app
+	// registration's web redirect URI is PublicURL + /console/callback.
+	PublicURL string `yaml:"public_url"`
+	// SessionLifetime bounds a sign-in (default 8h).
+	SessionLifetime time.Duration `yaml:"session_lifetime"`
+}
+
+// On reports whether the console is turned on.
+func (c Console) On() bool { return c.PublicURL != "" }
+
+// RedirectURL is the console's sign-in callback.
+func (c Console) RedirectURL() string {
+	return strings.TrimSuffix(c.PublicURL, "/") + "/console/callback"
 }
 
 // Loopback reports whether the server listens on loopback only.

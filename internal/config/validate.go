@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/state"
 )
@@ -226,6 +227,22 @@ func (c *Config) validateOperations(bad badFunc) {
 			bad("server.token_file", "%v", err)
 		} else if len(strings.TrimSpace(string(tok))) < 16 {
 			bad("server.token_file", "the token in %s is shorter than 16 characters", f)
+		}
+	}
+	if con := c.Server.Console; con.On() {
+		u, err := url.Parse(con.PublicURL)
+		loopback := err == nil && u.Scheme == "http" && (u.Hostname() == "localhost" || net.ParseIP(u.Hostname()) != nil && net.ParseIP(u.Hostname()).IsLoopback())
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && !loopback) || (u.Path != "" && u.Path != "/"):
+			bad("server.console.public_url", "%q is not the https URL browsers reach this server at (scheme and host only; http only on loopback): "+
+				"the console's session cookie is Secure", con.PublicURL)
+		case c.Server.Listen == "off":
+			bad("server.console.public_url", "the console needs the HTTP server: server.listen is off")
+		case c.Cloud.Credential == graph.CredentialManagedIdentity:
+			bad("server.console.public_url", "a managed identity cannot sign users in: the console needs cloud.credential client_secret, certificate or workload_identity")
+		}
+		if con.SessionLifetime < 0 || con.SessionLifetime > 7*24*time.Hour {
+			bad("server.console.session_lifetime", "%s is not between 0 (8h) and a week", con.SessionLifetime)
 		}
 	}
 	switch c.Log.Level {

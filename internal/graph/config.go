@@ -2,8 +2,11 @@ package graph
 
 import (
 	"context"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +19,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azcloud "github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 
 	"github.com/groupwriteback/groupwriteback/internal/secret"
 )
@@ -261,4 +266,60 @@ func (c *Config) Open(_ context.Context, logger *slog.Logger) (*Client, error) {
 // which doctor uses too, with a shorter retry policy (zero: the default).
 func (c *Config) Client(hc *http.Client, cred azcore.TokenCredential, logger *slog.Logger, retry RetryPolicy) (*Client, error) {
 	return New(Options{GraphURL: c.GraphURL, Credential: cred, HTTPClient: hc, Logger: logger, Retry: retry})
+}
+
+// SignInAuth is how the app authenticates when it redeems a user's
+// authorization code (the console's sign-in): its client secret, a client
+// assertion signed with its certificate's key (private_key_jwt), or the
+// federated token of workload identity. A managed identity cannot sign
+// users in.
+func (c *Config) SignInAuth() (func(ctx context.Context, form map[string]string) error, error) {
+	tokenURL := c.AuthorityURL + "/" + c.TenantID + "/oauth2/v2.0/token"
+	switch c.Credential {
+	case CredentialClientSecret:
+		return func(_ context.Context, form map[string]string) error {
+			form["client_secret"] = c.ClientSecret.Reveal()
+			return nil
+		}, nil
+	case CredentialCertificate:
+		data, err := os.ReadFile(c.CertificateFile)
+		if err != nil {
+			return nil, fmt.Errorf("graph: certificate_file: %w", err)
+		}
+		var pw []byte
+		if c.CertificatePassword.IsSet() {
+			pw = []byte(c.CertificatePassword.Reveal())
+		}
+		certs, key, err := azidentity.ParseCertificates(data, pw)
+		if err != nil {
+			return nil, fmt.Errorf("graph: certificate_file %s: %w", c.CertificateFile, err)
+		}
+		rsaKey, ok := key.(*rsa.PrivateKey)
+		if !ok || len(certs) == 0 {
+			return nil, fmt.Errorf("graph: certificate_file %s: Entra ID takes an RSA key for a client assertion", c.CertificateFile)
+		}
+		thumb := sha256.Sum256(certs[0].Raw)
+		return func(_ context.Context, form map[string]string) error {
+			now := time.Now()
+			tok := jwt.NewWithClaims(jwt.SigningMethodPS256, jwt.MapClaims{"aud": tokenURL, "iss": c.ClientID, "sub": c.ClientID,
+				"jti": uuid.NewString(), "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()})
+			tok.Header["x5t#S256"] = base64.RawURLEncoding.EncodeToString(thumb[:])
+			signed, err := tok.SignedString(rsaKey)
+			if err != nil {
+				return err
+			}
+			form["client_assertion_type"], form["client_assertion"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", signed
+			return nil
+		}, nil
+	case CredentialWorkloadIdentity:
+		return func(_ context.Context, form map[string]string) error {
+			b, err := os.ReadFile(c.FederatedTokenFile)
+			if err != nil {
+				return fmt.Errorf("graph: federated_token_file: %w", err)
+			}
+			form["client_assertion_type"], form["client_assertion"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", strings.TrimSpace(string(b))
+			return nil
+		}, nil
+	}
+	return nil, fmt.Errorf("graph: credential %q cannot sign users in to the console: use a client secret, a certificate or workload identity", c.Credential)
 }

@@ -97,7 +97,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.identityError(w, r, 400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
 		return
 	}
-	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" {
+	if gt := r.PostForm.Get("grant_type"); gt != "client_credentials" && gt != "authorization_code" {
 		s.identityError(w, r, 400, "unsupported_grant_type", 70003, fmt.Sprintf("The app requested an unsupported grant type '%s'.", gt))
 		return
 	}
@@ -110,6 +110,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	app := s.tenant.apps[clientID]
 	if app == nil {
 		s.identityError(w, r, 400, "unauthorized_client", 700016, fmt.Sprintf("Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, s.tenant.id))
+		return
+	}
+	if r.PostForm.Get("grant_type") == "authorization_code" {
+		if !s.clientAuthenticated(w, r, app) {
+			return
+		}
+		s.redeemCode(w, r, app)
 		return
 	}
 	// MSAL adds the OpenID Connect scopes to every request; Entra ignores
@@ -138,23 +145,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.identityError(w, r, 400, "invalid_resource", 500011, fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, s.tenant.id))
 		return
 	}
-	switch {
-	case r.PostForm.Get("client_assertion") != "":
-		if err := s.verifyAssertion(r, app); err != nil {
-			s.identityError(w, r, 401, "invalid_client", 700027, "Client assertion failed signature validation. "+err.Error())
-			return
-		}
-	default:
-		secret := r.PostForm.Get("client_secret")
-		if secret == "" {
-			if _, p, ok := r.BasicAuth(); ok {
-				secret = p
-			}
-		}
-		if !secretMatches(app, secret) {
-			s.identityError(w, r, 401, "invalid_client", 7000215, fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", clientID))
-			return
-		}
+	if !s.clientAuthenticated(w, r, app) {
+		return
 	}
 	signed, secs, err := s.issueToken(app, s.base(r))
 	if err != nil {
@@ -407,4 +399,28 @@ func verifyFederated(assertion string, app *Application) error {
 		return nil
 	}
 	return fmt.Errorf("no federated identity credential matches the assertion: %w", errors.Join(errs...))
+}
+
+// clientAuthenticated checks the app's credential on a token request (a
+// client assertion, or a secret in the form or basic auth), and answers
+// the refusal itself.
+func (s *Server) clientAuthenticated(w http.ResponseWriter, r *http.Request, app *Application) bool {
+	if r.PostForm.Get("client_assertion") != "" {
+		if err := s.verifyAssertion(r, app); err != nil {
+			s.identityError(w, r, 401, "invalid_client", 700027, "Client assertion failed signature validation. "+err.Error())
+			return false
+		}
+		return true
+	}
+	secret := r.PostForm.Get("client_secret")
+	if secret == "" {
+		if _, p, ok := r.BasicAuth(); ok {
+			secret = p
+		}
+	}
+	if !secretMatches(app, secret) {
+		s.identityError(w, r, 401, "invalid_client", 7000215, fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", app.AppID))
+		return false
+	}
+	return true
 }

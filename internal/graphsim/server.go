@@ -101,6 +101,8 @@ type Server struct {
 	plans        map[string]*plan
 	planOrder    []string
 	deltaCount   int
+	// codes are the authorization codes of users' sign-ins (signin.go).
+	codes codes
 }
 
 // signingKey is made once per process: RSA key generation is slow, and
@@ -161,6 +163,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.handleOpenIDConfiguration)
 	mux.HandleFunc("GET /common/discovery/instance", s.handleInstanceDiscovery)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
+	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.handleKeys)
 	mux.HandleFunc("GET /msi/token", s.handleManagedIdentity)
 
 	api := func(pattern string, h func(http.ResponseWriter, *http.Request, caller)) {

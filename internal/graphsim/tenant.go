@@ -82,6 +82,8 @@ type Tenant struct {
 	// extensions are the directory extension properties the apps define,
 	// by the kind that carries them; fixed once the tenant is built.
 	extensions map[kind]map[string]bool
+	// assignments are the app role assignments, as the tenant file gave them.
+	assignments []AppRoleAssignment
 }
 
 // NewTenant builds a tenant from its file.
@@ -93,7 +95,7 @@ func NewTenant(tf *TenantFile) (*Tenant, error) {
 		id: tf.TenantID, domain: tf.DefaultDomain,
 		apps: map[string]*Application{}, live: map[string]*object{}, deleted: map[string]*object{}, upns: map[string]string{},
 		generation: newID()[:8], unifiedWB: tf.Settings.NewUnifiedGroupWritebackDefault,
-		realNow: time.Now, identities: tf.ManagedIdentities,
+		realNow: time.Now, identities: tf.ManagedIdentities, assignments: tf.AppRoleAssignments,
 	}
 	if t.domain == "" {
 		t.domain = "contoso.onmicrosoft.com"

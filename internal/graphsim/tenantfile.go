@@ -23,6 +23,9 @@ type TenantFile struct {
 	// from the App Service managed identity endpoint (/msi/token), as an
 	// app running on Azure does. Each names an application for permissions.
 	ManagedIdentities []ManagedIdentity `json:"managedIdentities,omitempty"`
+	// AppRoleAssignments give users the apps' roles (users sign in with
+	// the password of their passwordProfile).
+	AppRoleAssignments []AppRoleAssignment `json:"appRoleAssignments,omitempty"`
 }
 
 // ManagedIdentity is a managed identity the emulator hands tokens to.
@@ -61,6 +64,36 @@ type Application struct {
 	// property extension_<appId without hyphens>_<name> of its target
 	// objects, which objects may carry and $select may name.
 	ExtensionProperties []ExtensionProperty `json:"extensionProperties,omitempty"`
+	// Web holds the redirect URIs users signing in to the app may be sent
+	// back to (the application's web.redirectUris).
+	Web *WebApplication `json:"web,omitempty"`
+	// AppRoles are the roles the app defines (the application's
+	// appRoles); a user assigned one gets its value in the roles claim of
+	// the ID tokens issued to the app.
+	AppRoles []AppRole `json:"appRoles,omitempty"`
+}
+
+// WebApplication is the web platform of an application registration.
+type WebApplication struct {
+	RedirectURIs []string `json:"redirectUris"`
+}
+
+// AppRole is a role an application defines.
+type AppRole struct {
+	ID                 string   `json:"id"`
+	Value              string   `json:"value"`
+	DisplayName        string   `json:"displayName,omitempty"`
+	AllowedMemberTypes []string `json:"allowedMemberTypes,omitempty"`
+	IsEnabled          *bool    `json:"isEnabled,omitempty"`
+}
+
+// AppRoleAssignment gives a user one of an app's roles. In Graph it is
+// made on the app's service principal (resourceId); the emulator names the
+// app by its appId.
+type AppRoleAssignment struct {
+	PrincipalID string `json:"principalId"`
+	AppID       string `json:"appId"`
+	AppRoleID   string `json:"appRoleId"`
 }
 
 // ExtensionProperty is a directory extension definition.

@@ -74,6 +74,27 @@ func (g Guard) wrap(next http.Handler, logger *slog.Logger) http.Handler {
 	})
 }
 
+// wrapConsole guards the console: the host check, and no POST from
+// another origin; its sessions, roles and CSRF tokens are its own.
+func (g Guard) wrapConsole(next http.Handler, logger *slog.Logger) http.Handler {
+	hostname, _ := os.Hostname()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !g.hostAllowed(r.Host, hostname) {
+			logger.Warn("refused a console request for a host this server does not answer to", "host", r.Host, "remote", r.RemoteAddr)
+			http.Error(w, fmt.Sprintf("this server does not answer to the host %q: add it to server.allowed_hosts", r.Host), http.StatusMisdirectedRequest)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
+				logger.Warn("refused a console request from another origin", "origin", o, "path", r.URL.Path, "remote", r.RemoteAddr)
+				http.Error(w, "requests from another origin are refused", http.StatusForbidden)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (g Guard) hostAllowed(hostport, hostname string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {

@@ -132,3 +132,32 @@ func TestMutualTLS(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestConsoleBehindItsOwnGuard: the console signs its users in itself, so
+// the bearer token does not open it and it does not need one; the host
+// check and the refusal of another origin's POST stand in front of it,
+// and every other path still needs the token.
+func TestConsoleBehindItsOwnGuard(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	served := 0
+	s := New(&cycles{}, &history{}, NewMetrics(), time.Hour, notStaging, nil)
+	s.Guard = Guard{Token: token}
+	s.Console = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ })
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, method, path, host string
+		headers                  map[string]string
+		code, served             int
+	}{
+		{"a console page, no token", "GET", "/console/", "", nil, 200, 1},
+		{"a console form, same origin", "POST", "/console/held", "", map[string]string{"Origin": srv.URL}, 200, 2},
+		{"a console form from another site", "POST", "/console/held", "", map[string]string{"Origin": "https://attacker.example"}, 403, 2},
+		{"the console for another host", "GET", "/console/", "attacker.example", nil, 421, 2},
+		{"the status page still needs the token", "GET", "/", "", nil, 401, 2},
+	} {
+		if code := call(t, tc.method, srv.URL+tc.path, tc.host, tc.headers); code != tc.code || served != tc.served {
+			t.Errorf("%s: %d (console served %d), want %d (%d)", tc.name, code, served, tc.code, tc.served)
+		}
+	}
+}

@@ -70,6 +70,10 @@ type Server struct {
 	Version string
 	// Guard says who may ask what.
 	Guard Guard
+	// Console, when set, serves /console/: the admin console, which signs
+	// its users in itself (no bearer token), behind the host and origin
+	// checks.
+	Console http.Handler
 	// HA, when the state is shared, says which instance is active: this
 	// one, as a standby, is a staging server.
 	HA  Election
@@ -123,7 +127,14 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /sync", s.sync)
 	mux.HandleFunc("GET /{$}", s.page)
-	return s.Guard.wrap(mux, s.logger)
+	guarded := s.Guard.wrap(mux, s.logger)
+	if s.Console == nil {
+		return guarded
+	}
+	outer := http.NewServeMux()
+	outer.Handle("/console/", s.Guard.wrapConsole(s.Console, s.logger))
+	outer.Handle("/", guarded)
+	return outer
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,336 @@
+package console_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/console"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/graphsim"
+	"github.com/groupwriteback/groupwriteback/internal/state"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+const (
+	tenantID  = "7a1c3f9e-2b4d-4e8a-9c61-0d5e8f2a1b3c"
+	appID     = "5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10"
+	appSecret = "app-secret"
+	readerID  = "0a000000-0000-4000-8000-00000000000a"
+	opID      = "0b000000-0000-4000-8000-00000000000b"
+	roleRead  = "a1a1a1a1-0000-4000-8000-000000000001"
+	roleOp    = "a1a1a1a1-0000-4000-8000-000000000002"
+	heldA     = "6a1e0c55-0001-4f0e-9d3b-2c1a0b000001"
+	heldB     = "6a1e0c55-0002-4f0e-9d3b-2c1a0b000002"
+	hostile   = "6a1e0c55-0003-4f0e-9d3b-2c1a0b000003"
+)
+
+// recordingOnDemand provisions nothing; it keeps who asked.
+type recordingOnDemand struct {
+	mu     sync.Mutex
+	actors []string
+}
+
+func (o *recordingOnDemand) SyncGroup(ctx context.Context, group string) (*engine.Result, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.actors = append(o.actors, engine.ActorOf(ctx)+" "+group)
+	return &engine.Result{Mode: "group", Trace: &engine.Trace{CloudID: group, Decision: "written back as a universal security group"}}, nil
+}
+
+// env is a console behind TLS, signing in through graphsim, on a state
+// file holding two held deletes and a group with a hostile name.
+type env struct {
+	t        *testing.T
+	url      string
+	st       *store.Store
+	onDemand *recordingOnDemand
+	roots    *x509.CertPool
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	var handler http.Handler
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	yes := true
+	tf := &graphsim.TenantFile{TenantID: tenantID,
+		Applications: []graphsim.Application{{AppID: appID, DisplayName: "groupwriteback", PasswordCredentials: []graphsim.PasswordCredential{{SecretText: appSecret}},
+			Web:      &graphsim.WebApplication{RedirectURIs: []string{srv.URL + "/console/callback"}},
+			AppRoles: []graphsim.AppRole{{ID: roleRead, Value: console.RoleReader, IsEnabled: &yes}, {ID: roleOp, Value: console.RoleOperator, IsEnabled: &yes}}}},
+		Users: []map[string]any{
+			{"id": readerID, "displayName": "Rita Reader", "userPrincipalName": "rita@contoso.test", "passwordProfile": map[string]any{"password": "rita-pw"}},
+			{"id": opID, "displayName": "Otto Operator", "userPrincipalName": "otto@contoso.test", "passwordProfile": map[string]any{"password": "otto-pw"}},
+			{"displayName": "Nina Norole", "userPrincipalName": "nina@contoso.test", "passwordProfile": map[string]any{"password": "nina-pw"}},
+		},
+		AppRoleAssignments: []graphsim.AppRoleAssignment{{PrincipalID: readerID, AppID: appID, AppRoleID: roleRead}, {PrincipalID: opID, AppID: appID, AppRoleID: roleOp}},
+	}
+	sim, err := graphsim.Start(graphsim.Options{Tenant: tf, CertDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	pem, err := os.ReadFile(sim.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots.AppendCertsFromPEM(pem)
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.SetStatus(context.Background(), []state.GroupStatus{
+		{CloudID: heldA, Name: "Team A", DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test", State: state.Held, Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
+		{CloudID: heldB, Name: "Team B", DN: "CN=Team B,OU=Cloud,DC=contoso,DC=test", State: state.Held, Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
+		{CloudID: hostile, Name: `<script>alert(1)</script><img src=x onerror=alert(2)>`, DN: `CN=\<b\>x,OU=Cloud,DC=contoso,DC=test`, State: state.InStep},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	od := &recordingOnDemand{}
+	c, err := console.New(context.Background(), console.Config{Issuer: sim.URL + "/" + tenantID + "/v2.0", ClientID: appID, RedirectURL: srv.URL + "/console/callback",
+		ClientAuth: func(_ context.Context, form map[string]string) error { form["client_secret"] = appSecret; return nil },
+		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}}, st, od)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler = c.Handler()
+	return &env{t: t, url: srv.URL, st: st, onDemand: od, roots: roots}
+}
+
+// browser is a client with its own cookies, as one browser is.
+type browser struct {
+	t  *testing.T
+	hc *http.Client
+	e  *env
+	// callback is the last callback answer's Set-Cookie header.
+	setCookie string
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: e.t, e: e}
+	b.hc = &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.roots}},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error { return nil }}
+	return b
+}
+
+var hidden = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+func unescape(s string) string {
+	return strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">").Replace(s)
+}
+
+// signIn opens the console and signs in at graphsim's form as login.
+func (b *browser) signIn(login, password string) (int, string) {
+	b.t.Helper()
+	resp, err := b.hc.Get(b.e.url + "/console/")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	page := read(b.t, resp)
+	if !strings.Contains(page, `id="passwd"`) {
+		b.t.Fatalf("not the sign-in form: %s", page)
+	}
+	form := url.Values{"login": {login}, "passwd": {password}}
+	for _, m := range hidden.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], unescape(m[2]))
+	}
+	b.hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if strings.HasSuffix(req.URL.Path, "/console/") && len(via) > 0 && strings.HasSuffix(via[len(via)-1].URL.Path, "/callback") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	resp, err = b.hc.PostForm(resp.Request.URL.String(), form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.setCookie = resp.Header.Get("Set-Cookie")
+	page = read(b.t, resp)
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, page
+	}
+	// The callback's page moves on by a navigation of its own.
+	m := regexp.MustCompile(`url=([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		b.t.Fatalf("the callback page does not move on: %s", page)
+	}
+	return b.get(unescape(m[1]))
+}
+
+func (b *browser) get(path string) (int, string) {
+	b.t.Helper()
+	resp, err := b.hc.Get(b.e.url + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp.StatusCode, read(b.t, resp)
+}
+
+func (b *browser) post(path string, form url.Values) (int, string) {
+	b.t.Helper()
+	resp, err := b.hc.PostForm(b.e.url+path, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp.StatusCode, read(b.t, resp)
+}
+
+func read(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the page: %s", page)
+	}
+	return unescape(m[1])
+}
+
+func TestSignInRolesAndHeldDeletes(t *testing.T) {
+	e := newEnv(t)
+
+	// A reader signs in through Entra's (graphsim's) authorization code
+	// flow with PKCE, sees every group, the hostile name escaped, and no
+	// button.
+	rita := e.browser()
+	code, page := rita.signIn("rita@contoso.test", "rita-pw")
+	if code != http.StatusOK || !strings.Contains(page, "rita@contoso.test (reader)") || !strings.Contains(page, "3 groups") {
+		t.Fatalf("reader's inventory: %d\n%s", code, page)
+	}
+	for _, attr := range []string{"Secure", "HttpOnly", "SameSite=Strict", "Path=/console/"} {
+		if !strings.Contains(rita.setCookie, attr) {
+			t.Errorf("session cookie %q lacks %s", rita.setCookie, attr)
+		}
+	}
+	if strings.Contains(page, "<script>alert") || strings.Contains(page, "<img src=x") || !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("a hostile group name is not escaped:\n%s", page)
+	}
+	if _, page = rita.get("/console/held"); strings.Contains(page, `id="release"`) || strings.Contains(page, `type="checkbox"`) || !strings.Contains(page, "Team A") {
+		t.Errorf("the reader's held page offers actions, or lacks the held groups:\n%s", page)
+	}
+	if _, page = rita.get("/console/groups/" + heldA); strings.Contains(page, `id="provision"`) {
+		t.Error("the reader is offered provision now")
+	}
+	csrf := csrfOf(t, page)
+	if code, _ := rita.post("/console/held", url.Values{"csrf": {csrf}, "group": {heldA}, "decision": {"release"}, "reason": {"x"}, "confirm": {"release 1"}}); code != http.StatusForbidden {
+		t.Errorf("a reader's release: %d, want 403", code)
+	}
+	if code, _ := rita.post("/console/groups/"+heldA+"/provision", url.Values{"csrf": {csrf}}); code != http.StatusForbidden {
+		t.Errorf("a reader's provision: %d, want 403", code)
+	}
+
+	// An operator approves one of two held deletes and keeps the other.
+	otto := e.browser()
+	if code, page = otto.signIn("otto@contoso.test", "otto-pw"); code != http.StatusOK || !strings.Contains(page, "(operator)") {
+		t.Fatalf("operator: %d\n%s", code, page)
+	}
+	_, page = otto.get("/console/held")
+	csrf = csrfOf(t, page)
+	// A forged POST (no CSRF token, or another session's) is refused.
+	if code, _ := otto.post("/console/held", url.Values{"group": {heldA}, "decision": {"release"}, "reason": {"x"}, "confirm": {"release 1"}}); code != http.StatusForbidden {
+		t.Errorf("a POST without the CSRF token: %d", code)
+	}
+	if code, _ := otto.post("/console/held", url.Values{"csrf": {csrfOf(t, func() string { _, p := rita.get("/console/held"); return p }())}, "group": {heldA},
+		"decision": {"release"}, "reason": {"x"}, "confirm": {"release 1"}}); code != http.StatusForbidden {
+		t.Errorf("a POST with another session's CSRF token: %d", code)
+	}
+	// The typed confirmation is required.
+	if code, page := otto.post("/console/held", url.Values{"csrf": {csrf}, "group": {heldA}, "decision": {"release"}, "reason": {"project ended"}, "confirm": {"yes"}}); code != http.StatusBadRequest ||
+		!strings.Contains(page, `type &#34;release 1&#34; to confirm`) {
+		t.Errorf("release without the typed confirmation: %d\n%s", code, page)
+	}
+	if rs, _ := e.st.Releases(context.Background()); len(rs) != 0 {
+		t.Fatalf("released without confirmation: %+v", rs)
+	}
+	code, page = otto.post("/console/held", url.Values{"csrf": {csrf}, "group": {heldA}, "decision": {"release"}, "reason": {"project ended (CHG-1)"}, "confirm": {"release 1"}})
+	if code != http.StatusOK || !strings.Contains(page, "1 released by otto@contoso.test") {
+		t.Fatalf("release: %d\n%s", code, page)
+	}
+	if code, _ = otto.post("/console/held", url.Values{"csrf": {csrf}, "group": {heldB}, "decision": {"keep"}}); code != http.StatusOK {
+		t.Fatalf("keep: %d", code)
+	}
+	rs, err := e.st.Releases(context.Background())
+	if err != nil || len(rs) != 1 || rs[0].CloudID != heldA || rs[0].By != "console:otto@contoso.test" || rs[0].Reason != "project ended (CHG-1)" ||
+		rs[0].DN != "CN=Team A,OU=Cloud,DC=contoso,DC=test" || rs[0].Action != "delete" || rs[0].Expires.Before(time.Now().Add(23*time.Hour)) {
+		t.Fatalf("releases: %+v, %v", rs, err)
+	}
+	// Provision now runs the on-demand cycle as the signed-in user.
+	code, page = otto.post("/console/groups/"+hostile+"/provision", url.Values{"csrf": {csrf}})
+	if code != http.StatusOK || !strings.Contains(page, "Provisioned now.") || !strings.Contains(page, "written back as a universal security group") {
+		t.Fatalf("provision: %d\n%s", code, page)
+	}
+	if len(e.onDemand.actors) != 1 || e.onDemand.actors[0] != "console:otto@contoso.test "+hostile {
+		t.Errorf("on demand asked by %v", e.onDemand.actors)
+	}
+}
+
+func TestSignInRefusals(t *testing.T) {
+	e := newEnv(t)
+	// A user with neither role gets no session.
+	nina := e.browser()
+	if code, page := nina.signIn("nina@contoso.test", "nina-pw"); code != http.StatusForbidden || !strings.Contains(page, console.RoleReader) || nina.setCookie != "" {
+		t.Errorf("no role: %d, cookie %q\n%s", code, nina.setCookie, page)
+	}
+	// A callback the console did not start is refused.
+	b := e.browser()
+	if code, page := b.get("/console/callback?state=forged&code=whatever"); code != http.StatusUnauthorized || !strings.Contains(page, "unknown") {
+		t.Errorf("forged callback: %d\n%s", code, page)
+	}
+	// Without a session every page sends to sign-in, and a POST is refused.
+	b.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := b.hc.Get(e.url + "/console/held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/console/login?next=") {
+		t.Errorf("no session: %d %s", resp.StatusCode, loc)
+	}
+	if code, _ := b.post("/console/held", url.Values{"group": {heldA}}); code != http.StatusUnauthorized {
+		t.Errorf("a POST with no session: %d", code)
+	}
+	// A wrong password is Entra's error, on its own form.
+	c := e.browser()
+	resp, err = c.hc.Get(e.url + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := read(t, resp)
+	form := url.Values{"login": {"otto@contoso.test"}, "passwd": {"wrong"}}
+	for _, m := range hidden.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], unescape(m[2]))
+	}
+	resp, err = c.hc.PostForm(resp.Request.URL.String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := read(t, resp); !strings.Contains(page, "AADSTS50126") {
+		t.Errorf("wrong password: %s", page)
+	}
+}

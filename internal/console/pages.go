@@ -1,0 +1,300 @@
+package console
+
+import (
+	"fmt"
+	"html/template"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/advice"
+	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/state"
+)
+
+// view is what every page is given.
+type view struct {
+	Title, Error, Notice, Next string
+	User, CSRF                 string
+	Operator                   bool
+	Data                       any
+}
+
+var funcs = template.FuncMap{
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"reason": policy.MemberReasonText,
+}
+
+// render writes page, the session's user and CSRF token in the view.
+func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page string, v view) {
+	if s := c.sessions.of(r); s != nil {
+		v.User, v.CSRF, v.Operator = s.id.Username, s.csrf, s.may(RoleOperator)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := c.pages.ExecuteTemplate(w, page, v); err != nil {
+		c.logger.Error("console page", "page", page, "error", err)
+	}
+}
+
+// pageSize is the inventory's rows a page.
+const pageSize = 100
+
+// inventoryView is the inventory page's data.
+type inventoryView struct {
+	Query, State    string
+	States          []string
+	Rows            []state.GroupStatus
+	Total, Page, Of int
+	Prev, NextPage  string
+}
+
+// inventory lists every group the state knows, searched by name, cloud
+// id or DN, filtered by state, a page at a time.
+func (c *Console) inventory(w http.ResponseWriter, r *http.Request, s *session) {
+	q := r.URL.Query()
+	v := inventoryView{Query: strings.TrimSpace(q.Get("q")), State: q.Get("state"),
+		States: []string{state.InStep, state.Failed, state.Held, state.NotWritable, state.Pending, state.OutOfScope, state.Quarantined, state.Deleted}}
+	var states []string
+	if v.State != "" {
+		states = []string{v.State}
+	}
+	all, err := c.state.Statuses(r.Context(), states...)
+	if err != nil {
+		c.render(w, r, http.StatusInternalServerError, "inventory.html", view{Title: "Groups", Error: advice.For(err).Line()})
+		return
+	}
+	needle := strings.ToLower(v.Query)
+	for _, st := range all {
+		if needle == "" || strings.Contains(strings.ToLower(st.Name), needle) || strings.EqualFold(st.CloudID, needle) || strings.Contains(strings.ToLower(st.DN), needle) {
+			v.Rows = append(v.Rows, st)
+		}
+	}
+	sort.Slice(v.Rows, func(i, j int) bool {
+		if a, b := strings.ToLower(v.Rows[i].Name), strings.ToLower(v.Rows[j].Name); a != b {
+			return a < b
+		}
+		return v.Rows[i].CloudID < v.Rows[j].CloudID
+	})
+	v.Total = len(v.Rows)
+	v.Of = max(1, (v.Total+pageSize-1)/pageSize)
+	v.Page, _ = strconv.Atoi(q.Get("page"))
+	v.Page = min(max(v.Page, 1), v.Of)
+	v.Rows = v.Rows[(v.Page-1)*pageSize : min(v.Page*pageSize, v.Total)]
+	link := func(p int) string {
+		return "?" + (urlValues{"q": v.Query, "state": v.State, "page": strconv.Itoa(p)}).encode()
+	}
+	if v.Page > 1 {
+		v.Prev = link(v.Page - 1)
+	}
+	if v.Page < v.Of {
+		v.NextPage = link(v.Page + 1)
+	}
+	c.render(w, r, http.StatusOK, "inventory.html", view{Title: "Groups", Data: v})
+}
+
+// urlValues encodes the non-empty values of a query.
+type urlValues map[string]string
+
+func (u urlValues) encode() string {
+	keys := make([]string, 0, len(u))
+	for k, v := range u {
+		if v != "" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + urlQueryEscape(u[k])
+	}
+	return strings.Join(parts, "&")
+}
+
+// groupView is the group page's data.
+type groupView struct {
+	Status     *state.GroupStatus
+	Operations []state.Operation
+	Release    *state.Release
+	Result     *engine.Result
+}
+
+// group shows one group: its status, its last operations, a standing
+// release, and (for an operator) the button that provisions it now.
+func (c *Console) group(w http.ResponseWriter, r *http.Request, s *session) {
+	c.renderGroup(w, r, r.PathValue("id"), nil, "")
+}
+
+func (c *Console) renderGroup(w http.ResponseWriter, r *http.Request, id string, res *engine.Result, notice string) {
+	ctx := r.Context()
+	all, err := c.state.Statuses(ctx)
+	if err != nil {
+		c.render(w, r, http.StatusInternalServerError, "group.html", view{Title: "Group", Error: advice.For(err).Line()})
+		return
+	}
+	v := groupView{Result: res}
+	for i := range all {
+		if strings.EqualFold(all[i].CloudID, id) {
+			v.Status = &all[i]
+		}
+	}
+	if v.Status == nil {
+		c.render(w, r, http.StatusNotFound, "group.html", view{Title: "Group", Error: "no group with the cloud id " + id})
+		return
+	}
+	if v.Operations, err = c.state.Operations(ctx, v.Status.CloudID, 20); err != nil {
+		c.render(w, r, http.StatusInternalServerError, "group.html", view{Title: "Group", Error: advice.For(err).Line()})
+		return
+	}
+	rs, err := c.state.Releases(ctx)
+	if err == nil {
+		for i := range rs {
+			if rs[i].CloudID == v.Status.CloudID {
+				v.Release = &rs[i]
+			}
+		}
+	}
+	c.render(w, r, http.StatusOK, "group.html", view{Title: v.Status.Name, Notice: notice, Data: v})
+}
+
+// provision runs the on-demand cycle of one group, its actor the
+// signed-in user, and shows the group with what the cycle did.
+func (c *Console) provision(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	if c.onDemand == nil {
+		http.Error(w, "this instance cannot provision a group now", http.StatusNotImplemented)
+		return
+	}
+	c.logger.Info("console: provision now", "user", s.id.Username, "cloud_id", id)
+	res, err := c.onDemand.SyncGroup(engine.WithActor(r.Context(), s.actor()), id)
+	notice := "Provisioned now."
+	if err != nil {
+		notice = "Not provisioned: " + advice.For(err).Line()
+	} else if len(res.Failures) > 0 {
+		notice = "Provisioned; the group is not in step: " + res.Failures[0].Message
+	}
+	c.renderGroup(w, r, id, res, notice)
+}
+
+// heldView is the held deletes page's data.
+type heldView struct {
+	Held     []heldRow
+	Released int
+}
+
+type heldRow struct {
+	state.GroupStatus
+	Release *state.Release
+}
+
+// held lists the groups whose delete or quarantine the threshold holds
+// back, each with its standing release.
+func (c *Console) held(w http.ResponseWriter, r *http.Request, s *session) {
+	c.renderHeld(w, r, "", "")
+}
+
+func (c *Console) renderHeld(w http.ResponseWriter, r *http.Request, notice, problem string) {
+	ctx := r.Context()
+	held, err := c.state.Statuses(ctx, state.Held)
+	if err != nil {
+		c.render(w, r, http.StatusInternalServerError, "held.html", view{Title: "Held deletes", Error: advice.For(err).Line()})
+		return
+	}
+	rs, err := c.state.Releases(ctx)
+	if err != nil {
+		c.render(w, r, http.StatusInternalServerError, "held.html", view{Title: "Held deletes", Error: advice.For(err).Line()})
+		return
+	}
+	byID := map[string]*state.Release{}
+	for i := range rs {
+		byID[rs[i].CloudID] = &rs[i]
+	}
+	v := heldView{}
+	for _, h := range held {
+		row := heldRow{GroupStatus: h, Release: byID[h.CloudID]}
+		if row.Release != nil {
+			v.Released++
+		}
+		v.Held = append(v.Held, row)
+	}
+	status := http.StatusOK
+	if problem != "" {
+		status = http.StatusBadRequest
+	}
+	c.render(w, r, status, "held.html", view{Title: "Held deletes", Notice: notice, Error: problem, Data: v})
+}
+
+// decideHeld approves (releases) or keeps the groups selected. Approving
+// takes a reason and a typed confirmation ("release N"); the release
+// names the signed-in user, and the audit entry of each removal carries
+// it.
+func (c *Console) decideHeld(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	ids := r.PostForm["group"]
+	if len(ids) == 0 {
+		c.renderHeld(w, r, "", "select the groups first")
+		return
+	}
+	held, err := c.state.Statuses(ctx, state.Held)
+	if err != nil {
+		c.renderHeld(w, r, "", advice.For(err).Line())
+		return
+	}
+	byID := map[string]state.GroupStatus{}
+	for _, h := range held {
+		byID[h.CloudID] = h
+	}
+	for _, id := range ids {
+		if _, ok := byID[id]; !ok {
+			c.renderHeld(w, r, "", fmt.Sprintf("%s is not held (any more): nothing was changed", id))
+			return
+		}
+	}
+	switch r.PostFormValue("decision") {
+	case "keep":
+		if err := c.state.DropReleases(ctx, ids); err != nil {
+			c.renderHeld(w, r, "", advice.For(err).Line())
+			return
+		}
+		c.logger.Info("console: held deletes kept", "user", s.id.Username, "groups", strings.Join(ids, ","))
+		c.renderHeld(w, r, fmt.Sprintf("%d kept: they stay held, and no release stands for them.", len(ids)), "")
+	case "release":
+		reason := strings.TrimSpace(r.PostFormValue("reason"))
+		want := fmt.Sprintf("release %d", len(ids))
+		switch {
+		case reason == "":
+			c.renderHeld(w, r, "", "say why these groups may go: the reason is recorded with each removal")
+			return
+		case len(reason) > 1000:
+			c.renderHeld(w, r, "", "the reason is longer than 1000 characters")
+			return
+		case strings.TrimSpace(r.PostFormValue("confirm")) != want:
+			c.renderHeld(w, r, "", fmt.Sprintf("type %q to confirm: nothing was released", want))
+			return
+		}
+		now := c.cfg.Now().UTC()
+		var rs []state.Release
+		for _, id := range ids {
+			h := byID[id]
+			action, _, _ := strings.Cut(h.Message, " ")
+			rs = append(rs, state.Release{CloudID: id, Name: h.Name, DN: h.DN, Action: action, By: s.actor(), Reason: reason, At: now, Expires: now.Add(c.cfg.ReleaseFor)})
+		}
+		if err := c.state.AddReleases(ctx, rs); err != nil {
+			c.renderHeld(w, r, "", advice.For(err).Line())
+			return
+		}
+		c.logger.Info("console: held deletes released", "user", s.id.Username, "groups", strings.Join(ids, ","), "reason", reason)
+		c.renderHeld(w, r, fmt.Sprintf("%d released by %s: the next cycle carries them out (the approval expires %s).", len(ids), s.id.Username,
+			now.Add(c.cfg.ReleaseFor).Format("2006-01-02 15:04 UTC")), "")
+	default:
+		c.renderHeld(w, r, "", "choose release or keep")
+	}
+}
