@@ -226,7 +226,7 @@ func newConsole(cfg *config.Config, st *store.Store, od console.OnDemand, logger
 		defer cancel()
 		c, err = console.New(ctx, console.Config{Issuer: strings.TrimSuffix(cfg.Cloud.AuthorityURL, "/") + "/" + cfg.Cloud.TenantID + "/v2.0",
 			ClientID: cfg.Cloud.ClientID, ClientAuth: auth, RedirectURL: cfg.Server.Console.RedirectURL(), HTTPClient: hc,
-			SessionLifetime: cfg.Server.Console.SessionLifetime, Logger: logger}, st, od)
+			SessionLifetime: cfg.Server.Console.SessionLifetime, AuditFile: auditFileOf(cfg), Logger: logger}, st, od)
 	}
 	if err != nil {
 		a := advice.For(err)
@@ -237,4 +237,12 @@ func newConsole(cfg *config.Config, st *store.Store, od console.OnDemand, logger
 	}
 	logger.Info("console on", "url", strings.TrimSuffix(cfg.Server.Console.PublicURL, "/")+"/console/")
 	return c.Handler()
+}
+
+// auditFileOf is the audit trail's file, or "" when none is kept.
+func auditFileOf(cfg *config.Config) string {
+	if cfg.Audit.Off() {
+		return ""
+	}
+	return cfg.Audit.File
 }

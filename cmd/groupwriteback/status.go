@@ -214,9 +214,13 @@ func runSummary(raw []byte) string {
 	var s struct {
 		engine.Counts
 		Error string `json:"error"`
+		Fix   string `json:"fix"`
 	}
 	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &s) != nil {
 		return ""
+	}
+	if s.Error != "" && s.Fix != "" {
+		return ": " + s.Error + ". Fix: " + s.Fix
 	}
 	if s.Error != "" {
 		return ": " + s.Error

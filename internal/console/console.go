@@ -33,8 +33,11 @@ const (
 
 // State is what the console reads and records in the state.
 type State interface {
+	Inventory(ctx context.Context, q state.InventoryQuery) ([]state.GroupStatus, int, error)
 	Statuses(ctx context.Context, states ...string) ([]state.GroupStatus, error)
 	Operations(ctx context.Context, cloudID string, n int) ([]state.Operation, error)
+	Runs(ctx context.Context, n int) ([]state.Run, error)
+	RunOperations(ctx context.Context, runID int64, n int) ([]state.Operation, error)
 	Releases(ctx context.Context) ([]state.Release, error)
 	AddReleases(ctx context.Context, rs []state.Release) error
 	DropReleases(ctx context.Context, ids []string) error
@@ -65,7 +68,10 @@ type Config struct {
 	SessionLifetime time.Duration
 	// ReleaseFor is how long an approval of a held delete stands.
 	ReleaseFor time.Duration
-	Logger     *slog.Logger
+	// AuditFile is the audit trail the run pages read their entries from
+	// ("" when none is kept).
+	AuditFile string
+	Logger    *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -116,9 +122,12 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /console/callback", c.callback)
 	mux.HandleFunc("POST /console/logout", c.signedIn(RoleReader, c.logout))
 	mux.HandleFunc("GET /console/{$}", c.signedIn(RoleReader, c.inventory))
+	mux.HandleFunc("GET /console/groups.csv", c.signedIn(RoleReader, c.inventoryCSV))
 	mux.HandleFunc("GET /console/groups/{id}", c.signedIn(RoleReader, c.group))
 	mux.HandleFunc("POST /console/groups/{id}/provision", c.signedIn(RoleOperator, c.provision))
 	mux.HandleFunc("GET /console/held", c.signedIn(RoleReader, c.held))
+	mux.HandleFunc("GET /console/runs", c.signedIn(RoleReader, c.runs))
+	mux.HandleFunc("GET /console/runs/{id}", c.signedIn(RoleReader, c.run))
 	mux.HandleFunc("POST /console/held", c.signedIn(RoleOperator, c.decideHeld))
 	return secureHeaders(mux)
 }

@@ -17,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/console"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 )
@@ -101,10 +103,37 @@ func newEnv(t *testing.T) *env {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A run with its operations and its audit entries.
+	ctx := context.Background()
+	runID, _, err := st.StartRun(ctx, "delta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecordOperations(ctx, []state.Operation{{RunID: runID, CloudID: heldA, Action: "update", DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test", Outcome: "applied", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.FinishRun(ctx, runID, "delta", state.OutcomePartial, map[string]int{"updated": 1, "failed": 1}); err != nil {
+		t.Fatal(err)
+	}
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+	trail, err := audit.Open(auditFile, audit.Options{Key: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range []audit.Entry{
+		{Time: time.Now(), RunID: runID, CloudID: heldA, Name: "Team A", Action: "update", DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test", Outcome: "applied", Actor: "cli:alice",
+			Changes: []reconcile.AttrChange{{Name: "description", Old: []string{"old words"}, New: []string{"new words"}}}, MembersAdded: []string{"CN=Ann,OU=Users,DC=contoso,DC=test"}},
+		{Time: time.Now(), RunID: runID + 1, CloudID: heldB, Name: "Team B", Action: "update", DN: "CN=Team B", Outcome: "applied", Actor: "service"},
+	} {
+		if err := trail.Audit(ctx, en); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trail.Close()
 	od := &recordingOnDemand{}
 	c, err := console.New(context.Background(), console.Config{Issuer: sim.URL + "/" + tenantID + "/v2.0", ClientID: appID, RedirectURL: srv.URL + "/console/callback",
 		ClientAuth: func(_ context.Context, form map[string]string) error { form["client_secret"] = appSecret; return nil },
-		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}}, st, od)
+		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}, AuditFile: auditFile}, st, od)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +249,7 @@ func TestSignInRolesAndHeldDeletes(t *testing.T) {
 	// button.
 	rita := e.browser()
 	code, page := rita.signIn("rita@contoso.test", "rita-pw")
-	if code != http.StatusOK || !strings.Contains(page, "rita@contoso.test (reader)") || !strings.Contains(page, "3 groups") {
+	if code != http.StatusOK || !strings.Contains(page, "rita@contoso.test (reader)") || !strings.Contains(page, "3 groups") || !strings.Contains(page, `id="csv"`) {
 		t.Fatalf("reader's inventory: %d\n%s", code, page)
 	}
 	for _, attr := range []string{"Secure", "HttpOnly", "SameSite=Strict", "Path=/console/"} {
@@ -243,6 +272,32 @@ func TestSignInRolesAndHeldDeletes(t *testing.T) {
 	}
 	if code, _ := rita.post("/console/groups/"+heldA+"/provision", url.Values{"csrf": {csrf}}); code != http.StatusForbidden {
 		t.Errorf("a reader's provision: %d, want 403", code)
+	}
+
+	// The runs, and one run with who wrote what, old and new.
+	if _, page = rita.get("/console/runs"); !strings.Contains(page, `href="/console/runs/1"`) || !strings.Contains(page, "1 failed, 1 updated") || !strings.Contains(page, "partial") {
+		t.Errorf("runs:\n%s", page)
+	}
+	_, page = rita.get("/console/runs/1")
+	for _, want := range []string{"cli:alice", "description: old words → new words", "+ <code>CN=Ann,OU=Users,DC=contoso,DC=test</code>", `id="operations"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("run 1 lacks %q:\n%s", want, page)
+		}
+	}
+	if strings.Contains(page, "Team B") {
+		t.Errorf("run 1 shows another run's entry:\n%s", page)
+	}
+	if code, _ := rita.get("/console/runs/99"); code != http.StatusNotFound {
+		t.Errorf("an unknown run: %d", code)
+	}
+
+	// The search as CSV: every row, a formula neutralised.
+	if err := e.st.SetStatus(context.Background(), []state.GroupStatus{{CloudID: "6a1e0c55-0004-4f0e-9d3b-2c1a0b000004", Name: `=HYPERLINK("http://x","Team C")`, State: state.InStep}}); err != nil {
+		t.Fatal(err)
+	}
+	if code, csv := rita.get("/console/groups.csv?q=team"); code != http.StatusOK || strings.Count(csv, "\n") != 4 ||
+		!strings.HasPrefix(csv, "cloudId,name,state,dn,message,updated\n") || !strings.Contains(csv, `"'=HYPERLINK(""http://x"",""Team C"")"`) {
+		t.Errorf("groups.csv: %d\n%s", code, csv)
 	}
 
 	// An operator approves one of two held deletes and keeps the other.

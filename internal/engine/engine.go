@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/advice"
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -181,7 +182,8 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	ce := e.withLogger(e.logger.With("run_id", runID))
 	p, err := ce.Plan(ctx, o)
 	if err != nil {
-		if ferr := e.store.FinishRun(context.WithoutCancel(ctx), runID, "", state.OutcomeFailed, map[string]string{"error": err.Error()}); ferr != nil {
+		a := advice.For(err) // the run history says it as the page and the log do
+		if ferr := e.store.FinishRun(context.WithoutCancel(ctx), runID, "", state.OutcomeFailed, map[string]string{"error": a.Summary, "fix": a.Fix, "detail": a.Detail}); ferr != nil {
 			ce.logger.Error("cannot record the run's end", "error", ferr)
 		}
 		return nil, err

@@ -143,3 +143,11 @@ type Operation struct {
 	Error   string    `json:"error,omitempty"`
 	At      time.Time `json:"at"`
 }
+
+// InventoryQuery chooses a page of groups: those whose name or DN holds
+// Text (case-insensitive), or whose cloud id is Text; of State when set;
+// ordered by name, then cloud id.
+type InventoryQuery struct {
+	Text, State   string
+	Offset, Limit int
+}

@@ -29,6 +29,9 @@ type Store interface {
 	TenantWritebackDefault(ctx context.Context) (value, ok bool, err error)
 	// AddReleases records admins' releases of held deletes.
 	AddReleases(ctx context.Context, rs []state.Release) error
+	// Inventory is a page of the groups a query chooses (the console).
+	Inventory(ctx context.Context, q state.InventoryQuery) ([]state.GroupStatus, int, error)
+	RunOperations(ctx context.Context, runID int64, n int) ([]state.Operation, error)
 	// Export and Import move a whole state between machines and stores.
 	Export(ctx context.Context) (*state.Export, error)
 	Import(ctx context.Context, e *state.Export) error
@@ -61,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Settings", testSettings},
 		{"PendingPlan", testPendingPlan},
 		{"ReleasesStandUntilTheyExpire", testReleases},
+		{"InventorySearchesAndPages", testInventory},
 		{"LeaseHandsOverWithNewToken", testLease},
 		{"FenceRefusesWritesOfALostLease", testFence},
 		{"Instances", testInstances},
@@ -301,6 +305,12 @@ func testOperations(t *testing.T, s Store) {
 	if ops, _ := s.Operations(ctx, "g1", 1); len(ops) != 1 || ops[0].Action != "update" {
 		t.Fatalf("the last operation of g1 = %+v", ops)
 	}
+	if ops, err := s.RunOperations(ctx, 2, 10); err != nil || len(ops) != 2 || ops[0].CloudID != "g1" || ops[1].CloudID != "g2" {
+		t.Fatalf("the operations of run 2 (in order) = %+v, %v", ops, err)
+	}
+	if ops, _ := s.RunOperations(ctx, 3, 10); len(ops) != 0 {
+		t.Fatalf("the operations of a run with none = %+v", ops)
+	}
 }
 
 func testSettings(t *testing.T, s Store) {
@@ -386,5 +396,52 @@ func testReleases(t *testing.T, s Store) {
 		t.Fatal(err)
 	} else if b, _ := json.Marshal(e); strings.Contains(string(b), "project ended") {
 		t.Fatal("a release is exported")
+	}
+}
+
+func testInventory(t *testing.T, s Store) {
+	ctx := context.Background()
+	var sts []state.GroupStatus
+	for i := range 250 {
+		st := state.InStep
+		if i%10 == 0 {
+			st = state.Failed
+		}
+		sts = append(sts, state.GroupStatus{CloudID: fmt.Sprintf("6a1e0c55-%04d-4f0e-9d3b-2c1a0b000000", i), Name: fmt.Sprintf("Team %03d", i),
+			DN: fmt.Sprintf("CN=Team %03d,OU=Cloud,DC=contoso,DC=com", i), State: st})
+	}
+	sts = append(sts,
+		state.GroupStatus{CloudID: "6a1e0c55-9999-4f0e-9d3b-2c1a0b000001", Name: "100% Sales_EU", DN: "CN=Sales,OU=Cloud,DC=contoso,DC=com", State: state.InStep},
+		state.GroupStatus{CloudID: "6a1e0c55-9999-4f0e-9d3b-2c1a0b000002", Name: "100 Sales EU", DN: "CN=Sales EU,OU=Cloud,DC=contoso,DC=com", State: state.Held})
+	if err := s.SetStatus(ctx, sts); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		q         state.InventoryQuery
+		total     int
+		first     string
+		pageCount int
+	}{
+		{state.InventoryQuery{Limit: 100}, 252, "100 Sales EU", 100},
+		{state.InventoryQuery{Limit: 100, Offset: 200}, 252, "Team 198", 52},
+		{state.InventoryQuery{Text: "team 12", Limit: 100}, 10, "Team 120", 10},
+		{state.InventoryQuery{Text: "TEAM", State: state.Failed, Limit: 10}, 25, "Team 000", 10},
+		{state.InventoryQuery{Text: "100%", Limit: 10}, 1, "100% Sales_EU", 1}, // % and _ are matched as themselves
+		{state.InventoryQuery{Text: "s_e", Limit: 10}, 1, "100% Sales_EU", 1},
+		{state.InventoryQuery{Text: "ou=cloud,dc=contoso", State: state.Held, Limit: 10}, 1, "100 Sales EU", 1},
+		{state.InventoryQuery{Text: "6a1e0c55-0042-4f0e-9d3b-2c1a0b000000", Limit: 10}, 1, "Team 042", 1},
+		{state.InventoryQuery{Text: "nothing like it", Limit: 10}, 0, "", 0},
+	} {
+		rows, total, err := s.Inventory(ctx, tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := ""
+		if len(rows) > 0 {
+			first = rows[0].Name
+		}
+		if total != tc.total || first != tc.first || len(rows) != tc.pageCount {
+			t.Errorf("%+v: %d rows of %d, first %q; want %d of %d, first %q", tc.q, len(rows), total, first, tc.pageCount, tc.total, tc.first)
+		}
 	}
 }

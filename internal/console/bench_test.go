@@ -1,0 +1,78 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/groupwriteback/groupwriteback/internal/state"
+	"github.com/groupwriteback/groupwriteback/internal/store"
+)
+
+// BenchmarkInventory100k: the inventory's first page, and a search, on a
+// state of 100,000 groups, measured server-side (the handler, its
+// database query and its page). docs/performance.md has the figures.
+func BenchmarkInventory100k(b *testing.B) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "state.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	const n = 100000
+	batch := make([]state.GroupStatus, 0, 5000)
+	for i := range n {
+		s := state.InStep
+		if i%97 == 0 {
+			s = state.Failed
+		}
+		batch = append(batch, state.GroupStatus{CloudID: fmt.Sprintf("6a1e0c55-%04x-4f0e-9d3b-2c1a0b%06d", i/65536, i), Name: fmt.Sprintf("Project team %06d", i),
+			DN: fmt.Sprintf("CN=Project team %06d,OU=Cloud,DC=contoso,DC=com", i), State: s})
+		if len(batch) == cap(batch) {
+			if err := st.SetStatus(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	pages, err := template.New("console").Funcs(funcs).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &Console{state: st, pages: pages, sessions: newSessions(time.Now, time.Hour), logger: slog.New(slog.DiscardHandler)}
+	s := c.sessions.create(identity{Username: "bench@contoso.test", Roles: []string{RoleReader}})
+	h := c.Handler()
+	// The baseline: reading every status once, as the page did before it
+	// asked the database for a page (and as /status does).
+	b.Run("baseline: every status read", func(b *testing.B) {
+		for b.Loop() {
+			if sts, err := st.Statuses(ctx); err != nil || len(sts) != n {
+				b.Fatal(len(sts), err)
+			}
+		}
+	})
+	for _, bc := range []struct{ name, url, want string }{
+		{"first page", "/console/", "100000 groups"},
+		{"search", "/console/?q=team+04242", "10 groups"},
+		{"failed, page 5", "/console/?state=failed&page=5", "1031 groups"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodGet, bc.url, nil)
+				req.AddCookie(&http.Cookie{Name: sessionCookie, Value: s.sid})
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), bc.want) {
+					b.Fatalf("%s: %d\n%.500s", bc.url, rec.Code, rec.Body.String())
+				}
+			}
+		})
+	}
+}

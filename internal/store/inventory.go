@@ -1,0 +1,71 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/groupwriteback/groupwriteback/internal/state"
+)
+
+// Inventory is a page of the groups q chooses, and how many it chooses in
+// all: the console's search, answered by the database a page at a time.
+func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.GroupStatus, int, error) {
+	var where []string
+	var args []any
+	if q.Text != "" {
+		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q.Text)) + "%"
+		where = append(where, `(LOWER(name) LIKE ? ESCAPE '\' OR LOWER(dn) LIKE ? ESCAPE '\' OR cloud_id = ?)`)
+		args = append(args, like, like, strings.ToLower(q.Text))
+	}
+	if q.State != "" {
+		where = append(where, "state = ?")
+		args = append(args, q.State)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM group_status"+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("store: inventory: %w", err)
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT cloud_id, name, state, message, dn, members_not_written, updated FROM group_status"+cond+
+		" ORDER BY LOWER(name), cloud_id LIMIT ? OFFSET ?", append(args, limit, max(q.Offset, 0))...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: inventory: %w", err)
+	}
+	defer rows.Close()
+	var out []state.GroupStatus
+	for rows.Next() {
+		st, err := scanStatus(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, st)
+	}
+	return out, total, rows.Err()
+}
+
+// RunOperations are the operations of one run, in the order they were
+// made (at most n).
+func (s *Store) RunOperations(ctx context.Context, runID int64, n int) ([]state.Operation, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT run_id, cloud_id, action, dn, outcome, error, at FROM operations WHERE run_id = ? ORDER BY id LIMIT ?", runID, n)
+	if err != nil {
+		return nil, fmt.Errorf("store: operations of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []state.Operation
+	for rows.Next() {
+		op, err := scanOperation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, op)
+	}
+	return out, rows.Err()
+}
