@@ -242,3 +242,37 @@ func cycleAlert(res *engine.Result, err error, disabled, staging bool) alert.Cyc
 	}
 	return c
 }
+
+// ErrCycleRunning: the service's session is in a cycle; the console asks
+// again when it ends rather than wait for it.
+var ErrCycleRunning = errors.New("a cycle is running: the AD side is shown when it ends (reload the page)")
+
+// Explain is show's explanation of one group, from the service's session:
+// the cloud group as the last cycle read it, the policy's decision, and
+// its AD copy as the DC holds it now.
+func (c *cycles) Explain(ctx context.Context, group string) (*engine.Explanation, error) {
+	if !c.mu.TryLock() {
+		return nil, ErrCycleRunning
+	}
+	defer c.mu.Unlock()
+	s, err := c.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Engine.Explain(ctx, group)
+}
+
+// PlanGroup plans one group as `plan --group` does: nothing is written.
+func (c *cycles) PlanGroup(ctx context.Context, group string) (*engine.Result, error) {
+	if !c.mu.TryLock() {
+		return nil, ErrCycleRunning
+	}
+	defer c.mu.Unlock()
+	s, err := c.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := s.WithDeadline(ctx)
+	defer cancel()
+	return s.Engine.Run(cctx, engine.RunOptions{Group: group, DryRun: true})
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/console"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
 	"github.com/groupwriteback/groupwriteback/internal/server"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -173,7 +174,11 @@ func (o *runOptions) serve(sched *scheduler.Scheduler, st *store.Store, metrics 
 	srv.Version = version
 	srv.Guard.Hosts = cfg.Server.AllowedHosts
 	if cfg.Server.Console.On() {
-		srv.Console = newConsole(cfg, st, cyc, logger)
+		var el election
+		if cyc.inst != nil {
+			el = cyc.inst
+		}
+		srv.Console = newConsole(cfg, st, cyc, el, logger)
 	}
 	if f := cfg.Server.TokenFile; f != "" {
 		tok, err := os.ReadFile(f)
@@ -214,7 +219,7 @@ func mode(full bool) string {
 // newConsole makes the admin console the configuration turns on. One that
 // cannot reach the identity platform's discovery document now answers 503
 // with the reason, and the rest of the service runs on.
-func newConsole(cfg *config.Config, st *store.Store, od console.OnDemand, logger *slog.Logger) http.Handler {
+func newConsole(cfg *config.Config, st *store.Store, od console.OnDemand, el election, logger *slog.Logger) http.Handler {
 	auth, err := cfg.Cloud.SignInAuth()
 	var hc *http.Client
 	if err == nil {
@@ -226,7 +231,7 @@ func newConsole(cfg *config.Config, st *store.Store, od console.OnDemand, logger
 		defer cancel()
 		c, err = console.New(ctx, console.Config{Issuer: strings.TrimSuffix(cfg.Cloud.AuthorityURL, "/") + "/" + cfg.Cloud.TenantID + "/v2.0",
 			ClientID: cfg.Cloud.ClientID, ClientAuth: auth, RedirectURL: cfg.Server.Console.RedirectURL(), HTTPClient: hc,
-			SessionLifetime: cfg.Server.Console.SessionLifetime, AuditFile: auditFileOf(cfg), Logger: logger}, st, od)
+			SessionLifetime: cfg.Server.Console.SessionLifetime, AuditFile: auditFileOf(cfg), Election: el, Logger: logger}, st, od)
 	}
 	if err != nil {
 		a := advice.For(err)
@@ -245,4 +250,10 @@ func auditFileOf(cfg *config.Config) string {
 		return ""
 	}
 	return cfg.Audit.File
+}
+
+// election is what the console shows of the instances (nil: no shared
+// state).
+type election interface {
+	View(ctx context.Context) (ha.View, error)
 }

@@ -66,6 +66,13 @@ func startService(t *testing.T, cfg string, args ...string) (string, *syncBuffer
 	if err := os.WriteFile(cfg, append(b, []byte("server:\n  listen: "+addr+"\n")...), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startServiceAt(t, cfg, addr, args...)
+}
+
+// startServiceAt runs the service of a configuration whose server.listen
+// is addr already.
+func startServiceAt(t *testing.T, cfg, addr string, args ...string) (string, *syncBuffer, func() time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errb := &syncBuffer{}
 	done := make(chan int, 1)

@@ -250,4 +250,11 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	noInjection(t, op, "a search for <script")
+	for _, page := range []string{"/console/held", "/console/health", "/console/runs", "/console/runs/1"} {
+		if err := chromedp.Do(op, chromedp.Navigate(e.url+page), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
+			t.Fatal(err)
+		}
+		noInjection(t, op, page)
+	}
+	shoot(t, op, "console-run.png")
 }

@@ -13,12 +13,14 @@ package console
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"html/template"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/ha"
 	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
@@ -37,15 +39,23 @@ type State interface {
 	Statuses(ctx context.Context, states ...string) ([]state.GroupStatus, error)
 	Operations(ctx context.Context, cloudID string, n int) ([]state.Operation, error)
 	Runs(ctx context.Context, n int) ([]state.Run, error)
+	Enablement(ctx context.Context) (state.Enablement, error)
+	// PendingPlan is the plan a staging instance (or a standby) would
+	// apply, as its last cycle made it.
+	PendingPlan(ctx context.Context) (json.RawMessage, time.Time, error)
 	RunOperations(ctx context.Context, runID int64, n int) ([]state.Operation, error)
 	Releases(ctx context.Context) ([]state.Release, error)
 	AddReleases(ctx context.Context, rs []state.Release) error
 	DropReleases(ctx context.Context, ids []string) error
 }
 
-// OnDemand provisions one group now, as `sync --group` does.
+// OnDemand provisions one group now, as `sync --group` does, plans it as
+// `plan --group` does, and explains it as `show` does (the AD side read
+// from the DC now).
 type OnDemand interface {
 	SyncGroup(ctx context.Context, group string) (*engine.Result, error)
+	PlanGroup(ctx context.Context, group string) (*engine.Result, error)
+	Explain(ctx context.Context, group string) (*engine.Explanation, error)
 }
 
 // Config is how the console signs users in.
@@ -71,7 +81,11 @@ type Config struct {
 	// AuditFile is the audit trail the run pages read their entries from
 	// ("" when none is kept).
 	AuditFile string
-	Logger    *slog.Logger
+	// Election, with a shared state, says which instance is active.
+	Election interface {
+		View(ctx context.Context) (ha.View, error)
+	}
+	Logger *slog.Logger
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -125,8 +139,11 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /console/groups.csv", c.signedIn(RoleReader, c.inventoryCSV))
 	mux.HandleFunc("GET /console/groups/{id}", c.signedIn(RoleReader, c.group))
 	mux.HandleFunc("POST /console/groups/{id}/provision", c.signedIn(RoleOperator, c.provision))
+	mux.HandleFunc("POST /console/groups/{id}/plan", c.signedIn(RoleReader, c.planGroup))
 	mux.HandleFunc("GET /console/held", c.signedIn(RoleReader, c.held))
 	mux.HandleFunc("GET /console/runs", c.signedIn(RoleReader, c.runs))
+	mux.HandleFunc("GET /console/health", c.signedIn(RoleReader, c.health))
+	mux.HandleFunc("GET /console/staged", c.signedIn(RoleReader, c.staged))
 	mux.HandleFunc("GET /console/runs/{id}", c.signedIn(RoleReader, c.run))
 	mux.HandleFunc("POST /console/held", c.signedIn(RoleOperator, c.decideHeld))
 	return secureHeaders(mux)

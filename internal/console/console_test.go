@@ -52,6 +52,22 @@ func (o *recordingOnDemand) SyncGroup(ctx context.Context, group string) (*engin
 	return &engine.Result{Mode: "group", Trace: &engine.Trace{CloudID: group, Decision: "written back as a universal security group"}}, nil
 }
 
+func (o *recordingOnDemand) PlanGroup(ctx context.Context, group string) (*engine.Result, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.actors = append(o.actors, "plan "+group)
+	return &engine.Result{Mode: "group", Trace: &engine.Trace{CloudID: group, Decision: "written back as a universal security group"},
+		Plan: reconcile.Plan{Ops: []reconcile.Op{{Action: reconcile.Update, CloudID: group, DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test",
+			Changes: []reconcile.AttrChange{{Name: "description", Old: []string{"was"}, New: []string{"planned"}}}}}}}, nil
+}
+
+// Explain answers as the engine does for a group gone from the cloud whose
+// AD copy stays.
+func (o *recordingOnDemand) Explain(_ context.Context, group string) (*engine.Explanation, error) {
+	return &engine.Explanation{CloudID: group, Decision: "not written back: the cloud group no longer exists",
+		AD: &reconcile.ADGroup{DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test", GUID: "6f1c0a51-2b52-4f57-9c77-0d8f55d1d3a1", Members: []string{"CN=Ann"}}}, nil
+}
+
 // env is a console behind TLS, signing in through graphsim, on a state
 // file holding two held deletes and a group with a hostile name.
 type env struct {
@@ -99,7 +115,8 @@ func newEnv(t *testing.T) *env {
 	if err := st.SetStatus(context.Background(), []state.GroupStatus{
 		{CloudID: heldA, Name: "Team A", DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test", State: state.Held, Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
 		{CloudID: heldB, Name: "Team B", DN: "CN=Team B,OU=Cloud,DC=contoso,DC=test", State: state.Held, Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
-		{CloudID: hostile, Name: `<script>alert(1)</script><img src=x onerror=alert(2)>`, DN: `CN=\<b\>x,OU=Cloud,DC=contoso,DC=test`, State: state.InStep},
+		{CloudID: hostile, Name: `<script>alert(1)</script><img src=x onerror=alert(2)>`, DN: `CN=\<b\>x,OU=Cloud,DC=contoso,DC=test`, State: state.InStep,
+			MembersNotWritten: map[string]int{"cloud_only_user": 2}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +308,44 @@ func TestSignInRolesAndHeldDeletes(t *testing.T) {
 		t.Errorf("an unknown run: %d", code)
 	}
 
+	// A group: cloud and AD side by side; a reader may plan it (nothing
+	// is written).
+	_, page = rita.get("/console/groups/" + heldA)
+	for _, want := range []string{"not written back: the cloud group no longer exists", "gone from the cloud", "objectGUID 6f1c0a51-2b52-4f57-9c77-0d8f55d1d3a1", `id="plan"`,
+		"description: old words → new words"} { // its history, from the audit trail
+		if !strings.Contains(page, want) {
+			t.Errorf("the group page lacks %q:\n%s", want, page)
+		}
+	}
+	if code, page := rita.post("/console/groups/"+heldA+"/plan", url.Values{"csrf": {csrfOf(t, page)}}); code != http.StatusOK ||
+		!strings.Contains(page, "Planned: nothing was written.") || !strings.Contains(page, "description: was → planned") || !strings.Contains(page, "What a cycle would do") {
+		t.Errorf("plan this group: %d\n%s", code, page)
+	}
+
+	// Health: writeback off, the last run, the members not written by
+	// reason, each linked to its groups.
+	_, page = rita.get("/console/health")
+	for _, want := range []string{"Writeback is disabled", `href="/console/runs/1"`, "partial", "2 groups are not in step", `href="/console/?reason=cloud_only_user"`, "1 groups"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("health lacks %q:\n%s", want, page)
+		}
+	}
+	if _, page = rita.get("/console/?reason=cloud_only_user"); !strings.Contains(page, "1 groups") || !strings.Contains(page, "&lt;script&gt;alert(1)") {
+		t.Errorf("the groups behind a reason:\n%s", page)
+	}
+
+	// The staged plan: none, then one a staging cycle left.
+	if _, page = rita.get("/console/staged"); !strings.Contains(page, `id="staged-none"`) {
+		t.Errorf("no staged plan:\n%s", page)
+	}
+	if err := e.st.SetPendingPlan(context.Background(), []reconcile.Op{{Action: reconcile.Update, CloudID: heldA, DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test",
+		Changes: []reconcile.AttrChange{{Name: "displayName", Old: []string{"Team A"}, New: []string{"Team Alpha"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, page = rita.get("/console/staged"); !strings.Contains(page, "1 operations on 1 groups") || !strings.Contains(page, "displayName: Team A → Team Alpha") {
+		t.Errorf("the staged plan:\n%s", page)
+	}
+
 	// The search as CSV: every row, a formula neutralised.
 	if err := e.st.SetStatus(context.Background(), []state.GroupStatus{{CloudID: "6a1e0c55-0004-4f0e-9d3b-2c1a0b000004", Name: `=HYPERLINK("http://x","Team C")`, State: state.InStep}}); err != nil {
 		t.Fatal(err)
@@ -340,8 +395,8 @@ func TestSignInRolesAndHeldDeletes(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(page, "Provisioned now.") || !strings.Contains(page, "written back as a universal security group") {
 		t.Fatalf("provision: %d\n%s", code, page)
 	}
-	if len(e.onDemand.actors) != 1 || e.onDemand.actors[0] != "console:otto@contoso.test "+hostile {
-		t.Errorf("on demand asked by %v", e.onDemand.actors)
+	if a := e.onDemand.actors; len(a) != 2 || a[0] != "plan "+heldA || a[1] != "console:otto@contoso.test "+hostile {
+		t.Errorf("on demand asked by %v", a)
 	}
 }
 

@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/advice"
+	"github.com/groupwriteback/groupwriteback/internal/audit"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/state"
@@ -53,6 +55,7 @@ const pageSize = 100
 // inventoryView is the inventory page's data.
 type inventoryView struct {
 	Query, State    string
+	Reason          string
 	States          []string
 	Rows            []state.GroupStatus
 	Total, Page, Of int
@@ -65,10 +68,10 @@ type inventoryView struct {
 // each page, so a tenant of 100,000 groups costs what a page costs.
 func (c *Console) inventory(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
-	v := inventoryView{Query: strings.TrimSpace(q.Get("q")), State: q.Get("state"), States: allStates}
+	v := inventoryView{Query: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Reason: q.Get("reason"), States: allStates}
 	v.Page, _ = strconv.Atoi(q.Get("page"))
 	v.Page = max(v.Page, 1)
-	rows, total, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: v.Query, State: v.State, Offset: (v.Page - 1) * pageSize, Limit: pageSize})
+	rows, total, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: v.Query, State: v.State, Reason: v.Reason, Offset: (v.Page - 1) * pageSize, Limit: pageSize})
 	if err != nil {
 		c.render(w, r, http.StatusInternalServerError, "inventory.html", view{Title: "Groups", Error: advice.For(err).Line()})
 		return
@@ -76,7 +79,7 @@ func (c *Console) inventory(w http.ResponseWriter, r *http.Request, s *session) 
 	v.Rows, v.Total = rows, total
 	v.Of = max(1, (v.Total+pageSize-1)/pageSize)
 	link := func(p int) string {
-		return "?" + (urlValues{"q": v.Query, "state": v.State, "page": strconv.Itoa(p)}).encode()
+		return "?" + (urlValues{"q": v.Query, "state": v.State, "reason": v.Reason, "page": strconv.Itoa(p)}).encode()
 	}
 	if v.Page > 1 {
 		v.Prev = link(min(v.Page-1, v.Of))
@@ -84,7 +87,7 @@ func (c *Console) inventory(w http.ResponseWriter, r *http.Request, s *session) 
 	if v.Page < v.Of {
 		v.NextPage = link(v.Page + 1)
 	}
-	v.CSV = "/console/groups.csv?" + (urlValues{"q": v.Query, "state": v.State}).encode()
+	v.CSV = "/console/groups.csv?" + (urlValues{"q": v.Query, "state": v.State, "reason": v.Reason}).encode()
 	c.render(w, r, http.StatusOK, "inventory.html", view{Title: "Groups", Data: v})
 }
 
@@ -100,7 +103,7 @@ func (c *Console) inventoryCSV(w http.ResponseWriter, r *http.Request, s *sessio
 	_ = cw.Write([]string{"cloudId", "name", "state", "dn", "message", "updated"})
 	const page = 1000
 	for off := 0; ; off += page {
-		rows, _, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Offset: off, Limit: page})
+		rows, _, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Reason: q.Get("reason"), Offset: off, Limit: page})
 		if err != nil {
 			c.logger.Error("console: groups.csv", "error", err)
 			return
@@ -147,7 +150,16 @@ type groupView struct {
 	Status     *state.GroupStatus
 	Operations []state.Operation
 	Release    *state.Release
-	Result     *engine.Result
+	// Shown is the cloud and AD side by side, the policy's decision and
+	// the placement (nil, with ShownError, when the DC cannot say now).
+	Shown      *engine.Explanation
+	ShownError string
+	// Result is what provision now or plan this group did, Planned
+	// whether it was a plan.
+	Result  *engine.Result
+	Planned bool
+	// History is the group's audit trail, newest first (the last 50).
+	History []audit.Entry
 }
 
 // group shows one group: its status, its last operations, a standing
@@ -157,13 +169,33 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *Console) renderGroup(w http.ResponseWriter, r *http.Request, id string, res *engine.Result, notice string) {
+	c.renderGroupAs(w, r, id, res, false, notice)
+}
+
+// planGroup plans one group, writing nothing, and shows what a cycle
+// would do to it.
+func (c *Console) planGroup(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	if c.onDemand == nil {
+		http.Error(w, "this instance cannot plan a group now", http.StatusNotImplemented)
+		return
+	}
+	res, err := c.onDemand.PlanGroup(r.Context(), id)
+	notice := "Planned: nothing was written."
+	if err != nil {
+		notice = "Not planned: " + advice.For(err).Line()
+	}
+	c.renderGroupAs(w, r, id, res, true, notice)
+}
+
+func (c *Console) renderGroupAs(w http.ResponseWriter, r *http.Request, id string, res *engine.Result, planned bool, notice string) {
 	ctx := r.Context()
 	all, err := c.state.Statuses(ctx)
 	if err != nil {
 		c.render(w, r, http.StatusInternalServerError, "group.html", view{Title: "Group", Error: advice.For(err).Line()})
 		return
 	}
-	v := groupView{Result: res}
+	v := groupView{Result: res, Planned: planned}
 	for i := range all {
 		if strings.EqualFold(all[i].CloudID, id) {
 			v.Status = &all[i]
@@ -183,6 +215,20 @@ func (c *Console) renderGroup(w http.ResponseWriter, r *http.Request, id string,
 			if rs[i].CloudID == v.Status.CloudID {
 				v.Release = &rs[i]
 			}
+		}
+	}
+	if c.cfg.AuditFile != "" {
+		entries, err := audit.Read(c.cfg.AuditFile, audit.Filter{Group: v.Status.CloudID})
+		var damaged *audit.DamagedError
+		if err == nil || errors.As(err, &damaged) {
+			for i := len(entries) - 1; i >= 0 && len(v.History) < 50; i-- {
+				v.History = append(v.History, entries[i])
+			}
+		}
+	}
+	if c.onDemand != nil {
+		if v.Shown, err = c.onDemand.Explain(ctx, v.Status.CloudID); err != nil {
+			v.ShownError = advice.For(err).Line()
 		}
 	}
 	c.render(w, r, http.StatusOK, "group.html", view{Title: v.Status.Name, Notice: notice, Data: v})

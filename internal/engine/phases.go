@@ -48,8 +48,10 @@ type planning struct {
 	changedGroups, changedUsers []string
 	// left are the groups left pending, failed or held by earlier cycles.
 	left []state.GroupStatus
-	// releases are the admins' releases of held removals that stand.
+	// releases are the admins' releases of held removals that stand;
+	// held are the groups earlier runs held back.
 	releases []state.Release
+	held     map[string]bool
 	// before fingerprints the snapshot before a full cycle's rounds (to
 	// tell drift from cloud changes).
 	before prints
@@ -107,6 +109,14 @@ func (e *Engine) begin(ctx context.Context, o RunOptions) (*planning, error) {
 	}
 	if p.releases, err = e.store.Releases(ctx); err != nil {
 		return nil, err
+	}
+	held, err := e.store.Statuses(ctx, state.Held)
+	if err != nil {
+		return nil, err
+	}
+	p.held = map[string]bool{}
+	for _, st := range held {
+		p.held[st.CloudID] = true
 	}
 	p.kept = p.links
 	if p.o.Full {
@@ -189,6 +199,7 @@ func (e *Engine) selectWork(ctx context.Context, p *planning) error {
 	}
 	p.managed = e.managed()
 	p.ropts = e.reconcileOptions(p.managed, p.o)
+	p.ropts.Held = p.held
 	p.ropts.Released = map[string]string{}
 	for _, r := range p.releases {
 		p.ropts.Released[r.CloudID] = r.DN

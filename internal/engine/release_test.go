@@ -60,10 +60,9 @@ func TestHeldDeletesReleasedOneByOne(t *testing.T) {
 	if held, _ := e.store.Statuses(ctx, state.Failed); len(held) != 0 {
 		t.Fatalf("held deletes recorded as failed: %+v", held)
 	}
-	// Two released: those two go, the four others stay held (4 ≤ 5 would
-	// pass the threshold, but they were never released and 4 < 6 is no
-	// approval: with the threshold at 3 they stay).
-	e.eng = engine.New(e.cloud, e.dir, e.dir, e.store, func() engine.Config { c := e.cfg; c.DeleteThreshold = 3; return c }(), nil)
+	// Two released: those two go, the four others stay held: 4 is under
+	// the threshold of 5, but a group held back stays held until it is
+	// released (or an --allow-deletes covers it).
 	now := time.Now().UTC()
 	var rs []state.Release
 	for _, id := range []string{groupID(1), groupID(2)} {
@@ -114,5 +113,12 @@ func TestHeldDeletesReleasedOneByOne(t *testing.T) {
 	}
 	if deletes != 2 {
 		t.Errorf("%d applied deletes audited", deletes)
+	}
+	// A quiet cycle keeps them held; --allow-deletes 4 lets the four go.
+	if res, _ = e.sync(engine.RunOptions{}); res.Counts.Deleted != 0 || len(res.Plan.HeldBack) != 4 {
+		t.Fatalf("a cycle after: deleted %d, held %d", res.Counts.Deleted, len(res.Plan.HeldBack))
+	}
+	if res, _ = e.sync(engine.RunOptions{AllowDeletes: 4}); res.Counts.Deleted != 4 {
+		t.Fatalf("--allow-deletes 4: deleted %d, held %d", res.Counts.Deleted, len(res.Plan.HeldBack))
 	}
 }

@@ -220,23 +220,37 @@ func (m *maker) threshold(removals []Op, owned int) []Op {
 			released[op.CloudID] = true
 		}
 	}
-	gone := map[string]bool{}
-	var through, rest []Op
+	gone, waiting := map[string]bool{}, map[string]bool{}
+	var through, rest, held []Op
 	for _, op := range removals {
-		if released[op.CloudID] {
+		switch {
+		case released[op.CloudID]:
 			through = append(through, op)
-			continue
+		case o.Held[op.CloudID]:
+			waiting[op.CloudID] = true
+			held = append(held, op)
+		default:
+			gone[op.CloudID] = true
+			rest = append(rest, op)
 		}
-		gone[op.CloudID] = true
-		rest = append(rest, op)
+	}
+	all := len(gone) + len(waiting)
+	if o.AllowDeletes >= all && all > 0 {
+		return removals // the admin let this many through
 	}
 	if len(gone) <= limit {
-		return removals
+		if len(held) > 0 {
+			m.problem(Problem{Err: ErrThresholdExceeded, Message: fmt.Sprintf(
+				"%d groups held back by an earlier run stay held until released (`groupwriteback release GROUP… --reason …`, or %s --allow-deletes %d)",
+				len(waiting), cmp.Or(o.Command, "sync"), all)})
+			m.p.HeldBack = held
+		}
+		return append(through, rest...)
 	}
 	m.problem(Problem{Err: ErrThresholdExceeded, Message: fmt.Sprintf(
 		"this run would delete or quarantine %d groups, more than the threshold of %d: it deletes and quarantines none of them; "+
 			"release them one by one with `groupwriteback release GROUP… --reason …`, or run %s --allow-deletes %d to let them all through",
-		len(gone), limit, cmp.Or(o.Command, "sync"), len(gone))})
-	m.p.HeldBack = rest
+		all, limit, cmp.Or(o.Command, "sync"), all)})
+	m.p.HeldBack = append(held, rest...)
 	return through
 }

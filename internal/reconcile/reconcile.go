@@ -205,6 +205,10 @@ type Options struct {
 	// id, with the DN the release names: such a removal of that object
 	// goes through, and does not count against the threshold.
 	Released map[string]string
+	// Held are the groups an earlier run held back: their removal waits
+	// for a release (or an AllowDeletes that covers it), even when fewer
+	// removals than the threshold are left.
+	Held map[string]bool
 	// OwnedTotal, when above the owned groups among actual, is the number
 	// of groups the tool has written: a delta cycle reads only some.
 	OwnedTotal int

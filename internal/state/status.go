@@ -148,6 +148,9 @@ type Operation struct {
 // Text (case-insensitive), or whose cloud id is Text; of State when set;
 // ordered by name, then cloud id.
 type InventoryQuery struct {
-	Text, State   string
+	Text, State string
+	// Reason keeps the groups with members not written for that reason
+	// code.
+	Reason        string
 	Offset, Limit int
 }

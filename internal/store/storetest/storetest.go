@@ -412,7 +412,8 @@ func testInventory(t *testing.T, s Store) {
 	}
 	sts = append(sts,
 		state.GroupStatus{CloudID: "6a1e0c55-9999-4f0e-9d3b-2c1a0b000001", Name: "100% Sales_EU", DN: "CN=Sales,OU=Cloud,DC=contoso,DC=com", State: state.InStep},
-		state.GroupStatus{CloudID: "6a1e0c55-9999-4f0e-9d3b-2c1a0b000002", Name: "100 Sales EU", DN: "CN=Sales EU,OU=Cloud,DC=contoso,DC=com", State: state.Held})
+		state.GroupStatus{CloudID: "6a1e0c55-9999-4f0e-9d3b-2c1a0b000002", Name: "100 Sales EU", DN: "CN=Sales EU,OU=Cloud,DC=contoso,DC=com", State: state.Held,
+			MembersNotWritten: map[string]int{"cloud_only_user": 3, "not_found_in_ad": 1}})
 	if err := s.SetStatus(ctx, sts); err != nil {
 		t.Fatal(err)
 	}
@@ -431,6 +432,8 @@ func testInventory(t *testing.T, s Store) {
 		{state.InventoryQuery{Text: "ou=cloud,dc=contoso", State: state.Held, Limit: 10}, 1, "100 Sales EU", 1},
 		{state.InventoryQuery{Text: "6a1e0c55-0042-4f0e-9d3b-2c1a0b000000", Limit: 10}, 1, "Team 042", 1},
 		{state.InventoryQuery{Text: "nothing like it", Limit: 10}, 0, "", 0},
+		{state.InventoryQuery{Reason: "cloud_only_user", Limit: 10}, 1, "100 Sales EU", 1},
+		{state.InventoryQuery{Reason: "cloud_only", Limit: 10}, 0, "", 0}, // a whole code, not a prefix
 	} {
 		rows, total, err := s.Inventory(ctx, tc.q)
 		if err != nil {
