@@ -142,7 +142,10 @@ func TestConsoleEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	click("#runs tr:nth-child(2) a") // the newest run
-	if s := text(); !strings.Contains(s, "released by console:otto@contoso.test: project one ended (CHG-42)") || !strings.Contains(s, "delete") {
-		t.Fatalf("the run's page does not show the approver:\n%s", s)
+	// The decisions first (the release, the keep), then the delete that
+	// went through with its release.
+	if s := text(); !strings.Contains(s, "released by console:otto@contoso.test: project one ended (CHG-42)") || !strings.Contains(s, "delete") ||
+		!strings.Contains(s, "kept") || !strings.Contains(s, "approved") || !strings.Contains(s, "asked by service") {
+		t.Fatalf("the run's page does not show the approver and the decisions:\n%s", s)
 	}
 }

@@ -56,3 +56,20 @@ func TestReleaseNeedsAReason(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 }
+
+// A run's summary in status says what it did, or its error and fix, and
+// who asked for it.
+func TestRunSummary(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{`{"created":2,"failed":1,"actor":"cli:alice"}`, ": 2 created, 1 failed (asked by cli:alice)"},
+		{`{"error":"the domain controller cannot be reached","fix":"check directory.url","actor":"service"}`,
+			": the domain controller cannot be reached. Fix: check directory.url (asked by service)"},
+		{`{"error":"boom"}`, ": boom"},
+		{`{}`, ": no change"},
+		{``, ""},
+	} {
+		if got := runSummary([]byte(tc.raw)); got != tc.want {
+			t.Errorf("runSummary(%s) = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
+}

@@ -209,15 +209,19 @@ func (v statusView) json() statusJSON {
 }
 
 // runSummary is a run's counts in words ("" when it recorded none).
-func runSummary(raw []byte) string {
+func runSummary(raw []byte) (said string) {
 	// A run records its counts, or the error that stopped it.
 	var s struct {
 		engine.Counts
 		Error string `json:"error"`
 		Fix   string `json:"fix"`
+		Actor string `json:"actor"`
 	}
 	if len(raw) == 0 || string(raw) == "null" || json.Unmarshal(raw, &s) != nil {
 		return ""
+	}
+	if s.Actor != "" {
+		defer func() { said += " (asked by " + s.Actor + ")" }()
 	}
 	if s.Error != "" && s.Fix != "" {
 		return ": " + s.Error + ". Fix: " + s.Fix

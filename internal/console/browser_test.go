@@ -188,8 +188,9 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	follow(t, op, "#keep")
 	rs, err := e.st.Releases(context.Background())
-	if err != nil || len(rs) != 1 || rs[0].CloudID != heldA || rs[0].By != "console:otto@contoso.test" || rs[0].Reason != "project ended (CHG-7)" {
-		t.Fatalf("releases: %+v, %v", rs, err)
+	if err != nil || len(rs) != 2 || rs[0].CloudID != heldA || rs[0].By != "console:otto@contoso.test" || rs[0].Reason != "project ended (CHG-7)" ||
+		rs[1].CloudID != heldB || rs[1].Action != state.ActionKeep {
+		t.Fatalf("decisions: %+v, %v", rs, err)
 	}
 
 	// The reader: every page, no button; a forged form is refused.
@@ -228,7 +229,7 @@ func TestConsoleInChromium(t *testing.T) {
 	if !refused(s) {
 		t.Errorf("a forged form was not refused:\n%s", s)
 	}
-	if rs, _ := e.st.Releases(context.Background()); len(rs) != 1 {
+	if rs, _ := e.st.Releases(context.Background()); len(rs) != 2 || rs[1].Action != state.ActionKeep {
 		t.Errorf("a forged form released: %+v", rs)
 	}
 

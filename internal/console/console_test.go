@@ -129,7 +129,7 @@ func newEnv(t *testing.T) *env {
 	if err := st.RecordOperations(ctx, []state.Operation{{RunID: runID, CloudID: heldA, Action: "update", DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test", Outcome: "applied", At: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.FinishRun(ctx, runID, "delta", state.OutcomePartial, map[string]int{"updated": 1, "failed": 1}); err != nil {
+	if err := st.FinishRun(ctx, runID, "delta", state.OutcomePartial, engine.RunSummary{Counts: engine.Counts{Updated: 1, Failed: 1}, Actor: "console:otto@contoso.test"}); err != nil {
 		t.Fatal(err)
 	}
 	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
@@ -292,7 +292,8 @@ func TestSignInRolesAndHeldDeletes(t *testing.T) {
 	}
 
 	// The runs, and one run with who wrote what, old and new.
-	if _, page = rita.get("/console/runs"); !strings.Contains(page, `href="/console/runs/1"`) || !strings.Contains(page, "1 failed, 1 updated") || !strings.Contains(page, "partial") {
+	if _, page = rita.get("/console/runs"); !strings.Contains(page, `href="/console/runs/1"`) || !strings.Contains(page, "1 failed, 1 updated") || !strings.Contains(page, "partial") ||
+		!strings.Contains(page, "<td>console:otto@contoso.test</td>") {
 		t.Errorf("runs:\n%s", page)
 	}
 	_, page = rita.get("/console/runs/1")
@@ -329,6 +330,9 @@ func TestSignInRolesAndHeldDeletes(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("health lacks %q:\n%s", want, page)
 		}
+	}
+	if _, page = rita.get("/console/?ou=OU%3DCloud%2CDC%3Dcontoso%2CDC%3Dtest&q=team"); !strings.Contains(page, "2 groups") {
+		t.Errorf("the groups of an OU:\n%s", page)
 	}
 	if _, page = rita.get("/console/?reason=cloud_only_user"); !strings.Contains(page, "1 groups") || !strings.Contains(page, "&lt;script&gt;alert(1)") {
 		t.Errorf("the groups behind a reason:\n%s", page)
@@ -386,9 +390,10 @@ func TestSignInRolesAndHeldDeletes(t *testing.T) {
 		t.Fatalf("keep: %d", code)
 	}
 	rs, err := e.st.Releases(context.Background())
-	if err != nil || len(rs) != 1 || rs[0].CloudID != heldA || rs[0].By != "console:otto@contoso.test" || rs[0].Reason != "project ended (CHG-1)" ||
-		rs[0].DN != "CN=Team A,OU=Cloud,DC=contoso,DC=test" || rs[0].Action != "delete" || rs[0].Expires.Before(time.Now().Add(23*time.Hour)) {
-		t.Fatalf("releases: %+v, %v", rs, err)
+	if err != nil || len(rs) != 2 || rs[0].CloudID != heldA || rs[0].By != "console:otto@contoso.test" || rs[0].Reason != "project ended (CHG-1)" ||
+		rs[0].DN != "CN=Team A,OU=Cloud,DC=contoso,DC=test" || rs[0].Action != "delete" || rs[0].Expires.Before(time.Now().Add(23*time.Hour)) ||
+		rs[1].CloudID != heldB || rs[1].Action != state.ActionKeep || rs[1].By != "console:otto@contoso.test" {
+		t.Fatalf("decisions: %+v, %v (a release of A, a keep of B)", rs, err)
 	}
 	// Provision now runs the on-demand cycle as the signed-in user.
 	code, page = otto.post("/console/groups/"+hostile+"/provision", url.Values{"csrf": {csrf}})

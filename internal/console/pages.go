@@ -55,7 +55,7 @@ const pageSize = 100
 // inventoryView is the inventory page's data.
 type inventoryView struct {
 	Query, State    string
-	Reason          string
+	Reason, OU      string
 	States          []string
 	Rows            []state.GroupStatus
 	Total, Page, Of int
@@ -68,10 +68,10 @@ type inventoryView struct {
 // each page, so a tenant of 100,000 groups costs what a page costs.
 func (c *Console) inventory(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
-	v := inventoryView{Query: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Reason: q.Get("reason"), States: allStates}
+	v := inventoryView{Query: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Reason: q.Get("reason"), OU: strings.TrimSpace(q.Get("ou")), States: allStates}
 	v.Page, _ = strconv.Atoi(q.Get("page"))
 	v.Page = max(v.Page, 1)
-	rows, total, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: v.Query, State: v.State, Reason: v.Reason, Offset: (v.Page - 1) * pageSize, Limit: pageSize})
+	rows, total, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: v.Query, State: v.State, Reason: v.Reason, OU: v.OU, Offset: (v.Page - 1) * pageSize, Limit: pageSize})
 	if err != nil {
 		c.render(w, r, http.StatusInternalServerError, "inventory.html", view{Title: "Groups", Error: advice.For(err).Line()})
 		return
@@ -79,7 +79,7 @@ func (c *Console) inventory(w http.ResponseWriter, r *http.Request, s *session) 
 	v.Rows, v.Total = rows, total
 	v.Of = max(1, (v.Total+pageSize-1)/pageSize)
 	link := func(p int) string {
-		return "?" + (urlValues{"q": v.Query, "state": v.State, "reason": v.Reason, "page": strconv.Itoa(p)}).encode()
+		return "?" + (urlValues{"q": v.Query, "state": v.State, "reason": v.Reason, "ou": v.OU, "page": strconv.Itoa(p)}).encode()
 	}
 	if v.Page > 1 {
 		v.Prev = link(min(v.Page-1, v.Of))
@@ -87,7 +87,7 @@ func (c *Console) inventory(w http.ResponseWriter, r *http.Request, s *session) 
 	if v.Page < v.Of {
 		v.NextPage = link(v.Page + 1)
 	}
-	v.CSV = "/console/groups.csv?" + (urlValues{"q": v.Query, "state": v.State, "reason": v.Reason}).encode()
+	v.CSV = "/console/groups.csv?" + (urlValues{"q": v.Query, "state": v.State, "reason": v.Reason, "ou": v.OU}).encode()
 	c.render(w, r, http.StatusOK, "inventory.html", view{Title: "Groups", Data: v})
 }
 
@@ -103,7 +103,7 @@ func (c *Console) inventoryCSV(w http.ResponseWriter, r *http.Request, s *sessio
 	_ = cw.Write([]string{"cloudId", "name", "state", "dn", "message", "updated"})
 	const page = 1000
 	for off := 0; ; off += page {
-		rows, _, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Reason: q.Get("reason"), Offset: off, Limit: page})
+		rows, _, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Reason: q.Get("reason"), OU: strings.TrimSpace(q.Get("ou")), Offset: off, Limit: page})
 		if err != nil {
 			c.logger.Error("console: groups.csv", "error", err)
 			return
@@ -289,7 +289,7 @@ func (c *Console) renderHeld(w http.ResponseWriter, r *http.Request, notice, pro
 	v := heldView{}
 	for _, h := range held {
 		row := heldRow{GroupStatus: h, Release: byID[h.CloudID]}
-		if row.Release != nil {
+		if row.Release != nil && row.Release.Action != state.ActionKeep {
 			v.Released++
 		}
 		v.Held = append(v.Held, row)
@@ -329,12 +329,21 @@ func (c *Console) decideHeld(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	switch r.PostFormValue("decision") {
 	case "keep":
-		if err := c.state.DropReleases(ctx, ids); err != nil {
+		// Kept: a standing release is withdrawn, and the decision is
+		// recorded (the next cycle writes it to the audit trail).
+		now := c.cfg.Now().UTC()
+		var rs []state.Release
+		for _, id := range ids {
+			h := byID[id]
+			rs = append(rs, state.Release{CloudID: id, Name: h.Name, DN: h.DN, Action: state.ActionKeep, By: s.actor(),
+				Reason: strings.TrimSpace(r.PostFormValue("reason")), At: now, Expires: now.Add(c.cfg.ReleaseFor)})
+		}
+		if err := c.state.AddReleases(ctx, rs); err != nil {
 			c.renderHeld(w, r, "", advice.For(err).Line())
 			return
 		}
 		c.logger.Info("console: held deletes kept", "user", s.id.Username, "groups", strings.Join(ids, ","))
-		c.renderHeld(w, r, fmt.Sprintf("%d kept: they stay held, and no release stands for them.", len(ids)), "")
+		c.renderHeld(w, r, fmt.Sprintf("%d kept: they stay held, and no release stands for them (the next cycle records the decision in the audit trail).", len(ids)), "")
 	case "release":
 		reason := strings.TrimSpace(r.PostFormValue("reason"))
 		want := fmt.Sprintf("release %d", len(ids))

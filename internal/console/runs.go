@@ -21,6 +21,9 @@ type runRow struct {
 	Said string
 	// Error and Fix are a failed run's.
 	Error, Fix string
+	// Actor is who asked for the run: service (the schedule), service:
+	// on demand, cli:USER, console:USER.
+	Actor string
 }
 
 // saidOf reads a run's summary: counts, or the error that stopped it.
@@ -30,6 +33,7 @@ func saidOf(r state.Run) runRow {
 	if json.Unmarshal(r.Summary, &m) != nil {
 		return row
 	}
+	row.Actor, _ = m["actor"].(string)
 	if e, _ := m["error"].(string); e != "" {
 		row.Error, _ = m["error"].(string)
 		row.Fix, _ = m["fix"].(string)

@@ -33,7 +33,7 @@ func releaseFor(rs []state.Release, op reconcile.Op) (state.Release, bool) {
 		return state.Release{}, false
 	}
 	for _, r := range rs {
-		if r.CloudID == op.CloudID && policy.SameDN(r.DN, op.DN) {
+		if r.CloudID == op.CloudID && r.Action != state.ActionKeep && policy.SameDN(r.DN, op.DN) {
 			return r, true
 		}
 	}
@@ -95,4 +95,12 @@ func (e *Engine) noteAdoptions(ctx context.Context, p *planning) error {
 	}
 	slices.Sort(p.res.Adopted)
 	return nil
+}
+
+// RunSummary is what the run history records of a run that ended: its
+// counts, and who asked for it (the schedule, an on-demand request, a
+// command's OS user, the console's user).
+type RunSummary struct {
+	Counts
+	Actor string `json:"actor,omitempty"`
 }

@@ -40,6 +40,9 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if started {
 		e = e.withLogger(e.logger.With("run_id", a.runID))
 	}
+	if err := e.auditDecisions(ctx, a.runID); err != nil {
+		return nil, err
+	}
 	who := runAudit{actor: ActorOf(ctx), allowDeletes: a.p.Options.AllowDeletes, releases: a.p.Releases, adopted: map[string]bool{}}
 	for _, id := range a.p.Result.Adopted {
 		who.adopted[id] = true
@@ -220,7 +223,7 @@ func (e *Engine) finishRun(ctx context.Context, a *applying) (*Result, error) {
 	case len(a.res.Failures) > 0:
 		outcome = state.OutcomePartial
 	}
-	if err := e.store.FinishRun(context.WithoutCancel(ctx), a.runID, a.mode, outcome, a.res.Counts); err != nil {
+	if err := e.store.FinishRun(context.WithoutCancel(ctx), a.runID, a.mode, outcome, RunSummary{Counts: a.res.Counts, Actor: ActorOf(ctx)}); err != nil {
 		return nil, err
 	}
 	if !a.disabling && !a.p.fresh.oneGroup && a.fatal == nil && ctx.Err() == nil {

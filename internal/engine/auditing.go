@@ -6,6 +6,7 @@ import (
 
 	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // audit adds the outcome of one operation to the audit trail, when there
@@ -45,4 +46,36 @@ func (e *Engine) auditEntry(runID int64, who runAudit, opID string, op reconcile
 		en.Outcome, en.Error = OutcomeFailed, opErr.Error()
 	}
 	return en
+}
+
+// auditDecisions writes the admins' release and keep decisions no cycle
+// has written yet to the audit trail (the trail has one writer, the
+// cycle: a command or the console records a decision in the state, and
+// the next cycle puts it in the trail, before it writes anything).
+func (e *Engine) auditDecisions(ctx context.Context, runID int64) error {
+	if e.cfg.Audit == nil {
+		return nil
+	}
+	rs, err := e.store.Releases(ctx)
+	if err != nil {
+		return err
+	}
+	var done []string
+	for _, r := range rs {
+		if r.Audited {
+			continue
+		}
+		en := AuditEntry{Time: e.now().UTC(), RunID: runID, CloudID: r.CloudID, Name: r.Name, Action: "release", DN: r.DN, Outcome: "approved", Actor: r.By, Release: &r}
+		if r.Action == state.ActionKeep {
+			en.Action, en.Outcome = "keep", "kept"
+		}
+		if err := e.cfg.Audit.Audit(context.WithoutCancel(ctx), en); err != nil {
+			return &auditError{err}
+		}
+		done = append(done, r.CloudID)
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	return e.store.MarkReleasesAudited(context.WithoutCancel(ctx), done)
 }

@@ -183,7 +183,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	p, err := ce.Plan(ctx, o)
 	if err != nil {
 		a := advice.For(err) // the run history says it as the page and the log do
-		if ferr := e.store.FinishRun(context.WithoutCancel(ctx), runID, "", state.OutcomeFailed, map[string]string{"error": a.Summary, "fix": a.Fix, "detail": a.Detail}); ferr != nil {
+		if ferr := e.store.FinishRun(context.WithoutCancel(ctx), runID, "", state.OutcomeFailed, map[string]string{"error": a.Summary, "fix": a.Fix, "detail": a.Detail, "actor": ActorOf(ctx)}); ferr != nil {
 			ce.logger.Error("cannot record the run's end", "error", ferr)
 		}
 		return nil, err

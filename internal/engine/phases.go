@@ -202,7 +202,9 @@ func (e *Engine) selectWork(ctx context.Context, p *planning) error {
 	p.ropts.Held = p.held
 	p.ropts.Released = map[string]string{}
 	for _, r := range p.releases {
-		p.ropts.Released[r.CloudID] = r.DN
+		if r.Action != state.ActionKeep {
+			p.ropts.Released[r.CloudID] = r.DN
+		}
 	}
 	return e.keepByChanges(ctx, p.changes, p.decisions, p.snap)
 }

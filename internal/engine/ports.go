@@ -76,6 +76,9 @@ type Approvals interface {
 	// DropReleases forgets the releases of the groups named, and the
 	// expired ones.
 	DropReleases(ctx context.Context, ids []string) error
+	// MarkReleasesAudited records that the decisions of the groups named
+	// are in the audit trail.
+	MarkReleasesAudited(ctx context.Context, ids []string) error
 }
 
 // CloudState is the tenant as last read, with the delta links to go on.

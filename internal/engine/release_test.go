@@ -100,6 +100,15 @@ func TestHeldDeletesReleasedOneByOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	decided := map[string]string{}
+	for _, en := range entries {
+		if en.Action == "release" && en.Outcome == "approved" && en.Release != nil {
+			decided[en.CloudID] = en.Actor + ": " + en.Release.Reason
+		}
+	}
+	if decided[groupID(1)] != "cli:bob: project ended" || decided[groupID(2)] != "cli:bob: project ended" || decided[groupID(3)] != "cli:mallory: x" {
+		t.Errorf("the releases as decided, in the audit trail: %v", decided)
+	}
 	deletes := 0
 	for _, en := range entries {
 		if en.Action != string(reconcile.Delete) || en.Outcome != "applied" {

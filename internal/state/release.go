@@ -20,7 +20,13 @@ type Release struct {
 	Reason  string    `json:"reason"`
 	At      time.Time `json:"at"`
 	Expires time.Time `json:"expires"`
+	// Audited: a cycle has written the decision to the audit trail.
+	Audited bool `json:"-"`
 }
+
+// ActionKeep is the action of a decision to keep a held group: it lets
+// nothing through, and withdraws a release of the group.
+const ActionKeep = "keep"
 
 // ReleaseFor is how long a release stands by default.
 const ReleaseFor = 24 * time.Hour

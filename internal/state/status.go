@@ -150,7 +150,7 @@ type Operation struct {
 type InventoryQuery struct {
 	Text, State string
 	// Reason keeps the groups with members not written for that reason
-	// code.
-	Reason        string
+	// code; OU those whose DN lies under that DN.
+	Reason, OU    string
 	Offset, Limit int
 }

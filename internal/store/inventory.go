@@ -22,6 +22,10 @@ func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.
 		where = append(where, "state = ?")
 		args = append(args, q.State)
 	}
+	if q.OU != "" {
+		where = append(where, `LOWER(dn) LIKE ? ESCAPE '\'`)
+		args = append(args, "%,"+strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q.OU)))
+	}
 	if q.Reason != "" {
 		// members_not_written is a JSON object keyed by reason code.
 		where = append(where, `members_not_written LIKE ? ESCAPE '\'`)

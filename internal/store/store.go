@@ -66,6 +66,8 @@ var schema = []string{
 	// index, not sorted out of every group (inventory.go).
 	`CREATE INDEX group_status_name ON group_status(LOWER(name), cloud_id);
 	 CREATE INDEX operations_run ON operations(run_id, id);`,
+	// A release or keep decision, once a cycle wrote it to the audit trail.
+	`ALTER TABLE releases ADD COLUMN audited {INT64} NOT NULL DEFAULT 0;`,
 }
 
 // inTypes is the schema in one engine's types.

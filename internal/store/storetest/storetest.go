@@ -434,6 +434,8 @@ func testInventory(t *testing.T, s Store) {
 		{state.InventoryQuery{Text: "nothing like it", Limit: 10}, 0, "", 0},
 		{state.InventoryQuery{Reason: "cloud_only_user", Limit: 10}, 1, "100 Sales EU", 1},
 		{state.InventoryQuery{Reason: "cloud_only", Limit: 10}, 0, "", 0}, // a whole code, not a prefix
+		{state.InventoryQuery{OU: "ou=cloud,DC=contoso,dc=com", Limit: 300}, 252, "100 Sales EU", 252},
+		{state.InventoryQuery{OU: "OU=Elsewhere,DC=contoso,DC=com", Limit: 10}, 0, "", 0},
 	} {
 		rows, total, err := s.Inventory(ctx, tc.q)
 		if err != nil {
