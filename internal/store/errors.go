@@ -1,6 +1,27 @@
 package store
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrCorrupt: the state file cannot be read as one.
+var ErrCorrupt = errors.New("not a readable groupwriteback state file")
+
+// CorruptError is a state file SQLite cannot read: damaged, or not a
+// database at all.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("store: %s is %v (%v). It is a cache of what Graph and AD hold, with whether writeback is enabled and the run history: "+
+		"move it aside (keep it for a bug report), then run `groupwriteback enable` again. The first sync reads everything and takes up the groups "+
+		"already written (by their anchors), creating no duplicates", e.Path, ErrCorrupt, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }
 
 // Explain says the damaged state for an admin.
 func (e *CorruptError) Explain() (summary, fix string) {

@@ -170,24 +170,6 @@ func private(path string) error {
 	return nil
 }
 
-// ErrCorrupt: the state file cannot be read as one.
-var ErrCorrupt = errors.New("not a readable groupwriteback state file")
-
-// CorruptError is a state file SQLite cannot read: damaged, or not a
-// database at all.
-type CorruptError struct {
-	Path string
-	Err  error
-}
-
-func (e *CorruptError) Error() string {
-	return fmt.Sprintf("store: %s is %v (%v). It is a cache of what Graph and AD hold, with whether writeback is enabled and the run history: "+
-		"move it aside (keep it for a bug report), then run `groupwriteback enable` again. The first sync reads everything and takes up the groups "+
-		"already written (by their anchors), creating no duplicates", e.Path, ErrCorrupt, e.Err)
-}
-
-func (e *CorruptError) Unwrap() error { return ErrCorrupt }
-
 // corrupt reports whether err is SQLite saying the file is no database
 // (SQLITE_NOTADB) or a damaged one (SQLITE_CORRUPT).
 func corrupt(err error) bool {
