@@ -113,7 +113,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	if err := st.SetStatus(context.Background(), []state.GroupStatus{
-		{CloudID: heldA, Name: "Team A", DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test", State: state.Held, Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
+		{CloudID: heldA, Name: "Team A", DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test", State: state.Held, Kind: "security", Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
 		{CloudID: heldB, Name: "Team B", DN: "CN=Team B,OU=Cloud,DC=contoso,DC=test", State: state.Held, Message: "delete held back by the delete threshold (the cloud group no longer exists)"},
 		{CloudID: hostile, Name: `<script>alert(1)</script><img src=x onerror=alert(2)>`, DN: `CN=\<b\>x,OU=Cloud,DC=contoso,DC=test`, State: state.InStep,
 			MembersNotWritten: map[string]int{"cloud_only_user": 2}},
@@ -334,6 +334,9 @@ func TestSignInRolesAndHeldDeletes(t *testing.T) {
 	if _, page = rita.get("/console/?ou=OU%3DCloud%2CDC%3Dcontoso%2CDC%3Dtest&q=team"); !strings.Contains(page, "2 groups") {
 		t.Errorf("the groups of an OU:\n%s", page)
 	}
+	if _, page = rita.get("/console/?kind=security"); !strings.Contains(page, "1 groups") || !strings.Contains(page, "Team A") {
+		t.Errorf("the security groups:\n%s", page)
+	}
 	if _, page = rita.get("/console/?reason=cloud_only_user"); !strings.Contains(page, "1 groups") || !strings.Contains(page, "&lt;script&gt;alert(1)") {
 		t.Errorf("the groups behind a reason:\n%s", page)
 	}
@@ -355,7 +358,7 @@ func TestSignInRolesAndHeldDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if code, csv := rita.get("/console/groups.csv?q=team"); code != http.StatusOK || strings.Count(csv, "\n") != 4 ||
-		!strings.HasPrefix(csv, "cloudId,name,state,dn,message,updated\n") || !strings.Contains(csv, `"'=HYPERLINK(""http://x"",""Team C"")"`) {
+		!strings.HasPrefix(csv, "cloudId,name,kind,state,dn,message,updated\n") || !strings.Contains(csv, `"'=HYPERLINK(""http://x"",""Team C"")"`) {
 		t.Errorf("groups.csv: %d\n%s", code, csv)
 	}
 

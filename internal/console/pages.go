@@ -56,6 +56,8 @@ const pageSize = 100
 type inventoryView struct {
 	Query, State    string
 	Reason, OU      string
+	Kind            string
+	Kinds           []string
 	States          []string
 	Rows            []state.GroupStatus
 	Total, Page, Of int
@@ -68,10 +70,10 @@ type inventoryView struct {
 // each page, so a tenant of 100,000 groups costs what a page costs.
 func (c *Console) inventory(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
-	v := inventoryView{Query: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Reason: q.Get("reason"), OU: strings.TrimSpace(q.Get("ou")), States: allStates}
+	v := inventoryView{Query: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Reason: q.Get("reason"), OU: strings.TrimSpace(q.Get("ou")), Kind: q.Get("kind"), States: allStates, Kinds: allKinds}
 	v.Page, _ = strconv.Atoi(q.Get("page"))
 	v.Page = max(v.Page, 1)
-	rows, total, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: v.Query, State: v.State, Reason: v.Reason, OU: v.OU, Offset: (v.Page - 1) * pageSize, Limit: pageSize})
+	rows, total, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: v.Query, State: v.State, Reason: v.Reason, OU: v.OU, Kind: v.Kind, Offset: (v.Page - 1) * pageSize, Limit: pageSize})
 	if err != nil {
 		c.render(w, r, http.StatusInternalServerError, "inventory.html", view{Title: "Groups", Error: advice.For(err).Line()})
 		return
@@ -79,7 +81,7 @@ func (c *Console) inventory(w http.ResponseWriter, r *http.Request, s *session) 
 	v.Rows, v.Total = rows, total
 	v.Of = max(1, (v.Total+pageSize-1)/pageSize)
 	link := func(p int) string {
-		return "?" + (urlValues{"q": v.Query, "state": v.State, "reason": v.Reason, "ou": v.OU, "page": strconv.Itoa(p)}).encode()
+		return "?" + (urlValues{"q": v.Query, "state": v.State, "reason": v.Reason, "ou": v.OU, "kind": v.Kind, "page": strconv.Itoa(p)}).encode()
 	}
 	if v.Page > 1 {
 		v.Prev = link(min(v.Page-1, v.Of))
@@ -87,9 +89,13 @@ func (c *Console) inventory(w http.ResponseWriter, r *http.Request, s *session) 
 	if v.Page < v.Of {
 		v.NextPage = link(v.Page + 1)
 	}
-	v.CSV = "/console/groups.csv?" + (urlValues{"q": v.Query, "state": v.State, "reason": v.Reason, "ou": v.OU}).encode()
+	v.CSV = "/console/groups.csv?" + (urlValues{"q": v.Query, "state": v.State, "reason": v.Reason, "ou": v.OU, "kind": v.Kind}).encode()
 	c.render(w, r, http.StatusOK, "inventory.html", view{Title: "Groups", Data: v})
 }
+
+// allKinds are the kinds of group the inventory filters by.
+var allKinds = []string{string(policy.KindMicrosoft365), string(policy.KindSecurity), string(policy.KindMailEnabledSecurity), string(policy.KindDistribution),
+	string(policy.KindSyncedFromAD), string(policy.KindFromADCloudManaged)}
 
 // allStates are the states the inventory filters by.
 var allStates = []string{state.InStep, state.Failed, state.Held, state.NotWritable, state.Pending, state.OutOfScope, state.Quarantined, state.Deleted}
@@ -100,16 +106,16 @@ func (c *Console) inventoryCSV(w http.ResponseWriter, r *http.Request, s *sessio
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="groups.csv"`)
 	cw := csv.NewWriter(w)
-	_ = cw.Write([]string{"cloudId", "name", "state", "dn", "message", "updated"})
+	_ = cw.Write([]string{"cloudId", "name", "kind", "state", "dn", "message", "updated"})
 	const page = 1000
 	for off := 0; ; off += page {
-		rows, _, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Reason: q.Get("reason"), OU: strings.TrimSpace(q.Get("ou")), Offset: off, Limit: page})
+		rows, _, err := c.state.Inventory(r.Context(), state.InventoryQuery{Text: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Reason: q.Get("reason"), OU: strings.TrimSpace(q.Get("ou")), Kind: q.Get("kind"), Offset: off, Limit: page})
 		if err != nil {
 			c.logger.Error("console: groups.csv", "error", err)
 			return
 		}
 		for _, st := range rows {
-			_ = cw.Write([]string{st.CloudID, csvCell(st.Name), st.State, csvCell(st.DN), csvCell(st.Message), st.Updated.UTC().Format(time.RFC3339)})
+			_ = cw.Write([]string{st.CloudID, csvCell(st.Name), st.Kind, st.State, csvCell(st.DN), csvCell(st.Message), st.Updated.UTC().Format(time.RFC3339)})
 		}
 		if len(rows) < page {
 			break

@@ -47,8 +47,8 @@ func TestApplyRecordsTheTenant(t *testing.T) {
 	if err != nil || snap.Groups[groupID(1)] == nil || links.Groups == "" || links.Users == "" {
 		t.Fatalf("apply left no tenant in the state: %d groups, links %+v, %v", len(snap.Groups), links, err)
 	}
-	if x, err := e.eng.Explain(ctx, "Planning"); err != nil || x.AD == nil || x.Status == nil {
-		t.Fatalf("show after apply: %+v, %v", x, err)
+	if x, err := e.eng.Explain(ctx, "Planning"); err != nil || x.AD == nil || x.Status == nil || x.Status.Kind != "security" {
+		t.Fatalf("show after apply: %+v, %v (the status records the group's kind)", x, err)
 	}
 	time.Sleep(time.Millisecond)
 	res2, writes := e.sync(engine.RunOptions{})

@@ -103,7 +103,7 @@ func fatesOf(o cycleOutcome) fates {
 
 // status is the state of a group the cycle worked on.
 func (f fates) status(o cycleOutcome, d policy.Decision) state.GroupStatus {
-	st := state.GroupStatus{CloudID: d.CloudID, Name: d.Name}
+	st := state.GroupStatus{CloudID: d.CloudID, Name: d.Name, Kind: string(d.Kind)}
 	switch {
 	case o.Unfinished[d.CloudID]:
 		st.State, st.Message = state.Pending, msgInterrupted

@@ -113,6 +113,9 @@ func (e *Export) Validate() error {
 		if why := badText(st.Name, 1024); why != "" {
 			return &BadRowError{Row: row, Why: "name " + why}
 		}
+		if !kindPattern.MatchString(st.Kind) {
+			return &BadRowError{Row: row, Why: fmt.Sprintf("kind %q is not a kind of group", st.Kind)}
+		}
 		if why := badText(st.Message, 64*1024); why != "" && !strings.Contains(why, "markup") {
 			return &BadRowError{Row: row, Why: "message " + why}
 		}
@@ -190,3 +193,7 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// kindPattern is a group kind as policy names them (microsoft365,
+// syncedFromAD, …), or none.
+var kindPattern = regexp.MustCompile(`^[A-Za-z0-9-]{0,40}$`)

@@ -43,6 +43,9 @@ type GroupStatus struct {
 	State   string `json:"state"`
 	Message string `json:"message,omitempty"`
 	DN      string `json:"dn,omitempty"`
+	// Kind is the cloud group's kind (microsoft365, security,
+	// syncedFromAD, …): what the console filters by.
+	Kind string `json:"kind,omitempty"`
 	// MembersNotWritten counts members not written, by reason.
 	MembersNotWritten map[string]int `json:"membersNotWritten,omitempty"`
 	Updated           time.Time      `json:"updated"`
@@ -150,7 +153,7 @@ type Operation struct {
 type InventoryQuery struct {
 	Text, State string
 	// Reason keeps the groups with members not written for that reason
-	// code; OU those whose DN lies under that DN.
-	Reason, OU    string
-	Offset, Limit int
+	// code; OU those whose DN lies under that DN; Kind those of that kind.
+	Reason, OU, Kind string
+	Offset, Limit    int
 }

@@ -47,7 +47,7 @@ func (s *Store) Export(ctx context.Context) (*state.Export, error) {
 		}},
 		{"SELECT id, data FROM cloud_groups", rawInto(e.Groups)},
 		{"SELECT id, data FROM cloud_users", rawInto(e.Users)},
-		{"SELECT cloud_id, name, state, message, dn, members_not_written, updated FROM group_status ORDER BY cloud_id", func(r *sql.Rows) error {
+		{"SELECT " + statusColumns + " FROM group_status ORDER BY cloud_id", func(r *sql.Rows) error {
 			st, err := scanStatus(r)
 			e.Statuses = append(e.Statuses, st)
 			return err
@@ -148,14 +148,14 @@ func (s *Store) importInto(ctx context.Context, tx *tx, e *state.Export) (err er
 	}{
 		{"cloud_groups", []string{"id", "data"}, func(put func(...any) error) error { return putRaw(put, e.Groups) }},
 		{"cloud_users", []string{"id", "data"}, func(put func(...any) error) error { return putRaw(put, e.Users) }},
-		{"group_status", []string{"cloud_id", "name", "state", "message", "dn", "members_not_written", "updated"}, func(put func(...any) error) error {
+		{"group_status", []string{"cloud_id", "name", "state", "message", "dn", "members_not_written", "updated", "kind"}, func(put func(...any) error) error {
 			for _, st := range e.Statuses {
 				mnw := ""
 				if len(st.MembersNotWritten) > 0 {
 					b, _ := json.Marshal(st.MembersNotWritten) // a map of ints: cannot fail
 					mnw = string(b)
 				}
-				if err := put(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, st.Updated.UTC().Format(time.RFC3339)); err != nil {
+				if err := put(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, st.Updated.UTC().Format(time.RFC3339), st.Kind); err != nil {
 					return err
 				}
 			}

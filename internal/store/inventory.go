@@ -22,6 +22,10 @@ func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.
 		where = append(where, "state = ?")
 		args = append(args, q.State)
 	}
+	if q.Kind != "" {
+		where = append(where, "kind = ?")
+		args = append(args, q.Kind)
+	}
 	if q.OU != "" {
 		where = append(where, `LOWER(dn) LIKE ? ESCAPE '\'`)
 		args = append(args, "%,"+strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q.OU)))
@@ -43,7 +47,7 @@ func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT cloud_id, name, state, message, dn, members_not_written, updated FROM group_status"+cond+
+	rows, err := s.db.QueryContext(ctx, "SELECT "+statusColumns+" FROM group_status"+cond+
 		" ORDER BY LOWER(name), cloud_id LIMIT ? OFFSET ?", append(args, limit, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: inventory: %w", err)

@@ -24,9 +24,9 @@ func (s *Store) setStatus(ctx context.Context, tx *tx, sts []state.GroupStatus) 
 	for i, st := range sts {
 		last[st.CloudID] = i
 	}
-	put := newRows(ctx, tx, "group_status", []string{"cloud_id", "name", "state", "message", "dn", "members_not_written", "updated"},
+	put := newRows(ctx, tx, "group_status", []string{"cloud_id", "name", "state", "message", "dn", "members_not_written", "updated", "kind"},
 		` ON CONFLICT(cloud_id) DO UPDATE SET name = excluded.name, state = excluded.state, message = excluded.message, dn = excluded.dn,
-		members_not_written = excluded.members_not_written, updated = excluded.updated`)
+		members_not_written = excluded.members_not_written, updated = excluded.updated, kind = excluded.kind`)
 	for i, st := range sts {
 		if last[st.CloudID] != i {
 			continue
@@ -36,7 +36,7 @@ func (s *Store) setStatus(ctx context.Context, tx *tx, sts []state.GroupStatus) 
 			b, _ := json.Marshal(st.MembersNotWritten) // a map of ints: cannot fail
 			mnw = string(b)
 		}
-		if err := put.add(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, now); err != nil {
+		if err := put.add(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, now, st.Kind); err != nil {
 			return err
 		}
 	}
@@ -45,7 +45,7 @@ func (s *Store) setStatus(ctx context.Context, tx *tx, sts []state.GroupStatus) 
 
 // Statuses returns the groups in the given states (all when none given).
 func (s *Store) Statuses(ctx context.Context, states ...string) ([]state.GroupStatus, error) {
-	q := "SELECT cloud_id, name, state, message, dn, members_not_written, updated FROM group_status"
+	q := "SELECT " + statusColumns + " FROM group_status"
 	var args []any
 	if len(states) > 0 {
 		q += " WHERE state IN (?" + strings.Repeat(",?", len(states)-1) + ")"
@@ -80,7 +80,7 @@ func (s *Store) StatusesOf(ctx context.Context, ids []string) ([]state.GroupStat
 		for i, id := range part {
 			args[i] = id
 		}
-		rows, err := s.db.QueryContext(ctx, "SELECT cloud_id, name, state, message, dn, members_not_written, updated FROM group_status WHERE cloud_id IN (?"+
+		rows, err := s.db.QueryContext(ctx, "SELECT "+statusColumns+" FROM group_status WHERE cloud_id IN (?"+
 			strings.Repeat(",?", len(part)-1)+")", args...)
 		if err != nil {
 			return nil, fmt.Errorf("store: statuses: %w", err)
@@ -102,12 +102,14 @@ func (s *Store) StatusesOf(ctx context.Context, ids []string) ([]state.GroupStat
 	return out, nil
 }
 
-// scanStatus reads a group_status row: cloud_id, name, state, message,
-// dn, members_not_written, updated.
+// statusColumns are the columns scanStatus reads, in its order.
+const statusColumns = "cloud_id, name, state, message, dn, members_not_written, updated, kind"
+
+// scanStatus reads a group_status row: its statusColumns.
 func scanStatus(rows *sql.Rows) (state.GroupStatus, error) {
 	var st state.GroupStatus
 	var mnw, updated string
-	if err := rows.Scan(&st.CloudID, &st.Name, &st.State, &st.Message, &st.DN, &mnw, &updated); err != nil {
+	if err := rows.Scan(&st.CloudID, &st.Name, &st.State, &st.Message, &st.DN, &mnw, &updated, &st.Kind); err != nil {
 		return st, err
 	}
 	if mnw != "" {

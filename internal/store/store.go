@@ -68,6 +68,8 @@ var schema = []string{
 	 CREATE INDEX operations_run ON operations(run_id, id);`,
 	// A release or keep decision, once a cycle wrote it to the audit trail.
 	`ALTER TABLE releases ADD COLUMN audited {INT64} NOT NULL DEFAULT 0;`,
+	// The cloud group's kind, for the console's filter.
+	`ALTER TABLE group_status ADD COLUMN kind TEXT NOT NULL DEFAULT '';`,
 }
 
 // inTypes is the schema in one engine's types.

@@ -41,8 +41,8 @@ func TestMigrationsAndReopen(t *testing.T) {
 }
 
 // TestUpgradeFromVersion3: a state file of the release before leases
-// (schema version 3, with data) opens at version 7 (the leases, then the
-// releases of held deletes, the console's indexes and audited releases), its data kept, and
+// (schema version 3, with data) opens at version 8 (the leases, then the
+// releases of held deletes, the console's indexes, audited releases and kinds), its data kept, and
 // takes a lease.
 func TestUpgradeFromVersion3(t *testing.T) {
 	ctx := context.Background()
@@ -62,7 +62,7 @@ func TestUpgradeFromVersion3(t *testing.T) {
 	raw.Close()
 	s := open(t, path)
 	var v int
-	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 7 {
+	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 8 {
 		t.Fatalf("user_version %d after the upgrade, %v", v, err)
 	}
 	if got, err := s.Meta(ctx, "config"); got != "kept" || err != nil {

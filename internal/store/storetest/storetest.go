@@ -408,7 +408,7 @@ func testInventory(t *testing.T, s Store) {
 			st = state.Failed
 		}
 		sts = append(sts, state.GroupStatus{CloudID: fmt.Sprintf("6a1e0c55-%04d-4f0e-9d3b-2c1a0b000000", i), Name: fmt.Sprintf("Team %03d", i),
-			DN: fmt.Sprintf("CN=Team %03d,OU=Cloud,DC=contoso,DC=com", i), State: st})
+			DN: fmt.Sprintf("CN=Team %03d,OU=Cloud,DC=contoso,DC=com", i), State: st, Kind: []string{"security", "microsoft365"}[i%2]})
 	}
 	sts = append(sts,
 		state.GroupStatus{CloudID: "6a1e0c55-9999-4f0e-9d3b-2c1a0b000001", Name: "100% Sales_EU", DN: "CN=Sales,OU=Cloud,DC=contoso,DC=com", State: state.InStep},
@@ -436,6 +436,8 @@ func testInventory(t *testing.T, s Store) {
 		{state.InventoryQuery{Reason: "cloud_only", Limit: 10}, 0, "", 0}, // a whole code, not a prefix
 		{state.InventoryQuery{OU: "ou=cloud,DC=contoso,dc=com", Limit: 300}, 252, "100 Sales EU", 252},
 		{state.InventoryQuery{OU: "OU=Elsewhere,DC=contoso,DC=com", Limit: 10}, 0, "", 0},
+		{state.InventoryQuery{Kind: "microsoft365", State: state.Failed, Limit: 100}, 0, "", 0}, // the failed ones are even
+		{state.InventoryQuery{Kind: "microsoft365", Text: "team 00", Limit: 100}, 5, "Team 001", 5},
 	} {
 		rows, total, err := s.Inventory(ctx, tc.q)
 		if err != nil {
