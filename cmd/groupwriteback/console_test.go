@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
+
+var consoleShots = flag.Bool("screenshots", false, "write the console's group page screenshot to docs/images (docs/operating.md shows it)")
 
 // TestConsoleEndToEnd: the service with its console, a Samba DC and
 // graphsim, driven in Debian's Chromium. Two groups written back are
@@ -147,5 +150,24 @@ func TestConsoleEndToEnd(t *testing.T) {
 	if s := text(); !strings.Contains(s, "released by console:otto@contoso.test: project one ended (CHG-42)") || !strings.Contains(s, "delete") ||
 		!strings.Contains(s, "kept") || !strings.Contains(s, "approved") || !strings.Contains(s, "asked by service") {
 		t.Fatalf("the run's page does not show the approver and the decisions:\n%s", s)
+	}
+	// The group kept: its AD copy read from the DC now, and its plan (it
+	// stays held: nothing to write).
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/console/groups/"+gid(31, 2)), chromedp.WaitVisible(chromedp.CSS("#side-by-side"))); err != nil {
+		t.Fatal(err)
+	}
+	click("#plan")
+	if s := text(); !strings.Contains(s, "gone from the cloud") || !strings.Contains(s, "CN=Project two") || !strings.Contains(s, "objectGUID") ||
+		!strings.Contains(s, "Planned: nothing was written.") || !strings.Contains(s, "Kept held by console:otto@contoso.test") {
+		t.Fatalf("the kept group's page:\n%s", s)
+	}
+	if *consoleShots {
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "images", "console-group.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
