@@ -250,29 +250,35 @@ var ErrCycleRunning = errors.New("a cycle is running: the AD side is shown when 
 // Explain is show's explanation of one group, from the service's session:
 // the cloud group as the last cycle read it, the policy's decision, and
 // its AD copy as the DC holds it now.
-func (c *cycles) Explain(ctx context.Context, group string) (*engine.Explanation, error) {
-	if !c.mu.TryLock() {
-		return nil, ErrCycleRunning
-	}
-	defer c.mu.Unlock()
-	s, err := c.session(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return s.Engine.Explain(ctx, group)
+func (c *cycles) Explain(ctx context.Context, group string) (x *engine.Explanation, err error) {
+	err = c.idle(ctx, func(s *session) error {
+		x, err = s.Engine.Explain(ctx, group)
+		return err
+	})
+	return x, err
 }
 
 // PlanGroup plans one group as `plan --group` does: nothing is written.
-func (c *cycles) PlanGroup(ctx context.Context, group string) (*engine.Result, error) {
+func (c *cycles) PlanGroup(ctx context.Context, group string) (res *engine.Result, err error) {
+	err = c.idle(ctx, func(s *session) error {
+		cctx, cancel := s.WithDeadline(ctx)
+		defer cancel()
+		res, err = s.Engine.Run(cctx, engine.RunOptions{Group: group, DryRun: true})
+		return err
+	})
+	return res, err
+}
+
+// idle runs fn on the service's session when no cycle holds it
+// (ErrCycleRunning when one does: the console does not wait for it).
+func (c *cycles) idle(ctx context.Context, fn func(*session) error) error {
 	if !c.mu.TryLock() {
-		return nil, ErrCycleRunning
+		return ErrCycleRunning
 	}
 	defer c.mu.Unlock()
 	s, err := c.session(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cctx, cancel := s.WithDeadline(ctx)
-	defer cancel()
-	return s.Engine.Run(cctx, engine.RunOptions{Group: group, DryRun: true})
+	return fn(s)
 }

@@ -126,17 +126,9 @@ func releasesOf(names []string, held []state.GroupStatus, by, reason string, at,
 			continue
 		}
 		seen[h.CloudID] = true
-		action, _, _ := strings.Cut(h.Message, " ")
-		out = append(out, state.Release{CloudID: h.CloudID, Name: cmpName(h), DN: h.DN, Action: action, By: by, Reason: strings.TrimSpace(reason), At: at, Expires: expires})
+		out = append(out, state.ReleaseOf(h, false, by, reason, at, expires.Sub(at)))
 	}
 	return out, nil
-}
-
-func cmpName(h state.GroupStatus) string {
-	if h.Name != "" {
-		return h.Name
-	}
-	return policy.RDNValue(h.DN)
 }
 
 // actor is who runs this command, for the audit trail: cli: and the OS

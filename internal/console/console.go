@@ -37,6 +37,7 @@ const (
 type State interface {
 	Inventory(ctx context.Context, q state.InventoryQuery) ([]state.GroupStatus, int, error)
 	Statuses(ctx context.Context, states ...string) ([]state.GroupStatus, error)
+	StatusesOf(ctx context.Context, ids []string) ([]state.GroupStatus, error)
 	Operations(ctx context.Context, cloudID string, n int) ([]state.Operation, error)
 	Runs(ctx context.Context, n int) ([]state.Run, error)
 	Enablement(ctx context.Context) (state.Enablement, error)

@@ -196,16 +196,15 @@ func (c *Console) planGroup(w http.ResponseWriter, r *http.Request, s *session) 
 
 func (c *Console) renderGroupAs(w http.ResponseWriter, r *http.Request, id string, res *engine.Result, planned bool, notice string) {
 	ctx := r.Context()
-	all, err := c.state.Statuses(ctx)
+	// One group's status, read by its id: not every group's.
+	found, err := c.state.StatusesOf(ctx, []string{strings.ToLower(id)})
 	if err != nil {
 		c.render(w, r, http.StatusInternalServerError, "group.html", view{Title: "Group", Error: advice.For(err).Line()})
 		return
 	}
 	v := groupView{Result: res, Planned: planned}
-	for i := range all {
-		if strings.EqualFold(all[i].CloudID, id) {
-			v.Status = &all[i]
-		}
+	if len(found) == 1 {
+		v.Status = &found[0]
 	}
 	if v.Status == nil {
 		c.render(w, r, http.StatusNotFound, "group.html", view{Title: "Group", Error: "no group with the cloud id " + id})
@@ -340,9 +339,7 @@ func (c *Console) decideHeld(w http.ResponseWriter, r *http.Request, s *session)
 		now := c.cfg.Now().UTC()
 		var rs []state.Release
 		for _, id := range ids {
-			h := byID[id]
-			rs = append(rs, state.Release{CloudID: id, Name: h.Name, DN: h.DN, Action: state.ActionKeep, By: s.actor(),
-				Reason: strings.TrimSpace(r.PostFormValue("reason")), At: now, Expires: now.Add(c.cfg.ReleaseFor)})
+			rs = append(rs, state.ReleaseOf(byID[id], true, s.actor(), r.PostFormValue("reason"), now, c.cfg.ReleaseFor))
 		}
 		if err := c.state.AddReleases(ctx, rs); err != nil {
 			c.renderHeld(w, r, "", advice.For(err).Line())
@@ -367,9 +364,7 @@ func (c *Console) decideHeld(w http.ResponseWriter, r *http.Request, s *session)
 		now := c.cfg.Now().UTC()
 		var rs []state.Release
 		for _, id := range ids {
-			h := byID[id]
-			action, _, _ := strings.Cut(h.Message, " ")
-			rs = append(rs, state.Release{CloudID: id, Name: h.Name, DN: h.DN, Action: action, By: s.actor(), Reason: reason, At: now, Expires: now.Add(c.cfg.ReleaseFor)})
+			rs = append(rs, state.ReleaseOf(byID[id], false, s.actor(), reason, now, c.cfg.ReleaseFor))
 		}
 		if err := c.state.AddReleases(ctx, rs); err != nil {
 			c.renderHeld(w, r, "", advice.For(err).Line())

@@ -40,7 +40,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if started {
 		e = e.withLogger(e.logger.With("run_id", a.runID))
 	}
-	if err := e.auditDecisions(ctx, a.runID); err != nil {
+	if err := e.auditDecisions(ctx, a.runID, a.p.fresh.releases); err != nil {
 		return nil, err
 	}
 	who := runAudit{actor: ActorOf(ctx), allowDeletes: a.p.Options.AllowDeletes, releases: a.p.Releases, adopted: map[string]bool{}}

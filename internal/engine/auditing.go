@@ -52,13 +52,15 @@ func (e *Engine) auditEntry(runID int64, who runAudit, opID string, op reconcile
 // has written yet to the audit trail (the trail has one writer, the
 // cycle: a command or the console records a decision in the state, and
 // the next cycle puts it in the trail, before it writes anything).
-func (e *Engine) auditDecisions(ctx context.Context, runID int64) error {
+func (e *Engine) auditDecisions(ctx context.Context, runID int64, rs []state.Release) error {
 	if e.cfg.Audit == nil {
 		return nil
 	}
-	rs, err := e.store.Releases(ctx)
-	if err != nil {
-		return err
+	if rs == nil { // the plan read none: read them now
+		var err error
+		if rs, err = e.store.Releases(ctx); err != nil {
+			return err
+		}
 	}
 	var done []string
 	for _, r := range rs {

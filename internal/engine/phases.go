@@ -345,7 +345,7 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 	}
 	out := e.newPlan(res, p.actual, p.desired, state.Links{Groups: p.gr.DeltaLink, Users: p.ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
 	out.fresh = &freshState{snap: snap, gr: p.gr, ur: p.ur, changedGroups: append(p.changedGroups, p.behaviourRead...), changedUsers: p.changedUsers,
-		actual: p.actual, work: p.work, notWritten: notWritten}
+		actual: p.actual, work: p.work, notWritten: notWritten, releases: p.releases}
 	if p.target != "" {
 		out.fresh.oneGroup, out.fresh.kept = true, p.kept
 	}

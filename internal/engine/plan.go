@@ -75,6 +75,9 @@ type freshState struct {
 	// notWritten counts, for the groups planned from their changes, their
 	// members not written, by reason (the plan lists only those changed).
 	notWritten map[string]map[string]int
+	// releases are the admins' decisions the plan was made with (nil:
+	// not read, as in a disable plan).
+	releases []state.Release
 	// immediate: applied a moment after it was made (sync): AD is not
 	// read again, and Graph is not asked again.
 	immediate bool

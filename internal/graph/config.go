@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
@@ -220,17 +221,9 @@ func (c *Config) TokenCredential(hc *http.Client) (azcore.TokenCredential, error
 		return azidentity.NewClientSecretCredential(c.TenantID, c.ClientID, c.ClientSecret.Reveal(),
 			&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: noDiscovery})
 	case CredentialCertificate:
-		data, err := os.ReadFile(c.CertificateFile)
+		certs, key, err := c.certificate()
 		if err != nil {
-			return nil, fmt.Errorf("graph: certificate_file: %w", err)
-		}
-		var pw []byte
-		if c.CertificatePassword.IsSet() {
-			pw = []byte(c.CertificatePassword.Reveal())
-		}
-		certs, key, err := azidentity.ParseCertificates(data, pw)
-		if err != nil {
-			return nil, fmt.Errorf("graph: certificate_file %s: %w", c.CertificateFile, err)
+			return nil, err
 		}
 		return azidentity.NewClientCertificateCredential(c.TenantID, c.ClientID, certs, key,
 			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: noDiscovery})
@@ -282,17 +275,9 @@ func (c *Config) SignInAuth() (func(ctx context.Context, form map[string]string)
 			return nil
 		}, nil
 	case CredentialCertificate:
-		data, err := os.ReadFile(c.CertificateFile)
+		certs, key, err := c.certificate()
 		if err != nil {
-			return nil, fmt.Errorf("graph: certificate_file: %w", err)
-		}
-		var pw []byte
-		if c.CertificatePassword.IsSet() {
-			pw = []byte(c.CertificatePassword.Reveal())
-		}
-		certs, key, err := azidentity.ParseCertificates(data, pw)
-		if err != nil {
-			return nil, fmt.Errorf("graph: certificate_file %s: %w", c.CertificateFile, err)
+			return nil, err
 		}
 		rsaKey, ok := key.(*rsa.PrivateKey)
 		if !ok || len(certs) == 0 {
@@ -322,4 +307,22 @@ func (c *Config) SignInAuth() (func(ctx context.Context, form map[string]string)
 		}, nil
 	}
 	return nil, fmt.Errorf("graph: credential %q cannot sign users in to the console: use a client secret, a certificate or workload identity", c.Credential)
+}
+
+// certificate reads certificate_file (with its password): the
+// certificates and the private key of the app's certificate credential.
+func (c *Config) certificate() ([]*x509.Certificate, crypto.PrivateKey, error) {
+	data, err := os.ReadFile(c.CertificateFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("graph: certificate_file: %w", err)
+	}
+	var pw []byte
+	if c.CertificatePassword.IsSet() {
+		pw = []byte(c.CertificatePassword.Reveal())
+	}
+	certs, key, err := azidentity.ParseCertificates(data, pw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("graph: certificate_file %s: %w", c.CertificateFile, err)
+	}
+	return certs, key, nil
 }

@@ -46,9 +46,7 @@ var open = map[string]bool{"/healthz": true, "/readyz": true}
 func (g Guard) wrap(next http.Handler, logger *slog.Logger) http.Handler {
 	hostname, _ := os.Hostname()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !g.hostAllowed(r.Host, hostname) {
-			logger.Warn("refused a request for a host this server does not answer to", "host", r.Host, "remote", r.RemoteAddr)
-			http.Error(w, fmt.Sprintf("this server does not answer to the host %q: add it to server.allowed_hosts", r.Host), http.StatusMisdirectedRequest)
+		if !g.hostOK(w, r, hostname, logger) {
 			return
 		}
 		if g.Token != "" && !open[r.URL.Path] {
@@ -59,16 +57,12 @@ func (g Guard) wrap(next http.Handler, logger *slog.Logger) http.Handler {
 				return
 			}
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
-				logger.Warn("refused a request from another origin", "origin", o, "path", r.URL.Path, "remote", r.RemoteAddr)
-				http.Error(w, "requests from another origin are refused", http.StatusForbidden)
-				return
-			}
-			if g.Token == "" && r.Header.Get(SyncHeader) == "" {
-				http.Error(w, "POST needs the header "+SyncHeader+": sync (or a bearer token when server.token_file is set)", http.StatusForbidden)
-				return
-			}
+		if !originOK(w, r, logger) {
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && g.Token == "" && r.Header.Get(SyncHeader) == "" {
+			http.Error(w, "POST needs the header "+SyncHeader+": sync (or a bearer token when server.token_file is set)", http.StatusForbidden)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -79,20 +73,35 @@ func (g Guard) wrap(next http.Handler, logger *slog.Logger) http.Handler {
 func (g Guard) wrapConsole(next http.Handler, logger *slog.Logger) http.Handler {
 	hostname, _ := os.Hostname()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !g.hostAllowed(r.Host, hostname) {
-			logger.Warn("refused a console request for a host this server does not answer to", "host", r.Host, "remote", r.RemoteAddr)
-			http.Error(w, fmt.Sprintf("this server does not answer to the host %q: add it to server.allowed_hosts", r.Host), http.StatusMisdirectedRequest)
-			return
+		if g.hostOK(w, r, hostname, logger) && originOK(w, r, logger) {
+			next.ServeHTTP(w, r)
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
-				logger.Warn("refused a console request from another origin", "origin", o, "path", r.URL.Path, "remote", r.RemoteAddr)
-				http.Error(w, "requests from another origin are refused", http.StatusForbidden)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
 	})
+}
+
+// hostOK refuses a request for a host this server does not answer to
+// (DNS rebinding), and says so.
+func (g Guard) hostOK(w http.ResponseWriter, r *http.Request, hostname string, logger *slog.Logger) bool {
+	if g.hostAllowed(r.Host, hostname) {
+		return true
+	}
+	logger.Warn("refused a request for a host this server does not answer to", "host", r.Host, "remote", r.RemoteAddr)
+	http.Error(w, fmt.Sprintf("this server does not answer to the host %q: add it to server.allowed_hosts", r.Host), http.StatusMisdirectedRequest)
+	return false
+}
+
+// originOK refuses a request that changes something sent from another
+// origin, and says so.
+func originOK(w http.ResponseWriter, r *http.Request, logger *slog.Logger) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
+		logger.Warn("refused a request from another origin", "origin", o, "path", r.URL.Path, "remote", r.RemoteAddr)
+		http.Error(w, "requests from another origin are refused", http.StatusForbidden)
+		return false
+	}
+	return true
 }
 
 func (g Guard) hostAllowed(hostport, hostname string) bool {

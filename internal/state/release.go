@@ -1,6 +1,9 @@
 package state
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Release is an admin's approval of the delete or quarantine of one group
 // that the delete threshold holds back: who let it through, why, and until
@@ -30,3 +33,16 @@ const ActionKeep = "keep"
 
 // ReleaseFor is how long a release stands by default.
 const ReleaseFor = 24 * time.Hour
+
+// ReleaseOf is an admin's decision on the held group h: to release its
+// removal (the action its status names: delete or move), or, with keep,
+// to keep it held. It stands from at for valid.
+func ReleaseOf(h GroupStatus, keep bool, by, reason string, at time.Time, valid time.Duration) Release {
+	// A held group's message begins with the removal held back
+	// (engine/outcome.go writes "<action> held back by …").
+	action, _, _ := strings.Cut(h.Message, " ")
+	if keep {
+		action = ActionKeep
+	}
+	return Release{CloudID: h.CloudID, Name: h.Name, DN: h.DN, Action: action, By: by, Reason: strings.TrimSpace(reason), At: at, Expires: at.Add(valid)}
+}

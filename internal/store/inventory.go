@@ -52,16 +52,8 @@ func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: inventory: %w", err)
 	}
-	defer rows.Close()
-	var out []state.GroupStatus
-	for rows.Next() {
-		st, err := scanStatus(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, st)
-	}
-	return out, total, rows.Err()
+	out, err := scanAll(rows, scanStatus)
+	return out, total, err
 }
 
 // RunOperations are the operations of one run, in the order they were
@@ -71,14 +63,5 @@ func (s *Store) RunOperations(ctx context.Context, runID int64, n int) ([]state.
 	if err != nil {
 		return nil, fmt.Errorf("store: operations of run %d: %w", runID, err)
 	}
-	defer rows.Close()
-	var out []state.Operation
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, op)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanOperation)
 }

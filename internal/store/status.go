@@ -57,14 +57,19 @@ func (s *Store) Statuses(ctx context.Context, states ...string) ([]state.GroupSt
 	if err != nil {
 		return nil, fmt.Errorf("store: statuses: %w", err)
 	}
+	return scanAll(rows, scanStatus)
+}
+
+// scanAll reads every row with scan, and closes rows.
+func scanAll[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error) {
 	defer rows.Close()
-	var out []state.GroupStatus
+	var out []T
 	for rows.Next() {
-		st, err := scanStatus(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, st)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -85,18 +90,11 @@ func (s *Store) StatusesOf(ctx context.Context, ids []string) ([]state.GroupStat
 		if err != nil {
 			return nil, fmt.Errorf("store: statuses: %w", err)
 		}
-		for rows.Next() {
-			st, err := scanStatus(rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out = append(out, st)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		found, err := scanAll(rows, scanStatus)
+		if err != nil {
 			return nil, err
 		}
+		out = append(out, found...)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CloudID < out[j].CloudID })
 	return out, nil
@@ -376,16 +374,7 @@ func (s *Store) Operations(ctx context.Context, cloudID string, n int) ([]state.
 	if err != nil {
 		return nil, fmt.Errorf("store: operations: %w", err)
 	}
-	defer rows.Close()
-	var out []state.Operation
-	for rows.Next() {
-		op, err := scanOperation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, op)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanOperation)
 }
 
 // scanOperation reads an operations row: run_id, cloud_id, action, dn,
