@@ -129,6 +129,9 @@ func printAudit(w io.Writer, entries []audit.Entry, loc *time.Location) {
 		if r := e.Release; r != nil {
 			fmt.Fprintf(w, "    released by %s on %s: %s\n", r.By, r.At.In(loc).Format("2006-01-02 15:04 MST"), r.Reason)
 		}
+		if a := e.Approval; a != nil {
+			fmt.Fprintf(w, "    plan %s (made %s) approved by %s: %s\n", a.Plan, a.Made.In(loc).Format("2006-01-02 15:04 MST"), a.By, a.Reason)
+		}
 		if e.NewDN != "" {
 			fmt.Fprintf(w, "    to %s\n", e.NewDN)
 		}
@@ -149,7 +152,7 @@ func printAudit(w io.Writer, entries []audit.Entry, loc *time.Location) {
 
 // auditColumns are the CSV's columns.
 var auditColumns = []string{"time", "runId", "cloudId", "name", "action", "dn", "newDn", "outcome", "error", "changes", "membersAdded", "membersRemoved",
-	"actor", "allowDeletes", "releasedBy", "releaseReason"}
+	"actor", "allowDeletes", "releasedBy", "releaseReason", "approvedBy", "approvalReason", "plan"}
 
 // printAuditCSV writes entries as CSV with a header row; several values
 // in one cell are separated by "; ", an attribute as name: old -> new.
@@ -161,9 +164,12 @@ func printAuditCSV(w io.Writer, entries []audit.Entry) error {
 	for _, e := range entries {
 		row := []string{e.Time.UTC().Format(time.RFC3339), strconv.FormatInt(e.RunID, 10), e.CloudID, e.Name, e.Action, e.DN,
 			e.NewDN, e.Outcome, e.Error, changesCell(e.Changes), strings.Join(e.MembersAdded, "; "), strings.Join(e.MembersRemoved, "; "),
-			e.Actor, strconv.Itoa(e.AllowDeletes), "", ""}
+			e.Actor, strconv.Itoa(e.AllowDeletes), "", "", "", "", ""}
 		if r := e.Release; r != nil {
-			row[len(row)-2], row[len(row)-1] = r.By, r.Reason
+			row[len(row)-5], row[len(row)-4] = r.By, r.Reason
+		}
+		if a := e.Approval; a != nil {
+			row[len(row)-3], row[len(row)-2], row[len(row)-1] = a.By, a.Reason, a.Plan
 		}
 		for i := range row {
 			row[i] = csvCell(row[i])

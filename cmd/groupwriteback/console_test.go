@@ -162,12 +162,61 @@ func TestConsoleEndToEnd(t *testing.T) {
 		t.Fatalf("the kept group's page:\n%s", s)
 	}
 	if *consoleShots {
-		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "images", "console-group.png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		shot(t, ctx, "console-group.png")
+	}
+
+	// A saved plan (plan --out, as a staging server saves one) sent to the
+	// console, checked and shown, applied with a reason and the typed
+	// confirmation: the new group is written, and the run's page names
+	// the approval.
+	three, err := tenant.CreateGroup(map[string]any{"displayName": "Project three", "mailEnabled": false, "mailNickname": "p3", "securityEnabled": true,
+		"writebackConfiguration": map[string]any{"isEnabled": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenant.AddMember(three, "3f2b1c4d-0001-4a5b-8c6d-7e8f90a1b2c3"); err != nil {
+		t.Fatal(err)
+	}
+	planFile := filepath.Join(dir, "plan.json")
+	if _, errOut, code := runCLI(t, "--config", cfg, "plan", "--out", planFile); code != exitOK {
+		t.Fatalf("plan --out: %s", errOut)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/console/staged"), chromedp.WaitVisible(chromedp.CSS("#send-plan")),
+		chromedp.SetUploadFiles(chromedp.CSS(`#send-plan input[type="file"]`), []string{planFile})); err != nil {
+		t.Fatal(err)
+	}
+	click("#check-plan")
+	if s := text(); !strings.Contains(s, "A saved plan waiting for approval") || !strings.Contains(s, "1 operations on 1 groups") || !strings.Contains(s, "Project three") {
+		t.Fatalf("the checked plan:\n%s", s)
+	}
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#approve-plan input[name="reason"]`), "CAB-77: project three"),
+		chromedp.SendKeys(chromedp.CSS(`#approve-plan input[name="confirm"]`), "apply 1")); err != nil {
+		t.Fatal(err)
+	}
+	if *consoleShots {
+		shot(t, ctx, "console-staged.png")
+	}
+	click("#apply-plan")
+	if s := text(); !strings.Contains(s, "Applied as run") || !strings.Contains(s, "1 created") {
+		t.Fatalf("the plan applied:\n%s", s)
+	}
+	if got := dc.Search(t, ou, ldap.ScopeWholeSubtree, "(cn=Project three*)", "cn"); len(got) != 1 {
+		t.Fatalf("Project three in AD: %d", len(got))
+	}
+	click("#applied a")
+	if s := text(); !strings.Contains(s, "approved by console:otto@contoso.test: CAB-77: project three") || !strings.Contains(s, "asked by console:otto@contoso.test") {
+		t.Fatalf("the apply's run page does not name the approval:\n%s", s)
+	}
+}
+
+// shot saves the page as docs/images/name (-screenshots).
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "..", "docs", "images", name), png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -122,6 +122,36 @@ type cycleRun struct {
 
 // run runs one cycle under the cycle lock and reports it.
 func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, error) {
+	return c.cycle(ctx, o, nil)
+}
+
+// ErrNotActive: a saved plan is applied by the active instance, not by a
+// staging one or a standby.
+var ErrNotActive = errors.New("this instance writes nothing (staging, or a standby): apply the plan on the active instance")
+
+// ApplySaved applies a saved plan (a staging server's, or plan --out's) as
+// `apply` does, as one of the service's cycles: checked (its MAC, its
+// binding, its age), planned again, and written only where the engine
+// plans the same now. ctx carries the actor and the approval
+// (engine.WithApproval) the audit trail records.
+func (c *cycles) ApplySaved(ctx context.Context, p *engine.Plan) (*engine.Result, error) {
+	return c.cycle(ctx, engine.RunOptions{}, p)
+}
+
+// CheckSaved checks a saved plan as ApplySaved will (nothing is written):
+// what the console shows before it asks for the approval.
+func (c *cycles) CheckSaved(ctx context.Context, p *engine.Plan) error {
+	if c.staging.Load() || (c.inst != nil && !c.inst.active()) {
+		return ErrNotActive
+	}
+	return c.idle(ctx, func(s *session) error {
+		return s.Engine.CheckSaved(ctx, p, s.Config.Writeback.PlanMaxAge)
+	})
+}
+
+// cycle runs one cycle, or the apply of a saved plan, under the cycle
+// lock and reports it.
+func (c *cycles) cycle(ctx context.Context, o engine.RunOptions, saved *engine.Plan) (*engine.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if a := engine.ActorOf(ctx); a == "" || strings.HasPrefix(a, "cli:") {
@@ -133,6 +163,9 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	}
 	defer unlock()
 	r := &cycleRun{c: c, o: o, start: time.Now(), cfg: c.cfg, report: server.CycleReport{Mode: mode(o.Full)}}
+	if saved != nil {
+		r.report.Mode = "apply"
+	}
 	// The mode is the session's: the session decides it once, whole.
 	// A standby plans as a staging server does; its plan stays its own
 	// (the shared state's pending plan is the active one's).
@@ -147,12 +180,20 @@ func (c *cycles) run(ctx context.Context, o engine.RunOptions) (*engine.Result, 
 	r.staged = c.staging.Load() || r.standby
 	r.report.Staged = r.staged
 	r.cfg = s.Config
+	if saved != nil {
+		if r.staged {
+			return nil, ErrNotActive
+		}
+		if err := s.Engine.CheckSaved(ctx, saved, s.Config.Writeback.PlanMaxAge); err != nil {
+			return nil, err
+		}
+	}
 	// The Graph client lives as long as the session: a cycle reports the
 	// requests it made, not the session's total.
 	before := s.Graph.Counters()
 	cctx, cancel := s.WithDeadline(ctx)
 	defer cancel()
-	rep := s.Engine.Cycle(cctx, engine.CycleOptions{RunOptions: o, Staged: r.staged, Standby: r.standby, StagedPlan: wiring.StagedPlanPath(c.cfg)})
+	rep := s.Engine.Cycle(cctx, engine.CycleOptions{RunOptions: o, Staged: r.staged, Standby: r.standby, StagedPlan: wiring.StagedPlanPath(c.cfg), Saved: saved})
 	r.res, err = rep.Result, s.DeadlineError(rep.Err)
 	r.report.Outcome, r.report.Duration, r.report.End, r.report.Result = rep.Outcome, time.Since(r.start), time.Now(), r.res
 	r.report.GraphReqs, r.report.Throttled = s.Graph.Counters().Requests-before.Requests, s.Graph.Counters().Throttled-before.Throttled

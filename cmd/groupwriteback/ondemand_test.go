@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/server"
 	"github.com/groupwriteback/groupwriteback/internal/testdc"
 )
@@ -122,5 +125,16 @@ func TestServiceSyncWhileDisabled(t *testing.T) {
 	}
 	if code, text := httpGet(t, url+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(text, "writeback is disabled") {
 		t.Fatalf("/readyz while disabled: %d %s", code, text)
+	}
+}
+
+// A staging service (or a standby) checks and applies no saved plan: the
+// console is told to send it to the active instance, before any session
+// is opened.
+func TestSavedPlanRefusedOffTheActiveInstance(t *testing.T) {
+	c := &cycles{}
+	c.staging.Store(true)
+	if err := c.CheckSaved(context.Background(), &engine.Plan{}); !errors.Is(err, ErrNotActive) {
+		t.Errorf("CheckSaved on a staging service: %v", err)
 	}
 }

@@ -175,7 +175,8 @@ func TestAuditPrinters(t *testing.T) {
 	entries := []audit.Entry{
 		{Time: at, RunID: 3, CloudID: "g4", Name: "VPN users", Action: "create", DN: dn, Outcome: "applied",
 			Changes:      []reconcile.AttrChange{{Name: "displayName", New: []string{"VPN users"}}, {Name: "groupType", New: []string{"-2147483640"}}},
-			MembersAdded: []string{"CN=Ann,OU=Users,DC=contoso,DC=com", `CN=Bob\, Jr.,OU=Users,DC=contoso,DC=com`}},
+			MembersAdded: []string{"CN=Ann,OU=Users,DC=contoso,DC=com", `CN=Bob\, Jr.,OU=Users,DC=contoso,DC=com`}, Actor: "console:otto@contoso.com",
+			Approval: &engine.Approval{By: "console:otto@contoso.com", Reason: "CAB-77, approved", Plan: "0bbeb87626e28a7e", Made: at.Add(-10 * time.Minute)}},
 		{Time: at.Add(time.Hour), RunID: 4, CloudID: "g4", Name: "VPN users", Action: "rename", DN: dn,
 			NewDN: "CN=VPN_2c1a0b9f8e7d,OU=Cloud,DC=contoso,DC=com", Outcome: "applied"},
 		{Time: at.Add(2 * time.Hour), RunID: 5, CloudID: "g4", Name: "VPN users", Action: "remove-members", DN: dn, Outcome: "failed",

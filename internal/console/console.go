@@ -57,6 +57,11 @@ type OnDemand interface {
 	SyncGroup(ctx context.Context, group string) (*engine.Result, error)
 	PlanGroup(ctx context.Context, group string) (*engine.Result, error)
 	Explain(ctx context.Context, group string) (*engine.Explanation, error)
+	// CheckSaved checks a saved plan as apply does, writing nothing;
+	// ApplySaved applies it as apply does (ctx carries the actor and the
+	// approval). Both refuse on an instance that writes nothing.
+	CheckSaved(ctx context.Context, p *engine.Plan) error
+	ApplySaved(ctx context.Context, p *engine.Plan) (*engine.Result, error)
 }
 
 // Config is how the console signs users in.
@@ -147,7 +152,21 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /console/staged", c.signedIn(RoleReader, c.staged))
 	mux.HandleFunc("GET /console/runs/{id}", c.signedIn(RoleReader, c.run))
 	mux.HandleFunc("POST /console/held", c.signedIn(RoleOperator, c.decideHeld))
-	return secureHeaders(mux)
+	mux.HandleFunc("POST /console/staged/check", c.signedIn(RoleOperator, c.checkSaved))
+	mux.HandleFunc("POST /console/staged/apply", c.signedIn(RoleOperator, c.applySaved))
+	return secureHeaders(limitBodies(mux))
+}
+
+// limitBodies bounds what a POST may send: a form, or a saved plan.
+func limitBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := int64(1 << 20)
+		if r.URL.Path == "/console/staged/check" {
+			n = MaxPlanUpload
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, n)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // secureHeaders are on every page: no framing, no script but the

@@ -1,10 +1,15 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -18,6 +23,7 @@ import (
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/audit"
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/console"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
@@ -43,6 +49,34 @@ const (
 type recordingOnDemand struct {
 	mu     sync.Mutex
 	actors []string
+	// applied are the approvals of the saved plans applied.
+	applied []engine.Approval
+}
+
+// goodMAC is the MAC CheckSaved takes for one this state made; any other
+// is refused as the engine refuses an altered plan.
+const goodMAC = "c0ffee00c0ffee00c0ffee00c0ffee00"
+
+func (o *recordingOnDemand) CheckSaved(_ context.Context, p *engine.Plan) error {
+	if p.MAC != goodMAC {
+		return fmt.Errorf("engine: %w", engine.ErrPlanAltered)
+	}
+	return nil
+}
+
+func (o *recordingOnDemand) ApplySaved(ctx context.Context, p *engine.Plan) (*engine.Result, error) {
+	if err := o.CheckSaved(ctx, p); err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := engine.ApprovalOf(ctx)
+	if a == nil {
+		return nil, errors.New("applied with no approval")
+	}
+	o.applied = append(o.applied, *a)
+	o.actors = append(o.actors, engine.ActorOf(ctx)+" apply "+p.ID())
+	return &engine.Result{RunID: 7, Mode: "apply", Counts: engine.Counts{Updated: 1}, Writes: 1}, nil
 }
 
 func (o *recordingOnDemand) SyncGroup(ctx context.Context, group string) (*engine.Result, error) {
@@ -450,5 +484,146 @@ func TestSignInRefusals(t *testing.T) {
 	}
 	if page := read(t, resp); !strings.Contains(page, "AADSTS50126") {
 		t.Errorf("wrong password: %s", page)
+	}
+}
+
+// savedPlan is a saved plan's file as plan --out writes it, with mac.
+func savedPlan(t *testing.T, mac string) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"version": engine.PlanVersion, "created": time.Now().UTC(), "mode": "delta", "mac": mac,
+		"options": map[string]any{"allowDeletes": 2},
+		"result": map[string]any{"mode": "delta", "plan": map[string]any{"operations": []map[string]any{
+			{"action": "update", "cloudId": heldA, "dn": "CN=Team A,OU=Cloud,DC=contoso,DC=test",
+				"changes": []map[string]any{{"name": "description", "old": []string{"was"}, "new": []string{"<b>approved</b>"}}}},
+			{"action": "delete", "cloudId": heldB, "dn": "CN=Team B,OU=Cloud,DC=contoso,DC=test"},
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// sendPlan posts a plan file to the staged page's form, as a browser
+// sends a file input.
+func (b *browser) sendPlan(csrf string, plan []byte) (int, string) {
+	b.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	if csrf != "" {
+		mw.WriteField("csrf", csrf)
+	}
+	fw, err := mw.CreateFormFile("plan", "staged-plan.json")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	fw.Write(plan)
+	mw.Close()
+	resp, err := b.hc.Post(b.e.url+"/console/staged/check", mw.FormDataContentType(), &body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp.StatusCode, read(b.t, resp)
+}
+
+// TestApplySavedPlanAsAnApproval: an operator sends a saved plan, sees it
+// checked and shown, and applies it only with a reason and the typed
+// confirmation; the approval (who, why, which plan) goes with the apply.
+// A reader gets no form and is refused; an altered plan is refused
+// before anything is shown; a forged POST is refused.
+func TestApplySavedPlanAsAnApproval(t *testing.T) {
+	e := newEnv(t)
+	rita := e.browser()
+	rita.signIn("rita@contoso.test", "rita-pw")
+	_, page := rita.get("/console/staged")
+	if strings.Contains(page, `id="send-plan"`) {
+		t.Errorf("a reader is offered the plan form:\n%s", page)
+	}
+	if code, _ := rita.sendPlan(csrfOf(t, page), savedPlan(t, goodMAC)); code != http.StatusForbidden {
+		t.Errorf("a reader sends a plan: %d", code)
+	}
+
+	otto := e.browser()
+	otto.signIn("otto@contoso.test", "otto-pw")
+	_, page = otto.get("/console/staged")
+	if !strings.Contains(page, `id="send-plan"`) {
+		t.Fatalf("no plan form for an operator:\n%s", page)
+	}
+	csrf := csrfOf(t, page)
+	if code, _ := otto.sendPlan("", savedPlan(t, goodMAC)); code != http.StatusForbidden {
+		t.Errorf("a plan sent without the CSRF token: %d", code)
+	}
+	code, page := otto.sendPlan(csrf, savedPlan(t, "0000"))
+	if code != http.StatusUnprocessableEntity || !strings.Contains(page, "this plan is refused") || strings.Contains(page, `id="approve-plan"`) {
+		t.Errorf("an altered plan: %d\n%s", code, page)
+	}
+	if code, page = otto.sendPlan(csrf, []byte(`{"version": 99}`)); code != http.StatusUnprocessableEntity || !strings.Contains(page, "this plan is refused") {
+		t.Errorf("a plan of another version: %d\n%s", code, page)
+	}
+	code, page = otto.sendPlan(csrf, savedPlan(t, goodMAC))
+	for _, want := range []string{`id="approve-plan"`, "2 operations on 2 groups", "--allow-deletes 2", "description: was → &lt;b&gt;approved&lt;/b&gt;", "apply 2", "c0ffee00c0ffee00"} {
+		if code != http.StatusOK || !strings.Contains(page, want) {
+			t.Errorf("the checked plan lacks %q: %d\n%s", want, code, page)
+		}
+	}
+	if strings.Contains(page, "<b>approved</b>") {
+		t.Errorf("a plan's value is rendered as markup")
+	}
+	approve := url.Values{"csrf": {csrf}, "plan": {"c0ffee00c0ffee00"}, "reason": {"CAB-1234 approved"}, "confirm": {"apply 3"}}
+	if code, page = otto.post("/console/staged/apply", approve); code != http.StatusBadRequest || !strings.Contains(page, `type &#34;apply 2&#34; to confirm`) {
+		t.Errorf("a wrong confirmation: %d\n%s", code, page)
+	}
+	approve.Set("confirm", "apply 2")
+	approve.Set("reason", " ")
+	if code, _ = otto.post("/console/staged/apply", approve); code != http.StatusBadRequest {
+		t.Errorf("no reason: %d", code)
+	}
+	approve.Set("reason", "CAB-1234 approved")
+	if code, _ = rita.post("/console/staged/apply", url.Values{"csrf": {csrfOf(t, page)}, "plan": {"c0ffee00c0ffee00"}}); code != http.StatusForbidden {
+		t.Errorf("a reader applies: %d", code)
+	}
+	if len(e.onDemand.applied) != 0 {
+		t.Fatalf("applied before the approval: %v", e.onDemand.applied)
+	}
+	code, page = otto.post("/console/staged/apply", approve)
+	if code != http.StatusOK || !strings.Contains(page, "Applied as run 7.") || !strings.Contains(page, `href="/console/runs/7"`) {
+		t.Errorf("apply: %d\n%s", code, page)
+	}
+	if len(e.onDemand.applied) != 1 {
+		t.Fatalf("applied %d times", len(e.onDemand.applied))
+	}
+	if a := e.onDemand.applied[0]; a.By != "console:otto@contoso.test" || a.Reason != "CAB-1234 approved" || a.Plan != "c0ffee00c0ffee00" || a.Made.IsZero() {
+		t.Errorf("the approval = %+v", a)
+	}
+	// The approval was for one apply.
+	if code, _ = otto.post("/console/staged/apply", approve); code != http.StatusConflict || len(e.onDemand.applied) != 1 {
+		t.Errorf("the same approval again: %d, %d applies", code, len(e.onDemand.applied))
+	}
+}
+
+// TestSearchByMemberAndSAM: the inventory finds the groups a user is a
+// member of by the user's UPN, and a group by its sAMAccountName.
+func TestSearchByMemberAndSAM(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const ann = "0a000000-0000-4000-8000-0000000000a1"
+	snap := cloud.NewSnapshot()
+	snap.Users[ann] = &cloud.User{ID: ann, UserPrincipalName: "ann@contoso.test"}
+	snap.Groups[heldB] = &cloud.Group{ID: heldB, DisplayName: "Team B", Members: map[string]cloud.ObjectType{ann: cloud.TypeUser}}
+	if err := e.st.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.SetStatus(ctx, []state.GroupStatus{{CloudID: heldA, Name: "Team A", DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test", State: state.Held, SAM: "TeamA-legacy"}}); err != nil {
+		t.Fatal(err)
+	}
+	rita := e.browser()
+	rita.signIn("rita@contoso.test", "rita-pw")
+	if _, page := rita.get("/console/?q=Ann%40contoso.test"); !strings.Contains(page, "1 groups") || !strings.Contains(page, "Team B") || strings.Contains(page, ">Team A<") {
+		t.Errorf("ann's groups:\n%s", page)
+	}
+	if _, page := rita.get("/console/?q=teama-leg"); !strings.Contains(page, "1 groups") || !strings.Contains(page, "Team A") {
+		t.Errorf("by sAMAccountName:\n%s", page)
+	}
+	if _, page := rita.get("/console/groups/" + heldA); !strings.Contains(page, "sAMAccountName <code>TeamA-legacy</code>") {
+		t.Errorf("the group's page lacks its sAMAccountName:\n%s", page)
 	}
 }

@@ -1,14 +1,11 @@
 package console
 
 import (
-	"encoding/json"
 	"net/http"
 	"sort"
-	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/advice"
 	"github.com/groupwriteback/groupwriteback/internal/ha"
-	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
@@ -88,37 +85,4 @@ func (c *Console) health(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 	}
 	c.render(w, r, http.StatusOK, "health.html", view{Title: "Health", Data: v})
-}
-
-// stagedView is the staged plan's page.
-type stagedView struct {
-	At  time.Time
-	Ops []reconcile.Op
-	// Groups counts the groups the operations touch.
-	Groups int
-}
-
-// staged shows the plan a staging instance, or a standby, would apply:
-// each operation with its values old and new.
-func (c *Console) staged(w http.ResponseWriter, r *http.Request, s *session) {
-	raw, at, err := c.state.PendingPlan(r.Context())
-	if err != nil {
-		c.render(w, r, http.StatusInternalServerError, "staged.html", view{Title: "Staged plan", Error: advice.For(err).Line()})
-		return
-	}
-	v := stagedView{At: at}
-	if len(raw) > 0 && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &v.Ops); err != nil {
-			c.render(w, r, http.StatusInternalServerError, "staged.html", view{Title: "Staged plan", Error: "the staged plan cannot be read: " + err.Error()})
-			return
-		}
-	}
-	seen := map[string]bool{}
-	for _, op := range v.Ops {
-		if !seen[op.CloudID] {
-			seen[op.CloudID] = true
-			v.Groups++
-		}
-	}
-	c.render(w, r, http.StatusOK, "staged.html", view{Title: "Staged plan", Data: v})
 }

@@ -21,6 +21,23 @@ type session struct {
 	sid     string
 	csrf    string
 	expires time.Time
+
+	mu sync.Mutex
+	// pending is the saved plan this session checked and has not yet
+	// approved (one at a time).
+	pending *pendingPlan
+}
+
+func (s *session) setPending(p *pendingPlan) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending = p
+}
+
+func (s *session) getPending() *pendingPlan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
 }
 
 // sessions are kept in memory: a restart signs everyone out, and no

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -26,6 +27,32 @@ func ActorOf(ctx context.Context) string {
 	return a
 }
 
+// approvalKey is the context key of an approval.
+type approvalKey struct{}
+
+// Approval is an admin's approval of a saved plan, given where the plan is
+// shown before it is applied (the console): who, why, and which plan. The
+// audit entries of the run that applies it carry it.
+type Approval struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	Plan   string    `json:"plan"`
+	Made   time.Time `json:"planMade"`
+}
+
+// WithApproval gives the apply of a saved plan run with ctx its approval.
+func WithApproval(ctx context.Context, a Approval) context.Context {
+	return context.WithValue(ctx, approvalKey{}, a)
+}
+
+// ApprovalOf is the approval WithApproval put in ctx (nil when none).
+func ApprovalOf(ctx context.Context) *Approval {
+	if a, ok := ctx.Value(approvalKey{}).(Approval); ok {
+		return &a
+	}
+	return nil
+}
+
 // releaseFor is the release among rs that lets op through: a delete or
 // quarantine of the object the release names.
 func releaseFor(rs []state.Release, op reconcile.Op) (state.Release, bool) {
@@ -46,6 +73,7 @@ type runAudit struct {
 	allowDeletes int
 	releases     map[string]state.Release
 	adopted      map[string]bool
+	approval     *Approval
 }
 
 // useReleases forgets the releases whose removal was carried out: each is

@@ -44,6 +44,9 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		return nil, err
 	}
 	who := runAudit{actor: ActorOf(ctx), allowDeletes: a.p.Options.AllowDeletes, releases: a.p.Releases, adopted: map[string]bool{}}
+	if a.saved {
+		who.approval = ApprovalOf(ctx)
+	}
 	for _, id := range a.p.Result.Adopted {
 		who.adopted[id] = true
 	}
@@ -208,7 +211,20 @@ func (e *Engine) recordApply(ctx context.Context, a *applying) error {
 	if err := e.clearGone(ctx, f.snap, f.actual, plan); err != nil {
 		return err
 	}
-	return e.record(ctx, cycleOutcome{Work: f.work, Plan: plan, Failed: a.failed, Unfinished: a.unfinished, NotWritten: f.notWritten}, a.res)
+	return e.record(ctx, cycleOutcome{Work: f.work, Plan: plan, Failed: a.failed, Unfinished: a.unfinished, NotWritten: f.notWritten, SAM: samOf(f.actual)}, a.res)
+}
+
+// samOf are the sAMAccountNames of the AD groups read, by cloud id.
+func samOf(actual []reconcile.ADGroup) map[string]string {
+	out := make(map[string]string, len(actual))
+	for _, a := range actual {
+		if v := a.Attrs["sAMAccountName"]; len(v) == 1 {
+			if id := cloudID(a); id != "" {
+				out[id] = v[0]
+			}
+		}
+	}
+	return out
 }
 
 // finishRun records the run's end and outcome, and, after a cycle that

@@ -30,6 +30,7 @@ func (e *Engine) auditEntry(runID int64, who runAudit, opID string, op reconcile
 		en.Release = &r
 	}
 	en.Adopted = who.adopted[op.CloudID]
+	en.Approval = who.approval
 	switch op.Action {
 	case reconcile.Create, reconcile.AddMembers:
 		en.MembersAdded = op.Members

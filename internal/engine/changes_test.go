@@ -193,10 +193,12 @@ func TestSavedPlanFromChangesGoesStale(t *testing.T) {
 	}
 }
 
-// loadCounter counts the loads of the whole snapshot.
+// loadCounter counts the loads of the whole snapshot, and of parts of it
+// (and the groups and users those held).
 type loadCounter struct {
 	*store.Store
-	loads int
+	loads, parts          int
+	partGroups, partUsers int
 }
 
 func (l *loadCounter) LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Links, error) {
@@ -204,10 +206,20 @@ func (l *loadCounter) LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Lin
 	return l.Store.LoadCloud(ctx)
 }
 
+func (l *loadCounter) LoadPart(ctx context.Context, ids, members, named []string) (*cloud.Snapshot, state.Links, error) {
+	l.parts++
+	snap, links, err := l.Store.LoadPart(ctx, ids, members, named)
+	if snap != nil {
+		l.partGroups, l.partUsers = len(snap.Groups), len(snap.Users)
+	}
+	return snap, links, err
+}
+
 // TestQuietCycleLoadsNoSnapshot: a delta cycle that Graph reports nothing
 // changed for, with nothing left from the last cycle, does not load the
 // tenant as last read (its cost would grow with the tenant); one with
-// work does.
+// work loads only the part of it that work concerns; a full one loads it
+// whole.
 func TestQuietCycleLoadsNoSnapshot(t *testing.T) {
 	ctx := context.Background()
 	g1 := groupID(1)
@@ -215,29 +227,46 @@ func TestQuietCycleLoadsNoSnapshot(t *testing.T) {
 	lc := &loadCounter{Store: e.store}
 	e.eng = engine.New(e.cloud, e.dir, e.dir, lc, e.cfg, nil)
 	steps := []struct {
-		name   string
-		before func(t *testing.T)
-		loads  int
-		writes int64
+		name          string
+		before        func(t *testing.T)
+		full          bool
+		loads, parts  int
+		writes        int64
+		groups, users int // loaded by the part
 	}{
 		{name: "first: full read", loads: 1, writes: 1},
-		{name: "nothing changed", loads: 0},
-		{name: "nothing changed again", loads: 0},
+		{name: "nothing changed"},
+		{name: "nothing changed again"},
 		{name: "a group left failed", before: func(t *testing.T) {
 			must(t, e.store.SetStatus(ctx, []state.GroupStatus{{CloudID: g1, Name: "One", State: state.Failed}}))
-		}, loads: 1},
-		{name: "a member added", before: func(t *testing.T) { must(t, e.tenant.AddMember(g1, userID(1))) }, loads: 1, writes: 1},
-		{name: "quiet once more", loads: 0},
+		}, parts: 1},
+		// Its group and the two users it names, not the third user.
+		{name: "a member added", before: func(t *testing.T) { must(t, e.tenant.AddMember(g1, userID(1))) }, parts: 1, writes: 1, groups: 1, users: 2},
+		{name: "quiet once more"},
+		{name: "full", full: true, loads: 1},
 	}
 	for _, s := range steps {
 		if s.before != nil {
 			s.before(t)
 		}
-		lc.loads = 0
-		res, writes := e.sync(engine.RunOptions{})
-		if lc.loads != s.loads || writes != s.writes || len(res.Failures) != 0 {
-			t.Errorf("%s: %d loads, %d writes, failures %+v; want %d, %d, none", s.name, lc.loads, writes, res.Failures, s.loads, s.writes)
+		lc.loads, lc.parts = 0, 0
+		res, writes := e.sync(engine.RunOptions{Full: s.full})
+		if lc.loads != s.loads || lc.parts != s.parts || writes != s.writes || len(res.Failures) != 0 {
+			t.Errorf("%s: %d whole loads, %d parts, %d writes, failures %+v; want %d, %d, %d, none", s.name, lc.loads, lc.parts, writes, res.Failures, s.loads, s.parts, s.writes)
 		}
+		if s.groups != 0 && (lc.partGroups != s.groups || lc.partUsers != s.users) {
+			t.Errorf("%s: the part held %d groups and %d users; want %d and %d", s.name, lc.partGroups, lc.partUsers, s.groups, s.users)
+		}
+	}
+	// show (and the console's group page) by id reads that group and
+	// what it names, not the tenant; by name, the whole snapshot.
+	lc.loads, lc.parts = 0, 0
+	x, err := e.eng.Explain(ctx, g1)
+	if err != nil || x.Cloud == nil || x.Status == nil || lc.loads != 0 || lc.parts != 1 || lc.partGroups != 1 || lc.partUsers != 2 {
+		t.Errorf("explain by id: %v, %+v; %d whole loads, %d parts of %d groups and %d users", err, x, lc.loads, lc.parts, lc.partGroups, lc.partUsers)
+	}
+	if x, err := e.eng.Explain(ctx, "One"); err != nil || x.CloudID != g1 || lc.loads != 1 {
+		t.Errorf("explain by name: %v, %+v; %d whole loads", err, x, lc.loads)
 	}
 	if got := members(e.group(g1)); !slices.Equal(got, e.usersDN(0, 1)) {
 		t.Errorf("members %v", got)

@@ -122,3 +122,55 @@ func TestCoreSAMAccountNameTakenInTheDomain(t *testing.T) {
 		t.Fatalf("status: %+v", st)
 	}
 }
+
+// A saved plan applied with an approval (the console's) carries the
+// approval in every audit entry of its writes: who, why, which plan. A
+// cycle's own writes carry none, even when ctx has one.
+func TestApprovalOfASavedPlanIsAudited(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	trail, err := audit.Open(path, audit.Options{Key: []byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trail.Close()
+	e := newGroupsEnv(t, 2, []map[string]any{
+		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}},
+		{"id": groupID(2), "displayName": "Other", "mailNickname": "other", "members": []any{userID(1)}},
+	}, func(c *engine.Config) { c.Audit = trail })
+	p, err := e.eng.Plan(ctx, engine.RunOptions{})
+	must(t, err)
+	file := filepath.Join(t.TempDir(), "plan.json")
+	must(t, e.eng.SavePlan(ctx, p, file))
+	saved, err := engine.LoadPlan(file)
+	must(t, err)
+	if len(saved.ID()) != 16 {
+		t.Fatalf("plan id %q", saved.ID())
+	}
+	approval := engine.Approval{By: "console:otto@contoso.test", Reason: "CAB-1234", Plan: saved.ID(), Made: saved.Created}
+	actx := engine.WithApproval(engine.WithActor(ctx, approval.By), approval)
+	res, err := e.eng.Apply(actx, saved)
+	if err != nil || res.Counts.Created != 2 {
+		t.Fatalf("apply: %v %+v", err, res)
+	}
+	must(t, e.tenant.UpdateGroup(groupID(1), map[string]any{"description": "now described"}))
+	if _, err := e.eng.Run(actx, engine.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := audit.Read(path, audit.Filter{})
+	must(t, err)
+	var approved, cycle int
+	for _, en := range entries {
+		switch {
+		case en.Action == "create" && en.Approval != nil && *en.Approval == approval && en.Actor == approval.By:
+			approved++
+		case en.Action == "update" && en.Approval == nil:
+			cycle++
+		default:
+			t.Errorf("entry %+v (approval %+v)", en, en.Approval)
+		}
+	}
+	if approved != 2 || cycle != 1 {
+		t.Errorf("%d approved creates, %d cycle updates: %+v", approved, cycle, entries)
+	}
+}

@@ -19,6 +19,10 @@ type CycleOptions struct {
 	// is the active instance's).
 	Staged, Standby bool
 	StagedPlan      string
+	// Saved, when set, is a saved plan the cycle applies (as apply does:
+	// checked and planned again, see Apply) instead of planning its own;
+	// it is refused on a staged cycle. CheckSaved comes first.
+	Saved *Plan
 }
 
 // CycleReport is how a cycle went: its outcome, in the words the run
@@ -42,9 +46,14 @@ func (e *Engine) Cycle(ctx context.Context, o CycleOptions) CycleReport {
 	oneGroup := o.Group != ""
 	var res *Result
 	var err error
-	if o.Staged {
+	switch {
+	case o.Saved != nil && o.Staged:
+		err = ErrStaging
+	case o.Saved != nil:
+		res, err = e.Apply(ctx, o.Saved)
+	case o.Staged:
 		res, err = e.stage(ctx, o)
-	} else {
+	default:
 		res, err = e.Run(ctx, o.RunOptions)
 	}
 	rep := CycleReport{Result: res, Err: err, Outcome: outcomeOf(ctx, o, res, err)}

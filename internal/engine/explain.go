@@ -47,11 +47,7 @@ func (e *NoSuchGroupError) Error() string {
 // last cycle left it) and the group's AD copy from the DC; an AD that
 // cannot be read is reported in the explanation, not as an error.
 func (e *Engine) Explain(ctx context.Context, group string) (*Explanation, error) {
-	snap, _, err := e.store.LoadCloud(ctx)
-	if err != nil {
-		return nil, err
-	}
-	statuses, err := e.store.Statuses(ctx)
+	snap, statuses, err := e.explainState(ctx, group)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +87,31 @@ func (e *Engine) Explain(ctx context.Context, group string) (*Explanation, error
 		out.Placement = e.placementOf(out.AD.DN, out.DesiredDN)
 	}
 	return out, nil
+}
+
+// explainState is what Explain reads of the state: for a group named by
+// its id or anchor (as the console names it), that group with the users
+// and groups it names and its status; for a name, the whole snapshot and
+// every status, to find it.
+func (e *Engine) explainState(ctx context.Context, group string) (*cloud.Snapshot, []state.GroupStatus, error) {
+	id := policy.CloudIDFromAnchor(group)
+	if id == "" {
+		id = policy.CloudIDFromAnchor("Group_" + group)
+	}
+	if id != "" {
+		snap, _, err := e.store.LoadPart(ctx, []string{id}, nil, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		sts, err := e.store.StatusesOf(ctx, []string{id})
+		return snap, sts, err
+	}
+	snap, _, err := e.store.LoadCloud(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	sts, err := e.store.Statuses(ctx)
+	return snap, sts, err
 }
 
 // placementOf says what the next cycle does with a group at dn that the

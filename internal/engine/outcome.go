@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/advice"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -30,6 +32,9 @@ type cycleOutcome struct {
 	// their members not written, by reason: for them, Plan.NotWritten
 	// names only the members changed.
 	NotWritten map[string]map[string]int
+	// SAM are the sAMAccountNames of the AD groups the plan read, by
+	// cloud id.
+	SAM map[string]string
 }
 
 // Messages of the states decideStatuses gives.
@@ -64,11 +69,20 @@ type fates struct {
 	blocked              map[string]string
 	// held are the groups whose removal the threshold holds back.
 	held, heldDN map[string]string
+	// sam are the sAMAccountNames the operations wrote.
+	sam map[string]string
 }
 
 func fatesOf(o cycleOutcome) fates {
-	f := fates{finalDN: map[string]string{}, deleted: map[string]bool{}, quarantined: map[string]bool{}, blocked: map[string]string{}, held: map[string]string{}, heldDN: map[string]string{}}
+	f := fates{finalDN: map[string]string{}, deleted: map[string]bool{}, quarantined: map[string]bool{}, blocked: map[string]string{}, held: map[string]string{}, heldDN: map[string]string{}, sam: map[string]string{}}
 	for _, op := range o.Plan.Ops {
+		if o.Failed[op.CloudID] == nil && !o.Unfinished[op.CloudID] {
+			for _, c := range op.Changes {
+				if strings.EqualFold(c.Name, "sAMAccountName") && len(c.New) == 1 {
+					f.sam[op.CloudID] = c.New[0]
+				}
+			}
+		}
 		switch op.Action {
 		case reconcile.Delete:
 			f.deleted[op.CloudID] = o.Failed[op.CloudID] == nil
@@ -115,6 +129,7 @@ func (f fates) status(o cycleOutcome, d policy.Decision) state.GroupStatus {
 		st.State, st.Message, st.DN = state.Held, f.held[d.CloudID], f.heldDN[d.CloudID]
 	case d.Desired != nil:
 		st.State, st.DN = state.InStep, d.Desired.DN
+		st.SAM = cmp.Or(f.sam[d.CloudID], o.SAM[d.CloudID])
 		st.Message = notesMessage(d.Notes)
 		if dn := f.finalDN[d.CloudID]; dn != "" {
 			st.DN = dn

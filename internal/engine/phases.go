@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
@@ -139,7 +140,26 @@ func (e *Engine) readCloud(ctx context.Context, p *planning) error {
 			return err
 		}
 	}
-	if !quiet(p.o, p.gr, p.ur, p.left) {
+	switch {
+	case quiet(p.o, p.gr, p.ur, p.left):
+	case !p.o.Full && p.o.Group == "" && !p.gr.Full && !p.ur.Full:
+		// A delta with changes: the groups and users they concern, not
+		// the tenant.
+		ids := groupIDs(p.gr.Changes)
+		members := append(slices.Clone(ids), userIDs(p.ur.Changes)...)
+		for _, st := range p.left {
+			ids = append(ids, st.CloudID)
+		}
+		var named []string
+		for _, d := range p.gr.Changes {
+			for _, r := range slices.Concat(d.MembersAdded, d.MembersRemoved) {
+				named = append(named, r.ID)
+			}
+		}
+		if p.snap, _, err = e.store.LoadPart(ctx, ids, members, named); err != nil {
+			return err
+		}
+	default:
 		if p.snap, _, err = e.store.LoadCloud(ctx); err != nil {
 			return err
 		}

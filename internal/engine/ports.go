@@ -86,6 +86,11 @@ type CloudState interface {
 	LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Links, error)
 	// LoadHead is LoadCloud without the groups and users.
 	LoadHead(ctx context.Context) (*cloud.Snapshot, state.Links, error)
+	// LoadPart is LoadCloud with only the groups ids, the groups any of
+	// members is a member of, the users and groups those groups name, and
+	// the objects members and named: what a delta cycle with changes
+	// needs.
+	LoadPart(ctx context.Context, ids, members, named []string) (*cloud.Snapshot, state.Links, error)
 	SaveCloud(ctx context.Context, u state.CloudUpdate) error
 	// ForgetLinks drops the delta links (the snapshot stays): the next
 	// cycle reads the whole tenant.
@@ -190,6 +195,9 @@ type AuditEntry struct {
 	// found by its anchor (Connect's, or an earlier install's): the
 	// write that takes it over.
 	Adopted bool `json:"adopted,omitempty"`
+	// Approval is the admin's approval of the saved plan the write came
+	// from, when it was applied from the console (who, why, which plan).
+	Approval *Approval `json:"approval,omitempty"`
 	// Instance and Token, with a shared state, are the instance that wrote
 	// and the writer lease's fencing token it wrote under.
 	Instance string `json:"instance,omitempty"`

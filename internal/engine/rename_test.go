@@ -20,6 +20,9 @@ func TestRenameAndTheSAMAccountName(t *testing.T) {
 				func(c *engine.Config) { c.SAMFollowsName = follow })
 			e.sync(engine.RunOptions{})
 			sam0 := attr(e.group(id), "sAMAccountName")
+			if got := e.statuses()[id].SAM; got != sam0 {
+				t.Errorf("the status's sAMAccountName %q, AD's %q", got, sam0)
+			}
 			must(t, e.tenant.UpdateGroup(id, map[string]any{"displayName": "Finance EMEA"}))
 			res, _ := e.sync(engine.RunOptions{})
 			g := e.group(id)
@@ -37,6 +40,10 @@ func TestRenameAndTheSAMAccountName(t *testing.T) {
 				t.Errorf("keep: sAMAccountName %q, was %q; planned a change: %v", sam, sam0, samChanged)
 			case follow && (sam != "Finance EMEA_2c1a0b000001" || !samChanged):
 				t.Errorf("follow: sAMAccountName %q; planned a change: %v", sam, samChanged)
+			}
+			// The console finds the group by the sAMAccountName AD holds.
+			if got := e.statuses()[id].SAM; got != attr(g, "sAMAccountName") {
+				t.Errorf("the status's sAMAccountName %q, AD's %q", got, attr(g, "sAMAccountName"))
 			}
 		})
 	}

@@ -92,17 +92,33 @@ func LoadPlan(path string) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: plan: %w", err)
 	}
+	return ReadPlan(b, path)
+}
+
+// ReadPlan reads a saved plan's bytes (name says where they came from, for
+// the errors). It is untrusted until CheckSaved verified it.
+func ReadPlan(b []byte, name string) (*Plan, error) {
 	var p Plan
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("engine: plan %s: %w", path, err)
+		return nil, fmt.Errorf("engine: plan %s: %w", name, err)
 	}
 	if p.Version != PlanVersion || p.Result == nil {
-		return nil, fmt.Errorf("engine: plan %s: version %d is not %d: %w", path, p.Version, PlanVersion, ErrPlanRefused)
+		return nil, fmt.Errorf("engine: plan %s: version %d is not %d: %w", name, p.Version, PlanVersion, ErrPlanRefused)
 	}
+	var err error
 	if p.signed, err = canonicalJSON(b); err != nil {
-		return nil, fmt.Errorf("engine: plan %s: %w", path, err)
+		return nil, fmt.Errorf("engine: plan %s: %w", name, err)
 	}
 	return &p, nil
+}
+
+// ID names a saved plan in the audit trail and the console: the start of
+// its MAC.
+func (p *Plan) ID() string {
+	if len(p.MAC) < 16 {
+		return p.MAC
+	}
+	return p.MAC[:16]
 }
 
 // CheckSaved refuses a saved plan that is not as the tool saved it (its

@@ -113,6 +113,9 @@ func (e *Export) Validate() error {
 		if why := badText(st.Name, 1024); why != "" {
 			return &BadRowError{Row: row, Why: "name " + why}
 		}
+		if why := badText(st.SAM, 256); why != "" {
+			return &BadRowError{Row: row, Why: "sam " + why}
+		}
 		if !kindPattern.MatchString(st.Kind) {
 			return &BadRowError{Row: row, Why: fmt.Sprintf("kind %q is not a kind of group", st.Kind)}
 		}

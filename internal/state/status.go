@@ -46,6 +46,9 @@ type GroupStatus struct {
 	// Kind is the cloud group's kind (microsoft365, security,
 	// syncedFromAD, …): what the console filters by.
 	Kind string `json:"kind,omitempty"`
+	// SAM is the AD group's sAMAccountName as the tool last wrote it
+	// ("" when unknown: a status with none keeps the one recorded).
+	SAM string `json:"sam,omitempty"`
 	// MembersNotWritten counts members not written, by reason.
 	MembersNotWritten map[string]int `json:"membersNotWritten,omitempty"`
 	Updated           time.Time      `json:"updated"`
@@ -151,6 +154,8 @@ type Operation struct {
 // Text (case-insensitive), or whose cloud id is Text; of State when set;
 // ordered by name, then cloud id.
 type InventoryQuery struct {
+	// Text matches a name, DN or sAMAccountName in part, a cloud id
+	// whole, or a member's UPN whole (the groups it is a member of).
 	Text, State string
 	// Reason keeps the groups with members not written for that reason
 	// code; OU those whose DN lies under that DN; Kind those of that kind.

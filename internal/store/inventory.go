@@ -14,9 +14,17 @@ func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.
 	var where []string
 	var args []any
 	if q.Text != "" {
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q.Text)) + "%"
-		where = append(where, `(LOWER(name) LIKE ? ESCAPE '\' OR LOWER(dn) LIKE ? ESCAPE '\' OR cloud_id = ?)`)
-		args = append(args, like, like, strings.ToLower(q.Text))
+		text := strings.ToLower(strings.TrimSpace(q.Text))
+		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(text) + "%"
+		cond := `LOWER(name) LIKE ? ESCAPE '\' OR LOWER(dn) LIKE ? ESCAPE '\' OR LOWER(sam) LIKE ? ESCAPE '\' OR cloud_id = ?`
+		args = append(args, like, like, like, text)
+		if strings.Contains(text, "@") {
+			// A member's UPN, whole: its groups, found through the
+			// indexes on the UPN and on the member.
+			cond += ` OR cloud_id IN (SELECT m.group_id FROM cloud_users u JOIN cloud_members m ON m.member_id = u.id WHERE u.upn = ?)`
+			args = append(args, text)
+		}
+		where = append(where, "("+cond+")")
 	}
 	if q.State != "" {
 		where = append(where, "state = ?")

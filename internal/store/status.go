@@ -24,9 +24,12 @@ func (s *Store) setStatus(ctx context.Context, tx *tx, sts []state.GroupStatus) 
 	for i, st := range sts {
 		last[st.CloudID] = i
 	}
-	put := newRows(ctx, tx, "group_status", []string{"cloud_id", "name", "state", "message", "dn", "members_not_written", "updated", "kind"},
+	// A status with no sAMAccountName keeps the one recorded: a cycle
+	// knows it only for the groups it wrote.
+	put := newRows(ctx, tx, "group_status", []string{"cloud_id", "name", "state", "message", "dn", "members_not_written", "updated", "kind", "sam"},
 		` ON CONFLICT(cloud_id) DO UPDATE SET name = excluded.name, state = excluded.state, message = excluded.message, dn = excluded.dn,
-		members_not_written = excluded.members_not_written, updated = excluded.updated, kind = excluded.kind`)
+		members_not_written = excluded.members_not_written, updated = excluded.updated, kind = excluded.kind,
+		sam = CASE WHEN excluded.sam = '' THEN group_status.sam ELSE excluded.sam END`)
 	for i, st := range sts {
 		if last[st.CloudID] != i {
 			continue
@@ -36,7 +39,7 @@ func (s *Store) setStatus(ctx context.Context, tx *tx, sts []state.GroupStatus) 
 			b, _ := json.Marshal(st.MembersNotWritten) // a map of ints: cannot fail
 			mnw = string(b)
 		}
-		if err := put.add(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, now, st.Kind); err != nil {
+		if err := put.add(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, now, st.Kind, st.SAM); err != nil {
 			return err
 		}
 	}
@@ -101,13 +104,13 @@ func (s *Store) StatusesOf(ctx context.Context, ids []string) ([]state.GroupStat
 }
 
 // statusColumns are the columns scanStatus reads, in its order.
-const statusColumns = "cloud_id, name, state, message, dn, members_not_written, updated, kind"
+const statusColumns = "cloud_id, name, state, message, dn, members_not_written, updated, kind, sam"
 
 // scanStatus reads a group_status row: its statusColumns.
 func scanStatus(rows *sql.Rows) (state.GroupStatus, error) {
 	var st state.GroupStatus
 	var mnw, updated string
-	if err := rows.Scan(&st.CloudID, &st.Name, &st.State, &st.Message, &st.DN, &mnw, &updated, &st.Kind); err != nil {
+	if err := rows.Scan(&st.CloudID, &st.Name, &st.State, &st.Message, &st.DN, &mnw, &updated, &st.Kind, &st.SAM); err != nil {
 		return st, err
 	}
 	if mnw != "" {

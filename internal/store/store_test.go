@@ -41,9 +41,10 @@ func TestMigrationsAndReopen(t *testing.T) {
 }
 
 // TestUpgradeFromVersion3: a state file of the release before leases
-// (schema version 3, with data) opens at version 8 (the leases, then the
-// releases of held deletes, the console's indexes, audited releases and kinds), its data kept, and
-// takes a lease.
+// (schema version 3, with data) opens at version 9 (the leases, then the
+// releases of held deletes, the console's indexes, audited releases,
+// kinds, and the member index), its data kept and its snapshot's members
+// indexed, and takes a lease.
 func TestUpgradeFromVersion3(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "state.db")
@@ -56,17 +57,23 @@ func TestUpgradeFromVersion3(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := raw.Exec("PRAGMA user_version = 3; INSERT INTO meta(key, value) VALUES('engine.config', 'kept')"); err != nil {
+	if _, err := raw.Exec(`PRAGMA user_version = 3; INSERT INTO meta(key, value) VALUES('engine.config', 'kept');
+		INSERT INTO cloud_users(id, data) VALUES('u1', '{"id":"u1","userPrincipalName":"Ann@Contoso.com"}');
+		INSERT INTO cloud_groups(id, data) VALUES('g1', '{"id":"g1","displayName":"Team","members":{"u1":"user"}}');
+		INSERT INTO group_status(cloud_id, name, state, updated) VALUES('g1', 'Team', 'inStep', '2026-01-01T00:00:00Z')`); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()
 	s := open(t, path)
 	var v int
-	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 8 {
+	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 9 {
 		t.Fatalf("user_version %d after the upgrade, %v", v, err)
 	}
 	if got, err := s.Meta(ctx, "config"); got != "kept" || err != nil {
 		t.Fatalf("meta after the upgrade: %q, %v", got, err)
+	}
+	if rows, n, err := s.Inventory(ctx, state.InventoryQuery{Text: "ann@contoso.com"}); err != nil || n != 1 || rows[0].CloudID != "g1" {
+		t.Fatalf("a member's groups after the upgrade: %+v %d %v", rows, n, err)
 	}
 	if l, err := s.AcquireLease(ctx, state.WriterLease, "a/1", time.Minute); err != nil || l.Token != 1 {
 		t.Fatalf("a lease on the upgraded state: %+v, %v", l, err)

@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +67,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"PendingPlan", testPendingPlan},
 		{"ReleasesStandUntilTheyExpire", testReleases},
 		{"InventorySearchesAndPages", testInventory},
+		{"InventoryFindsAMembersGroups", testMemberSearch},
+		{"LoadPartLoadsWhatChangesConcern", testLoadPart},
 		{"LeaseHandsOverWithNewToken", testLease},
 		{"FenceRefusesWritesOfALostLease", testFence},
 		{"Instances", testInstances},
@@ -399,6 +403,108 @@ func testReleases(t *testing.T, s Store) {
 	}
 }
 
+// testLoadPart: a part of the snapshot holds the groups asked for, the
+// groups that have a changed object as a member, the users and groups
+// those name, and the objects named.
+func testLoadPart(t *testing.T, s Store) {
+	ctx := context.Background()
+	snap := cloud.NewSnapshot()
+	for _, u := range []string{"u1", "u2", "u3", "u4"} {
+		snap.Users[u] = &cloud.User{ID: u, UserPrincipalName: u + "@contoso.com"}
+	}
+	group := func(id string, members ...string) {
+		g := &cloud.Group{ID: id, DisplayName: id, Members: map[string]cloud.ObjectType{}}
+		for _, m := range members {
+			g.Members[m] = cloud.TypeUser
+		}
+		snap.Groups[id] = g
+	}
+	group("A", "u1")
+	group("B", "u2", "C")
+	group("C", "u3")
+	group("D", "u4")
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: state.Links{Groups: "g-link"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ids, members, named []string
+		groups, users       string
+	}{
+		{ids: []string{"A"}, groups: "A", users: "u1"},
+		{members: []string{"u3"}, groups: "C", users: "u3"},
+		// C changed: its parent B, and what B names (C's own members
+		// are not needed: C is only B's member).
+		{members: []string{"C"}, groups: "B C", users: "u2"},
+		{ids: []string{"A"}, named: []string{"u4", "gone"}, groups: "A", users: "u1 u4"},
+		{named: []string{"D"}, groups: "D", users: ""},
+	} {
+		part, links, err := s.LoadPart(ctx, tc.ids, tc.members, tc.named)
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups := slices.Sorted(maps.Keys(part.Groups))
+		users := slices.Sorted(maps.Keys(part.Users))
+		if strings.Join(groups, " ") != tc.groups || strings.Join(users, " ") != tc.users || links.Groups != "g-link" {
+			t.Errorf("LoadPart(%v, %v, %v) = groups %v, users %v, %+v; want %s and %s", tc.ids, tc.members, tc.named, groups, users, links, tc.groups, tc.users)
+		}
+	}
+}
+
+// testMemberSearch: a member's UPN, whole and in any case, finds the
+// groups it is a member of, as the snapshot saved last says (a full save,
+// then a delta that takes it out of one group and deletes another).
+func testMemberSearch(t *testing.T, s Store) {
+	ctx := context.Background()
+	gid := func(i int) string { return fmt.Sprintf("6a1e0c55-%04d-4f0e-9d3b-2c1a0b00abcd", i) }
+	const ann, bob = "0a000000-0000-4000-8000-0000000000a1", "0a000000-0000-4000-8000-0000000000b2"
+	snap := cloud.NewSnapshot()
+	snap.Users[ann] = &cloud.User{ID: ann, UserPrincipalName: "Ann@Contoso.com"}
+	snap.Users[bob] = &cloud.User{ID: bob, UserPrincipalName: "bob@contoso.com"}
+	var sts []state.GroupStatus
+	for i := range 30 {
+		g := &cloud.Group{ID: gid(i), DisplayName: fmt.Sprintf("Group %02d", i), Members: map[string]cloud.ObjectType{bob: cloud.TypeUser}}
+		if i%3 == 0 {
+			g.Members[ann] = cloud.TypeUser
+		}
+		snap.Groups[g.ID] = g
+		sts = append(sts, state.GroupStatus{CloudID: g.ID, Name: g.DisplayName, State: state.InStep})
+	}
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStatus(ctx, sts); err != nil {
+		t.Fatal(err)
+	}
+	search := func(text string) (int, string) {
+		t.Helper()
+		rows, total, err := s.Inventory(ctx, state.InventoryQuery{Text: text, Limit: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) == 0 {
+			return total, ""
+		}
+		return total, rows[0].Name
+	}
+	if n, first := search("ann@contoso.COM"); n != 10 || first != "Group 00" {
+		t.Errorf("ann's groups: %d, first %q", n, first)
+	}
+	if n, _ := search("bob@contoso.com"); n != 30 {
+		t.Errorf("bob's groups: %d", n)
+	}
+	if n, _ := search("nn@contoso.com"); n != 0 {
+		t.Errorf("a part of a UPN finds %d groups", n)
+	}
+	delete(snap.Groups[gid(0)].Members, ann)
+	delete(snap.Groups, gid(3))
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, ChangedGroups: []string{gid(0), gid(3)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, first := search("ann@contoso.com"); n != 8 || first != "Group 06" {
+		t.Errorf("ann's groups after the delta: %d, first %q", n, first)
+	}
+}
+
 func testInventory(t *testing.T, s Store) {
 	ctx := context.Background()
 	var sts []state.GroupStatus
@@ -413,8 +519,15 @@ func testInventory(t *testing.T, s Store) {
 	sts = append(sts,
 		state.GroupStatus{CloudID: "6a1e0c55-9999-4f0e-9d3b-2c1a0b000001", Name: "100% Sales_EU", DN: "CN=Sales,OU=Cloud,DC=contoso,DC=com", State: state.InStep},
 		state.GroupStatus{CloudID: "6a1e0c55-9999-4f0e-9d3b-2c1a0b000002", Name: "100 Sales EU", DN: "CN=Sales EU,OU=Cloud,DC=contoso,DC=com", State: state.Held,
-			MembersNotWritten: map[string]int{"cloud_only_user": 3, "not_found_in_ad": 1}})
+			MembersNotWritten: map[string]int{"cloud_only_user": 3, "not_found_in_ad": 1}, SAM: "SalesLegacy"})
 	if err := s.SetStatus(ctx, sts); err != nil {
+		t.Fatal(err)
+	}
+	// A status that does not know the sAMAccountName keeps the one
+	// recorded.
+	again := sts[len(sts)-1]
+	again.SAM = ""
+	if err := s.SetStatus(ctx, []state.GroupStatus{again}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -438,6 +551,7 @@ func testInventory(t *testing.T, s Store) {
 		{state.InventoryQuery{OU: "OU=Elsewhere,DC=contoso,DC=com", Limit: 10}, 0, "", 0},
 		{state.InventoryQuery{Kind: "microsoft365", State: state.Failed, Limit: 100}, 0, "", 0}, // the failed ones are even
 		{state.InventoryQuery{Kind: "microsoft365", Text: "team 00", Limit: 100}, 5, "Team 001", 5},
+		{state.InventoryQuery{Text: "salesleg", Limit: 10}, 1, "100 Sales EU", 1}, // its sAMAccountName
 	} {
 		rows, total, err := s.Inventory(ctx, tc.q)
 		if err != nil {

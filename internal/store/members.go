@@ -1,0 +1,278 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/state"
+)
+
+// saveMembers keeps cloud_members, which groups each cloud object is a
+// member of, in step with the groups about to be saved: rebuilt whole
+// when full, else, for each changed group, the memberships it lost
+// removed and those it gained added (compared with the group stored, so
+// that one member added to a large group is one row). Rows are written
+// in the table's key order: a b-tree filled in order is filled fast.
+func saveMembers(ctx context.Context, tx *tx, full bool, changed []string, groups map[string]*cloud.Group) error {
+	if full {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM cloud_members"); err != nil {
+			return fmt.Errorf("store: clear cloud_members: %w", err)
+		}
+		byMember := map[string][]string{}
+		for id, g := range groups {
+			for m := range g.Members {
+				byMember[m] = append(byMember[m], id)
+			}
+		}
+		return putMembers(ctx, tx, byMember)
+	}
+	ids := unique(changed)
+	stored, err := storedMembers(ctx, tx, ids)
+	if err != nil {
+		return err
+	}
+	gained := map[string][]string{}
+	for _, id := range ids {
+		var now map[string]cloud.ObjectType
+		if g, ok := groups[id]; ok {
+			now = g.Members
+		}
+		was := stored[id]
+		for _, m := range slices.Sorted(maps.Keys(was)) {
+			if _, ok := now[m]; !ok {
+				if err := deleteMembership(ctx, tx, m, id); err != nil {
+					return err
+				}
+			}
+		}
+		for m := range now {
+			if !was[m] {
+				gained[m] = append(gained[m], id)
+			}
+		}
+	}
+	return putMembers(ctx, tx, gained)
+}
+
+// putMembers writes the memberships of byMember (member → groups), in key
+// order.
+func putMembers(ctx context.Context, tx *tx, byMember map[string][]string) error {
+	put := newRows(ctx, tx, "cloud_members", []string{"member_id", "group_id"}, " ON CONFLICT DO NOTHING")
+	for _, m := range slices.Sorted(maps.Keys(byMember)) {
+		gs := byMember[m]
+		slices.Sort(gs)
+		for _, g := range slices.Compact(gs) {
+			if err := put.add(m, g); err != nil {
+				return err
+			}
+		}
+	}
+	return put.flush()
+}
+
+func deleteMembership(ctx context.Context, tx *tx, member, group string) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM cloud_members WHERE member_id = ? AND group_id = ?", member, group); err != nil {
+		return fmt.Errorf("store: remove from cloud_members: %w", err)
+	}
+	return nil
+}
+
+// storedMembers are the members of the groups ids as the state holds them.
+func storedMembers(ctx context.Context, tx *tx, ids []string) (map[string]map[string]bool, error) {
+	out := map[string]map[string]bool{}
+	for start := 0; start < len(ids); start += batchRows {
+		part := ids[start:min(start+batchRows, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT id, data FROM cloud_groups WHERE id IN (?"+strings.Repeat(", ?", len(part)-1)+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: read cloud_groups: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var data []byte
+			var g struct {
+				Members map[string]cloud.ObjectType `json:"members"`
+			}
+			if err := rows.Scan(&id, &data); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if err := json.Unmarshal(data, &g); err != nil {
+				rows.Close()
+				return nil, &DamagedRowError{Table: "cloud_groups", Key: id, Column: "data", Err: err}
+			}
+			set := make(map[string]bool, len(g.Members))
+			for m := range g.Members {
+				set[m] = true
+			}
+			out[id] = set
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// backfillMembers fills cloud_members and the users' UPNs from the
+// snapshot a state of an earlier version holds.
+func backfillMembers(ctx context.Context, tx *tx) error {
+	groups := map[string]*cloud.Group{}
+	if err := decodeRows(ctx, tx, "cloud_groups", func(id string, g *cloud.Group) { groups[id] = g }); err != nil {
+		return err
+	}
+	if err := saveMembers(ctx, tx, true, nil, groups); err != nil {
+		return err
+	}
+	upns := map[string]string{}
+	if err := decodeRows(ctx, tx, "cloud_users", func(id string, u *cloud.User) { upns[id] = strings.ToLower(u.UserPrincipalName) }); err != nil {
+		return err
+	}
+	for id, upn := range upns {
+		if _, err := tx.ExecContext(ctx, "UPDATE cloud_users SET upn = ? WHERE id = ?", upn, id); err != nil {
+			return fmt.Errorf("store: backfill cloud_users: %w", err)
+		}
+	}
+	return nil
+}
+
+// decodeRows decodes every row of table in tx, one at a time.
+func decodeRows[T any](ctx context.Context, tx *tx, table string, put func(id string, v *T)) error {
+	rows, err := tx.QueryContext(ctx, "SELECT id, data FROM "+table)
+	if err != nil {
+		return fmt.Errorf("store: read %s: %w", table, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			return err
+		}
+		v := new(T)
+		if err := json.Unmarshal(data, v); err != nil {
+			return &DamagedRowError{Table: table, Key: id, Column: "data", Err: err}
+		}
+		put(id, v)
+	}
+	return rows.Err()
+}
+
+// LoadPart returns the part of the snapshot a delta cycle with changes
+// works on, rather than the whole tenant: the groups ids (changed, or
+// left unsettled), the groups that have any of members (changed groups
+// and users) as a member, every group and user those groups name as
+// members, and the objects members and named (the members the changes
+// add and remove), each a user or a group. The delta links are
+// LoadHead's.
+func (s *Store) LoadPart(ctx context.Context, ids, members, named []string) (*cloud.Snapshot, state.Links, error) {
+	snap, links, err := s.LoadHead(ctx)
+	if err != nil {
+		return nil, links, err
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	parents, err := inBatches(ctx, s.db.conn, "SELECT group_id FROM cloud_members WHERE member_id IN", members, func(r *sql.Rows) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	})
+	if err != nil {
+		return nil, links, err
+	}
+	for _, id := range parents {
+		want[id] = true
+	}
+	if err := loadByID(ctx, s.db.conn, "cloud_groups", slices.Collect(maps.Keys(want)), func(id string, g *cloud.Group) { snap.Groups[id] = g }); err != nil {
+		return nil, links, err
+	}
+	objects := map[string]bool{}
+	for _, g := range snap.Groups {
+		for m := range g.Members {
+			objects[m] = true
+		}
+	}
+	for _, id := range slices.Concat(members, named) {
+		objects[id] = true
+	}
+	for id := range snap.Groups {
+		delete(objects, id)
+	}
+	names := slices.Collect(maps.Keys(objects))
+	// A member is a user or a group: each id is looked for in both.
+	if err := loadByID(ctx, s.db.conn, "cloud_users", names, func(id string, u *cloud.User) { snap.Users[id] = u }); err != nil {
+		return nil, links, err
+	}
+	var groups []string
+	for _, id := range names {
+		if snap.Users[id] == nil {
+			groups = append(groups, id)
+		}
+	}
+	if err := loadByID(ctx, s.db.conn, "cloud_groups", groups, func(id string, g *cloud.Group) { snap.Groups[id] = g }); err != nil {
+		return nil, links, err
+	}
+	return snap, links, nil
+}
+
+// loadByID decodes the rows of table whose ids are given.
+func loadByID[T any](ctx context.Context, db conn, table string, ids []string, put func(id string, v *T)) error {
+	type row struct {
+		id   string
+		data []byte
+	}
+	rows, err := inBatches(ctx, db, "SELECT id, data FROM "+table+" WHERE id IN", ids, func(r *sql.Rows) (row, error) {
+		var v row
+		return v, r.Scan(&v.id, &v.data)
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		v := new(T)
+		if err := json.Unmarshal(r.data, v); err != nil {
+			return &DamagedRowError{Table: table, Key: r.id, Column: "data", Err: err}
+		}
+		put(r.id, v)
+	}
+	return nil
+}
+
+// inBatches runs query (ending in "IN") on ids, batchRows at a time, and
+// scans every row.
+func inBatches[T any](ctx context.Context, db conn, query string, ids []string, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	var out []T
+	for start := 0; start < len(ids); start += batchRows {
+		part := ids[start:min(start+batchRows, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := db.QueryContext(ctx, query+" (?"+strings.Repeat(", ?", len(part)-1)+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: %w", query, err)
+		}
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
