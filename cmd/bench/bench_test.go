@@ -22,9 +22,12 @@ func TestCIScenarioCounts(t *testing.T) {
 		t.Fatalf("go build: %v: %s", err, out)
 	}
 	sc := scenarios["ci"]
-	r, err := run(context.Background(), dir+"/groupwriteback", sc, "", io.Discard)
+	r, err := run(context.Background(), dir+"/groupwriteback", sc, options{}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r.FirstDCCPU <= 0 || r.RawDCCPU <= 0 || r.FirstToolCPU <= 0 {
+		t.Errorf("CPU not measured: the DC %v during the sync, %v during the import; the tool %v", r.FirstDCCPU, r.RawDCCPU, r.FirstToolCPU)
 	}
 	if r.FirstWrites != sc.Groups || r.NoChangeRequests > 3 || r.NoChangeWrites != 0 || r.OneMemberWrites != 1 {
 		t.Fatalf("first writeback %d LDAP writes (want %d), no-change cycle %d Graph requests (≤ 3) and %d LDAP writes (0), one member %d writes (1)",

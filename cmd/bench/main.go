@@ -21,13 +21,14 @@ func main() {
 	bin := flag.String("groupwriteback", "groupwriteback", "the groupwriteback binary to measure")
 	name := flag.String("scenario", "quick", "the scenario: "+strings.Join(scenarioNames(), ", "))
 	profile := flag.String("profile", "", "write each measured sync's CPU and peak-heap profiles into first/, no-change/ and one-member/ under this directory")
+	memLimit := flag.String("gomemlimit", "", "run the tool with this GOMEMLIMIT (e.g. 200MiB), to measure the operator's lever on memory")
 	flag.Parse()
 	sc, ok := scenarios[*name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "bench: no scenario %q (%s)\n", *name, strings.Join(scenarioNames(), ", "))
 		os.Exit(2)
 	}
-	res, err := run(context.Background(), *bin, sc, *profile, os.Stderr)
+	res, err := run(context.Background(), *bin, sc, options{profile: *profile, memLimit: *memLimit}, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

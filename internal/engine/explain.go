@@ -99,7 +99,7 @@ func (e *Engine) explainState(ctx context.Context, group string) (*cloud.Snapsho
 		id = policy.CloudIDFromAnchor("Group_" + group)
 	}
 	if id != "" {
-		snap, _, err := e.store.LoadPart(ctx, []string{id}, nil, nil)
+		snap, _, err := e.store.LoadPart(ctx, state.Part{Groups: []string{id}})
 		if err != nil {
 			return nil, nil, err
 		}

@@ -1,15 +1,41 @@
 package engine_test
 
 import (
+	"flag"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 )
+
+// oneMemberProfile, when set, is where LargeGroup writes the CPU profile
+// of the one-member cycle alone (the first writeback would swamp it).
+var oneMemberProfile = flag.String("one-member-profile", "", "write the CPU profile of LargeGroup's one-member cycle to this file")
+
+// profileCPU starts a CPU profile into path ("": none) and returns what
+// stops it.
+func profileCPU(b *testing.B, path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
 
 // BenchmarkLargeGroup is the tool's own cost for one group of n members,
 // on the in-memory directory (Samba cannot be filled with that many users
@@ -47,9 +73,11 @@ func BenchmarkLargeGroup(b *testing.B) {
 				runtime.GC()
 				var before, after runtime.MemStats
 				runtime.ReadMemStats(&before)
+				stop := profileCPU(b, *oneMemberProfile)
 				start = time.Now()
 				_, writes := e.sync(engine.RunOptions{})
 				one := time.Since(start)
+				stop()
 				runtime.ReadMemStats(&after)
 				b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/(1<<20), "MB-alloc-one-member")
 				b.ReportMetric(float64(first.Milliseconds())/float64(n)*1000, "ms/1000members")

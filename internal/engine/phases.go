@@ -58,7 +58,11 @@ type planning struct {
 	before prints
 	// changes are the groups that may be planned from their member
 	// changes alone.
-	changes       map[string]*memberChanges
+	changes map[string]*memberChanges
+	// bare are the groups loaded without their member users (a delta
+	// cycle's changed groups): completeMembers loads those of the ones
+	// planned in full.
+	bare          map[string]bool
 	behaviourRead []string
 	full          bool
 	// target is the one group of RunOptions.Group.
@@ -156,7 +160,15 @@ func (e *Engine) readCloud(ctx context.Context, p *planning) error {
 				named = append(named, r.ID)
 			}
 		}
-		if p.snap, _, err = e.store.LoadPart(ctx, ids, members, named); err != nil {
+		// The changed groups' member users are loaded only when a group
+		// is planned in full (completeMembers): one planned from its
+		// member changes needs the members changed alone.
+		changed := groupIDs(p.gr.Changes)
+		p.bare = map[string]bool{}
+		for _, id := range changed {
+			p.bare[id] = true
+		}
+		if p.snap, _, err = e.store.LoadPart(ctx, state.Part{Groups: ids, Members: members, Named: named, Bare: changed}); err != nil {
 			return err
 		}
 	default:
@@ -254,6 +266,9 @@ func (e *Engine) readAD(ctx context.Context, p *planning) error {
 // resolveMembers finds the original AD groups of the groups written in
 // place, and each wanted group's members in AD.
 func (e *Engine) resolveMembers(ctx context.Context, p *planning) error {
+	if err := e.completeMembers(ctx, p); err != nil {
+		return err
+	}
 	originals, err := e.placeOriginals(ctx, p.work)
 	if err != nil {
 		return err
@@ -263,6 +278,41 @@ func (e *Engine) resolveMembers(ctx context.Context, p *planning) error {
 	}
 	for i := range p.desired {
 		p.desired[i].Original = originals[p.desired[i].Group.CloudID]
+	}
+	return nil
+}
+
+// completeMembers loads the member users of the groups loaded bare that
+// are planned in full after all (not from their member changes): a group
+// new to the cycle's plan by changes, one left failed, one whose AD copy
+// must be read whole.
+func (e *Engine) completeMembers(ctx context.Context, p *planning) error {
+	var missing []string
+	for _, d := range p.work {
+		g := p.snap.Groups[d.CloudID]
+		if !p.bare[d.CloudID] || p.changes[d.CloudID] != nil || g == nil {
+			continue
+		}
+		for m := range g.Members {
+			if p.snap.Users[m] == nil && p.snap.Groups[m] == nil {
+				missing = append(missing, m)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	more, _, err := e.store.LoadPart(ctx, state.Part{Named: missing})
+	if err != nil {
+		return err
+	}
+	for id, u := range more.Users {
+		p.snap.Users[id] = u
+	}
+	for id, g := range more.Groups {
+		if p.snap.Groups[id] == nil {
+			p.snap.Groups[id] = g
+		}
 	}
 	return nil
 }

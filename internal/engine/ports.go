@@ -86,11 +86,9 @@ type CloudState interface {
 	LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Links, error)
 	// LoadHead is LoadCloud without the groups and users.
 	LoadHead(ctx context.Context) (*cloud.Snapshot, state.Links, error)
-	// LoadPart is LoadCloud with only the groups ids, the groups any of
-	// members is a member of, the users and groups those groups name, and
-	// the objects members and named: what a delta cycle with changes
-	// needs.
-	LoadPart(ctx context.Context, ids, members, named []string) (*cloud.Snapshot, state.Links, error)
+	// LoadPart is LoadCloud with only the part a delta cycle with changes
+	// needs (state.Part says which).
+	LoadPart(ctx context.Context, q state.Part) (*cloud.Snapshot, state.Links, error)
 	SaveCloud(ctx context.Context, u state.CloudUpdate) error
 	// ForgetLinks drops the delta links (the snapshot stays): the next
 	// cycle reads the whole tenant.

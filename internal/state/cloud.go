@@ -28,3 +28,19 @@ type CloudUpdate struct {
 	// if Graph reports no change, so a crash loses nothing.
 	Pending map[string]string // cloud id → name
 }
+
+// Part is the part of the stored snapshot a delta cycle with changes
+// loads (LoadPart), rather than the whole tenant.
+type Part struct {
+	// Groups are loaded with the users and groups they name as members,
+	// but for the groups also in Bare, whose member users are left out (a
+	// group planned from its member changes needs only the members
+	// changed; one planned in full has the rest loaded later).
+	Groups, Bare []string
+	// Members are the objects that changed: the groups that have one as
+	// a member are loaded too, with what they name.
+	Members []string
+	// Named are loaded by themselves, each a user or a group (the members
+	// the changes add or remove).
+	Named []string
+}

@@ -168,22 +168,20 @@ func decodeRows[T any](ctx context.Context, tx *tx, table string, put func(id st
 }
 
 // LoadPart returns the part of the snapshot a delta cycle with changes
-// works on, rather than the whole tenant: the groups ids (changed, or
-// left unsettled), the groups that have any of members (changed groups
-// and users) as a member, every group and user those groups name as
-// members, and the objects members and named (the members the changes
-// add and remove), each a user or a group. The delta links are
-// LoadHead's.
-func (s *Store) LoadPart(ctx context.Context, ids, members, named []string) (*cloud.Snapshot, state.Links, error) {
+// works on, rather than the whole tenant (see state.Part): the groups
+// asked for, the groups that have a changed object as a member (read off
+// cloud_members), every user and group those name (but the users of the
+// bare ones), and the objects named. The delta links are LoadHead's.
+func (s *Store) LoadPart(ctx context.Context, q state.Part) (*cloud.Snapshot, state.Links, error) {
 	snap, links, err := s.LoadHead(ctx)
 	if err != nil {
 		return nil, links, err
 	}
 	want := map[string]bool{}
-	for _, id := range ids {
+	for _, id := range q.Groups {
 		want[id] = true
 	}
-	parents, err := inBatches(ctx, s.db.conn, "SELECT group_id FROM cloud_members WHERE member_id IN", members, func(r *sql.Rows) (string, error) {
+	parents, err := inBatches(ctx, s.db.conn, "SELECT group_id FROM cloud_members WHERE member_id IN", q.Members, func(r *sql.Rows) (string, error) {
 		var id string
 		return id, r.Scan(&id)
 	})
@@ -196,13 +194,22 @@ func (s *Store) LoadPart(ctx context.Context, ids, members, named []string) (*cl
 	if err := loadByID(ctx, s.db.conn, "cloud_groups", slices.Collect(maps.Keys(want)), func(id string, g *cloud.Group) { snap.Groups[id] = g }); err != nil {
 		return nil, links, err
 	}
+	bare := map[string]bool{}
+	for _, id := range q.Bare {
+		bare[id] = true
+	}
+	for _, id := range parents {
+		delete(bare, id) // a parent of a changed object is compared in full
+	}
 	objects := map[string]bool{}
-	for _, g := range snap.Groups {
-		for m := range g.Members {
-			objects[m] = true
+	for id, g := range snap.Groups {
+		for m, kind := range g.Members {
+			if !bare[id] || kind != cloud.TypeUser {
+				objects[m] = true
+			}
 		}
 	}
-	for _, id := range slices.Concat(members, named) {
+	for _, id := range slices.Concat(q.Members, q.Named) {
 		objects[id] = true
 	}
 	for id := range snap.Groups {

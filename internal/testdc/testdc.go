@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -390,4 +391,42 @@ func (dc *DC) Search(t testing.TB, base string, scope int, filter string, attrs 
 func (dc *DC) DirectoryConfig() string {
 	return fmt.Sprintf("directory:\n  url: %s\n  bind_dn: %s\n  password: %s\n  ca_file: %s\n  base_dn: %s\n",
 		dc.URL, DelegatedDN, DelegatedPassword, dc.CAFile, BaseDN)
+}
+
+// CPU is the CPU time (user and system) the DC's samba process has used
+// since it started: the bench reads it before and after a phase, to show
+// what the DC did beside what the tool did. Samba runs as one process
+// (-M single), so its /proc stat counts all of it.
+func (dc *DC) CPU() (time.Duration, error) {
+	if dc.cmd == nil || dc.cmd.Process == nil {
+		return 0, errors.New("testdc: the DC is not running")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", dc.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	return procCPU(string(b))
+}
+
+// procCPU reads utime and stime (fields 14 and 15, in clock ticks of
+// 1/100 s on Linux) from a /proc/PID/stat line; the command name in
+// parentheses may hold spaces, so fields are counted after its ')'.
+func procCPU(stat string) (time.Duration, error) {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("testdc: a /proc stat line without its command: %.60q", stat)
+	}
+	f := strings.Fields(stat[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("testdc: a short /proc stat line: %.60q", stat)
+	}
+	var ticks int64
+	for _, s := range f[11:13] { // utime, stime: fields 14 and 15 of the line
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("testdc: /proc stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -116,5 +117,17 @@ func TestDelegatedAccount(t *testing.T) {
 	mod.Replace("description", []string{"x"})
 	if err := conn.Modify(mod); !ldap.IsErrorWithCode(err, ldap.LDAPResultInsufficientAccessRights) {
 		t.Fatalf("modify Domain Admins: %v, want insufficient access", err)
+	}
+}
+
+// procCPU reads a /proc stat line whose command holds spaces and a ')'.
+func TestProcCPU(t *testing.T) {
+	line := "4242 (samba: task) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 75 3 4 20 0 1 0 100 1000 10"
+	got, err := procCPU(line)
+	if err != nil || got != 3250*time.Millisecond {
+		t.Fatalf("procCPU = %v, %v; want 3.25s", got, err)
+	}
+	if _, err := procCPU("4242 (samba S 1"); err == nil {
+		t.Fatal("a line without its ')' was read")
 	}
 }

@@ -421,14 +421,15 @@ func testLoadPart(t *testing.T, s Store) {
 	}
 	group("A", "u1")
 	group("B", "u2", "C")
+	snap.Groups["B"].Members["C"] = cloud.TypeGroup
 	group("C", "u3")
 	group("D", "u4")
 	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: state.Links{Groups: "g-link"}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		ids, members, named []string
-		groups, users       string
+		ids, members, named, bare []string
+		groups, users             string
 	}{
 		{ids: []string{"A"}, groups: "A", users: "u1"},
 		{members: []string{"u3"}, groups: "C", users: "u3"},
@@ -437,8 +438,15 @@ func testLoadPart(t *testing.T, s Store) {
 		{members: []string{"C"}, groups: "B C", users: "u2"},
 		{ids: []string{"A"}, named: []string{"u4", "gone"}, groups: "A", users: "u1 u4"},
 		{named: []string{"D"}, groups: "D", users: ""},
+		// A bare group: its member users are left out, but for those
+		// named; its member groups are loaded.
+		{ids: []string{"B"}, bare: []string{"B"}, groups: "B C", users: ""},
+		{ids: []string{"B"}, bare: []string{"B"}, named: []string{"u2"}, groups: "B C", users: "u2"},
+		// A bare group that is also the parent of a changed object is
+		// loaded whole.
+		{ids: []string{"B"}, bare: []string{"B"}, members: []string{"C"}, groups: "B C", users: "u2"},
 	} {
-		part, links, err := s.LoadPart(ctx, tc.ids, tc.members, tc.named)
+		part, links, err := s.LoadPart(ctx, state.Part{Groups: tc.ids, Members: tc.members, Named: tc.named, Bare: tc.bare})
 		if err != nil {
 			t.Fatal(err)
 		}

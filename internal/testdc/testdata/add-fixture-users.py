@@ -1,5 +1,9 @@
 # Adds the fixture users to a freshly provisioned, stopped Samba DC, straight
 # into sam.ldb in one transaction: about three times faster than over LDAP.
+# The transaction's index cache is sized for the users (as samba-tool's
+# join and provision size theirs), and batch mode is on (the transaction
+# is cancelled whole on any error): with the default cache the adds slow
+# down as the domain grows (10,000 users: 189 s, against 14.7 s).
 # Usage: python3 add-fixture-users.py SMB_CONF SAM_LDB OU_DN COUNT
 import sys
 from samba.auth import system_session
@@ -9,7 +13,8 @@ from samba.samdb import SamDB
 conf, sam, ou, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 lp = LoadParm()
 lp.load(conf)
-db = SamDB(url=sam, lp=lp, session_info=system_session())
+db = SamDB(url=sam, lp=lp, session_info=system_session(),
+           options=["batch_mode:1", "transaction_index_cache_size:%d" % max(200000, 4 * count)])
 db.transaction_start()
 try:
     db.add({"dn": ou, "objectClass": "organizationalUnit"})
