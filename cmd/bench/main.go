@@ -22,13 +22,14 @@ func main() {
 	name := flag.String("scenario", "quick", "the scenario: "+strings.Join(scenarioNames(), ", "))
 	profile := flag.String("profile", "", "write each measured sync's CPU and peak-heap profiles into first/, no-change/ and one-member/ under this directory")
 	memLimit := flag.String("gomemlimit", "", "run the tool with this GOMEMLIMIT (e.g. 200MiB), to measure the operator's lever on memory")
+	memberBatch := flag.Int("member-batch", 0, "run the tool with this writeback.member_batch_size (0: its default)")
 	flag.Parse()
 	sc, ok := scenarios[*name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "bench: no scenario %q (%s)\n", *name, strings.Join(scenarioNames(), ", "))
 		os.Exit(2)
 	}
-	res, err := run(context.Background(), *bin, sc, options{profile: *profile, memLimit: *memLimit}, os.Stderr)
+	res, err := run(context.Background(), *bin, sc, options{profile: *profile, memLimit: *memLimit, memberBatch: *memberBatch}, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

@@ -74,8 +74,10 @@ type result struct {
 	// The DC's CPU during the no-change cycle and the one member added,
 	// and the tool's during the one member added.
 	NoChangeDCCPU, OneMemberDCCPU, OneMemberToolCPU time.Duration
-	// MemLimit is the GOMEMLIMIT the tool ran with ("": none).
-	MemLimit string
+	// MemLimit is the GOMEMLIMIT the tool ran with ("": none);
+	// MemberBatch its member_batch_size.
+	MemLimit    string
+	MemberBatch int
 	// StateBytes is the state file's size after the first sync.
 	StateBytes  int64
 	Memberships int
@@ -91,6 +93,8 @@ type options struct {
 	// memLimit is GOMEMLIMIT for the tool's processes ("": none): the
 	// operator's lever on memory, measured beside the default.
 	memLimit string
+	// memberBatch is writeback.member_batch_size (0: the default).
+	memberBatch int
 }
 
 // run measures sc: two identical DCs, the tenant in graphsim, the tool on
@@ -138,14 +142,14 @@ func run(ctx context.Context, bin string, sc scenario, o options, log io.Writer)
   target_ou: %s
   scope:
     kinds: [security]
-state:
+%sstate:
   path: %s
 audit:
   file: %s
-`, ou, b.state, filepath.Join(work, "audit.jsonl"))), 0o600); err != nil {
+`, ou, batchLine(o.memberBatch), b.state, filepath.Join(work, "audit.jsonl"))), 0o600); err != nil {
 		return nil, err
 	}
-	res := &result{Scenario: sc, Memberships: sc.Groups * sc.Members, MemLimit: o.memLimit}
+	res := &result{Scenario: sc, Memberships: sc.Groups * sc.Members, MemLimit: o.memLimit, MemberBatch: cmp.Or(o.memberBatch, 1000)}
 	if _, err := b.gwb("enable"); err != nil {
 		return nil, fmt.Errorf("enable: %w", err)
 	}
@@ -190,6 +194,15 @@ audit:
 	}
 	res.OneMember, res.OneMemberWrites, res.OneMemberDCCPU, res.OneMemberToolCPU = one.took, one.Writes, one.dcCPU, one.toolCPU
 	return res, nil
+}
+
+// batchLine is the configuration's member_batch_size line ("": the
+// default).
+func batchLine(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  member_batch_size: %d\n", n)
 }
 
 // bench runs the tool under measure.
@@ -378,6 +391,7 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "%-36s %12s %14s %8s %s\n", "first writeback (sync vs ldapmodify)", r.FirstSync.Round(time.Millisecond), r.RawImport.Round(time.Millisecond), ratio(r.FirstSync, r.RawImport), "≤ 1.00×")
 	fmt.Fprintf(w, "%-36s %12s %14s %8s %s\n", "  the DC's CPU (sync vs ldapmodify)", r.FirstDCCPU.Round(time.Millisecond), r.RawDCCPU.Round(time.Millisecond), ratio(r.FirstDCCPU, r.RawDCCPU), "≤ 1.02×")
 	fmt.Fprintf(w, "%-36s %12s %14s %8s\n", "  the tool's own CPU", r.FirstToolCPU.Round(time.Millisecond), "", "")
+	fmt.Fprintf(w, "%-36s %12d\n", "  member_batch_size", r.MemberBatch)
 	fmt.Fprintf(w, "%-36s %12d %14d %8s\n", "  LDAP writes (vs LDIF records)", r.FirstWrites, sc.Groups, fmt.Sprintf("%.2f×", float64(r.FirstWrites)/float64(sc.Groups)))
 	fmt.Fprintf(w, "%-36s %12s %14s %8s %s\n", "  peak RSS of the sync", mib(r.FirstRSS), cmp.Or(r.MemLimit, "no GOMEMLIMIT"), "", "≤ 300 MB at 100,000 groups")
 	fmt.Fprintf(w, "%-36s %12s %14s\n", "  state file per membership", fmt.Sprintf("%.0f B", float64(r.StateBytes)/float64(max(1, r.Memberships))), mib(r.StateBytes)+" total")

@@ -103,6 +103,12 @@ type Writeback struct {
 	// created with, as Cloud Sync does; sssd, scripts and applications key
 	// on it) or follow (it follows the new name).
 	SAMOnRename string `yaml:"sam_on_rename"`
+	// MemberBatchSize is the most member values one LDAP write carries
+	// (default 1000, 100 to 5000). A large group is written as one add
+	// and then modifies of this many values: fewer, larger modifies cost
+	// a DC less (Samba's cost per modify grows with the group), while a
+	// request must stay under the DC's MaxReceiveBuffer (10 MB on Windows).
+	MemberBatchSize int `yaml:"member_batch_size"`
 	// SourceOfAuthority says what becomes of a group whose source of
 	// authority an admin moved from AD to the cloud: report (default: it is
 	// named, and nothing is written) or in_place (its members, displayName

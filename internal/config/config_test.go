@@ -94,6 +94,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"target not a DN", edit("OU=Cloud Groups,DC=contoso,DC=com", "Cloud Groups"), nil, nil, []string{`writeback.target_ou: "Cloud Groups" is not a DN`}},
 		{"bad naming", validYAML + "  naming: guid\n", nil, nil, []string{"writeback.naming:"}},
 		{"bad sam_on_rename", validYAML + "  sam_on_rename: random\n", nil, nil, []string{`writeback.sam_on_rename: "random" is not keep or follow`}},
+		{"member batch too large", validYAML + "  member_batch_size: 10000\n", nil, nil, []string{`writeback.member_batch_size: 10000 is not between 100 and 5000`}},
+		{"member batch too small", validYAML + "  member_batch_size: 10\n", nil, nil, []string{`writeback.member_batch_size: 10 is not between 100 and 5000`}},
 		{"console over plain http", validYAML + "server:\n  console:\n    public_url: http://wb01.contoso.com\n", nil, nil, []string{"server.console.public_url:", "session cookie is Secure"}},
 		{"console with a path", validYAML + "server:\n  console:\n    public_url: https://wb01.contoso.com/gwb\n", nil, nil, []string{"server.console.public_url:"}},
 		{"console without the server", validYAML + "server:\n  listen: \"off\"\n  console:\n    public_url: https://wb01.contoso.com\n", nil, nil, []string{"server.console.public_url: the console needs the HTTP server"}},

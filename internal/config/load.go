@@ -217,6 +217,9 @@ func (w *Writeback) complete() {
 	if w.PlanMaxAge == 0 {
 		w.PlanMaxAge = time.Hour
 	}
+	if w.MemberBatchSize == 0 {
+		w.MemberBatchSize = 1000
+	}
 	if w.DeleteThreshold == nil {
 		v := 500
 		w.DeleteThreshold = &v

@@ -132,6 +132,9 @@ func (c *Config) validateWriteback(bad badFunc) {
 	if s := c.Writeback.SourceOfAuthority; s != "report" && s != "in_place" {
 		bad("writeback.source_of_authority", "%q is not report or in_place", s)
 	}
+	if n := c.Writeback.MemberBatchSize; n < 100 || n > 5000 {
+		bad("writeback.member_batch_size", "%d is not between 100 and 5000", n)
+	}
 	if s := c.Writeback.SAMOnRename; s != SAMKeep && s != SAMFollow {
 		bad("writeback.sam_on_rename", "%q is not %s or %s", s, SAMKeep, SAMFollow)
 	}

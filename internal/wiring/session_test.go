@@ -48,6 +48,7 @@ func TestEngineConfig(t *testing.T) {
 	cfg := load(t, `  naming: object_id
   member_limit: 7
   delete_threshold: 9
+  member_batch_size: 5000
   on_soft_delete: quarantine
   on_hard_delete: delete
   on_out_of_scope: delete
@@ -60,7 +61,7 @@ func TestEngineConfig(t *testing.T) {
 	got := EngineConfig(cfg, directory.Schema{Exchange: true, AnchorAttribute: true})
 	p := got.Policy
 	if !got.Staging || got.TenantID != cfg.Cloud.TenantID || got.TargetOU != cfg.Writeback.TargetOU || got.DeleteThreshold != 9 ||
-		got.QuarantineOU != "OU=Quarantine,DC=contoso,DC=com" {
+		got.QuarantineOU != "OU=Quarantine,DC=contoso,DC=com" || got.BatchSize != 5000 {
 		t.Errorf("engine config: %+v", got)
 	}
 	if got.Fates.SoftDelete != reconcile.Quarantine || got.Fates.HardDelete != reconcile.DeleteIt || got.Fates.OutOfScope != reconcile.DeleteIt ||
