@@ -12,15 +12,23 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
-// The audit trail holds every write of a sync that creates, updates,
-// changes members and deletes, each with its values old and new.
-func TestCoreAuditTrail(t *testing.T) {
+// openTrail opens an audit trail in a temporary directory, closed with
+// the test.
+func openTrail(t *testing.T) (string, *audit.Log) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	trail, err := audit.Open(path, audit.Options{Key: []byte("0123456789abcdef0123456789abcdef")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer trail.Close()
+	t.Cleanup(func() { trail.Close() })
+	return path, trail
+}
+
+// The audit trail holds every write of a sync that creates, updates,
+// changes members and deletes, each with its values old and new.
+func TestCoreAuditTrail(t *testing.T) {
+	path, trail := openTrail(t)
 	e := newGroupsEnv(t, 2, []map[string]any{
 		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}},
 		{"id": groupID(2), "displayName": "Other", "mailNickname": "other", "members": []any{userID(1)}},
@@ -128,12 +136,7 @@ func TestCoreSAMAccountNameTakenInTheDomain(t *testing.T) {
 // cycle's own writes carry none, even when ctx has one.
 func TestApprovalOfASavedPlanIsAudited(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	trail, err := audit.Open(path, audit.Options{Key: []byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer trail.Close()
+	path, trail := openTrail(t)
 	e := newGroupsEnv(t, 2, []map[string]any{
 		{"id": groupID(1), "displayName": "Access", "mailNickname": "access", "members": []any{userID(0)}},
 		{"id": groupID(2), "displayName": "Other", "mailNickname": "other", "members": []any{userID(1)}},

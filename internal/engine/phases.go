@@ -149,8 +149,9 @@ func (e *Engine) readCloud(ctx context.Context, p *planning) error {
 	case !p.o.Full && p.o.Group == "" && !p.gr.Full && !p.ur.Full:
 		// A delta with changes: the groups and users they concern, not
 		// the tenant.
-		ids := groupIDs(p.gr.Changes)
-		members := append(slices.Clone(ids), userIDs(p.ur.Changes)...)
+		changed := groupIDs(p.gr.Changes)
+		members := append(slices.Clone(changed), userIDs(p.ur.Changes)...)
+		ids := slices.Clone(changed)
 		for _, st := range p.left {
 			ids = append(ids, st.CloudID)
 		}
@@ -163,7 +164,6 @@ func (e *Engine) readCloud(ctx context.Context, p *planning) error {
 		// The changed groups' member users are loaded only when a group
 		// is planned in full (completeMembers): one planned from its
 		// member changes needs the members changed alone.
-		changed := groupIDs(p.gr.Changes)
 		p.bare = map[string]bool{}
 		for _, id := range changed {
 			p.bare[id] = true

@@ -8,6 +8,9 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
+// likeEscaper makes text match itself in a LIKE pattern (ESCAPE '\').
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
+
 // Inventory is a page of the groups q chooses, and how many it chooses in
 // all: the console's search, answered by the database a page at a time.
 func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.GroupStatus, int, error) {
@@ -15,7 +18,7 @@ func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.
 	var args []any
 	if q.Text != "" {
 		text := strings.ToLower(strings.TrimSpace(q.Text))
-		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(text) + "%"
+		like := "%" + likeEscaper.Replace(text) + "%"
 		cond := `LOWER(name) LIKE ? ESCAPE '\' OR LOWER(dn) LIKE ? ESCAPE '\' OR LOWER(sam) LIKE ? ESCAPE '\' OR cloud_id = ?`
 		args = append(args, like, like, like, text)
 		if strings.Contains(text, "@") {
@@ -36,12 +39,12 @@ func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.
 	}
 	if q.OU != "" {
 		where = append(where, `LOWER(dn) LIKE ? ESCAPE '\'`)
-		args = append(args, "%,"+strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q.OU)))
+		args = append(args, "%,"+likeEscaper.Replace(strings.ToLower(q.OU)))
 	}
 	if q.Reason != "" {
 		// members_not_written is a JSON object keyed by reason code.
 		where = append(where, `members_not_written LIKE ? ESCAPE '\'`)
-		args = append(args, `%"`+strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(q.Reason)+`":%`)
+		args = append(args, `%"`+likeEscaper.Replace(q.Reason)+`":%`)
 	}
 	cond := ""
 	if len(where) > 0 {

@@ -86,55 +86,28 @@ func deleteMembership(ctx context.Context, tx *tx, member, group string) error {
 // storedMembers are the members of the groups ids as the state holds them.
 func storedMembers(ctx context.Context, tx *tx, ids []string) (map[string]map[string]bool, error) {
 	out := map[string]map[string]bool{}
-	for start := 0; start < len(ids); start += batchRows {
-		part := ids[start:min(start+batchRows, len(ids))]
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
+	err := loadByID(ctx, tx.conn, "cloud_groups", ids, func(id string, g *cloud.Group) {
+		set := make(map[string]bool, len(g.Members))
+		for m := range g.Members {
+			set[m] = true
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT id, data FROM cloud_groups WHERE id IN (?"+strings.Repeat(", ?", len(part)-1)+")", args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: read cloud_groups: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			var data []byte
-			var g struct {
-				Members map[string]cloud.ObjectType `json:"members"`
-			}
-			if err := rows.Scan(&id, &data); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if err := json.Unmarshal(data, &g); err != nil {
-				rows.Close()
-				return nil, &DamagedRowError{Table: "cloud_groups", Key: id, Column: "data", Err: err}
-			}
-			set := make(map[string]bool, len(g.Members))
-			for m := range g.Members {
-				set[m] = true
-			}
-			out[id] = set
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+		out[id] = set
+	})
+	return out, err
 }
 
 // backfillMembers fills cloud_members and the users' UPNs from the
 // snapshot a state of an earlier version holds.
 func backfillMembers(ctx context.Context, tx *tx) error {
 	groups := map[string]*cloud.Group{}
-	if err := decodeRows(ctx, tx, "cloud_groups", func(id string, g *cloud.Group) { groups[id] = g }); err != nil {
+	if err := loadAll(ctx, tx.conn, "cloud_groups", func(id string, g *cloud.Group) { groups[id] = g }); err != nil {
 		return err
 	}
 	if err := saveMembers(ctx, tx, true, nil, groups); err != nil {
 		return err
 	}
 	upns := map[string]string{}
-	if err := decodeRows(ctx, tx, "cloud_users", func(id string, u *cloud.User) { upns[id] = strings.ToLower(u.UserPrincipalName) }); err != nil {
+	if err := loadAll(ctx, tx.conn, "cloud_users", func(id string, u *cloud.User) { upns[id] = strings.ToLower(u.UserPrincipalName) }); err != nil {
 		return err
 	}
 	for id, upn := range upns {
@@ -143,28 +116,6 @@ func backfillMembers(ctx context.Context, tx *tx) error {
 		}
 	}
 	return nil
-}
-
-// decodeRows decodes every row of table in tx, one at a time.
-func decodeRows[T any](ctx context.Context, tx *tx, table string, put func(id string, v *T)) error {
-	rows, err := tx.QueryContext(ctx, "SELECT id, data FROM "+table)
-	if err != nil {
-		return fmt.Errorf("store: read %s: %w", table, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var data []byte
-		if err := rows.Scan(&id, &data); err != nil {
-			return err
-		}
-		v := new(T)
-		if err := json.Unmarshal(data, v); err != nil {
-			return &DamagedRowError{Table: table, Key: id, Column: "data", Err: err}
-		}
-		put(id, v)
-	}
-	return rows.Err()
 }
 
 // LoadPart returns the part of the snapshot a delta cycle with changes
