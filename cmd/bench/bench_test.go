@@ -29,6 +29,9 @@ func TestCIScenarioCounts(t *testing.T) {
 	if r.FirstDCCPU <= 0 || r.RawDCCPU <= 0 || r.FirstToolCPU <= 0 {
 		t.Errorf("CPU not measured: the DC %v during the sync, %v during the import; the tool %v", r.FirstDCCPU, r.RawDCCPU, r.FirstToolCPU)
 	}
+	if r.PlanRSS <= 0 || r.PlanBytes <= 0 {
+		t.Errorf("the first plan not measured: peak RSS %d, saved plan %d bytes", r.PlanRSS, r.PlanBytes)
+	}
 	if r.FirstWrites != sc.Groups || r.NoChangeRequests > 3 || r.NoChangeWrites != 0 || r.OneMemberWrites != 1 {
 		t.Fatalf("first writeback %d LDAP writes (want %d), no-change cycle %d Graph requests (≤ 3) and %d LDAP writes (0), one member %d writes (1)",
 			r.FirstWrites, sc.Groups, r.NoChangeRequests, r.NoChangeWrites, r.OneMemberWrites)

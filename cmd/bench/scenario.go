@@ -28,9 +28,11 @@ import (
 )
 
 // scenario is a generated tenant: Groups security groups of Members
-// members each, drawn from Users synced users.
+// members each, drawn from Users synced users. PlanOnly measures the
+// first plan alone (`plan --out`), no writeback.
 type scenario struct {
 	Groups, Members, Users int
+	PlanOnly               bool
 }
 
 // The scenarios of issue 13. Users above the test DCs' fixture users need
@@ -40,6 +42,7 @@ var scenarios = map[string]scenario{
 	"quick":     {Groups: 1000, Members: 100, Users: testdc.FixtureUserCount},
 	"10k":       {Groups: 10000, Members: 50, Users: testdc.FixtureUserCount},
 	"100k":      {Groups: 100000, Members: 20, Users: testdc.FixtureUserCount},
+	"plan40k":   {Groups: 40000, Members: 20, Users: testdc.FixtureUserCount, PlanOnly: true},
 	"group250k": {Groups: 1, Members: 250000, Users: 250001},
 	"group1m":   {Groups: 1, Members: 1000000, Users: 1000001},
 }
@@ -57,6 +60,11 @@ const (
 // result holds one run's figures.
 type result struct {
 	Scenario scenario
+	// The first plan (`plan --out`, before anything is written): its time,
+	// its peak RSS, and the saved plan's size.
+	Plan      time.Duration
+	PlanRSS   int64
+	PlanBytes int64
 	// First writeback: the tool's sync and the raw import of the same groups.
 	FirstSync, RawImport time.Duration
 	FirstWrites          int
@@ -153,6 +161,19 @@ audit:
 	if _, err := b.gwb("enable"); err != nil {
 		return nil, fmt.Errorf("enable: %w", err)
 	}
+	say("the first plan")
+	planFile := filepath.Join(work, "plan.json")
+	planned, err := b.gwb(b.profiled("plan", "plan", "--out", planFile)...)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	res.Plan, res.PlanRSS = planned.took, planned.rss
+	if st, err := os.Stat(planFile); err == nil {
+		res.PlanBytes = st.Size()
+	}
+	if sc.PlanOnly {
+		return res, nil
+	}
 	say("the first writeback")
 	first, err := b.sync(tool, "first")
 	if err != nil {
@@ -225,10 +246,7 @@ type ran struct {
 // sync runs one measured sync on dc; with a profile directory it writes
 // its profiles into name/ there.
 func (b *bench) sync(dc *testdc.DC, name string) (ran, error) {
-	args := []string{"sync", "-o", "json"}
-	if b.o.profile != "" {
-		args = append(args, "--profile", filepath.Join(b.o.profile, name))
-	}
+	args := b.profiled(name, "sync", "-o", "json")
 	var r ran
 	var err error
 	r.dcCPU, err = dcCPU(dc, func() (err error) {
@@ -236,6 +254,15 @@ func (b *bench) sync(dc *testdc.DC, name string) (ran, error) {
 		return err
 	})
 	return r, err
+}
+
+// profiled adds, with a profile directory, the flag that writes the
+// command's profiles into name/ there.
+func (b *bench) profiled(name string, args ...string) []string {
+	if b.o.profile != "" {
+		args = append(args, "--profile", filepath.Join(b.o.profile, name))
+	}
+	return args
 }
 
 // gwb runs the tool with args.
@@ -388,6 +415,12 @@ func (r *result) print(w io.Writer) {
 	sc := r.Scenario
 	fmt.Fprintf(w, "scenario: %d groups × %d members (%d memberships), %d users\n", sc.Groups, sc.Members, r.Memberships, sc.Users)
 	fmt.Fprintf(w, "%-36s %12s %14s %8s %s\n", "figure", "tool", "baseline", "ratio", "target")
+	fmt.Fprintf(w, "%-36s %12s\n", "first plan (plan --out)", r.Plan.Round(time.Millisecond))
+	fmt.Fprintf(w, "%-36s %12s %14s %8s %s\n", "  peak RSS of the plan", mib(r.PlanRSS), cmp.Or(r.MemLimit, "no GOMEMLIMIT"), "", "≤ 200 MB at 40,000 groups")
+	fmt.Fprintf(w, "%-36s %12s\n", "  the saved plan", mib(r.PlanBytes))
+	if sc.PlanOnly {
+		return
+	}
 	fmt.Fprintf(w, "%-36s %12s %14s %8s %s\n", "first writeback (sync vs ldapmodify)", r.FirstSync.Round(time.Millisecond), r.RawImport.Round(time.Millisecond), ratio(r.FirstSync, r.RawImport), "≤ 1.00×")
 	fmt.Fprintf(w, "%-36s %12s %14s %8s %s\n", "  the DC's CPU (sync vs ldapmodify)", r.FirstDCCPU.Round(time.Millisecond), r.RawDCCPU.Round(time.Millisecond), ratio(r.FirstDCCPU, r.RawDCCPU), "≤ 1.02×")
 	fmt.Fprintf(w, "%-36s %12s %14s %8s\n", "  the tool's own CPU", r.FirstToolCPU.Round(time.Millisecond), "", "")

@@ -108,7 +108,7 @@ func TestShowPrinter(t *testing.T) {
 		Decision: "written back as a universal distribution group",
 		Cloud: &cloud.Group{DisplayName: "Finance approvers", Mail: "finance-approvers@contoso.com", MailEnabled: true, GroupTypes: []string{"Unified"},
 			Writeback: cloud.WritebackConfiguration{IsEnabled: &enabled, OnPremisesGroupType: "universalDistributionGroup"},
-			Members:   map[string]cloud.ObjectType{"u1": cloud.TypeUser, "u2": cloud.TypeUser, "d1": cloud.TypeDevice}},
+			Members:   cloud.RefsFrom(map[string]cloud.ObjectType{"u1": cloud.TypeUser, "u2": cloud.TypeUser, "d1": cloud.TypeDevice})},
 		DesiredDN: "CN=Finance approvers_2c1a0b020004,OU=Cloud,DC=contoso,DC=com",
 		Placement: "the next cycle renames or moves it to CN=Finance approvers_2c1a0b020004,OU=Cloud,DC=contoso,DC=com",
 		AD: &reconcile.ADGroup{DN: "CN=Finance_2c1a0b020004,OU=Cloud,DC=contoso,DC=com", GUID: "6f1c0a51-2b52-4f57-9c77-0d8f55d1d3a1",

@@ -83,7 +83,7 @@ func printShown(w io.Writer, s *engine.Explanation, loc *time.Location) {
 	fmt.Fprintf(w, "  policy: %s\n", s.Decision)
 	if c := s.Cloud; c != nil {
 		fmt.Fprintln(w, "cloud:")
-		fmt.Fprintf(w, "  displayName: %s\n  kind: %s\n  mail: %s\n  members: %d\n", c.DisplayName, policy.KindOf(c), c.Mail, len(c.Members))
+		fmt.Fprintf(w, "  displayName: %s\n  kind: %s\n  mail: %s\n  members: %d\n", c.DisplayName, policy.KindOf(c), c.Mail, c.Members.Len())
 		if c.Writeback.IsEnabled != nil {
 			fmt.Fprintf(w, "  writebackConfiguration.isEnabled: %v\n", *c.Writeback.IsEnabled)
 		}

@@ -117,8 +117,8 @@ type Group struct {
 	// the source of authority to the cloud; nil when not read.
 	CloudManaged *bool `json:"cloudManaged,omitempty"`
 	// Members and Owners map object id to kind.
-	Members map[string]ObjectType `json:"members,omitempty"`
-	Owners  map[string]ObjectType `json:"owners,omitempty"`
+	Members Refs `json:"members,omitzero"`
+	Owners  Refs `json:"owners,omitzero"`
 	// Removed is SoftDeleted for a group Graph reported as restorable: the
 	// snapshot keeps it so delete policy can tell soft from hard deletes.
 	Removed Removal `json:"removed,omitempty"`

@@ -1,7 +1,5 @@
 package cloud
 
-import "sort"
-
 // Field names one property of a Group or User that a delta item carried.
 // Graph leaves out properties that did not change (with Prefer:
 // return=minimal) or were never set, so a delta says which fields it has.
@@ -78,7 +76,14 @@ func NewSnapshot() *Snapshot {
 // ApplyGroups advances the snapshot by one round of group changes. A full
 // round (the first, or one after Graph asked for a resync) describes every
 // group that exists, so groups it does not mention are dropped.
-func (s *Snapshot) ApplyGroups(full bool, deltas []GroupDelta) {
+func (s *Snapshot) ApplyGroups(full bool, deltas []GroupDelta) { s.applyGroups(full, deltas, false) }
+
+// TakeGroups is ApplyGroups that takes the round's member and owner lists:
+// each delta's are let go once applied, so that a full round of a large
+// tenant is not held twice (as lists, and as the snapshot's sets).
+func (s *Snapshot) TakeGroups(full bool, deltas []GroupDelta) { s.applyGroups(full, deltas, true) }
+
+func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) {
 	if full {
 		s.Groups = make(map[string]*Group, len(deltas))
 	}
@@ -105,8 +110,11 @@ func (s *Snapshot) ApplyGroups(full bool, deltas []GroupDelta) {
 			s.Groups[d.ID] = g
 		}
 		applyGroupFields(g, d)
-		g.Members = applyRefs(g.Members, d.MembersAdded, d.MembersRemoved)
-		g.Owners = applyRefs(g.Owners, d.OwnersAdded, d.OwnersRemoved)
+		g.Members.Apply(d.MembersAdded, d.MembersRemoved)
+		g.Owners.Apply(d.OwnersAdded, d.OwnersRemoved)
+		if take {
+			d.MembersAdded, d.MembersRemoved, d.OwnersAdded, d.OwnersRemoved = nil, nil, nil, nil
+		}
 	}
 }
 
@@ -140,19 +148,6 @@ func applyGroupFields(g *Group, d *GroupDelta) {
 			g.Extensions[name] = vals
 		}
 	})
-}
-
-func applyRefs(m map[string]ObjectType, added, removed []ObjectRef) map[string]ObjectType {
-	if m == nil && len(added) > 0 {
-		m = make(map[string]ObjectType, len(added))
-	}
-	for _, r := range removed {
-		delete(m, r.ID)
-	}
-	for _, r := range added {
-		m[r.ID] = r.Type
-	}
-	return m
 }
 
 // ApplyUsers advances the snapshot by one round of user changes, as
@@ -198,14 +193,4 @@ func (s *Snapshot) ApplyUsers(full bool, deltas []UserDelta) {
 			u.OnPremisesSyncEnabled = v.OnPremisesSyncEnabled
 		}
 	}
-}
-
-// SortedRefs returns the map's entries as ObjectRefs ordered by id.
-func SortedRefs(m map[string]ObjectType) []ObjectRef {
-	out := make([]ObjectRef, 0, len(m))
-	for id, t := range m {
-		out = append(out, ObjectRef{ID: id, Type: t})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
 }

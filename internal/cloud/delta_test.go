@@ -36,7 +36,7 @@ func TestApplyGroups(t *testing.T) {
 			}},
 		{"members added and removed", false, []GroupDelta{{ID: "g1", MembersAdded: []ObjectRef{{"g9", TypeGroup}}, MembersRemoved: []ObjectRef{{"u1", TypeUser}, {"nobody", TypeUser}}}},
 			func(t *testing.T, s *Snapshot) {
-				if got := SortedRefs(s.Groups["g1"].Members); !slices.Equal(got, []ObjectRef{{"g9", TypeGroup}, {"u2", TypeUser}}) {
+				if got := s.Groups["g1"].Members.List(); !slices.Equal(got, []ObjectRef{{"g9", TypeGroup}, {"u2", TypeUser}}) {
 					t.Fatalf("%v", got)
 				}
 			}},
@@ -49,7 +49,7 @@ func TestApplyGroups(t *testing.T) {
 		{"restore after soft delete starts afresh", false, []GroupDelta{{ID: "g1", Removed: SoftDeleted}, {ID: "g1", Values: Group{DisplayName: "One"}, Present: GroupDisplayName, MembersAdded: []ObjectRef{{"u2", TypeUser}}}},
 			func(t *testing.T, s *Snapshot) {
 				g := s.Groups["g1"]
-				if g.Removed != NotRemoved || g.Description != "" || len(g.Members) != 1 || len(g.Owners) != 0 {
+				if g.Removed != NotRemoved || g.Description != "" || g.Members.Len() != 1 || g.Owners.Len() != 0 {
 					t.Fatalf("%+v", g)
 				}
 			}},
@@ -77,6 +77,17 @@ func TestApplyGroups(t *testing.T) {
 			s := base()
 			s.ApplyGroups(tc.full, tc.delta)
 			tc.check(t, s)
+		})
+		// TakeGroups: the same snapshot, and the round's lists let go.
+		t.Run(tc.name+", taken", func(t *testing.T) {
+			s := base()
+			s.TakeGroups(tc.full, tc.delta)
+			tc.check(t, s)
+			for _, d := range tc.delta {
+				if d.MembersAdded != nil || d.MembersRemoved != nil || d.OwnersAdded != nil || d.OwnersRemoved != nil {
+					t.Errorf("%s: the round's lists are kept: %+v", d.ID, d)
+				}
+			}
 		})
 	}
 }
@@ -115,7 +126,7 @@ func TestTypeFromOData(t *testing.T) {
 // An ObjectType is one byte in memory and Graph's name on disk: a state
 // file written when it was a string reads the same.
 func TestObjectTypeText(t *testing.T) {
-	g := Group{ID: "g", Members: map[string]ObjectType{"u": TypeUser, "s": TypeServicePrincipal, "x": TypeUnknown}}
+	g := Group{ID: "g", Members: RefsFrom(map[string]ObjectType{"u": TypeUser, "s": TypeServicePrincipal, "x": TypeUnknown})}
 	b, err := json.Marshal(g)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +139,7 @@ func TestObjectTypeText(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]ObjectType{"u": TypeUser, "g": TypeGroup, "c": TypeOrgContact, "d": TypeDevice, "n": TypeUnknown}
-	if !maps.Equal(back.Members, want) {
+	if !maps.Equal(maps.Collect(back.Members.All()), want) {
 		t.Fatalf("%v", back.Members)
 	}
 	for s, want := range map[string]ObjectType{"#microsoft.graph.user": TypeUser, "#microsoft.graph.device": TypeDevice, "#microsoft.graph.": TypeUnknown,

@@ -37,9 +37,9 @@ func BenchmarkInventory100k(b *testing.B) {
 	}
 	gid := func(i int) string { return fmt.Sprintf("6a1e0c55-%04x-4f0e-9d3b-2c1a0b%06d", i/65536, i) }
 	for i := range n {
-		g := &cloud.Group{ID: gid(i), DisplayName: fmt.Sprintf("Project team %06d", i), Members: map[string]cloud.ObjectType{}}
+		g := &cloud.Group{ID: gid(i), DisplayName: fmt.Sprintf("Project team %06d", i), Members: cloud.RefsFrom(map[string]cloud.ObjectType{})}
 		for k := range perGroup {
-			g.Members[uid((i*perGroup+k)%users)] = cloud.TypeUser
+			g.Members.Set(uid((i*perGroup+k)%users), cloud.TypeUser)
 		}
 		snap.Groups[g.ID] = g
 	}

@@ -608,7 +608,7 @@ func TestSearchByMemberAndSAM(t *testing.T) {
 	const ann = "0a000000-0000-4000-8000-0000000000a1"
 	snap := cloud.NewSnapshot()
 	snap.Users[ann] = &cloud.User{ID: ann, UserPrincipalName: "ann@contoso.test"}
-	snap.Groups[heldB] = &cloud.Group{ID: heldB, DisplayName: "Team B", Members: map[string]cloud.ObjectType{ann: cloud.TypeUser}}
+	snap.Groups[heldB] = &cloud.Group{ID: heldB, DisplayName: "Team B", Members: cloud.RefsFrom(map[string]cloud.ObjectType{ann: cloud.TypeUser})}
 	if err := e.st.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true}); err != nil {
 		t.Fatal(err)
 	}

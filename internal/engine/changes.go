@@ -62,8 +62,7 @@ func byChanges(snap *cloud.Snapshot, gr *cloud.GroupRound) map[string]*memberCha
 		for _, refs := range [][]cloud.ObjectRef{d.MembersAdded, d.MembersRemoved} {
 			for _, r := range refs {
 				if _, seen := c.was[r.ID]; !seen {
-					_, member := g.Members[r.ID]
-					c.was[r.ID] = member
+					c.was[r.ID] = g.Members.Has(r.ID)
 					c.refs = append(c.refs, r)
 				}
 			}
@@ -164,7 +163,7 @@ func (e *Engine) keepByChanges(ctx context.Context, cands map[string]*memberChan
 		c.notWritten = counts
 		var now, gone []cloud.ObjectRef
 		for _, r := range c.refs {
-			if _, member := snap.Groups[id].Members[r.ID]; member {
+			if snap.Groups[id].Members.Has(r.ID) {
 				c.is[r.ID] = true
 				now = append(now, r)
 			} else {

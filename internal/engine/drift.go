@@ -57,7 +57,7 @@ func drift(plan reconcile.Plan, before prints, snap *cloud.Snapshot, restored []
 			continue // the cloud group changed
 		}
 		memberChanged := false
-		for m := range g.Members {
+		for m := range g.Members.All() {
 			if u := snap.Users[m]; u != nil && changed(before.users, m, u) {
 				memberChanged = true
 			}

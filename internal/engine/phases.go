@@ -179,8 +179,8 @@ func (e *Engine) readCloud(ctx context.Context, p *planning) error {
 	if p.o.Full {
 		p.before = fingerprints(p.snap)
 	}
-	p.changes = byChanges(p.snap, p.gr) // read before the round is applied
-	p.snap.ApplyGroups(p.gr.Full, p.gr.Changes)
+	p.changes = byChanges(p.snap, p.gr)        // read before the round is applied
+	p.snap.TakeGroups(p.gr.Full, p.gr.Changes) // its member lists are read above, not after
 	p.snap.ApplyUsers(p.ur.Full, p.ur.Changes)
 	if err := e.confirmRemovedUsers(ctx, p.snap, p.ur.Changes); err != nil {
 		return err
@@ -293,7 +293,7 @@ func (e *Engine) completeMembers(ctx context.Context, p *planning) error {
 		if !p.bare[d.CloudID] || p.changes[d.CloudID] != nil || g == nil {
 			continue
 		}
-		for m := range g.Members {
+		for m := range g.Members.All() {
 			if p.snap.Users[m] == nil && p.snap.Groups[m] == nil {
 				missing = append(missing, m)
 			}

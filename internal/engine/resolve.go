@@ -89,9 +89,9 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 // placeAll places the members of group d (lists: its members, or those
 // added and those removed), as resolve found them.
 func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memberChanges, inWork map[string]bool, r *lookups, tr *Trace) reconcile.Desired {
-	rd := reconcile.Desired{Group: d.Desired, Members: make([]reconcile.Member, 0, len(lists[0]))}
+	rd := reconcile.Desired{Group: d.Desired, Members: make([]*reconcile.Member, 0, len(lists[0]))}
 	for _, m := range lists[0] {
-		dn, member, reason := e.place(d.CloudID, m, inWork, r.found, r.forest)
+		dn, member, reason := e.place(d.CloudID, m, inWork, r)
 		switch {
 		case reason != "":
 			rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: reason})
@@ -106,7 +106,7 @@ func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memb
 		rd.Changes = &reconcile.MemberChanges{}
 		c.removedNotWritten = map[string]string{}
 		for _, m := range lists[1] {
-			_, member, reason := e.place(d.CloudID, m, inWork, r.found, r.forest)
+			_, member, reason := e.place(d.CloudID, m, inWork, r)
 			if reason != "" {
 				c.removedNotWritten[m.CloudID] = policy.MemberReasonCode(reason)
 				continue
@@ -126,6 +126,31 @@ type lookups struct {
 	// forest are the forest's domain SIDs, once read.
 	forest []string
 	wanted map[reconcile.KeyKind]map[string]bool
+	// members are the members placed, by DN (or by anchor, for a group
+	// of the work): every membership of one object points at one.
+	members, anchors map[string]*reconcile.Member
+}
+
+// member is the one member of DN dn.
+func (r *lookups) member(dn string) *reconcile.Member {
+	return shared(&r.members, dn, func() *reconcile.Member { return &reconcile.Member{DN: dn} })
+}
+
+// anchored is the one member of the group of the work with anchor a.
+func (r *lookups) anchored(a string) *reconcile.Member {
+	return shared(&r.anchors, a, func() *reconcile.Member { return &reconcile.Member{Anchor: a} })
+}
+
+func shared(m *map[string]*reconcile.Member, k string, make func() *reconcile.Member) *reconcile.Member {
+	if *m == nil {
+		*m = map[string]*reconcile.Member{}
+	}
+	v := (*m)[k]
+	if v == nil {
+		v = make()
+		(*m)[k] = v
+	}
+	return v
 }
 
 // want asks for v to be looked up by k, unless it was.
@@ -183,37 +208,38 @@ func (r *lookups) run(ctx context.Context) error {
 
 // place says what member m of group id becomes in AD: the member to write
 // (and its DN, when known), or why it is not written.
-func (e *Engine) place(id string, m policy.MemberRef, inWork map[string]bool, found map[reconcile.KeyKind]map[string]reconcile.ADObject, forest []string) (dn string, member reconcile.Member, reason string) {
+func (e *Engine) place(id string, m policy.MemberRef, inWork map[string]bool, r *lookups) (dn string, member *reconcile.Member, reason string) {
+	found, forest := r.found, r.forest
 	if m.NotWritable != "" {
-		return "", member, m.NotWritable
+		return "", nil, m.NotWritable
 	}
 	if a := m.Keys.Anchor; a != "" {
 		if inWork[a] {
-			return "", reconcile.Member{Anchor: a}, ""
+			return "", r.anchored(a), ""
 		}
 		if obj, ok := found[reconcile.ByAnchor][a]; ok {
-			return obj.DN, reconcile.Member{DN: obj.DN}, ""
+			return obj.DN, r.member(obj.DN), ""
 		}
-		return "", member, policy.MemberGroupNoADObject
+		return "", nil, policy.MemberGroupNoADObject
 	}
 	obj, ok := first(found, m.Keys)
 	switch {
 	case !ok && forest != nil && m.Keys.SID != "" && !slices.Contains(forest, domainOf(m.Keys.SID)):
-		return "", member, policy.MemberOtherForest
+		return "", nil, policy.MemberOtherForest
 	case !ok:
-		return "", member, policy.MemberNotFoundInAD
+		return "", nil, policy.MemberNotFoundInAD
 	case obj.Critical:
 		e.logger.Warn("member refused: its on-premises identifier names a critical system object", "cloud_id", id, "member", m.CloudID, "dn", obj.DN)
-		return "", member, policy.MemberCritical
+		return "", nil, policy.MemberCritical
 	case m.Type == cloud.TypeUser && !obj.IsUser():
 		e.logger.Warn("member refused: a user's on-premises identifier names an object that is not a user", "cloud_id", id, "member", m.CloudID, "dn", obj.DN)
-		return "", member, policy.MemberNotAUser
+		return "", nil, policy.MemberNotAUser
 	case m.Type == cloud.TypeGroup && !obj.IsGroup():
-		return "", member, policy.MemberNotAGroup
+		return "", nil, policy.MemberNotAGroup
 	case obj.IsDomainLocal():
-		return "", member, policy.MemberDomainLocalGroup
+		return "", nil, policy.MemberDomainLocalGroup
 	}
-	return obj.DN, reconcile.Member{DN: obj.DN}, ""
+	return obj.DN, r.member(obj.DN), ""
 }
 
 // lookUpForest looks up, in the whole forest, the members the domain did

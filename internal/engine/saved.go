@@ -1,12 +1,16 @@
 package engine
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -19,31 +23,42 @@ import (
 )
 
 // SavePlan signs the plan with the state's plan key and writes it to
-// path, readable by its owner only.
+// path, readable by its owner only. The plan is written as it is signed,
+// an operation at a time (writeCanonical): however many groups it holds,
+// it is never marshalled whole.
 func (e *Engine) SavePlan(ctx context.Context, p *Plan, path string) error {
 	key, err := e.planKey(ctx)
-	if err != nil {
-		return err
-	}
-	p.MAC = ""
-	canon, err := canonicalPlan(p)
-	if err != nil {
-		return err
-	}
-	p.MAC = planMAC(key, canon)
-	b, err := json.MarshalIndent(p, "", " ")
 	if err != nil {
 		return err
 	}
 	// Written aside and renamed, so that a reader (an operator copying a
 	// staging service's plan) never sees half a plan.
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	mac := hmac.New(sha256.New, key)
+	out := bufio.NewWriterSize(f, 1<<16)
+	// The file is the signed form with the MAC added as its last field.
+	err = writeCanonical(io.MultiWriter(mac, out), p)
+	if err == nil {
+		mac.Write([]byte("}"))
+		p.MAC = hex.EncodeToString(mac.Sum(nil))
+		_, err = fmt.Fprintf(out, ",%q:%q}\n", "mac", p.MAC)
+	}
+	if err == nil {
+		err = out.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		os.Remove(tmp)
-		return err
+		return fmt.Errorf("engine: save the plan to %s: %w", path, err)
 	}
 	return nil
 }
@@ -57,14 +72,83 @@ func (e *Engine) planKey(ctx context.Context) ([]byte, error) {
 	return e.store.Secret(ctx, state.PlanKey)
 }
 
-// canonicalPlan is the plan's JSON without its MAC, compacted with its
-// keys in order: what the MAC is computed over, on save and on load.
-func canonicalPlan(p *Plan) ([]byte, error) {
-	b, err := json.Marshal(p)
+// writeCanonical writes what a plan's MAC is computed over, but for its
+// closing brace: its top-level object without "mac", keys in order,
+// compacted (canonicalJSON of the plan's JSON). The result's operations
+// are marshalled one at a time.
+func writeCanonical(w io.Writer, p *Plan) error {
+	shallow := *p
+	shallow.Result, shallow.MAC = nil, ""
+	b, err := json.Marshal(&shallow)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return canonicalJSON(b)
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	delete(fields, "mac")
+	keys := slices.Sorted(maps.Keys(fields))
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k) // a string: cannot fail
+		bw.Write(kb)
+		bw.WriteByte(':')
+		if k == "result" {
+			if err := writeResult(bw, p.Result); err != nil {
+				return err
+			}
+			continue
+		}
+		bw.Write(fields[k]) // compact: json.Marshal's
+	}
+	return bw.Flush()
+}
+
+// opsNull is how a result marshalled without its operations says so.
+var opsNull = []byte(`"operations":null`)
+
+// writeResult writes r's JSON as json.Marshal would, its operations one at
+// a time: the result without them, with the list spliced in where it says
+// null (the first such key: a string's quotes are escaped, so no value
+// can hold it).
+func writeResult(w *bufio.Writer, r *Result) error {
+	if r == nil || r.Plan.Ops == nil {
+		b, err := json.Marshal(r)
+		w.Write(b)
+		return err
+	}
+	rest := *r
+	rest.Plan.Ops = nil
+	b, err := json.Marshal(&rest)
+	if err != nil {
+		return err
+	}
+	at := bytes.Index(b, opsNull)
+	if at < 0 {
+		return fmt.Errorf("engine: a plan's result without its operations does not say so (%.80s…)", b)
+	}
+	w.Write(b[:at+len(`"operations":`)])
+	w.WriteByte('[')
+	for i := range r.Plan.Ops {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		ob, err := json.Marshal(&r.Plan.Ops[i])
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(ob); err != nil {
+			return err
+		}
+	}
+	w.WriteByte(']')
+	_, err = w.Write(b[at+len(opsNull):])
+	return err
 }
 
 // canonicalJSON is a plan file's top-level object without "mac", keys in

@@ -80,7 +80,7 @@ func dirtyGroups(snap *cloud.Snapshot, gr *cloud.GroupRound, ur *cloud.UserRound
 	}
 	if len(changed) > 0 {
 		for id, g := range snap.Groups {
-			for m := range g.Members {
+			for m := range g.Members.All() {
 				if changed[m] {
 					dirty[id], otherwise[id] = true, true
 					break

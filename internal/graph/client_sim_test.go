@@ -23,7 +23,10 @@ func TestFullReadMatchesTenant(t *testing.T) {
 	}
 	assertMatches(t, r.snap, s.inst.Server.Tenant().State())
 	g := r.snap.Groups[groupSec]
-	if g.Members[groupM365] != cloud.TypeGroup || g.Members[userCarol] != cloud.TypeUser {
+	if k, _ := g.Members.Get(groupM365); k != cloud.TypeGroup {
+		t.Errorf("member kinds of %s = %v, want %s group", groupSec, g.Members.List(), groupM365)
+	}
+	if k, _ := g.Members.Get(userCarol); k != cloud.TypeUser {
 		t.Errorf("member kinds of %s = %v, want %s group and %s user", groupSec, g.Members, groupM365, userCarol)
 	}
 	if ad := r.snap.Groups[groupAD]; ad.OnPremisesSyncEnabled == nil || !*ad.OnPremisesSyncEnabled || ad.OnPremisesSecurityIdentifier == "" {
@@ -196,7 +199,7 @@ func TestRestoreAndUserDeletion(t *testing.T) {
 	assertMatches(t, r.snap, tn.State())
 	// A soft-deleted user keeps its memberships, and Graph says nothing
 	// of it in group delta: it is still a member, known as soft-deleted.
-	if _, ok := r.snap.Groups[groupM365].Members[userBob]; !ok || r.snap.Users[userBob] == nil || r.snap.Users[userBob].Removed != cloud.SoftDeleted {
+	if ok := r.snap.Groups[groupM365].Members.Has(userBob); !ok || r.snap.Users[userBob] == nil || r.snap.Users[userBob].Removed != cloud.SoftDeleted {
 		t.Errorf("soft-deleted user: member %v, user %+v", ok, r.snap.Users[userBob])
 	}
 	// Restoring the user: its memberships were never gone.
@@ -205,7 +208,7 @@ func TestRestoreAndUserDeletion(t *testing.T) {
 	}
 	r.sync(t, s.client)
 	assertMatches(t, r.snap, tn.State())
-	if _, ok := r.snap.Groups[groupM365].Members[userBob]; !ok {
+	if !r.snap.Groups[groupM365].Members.Has(userBob) {
 		t.Error("restored user's membership did not come back")
 	}
 }
@@ -234,7 +237,7 @@ func TestGroupSpreadOverPagesIsMerged(t *testing.T) {
 		t.Fatalf("read %d items on %d pages, want the big group split into 10 items, 14 items on 7 pages", st.Items, st.Pages)
 	}
 	assertMatches(t, r.snap, s.inst.Server.Tenant().State())
-	if n := len(r.snap.Groups["b0000000-0000-4000-8000-0000000000ff"].Members); n != 47 {
+	if n := r.snap.Groups["b0000000-0000-4000-8000-0000000000ff"].Members.Len(); n != 47 {
 		t.Fatalf("big group has %d members in snapshot, want 47", n)
 	}
 	// Incremental: 12 member changes spread over pages too.

@@ -259,9 +259,10 @@ func (c *Client) GroupsDelta(ctx context.Context, link string) (*cloud.GroupRoun
 	if err != nil {
 		return nil, err
 	}
-	r := &cloud.GroupRound{Full: full, DeltaLink: dl, Stats: st}
+	r := &cloud.GroupRound{Full: full, DeltaLink: dl, Stats: st, Changes: make([]cloud.GroupDelta, 0, len(m.order))}
 	for _, id := range m.order {
-		r.Changes = append(r.Changes, m.items[id].finish())
+		r.Changes = append(r.Changes, m.items[id].finish()) // which lets its log go
+		delete(m.items, id)
 	}
 	return r, nil
 }

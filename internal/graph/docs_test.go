@@ -115,7 +115,7 @@ func TestDocsGroupDeltaSequence(t *testing.T) {
 		!slices.Equal(refIDs(g4.Members), []string{"3c8ac7c4-d365-4df9-abfa-356a9dd7763c", "49320844-be99-4164-8167-87ff5d047ace"}) {
 		t.Errorf("TestGroup4 = %+v", g4)
 	}
-	if g2 := snap.Groups["ec22655c-8eb2-432a-b4ea-8b8a254bffff"]; len(g2.Members) != 0 {
+	if g2 := snap.Groups["ec22655c-8eb2-432a-b4ea-8b8a254bffff"]; g2.Members.Len() != 0 {
 		t.Errorf("TestGroup2 has no members@delta, yet members %v", g2.Members)
 	}
 

@@ -69,34 +69,56 @@ type groupAcc struct {
 	owners  refAcc
 }
 
-// refAcc keeps the last change to each reference, in first-seen order.
+// refAcc keeps a group's reference changes as they come, 24 bytes each:
+// split keeps the last change to each reference, in first-seen order. A
+// round of a whole tenant holds every membership here until it ends, so
+// no map is kept per group while the round is read.
 type refAcc struct {
-	state map[string]refState
-	order []string
+	log []refState
 }
 
 type refState struct {
+	id    string
 	typ   cloud.ObjectType
 	added bool
 }
 
 func (a *refAcc) add(id string, s refState) {
-	if a.state == nil {
-		a.state = map[string]refState{}
-	}
-	if _, ok := a.state[id]; !ok {
-		a.order = append(a.order, id)
-	}
-	a.state[id] = s
+	s.id = id
+	a.log = append(a.log, s)
 }
 
+// split returns the references added and removed, each once, by its last
+// change, in the order they were first seen; the log is let go.
 func (a *refAcc) split() (added, removed []cloud.ObjectRef) {
-	for _, id := range a.order {
-		s := a.state[id]
-		if s.added {
-			added = append(added, cloud.ObjectRef{ID: id, Type: s.typ})
+	log := a.log
+	a.log = nil
+	last := make(map[string]int, len(log)) // an id's last change, by index
+	for i, s := range log {
+		last[s.id] = i
+	}
+	nAdded := 0
+	for _, i := range last {
+		if log[i].added {
+			nAdded++
+		}
+	}
+	if nAdded > 0 {
+		added = make([]cloud.ObjectRef, 0, nAdded)
+	}
+	if n := len(last) - nAdded; n > 0 {
+		removed = make([]cloud.ObjectRef, 0, n)
+	}
+	for _, s := range log {
+		i, first := last[s.id]
+		if !first {
+			continue // listed already, by its first sighting
+		}
+		delete(last, s.id)
+		if ls := log[i]; ls.added {
+			added = append(added, cloud.ObjectRef{ID: s.id, Type: ls.typ})
 		} else {
-			removed = append(removed, cloud.ObjectRef{ID: id, Type: s.typ})
+			removed = append(removed, cloud.ObjectRef{ID: s.id, Type: ls.typ})
 		}
 	}
 	return added, removed

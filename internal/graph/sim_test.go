@@ -245,9 +245,9 @@ func anyStrings(v any) []string {
 	return out
 }
 
-func refIDs(m map[string]cloud.ObjectType) []string {
+func refIDs(m cloud.Refs) []string {
 	out := []string{}
-	for id := range m {
+	for id := range m.All() {
 		out = append(out, id)
 	}
 	sort.Strings(out)

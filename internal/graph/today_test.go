@@ -88,7 +88,7 @@ func TestPagingAsGraphDoes(t *testing.T) {
 			r.sync(t, s.client)
 			if tc.faults.LagEvents == 0 {
 				assertMatches(t, r.snap, tn.State())
-			} else if _, still := r.snap.Groups["b0000000-0000-4000-8000-0000000000ff"].Members["c0000000-0000-4000-8000-000000000007"]; !still {
+			} else if !r.snap.Groups["b0000000-0000-4000-8000-0000000000ff"].Members.Has("c0000000-0000-4000-8000-000000000007") {
 				t.Fatal("the lag fault let the latest change through at once")
 			}
 			r.sync(t, s.client) // a lagging change arrives one round late

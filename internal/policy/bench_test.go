@@ -17,9 +17,9 @@ func benchTenant(n, m int) *cloud.Snapshot {
 	for g := range n {
 		id := fmt.Sprintf("6a1e0c55-%04d-4f0e-9d3b-2c1a0b%06d", g%10000, g)
 		grp := &cloud.Group{ID: id, DisplayName: "Group " + id, GroupTypes: []string{"Unified"}, MailEnabled: true,
-			Mail: "g@contoso.com", MailNickname: "g", Members: map[string]cloud.ObjectType{}}
+			Mail: "g@contoso.com", MailNickname: "g", Members: cloud.RefsFrom(map[string]cloud.ObjectType{})}
 		for k := range m {
-			grp.Members[fmt.Sprintf("u%06d", (g+k)%(m*10))] = cloud.TypeUser
+			grp.Members.Set(fmt.Sprintf("u%06d", (g+k)%(m*10)), cloud.TypeUser)
 		}
 		snap.Groups[id] = grp
 	}

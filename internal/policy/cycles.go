@@ -40,7 +40,7 @@ func noteCycles(ds []Decision, snap *cloud.Snapshot, written map[string]bool) {
 		// Only members that are written-back groups count: they are few,
 		// sorted for a stable report (the others may be a million users).
 		var nested []string
-		for m := range snap.Groups[id].Members {
+		for m := range snap.Groups[id].Members.All() {
 			if _, ok := index[m]; ok && m != id && written[m] {
 				nested = append(nested, m)
 			}

@@ -168,7 +168,7 @@ func TestCycles(t *testing.T) {
 	ids := []string{"6a1e0c55-0011-4f0e-9d3b-2c1a0b9f8e7d", "6a1e0c55-0012-4f0e-9d3b-2c1a0b9f8e7d", "6a1e0c55-0013-4f0e-9d3b-2c1a0b9f8e7d"}
 	for i, id := range ids {
 		g := security(func(g *cloud.Group) { g.ID, g.DisplayName = id, "G"+id[9:13] })
-		g.Members = map[string]cloud.ObjectType{ids[(i+1)%2]: cloud.TypeGroup} // 11 ↔ 12; 13 → 12
+		g.Members = cloud.RefsOf(cloud.ObjectRef{ID: ids[(i+1)%2], Type: cloud.TypeGroup}) // 11 ↔ 12; 13 → 12
 		snap.Groups[id] = g
 	}
 	for _, d := range Decide(snap, baseOpts) {

@@ -261,7 +261,7 @@ func DecideSome(snap *cloud.Snapshot, o Options, only map[string]bool) []Decisio
 	uniqueAddresses(out)
 	for i := range out {
 		d := out[i].Desired
-		if n := len(snap.Groups[out[i].CloudID].Members); d != nil && o.MemberLimit > 0 && n > o.MemberLimit {
+		if n := snap.Groups[out[i].CloudID].Members.Len(); d != nil && o.MemberLimit > 0 && n > o.MemberLimit {
 			out[i].Problem = &Problem{CloudID: d.CloudID, Name: out[i].Name, Field: "members",
 				Message: fmt.Sprintf("%d members exceed writeback.member_limit (%d)", n, o.MemberLimit)}
 			out[i].Desired = nil
@@ -318,10 +318,7 @@ func written(ds []Decision) map[string]bool {
 // the keys that find each in AD, as DecideSome lists a group's members:
 // decisions are DecideSome's for snap.
 func MemberRefsOf(snap *cloud.Snapshot, decisions []Decision, id string, refs []cloud.ObjectRef) []MemberRef {
-	g := &cloud.Group{ID: id, Members: make(map[string]cloud.ObjectType, len(refs))}
-	for _, r := range refs {
-		g.Members[r.ID] = r.Type
-	}
+	g := &cloud.Group{ID: id, Members: cloud.RefsOf(refs...)}
 	return memberRefs(g, snap, written(decisions), keyTable{})
 }
 
@@ -347,8 +344,9 @@ func (s Scope) excludes(g *cloud.Group, k Kind) string {
 
 // memberRefs lists g's members with the keys that find each in AD.
 func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool, keys keyTable) []MemberRef {
-	refs := make([]MemberRef, 0, len(g.Members))
-	for _, r := range cloud.SortedRefs(g.Members) {
+	refs := make([]MemberRef, 0, g.Members.Len())
+	for id, typ := range g.Members.All() {
+		r := cloud.ObjectRef{ID: id, Type: typ}
 		m := MemberRef{CloudID: r.ID, Type: r.Type, Keys: &noKeys}
 		switch {
 		case r.ID == g.ID:

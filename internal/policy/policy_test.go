@@ -161,9 +161,9 @@ func TestMemberRefs(t *testing.T) {
 	snap.Groups["adgroup"] = &cloud.Group{ID: "adgroup", DisplayName: "From AD", SecurityEnabled: true, OnPremisesSyncEnabled: ptr(true), OnPremisesSecurityIdentifier: "S-1-5-21-1-2-3-2201"}
 	snap.Groups["cloudsec"] = &cloud.Group{ID: "cloudsec", DisplayName: "Not written", SecurityEnabled: true}
 	snap.Groups[idM365] = m365(func(g *cloud.Group) {
-		g.Members = map[string]cloud.ObjectType{"synced": cloud.TypeUser, "cloud": cloud.TypeUser, idSec: cloud.TypeGroup, idM365: cloud.TypeGroup,
+		g.Members = cloud.RefsFrom(map[string]cloud.ObjectType{"synced": cloud.TypeUser, "cloud": cloud.TypeUser, idSec: cloud.TypeGroup, idM365: cloud.TypeGroup,
 			"once": cloud.TypeUser, "neversynced": cloud.TypeUser,
-			"adgroup": cloud.TypeGroup, "cloudsec": cloud.TypeGroup, "dev1": cloud.TypeDevice, "gone": cloud.TypeUser}
+			"adgroup": cloud.TypeGroup, "cloudsec": cloud.TypeGroup, "dev1": cloud.TypeDevice, "gone": cloud.TypeUser})
 	})
 	var d Decision
 	for _, x := range Decide(snap, baseOpts) {
@@ -304,7 +304,7 @@ func TestMemberRefsShareKeys(t *testing.T) {
 	snap.Users["u1"] = &cloud.User{ID: "u1", OnPremisesSyncEnabled: &yes, OnPremisesSecurityIdentifier: "S-1-5-21-1-2-3-1001"}
 	for _, id := range []string{"6a1e0c55-0001-4f0e-9d3b-2c1a0b9f8e7d", "6a1e0c55-0002-4f0e-9d3b-2c1a0b9f8e7d"} {
 		snap.Groups[id] = &cloud.Group{ID: id, DisplayName: id[:13], SecurityEnabled: true, MailNickname: "x",
-			Writeback: cloud.WritebackConfiguration{IsEnabled: &yes}, Members: map[string]cloud.ObjectType{"u1": cloud.TypeUser}}
+			Writeback: cloud.WritebackConfiguration{IsEnabled: &yes}, Members: cloud.RefsFrom(map[string]cloud.ObjectType{"u1": cloud.TypeUser})}
 	}
 	var keys []*Keys
 	for _, d := range Decide(snap, Options{TargetOU: "OU=X,DC=c,DC=d", Naming: NamingDisplayName}) {

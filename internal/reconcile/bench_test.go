@@ -18,7 +18,7 @@ func inStep(n int) ([]Desired, []ADGroup, Options) {
 		dn := policy.GroupDN(cn, o.TargetOU)
 		attrs := map[string][]string{"displayName": {fmt.Sprint("Group ", i)}, "adminDescription": {policy.Anchor(id)}}
 		desired[i] = Desired{Group: &policy.DesiredGroup{CloudID: id, Anchor: policy.Anchor(id), CN: cn, DN: dn, Attrs: attrs},
-			Members: []Member{{DN: "CN=u1,OU=Users,DC=contoso,DC=test"}}}
+			Members: []*Member{{DN: "CN=u1,OU=Users,DC=contoso,DC=test"}}}
 		actual[i] = ADGroup{DN: dn, Anchor: policy.Anchor(id), Attrs: attrs, Members: []string{"CN=u1,OU=Users,DC=contoso,DC=test"}}
 	}
 	return desired, actual, o

@@ -46,8 +46,11 @@ type Member struct {
 
 // Desired is a group policy wants, with its members resolved.
 type Desired struct {
-	Group   *policy.DesiredGroup
-	Members []Member
+	Group *policy.DesiredGroup
+	// Members point into one table of the members found (a tenant's
+	// memberships outnumber its objects by far): 8 bytes a membership;
+	// read-only.
+	Members []*Member
 	// Original, for a group written in place, is its original AD group as
 	// read (with displayName, description and members).
 	Original *ADGroup
@@ -66,7 +69,7 @@ type Desired struct {
 // MemberChanges are the members removed from a group since it was last
 // written (see Desired.Changes).
 type MemberChanges struct {
-	Removed []Member
+	Removed []*Member
 }
 
 // MemberProblem is one member that is not written, and why.
@@ -230,7 +233,7 @@ type Plan struct {
 
 // resolve turns members into DNs, anchors through finalDN; it returns the
 // anchors it could not place.
-func resolve(ms []Member, finalDN map[string]string) (dns []string, missing []string) {
+func resolve(ms []*Member, finalDN map[string]string) (dns []string, missing []string) {
 	seen := make(map[string]bool, len(ms))
 	dns = make([]string, 0, len(ms))
 	for _, m := range ms {

@@ -30,7 +30,7 @@ func inQuarantine(d Desired) ADGroup {
 
 var managed = []string{"sAMAccountName", "groupType", "displayName", "description", "adminDescription"}
 
-func desired(id, name string, members ...Member) Desired {
+func desired(id, name string, members ...*Member) Desired {
 	cn := policy.CommonName(policy.NamingDisplayName, id, name)
 	return Desired{Group: &policy.DesiredGroup{CloudID: id, Anchor: policy.Anchor(id), CN: cn, DN: policy.GroupDN(cn, ou),
 		Attrs: map[string][]string{"sAMAccountName": {policy.SAMAccountName(cn)}, "groupType": {"-2147483640"},
@@ -50,7 +50,7 @@ func inAD(d Desired, members ...string) ADGroup {
 
 // changed is d planned from its member changes: its Members are those
 // added, removed those removed.
-func changed(d Desired, removed ...Member) Desired {
+func changed(d Desired, removed ...*Member) Desired {
 	d.Changes = &MemberChanges{Removed: removed}
 	return d
 }
@@ -62,17 +62,17 @@ func unread(d Desired) ADGroup {
 	return a
 }
 
-func user(n int) Member { return Member{DN: fmt.Sprintf("CN=user%d,CN=Users,DC=contoso,DC=test", n)} }
+func user(n int) *Member { return &Member{DN: fmt.Sprintf("CN=user%d,CN=Users,DC=contoso,DC=test", n)} }
 
-func users(n int) []Member {
-	var out []Member
+func users(n int) []*Member {
+	var out []*Member
 	for i := range n {
 		out = append(out, user(i))
 	}
 	return out
 }
 
-func dns(ms []Member) []string {
+func dns(ms []*Member) []string {
 	var out []string
 	for _, m := range ms {
 		out = append(out, m.DN)
@@ -142,7 +142,7 @@ func TestMake(t *testing.T) {
 			return a
 		}()}, unchanged: 1},
 		{name: "nested group created in the same run is added after its creation",
-			desired: []Desired{desired(id1, "Outer", Member{Anchor: policy.Anchor(id2)}), desired(id2, "Inner", user(1))},
+			desired: []Desired{desired(id1, "Outer", &Member{Anchor: policy.Anchor(id2)}), desired(id2, "Inner", user(1))},
 			want:    "create 6a1e0c55-0001; create 6a1e0c55-0002 1m; add-members 6a1e0c55-0001 1m"},
 		{name: "admin moved it within the OU: renamed in place", desired: []Desired{renamed}, actual: []ADGroup{func() ADGroup {
 			a := inAD(d1, dns(d1.Members)...)
@@ -233,7 +233,7 @@ func ExampleMake() {
 	cn := policy.CommonName(policy.NamingDisplayName, id1, "Marketing")
 	want := Desired{Group: &policy.DesiredGroup{CloudID: id1, Anchor: policy.Anchor(id1), CN: cn, DN: policy.GroupDN(cn, ou),
 		Attrs: map[string][]string{"displayName": {"Marketing"}}},
-		Members: []Member{{DN: "CN=Adele Vance,CN=Users,DC=contoso,DC=test"}}}
+		Members: []*Member{{DN: "CN=Adele Vance,CN=Users,DC=contoso,DC=test"}}}
 	have := ADGroup{DN: "CN=Marketing_2c1a0b9f8e7d," + ou, Anchor: policy.Anchor(id1),
 		Attrs: map[string][]string{"displayName": {"Marketing (old)"}}}
 	p := Make([]Desired{want}, []ADGroup{have}, nil, Options{TargetOU: ou, Managed: []string{"displayName"}})

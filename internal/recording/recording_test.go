@@ -174,7 +174,7 @@ func TestPseudonymised(t *testing.T) {
 		t.Fatalf("replay: %d groups, %d users; recorded %d, %d", len(got.Groups), len(got.Users), len(want.Groups), len(want.Users))
 	}
 	for id, g := range got.Groups {
-		for m := range g.Members {
+		for m := range g.Members.All() {
 			if got.Users[m] == nil && got.Groups[m] == nil {
 				t.Errorf("group %s: member %s is no object of the recording", id, m)
 			}

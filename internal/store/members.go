@@ -26,7 +26,7 @@ func saveMembers(ctx context.Context, tx *tx, full bool, changed []string, group
 		}
 		byMember := map[string][]string{}
 		for id, g := range groups {
-			for m := range g.Members {
+			for m := range g.Members.All() {
 				byMember[m] = append(byMember[m], id)
 			}
 		}
@@ -39,20 +39,22 @@ func saveMembers(ctx context.Context, tx *tx, full bool, changed []string, group
 	}
 	gained := map[string][]string{}
 	for _, id := range ids {
-		var now map[string]cloud.ObjectType
+		var now cloud.Refs
 		if g, ok := groups[id]; ok {
 			now = g.Members
 		}
+		// Both sets are sorted by id: one pass finds what was lost and
+		// what was gained.
 		was := stored[id]
-		for _, m := range slices.Sorted(maps.Keys(was)) {
-			if _, ok := now[m]; !ok {
+		for m := range was.All() {
+			if !now.Has(m) {
 				if err := deleteMembership(ctx, tx, m, id); err != nil {
 					return err
 				}
 			}
 		}
-		for m := range now {
-			if !was[m] {
+		for m := range now.All() {
+			if !was.Has(m) {
 				gained[m] = append(gained[m], id)
 			}
 		}
@@ -84,14 +86,10 @@ func deleteMembership(ctx context.Context, tx *tx, member, group string) error {
 }
 
 // storedMembers are the members of the groups ids as the state holds them.
-func storedMembers(ctx context.Context, tx *tx, ids []string) (map[string]map[string]bool, error) {
-	out := map[string]map[string]bool{}
+func storedMembers(ctx context.Context, tx *tx, ids []string) (map[string]cloud.Refs, error) {
+	out := map[string]cloud.Refs{}
 	err := loadByID(ctx, tx.conn, "cloud_groups", ids, func(id string, g *cloud.Group) {
-		set := make(map[string]bool, len(g.Members))
-		for m := range g.Members {
-			set[m] = true
-		}
-		out[id] = set
+		out[id] = g.Members
 	})
 	return out, err
 }
@@ -154,7 +152,7 @@ func (s *Store) LoadPart(ctx context.Context, q state.Part) (*cloud.Snapshot, st
 	}
 	objects := map[string]bool{}
 	for id, g := range snap.Groups {
-		for m, kind := range g.Members {
+		for m, kind := range g.Members.All() {
 			if !bare[id] || kind != cloud.TypeUser {
 				objects[m] = true
 			}

@@ -92,7 +92,7 @@ func fill(t *testing.T, s *store.Store) {
 	t.Helper()
 	ctx := context.Background()
 	snap := cloud.NewSnapshot()
-	snap.Groups["g1"] = &cloud.Group{ID: "g1", DisplayName: "One", Members: map[string]cloud.ObjectType{"u1": cloud.TypeUser}}
+	snap.Groups["g1"] = &cloud.Group{ID: "g1", DisplayName: "One", Members: cloud.RefsFrom(map[string]cloud.ObjectType{"u1": cloud.TypeUser})}
 	snap.Groups["g2"] = &cloud.Group{ID: "g2", DisplayName: "Two"}
 	snap.Users["u1"] = &cloud.User{ID: "u1", OnPremisesSecurityIdentifier: "S-1-5-21-1"}
 	steps := []error{

@@ -113,7 +113,7 @@ func testCloud(t *testing.T, s Store) {
 	snap := cloud.NewSnapshot()
 	yes := true
 	snap.Groups["g1"] = &cloud.Group{ID: "g1", DisplayName: "One", Writeback: cloud.WritebackConfiguration{IsEnabled: &yes},
-		Members: map[string]cloud.ObjectType{"u1": cloud.TypeUser}}
+		Members: cloud.RefsFrom(map[string]cloud.ObjectType{"u1": cloud.TypeUser})}
 	snap.Groups["g2"] = &cloud.Group{ID: "g2", DisplayName: "Two", Removed: cloud.SoftDeleted}
 	snap.Users["u1"] = &cloud.User{ID: "u1", OnPremisesSecurityIdentifier: "S-1-5-21-1"}
 	snap.UnifiedWritebackDefault = false
@@ -125,7 +125,7 @@ func testCloud(t *testing.T, s Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if links != (state.Links{Groups: "https://graph.test/gl1", Users: "https://graph.test/ul1"}) || got.UnifiedWritebackDefault || got.Groups["g1"].Members["u1"] != cloud.TypeUser ||
+	if links != (state.Links{Groups: "https://graph.test/gl1", Users: "https://graph.test/ul1"}) || got.UnifiedWritebackDefault || !hasKind(got.Groups["g1"].Members, "u1", cloud.TypeUser) ||
 		!*got.Groups["g1"].Writeback.IsEnabled || got.Groups["g2"].Removed != cloud.SoftDeleted || got.Users["u1"].OnPremisesSecurityIdentifier != "S-1-5-21-1" {
 		t.Fatalf("loaded %+v %+v", got, links)
 	}
@@ -413,15 +413,15 @@ func testLoadPart(t *testing.T, s Store) {
 		snap.Users[u] = &cloud.User{ID: u, UserPrincipalName: u + "@contoso.com"}
 	}
 	group := func(id string, members ...string) {
-		g := &cloud.Group{ID: id, DisplayName: id, Members: map[string]cloud.ObjectType{}}
+		g := &cloud.Group{ID: id, DisplayName: id, Members: cloud.RefsFrom(map[string]cloud.ObjectType{})}
 		for _, m := range members {
-			g.Members[m] = cloud.TypeUser
+			g.Members.Set(m, cloud.TypeUser)
 		}
 		snap.Groups[id] = g
 	}
 	group("A", "u1")
 	group("B", "u2", "C")
-	snap.Groups["B"].Members["C"] = cloud.TypeGroup
+	snap.Groups["B"].Members.Set("C", cloud.TypeGroup)
 	group("C", "u3")
 	group("D", "u4")
 	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true, Links: state.Links{Groups: "g-link"}}); err != nil {
@@ -470,9 +470,9 @@ func testMemberSearch(t *testing.T, s Store) {
 	snap.Users[bob] = &cloud.User{ID: bob, UserPrincipalName: "bob@contoso.com"}
 	var sts []state.GroupStatus
 	for i := range 30 {
-		g := &cloud.Group{ID: gid(i), DisplayName: fmt.Sprintf("Group %02d", i), Members: map[string]cloud.ObjectType{bob: cloud.TypeUser}}
+		g := &cloud.Group{ID: gid(i), DisplayName: fmt.Sprintf("Group %02d", i), Members: cloud.RefsFrom(map[string]cloud.ObjectType{bob: cloud.TypeUser})}
 		if i%3 == 0 {
-			g.Members[ann] = cloud.TypeUser
+			g.Members.Set(ann, cloud.TypeUser)
 		}
 		snap.Groups[g.ID] = g
 		sts = append(sts, state.GroupStatus{CloudID: g.ID, Name: g.DisplayName, State: state.InStep})
@@ -503,7 +503,7 @@ func testMemberSearch(t *testing.T, s Store) {
 	if n, _ := search("nn@contoso.com"); n != 0 {
 		t.Errorf("a part of a UPN finds %d groups", n)
 	}
-	delete(snap.Groups[gid(0)].Members, ann)
+	snap.Groups[gid(0)].Members.Delete(ann)
 	delete(snap.Groups, gid(3))
 	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, ChangedGroups: []string{gid(0), gid(3)}}); err != nil {
 		t.Fatal(err)
@@ -573,4 +573,9 @@ func testInventory(t *testing.T, s Store) {
 			t.Errorf("%+v: %d rows of %d, first %q; want %d of %d, first %q", tc.q, len(rows), total, first, tc.pageCount, tc.total, tc.first)
 		}
 	}
+}
+
+func hasKind(s cloud.Refs, id string, want cloud.ObjectType) bool {
+	got, ok := s.Get(id)
+	return ok && got == want
 }

@@ -1,0 +1,265 @@
+package cloud
+
+import (
+	"encoding/json"
+	"iter"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Refs is a set of references (a group's members or owners): each object
+// id once, with its kind, kept sorted by id. It takes 17 bytes a reference
+// (a string header and a kind byte; the ids themselves are shared, one
+// string per object however many groups hold it), where a map took about
+// 45: a tenant's memberships outnumber everything else the snapshot
+// holds. The zero value is an empty set. In JSON it is an object, id to
+// kind, as the map it replaces was.
+type Refs struct {
+	ids   []string
+	kinds []ObjectType
+}
+
+// RefsOf returns the set of refs (the last kind of an id listed twice).
+func RefsOf(refs ...ObjectRef) Refs {
+	var s Refs
+	s.Apply(refs, nil)
+	return s
+}
+
+// RefsFrom returns the set of m's ids and kinds.
+func RefsFrom(m map[string]ObjectType) Refs {
+	refs := make([]ObjectRef, 0, len(m))
+	for id, t := range m {
+		refs = append(refs, ObjectRef{ID: id, Type: t})
+	}
+	return RefsOf(refs...)
+}
+
+// Len is the number of references.
+func (s Refs) Len() int { return len(s.ids) }
+
+// IsZero reports whether the set is empty (json's omitzero).
+func (s Refs) IsZero() bool { return len(s.ids) == 0 }
+
+func (s Refs) find(id string) (int, bool) { return slices.BinarySearch(s.ids, id) }
+
+// Get returns the kind of id, and whether the set holds it.
+func (s Refs) Get(id string) (ObjectType, bool) {
+	if i, ok := s.find(id); ok {
+		return s.kinds[i], true
+	}
+	return TypeUnknown, false
+}
+
+// Has reports whether the set holds id.
+func (s Refs) Has(id string) bool {
+	_, ok := s.find(id)
+	return ok
+}
+
+// Set adds id, or changes its kind.
+func (s *Refs) Set(id string, t ObjectType) {
+	i, ok := s.find(id)
+	if ok {
+		s.kinds[i] = t
+		return
+	}
+	s.ids, s.kinds = slices.Insert(s.ids, i, id), slices.Insert(s.kinds, i, t)
+}
+
+// Delete removes id, if the set holds it.
+func (s *Refs) Delete(id string) {
+	if i, ok := s.find(id); ok {
+		s.ids, s.kinds = slices.Delete(s.ids, i, i+1), slices.Delete(s.kinds, i, i+1)
+	}
+}
+
+// All yields each id and its kind, in id order.
+func (s Refs) All() iter.Seq2[string, ObjectType] {
+	return func(yield func(string, ObjectType) bool) {
+		for i, id := range s.ids {
+			if !yield(id, s.kinds[i]) {
+				return
+			}
+		}
+	}
+}
+
+// List returns the references in id order.
+func (s Refs) List() []ObjectRef {
+	out := make([]ObjectRef, len(s.ids))
+	for i, id := range s.ids {
+		out[i] = ObjectRef{ID: id, Type: s.kinds[i]}
+	}
+	return out
+}
+
+// Clone returns a copy that shares nothing changeable with s.
+func (s Refs) Clone() Refs { return Refs{ids: slices.Clone(s.ids), kinds: slices.Clone(s.kinds)} }
+
+// smallChange is how many changes are made in place; more are merged in
+// one pass (a round's member list of a large group, read whole).
+const smallChange = 64
+
+// Apply removes removed and adds added (an id in both lists is added; an
+// id listed twice takes its last kind). A set made from nothing is made at
+// its size.
+func (s *Refs) Apply(added, removed []ObjectRef) {
+	if len(added)+len(removed) == 0 {
+		return
+	}
+	if s.Len() > 0 && len(added)+len(removed) <= smallChange {
+		for _, r := range removed {
+			s.Delete(r.ID)
+		}
+		for _, r := range added {
+			s.Set(r.ID, r.Type)
+		}
+		return
+	}
+	type change struct {
+		ObjectRef
+		add bool
+	}
+	ch := make([]change, 0, len(added)+len(removed))
+	for _, r := range removed {
+		ch = append(ch, change{r, false})
+	}
+	for _, r := range added {
+		ch = append(ch, change{r, true})
+	}
+	// By id, each id's last change last; then only that one is kept.
+	sort.SliceStable(ch, func(i, j int) bool { return ch[i].ID < ch[j].ID })
+	n := 0
+	for i := range ch {
+		if n > 0 && ch[n-1].ID == ch[i].ID {
+			n--
+		}
+		ch[n] = ch[i]
+		n++
+	}
+	ch = ch[:n]
+	grow := 0
+	for _, c := range ch {
+		if c.add {
+			grow++
+		}
+	}
+	out := Refs{ids: make([]string, 0, len(s.ids)+grow), kinds: make([]ObjectType, 0, len(s.ids)+grow)}
+	i := 0
+	for _, c := range ch {
+		for ; i < len(s.ids) && s.ids[i] < c.ID; i++ {
+			out.ids, out.kinds = append(out.ids, s.ids[i]), append(out.kinds, s.kinds[i])
+		}
+		if i < len(s.ids) && s.ids[i] == c.ID {
+			i++ // replaced or removed
+		}
+		if c.add {
+			out.ids, out.kinds = append(out.ids, c.ID), append(out.kinds, c.Type)
+		}
+	}
+	out.ids, out.kinds = append(out.ids, s.ids[i:]...), append(out.kinds, s.kinds[i:]...)
+	*s = out
+}
+
+// MarshalJSON writes the set as an object, id to kind, in id order (as
+// encoding/json writes a map, escapes included).
+func (s Refs) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(s.ids)*48+2)
+	b = append(b, '{')
+	for i, id := range s.ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if plain(id) {
+			b = append(append(append(b, '"'), id...), '"')
+		} else {
+			k, err := json.Marshal(id)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, k...)
+		}
+		b = append(append(append(append(b, ':'), '"'), s.kinds[i].String()...), '"')
+	}
+	return append(b, '}'), nil
+}
+
+// plain reports whether encoding/json writes v as it is, in quotes.
+func plain(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c < 0x20, c >= 0x80, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// UnmarshalJSON reads an object, id to kind (null: empty). What the tool
+// wrote (ids in order, no escapes) is read in one pass, the ids cut from
+// one copy of the input; anything else is read as a map.
+func (s *Refs) UnmarshalJSON(b []byte) error {
+	if r, ok := readRefs(string(b)); ok {
+		*s = r
+		return nil
+	}
+	var m map[string]ObjectType
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*s = RefsFrom(m)
+	return nil
+}
+
+// readRefs reads {"id":"kind",...} with no escapes, whitespace or
+// repeated id, ids in order; ok is false for anything else.
+func readRefs(in string) (r Refs, ok bool) {
+	if in == "null" {
+		return Refs{}, true
+	}
+	if len(in) < 2 || in[0] != '{' || in[len(in)-1] != '}' {
+		return Refs{}, false
+	}
+	body := in[1 : len(in)-1]
+	if body == "" {
+		return Refs{}, true
+	}
+	n := strings.Count(body, ",") + 1
+	r = Refs{ids: make([]string, 0, n), kinds: make([]ObjectType, 0, n)}
+	str := func() (string, bool) {
+		if len(body) < 2 || body[0] != '"' {
+			return "", false
+		}
+		end := strings.IndexByte(body[1:], '"')
+		if end < 0 {
+			return "", false
+		}
+		v := body[1 : 1+end]
+		if strings.IndexByte(v, '\\') >= 0 {
+			return "", false
+		}
+		body = body[end+2:]
+		return v, true
+	}
+	for {
+		id, ok := str()
+		if !ok || body == "" || body[0] != ':' {
+			return Refs{}, false
+		}
+		body = body[1:]
+		kind, ok := str()
+		if !ok || (len(r.ids) > 0 && r.ids[len(r.ids)-1] >= id) {
+			return Refs{}, false
+		}
+		r.ids, r.kinds = append(r.ids, id), append(r.kinds, typeNamed(kind))
+		if body == "" {
+			return r, true
+		}
+		if body[0] != ',' {
+			return Refs{}, false
+		}
+		body = body[1:]
+	}
+}

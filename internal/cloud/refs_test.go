@@ -1,0 +1,125 @@
+package cloud
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"testing"
+)
+
+// Refs behaves as the map it replaced, whatever the changes: a few made in
+// place, or many merged in one pass; and its JSON is the map's, byte for
+// byte (stored snapshots and exports read the same).
+func TestRefsAsAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	kinds := []ObjectType{TypeUser, TypeGroup, TypeDevice, TypeOrgContact}
+	var s Refs
+	m := map[string]ObjectType{}
+	for round := range 200 {
+		n := rng.IntN(3)
+		if round%10 == 0 {
+			n = 100 + rng.IntN(400) // a merge
+		}
+		var added, removed []ObjectRef
+		for range n {
+			r := ObjectRef{ID: fmt.Sprintf("id-%03d", rng.IntN(600)), Type: kinds[rng.IntN(len(kinds))]}
+			if rng.IntN(3) == 0 {
+				removed = append(removed, r)
+			} else {
+				added = append(added, r)
+			}
+		}
+		s.Apply(added, removed)
+		for _, r := range removed {
+			delete(m, r.ID)
+		}
+		for _, r := range added {
+			m[r.ID] = r.Type
+		}
+		if got := maps.Collect(s.All()); !maps.Equal(got, m) || s.Len() != len(m) {
+			t.Fatalf("round %d: %d refs, want %d", round, s.Len(), len(m))
+		}
+		for id, want := range m {
+			if got, ok := s.Get(id); !ok || got != want || !s.Has(id) {
+				t.Fatalf("round %d: %s is %v, %v; want %v", round, id, got, ok, want)
+			}
+		}
+		if s.Has("absent") {
+			t.Fatal("holds an id never added")
+		}
+		got, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(m)
+		if string(got) != string(want) {
+			t.Fatalf("round %d: JSON %s, the map's %s", round, got, want)
+		}
+		var back Refs
+		if err := json.Unmarshal(got, &back); err != nil || !maps.Equal(maps.Collect(back.All()), m) {
+			t.Fatalf("round %d: read back %v, %v", round, back.List(), err)
+		}
+	}
+	// An id added twice in one merge takes its last kind; one both removed
+	// and added is added.
+	var r Refs
+	many := make([]ObjectRef, smallChange+1)
+	for i := range many {
+		many[i] = ObjectRef{ID: fmt.Sprint(i), Type: TypeUser}
+	}
+	many[len(many)-1] = ObjectRef{ID: "0", Type: TypeGroup}
+	r.Apply(many, []ObjectRef{{ID: "1"}})
+	if k, _ := r.Get("0"); k != TypeGroup || !r.Has("1") || r.Len() != smallChange {
+		t.Errorf("0 is %v, 1 held %v, %d refs", k, r.Has("1"), r.Len())
+	}
+	odd := map[string]ObjectType{"<a&b>": TypeUser, "é": TypeGroup, "x\u2028y": TypeDevice, `q"\`: TypeUser, "\x01": TypeUnknown}
+	if got, want := mustJSON(t, RefsFrom(odd)), mustJSON(t, odd); got != want {
+		t.Errorf("escaped ids: %s, the map's %s", got, want)
+	}
+	var empty Refs
+	if b, _ := json.Marshal(struct {
+		M Refs `json:"m,omitzero"`
+	}{empty}); string(b) != "{}" {
+		t.Errorf("an empty set is written: %s", b)
+	}
+}
+
+// What the tool writes is read in one pass; anything else JSON allows
+// (space, escapes, ids out of order or repeated, null) reads as the map
+// did, and what is no object is refused.
+func TestRefsRead(t *testing.T) {
+	for in, want := range map[string]map[string]ObjectType{
+		`{"a":"user","b":"group"}`:               {"a": TypeUser, "b": TypeGroup},
+		"{\n \"a\": \"user\",\n \"b\": \"x\"\n}": {"a": TypeUser, "b": TypeUnknown},
+		`{"b":"user","a":"group"}`:               {"a": TypeGroup, "b": TypeUser},
+		`{"a":"user","a":"group"}`:               {"a": TypeGroup},
+		`{"\u0061":"user","b\"c":"device"}`:      {"a": TypeUser, `b"c`: TypeDevice},
+		`{}`:                                     {},
+		`null`:                                   {},
+	} {
+		var r Refs
+		if err := json.Unmarshal([]byte(in), &r); err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if got := maps.Collect(r.All()); !maps.Equal(got, want) || r.Len() != len(want) {
+			t.Errorf("%s: read %v, want %v", in, r.List(), want)
+		}
+	}
+	for _, in := range []string{`[]`, `{"a":1}`, `"a"`, `{"a":"user"`} {
+		var r Refs
+		if err := json.Unmarshal([]byte(in), &r); err == nil {
+			t.Errorf("%s: read as %v", in, r.List())
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
