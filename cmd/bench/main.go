@@ -23,13 +23,14 @@ func main() {
 	profile := flag.String("profile", "", "write each measured sync's CPU and peak-heap profiles into first/, no-change/ and one-member/ under this directory")
 	memLimit := flag.String("gomemlimit", "", "run the tool with this GOMEMLIMIT (e.g. 200MiB), to measure the operator's lever on memory")
 	memberBatch := flag.Int("member-batch", 0, "run the tool with this writeback.member_batch_size (0: its default)")
+	dcCPU := flag.Float64("dc-cpu", 0, "limit each DC to this share of one CPU (e.g. 0.25: a DC about four times slower; 0: no limit)")
 	flag.Parse()
 	sc, ok := scenarios[*name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "bench: no scenario %q (%s)\n", *name, strings.Join(scenarioNames(), ", "))
 		os.Exit(2)
 	}
-	res, err := run(context.Background(), *bin, sc, options{profile: *profile, memLimit: *memLimit, memberBatch: *memberBatch}, os.Stderr)
+	res, err := run(context.Background(), *bin, sc, options{profile: *profile, memLimit: *memLimit, memberBatch: *memberBatch, dcCPU: *dcCPU}, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

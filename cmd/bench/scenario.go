@@ -86,6 +86,8 @@ type result struct {
 	// MemberBatch its member_batch_size.
 	MemLimit    string
 	MemberBatch int
+	// DCCPU is the share of a CPU each DC was limited to (0: none).
+	DCCPU float64
 	// StateBytes is the state file's size after the first sync.
 	StateBytes  int64
 	Memberships int
@@ -103,6 +105,9 @@ type options struct {
 	memLimit string
 	// memberBatch is writeback.member_batch_size (0: the default).
 	memberBatch int
+	// dcCPU, when set, limits each DC to that share of one CPU: a slower
+	// DC, CPU-bound as Samba was on the slower machine of issue 26.
+	dcCPU float64
 }
 
 // run measures sc: two identical DCs, the tenant in graphsim, the tool on
@@ -134,6 +139,14 @@ func run(ctx context.Context, bin string, sc scenario, o options, log io.Writer)
 		if err := addOU(dc, ou); err != nil {
 			return nil, err
 		}
+		if o.dcCPU > 0 {
+			if err := dc.LimitCPU(o.dcCPU); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if o.dcCPU > 0 {
+		say("both DCs limited to %.2f of a CPU", o.dcCPU)
 	}
 	fx, err := tool.FixtureUsers()
 	if err != nil {
@@ -157,7 +170,7 @@ audit:
 `, ou, batchLine(o.memberBatch), b.state, filepath.Join(work, "audit.jsonl"))), 0o600); err != nil {
 		return nil, err
 	}
-	res := &result{Scenario: sc, Memberships: sc.Groups * sc.Members, MemLimit: o.memLimit, MemberBatch: cmp.Or(o.memberBatch, 1000)}
+	res := &result{Scenario: sc, Memberships: sc.Groups * sc.Members, MemLimit: o.memLimit, MemberBatch: cmp.Or(o.memberBatch, 1000), DCCPU: o.dcCPU}
 	if _, err := b.gwb("enable"); err != nil {
 		return nil, fmt.Errorf("enable: %w", err)
 	}
@@ -414,6 +427,9 @@ func (r *result) print(w io.Writer) {
 	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f×", a.Seconds()/b.Seconds()) }
 	sc := r.Scenario
 	fmt.Fprintf(w, "scenario: %d groups × %d members (%d memberships), %d users\n", sc.Groups, sc.Members, r.Memberships, sc.Users)
+	if r.DCCPU > 0 {
+		fmt.Fprintf(w, "each DC limited to %.2f of a CPU (a slower DC)\n", r.DCCPU)
+	}
 	fmt.Fprintf(w, "%-36s %12s %14s %8s %s\n", "figure", "tool", "baseline", "ratio", "target")
 	fmt.Fprintf(w, "%-36s %12s\n", "first plan (plan --out)", r.Plan.Round(time.Millisecond))
 	fmt.Fprintf(w, "%-36s %12s %14s %8s %s\n", "  peak RSS of the plan", mib(r.PlanRSS), cmp.Or(r.MemLimit, "no GOMEMLIMIT"), "", "≤ 200 MB at 40,000 groups")

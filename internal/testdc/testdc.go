@@ -97,6 +97,9 @@ type DC struct {
 	lock   *os.File
 	exited chan error
 	killed bool
+	// cgroup is the cgroup LimitCPU moved samba into, cpuShare its limit.
+	cgroup   string
+	cpuShare float64
 
 	fixturesOnce sync.Once
 	fixtures     []User
@@ -360,7 +363,9 @@ func (dc *DC) Close() error {
 			_ = syscall.Kill(-dc.cmd.Process.Pid, syscall.SIGKILL)
 			<-dc.exited
 		}
+		dc.killed = true // gone: a second Close has nothing to stop
 	}
+	dc.removeCgroup()
 	if dc.Dir != "" && os.Getenv("TESTDC_KEEP") == "" {
 		_ = os.RemoveAll(dc.Dir)
 	}

@@ -3,8 +3,11 @@
 package testdc
 
 import (
+	"context"
+	"errors"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,5 +132,86 @@ func TestProcCPU(t *testing.T) {
 	}
 	if _, err := procCPU("4242 (samba S 1"); err == nil {
 		t.Fatal("a line without its ')' was read")
+	}
+}
+
+// The cpu controller is found where the kernel mounts it: cgroup v2 when
+// its controllers list cpu, else v1's cpu hierarchy.
+func TestCPUController(t *testing.T) {
+	v1 := "cgroup /sys/fs/cgroup/cpuacct cgroup rw,relatime,cpuacct 0 0\ncgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0\n"
+	v2 := "cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0\n"
+	for _, tc := range []struct {
+		name, mounts, controllers, dir string
+		v2                             bool
+	}{
+		{"v1 only", v1, "", "/sys/fs/cgroup/cpu", false},
+		{"v2 without cpu, v1 with it", v2 + v1, "hugetlb", "/sys/fs/cgroup/cpu", false},
+		{"v2 with cpu", v1 + v2, "cpuset cpu io memory", "/sys/fs/cgroup/unified", true},
+		{"none", "proc /proc proc rw 0 0\n" + v2, "memory", "", false},
+	} {
+		dir, isV2 := cpuController(tc.mounts, func(string) string { return tc.controllers })
+		if dir != tc.dir || isV2 != tc.v2 {
+			t.Errorf("%s: %q, v2 %v; want %q, %v", tc.name, dir, isV2, tc.dir, tc.v2)
+		}
+	}
+}
+
+// A DC limited to a share of a CPU uses no more than that, however hard it
+// is asked: searches from four connections for two seconds cost it at most
+// a fifth of a CPU (and a period's slack).
+func TestLimitCPU(t *testing.T) {
+	Need(t, Available)
+	dc, err := Start(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	if err := dc.LimitCPU(0.2); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := dc.InCgroup(); !in || err != nil || dc.CPUShare() != 0.2 {
+		t.Fatalf("samba in its cgroup: %v, %v; share %v", in, err, dc.CPUShare())
+	}
+	before, err := dc.CPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const busy = 2 * time.Second
+	deadline := time.Now().Add(busy)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := dc.Admin()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			for time.Now().Before(deadline) {
+				if _, err := conn.Search(ldap.NewSearchRequest(BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+					"(objectClass=user)", []string{"cn"}, nil)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	after, err := dc.CPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used := after - before; used > busy/5+300*time.Millisecond {
+		t.Errorf("the DC used %v of CPU in %v under a limit of a fifth of a CPU", used, busy)
+	}
+	cg := dc.cgroup
+	dc.Close()
+	if _, err := os.Stat(cg); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the cgroup %s outlives the DC: %v", cg, err)
+	}
+	if err := dc.LimitCPU(1.5); err == nil {
+		t.Error("a share above one CPU was taken")
 	}
 }
