@@ -23,16 +23,22 @@ func TestCIScenarioCounts(t *testing.T) {
 		t.Fatalf("go build: %v: %s", err, out)
 	}
 	sc := scenarios["ci"]
-	// The DCs run at half a CPU, as DC_CPU=0.5 runs them: the limit holds
-	// through a whole scenario (the DC's CPU stays under half its time).
-	r, err := run(context.Background(), dir+"/groupwriteback", sc, options{dcCPU: 0.5}, io.Discard)
+	// The DCs run at half a CPU, as DC_CPU=0.5 runs them, where the kernel
+	// lets this process limit them: the limit holds through a whole
+	// scenario (the DC's CPU stays under half its time).
+	o := options{dcCPU: 0.5}
+	if err := testdc.CPULimitAvailable(); err != nil {
+		t.Logf("the DCs run unlimited: %v", err)
+		o.dcCPU = 0
+	}
+	r, err := run(context.Background(), dir+"/groupwriteback", sc, o, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.FirstDCCPU <= 0 || r.RawDCCPU <= 0 || r.FirstToolCPU <= 0 {
 		t.Errorf("CPU not measured: the DC %v during the sync, %v during the import; the tool %v", r.FirstDCCPU, r.RawDCCPU, r.FirstToolCPU)
 	}
-	if r.DCCPU != 0.5 || r.FirstDCCPU > r.FirstSync/2+time.Second || r.RawDCCPU > r.RawImport/2+time.Second {
+	if o.dcCPU > 0 && (r.DCCPU != o.dcCPU || r.FirstDCCPU > r.FirstSync/2+time.Second || r.RawDCCPU > r.RawImport/2+time.Second) {
 		t.Errorf("the DCs limited to %v of a CPU used %v in %v (the sync) and %v in %v (the import)", r.DCCPU, r.FirstDCCPU, r.FirstSync, r.RawDCCPU, r.RawImport)
 	}
 	if r.PlanRSS <= 0 || r.PlanBytes <= 0 {

@@ -28,16 +28,9 @@ func (dc *DC) LimitCPU(share float64) error {
 	if dc.cmd == nil || dc.cmd.Process == nil {
 		return errors.New("testdc: the DC is not running")
 	}
-	mounts, err := os.ReadFile("/proc/self/mounts")
+	root, v2, err := cpuRoot()
 	if err != nil {
 		return err
-	}
-	root, v2 := cpuController(string(mounts), func(dir string) string {
-		b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
-		return string(b)
-	})
-	if root == "" {
-		return errors.New("testdc: no cgroup with the cpu controller is mounted here (cgroup v2's cpu, or v1's cpu)")
 	}
 	dir := filepath.Join(root, fmt.Sprintf("groupwriteback-testdc-%d", dc.cmd.Process.Pid))
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
@@ -59,6 +52,36 @@ func (dc *DC) LimitCPU(share float64) error {
 	}
 	dc.cgroup, dc.cpuShare = dir, share
 	return nil
+}
+
+// CPULimitAvailable reports why LimitCPU cannot work here (no cgroup with
+// the cpu controller, or one this process cannot make cgroups in), or nil.
+func CPULimitAvailable() error {
+	root, _, err := cpuRoot()
+	if err != nil {
+		return err
+	}
+	probe := filepath.Join(root, fmt.Sprintf("groupwriteback-probe-%d", os.Getpid()))
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		return fmt.Errorf("testdc: cannot make a cgroup under %s: %w", root, err)
+	}
+	return os.Remove(probe)
+}
+
+// cpuRoot is where the cpu controller is mounted here.
+func cpuRoot() (root string, v2 bool, err error) {
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "", false, err
+	}
+	root, v2 = cpuController(string(mounts), func(dir string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+		return string(b)
+	})
+	if root == "" {
+		return "", false, errors.New("testdc: no cgroup with the cpu controller is mounted here (cgroup v2's cpu, or v1's cpu)")
+	}
+	return root, v2, nil
 }
 
 // CPUShare is the share of one CPU the DC is limited to (0: none).
