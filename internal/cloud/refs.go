@@ -95,9 +95,6 @@ func (s Refs) List() []ObjectRef {
 	return out
 }
 
-// Clone returns a copy that shares nothing changeable with s.
-func (s Refs) Clone() Refs { return Refs{ids: slices.Clone(s.ids), kinds: slices.Clone(s.kinds)} }
-
 // smallChange is how many changes are made in place; more are merged in
 // one pass (a round's member list of a large group, read whole).
 const smallChange = 64
