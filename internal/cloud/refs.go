@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"iter"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -95,6 +94,25 @@ func (s Refs) List() []ObjectRef {
 	return out
 }
 
+// Minus yields, in id order, the ids s holds and t does not: one walk of
+// the two sorted lists.
+func (s Refs) Minus(t Refs) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		j := 0
+		for _, id := range s.ids {
+			for j < len(t.ids) && t.ids[j] < id {
+				j++
+			}
+			if j < len(t.ids) && t.ids[j] == id {
+				continue
+			}
+			if !yield(id) {
+				return
+			}
+		}
+	}
+}
+
 // smallChange is how many changes are made in place; more are merged in
 // one pass (a round's member list of a large group, read whole).
 const smallChange = 64
@@ -127,7 +145,7 @@ func (s *Refs) Apply(added, removed []ObjectRef) {
 		ch = append(ch, change{r, true})
 	}
 	// By id, each id's last change last; then only that one is kept.
-	sort.SliceStable(ch, func(i, j int) bool { return ch[i].ID < ch[j].ID })
+	slices.SortStableFunc(ch, func(a, b change) int { return strings.Compare(a.ID, b.ID) })
 	n := 0
 	for i := range ch {
 		if n > 0 && ch[n-1].ID == ch[i].ID {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -122,4 +123,29 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Minus walks two sets once: what one holds and the other does not.
+func TestRefsMinus(t *testing.T) {
+	of := func(ids ...string) Refs {
+		var s Refs
+		for _, id := range ids {
+			s.Set(id, TypeUser)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		s, t Refs
+		want []string
+	}{
+		{of("a", "b", "d"), of("b", "c", "d", "e"), []string{"a"}},
+		{of("b", "c", "d", "e"), of("a", "b", "d"), []string{"c", "e"}},
+		{of("a"), Refs{}, []string{"a"}},
+		{Refs{}, of("a"), nil},
+		{of("a", "b"), of("a", "b"), nil},
+	} {
+		if got := slices.Collect(tc.s.Minus(tc.t)); !slices.Equal(got, tc.want) {
+			t.Errorf("%v − %v = %v, want %v", tc.s.List(), tc.t.List(), got, tc.want)
+		}
+	}
 }

@@ -43,7 +43,8 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 			inWork[d.Desired.Anchor] = true
 		}
 	}
-	r := &lookups{e: e, found: map[reconcile.KeyKind]map[string]reconcile.ADObject{}, tried: map[reconcile.KeyKind]map[string]bool{}}
+	r := &lookups{e: e, found: map[reconcile.KeyKind]map[string]reconcile.ADObject{}, tried: map[reconcile.KeyKind]map[string]bool{},
+		members: map[string]*reconcile.Member{}, anchors: map[string]*reconcile.Member{}}
 	var out []reconcile.Desired
 	for start := 0; start < len(work); {
 		// A slice of groups, and their members.
@@ -133,24 +134,22 @@ type lookups struct {
 
 // member is the one member of DN dn.
 func (r *lookups) member(dn string) *reconcile.Member {
-	return shared(&r.members, dn, func() *reconcile.Member { return &reconcile.Member{DN: dn} })
+	m := r.members[dn]
+	if m == nil {
+		m = &reconcile.Member{DN: dn}
+		r.members[dn] = m
+	}
+	return m
 }
 
 // anchored is the one member of the group of the work with anchor a.
 func (r *lookups) anchored(a string) *reconcile.Member {
-	return shared(&r.anchors, a, func() *reconcile.Member { return &reconcile.Member{Anchor: a} })
-}
-
-func shared(m *map[string]*reconcile.Member, k string, make func() *reconcile.Member) *reconcile.Member {
-	if *m == nil {
-		*m = map[string]*reconcile.Member{}
+	m := r.anchors[a]
+	if m == nil {
+		m = &reconcile.Member{Anchor: a}
+		r.anchors[a] = m
 	}
-	v := (*m)[k]
-	if v == nil {
-		v = make()
-		(*m)[k] = v
-	}
-	return v
+	return m
 }
 
 // want asks for v to be looked up by k, unless it was.

@@ -83,10 +83,7 @@ type refState struct {
 	added bool
 }
 
-func (a *refAcc) add(id string, s refState) {
-	s.id = id
-	a.log = append(a.log, s)
-}
+func (a *refAcc) add(s refState) { a.log = append(a.log, s) }
 
 // split returns the references added and removed, each once, by its last
 // change, in the order they were first seen; the log is let go.
@@ -283,7 +280,7 @@ func decodeRefs(raw json.RawMessage, acc *refAcc) error {
 		}
 		// One copy of each id however many groups it is a member of: a
 		// tenant's memberships outnumber its objects by far.
-		acc.add(unique.Make(r.ID).Value(), refState{typ: cloud.TypeFromOData(r.Type), added: len(r.Removed) == 0 || string(r.Removed) == "null"})
+		acc.add(refState{id: unique.Make(r.ID).Value(), typ: cloud.TypeFromOData(r.Type), added: len(r.Removed) == 0 || string(r.Removed) == "null"})
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ func TestRefChangesKeepTheLastOfEach(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var acc refAcc
 			for _, c := range tc.changes {
-				acc.add(c.id, refState{typ: c.typ, added: c.added})
+				acc.add(refState(c))
 			}
 			added, removed := acc.split()
 			if !slices.Equal(added, tc.added) || !slices.Equal(removed, tc.removed) {

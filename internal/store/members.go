@@ -43,20 +43,16 @@ func saveMembers(ctx context.Context, tx *tx, full bool, changed []string, group
 		if g, ok := groups[id]; ok {
 			now = g.Members
 		}
-		// Both sets are sorted by id: one pass finds what was lost and
-		// what was gained.
+		// Both sets are sorted by id: a walk of each against the other
+		// finds what was lost and what was gained.
 		was := stored[id]
-		for m := range was.All() {
-			if !now.Has(m) {
-				if err := deleteMembership(ctx, tx, m, id); err != nil {
-					return err
-				}
+		for m := range was.Minus(now) {
+			if err := deleteMembership(ctx, tx, m, id); err != nil {
+				return err
 			}
 		}
-		for m := range now.All() {
-			if !was.Has(m) {
-				gained[m] = append(gained[m], id)
-			}
+		for m := range now.Minus(was) {
+			gained[m] = append(gained[m], id)
 		}
 	}
 	return putMembers(ctx, tx, gained)
