@@ -15,7 +15,7 @@ import (
 
 // planVersion is the version of plan's and sync's JSON document
 // (docs/plan-format.md).
-const planVersion = 2
+const planVersion = 3
 
 // planJSON is the documented JSON of plan and sync (docs/plan-format.md).
 type planJSON struct {

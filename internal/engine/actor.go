@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -92,14 +91,15 @@ func (e *Engine) useReleases(ctx context.Context, a *applying) error {
 	return e.store.DropReleases(context.WithoutCancel(ctx), used)
 }
 
-// noteAdoptions finds the groups the plan changes in AD that this state
-// never wrote: their anchor is this tool's and Connect's (Group_<id>), so
-// they are taken over, renamed and given this tool's sAMAccountName as the
-// operations show. The plan, the log and the audit trail say "adopt".
-func (e *Engine) noteAdoptions(ctx context.Context, p *planning) error {
+// noteAdoptions finds the groups the operations change in AD that this
+// state never wrote: their anchor is this tool's and Connect's
+// (Group_<id>), so they are taken over, renamed and given this tool's
+// sAMAccountName as the operations show. The plan, the log and the audit
+// trail say "adopt".
+func (e *Engine) noteAdoptions(ctx context.Context, p *planning, ops []reconcile.Op) error {
 	var ids []string
 	seen := map[string]bool{}
-	for _, op := range p.plan.Ops {
+	for _, op := range ops {
 		if op.Action != reconcile.Create && !seen[op.CloudID] {
 			seen[op.CloudID] = true
 			ids = append(ids, op.CloudID)
@@ -117,11 +117,11 @@ func (e *Engine) noteAdoptions(ctx context.Context, p *planning) error {
 		written[st.CloudID] = st.DN != ""
 	}
 	for _, id := range ids {
-		if !written[id] {
+		if !written[id] && !p.adopted[id] {
+			p.adopted[id] = true
 			p.res.Adopted = append(p.res.Adopted, id)
 		}
 	}
-	slices.Sort(p.res.Adopted)
 	return nil
 }
 

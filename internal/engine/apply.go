@@ -24,14 +24,18 @@ import (
 // a saved plan (plan --out) is checked, and the engine plans again: a
 // group's operations are written only where the engine would plan exactly
 // those now (a saved plan is an approval, not an authority). The others
-// go on. Apply never changes the plan it is given: the result is new.
+// go on. A cycle's plan whose slices were written as they were planned
+// (Run) has only its held-back member values and its removals left to
+// write. Apply never changes the plan it is given: the result is new.
 func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	a, err := e.approveApply(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.markPending(ctx, a); err != nil {
-		return nil, err
+	if a.disabling {
+		if err := e.markPending(ctx, a); err != nil {
+			return nil, err
+		}
 	}
 	started := a.p.runID == 0 // else Run started it, and its logger says so
 	if err := e.startRun(ctx, a); err != nil {
@@ -40,21 +44,33 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 	if started {
 		e = e.withLogger(e.logger.With("run_id", a.runID))
 	}
-	if err := e.auditDecisions(ctx, a.runID, a.p.fresh.releases); err != nil {
-		return nil, err
+	if !a.opened {
+		if err := e.openWrites(ctx, a, false); err != nil {
+			return nil, err
+		}
 	}
-	who := runAudit{actor: ActorOf(ctx), allowDeletes: a.p.Options.AllowDeletes, releases: a.p.Releases, adopted: map[string]bool{}}
+	a.who.allowDeletes, a.who.releases = a.p.Options.AllowDeletes, a.p.Releases
 	if a.saved {
-		who.approval = ApprovalOf(ctx)
+		a.who.approval = ApprovalOf(ctx)
 	}
 	for _, id := range a.p.Result.Adopted {
-		who.adopted[id] = true
+		a.who.adopted[id] = true
 	}
-	a.failed, a.unfinished, a.fatal = e.apply(ctx, a.runID, who, a.ops, a.names, a.res)
+	e.applyOps(ctx, a, a.ops, a.names)
+	if e.cfg.Progress != nil && a.tried > 0 {
+		e.cfg.Progress("writing to AD", a.tried, a.tried)
+	}
+	a.res.Writes = a.writes
+	e.countDone(a.done, a.failed, a.res)
 	for id, why := range a.stale {
 		a.failed[id] = fmt.Errorf("%w: %s; nothing of it was written (the next sync plans it again)", ErrStale, why)
 	}
 	a.res.Counts.Failed = len(a.failed)
+	if !a.disabling {
+		if err := e.saveCloud(ctx, a); err != nil {
+			return nil, err
+		}
+	}
 	if err := e.useReleases(ctx, a); err != nil {
 		return nil, err
 	}
@@ -76,19 +92,56 @@ type applying struct {
 	// stale are the groups whose operations are not written, and why.
 	stale map[string]string
 	res   *Result
+	// ops are the operations left to write, names the groups' names.
 	ops   []reconcile.Op
 	names map[string]string
 	mode  string
 	runID int64
-	// How the writes went: failed and unfinished groups, and the error
-	// that stopped them all (the DC lost, the lease lost).
-	failed     map[string]error
-	unfinished map[string]bool
-	fatal      error
+	// opened: the writes may begin (the binding checked, the writes an
+	// earlier process left settled, the admins' decisions audited).
+	opened bool
+	who    runAudit
+	// How the writes went: the operations tried and written, those
+	// applied (thinned: see thin), the failed and unfinished groups, and
+	// the error that stopped them all (the DC lost, the lease lost).
+	tried, writes int
+	done          []reconcile.Op
+	failed        map[string]error
+	unfinished    map[string]bool
+	fatal         error
+}
+
+// newApplying is a plan's writes about to begin, in run runID (0: Apply
+// starts one).
+func newApplying(runID int64) *applying {
+	return &applying{runID: runID, failed: map[string]error{}, unfinished: map[string]bool{}, who: runAudit{adopted: map[string]bool{}}}
+}
+
+// openWrites readies the first write: the binding checked again (unless
+// done), every write an earlier process left with no outcome settled, and
+// the admins' decisions put in the audit trail before any write.
+func (e *Engine) openWrites(ctx context.Context, a *applying, checkBinding bool) error {
+	if checkBinding {
+		if err := e.checkBinding(ctx, true); err != nil {
+			return err
+		}
+		e.Settle(ctx)
+	}
+	var releases []state.Release
+	if a.p != nil {
+		releases = a.p.fresh.releases
+	}
+	if err := e.auditDecisions(ctx, a.runID, releases); err != nil {
+		return err
+	}
+	a.who.actor = ActorOf(ctx)
+	a.opened = true
+	return nil
 }
 
 // approveApply decides what of the plan is written: everything a plan
-// made in this process holds but the groups gone stale, or, of a saved
+// made in this process holds but the groups gone stale (and, of a cycle
+// whose slices were written as planned, what is left), or, of a saved
 // plan, what the engine plans again now. It refuses staging, a disabled
 // writeback (but for disable's own plan) and another binding, and settles
 // the writes a killed process left with no outcome first.
@@ -96,7 +149,11 @@ func (e *Engine) approveApply(ctx context.Context, p *Plan) (*applying, error) {
 	if e.cfg.Staging {
 		return nil, ErrStaging
 	}
-	a := &applying{saved: p.fresh == nil, disabling: p.fresh != nil && p.fresh.disable}
+	a := newApplying(p.runID)
+	if p.fresh != nil && p.fresh.stream != nil {
+		a = p.fresh.stream // its slices written: the binding checked, the writes settled
+	}
+	a.saved, a.disabling = p.fresh == nil, p.fresh != nil && p.fresh.disable
 	var refused map[string]string // the groups of a saved plan not applied, and why
 	if a.saved {
 		if err := e.CheckSaved(ctx, p, 0); err != nil {
@@ -111,7 +168,7 @@ func (e *Engine) approveApply(ctx context.Context, p *Plan) (*applying, error) {
 		p = now
 	}
 	a.p = p
-	en, err := e.store.Enablement(ctx)
+	en, err := e.store.Enablement(context.WithoutCancel(ctx)) // a streamed cycle interrupted still records what it wrote
 	switch {
 	case err != nil:
 		return nil, err
@@ -120,10 +177,12 @@ func (e *Engine) approveApply(ctx context.Context, p *Plan) (*applying, error) {
 	case a.disabling && en.Enabled:
 		return nil, ErrNotDisablePlan
 	}
-	if err := e.checkBinding(ctx, true); err != nil {
-		return nil, err
+	if !a.opened {
+		if err := e.checkBinding(ctx, true); err != nil {
+			return nil, err
+		}
+		e.Settle(ctx)
 	}
-	e.Settle(ctx)
 	if a.stale, err = e.stale(ctx, p); err != nil {
 		return nil, err
 	}
@@ -135,8 +194,12 @@ func (e *Engine) approveApply(ctx context.Context, p *Plan) (*applying, error) {
 	a.res.Failures = nil
 	// The plan's counts said what it planned; now they say what was done.
 	a.res.Counts.Created, a.res.Counts.Updated, a.res.Counts.Deleted, a.res.Counts.Quarantined = 0, 0, 0, 0
-	a.ops = make([]reconcile.Op, 0, len(p.Result.Plan.Ops))
-	for _, op := range p.Result.Plan.Ops {
+	left := p.Result.Plan.Ops
+	if p.fresh != nil {
+		left = left[p.fresh.written:]
+	}
+	a.ops = make([]reconcile.Op, 0, len(left))
+	for _, op := range left {
 		if a.stale[op.CloudID] == "" {
 			a.ops = append(a.ops, op)
 		}
@@ -152,28 +215,31 @@ func (e *Engine) approveApply(ctx context.Context, p *Plan) (*applying, error) {
 	return a, nil
 }
 
-// markPending records, before the first write, what a cycle read and the
-// groups it is about to write as pending: killed in the middle, the next
-// cycle finishes them even if Graph reports no change.
+// markPending records, before the first write of disable, the groups it
+// is about to write as pending.
 func (e *Engine) markPending(ctx context.Context, a *applying) error {
-	f := a.p.fresh
-	if a.disabling {
-		var sts []state.GroupStatus
-		for _, op := range a.ops {
-			sts = append(sts, state.GroupStatus{CloudID: op.CloudID, Name: a.p.Names[op.CloudID], State: state.Pending})
-		}
-		return e.store.SetStatus(ctx, sts)
-	}
-	pending := map[string]string{}
+	var sts []state.GroupStatus
 	for _, op := range a.ops {
-		pending[op.CloudID] = a.names[op.CloudID]
+		sts = append(sts, state.GroupStatus{CloudID: op.CloudID, Name: a.p.Names[op.CloudID], State: state.Pending})
 	}
+	return e.store.SetStatus(ctx, sts)
+}
+
+// saveCloud records what the cycle read, once its writes are done: the
+// tenant as read and the delta links its reads ended with. Killed
+// before, the cycle leaves the links where they were, so the next one
+// reads the same changes from Graph again and plans them again (what was
+// written is found in step, or written again: adds and removals of
+// member values are harmless twice). A group whose writes were stopped
+// (the DC lost, the lease lost) is recorded pending by recordApply.
+func (e *Engine) saveCloud(ctx context.Context, a *applying) error {
+	f := a.p.fresh
 	links := state.Links{Groups: f.gr.DeltaLink, Users: f.ur.DeltaLink}
 	if f.oneGroup {
 		links = f.kept // the next cycle reads every other change again
 	}
-	return e.store.SaveCloud(ctx, state.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full,
-		ChangedGroups: f.changedGroups, ChangedUsers: f.changedUsers, Links: links, Pending: pending})
+	return e.store.SaveCloud(context.WithoutCancel(ctx), state.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full,
+		ChangedGroups: f.changedGroups, ChangedUsers: f.changedUsers, Links: links})
 }
 
 // startRun records the run (unless Run started it before it planned).
@@ -207,7 +273,9 @@ func (e *Engine) recordApply(ctx context.Context, a *applying) error {
 		return nil
 	}
 	plan := a.res.Plan
-	plan.Ops = a.ops
+	if len(a.stale) > 0 {
+		plan.Ops = slices.Concat(a.p.Result.Plan.Ops[:f.written], a.ops)
+	}
 	if err := e.clearGone(ctx, f.snap, f.actual, plan); err != nil {
 		return err
 	}
@@ -253,14 +321,14 @@ func (e *Engine) finishRun(ctx context.Context, a *applying) (*Result, error) {
 	return a.res, ctx.Err()
 }
 
-// apply carries out the plan in order. A group whose operation fails gets
-// no further operations this cycle; the others go on. It returns the
-// failures by cloud id, and the groups it did not finish because the cycle
-// was interrupted or the DC was lost (fatal says which DC, and why).
-func (e *Engine) apply(ctx context.Context, runID int64, who runAudit, ops []reconcile.Op, names map[string]string, res *Result) (failed map[string]error, unfinished map[string]bool, fatal error) {
+// applyOps writes operations in order: the plan's, or one slice of it.
+// A group whose operation fails gets no further operations this cycle;
+// the others go on. It gathers into a the operations applied, the failed
+// groups, and those it did not finish because the cycle was interrupted
+// or the DC was lost (a.fatal says which DC, and why): once stopped, it
+// writes nothing more.
+func (e *Engine) applyOps(ctx context.Context, a *applying, ops []reconcile.Op, names map[string]string) {
 	logger := e.logger // it carries the run id
-	failed, unfinished = map[string]error{}, map[string]bool{}
-	var done []reconcile.Op // applied
 	var log []state.Operation
 	defer func() {
 		if err := e.store.RecordOperations(context.WithoutCancel(ctx), log); err != nil {
@@ -269,17 +337,17 @@ func (e *Engine) apply(ctx context.Context, runID int64, who runAudit, ops []rec
 	}()
 	for i, op := range ops {
 		if e.cfg.Progress != nil {
-			e.cfg.Progress("writing to AD", i, len(ops))
+			e.cfg.Progress("writing to AD", a.tried+i, a.tried+len(ops))
 		}
-		if ctx.Err() != nil || fatal != nil {
-			unfinished[op.CloudID] = true
+		if ctx.Err() != nil || a.fatal != nil {
+			a.unfinished[op.CloudID] = true
 			continue
 		}
-		if failed[op.CloudID] != nil {
+		if a.failed[op.CloudID] != nil {
 			continue
 		}
-		opID := fmt.Sprintf("%d-%d", runID, i+1)
-		lease, err := e.write(ctx, runID, who, opID, op, names[op.CloudID])
+		opID := fmt.Sprintf("%d-%d", a.runID, a.tried+i+1)
+		lease, err := e.write(ctx, a.runID, a.who, opID, op, names[op.CloudID])
 		if err != nil {
 			if why, left := stopsCycle(err); why != "" {
 				// Not this group's operation: the DC is gone, another
@@ -287,33 +355,51 @@ func (e *Engine) apply(ctx context.Context, runID int64, who runAudit, ops []rec
 				// cannot be written. Nothing more is written here; the
 				// operations left stay for the next cycle (here, or the
 				// active instance's).
-				fatal = fmt.Errorf("engine: %w; %d operations were not done %s", err, len(ops)-i, left)
-				unfinished[op.CloudID] = true
+				a.fatal = fmt.Errorf("engine: %w; the operations left were not done %s", err, left)
+				a.unfinished[op.CloudID] = true
 				logger.Error(why+"; stopping the cycle", "error", err, "operations_left", len(ops)-i)
 				continue
 			}
-			failed[op.CloudID] = err
+			a.failed[op.CloudID] = err
 			logger.Error("operation failed", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "error", err)
-			log = append(log, state.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
-			if aerr := e.audit(ctx, runID, who, opID, op, names[op.CloudID], err, lease); aerr != nil {
-				fatal = aerr
+			log = append(log, state.Operation{RunID: a.runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
+			if aerr := e.audit(ctx, a.runID, a.who, opID, op, names[op.CloudID], err, lease); aerr != nil {
+				a.fatal = aerr
 			}
 			continue
 		}
-		log = append(log, state.Operation{RunID: runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "applied", At: time.Now()})
-		res.Writes++
+		log = append(log, state.Operation{RunID: a.runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "applied", At: time.Now()})
+		a.writes++
 		logger.Info("operation applied", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "members", len(op.Members))
-		if aerr := e.audit(ctx, runID, who, opID, op, names[op.CloudID], nil, lease); aerr != nil {
-			fatal = aerr
+		if aerr := e.audit(ctx, a.runID, a.who, opID, op, names[op.CloudID], nil, lease); aerr != nil {
+			a.fatal = aerr
 			logger.Error("the audit trail cannot be written; stopping the cycle", "error", aerr, "operations_left", len(ops)-i-1)
 		}
-		done = append(done, op)
+		a.done = append(a.done, thin(op))
 	}
-	if e.cfg.Progress != nil && len(ops) > 0 {
-		e.cfg.Progress("writing to AD", len(ops), len(ops))
+	a.tried += len(ops)
+}
+
+// thin is what a cycle keeps of an operation once it is written: its
+// group, action and DN, where it leaves the group, the sAMAccountName it
+// writes and how many member values (what the statuses, counts and result
+// need); not the values nor the other attributes it writes (the audit
+// trail holds them).
+func thin(op reconcile.Op) reconcile.Op {
+	if op.Members != nil {
+		op.MemberCount = len(op.Members)
 	}
-	e.countDone(done, failed, res)
-	return failed, unfinished, fatal
+	changes := op.Changes
+	if op.Action == reconcile.Create {
+		changes = nil
+		for _, ch := range op.Changes {
+			if strings.EqualFold(ch.Name, "sAMAccountName") {
+				changes = []reconcile.AttrChange{ch}
+			}
+		}
+	}
+	op.Members, op.Changes = nil, changes
+	return op
 }
 
 // countDone counts, group by group, what the operations applied did: a

@@ -133,8 +133,12 @@ func TestLargeGroup(t *testing.T) {
 	if err := e.tenant.AddMember(big, userID(n-1)); err != nil {
 		t.Fatal(err)
 	}
+	planned, err := e.eng.Run(context.Background(), engine.RunOptions{DryRun: true})
+	if err != nil || len(planned.Plan.Ops) != 1 || planned.Plan.Ops[0].Action != "add-members" || len(planned.Plan.Ops[0].Members) != 1 {
+		t.Fatalf("one new member planned as %+v (%v)", planned.Plan.Ops, err)
+	}
 	res, writes = e.sync(engine.RunOptions{})
-	if writes != 1 || len(res.Plan.Ops) != 1 || res.Plan.Ops[0].Action != "add-members" || len(res.Plan.Ops[0].Members) != 1 {
+	if writes != 1 || len(res.Plan.Ops) != 1 || res.Plan.Ops[0].Action != "add-members" {
 		t.Fatalf("one new member took %d writes: %+v", writes, res.Plan.Ops)
 	}
 	if got := len(members(e.group(big))); got != n {

@@ -180,7 +180,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	e.markDied(died)
 	ce := e.withLogger(e.logger.With("run_id", runID))
-	p, err := ce.Plan(ctx, o)
+	p, err := ce.plan(ctx, o, newApplying(runID))
 	if err != nil {
 		a := advice.For(err) // the run history says it as the page and the log do
 		if ferr := e.store.FinishRun(context.WithoutCancel(ctx), runID, "", state.OutcomeFailed, map[string]string{"error": a.Summary, "fix": a.Fix, "detail": a.Detail, "actor": ActorOf(ctx)}); ferr != nil {
@@ -203,10 +203,10 @@ func (e *Engine) withLogger(l *slog.Logger) *Engine {
 
 // mayRemove reports whether the plan may delete or quarantine a group: an
 // AD group read is of no desired group.
-func mayRemove(actual []reconcile.ADGroup, desired []reconcile.Desired) bool {
+func mayRemove(actual []reconcile.ADGroup, desired []*policy.DesiredGroup) bool {
 	wanted := make(map[string]bool, len(desired))
-	for _, d := range desired {
-		wanted[d.Group.CloudID] = true
+	for _, g := range desired {
+		wanted[g.CloudID] = true
 	}
 	for _, a := range actual {
 		if !wanted[cloudID(a)] {

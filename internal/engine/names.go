@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/gate"
@@ -10,18 +12,19 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
-// checkSAMs keeps the plan from writing a sAMAccountName another object
-// of the domain holds: Windows AD keeps it unique across every user,
-// group and computer of the domain, not only the target OU. Such a
-// group's operations leave the plan, and a problem names the holder and
-// what to do; so does the second of two groups the plan would give one
-// name.
-func (e *Engine) checkSAMs(ctx context.Context, plan *reconcile.Plan) error {
+// checkSAMs keeps a slice of the plan from writing a sAMAccountName
+// another object of the domain holds: Windows AD keeps it unique across
+// every user, group and computer of the domain, not only the target OU.
+// Such a group's operations leave the slice, and a problem names the
+// holder and what to do; so does the later of two groups the plan would
+// give one name. claimed are the names (lower case) the plan's slices
+// so far write, with their groups.
+func (e *Engine) checkSAMs(ctx context.Context, ops []reconcile.Op, claimed map[string]string) ([]reconcile.Op, []reconcile.Problem, error) {
 	wanted := map[string]string{} // lower-cased name → cloud id
 	dnOf := map[string]string{}
 	var names []string
 	conflict := map[string]string{} // cloud id → why
-	for _, op := range plan.Ops {
+	for _, op := range ops {
 		if op.Action != reconcile.Create && op.Action != reconcile.Update {
 			continue
 		}
@@ -30,47 +33,56 @@ func (e *Engine) checkSAMs(ctx context.Context, plan *reconcile.Plan) error {
 				continue
 			}
 			name := ch.New[0]
-			switch other, seen := wanted[strings.ToLower(name)]; {
+			key := strings.ToLower(name)
+			other, seen := wanted[key]
+			if !seen {
+				other, seen = claimed[key]
+			}
+			switch {
 			case seen && other != op.CloudID:
 				conflict[op.CloudID] = fmt.Sprintf("sAMAccountName %q is also the name of cloud group %s in this plan; Windows AD keeps it unique across the domain: "+
 					"choose other names with writeback.naming (object_id)", name, other)
 			case !seen:
-				wanted[strings.ToLower(name)] = op.CloudID
+				wanted[key] = op.CloudID
 				dnOf[op.CloudID] = op.DN
 				names = append(names, name)
 			}
 		}
 	}
-	if len(names) == 0 {
-		return nil
-	}
-	held, err := e.reader.Lookup(ctx, reconcile.BySAM, e.cfg.BaseDN, names)
-	if err != nil {
-		return fmt.Errorf("engine: look up sAMAccountNames: %w", err)
-	}
-	for name, obj := range held {
-		id := wanted[strings.ToLower(name)]
-		if policy.SameDN(obj.DN, dnOf[id]) {
-			continue // the group's own AD copy
+	if len(names) > 0 {
+		held, err := e.reader.Lookup(ctx, reconcile.BySAM, e.cfg.BaseDN, names)
+		if err != nil {
+			return nil, nil, fmt.Errorf("engine: look up sAMAccountNames: %w", err)
 		}
-		conflict[id] = fmt.Sprintf("sAMAccountName %q is already held by %s (a %s); Windows AD keeps it unique across the domain's users, groups and computers, "+
-			"so the group is not written: rename that object's sAMAccountName, or choose other names with writeback.naming (object_id)", name, obj.DN, lastClass(obj.Class))
+		for name, obj := range held {
+			id := wanted[strings.ToLower(name)]
+			if policy.SameDN(obj.DN, dnOf[id]) {
+				continue // the group's own AD copy
+			}
+			conflict[id] = fmt.Sprintf("sAMAccountName %q is already held by %s (a %s); Windows AD keeps it unique across the domain's users, groups and computers, "+
+				"so the group is not written: rename that object's sAMAccountName, or choose other names with writeback.naming (object_id)", name, obj.DN, lastClass(obj.Class))
+		}
+	}
+	for key, id := range wanted {
+		if conflict[id] == "" {
+			claimed[key] = id
+		}
 	}
 	if len(conflict) == 0 {
-		return nil
+		return ops, nil, nil
 	}
-	ops := plan.Ops[:0]
-	for _, op := range plan.Ops {
+	kept := ops[:0]
+	for _, op := range ops {
 		if conflict[op.CloudID] == "" {
-			ops = append(ops, op)
+			kept = append(kept, op)
 		}
 	}
-	plan.Ops = ops
-	for id, why := range conflict {
-		plan.Problems = append(plan.Problems, reconcile.Problem{CloudID: id, DN: dnOf[id], Message: why})
-		e.logger.Warn("sAMAccountName taken: group not written", "cloud_id", id, "dn", dnOf[id], "why", why)
+	var problems []reconcile.Problem
+	for _, id := range slices.Sorted(maps.Keys(conflict)) {
+		problems = append(problems, reconcile.Problem{CloudID: id, DN: dnOf[id], Message: conflict[id]})
+		e.logger.Warn("sAMAccountName taken: group not written", "cloud_id", id, "dn", dnOf[id], "why", conflict[id])
 	}
-	return nil
+	return kept, problems, nil
 }
 
 func lastClass(classes []string) string {
@@ -80,15 +92,15 @@ func lastClass(classes []string) string {
 	return classes[len(classes)-1]
 }
 
-// checkProtected takes out of the plan every member add to a protected
-// group (and every change that would make one a security group), and
-// names the group as a problem with why: the gate would refuse them, and
-// the plan, status and show say so before. A group the tool wrote that
-// an admin nested in Domain Admins is one; so is a group written in place
-// that AD marks adminCount=1.
-func (e *Engine) checkProtected(ctx context.Context, plan *reconcile.Plan) error {
+// checkProtected takes out of a slice of the plan every member add to a
+// protected group (and every change that would make one a security
+// group), and names the group as a problem with why: the gate would
+// refuse them, and the plan, status and show say so before. A group the
+// tool wrote that an admin nested in Domain Admins is one; so is a group
+// written in place that AD marks adminCount=1.
+func (e *Engine) checkProtected(ctx context.Context, ops []reconcile.Op) ([]reconcile.Op, []reconcile.Problem, error) {
 	why := map[string]string{} // by lower-case DN
-	for _, op := range plan.Ops {
+	for _, op := range ops {
 		if _, holders, _ := gate.Needs(op); !holders {
 			continue
 		}
@@ -98,27 +110,28 @@ func (e *Engine) checkProtected(ctx context.Context, plan *reconcile.Plan) error
 		}
 		w, err := e.gate.Protected(ctx, op.DN)
 		if err != nil {
-			return fmt.Errorf("engine: read %s and the groups holding it: %w", op.DN, err)
+			return nil, nil, fmt.Errorf("engine: read %s and the groups holding it: %w", op.DN, err)
 		}
 		why[dn] = w
 	}
 	blocked := map[string]reconcile.Op{}
-	ops := plan.Ops[:0]
-	for _, op := range plan.Ops {
+	kept := ops[:0]
+	for _, op := range ops {
 		w := why[strings.ToLower(op.DN)]
 		if _, holders, _ := gate.Needs(op); holders && w != "" {
 			blocked[op.CloudID] = op
 			continue
 		}
-		ops = append(ops, op)
+		kept = append(kept, op)
 	}
-	plan.Ops = ops
-	for id, op := range blocked {
+	var problems []reconcile.Problem
+	for _, id := range slices.Sorted(maps.Keys(blocked)) {
+		op := blocked[id]
 		msg := fmt.Sprintf("protected group: %s. No member is ever added to it (nor is it made a security group): whoever controls the cloud group "+
 			"would control a privileged AD group. Take it out of the privileged group (or clear a stale adminCount), or stop writing this cloud group back",
 			why[strings.ToLower(op.DN)])
-		plan.Problems = append(plan.Problems, reconcile.Problem{CloudID: id, DN: op.DN, Err: gate.ErrRefused, Message: msg})
+		problems = append(problems, reconcile.Problem{CloudID: id, DN: op.DN, Err: gate.ErrRefused, Message: msg})
 		e.logger.Warn("a protected group: members are not added to it", "cloud_id", id, "dn", op.DN, "why", why[strings.ToLower(op.DN)])
 	}
-	return nil
+	return kept, problems, nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -15,14 +16,24 @@ import (
 // Plan reads the tenant and AD and decides what a cycle would do, writing
 // nothing: the plan Apply carries out, or that plan --out saves. It runs
 // in named phases, each reading or deciding one thing for the next:
-// begin, read the cloud, select the work, read AD, resolve the members,
-// reconcile, and finish the plan.
+// begin, read the cloud, select the work, read AD, find the original
+// groups of those written in place, reconcile (resolving the members a
+// slice of groups at a time), and finish the plan.
 func (e *Engine) Plan(ctx context.Context, o RunOptions) (*Plan, error) {
+	return e.plan(ctx, o, nil)
+}
+
+// plan is Plan; with stream (a cycle's writes, Run), it writes each slice
+// of the plan as soon as it is planned, while the next is resolved, and
+// keeps of it only what the statuses and the result need: a tenant's
+// operations are never all held at once.
+func (e *Engine) plan(ctx context.Context, o RunOptions, stream *applying) (*Plan, error) {
 	p, err := e.begin(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	for _, phase := range []func(context.Context, *planning) error{e.readCloud, e.selectWork, e.readAD, e.resolveMembers, e.reconcile} {
+	p.stream = stream
+	for _, phase := range []func(context.Context, *planning) error{e.readCloud, e.selectWork, e.readAD, e.findOriginals, e.reconcile} {
 		if err := phase(ctx, p); err != nil {
 			return nil, err
 		}
@@ -78,9 +89,22 @@ type planning struct {
 	ropts     reconcile.Options
 
 	// AD, and the decision.
-	actual  []reconcile.ADGroup
-	desired []reconcile.Desired
-	plan    reconcile.Plan
+	actual []reconcile.ADGroup
+	// originals are the original AD groups of the groups written in
+	// place, by cloud id.
+	originals map[string]*reconcile.ADGroup
+	plan      reconcile.Plan
+
+	// The slices. ops are the operations of the slices planned: all of
+	// them, or, with stream, what is kept of those written (thinned).
+	// checked are the problems the checks of each slice found, claimed
+	// the sAMAccountNames the slices write (lower case), adopted the
+	// groups they adopt.
+	ops     []reconcile.Op
+	checked []reconcile.Problem
+	claimed map[string]string
+	adopted map[string]bool
+	stream  *applying
 }
 
 // begin reads what the state says of the cycle to come: the enablement,
@@ -263,23 +287,15 @@ func (e *Engine) readAD(ctx context.Context, p *planning) error {
 	return nil
 }
 
-// resolveMembers finds the original AD groups of the groups written in
-// place, and each wanted group's members in AD.
-func (e *Engine) resolveMembers(ctx context.Context, p *planning) error {
+// findOriginals loads the member users the work still lacks, and finds
+// the original AD groups of the groups written in place.
+func (e *Engine) findOriginals(ctx context.Context, p *planning) error {
 	if err := e.completeMembers(ctx, p); err != nil {
 		return err
 	}
-	originals, err := e.placeOriginals(ctx, p.work)
-	if err != nil {
-		return err
-	}
-	if p.desired, err = e.resolve(ctx, p.work, policy.NewLister(p.snap, p.decisions), p.changes, p.tr); err != nil {
-		return err
-	}
-	for i := range p.desired {
-		p.desired[i].Original = originals[p.desired[i].Group.CloudID]
-	}
-	return nil
+	var err error
+	p.originals, err = e.placeOriginals(ctx, p.work)
+	return err
 }
 
 // completeMembers loads the member users of the groups loaded bare that
@@ -318,14 +334,18 @@ func (e *Engine) completeMembers(ctx context.Context, p *planning) error {
 }
 
 // reconcile decides what becomes of each group of the work (written, kept,
-// deleted, quarantined), plans the operations, and takes out of the plan
-// what AD would refuse (a taken sAMAccountName) and what the write gate
-// would (a member added to a protected group), as problems.
+// deleted, quarantined), resolves the members of the groups written and
+// plans their operations a slice of groups at a time, plans the removals
+// over them all, and takes out of the plan what AD would refuse (a taken
+// sAMAccountName) and what the write gate would (a member added to a
+// protected group), as problems.
 func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 	undesired := map[string]reconcile.Disposition{}
+	var wanted []*policy.DesiredGroup
 	for _, d := range p.work {
 		switch {
 		case d.Desired != nil:
+			wanted = append(wanted, d.Desired)
 			p.res.Counts.InScope++
 			p.res.Notes = append(p.res.Notes, d.Notes...)
 		case d.InScope:
@@ -341,7 +361,7 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 	if err := e.checkGone(ctx, p.snap, p.actual, undesired); err != nil {
 		return err
 	}
-	if !p.full && mayRemove(p.actual, p.desired) {
+	if !p.full && mayRemove(p.actual, wanted) {
 		// A delta cycle reads only the groups it works on from AD: the
 		// share of deletes is taken of every group written.
 		var err error
@@ -349,14 +369,102 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 			return err
 		}
 	}
-	p.plan = reconcile.Make(p.desired, p.actual, undesired, p.ropts)
-	if err := e.checkSAMs(ctx, &p.plan); err != nil {
-		return err
+	mk := reconcile.NewMaker(wanted, p.actual, undesired, p.ropts)
+	p.claimed, p.adopted = map[string]string{}, map[string]bool{}
+	left, err := e.resolve(ctx, p.work, policy.NewLister(p.snap, p.decisions), p.changes, p.tr, func(slice []reconcile.Desired) (bool, error) {
+		for i := range slice {
+			slice[i].Original = p.originals[slice[i].Group.CloudID]
+		}
+		ops := mk.Converge(slice)
+		for _, d := range slice {
+			d.Group.Attrs = nil // planned: its operations hold what they write
+		}
+		return e.takeSlice(ctx, p, mk, ops)
+	})
+	if err != nil {
+		if p.stream == nil || !p.stream.opened {
+			return err
+		}
+		// Some slices are written: the cycle stops as it would for a DC
+		// lost, recording what it wrote and leaving the rest pending.
+		p.stream.fatal = fmt.Errorf("engine: the cycle stopped after writing part of its plan: %w", err)
+		e.logger.Error("the cycle cannot plan the rest of its work; stopping it", "error", err)
 	}
-	if err := e.checkProtected(ctx, &p.plan); err != nil {
-		return err
+	if p.stream == nil {
+		p.plan = mk.Finish(p.ops)
+		p.ops = nil
+	} else {
+		p.plan = mk.Finish(nil) // what is left to write
+		for _, d := range left {
+			if d.Desired != nil {
+				p.stream.unfinished[d.CloudID] = true // never planned: the writes stopped first
+			}
+		}
 	}
-	return e.noteAdoptions(ctx, p)
+	p.plan.Problems = append(p.plan.Problems, p.checked...)
+	return e.noteAdoptions(ctx, p, p.plan.Ops)
+}
+
+// takeSlice takes one slice of the plan's operations: out of it what AD
+// or the gate would refuse (as problems), the groups it adopts and the
+// names it changes noted, the member values that must wait for a later
+// slice held back. It keeps the rest in the plan, or, when the cycle
+// writes its slices as they are planned, writes it and keeps what the
+// result needs. It says whether to go on: a cycle whose writes stopped
+// (interrupted, the DC or the lease lost) plans no more slices.
+func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker, ops []reconcile.Op) (bool, error) {
+	ops, problems, err := e.checkSAMs(ctx, ops, p.claimed)
+	if err != nil {
+		return false, err
+	}
+	p.checked = append(p.checked, problems...)
+	if ops, problems, err = e.checkProtected(ctx, ops); err != nil {
+		return false, err
+	}
+	p.checked = append(p.checked, problems...)
+	if err := e.noteAdoptions(ctx, p, ops); err != nil {
+		return false, err
+	}
+	warnSAMChanges(e.logger, ops)
+	ops = mk.Hold(ops)
+	a := p.stream
+	if a == nil {
+		p.ops = append(p.ops, ops...)
+		return true, nil
+	}
+	if !a.opened {
+		if err := e.openWrites(ctx, a, true); err != nil {
+			return false, err
+		}
+	}
+	names := make(map[string]string, len(ops))
+	for _, op := range ops {
+		names[op.CloudID] = nameOf(p.snap, op.CloudID)
+	}
+	for id := range p.adopted {
+		a.who.adopted[id] = true
+	}
+	e.applyOps(ctx, a, ops, names)
+	for _, op := range ops {
+		if p.tr == nil || op.CloudID != p.tr.CloudID { // the trace shows its group's operations whole
+			op = thin(op)
+		}
+		p.ops = append(p.ops, op)
+	}
+	return a.fatal == nil && ctx.Err() == nil, nil
+}
+
+// warnSAMChanges warns of every sAMAccountName the operations change on a
+// group already written.
+func warnSAMChanges(logger *slog.Logger, ops []reconcile.Op) {
+	for _, op := range ops {
+		for _, ch := range op.Changes {
+			if op.Action == reconcile.Update && strings.EqualFold(ch.Name, "sAMAccountName") && len(ch.Old) > 0 {
+				logger.Warn("the sAMAccountName of a written group changes: sssd, scripts and applications that key on it see a new name", "cloud_id", op.CloudID,
+					"dn", op.DN, "old", strings.Join(ch.Old, ""), "new", strings.Join(ch.New, ""))
+			}
+		}
+	}
 }
 
 // finishPlan makes the result and the plan: its problems and failures,
@@ -364,6 +472,12 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 // what Apply needs of what was read.
 func (e *Engine) finishPlan(p *planning) *Plan {
 	res, plan, snap := p.res, p.plan, p.snap
+	written := len(p.ops) // a streamed cycle's slices, written
+	if p.stream != nil {
+		plan.Ops = append(p.ops, plan.Ops...)
+		p.ops = nil
+	}
+	slices.Sort(res.Adopted)
 	for _, pr := range plan.Problems {
 		if pr.CloudID != "" {
 			res.Failures = append(res.Failures, Failure{CloudID: pr.CloudID, Name: nameOf(snap, pr.CloudID), DN: pr.DN, State: state.Failed, Message: pr.Message})
@@ -388,14 +502,6 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 			e.logger.Warn("drift: the AD group was changed by hand; overwriting it with the cloud's values", "cloud_id", id, "name", nameOf(snap, id))
 		}
 	}
-	for _, op := range plan.Ops {
-		for _, ch := range op.Changes {
-			if op.Action == reconcile.Update && strings.EqualFold(ch.Name, "sAMAccountName") && len(ch.Old) > 0 {
-				e.logger.Warn("the sAMAccountName of a written group changes: sssd, scripts and applications that key on it see a new name", "cloud_id", op.CloudID,
-					"dn", op.DN, "old", strings.Join(ch.Old, ""), "new", strings.Join(ch.New, ""))
-			}
-		}
-	}
 	for _, id := range res.Adopted {
 		e.logger.Info("adopt: a group this state never wrote, found in AD by its anchor, is taken over", "cloud_id", id, "name", nameOf(snap, id))
 	}
@@ -413,11 +519,14 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 			res.Failures = append(res.Failures, Failure{CloudID: d.CloudID, Name: d.Name, State: state.NotWritable, Message: d.Problem.Error()})
 		}
 	}
-	out := e.newPlan(res, p.actual, p.desired, state.Links{Groups: p.gr.DeltaLink, Users: p.ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
+	out := e.newPlan(res, p.actual, p.originals, state.Links{Groups: p.gr.DeltaLink, Users: p.ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
 	out.fresh = &freshState{snap: snap, gr: p.gr, ur: p.ur, changedGroups: append(p.changedGroups, p.behaviourRead...), changedUsers: p.changedUsers,
 		actual: p.actual, work: p.work, notWritten: notWritten, releases: p.releases}
 	if p.target != "" {
 		out.fresh.oneGroup, out.fresh.kept = true, p.kept
+	}
+	if p.stream != nil {
+		out.fresh.stream, out.fresh.written = p.stream, written
 	}
 	out.Options = p.asked
 	for _, op := range plan.Ops {

@@ -90,6 +90,11 @@ type freshState struct {
 	disable  bool
 	disabled []string
 	fate     reconcile.Fate
+	// stream, for a cycle whose slices were written as they were planned
+	// (Run), is how those writes went; the plan's first written
+	// operations are theirs (thinned), the rest is left to write.
+	stream  *applying
+	written int
 }
 
 // SavedOptions are the options a saved plan was made with.
@@ -151,8 +156,9 @@ func fingerprint(a *reconcile.ADGroup) string {
 // (planned from its member changes): Apply compares it likewise.
 const unreadPrint = "attributes:"
 
-// newPlan wraps a decided result with what Apply checks.
-func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, desired []reconcile.Desired, links state.Links, name func(string) string) *Plan {
+// newPlan wraps a decided result with what Apply checks; originals are
+// the original AD groups of the groups written in place, by cloud id.
+func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, originals map[string]*reconcile.ADGroup, links state.Links, name func(string) string) *Plan {
 	p := &Plan{Version: PlanVersion, Created: e.now().UTC(), Binding: e.binding(), Mode: res.Mode, Result: res,
 		Seen: map[string]string{}, Names: map[string]string{}, Links: links}
 	byID := map[string]*reconcile.ADGroup{}
@@ -161,9 +167,9 @@ func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, desired []reco
 			byID[id] = &actual[i]
 		}
 	}
-	for _, d := range desired {
-		if d.Original != nil {
-			byID[d.Group.CloudID] = d.Original
+	for id, o := range originals {
+		if o != nil {
+			byID[id] = o
 		}
 	}
 	for _, op := range append(append([]reconcile.Op(nil), res.Plan.Ops...), res.Plan.HeldBack...) {

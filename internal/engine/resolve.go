@@ -27,7 +27,12 @@ var resolveSlice = 50000
 // and removed looked up.
 //
 // tr, when set, hears how each member of its group was placed.
-func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *policy.Lister, changes map[string]*memberChanges, tr *Trace) ([]reconcile.Desired, error) {
+//
+// Each slice's groups, their members placed, go to each, and are let go
+// after: the caller plans them and keeps only the operations. Once each
+// says to stop, or fails, resolve returns the work it did not finish.
+func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *policy.Lister, changes map[string]*memberChanges, tr *Trace,
+	each func([]reconcile.Desired) (bool, error)) (left []policy.Decision, err error) {
 	members := func(d policy.Decision) [][]policy.MemberRef {
 		if c := changes[d.CloudID]; c != nil {
 			return [][]policy.MemberRef{c.added, c.removed}
@@ -45,8 +50,8 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 	}
 	r := &lookups{e: e, found: map[reconcile.KeyKind]map[string]reconcile.ADObject{}, tried: map[reconcile.KeyKind]map[string]bool{},
 		members: map[string]*reconcile.Member{}, anchors: map[string]*reconcile.Member{}}
-	var out []reconcile.Desired
 	for start := 0; start < len(work); {
+		from := start
 		// A slice of groups, and their members.
 		var slice []policy.Decision
 		var lists [][][]policy.MemberRef
@@ -78,13 +83,19 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 			}
 		}
 		if err := r.run(ctx); err != nil {
-			return nil, err
+			return work[from:], err
 		}
+		placed := make([]reconcile.Desired, len(slice))
 		for i, d := range slice {
-			out = append(out, e.placeAll(d, lists[i], changes[d.CloudID], inWork, r, tr))
+			placed[i] = e.placeAll(d, lists[i], changes[d.CloudID], inWork, r, tr)
+		}
+		if more, err := each(placed); err != nil {
+			return work[from:], err
+		} else if !more {
+			return work[start:], nil
 		}
 	}
-	return out, nil
+	return nil, nil
 }
 
 // placeAll places the members of group d (lists: its members, or those

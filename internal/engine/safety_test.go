@@ -155,6 +155,18 @@ type panicAfter struct {
 
 type killed struct{}
 
+// runKilledAfter runs a cycle on e that is killed after its nth write.
+func runKilledAfter(t *testing.T, e *env, n int) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil && r != (killed{}) {
+			panic(r)
+		}
+	}()
+	engine.New(e.cloud, e.dir, &panicAfter{Target: e.dir, n: n}, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
+	t.Fatal("the run was not killed")
+}
+
 func (p *panicAfter) Write(ctx context.Context, a *gate.Approved) error {
 	if p.n == 0 {
 		panic(killed{})
@@ -174,15 +186,7 @@ func TestKilledDuringDeletes(t *testing.T) {
 		}
 		_ = e.tenant.PurgeDeleted(groupID(1020 + i)) // deleted for good (graphsim hard-deletes security groups already)
 	}
-	func() {
-		defer func() {
-			if r := recover(); r != nil && r != (killed{}) {
-				panic(r)
-			}
-		}()
-		engine.New(e.cloud, e.dir, &panicAfter{Target: e.dir, n: 2}, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
-		t.Fatal("the run was not killed")
-	}()
+	runKilledAfter(t, e, 2)
 	left := 0
 	for i := range 4 {
 		if e.group(groupID(1020+i)) != nil {

@@ -177,7 +177,9 @@ type DesiredGroup struct {
 	// Type is the on-premises group type written.
 	Type string
 	// Attrs holds every attribute the tool manages, by LDAP name; an
-	// attribute with no values is one the group must not have.
+	// attribute with no values is one the group must not have. A planner
+	// that plans a slice of groups at a time lets them go once the
+	// group's operations are planned (they hold what they write).
 	Attrs map[string][]string
 	// Members are the group's cloud members and how to find them in AD.
 	Members []MemberRef

@@ -3,9 +3,12 @@ package reconcile
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 )
@@ -13,20 +16,163 @@ import (
 // Make plans the operations that bring actual to desired. undesired gives,
 // for known cloud groups that are not wanted in AD, what to do with their
 // AD copy; an owned AD group whose cloud group is neither desired nor
-// undesired no longer exists in the cloud and is deleted.
+// undesired no longer exists in the cloud and is deleted. It is a Maker
+// given every desired group in one slice.
 func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition, o Options) Plan {
+	groups := make([]*policy.DesiredGroup, len(desired))
+	for i, d := range desired {
+		groups[i] = d.Group
+	}
+	mk := NewMaker(groups, actual, undesired, o)
+	return mk.Finish(mk.Converge(desired))
+}
+
+// Maker plans in slices of groups, so that the members of a whole tenant
+// are never resolved and held at once, and a slice can be written while
+// the next is planned:
+//   - NewMaker indexes the AD groups and places every wanted group (a
+//     nested group names another by where the plan leaves it);
+//   - Converge plans one slice of wanted groups at a time (the caller may
+//     let each slice go after);
+//   - Hold keeps back, until Finish, the member values of a slice's
+//     operations that name a group of a later slice whose DN the plan
+//     changes (created, renamed or moved there): written now, they would
+//     name an object not there yet;
+//   - Finish plans what becomes of the groups no longer wanted, over the
+//     whole plan (the delete threshold counts every removal, whatever
+//     slice it would fall in), and orders the operations.
+type Maker struct {
+	m *maker
+	// converged are the wanted groups planned so far: each once.
+	converged map[string]bool
+	// waiting counts the groups of m.moving not planned yet.
+	waiting int
+	// held are the operations Hold kept back.
+	held []Op
+}
+
+// NewMaker starts a plan for the wanted groups (each one Converge will
+// be given), the AD groups found, and the dispositions of the groups not
+// wanted (see Make).
+func NewMaker(wanted []*policy.DesiredGroup, actual []ADGroup, undesired map[string]Disposition, o Options) *Maker {
 	if o.BatchSize <= 0 {
 		o.BatchSize = 1000
 	}
-	m := &maker{o: o, p: Plan{NotWritten: map[string][]MemberProblem{}}, wanted: make(map[string]bool, len(desired)), undesired: undesired}
-	for _, d := range desired {
-		m.wanted[d.Group.CloudID] = true
+	m := &maker{o: o, p: Plan{NotWritten: map[string][]MemberProblem{}}, wanted: make(map[string]bool, len(wanted)), undesired: undesired}
+	for _, g := range wanted {
+		m.wanted[g.CloudID] = true
 	}
 	m.index(actual)
-	m.placeFinal(desired)
-	ops := m.converge(desired)
-	removals, owned := m.removals()
-	ops = append(ops, m.threshold(removals, owned)...)
+	m.placeFinal(wanted)
+	return &Maker{m: m, converged: make(map[string]bool, len(wanted)), waiting: len(m.moving)}
+}
+
+// placeFinal works out where each written-back group will be once the
+// plan has run (nested groups name it there), and which groups it
+// creates or moves.
+func (m *maker) placeFinal(wanted []*policy.DesiredGroup) {
+	m.finalDN, m.moving = map[string]string{}, map[string]moved{}
+	for _, g := range wanted {
+		if g.InPlaceSID != "" {
+			continue // written in place, found by its SID: no anchor to place
+		}
+		a := m.byID[g.CloudID]
+		switch {
+		case a == nil:
+			m.finalDN[g.Anchor] = g.DN
+			m.moving[strings.ToLower(g.DN)] = moved{id: g.CloudID, created: true}
+		case a.DN != "":
+			final := renamedDN(homeDN(a.DN, g, m.o), g.CN)
+			m.finalDN[g.Anchor] = final
+			if !strings.EqualFold(final, a.DN) {
+				m.moving[strings.ToLower(final)] = moved{id: g.CloudID}
+			}
+		}
+	}
+}
+
+// moved is a group whose DN the plan changes: created, or renamed or
+// moved.
+type moved struct {
+	id      string
+	created bool
+}
+
+// movedTo is the group the plan puts at dn, if any.
+func (m *maker) movedTo(dn string) (moved, bool) {
+	m.lower = appendLower(m.lower[:0], dn)
+	g, ok := m.moving[string(m.lower)]
+	return g, ok
+}
+
+// created reports whether dn is a group the plan creates.
+func (m *maker) created(dn string) bool {
+	g, ok := m.movedTo(dn)
+	return ok && g.created
+}
+
+// Converge plans the operations of a slice of wanted groups. A group
+// NewMaker was not given, or given again, is reported and not planned:
+// its place was not reserved, or its operations are planned already.
+func (mk *Maker) Converge(desired []Desired) []Op {
+	slice := desired[:0:0]
+	for _, d := range desired {
+		id := d.Group.CloudID
+		if !mk.m.wanted[id] || mk.converged[id] {
+			mk.m.problem(Problem{CloudID: id, DN: d.Group.DN, Message: "planned outside its place in the plan (not announced, or twice); left as it is"})
+			continue
+		}
+		mk.converged[id] = true
+		slice = append(slice, d)
+		if g, ok := mk.m.movedTo(mk.m.finalDN[d.Group.Anchor]); ok && g.id == id && d.Group.InPlaceSID == "" {
+			mk.waiting--
+		}
+	}
+	return mk.m.converge(slice)
+}
+
+// Hold returns the operations of the slices converged so far that can be
+// written now, in the order they are written (creates first, then moves,
+// renames, updates, member removals and adds), and keeps back for Finish
+// the member values that name a group whose DN a slice not converged yet
+// changes.
+func (mk *Maker) Hold(ops []Op) []Op {
+	if mk.waiting == 0 {
+		sortOps(ops)
+		return ops
+	}
+	now := make([]Op, 0, len(ops))
+	for _, op := range ops {
+		if op.Action != Create && op.Action != AddMembers && op.Action != RemoveMembers || !slices.ContainsFunc(op.Members, mk.waits) {
+			now = append(now, op)
+			continue
+		}
+		var ready, wait []string
+		for _, dn := range op.Members {
+			if mk.waits(dn) {
+				wait = append(wait, dn)
+			} else {
+				ready = append(ready, dn)
+			}
+		}
+		if op.Action == Create || len(ready) > 0 {
+			first := op
+			first.Members = ready
+			now = append(now, first)
+		}
+		action := op.Action
+		if action == Create {
+			action = AddMembers
+		}
+		mk.held = append(mk.held, batches(action, op.CloudID, op.DN, op.Anchor, wait, mk.m.o.BatchSize)...)
+	}
+	sortOps(now)
+	return now
+}
+
+// sortOps puts operations in the order a plan writes them: by action
+// (actionOrder), then by cloud id, each group's in the order planned.
+func sortOps(ops []Op) {
 	sort.SliceStable(ops, func(i, j int) bool {
 		ai, aj := slices.Index(actionOrder, ops[i].Action), slices.Index(actionOrder, ops[j].Action)
 		if ai != aj {
@@ -34,6 +180,39 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 		}
 		return ops[i].CloudID < ops[j].CloudID
 	})
+}
+
+// waits reports whether dn is where a group not converged yet will be.
+func (mk *Maker) waits(dn string) bool {
+	g, ok := mk.m.movedTo(dn)
+	return ok && !mk.converged[g.id]
+}
+
+// appendLower appends s lower-cased as strings.ToLower does it.
+func appendLower(b []byte, s string) []byte {
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if 'A' <= r && r <= 'Z' {
+				r += 'a' - 'A'
+			}
+			b = append(b, byte(r))
+			continue
+		}
+		b = utf8.AppendRune(b, unicode.ToLower(r))
+	}
+	return b
+}
+
+// Finish plans the removals, lets them through the delete threshold or
+// holds them back, and returns the plan: ops (the operations of the
+// slices the caller keeps in it), those Hold kept back, and the removals,
+// in order.
+func (mk *Maker) Finish(ops []Op) Plan {
+	m := mk.m
+	ops = append(ops, mk.held...)
+	removals, owned := m.removals()
+	ops = append(ops, m.threshold(removals, owned)...)
+	sortOps(ops)
 	m.p.Ops = ops
 	for id, mps := range m.p.NotWritten {
 		for i := range mps {
@@ -57,9 +236,11 @@ type maker struct {
 	// anchor).
 	byID map[string]*ADGroup
 	// finalDN is where each written-back group will be once the plan has
-	// run, by anchor; pending are the DNs of the groups it creates.
+	// run, by anchor; moving are the groups whose DN it changes, by their
+	// final DN in lower case (lower is a buffer to look them up).
 	finalDN map[string]string
-	pending map[string]bool
+	moving  map[string]moved
+	lower   []byte
 }
 
 func (m *maker) problem(pr Problem) { m.p.Problems = append(m.p.Problems, pr) }
@@ -90,25 +271,6 @@ func (m *maker) index(actual []ADGroup) {
 			m.byID[id] = &ADGroup{DN: ""} // poison: touch neither
 		default:
 			m.byID[id] = a
-		}
-	}
-}
-
-// placeFinal works out where each written-back group will be once the
-// plan has run: nested groups name it there.
-func (m *maker) placeFinal(desired []Desired) {
-	m.finalDN, m.pending = map[string]string{}, map[string]bool{}
-	for _, d := range desired {
-		if d.Group.InPlaceSID != "" {
-			continue // written in place, found by its SID: no anchor to place
-		}
-		a := m.byID[d.Group.CloudID]
-		switch {
-		case a == nil:
-			m.finalDN[d.Group.Anchor] = d.Group.DN
-			m.pending[strings.ToLower(d.Group.DN)] = true
-		case a.DN != "":
-			m.finalDN[d.Group.Anchor] = renamedDN(homeDN(a.DN, d.Group, m.o), d.Group.CN)
 		}
 	}
 }
@@ -151,7 +313,7 @@ func (m *maker) converge(desired []Desired) []Op {
 			m.problem(Problem{CloudID: g.CloudID, DN: g.DN, Err: ErrNotOwned, Message: "would be created outside " + o.placesText()})
 			continue
 		case !seen:
-			ops = append(ops, create(g, members, m.pending, o)...)
+			ops = append(ops, create(g, members, m.created, o)...)
 			continue
 		}
 		before := len(ops)
@@ -171,7 +333,8 @@ func (m *maker) converge(desired []Desired) []Op {
 // removals plans what becomes of the owned groups no longer wanted, each
 // by its fate; it also counts the groups owned.
 func (m *maker) removals() (removals []Op, owned int) {
-	for id, a := range m.byID {
+	for _, id := range slices.Sorted(maps.Keys(m.byID)) { // a plan's held-back list in one order
+		a := m.byID[id]
 		if a.DN == "" {
 			continue
 		}

@@ -132,7 +132,11 @@ type Op struct {
 	Changes []AttrChange `json:"changes,omitempty"`
 	// Members are added or removed (for create: the initial members).
 	Members []string `json:"members,omitempty"`
-	Reason  string   `json:"reason,omitempty"`
+	// MemberCount, in a cycle's result, is how many member values the
+	// operation wrote: a cycle keeps its operations without their values
+	// once written (the audit trail holds them). Never set in a plan.
+	MemberCount int    `json:"memberCount,omitempty"`
+	Reason      string `json:"reason,omitempty"`
 	// SID, set on the operations of a group written in place (its source
 	// of authority moved to the cloud), is the objectSid the original AD
 	// group must have: it is checked instead of the anchor, which such a
@@ -255,17 +259,17 @@ func resolve(ms []*Member, finalDN map[string]string) (dns []string, missing []s
 	return dns, missing
 }
 
-func create(g *policy.DesiredGroup, members []string, pending map[string]bool, o Options) []Op {
+func create(g *policy.DesiredGroup, members []string, created func(dn string) bool, o Options) []Op {
 	// The add takes the first members, the modifies after it the rest,
 	// and members that are groups created by this plan too come later
 	// (they exist only once created). Without such members the slices
 	// share members' array: a large tenant's plan holds each DN once.
 	n := min(len(members), o.BatchSize)
 	initial, later := members[:n:n], members[n:]
-	if slices.ContainsFunc(members, func(m string) bool { return pending[strings.ToLower(m)] }) {
+	if slices.ContainsFunc(members, created) {
 		initial, later = nil, nil
 		for _, m := range members {
-			if !pending[strings.ToLower(m)] && len(initial) < o.BatchSize {
+			if !created(m) && len(initial) < o.BatchSize {
 				initial = append(initial, m)
 			} else {
 				later = append(later, m)

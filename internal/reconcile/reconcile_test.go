@@ -3,6 +3,8 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -225,7 +227,67 @@ func TestMake(t *testing.T) {
 			if p.Unchanged != tc.unchanged {
 				t.Errorf("unchanged = %d, want %d", p.Unchanged, tc.unchanged)
 			}
+			// In slices of one group, in either order: the same plan (a
+			// nested group planned before the group it names, or after).
+			for _, backward := range []bool{false, true} {
+				if sliced := makeSliced(tc.desired, tc.actual, tc.undesired, o, backward); !samePlan(sliced, p) {
+					t.Errorf("planned one group at a time (backward %v):\n got  %s %v\n want %s %v", backward, summary(sliced), messages(sliced), summary(p), messages(p))
+				}
+			}
 		})
+	}
+}
+
+// makeSliced is Make, given one group at a time (last first when
+// backward), each slice's operations held as Hold says.
+func makeSliced(desired []Desired, actual []ADGroup, undesired map[string]Disposition, o Options, backward bool) Plan {
+	var groups []*policy.DesiredGroup
+	for _, d := range desired {
+		groups = append(groups, d.Group)
+	}
+	if backward {
+		desired = slices.Clone(desired)
+		slices.Reverse(desired)
+	}
+	mk := NewMaker(groups, actual, undesired, o)
+	var ops []Op
+	for _, d := range desired {
+		ops = append(ops, mk.Hold(mk.Converge([]Desired{d}))...)
+	}
+	return mk.Finish(ops)
+}
+
+func messages(p Plan) []string {
+	var out []string
+	for _, pr := range p.Problems {
+		out = append(out, pr.CloudID+": "+pr.Message)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// samePlan: the same operations in the same order, the same problems in
+// any order, the same members not written and groups unchanged.
+func samePlan(a, b Plan) bool {
+	return reflect.DeepEqual(a.Ops, b.Ops) && slices.Equal(messages(a), messages(b)) && reflect.DeepEqual(a.NotWritten, b.NotWritten) &&
+		a.Unchanged == b.Unchanged && reflect.DeepEqual(a.HeldBack, b.HeldBack)
+}
+
+// A Maker plans each group it was told of once: a group it was not told
+// of, or given twice, is reported and not planned (its DN was not
+// reserved for nested groups, or its operations would be doubled).
+func TestMakerPlansEachAnnouncedGroupOnce(t *testing.T) {
+	o := Options{TargetOU: ou, Managed: managed, DeleteThreshold: 500}
+	d1, d2 := desired(id1, "Marketing", user(1)), desired(id2, "Sales", user(2))
+	mk := NewMaker([]*policy.DesiredGroup{d1.Group}, nil, nil, o)
+	ops := mk.Converge([]Desired{d1, d2})
+	ops = append(ops, mk.Converge([]Desired{d1})...)
+	p := mk.Finish(ops)
+	if got, want := summary(p), "create 6a1e0c55-0001 1m"; got != want {
+		t.Errorf("plan %s, want %s", got, want)
+	}
+	if got := messages(p); len(got) != 2 || !strings.HasPrefix(got[0], id1) || !strings.HasPrefix(got[1], id2) {
+		t.Errorf("problems %q, want one for the group given twice and one for the group not announced", got)
 	}
 }
 
@@ -266,6 +328,59 @@ func TestOpFinalDNAndQuarantine(t *testing.T) {
 		}
 		if got := tc.op.Quarantines(q); got != tc.quarantine {
 			t.Errorf("%s to %q: Quarantines %v", tc.op.Action, tc.op.NewParent, got)
+		}
+	}
+}
+
+// Hold keeps back, until Finish, a member value naming a group that a
+// later slice renames or creates: written with its slice, it would name
+// an object not there yet. Once that group's slice is planned, nothing
+// naming it waits.
+func TestHoldWaitsForGroupsOfLaterSlices(t *testing.T) {
+	o := Options{TargetOU: ou, Managed: managed, DeleteThreshold: 500}
+	innerOld := desired(id2, "Inner", user(2))
+	inner := desired(id2, "Inner renamed", user(2))
+	created := desired(id3, "Created", user(3))
+	outer := desired(id1, "Outer", user(1), &Member{Anchor: inner.Group.Anchor}, &Member{Anchor: created.Group.Anchor})
+	actual := []ADGroup{inAD(innerOld, user(2).DN)}
+	mk := NewMaker([]*policy.DesiredGroup{outer.Group, inner.Group, created.Group}, actual, nil, o)
+
+	first := mk.Hold(mk.Converge([]Desired{outer}))
+	if got, want := summary(Plan{Ops: first}), "create 6a1e0c55-0001 1m"; got != want {
+		t.Fatalf("first slice: %s, want %s (the renamed and the created group wait)", got, want)
+	}
+	if first[0].Members[0] != user(1).DN {
+		t.Fatalf("first slice writes %v", first[0].Members)
+	}
+	second := mk.Hold(mk.Converge([]Desired{inner, created}))
+	p := mk.Finish(slices.Concat(first, second))
+	want := "create 6a1e0c55-0001 1m; create 6a1e0c55-0003 1m; rename 6a1e0c55-0002 CN=Inner renamed_2c1a0b9f8e7d; " +
+		"update 6a1e0c55-0002 sAMAccountName displayName; add-members 6a1e0c55-0001 1m; add-members 6a1e0c55-0001 1m"
+	if got := summary(p); got != want {
+		t.Fatalf("plan:\n got  %s\n want %s", got, want)
+	}
+	added := slices.Concat(p.Ops[len(p.Ops)-2].Members, p.Ops[len(p.Ops)-1].Members)
+	slices.Sort(added)
+	if wantMembers := []string{created.Group.DN, "CN=Inner renamed_2c1a0b9f8e7d," + ou}; !slices.Equal(added, wantMembers) {
+		t.Errorf("held members %v, want the groups' final DNs %v", added, wantMembers)
+	}
+	// Planned after the groups it names, nothing of a slice waits.
+	mk = NewMaker([]*policy.DesiredGroup{outer.Group, inner.Group, created.Group}, actual, nil, o)
+	mk.Hold(mk.Converge([]Desired{inner, created}))
+	if ops := mk.Hold(mk.Converge([]Desired{outer})); summary(Plan{Ops: ops}) != "create 6a1e0c55-0001 2m; add-members 6a1e0c55-0001 1m" {
+		t.Errorf("outer planned last: %s (a group created by the plan is added after the creates, in its slice)", summary(Plan{Ops: ops}))
+	}
+	if rest := mk.Finish(nil); len(rest.Ops) != 0 {
+		t.Errorf("held: %s", summary(rest))
+	}
+}
+
+// appendLower lower-cases as strings.ToLower does, for the keys it looks
+// up: ASCII, other scripts, and invalid UTF-8 alike.
+func TestAppendLower(t *testing.T) {
+	for _, s := range []string{"", "CN=Ärger,OU=Straße,DC=X", "ΣΊΣΥΦΟΣ", "İstanbul", "a\xffB\xc3", "CN=\\2C Mixed,DC=Test"} {
+		if got := string(appendLower(nil, s)); got != strings.ToLower(s) {
+			t.Errorf("appendLower(%q) = %q, want %q", s, got, strings.ToLower(s))
 		}
 	}
 }
