@@ -153,7 +153,11 @@ func run(ctx context.Context, bin string, sc scenario, o options, log io.Writer)
 		return nil, err
 	}
 	say("generating the tenant: %d groups of %d members, %d users", sc.Groups, sc.Members, sc.Users)
-	sim, err := graphsim.Start(graphsim.Options{Tenant: tenant(sc, fx), CertDir: work})
+	tf, err := tenant(sc, fx)
+	if err != nil {
+		return nil, err
+	}
+	sim, err := graphsim.Start(graphsim.Options{Tenant: tf, CertDir: work})
 	if err != nil {
 		return nil, err
 	}
@@ -333,14 +337,20 @@ type sync struct {
 	Writes int `json:"ldapWrites"`
 }
 
-// tenant is the generated tenant: user i is fixture user i (by SID); group
-// g holds Members users from g on.
-func tenant(sc scenario, fx []testdc.User) *graphsim.TenantFile {
+// tenant is the generated tenant: user i is fixture user i, carrying the
+// on-premises identifiers Entra Connect syncs (objectSid, the immutable id
+// from objectGUID, the DN); group g holds Members users from g on.
+func tenant(sc scenario, fx []testdc.User) (*graphsim.TenantFile, error) {
 	tf := &graphsim.TenantFile{TenantID: tenantID, Applications: []graphsim.Application{{AppID: appID,
 		PasswordCredentials: []graphsim.PasswordCredential{{SecretText: appPass}}}}}
 	for i := range sc.Users {
+		guid, err := directory.GUIDBytes(fx[i].GUID)
+		if err != nil {
+			return nil, fmt.Errorf("fixture user %s: %w", fx[i].Name, err)
+		}
 		tf.Users = append(tf.Users, map[string]any{"id": userID(i), "displayName": fx[i].Name, "userPrincipalName": fx[i].Name + "@contoso.test",
-			"onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": fx[i].SID})
+			"onPremisesSyncEnabled": true, "onPremisesSecurityIdentifier": fx[i].SID,
+			"onPremisesImmutableId": base64.StdEncoding.EncodeToString(guid), "onPremisesDistinguishedName": fx[i].DN})
 	}
 	for g := range sc.Groups {
 		members := make([]any, sc.Members)
@@ -350,7 +360,7 @@ func tenant(sc scenario, fx []testdc.User) *graphsim.TenantFile {
 		tf.Groups = append(tf.Groups, map[string]any{"id": groupID(g), "displayName": fmt.Sprintf("Bench group %d", g), "mailNickname": fmt.Sprintf("bench%d", g),
 			"mailEnabled": false, "securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": members})
 	}
-	return tf
+	return tf, nil
 }
 
 func addOU(dc *testdc.DC, dn string) error {

@@ -50,7 +50,7 @@ func (e *Engine) PlanDisable(ctx context.Context, o RunOptions) (*Plan, error) {
 	for _, p := range res.Plan.Problems {
 		res.Failures = append(res.Failures, Failure{CloudID: p.CloudID, DN: p.DN, State: state.Failed, Message: p.Message})
 	}
-	p := e.newPlan(res, actual, nil, state.Links{}, func(string) string { return "" })
+	p := e.newPlan(res, actual, nil, 0, state.Links{}, func(string) string { return "" })
 	p.fresh = &freshState{disable: true, actual: actual}
 	for id := range undesired {
 		p.fresh.disabled = append(p.fresh.disabled, id)

@@ -95,12 +95,13 @@ type planning struct {
 	originals map[string]*reconcile.ADGroup
 	plan      reconcile.Plan
 
-	// The slices. ops are the operations of the slices planned: all of
-	// them, or, with stream, what is kept of those written (thinned).
+	// The slices. ops are the operations of the slices planned, a list a
+	// slice: all of them, or, with stream, what is kept of those written
+	// (thinned).
 	// checked are the problems the checks of each slice found, claimed
 	// the sAMAccountNames the slices write (lower case), adopted the
 	// groups they adopt.
-	ops     []reconcile.Op
+	ops     [][]reconcile.Op
 	checked []reconcile.Problem
 	claimed map[string]string
 	adopted map[string]bool
@@ -250,6 +251,11 @@ func (e *Engine) selectWork(ctx context.Context, p *planning) error {
 	narrow(p.changes, otherwise)
 	// Members are listed by resolve, a slice of groups at a time.
 	p.decisions = policy.DecideSome(p.snap, e.policyOptions(p.en), map[string]bool{})
+	for _, d := range p.decisions {
+		if d.Desired != nil {
+			d.Desired.LetGoAttrs() // made again a slice at a time (reconcile)
+		}
+	}
 	if p.target != "" {
 		p.tr = newTrace(p.target, decisionOf(p.decisions, p.target))
 	}
@@ -279,8 +285,12 @@ func (e *Engine) readAD(ctx context.Context, p *planning) error {
 	if err != nil {
 		return fmt.Errorf("engine: read groups from AD: %w", err)
 	}
+	if p.full {
+		p.work = p.decisions // every group: the same list, not a copy
+		return nil
+	}
 	for _, d := range p.decisions {
-		if p.full || p.dirty[d.CloudID] {
+		if p.dirty[d.CloudID] {
 			p.work = append(p.work, d)
 		}
 	}
@@ -374,10 +384,11 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 	left, err := e.resolve(ctx, p.work, policy.NewLister(p.snap, p.decisions), p.changes, p.tr, func(slice []reconcile.Desired) (bool, error) {
 		for i := range slice {
 			slice[i].Original = p.originals[slice[i].Group.CloudID]
+			slice[i].Group.LoadAttrs()
 		}
 		ops := mk.Converge(slice)
 		for _, d := range slice {
-			d.Group.Attrs = nil // planned: its operations hold what they write
+			d.Group.LetGoAttrs() // planned: its operations hold what they write
 		}
 		return e.takeSlice(ctx, p, mk, ops)
 	})
@@ -391,10 +402,10 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		e.logger.Error("the cycle cannot plan the rest of its work; stopping it", "error", err)
 	}
 	if p.stream == nil {
-		p.plan = mk.Finish(p.ops)
+		p.plan = mk.Finish(p.ops...)
 		p.ops = nil
 	} else {
-		p.plan = mk.Finish(nil) // what is left to write
+		p.plan = mk.Finish() // what is left to write
 		for _, d := range left {
 			if d.Desired != nil {
 				p.stream.unfinished[d.CloudID] = true // never planned: the writes stopped first
@@ -429,7 +440,7 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 	ops = mk.Hold(ops)
 	a := p.stream
 	if a == nil {
-		p.ops = append(p.ops, ops...)
+		p.ops = append(p.ops, ops)
 		return true, nil
 	}
 	if !a.opened {
@@ -445,12 +456,14 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 		a.who.adopted[id] = true
 	}
 	e.applyOps(ctx, a, ops, names)
-	for _, op := range ops {
+	kept := make([]reconcile.Op, len(ops))
+	for i, op := range ops {
 		if p.tr == nil || op.CloudID != p.tr.CloudID { // the trace shows its group's operations whole
 			op = thin(op)
 		}
-		p.ops = append(p.ops, op)
+		kept[i] = op
 	}
+	p.ops = append(p.ops, kept)
 	return a.fatal == nil && ctx.Err() == nil, nil
 }
 
@@ -472,9 +485,10 @@ func warnSAMChanges(logger *slog.Logger, ops []reconcile.Op) {
 // what Apply needs of what was read.
 func (e *Engine) finishPlan(p *planning) *Plan {
 	res, plan, snap := p.res, p.plan, p.snap
-	written := len(p.ops) // a streamed cycle's slices, written
+	written := 0 // the operations of a streamed cycle's slices, written
 	if p.stream != nil {
-		plan.Ops = append(p.ops, plan.Ops...)
+		plan.Ops = slices.Concat(append(p.ops, plan.Ops)...)
+		written = len(plan.Ops) - len(p.plan.Ops)
 		p.ops = nil
 	}
 	slices.Sort(res.Adopted)
@@ -519,7 +533,10 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 			res.Failures = append(res.Failures, Failure{CloudID: d.CloudID, Name: d.Name, State: state.NotWritable, Message: d.Problem.Error()})
 		}
 	}
-	out := e.newPlan(res, p.actual, p.originals, state.Links{Groups: p.gr.DeltaLink, Users: p.ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
+	// What Apply checks again (the AD objects as seen, the groups' names)
+	// it needs of the operations not written yet: a cycle's slices were
+	// written a moment after they were planned.
+	out := e.newPlan(res, p.actual, p.originals, written, state.Links{Groups: p.gr.DeltaLink, Users: p.ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
 	out.fresh = &freshState{snap: snap, gr: p.gr, ur: p.ur, changedGroups: append(p.changedGroups, p.behaviourRead...), changedUsers: p.changedUsers,
 		actual: p.actual, work: p.work, notWritten: notWritten, releases: p.releases}
 	if p.target != "" {

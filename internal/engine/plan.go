@@ -156,9 +156,10 @@ func fingerprint(a *reconcile.ADGroup) string {
 // (planned from its member changes): Apply compares it likewise.
 const unreadPrint = "attributes:"
 
-// newPlan wraps a decided result with what Apply checks; originals are
-// the original AD groups of the groups written in place, by cloud id.
-func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, originals map[string]*reconcile.ADGroup, links state.Links, name func(string) string) *Plan {
+// newPlan wraps a decided result with what Apply checks, for its
+// operations from the first not written yet on; originals are the
+// original AD groups of the groups written in place, by cloud id.
+func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, originals map[string]*reconcile.ADGroup, written int, links state.Links, name func(string) string) *Plan {
 	p := &Plan{Version: PlanVersion, Created: e.now().UTC(), Binding: e.binding(), Mode: res.Mode, Result: res,
 		Seen: map[string]string{}, Names: map[string]string{}, Links: links}
 	byID := map[string]*reconcile.ADGroup{}
@@ -172,7 +173,7 @@ func (e *Engine) newPlan(res *Result, actual []reconcile.ADGroup, originals map[
 			byID[id] = o
 		}
 	}
-	for _, op := range append(append([]reconcile.Op(nil), res.Plan.Ops...), res.Plan.HeldBack...) {
+	for _, op := range slices.Concat(res.Plan.Ops[written:], res.Plan.HeldBack) {
 		if _, done := p.Seen[op.CloudID]; done {
 			continue
 		}

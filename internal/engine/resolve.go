@@ -76,10 +76,7 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 					}
 					continue
 				}
-				r.want(reconcile.ByGUID, m.Keys.GUID)
-				r.want(reconcile.BySID, m.Keys.SID)
-				r.want(reconcile.ByImmutableID, m.Keys.ImmutableID)
-				r.want(reconcile.ByDN, m.Keys.DN)
+				r.keys = append(r.keys, m.Keys)
 			}
 		}
 		if err := r.run(ctx); err != nil {
@@ -138,6 +135,8 @@ type lookups struct {
 	// forest are the forest's domain SIDs, once read.
 	forest []string
 	wanted map[reconcile.KeyKind]map[string]bool
+	// keys are the members to find by their keys, not looked up yet.
+	keys []*policy.Keys
 	// members are the members placed, by DN (or by anchor, for a group
 	// of the work): every membership of one object points at one.
 	members, anchors map[string]*reconcile.Member
@@ -177,14 +176,50 @@ func (r *lookups) want(k reconcile.KeyKind, v string) {
 	r.wanted[k][v] = true
 }
 
-// run looks up the values wanted, in the domain and then, for those not
-// found, in the forest.
+// run finds the members wanted: the member groups by their anchors, and
+// the others by their keys in the order they are tried (objectGUID, then
+// objectSid, the immutable id, the DN), each key looked up only for the
+// members no key before it found, in the domain and then, for those not
+// found, in the forest. A tenant synced from this domain is found by its
+// objectGUIDs alone: one search where every key would be four.
 func (r *lookups) run(ctx context.Context) error {
+	if err := r.lookUp(ctx); err != nil {
+		return err
+	}
+	for _, kind := range []reconcile.KeyKind{reconcile.ByGUID, reconcile.BySID, reconcile.ByImmutableID, reconcile.ByDN} {
+		for _, k := range r.keys {
+			if _, ok := first(r.found, k); !ok {
+				r.want(kind, keyValue(k, kind))
+			}
+		}
+		if err := r.lookUp(ctx); err != nil {
+			return err
+		}
+	}
+	r.keys = nil
+	forest, err := r.e.lookUpForest(ctx, r.wanted, r.found, r.forest != nil)
+	if err != nil {
+		return err
+	}
+	if forest != nil {
+		r.forest = forest
+	}
+	r.wanted = nil
+	return nil
+}
+
+// lookUp looks up, in the domain, the values wanted that were not.
+func (r *lookups) lookUp(ctx context.Context) error {
 	e := r.e
 	for kind, set := range r.wanted {
-		list := make([]string, 0, len(set))
+		var list []string
 		for v := range set {
-			list = append(list, v)
+			if !r.tried[kind][v] {
+				list = append(list, v)
+			}
+		}
+		if len(list) == 0 {
+			continue
 		}
 		base := e.cfg.BaseDN
 		if kind == reconcile.ByAnchor && len(e.cfg.Policy.Placement) == 0 {
@@ -198,22 +233,29 @@ func (r *lookups) run(ctx context.Context) error {
 			r.found[kind] = map[string]reconcile.ADObject{}
 		}
 		maps.Copy(r.found[kind], objs)
-	}
-	forest, err := e.lookUpForest(ctx, r.wanted, r.found, r.forest != nil)
-	if err != nil {
-		return err
-	}
-	if forest != nil {
-		r.forest = forest
-	}
-	for kind, set := range r.wanted {
 		if r.tried[kind] == nil {
 			r.tried[kind] = map[string]bool{}
 		}
-		maps.Copy(r.tried[kind], set)
+		for _, v := range list {
+			r.tried[kind][v] = true
+		}
 	}
-	r.wanted = nil
 	return nil
+}
+
+// keyValue is k's value of kind.
+func keyValue(k *policy.Keys, kind reconcile.KeyKind) string {
+	switch kind {
+	case reconcile.ByGUID:
+		return k.GUID
+	case reconcile.BySID:
+		return k.SID
+	case reconcile.ByImmutableID:
+		return k.ImmutableID
+	case reconcile.ByDN:
+		return k.DN
+	}
+	return ""
 }
 
 // place says what member m of group id becomes in AD: the member to write
@@ -325,7 +367,14 @@ func domainOf(sid string) string {
 // first returns the object the first key that found one found: objectGUID,
 // then objectSid, then the immutable id, then the DN (which may be stale).
 func first(found map[reconcile.KeyKind]map[string]reconcile.ADObject, k *policy.Keys) (reconcile.ADObject, bool) {
-	for _, try := range keysOf(k) {
+	if k.Anchor != "" {
+		o, ok := found[reconcile.ByAnchor][k.Anchor]
+		return o, ok
+	}
+	for _, try := range [...]keyTry{{reconcile.ByGUID, k.GUID}, {reconcile.BySID, k.SID}, {reconcile.ByImmutableID, k.ImmutableID}, {reconcile.ByDN, k.DN}} {
+		if try.v == "" {
+			continue
+		}
 		if o, ok := found[try.kind][try.v]; ok {
 			return o, true
 		}

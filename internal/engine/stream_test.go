@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -196,5 +197,63 @@ func TestNestedGroupOfALaterSlice(t *testing.T) {
 	}
 	if _, w := e.sync(engine.RunOptions{Full: true}); w != 0 {
 		t.Errorf("a full cycle after it wrote %d times", w)
+	}
+}
+
+// keyCounts counts the values a cycle looks up, by key.
+type keyCounts struct {
+	directorytest.Directory
+	mu     sync.Mutex
+	counts map[reconcile.KeyKind]int
+}
+
+func (kc *keyCounts) Lookup(ctx context.Context, kind reconcile.KeyKind, base string, values []string) (map[string]reconcile.ADObject, error) {
+	kc.mu.Lock()
+	kc.counts[kind] += len(values)
+	kc.mu.Unlock()
+	return kc.Directory.Lookup(ctx, kind, base, values)
+}
+
+// A member's keys are looked up in the order they are tried, each only
+// for the members no key before it found: users synced from the domain,
+// carrying their objectSid, immutable id and DN, are found by their
+// objectSid alone; one whose objectSid is stale by its immutable id; one
+// whose immutable id is stale too by its DN.
+func TestMembersLookedUpKeyByKey(t *testing.T) {
+	ad := openDir(t, directorytest.Options{})
+	tf := baseTenant(t, ad, 5)
+	us := ad.Users(t, 5)
+	var ms []any
+	for i, u := range us {
+		b, err := directory.GUIDBytes(u.GUID)
+		must(t, err)
+		tf.Users[i]["onPremisesImmutableId"] = base64.StdEncoding.EncodeToString(b)
+		tf.Users[i]["onPremisesDistinguishedName"] = u.DN
+		ms = append(ms, userID(i))
+	}
+	tf.Users[3]["onPremisesSecurityIdentifier"] = "S-1-5-21-1-2-3-99999"
+	tf.Users[4]["onPremisesSecurityIdentifier"] = "S-1-5-21-1-2-3-99998"
+	tf.Users[4]["onPremisesImmutableId"] = base64.StdEncoding.EncodeToString([]byte("sixteen bytes!!!"))
+	tf.Groups = append(tf.Groups, map[string]any{"id": groupID(1300), "displayName": "Keys", "mailNickname": "keys", "mailEnabled": false,
+		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": ms})
+	e := newEnvOn(t, ad, tf, nil)
+	kc := &keyCounts{Directory: e.dir, counts: map[reconcile.KeyKind]int{}}
+	res, err := engine.New(e.cloud, kc, e.dir, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
+	if err != nil || res.Counts.Created != 1 || len(res.Failures) != 0 {
+		t.Fatalf("sync: %v, %+v, %+v", err, res.Counts, res.Failures)
+	}
+	want := map[reconcile.KeyKind]int{reconcile.BySID: 5, reconcile.ByImmutableID: 2, reconcile.ByDN: 1}
+	for _, kind := range []reconcile.KeyKind{reconcile.ByGUID, reconcile.BySID, reconcile.ByImmutableID, reconcile.ByDN} {
+		if kc.counts[kind] != want[kind] {
+			t.Errorf("looked up %d values by %s, want %d (all: %v)", kc.counts[kind], kind, want[kind], kc.counts)
+		}
+	}
+	var dns []string
+	for _, u := range us {
+		dns = append(dns, strings.ToLower(u.DN))
+	}
+	slices.Sort(dns)
+	if got := members(e.group(groupID(1300))); !slices.Equal(got, dns) {
+		t.Errorf("members %v, want %v", got, dns)
 	}
 }

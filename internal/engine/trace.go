@@ -38,7 +38,8 @@ type MemberTrace struct {
 	CloudID string           `json:"cloudId"`
 	Type    cloud.ObjectType `json:"type,omitempty"`
 	Name    string           `json:"name,omitempty"`
-	// Tried are the identifiers looked up, in order, and what each found.
+	// Tried are the identifiers looked up, in order, and what each found:
+	// up to the first that found the member.
 	Tried []KeyTry `json:"tried,omitempty"`
 	// DN is the AD object written as the member; NotWritten says why none
 	// is.
@@ -87,10 +88,14 @@ func (t *Trace) member(m policy.MemberRef, found map[reconcile.KeyKind]map[strin
 	}
 	for _, k := range keysOf(m.Keys) {
 		try := KeyTry{Key: k.kind, Value: k.v}
-		if o, ok := found[k.kind][k.v]; ok {
+		o, ok := found[k.kind][k.v]
+		if ok {
 			try.Found = o.DN
 		}
 		mt.Tried = append(mt.Tried, try)
+		if ok {
+			break // the keys after it are not looked up
+		}
 	}
 	t.Members = append(t.Members, mt)
 }

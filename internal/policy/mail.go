@@ -211,26 +211,38 @@ func uniqueAddresses(ds []Decision) {
 					others = append(others, ds[j].CloudID)
 				}
 			}
-			attrs := d.Desired.Attrs
-			if strings.EqualFold(first(attrs["mail"]), addr) {
-				for _, a := range []string{"mail", "mailNickname", "proxyAddresses", "msExchRecipientDisplayType", "msExchRecipientTypeDetails", "msExchRequireAuthToSendTo"} {
-					attrs[a] = nil
-				}
+			d.Desired.shared = append(d.Desired.shared, addr)
+			switch dropShared(d.Desired.Attrs, addr) {
+			case "mail":
 				d.Notes = append(d.Notes, Problem{CloudID: d.CloudID, Name: d.Name, Field: "mail",
 					Message: fmt.Sprintf("%s is also an address of group %s: the group is written without mail attributes", addr, strings.Join(others, ", "))})
-				continue
+			case "proxyAddresses":
+				d.Notes = append(d.Notes, Problem{CloudID: d.CloudID, Name: d.Name, Field: "proxyAddresses",
+					Message: fmt.Sprintf("smtp:%s is also an address of group %s: left out", addr, strings.Join(others, ", "))})
 			}
-			if attrs["proxyAddresses"] == nil {
-				continue // already cleared by another shared address
-			}
-			attrs["proxyAddresses"] = slices.DeleteFunc(slices.Clone(attrs["proxyAddresses"]), func(p string) bool {
-				scheme, a, _ := strings.Cut(p, ":")
-				return strings.EqualFold(scheme, "smtp") && strings.EqualFold(a, addr)
-			})
-			d.Notes = append(d.Notes, Problem{CloudID: d.CloudID, Name: d.Name, Field: "proxyAddresses",
-				Message: fmt.Sprintf("smtp:%s is also an address of group %s: left out", addr, strings.Join(others, ", "))})
 		}
 	}
+}
+
+// dropShared takes addr, an address another group carries too, out of a
+// group's attributes: every mail attribute when it is the primary
+// address, else that proxy address. It says which field it took it from
+// ("" when the mail attributes were cleared already).
+func dropShared(attrs map[string][]string, addr string) string {
+	if strings.EqualFold(first(attrs["mail"]), addr) {
+		for _, a := range []string{"mail", "mailNickname", "proxyAddresses", "msExchRecipientDisplayType", "msExchRecipientTypeDetails", "msExchRequireAuthToSendTo"} {
+			attrs[a] = nil
+		}
+		return "mail"
+	}
+	if attrs["proxyAddresses"] == nil {
+		return "" // already cleared by another shared address
+	}
+	attrs["proxyAddresses"] = slices.DeleteFunc(slices.Clone(attrs["proxyAddresses"]), func(p string) bool {
+		scheme, a, _ := strings.Cut(p, ":")
+		return strings.EqualFold(scheme, "smtp") && strings.EqualFold(a, addr)
+	})
+	return "proxyAddresses"
 }
 
 func first(vs []string) string {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -117,9 +118,11 @@ func TestUniqueAddresses(t *testing.T) {
 		snap.Groups[g.ID] = g
 	}
 	got := map[string]Decision{}
-	for _, d := range Decide(snap, baseOpts) {
+	ds := Decide(snap, baseOpts)
+	for _, d := range ds {
 		got[d.CloudID] = d
 	}
+	madeAgain(t, ds)
 	if p := strings.Join(got[a.ID].Desired.Attrs["proxyAddresses"], "|"); p != "SMTP:marketing@contoso.com" {
 		t.Errorf("a: proxyAddresses %q", p)
 	}
@@ -198,5 +201,31 @@ func TestParseDNAsADWritesIt(t *testing.T) {
 	}
 	if _, err := ParseDN(`CN=a,,`); err == nil {
 		t.Error("a broken DN parsed")
+	}
+}
+
+// madeAgain checks that each desired group's attributes, let go and made
+// again, are the ones decided: the shared addresses taken out again, the
+// maps not the same.
+func madeAgain(t *testing.T, ds []Decision) {
+	t.Helper()
+	for _, d := range ds {
+		if d.Desired == nil {
+			continue
+		}
+		decided := d.Desired.Attrs
+		d.Desired.LetGoAttrs()
+		if d.Desired.Attrs != nil {
+			t.Fatalf("%s: attributes kept", d.CloudID)
+		}
+		d.Desired.LoadAttrs()
+		if !reflect.DeepEqual(d.Desired.Attrs, decided) {
+			t.Errorf("%s: made again as %v, decided %v", d.CloudID, d.Desired.Attrs, decided)
+		}
+		d.Desired.Attrs["displayName"] = []string{"changed"}
+		if decided["displayName"][0] == "changed" {
+			t.Errorf("%s: made again into the map decided", d.CloudID)
+		}
+		d.Desired.Attrs = decided
 	}
 }

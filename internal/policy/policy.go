@@ -178,9 +178,14 @@ type DesiredGroup struct {
 	Type string
 	// Attrs holds every attribute the tool manages, by LDAP name; an
 	// attribute with no values is one the group must not have. A planner
-	// that plans a slice of groups at a time lets them go once the
-	// group's operations are planned (they hold what they write).
+	// that plans a slice of groups at a time lets them go (LetGoAttrs)
+	// and has them made again for the group's slice (LoadAttrs): a
+	// tenant's attributes are never all held.
 	Attrs map[string][]string
+	// remake makes Attrs as decided, but for the addresses shared with
+	// other groups (shared, in order), which LoadAttrs takes out again.
+	remake func() map[string][]string
+	shared []string
 	// Members are the group's cloud members and how to find them in AD.
 	Members []MemberRef
 	// InPlaceSID, for a group whose source of authority moved to the
@@ -188,6 +193,26 @@ type DesiredGroup struct {
 	// place (DN and CN are then unknown until AD is asked): only its
 	// members, displayName and description.
 	InPlaceSID string
+}
+
+// LetGoAttrs lets the group's attributes go, until LoadAttrs makes them
+// again; those of a group that cannot make them again are kept.
+func (g *DesiredGroup) LetGoAttrs() {
+	if g.remake != nil {
+		g.Attrs = nil
+	}
+}
+
+// LoadAttrs makes the group's attributes again, as decided, if they were
+// let go.
+func (g *DesiredGroup) LoadAttrs() {
+	if g.Attrs != nil || g.remake == nil {
+		return
+	}
+	g.Attrs = g.remake()
+	for _, addr := range g.shared {
+		dropShared(g.Attrs, addr)
+	}
 }
 
 // MemberRef is a cloud member of a group and the keys that find it in AD.
@@ -257,7 +282,7 @@ func DecideSome(snap *cloud.Snapshot, o Options, only map[string]bool) []Decisio
 	sort.Strings(ids)
 	out := make([]Decision, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, scope(snap.Groups[id], snap, o))
+		out = append(out, scope(snap.Groups[id], snap, &o))
 	}
 	inScope := written(out)
 	uniqueAddresses(out)

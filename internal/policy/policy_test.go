@@ -142,6 +142,7 @@ func TestMapping(t *testing.T) {
 			if d.Desired == nil {
 				t.Fatalf("nothing desired: %+v", d)
 			}
+			madeAgain(t, []Decision{d})
 			for name, want := range tc.attrs {
 				if got := strings.Join(d.Desired.Attrs[name], "|"); got != want {
 					t.Errorf("%s = %q, want %q", name, got, want)

@@ -10,9 +10,9 @@ import (
 
 // scope decides whether g is written back and, if so, what it becomes
 // (members aside).
-func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
+func scope(g *cloud.Group, snap *cloud.Snapshot, o *Options) Decision {
 	d := Decision{CloudID: g.ID, Name: g.DisplayName, Kind: KindOf(g)}
-	if decided, done := classify(g, o, d); done {
+	if decided, done := classify(g, *o, d); done {
 		return decided
 	}
 	d.InScope = true
@@ -30,7 +30,7 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 	if cleanText(g.DisplayName) == "" {
 		return problem("displayName", "is empty: the group cannot be named in AD")
 	}
-	writeMail, field, why := mailWritten(g, typ, o, note)
+	writeMail, field, why := mailWritten(g, typ, *o, note)
 	if why != "" {
 		return problem(field, "%s", why)
 	}
@@ -42,7 +42,11 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o Options) Decision {
 	}
 	cn := CommonName(o.Naming, g.ID, g.DisplayName)
 	ou, rule := Placement{TargetOU: o.TargetOU, Rules: o.Placement}.OUFor(g)
-	d.Desired = &DesiredGroup{CloudID: g.ID, Anchor: Anchor(g.ID), CN: cn, DN: GroupDN(cn, ou), Type: typ, Attrs: desiredAttrs(g, cn, typ, writeMail, o, note)}
+	anchor := Anchor(g.ID)
+	d.Desired = &DesiredGroup{CloudID: g.ID, Anchor: anchor, CN: cn, DN: GroupDN(cn, ou), Type: typ, Attrs: desiredAttrs(g, anchor, cn, typ, writeMail, o, note)}
+	d.Desired.remake = func() map[string][]string {
+		return desiredAttrs(g, anchor, cn, typ, writeMail, o, func(string, string, ...any) {})
+	}
 	if rule >= 0 {
 		d.Desired.PlacedBy = fmt.Sprintf("writeback.placement[%d] (%s)", rule, o.Placement[rule])
 	}
@@ -140,8 +144,7 @@ func mailWritten(g *cloud.Group, typ string, o Options, note func(field, format 
 }
 
 // desiredAttrs are the attributes a written-back group has in AD.
-func desiredAttrs(g *cloud.Group, cn, typ string, writeMail bool, o Options, note func(field, format string, args ...any)) map[string][]string {
-	anchor := Anchor(g.ID)
+func desiredAttrs(g *cloud.Group, anchor, cn, typ string, writeMail bool, o *Options, note func(field, format string, args ...any)) map[string][]string {
 	gt := groupTypeUniversalSecurity
 	if typ == UniversalDistribution {
 		gt = groupTypeUniversalDistribution

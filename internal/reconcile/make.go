@@ -3,6 +3,7 @@ package reconcile
 import (
 	"cmp"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"slices"
 	"sort"
@@ -71,7 +72,7 @@ func NewMaker(wanted []*policy.DesiredGroup, actual []ADGroup, undesired map[str
 // plan has run (nested groups name it there), and which groups it
 // creates or moves.
 func (m *maker) placeFinal(wanted []*policy.DesiredGroup) {
-	m.finalDN, m.moving = map[string]string{}, map[string]moved{}
+	m.finalDN, m.moving = map[string]string{}, map[uint64]moved{}
 	for _, g := range wanted {
 		if g.InPlaceSID != "" {
 			continue // written in place, found by its SID: no anchor to place
@@ -80,12 +81,12 @@ func (m *maker) placeFinal(wanted []*policy.DesiredGroup) {
 		switch {
 		case a == nil:
 			m.finalDN[g.Anchor] = g.DN
-			m.moving[strings.ToLower(g.DN)] = moved{id: g.CloudID, created: true}
+			m.moving[m.dnKey(g.DN)] = moved{id: g.CloudID, created: true}
 		case a.DN != "":
 			final := renamedDN(homeDN(a.DN, g, m.o), g.CN)
 			m.finalDN[g.Anchor] = final
 			if !strings.EqualFold(final, a.DN) {
-				m.moving[strings.ToLower(final)] = moved{id: g.CloudID}
+				m.moving[m.dnKey(final)] = moved{id: g.CloudID}
 			}
 		}
 	}
@@ -98,12 +99,24 @@ type moved struct {
 	created bool
 }
 
-// movedTo is the group the plan puts at dn, if any.
+// movedTo is the group the plan puts at dn, if any. Two DNs of one key
+// (a chance in tens of millions at a million groups) would at worst make
+// a member value wait for nothing, or be written before its group is
+// there, which fails that group's operation until the next cycle.
 func (m *maker) movedTo(dn string) (moved, bool) {
-	m.lower = appendLower(m.lower[:0], dn)
-	g, ok := m.moving[string(m.lower)]
+	g, ok := m.moving[m.dnKey(dn)]
 	return g, ok
 }
+
+// dnKey is a 64-bit hash of dn, case aside (as strings.ToLower folds it):
+// moving is keyed by it, not by a lower-cased copy of every DN.
+func (m *maker) dnKey(dn string) uint64 {
+	m.lower = appendLower(m.lower[:0], dn)
+	return maphash.Bytes(dnSeed, m.lower)
+}
+
+// dnSeed seeds dnKey: one for the process, so that a plan's keys agree.
+var dnSeed = maphash.MakeSeed()
 
 // created reports whether dn is a group the plan creates.
 func (m *maker) created(dn string) bool {
@@ -204,14 +217,14 @@ func appendLower(b []byte, s string) []byte {
 }
 
 // Finish plans the removals, lets them through the delete threshold or
-// holds them back, and returns the plan: ops (the operations of the
-// slices the caller keeps in it), those Hold kept back, and the removals,
-// in order.
-func (mk *Maker) Finish(ops []Op) Plan {
+// holds them back, and returns the plan: the operations of the slices the
+// caller keeps in it (kept, a list a slice), those Hold kept back, and the
+// removals, in order, in one list made at its size.
+func (mk *Maker) Finish(kept ...[]Op) Plan {
 	m := mk.m
-	ops = append(ops, mk.held...)
 	removals, owned := m.removals()
-	ops = append(ops, m.threshold(removals, owned)...)
+	kept = append(kept, mk.held, m.threshold(removals, owned))
+	ops := slices.Concat(kept...)
 	sortOps(ops)
 	m.p.Ops = ops
 	for id, mps := range m.p.NotWritten {
@@ -237,9 +250,9 @@ type maker struct {
 	byID map[string]*ADGroup
 	// finalDN is where each written-back group will be once the plan has
 	// run, by anchor; moving are the groups whose DN it changes, by their
-	// final DN in lower case (lower is a buffer to look them up).
+	// final DN's key (dnKey; lower is its buffer).
 	finalDN map[string]string
-	moving  map[string]moved
+	moving  map[uint64]moved
 	lower   []byte
 }
 

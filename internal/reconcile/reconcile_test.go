@@ -250,11 +250,11 @@ func makeSliced(desired []Desired, actual []ADGroup, undesired map[string]Dispos
 		slices.Reverse(desired)
 	}
 	mk := NewMaker(groups, actual, undesired, o)
-	var ops []Op
+	var ops [][]Op
 	for _, d := range desired {
-		ops = append(ops, mk.Hold(mk.Converge([]Desired{d}))...)
+		ops = append(ops, mk.Hold(mk.Converge([]Desired{d})))
 	}
-	return mk.Finish(ops)
+	return mk.Finish(ops...)
 }
 
 func messages(p Plan) []string {
@@ -280,9 +280,7 @@ func TestMakerPlansEachAnnouncedGroupOnce(t *testing.T) {
 	o := Options{TargetOU: ou, Managed: managed, DeleteThreshold: 500}
 	d1, d2 := desired(id1, "Marketing", user(1)), desired(id2, "Sales", user(2))
 	mk := NewMaker([]*policy.DesiredGroup{d1.Group}, nil, nil, o)
-	ops := mk.Converge([]Desired{d1, d2})
-	ops = append(ops, mk.Converge([]Desired{d1})...)
-	p := mk.Finish(ops)
+	p := mk.Finish(mk.Converge([]Desired{d1, d2}), mk.Converge([]Desired{d1}))
 	if got, want := summary(p), "create 6a1e0c55-0001 1m"; got != want {
 		t.Errorf("plan %s, want %s", got, want)
 	}
@@ -353,7 +351,7 @@ func TestHoldWaitsForGroupsOfLaterSlices(t *testing.T) {
 		t.Fatalf("first slice writes %v", first[0].Members)
 	}
 	second := mk.Hold(mk.Converge([]Desired{inner, created}))
-	p := mk.Finish(slices.Concat(first, second))
+	p := mk.Finish(first, second)
 	want := "create 6a1e0c55-0001 1m; create 6a1e0c55-0003 1m; rename 6a1e0c55-0002 CN=Inner renamed_2c1a0b9f8e7d; " +
 		"update 6a1e0c55-0002 sAMAccountName displayName; add-members 6a1e0c55-0001 1m; add-members 6a1e0c55-0001 1m"
 	if got := summary(p); got != want {
@@ -370,7 +368,7 @@ func TestHoldWaitsForGroupsOfLaterSlices(t *testing.T) {
 	if ops := mk.Hold(mk.Converge([]Desired{outer})); summary(Plan{Ops: ops}) != "create 6a1e0c55-0001 2m; add-members 6a1e0c55-0001 1m" {
 		t.Errorf("outer planned last: %s (a group created by the plan is added after the creates, in its slice)", summary(Plan{Ops: ops}))
 	}
-	if rest := mk.Finish(nil); len(rest.Ops) != 0 {
+	if rest := mk.Finish(); len(rest.Ops) != 0 {
 		t.Errorf("held: %s", summary(rest))
 	}
 }
