@@ -98,9 +98,10 @@ type applying struct {
 	mode  string
 	runID int64
 	// opened: the writes may begin (the binding checked, the writes an
-	// earlier process left settled, the admins' decisions audited).
-	opened bool
-	who    runAudit
+	// earlier process left settled, the admins' decisions audited);
+	// streamed: slices were written as they were planned.
+	opened, streamed bool
+	who              runAudit
 	// How the writes went: the operations tried and written, those
 	// applied (thinned: see thin), the failed and unfinished groups, and
 	// the error that stopped them all (the DC lost, the lease lost).
@@ -335,9 +336,13 @@ func (e *Engine) applyOps(ctx context.Context, a *applying, ops []reconcile.Op, 
 			e.logger.Error("cannot record the operation log", "error", err)
 		}
 	}()
+	total := a.tried + len(ops)
+	if a.streamed {
+		total = 0 // unknown: the slices after this one are not planned yet
+	}
 	for i, op := range ops {
 		if e.cfg.Progress != nil {
-			e.cfg.Progress("writing to AD", a.tried+i, a.tried+len(ops))
+			e.cfg.Progress("writing to AD", a.tried+i, total)
 		}
 		if ctx.Err() != nil || a.fatal != nil {
 			a.unfinished[op.CloudID] = true

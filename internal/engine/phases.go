@@ -448,6 +448,7 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 			return false, err
 		}
 	}
+	a.streamed = true
 	names := make(map[string]string, len(ops))
 	for _, op := range ops {
 		names[op.CloudID] = nameOf(p.snap, op.CloudID)

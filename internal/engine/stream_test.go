@@ -72,7 +72,14 @@ func TestCycleWritesSliceBySlice(t *testing.T) {
 		t.Fatalf("plan: %v, %+v", err, planned)
 	}
 	ev := &events{Directory: e.dir}
-	res, err := engine.New(e.cloud, ev, ev, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
+	cfg := e.cfg
+	var progress [][2]int
+	cfg.Progress = func(phase string, done, total int) {
+		if phase == "writing to AD" {
+			progress = append(progress, [2]int{done, total})
+		}
+	}
+	res, err := engine.New(e.cloud, ev, ev, e.store, cfg, nil).Run(context.Background(), engine.RunOptions{})
 	if err != nil || res.Counts.Created != n || res.Writes != n || len(res.Failures) != 0 {
 		t.Fatalf("sync: %v, %+v, %+v", err, res.Counts, res.Failures)
 	}
@@ -84,6 +91,15 @@ func TestCycleWritesSliceBySlice(t *testing.T) {
 	}
 	if firstWrite < 0 || firstWrite > lastLookup {
 		t.Errorf("events %v: the first group was written after every slice was looked up", ev.log)
+	}
+	// The progress line counts on with no total (the slices to come are
+	// not planned yet), and ends once, with the total.
+	for i, pr := range progress {
+		last := i == len(progress)-1
+		if (last && pr != [2]int{n, n}) || (!last && (pr[1] != 0 || (i > 0 && pr[0] < progress[i-1][0]))) {
+			t.Errorf("progress %v", progress)
+			break
+		}
 	}
 	if lookups := countOf(ev.log, "lookup"); lookups < n {
 		t.Errorf("%d lookups for %d slices", lookups, n)
