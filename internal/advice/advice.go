@@ -142,6 +142,13 @@ func LDAP(code uint16, what, dn string) (summary, fix string) {
 	case ldap.LDAPResultInsufficientAccessRights:
 		return "the service account lacks the right to " + orDo(what) + on, "grant the delegation `groupwriteback doctor --print-delegation` prints, then run `groupwriteback doctor` to check it"
 	case ldap.LDAPResultNoSuchObject:
+		if strings.HasSuffix(what, "members to") || strings.HasSuffix(what, "members from") {
+			// The group, or an object a member value names: AD's code
+			// does not say which, its text (the detail) does.
+			return "AD has no object" + orSome(on) + ", or none a member value of it names",
+				"the detail says which: a member deleted, moved or renamed in AD after the cycle looked it up (the next cycle looks it up again), " +
+					"or the group deleted by hand (the next cycle creates it again)"
+		}
 		return "AD has no object" + orSome(on), "check that the OU exists and is spelt as in writeback.target_ou (and writeback.quarantine_ou); `groupwriteback doctor` checks both"
 	case ldap.LDAPResultEntryAlreadyExists:
 		return "AD already holds an object of that name or sAMAccountName (" + strings.TrimSpace(what+on) + ")",

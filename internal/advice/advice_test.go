@@ -33,6 +33,8 @@ func TestFor(t *testing.T) {
 		{"a bad password", fmt.Errorf("directory: bind: %w", ldap.NewError(ldap.LDAPResultInvalidCredentials, errors.New("80090308"))),
 			"invalid credentials", "directory.password_file"},
 		{"no OU", &directory.Error{Op: "search", DN: "OU=Gone,DC=x", Code: ldap.LDAPResultNoSuchObject}, "AD has no object OU=Gone,DC=x", "writeback.target_ou"},
+		{"a member gone", &directory.Error{Op: "add members to", DN: "CN=Sales,OU=Groups,DC=x", Code: ldap.LDAPResultNoSuchObject},
+			"AD has no object CN=Sales,OU=Groups,DC=x, or none a member value of it names", "the next cycle looks it up again"},
 		{"the DC stayed away", &directory.UnavailableError{URL: "ldap://dc1", Attempts: 3, Err: network},
 			"the domain controller ldap://dc1 cannot be reached", "directory.urls"},
 		{"Graph forbids", fmt.Errorf("engine: read the cloud: %w", &graph.Error{Method: "GET", Path: "/v1.0/groups", StatusCode: 403, Code: "Authorization_RequestDenied"}),
