@@ -121,11 +121,9 @@ func printPlan(w io.Writer, res *engine.Result) {
 // adopted): sssd, scripts and applications that key on it see a new name.
 func printSAMChanges(w io.Writer, res *engine.Result) {
 	for _, op := range res.Plan.Ops {
-		for _, ch := range op.Changes {
-			if op.Action == reconcile.Update && strings.EqualFold(ch.Name, "sAMAccountName") && len(ch.Old) > 0 {
-				fmt.Fprintf(w, "warning: the sAMAccountName of %q changes from %q to %q: sssd, scripts and applications that key on it see a new name "+
-					"(writeback.sam_on_rename: keep leaves it as it was created)\n", policy.RDNValue(op.DN), strings.Join(ch.Old, ""), strings.Join(ch.New, ""))
-			}
+		if ch, ok := op.Change("sAMAccountName"); ok && op.Action == reconcile.Update && len(ch.Old) > 0 {
+			fmt.Fprintf(w, "warning: the sAMAccountName of %q changes from %q to %q: sssd, scripts and applications that key on it see a new name "+
+				"(writeback.sam_on_rename: keep leaves it as it was created)\n", policy.RDNValue(op.DN), strings.Join(ch.Old, ""), strings.Join(ch.New, ""))
 		}
 	}
 }

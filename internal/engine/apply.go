@@ -45,7 +45,7 @@ func (e *Engine) Apply(ctx context.Context, p *Plan) (*Result, error) {
 		e = e.withLogger(e.logger.With("run_id", a.runID))
 	}
 	if !a.opened {
-		if err := e.openWrites(ctx, a, false); err != nil {
+		if err := e.openWrites(ctx, a, a.p.fresh.releases); err != nil {
 			return nil, err
 		}
 	}
@@ -118,20 +118,21 @@ func newApplying(runID int64) *applying {
 	return &applying{runID: runID, failed: map[string]error{}, unfinished: map[string]bool{}, who: runAudit{adopted: map[string]bool{}}}
 }
 
-// openWrites readies the first write: the binding checked again (unless
-// done), every write an earlier process left with no outcome settled, and
-// the admins' decisions put in the audit trail before any write.
-func (e *Engine) openWrites(ctx context.Context, a *applying, checkBinding bool) error {
-	if checkBinding {
-		if err := e.checkBinding(ctx, true); err != nil {
-			return err
-		}
-		e.Settle(ctx)
+// readyWrites is what precedes a plan's first write: the binding
+// checked again, and every write an earlier process left with no outcome
+// settled.
+func (e *Engine) readyWrites(ctx context.Context) error {
+	if err := e.checkBinding(ctx, true); err != nil {
+		return err
 	}
-	var releases []state.Release
-	if a.p != nil {
-		releases = a.p.fresh.releases
-	}
+	e.Settle(ctx)
+	return nil
+}
+
+// openWrites opens a's writes, once ready: the admins' decisions the plan
+// was made with (releases; nil: read them) put in the audit trail before
+// any write, and who asks for the writes.
+func (e *Engine) openWrites(ctx context.Context, a *applying, releases []state.Release) error {
 	if err := e.auditDecisions(ctx, a.runID, releases); err != nil {
 		return err
 	}
@@ -179,10 +180,9 @@ func (e *Engine) approveApply(ctx context.Context, p *Plan) (*applying, error) {
 		return nil, ErrNotDisablePlan
 	}
 	if !a.opened {
-		if err := e.checkBinding(ctx, true); err != nil {
+		if err := e.readyWrites(ctx); err != nil {
 			return nil, err
 		}
-		e.Settle(ctx)
 	}
 	if a.stale, err = e.stale(ctx, p); err != nil {
 		return nil, err
@@ -394,16 +394,14 @@ func thin(op reconcile.Op) reconcile.Op {
 	if op.Members != nil {
 		op.MemberCount = len(op.Members)
 	}
-	changes := op.Changes
 	if op.Action == reconcile.Create {
-		changes = nil
-		for _, ch := range op.Changes {
-			if strings.EqualFold(ch.Name, "sAMAccountName") {
-				changes = []reconcile.AttrChange{ch}
-			}
+		sam, ok := op.Change("sAMAccountName")
+		op.Changes = nil
+		if ok {
+			op.Changes = []reconcile.AttrChange{sam}
 		}
 	}
-	op.Members, op.Changes = nil, changes
+	op.Members = nil
 	return op
 }
 

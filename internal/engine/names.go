@@ -25,28 +25,24 @@ func (e *Engine) checkSAMs(ctx context.Context, ops []reconcile.Op, claimed map[
 	var names []string
 	conflict := map[string]string{} // cloud id → why
 	for _, op := range ops {
-		if op.Action != reconcile.Create && op.Action != reconcile.Update {
+		ch, ok := op.Change("sAMAccountName")
+		if op.Action != reconcile.Create && op.Action != reconcile.Update || !ok || len(ch.New) == 0 {
 			continue
 		}
-		for _, ch := range op.Changes {
-			if !strings.EqualFold(ch.Name, "sAMAccountName") || len(ch.New) == 0 {
-				continue
-			}
-			name := ch.New[0]
-			key := strings.ToLower(name)
-			other, seen := wanted[key]
-			if !seen {
-				other, seen = claimed[key]
-			}
-			switch {
-			case seen && other != op.CloudID:
-				conflict[op.CloudID] = fmt.Sprintf("sAMAccountName %q is also the name of cloud group %s in this plan; Windows AD keeps it unique across the domain: "+
-					"choose other names with writeback.naming (object_id)", name, other)
-			case !seen:
-				wanted[key] = op.CloudID
-				dnOf[op.CloudID] = op.DN
-				names = append(names, name)
-			}
+		name := ch.New[0]
+		key := strings.ToLower(name)
+		other, seen := wanted[key]
+		if !seen {
+			other, seen = claimed[key]
+		}
+		switch {
+		case seen && other != op.CloudID:
+			conflict[op.CloudID] = fmt.Sprintf("sAMAccountName %q is also the name of cloud group %s in this plan; Windows AD keeps it unique across the domain: "+
+				"choose other names with writeback.naming (object_id)", name, other)
+		case !seen:
+			wanted[key] = op.CloudID
+			dnOf[op.CloudID] = op.DN
+			names = append(names, name)
 		}
 	}
 	if len(names) > 0 {

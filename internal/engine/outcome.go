@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/advice"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -76,12 +75,8 @@ type fates struct {
 func fatesOf(o cycleOutcome) fates {
 	f := fates{finalDN: map[string]string{}, deleted: map[string]bool{}, quarantined: map[string]bool{}, blocked: map[string]string{}, held: map[string]string{}, heldDN: map[string]string{}, sam: map[string]string{}}
 	for _, op := range o.Plan.Ops {
-		if o.Failed[op.CloudID] == nil && !o.Unfinished[op.CloudID] {
-			for _, c := range op.Changes {
-				if strings.EqualFold(c.Name, "sAMAccountName") && len(c.New) == 1 {
-					f.sam[op.CloudID] = c.New[0]
-				}
-			}
+		if c, ok := op.Change("sAMAccountName"); ok && len(c.New) == 1 && o.Failed[op.CloudID] == nil && !o.Unfinished[op.CloudID] {
+			f.sam[op.CloudID] = c.New[0]
 		}
 		switch op.Action {
 		case reconcile.Delete:

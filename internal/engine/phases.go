@@ -381,6 +381,9 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 	}
 	mk := reconcile.NewMaker(wanted, p.actual, undesired, p.ropts)
 	p.claimed, p.adopted = map[string]string{}, map[string]bool{}
+	if p.stream != nil {
+		p.stream.who.adopted = p.adopted // a slice's writes say "adopt" of the groups noted so far
+	}
 	left, err := e.resolve(ctx, p.work, policy.NewLister(p.snap, p.decisions), p.changes, p.tr, func(slice []reconcile.Desired) (bool, error) {
 		for i := range slice {
 			slice[i].Original = p.originals[slice[i].Group.CloudID]
@@ -444,7 +447,10 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 		return true, nil
 	}
 	if !a.opened {
-		if err := e.openWrites(ctx, a, true); err != nil {
+		if err := e.readyWrites(ctx); err != nil {
+			return false, err
+		}
+		if err := e.openWrites(ctx, a, p.releases); err != nil {
 			return false, err
 		}
 	}
@@ -452,9 +458,6 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 	names := make(map[string]string, len(ops))
 	for _, op := range ops {
 		names[op.CloudID] = nameOf(p.snap, op.CloudID)
-	}
-	for id := range p.adopted {
-		a.who.adopted[id] = true
 	}
 	e.applyOps(ctx, a, ops, names)
 	kept := make([]reconcile.Op, len(ops))
@@ -472,11 +475,9 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 // group already written.
 func warnSAMChanges(logger *slog.Logger, ops []reconcile.Op) {
 	for _, op := range ops {
-		for _, ch := range op.Changes {
-			if op.Action == reconcile.Update && strings.EqualFold(ch.Name, "sAMAccountName") && len(ch.Old) > 0 {
-				logger.Warn("the sAMAccountName of a written group changes: sssd, scripts and applications that key on it see a new name", "cloud_id", op.CloudID,
-					"dn", op.DN, "old", strings.Join(ch.Old, ""), "new", strings.Join(ch.New, ""))
-			}
+		if ch, ok := op.Change("sAMAccountName"); ok && op.Action == reconcile.Update && len(ch.Old) > 0 {
+			logger.Warn("the sAMAccountName of a written group changes: sssd, scripts and applications that key on it see a new name", "cloud_id", op.CloudID,
+				"dn", op.DN, "old", strings.Join(ch.Old, ""), "new", strings.Join(ch.New, ""))
 		}
 	}
 }

@@ -19,11 +19,12 @@ import (
 )
 
 // events records, in order, the member lookups a cycle makes and the
-// writes it sends.
+// writes it sends, and counts the values it looks up by key.
 type events struct {
 	directorytest.Directory
-	mu  sync.Mutex
-	log []string
+	mu     sync.Mutex
+	log    []string
+	looked map[reconcile.KeyKind]int
 }
 
 func (ev *events) add(s string) {
@@ -36,6 +37,12 @@ func (ev *events) Lookup(ctx context.Context, kind reconcile.KeyKind, base strin
 	if kind != reconcile.BySAM {
 		ev.add("lookup")
 	}
+	ev.mu.Lock()
+	if ev.looked == nil {
+		ev.looked = map[reconcile.KeyKind]int{}
+	}
+	ev.looked[kind] += len(values)
+	ev.mu.Unlock()
 	return ev.Directory.Lookup(ctx, kind, base, values)
 }
 
@@ -216,20 +223,6 @@ func TestNestedGroupOfALaterSlice(t *testing.T) {
 	}
 }
 
-// keyCounts counts the values a cycle looks up, by key.
-type keyCounts struct {
-	directorytest.Directory
-	mu     sync.Mutex
-	counts map[reconcile.KeyKind]int
-}
-
-func (kc *keyCounts) Lookup(ctx context.Context, kind reconcile.KeyKind, base string, values []string) (map[string]reconcile.ADObject, error) {
-	kc.mu.Lock()
-	kc.counts[kind] += len(values)
-	kc.mu.Unlock()
-	return kc.Directory.Lookup(ctx, kind, base, values)
-}
-
 // A member's keys are looked up in the order they are tried, each only
 // for the members no key before it found: users synced from the domain,
 // carrying their objectSid, immutable id and DN, are found by their
@@ -253,15 +246,15 @@ func TestMembersLookedUpKeyByKey(t *testing.T) {
 	tf.Groups = append(tf.Groups, map[string]any{"id": groupID(1300), "displayName": "Keys", "mailNickname": "keys", "mailEnabled": false,
 		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": ms})
 	e := newEnvOn(t, ad, tf, nil)
-	kc := &keyCounts{Directory: e.dir, counts: map[reconcile.KeyKind]int{}}
-	res, err := engine.New(e.cloud, kc, e.dir, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
+	ev := &events{Directory: e.dir}
+	res, err := engine.New(e.cloud, ev, e.dir, e.store, e.cfg, nil).Run(context.Background(), engine.RunOptions{})
 	if err != nil || res.Counts.Created != 1 || len(res.Failures) != 0 {
 		t.Fatalf("sync: %v, %+v, %+v", err, res.Counts, res.Failures)
 	}
 	want := map[reconcile.KeyKind]int{reconcile.BySID: 5, reconcile.ByImmutableID: 2, reconcile.ByDN: 1}
 	for _, kind := range []reconcile.KeyKind{reconcile.ByGUID, reconcile.BySID, reconcile.ByImmutableID, reconcile.ByDN} {
-		if kc.counts[kind] != want[kind] {
-			t.Errorf("looked up %d values by %s, want %d (all: %v)", kc.counts[kind], kind, want[kind], kc.counts)
+		if ev.looked[kind] != want[kind] {
+			t.Errorf("looked up %d values by %s, want %d (all: %v)", ev.looked[kind], kind, want[kind], ev.looked)
 		}
 	}
 	var dns []string

@@ -160,6 +160,17 @@ func (op Op) FinalDN() string {
 	return op.DN
 }
 
+// Change is the operation's change of attribute name (as AD compares
+// names, case aside), if it has one.
+func (op Op) Change(name string) (AttrChange, bool) {
+	for _, ch := range op.Changes {
+		if strings.EqualFold(ch.Name, name) {
+			return ch, true
+		}
+	}
+	return AttrChange{}, false
+}
+
 // Quarantines reports whether the operation moves the group into the
 // quarantine OU given, the DNs compared as AD compares them (case and
 // spacing aside): the one place that decides it.
