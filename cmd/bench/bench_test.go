@@ -49,3 +49,24 @@ func TestCIScenarioCounts(t *testing.T) {
 			r.FirstWrites, sc.Groups, r.NoChangeRequests, r.NoChangeWrites, r.OneMemberWrites)
 	}
 }
+
+// -first-only starts one DC and stops after the first writeback: its
+// figures are measured, no raw import is run.
+func TestFirstOnlyStopsAfterTheFirstWriteback(t *testing.T) {
+	testdc.Need(t, testdc.Available)
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", dir+"/", "../groupwriteback").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
+	}
+	sc := scenarios["ci"]
+	r, err := run(context.Background(), dir+"/groupwriteback", sc, options{firstOnly: true}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.FirstOnly || r.FirstWrites != sc.Groups || r.FirstRSS <= 0 || r.FirstDCCPU <= 0 {
+		t.Errorf("first writeback: %d writes (want %d), peak RSS %d, the DC's CPU %v", r.FirstWrites, sc.Groups, r.FirstRSS, r.FirstDCCPU)
+	}
+	if r.RawImport != 0 || r.RawDCCPU != 0 || r.NoChange != 0 || r.OneMember != 0 {
+		t.Errorf("ran past the first writeback: raw import %v, no-change %v, one member %v", r.RawImport, r.NoChange, r.OneMember)
+	}
+}

@@ -24,13 +24,14 @@ func main() {
 	memLimit := flag.String("gomemlimit", "", "run the tool with this GOMEMLIMIT (e.g. 200MiB), to measure the operator's lever on memory")
 	memberBatch := flag.Int("member-batch", 0, "run the tool with this writeback.member_batch_size (0: its default)")
 	dcCPU := flag.Float64("dc-cpu", 0, "limit each DC to this share of one CPU (e.g. 0.25: a DC about four times slower; 0: no limit)")
+	firstOnly := flag.Bool("first-only", false, "stop after the first writeback: its time and memory, with one DC and no raw import to compare its time with (the memory figures of a large tenant without the hour of its raw import)")
 	flag.Parse()
 	sc, ok := scenarios[*name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "bench: no scenario %q (%s)\n", *name, strings.Join(scenarioNames(), ", "))
 		os.Exit(2)
 	}
-	res, err := run(context.Background(), *bin, sc, options{profile: *profile, memLimit: *memLimit, memberBatch: *memberBatch, dcCPU: *dcCPU}, os.Stderr)
+	res, err := run(context.Background(), *bin, sc, options{profile: *profile, memLimit: *memLimit, memberBatch: *memberBatch, dcCPU: *dcCPU, firstOnly: *firstOnly}, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

@@ -63,7 +63,9 @@ func (o *disableOptions) run(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(o.stdout, "disabling writeback (writeback.on_disable: %s) will do this:\n", s.Config.Writeback.OnDisable)
-	printPlan(o.stdout, plan.Result)
+	if err := printPlan(o.stdout, plan.Result); err != nil {
+		return err
+	}
 	if !o.yes {
 		ok, err := o.confirm("disable writeback and apply this plan?")
 		if err != nil {

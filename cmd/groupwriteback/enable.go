@@ -64,8 +64,11 @@ func (o *enableOptions) run(ctx context.Context) error {
 	if err != nil {
 		return s.DeadlineError(err)
 	}
+	defer res.Close()
 	fmt.Fprintln(o.stdout, "\nthe first sync will do this:")
-	printPlan(o.stdout, res)
+	if err := printPlan(o.stdout, res); err != nil {
+		return err
+	}
 	if err := s.Engine.Enable(ctx, eo); err != nil {
 		return err
 	}

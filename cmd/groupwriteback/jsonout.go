@@ -49,29 +49,60 @@ func writeJSON(w io.Writer, v any) error {
 		bw.WriteString("\n  ")
 		bw.Write(key)
 		bw.WriteString(": ")
+		if l, ok := f.Interface().(opList); ok {
+			if err := writeElements(bw, l.each, put); err != nil {
+				return err
+			}
+			continue
+		}
 		if f.Kind() != reflect.Slice || f.IsNil() || f.Len() == 0 || f.Type().Elem().Kind() == reflect.Uint8 || marshals(f.Type()) {
 			if err := put(f.Interface(), "  "); err != nil {
 				return err
 			}
 			continue
 		}
-		bw.WriteString("[")
-		for j := range f.Len() {
-			if j > 0 {
-				bw.WriteString(",")
+		each := func(fn func(any) error) error {
+			for j := range f.Len() {
+				if err := fn(f.Index(j).Interface()); err != nil {
+					return err
+				}
 			}
-			bw.WriteString("\n    ")
-			if err := put(f.Index(j).Interface(), "    "); err != nil {
-				return err
-			}
+			return nil
 		}
-		bw.WriteString("\n  ]")
+		if err := writeElements(bw, each, put); err != nil {
+			return err
+		}
 	}
 	if !first {
 		bw.WriteString("\n")
 	}
 	bw.WriteString("}\n")
 	return bw.Flush()
+}
+
+// writeElements writes the elements each yields as an indented JSON list,
+// as encoding/json would ("[]" when there are none).
+func writeElements(bw *bufio.Writer, each func(func(any) error) error, put func(any, string) error) error {
+	n := 0
+	err := each(func(x any) error {
+		if n == 0 {
+			bw.WriteString("[")
+		} else {
+			bw.WriteString(",")
+		}
+		n++
+		bw.WriteString("\n    ")
+		return put(x, "    ")
+	})
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		bw.WriteString("[]")
+	default:
+		bw.WriteString("\n  ]")
+	}
+	return nil
 }
 
 // streamable says whether writeJSON can write t field by field as

@@ -53,6 +53,12 @@ func TestWriteJSONIsTheEncoders(t *testing.T) {
 		"not a struct": []int{1, 2},
 		"a map":        map[string]any{"b": []int{1}, "a": nil},
 		"engine type":  engine.Counts{Created: 3, MembersNotWritten: map[string]int{"x": 1}},
+		// The operations of plan's document are read from the result one
+		// at a time (opList), not held as a list.
+		"plan document": jsonResult(&engine.Result{Mode: "full", Plan: reconcile.Plan{Ops: []reconcile.Op{
+			{Action: reconcile.Create, DN: "CN=a", Members: []string{"CN=u1"}, Changes: []reconcile.AttrChange{{Name: "description", New: []string{"<x>"}}}},
+			{Action: reconcile.Delete, DN: "CN=b"}}}}, true),
+		"plan document, nothing to do": jsonResult(&engine.Result{Mode: "delta"}, true),
 	}
 	for name, v := range cases {
 		var want, got bytes.Buffer

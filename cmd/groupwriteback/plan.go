@@ -74,7 +74,7 @@ func (o *planOptions) run(ctx context.Context) error {
 	defer s.Close()
 	cctx, cancel := s.WithDeadline(ctx)
 	defer cancel()
-	ro := engine.RunOptions{Full: o.full, Group: o.group}
+	ro := engine.RunOptions{Full: o.full, Group: o.group, ShowOnly: true}
 	var res *engine.Result
 	if o.out != "" {
 		var p *engine.Plan
@@ -88,6 +88,7 @@ func (o *planOptions) run(ctx context.Context) error {
 		ro.DryRun = true
 		res, err = s.Engine.Run(cctx, ro)
 	}
+	defer res.Close() // the file its operations were spooled to
 	err = s.DeadlineError(err)
 	if err != nil && (res == nil || errors.Is(err, directory.ErrUnavailable)) {
 		return err // one message: a lost DC leaves every operation pending, not each its own failure
@@ -98,7 +99,9 @@ func (o *planOptions) run(ctx context.Context) error {
 		}
 	} else {
 		o.printPendingPlan(ctx, s)
-		printPlan(o.stdout, res)
+		if err := printPlan(o.stdout, res); err != nil {
+			return err
+		}
 		if res.Trace != nil {
 			printTrace(o.stdout, res.Trace)
 		}

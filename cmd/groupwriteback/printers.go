@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +23,7 @@ type planJSON struct {
 	Version    int                                  `json:"version"`
 	Kind       string                               `json:"kind"`
 	Mode       string                               `json:"mode"`
-	Operations []reconcile.Op                       `json:"operations"`
+	Operations opList                               `json:"operations"`
 	Problems   []reconcile.Problem                  `json:"problems"`
 	NotWritten map[string][]reconcile.MemberProblem `json:"membersNotWritten"`
 	Skipped    []skipped                            `json:"notWrittenBack"`
@@ -37,6 +38,45 @@ type planJSON struct {
 	Adopted    []string          `json:"adopted,omitempty"`
 	Restored   []string          `json:"restored,omitempty"`
 	GroupNames map[string]string `json:"groupNames,omitempty"`
+}
+
+// opList is the operations of plan's and sync's JSON. Written, they are
+// read from the result one at a time (writeJSON), whether it holds them in
+// memory or in the file a plan made to be shown spools them to; read back
+// (json.Unmarshal), they are a list.
+type opList struct {
+	res  *engine.Result
+	list []reconcile.Op
+}
+
+// each calls fn with each operation.
+func (l opList) each(fn func(any) error) error {
+	if l.res == nil {
+		for _, op := range l.list {
+			if err := fn(op); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return l.res.EachOp(func(op reconcile.Op) error { return fn(op) })
+}
+
+func (l opList) MarshalJSON() ([]byte, error) {
+	ops := []reconcile.Op{}
+	err := l.each(func(op any) error {
+		ops = append(ops, op.(reconcile.Op))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(ops)
+}
+
+func (l *opList) UnmarshalJSON(b []byte) error {
+	l.res = nil
+	return json.Unmarshal(b, &l.list)
 }
 
 // note is a field of a written group that was cleaned or left out.
@@ -61,12 +101,9 @@ func jsonResult(res *engine.Result, dry bool) planJSON {
 	if dry {
 		kind = "plan"
 	}
-	out := planJSON{Version: planVersion, Kind: kind, Mode: res.Mode, Operations: res.Plan.Ops, Problems: res.Plan.Problems,
+	out := planJSON{Version: planVersion, Kind: kind, Mode: res.Mode, Operations: opList{res: res}, Problems: res.Plan.Problems,
 		NotWritten: res.Plan.NotWritten, Failures: res.Failures, Counts: res.Counts, LDAPWrites: res.Writes, Trace: res.Trace,
 		Adopted: res.Adopted, Restored: res.Restored, GroupNames: res.GroupNames}
-	if out.Operations == nil {
-		out.Operations = []reconcile.Op{}
-	}
 	if out.Problems == nil {
 		out.Problems = []reconcile.Problem{}
 	}
@@ -86,7 +123,10 @@ func jsonResult(res *engine.Result, dry bool) planJSON {
 	return out
 }
 
-func printPlan(w io.Writer, res *engine.Result) {
+// printPlan prints the plan: its counts, each operation, and what it
+// restores, adopts, renames and holds back. It fails only when the
+// operations of a plan made to be shown cannot be read back.
+func printPlan(w io.Writer, res *engine.Result) error {
 	n := map[reconcile.Action]int{}
 	groups := map[reconcile.Action]map[string]bool{}
 	for _, op := range res.Plan.Ops {
@@ -106,14 +146,21 @@ func printPlan(w io.Writer, res *engine.Result) {
 	}
 	fmt.Fprintf(w, "plan (%s): %d to create, %d to change, %d to delete, %d unchanged\n",
 		res.Mode, len(groups[reconcile.Create]), len(changed), len(groups[reconcile.Delete]), res.Counts.Unchanged)
-	for _, op := range res.Plan.Ops {
+	err := res.EachOp(func(op reconcile.Op) error {
 		printOp(w, op)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	// The rest needs no member value: it reads the operations as the
+	// result keeps them.
 	printRestored(w, res)
 	printAdopted(w, res)
 	printSAMChanges(w, res)
 	printHeldBack(w, res)
 	printNotes(w, res)
+	return nil
 }
 
 // printSAMChanges warns of every sAMAccountName the plan changes on a

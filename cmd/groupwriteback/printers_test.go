@@ -39,7 +39,9 @@ func heldBackResult() *engine.Result {
 // back, and the command that lets them through (golden file).
 func TestPlanPrinter(t *testing.T) {
 	var b bytes.Buffer
-	printPlan(&b, heldBackResult())
+	if err := printPlan(&b, heldBackResult()); err != nil {
+		t.Fatal(err)
+	}
 	golden(t, "plan-held-back.txt", b.String())
 }
 
@@ -261,7 +263,9 @@ func TestPlanSaysWhatAdminsMustKnow(t *testing.T) {
 			{Action: reconcile.Move, CloudID: "g2", DN: "CN=Payroll_2c1a0b000002,OU=Quarantine,DC=contoso,DC=com", NewParent: "OU=Cloud,DC=contoso,DC=com"},
 		}}}
 	var b bytes.Buffer
-	printPlan(&b, res)
+	if err := printPlan(&b, res); err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{
 		`warning: the sAMAccountName of "Finance EMEA_2c1a0b000001" changes from "Finance_2c1a0b000001" to "Finance EMEA_2c1a0b000001"`,
 		`adopt: 1 groups this state never wrote`, `"Finance EMEA_2c1a0b000001"` + "\n",

@@ -86,7 +86,7 @@ func TestPlanAndSyncWithoutExchange(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &plan); err != nil {
 		t.Fatalf("plan JSON: %v\n%s", err, out)
 	}
-	if plan.Version != 3 || plan.Kind != "plan" || len(plan.Operations) != 1 || plan.Operations[0].Action != "create" {
+	if plan.Version != 3 || plan.Kind != "plan" || len(plan.Operations.list) != 1 || plan.Operations.list[0].Action != "create" {
 		t.Fatalf("plan = %+v", plan)
 	}
 	golden(t, "plan-without-exchange.json", strings.ReplaceAll(out, ou, "OU=TEST"))

@@ -151,6 +151,9 @@ func (e *Engine) approveApply(ctx context.Context, p *Plan) (*applying, error) {
 	if e.cfg.Staging {
 		return nil, ErrStaging
 	}
+	if p.fresh != nil && p.Result.spool != nil {
+		return nil, fmt.Errorf("%w: it was made to be shown (ShowOnly); save it and apply the file", ErrPlanRefused)
+	}
 	a := newApplying(p.runID)
 	if p.fresh != nil && p.fresh.stream != nil {
 		a = p.fresh.stream // its slices written: the binding checked, the writes settled

@@ -18,9 +18,10 @@ type EnableOptions struct {
 // preview shows what that cycle does (the groups disable quarantined come
 // back, everything changed in AD meanwhile is put right). It records
 // nothing: an enable that stops after the plan (refused, interrupted,
-// failed) leaves writeback as it found it.
+// failed) leaves writeback as it found it. The caller closes the result
+// (its operations are spooled, as a plan made to be shown).
 func (e *Engine) PlanEnable(ctx context.Context, o EnableOptions) (*Result, error) {
-	p, err := e.Plan(ctx, RunOptions{Full: true, WithoutExchange: &o.WithoutExchange})
+	p, err := e.Plan(ctx, RunOptions{Full: true, WithoutExchange: &o.WithoutExchange, ShowOnly: true})
 	if err != nil {
 		return nil, err
 	}

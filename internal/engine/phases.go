@@ -33,8 +33,16 @@ func (e *Engine) plan(ctx context.Context, o RunOptions, stream *applying) (*Pla
 		return nil, err
 	}
 	p.stream = stream
+	if stream == nil && o.ShowOnly && o.Group == "" {
+		if p.spool, err = newOpSpool(); err != nil {
+			return nil, err
+		}
+	}
 	for _, phase := range []func(context.Context, *planning) error{e.readCloud, e.selectWork, e.readAD, e.findOriginals, e.reconcile} {
 		if err := phase(ctx, p); err != nil {
+			if p.spool != nil {
+				p.spool.close()
+			}
 			return nil, err
 		}
 	}
@@ -101,11 +109,14 @@ type planning struct {
 	// checked are the problems the checks of each slice found, claimed
 	// the sAMAccountNames the slices write (lower case), adopted the
 	// groups they adopt.
+	// spool, for a plan made to be shown (ShowOnly), holds the slices'
+	// operations whole; ops keeps them thinned.
 	ops     [][]reconcile.Op
 	checked []reconcile.Problem
 	claimed map[string]string
 	adopted map[string]bool
 	stream  *applying
+	spool   *opSpool
 }
 
 // begin reads what the state says of the cycle to come: the enablement,
@@ -384,7 +395,7 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 	if p.stream != nil {
 		p.stream.who.adopted = p.adopted // a slice's writes say "adopt" of the groups noted so far
 	}
-	left, err := e.resolve(ctx, p.work, policy.NewLister(p.snap, p.decisions), p.changes, p.tr, func(slice []reconcile.Desired) (bool, error) {
+	left, err := e.resolve(ctx, p.work, policy.NewLister(p.snap, p.decisions), p.changes, p.tr, func(slice []reconcile.Desired, planned []policy.Decision) (bool, error) {
 		for i := range slice {
 			slice[i].Original = p.originals[slice[i].Group.CloudID]
 			slice[i].Group.LoadAttrs()
@@ -392,6 +403,9 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		ops := mk.Converge(slice)
 		for _, d := range slice {
 			d.Group.LetGoAttrs() // planned: its operations hold what they write
+		}
+		if p.spool != nil {
+			p.letGo(planned)
 		}
 		return e.takeSlice(ctx, p, mk, ops)
 	})
@@ -404,10 +418,13 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		p.stream.fatal = fmt.Errorf("engine: the cycle stopped after writing part of its plan: %w", err)
 		e.logger.Error("the cycle cannot plan the rest of its work; stopping it", "error", err)
 	}
-	if p.stream == nil {
+	switch {
+	case p.spool != nil:
+		p.plan = mk.Finish() // after the slices spooled, in the order planned
+	case p.stream == nil:
 		p.plan = mk.Finish(p.ops...)
 		p.ops = nil
-	} else {
+	default:
 		p.plan = mk.Finish() // what is left to write
 		for _, d := range left {
 			if d.Desired != nil {
@@ -417,6 +434,23 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 	}
 	p.plan.Problems = append(p.plan.Problems, p.checked...)
 	return e.noteAdoptions(ctx, p, p.plan.Ops)
+}
+
+// letGo lets go, in a plan made to be shown, what the groups of a slice
+// planned no longer need: never applied in this process, it keeps no
+// tenant to save and no decision to record. The operations it spooled
+// hold what they write. The members read from Graph are kept for a --full
+// plan, whose drift compares them with what it read before.
+func (p *planning) letGo(planned []policy.Decision) {
+	for i := range planned {
+		if planned[i].Desired == nil {
+			continue
+		}
+		planned[i].Desired = nil
+		if g := p.snap.Groups[planned[i].CloudID]; g != nil && !p.o.Full {
+			g.Members = cloud.Refs{}
+		}
+	}
 }
 
 // takeSlice takes one slice of the plan's operations: out of it what AD
@@ -443,6 +477,17 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 	ops = mk.Hold(ops)
 	a := p.stream
 	if a == nil {
+		if p.spool != nil {
+			if err := p.spool.add(ops); err != nil {
+				return false, err
+			}
+			ops = thinned(ops, nil)
+			for i := range ops {
+				if ops[i].Action == reconcile.Create {
+					ops[i].Changes = nil // its sAMAccountName is for a cycle's statuses
+				}
+			}
+		}
 		p.ops = append(p.ops, ops)
 		return true, nil
 	}
@@ -460,15 +505,22 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 		names[op.CloudID] = nameOf(p.snap, op.CloudID)
 	}
 	e.applyOps(ctx, a, ops, names)
+	p.ops = append(p.ops, thinned(ops, p.tr))
+	return a.fatal == nil && ctx.Err() == nil, nil
+}
+
+// thinned returns what is kept of the operations of a slice written or
+// spooled (thin), but those of the group traced, which the trace shows
+// whole.
+func thinned(ops []reconcile.Op, tr *Trace) []reconcile.Op {
 	kept := make([]reconcile.Op, len(ops))
 	for i, op := range ops {
-		if p.tr == nil || op.CloudID != p.tr.CloudID { // the trace shows its group's operations whole
+		if tr == nil || op.CloudID != tr.CloudID {
 			op = thin(op)
 		}
 		kept[i] = op
 	}
-	p.ops = append(p.ops, kept)
-	return a.fatal == nil && ctx.Err() == nil, nil
+	return kept
 }
 
 // warnSAMChanges warns of every sAMAccountName the operations change on a
@@ -488,11 +540,14 @@ func warnSAMChanges(logger *slog.Logger, ops []reconcile.Op) {
 func (e *Engine) finishPlan(p *planning) *Plan {
 	res, plan, snap := p.res, p.plan, p.snap
 	written := 0 // the operations of a streamed cycle's slices, written
-	if p.stream != nil {
+	if p.stream != nil || p.spool != nil {
 		plan.Ops = slices.Concat(append(p.ops, plan.Ops)...)
-		written = len(plan.Ops) - len(p.plan.Ops)
 		p.ops = nil
 	}
+	if p.stream != nil {
+		written = len(plan.Ops) - len(p.plan.Ops)
+	}
+	res.spool = p.spool
 	slices.Sort(res.Adopted)
 	for _, pr := range plan.Problems {
 		if pr.CloudID != "" {

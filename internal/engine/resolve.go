@@ -28,11 +28,12 @@ var resolveSlice = 50000
 //
 // tr, when set, hears how each member of its group was placed.
 //
-// Each slice's groups, their members placed, go to each, and are let go
-// after: the caller plans them and keeps only the operations. Once each
-// says to stop, or fails, resolve returns the work it did not finish.
+// Each slice's groups, their members placed, go to each with the part of
+// work they come from, and are let go after: the caller plans them and
+// keeps only the operations. Once each says to stop, or fails, resolve
+// returns the work it did not finish.
 func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *policy.Lister, changes map[string]*memberChanges, tr *Trace,
-	each func([]reconcile.Desired) (bool, error)) (left []policy.Decision, err error) {
+	each func(placed []reconcile.Desired, planned []policy.Decision) (bool, error)) (left []policy.Decision, err error) {
 	members := func(d policy.Decision) [][]policy.MemberRef {
 		if c := changes[d.CloudID]; c != nil {
 			return [][]policy.MemberRef{c.added, c.removed}
@@ -86,7 +87,7 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 		for i, d := range slice {
 			placed[i] = e.placeAll(d, lists[i], changes[d.CloudID], inWork, r, tr)
 		}
-		if more, err := each(placed); err != nil {
+		if more, err := each(placed, work[from:start]); err != nil {
 			return work[from:], err
 		} else if !more {
 			return work[start:], nil

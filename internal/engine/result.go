@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"encoding/json"
+
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
@@ -22,6 +24,13 @@ type RunOptions struct {
 	// WithoutExchange, when set, plans as if the enablement said so:
 	// enable shows the first sync's plan before it records anything.
 	WithoutExchange *bool
+	// ShowOnly plans to show or save the plan, never to apply it in this
+	// process (plan, plan --out): the operations of each slice are written
+	// to a temporary file as they are planned (Result.EachOp reads them;
+	// Result.Close removes it), and each group's member list read from
+	// Graph is let go once planned. Apply refuses such a plan but saved:
+	// a saved plan is applied from its file.
+	ShowOnly bool
 }
 
 // Counts summarise a cycle.
@@ -113,4 +122,60 @@ type Result struct {
 	Notes []policy.Problem `json:"notes,omitempty"`
 	// Trace is the one group's trace, in a cycle on one group.
 	Trace *Trace `json:"trace,omitempty"`
+
+	// spool, in the result of a plan made to be shown (ShowOnly), holds
+	// the operations of its slices whole; Plan.Ops holds them thinned,
+	// then the operations planned over the whole plan (the held member
+	// values, the removals) whole.
+	spool *opSpool
+}
+
+// EachOp calls fn with each of the plan's operations, in order, whole:
+// read back from the file they were written to as they were planned, for
+// a plan made to be shown. It stops at the first error fn returns.
+func (r *Result) EachOp(fn func(reconcile.Op) error) error {
+	ops := r.Plan.Ops
+	if r.spool != nil {
+		if err := r.spool.each(fn); err != nil {
+			return err
+		}
+		ops = ops[r.spool.n:]
+	}
+	for _, op := range ops {
+		if err := fn(op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachOpJSON is EachOp with each operation as json.Marshal writes it: a
+// spooled one is copied as it was spooled, not read and written again.
+func (r *Result) eachOpJSON(fn func([]byte) error) error {
+	ops := r.Plan.Ops
+	if r.spool != nil {
+		if err := r.spool.eachJSON(fn); err != nil {
+			return err
+		}
+		ops = ops[r.spool.n:]
+	}
+	for i := range ops {
+		b, err := json.Marshal(&ops[i])
+		if err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close lets go of what the result holds outside memory (the file of a
+// plan made to be shown). The result's operations are not read after.
+func (r *Result) Close() error {
+	if r == nil || r.spool == nil {
+		return nil
+	}
+	return r.spool.close()
 }

@@ -134,17 +134,17 @@ func writeResult(w *bufio.Writer, r *Result) error {
 	}
 	w.Write(b[:at+len(`"operations":`)])
 	w.WriteByte('[')
-	for i := range r.Plan.Ops {
-		if i > 0 {
+	first := true
+	err = r.eachOpJSON(func(ob []byte) error {
+		if !first {
 			w.WriteByte(',')
 		}
-		ob, err := json.Marshal(&r.Plan.Ops[i])
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(ob); err != nil {
-			return err
-		}
+		first = false
+		_, err := w.Write(ob)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	w.WriteByte(']')
 	_, err = w.Write(b[at+len(opsNull):])

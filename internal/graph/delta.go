@@ -253,7 +253,7 @@ func extensionValues(raw json.RawMessage) ([]string, error) {
 // GroupsDelta reads one round of group changes: all groups when link is
 // empty, else the changes since the round that returned link.
 func (c *Client) GroupsDelta(ctx context.Context, link string) (*cloud.GroupRound, error) {
-	m := newMerger[groupAcc]()
+	m := newGroupMerger()
 	full, dl, st, err := c.readRound(ctx, "groups", c.deltaURL("beta", "groups", c.groupSelect()), link,
 		func(item map[string]json.RawMessage) bool { return mergeGroupItem(m, item, c) }, m.reset)
 	if err != nil {
@@ -261,7 +261,7 @@ func (c *Client) GroupsDelta(ctx context.Context, link string) (*cloud.GroupRoun
 	}
 	r := &cloud.GroupRound{Full: full, DeltaLink: dl, Stats: st, Changes: make([]cloud.GroupDelta, 0, len(m.order))}
 	for _, id := range m.order {
-		r.Changes = append(r.Changes, m.items[id].finish()) // which lets its log go
+		r.Changes = append(r.Changes, m.finish(id)) // which lets its logs go
 		delete(m.items, id)
 	}
 	return r, nil

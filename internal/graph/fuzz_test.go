@@ -28,13 +28,13 @@ func FuzzDeltaPage(f *testing.F) {
 		if json.Unmarshal(body, &page) != nil {
 			return
 		}
-		groups, users := newMerger[groupAcc](), newMerger[cloud.UserDelta]()
+		groups, users := newGroupMerger(), newMerger[cloud.UserDelta]()
 		for _, item := range page.Value {
 			mergeGroupItem(groups, item, c)
 			mergeUserItem(users, item, c)
 		}
 		for _, id := range groups.order {
-			d := groups.items[id].finish()
+			d := groups.finish(id)
 			if d.ID == "" {
 				t.Fatalf("a group delta with no id from %q", body)
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"unique"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
@@ -69,34 +70,96 @@ type groupAcc struct {
 	owners  refAcc
 }
 
-// refAcc keeps a group's reference changes as they come, 24 bytes each:
-// split keeps the last change to each reference, in first-seen order. A
-// round of a whole tenant holds every membership here until it ends, so
-// no map is kept per group while the round is read.
+// groupMerger collects a round's groups, and numbers the ids their
+// references name.
+type groupMerger struct {
+	*merger[groupAcc]
+	refs refNumbers
+}
+
+func newGroupMerger() *groupMerger {
+	return &groupMerger{merger: newMerger[groupAcc](), refs: newRefNumbers()}
+}
+
+// finish returns the delta of group id, its references each once, and
+// lets its logs go.
+func (m *groupMerger) finish(id string) cloud.GroupDelta {
+	g := m.items[id]
+	d := g.d
+	d.MembersAdded, d.MembersRemoved = g.members.split(&m.refs)
+	d.OwnersAdded, d.OwnersRemoved = g.owners.split(&m.refs)
+	return d
+}
+
+// refNumbers numbers the ids a round's references name, so that a reference
+// change is kept in 4 bytes (refAcc) rather than in a string header
+// and flags (24): a round of a whole tenant holds every membership until
+// it ends.
+type refNumbers struct {
+	num map[string]uint32
+	ids []string
+}
+
+func newRefNumbers() refNumbers { return refNumbers{num: map[string]uint32{}} }
+
+// maxRefNumbers is how many ids a round's references can name (28 bits).
+const maxRefNumbers = 1 << 28
+
+// of returns id's number, numbering it if it is new.
+func (t *refNumbers) of(id string) (uint32, error) {
+	if n, ok := t.num[id]; ok {
+		return n, nil
+	}
+	if len(t.ids) >= maxRefNumbers {
+		return 0, fmt.Errorf("a round names more than %d objects in its references", maxRefNumbers)
+	}
+	// One copy of each id however many groups it is a member of, and the
+	// same string as the object's own item (itemHead).
+	id = unique.Make(id).Value()
+	n := uint32(len(t.ids))
+	t.num[id] = n
+	t.ids = append(t.ids, id)
+	return n, nil
+}
+
+// refAcc keeps a group's reference changes as they come, each one
+// packed: the id's number (refNumbers), its kind, and whether it was added.
+// split keeps the last change to each reference, in first-seen order; no
+// map is kept per group while the round is read.
 type refAcc struct {
-	log []refState
+	log []uint32
 }
 
-type refState struct {
-	id    string
-	typ   cloud.ObjectType
-	added bool
-}
+const (
+	refAdded     = 1
+	refTypeShift = 1
+	refTypeBits  = 3
+	refIDShift   = refTypeShift + refTypeBits
+)
 
-func (a *refAcc) add(s refState) { a.log = append(a.log, s) }
+// Every kind fits in refTypeBits (a compile error otherwise).
+var _ = [1 << refTypeBits]struct{}{}[cloud.TypeServicePrincipal]
+
+func (a *refAcc) add(n uint32, typ cloud.ObjectType, added bool) {
+	v := n<<refIDShift | uint32(typ&(1<<refTypeBits-1))<<refTypeShift
+	if added {
+		v |= refAdded
+	}
+	a.log = append(a.log, v)
+}
 
 // split returns the references added and removed, each once, by its last
 // change, in the order they were first seen; the log is let go.
-func (a *refAcc) split() (added, removed []cloud.ObjectRef) {
+func (a *refAcc) split(t *refNumbers) (added, removed []cloud.ObjectRef) {
 	log := a.log
 	a.log = nil
-	last := make(map[string]int, len(log)) // an id's last change, by index
-	for i, s := range log {
-		last[s.id] = i
+	last := make(map[uint32]int, len(log)) // an id's last change, by index
+	for i, v := range log {
+		last[v>>refIDShift] = i
 	}
 	nAdded := 0
 	for _, i := range last {
-		if log[i].added {
+		if log[i]&refAdded != 0 {
 			nAdded++
 		}
 	}
@@ -106,26 +169,22 @@ func (a *refAcc) split() (added, removed []cloud.ObjectRef) {
 	if n := len(last) - nAdded; n > 0 {
 		removed = make([]cloud.ObjectRef, 0, n)
 	}
-	for _, s := range log {
-		i, first := last[s.id]
+	for _, v := range log {
+		n := v >> refIDShift
+		i, first := last[n]
 		if !first {
 			continue // listed already, by its first sighting
 		}
-		delete(last, s.id)
-		if ls := log[i]; ls.added {
-			added = append(added, cloud.ObjectRef{ID: s.id, Type: ls.typ})
+		delete(last, n)
+		ls := log[i]
+		ref := cloud.ObjectRef{ID: t.ids[n], Type: cloud.ObjectType(ls >> refTypeShift & (1<<refTypeBits - 1))}
+		if ls&refAdded != 0 {
+			added = append(added, ref)
 		} else {
-			removed = append(removed, cloud.ObjectRef{ID: s.id, Type: ls.typ})
+			removed = append(removed, ref)
 		}
 	}
 	return added, removed
-}
-
-func (g *groupAcc) finish() cloud.GroupDelta {
-	d := g.d
-	d.MembersAdded, d.MembersRemoved = g.members.split()
-	d.OwnersAdded, d.OwnersRemoved = g.owners.split()
-	return d
 }
 
 // groupFields maps each group property to its Field and its destination.
@@ -202,7 +261,7 @@ func zeroJSON(dst any) string {
 	return `null`
 }
 
-func mergeGroupItem(m *merger[groupAcc], item map[string]json.RawMessage, c *Client) bool {
+func mergeGroupItem(m *groupMerger, item map[string]json.RawMessage, c *Client) bool {
 	id, removed, err := itemHead(item)
 	if err == nil && id == "" {
 		err = errors.New("item has no id")
@@ -227,10 +286,10 @@ func mergeGroupItem(m *merger[groupAcc], item map[string]json.RawMessage, c *Cli
 		}
 	}
 	if err == nil {
-		err = decodeRefs(item["members@delta"], &acc.members)
+		err = decodeRefs(item["members@delta"], &acc.members, &m.refs)
 	}
 	if err == nil {
-		err = decodeRefs(item["owners@delta"], &acc.owners)
+		err = decodeRefs(item["owners@delta"], &acc.owners, &m.refs)
 	}
 	if err != nil {
 		c.logger.Warn("group delta item has a malformed property; keeping the rest", "id", id, "error", err)
@@ -262,7 +321,7 @@ func mergeUserItem(m *merger[cloud.UserDelta], item map[string]json.RawMessage, 
 }
 
 // decodeRefs reads a members@delta or owners@delta array.
-func decodeRefs(raw json.RawMessage, acc *refAcc) error {
+func decodeRefs(raw json.RawMessage, acc *refAcc, t *refNumbers) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
@@ -274,13 +333,19 @@ func decodeRefs(raw json.RawMessage, acc *refAcc) error {
 	if err := json.Unmarshal(raw, &refs); err != nil {
 		return fmt.Errorf("members@delta: %w", err)
 	}
+	// Room for the whole array at once: a group's members mostly come in
+	// one array, and a log grown by append would hold a third more than
+	// it keeps until the round ends.
+	acc.log = slices.Grow(acc.log, len(refs))
 	for _, r := range refs {
 		if r.ID == "" {
 			continue
 		}
-		// One copy of each id however many groups it is a member of: a
-		// tenant's memberships outnumber its objects by far.
-		acc.add(refState{id: unique.Make(r.ID).Value(), typ: cloud.TypeFromOData(r.Type), added: len(r.Removed) == 0 || string(r.Removed) == "null"})
+		n, err := t.of(r.ID)
+		if err != nil {
+			return err
+		}
+		acc.add(n, cloud.TypeFromOData(r.Type), len(r.Removed) == 0 || string(r.Removed) == "null")
 	}
 	return nil
 }

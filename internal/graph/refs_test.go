@@ -30,13 +30,22 @@ func TestRefChangesKeepTheLastOfEach(t *testing.T) {
 		{"removed last", []change{{"a", u, true}, {"b", u, true}, {"a", u, false}},
 			[]cloud.ObjectRef{{ID: "b", Type: u}}, []cloud.ObjectRef{{ID: "a", Type: u}}},
 		{"a repeat", []change{{"a", u, true}, {"a", u, true}}, []cloud.ObjectRef{{ID: "a", Type: u}}, nil},
+		{"every kind, kept as packed", []change{{"u", cloud.TypeUnknown, true}, {"s", cloud.TypeServicePrincipal, true}, {"d", cloud.TypeDevice, false},
+			{"o", cloud.TypeOrgContact, true}, {"g", g, false}, {"v", u, true}},
+			[]cloud.ObjectRef{{ID: "u", Type: cloud.TypeUnknown}, {ID: "s", Type: cloud.TypeServicePrincipal}, {ID: "o", Type: cloud.TypeOrgContact}, {ID: "v", Type: u}},
+			[]cloud.ObjectRef{{ID: "d", Type: cloud.TypeDevice}, {ID: "g", Type: g}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var acc refAcc
+			ids := newRefNumbers()
 			for _, c := range tc.changes {
-				acc.add(refState(c))
+				n, err := ids.of(c.id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				acc.add(n, c.typ, c.added)
 			}
-			added, removed := acc.split()
+			added, removed := acc.split(&ids)
 			if !slices.Equal(added, tc.added) || !slices.Equal(removed, tc.removed) {
 				t.Errorf("added %v, removed %v; want %v, %v", added, removed, tc.added, tc.removed)
 			}
