@@ -137,7 +137,11 @@ func run(ctx context.Context, bin string, sc scenario, o options, log io.Writer)
 		defer dc.Close()
 		dcs = append(dcs, dc)
 	}
-	say("started %d identical DCs", len(dcs))
+	if len(dcs) == 1 {
+		say("started one DC (no raw import)")
+	} else {
+		say("started two identical DCs")
+	}
 	tool := dcs[0]
 	ou := "OU=Bench," + testdc.DelegatedOU
 	for _, dc := range dcs {

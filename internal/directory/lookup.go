@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -34,38 +36,14 @@ func (c *Client) Lookup(ctx context.Context, kind reconcile.KeyKind, base string
 	c.lookedUp.Add(int64(len(values)))
 	out := map[string]reconcile.ADObject{}
 	type term struct{ filter, value string }
-	var terms []term
-	for _, v := range values {
-		switch kind {
-		case reconcile.ByGUID:
-			b, err := GUIDBytes(v)
-			if err != nil {
-				continue
-			}
-			terms = append(terms, term{"(objectGUID=" + escapeBytes(b) + ")", v})
-		case reconcile.BySID:
-			b, err := SIDBytes(v)
-			if err != nil {
-				continue
-			}
-			terms = append(terms, term{"(objectSid=" + escapeBytes(b) + ")", v})
-		case reconcile.ByImmutableID:
-			b, err := base64.StdEncoding.DecodeString(v)
-			if err != nil || len(b) != 16 {
-				continue
-			}
-			terms = append(terms, term{"(|(mS-DS-ConsistencyGuid=" + escapeBytes(b) + ")(objectGUID=" + escapeBytes(b) + "))", v})
-		case reconcile.ByDN:
-			terms = append(terms, term{"(distinguishedName=" + ldap.EscapeFilter(v) + ")", v})
-		case reconcile.ByAnchor:
-			terms = append(terms, term{"(adminDescription=" + ldap.EscapeFilter(v) + ")", v})
-		case reconcile.BySAM:
-			terms = append(terms, term{"(sAMAccountName=" + ldap.EscapeFilter(v) + ")", v})
-		}
-	}
+	// The filters are made a batch at a time: a list of a large group's
+	// members would otherwise hold one filter string per member.
+	batch := make([]term, 0, lookupBatch)
 	attrs := []string{"objectGUID", "objectSid", "objectClass", "groupType", "mS-DS-ConsistencyGuid", "adminDescription", "isCriticalSystemObject", "sAMAccountName"}
-	for start := 0; start < len(terms); start += 50 {
-		batch := terms[start:min(start+50, len(terms))]
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
 		var f strings.Builder
 		f.WriteString("(|")
 		for _, t := range batch {
@@ -74,11 +52,11 @@ func (c *Client) Lookup(ctx context.Context, kind reconcile.KeyKind, base string
 		f.WriteString(")")
 		entries, err := search(ctx, base, ldap.ScopeWholeSubtree, f.String(), attrs)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, e := range entries {
 			o := reconcile.ADObject{DN: e.DN, GUID: GUIDString(e.GetRawAttributeValue("objectGUID")), SID: SIDString(e.GetRawAttributeValue("objectSid")),
-				Class: e.GetAttributeValues("objectClass"), Critical: strings.EqualFold(e.GetAttributeValue("isCriticalSystemObject"), "TRUE")}
+				Class: classes(e.GetAttributeValues("objectClass")), Critical: strings.EqualFold(e.GetAttributeValue("isCriticalSystemObject"), "TRUE")}
 			o.GroupType, _ = strconv.ParseInt(e.GetAttributeValue("groupType"), 10, 64)
 			// Map the entry back to the values it answers.
 			var keys []string
@@ -105,8 +83,67 @@ func (c *Client) Lookup(ctx context.Context, kind reconcile.KeyKind, base string
 				}
 			}
 		}
+		batch = batch[:0]
+		return nil
+	}
+	for _, v := range values {
+		var filter string
+		switch kind {
+		case reconcile.ByGUID:
+			b, err := GUIDBytes(v)
+			if err != nil {
+				continue
+			}
+			filter = "(objectGUID=" + escapeBytes(b) + ")"
+		case reconcile.BySID:
+			b, err := SIDBytes(v)
+			if err != nil {
+				continue
+			}
+			filter = "(objectSid=" + escapeBytes(b) + ")"
+		case reconcile.ByImmutableID:
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil || len(b) != 16 {
+				continue
+			}
+			filter = "(|(mS-DS-ConsistencyGuid=" + escapeBytes(b) + ")(objectGUID=" + escapeBytes(b) + "))"
+		case reconcile.ByDN:
+			filter = "(distinguishedName=" + ldap.EscapeFilter(v) + ")"
+		case reconcile.ByAnchor:
+			filter = "(adminDescription=" + ldap.EscapeFilter(v) + ")"
+		case reconcile.BySAM:
+			filter = "(sAMAccountName=" + ldap.EscapeFilter(v) + ")"
+		default:
+			continue
+		}
+		if batch = append(batch, term{filter, v}); len(batch) == lookupBatch {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// lookupBatch is how many values one search of Lookup ORs together.
+const lookupBatch = 50
+
+// classSets are the objectClass lists Lookup has returned, one copy of
+// each: every user of a domain has the same four.
+var classSets sync.Map // joined with NUL → []string
+
+// classes returns vs, or the equal list returned before. The list is
+// shared: it is never changed.
+func classes(vs []string) []string {
+	key := strings.Join(vs, "\x00")
+	if c, ok := classSets.Load(key); ok {
+		return c.([]string)
+	}
+	c, _ := classSets.LoadOrStore(key, slices.Clip(vs))
+	return c.([]string)
 }
 
 // GCURL is the global catalog the client searches the forest through:

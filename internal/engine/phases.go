@@ -261,12 +261,9 @@ func (e *Engine) selectWork(ctx context.Context, p *planning) error {
 	p.gr.Changes, p.ur.Changes = nil, nil
 	narrow(p.changes, otherwise)
 	// Members are listed by resolve, a slice of groups at a time.
-	p.decisions = policy.DecideSome(p.snap, e.policyOptions(p.en), map[string]bool{})
-	for _, d := range p.decisions {
-		if d.Desired != nil {
-			d.Desired.LetGoAttrs() // made again a slice at a time (reconcile)
-		}
-	}
+	po := e.policyOptions(p.en)
+	po.LetGoAttrs = true // made again a slice at a time (reconcile)
+	p.decisions = policy.DecideSome(p.snap, po, map[string]bool{})
 	if p.target != "" {
 		p.tr = newTrace(p.target, decisionOf(p.decisions, p.target))
 	}

@@ -184,24 +184,21 @@ func smtpOf(proxies []string) []string {
 // both carry (mail or proxy) is written on neither, and each says so; a
 // group whose primary address is taken this way is written without mail
 // attributes. Which group an address belongs to is for the cloud to settle.
-func uniqueAddresses(ds []Decision) {
+func uniqueAddresses(ds []Decision, addrs []addresses) {
 	owners := map[string][]int{}
-	for i, d := range ds {
-		if d.Desired == nil {
-			continue
-		}
-		for _, a := range smtpOf(d.Desired.Attrs["proxyAddresses"]) {
+	for i := range ds {
+		for _, a := range addrs[i].smtp {
 			owners[a] = append(owners[a], i)
 		}
 	}
-	addrs := make([]string, 0, len(owners))
+	shared := make([]string, 0, len(owners))
 	for a, is := range owners {
 		if len(is) > 1 {
-			addrs = append(addrs, a)
+			shared = append(shared, a)
 		}
 	}
-	sort.Strings(addrs)
-	for _, addr := range addrs {
+	sort.Strings(shared)
+	for _, addr := range shared {
 		is := owners[addr]
 		for _, i := range is {
 			d := &ds[i]
@@ -212,7 +209,13 @@ func uniqueAddresses(ds []Decision) {
 				}
 			}
 			d.Desired.shared = append(d.Desired.shared, addr)
-			switch dropShared(d.Desired.Attrs, addr) {
+			var field string
+			if d.Desired.Attrs != nil {
+				field = dropShared(d.Desired.Attrs, addr)
+			} else {
+				field = addrs[i].drop(addr) // let go: LoadAttrs takes it out
+			}
+			switch field {
 			case "mail":
 				d.Notes = append(d.Notes, Problem{CloudID: d.CloudID, Name: d.Name, Field: "mail",
 					Message: fmt.Sprintf("%s is also an address of group %s: the group is written without mail attributes", addr, strings.Join(others, ", "))})
@@ -222,6 +225,33 @@ func uniqueAddresses(ds []Decision) {
 			}
 		}
 	}
+}
+
+// addresses are a decided group's SMTP addresses (lower case) and its
+// primary one, what uniqueAddresses needs of its attributes, which may be
+// let go.
+type addresses struct {
+	smtp []string
+	mail string
+	// cleared: a shared primary address took every mail attribute.
+	cleared bool
+}
+
+func addressesOf(attrs map[string][]string) addresses {
+	return addresses{smtp: smtpOf(attrs["proxyAddresses"]), mail: first(attrs["mail"])}
+}
+
+// drop says which field dropShared takes addr from, on attributes it no
+// longer has: as dropShared does it.
+func (a *addresses) drop(addr string) string {
+	switch {
+	case a.cleared:
+		return ""
+	case strings.EqualFold(a.mail, addr):
+		a.cleared = true
+		return "mail"
+	}
+	return "proxyAddresses"
 }
 
 // dropShared takes addr, an address another group carries too, out of a

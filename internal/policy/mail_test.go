@@ -123,6 +123,22 @@ func TestUniqueAddresses(t *testing.T) {
 		got[d.CloudID] = d
 	}
 	madeAgain(t, ds)
+	// Decided with each group's attributes let go at once, the notes are
+	// the same, and so are the attributes made again.
+	lean := baseOpts
+	lean.LetGoAttrs = true
+	for i, d := range Decide(snap, lean) {
+		if d.Desired == nil || d.Desired.Attrs != nil {
+			t.Fatalf("%s: decided %+v, attributes kept", d.CloudID, d.Desired)
+		}
+		if !reflect.DeepEqual(d.Notes, ds[i].Notes) {
+			t.Errorf("%s: notes %+v, want %+v", d.CloudID, d.Notes, ds[i].Notes)
+		}
+		d.Desired.LoadAttrs()
+		if !reflect.DeepEqual(d.Desired.Attrs, ds[i].Desired.Attrs) {
+			t.Errorf("%s: made again as %v, decided %v", d.CloudID, d.Desired.Attrs, ds[i].Desired.Attrs)
+		}
+	}
 	if p := strings.Join(got[a.ID].Desired.Attrs["proxyAddresses"], "|"); p != "SMTP:marketing@contoso.com" {
 		t.Errorf("a: proxyAddresses %q", p)
 	}

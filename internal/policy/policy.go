@@ -75,6 +75,11 @@ type Options struct {
 	// into its original AD group (writeback.source_of_authority: in_place).
 	InPlace bool
 	Scope   Scope
+	// LetGoAttrs lets each group's attributes go as soon as it is decided
+	// (LetGoAttrs), for a planner that makes them again a slice at a time
+	// (LoadAttrs): a tenant's attributes are never all held, not even
+	// while the groups are decided.
+	LetGoAttrs bool
 }
 
 // Scope narrows which groups are written back, after the rules of the
@@ -281,11 +286,20 @@ func DecideSome(snap *cloud.Snapshot, o Options, only map[string]bool) []Decisio
 	}
 	sort.Strings(ids)
 	out := make([]Decision, 0, len(ids))
+	addrs := make([]addresses, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, scope(snap.Groups[id], snap, &o))
+		d := scope(snap.Groups[id], snap, &o)
+		var a addresses
+		if d.Desired != nil {
+			a = addressesOf(d.Desired.Attrs)
+			if o.LetGoAttrs {
+				d.Desired.LetGoAttrs()
+			}
+		}
+		out, addrs = append(out, d), append(addrs, a)
 	}
 	inScope := written(out)
-	uniqueAddresses(out)
+	uniqueAddresses(out, addrs)
 	for i := range out {
 		d := out[i].Desired
 		if n := snap.Groups[out[i].CloudID].Members.Len(); d != nil && o.MemberLimit > 0 && n > o.MemberLimit {
