@@ -5,17 +5,18 @@ import (
 	"iter"
 	"slices"
 	"strings"
+	"unique"
 )
 
 // Refs is a set of references (a group's members or owners): each object
-// id once, with its kind, kept sorted by id. It takes 17 bytes a reference
-// (a string header and a kind byte; the ids themselves are shared, one
-// string per object however many groups hold it), where a map took about
-// 45: a tenant's memberships outnumber everything else the snapshot
-// holds. The zero value is an empty set. In JSON it is an object, id to
-// kind, as the map it replaces was.
+// id once, with its kind, kept sorted by id. It takes 9 bytes a reference
+// (a handle to the id, interned by package unique, and a kind byte): every
+// membership of one object shares one copy of its id, whether it was read
+// from Graph or from the state, and a tenant's memberships outnumber
+// everything else the snapshot holds. The zero value is an empty set. In
+// JSON it is an object, id to kind, as the map it replaces was.
 type Refs struct {
-	ids   []string
+	ids   []unique.Handle[string]
 	kinds []ObjectType
 }
 
@@ -41,7 +42,9 @@ func (s Refs) Len() int { return len(s.ids) }
 // IsZero reports whether the set is empty (json's omitzero).
 func (s Refs) IsZero() bool { return len(s.ids) == 0 }
 
-func (s Refs) find(id string) (int, bool) { return slices.BinarySearch(s.ids, id) }
+func (s Refs) find(id string) (int, bool) {
+	return slices.BinarySearchFunc(s.ids, id, func(h unique.Handle[string], id string) int { return strings.Compare(h.Value(), id) })
+}
 
 // Get returns the kind of id, and whether the set holds it.
 func (s Refs) Get(id string) (ObjectType, bool) {
@@ -64,7 +67,7 @@ func (s *Refs) Set(id string, t ObjectType) {
 		s.kinds[i] = t
 		return
 	}
-	s.ids, s.kinds = slices.Insert(s.ids, i, id), slices.Insert(s.kinds, i, t)
+	s.ids, s.kinds = slices.Insert(s.ids, i, unique.Make(id)), slices.Insert(s.kinds, i, t)
 }
 
 // Delete removes id, if the set holds it.
@@ -77,8 +80,8 @@ func (s *Refs) Delete(id string) {
 // All yields each id and its kind, in id order.
 func (s Refs) All() iter.Seq2[string, ObjectType] {
 	return func(yield func(string, ObjectType) bool) {
-		for i, id := range s.ids {
-			if !yield(id, s.kinds[i]) {
+		for i, h := range s.ids {
+			if !yield(h.Value(), s.kinds[i]) {
 				return
 			}
 		}
@@ -88,8 +91,8 @@ func (s Refs) All() iter.Seq2[string, ObjectType] {
 // List returns the references in id order.
 func (s Refs) List() []ObjectRef {
 	out := make([]ObjectRef, len(s.ids))
-	for i, id := range s.ids {
-		out[i] = ObjectRef{ID: id, Type: s.kinds[i]}
+	for i, h := range s.ids {
+		out[i] = ObjectRef{ID: h.Value(), Type: s.kinds[i]}
 	}
 	return out
 }
@@ -99,11 +102,12 @@ func (s Refs) List() []ObjectRef {
 func (s Refs) Minus(t Refs) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		j := 0
-		for _, id := range s.ids {
-			for j < len(t.ids) && t.ids[j] < id {
+		for _, h := range s.ids {
+			id := h.Value()
+			for j < len(t.ids) && t.ids[j].Value() < id {
 				j++
 			}
-			if j < len(t.ids) && t.ids[j] == id {
+			if j < len(t.ids) && t.ids[j] == h {
 				continue
 			}
 			if !yield(id) {
@@ -161,17 +165,17 @@ func (s *Refs) Apply(added, removed []ObjectRef) {
 			grow++
 		}
 	}
-	out := Refs{ids: make([]string, 0, len(s.ids)+grow), kinds: make([]ObjectType, 0, len(s.ids)+grow)}
+	out := Refs{ids: make([]unique.Handle[string], 0, len(s.ids)+grow), kinds: make([]ObjectType, 0, len(s.ids)+grow)}
 	i := 0
 	for _, c := range ch {
-		for ; i < len(s.ids) && s.ids[i] < c.ID; i++ {
+		for ; i < len(s.ids) && s.ids[i].Value() < c.ID; i++ {
 			out.ids, out.kinds = append(out.ids, s.ids[i]), append(out.kinds, s.kinds[i])
 		}
-		if i < len(s.ids) && s.ids[i] == c.ID {
+		if i < len(s.ids) && s.ids[i].Value() == c.ID {
 			i++ // replaced or removed
 		}
 		if c.add {
-			out.ids, out.kinds = append(out.ids, c.ID), append(out.kinds, c.Type)
+			out.ids, out.kinds = append(out.ids, unique.Make(c.ID)), append(out.kinds, c.Type)
 		}
 	}
 	out.ids, out.kinds = append(out.ids, s.ids[i:]...), append(out.kinds, s.kinds[i:]...)
@@ -183,14 +187,14 @@ func (s *Refs) Apply(added, removed []ObjectRef) {
 func (s Refs) MarshalJSON() ([]byte, error) {
 	b := make([]byte, 0, len(s.ids)*48+2)
 	b = append(b, '{')
-	for i, id := range s.ids {
+	for i, h := range s.ids {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if plain(id) {
+		if id := h.Value(); plain(id) {
 			b = append(append(append(b, '"'), id...), '"')
 		} else {
-			k, err := json.Marshal(id)
+			k, err := json.Marshal(h.Value())
 			if err != nil {
 				return nil, err
 			}
@@ -229,7 +233,8 @@ func (s *Refs) UnmarshalJSON(b []byte) error {
 }
 
 // readRefs reads {"id":"kind",...} with no escapes, whitespace or
-// repeated id, ids in order; ok is false for anything else.
+// repeated id, ids in order; ok is false for anything else. The ids are
+// interned: none keeps the input.
 func readRefs(in string) (r Refs, ok bool) {
 	if in == "null" {
 		return Refs{}, true
@@ -242,7 +247,7 @@ func readRefs(in string) (r Refs, ok bool) {
 		return Refs{}, true
 	}
 	n := strings.Count(body, ",") + 1
-	r = Refs{ids: make([]string, 0, n), kinds: make([]ObjectType, 0, n)}
+	r = Refs{ids: make([]unique.Handle[string], 0, n), kinds: make([]ObjectType, 0, n)}
 	str := func() (string, bool) {
 		if len(body) < 2 || body[0] != '"' {
 			return "", false
@@ -265,10 +270,10 @@ func readRefs(in string) (r Refs, ok bool) {
 		}
 		body = body[1:]
 		kind, ok := str()
-		if !ok || (len(r.ids) > 0 && r.ids[len(r.ids)-1] >= id) {
+		if !ok || (len(r.ids) > 0 && r.ids[len(r.ids)-1].Value() >= id) {
 			return Refs{}, false
 		}
-		r.ids, r.kinds = append(r.ids, id), append(r.kinds, typeNamed(kind))
+		r.ids, r.kinds = append(r.ids, unique.Make(id)), append(r.kinds, typeNamed(kind))
 		if body == "" {
 			return r, true
 		}

@@ -6,7 +6,9 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"unsafe"
 )
 
 // Refs behaves as the map it replaced, whatever the changes: a few made in
@@ -113,6 +115,24 @@ func TestRefsRead(t *testing.T) {
 		if err := json.Unmarshal([]byte(in), &r); err == nil {
 			t.Errorf("%s: read as %v", in, r.List())
 		}
+	}
+}
+
+// Every membership of one object shares one copy of its id, whether the
+// sets were read from the state or made from Graph's references: a
+// snapshot loaded from the state holds each id once, not once a group.
+func TestRefsShareTheirIDs(t *testing.T) {
+	var a, b Refs
+	if err := json.Unmarshal([]byte(`{"3f2b1c4d-0000-4a5b-8c6d-000000000001":"user","x":"group"}`), &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(`{"3f2b1c4d-0000-4a5b-8c6d-000000000001":"user"}`), &b); err != nil {
+		t.Fatal(err)
+	}
+	c := RefsOf(ObjectRef{ID: strings.Clone("3f2b1c4d-0000-4a5b-8c6d-000000000001"), Type: TypeUser})
+	ida, idb, idc := a.List()[0].ID, b.List()[0].ID, c.List()[0].ID
+	if ida != idb || unsafe.StringData(ida) != unsafe.StringData(idb) || unsafe.StringData(ida) != unsafe.StringData(idc) {
+		t.Error("one id is held in several copies")
 	}
 }
 
