@@ -18,10 +18,7 @@ import (
 // in the cloud is one LDAP modify.
 func TestCIScenarioCounts(t *testing.T) {
 	testdc.Need(t, testdc.Available)
-	dir := t.TempDir()
-	if out, err := exec.Command("go", "build", "-o", dir+"/", "../groupwriteback").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v: %s", err, out)
-	}
+	bin := buildTool(t)
 	sc := scenarios["ci"]
 	// The DCs run at half a CPU, as DC_CPU=0.5 runs them, where the kernel
 	// lets this process limit them: the limit holds through a whole
@@ -31,7 +28,7 @@ func TestCIScenarioCounts(t *testing.T) {
 		t.Logf("the DCs run unlimited: %v", err)
 		o.dcCPU = 0
 	}
-	r, err := run(context.Background(), dir+"/groupwriteback", sc, o, io.Discard)
+	r, err := run(context.Background(), bin, sc, o, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,12 +51,9 @@ func TestCIScenarioCounts(t *testing.T) {
 // figures are measured, no raw import is run.
 func TestFirstOnlyStopsAfterTheFirstWriteback(t *testing.T) {
 	testdc.Need(t, testdc.Available)
-	dir := t.TempDir()
-	if out, err := exec.Command("go", "build", "-o", dir+"/", "../groupwriteback").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v: %s", err, out)
-	}
+	bin := buildTool(t)
 	sc := scenarios["ci"]
-	r, err := run(context.Background(), dir+"/groupwriteback", sc, options{firstOnly: true}, io.Discard)
+	r, err := run(context.Background(), bin, sc, options{firstOnly: true}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,4 +63,14 @@ func TestFirstOnlyStopsAfterTheFirstWriteback(t *testing.T) {
 	if r.RawImport != 0 || r.RawDCCPU != 0 || r.NoChange != 0 || r.OneMember != 0 {
 		t.Errorf("ran past the first writeback: raw import %v, no-change %v, one member %v", r.RawImport, r.NoChange, r.OneMember)
 	}
+}
+
+// buildTool builds groupwriteback for a scenario to run.
+func buildTool(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", dir+"/", "../groupwriteback").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
+	}
+	return dir + "/groupwriteback"
 }

@@ -129,7 +129,11 @@ func run(ctx context.Context, bin string, sc scenario, o options, log io.Writer)
 	defer os.RemoveAll(work)
 	opts := testdc.Options{Users: sc.Users}
 	dcs := []*testdc.DC{}
-	for range 2 - btoi(sc.PlanOnly || o.firstOnly) {
+	n := 2 // the tool's, and the raw import's
+	if sc.PlanOnly || o.firstOnly {
+		n = 1
+	}
+	for range n {
 		dc, err := testdc.Start(ctx, opts)
 		if err != nil {
 			return nil, err
@@ -484,13 +488,6 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "%-36s %12d %14s %8s %s\n", "  LDAP writes", r.OneMemberWrites, "", "", "1")
 	fmt.Fprintf(w, "%-36s %12s\n", "  the DC's CPU", r.OneMemberDCCPU.Round(time.Millisecond))
 	fmt.Fprintf(w, "%-36s %12s\n", "  the tool's own CPU", r.OneMemberToolCPU.Round(time.Millisecond))
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }

@@ -49,7 +49,7 @@ func writeJSON(w io.Writer, v any) error {
 		bw.WriteString("\n  ")
 		bw.Write(key)
 		bw.WriteString(": ")
-		if l, ok := f.Interface().(opList); ok {
+		if l, ok := f.Interface().(elements); ok {
 			if err := writeElements(bw, l.each, put); err != nil {
 				return err
 			}
@@ -78,6 +78,12 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	bw.WriteString("}\n")
 	return bw.Flush()
+}
+
+// elements is a list field that yields its elements rather than holding
+// them (opList): writeJSON writes them as they come.
+type elements interface {
+	each(func(any) error) error
 }
 
 // writeElements writes the elements each yields as an indented JSON list,

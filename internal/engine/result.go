@@ -134,14 +134,12 @@ type Result struct {
 // read back from the file they were written to as they were planned, for
 // a plan made to be shown. It stops at the first error fn returns.
 func (r *Result) EachOp(fn func(reconcile.Op) error) error {
-	ops := r.Plan.Ops
 	if r.spool != nil {
 		if err := r.spool.each(fn); err != nil {
 			return err
 		}
-		ops = ops[r.spool.n:]
 	}
-	for _, op := range ops {
+	for _, op := range r.unspooled() {
 		if err := fn(op); err != nil {
 			return err
 		}
@@ -152,13 +150,12 @@ func (r *Result) EachOp(fn func(reconcile.Op) error) error {
 // eachOpJSON is EachOp with each operation as json.Marshal writes it: a
 // spooled one is copied as it was spooled, not read and written again.
 func (r *Result) eachOpJSON(fn func([]byte) error) error {
-	ops := r.Plan.Ops
 	if r.spool != nil {
 		if err := r.spool.eachJSON(fn); err != nil {
 			return err
 		}
-		ops = ops[r.spool.n:]
 	}
+	ops := r.unspooled()
 	for i := range ops {
 		b, err := json.Marshal(&ops[i])
 		if err != nil {
@@ -169,6 +166,15 @@ func (r *Result) eachOpJSON(fn func([]byte) error) error {
 		}
 	}
 	return nil
+}
+
+// unspooled are the operations the result holds whole: those after the
+// spooled ones (kept thinned at the front of Plan.Ops), or all of them.
+func (r *Result) unspooled() []reconcile.Op {
+	if r.spool == nil {
+		return r.Plan.Ops
+	}
+	return r.Plan.Ops[r.spool.n:]
 }
 
 // Close lets go of what the result holds outside memory (the file of a

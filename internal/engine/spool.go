@@ -54,20 +54,13 @@ func (s *opSpool) add(ops []reconcile.Op) error {
 
 // each calls fn with every operation spooled, in order.
 func (s *opSpool) each(fn func(reconcile.Op) error) error {
-	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("engine: spool the plan's operations: %w", err)
-	}
-	dec := json.NewDecoder(bufio.NewReaderSize(io.NewSectionReader(s.f, 0, 1<<62), 1<<16))
-	for i := 0; i < s.n; i++ {
+	return s.eachJSON(func(line []byte) error {
 		var op reconcile.Op
-		if err := dec.Decode(&op); err != nil {
-			return fmt.Errorf("engine: read the plan's operations back (operation %d of %d): %w", i+1, s.n, err)
+		if err := json.Unmarshal(line, &op); err != nil {
+			return fmt.Errorf("engine: read the plan's operations back: %w", err)
 		}
-		if err := fn(op); err != nil {
-			return err
-		}
-	}
-	return nil
+		return fn(op)
+	})
 }
 
 // eachJSON calls fn with every operation spooled, in order, as
