@@ -1,5 +1,7 @@
 package cloud
 
+import "slices"
+
 // Field names one property of a Group or User that a delta item carried.
 // Graph leaves out properties that did not change (with Prefer:
 // return=minimal) or were never set, so a delta says which fields it has.
@@ -78,15 +80,55 @@ func NewSnapshot() *Snapshot {
 // group that exists, so groups it does not mention are dropped.
 func (s *Snapshot) ApplyGroups(full bool, deltas []GroupDelta) { s.applyGroups(full, deltas, false) }
 
+// MemberDelta is what one round changed in the members of a group the
+// snapshot held before it: Removed taken out, then Added put in (an id in
+// both is a member).
+type MemberDelta struct {
+	Added, Removed []ObjectRef
+}
+
+// then is the change m followed by removed, then added: one change of
+// the same effect.
+func (m MemberDelta) then(added, removed []ObjectRef) MemberDelta {
+	if len(m.Added)+len(m.Removed) == 0 {
+		return MemberDelta{Added: added, Removed: removed}
+	}
+	gone := map[string]bool{}
+	for _, r := range removed {
+		gone[r.ID] = true
+	}
+	out := MemberDelta{Removed: append(slices.Clone(m.Removed), removed...)}
+	for _, r := range m.Added {
+		if !gone[r.ID] {
+			out.Added = append(out.Added, r)
+		}
+	}
+	out.Added = append(out.Added, added...)
+	return out
+}
+
 // TakeGroups is ApplyGroups that takes the round's member and owner lists:
 // each delta's are let go once applied, so that a full round of a large
-// tenant is not held twice (as lists, and as the snapshot's sets).
-func (s *Snapshot) TakeGroups(full bool, deltas []GroupDelta) { s.applyGroups(full, deltas, true) }
+// tenant is not held twice (as lists, and as the snapshot's sets). It
+// returns, for a round that is not full, the member changes of each group
+// the snapshot held before and still holds: what a state saves as the
+// rows they change, rather than comparing the whole member list with what
+// it stored (and what a group whose members were loaded in part must be
+// saved from). A group the round made anew is not in it.
+func (s *Snapshot) TakeGroups(full bool, deltas []GroupDelta) map[string]MemberDelta {
+	return s.applyGroups(full, deltas, true)
+}
 
-func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) {
+func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) map[string]MemberDelta {
+	var members map[string]MemberDelta
 	if full {
 		s.Groups = make(map[string]*Group, len(deltas))
+	} else if take {
+		members = map[string]MemberDelta{}
 	}
+	// Groups the round made anew (new, restored) are described whole: no
+	// member changes are kept for them, whatever else the round says.
+	anew := map[string]bool{}
 	for i := range deltas {
 		d := &deltas[i]
 		switch d.Removed {
@@ -108,6 +150,12 @@ func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) {
 			// it in full, so nothing from before carries over.
 			g = &Group{ID: d.ID}
 			s.Groups[d.ID] = g
+			anew[d.ID] = true
+			delete(members, d.ID)
+		} else if members != nil && !anew[d.ID] {
+			// A group named twice (never, from Graph, which merges a
+			// group's pages; possible from a caller) keeps both changes.
+			members[d.ID] = members[d.ID].then(d.MembersAdded, d.MembersRemoved)
 		}
 		applyGroupFields(g, d)
 		g.Members.Apply(d.MembersAdded, d.MembersRemoved)
@@ -116,6 +164,7 @@ func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) {
 			d.MembersAdded, d.MembersRemoved, d.OwnersAdded, d.OwnersRemoved = nil, nil, nil, nil
 		}
 	}
+	return members
 }
 
 func applyGroupFields(g *Group, d *GroupDelta) {

@@ -3,6 +3,7 @@ package cloud
 import (
 	"encoding/json"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -147,5 +148,52 @@ func TestObjectTypeText(t *testing.T) {
 		if got := TypeFromOData(s); got != want {
 			t.Errorf("TypeFromOData(%q) = %v, want %v", s, got, want)
 		}
+	}
+}
+
+// TakeGroups returns the member changes of every group the snapshot held
+// before a round that is not full and still holds, as one change however
+// often the round names it; not those of a group the round made anew (new
+// or restored: a state compares its members whole).
+func TestTakeGroupsReturnsMemberDeltas(t *testing.T) {
+	u := func(id string) ObjectRef { return ObjectRef{ID: id, Type: TypeUser} }
+	base := func() *Snapshot {
+		s := NewSnapshot()
+		s.ApplyGroups(true, []GroupDelta{{ID: "held", MembersAdded: []ObjectRef{u("u1"), u("u2")}}, {ID: "soft"}, {ID: "twice"}, {ID: "gone"}, {ID: "quiet"}})
+		s.ApplyGroups(false, []GroupDelta{{ID: "soft", Removed: SoftDeleted}})
+		return s
+	}
+	round := []GroupDelta{
+		{ID: "held", MembersAdded: []ObjectRef{u("u3")}, MembersRemoved: []ObjectRef{u("u1")}},
+		{ID: "new", MembersAdded: []ObjectRef{u("u1")}},
+		{ID: "new", MembersAdded: []ObjectRef{u("u2")}},
+		{ID: "soft", MembersAdded: []ObjectRef{u("u2")}},
+		{ID: "twice", MembersAdded: []ObjectRef{u("u1"), u("u2")}},
+		{ID: "twice", MembersAdded: []ObjectRef{u("u3")}, MembersRemoved: []ObjectRef{u("u1")}},
+		{ID: "gone", Removed: HardDeleted},
+		{ID: "quiet", Values: Group{DisplayName: "Quiet"}, Present: GroupDisplayName},
+	}
+	got := base().TakeGroups(false, slices.Clone(round))
+	want := map[string]MemberDelta{
+		"held":  {Added: []ObjectRef{u("u3")}, Removed: []ObjectRef{u("u1")}},
+		"twice": {Added: []ObjectRef{u("u2"), u("u3")}, Removed: []ObjectRef{u("u1")}},
+		"quiet": {},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("a delta round's member changes: %+v, want %+v", got, want)
+	}
+	// Applied to what the snapshot held, each change gives the members
+	// the round gave.
+	s := base()
+	s.ApplyGroups(false, slices.Clone(round))
+	for id, d := range got {
+		held := base().Groups[id].Members
+		held.Apply(d.Added, d.Removed)
+		if !reflect.DeepEqual(held.List(), s.Groups[id].Members.List()) {
+			t.Errorf("%s: its change gives %v, the round %v", id, held.List(), s.Groups[id].Members.List())
+		}
+	}
+	if got := base().TakeGroups(true, slices.Clone(round)); got != nil {
+		t.Errorf("a full round's member changes: %+v, want none", got)
 	}
 }

@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"encoding/json"
+	"errors"
 	"iter"
 	"slices"
 	"strings"
@@ -15,10 +16,27 @@ import (
 // from Graph or from the state, and a tenant's memberships outnumber
 // everything else the snapshot holds. The zero value is an empty set. In
 // JSON it is an object, id to kind, as the map it replaces was.
+//
+// A set may be loaded in part (InPart): it then holds only some of its
+// references, and counts the others. A state loads a large group that way
+// when a cycle plans it from its member changes alone.
 type Refs struct {
 	ids   []unique.Handle[string]
 	kinds []ObjectType
+	// hidden are the references of a set loaded in part it does not hold.
+	hidden int
 }
+
+// InPart returns a set loaded in part: the references held, and how many
+// more there are.
+func InPart(held Refs, more int) Refs {
+	held.hidden = max(more, 0)
+	return held
+}
+
+// Partial reports whether the set holds only some of its references: what
+// it says of the ids it holds is true, but it cannot list them all.
+func (s Refs) Partial() bool { return s.hidden > 0 }
 
 // RefsOf returns the set of refs (the last kind of an id listed twice).
 func RefsOf(refs ...ObjectRef) Refs {
@@ -36,11 +54,12 @@ func RefsFrom(m map[string]ObjectType) Refs {
 	return RefsOf(refs...)
 }
 
-// Len is the number of references.
-func (s Refs) Len() int { return len(s.ids) }
+// Len is the number of references (those a set loaded in part does not
+// hold too).
+func (s Refs) Len() int { return len(s.ids) + s.hidden }
 
 // IsZero reports whether the set is empty (json's omitzero).
-func (s Refs) IsZero() bool { return len(s.ids) == 0 }
+func (s Refs) IsZero() bool { return s.Len() == 0 }
 
 func (s Refs) find(id string) (int, bool) {
 	return slices.BinarySearchFunc(s.ids, id, func(h unique.Handle[string], id string) int { return strings.Compare(h.Value(), id) })
@@ -70,6 +89,26 @@ func (s *Refs) Set(id string, t ObjectType) {
 	s.ids, s.kinds = slices.Insert(s.ids, i, unique.Make(id)), slices.Insert(s.kinds, i, t)
 }
 
+// Clip lets go of the room a set built by Append grew beyond its size.
+func (s *Refs) Clip() {
+	if cap(s.ids) > len(s.ids) {
+		s.ids, s.kinds = slices.Clone(s.ids), slices.Clone(s.kinds)
+	}
+}
+
+// ErrPartial: a set loaded in part cannot be listed whole.
+var ErrPartial = errors.New("cloud: a member list loaded in part cannot be listed whole")
+
+// Append adds id, as Set does, at the end when it sorts after every id the
+// set holds: a set read in id order is built without a search.
+func (s *Refs) Append(id string, t ObjectType) {
+	if n := len(s.ids); n == 0 || s.ids[n-1].Value() < id {
+		s.ids, s.kinds = append(s.ids, unique.Make(id)), append(s.kinds, t)
+		return
+	}
+	s.Set(id, t)
+}
+
 // Delete removes id, if the set holds it.
 func (s *Refs) Delete(id string) {
 	if i, ok := s.find(id); ok {
@@ -77,7 +116,8 @@ func (s *Refs) Delete(id string) {
 	}
 }
 
-// All yields each id and its kind, in id order.
+// All yields each id held and its kind, in id order (of a set loaded in
+// part, those it holds).
 func (s Refs) All() iter.Seq2[string, ObjectType] {
 	return func(yield func(string, ObjectType) bool) {
 		for i, h := range s.ids {
@@ -165,7 +205,7 @@ func (s *Refs) Apply(added, removed []ObjectRef) {
 			grow++
 		}
 	}
-	out := Refs{ids: make([]unique.Handle[string], 0, len(s.ids)+grow), kinds: make([]ObjectType, 0, len(s.ids)+grow)}
+	out := Refs{ids: make([]unique.Handle[string], 0, len(s.ids)+grow), kinds: make([]ObjectType, 0, len(s.ids)+grow), hidden: s.hidden}
 	i := 0
 	for _, c := range ch {
 		for ; i < len(s.ids) && s.ids[i].Value() < c.ID; i++ {
@@ -185,6 +225,9 @@ func (s *Refs) Apply(added, removed []ObjectRef) {
 // MarshalJSON writes the set as an object, id to kind, in id order (as
 // encoding/json writes a map, escapes included).
 func (s Refs) MarshalJSON() ([]byte, error) {
+	if s.Partial() {
+		return nil, ErrPartial
+	}
 	b := make([]byte, 0, len(s.ids)*48+2)
 	b = append(b, '{')
 	for i, h := range s.ids {

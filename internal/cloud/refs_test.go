@@ -2,9 +2,11 @@ package cloud
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -167,5 +169,46 @@ func TestRefsMinus(t *testing.T) {
 		if got := slices.Collect(tc.s.Minus(tc.t)); !slices.Equal(got, tc.want) {
 			t.Errorf("%v − %v = %v, want %v", tc.s.List(), tc.t.List(), got, tc.want)
 		}
+	}
+}
+
+// Append keeps the set sorted and each id once, in or out of order.
+func TestRefsAppend(t *testing.T) {
+	for _, order := range [][]string{{"a", "b", "c"}, {"c", "a", "b"}, {"b", "b", "a", "c"}} {
+		var s Refs
+		for _, id := range order {
+			s.Append(id, TypeUser)
+		}
+		s.Append("b", TypeGroup)
+		if got := s.List(); !reflect.DeepEqual(got, []ObjectRef{{"a", TypeUser}, {"b", TypeGroup}, {"c", TypeUser}}) {
+			t.Errorf("appended %v: %v", order, got)
+		}
+	}
+}
+
+// A set loaded in part counts what it does not hold, keeps counting it
+// through changes, and refuses to be written out as if it were whole.
+func TestRefsInPart(t *testing.T) {
+	s := InPart(RefsOf(ObjectRef{"g1", TypeGroup}, ObjectRef{"u1", TypeUser}), 1000)
+	if !s.Partial() || s.Len() != 1002 || !s.Has("u1") || s.Has("u2") {
+		t.Fatalf("loaded in part: partial %v, len %d", s.Partial(), s.Len())
+	}
+	s.Apply([]ObjectRef{{"u2", TypeUser}}, []ObjectRef{{"u1", TypeUser}})
+	if s.Len() != 1002 || !s.Has("u2") || s.Has("u1") || !s.Partial() {
+		t.Errorf("after a change: len %d, partial %v, %v", s.Len(), s.Partial(), s.List())
+	}
+	var many []ObjectRef
+	for i := range 100 {
+		many = append(many, ObjectRef{ID: fmt.Sprintf("n%03d", i), Type: TypeUser})
+	}
+	s.Apply(many, nil) // merged in one pass
+	if s.Len() != 1102 || !s.Partial() {
+		t.Errorf("after a large change: len %d, partial %v", s.Len(), s.Partial())
+	}
+	if _, err := json.Marshal(struct{ M Refs }{s}); !errors.Is(err, ErrPartial) {
+		t.Errorf("written out: %v, want ErrPartial", err)
+	}
+	if whole := InPart(RefsOf(ObjectRef{"u1", TypeUser}), 0); whole.Partial() || whole.Len() != 1 {
+		t.Errorf("a set with nothing more is whole: partial %v, len %d", whole.Partial(), whole.Len())
 	}
 }

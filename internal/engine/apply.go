@@ -243,7 +243,7 @@ func (e *Engine) saveCloud(ctx context.Context, a *applying) error {
 		links = f.kept // the next cycle reads every other change again
 	}
 	return e.store.SaveCloud(context.WithoutCancel(ctx), state.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full,
-		ChangedGroups: f.changedGroups, ChangedUsers: f.changedUsers, Links: links})
+		ChangedGroups: f.changedGroups, ChangedUsers: f.changedUsers, Members: f.memberDeltas, Links: links})
 }
 
 // startRun records the run (unless Run started it before it planned).

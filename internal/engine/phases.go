@@ -66,6 +66,7 @@ type planning struct {
 	gr                          *cloud.GroupRound
 	ur                          *cloud.UserRound
 	changedGroups, changedUsers []string
+	memberDeltas                map[string]cloud.MemberDelta
 	// left are the groups left pending, failed or held by earlier cycles.
 	left []state.GroupStatus
 	// releases are the admins' releases of held removals that stand;
@@ -215,8 +216,8 @@ func (e *Engine) readCloud(ctx context.Context, p *planning) error {
 	if p.o.Full {
 		p.before = fingerprints(p.snap)
 	}
-	p.changes = byChanges(p.snap, p.gr)        // read before the round is applied
-	p.snap.TakeGroups(p.gr.Full, p.gr.Changes) // its member lists are read above, not after
+	p.changes = byChanges(p.snap, p.gr)                         // read before the round is applied
+	p.memberDeltas = p.snap.TakeGroups(p.gr.Full, p.gr.Changes) // its member lists are read above, not after
 	p.snap.ApplyUsers(p.ur.Full, p.ur.Changes)
 	if err := e.confirmRemovedUsers(ctx, p.snap, p.ur.Changes); err != nil {
 		return err
@@ -321,6 +322,9 @@ func (e *Engine) findOriginals(ctx context.Context, p *planning) error {
 // new to the cycle's plan by changes, one left failed, one whose AD copy
 // must be read whole.
 func (e *Engine) completeMembers(ctx context.Context, p *planning) error {
+	if err := e.wholeLists(ctx, p); err != nil {
+		return err
+	}
 	var missing []string
 	for _, d := range p.work {
 		g := p.snap.Groups[d.CloudID]
@@ -346,6 +350,46 @@ func (e *Engine) completeMembers(ctx context.Context, p *planning) error {
 	for id, g := range more.Groups {
 		if p.snap.Groups[id] == nil {
 			p.snap.Groups[id] = g
+		}
+	}
+	return nil
+}
+
+// wholeLists loads the whole member list of each group of the work whose
+// list was loaded in part (a bare group of a delta cycle) and that is
+// planned in full after all, with the round's member changes applied
+// again, and its member users.
+func (e *Engine) wholeLists(ctx context.Context, p *planning) error {
+	var ids []string
+	for _, d := range p.work {
+		if g := p.snap.Groups[d.CloudID]; g != nil && g.Members.Partial() && p.changes[d.CloudID] == nil {
+			ids = append(ids, d.CloudID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	more, _, err := e.store.LoadPart(ctx, state.Part{Groups: ids})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		whole := more.Groups[id]
+		if whole == nil || whole.Members.Partial() {
+			return fmt.Errorf("engine: load the members of group %s: the state no longer holds them whole", id)
+		}
+		d := p.memberDeltas[id]
+		whole.Members.Apply(d.Added, d.Removed)
+		p.snap.Groups[id].Members = whole.Members
+	}
+	for uid, u := range more.Users {
+		if p.snap.Users[uid] == nil {
+			p.snap.Users[uid] = u
+		}
+	}
+	for gid, g := range more.Groups {
+		if p.snap.Groups[gid] == nil {
+			p.snap.Groups[gid] = g
 		}
 	}
 	return nil
@@ -592,7 +636,7 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 	// written a moment after they were planned.
 	out := e.newPlan(res, p.actual, p.originals, written, state.Links{Groups: p.gr.DeltaLink, Users: p.ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
 	out.fresh = &freshState{snap: snap, gr: p.gr, ur: p.ur, changedGroups: append(p.changedGroups, p.behaviourRead...), changedUsers: p.changedUsers,
-		actual: p.actual, work: p.work, notWritten: notWritten, releases: p.releases}
+		memberDeltas: p.memberDeltas, actual: p.actual, work: p.work, notWritten: notWritten, releases: p.releases}
 	if p.target != "" {
 		out.fresh.oneGroup, out.fresh.kept = true, p.kept
 	}

@@ -70,8 +70,11 @@ type freshState struct {
 	gr                          *cloud.GroupRound
 	ur                          *cloud.UserRound
 	changedGroups, changedUsers []string
-	actual                      []reconcile.ADGroup
-	work                        []policy.Decision
+	// memberDeltas are the member changes of the changed groups the
+	// state held (saved as the rows they change).
+	memberDeltas map[string]cloud.MemberDelta
+	actual       []reconcile.ADGroup
+	work         []policy.Decision
 	// notWritten counts, for the groups planned from their changes, their
 	// members not written, by reason (the plan lists only those changed).
 	notWritten map[string]map[string]int

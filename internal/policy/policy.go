@@ -383,8 +383,14 @@ func (s Scope) excludes(g *cloud.Group, k Kind) string {
 	return ""
 }
 
-// memberRefs lists g's members with the keys that find each in AD.
+// memberRefs lists g's members with the keys that find each in AD. A
+// list loaded in part is never listed: written as the group's members, it
+// would remove the others from AD. The engine loads a group's whole list
+// before it plans the group in full; reaching here without it is a bug.
 func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool, keys keyTable) []MemberRef {
+	if g.Members.Partial() {
+		panic(fmt.Sprintf("policy: the members of group %s are listed from a list loaded in part", g.ID))
+	}
 	refs := make([]MemberRef, 0, g.Members.Len())
 	for id, typ := range g.Members.All() {
 		r := cloud.ObjectRef{ID: id, Type: typ}

@@ -23,7 +23,11 @@ type CloudUpdate struct {
 	// only the ids in ChangedGroups (ChangedUsers) are written or removed.
 	FullGroups, FullUsers       bool
 	ChangedGroups, ChangedUsers []string
-	Links                       Links
+	// Members are the member changes of changed groups the state held
+	// before (cloud.Snapshot.TakeGroups): saved as the rows they change.
+	// A changed group not in it has its members compared with the state's.
+	Members map[string]cloud.MemberDelta
+	Links   Links
 	// Pending are groups to mark pending: the next cycle works on them even
 	// if Graph reports no change, so a crash loses nothing.
 	Pending map[string]string // cloud id → name

@@ -90,13 +90,19 @@ func (e *Export) Validate() error {
 				return &BadRowError{Row: row, Why: "the id is not an Entra object id"}
 			}
 			var obj struct {
-				ID string `json:"id"`
+				ID      string            `json:"id"`
+				Members map[string]string `json:"members"`
 			}
 			if err := json.Unmarshal(raw, &obj); err != nil {
 				return &BadRowError{Row: row, Why: "not a JSON object: " + err.Error()}
 			}
 			if !strings.EqualFold(obj.ID, id) {
 				return &BadRowError{Row: row, Why: fmt.Sprintf("it holds the object %q", obj.ID)}
+			}
+			for m := range obj.Members {
+				if !cloudIDPattern.MatchString(m) {
+					return &BadRowError{Row: row, Why: fmt.Sprintf("member %q is not an Entra object id", m)}
+				}
 			}
 		}
 	}

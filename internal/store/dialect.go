@@ -79,6 +79,12 @@ func (d *dialect) bind(q string) string {
 
 // conn is a database or a transaction that binds queries for its dialect:
 // the store's code writes ? and runs on both engines.
+// querier runs statements: a conn, or a tx (under its own context).
+type querier interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
 type conn struct {
 	c interface {
 		ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
@@ -64,11 +65,42 @@ func (s *Store) Export(ctx context.Context) (*state.Export, error) {
 		}},
 	}
 	for _, st := range steps {
-		if err := eachRow(ctx, tx, st.q, st.scan); err != nil {
+		if err := eachRow(ctx, tx, st.q, nil, st.scan); err != nil {
 			return nil, fmt.Errorf("store: export: %w", err)
 		}
 	}
+	if err := exportMembers(ctx, tx, e.Groups); err != nil {
+		return nil, fmt.Errorf("store: export: %w", err)
+	}
 	return e, nil
+}
+
+// exportMembers puts each group's members back in its object, where an
+// export has always carried them (and an import takes them from).
+func exportMembers(ctx context.Context, tx *tx, groups map[string]json.RawMessage) error {
+	members := map[string]*cloud.Refs{}
+	if err := loadAllMembers(ctx, tx, func(id string) *cloud.Refs {
+		if _, ok := groups[id]; !ok {
+			return nil
+		}
+		members[id] = &cloud.Refs{}
+		return members[id]
+	}); err != nil {
+		return err
+	}
+	for id, refs := range members {
+		var g cloud.Group
+		if err := json.Unmarshal(groups[id], &g); err != nil {
+			return &DamagedRowError{Table: "cloud_groups", Key: id, Column: "data", Err: err}
+		}
+		g.Members = *refs
+		b, err := json.Marshal(&g)
+		if err != nil {
+			return err
+		}
+		groups[id] = b
+	}
+	return nil
 }
 
 // putRaw puts each raw object with its id.
@@ -91,8 +123,9 @@ func rawInto(m map[string]json.RawMessage) func(*sql.Rows) error {
 	}
 }
 
-func eachRow(ctx context.Context, tx *tx, q string, scan func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, q)
+// eachRow runs q with args and hands each row to scan.
+func eachRow(ctx context.Context, db querier, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -197,8 +230,11 @@ func (s *Store) importInto(ctx context.Context, tx *tx, e *state.Export) (err er
 	if err != nil {
 		return fmt.Errorf("store: import: %w", err)
 	}
-	// The member index and the UPNs are the snapshot's, made again here.
-	if err := backfillMembers(ctx, tx); err != nil {
+	// The members rows and the UPNs are the snapshot's, made again here.
+	if err := splitMembers(ctx, tx); err != nil {
+		return fmt.Errorf("store: import: %w", err)
+	}
+	if err := backfillUPNs(ctx, tx); err != nil {
 		return fmt.Errorf("store: import: %w", err)
 	}
 	return nil

@@ -13,95 +13,293 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
-// saveMembers keeps cloud_members, which groups each cloud object is a
-// member of, in step with the groups about to be saved: rebuilt whole
-// when full, else, for each changed group, the memberships it lost
-// removed and those it gained added (compared with the group stored, so
-// that one member added to a large group is one row). Rows are written
-// in the table's key order: a b-tree filled in order is filled fast.
-func saveMembers(ctx context.Context, tx *tx, full bool, changed []string, groups map[string]*cloud.Group) error {
-	if full {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM cloud_members"); err != nil {
-			return fmt.Errorf("store: clear cloud_members: %w", err)
-		}
-		byMember := map[string][]string{}
-		for id, g := range groups {
-			for m := range g.Members.All() {
-				byMember[m] = append(byMember[m], id)
+// saveMembers keeps cloud_members, each group's members a row each, in
+// step with the groups about to be saved: rebuilt whole when full; else,
+// for each changed group, the rows its member changes name (u.Members)
+// or, for a group without them, the rows it lost and gained against the
+// state's (none, for a group whose members were loaded in part). One member added to a large group is one row written. Rows are
+// written in the table's key order: a b-tree filled in order is filled
+// fast.
+func saveMembers(ctx context.Context, tx *tx, u state.CloudUpdate) error {
+	groups := u.Snapshot.Groups
+	if u.FullGroups {
+		for _, q := range []string{"DELETE FROM cloud_members", "DROP INDEX cloud_members_member"} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("store: clear cloud_members: %w", err)
 			}
 		}
-		return putMembers(ctx, tx, byMember)
+		put := memberRows(ctx, tx)
+		for _, id := range slices.Sorted(maps.Keys(groups)) {
+			if groups[id].Members.Partial() {
+				return fmt.Errorf("store: save group %s: %w", id, cloud.ErrPartial)
+			}
+			for m, kind := range groups[id].Members.All() {
+				if err := put.add(id, m, kind.String()); err != nil {
+					return err
+				}
+			}
+		}
+		if err := put.flush(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, memberIndex); err != nil {
+			return fmt.Errorf("store: index cloud_members: %w", err)
+		}
+		return nil
 	}
-	ids := unique(changed)
-	stored, err := storedMembers(ctx, tx, ids)
-	if err != nil {
+	var gone, compare []string
+	put := memberRows(ctx, tx)
+	for _, id := range slices.Sorted(slices.Values(unique(u.ChangedGroups))) {
+		d, ok := u.Members[id]
+		switch {
+		case groups[id] == nil:
+			gone = append(gone, id)
+		case ok:
+			// Removed first, then added: an id in both is a member.
+			removed := make([]string, 0, len(d.Removed))
+			for _, r := range d.Removed {
+				removed = append(removed, r.ID)
+			}
+			if err := deleteMembers(ctx, tx, id, removed); err != nil {
+				return err
+			}
+			for m, kind := range cloud.RefsOf(d.Added...).All() {
+				if err := put.add(id, m, kind.String()); err != nil {
+					return err
+				}
+			}
+		case groups[id].Members.Partial():
+			// Loaded in part, and no member changes: its members did not
+			// change (a change is made by a round, which gives them).
+		default:
+			compare = append(compare, id)
+		}
+	}
+	if err := eachIn(ctx, tx, "DELETE FROM cloud_members WHERE group_id IN", gone, nil); err != nil {
 		return err
 	}
-	gained := map[string][]string{}
-	for _, id := range ids {
-		var now cloud.Refs
-		if g, ok := groups[id]; ok {
-			now = g.Members
+	stored := map[string]*cloud.Refs{}
+	if err := loadMembers(ctx, tx, compare, func(id string) *cloud.Refs {
+		if stored[id] == nil {
+			stored[id] = &cloud.Refs{}
 		}
-		// Both sets are sorted by id: a walk of each against the other
-		// finds what was lost and what was gained.
-		was := stored[id]
-		for m := range was.Minus(now) {
-			if err := deleteMembership(ctx, tx, m, id); err != nil {
-				return err
-			}
-		}
-		for m := range now.Minus(was) {
-			gained[m] = append(gained[m], id)
-		}
+		return stored[id]
+	}); err != nil {
+		return err
 	}
-	return putMembers(ctx, tx, gained)
-}
-
-// putMembers writes the memberships of byMember (member → groups), in key
-// order.
-func putMembers(ctx context.Context, tx *tx, byMember map[string][]string) error {
-	put := newRows(ctx, tx, "cloud_members", []string{"member_id", "group_id"}, " ON CONFLICT DO NOTHING")
-	for _, m := range slices.Sorted(maps.Keys(byMember)) {
-		gs := byMember[m]
-		slices.Sort(gs)
-		for _, g := range slices.Compact(gs) {
-			if err := put.add(m, g); err != nil {
-				return err
+	for _, id := range compare {
+		var was cloud.Refs
+		if r := stored[id]; r != nil {
+			was = *r
+		}
+		now := groups[id].Members
+		if err := deleteMembers(ctx, tx, id, slices.Collect(was.Minus(now))); err != nil {
+			return err
+		}
+		for m, kind := range now.All() {
+			if k, ok := was.Get(m); !ok || k != kind {
+				if err := put.add(id, m, kind.String()); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return put.flush()
 }
 
-func deleteMembership(ctx context.Context, tx *tx, member, group string) error {
-	if _, err := tx.ExecContext(ctx, "DELETE FROM cloud_members WHERE member_id = ? AND group_id = ?", member, group); err != nil {
-		return fmt.Errorf("store: remove from cloud_members: %w", err)
+// memberRows writes rows of cloud_members (group, member, kind), a kind
+// changed where the row is there.
+func memberRows(ctx context.Context, tx *tx) *rows {
+	return newRows(ctx, tx, "cloud_members", []string{"group_id", "member_id", "kind"}, " ON CONFLICT(group_id, member_id) DO UPDATE SET kind = excluded.kind")
+}
+
+// deleteMembers deletes the rows of group's members.
+func deleteMembers(ctx context.Context, tx *tx, group string, members []string) error {
+	for start := 0; start < len(members); start += batchRows {
+		part := members[start:min(start+batchRows, len(members))]
+		args := make([]any, 0, len(part)+1)
+		args = append(args, group)
+		for _, m := range part {
+			args = append(args, m)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM cloud_members WHERE group_id = ? AND member_id IN (?"+strings.Repeat(", ?", len(part)-1)+")", args...); err != nil {
+			return fmt.Errorf("store: remove from cloud_members: %w", err)
+		}
 	}
 	return nil
 }
 
-// storedMembers are the members of the groups ids as the state holds them.
-func storedMembers(ctx context.Context, tx *tx, ids []string) (map[string]cloud.Refs, error) {
-	out := map[string]cloud.Refs{}
-	err := loadByID(ctx, tx.conn, "cloud_groups", ids, func(id string, g *cloud.Group) {
-		out[id] = g.Members
-	})
-	return out, err
+// loadMembers reads the member rows of the groups ids into the set into
+// gives for each group (nil: skip its rows), in the table's order (a set
+// read in id order is built without a search).
+func loadMembers(ctx context.Context, db querier, ids []string, into func(group string) *cloud.Refs) error {
+	return readMembers(ctx, db, false, slices.Sorted(slices.Values(ids)), into)
 }
 
-// backfillMembers fills cloud_members and the users' UPNs from the
-// snapshot a state of an earlier version holds.
-func backfillMembers(ctx context.Context, tx *tx) error {
+// loadAllMembers is loadMembers of every group.
+func loadAllMembers(ctx context.Context, db querier, into func(group string) *cloud.Refs) error {
+	return readMembers(ctx, db, true, nil, into)
+}
+
+func readMembers(ctx context.Context, db querier, all bool, ids []string, into func(group string) *cloud.Refs) error {
+	var (
+		last string
+		set  *cloud.Refs
+		read bool
+	)
+	scan := func(r *sql.Rows) error {
+		var group, member, kind string
+		if err := r.Scan(&group, &member, &kind); err != nil {
+			return err
+		}
+		if !read || group != last {
+			if set != nil {
+				set.Clip()
+			}
+			last, set, read = group, into(group), true
+		}
+		if set != nil {
+			var t cloud.ObjectType
+			_ = t.UnmarshalText([]byte(kind)) // an unknown kind reads as unknown, as in JSON
+			set.Append(member, t)
+		}
+		return nil
+	}
+	const q = "SELECT group_id, member_id, kind FROM cloud_members"
+	var err error
+	if all {
+		err = eachRow(ctx, db, q+" ORDER BY group_id, member_id", nil, scan)
+	} else {
+		// In key order, so that each batch reads the table in order.
+		err = eachIn(ctx, db, q+" WHERE group_id IN", ids, scan)
+	}
+	if set != nil {
+		set.Clip()
+	}
+	return err
+}
+
+// loadGroups decodes the groups ids with their members.
+func loadGroups(ctx context.Context, db querier, ids []string, put func(id string, g *cloud.Group)) error {
+	got := map[string]*cloud.Group{}
+	if err := loadByID(ctx, db, "cloud_groups", ids, func(id string, g *cloud.Group) { got[id] = g }); err != nil {
+		return err
+	}
+	return withMembers(ctx, db, got, false, put)
+}
+
+// loadBareGroups decodes the groups ids, each with its members loaded in
+// part (cloud.InPart): those that are not users, and those of known; the
+// others only counted. A group of 250,000 member users planned from one
+// member's change reads one count, not 250,000 rows.
+func loadBareGroups(ctx context.Context, db querier, ids, known []string, put func(id string, g *cloud.Group)) error {
+	got := map[string]*cloud.Group{}
+	if err := loadByID(ctx, db, "cloud_groups", ids, func(id string, g *cloud.Group) { got[id] = g }); err != nil {
+		return err
+	}
+	if len(got) == 0 {
+		return nil
+	}
+	ids = slices.Sorted(maps.Keys(got))
+	counts := map[string]int{}
+	if err := eachIn(ctx, db, "SELECT group_id, COUNT(*) FROM cloud_members WHERE group_id IN (?...) GROUP BY group_id", ids, func(r *sql.Rows) error {
+		var id string
+		var n int
+		err := r.Scan(&id, &n)
+		counts[id] = n
+		return err
+	}); err != nil {
+		return err
+	}
+	held := map[string]*cloud.Refs{}
+	for id := range got {
+		held[id] = &cloud.Refs{}
+	}
+	scan := func(r *sql.Rows) error {
+		var group, member, kind string
+		if err := r.Scan(&group, &member, &kind); err != nil {
+			return err
+		}
+		if set := held[group]; set != nil {
+			var t cloud.ObjectType
+			_ = t.UnmarshalText([]byte(kind))
+			set.Append(member, t)
+		}
+		return nil
+	}
+	if err := eachIn(ctx, db, "SELECT group_id, member_id, kind FROM cloud_members WHERE group_id IN (?...) AND kind <> '"+cloud.TypeUser.String()+"'", ids, scan); err != nil {
+		return err
+	}
+	if err := eachIn(ctx, db, "SELECT group_id, member_id, kind FROM cloud_members WHERE member_id IN", slices.Sorted(slices.Values(known)), scan); err != nil {
+		return err
+	}
+	for id, g := range got {
+		g.Members = cloud.InPart(*held[id], counts[id]-held[id].Len())
+		put(id, g)
+	}
+	return nil
+}
+
+// loadAllGroups decodes every group with its members.
+func loadAllGroups(ctx context.Context, db querier, put func(id string, g *cloud.Group)) error {
+	got := map[string]*cloud.Group{}
+	if err := loadAll(ctx, db, "cloud_groups", func(id string, g *cloud.Group) { got[id] = g }); err != nil {
+		return err
+	}
+	return withMembers(ctx, db, got, true, put)
+}
+
+// withMembers reads the members of the groups got (of every group stored,
+// when all) and hands each group to put.
+func withMembers(ctx context.Context, db querier, got map[string]*cloud.Group, all bool, put func(id string, g *cloud.Group)) error {
+	into := func(id string) *cloud.Refs {
+		if g := got[id]; g != nil {
+			return &g.Members
+		}
+		return nil // the rows of a group not stored: never written so
+	}
+	var err error
+	if all {
+		err = loadAllMembers(ctx, db, into)
+	} else if len(got) > 0 {
+		err = loadMembers(ctx, db, slices.Collect(maps.Keys(got)), into)
+	}
+	if err != nil {
+		return err
+	}
+	for id, g := range got {
+		put(id, g)
+	}
+	return nil
+}
+
+// encodeGroup is a group's row: its members are cloud_members' rows.
+func encodeGroup(g *cloud.Group) ([]byte, error) {
+	bare := *g
+	bare.Members = cloud.Refs{}
+	return json.Marshal(&bare)
+}
+
+// splitMembers moves the members the groups' rows hold (a state of an
+// earlier version, an import) to cloud_members, and writes the rows
+// again without them.
+func splitMembers(ctx context.Context, tx *tx) error {
 	groups := map[string]*cloud.Group{}
-	if err := loadAll(ctx, tx.conn, "cloud_groups", func(id string, g *cloud.Group) { groups[id] = g }); err != nil {
+	if err := loadAll(ctx, tx, "cloud_groups", func(id string, g *cloud.Group) { groups[id] = g }); err != nil {
 		return err
 	}
-	if err := saveMembers(ctx, tx, true, nil, groups); err != nil {
+	snap := &cloud.Snapshot{Groups: groups}
+	if err := saveMembers(ctx, tx, state.CloudUpdate{Snapshot: snap, FullGroups: true}); err != nil {
 		return err
 	}
+	return saveObjects(ctx, tx, "cloud_groups", true, nil, groups, groupColumns)
+}
+
+// backfillUPNs fills the users' UPNs, for the console's member search,
+// from the snapshot a state of an earlier version holds.
+func backfillUPNs(ctx context.Context, tx *tx) error {
 	upns := map[string]string{}
-	if err := loadAll(ctx, tx.conn, "cloud_users", func(id string, u *cloud.User) { upns[id] = strings.ToLower(u.UserPrincipalName) }); err != nil {
+	if err := loadAll(ctx, tx, "cloud_users", func(id string, u *cloud.User) { upns[id] = strings.ToLower(u.UserPrincipalName) }); err != nil {
 		return err
 	}
 	for id, upn := range upns {
@@ -136,22 +334,32 @@ func (s *Store) LoadPart(ctx context.Context, q state.Part) (*cloud.Snapshot, st
 	for _, id := range parents {
 		want[id] = true
 	}
-	if err := loadByID(ctx, s.db.conn, "cloud_groups", slices.Collect(maps.Keys(want)), func(id string, g *cloud.Group) { snap.Groups[id] = g }); err != nil {
-		return nil, links, err
-	}
 	bare := map[string]bool{}
 	for _, id := range q.Bare {
-		bare[id] = true
+		bare[id] = want[id]
 	}
 	for _, id := range parents {
 		delete(bare, id) // a parent of a changed object is compared in full
 	}
+	var whole, inPart []string
+	for id := range want {
+		if bare[id] {
+			inPart = append(inPart, id)
+		} else {
+			whole = append(whole, id)
+		}
+	}
+	put := func(id string, g *cloud.Group) { snap.Groups[id] = g }
+	if err := loadGroups(ctx, s.db.conn, whole, put); err != nil {
+		return nil, links, err
+	}
+	if err := loadBareGroups(ctx, s.db.conn, inPart, slices.Concat(q.Members, q.Named), put); err != nil {
+		return nil, links, err
+	}
 	objects := map[string]bool{}
-	for id, g := range snap.Groups {
-		for m, kind := range g.Members.All() {
-			if !bare[id] || kind != cloud.TypeUser {
-				objects[m] = true
-			}
+	for _, g := range snap.Groups {
+		for m := range g.Members.All() {
+			objects[m] = true
 		}
 	}
 	for _, id := range slices.Concat(q.Members, q.Named) {
@@ -171,14 +379,14 @@ func (s *Store) LoadPart(ctx context.Context, q state.Part) (*cloud.Snapshot, st
 			groups = append(groups, id)
 		}
 	}
-	if err := loadByID(ctx, s.db.conn, "cloud_groups", groups, func(id string, g *cloud.Group) { snap.Groups[id] = g }); err != nil {
+	if err := loadGroups(ctx, s.db.conn, groups, func(id string, g *cloud.Group) { snap.Groups[id] = g }); err != nil {
 		return nil, links, err
 	}
 	return snap, links, nil
 }
 
 // loadByID decodes the rows of table whose ids are given.
-func loadByID[T any](ctx context.Context, db conn, table string, ids []string, put func(id string, v *T)) error {
+func loadByID[T any](ctx context.Context, db querier, table string, ids []string, put func(id string, v *T)) error {
 	type row struct {
 		id   string
 		data []byte
@@ -202,29 +410,40 @@ func loadByID[T any](ctx context.Context, db conn, table string, ids []string, p
 
 // inBatches runs query (ending in "IN") on ids, batchRows at a time, and
 // scans every row.
-func inBatches[T any](ctx context.Context, db conn, query string, ids []string, scan func(*sql.Rows) (T, error)) ([]T, error) {
+func inBatches[T any](ctx context.Context, db querier, query string, ids []string, scan func(*sql.Rows) (T, error)) ([]T, error) {
 	var out []T
+	err := eachIn(ctx, db, query, ids, func(r *sql.Rows) error {
+		v, err := scan(r)
+		out = append(out, v)
+		return err
+	})
+	return out, err
+}
+
+// eachIn runs query (ending in "IN", or holding "IN (?...)") on ids,
+// batchRows at a time, and hands each row to scan (nil: a statement that
+// returns none).
+func eachIn(ctx context.Context, db querier, query string, ids []string, scan func(*sql.Rows) error) error {
 	for start := 0; start < len(ids); start += batchRows {
 		part := ids[start:min(start+batchRows, len(ids))]
 		args := make([]any, len(part))
 		for i, id := range part {
 			args[i] = id
 		}
-		rows, err := db.QueryContext(ctx, query+" (?"+strings.Repeat(", ?", len(part)-1)+")", args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: %s: %w", query, err)
+		list := "(?" + strings.Repeat(", ?", len(part)-1) + ")"
+		q := query + " " + list
+		if strings.Contains(query, "(?...)") {
+			q = strings.Replace(query, "(?...)", list, 1)
 		}
-		for rows.Next() {
-			v, err := scan(rows)
-			if err != nil {
-				rows.Close()
-				return nil, err
+		if scan == nil {
+			if _, err := db.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("store: %s: %w", query, err)
 			}
-			out = append(out, v)
+			continue
 		}
-		if err := rows.Close(); err != nil {
-			return nil, err
+		if err := eachRow(ctx, db, q, args, scan); err != nil {
+			return fmt.Errorf("store: %s: %w", query, err)
 		}
 	}
-	return out, nil
+	return nil
 }

@@ -84,11 +84,25 @@ var schema = []string{
 	 ALTER TABLE cloud_users ADD COLUMN upn TEXT NOT NULL DEFAULT '';
 	 CREATE INDEX cloud_users_upn ON cloud_users(upn);
 	 ALTER TABLE group_status ADD COLUMN sam TEXT NOT NULL DEFAULT '';`,
+	// Each group's members are rows of cloud_members, with their kind,
+	// and no longer a list in the group's row (splitMembers moves them):
+	// one member added to a group of 250,000 is one row written, not the
+	// whole list again. Keyed by group, so that a group's members are
+	// read in order; the member's index finds a member's groups.
+	`DROP TABLE cloud_members;
+	 CREATE TABLE cloud_members (group_id TEXT NOT NULL, member_id TEXT NOT NULL, kind TEXT NOT NULL,
+	   PRIMARY KEY (group_id, member_id)){WITHOUT ROWID};
+	 ` + memberIndex + `;`,
 }
+
+// memberIndex finds a member's groups. A full save drops it and makes it
+// again (saveMembers): filled row by row, in the table's order, it is
+// filled in random order, and slows as it outgrows the page cache.
+const memberIndex = "CREATE INDEX cloud_members_member ON cloud_members(member_id, group_id)"
 
 // backfills fill what a migration adds from what the state holds, in the
 // migrating transaction: by the version that adds it.
-var backfills = map[int]func(context.Context, *tx) error{9: backfillMembers}
+var backfills = map[int]func(context.Context, *tx) error{9: backfillUPNs, 10: splitMembers}
 
 // inTypes is the schema in one engine's types.
 func inTypes(r *strings.Replacer) []string {
@@ -312,7 +326,7 @@ func (s *Store) LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Links, er
 	if err != nil {
 		return nil, links, err
 	}
-	if err := loadAll(ctx, s.db.conn, "cloud_groups", func(id string, g *cloud.Group) { snap.Groups[id] = g }); err != nil {
+	if err := loadAllGroups(ctx, s.db.conn, func(id string, g *cloud.Group) { snap.Groups[id] = g }); err != nil {
 		return nil, links, err
 	}
 	if err := loadAll(ctx, s.db.conn, "cloud_users", func(id string, u *cloud.User) { snap.Users[id] = u }); err != nil {
@@ -360,7 +374,7 @@ func (s *Store) LoadHead(ctx context.Context) (*cloud.Snapshot, state.Links, err
 // loadAll decodes every row of table and hands each object to put. Rows
 // are decoded by as many workers as there are CPUs while SQLite reads on:
 // a large tenant's snapshot is hundreds of thousands of rows.
-func loadAll[T any](ctx context.Context, db conn, table string, put func(id string, v *T)) error {
+func loadAll[T any](ctx context.Context, db querier, table string, put func(id string, v *T)) error {
 	rows, err := db.QueryContext(ctx, "SELECT id, data FROM "+table)
 	if err != nil {
 		return fmt.Errorf("store: load %s: %w", table, err)
@@ -442,12 +456,12 @@ func (s *Store) ForgetLinks(ctx context.Context) error {
 // transaction: after a crash, either all of it or none of it is there.
 func (s *Store) SaveCloud(ctx context.Context, u state.CloudUpdate) error {
 	return s.write(ctx, "save the cloud's state", func(tx *tx) error {
-		// The member index first: it compares the groups stored with
-		// the groups saved.
-		if err := saveMembers(ctx, tx, u.FullGroups, u.ChangedGroups, u.Snapshot.Groups); err != nil {
+		// The members first: a changed group without its member changes
+		// is compared with the members stored.
+		if err := saveMembers(ctx, tx, u); err != nil {
 			return err
 		}
-		if err := saveObjects(ctx, tx, "cloud_groups", u.FullGroups, u.ChangedGroups, u.Snapshot.Groups, nil); err != nil {
+		if err := saveObjects(ctx, tx, "cloud_groups", u.FullGroups, u.ChangedGroups, u.Snapshot.Groups, groupColumns); err != nil {
 			return err
 		}
 		if err := saveObjects(ctx, tx, "cloud_users", u.FullUsers, u.ChangedUsers, u.Snapshot.Users, userColumns); err != nil {
@@ -474,14 +488,18 @@ func (s *Store) SaveCloud(ctx context.Context, u state.CloudUpdate) error {
 }
 
 // columns are a table's columns beside id and data, each with its value
-// for an object.
+// for an object, and how an object is written in data (nil: as JSON).
 type columns[T any] struct {
 	names  []string
 	values func(*T) []any
+	encode func(*T) ([]byte, error)
 }
 
 // userColumns: a user's UPN, lower case, for the console's member search.
 var userColumns = &columns[cloud.User]{names: []string{"upn"}, values: func(u *cloud.User) []any { return []any{strings.ToLower(u.UserPrincipalName)} }}
+
+// groupColumns: a group without its members (cloud_members holds them).
+var groupColumns = &columns[cloud.Group]{encode: encodeGroup}
 
 // saveObjects writes objects to table: all of them (replacing the table)
 // when full, else those in changed, removing the ones objs no longer has.
@@ -495,12 +513,16 @@ func saveObjects[T any](ctx context.Context, tx *tx, table string, full bool, ch
 		}
 	}
 	put := newRows(ctx, tx, table, cols, tail)
+	encode := func(v *T) ([]byte, error) { return json.Marshal(v) }
+	if extra != nil && extra.encode != nil {
+		encode = extra.encode
+	}
 	add := func(id string, v *T) error {
-		b, err := json.Marshal(v)
+		b, err := encode(v)
 		if err != nil {
 			return fmt.Errorf("store: save %s %s: %w", table, id, err)
 		}
-		if extra != nil {
+		if extra != nil && extra.values != nil {
 			return put.add(append([]any{id, b}, extra.values(v)...)...)
 		}
 		return put.add(id, b)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
@@ -41,10 +42,11 @@ func TestMigrationsAndReopen(t *testing.T) {
 }
 
 // TestUpgradeFromVersion3: a state file of the release before leases
-// (schema version 3, with data) opens at version 9 (the leases, then the
+// (schema version 3, with data) opens at version 10 (the leases, then the
 // releases of held deletes, the console's indexes, audited releases,
-// kinds, and the member index), its data kept and its snapshot's members
-// indexed, and takes a lease.
+// kinds, the member index, and members as rows), its data kept, its
+// groups' members moved out of their rows into cloud_members, and takes
+// a lease.
 func TestUpgradeFromVersion3(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "state.db")
@@ -66,7 +68,7 @@ func TestUpgradeFromVersion3(t *testing.T) {
 	raw.Close()
 	s := open(t, path)
 	var v int
-	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 9 {
+	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 10 {
 		t.Fatalf("user_version %d after the upgrade, %v", v, err)
 	}
 	if got, err := s.Meta(ctx, "config"); got != "kept" || err != nil {
@@ -74,6 +76,14 @@ func TestUpgradeFromVersion3(t *testing.T) {
 	}
 	if rows, n, err := s.Inventory(ctx, state.InventoryQuery{Text: "ann@contoso.com"}); err != nil || n != 1 || rows[0].CloudID != "g1" {
 		t.Fatalf("a member's groups after the upgrade: %+v %d %v", rows, n, err)
+	}
+	var data string
+	if err := s.db.raw.QueryRow("SELECT data FROM cloud_groups WHERE id = 'g1'").Scan(&data); err != nil || data != `{"id":"g1","displayName":"Team","writebackConfiguration":{}}` {
+		t.Fatalf("the group's row after the upgrade: %s, %v; want it without its members", data, err)
+	}
+	snap, _, err := s.LoadCloud(ctx)
+	if err != nil || snap.Groups["g1"].DisplayName != "Team" || snap.Groups["g1"].Members.Len() != 1 || func() bool { k, ok := snap.Groups["g1"].Members.Get("u1"); return !ok || k != cloud.TypeUser }() {
+		t.Fatalf("the snapshot after the upgrade: %+v, %v; want g1 with its member u1", snap.Groups["g1"], err)
 	}
 	if l, err := s.AcquireLease(ctx, state.WriterLease, "a/1", time.Minute); err != nil || l.Token != 1 {
 		t.Fatalf("a lease on the upgraded state: %+v, %v", l, err)

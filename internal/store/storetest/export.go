@@ -35,6 +35,9 @@ func testImportRefuses(t *testing.T, open func(t *testing.T) Store) {
 		{"a secret", "meta secret.plan", func(e *state.Export) { e.Meta["secret.plan"] = "00" }},
 		{"a delta link elsewhere", "deltaLinks.groups", func(e *state.Export) { e.Links.Groups = "http://graph.example/delta" }},
 		{"a group that is another", "groups[g1]", func(e *state.Export) { e.Groups["g1"] = json.RawMessage(`{"id":"g2"}`) }},
+		{"a member that is no object id", "groups[g1]", func(e *state.Export) {
+			e.Groups["g1"] = json.RawMessage(`{"id":"g1","members":{"u1":"user","CN=Admin,DC=x":"user"}}`)
+		}},
 		{"an operation of no run", "operations[0]", func(e *state.Export) { e.Operations[0].RunID = 9 }},
 		{"an unknown action", "operations[0]", func(e *state.Export) { e.Operations[0].Action = "grant" }},
 		{"a run that ends first", "runs[0]", func(e *state.Export) { e.Runs[0].Finished = e.Runs[0].Started.Add(-time.Hour) }},
@@ -80,6 +83,11 @@ func testExportImport(t *testing.T, open func(t *testing.T) Store) {
 	exp, err := a.Export(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A group's members are in its object, as exports have always
+	// carried them, wherever the state keeps them.
+	if g := string(exp.Groups["g1"]); !strings.Contains(g, `"members":{"u1":"user"}`) {
+		t.Errorf("the exported g1 is %s; want its member u1 in it", g)
 	}
 	b, err := json.Marshal(exp)
 	if err != nil {

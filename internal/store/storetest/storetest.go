@@ -8,6 +8,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -69,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"InventorySearchesAndPages", testInventory},
 		{"InventoryFindsAMembersGroups", testMemberSearch},
 		{"LoadPartLoadsWhatChangesConcern", testLoadPart},
+		{"MemberChangesSavedAsRows", testMemberRows},
 		{"LeaseHandsOverWithNewToken", testLease},
 		{"FenceRefusesWritesOfALostLease", testFence},
 		{"Instances", testInstances},
@@ -455,6 +457,102 @@ func testLoadPart(t *testing.T, s Store) {
 		if strings.Join(groups, " ") != tc.groups || strings.Join(users, " ") != tc.users || links.Groups != "g-link" {
 			t.Errorf("LoadPart(%v, %v, %v) = groups %v, users %v, %+v; want %s and %s", tc.ids, tc.members, tc.named, groups, users, links, tc.groups, tc.users)
 		}
+	}
+	// A bare group's members are loaded in part: its member groups and
+	// the members named, the rest counted.
+	part, _, err := s.LoadPart(ctx, state.Part{Groups: []string{"B"}, Bare: []string{"B"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := part.Groups["B"].Members; !b.Partial() || b.Len() != 2 || !b.Has("C") || b.Has("u2") {
+		t.Errorf("a bare group's members: partial %v, %d, %v; want C held, u2 counted", b.Partial(), b.Len(), b.List())
+	}
+	part, _, err = s.LoadPart(ctx, state.Part{Groups: []string{"B"}, Bare: []string{"B"}, Named: []string{"u2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := part.Groups["B"].Members; b.Partial() || b.Len() != 2 || !hasKind(b, "u2", cloud.TypeUser) {
+		t.Errorf("a bare group with its members named: partial %v, %v; want both held", b.Partial(), b.List())
+	}
+	// Loaded in part, saved without member changes: its members stay.
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: part, ChangedGroups: []string{"B"}}); err != nil {
+		t.Fatal(err)
+	}
+	bare, _, _ := s.LoadPart(ctx, state.Part{Groups: []string{"B"}, Bare: []string{"B"}})
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: bare, ChangedGroups: []string{"B"}}); err != nil {
+		t.Fatal(err)
+	}
+	if whole, _, err := s.LoadCloud(ctx); err != nil || whole.Groups["B"].Members.Len() != 2 || !whole.Groups["B"].Members.Has("u2") {
+		t.Errorf("after saving B loaded in part: %v, %v; want its two members", whole.Groups["B"].Members.List(), err)
+	}
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: bare, FullGroups: true}); !errors.Is(err, cloud.ErrPartial) {
+		t.Errorf("a full save of a group loaded in part: %v, want ErrPartial", err)
+	}
+}
+
+// testMemberRows: a changed group's members are saved from its member
+// changes when the update carries them (the rows they name, whatever the
+// snapshot's list says), else compared with what the state holds (kinds
+// too); a group removed takes its members with it.
+func testMemberRows(t *testing.T, s Store) {
+	ctx := context.Background()
+	refs := func(kinds map[string]cloud.ObjectType) cloud.Refs { return cloud.RefsFrom(kinds) }
+	u, g := cloud.TypeUser, cloud.TypeGroup
+	snap := cloud.NewSnapshot()
+	snap.Groups["A"] = &cloud.Group{ID: "A", DisplayName: "A", Members: refs(map[string]cloud.ObjectType{"u1": u, "u2": u, "u3": u, "C": g})}
+	snap.Groups["B"] = &cloud.Group{ID: "B", DisplayName: "B", Members: refs(map[string]cloud.ObjectType{"u1": u, "u2": u})}
+	snap.Groups["C"] = &cloud.Group{ID: "C", DisplayName: "C", Members: refs(map[string]cloud.ObjectType{"u3": u})}
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullGroups: true, FullUsers: true}); err != nil {
+		t.Fatal(err)
+	}
+	members := func() map[string]string {
+		t.Helper()
+		got, _, err := s.LoadCloud(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for id, grp := range got.Groups {
+			var list []string
+			for m, k := range grp.Members.All() {
+				list = append(list, m+":"+k.String())
+			}
+			out[id] = strings.Join(list, " ")
+		}
+		return out
+	}
+	check := func(what string, want map[string]string) {
+		t.Helper()
+		if got := members(); !maps.Equal(got, want) {
+			t.Errorf("%s: members %v, want %v", what, got, want)
+		}
+	}
+	check("saved in full", map[string]string{"A": "C:group u1:user u2:user u3:user", "B": "u1:user u2:user", "C": "u3:user"})
+
+	// A's changes: u2 out, u4 in, u1 both out and in (a member). The
+	// snapshot's list is left as it was: the rows come from the changes.
+	// B's list changed with no changes given: compared, u2 now a group.
+	snap.Groups["B"].Members = refs(map[string]cloud.ObjectType{"u2": g, "u5": u})
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, ChangedGroups: []string{"A", "B"},
+		Members: map[string]cloud.MemberDelta{"A": {
+			Added:   []cloud.ObjectRef{{ID: "u4", Type: u}, {ID: "u1", Type: u}},
+			Removed: []cloud.ObjectRef{{ID: "u2", Type: u}, {ID: "u1", Type: u}, {ID: "nobody", Type: u}},
+		}}}); err != nil {
+		t.Fatal(err)
+	}
+	check("after the changes", map[string]string{"A": "C:group u1:user u3:user u4:user", "B": "u2:group u5:user", "C": "u3:user"})
+
+	// C removed: its rows go with it; a member added to A twice in one
+	// list is one row, with its last kind.
+	delete(snap.Groups, "C")
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, ChangedGroups: []string{"A", "C"},
+		Members: map[string]cloud.MemberDelta{"A": {Added: []cloud.ObjectRef{{ID: "u6", Type: u}, {ID: "u6", Type: g}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	check("after C went", map[string]string{"A": "C:group u1:user u3:user u4:user u6:group", "B": "u2:group u5:user"})
+	part, _, err := s.LoadPart(ctx, state.Part{Members: []string{"u3"}})
+	if err != nil || len(part.Groups) != 1 || part.Groups["A"] == nil || part.Groups["A"].Members.Len() != 5 {
+		t.Errorf("the groups of u3: %v, %v; want A alone, with its 5 members", slices.Sorted(maps.Keys(part.Groups)), err)
 	}
 }
 
