@@ -102,11 +102,11 @@ type applying struct {
 	// streamed: slices were written as they were planned.
 	opened, streamed bool
 	who              runAudit
-	// How the writes went: the operations tried and written, those
-	// applied (thinned: see thin), the failed and unfinished groups, and
-	// the error that stopped them all (the DC lost, the lease lost).
+	// How the writes went: the operations tried and written, what those
+	// applied did (counted), the failed and unfinished groups, and the
+	// error that stopped them all (the DC lost, the lease lost).
 	tried, writes int
-	done          []reconcile.Op
+	done          doneOps
 	failed        map[string]error
 	unfinished    map[string]bool
 	fatal         error
@@ -383,7 +383,7 @@ func (e *Engine) applyOps(ctx context.Context, a *applying, ops []reconcile.Op, 
 			a.fatal = aerr
 			logger.Error("the audit trail cannot be written; stopping the cycle", "error", aerr, "operations_left", len(ops)-i-1)
 		}
-		a.done = append(a.done, thin(op))
+		a.done.add(op, e.cfg.QuarantineOU)
 	}
 	a.tried += len(ops)
 }
@@ -408,29 +408,47 @@ func thin(op reconcile.Op) reconcile.Op {
 	return op
 }
 
+// doneOps is what the operations applied did, as the counts need it: of
+// each group, whether an operation created it or otherwise wrote to it; the
+// deletes and quarantines, one each. (A cycle's operations, thinned, are
+// kept in its plan; not a second time here.)
+type doneOps struct {
+	groups               map[string]uint8
+	deleted, quarantined int
+}
+
+const (
+	doneCreated uint8 = 1 << iota
+	doneTouched
+)
+
+func (d *doneOps) add(op reconcile.Op, quarantineOU string) {
+	if d.groups == nil {
+		d.groups = map[string]uint8{}
+	}
+	switch {
+	case op.Action == reconcile.Create:
+		d.groups[op.CloudID] |= doneCreated
+	case op.Action == reconcile.Delete:
+		d.deleted++
+	case op.Quarantines(quarantineOU):
+		d.quarantined++
+	default:
+		d.groups[op.CloudID] |= doneTouched
+	}
+}
+
 // countDone counts, group by group, what the operations applied did: a
 // group whose operation failed counts as failed only.
-func (e *Engine) countDone(done []reconcile.Op, failed map[string]error, res *Result) {
-	created, touched := map[string]bool{}, map[string]bool{}
-	for _, op := range done {
+func (e *Engine) countDone(done doneOps, failed map[string]error, res *Result) {
+	res.Counts.Deleted += done.deleted
+	res.Counts.Quarantined += done.quarantined
+	for id, what := range done.groups {
 		switch {
-		case op.Action == reconcile.Create:
-			created[op.CloudID] = true
-		case op.Action == reconcile.Delete:
-			res.Counts.Deleted++
-		case op.Quarantines(e.cfg.QuarantineOU):
-			res.Counts.Quarantined++
-		default:
-			touched[op.CloudID] = true
-		}
-	}
-	for id := range created {
-		if failed[id] == nil {
+		case failed[id] != nil:
+		case what&doneCreated != 0:
 			res.Counts.Created++
-		}
-	}
-	for id := range touched {
-		if failed[id] == nil && !created[id] {
+		default:
 			res.Counts.Updated++
 		}
 	}

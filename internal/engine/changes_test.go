@@ -304,6 +304,8 @@ func TestResolveInSlices(t *testing.T) {
 	}
 	groups[5]["members"] = append(groups[5]["members"].([]any), groupID(1), cloudOnly)
 	e := newGroupsEnv(t, users, groups, nil)
+	sc := &stageCounter{Store: e.store}
+	e.eng = engine.New(e.cloud, e.dir, e.dir, sc, e.cfg, nil)
 	_, looked0 := e.ad.Reads()
 	res, _ := e.sync(engine.RunOptions{})
 	// Each user once, and each new group's sAMAccountName (held by none).
@@ -324,6 +326,47 @@ func TestResolveInSlices(t *testing.T) {
 	if res.Counts.MembersNotWritten[policy.MemberReasonCode(policy.MemberCloudOnly)] != 1 {
 		t.Errorf("members not written: %v", res.Counts.MembersNotWritten)
 	}
+	// The first writeback staged each slice's member lists as it wrote
+	// them (and let them go), and saved them with the snapshot: the state
+	// holds every group's members as Graph has them.
+	if sc.stages != len(groups) || sc.firsts != 1 {
+		t.Errorf("member lists staged %d times (%d first); want once a slice, %d", sc.stages, sc.firsts, len(groups))
+	}
+	snap, _, err := e.store.LoadCloud(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, us := range want {
+		var got []string
+		for m := range snap.Groups[id].Members.All() {
+			got = append(got, m)
+		}
+		var ids []string
+		for _, u := range us {
+			ids = append(ids, userID(u))
+		}
+		if id == groupID(6) {
+			ids = append(ids, groupID(1), cloudOnly)
+		}
+		slices.Sort(ids)
+		if ids = slices.Compact(ids); !slices.Equal(got, ids) {
+			t.Errorf("%s in the state: %v, want %v", id, got, ids)
+		}
+	}
+}
+
+// stageCounter counts the member lists a cycle stages.
+type stageCounter struct {
+	*store.Store
+	stages, firsts int
+}
+
+func (s *stageCounter) StageMembers(ctx context.Context, first bool, groups map[string]cloud.Refs) error {
+	s.stages++
+	if first {
+		s.firsts++
+	}
+	return s.Store.StageMembers(ctx, first, groups)
 }
 
 // TestDeltaByChangesNestedGroups: a written-back group added to or

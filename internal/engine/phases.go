@@ -67,6 +67,8 @@ type planning struct {
 	ur                          *cloud.UserRound
 	changedGroups, changedUsers []string
 	memberDeltas                map[string]cloud.MemberDelta
+	// staged: the members of groups written are staged (stageWritten).
+	staged bool
 	// left are the groups left pending, failed or held by earlier cycles.
 	left []state.GroupStatus
 	// releases are the admins' releases of held removals that stand;
@@ -448,7 +450,11 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		if p.spool != nil {
 			p.letGo(planned)
 		}
-		return e.takeSlice(ctx, p, mk, ops)
+		more, err := e.takeSlice(ctx, p, mk, ops)
+		if err == nil && more {
+			err = e.stageWritten(ctx, p, planned)
+		}
+		return more, err
 	})
 	if err != nil {
 		if p.stream == nil || !p.stream.opened {
@@ -492,6 +498,39 @@ func (p *planning) letGo(planned []policy.Decision) {
 			g.Members = cloud.Refs{}
 		}
 	}
+}
+
+// stageWritten, in a full cycle that writes its slices as it plans them,
+// stages the member lists of the slice's groups in the state and lets
+// them go, with what else their decisions hold beyond what the statuses
+// need: a first writeback does not hold every group's members until it
+// saves the snapshot. A --full cycle keeps them for its drift check.
+func (e *Engine) stageWritten(ctx context.Context, p *planning, planned []policy.Decision) error {
+	if p.stream == nil || !p.gr.Full || p.o.Full {
+		return nil
+	}
+	lists := make(map[string]cloud.Refs, len(planned))
+	for _, d := range planned {
+		if g := p.snap.Groups[d.CloudID]; g != nil && d.Desired != nil && !g.Members.Partial() {
+			lists[d.CloudID] = g.Members
+		}
+	}
+	if len(lists) == 0 {
+		return nil
+	}
+	if err := e.store.StageMembers(ctx, !p.staged, lists); err != nil {
+		return err
+	}
+	p.staged = true
+	for id, m := range lists {
+		p.snap.Groups[id].Members = cloud.InPart(cloud.Refs{}, m.Len())
+	}
+	for _, d := range planned {
+		if d.Desired != nil {
+			d.Desired.Settle()
+		}
+	}
+	return nil
 }
 
 // takeSlice takes one slice of the plan's operations: out of it what AD

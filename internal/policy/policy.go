@@ -220,6 +220,13 @@ func (g *DesiredGroup) LoadAttrs() {
 	}
 }
 
+// Settle lets go all but what names the group and where it is (its ids,
+// CN, DN, type, placement), once its operations are written: what a
+// cycle's statuses need of it. Its attributes are not made again.
+func (g *DesiredGroup) Settle() {
+	g.Attrs, g.remake, g.shared, g.Members = nil, nil, nil, nil
+}
+
 // MemberRef is a cloud member of a group and the keys that find it in AD.
 type MemberRef struct {
 	CloudID string

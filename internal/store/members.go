@@ -28,10 +28,13 @@ func saveMembers(ctx context.Context, tx *tx, u state.CloudUpdate) error {
 				return fmt.Errorf("store: clear cloud_members: %w", err)
 			}
 		}
+		if err := unstage(ctx, tx, groups); err != nil {
+			return err
+		}
 		put := memberRows(ctx, tx)
 		for _, id := range slices.Sorted(maps.Keys(groups)) {
 			if groups[id].Members.Partial() {
-				return fmt.Errorf("store: save group %s: %w", id, cloud.ErrPartial)
+				continue // staged
 			}
 			for m, kind := range groups[id].Members.All() {
 				if err := put.add(id, m, kind.String()); err != nil {
@@ -105,6 +108,74 @@ func saveMembers(ctx context.Context, tx *tx, u state.CloudUpdate) error {
 		}
 	}
 	return put.flush()
+}
+
+// StageMembers stages the members of groups (a full cycle's slice, just
+// written) for the snapshot's save; first clears what an earlier cycle
+// staged and did not save. Once staged, a group's members may be let go
+// (cloud.InPart with none held): SaveCloud takes them from the stage.
+func (s *Store) StageMembers(ctx context.Context, first bool, groups map[string]cloud.Refs) error {
+	return s.write(ctx, "stage the members of the groups written", func(tx *tx) error {
+		if first {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM cloud_members_next"); err != nil {
+				return fmt.Errorf("store: clear cloud_members_next: %w", err)
+			}
+		}
+		put := newRows(ctx, tx, "cloud_members_next", []string{"group_id", "member_id", "kind"}, " ON CONFLICT(group_id, member_id) DO UPDATE SET kind = excluded.kind")
+		for _, id := range slices.Sorted(maps.Keys(groups)) {
+			if groups[id].Partial() {
+				return fmt.Errorf("store: stage the members of group %s: %w", id, cloud.ErrPartial)
+			}
+			for m, kind := range groups[id].All() {
+				if err := put.add(id, m, kind.String()); err != nil {
+					return err
+				}
+			}
+		}
+		return put.flush()
+	})
+}
+
+// unstage moves the staged members of the groups whose members are let
+// go (partial) into cloud_members, after checking that the stage holds
+// each one's every member: a group missing from it would be saved with
+// none. The stage is left empty.
+func unstage(ctx context.Context, tx *tx, groups map[string]*cloud.Group) error {
+	if !slices.ContainsFunc(slices.Collect(maps.Values(groups)), func(g *cloud.Group) bool { return g.Members.Partial() }) {
+		return nil // nothing let go: what a stage holds is an earlier cycle's, cleared when staging next
+	}
+	staged := map[string]int{}
+	if err := eachRow(ctx, tx, "SELECT group_id, COUNT(*) FROM cloud_members_next GROUP BY group_id", nil, func(r *sql.Rows) error {
+		var id string
+		var n int
+		err := r.Scan(&id, &n)
+		staged[id] = n
+		return err
+	}); err != nil {
+		return fmt.Errorf("store: read cloud_members_next: %w", err)
+	}
+	for id, g := range groups {
+		if g.Members.Partial() && staged[id] != g.Members.Len() {
+			return fmt.Errorf("store: save group %s: %d members staged, %d in the snapshot: %w", id, staged[id], g.Members.Len(), cloud.ErrPartial)
+		}
+	}
+	for id := range staged {
+		if g := groups[id]; g == nil || !g.Members.Partial() {
+			// Staged, and since gone or held whole: the snapshot's word.
+			if _, err := tx.ExecContext(ctx, "DELETE FROM cloud_members_next WHERE group_id = ?", id); err != nil {
+				return fmt.Errorf("store: clear cloud_members_next: %w", err)
+			}
+		}
+	}
+	for _, q := range []string{
+		"INSERT INTO cloud_members(group_id, member_id, kind) SELECT group_id, member_id, kind FROM cloud_members_next ORDER BY group_id, member_id",
+		"DELETE FROM cloud_members_next",
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("store: move the staged members: %w", err)
+		}
+	}
+	return nil
 }
 
 // memberRows writes rows of cloud_members (group, member, kind), a kind

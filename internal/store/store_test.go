@@ -42,9 +42,9 @@ func TestMigrationsAndReopen(t *testing.T) {
 }
 
 // TestUpgradeFromVersion3: a state file of the release before leases
-// (schema version 3, with data) opens at version 10 (the leases, then the
+// (schema version 3, with data) opens at version 11 (the leases, then the
 // releases of held deletes, the console's indexes, audited releases,
-// kinds, the member index, and members as rows), its data kept, its
+// kinds, the member index, members as rows, and their stage), its data kept, its
 // groups' members moved out of their rows into cloud_members, and takes
 // a lease.
 func TestUpgradeFromVersion3(t *testing.T) {
@@ -68,7 +68,7 @@ func TestUpgradeFromVersion3(t *testing.T) {
 	raw.Close()
 	s := open(t, path)
 	var v int
-	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 10 {
+	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 11 {
 		t.Fatalf("user_version %d after the upgrade, %v", v, err)
 	}
 	if got, err := s.Meta(ctx, "config"); got != "kept" || err != nil {

@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"InventoryFindsAMembersGroups", testMemberSearch},
 		{"LoadPartLoadsWhatChangesConcern", testLoadPart},
 		{"MemberChangesSavedAsRows", testMemberRows},
+		{"StagedMembersSavedWithTheSnapshot", testStagedMembers},
 		{"LeaseHandsOverWithNewToken", testLease},
 		{"FenceRefusesWritesOfALostLease", testFence},
 		{"Instances", testInstances},
@@ -553,6 +554,82 @@ func testMemberRows(t *testing.T, s Store) {
 	part, _, err := s.LoadPart(ctx, state.Part{Members: []string{"u3"}})
 	if err != nil || len(part.Groups) != 1 || part.Groups["A"] == nil || part.Groups["A"].Members.Len() != 5 {
 		t.Errorf("the groups of u3: %v, %v; want A alone, with its 5 members", slices.Sorted(maps.Keys(part.Groups)), err)
+	}
+}
+
+// testStagedMembers: a full save takes the members of the groups let go
+// (cloud.InPart) from what was staged since the first stage of the cycle,
+// and refuses to save a group the stage does not hold whole; a group
+// staged and since held whole, or gone, is saved as the snapshot says.
+func testStagedMembers(t *testing.T, s Store) {
+	ctx := context.Background()
+	u := cloud.TypeUser
+	list := func(ids ...string) cloud.Refs {
+		m := map[string]cloud.ObjectType{}
+		for _, id := range ids {
+			m[id] = u
+		}
+		return cloud.RefsFrom(m)
+	}
+	snap := cloud.NewSnapshot()
+	for _, id := range []string{"A", "B", "C", "D"} {
+		snap.Groups[id] = &cloud.Group{ID: id, DisplayName: id, Members: list("u0")}
+	}
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullGroups: true}); err != nil {
+		t.Fatal(err)
+	}
+	load := func() map[string]string {
+		t.Helper()
+		got, _, err := s.LoadCloud(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for id, g := range got.Groups {
+			var ids []string
+			for m := range g.Members.All() {
+				ids = append(ids, m)
+			}
+			out[id] = strings.Join(ids, " ")
+		}
+		return out
+	}
+	// What a cycle that died left staged is cleared by the next one's
+	// first stage.
+	if err := s.StageMembers(ctx, true, map[string]cloud.Refs{"D": list("stale")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StageMembers(ctx, true, map[string]cloud.Refs{"A": list("u1", "u2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StageMembers(ctx, false, map[string]cloud.Refs{"B": list("u3"), "C": list("u4")}); err != nil {
+		t.Fatal(err)
+	}
+	next := cloud.NewSnapshot()
+	next.Groups["A"] = &cloud.Group{ID: "A", Members: cloud.InPart(cloud.Refs{}, 2)}
+	next.Groups["B"] = &cloud.Group{ID: "B", Members: cloud.InPart(cloud.Refs{}, 2)} // one more than staged
+	next.Groups["C"] = &cloud.Group{ID: "C", Members: list("u5")}                    // staged, then held whole
+	next.Groups["D"] = &cloud.Group{ID: "D", Members: list("u6")}
+	before := load()
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: next, FullGroups: true}); !errors.Is(err, cloud.ErrPartial) {
+		t.Fatalf("a group let go with members the stage lacks: %v, want ErrPartial", err)
+	}
+	if after := load(); !maps.Equal(before, after) {
+		t.Fatalf("a refused save changed the state: %v, was %v", after, before)
+	}
+	next.Groups["B"].Members = cloud.InPart(cloud.Refs{}, 1)
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: next, FullGroups: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := load(), map[string]string{"A": "u1 u2", "B": "u3", "C": "u5", "D": "u6"}; !maps.Equal(got, want) {
+		t.Errorf("saved with its stage: %v, want %v", got, want)
+	}
+	// The stage is emptied by the save: a later full save of whole lists
+	// is the snapshot alone, and letting a group go with nothing staged
+	// is refused.
+	next.Groups["A"].Members = cloud.InPart(cloud.Refs{}, 2)
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: next, FullGroups: true}); !errors.Is(err, cloud.ErrPartial) {
+		t.Errorf("a group let go after the stage was saved: %v, want ErrPartial", err)
 	}
 }
 
