@@ -3,9 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
-	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -481,137 +479,6 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 	}
 	p.plan.Problems = append(p.plan.Problems, p.checked...)
 	return e.noteAdoptions(ctx, p, p.plan.Ops)
-}
-
-// letGo lets go, in a plan made to be shown, what the groups of a slice
-// planned no longer need: never applied in this process, it keeps no
-// tenant to save and no decision to record. The operations it spooled
-// hold what they write. The members read from Graph are kept for a --full
-// plan, whose drift compares them with what it read before.
-func (p *planning) letGo(planned []policy.Decision) {
-	for i := range planned {
-		if planned[i].Desired == nil {
-			continue
-		}
-		planned[i].Desired = nil
-		if g := p.snap.Groups[planned[i].CloudID]; g != nil && !p.o.Full {
-			g.Members = cloud.Refs{}
-		}
-	}
-}
-
-// stageWritten, in a full cycle that writes its slices as it plans them,
-// stages the member lists of the slice's groups in the state and lets
-// them go, with what else their decisions hold beyond what the statuses
-// need: a first writeback does not hold every group's members until it
-// saves the snapshot. A --full cycle keeps them for its drift check.
-func (e *Engine) stageWritten(ctx context.Context, p *planning, planned []policy.Decision) error {
-	if p.stream == nil || !p.gr.Full || p.o.Full {
-		return nil
-	}
-	lists := make(map[string]cloud.Refs, len(planned))
-	for _, d := range planned {
-		if g := p.snap.Groups[d.CloudID]; g != nil && d.Desired != nil && !g.Members.Partial() {
-			lists[d.CloudID] = g.Members
-		}
-	}
-	if len(lists) == 0 {
-		return nil
-	}
-	if err := e.store.StageMembers(ctx, !p.staged, lists); err != nil {
-		return err
-	}
-	p.staged = true
-	for id, m := range lists {
-		p.snap.Groups[id].Members = cloud.InPart(cloud.Refs{}, m.Len())
-	}
-	for _, d := range planned {
-		if d.Desired != nil {
-			d.Desired.Settle()
-		}
-	}
-	return nil
-}
-
-// takeSlice takes one slice of the plan's operations: out of it what AD
-// or the gate would refuse (as problems), the groups it adopts and the
-// names it changes noted, the member values that must wait for a later
-// slice held back. It keeps the rest in the plan, or, when the cycle
-// writes its slices as they are planned, writes it and keeps what the
-// result needs. It says whether to go on: a cycle whose writes stopped
-// (interrupted, the DC or the lease lost) plans no more slices.
-func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker, ops []reconcile.Op) (bool, error) {
-	ops, problems, err := e.checkSAMs(ctx, ops, p.claimed)
-	if err != nil {
-		return false, err
-	}
-	p.checked = append(p.checked, problems...)
-	if ops, problems, err = e.checkProtected(ctx, ops); err != nil {
-		return false, err
-	}
-	p.checked = append(p.checked, problems...)
-	if err := e.noteAdoptions(ctx, p, ops); err != nil {
-		return false, err
-	}
-	warnSAMChanges(e.logger, ops)
-	ops = mk.Hold(ops)
-	a := p.stream
-	if a == nil {
-		if p.spool != nil {
-			if err := p.spool.add(ops); err != nil {
-				return false, err
-			}
-			ops = thinned(ops, nil)
-			for i := range ops {
-				if ops[i].Action == reconcile.Create {
-					ops[i].Changes = nil // its sAMAccountName is for a cycle's statuses
-				}
-			}
-		}
-		p.ops = append(p.ops, ops)
-		return true, nil
-	}
-	if !a.opened {
-		if err := e.readyWrites(ctx); err != nil {
-			return false, err
-		}
-		if err := e.openWrites(ctx, a, p.releases); err != nil {
-			return false, err
-		}
-	}
-	a.streamed = true
-	names := make(map[string]string, len(ops))
-	for _, op := range ops {
-		names[op.CloudID] = nameOf(p.snap, op.CloudID)
-	}
-	e.applyOps(ctx, a, ops, names)
-	p.ops = append(p.ops, thinned(ops, p.tr))
-	return a.fatal == nil && ctx.Err() == nil, nil
-}
-
-// thinned returns what is kept of the operations of a slice written or
-// spooled (thin), but those of the group traced, which the trace shows
-// whole.
-func thinned(ops []reconcile.Op, tr *Trace) []reconcile.Op {
-	kept := make([]reconcile.Op, len(ops))
-	for i, op := range ops {
-		if tr == nil || op.CloudID != tr.CloudID {
-			op = thin(op)
-		}
-		kept[i] = op
-	}
-	return kept
-}
-
-// warnSAMChanges warns of every sAMAccountName the operations change on a
-// group already written.
-func warnSAMChanges(logger *slog.Logger, ops []reconcile.Op) {
-	for _, op := range ops {
-		if ch, ok := op.Change("sAMAccountName"); ok && op.Action == reconcile.Update && len(ch.Old) > 0 {
-			logger.Warn("the sAMAccountName of a written group changes: sssd, scripts and applications that key on it see a new name", "cloud_id", op.CloudID,
-				"dn", op.DN, "old", strings.Join(ch.Old, ""), "new", strings.Join(ch.New, ""))
-		}
-	}
 }
 
 // finishPlan makes the result and the plan: its problems and failures,

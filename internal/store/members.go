@@ -13,13 +13,14 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
-// saveMembers keeps cloud_members, each group's members a row each, in
-// step with the groups about to be saved: rebuilt whole when full; else,
-// for each changed group, the rows its member changes name (u.Members)
-// or, for a group without them, the rows it lost and gained against the
-// state's (none, for a group whose members were loaded in part). One member added to a large group is one row written. Rows are
-// written in the table's key order: a b-tree filled in order is filled
-// fast.
+// saveMembers keeps cloud_members, a row a membership, in step with the
+// groups about to be saved. A full save rebuilds it: the staged members
+// of the groups let go, the others from the snapshot. Otherwise, of each
+// changed group, it writes the rows its member changes name (u.Members),
+// or, without them, the rows the group lost and gained against those
+// stored (none, for a group whose members were loaded in part): one
+// member added to a large group is one row written. Rows are written in
+// the table's key order: a b-tree filled in order is filled fast.
 func saveMembers(ctx context.Context, tx *tx, u state.CloudUpdate) error {
 	groups := u.Snapshot.Groups
 	if u.FullGroups {
