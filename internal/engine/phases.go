@@ -488,7 +488,7 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 	res, plan, snap := p.res, p.plan, p.snap
 	written := 0 // the operations of a streamed cycle's slices, written
 	if p.stream != nil || p.spool != nil {
-		plan.Ops = slices.Concat(append(p.ops, plan.Ops)...)
+		plan.Ops = joinSlices(p.ops, plan.Ops)
 		p.ops = nil
 	}
 	if p.stream != nil {

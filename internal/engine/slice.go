@@ -143,3 +143,19 @@ func warnSAMChanges(logger *slog.Logger, ops []reconcile.Op) {
 		}
 	}
 }
+
+// joinSlices returns the operations of the slices kept, then rest, in one
+// list; each slice is let go once copied, so that a sync's kept operations
+// are not all held twice while they are joined.
+func joinSlices(kept [][]reconcile.Op, rest []reconcile.Op) []reconcile.Op {
+	n := len(rest)
+	for _, ops := range kept {
+		n += len(ops)
+	}
+	out := make([]reconcile.Op, 0, n)
+	for i := range kept {
+		out = append(out, kept[i]...)
+		kept[i] = nil
+	}
+	return append(out, rest...)
+}
