@@ -344,14 +344,7 @@ func (e *Engine) completeMembers(ctx context.Context, p *planning) error {
 	if err != nil {
 		return err
 	}
-	for id, u := range more.Users {
-		p.snap.Users[id] = u
-	}
-	for id, g := range more.Groups {
-		if p.snap.Groups[id] == nil {
-			p.snap.Groups[id] = g
-		}
-	}
+	addMissing(p.snap, more)
 	return nil
 }
 
@@ -382,17 +375,22 @@ func (e *Engine) wholeLists(ctx context.Context, p *planning) error {
 		whole.Members.Apply(d.Added, d.Removed)
 		p.snap.Groups[id].Members = whole.Members
 	}
-	for uid, u := range more.Users {
-		if p.snap.Users[uid] == nil {
-			p.snap.Users[uid] = u
-		}
-	}
-	for gid, g := range more.Groups {
-		if p.snap.Groups[gid] == nil {
-			p.snap.Groups[gid] = g
-		}
-	}
+	addMissing(p.snap, more)
 	return nil
+}
+
+// addMissing adds to snap the users and groups of more that it lacks.
+func addMissing(snap, more *cloud.Snapshot) {
+	for id, u := range more.Users {
+		if snap.Users[id] == nil {
+			snap.Users[id] = u
+		}
+	}
+	for id, g := range more.Groups {
+		if snap.Groups[id] == nil {
+			snap.Groups[id] = g
+		}
+	}
 }
 
 // reconcile decides what becomes of each group of the work (written, kept,

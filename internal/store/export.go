@@ -79,13 +79,8 @@ func (s *Store) Export(ctx context.Context) (*state.Export, error) {
 // export has always carried them (and an import takes them from).
 func exportMembers(ctx context.Context, tx *tx, groups map[string]json.RawMessage) error {
 	members := map[string]*cloud.Refs{}
-	if err := loadAllMembers(ctx, tx, func(id string) *cloud.Refs {
-		if _, ok := groups[id]; !ok {
-			return nil
-		}
-		members[id] = &cloud.Refs{}
-		return members[id]
-	}); err != nil {
+	stored := func(id string) bool { _, ok := groups[id]; return ok }
+	if err := loadAllMembers(ctx, tx, refsIn(members, stored)); err != nil {
 		return err
 	}
 	for id, refs := range members {

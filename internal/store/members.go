@@ -83,12 +83,7 @@ func saveMembers(ctx context.Context, tx *tx, u state.CloudUpdate) error {
 		return err
 	}
 	stored := map[string]*cloud.Refs{}
-	if err := loadMembers(ctx, tx, compare, func(id string) *cloud.Refs {
-		if stored[id] == nil {
-			stored[id] = &cloud.Refs{}
-		}
-		return stored[id]
-	}); err != nil {
+	if err := loadMembers(ctx, tx, compare, refsIn(stored, nil)); err != nil {
 		return err
 	}
 	for _, id := range compare {
@@ -142,17 +137,15 @@ func (s *Store) StageMembers(ctx context.Context, first bool, groups map[string]
 // each one's every member: a group missing from it would be saved with
 // none. The stage is left empty.
 func unstage(ctx context.Context, tx *tx, groups map[string]*cloud.Group) error {
-	if !slices.ContainsFunc(slices.Collect(maps.Values(groups)), func(g *cloud.Group) bool { return g.Members.Partial() }) {
-		return nil // nothing let go: what a stage holds is an earlier cycle's, cleared when staging next
+	letGo := false
+	for _, g := range groups {
+		letGo = letGo || g.Members.Partial()
+	}
+	if !letGo {
+		return nil // what a stage holds is an earlier cycle's, cleared when staging next
 	}
 	staged := map[string]int{}
-	if err := eachRow(ctx, tx, "SELECT group_id, COUNT(*) FROM cloud_members_next GROUP BY group_id", nil, func(r *sql.Rows) error {
-		var id string
-		var n int
-		err := r.Scan(&id, &n)
-		staged[id] = n
-		return err
-	}); err != nil {
+	if err := eachRow(ctx, tx, "SELECT group_id, COUNT(*) FROM cloud_members_next GROUP BY group_id", nil, countInto(staged)); err != nil {
 		return fmt.Errorf("store: read cloud_members_next: %w", err)
 	}
 	for id, g := range groups {
@@ -179,6 +172,41 @@ func unstage(ctx context.Context, tx *tx, groups map[string]*cloud.Group) error 
 	return nil
 }
 
+// scanMember reads a row of group, member and kind (an unknown kind reads
+// as unknown, as in JSON).
+func scanMember(r *sql.Rows) (group, member string, kind cloud.ObjectType, err error) {
+	var k string
+	if err = r.Scan(&group, &member, &k); err == nil {
+		_ = kind.UnmarshalText([]byte(k))
+	}
+	return group, member, kind, err
+}
+
+// countInto scans rows of an id and a count into counts.
+func countInto(counts map[string]int) func(*sql.Rows) error {
+	return func(r *sql.Rows) error {
+		var id string
+		var n int
+		err := r.Scan(&id, &n)
+		counts[id] = n
+		return err
+	}
+}
+
+// refsIn gives each group its set in sets, made on first use; a group
+// keep refuses gets none (keep nil: every group gets one).
+func refsIn(sets map[string]*cloud.Refs, keep func(group string) bool) func(group string) *cloud.Refs {
+	return func(group string) *cloud.Refs {
+		if keep != nil && !keep(group) {
+			return nil
+		}
+		if sets[group] == nil {
+			sets[group] = &cloud.Refs{}
+		}
+		return sets[group]
+	}
+}
+
 // memberRows writes rows of cloud_members (group, member, kind), a kind
 // changed where the row is there.
 func memberRows(ctx context.Context, tx *tx) *rows {
@@ -187,18 +215,7 @@ func memberRows(ctx context.Context, tx *tx) *rows {
 
 // deleteMembers deletes the rows of group's members.
 func deleteMembers(ctx context.Context, tx *tx, group string, members []string) error {
-	for start := 0; start < len(members); start += batchRows {
-		part := members[start:min(start+batchRows, len(members))]
-		args := make([]any, 0, len(part)+1)
-		args = append(args, group)
-		for _, m := range part {
-			args = append(args, m)
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM cloud_members WHERE group_id = ? AND member_id IN (?"+strings.Repeat(", ?", len(part)-1)+")", args...); err != nil {
-			return fmt.Errorf("store: remove from cloud_members: %w", err)
-		}
-	}
-	return nil
+	return eachInAfter(ctx, tx, "DELETE FROM cloud_members WHERE group_id = ? AND member_id IN", []any{group}, members, nil)
 }
 
 // loadMembers reads the member rows of the groups ids into the set into
@@ -220,8 +237,8 @@ func readMembers(ctx context.Context, db querier, all bool, ids []string, into f
 		read bool
 	)
 	scan := func(r *sql.Rows) error {
-		var group, member, kind string
-		if err := r.Scan(&group, &member, &kind); err != nil {
+		group, member, kind, err := scanMember(r)
+		if err != nil {
 			return err
 		}
 		if !read || group != last {
@@ -231,9 +248,7 @@ func readMembers(ctx context.Context, db querier, all bool, ids []string, into f
 			last, set, read = group, into(group), true
 		}
 		if set != nil {
-			var t cloud.ObjectType
-			_ = t.UnmarshalText([]byte(kind)) // an unknown kind reads as unknown, as in JSON
-			set.Append(member, t)
+			set.Append(member, kind)
 		}
 		return nil
 	}
@@ -274,13 +289,7 @@ func loadBareGroups(ctx context.Context, db querier, ids, known []string, put fu
 	}
 	ids = slices.Sorted(maps.Keys(got))
 	counts := map[string]int{}
-	if err := eachIn(ctx, db, "SELECT group_id, COUNT(*) FROM cloud_members WHERE group_id IN (?...) GROUP BY group_id", ids, func(r *sql.Rows) error {
-		var id string
-		var n int
-		err := r.Scan(&id, &n)
-		counts[id] = n
-		return err
-	}); err != nil {
+	if err := eachIn(ctx, db, "SELECT group_id, COUNT(*) FROM cloud_members WHERE group_id IN (?...) GROUP BY group_id", ids, countInto(counts)); err != nil {
 		return err
 	}
 	held := map[string]*cloud.Refs{}
@@ -288,16 +297,11 @@ func loadBareGroups(ctx context.Context, db querier, ids, known []string, put fu
 		held[id] = &cloud.Refs{}
 	}
 	scan := func(r *sql.Rows) error {
-		var group, member, kind string
-		if err := r.Scan(&group, &member, &kind); err != nil {
-			return err
+		group, member, kind, err := scanMember(r)
+		if set := held[group]; err == nil && set != nil {
+			set.Append(member, kind)
 		}
-		if set := held[group]; set != nil {
-			var t cloud.ObjectType
-			_ = t.UnmarshalText([]byte(kind))
-			set.Append(member, t)
-		}
-		return nil
+		return err
 	}
 	if err := eachIn(ctx, db, "SELECT group_id, member_id, kind FROM cloud_members WHERE group_id IN (?...) AND kind <> '"+cloud.TypeUser.String()+"'", ids, scan); err != nil {
 		return err
@@ -496,11 +500,16 @@ func inBatches[T any](ctx context.Context, db querier, query string, ids []strin
 // batchRows at a time, and hands each row to scan (nil: a statement that
 // returns none).
 func eachIn(ctx context.Context, db querier, query string, ids []string, scan func(*sql.Rows) error) error {
+	return eachInAfter(ctx, db, query, nil, ids, scan)
+}
+
+// eachInAfter is eachIn with the query's arguments before the list (lead).
+func eachInAfter(ctx context.Context, db querier, query string, lead []any, ids []string, scan func(*sql.Rows) error) error {
 	for start := 0; start < len(ids); start += batchRows {
 		part := ids[start:min(start+batchRows, len(ids))]
-		args := make([]any, len(part))
-		for i, id := range part {
-			args[i] = id
+		args := append(make([]any, 0, len(lead)+len(part)), lead...)
+		for _, id := range part {
+			args = append(args, id)
 		}
 		list := "(?" + strings.Repeat(", ?", len(part)-1) + ")"
 		q := query + " " + list

@@ -508,19 +508,7 @@ func testMemberRows(t *testing.T, s Store) {
 	}
 	members := func() map[string]string {
 		t.Helper()
-		got, _, err := s.LoadCloud(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]string{}
-		for id, grp := range got.Groups {
-			var list []string
-			for m, k := range grp.Members.All() {
-				list = append(list, m+":"+k.String())
-			}
-			out[id] = strings.Join(list, " ")
-		}
-		return out
+		return memberLists(t, s, func(id string, k cloud.ObjectType) string { return id + ":" + k.String() })
 	}
 	check := func(what string, want map[string]string) {
 		t.Helper()
@@ -580,19 +568,7 @@ func testStagedMembers(t *testing.T, s Store) {
 	}
 	load := func() map[string]string {
 		t.Helper()
-		got, _, err := s.LoadCloud(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]string{}
-		for id, g := range got.Groups {
-			var ids []string
-			for m := range g.Members.All() {
-				ids = append(ids, m)
-			}
-			out[id] = strings.Join(ids, " ")
-		}
-		return out
+		return memberLists(t, s, func(id string, _ cloud.ObjectType) string { return id })
 	}
 	// What a cycle that died left staged is cleared by the next one's
 	// first stage.
@@ -631,6 +607,25 @@ func testStagedMembers(t *testing.T, s Store) {
 	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: next, FullGroups: true}); !errors.Is(err, cloud.ErrPartial) {
 		t.Errorf("a group let go after the stage was saved: %v, want ErrPartial", err)
 	}
+}
+
+// memberLists loads the snapshot and lists each group's members, each as
+// show writes it, in id order, space-separated.
+func memberLists(t *testing.T, s Store, show func(id string, kind cloud.ObjectType) string) map[string]string {
+	t.Helper()
+	got, _, err := s.LoadCloud(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for id, g := range got.Groups {
+		var list []string
+		for m, k := range g.Members.All() {
+			list = append(list, show(m, k))
+		}
+		out[id] = strings.Join(list, " ")
+	}
+	return out
 }
 
 // testMemberSearch: a member's UPN, whole and in any case, finds the
