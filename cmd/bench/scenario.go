@@ -43,6 +43,7 @@ var scenarios = map[string]scenario{
 	"10k":       {Groups: 10000, Members: 50, Users: testdc.FixtureUserCount},
 	"100k":      {Groups: 100000, Members: 20, Users: testdc.FixtureUserCount},
 	"plan40k":   {Groups: 40000, Members: 20, Users: testdc.FixtureUserCount, PlanOnly: true},
+	"plan100k":  {Groups: 100000, Members: 20, Users: testdc.FixtureUserCount, PlanOnly: true},
 	"group250k": {Groups: 1, Members: 250000, Users: 250001},
 	"group1m":   {Groups: 1, Members: 1000000, Users: 1000001},
 }

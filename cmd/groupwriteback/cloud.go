@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -190,7 +191,7 @@ func groupChanges(ds []cloud.GroupDelta) []change {
 	var out []change
 	for _, d := range ds {
 		c := change{ID: d.ID, Name: d.Values.DisplayName, Action: action(d.Removed),
-			MembersA: refList(d.MembersAdded), MembersR: refList(d.MembersRemoved), OwnersA: refList(d.OwnersAdded), OwnersR: refList(d.OwnersRemoved)}
+			MembersA: refList(slices.Concat(d.Members.List(), d.MembersAdded)), MembersR: refList(d.MembersRemoved), OwnersA: refList(d.OwnersAdded), OwnersR: refList(d.OwnersRemoved)}
 		for _, f := range groupFieldNames {
 			if d.Present&f.f != 0 {
 				c.Fields = append(c.Fields, f.name)

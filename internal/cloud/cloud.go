@@ -116,12 +116,22 @@ type Group struct {
 	// that were synced from AD and no longer are: true when an admin moved
 	// the source of authority to the cloud; nil when not read.
 	CloudManaged *bool `json:"cloudManaged,omitempty"`
-	// Members and Owners map object id to kind.
-	Members Refs `json:"members,omitzero"`
-	Owners  Refs `json:"owners,omitzero"`
+	// Members and Owners map object id to kind. Owners is nil while the
+	// group has none (most have none, or are never read with them): a
+	// tenant's groups do not each carry an empty set.
+	Members Refs  `json:"members,omitzero"`
+	Owners  *Refs `json:"owners,omitempty"`
 	// Removed is SoftDeleted for a group Graph reported as restorable: the
 	// snapshot keeps it so delete policy can tell soft from hard deletes.
 	Removed Removal `json:"removed,omitempty"`
+}
+
+// OwnerRefs are the group's owners (none while Owners is nil).
+func (g *Group) OwnerRefs() Refs {
+	if g.Owners == nil {
+		return Refs{}
+	}
+	return *g.Owners
 }
 
 // IsUnified reports whether the group is a Microsoft 365 group.

@@ -41,10 +41,16 @@ const (
 // GroupDelta is what one delta round says about one group, merged across the
 // pages it was spread over. Values holds the fields named in Present.
 type GroupDelta struct {
-	ID             string
-	Removed        Removal
-	Values         Group
-	Present        Field
+	ID      string
+	Removed Removal
+	Values  Group
+	Present Field
+	// Members, of a group of a full round (Graph's reader sets it so), is
+	// its whole member set, and MembersAdded and MembersRemoved are
+	// empty: a round of a whole tenant holds each membership as a set
+	// does (9 bytes, not a 24-byte ObjectRef), and the snapshot takes the
+	// set as it is. Otherwise it is empty, and the lists say what changed.
+	Members        Refs
 	MembersAdded   []ObjectRef
 	MembersRemoved []ObjectRef
 	OwnersAdded    []ObjectRef
@@ -145,11 +151,15 @@ func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) map[st
 			continue
 		}
 		g := s.Groups[d.ID]
-		if g == nil || g.Removed != NotRemoved {
-			// New, or back after a removal (restored): Graph describes
-			// it in full, so nothing from before carries over.
-			g = &Group{ID: d.ID}
-			s.Groups[d.ID] = g
+		whole := !d.Members.IsZero()
+		if g == nil || g.Removed != NotRemoved || whole {
+			// New, or back after a removal (restored), or its members
+			// given whole: Graph describes it in full, so nothing from
+			// before carries over (its members, at least).
+			if g == nil || g.Removed != NotRemoved {
+				g = &Group{ID: d.ID}
+				s.Groups[d.ID] = g
+			}
 			anew[d.ID] = true
 			delete(members, d.ID)
 		} else if members != nil && !anew[d.ID] {
@@ -158,10 +168,23 @@ func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) map[st
 			members[d.ID] = members[d.ID].then(d.MembersAdded, d.MembersRemoved)
 		}
 		applyGroupFields(g, d)
+		if whole {
+			g.Members = d.Members
+			if !take {
+				g.Members = RefsOf(d.Members.List()...) // the round keeps its own
+			}
+		}
 		g.Members.Apply(d.MembersAdded, d.MembersRemoved)
-		g.Owners.Apply(d.OwnersAdded, d.OwnersRemoved)
+		if len(d.OwnersAdded)+len(d.OwnersRemoved) > 0 {
+			owners := g.OwnerRefs()
+			owners.Apply(d.OwnersAdded, d.OwnersRemoved)
+			g.Owners = nil
+			if owners.Len() > 0 {
+				g.Owners = &owners
+			}
+		}
 		if take {
-			d.MembersAdded, d.MembersRemoved, d.OwnersAdded, d.OwnersRemoved = nil, nil, nil, nil
+			d.Members, d.MembersAdded, d.MembersRemoved, d.OwnersAdded, d.OwnersRemoved = Refs{}, nil, nil, nil, nil
 		}
 	}
 	return members

@@ -41,6 +41,16 @@ func TestApplyGroups(t *testing.T) {
 					t.Fatalf("%v", got)
 				}
 			}},
+		{"owners added and removed; none left is no set", false, []GroupDelta{{ID: "g1", OwnersAdded: []ObjectRef{{"u2", TypeUser}}, OwnersRemoved: []ObjectRef{{"u1", TypeUser}}}},
+			func(t *testing.T, s *Snapshot) {
+				if got := s.Groups["g1"].OwnerRefs().List(); !slices.Equal(got, []ObjectRef{{"u2", TypeUser}}) {
+					t.Fatalf("owners %v", got)
+				}
+				s.ApplyGroups(false, []GroupDelta{{ID: "g1", OwnersRemoved: []ObjectRef{{"u2", TypeUser}}}})
+				if g := s.Groups["g1"]; g.Owners != nil {
+					t.Fatalf("no owners left, yet a set: %v", g.Owners.List())
+				}
+			}},
 		{"soft delete keeps a tombstone", false, []GroupDelta{{ID: "g1", Removed: SoftDeleted}},
 			func(t *testing.T, s *Snapshot) {
 				if g := s.Groups["g1"]; g == nil || g.Removed != SoftDeleted || g.DisplayName != "One" {
@@ -50,7 +60,7 @@ func TestApplyGroups(t *testing.T) {
 		{"restore after soft delete starts afresh", false, []GroupDelta{{ID: "g1", Removed: SoftDeleted}, {ID: "g1", Values: Group{DisplayName: "One"}, Present: GroupDisplayName, MembersAdded: []ObjectRef{{"u2", TypeUser}}}},
 			func(t *testing.T, s *Snapshot) {
 				g := s.Groups["g1"]
-				if g.Removed != NotRemoved || g.Description != "" || g.Members.Len() != 1 || g.Owners.Len() != 0 {
+				if g.Removed != NotRemoved || g.Description != "" || g.Members.Len() != 1 || g.OwnerRefs().Len() != 0 {
 					t.Fatalf("%+v", g)
 				}
 			}},
@@ -195,5 +205,46 @@ func TestTakeGroupsReturnsMemberDeltas(t *testing.T) {
 	}
 	if got := base().TakeGroups(true, slices.Clone(round)); got != nil {
 		t.Errorf("a full round's member changes: %+v, want none", got)
+	}
+}
+
+// A group's members given whole (Members, as Graph's reader gives those
+// of a full round) are its set: TakeGroups takes the set itself and lets
+// the round's copy go; ApplyGroups keeps the round's own. A whole set on
+// a group the snapshot held replaces its members, with no member change
+// to save from (the state compares the set with its rows instead).
+func TestMembersGivenWhole(t *testing.T) {
+	u := func(id string) ObjectRef { return ObjectRef{ID: id, Type: TypeUser} }
+	set := RefsOf(u("u2"), u("u1"))
+	round := []GroupDelta{{ID: "g1", Values: Group{DisplayName: "One"}, Present: GroupDisplayName, Members: set}}
+	s := NewSnapshot()
+	if got := s.TakeGroups(true, round); got != nil {
+		t.Errorf("a full round's member changes: %+v", got)
+	}
+	if got := s.Groups["g1"].Members.List(); !slices.Equal(got, []ObjectRef{u("u1"), u("u2")}) {
+		t.Errorf("members %v", got)
+	}
+	if !round[0].Members.IsZero() {
+		t.Error("TakeGroups kept the round's set")
+	}
+
+	round = []GroupDelta{{ID: "g1", Members: RefsOf(u("u3"))}, {ID: "g2", Members: RefsOf(u("u4"))}}
+	kept := NewSnapshot()
+	kept.ApplyGroups(true, []GroupDelta{{ID: "g1", MembersAdded: []ObjectRef{u("u1")}}})
+	kept.ApplyGroups(false, round)
+	if got := kept.Groups["g1"].Members.List(); !slices.Equal(got, []ObjectRef{u("u3")}) || kept.Groups["g2"].Members.Len() != 1 {
+		t.Errorf("members given whole: %v, %v", got, kept.Groups["g2"].Members.List())
+	}
+	if round[0].Members.Len() != 1 {
+		t.Error("ApplyGroups took the round's set")
+	}
+	kept.Groups["g1"].Members.Set("u9", TypeUser)
+	if round[0].Members.Has("u9") {
+		t.Error("the snapshot's set shares the round's")
+	}
+	taken := NewSnapshot()
+	taken.ApplyGroups(true, []GroupDelta{{ID: "g1", MembersAdded: []ObjectRef{u("u1")}}})
+	if got := taken.TakeGroups(false, []GroupDelta{{ID: "g1", Members: RefsOf(u("u3"))}}); len(got) != 0 {
+		t.Errorf("member changes of a group given whole: %+v, want none", got)
 	}
 }

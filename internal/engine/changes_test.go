@@ -304,7 +304,7 @@ func TestResolveInSlices(t *testing.T) {
 	}
 	groups[5]["members"] = append(groups[5]["members"].([]any), groupID(1), cloudOnly)
 	e := newGroupsEnv(t, users, groups, nil)
-	sc := &stageCounter{Store: e.store}
+	sc := &stageCounter{Store: e.store, writes: e.ad.Writes}
 	e.eng = engine.New(e.cloud, e.dir, e.dir, sc, e.cfg, nil)
 	_, looked0 := e.ad.Reads()
 	res, _ := e.sync(engine.RunOptions{})
@@ -326,11 +326,16 @@ func TestResolveInSlices(t *testing.T) {
 	if res.Counts.MembersNotWritten[policy.MemberReasonCode(policy.MemberCloudOnly)] != 1 {
 		t.Errorf("members not written: %v", res.Counts.MembersNotWritten)
 	}
-	// The first writeback staged each slice's member lists as it wrote
-	// them (and let them go), and saved them with the snapshot: the state
-	// holds every group's members as Graph has them.
-	if sc.stages != len(groups) || sc.firsts != 1 {
-		t.Errorf("member lists staged %d times (%d first); want once a slice, %d", sc.stages, sc.firsts, len(groups))
+	// The first writeback staged every member list before it wrote
+	// anything (a batch of about a slice's members at a time), read each
+	// slice's lists back once to plan it, and saved them with the
+	// snapshot: the state holds every group's members as Graph has them.
+	if sc.stages != len(groups) || sc.firsts != 1 || sc.stagedAfterWrites {
+		t.Errorf("member lists staged %d times (%d first, after a write: %v); want %d batches before any write",
+			sc.stages, sc.firsts, sc.stagedAfterWrites, len(groups))
+	}
+	if !slices.Equal(sc.readBack, []int{1, 1, 1, 1, 1, 1}) {
+		t.Errorf("lists read back from the stage, a slice at a time: %v; want each group's once, a slice of one group each", sc.readBack)
 	}
 	snap, _, err := e.store.LoadCloud(context.Background())
 	if err != nil {
@@ -355,10 +360,15 @@ func TestResolveInSlices(t *testing.T) {
 	}
 }
 
-// stageCounter counts the member lists a cycle stages.
+// stageCounter counts the member lists a cycle stages (and whether any
+// batch came after an AD write), and the groups of each slice it reads
+// back.
 type stageCounter struct {
 	*store.Store
-	stages, firsts int
+	writes            func() int64
+	stages, firsts    int
+	stagedAfterWrites bool
+	readBack          []int
 }
 
 func (s *stageCounter) StageMembers(ctx context.Context, first bool, groups map[string]cloud.Refs) error {
@@ -366,7 +376,13 @@ func (s *stageCounter) StageMembers(ctx context.Context, first bool, groups map[
 	if first {
 		s.firsts++
 	}
+	s.stagedAfterWrites = s.stagedAfterWrites || s.writes() > 0
 	return s.Store.StageMembers(ctx, first, groups)
+}
+
+func (s *stageCounter) StagedMembers(ctx context.Context, ids []string) (map[string]cloud.Refs, error) {
+	s.readBack = append(s.readBack, len(ids))
+	return s.Store.StagedMembers(ctx, ids)
 }
 
 // TestDeltaByChangesNestedGroups: a written-back group added to or

@@ -21,15 +21,7 @@ import (
 func BenchmarkLargeTenant(b *testing.B) {
 	for _, size := range []struct{ groups, members, users int }{{10000, 20, 5000}, {100000, 20, 20000}} {
 		b.Run(fmt.Sprintf("%dx%d", size.groups, size.members), func(b *testing.B) {
-			groups := make([]map[string]any, size.groups)
-			for i := range groups {
-				ms := make([]any, size.members)
-				for j := range ms {
-					ms[j] = userID((i*7 + j*13) % size.users)
-				}
-				groups[i] = map[string]any{"id": benchGroupID(i + 1), "displayName": fmt.Sprintf("Group %d", i+1), "mailNickname": fmt.Sprintf("g%d", i+1), "members": ms}
-			}
-			e := newGroupsEnv(b, size.users, groups, func(c *engine.Config) { c.DeleteThreshold = size.groups })
+			e := benchTenant(b, size.groups, size.members, size.users)
 			for b.Loop() {
 				base := liveHeap()
 				peak := watchHeap(b)
@@ -59,6 +51,20 @@ func BenchmarkLargeTenant(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchTenant is a tenant of groups security groups of members members
+// each, drawn from users synced users, none written yet.
+func benchTenant(b *testing.B, groups, members, users int) *env {
+	gs := make([]map[string]any, groups)
+	for i := range gs {
+		ms := make([]any, members)
+		for j := range ms {
+			ms[j] = userID((i*7 + j*13) % users)
+		}
+		gs[i] = map[string]any{"id": benchGroupID(i + 1), "displayName": fmt.Sprintf("Group %d", i+1), "mailNickname": fmt.Sprintf("g%d", i+1), "members": ms}
+	}
+	return newGroupsEnv(b, users, gs, func(c *engine.Config) { c.DeleteThreshold = groups })
 }
 
 // benchGroupID is a group id for any number of groups (groupID's second

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"slices"
 	"strings"
@@ -12,14 +13,23 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
+// samKey is a 64-bit hash of a lower-cased sAMAccountName: the names a
+// plan's slices claimed are kept by it, not as a copy of every name of the
+// tenant. Two names of one key (a chance in tens of millions at a million
+// groups) would at worst report the later group's name as taken.
+func samKey(lower string) uint64 { return maphash.String(samSeed, lower) }
+
+// samSeed seeds samKey: one for the process.
+var samSeed = maphash.MakeSeed()
+
 // checkSAMs keeps a slice of the plan from writing a sAMAccountName
 // another object of the domain holds: Windows AD keeps it unique across
 // every user, group and computer of the domain, not only the target OU.
 // Such a group's operations leave the slice, and a problem names the
 // holder and what to do; so does the later of two groups the plan would
-// give one name. claimed are the names (lower case) the plan's slices
-// so far write, with their groups.
-func (e *Engine) checkSAMs(ctx context.Context, ops []reconcile.Op, claimed map[string]string) ([]reconcile.Op, []reconcile.Problem, error) {
+// give one name. claimed are the names the plan's slices so far write,
+// with their groups, by samKey.
+func (e *Engine) checkSAMs(ctx context.Context, ops []reconcile.Op, claimed map[uint64]string) ([]reconcile.Op, []reconcile.Problem, error) {
 	wanted := map[string]string{} // lower-cased name → cloud id
 	dnOf := map[string]string{}
 	var names []string
@@ -33,7 +43,7 @@ func (e *Engine) checkSAMs(ctx context.Context, ops []reconcile.Op, claimed map[
 		key := strings.ToLower(name)
 		other, seen := wanted[key]
 		if !seen {
-			other, seen = claimed[key]
+			other, seen = claimed[samKey(key)]
 		}
 		switch {
 		case seen && other != op.CloudID:
@@ -61,7 +71,7 @@ func (e *Engine) checkSAMs(ctx context.Context, ops []reconcile.Op, claimed map[
 	}
 	for key, id := range wanted {
 		if conflict[id] == "" {
-			claimed[key] = id
+			claimed[samKey(key)] = id
 		}
 	}
 	if len(conflict) == 0 {

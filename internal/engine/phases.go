@@ -65,8 +65,11 @@ type planning struct {
 	ur                          *cloud.UserRound
 	changedGroups, changedUsers []string
 	memberDeltas                map[string]cloud.MemberDelta
-	// staged: the members of groups written are staged (stageWritten).
-	staged bool
+	// staged: the cycle staged member lists in the state (its first
+	// stage clears what an earlier cycle left). upfront: every list was
+	// staged before the groups were decided (stageAll), and each slice's
+	// are read back (loadSlice).
+	staged, upfront bool
 	// left are the groups left pending, failed or held by earlier cycles.
 	left []state.GroupStatus
 	// releases are the admins' releases of held removals that stand;
@@ -114,7 +117,7 @@ type planning struct {
 	// operations whole; ops keeps them thinned.
 	ops     [][]reconcile.Op
 	checked []reconcile.Problem
-	claimed map[string]string
+	claimed map[uint64]string
 	adopted map[string]bool
 	stream  *applying
 	spool   *opSpool
@@ -258,10 +261,19 @@ func (e *Engine) selectWork(ctx context.Context, p *planning) error {
 	}
 	// The rounds are applied: keep only which objects they changed, and let
 	// the collector have the rest before planning, the cycle's peak.
-	p.changedGroups, p.changedUsers = groupIDs(p.gr.Changes), userIDs(p.ur.Changes)
+	// (A full round's save writes every object: it names none.)
+	if !p.gr.Full {
+		p.changedGroups = groupIDs(p.gr.Changes)
+	}
+	if !p.ur.Full {
+		p.changedUsers = userIDs(p.ur.Changes)
+	}
 	p.gr.Changes, p.ur.Changes = nil, nil
 	narrow(p.changes, otherwise)
 	// Members are listed by resolve, a slice of groups at a time.
+	if err := e.stageAll(ctx, p); err != nil {
+		return err
+	}
 	po := e.policyOptions(p.en)
 	po.LetGoAttrs = true // made again a slice at a time (reconcile)
 	p.decisions = policy.DecideSome(p.snap, po, map[string]bool{})
@@ -353,6 +365,9 @@ func (e *Engine) completeMembers(ctx context.Context, p *planning) error {
 // planned in full after all, with the round's member changes applied
 // again, and its member users.
 func (e *Engine) wholeLists(ctx context.Context, p *planning) error {
+	if p.upfront {
+		return nil // in part because staged: each slice reads its own back
+	}
 	var ids []string
 	for _, d := range p.work {
 		if g := p.snap.Groups[d.CloudID]; g != nil && g.Members.Partial() && p.changes[d.CloudID] == nil {
@@ -430,11 +445,12 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		}
 	}
 	mk := reconcile.NewMaker(wanted, p.actual, undesired, p.ropts)
-	p.claimed, p.adopted = map[string]string{}, map[string]bool{}
+	p.claimed, p.adopted = map[uint64]string{}, map[string]bool{}
 	if p.stream != nil {
 		p.stream.who.adopted = p.adopted // a slice's writes say "adopt" of the groups noted so far
 	}
-	left, err := e.resolve(ctx, p.work, policy.NewLister(p.snap, p.decisions), p.changes, p.tr, func(slice []reconcile.Desired, planned []policy.Decision) (bool, error) {
+	load := func(ctx context.Context, slice []policy.Decision) error { return e.loadSlice(ctx, p, slice) }
+	left, err := e.resolve(ctx, p.work, policy.NewLister(p.snap, p.decisions), p.changes, p.tr, load, func(slice []reconcile.Desired, planned []policy.Decision) (bool, error) {
 		for i := range slice {
 			slice[i].Original = p.originals[slice[i].Group.CloudID]
 			slice[i].Group.LoadAttrs()

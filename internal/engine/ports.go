@@ -90,10 +90,15 @@ type CloudState interface {
 	// needs (state.Part says which).
 	LoadPart(ctx context.Context, q state.Part) (*cloud.Snapshot, state.Links, error)
 	SaveCloud(ctx context.Context, u state.CloudUpdate) error
-	// StageMembers stages the members of groups written by a full cycle
-	// (first: the cycle's first slice), so that it may let them go
-	// (cloud.InPart) before SaveCloud, which takes them from the stage.
+	// StageMembers stages the members of groups of a full cycle (first:
+	// the cycle's first batch, which clears what an earlier one left), so
+	// that it may let them go (cloud.InPart) before SaveCloud, which takes
+	// them from the stage.
 	StageMembers(ctx context.Context, first bool, groups map[string]cloud.Refs) error
+	// StagedMembers reads back, whole, the staged members of the groups
+	// ids: a cycle that staged every list before planning reads each
+	// slice's back to plan it.
+	StagedMembers(ctx context.Context, ids []string) (map[string]cloud.Refs, error)
 	// ForgetLinks drops the delta links (the snapshot stays): the next
 	// cycle reads the whole tenant.
 	ForgetLinks(ctx context.Context) error

@@ -28,11 +28,15 @@ var resolveSlice = 50000
 //
 // tr, when set, hears how each member of its group was placed.
 //
+// load, when set, is handed each slice's groups before their members are
+// listed (a cycle that staged every member list reads the slice's back).
+//
 // Each slice's groups, their members placed, go to each with the part of
 // work they come from, and are let go after: the caller plans them and
 // keeps only the operations. Once each says to stop, or fails, resolve
 // returns the work it did not finish.
 func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *policy.Lister, changes map[string]*memberChanges, tr *Trace,
+	load func(context.Context, []policy.Decision) error,
 	each func(placed []reconcile.Desired, planned []policy.Decision) (bool, error)) (left []policy.Decision, err error) {
 	members := func(d policy.Decision) [][]policy.MemberRef {
 		if c := changes[d.CloudID]; c != nil {
@@ -42,6 +46,15 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 			return [][]policy.MemberRef{d.Desired.Members}
 		}
 		return [][]policy.MemberRef{list.Members(d.CloudID)}
+	}
+	size := func(d policy.Decision) int {
+		if c := changes[d.CloudID]; c != nil {
+			return len(c.added) + len(c.removed)
+		}
+		if d.Desired.Members != nil {
+			return len(d.Desired.Members)
+		}
+		return list.Len(d.CloudID)
 	}
 	inWork := map[string]bool{}
 	for _, d := range work {
@@ -53,18 +66,23 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 		members: map[string]*reconcile.Member{}, anchors: map[string]*reconcile.Member{}}
 	for start := 0; start < len(work); {
 		from := start
-		// A slice of groups, and their members.
+		// A slice of groups, counted, then their members read (load)
+		// and listed.
 		var slice []policy.Decision
-		var lists [][][]policy.MemberRef
 		n := 0
 		for ; start < len(work) && (len(slice) == 0 || n < resolveSlice); start++ {
 			if d := work[start]; d.Desired != nil {
-				l := members(d)
-				slice, lists = append(slice, d), append(lists, l)
-				for _, part := range l {
-					n += len(part)
-				}
+				slice, n = append(slice, d), n+size(d)
 			}
+		}
+		if load != nil {
+			if err := load(ctx, slice); err != nil {
+				return work[from:], err
+			}
+		}
+		lists := make([][][]policy.MemberRef, len(slice))
+		for i, d := range slice {
+			lists[i] = members(d)
 		}
 		for _, l := range lists {
 			for m := range iterAll(l) {

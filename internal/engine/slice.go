@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
@@ -30,13 +33,104 @@ func (p *planning) letGo(planned []policy.Decision) {
 	}
 }
 
-// stageWritten, in a full cycle that writes its slices as it plans them,
-// stages the member lists of the slice's groups in the state and lets
-// them go, with what else their decisions hold beyond what the statuses
-// need: a first writeback does not hold every group's members until it
-// saves the snapshot. A --full cycle keeps them for its drift check.
+// stagesLists says whether the cycle stages member lists in the state: a
+// full cycle of every group that writes its slices as it plans them (a
+// first writeback, a resync). A --full cycle keeps them for its drift
+// check; a plan made to be shown writes no state.
+func (p *planning) stagesLists() bool {
+	return p.stream != nil && p.gr.Full && !p.o.Full && p.target == ""
+}
+
+// stageAll, in a cycle that stages its lists, stages every group's member
+// list in the state before the groups are decided, and keeps of each only
+// its members that are groups (the nesting checks read them) and a count
+// of the others: no structure holds the tenant's memberships while it is
+// planned and written. Each slice reads its lists back (loadSlice) and
+// lets them go once written (stageWritten); the snapshot's save moves the
+// stage into the state.
+func (e *Engine) stageAll(ctx context.Context, p *planning) error {
+	if !p.stagesLists() {
+		return nil
+	}
+	batch := map[string]cloud.Refs{}
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := e.store.StageMembers(ctx, !p.staged, batch); err != nil {
+			return err
+		}
+		p.staged = true
+		for id, all := range batch {
+			var groups cloud.Refs
+			for m, kind := range all.All() {
+				if p.snap.Groups[m] != nil {
+					groups.Append(m, kind)
+				}
+			}
+			groups.Clip()
+			p.snap.Groups[id].Members = cloud.InPart(groups, all.Len()-groups.Len())
+		}
+		clear(batch)
+		n = 0
+		return nil
+	}
+	for _, id := range slices.Sorted(maps.Keys(p.snap.Groups)) {
+		m := p.snap.Groups[id].Members
+		if m.Len() == 0 || m.Partial() {
+			continue
+		}
+		batch[id], n = m, n+m.Len()
+		if n >= resolveSlice {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	p.upfront = p.staged
+	return nil
+}
+
+// loadSlice reads back from the stage the member lists of a slice's
+// groups that stageAll let go, each checked whole against its count.
+func (e *Engine) loadSlice(ctx context.Context, p *planning, slice []policy.Decision) error {
+	if !p.upfront {
+		return nil
+	}
+	var ids []string
+	for _, d := range slice {
+		if g := p.snap.Groups[d.CloudID]; g != nil && g.Members.Partial() {
+			ids = append(ids, d.CloudID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	lists, err := e.store.StagedMembers(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		g := p.snap.Groups[id]
+		if got := lists[id]; got.Len() != g.Members.Len() {
+			return fmt.Errorf("engine: read back the members of group %s: %d staged, %d read from Graph: %w", id, got.Len(), g.Members.Len(), cloud.ErrPartial)
+		}
+		g.Members = lists[id]
+	}
+	return nil
+}
+
+// stageWritten, in a cycle that stages its lists, lets go the member
+// lists of the slice's groups once written (staged first, unless stageAll
+// staged them all), with what else their decisions hold beyond what the
+// statuses need: a first writeback does not hold every group's members
+// until it saves the snapshot.
 func (e *Engine) stageWritten(ctx context.Context, p *planning, planned []policy.Decision) error {
-	if p.stream == nil || !p.gr.Full || p.o.Full {
+	if !p.stagesLists() {
 		return nil
 	}
 	lists := make(map[string]cloud.Refs, len(planned))
@@ -45,13 +139,12 @@ func (e *Engine) stageWritten(ctx context.Context, p *planning, planned []policy
 			lists[d.CloudID] = g.Members
 		}
 	}
-	if len(lists) == 0 {
-		return nil
+	if len(lists) > 0 && !p.upfront {
+		if err := e.store.StageMembers(ctx, !p.staged, lists); err != nil {
+			return err
+		}
+		p.staged = true
 	}
-	if err := e.store.StageMembers(ctx, !p.staged, lists); err != nil {
-		return err
-	}
-	p.staged = true
 	for id, m := range lists {
 		p.snap.Groups[id].Members = cloud.InPart(cloud.Refs{}, m.Len())
 	}

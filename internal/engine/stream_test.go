@@ -266,3 +266,33 @@ func TestMembersLookedUpKeyByKey(t *testing.T) {
 		t.Errorf("members %v, want %v", got, dns)
 	}
 }
+
+// Two groups whose names differ only where AD's sAMAccountName rules
+// replace characters ("Twin+" and "Twin=", of ids with the same last
+// twelve digits) would hold one sAMAccountName. In slices of their own,
+// the later slice finds the name claimed by the earlier one: its group is
+// not written, and says which group holds the name.
+func TestSAMClaimedByAnEarlierSlice(t *testing.T) {
+	defer engine.SetResolveSlice(4)()
+	first, second := "6a1e0c55-0001-4f0e-9d3b-2c1a0b000001", "6a1e0c55-0002-4f0e-9d3b-2c1a0b000001"
+	var groups []map[string]any
+	for g, name := range map[int]string{0: "Twin+", 1: "Twin="} {
+		var ms []any
+		for j := range 4 {
+			ms = append(ms, userID(g*4+j))
+		}
+		groups = append(groups, map[string]any{"id": []string{first, second}[g], "displayName": name, "mailNickname": fmt.Sprintf("twin%d", g), "members": ms})
+	}
+	e := newGroupsEnv(t, 8, groups, nil)
+	res, _ := e.sync(engine.RunOptions{})
+	if res.Counts.Created != 1 {
+		t.Fatalf("created %d, want the first only: %+v", res.Counts.Created, res.Failures)
+	}
+	sts := e.statuses()
+	if st := sts[first]; st.State != state.InStep || st.SAM != "Twin__2c1a0b000001" {
+		t.Errorf("the first group: %+v", st)
+	}
+	if st := sts[second]; st.State != state.Failed || !strings.Contains(st.Message, `sAMAccountName "Twin__2c1a0b000001" is also the name of cloud group `+first) {
+		t.Errorf("the second group: %+v", st)
+	}
+}

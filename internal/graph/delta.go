@@ -261,7 +261,7 @@ func (c *Client) GroupsDelta(ctx context.Context, link string) (*cloud.GroupRoun
 	}
 	r := &cloud.GroupRound{Full: full, DeltaLink: dl, Stats: st, Changes: make([]cloud.GroupDelta, 0, len(m.order))}
 	for _, id := range m.order {
-		r.Changes = append(r.Changes, m.finish(id)) // which lets its logs go
+		r.Changes = append(r.Changes, m.finish(id, full)) // which lets its logs go
 		delete(m.items, id)
 	}
 	return r, nil

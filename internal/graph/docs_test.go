@@ -146,25 +146,46 @@ func TestDocsGroupDeltaSequence(t *testing.T) {
 	}
 }
 
+// A group's members@delta spread over two pages (the docs' sample of a
+// large group) make one change: in a delta round, the members added and
+// removed; in a full round, the member set they leave.
 func TestDocsLargeGroupPagesMerge(t *testing.T) {
-	c := docServer(t,
-		step{file: "groups-large-page1.json"},
-		step{query: "$skiptoken=<...>", file: "groups-large-page2.json"},
-		step{query: "$skiptoken=<...>", file: "groups-deltalink-empty.json"},
-	)
-	r, err := c.GroupsDelta(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
+	pages := []step{
+		{file: "groups-large-page1.json"},
+		{query: "$skiptoken=<...>", file: "groups-large-page2.json"},
+		{query: "$skiptoken=<...>", file: "groups-deltalink-empty.json"},
 	}
-	if len(r.Changes) != 1 {
-		t.Fatalf("%d changes, want the group's two pages merged into one", len(r.Changes))
-	}
-	d := r.Changes[0]
-	if got := refsOf(d.MembersAdded); !slices.Equal(got, []string{"37de1ae3-408f-4702-8636-20824abda004", "23423fa6-821e-44b2-aae4-d039d33884c2"}) {
-		t.Errorf("added %v", got)
-	}
-	if got := refsOf(d.MembersRemoved); !slices.Equal(got, []string{"632f6bb2-3ec8-4c1f-9073-0027a8c6859", "c08a463b-7b8a-40a4-aa31-f9bf690b9551"}) {
-		t.Errorf("removed %v", got)
+	added := []string{"37de1ae3-408f-4702-8636-20824abda004", "23423fa6-821e-44b2-aae4-d039d33884c2"}
+	for _, full := range []bool{false, true} {
+		steps := slices.Clone(pages)
+		if !full {
+			steps[0].query = "$deltatoken=sample"
+		}
+		c := docServer(t, steps...)
+		link := ""
+		if !full {
+			link = c.deltaURL("beta", "groups", c.groupSelect()) + "&$deltatoken=sample"
+		}
+		r, err := c.GroupsDelta(context.Background(), link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Full != full || len(r.Changes) != 1 {
+			t.Fatalf("full %v: %d changes, want the group's two pages merged into one", r.Full, len(r.Changes))
+		}
+		d := r.Changes[0]
+		if full {
+			if got := refIDs(d.Members); !slices.Equal(got, slices.Sorted(slices.Values(added))) || len(d.MembersAdded)+len(d.MembersRemoved) > 0 {
+				t.Errorf("full round: members %v, added %v, removed %v; want the set of those added", got, d.MembersAdded, d.MembersRemoved)
+			}
+			continue
+		}
+		if got := refsOf(d.MembersAdded); !slices.Equal(got, added) || !d.Members.IsZero() {
+			t.Errorf("added %v (a set %v)", got, refIDs(d.Members))
+		}
+		if got := refsOf(d.MembersRemoved); !slices.Equal(got, []string{"632f6bb2-3ec8-4c1f-9073-0027a8c6859", "c08a463b-7b8a-40a4-aa31-f9bf690b9551"}) {
+			t.Errorf("removed %v", got)
+		}
 	}
 }
 

@@ -33,12 +33,16 @@ func FuzzDeltaPage(f *testing.F) {
 			mergeGroupItem(groups, item, c)
 			mergeUserItem(users, item, c)
 		}
+		whole := len(body)%2 == 0 // as a full round finishes its groups, or as a delta round
 		for _, id := range groups.order {
-			d := groups.finish(id)
+			d := groups.finish(id, whole)
 			if d.ID == "" {
 				t.Fatalf("a group delta with no id from %q", body)
 			}
-			if d.Removed != cloud.NotRemoved && (d.Present != 0 || len(d.MembersAdded) > 0) {
+			if whole && (len(d.MembersAdded)+len(d.MembersRemoved) > 0) || !whole && !d.Members.IsZero() {
+				t.Fatalf("a group of a full round with member changes, or of a delta round with a member set: %+v", d)
+			}
+			if d.Removed != cloud.NotRemoved && (d.Present != 0 || len(d.MembersAdded) > 0 || !d.Members.IsZero()) {
 				t.Fatalf("a removed group carries values: %+v", d)
 			}
 		}

@@ -82,11 +82,19 @@ func newGroupMerger() *groupMerger {
 }
 
 // finish returns the delta of group id, its references each once, and
-// lets its logs go.
-func (m *groupMerger) finish(id string) cloud.GroupDelta {
+// lets its logs go. Of a group of a round that describes every group
+// (whole), its members are its whole set (cloud.GroupDelta.Members), not
+// a list of additions: a tenant's memberships are held as a set holds
+// them, and the snapshot takes the set as it is.
+func (m *groupMerger) finish(id string, whole bool) cloud.GroupDelta {
 	g := m.items[id]
 	d := g.d
-	d.MembersAdded, d.MembersRemoved = g.members.split(&m.refs)
+	added, removed := g.members.split(&m.refs)
+	if whole {
+		d.Members.Apply(added, removed)
+	} else {
+		d.MembersAdded, d.MembersRemoved = added, removed
+	}
 	d.OwnersAdded, d.OwnersRemoved = g.owners.split(&m.refs)
 	return d
 }

@@ -207,7 +207,7 @@ func assertMatches(t *testing.T, snap *cloud.Snapshot, st graphsim.State) {
 		gt, _ := wb["onPremisesGroupType"].(string)
 		check("writebackConfiguration.onPremisesGroupType", g.Writeback.OnPremisesGroupType, gt)
 		check("members", refIDs(g.Members), gs.Members)
-		check("owners", refIDs(g.Owners), gs.Owners)
+		check("owners", refIDs(g.OwnerRefs()), gs.Owners)
 	}
 	var users []string
 	for id, u := range snap.Users {

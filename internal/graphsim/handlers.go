@@ -419,6 +419,17 @@ func (s *Server) handleSettings(w http.ResponseWriter, r *http.Request, c caller
 	s.page(w, r, "groupSettings", items)
 }
 
+// ForgetRounds drops the plans kept for rounds' next links: a page of one
+// asked for after it is answered syncStateNotFound, as for a token too
+// old. A benchmark that measures its client's memory apart from the
+// emulator's calls it once the client has read its rounds.
+func (s *Server) ForgetRounds() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.plans)
+	s.planOrder = nil
+}
+
 // keepPlan stores a round's plan for its next links and returns its id; the
 // 64 newest are kept, so a page can be asked for again after a failure.
 func (s *Server) keepPlan(p *plan) string {

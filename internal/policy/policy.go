@@ -187,9 +187,13 @@ type DesiredGroup struct {
 	// and has them made again for the group's slice (LoadAttrs): a
 	// tenant's attributes are never all held.
 	Attrs map[string][]string
-	// remake makes Attrs as decided, but for the addresses shared with
-	// other groups (shared, in order), which LoadAttrs takes out again.
-	remake func() map[string][]string
+	// from, opts and mail make Attrs again as decided (from: nil, they
+	// cannot be), but for the addresses shared with other groups (shared,
+	// in order), which LoadAttrs takes out again. A field a group, not a
+	// function holding them: a tenant's groups hold one each.
+	from   *cloud.Group
+	opts   *Options
+	mail   bool
 	shared []string
 	// Members are the group's cloud members and how to find them in AD.
 	Members []MemberRef
@@ -203,7 +207,7 @@ type DesiredGroup struct {
 // LetGoAttrs lets the group's attributes go, until LoadAttrs makes them
 // again; those of a group that cannot make them again are kept.
 func (g *DesiredGroup) LetGoAttrs() {
-	if g.remake != nil {
+	if g.from != nil {
 		g.Attrs = nil
 	}
 }
@@ -211,10 +215,10 @@ func (g *DesiredGroup) LetGoAttrs() {
 // LoadAttrs makes the group's attributes again, as decided, if they were
 // let go.
 func (g *DesiredGroup) LoadAttrs() {
-	if g.Attrs != nil || g.remake == nil {
+	if g.Attrs != nil || g.from == nil {
 		return
 	}
-	g.Attrs = g.remake()
+	g.Attrs = desiredAttrs(g.from, g.Anchor, g.CN, g.Type, g.mail, g.opts, func(string, string, ...any) {})
 	for _, addr := range g.shared {
 		dropShared(g.Attrs, addr)
 	}
@@ -224,7 +228,7 @@ func (g *DesiredGroup) LoadAttrs() {
 // CN, DN, type, placement), once its operations are written: what a
 // cycle's statuses need of it. Its attributes are not made again.
 func (g *DesiredGroup) Settle() {
-	g.Attrs, g.remake, g.shared, g.Members = nil, nil, nil, nil
+	g.Attrs, g.from, g.opts, g.shared, g.Members = nil, nil, nil, nil, nil
 }
 
 // MemberRef is a cloud member of a group and the keys that find it in AD.
@@ -333,6 +337,10 @@ type Lister struct {
 func NewLister(snap *cloud.Snapshot, ds []Decision) *Lister {
 	return &Lister{snap: snap, written: written(ds), keys: keyTable{}}
 }
+
+// Len is how many members the group id has, listed or not (a list loaded
+// in part counts those it does not hold).
+func (l *Lister) Len(id string) int { return l.snap.Groups[id].Members.Len() }
 
 // Members are the members of the group id, with the keys that find each.
 func (l *Lister) Members(id string) []MemberRef {

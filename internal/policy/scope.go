@@ -43,10 +43,12 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o *Options) Decision {
 	cn := CommonName(o.Naming, g.ID, g.DisplayName)
 	ou, rule := Placement{TargetOU: o.TargetOU, Rules: o.Placement}.OUFor(g)
 	anchor := Anchor(g.ID)
-	d.Desired = &DesiredGroup{CloudID: g.ID, Anchor: anchor, CN: cn, DN: GroupDN(cn, ou), Type: typ, Attrs: desiredAttrs(g, anchor, cn, typ, writeMail, o, note)}
-	d.Desired.remake = func() map[string][]string {
-		return desiredAttrs(g, anchor, cn, typ, writeMail, o, func(string, string, ...any) {})
+	dn := GroupDN(cn, ou)
+	if rdn := dn[len("CN="):]; strings.HasPrefix(rdn, cn) {
+		cn = rdn[:len(cn)] // the same text, kept once: in the DN
 	}
+	d.Desired = &DesiredGroup{CloudID: g.ID, Anchor: anchor, CN: cn, DN: dn, Type: typ, Attrs: desiredAttrs(g, anchor, cn, typ, writeMail, o, note),
+		from: g, opts: o, mail: writeMail}
 	if rule >= 0 {
 		d.Desired.PlacedBy = fmt.Sprintf("writeback.placement[%d] (%s)", rule, o.Placement[rule])
 	}

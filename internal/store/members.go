@@ -106,12 +106,13 @@ func saveMembers(ctx context.Context, tx *tx, u state.CloudUpdate) error {
 	return put.flush()
 }
 
-// StageMembers stages the members of groups (a full cycle's slice, just
-// written) for the snapshot's save; first clears what an earlier cycle
-// staged and did not save. Once staged, a group's members may be let go
-// (cloud.InPart with none held): SaveCloud takes them from the stage.
+// StageMembers stages the members of groups (a batch of a full cycle's)
+// for the snapshot's save; first clears what an earlier cycle staged and
+// did not save. Once staged, a group's members may be let go (cloud.InPart
+// with those held that the cycle still needs): SaveCloud takes them from
+// the stage, and StagedMembers reads them back.
 func (s *Store) StageMembers(ctx context.Context, first bool, groups map[string]cloud.Refs) error {
-	return s.write(ctx, "stage the members of the groups written", func(tx *tx) error {
+	return s.write(ctx, "stage the members of the cycle's groups", func(tx *tx) error {
 		if first {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM cloud_members_next"); err != nil {
 				return fmt.Errorf("store: clear cloud_members_next: %w", err)
@@ -222,15 +223,31 @@ func deleteMembers(ctx context.Context, tx *tx, group string, members []string) 
 // gives for each group (nil: skip its rows), in the table's order (a set
 // read in id order is built without a search).
 func loadMembers(ctx context.Context, db querier, ids []string, into func(group string) *cloud.Refs) error {
-	return readMembers(ctx, db, false, slices.Sorted(slices.Values(ids)), into)
+	return readMembers(ctx, db, "cloud_members", false, slices.Sorted(slices.Values(ids)), into)
 }
 
 // loadAllMembers is loadMembers of every group.
 func loadAllMembers(ctx context.Context, db querier, into func(group string) *cloud.Refs) error {
-	return readMembers(ctx, db, true, nil, into)
+	return readMembers(ctx, db, "cloud_members", true, nil, into)
 }
 
-func readMembers(ctx context.Context, db querier, all bool, ids []string, into func(group string) *cloud.Refs) error {
+// StagedMembers reads back the staged members of the groups ids (those
+// staged; a group with no row staged is not in the map).
+func (s *Store) StagedMembers(ctx context.Context, ids []string) (map[string]cloud.Refs, error) {
+	sets := map[string]*cloud.Refs{}
+	if err := readMembers(ctx, s.db.conn, "cloud_members_next", false, slices.Sorted(slices.Values(ids)), refsIn(sets, nil)); err != nil {
+		return nil, fmt.Errorf("store: read the staged members: %w", err)
+	}
+	out := make(map[string]cloud.Refs, len(sets))
+	for id, set := range sets {
+		out[id] = *set
+	}
+	return out, nil
+}
+
+// readMembers reads table's member rows (cloud_members, or its stage) of
+// every group, or of the groups ids, sorted.
+func readMembers(ctx context.Context, db querier, table string, all bool, ids []string, into func(group string) *cloud.Refs) error {
 	var (
 		last string
 		set  *cloud.Refs
@@ -252,7 +269,7 @@ func readMembers(ctx context.Context, db querier, all bool, ids []string, into f
 		}
 		return nil
 	}
-	const q = "SELECT group_id, member_id, kind FROM cloud_members"
+	q := "SELECT group_id, member_id, kind FROM " + table
 	var err error
 	if all {
 		err = eachRow(ctx, db, q+" ORDER BY group_id, member_id", nil, scan)

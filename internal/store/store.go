@@ -93,10 +93,10 @@ var schema = []string{
 	 CREATE TABLE cloud_members (group_id TEXT NOT NULL, member_id TEXT NOT NULL, kind TEXT NOT NULL,
 	   PRIMARY KEY (group_id, member_id)){WITHOUT ROWID};
 	 ` + memberIndex + `;`,
-	// The members of the groups a full cycle has written, staged as its
-	// slices are written (StageMembers) so that it need not hold every
-	// group's members until it saves the snapshot, which moves them to
-	// cloud_members.
+	// The members of the groups of a full cycle, staged before it plans
+	// (StageMembers) and read back a slice at a time (StagedMembers), so
+	// that it need not hold every group's members until it saves the
+	// snapshot, which moves them to cloud_members.
 	`CREATE TABLE cloud_members_next (group_id TEXT NOT NULL, member_id TEXT NOT NULL, kind TEXT NOT NULL,
 	   PRIMARY KEY (group_id, member_id)){WITHOUT ROWID};`,
 }
