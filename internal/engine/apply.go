@@ -573,16 +573,26 @@ func (e *Engine) clearGone(ctx context.Context, snap *cloud.Snapshot, actual []r
 	if err != nil {
 		return err
 	}
-	inAD := map[string]bool{}
-	for _, a := range actual {
-		inAD[cloudID(a)] = true
+	gone := map[string]bool{} // from the cloud; and from AD, once those found there are out
+	for _, st := range left {
+		if snap.Groups[st.CloudID] == nil {
+			gone[st.CloudID] = true
+		}
 	}
-	for _, op := range append(slices.Clone(plan.Ops), plan.HeldBack...) {
-		inAD[op.CloudID] = true
+	if len(gone) == 0 {
+		return nil
+	}
+	for _, a := range actual {
+		delete(gone, cloudID(a))
+	}
+	for _, ops := range [][]reconcile.Op{plan.Ops, plan.HeldBack} {
+		for _, op := range ops {
+			delete(gone, op.CloudID)
+		}
 	}
 	var sts []state.GroupStatus
 	for _, st := range left {
-		if snap.Groups[st.CloudID] != nil || inAD[st.CloudID] {
+		if !gone[st.CloudID] {
 			continue
 		}
 		e.logger.Info("a group left unfinished is gone from the cloud and from AD; nothing is left to do", "cloud_id", st.CloudID, "name", st.Name)

@@ -3,11 +3,13 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/groupwriteback/groupwriteback/internal/directory/directorytest"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/gate"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // cancelAfter is a directory writer that cancels the cycle's context after
@@ -59,5 +61,31 @@ func TestInterruptedCycleCompletesNextTime(t *testing.T) {
 	}
 	if _, w := e.sync(engine.RunOptions{Full: true}); w != 0 {
 		t.Fatalf("then in step, yet %d writes", w)
+	}
+}
+
+// A group a killed run left pending that is gone from both the cloud and
+// AD is settled as deleted by the next cycle; one left failed that is
+// still in the cloud is the plan's, and comes out in step.
+func TestLeftGroupsGoneFromBothAreSettled(t *testing.T) {
+	e := newGroupsEnv(t, 1, []map[string]any{
+		{"id": groupID(1), "displayName": "Kept", "mailNickname": "kept", "members": []any{userID(0)}},
+	}, nil)
+	e.sync(engine.RunOptions{})
+	gone := "6a1e0c55-0099-4f0e-9d3b-2c1a0b000099"
+	ctx := context.Background()
+	if err := e.store.SetStatus(ctx, []state.GroupStatus{
+		{CloudID: gone, Name: "Ghost", State: state.Pending},
+		{CloudID: groupID(1), Name: "Kept", State: state.Failed, Message: "an earlier failure"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.sync(engine.RunOptions{})
+	sts := e.statuses()
+	if st := sts[gone]; st.State != state.Deleted || !strings.Contains(st.Message, "gone from the cloud and from AD") {
+		t.Errorf("a group gone from both: %+v", st)
+	}
+	if st := sts[groupID(1)]; st.State != state.InStep {
+		t.Errorf("a group left failed that is still in the cloud: %+v", st)
 	}
 }

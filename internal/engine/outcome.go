@@ -3,7 +3,6 @@ package engine
 import (
 	"cmp"
 	"fmt"
-	"slices"
 	"sort"
 
 	"github.com/groupwriteback/groupwriteback/internal/advice"
@@ -157,41 +156,55 @@ func (f fates) status(o cycleOutcome, d policy.Decision) state.GroupStatus {
 // the cloud), by cloud id. They have no cloud name: they are named by
 // their AD object, so that a report never lists a group by id alone.
 func (f fates) outside(o cycleOutcome, seen map[string]bool) []state.GroupStatus {
-	adDN := map[string]string{}
-	for _, op := range append(slices.Clone(o.Plan.Ops), o.Plan.HeldBack...) {
-		if adDN[op.CloudID] == "" {
-			adDN[op.CloudID] = op.DN
-		}
-	}
 	gone := map[string]state.GroupStatus{}
-	add := func(id, st, dn, msg string) {
+	atOp := map[string]bool{} // its DN is its first operation's (all are named by it)
+	add := func(id, st, dn, msg string, opDN bool) {
 		if seen[id] {
 			return
 		}
 		seen[id] = true
-		gone[id] = state.GroupStatus{CloudID: id, Name: policy.RDNValue(adDN[id]), DN: dn, State: st, Message: msg}
+		gone[id] = state.GroupStatus{CloudID: id, DN: dn, State: st, Message: msg}
+		atOp[id] = opDN
 	}
 	for id := range o.Unfinished {
-		add(id, state.Pending, adDN[id], msgInterrupted)
+		add(id, state.Pending, "", msgInterrupted, true)
 	}
 	for id, err := range o.Failed {
-		add(id, state.Failed, adDN[id], advice.Say(err))
+		add(id, state.Failed, "", advice.Say(err), true)
 	}
 	for id, msg := range f.blocked {
-		add(id, state.Failed, adDN[id], msg)
+		add(id, state.Failed, "", msg, true)
 	}
 	for id, msg := range f.held {
-		add(id, state.Held, adDN[id], msg)
+		add(id, state.Held, "", msg, true)
 	}
 	for id, ok := range f.deleted {
 		if ok {
-			add(id, state.Deleted, "", msgCloudGone)
+			add(id, state.Deleted, "", msgCloudGone, false)
 		}
 	}
 	for id, ok := range f.quarantined {
 		if ok {
-			add(id, state.Quarantined, f.finalDN[id], msgCloudGone)
+			add(id, state.Quarantined, f.finalDN[id], msgCloudGone, false)
 		}
+	}
+	if len(gone) == 0 {
+		return nil // the usual case: no walk over a first writeback's operations
+	}
+	adDN := map[string]string{}
+	for _, ops := range [][]reconcile.Op{o.Plan.Ops, o.Plan.HeldBack} {
+		for _, op := range ops {
+			if _, ok := gone[op.CloudID]; ok && adDN[op.CloudID] == "" {
+				adDN[op.CloudID] = op.DN
+			}
+		}
+	}
+	for id, st := range gone {
+		st.Name = policy.RDNValue(adDN[id])
+		if atOp[id] {
+			st.DN = adDN[id]
+		}
+		gone[id] = st
 	}
 	ids := make([]string, 0, len(gone))
 	for id := range gone {

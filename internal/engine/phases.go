@@ -66,7 +66,7 @@ type planning struct {
 	changedGroups, changedUsers []string
 	memberDeltas                map[string]cloud.MemberDelta
 	// staged: the cycle staged member lists in the state (its first
-	// stage clears what an earlier cycle left). upfront: every list was
+	// batch clears what an earlier cycle left). upfront: every list was
 	// staged before the groups were decided (stageAll), and each slice's
 	// are read back (loadSlice).
 	staged, upfront bool
@@ -464,7 +464,7 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		}
 		more, err := e.takeSlice(ctx, p, mk, ops)
 		if err == nil && more {
-			err = e.stageWritten(ctx, p, planned)
+			p.letGoWritten(planned)
 		}
 		return more, err
 	})

@@ -46,7 +46,7 @@ func (p *planning) stagesLists() bool {
 // its members that are groups (the nesting checks read them) and a count
 // of the others: no structure holds the tenant's memberships while it is
 // planned and written. Each slice reads its lists back (loadSlice) and
-// lets them go once written (stageWritten); the snapshot's save moves the
+// lets them go once written (letGoWritten); the snapshot's save moves the
 // stage into the state.
 func (e *Engine) stageAll(ctx context.Context, p *planning) error {
 	if !p.stagesLists() {
@@ -124,36 +124,23 @@ func (e *Engine) loadSlice(ctx context.Context, p *planning, slice []policy.Deci
 	return nil
 }
 
-// stageWritten, in a cycle that stages its lists, lets go the member
-// lists of the slice's groups once written (staged first, unless stageAll
-// staged them all), with what else their decisions hold beyond what the
-// statuses need: a first writeback does not hold every group's members
-// until it saves the snapshot.
-func (e *Engine) stageWritten(ctx context.Context, p *planning, planned []policy.Decision) error {
+// letGoWritten, in a cycle that staged its lists (stageAll), lets go the
+// member lists of the slice's groups once written (read back for the
+// slice by loadSlice; the stage keeps them for the snapshot's save), with
+// what else their decisions hold beyond what the statuses need.
+func (p *planning) letGoWritten(planned []policy.Decision) {
 	if !p.stagesLists() {
-		return nil
-	}
-	lists := make(map[string]cloud.Refs, len(planned))
-	for _, d := range planned {
-		if g := p.snap.Groups[d.CloudID]; g != nil && d.Desired != nil && !g.Members.Partial() {
-			lists[d.CloudID] = g.Members
-		}
-	}
-	if len(lists) > 0 && !p.upfront {
-		if err := e.store.StageMembers(ctx, !p.staged, lists); err != nil {
-			return err
-		}
-		p.staged = true
-	}
-	for id, m := range lists {
-		p.snap.Groups[id].Members = cloud.InPart(cloud.Refs{}, m.Len())
+		return
 	}
 	for _, d := range planned {
-		if d.Desired != nil {
-			d.Desired.Settle()
+		if d.Desired == nil {
+			continue
 		}
+		if g := p.snap.Groups[d.CloudID]; g != nil && p.upfront && !g.Members.Partial() {
+			g.Members = cloud.InPart(cloud.Refs{}, g.Members.Len())
+		}
+		d.Desired.Settle()
 	}
-	return nil
 }
 
 // takeSlice takes one slice of the plan's operations: out of it what AD
