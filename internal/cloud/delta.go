@@ -151,15 +151,16 @@ func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) map[st
 			continue
 		}
 		g := s.Groups[d.ID]
-		whole := !d.Members.IsZero()
-		if g == nil || g.Removed != NotRemoved || whole {
-			// New, or back after a removal (restored), or its members
-			// given whole: Graph describes it in full, so nothing from
-			// before carries over (its members, at least).
-			if g == nil || g.Removed != NotRemoved {
-				g = &Group{ID: d.ID}
-				s.Groups[d.ID] = g
-			}
+		fresh, whole := g == nil || g.Removed != NotRemoved, !d.Members.IsZero()
+		if fresh {
+			// New, or back after a removal (restored): Graph describes
+			// it in full, so nothing from before carries over.
+			g = &Group{ID: d.ID}
+			s.Groups[d.ID] = g
+		}
+		if fresh || whole {
+			// Its members are the round's whole (a group given its
+			// members whole keeps its other fields): no change to keep.
 			anew[d.ID] = true
 			delete(members, d.ID)
 		} else if members != nil && !anew[d.ID] {

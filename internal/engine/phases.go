@@ -65,11 +65,10 @@ type planning struct {
 	ur                          *cloud.UserRound
 	changedGroups, changedUsers []string
 	memberDeltas                map[string]cloud.MemberDelta
-	// staged: the cycle staged member lists in the state (its first
-	// batch clears what an earlier cycle left). upfront: every list was
-	// staged before the groups were decided (stageAll), and each slice's
-	// are read back (loadSlice).
-	staged, upfront bool
+	// staged: every member list was staged in the state before the
+	// groups were decided (stageAll), and each slice's are read back
+	// (loadSlice).
+	staged bool
 	// left are the groups left pending, failed or held by earlier cycles.
 	left []state.GroupStatus
 	// releases are the admins' releases of held removals that stand;
@@ -365,12 +364,9 @@ func (e *Engine) completeMembers(ctx context.Context, p *planning) error {
 // planned in full after all, with the round's member changes applied
 // again, and its member users.
 func (e *Engine) wholeLists(ctx context.Context, p *planning) error {
-	if p.upfront {
-		return nil // in part because staged: each slice reads its own back
-	}
 	var ids []string
 	for _, d := range p.work {
-		if g := p.snap.Groups[d.CloudID]; g != nil && g.Members.Partial() && p.changes[d.CloudID] == nil {
+		if g := p.snap.Groups[d.CloudID]; g != nil && p.bare[d.CloudID] && g.Members.Partial() && p.changes[d.CloudID] == nil {
 			ids = append(ids, d.CloudID)
 		}
 	}

@@ -58,6 +58,7 @@ func (e *Engine) stageAll(ctx context.Context, p *planning) error {
 		if len(batch) == 0 {
 			return nil
 		}
+		// The first batch clears what an earlier cycle left staged.
 		if err := e.store.StageMembers(ctx, !p.staged, batch); err != nil {
 			return err
 		}
@@ -88,17 +89,13 @@ func (e *Engine) stageAll(ctx context.Context, p *planning) error {
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return err
-	}
-	p.upfront = p.staged
-	return nil
+	return flush()
 }
 
 // loadSlice reads back from the stage the member lists of a slice's
 // groups that stageAll let go, each checked whole against its count.
 func (e *Engine) loadSlice(ctx context.Context, p *planning, slice []policy.Decision) error {
-	if !p.upfront {
+	if !p.staged {
 		return nil
 	}
 	var ids []string
@@ -136,7 +133,7 @@ func (p *planning) letGoWritten(planned []policy.Decision) {
 		if d.Desired == nil {
 			continue
 		}
-		if g := p.snap.Groups[d.CloudID]; g != nil && p.upfront && !g.Members.Partial() {
+		if g := p.snap.Groups[d.CloudID]; g != nil && p.staged && !g.Members.Partial() {
 			g.Members = cloud.InPart(cloud.Refs{}, g.Members.Len())
 		}
 		d.Desired.Settle()
