@@ -190,8 +190,11 @@ func refList(rs []cloud.ObjectRef) []string {
 func groupChanges(ds []cloud.GroupDelta) []change {
 	var out []change
 	for _, d := range ds {
-		c := change{ID: d.ID, Name: d.Values.DisplayName, Action: action(d.Removed),
+		c := change{ID: d.ID, Action: action(d.Removed),
 			MembersA: refList(slices.Concat(d.Members.List(), d.MembersAdded)), MembersR: refList(d.MembersRemoved), OwnersA: refList(d.OwnersAdded), OwnersR: refList(d.OwnersRemoved)}
+		if d.Values != nil {
+			c.Name = d.Values.DisplayName
+		}
 		for _, f := range groupFieldNames {
 			if d.Present&f.f != 0 {
 				c.Fields = append(c.Fields, f.name)
@@ -205,7 +208,10 @@ func groupChanges(ds []cloud.GroupDelta) []change {
 func userChanges(ds []cloud.UserDelta) []change {
 	var out []change
 	for _, d := range ds {
-		c := change{ID: d.ID, Name: d.Values.DisplayName, Action: action(d.Removed)}
+		c := change{ID: d.ID, Action: action(d.Removed)}
+		if d.Values != nil {
+			c.Name = d.Values.DisplayName
+		}
 		for _, f := range userFieldNames {
 			if d.Present&f.f != 0 {
 				c.Fields = append(c.Fields, f.name)

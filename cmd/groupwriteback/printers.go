@@ -129,7 +129,7 @@ func jsonResult(res *engine.Result, dry bool) planJSON {
 func printPlan(w io.Writer, res *engine.Result) error {
 	n := map[reconcile.Action]int{}
 	groups := map[reconcile.Action]map[string]bool{}
-	for _, op := range res.Plan.Ops {
+	for op := range res.Kept() {
 		n[op.Action]++
 		if groups[op.Action] == nil {
 			groups[op.Action] = map[string]bool{}
@@ -167,7 +167,7 @@ func printPlan(w io.Writer, res *engine.Result) error {
 // group already written (writeback.sam_on_rename: follow, or a group
 // adopted): sssd, scripts and applications that key on it see a new name.
 func printSAMChanges(w io.Writer, res *engine.Result) {
-	for _, op := range res.Plan.Ops {
+	for op := range res.Kept() {
 		if ch, ok := op.Change("sAMAccountName"); ok && op.Action == reconcile.Update && len(ch.Old) > 0 {
 			fmt.Fprintf(w, "warning: the sAMAccountName of %q changes from %q to %q: sssd, scripts and applications that key on it see a new name "+
 				"(writeback.sam_on_rename: keep leaves it as it was created)\n", policy.RDNValue(op.DN), strings.Join(ch.Old, ""), strings.Join(ch.New, ""))
@@ -186,7 +186,7 @@ func printAdopted(w io.Writer, res *engine.Result) {
 		adopt[id] = true
 	}
 	var names []string
-	for _, op := range res.Plan.Ops {
+	for op := range res.Kept() {
 		if adopt[op.CloudID] {
 			names = append(names, strconv.Quote(policy.RDNValue(op.DN)))
 			delete(adopt, op.CloudID)
@@ -207,7 +207,7 @@ func printRestored(w io.Writer, res *engine.Result) {
 		back[id] = true
 	}
 	var names []string
-	for _, op := range res.Plan.Ops {
+	for op := range res.Kept() {
 		if op.Action == reconcile.Move && back[op.CloudID] {
 			names = append(names, strconv.Quote(policy.RDNValue(op.DN)))
 			delete(back, op.CloudID)

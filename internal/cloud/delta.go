@@ -43,7 +43,11 @@ const (
 type GroupDelta struct {
 	ID      string
 	Removed Removal
-	Values  Group
+	// Values are the fields Graph sent (those Present says), nil for a
+	// removal. TakeGroups takes them as the snapshot's group where the
+	// round describes it anew: a round of a whole tenant's groups is never
+	// held twice.
+	Values  *Group
 	Present Field
 	// Members, of a group of a full round (Graph's reader sets it so), is
 	// its whole member set, and MembersAdded and MembersRemoved are
@@ -61,7 +65,9 @@ type GroupDelta struct {
 type UserDelta struct {
 	ID      string
 	Removed Removal
-	Values  User
+	// Values are the fields Graph sent (those Present says), nil for a
+	// removal; a new user's are taken as the snapshot's user.
+	Values  *User
 	Present Field
 }
 
@@ -113,9 +119,10 @@ func (m MemberDelta) then(added, removed []ObjectRef) MemberDelta {
 	return out
 }
 
-// TakeGroups is ApplyGroups that takes the round's member and owner lists:
-// each delta's are let go once applied, so that a full round of a large
-// tenant is not held twice (as lists, and as the snapshot's sets). It
+// TakeGroups is ApplyGroups that takes the round's member and owner lists,
+// and the values of each group it describes anew as the snapshot's group:
+// each delta's are let go once applied (nil Values), so that a full round
+// of a large tenant is not held twice (as the round, and as the snapshot). It
 // returns, for a round that is not full, the member changes of each group
 // the snapshot held before and still holds: what a state saves as the
 // rows they change, rather than comparing the whole member list with what
@@ -152,10 +159,15 @@ func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) map[st
 		}
 		g := s.Groups[d.ID]
 		fresh, whole := g == nil || g.Removed != NotRemoved, !d.Members.IsZero()
+		taken := false
 		if fresh {
 			// New, or back after a removal (restored): Graph describes
 			// it in full, so nothing from before carries over.
-			g = &Group{ID: d.ID}
+			if taken = take && d.Values != nil; taken {
+				g, d.Values = d.Values, nil
+			} else {
+				g = &Group{ID: d.ID}
+			}
 			s.Groups[d.ID] = g
 		}
 		if fresh || whole {
@@ -168,7 +180,16 @@ func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) map[st
 			// group's pages; possible from a caller) keeps both changes.
 			members[d.ID] = members[d.ID].then(d.MembersAdded, d.MembersRemoved)
 		}
-		applyGroupFields(g, d)
+		if taken {
+			// Taken from the round: it keeps only the fields Graph sent.
+			sent := *g
+			*g = Group{ID: d.ID}
+			applyGroupFields(g, &sent, d.Present)
+		} else if d.Values != nil {
+			applyGroupFields(g, d.Values, d.Present)
+		} else {
+			applyGroupFields(g, &Group{}, d.Present) // a field present without values is cleared
+		}
 		if whole {
 			g.Members = d.Members
 			if !take {
@@ -191,8 +212,8 @@ func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) map[st
 	return members
 }
 
-func applyGroupFields(g *Group, d *GroupDelta) {
-	v, p := &d.Values, d.Present
+// applyGroupFields sets on g the fields of v that p says are present.
+func applyGroupFields(g, v *Group, p Field) {
 	set := func(f Field, apply func()) {
 		if p&f != 0 {
 			apply()
@@ -226,7 +247,14 @@ func applyGroupFields(g *Group, d *GroupDelta) {
 // ApplyUsers advances the snapshot by one round of user changes, as
 // ApplyGroups does for groups. Users are kept only while they exist: a
 // deleted user can no longer be a member of anything.
-func (s *Snapshot) ApplyUsers(full bool, deltas []UserDelta) {
+func (s *Snapshot) ApplyUsers(full bool, deltas []UserDelta) { s.applyUsers(full, deltas, false) }
+
+// TakeUsers is ApplyUsers that takes the round's values of each user it
+// describes anew as the snapshot's user (the round's Values become nil):
+// a round of a whole tenant's users is never held twice.
+func (s *Snapshot) TakeUsers(full bool, deltas []UserDelta) { s.applyUsers(full, deltas, true) }
+
+func (s *Snapshot) applyUsers(full bool, deltas []UserDelta, take bool) {
 	if full {
 		s.Users = make(map[string]*User, len(deltas))
 	}
@@ -242,28 +270,41 @@ func (s *Snapshot) ApplyUsers(full bool, deltas []UserDelta) {
 			}
 			continue
 		}
-		u := s.Users[d.ID]
+		u, v := s.Users[d.ID], d.Values
+		if v == nil {
+			v = &User{} // nothing sent of it but its id
+		}
 		if u == nil || u.Removed != NotRemoved {
 			// New, or restored: Graph describes it in full.
-			u = &User{ID: d.ID}
+			if take && d.Values != nil {
+				sent := *v
+				u, v, d.Values = d.Values, &sent, nil
+				*u = User{ID: d.ID}
+			} else {
+				u = &User{ID: d.ID}
+			}
 			s.Users[d.ID] = u
 		}
-		v, p := &d.Values, d.Present
-		set := func(f Field, dst *string, src string) {
-			if p&f != 0 {
-				*dst = src
-			}
+		applyUserFields(u, v, d.Present)
+	}
+}
+
+// applyUserFields sets on u the fields of v that p says are present.
+func applyUserFields(u, v *User, p Field) {
+	set := func(f Field, dst *string, src string) {
+		if p&f != 0 {
+			*dst = src
 		}
-		set(UserDisplayName, &u.DisplayName, v.DisplayName)
-		set(UserPrincipalName, &u.UserPrincipalName, v.UserPrincipalName)
-		set(UserOnPremisesObjectIdentifier, &u.OnPremisesObjectIdentifier, v.OnPremisesObjectIdentifier)
-		set(UserOnPremisesSecurityIdentifier, &u.OnPremisesSecurityIdentifier, v.OnPremisesSecurityIdentifier)
-		set(UserOnPremisesImmutableID, &u.OnPremisesImmutableID, v.OnPremisesImmutableID)
-		set(UserOnPremisesDistinguishedName, &u.OnPremisesDistinguishedName, v.OnPremisesDistinguishedName)
-		set(UserOnPremisesSamAccountName, &u.OnPremisesSamAccountName, v.OnPremisesSamAccountName)
-		set(UserOnPremisesDomainName, &u.OnPremisesDomainName, v.OnPremisesDomainName)
-		if p&UserOnPremisesSyncEnabled != 0 {
-			u.OnPremisesSyncEnabled = v.OnPremisesSyncEnabled
-		}
+	}
+	set(UserDisplayName, &u.DisplayName, v.DisplayName)
+	set(UserPrincipalName, &u.UserPrincipalName, v.UserPrincipalName)
+	set(UserOnPremisesObjectIdentifier, &u.OnPremisesObjectIdentifier, v.OnPremisesObjectIdentifier)
+	set(UserOnPremisesSecurityIdentifier, &u.OnPremisesSecurityIdentifier, v.OnPremisesSecurityIdentifier)
+	set(UserOnPremisesImmutableID, &u.OnPremisesImmutableID, v.OnPremisesImmutableID)
+	set(UserOnPremisesDistinguishedName, &u.OnPremisesDistinguishedName, v.OnPremisesDistinguishedName)
+	set(UserOnPremisesSamAccountName, &u.OnPremisesSamAccountName, v.OnPremisesSamAccountName)
+	set(UserOnPremisesDomainName, &u.OnPremisesDomainName, v.OnPremisesDomainName)
+	if p&UserOnPremisesSyncEnabled != 0 {
+		u.OnPremisesSyncEnabled = v.OnPremisesSyncEnabled
 	}
 }

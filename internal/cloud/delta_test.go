@@ -13,7 +13,7 @@ func TestApplyGroups(t *testing.T) {
 	yes := true
 	base := func() *Snapshot {
 		s := NewSnapshot()
-		s.ApplyGroups(true, []GroupDelta{{ID: "g1", Values: Group{DisplayName: "One", Description: "first"}, Present: GroupDisplayName | GroupDescription,
+		s.ApplyGroups(true, []GroupDelta{{ID: "g1", Values: &Group{DisplayName: "One", Description: "first"}, Present: GroupDisplayName | GroupDescription,
 			MembersAdded: []ObjectRef{{"u1", TypeUser}, {"u2", TypeUser}}, OwnersAdded: []ObjectRef{{"u1", TypeUser}}}})
 		return s
 	}
@@ -23,7 +23,7 @@ func TestApplyGroups(t *testing.T) {
 		delta []GroupDelta
 		check func(t *testing.T, s *Snapshot)
 	}{
-		{"absent fields keep their values", false, []GroupDelta{{ID: "g1", Values: Group{DisplayName: "Uno"}, Present: GroupDisplayName}},
+		{"absent fields keep their values", false, []GroupDelta{{ID: "g1", Values: &Group{DisplayName: "Uno"}, Present: GroupDisplayName}},
 			func(t *testing.T, s *Snapshot) {
 				if g := s.Groups["g1"]; g.DisplayName != "Uno" || g.Description != "first" {
 					t.Fatalf("%+v", g)
@@ -57,7 +57,7 @@ func TestApplyGroups(t *testing.T) {
 					t.Fatalf("%+v", g)
 				}
 			}},
-		{"restore after soft delete starts afresh", false, []GroupDelta{{ID: "g1", Removed: SoftDeleted}, {ID: "g1", Values: Group{DisplayName: "One"}, Present: GroupDisplayName, MembersAdded: []ObjectRef{{"u2", TypeUser}}}},
+		{"restore after soft delete starts afresh", false, []GroupDelta{{ID: "g1", Removed: SoftDeleted}, {ID: "g1", Values: &Group{DisplayName: "One"}, Present: GroupDisplayName, MembersAdded: []ObjectRef{{"u2", TypeUser}}}},
 			func(t *testing.T, s *Snapshot) {
 				g := s.Groups["g1"]
 				if g.Removed != NotRemoved || g.Description != "" || g.Members.Len() != 1 || g.OwnerRefs().Len() != 0 {
@@ -70,7 +70,7 @@ func TestApplyGroups(t *testing.T) {
 					t.Fatal("still there")
 				}
 			}},
-		{"full round replaces everything", true, []GroupDelta{{ID: "g2", Values: Group{Writeback: WritebackConfiguration{IsEnabled: &yes}}, Present: GroupWriteback}},
+		{"full round replaces everything", true, []GroupDelta{{ID: "g2", Values: &Group{Writeback: WritebackConfiguration{IsEnabled: &yes}}, Present: GroupWriteback}},
 			func(t *testing.T, s *Snapshot) {
 				if len(s.Groups) != 1 || s.Groups["g2"] == nil || !*s.Groups["g2"].Writeback.IsEnabled {
 					t.Fatalf("%v", s.Groups)
@@ -105,8 +105,8 @@ func TestApplyGroups(t *testing.T) {
 
 func TestApplyUsers(t *testing.T) {
 	s := NewSnapshot()
-	s.ApplyUsers(true, []UserDelta{{ID: "u1", Values: User{DisplayName: "A", OnPremisesSecurityIdentifier: "S-1-5-21-1"}, Present: UserDisplayName | UserOnPremisesSecurityIdentifier}, {ID: "u2"}})
-	s.ApplyUsers(false, []UserDelta{{ID: "u1", Values: User{DisplayName: "B"}, Present: UserDisplayName}, {ID: "u2", Removed: SoftDeleted}})
+	s.ApplyUsers(true, []UserDelta{{ID: "u1", Values: &User{DisplayName: "A", OnPremisesSecurityIdentifier: "S-1-5-21-1"}, Present: UserDisplayName | UserOnPremisesSecurityIdentifier}, {ID: "u2"}})
+	s.ApplyUsers(false, []UserDelta{{ID: "u1", Values: &User{DisplayName: "B"}, Present: UserDisplayName}, {ID: "u2", Removed: SoftDeleted}})
 	if u := s.Users["u1"]; u.DisplayName != "B" || u.OnPremisesSecurityIdentifier != "S-1-5-21-1" {
 		t.Fatalf("u1 = %+v", u)
 	}
@@ -115,7 +115,7 @@ func TestApplyUsers(t *testing.T) {
 		t.Fatalf("a soft-deleted user = %+v, want kept and marked", u)
 	}
 	// Restored: described in full again.
-	s.ApplyUsers(false, []UserDelta{{ID: "u2", Values: User{DisplayName: "back"}, Present: UserDisplayName}})
+	s.ApplyUsers(false, []UserDelta{{ID: "u2", Values: &User{DisplayName: "back"}, Present: UserDisplayName}})
 	if u := s.Users["u2"]; u.Removed != NotRemoved || u.DisplayName != "back" {
 		t.Fatalf("restored user = %+v", u)
 	}
@@ -123,6 +123,54 @@ func TestApplyUsers(t *testing.T) {
 	if _, ok := s.Users["u2"]; ok {
 		t.Fatal("a user deleted for good stays in the snapshot")
 	}
+}
+
+// TestTakeTakesValues: Take makes the round's values of an object it
+// describes anew the snapshot's object, with only the fields Graph sent,
+// and lets the round's go; Apply copies them, and an object the snapshot
+// held takes the fields sent, not the round's object.
+func TestTakeTakesValues(t *testing.T) {
+	groups := func() []GroupDelta {
+		return []GroupDelta{
+			{ID: "g1", Values: &Group{DisplayName: "One", Description: "not sent", Mail: "one@contoso.com"}, Present: GroupDisplayName | GroupMail},
+			{ID: "g2", Values: &Group{DisplayName: "Two"}, Present: GroupDisplayName},
+		}
+	}
+	users := func() []UserDelta {
+		return []UserDelta{{ID: "u1", Values: &User{DisplayName: "A", UserPrincipalName: "not sent"}, Present: UserDisplayName}}
+	}
+	t.Run("take", func(t *testing.T) {
+		s := NewSnapshot()
+		s.Groups["g2"] = &Group{ID: "g2", DisplayName: "Old", Description: "kept"}
+		gd, ud := groups(), users()
+		sent, sentUser := gd[0].Values, ud[0].Values
+		s.TakeGroups(false, gd)
+		s.TakeUsers(false, ud)
+		if g := s.Groups["g1"]; g != sent || g.ID != "g1" || g.DisplayName != "One" || g.Mail != "one@contoso.com" || g.Description != "" {
+			t.Errorf("a new group = %p %+v, want the round's %p with the fields sent", g, g, sent)
+		}
+		if g := s.Groups["g2"]; g.DisplayName != "Two" || g.Description != "kept" {
+			t.Errorf("a group held = %+v, want its fields updated", g)
+		}
+		if u := s.Users["u1"]; u != sentUser || u.ID != "u1" || u.DisplayName != "A" || u.UserPrincipalName != "" {
+			t.Errorf("a new user = %p %+v, want the round's %p with the fields sent", u, u, sentUser)
+		}
+		if gd[0].Values != nil || ud[0].Values != nil {
+			t.Errorf("the round keeps the values taken: %+v, %+v", gd[0].Values, ud[0].Values)
+		}
+	})
+	t.Run("apply", func(t *testing.T) {
+		s := NewSnapshot()
+		gd, ud := groups(), users()
+		s.ApplyGroups(false, gd)
+		s.ApplyUsers(false, ud)
+		if s.Groups["g1"] == gd[0].Values || s.Users["u1"] == ud[0].Values {
+			t.Fatal("Apply shares the round's values with the snapshot")
+		}
+		if gd[0].Values.Description != "not sent" || s.Groups["g1"].Description != "" || s.Users["u1"].UserPrincipalName != "" {
+			t.Errorf("Apply changed the round, or took a field not sent: %+v, %+v, %+v", gd[0].Values, s.Groups["g1"], s.Users["u1"])
+		}
+	})
 }
 
 func TestTypeFromOData(t *testing.T) {
@@ -181,7 +229,7 @@ func TestTakeGroupsReturnsMemberDeltas(t *testing.T) {
 		{ID: "twice", MembersAdded: []ObjectRef{u("u1"), u("u2")}},
 		{ID: "twice", MembersAdded: []ObjectRef{u("u3")}, MembersRemoved: []ObjectRef{u("u1")}},
 		{ID: "gone", Removed: HardDeleted},
-		{ID: "quiet", Values: Group{DisplayName: "Quiet"}, Present: GroupDisplayName},
+		{ID: "quiet", Values: &Group{DisplayName: "Quiet"}, Present: GroupDisplayName},
 	}
 	got := base().TakeGroups(false, slices.Clone(round))
 	want := map[string]MemberDelta{
@@ -216,7 +264,7 @@ func TestTakeGroupsReturnsMemberDeltas(t *testing.T) {
 func TestMembersGivenWhole(t *testing.T) {
 	u := func(id string) ObjectRef { return ObjectRef{ID: id, Type: TypeUser} }
 	set := RefsOf(u("u2"), u("u1"))
-	round := []GroupDelta{{ID: "g1", Values: Group{DisplayName: "One"}, Present: GroupDisplayName, Members: set}}
+	round := []GroupDelta{{ID: "g1", Values: &Group{DisplayName: "One"}, Present: GroupDisplayName, Members: set}}
 	s := NewSnapshot()
 	if got := s.TakeGroups(true, round); got != nil {
 		t.Errorf("a full round's member changes: %+v", got)

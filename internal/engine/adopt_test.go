@@ -39,7 +39,7 @@ func TestReadoptAfterADDeleteAndRestore(t *testing.T) {
 	r, _ := e.sync(engine.RunOptions{Full: true})
 	dn, guid, members := e.where(id)
 	if r.Counts.Created != 0 || guid != guid0 || dn != dn0 || members != 2 {
-		t.Fatalf("after restore: created %d, same object %v, %s, %d members; %+v", r.Counts.Created, guid == guid0, dn, members, r.Plan.Ops)
+		t.Fatalf("after restore: created %d, same object %v, %s, %d members; %+v", r.Counts.Created, guid == guid0, dn, members, kept(r))
 	}
 }
 

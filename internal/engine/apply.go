@@ -415,6 +415,25 @@ func thin(op reconcile.Op) reconcile.Op {
 type doneOps struct {
 	groups               map[string]uint8
 	deleted, quarantined int
+	// created and updated count the groups settled (their writes over,
+	// none failed), taken out of groups.
+	created, updated int
+}
+
+// settle counts group id, whose writes are over with none failed, and
+// takes it out of groups: those of a first writeback are not all held to
+// its end.
+func (d *doneOps) settle(id string) {
+	what, ok := d.groups[id]
+	switch {
+	case !ok:
+		return
+	case what&doneCreated != 0:
+		d.created++
+	default:
+		d.updated++
+	}
+	delete(d.groups, id)
 }
 
 const (
@@ -443,6 +462,8 @@ func (d *doneOps) add(op reconcile.Op, quarantineOU string) {
 func (e *Engine) countDone(done doneOps, failed map[string]error, res *Result) {
 	res.Counts.Deleted += done.deleted
 	res.Counts.Quarantined += done.quarantined
+	res.Counts.Created += done.created
+	res.Counts.Updated += done.updated
 	for id, what := range done.groups {
 		switch {
 		case failed[id] != nil:

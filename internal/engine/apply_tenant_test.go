@@ -53,7 +53,7 @@ func TestApplyRecordsTheTenant(t *testing.T) {
 	time.Sleep(time.Millisecond)
 	res2, writes := e.sync(engine.RunOptions{})
 	if writes != 0 || res2.Mode != "delta" {
-		t.Errorf("the sync after apply wrote %d (mode %s): %+v", writes, res2.Mode, res2.Plan.Ops)
+		t.Errorf("the sync after apply wrote %d (mode %s): %+v", writes, res2.Mode, kept(res2))
 	}
 	if len(res2.Failures) != len(res.Failures) {
 		t.Errorf("sync names %d groups not in step, apply named %d", len(res2.Failures), len(res.Failures))

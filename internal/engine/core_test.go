@@ -54,7 +54,7 @@ func TestCoreDeltaWorksOnDirtyGroupsOnly(t *testing.T) {
 	if res.Mode != "delta" || w != 1 || res.Counts.InScope != 1 {
 		t.Fatalf("delta cycle after one member change: mode %s, %d writes, %+v", res.Mode, w, res.Counts)
 	}
-	for _, op := range res.Plan.Ops {
+	for _, op := range kept(res) {
 		if op.CloudID != groupID(3) || op.Action != reconcile.AddMembers {
 			t.Fatalf("the delta cycle touched %s (%s)", op.CloudID, op.Action)
 		}

@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"iter"
 	"sort"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
@@ -35,16 +36,16 @@ func changed[T any](before map[string][32]byte, id string, v *T) bool {
 	return !ok || old != sha256.Sum256(b)
 }
 
-// drift lists the groups a full reconcile changes although nothing changed
-// for them in the cloud (the group, or one of its member users): their AD
-// copies were edited by hand.
-func drift(plan reconcile.Plan, before prints, snap *cloud.Snapshot, restored []string) []string {
+// drift lists the groups a full reconcile writes to (ops: the plan's
+// operations) although nothing changed for them in the cloud (the group,
+// or one of its member users): their AD copies were edited by hand.
+func drift(ops iter.Seq[reconcile.Op], before prints, snap *cloud.Snapshot, restored []string) []string {
 	seen := map[string]bool{}
 	for _, id := range restored {
 		seen[id] = true // the tool's own quarantine undone, not a hand's edit
 	}
 	var out []string
-	for _, op := range plan.Ops {
+	for op := range ops {
 		if seen[op.CloudID] || op.Action == reconcile.Create || op.Action == reconcile.Delete || op.Action == reconcile.Move {
 			continue
 		}
@@ -74,13 +75,13 @@ func drift(plan reconcile.Plan, before prints, snap *cloud.Snapshot, restored []
 // the tool put them there (a cloud delete, a scope change, disable), so
 // their move back and the members they get again are the tool's own work
 // undone, not drift.
-func restored(plan reconcile.Plan, quarantineOU string) []string {
+func restored(ops iter.Seq[reconcile.Op], quarantineOU string) []string {
 	if quarantineOU == "" {
 		return nil
 	}
 	var out []string
 	seen := map[string]bool{}
-	for _, op := range plan.Ops {
+	for op := range ops {
 		if op.Action == reconcile.Move && !seen[op.CloudID] && policy.Within(op.DN, quarantineOU) && !op.Quarantines(quarantineOU) {
 			seen[op.CloudID] = true
 			out = append(out, op.CloudID)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/graph"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
 	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
@@ -295,3 +297,7 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// kept are a result's operations as it keeps them (a sync's, written as
+// they were planned, from its log).
+func kept(res *engine.Result) []reconcile.Op { return slices.Collect(res.Kept()) }

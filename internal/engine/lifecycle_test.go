@@ -152,7 +152,7 @@ func TestRestoreResumesOnTheSameObject(t *testing.T) {
 			res, _ := e.sync(engine.RunOptions{})
 			dn, guid, members := e.where(m365)
 			if guid != guid0 || members != members0 || !strings.HasSuffix(strings.ToLower(dn), strings.ToLower(e.ou)) || attr(e.group(m365), "description") != "back" {
-				t.Fatalf("after restore: %s, same object %v, %d members; %+v %+v", dn, guid == guid0, members, res.Counts, res.Plan.Ops)
+				t.Fatalf("after restore: %s, same object %v, %d members; %+v %+v", dn, guid == guid0, members, res.Counts, kept(res))
 			}
 		})
 	}

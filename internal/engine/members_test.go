@@ -206,7 +206,7 @@ func TestSourceOfAuthorityInPlace(t *testing.T) {
 	}) {
 		t.Fatalf("the desynced group is not reported: %+v", res.Skipped)
 	}
-	for _, op := range res.Plan.Ops {
+	for _, op := range kept(res) {
 		if op.CloudID == inPlace && (op.SID != uniSID || op.Action == reconcile.Create || op.Action == reconcile.Delete) {
 			t.Fatalf("in-place operation %+v", op)
 		}

@@ -53,6 +53,9 @@ func decideStatuses(o cycleOutcome) []state.GroupStatus {
 	seen := map[string]bool{}
 	sts := make([]state.GroupStatus, 0, len(o.Work))
 	for _, d := range o.Work {
+		if d.CloudID == "" {
+			continue // recorded as its slice was written (settle)
+		}
 		seen[d.CloudID] = true
 		sts = append(sts, f.status(o, d))
 	}

@@ -31,6 +31,9 @@ func (e *Engine) plan(ctx context.Context, o RunOptions, stream *applying) (*Pla
 		return nil, err
 	}
 	p.stream = stream
+	if stream != nil {
+		p.log = &opLog{}
+	}
 	if stream == nil && o.ShowOnly && o.Group == "" {
 		if p.spool, err = newOpSpool(); err != nil {
 			return nil, err
@@ -120,6 +123,16 @@ type planning struct {
 	adopted map[string]bool
 	stream  *applying
 	spool   *opSpool
+	// sams are the sAMAccountNames of the AD groups read, by cloud id,
+	// once a slice's statuses need them (settle).
+	sams map[string]string
+	// log, with stream, is what the cycle keeps of every operation it
+	// wrote, for its result; unsettled are those (thinned) of the groups
+	// not recorded as their slice was written (settle), which the end of
+	// the cycle records; the last slice's begin at sliceAt.
+	log       *opLog
+	unsettled []reconcile.Op
+	sliceAt   int
 }
 
 // begin reads what the state says of the cycle to come: the enablement,
@@ -220,7 +233,7 @@ func (e *Engine) readCloud(ctx context.Context, p *planning) error {
 	}
 	p.changes = byChanges(p.snap, p.gr)                         // read before the round is applied
 	p.memberDeltas = p.snap.TakeGroups(p.gr.Full, p.gr.Changes) // its member lists are read above, not after
-	p.snap.ApplyUsers(p.ur.Full, p.ur.Changes)
+	p.snap.TakeUsers(p.ur.Full, p.ur.Changes)
 	if err := e.confirmRemovedUsers(ctx, p.snap, p.ur.Changes); err != nil {
 		return err
 	}
@@ -458,9 +471,11 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		if p.spool != nil {
 			p.letGo(planned)
 		}
+		checked := len(p.checked)
 		more, err := e.takeSlice(ctx, p, mk, ops)
 		if err == nil && more {
 			p.letGoWritten(planned)
+			err = e.settle(ctx, p, mk, planned, p.checked[checked:])
 		}
 		return more, err
 	})
@@ -496,13 +511,17 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 // what Apply needs of what was read.
 func (e *Engine) finishPlan(p *planning) *Plan {
 	res, plan, snap := p.res, p.plan, p.snap
-	written := 0 // the operations of a streamed cycle's slices, written
-	if p.stream != nil || p.spool != nil {
+	written := 0 // the operations of a streamed cycle's slices, written, kept in the plan
+	switch {
+	case p.stream != nil:
+		// Those of the groups recorded as their slice was written are in
+		// the log alone.
+		plan.Ops = slices.Concat(p.unsettled, plan.Ops)
+		written, p.unsettled = len(p.unsettled), nil
+		res.log, res.logged = p.log, written
+	case p.spool != nil:
 		plan.Ops = joinSlices(p.ops, plan.Ops)
 		p.ops = nil
-	}
-	if p.stream != nil {
-		written = len(plan.Ops) - len(p.plan.Ops)
 	}
 	res.spool = p.spool
 	slices.Sort(res.Adopted)
@@ -517,14 +536,14 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 		res.Trace = p.tr
 	}
 	if p.full {
-		res.Restored = restored(plan, e.cfg.QuarantineOU)
+		res.Restored = restored(res.Kept(), e.cfg.QuarantineOU)
 		res.Counts.Restored = len(res.Restored)
 		for _, id := range res.Restored {
 			e.logger.Info("restored from quarantine: the group comes back to the target OU with its members (the tool quarantined it)", "cloud_id", id, "name", nameOf(snap, id))
 		}
 	}
 	if p.o.Full {
-		res.Drift = drift(plan, p.before, snap, res.Restored)
+		res.Drift = drift(res.Kept(), p.before, snap, res.Restored)
 		res.Counts.Drifted = len(res.Drift)
 		for _, id := range res.Drift {
 			e.logger.Warn("drift: the AD group was changed by hand; overwriting it with the cloud's values", "cloud_id", id, "name", nameOf(snap, id))

@@ -30,7 +30,7 @@ func TestRenameAndTheSAMAccountName(t *testing.T) {
 				t.Fatalf("not renamed: %s %q", g.DN, attr(g, "displayName"))
 			}
 			samChanged := false
-			for _, op := range res.Plan.Ops {
+			for _, op := range kept(res) {
 				for _, ch := range op.Changes {
 					samChanged = samChanged || (op.Action == reconcile.Update && ch.Name == "sAMAccountName")
 				}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"iter"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -128,6 +129,31 @@ type Result struct {
 	// then the operations planned over the whole plan (the held member
 	// values, the removals) whole.
 	spool *opSpool
+	// log, in the result of a cycle that wrote its slices as it planned
+	// them (Run), holds what it kept of the operations it wrote, in order
+	// (opLog); Plan.Ops begins with the logged of them whose groups were
+	// recorded at the cycle's end, then holds the rest.
+	log    *opLog
+	logged int
+}
+
+// Kept yields the plan's operations as the result keeps them, in order:
+// those a sync wrote as it planned them and those of a plan made to be
+// shown thinned (thin: without their values), the others whole. EachOp
+// yields each one whole where the result can.
+func (r *Result) Kept() iter.Seq[reconcile.Op] {
+	return func(yield func(reconcile.Op) bool) {
+		for op := range r.log.all() {
+			if !yield(op) {
+				return
+			}
+		}
+		for _, op := range r.Plan.Ops[r.logged:] {
+			if !yield(op) {
+				return
+			}
+		}
+	}
 }
 
 // EachOp calls fn with each of the plan's operations, in order, whole:
@@ -136,6 +162,11 @@ type Result struct {
 func (r *Result) EachOp(fn func(reconcile.Op) error) error {
 	if r.spool != nil {
 		if err := r.spool.each(fn); err != nil {
+			return err
+		}
+	}
+	for op := range r.log.all() {
+		if err := fn(op); err != nil {
 			return err
 		}
 	}
@@ -155,6 +186,15 @@ func (r *Result) eachOpJSON(fn func([]byte) error) error {
 			return err
 		}
 	}
+	for op := range r.log.all() {
+		b, err := json.Marshal(&op)
+		if err != nil {
+			return err
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
 	ops := r.unspooled()
 	for i := range ops {
 		b, err := json.Marshal(&ops[i])
@@ -168,11 +208,11 @@ func (r *Result) eachOpJSON(fn func([]byte) error) error {
 	return nil
 }
 
-// unspooled are the operations the result holds whole: those after the
-// spooled ones (kept thinned at the front of Plan.Ops), or all of them.
+// unspooled are the operations of Plan.Ops not also in the spool or the
+// log (which hold those at its front): the rest, or all of them.
 func (r *Result) unspooled() []reconcile.Op {
 	if r.spool == nil {
-		return r.Plan.Ops
+		return r.Plan.Ops[r.logged:]
 	}
 	return r.Plan.Ops[r.spool.n:]
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+	"github.com/groupwriteback/groupwriteback/internal/state"
 )
 
 // What becomes of each slice of a plan once it is planned: checked, then
@@ -140,6 +141,70 @@ func (p *planning) letGoWritten(planned []policy.Decision) {
 	}
 }
 
+// settle records, in a cycle that writes its slices as it plans them, the
+// state of each group of the slice just written whose writes are over:
+// written whole, with nothing failed, refused (problems: the slice's
+// checks'; the plan's own) or kept back for the end of the plan. Its
+// decision is let go (zeroed in the work, which the cycle's end then
+// skips), and its operations are left to the log (opLog) alone: a first
+// writeback never holds every group's decision and operations until its
+// end. The other groups are recorded at the end, as before, from the
+// operations kept (unsettled); a cycle on one group (traced) and one
+// whose writes stopped settle nothing here.
+func (e *Engine) settle(ctx context.Context, p *planning, mk *reconcile.Maker, planned []policy.Decision, problems []reconcile.Problem) error {
+	a := p.stream
+	if a == nil || p.target != "" || a.fatal != nil || ctx.Err() != nil {
+		return nil
+	}
+	refused := map[string]bool{}
+	for _, pr := range problems {
+		refused[pr.CloudID] = true
+	}
+	if p.sams == nil {
+		p.sams = samOf(p.actual)
+	}
+	slice := p.unsettled[p.sliceAt:]
+	o := cycleOutcome{Plan: reconcile.Plan{Ops: slice, NotWritten: map[string][]reconcile.MemberProblem{}},
+		Failed: a.failed, Unfinished: a.unfinished, QuarantineOU: e.cfg.QuarantineOU, SAM: p.sams}
+	var done []int
+	for i, d := range planned {
+		id := d.CloudID
+		if d.Desired == nil || refused[id] || a.failed[id] != nil || a.unfinished[id] || p.changes[id] != nil || !mk.Done(id) {
+			continue
+		}
+		if mps := mk.NotWritten(id); len(mps) > 0 {
+			o.Plan.NotWritten[id] = mps
+		}
+		o.Work, done = append(o.Work, d), append(done, i)
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	f := fatesOf(o)
+	sts := make([]state.GroupStatus, len(o.Work))
+	for i, d := range o.Work {
+		sts[i] = f.status(o, d)
+	}
+	if err := e.store.SetStatus(context.WithoutCancel(ctx), sts); err != nil {
+		return fmt.Errorf("engine: record the groups written: %w", err)
+	}
+	settled := make(map[string]bool, len(done))
+	for _, i := range done {
+		settled[planned[i].CloudID] = true
+		a.done.settle(planned[i].CloudID)
+		planned[i] = policy.Decision{}
+	}
+	kept := slice[:0]
+	for _, op := range slice {
+		if !settled[op.CloudID] {
+			kept = append(kept, op)
+		}
+	}
+	clear(slice[len(kept):])
+	p.unsettled = p.unsettled[:p.sliceAt+len(kept)]
+	return nil
+}
+
 // takeSlice takes one slice of the plan's operations: out of it what AD
 // or the gate would refuse (as problems), the groups it adopts and the
 // names it changes noted, the member values that must wait for a later
@@ -192,7 +257,10 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 		names[op.CloudID] = nameOf(p.snap, op.CloudID)
 	}
 	e.applyOps(ctx, a, ops, names)
-	p.ops = append(p.ops, thinned(ops, p.tr))
+	kept := thinned(ops, p.tr)
+	p.log.add(kept)
+	p.sliceAt = len(p.unsettled)
+	p.unsettled = append(p.unsettled, kept...)
 	return a.fatal == nil && ctx.Err() == nil, nil
 }
 

@@ -111,7 +111,7 @@ func TestCycleWritesSliceBySlice(t *testing.T) {
 	if lookups := countOf(ev.log, "lookup"); lookups < n {
 		t.Errorf("%d lookups for %d slices", lookups, n)
 	}
-	for _, op := range res.Plan.Ops {
+	for _, op := range kept(res) {
 		if op.Members != nil || op.MemberCount != 4 || len(op.Changes) != 1 || op.Changes[0].Name != "sAMAccountName" {
 			t.Errorf("the result keeps %+v of an operation written", op)
 		}

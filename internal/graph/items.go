@@ -285,11 +285,14 @@ func mergeGroupItem(m *groupMerger, item map[string]json.RawMessage, c *Client) 
 	}
 	acc := m.get(id, m.items[id] != nil && m.items[id].d.Removed != cloud.NotRemoved)
 	acc.d.ID = id
-	present, err := decodeFields(item, groupFields(&acc.d.Values))
+	if acc.d.Values == nil {
+		acc.d.Values = &cloud.Group{}
+	}
+	present, err := decodeFields(item, groupFields(acc.d.Values))
 	acc.d.Present |= present
 	if err == nil {
 		var ext bool
-		if ext, err = c.decodeExtensions(item, &acc.d.Values); ext {
+		if ext, err = c.decodeExtensions(item, acc.d.Values); ext {
 			acc.d.Present |= cloud.GroupExtensions
 		}
 	}
@@ -320,7 +323,10 @@ func mergeUserItem(m *merger[cloud.UserDelta], item map[string]json.RawMessage, 
 	}
 	d := m.get(id, m.items[id] != nil && m.items[id].Removed != cloud.NotRemoved)
 	d.ID = id
-	present, err := decodeFields(item, userFields(&d.Values))
+	if d.Values == nil {
+		d.Values = &cloud.User{}
+	}
+	present, err := decodeFields(item, userFields(d.Values))
 	d.Present |= present
 	if err != nil {
 		c.logger.Warn("user delta item has a malformed property; keeping the rest", "id", id, "error", err)

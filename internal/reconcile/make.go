@@ -44,12 +44,12 @@ func Make(desired []Desired, actual []ADGroup, undesired map[string]Disposition,
 //     slice it would fall in), and orders the operations.
 type Maker struct {
 	m *maker
-	// converged are the wanted groups planned so far: each once.
-	converged map[string]bool
 	// waiting counts the groups of m.moving not planned yet.
 	waiting int
-	// held are the operations Hold kept back.
-	held []Op
+	// held are the operations Hold kept back; holding, the groups they
+	// write to.
+	held    []Op
+	holding map[string]bool
 }
 
 // NewMaker starts a plan for the wanted groups (each one Converge will
@@ -61,11 +61,11 @@ func NewMaker(wanted []*policy.DesiredGroup, actual []ADGroup, undesired map[str
 	}
 	m := &maker{o: o, p: Plan{NotWritten: map[string][]MemberProblem{}}, wanted: make(map[string]bool, len(wanted)), undesired: undesired}
 	for _, g := range wanted {
-		m.wanted[g.CloudID] = true
+		m.wanted[g.CloudID] = false
 	}
 	m.index(actual)
 	m.placeFinal(wanted)
-	return &Maker{m: m, converged: make(map[string]bool, len(wanted)), waiting: len(m.moving)}
+	return &Maker{m: m, waiting: len(m.moving)}
 }
 
 // placeFinal works out where each written-back group will be once the
@@ -131,11 +131,11 @@ func (mk *Maker) Converge(desired []Desired) []Op {
 	slice := desired[:0:0]
 	for _, d := range desired {
 		id := d.Group.CloudID
-		if !mk.m.wanted[id] || mk.converged[id] {
+		if converged, wanted := mk.m.wanted[id]; !wanted || converged {
 			mk.m.problem(Problem{CloudID: id, DN: d.Group.DN, Message: "planned outside its place in the plan (not announced, or twice); left as it is"})
 			continue
 		}
-		mk.converged[id] = true
+		mk.m.wanted[id] = true
 		slice = append(slice, d)
 		if g, ok := mk.m.movedTo(mk.m.finalDN[d.Group.Anchor]); ok && g.id == id && d.Group.InPlaceSID == "" {
 			mk.waiting--
@@ -178,9 +178,30 @@ func (mk *Maker) Hold(ops []Op) []Op {
 			action = AddMembers
 		}
 		mk.held = append(mk.held, batches(action, op.CloudID, op.DN, op.Anchor, wait, mk.m.o.BatchSize)...)
+		if mk.holding == nil {
+			mk.holding = map[string]bool{}
+		}
+		mk.holding[op.CloudID] = true
 	}
 	sortOps(now)
 	return now
+}
+
+// Done reports whether the operations of group id are over once those
+// of its slice are written: Hold kept back none of its member values for
+// Finish, and the plan holds no problem of it.
+func (mk *Maker) Done(id string) bool { return !mk.holding[id] && !mk.m.blocked[id] }
+
+// NotWritten are the members of group id that the slices planned so far
+// do not write, and why, each with its reason's code.
+func (mk *Maker) NotWritten(id string) []MemberProblem {
+	mps := mk.m.p.NotWritten[id]
+	for i := range mps {
+		if mps[i].Code == "" {
+			mps[i].Code = policy.MemberReasonCode(mps[i].Reason)
+		}
+	}
+	return mps
 }
 
 // sortOps puts operations in the order a plan writes them: by action
@@ -198,7 +219,7 @@ func sortOps(ops []Op) {
 // waits reports whether dn is where a group not converged yet will be.
 func (mk *Maker) waits(dn string) bool {
 	g, ok := mk.m.movedTo(dn)
-	return ok && !mk.converged[g.id]
+	return ok && !mk.m.wanted[g.id]
 }
 
 // appendLower appends s lower-cased as strings.ToLower does it.
@@ -240,8 +261,12 @@ func (mk *Maker) Finish(kept ...[]Op) Plan {
 
 // maker is one plan in the making.
 type maker struct {
-	o         Options
-	p         Plan
+	o Options
+	p Plan
+	// blocked are the groups of p.Problems.
+	blocked map[string]bool
+	// wanted are the groups NewMaker was given, each true once
+	// converged (planned by a slice; each once).
 	wanted    map[string]bool
 	undesired map[string]Disposition
 	// byID are the owned AD groups by cloud id; one with an empty DN is
@@ -256,7 +281,22 @@ type maker struct {
 	lower   []byte
 }
 
-func (m *maker) problem(pr Problem) { m.p.Problems = append(m.p.Problems, pr) }
+// isWanted reports whether the plan writes group id (NewMaker was given
+// it).
+func (m *maker) isWanted(id string) bool {
+	_, ok := m.wanted[id]
+	return ok
+}
+
+func (m *maker) problem(pr Problem) {
+	m.p.Problems = append(m.p.Problems, pr)
+	if pr.CloudID != "" {
+		if m.blocked == nil {
+			m.blocked = map[string]bool{}
+		}
+		m.blocked[pr.CloudID] = true
+	}
+}
 
 // index finds the owned AD groups by cloud id, reporting those it leaves
 // alone: no anchor of the tool's, outside the OUs, or a second copy.
@@ -269,8 +309,8 @@ func (m *maker) index(actual []ADGroup) {
 		switch {
 		case id == "":
 			m.problem(Problem{DN: a.DN, Err: ErrNotOwned, Message: fmt.Sprintf("anchor %q is not Group_<objectId>; left alone", a.Anchor)})
-		case o.home(a.DN) == "" && !(o.QuarantineOU != "" && under(a.DN, o.QuarantineOU)) && !(o.MoveBack && m.wanted[id]):
-			if _, known := m.undesired[id]; !known && !m.wanted[id] {
+		case o.home(a.DN) == "" && !(o.QuarantineOU != "" && under(a.DN, o.QuarantineOU)) && !(o.MoveBack && m.isWanted(id)):
+			if _, known := m.undesired[id]; !known && !m.isWanted(id) {
 				continue // another tenant's, or long gone: not ours to report
 			}
 			// Never duplicated: the group is left where it is, and not
@@ -352,7 +392,7 @@ func (m *maker) removals() (removals []Op, owned int) {
 			continue
 		}
 		owned++
-		if m.wanted[id] {
+		if m.isWanted(id) {
 			continue
 		}
 		disp, known := m.undesired[id]

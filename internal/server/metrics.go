@@ -241,7 +241,7 @@ func (m *Metrics) Observe(r CycleReport) {
 	for _, f := range res.Failures {
 		failedGroups[f.CloudID] = true
 	}
-	for _, op := range res.Plan.Ops {
+	for op := range res.Kept() {
 		outcome := "applied"
 		switch {
 		case r.Staged:
