@@ -94,8 +94,12 @@ type Failure struct {
 // Result is what a cycle did (or, in a dry run, would do).
 type Result struct {
 	// RunID is the run that applied the result (0 for a plan).
-	RunID  int64          `json:"runId,omitempty"`
-	Mode   string         `json:"mode"`
+	RunID int64  `json:"runId,omitempty"`
+	Mode  string `json:"mode"`
+	// Plan is what was planned. Its Ops do not hold every operation of a
+	// sync (those written as they were planned are in its log) nor whole
+	// those of a plan made to be shown (spooled): read them through Kept
+	// or EachOp.
 	Plan   reconcile.Plan `json:"plan"`
 	Counts Counts         `json:"counts"`
 	Writes int            `json:"ldapWrites"`

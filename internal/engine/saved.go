@@ -117,7 +117,7 @@ var opsNull = []byte(`"operations":null`)
 // null (the first such key: a string's quotes are escaped, so no value
 // can hold it).
 func writeResult(w *bufio.Writer, r *Result) error {
-	if r == nil || r.Plan.Ops == nil {
+	if r == nil || (r.Plan.Ops == nil && r.log == nil) {
 		b, err := json.Marshal(r)
 		w.Write(b)
 		return err
