@@ -157,14 +157,19 @@ func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) map[st
 			g.Removed = SoftDeleted
 			continue
 		}
-		g := s.Groups[d.ID]
+		g, v := s.Groups[d.ID], d.Values
+		if v == nil {
+			v = &Group{} // nothing sent but its id: a field present is cleared
+		}
 		fresh, whole := g == nil || g.Removed != NotRemoved, !d.Members.IsZero()
-		taken := false
 		if fresh {
 			// New, or back after a removal (restored): Graph describes
-			// it in full, so nothing from before carries over.
-			if taken = take && d.Values != nil; taken {
-				g, d.Values = d.Values, nil
+			// it in full, so nothing from before carries over. Taken from
+			// the round, it keeps only the fields Graph sent.
+			if take && d.Values != nil {
+				sent := *v
+				g, v, d.Values = d.Values, &sent, nil
+				*g = Group{ID: d.ID}
 			} else {
 				g = &Group{ID: d.ID}
 			}
@@ -180,16 +185,7 @@ func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) map[st
 			// group's pages; possible from a caller) keeps both changes.
 			members[d.ID] = members[d.ID].then(d.MembersAdded, d.MembersRemoved)
 		}
-		if taken {
-			// Taken from the round: it keeps only the fields Graph sent.
-			sent := *g
-			*g = Group{ID: d.ID}
-			applyGroupFields(g, &sent, d.Present)
-		} else if d.Values != nil {
-			applyGroupFields(g, d.Values, d.Present)
-		} else {
-			applyGroupFields(g, &Group{}, d.Present) // a field present without values is cleared
-		}
+		applyGroupFields(g, v, d.Present)
 		if whole {
 			g.Members = d.Members
 			if !take {
@@ -272,10 +268,11 @@ func (s *Snapshot) applyUsers(full bool, deltas []UserDelta, take bool) {
 		}
 		u, v := s.Users[d.ID], d.Values
 		if v == nil {
-			v = &User{} // nothing sent of it but its id
+			v = &User{} // nothing sent but its id: a field present is cleared
 		}
 		if u == nil || u.Removed != NotRemoved {
-			// New, or restored: Graph describes it in full.
+			// New, or restored: Graph describes it in full (taken, as
+			// applyGroups takes a group).
 			if take && d.Values != nil {
 				sent := *v
 				u, v, d.Values = d.Values, &sent, nil

@@ -283,7 +283,11 @@ func (e *Engine) recordApply(ctx context.Context, a *applying) error {
 	if err := e.clearGone(ctx, f.snap, f.actual, plan); err != nil {
 		return err
 	}
-	return e.record(ctx, cycleOutcome{Work: f.work, Plan: plan, Failed: a.failed, Unfinished: a.unfinished, NotWritten: f.notWritten, SAM: samOf(f.actual)}, a.res)
+	sams := f.sams
+	if sams == nil {
+		sams = samOf(f.actual)
+	}
+	return e.record(ctx, cycleOutcome{Work: f.work, Plan: plan, Failed: a.failed, Unfinished: a.unfinished, NotWritten: f.notWritten, SAM: sams}, a.res)
 }
 
 // samOf are the sAMAccountNames of the AD groups read, by cloud id.

@@ -571,7 +571,7 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 	// written a moment after they were planned.
 	out := e.newPlan(res, p.actual, p.originals, written, state.Links{Groups: p.gr.DeltaLink, Users: p.ur.DeltaLink}, func(id string) string { return nameOf(snap, id) })
 	out.fresh = &freshState{snap: snap, gr: p.gr, ur: p.ur, changedGroups: append(p.changedGroups, p.behaviourRead...), changedUsers: p.changedUsers,
-		memberDeltas: p.memberDeltas, actual: p.actual, work: p.work, notWritten: notWritten, releases: p.releases}
+		memberDeltas: p.memberDeltas, actual: p.actual, sams: p.sams, work: p.work, notWritten: notWritten, releases: p.releases}
 	if p.target != "" {
 		out.fresh.oneGroup, out.fresh.kept = true, p.kept
 	}

@@ -74,7 +74,11 @@ type freshState struct {
 	// state held (saved as the rows they change).
 	memberDeltas map[string]cloud.MemberDelta
 	actual       []reconcile.ADGroup
-	work         []policy.Decision
+	// sams are actual's sAMAccountNames by cloud id, as the slices'
+	// statuses read them (settle); nil when none did (recordApply makes
+	// them then).
+	sams map[string]string
+	work []policy.Decision
 	// notWritten counts, for the groups planned from their changes, their
 	// members not written, by reason (the plan lists only those changed).
 	notWritten map[string]map[string]int

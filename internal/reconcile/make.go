@@ -194,8 +194,10 @@ func (mk *Maker) Done(id string) bool { return !mk.holding[id] && !mk.m.blocked[
 
 // NotWritten are the members of group id that the slices planned so far
 // do not write, and why, each with its reason's code.
-func (mk *Maker) NotWritten(id string) []MemberProblem {
-	mps := mk.m.p.NotWritten[id]
+func (mk *Maker) NotWritten(id string) []MemberProblem { return withCodes(mk.m.p.NotWritten[id]) }
+
+// withCodes gives each of mps its reason's code, and returns them.
+func withCodes(mps []MemberProblem) []MemberProblem {
 	for i := range mps {
 		if mps[i].Code == "" {
 			mps[i].Code = policy.MemberReasonCode(mps[i].Reason)
@@ -248,13 +250,8 @@ func (mk *Maker) Finish(kept ...[]Op) Plan {
 	ops := slices.Concat(kept...)
 	sortOps(ops)
 	m.p.Ops = ops
-	for id, mps := range m.p.NotWritten {
-		for i := range mps {
-			if mps[i].Code == "" {
-				mps[i].Code = policy.MemberReasonCode(mps[i].Reason)
-			}
-		}
-		m.p.NotWritten[id] = mps
+	for _, mps := range m.p.NotWritten {
+		withCodes(mps)
 	}
 	return m.p
 }
