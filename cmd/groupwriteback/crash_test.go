@@ -294,11 +294,16 @@ func TestCrashSuite(t *testing.T) {
 			return crashModel{}
 		}, []string{"disable", "--yes"}},
 	}
-	n, converged, named := 0, 0, 0
+	n, converged, named, skipped := 0, 0, 0, 0
 	for _, p := range phases {
 		for k := 1; k <= p.points; k++ {
 			n++
 			t.Run(fmt.Sprintf("%s/killed after write %d", p.name, k), func(t *testing.T) {
+				defer func() {
+					if t.Skipped() {
+						skipped++
+					}
+				}()
 				e, m := newCrashEnv(t, bin, n)
 				want := p.setup(e, m)
 				code, out := e.run(k, p.args...)
@@ -328,6 +333,9 @@ func TestCrashSuite(t *testing.T) {
 				converged++
 			})
 		}
+	}
+	if skipped == n {
+		t.Skip("no kill point ran: no DC here (each said why)")
 	}
 	t.Logf("crash suite: %d of %d kill points converged; the audit trail named every write at %d of %d", converged, n, named, n)
 	if named != n {

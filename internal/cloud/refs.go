@@ -1,30 +1,94 @@
 package cloud
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"iter"
 	"slices"
 	"strings"
-	"unique"
 )
 
 // Refs is a set of references (a group's members or owners): each object
-// id once, with its kind, kept sorted by id. It takes 9 bytes a reference
-// (a handle to the id, interned by package unique, and a kind byte): every
-// membership of one object shares one copy of its id, whether it was read
-// from Graph or from the state, and a tenant's memberships outnumber
-// everything else the snapshot holds. The zero value is an empty set. In
-// JSON it is an object, id to kind, as the map it replaces was.
+// id once, with its kind, kept sorted by id. An id that is a GUID as Graph
+// writes it (lower-case, hyphenated: every object id Graph gives) is kept
+// as its 16 bytes, so a reference takes 17 bytes with its kind, whatever
+// the number of objects: a tenant's memberships outnumber everything else
+// the snapshot holds, and one group may name a million users. A set that
+// holds any other id keeps every id as its string. The zero value is an
+// empty set. In JSON it is an object, id to kind, as the map it replaces
+// was.
 //
 // A set may be loaded in part (InPart): it then holds only some of its
 // references, and counts the others. A state loads a large group that way
 // when a cycle plans it from its member changes alone.
 type Refs struct {
-	ids   []unique.Handle[string]
+	// ids are the ids, while every one is a GUID; strs, once one is not,
+	// every id (ids is then nil).
+	ids   []guid
+	strs  []string
 	kinds []ObjectType
 	// hidden are the references of a set loaded in part it does not hold.
 	hidden int
+}
+
+// guid is an object id's 16 bytes, in the order its text writes them: the
+// order of the bytes is that of the texts.
+type guid [16]byte
+
+// parseGUID reads s as a GUID written lower-case with hyphens.
+func parseGUID(s string) (guid, bool) {
+	var g guid
+	if len(s) != 36 {
+		return g, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		switch i {
+		case 8, 13, 18, 23:
+			if s[i] != '-' {
+				return g, false
+			}
+			i++
+			continue
+		}
+		hi, ok1 := hexValue(s[i])
+		lo, ok2 := hexValue(s[i+1])
+		if !ok1 || !ok2 {
+			return g, false
+		}
+		g[j] = hi<<4 | lo
+		i, j = i+2, j+1
+	}
+	return g, true
+}
+
+func hexValue(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// appendText appends g as parseGUID reads it.
+func (g guid) appendText(b []byte) []byte {
+	const digits = "0123456789abcdef"
+	for i, c := range g {
+		switch i {
+		case 4, 6, 8, 10:
+			b = append(b, '-')
+		}
+		b = append(b, digits[c>>4], digits[c&0xf])
+	}
+	return b
+}
+
+func (g guid) String() string {
+	var b [36]byte
+	return string(g.appendText(b[:0]))
 }
 
 // InPart returns a set loaded in part: the references held, and how many
@@ -56,13 +120,68 @@ func RefsFrom(m map[string]ObjectType) Refs {
 
 // Len is the number of references (those a set loaded in part does not
 // hold too).
-func (s Refs) Len() int { return len(s.ids) + s.hidden }
+func (s Refs) Len() int { return len(s.kinds) + s.hidden }
 
 // IsZero reports whether the set is empty (json's omitzero).
 func (s Refs) IsZero() bool { return s.Len() == 0 }
 
+// id is the i-th id held.
+func (s Refs) id(i int) string {
+	if s.strs != nil {
+		return s.strs[i]
+	}
+	return s.ids[i].String()
+}
+
+// find returns where id is, or would be, in the set.
 func (s Refs) find(id string) (int, bool) {
-	return slices.BinarySearchFunc(s.ids, id, func(h unique.Handle[string], id string) int { return strings.Compare(h.Value(), id) })
+	if s.strs != nil {
+		return slices.BinarySearch(s.strs, id)
+	}
+	if g, ok := parseGUID(id); ok {
+		return slices.BinarySearchFunc(s.ids, g, func(a, b guid) int { return bytes.Compare(a[:], b[:]) })
+	}
+	return slices.BinarySearchFunc(s.ids, id, func(a guid, id string) int { return strings.Compare(a.String(), id) })
+}
+
+// asStrings keeps every id as its string from now on: the set is to hold
+// an id that is no GUID.
+func (s *Refs) asStrings() {
+	if s.strs != nil {
+		return
+	}
+	s.strs = make([]string, len(s.ids), cap(s.ids))
+	for i, g := range s.ids {
+		s.strs[i] = g.String()
+	}
+	s.ids = nil
+}
+
+// insert puts id of kind t at i (find's place for it).
+func (s *Refs) insert(i int, id string, t ObjectType) {
+	g, ok := parseGUID(id)
+	if !ok {
+		s.asStrings()
+	}
+	if s.strs != nil {
+		s.strs = slices.Insert(s.strs, i, strings.Clone(id))
+	} else {
+		s.ids = slices.Insert(s.ids, i, g)
+	}
+	s.kinds = slices.Insert(s.kinds, i, t)
+}
+
+// Part returns the references from the i-th to the j-th (not included),
+// in id order, as a set: a view of s, not a copy. Part of a set loaded in
+// part is of those it holds.
+func (s Refs) Part(i, j int) Refs {
+	p := Refs{kinds: s.kinds[i:j:j]}
+	if s.strs != nil {
+		p.strs = s.strs[i:j:j]
+	} else {
+		p.ids = s.ids[i:j:j]
+	}
+	return p
 }
 
 // Get returns the kind of id, and whether the set holds it.
@@ -86,13 +205,13 @@ func (s *Refs) Set(id string, t ObjectType) {
 		s.kinds[i] = t
 		return
 	}
-	s.ids, s.kinds = slices.Insert(s.ids, i, unique.Make(id)), slices.Insert(s.kinds, i, t)
+	s.insert(i, id, t)
 }
 
 // Clip lets go of the room a set built by Append grew beyond its size.
 func (s *Refs) Clip() {
-	if cap(s.ids) > len(s.ids) {
-		s.ids, s.kinds = slices.Clone(s.ids), slices.Clone(s.kinds)
+	if cap(s.kinds) > len(s.kinds) {
+		s.ids, s.strs, s.kinds = slices.Clip(slices.Clone(s.ids)), slices.Clip(slices.Clone(s.strs)), slices.Clone(s.kinds)
 	}
 }
 
@@ -102,8 +221,14 @@ var ErrPartial = errors.New("cloud: a member list loaded in part cannot be liste
 // Append adds id, as Set does, at the end when it sorts after every id the
 // set holds: a set read in id order is built without a search.
 func (s *Refs) Append(id string, t ObjectType) {
-	if n := len(s.ids); n == 0 || s.ids[n-1].Value() < id {
-		s.ids, s.kinds = append(s.ids, unique.Make(id)), append(s.kinds, t)
+	n := len(s.kinds)
+	if s.strs == nil {
+		if g, ok := parseGUID(id); ok && (n == 0 || bytes.Compare(s.ids[n-1][:], g[:]) < 0) {
+			s.ids, s.kinds = append(s.ids, g), append(s.kinds, t)
+			return
+		}
+	} else if n == 0 || s.strs[n-1] < id {
+		s.strs, s.kinds = append(s.strs, strings.Clone(id)), append(s.kinds, t)
 		return
 	}
 	s.Set(id, t)
@@ -111,17 +236,24 @@ func (s *Refs) Append(id string, t ObjectType) {
 
 // Delete removes id, if the set holds it.
 func (s *Refs) Delete(id string) {
-	if i, ok := s.find(id); ok {
-		s.ids, s.kinds = slices.Delete(s.ids, i, i+1), slices.Delete(s.kinds, i, i+1)
+	i, ok := s.find(id)
+	if !ok {
+		return
 	}
+	if s.strs != nil {
+		s.strs = slices.Delete(s.strs, i, i+1)
+	} else {
+		s.ids = slices.Delete(s.ids, i, i+1)
+	}
+	s.kinds = slices.Delete(s.kinds, i, i+1)
 }
 
 // All yields each id held and its kind, in id order (of a set loaded in
 // part, those it holds).
 func (s Refs) All() iter.Seq2[string, ObjectType] {
 	return func(yield func(string, ObjectType) bool) {
-		for i, h := range s.ids {
-			if !yield(h.Value(), s.kinds[i]) {
+		for i, k := range s.kinds {
+			if !yield(s.id(i), k) {
 				return
 			}
 		}
@@ -130,11 +262,19 @@ func (s Refs) All() iter.Seq2[string, ObjectType] {
 
 // List returns the references in id order.
 func (s Refs) List() []ObjectRef {
-	out := make([]ObjectRef, len(s.ids))
-	for i, h := range s.ids {
-		out[i] = ObjectRef{ID: h.Value(), Type: s.kinds[i]}
+	out := make([]ObjectRef, len(s.kinds))
+	for i, k := range s.kinds {
+		out[i] = ObjectRef{ID: s.id(i), Type: k}
 	}
 	return out
+}
+
+// compareAt compares the i-th id of s with the j-th of t.
+func compareAt(s Refs, i int, t Refs, j int) int {
+	if s.strs == nil && t.strs == nil {
+		return bytes.Compare(s.ids[i][:], t.ids[j][:])
+	}
+	return strings.Compare(s.id(i), t.id(j))
 }
 
 // Minus yields, in id order, the ids s holds and t does not: one walk of
@@ -142,15 +282,14 @@ func (s Refs) List() []ObjectRef {
 func (s Refs) Minus(t Refs) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		j := 0
-		for _, h := range s.ids {
-			id := h.Value()
-			for j < len(t.ids) && t.ids[j].Value() < id {
+		for i := range s.kinds {
+			for j < len(t.kinds) && compareAt(t, j, s, i) < 0 {
 				j++
 			}
-			if j < len(t.ids) && t.ids[j] == h {
+			if j < len(t.kinds) && compareAt(t, j, s, i) == 0 {
 				continue
 			}
-			if !yield(id) {
+			if !yield(s.id(i)) {
 				return
 			}
 		}
@@ -179,18 +318,21 @@ func (s *Refs) Apply(added, removed []ObjectRef) {
 	}
 	type change struct {
 		ObjectRef
-		add bool
+		add    bool
+		g      guid // the id's bytes, when it is a GUID (isGUID)
+		isGUID bool
 	}
 	ch := make([]change, 0, len(added)+len(removed))
 	for _, r := range removed {
-		ch = append(ch, change{r, false})
+		ch = append(ch, change{ObjectRef: r})
 	}
 	for _, r := range added {
-		ch = append(ch, change{r, true})
+		ch = append(ch, change{ObjectRef: r, add: true})
 	}
 	// By id, each id's last change last; then only that one is kept.
 	slices.SortStableFunc(ch, func(a, b change) int { return strings.Compare(a.ID, b.ID) })
-	n := 0
+	n, grow := 0, 0
+	guids := s.strs == nil
 	for i := range ch {
 		if n > 0 && ch[n-1].ID == ch[i].ID {
 			n--
@@ -199,26 +341,62 @@ func (s *Refs) Apply(added, removed []ObjectRef) {
 		n++
 	}
 	ch = ch[:n]
-	grow := 0
-	for _, c := range ch {
-		if c.add {
+	for i := range ch {
+		if ch[i].add {
 			grow++
 		}
+		ch[i].g, ch[i].isGUID = parseGUID(ch[i].ID)
+		if !ch[i].isGUID && ch[i].add {
+			guids = false
+		}
 	}
-	out := Refs{ids: make([]unique.Handle[string], 0, len(s.ids)+grow), kinds: make([]ObjectType, 0, len(s.ids)+grow), hidden: s.hidden}
+	if !guids {
+		s.asStrings()
+	}
+	out := Refs{kinds: make([]ObjectType, 0, len(s.kinds)+grow), hidden: s.hidden}
+	if guids {
+		out.ids = make([]guid, 0, len(s.kinds)+grow)
+	} else {
+		out.strs = make([]string, 0, len(s.kinds)+grow)
+	}
+	keep := func(i int) {
+		if guids {
+			out.ids = append(out.ids, s.ids[i])
+		} else {
+			out.strs = append(out.strs, s.strs[i])
+		}
+		out.kinds = append(out.kinds, s.kinds[i])
+	}
+	// compare compares the i-th id held with c's.
+	compare := func(i int, c *change) int {
+		if guids {
+			if !c.isGUID {
+				return strings.Compare(s.id(i), c.ID) // a removal of an id no set of GUIDs holds
+			}
+			return bytes.Compare(s.ids[i][:], c.g[:])
+		}
+		return strings.Compare(s.strs[i], c.ID)
+	}
 	i := 0
 	for _, c := range ch {
-		for ; i < len(s.ids) && s.ids[i].Value() < c.ID; i++ {
-			out.ids, out.kinds = append(out.ids, s.ids[i]), append(out.kinds, s.kinds[i])
+		for ; i < len(s.kinds) && compare(i, &c) < 0; i++ {
+			keep(i)
 		}
-		if i < len(s.ids) && s.ids[i].Value() == c.ID {
+		if i < len(s.kinds) && compare(i, &c) == 0 {
 			i++ // replaced or removed
 		}
 		if c.add {
-			out.ids, out.kinds = append(out.ids, unique.Make(c.ID)), append(out.kinds, c.Type)
+			if guids {
+				out.ids = append(out.ids, c.g)
+			} else {
+				out.strs = append(out.strs, strings.Clone(c.ID))
+			}
+			out.kinds = append(out.kinds, c.Type)
 		}
 	}
-	out.ids, out.kinds = append(out.ids, s.ids[i:]...), append(out.kinds, s.kinds[i:]...)
+	for ; i < len(s.kinds); i++ {
+		keep(i)
+	}
 	*s = out
 }
 
@@ -228,22 +406,25 @@ func (s Refs) MarshalJSON() ([]byte, error) {
 	if s.Partial() {
 		return nil, ErrPartial
 	}
-	b := make([]byte, 0, len(s.ids)*48+2)
+	b := make([]byte, 0, len(s.kinds)*48+2)
 	b = append(b, '{')
-	for i, h := range s.ids {
+	for i, k := range s.kinds {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if id := h.Value(); plain(id) {
-			b = append(append(append(b, '"'), id...), '"')
-		} else {
-			k, err := json.Marshal(h.Value())
+		switch {
+		case s.strs == nil:
+			b = append(s.ids[i].appendText(append(b, '"')), '"')
+		case plain(s.strs[i]):
+			b = append(append(append(b, '"'), s.strs[i]...), '"')
+		default:
+			k, err := json.Marshal(s.strs[i])
 			if err != nil {
 				return nil, err
 			}
 			b = append(b, k...)
 		}
-		b = append(append(append(append(b, ':'), '"'), s.kinds[i].String()...), '"')
+		b = append(append(append(append(b, ':'), '"'), k.String()...), '"')
 	}
 	return append(b, '}'), nil
 }
@@ -276,8 +457,8 @@ func (s *Refs) UnmarshalJSON(b []byte) error {
 }
 
 // readRefs reads {"id":"kind",...} with no escapes, whitespace or
-// repeated id, ids in order; ok is false for anything else. The ids are
-// interned: none keeps the input.
+// repeated id, ids in order; ok is false for anything else. No id keeps
+// the input.
 func readRefs(in string) (r Refs, ok bool) {
 	if in == "null" {
 		return Refs{}, true
@@ -290,7 +471,7 @@ func readRefs(in string) (r Refs, ok bool) {
 		return Refs{}, true
 	}
 	n := strings.Count(body, ",") + 1
-	r = Refs{ids: make([]unique.Handle[string], 0, n), kinds: make([]ObjectType, 0, n)}
+	r = Refs{ids: make([]guid, 0, n), kinds: make([]ObjectType, 0, n)}
 	str := func() (string, bool) {
 		if len(body) < 2 || body[0] != '"' {
 			return "", false
@@ -306,6 +487,7 @@ func readRefs(in string) (r Refs, ok bool) {
 		body = body[end+2:]
 		return v, true
 	}
+	last := ""
 	for {
 		id, ok := str()
 		if !ok || body == "" || body[0] != ':' {
@@ -313,10 +495,17 @@ func readRefs(in string) (r Refs, ok bool) {
 		}
 		body = body[1:]
 		kind, ok := str()
-		if !ok || (len(r.ids) > 0 && r.ids[len(r.ids)-1].Value() >= id) {
+		if !ok || (len(r.kinds) > 0 && last >= id) {
 			return Refs{}, false
 		}
-		r.ids, r.kinds = append(r.ids, unique.Make(id)), append(r.kinds, typeNamed(kind))
+		last = id
+		if g, ok := parseGUID(id); ok && r.strs == nil {
+			r.ids = append(r.ids, g)
+		} else {
+			r.asStrings()
+			r.strs = append(r.strs, strings.Clone(id))
+		}
+		r.kinds = append(r.kinds, typeNamed(kind))
 		if body == "" {
 			return r, true
 		}

@@ -289,7 +289,7 @@ func TestQuietCycleLoadsNoSnapshot(t *testing.T) {
 // groups at a time, and looks each user up once however many slices hold
 // it; the groups come out as whole as in one slice.
 func TestResolveInSlices(t *testing.T) {
-	defer engine.SetResolveSlice(3)()
+	defer engine.SetResolveSlice(4)() // a group (5 to 7 members) a slice; none in parts (more than 8)
 	const users = 8
 	var groups []map[string]any
 	want := map[string][]int{}

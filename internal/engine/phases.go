@@ -133,6 +133,15 @@ type planning struct {
 	log       *opLog
 	unsettled []reconcile.Op
 	sliceAt   int
+	// parted are the groups planned in parts (resolveParts): recorded at
+	// the end of the cycle, from all their operations.
+	parted map[string]bool
+}
+
+// refused reports whether a slice's checks refused an operation of group
+// id: more of its members are not written to a group never made.
+func (p *planning) refused(id string) bool {
+	return slices.ContainsFunc(p.checked, func(pr reconcile.Problem) bool { return pr.CloudID == id })
 }
 
 // begin reads what the state says of the cycle to come: the enablement,
@@ -459,7 +468,17 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		p.stream.who.adopted = p.adopted // a slice's writes say "adopt" of the groups noted so far
 	}
 	load := func(ctx context.Context, slice []policy.Decision) error { return e.loadSlice(ctx, p, slice) }
-	left, err := e.resolve(ctx, p.work, policy.NewLister(p.snap, p.decisions), p.changes, p.tr, load, func(slice []reconcile.Desired, planned []policy.Decision) (bool, error) {
+	each := func(slice []reconcile.Desired, planned []policy.Decision) (bool, error) {
+		slice = slices.DeleteFunc(slice, func(d reconcile.Desired) bool {
+			if !d.More {
+				return false
+			}
+			if p.parted == nil {
+				p.parted = map[string]bool{}
+			}
+			p.parted[d.Group.CloudID] = true
+			return p.refused(d.Group.CloudID)
+		})
 		for i := range slice {
 			slice[i].Original = p.originals[slice[i].Group.CloudID]
 			slice[i].Group.LoadAttrs()
@@ -478,7 +497,8 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 			err = e.settle(ctx, p, mk, planned, p.checked[checked:])
 		}
 		return more, err
-	})
+	}
+	left, err := e.resolve(ctx, p.work, resolving{list: policy.NewLister(p.snap, p.decisions), changes: p.changes, creates: mk.Creates, tr: p.tr, load: load, each: each})
 	if err != nil {
 		if p.stream == nil || !p.stream.opened {
 			return err

@@ -20,24 +20,29 @@ var resolveSlice = 50000
 
 // resolve finds the members of the desired groups in AD, looking up each
 // kind of key in batches, and says why each member it cannot place is not
-// written. It lists the members of a slice of groups at a time (list),
-// and looks each key up once however many slices hold it.
+// written. It lists the members of a slice of groups at a time (in.list),
+// and looks each key up once however many groups of a slice hold it; what
+// it found is let go between slices once it holds more than a few slices'
+// worth (a large tenant's members are never all held).
 //
-// A group planned from its changes (changes) has only its members added
-// and removed looked up.
+// A group planned from its changes (in.changes) has only its members
+// added and removed looked up. A group the plan creates (in.creates) with
+// more members than two slices hold is a slice of its own, in parts of a
+// slice's size: the group with its first members, then more
+// (reconcile.Desired.More).
 //
-// tr, when set, hears how each member of its group was placed.
+// in.tr, when set, hears how each member of its group was placed.
 //
-// load, when set, is handed each slice's groups before their members are
-// listed (a cycle that staged every member list reads the slice's back).
+// in.load, when set, is handed each slice's groups before their members
+// are listed (a cycle that staged every member list reads the slice's
+// back).
 //
-// Each slice's groups, their members placed, go to each with the part of
-// work they come from, and are let go after: the caller plans them and
-// keeps only the operations. Once each says to stop, or fails, resolve
-// returns the work it did not finish.
-func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *policy.Lister, changes map[string]*memberChanges, tr *Trace,
-	load func(context.Context, []policy.Decision) error,
-	each func(placed []reconcile.Desired, planned []policy.Decision) (bool, error)) (left []policy.Decision, err error) {
+// Each slice's groups, their members placed, go to in.each with the part
+// of work they come from (a group in parts: with its last part), and are
+// let go after: the caller plans them and keeps only the operations. Once
+// each says to stop, or fails, resolve returns the work it did not finish.
+func (e *Engine) resolve(ctx context.Context, work []policy.Decision, in resolving) (left []policy.Decision, err error) {
+	list, changes := in.list, in.changes
 	members := func(d policy.Decision) [][]policy.MemberRef {
 		if c := changes[d.CloudID]; c != nil {
 			return [][]policy.MemberRef{c.added, c.removed}
@@ -56,14 +61,18 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 		}
 		return list.Len(d.CloudID)
 	}
+	inParts := func(d policy.Decision) bool {
+		return size(d) > 2*resolveSlice && changes[d.CloudID] == nil && d.Desired.Members == nil && d.Desired.InPlaceSID == "" &&
+			in.creates != nil && in.creates(d.CloudID)
+	}
 	inWork := map[string]bool{}
 	for _, d := range work {
 		if d.Desired != nil {
 			inWork[d.Desired.Anchor] = true
 		}
 	}
-	r := &lookups{e: e, found: map[reconcile.KeyKind]map[string]reconcile.ADObject{}, tried: map[reconcile.KeyKind]map[string]bool{},
-		members: map[string]*reconcile.Member{}, anchors: map[string]*reconcile.Member{}}
+	r := &lookups{e: e, inWork: inWork, anchors: map[string]*reconcile.Member{}}
+	r.forget()
 	for start := 0; start < len(work); {
 		from := start
 		// A slice of groups, counted, then their members read (load)
@@ -71,12 +80,34 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 		var slice []policy.Decision
 		n := 0
 		for ; start < len(work) && (len(slice) == 0 || n < resolveSlice); start++ {
-			if d := work[start]; d.Desired != nil {
-				slice, n = append(slice, d), n+size(d)
+			d := work[start]
+			if d.Desired == nil {
+				continue
 			}
+			if inParts(d) {
+				break
+			}
+			slice, n = append(slice, d), n+size(d)
 		}
-		if load != nil {
-			if err := load(ctx, slice); err != nil {
+		if len(slice) == 0 && start < len(work) {
+			d := work[start]
+			start++
+			more, err := e.resolveParts(ctx, d, in, r, func(placed reconcile.Desired, last bool) (bool, error) {
+				if last {
+					return in.each([]reconcile.Desired{placed}, work[from:start])
+				}
+				return in.each([]reconcile.Desired{placed}, nil)
+			})
+			switch {
+			case err != nil:
+				return work[from:], err
+			case !more:
+				return work[start:], nil
+			}
+			continue
+		}
+		if in.load != nil {
+			if err := in.load(ctx, slice); err != nil {
 				return work[from:], err
 			}
 		}
@@ -85,41 +116,80 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, list *poli
 			lists[i] = members(d)
 		}
 		for _, l := range lists {
-			for m := range iterAll(l) {
-				if m.NotWritable != "" {
-					continue
-				}
-				if m.Keys.Anchor != "" {
-					if !inWork[m.Keys.Anchor] {
-						r.want(reconcile.ByAnchor, m.Keys.Anchor)
-					}
-					continue
-				}
-				r.keys = append(r.keys, m.Keys)
-			}
+			r.wantAll(l...)
 		}
 		if err := r.run(ctx); err != nil {
 			return work[from:], err
 		}
 		placed := make([]reconcile.Desired, len(slice))
 		for i, d := range slice {
-			placed[i] = e.placeAll(d, lists[i], changes[d.CloudID], inWork, r, tr)
+			placed[i] = e.placeAll(d, lists[i], changes[d.CloudID], r, in.tr)
 		}
-		if more, err := each(placed, work[from:start]); err != nil {
+		if more, err := in.each(placed, work[from:start]); err != nil {
 			return work[from:], err
 		} else if !more {
 			return work[start:], nil
 		}
+		r.forgetMany()
+		list.Forget(forgetAfter())
 	}
 	return nil, nil
 }
 
+// forgetAfter is how many members' keys and lookups resolve keeps from
+// one slice to the next: a few slices' worth. A tenant whose groups share
+// their members (most) keeps them all; one with more members than that
+// looks up again a member met in an earlier slice. The parts of one group
+// share no member: each part's are let go once it is planned.
+func forgetAfter() int { return 4 * resolveSlice }
+
+// resolving is what resolve is given beside the work.
+type resolving struct {
+	list    *policy.Lister
+	changes map[string]*memberChanges
+	// creates reports whether the plan creates a group (its members may
+	// then be given in parts); nil: none is.
+	creates func(id string) bool
+	tr      *Trace
+	load    func(context.Context, []policy.Decision) error
+	each    func(placed []reconcile.Desired, planned []policy.Decision) (bool, error)
+}
+
+// resolveParts resolves the members of group d, which the plan creates,
+// a slice of them at a time, and hands each part to each: the first as
+// the group, the others as more of its members; the last says so.
+func (e *Engine) resolveParts(ctx context.Context, d policy.Decision, in resolving, r *lookups,
+	each func(placed reconcile.Desired, last bool) (bool, error)) (bool, error) {
+	if in.load != nil {
+		if err := in.load(ctx, []policy.Decision{d}); err != nil {
+			return false, err
+		}
+	}
+	total := in.list.Len(d.CloudID)
+	for at := 0; at < total; at += resolveSlice {
+		to := min(at+resolveSlice, total)
+		part := in.list.MembersIn(d.CloudID, at, to)
+		r.wantAll(part)
+		if err := r.run(ctx); err != nil {
+			return false, err
+		}
+		placed := e.placeAll(d, [][]policy.MemberRef{part}, nil, r, in.tr)
+		placed.More = at > 0
+		if more, err := each(placed, to == total); err != nil || !more {
+			return more, err
+		}
+		r.forget()
+		in.list.Forget(0)
+	}
+	return true, nil
+}
+
 // placeAll places the members of group d (lists: its members, or those
 // added and those removed), as resolve found them.
-func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memberChanges, inWork map[string]bool, r *lookups, tr *Trace) reconcile.Desired {
+func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memberChanges, r *lookups, tr *Trace) reconcile.Desired {
 	rd := reconcile.Desired{Group: d.Desired, Members: make([]*reconcile.Member, 0, len(lists[0]))}
 	for _, m := range lists[0] {
-		dn, member, reason := e.place(d.CloudID, m, inWork, r)
+		dn, member, reason := e.place(d.CloudID, m, r)
 		switch {
 		case reason != "":
 			rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: reason})
@@ -134,7 +204,7 @@ func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memb
 		rd.Changes = &reconcile.MemberChanges{}
 		c.removedNotWritten = map[string]string{}
 		for _, m := range lists[1] {
-			_, member, reason := e.place(d.CloudID, m, inWork, r)
+			_, member, reason := e.place(d.CloudID, m, r)
 			if reason != "" {
 				c.removedNotWritten[m.CloudID] = policy.MemberReasonCode(reason)
 				continue
@@ -148,9 +218,11 @@ func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memb
 // lookups are the key values resolve looked up in AD, what they found,
 // and the values wanted and not looked up yet.
 type lookups struct {
-	e     *Engine
-	found map[reconcile.KeyKind]map[string]reconcile.ADObject
-	tried map[reconcile.KeyKind]map[string]bool
+	e *Engine
+	// inWork are the anchors of the groups of the work.
+	inWork map[string]bool
+	found  map[reconcile.KeyKind]map[string]reconcile.ADObject
+	tried  map[reconcile.KeyKind]map[string]bool
 	// forest are the forest's domain SIDs, once read.
 	forest []string
 	wanted map[reconcile.KeyKind]map[string]bool
@@ -159,6 +231,42 @@ type lookups struct {
 	// members are the members placed, by DN (or by anchor, for a group
 	// of the work): every membership of one object points at one.
 	members, anchors map[string]*reconcile.Member
+}
+
+// forget lets go of every lookup made and member placed (the groups of
+// the work, placed by anchor, and the forest's domains are kept).
+func (r *lookups) forget() {
+	r.found, r.tried = map[reconcile.KeyKind]map[string]reconcile.ADObject{}, map[reconcile.KeyKind]map[string]bool{}
+	r.members = map[string]*reconcile.Member{}
+}
+
+// forgetMany forgets, once the values looked up are more than
+// forgetAfter: a member met again after is looked up again.
+func (r *lookups) forgetMany() {
+	n := 0
+	for _, tried := range r.tried {
+		n += len(tried)
+	}
+	if n > forgetAfter() {
+		r.forget()
+	}
+}
+
+// wantAll asks for the members of lists to be looked up: member groups of
+// the work are placed by anchor, and need none.
+func (r *lookups) wantAll(lists ...[]policy.MemberRef) {
+	for m := range iterAll(lists) {
+		if m.NotWritable != "" {
+			continue
+		}
+		if m.Keys.Anchor != "" {
+			if !r.inWork[m.Keys.Anchor] {
+				r.want(reconcile.ByAnchor, m.Keys.Anchor)
+			}
+			continue
+		}
+		r.keys = append(r.keys, m.Keys)
+	}
 }
 
 // member is the one member of DN dn.
@@ -279,13 +387,13 @@ func keyValue(k *policy.Keys, kind reconcile.KeyKind) string {
 
 // place says what member m of group id becomes in AD: the member to write
 // (and its DN, when known), or why it is not written.
-func (e *Engine) place(id string, m policy.MemberRef, inWork map[string]bool, r *lookups) (dn string, member *reconcile.Member, reason string) {
+func (e *Engine) place(id string, m policy.MemberRef, r *lookups) (dn string, member *reconcile.Member, reason string) {
 	found, forest := r.found, r.forest
 	if m.NotWritable != "" {
 		return "", nil, m.NotWritable
 	}
 	if a := m.Keys.Anchor; a != "" {
-		if inWork[a] {
+		if r.inWork[a] {
 			return "", r.anchored(a), ""
 		}
 		if obj, ok := found[reconcile.ByAnchor][a]; ok {

@@ -149,8 +149,9 @@ func (p *planning) letGoWritten(planned []policy.Decision) {
 // skips), and its operations are left to the log (opLog) alone: a first
 // writeback never holds every group's decision and operations until its
 // end. The other groups are recorded at the end, as before, from the
-// operations kept (unsettled); a cycle on one group (traced) and one
-// whose writes stopped settle nothing here.
+// operations kept (unsettled), and so is a group planned in parts
+// (parted: its slice holds only its last part's operations); a cycle on
+// one group (traced) and one whose writes stopped settle nothing here.
 func (e *Engine) settle(ctx context.Context, p *planning, mk *reconcile.Maker, planned []policy.Decision, problems []reconcile.Problem) error {
 	a := p.stream
 	if a == nil || p.target != "" || a.fatal != nil || ctx.Err() != nil {
@@ -169,7 +170,7 @@ func (e *Engine) settle(ctx context.Context, p *planning, mk *reconcile.Maker, p
 	var done []int
 	for i, d := range planned {
 		id := d.CloudID
-		if d.Desired == nil || refused[id] || a.failed[id] != nil || a.unfinished[id] || p.changes[id] != nil || !mk.Done(id) {
+		if d.Desired == nil || refused[id] || a.failed[id] != nil || a.unfinished[id] || p.changes[id] != nil || p.parted[id] || !mk.Done(id) {
 			continue
 		}
 		if mps := mk.NotWritten(id); len(mps) > 0 {

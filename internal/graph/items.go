@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"unique"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 )
@@ -40,7 +39,6 @@ func itemHead(item map[string]json.RawMessage) (id string, removed cloud.Removal
 		if err := json.Unmarshal(raw, &id); err != nil {
 			return "", "", fmt.Errorf("id: %w", err)
 		}
-		id = unique.Make(id).Value() // the same string as in members@delta
 	}
 	if raw, ok := item["@removed"]; ok {
 		var r struct {
@@ -121,9 +119,8 @@ func (t *refNumbers) of(id string) (uint32, error) {
 	if len(t.ids) >= maxRefNumbers {
 		return 0, fmt.Errorf("a round names more than %d objects in its references", maxRefNumbers)
 	}
-	// One copy of each id however many groups it is a member of, and the
-	// same string as the object's own item (itemHead).
-	id = unique.Make(id).Value()
+	// One copy of each id however many groups it is a member of (the
+	// members end as 16 bytes each in cloud.Refs).
 	n := uint32(len(t.ids))
 	t.num[id] = n
 	t.ids = append(t.ids, id)

@@ -347,6 +347,26 @@ func (l *Lister) Members(id string) []MemberRef {
 	return memberRefs(l.snap.Groups[id], l.snap, l.written, l.keys)
 }
 
+// MembersIn are the members of the group id from the i-th to the j-th
+// (not included), in id order, as Members lists them: a group too large
+// to list at once is listed in parts.
+func (l *Lister) MembersIn(id string, i, j int) []MemberRef {
+	g := l.snap.Groups[id]
+	if g.Members.Partial() {
+		panic(fmt.Sprintf("policy: the members of group %s are listed from a list loaded in part", g.ID))
+	}
+	return memberRefs(&cloud.Group{ID: g.ID, Members: g.Members.Part(i, j)}, l.snap, l.written, l.keys)
+}
+
+// Forget lets go of the keys listed so far once they are more than max
+// (each member's keys are kept once for every group that lists it): the
+// members of a large tenant are then never all held.
+func (l *Lister) Forget(max int) {
+	if len(l.keys) > max {
+		l.keys = keyTable{}
+	}
+}
+
 func listMembers(ds []Decision, snap *cloud.Snapshot, written map[string]bool, only map[string]bool) {
 	keys := keyTable{}
 	for i := range ds {

@@ -131,6 +131,16 @@ func (mk *Maker) Converge(desired []Desired) []Op {
 	slice := desired[:0:0]
 	for _, d := range desired {
 		id := d.Group.CloudID
+		if d.More {
+			_, seen := mk.m.byID[id]
+			switch {
+			case !mk.m.wanted[id] || seen:
+				mk.m.problem(Problem{CloudID: id, DN: d.Group.DN, Message: "more members planned for a group the plan does not create, or before the group; left as it is"})
+			case !mk.m.blocked[id]: // else its first part was refused, and said why
+				slice = append(slice, d)
+			}
+			continue
+		}
 		if converged, wanted := mk.m.wanted[id]; !wanted || converged {
 			mk.m.problem(Problem{CloudID: id, DN: d.Group.DN, Message: "planned outside its place in the plan (not announced, or twice); left as it is"})
 			continue
@@ -142,6 +152,14 @@ func (mk *Maker) Converge(desired []Desired) []Op {
 		}
 	}
 	return mk.m.converge(slice)
+}
+
+// Creates reports whether the plan creates group id: wanted, found in AD
+// by no anchor, and not refused. Such a group's members may be given in
+// parts: the group with the first, then more (Desired.More).
+func (mk *Maker) Creates(id string) bool {
+	_, seen := mk.m.byID[id]
+	return mk.m.isWanted(id) && !seen && !mk.m.blocked[id]
 }
 
 // Hold returns the operations of the slices converged so far that can be
@@ -333,11 +351,15 @@ func (m *maker) converge(desired []Desired) []Op {
 	for _, d := range desired {
 		g := d.Group
 		if len(d.NotWritten) > 0 {
-			m.p.NotWritten[g.CloudID] = d.NotWritten
+			m.p.NotWritten[g.CloudID] = append(m.p.NotWritten[g.CloudID], d.NotWritten...)
 		}
 		members, missing := resolve(d.Members, m.finalDN)
 		for _, id := range missing {
 			m.p.NotWritten[g.CloudID] = append(m.p.NotWritten[g.CloudID], MemberProblem{CloudID: id, Reason: policy.MemberGroupNoADObject})
+		}
+		if d.More {
+			ops = append(ops, batches(AddMembers, g.CloudID, g.DN, g.Anchor, members, o.BatchSize)...)
+			continue
 		}
 		if g.InPlaceSID != "" {
 			if d.Original == nil {

@@ -64,6 +64,12 @@ type Desired struct {
 	// is harmless: the directory skips it). The AD group must be where
 	// the group belongs (Stays): anything more is for a full comparison.
 	Changes *MemberChanges
+	// More, when set, says Members (and NotWritten) are more members of a
+	// group the plan creates (Maker.Creates), given after the group: one
+	// with more members than a slice of the plan holds is planned in parts,
+	// so that its members are never all resolved and held at once. The
+	// plan adds them to the group it creates.
+	More bool
 }
 
 // MemberChanges are the members removed from a group since it was last

@@ -382,3 +382,68 @@ func TestAppendLower(t *testing.T) {
 		}
 	}
 }
+
+// A group the plan creates may be given in parts: the group with its
+// first members, then more (Desired.More), each part added to it, and
+// each part's members not written kept with the others. More members of
+// a group found in AD, or given before the group, are refused; those of
+// a group refused are dropped (its problem says why).
+func TestMakerTakesMoreMembersOfAGroupItCreates(t *testing.T) {
+	o := Options{TargetOU: ou, Managed: managed, DeleteThreshold: 500, BatchSize: 2}
+	first := desired(id1, "Marketing", users(3)...)
+	first.NotWritten = []MemberProblem{{CloudID: "cloud-only-1", Reason: policy.MemberCloudOnly}}
+	more := func(d Desired, ms ...*Member) Desired {
+		return Desired{Group: d.Group, Members: ms, More: true}
+	}
+	part2 := more(first, user(3), user(4))
+	part2.NotWritten = []MemberProblem{{CloudID: "cloud-only-2", Reason: policy.MemberCloudOnly}}
+	mk := NewMaker([]*policy.DesiredGroup{first.Group}, nil, nil, o)
+	if !mk.Creates(id1) || mk.Creates(id2) {
+		t.Fatalf("creates %s: %v, %s: %v", id1, mk.Creates(id1), id2, mk.Creates(id2))
+	}
+	p := mk.Finish(mk.Converge([]Desired{first}), mk.Converge([]Desired{part2}), mk.Converge([]Desired{more(first, user(5))}))
+	if got, want := summary(p), "create 6a1e0c55-0001 2m; add-members 6a1e0c55-0001 1m; add-members 6a1e0c55-0001 2m; add-members 6a1e0c55-0001 1m"; got != want {
+		t.Errorf("plan %s, want %s", got, want)
+	}
+	var added []string
+	for _, op := range p.Ops {
+		added = append(added, op.Members...)
+		if op.DN != first.Group.DN {
+			t.Errorf("%s written to %s, want %s", op.Action, op.DN, first.Group.DN)
+		}
+	}
+	if want := dns(users(6)); !slices.Equal(added, want) {
+		t.Errorf("members written %v, want %v", added, want)
+	}
+	if got := p.NotWritten[id1]; len(got) != 2 || got[0].CloudID != "cloud-only-1" || got[1].CloudID != "cloud-only-2" {
+		t.Errorf("members not written %v, want both parts'", got)
+	}
+	if len(p.Problems) != 0 {
+		t.Errorf("problems %v", messages(p))
+	}
+
+	// More members of a group found in AD (compared in full, never in
+	// parts), or before the group: refused, and nothing written by them.
+	second := desired(id2, "Sales", user(1))
+	mk = NewMaker([]*policy.DesiredGroup{first.Group, second.Group}, []ADGroup{inAD(second, user(1).DN)}, nil, o)
+	if mk.Creates(id2) {
+		t.Errorf("creates %s, found in AD", id2)
+	}
+	early := mk.Converge([]Desired{more(first, user(4))})
+	p = mk.Finish(early, mk.Converge([]Desired{second}), mk.Converge([]Desired{more(second, user(2))}))
+	if got := summary(p); got != "" {
+		t.Errorf("plan %s, want nothing", got)
+	}
+	if got := messages(p); len(got) != 2 || !strings.HasPrefix(got[0], id1) || !strings.HasPrefix(got[1], id2) {
+		t.Errorf("problems %q, want one for each part refused", got)
+	}
+
+	// A group refused (created outside the OUs): its parts are dropped.
+	outside := desired(id1, "Marketing", user(1))
+	outside.Group.DN = "CN=Marketing,OU=Elsewhere,DC=contoso,DC=test"
+	mk = NewMaker([]*policy.DesiredGroup{outside.Group}, nil, nil, o)
+	p = mk.Finish(mk.Converge([]Desired{outside}), mk.Converge([]Desired{more(outside, user(2))}))
+	if got := summary(p); got != "" || len(p.Problems) != 1 || mk.Creates(id1) {
+		t.Errorf("plan %q, problems %q, creates %v", got, messages(p), mk.Creates(id1))
+	}
+}
