@@ -219,7 +219,11 @@ func TestHAPausesAndHangs(t *testing.T) {
 	// page and the metrics answer within two seconds too.
 	a.start(bin)
 	b.start(bin)
-	waitWithin(t, "an instance active", 20*time.Second, func() bool { return a.active() || b.active() })
+	// gwb-a serving, not only one of them active: cut while it still opens
+	// its store, gwb-a would exit (as a service does when its database is
+	// gone at start) and leave nothing to ask.
+	serving := func(in *haInstance) bool { code, _ := in.get("/readyz"); return code != 0 }
+	waitWithin(t, "gwb-a serving and an instance active", 20*time.Second, func() bool { return serving(a) && (a.active() || b.active()) })
 	for _, mode := range []struct {
 		name string
 		on   func()

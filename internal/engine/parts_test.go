@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -106,4 +107,57 @@ func (l *lookupCounter) Lookup(ctx context.Context, kind reconcile.KeyKind, base
 		l.mu.Unlock()
 	}
 	return l.DirectoryReader.Lookup(ctx, kind, base, values)
+}
+
+// TestLargeGroupPlannedInParts: a plan holds a group in parts as the
+// writes do, whether it is held in memory or spooled to be shown, and
+// its saved file, applied, writes the whole group.
+func TestLargeGroupPlannedInParts(t *testing.T) {
+	defer engine.SetResolveSlice(3)()
+	big := groupID(1)
+	var ms []any
+	for i := range 14 {
+		ms = append(ms, userID(i))
+	}
+	e := newGroupsEnv(t, 14, []map[string]any{{"id": big, "displayName": "Big", "mailNickname": "big", "members": ms}}, nil)
+	t.Setenv("TMPDIR", t.TempDir())
+	ctx := context.Background()
+	whole, err := e.eng.Plan(ctx, engine.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, err := e.eng.Plan(ctx, engine.RunOptions{ShowOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shown.Result.Close()
+	var wantMembers int
+	var actions []string
+	for _, op := range whole.Result.Plan.Ops {
+		actions = append(actions, string(op.Action))
+		wantMembers += len(op.Members)
+	}
+	// 14 members in parts of 3: the create, and four parts added.
+	if want := []string{"create", "add-members", "add-members", "add-members", "add-members"}; !slices.Equal(actions, want) || wantMembers != 14 {
+		t.Fatalf("the plan: %v with %d member values, want %v with 14", actions, wantMembers, want)
+	}
+	if got, want := opsOf(t, shown.Result), opsOf(t, whole.Result); !slices.Equal(got, want) {
+		t.Fatalf("the spooled plan's operations:\n%v\nwant\n%v", got, want)
+	}
+	path := filepath.Join(t.TempDir(), "plan.json")
+	must(t, e.eng.SavePlan(ctx, shown, path))
+	saved, err := engine.LoadPlan(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.eng.Apply(ctx, saved)
+	if err != nil || res.Counts.Created != 1 || len(res.Failures) != 0 {
+		t.Fatalf("apply the saved plan: %v, %+v, %+v", err, res.Counts, res.Failures)
+	}
+	if got := members(e.group(big)); len(got) != 14 {
+		t.Errorf("%s has %d members, want 14", big, len(got))
+	}
+	if _, writes := e.sync(engine.RunOptions{Full: true}); writes != 0 {
+		t.Errorf("the next cycle wrote %d times", writes)
+	}
 }
