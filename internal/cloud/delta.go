@@ -166,13 +166,7 @@ func (s *Snapshot) applyGroups(full bool, deltas []GroupDelta, take bool) map[st
 			// New, or back after a removal (restored): Graph describes
 			// it in full, so nothing from before carries over. Taken from
 			// the round, it keeps only the fields Graph sent.
-			if take && d.Values != nil {
-				sent := *v
-				g, v, d.Values = d.Values, &sent, nil
-				*g = Group{ID: d.ID}
-			} else {
-				g = &Group{ID: d.ID}
-			}
+			g, v = takeOrNew(take, &d.Values, v, Group{ID: d.ID})
 			s.Groups[d.ID] = g
 		}
 		if fresh || whole {
@@ -273,17 +267,26 @@ func (s *Snapshot) applyUsers(full bool, deltas []UserDelta, take bool) {
 		if u == nil || u.Removed != NotRemoved {
 			// New, or restored: Graph describes it in full (taken, as
 			// applyGroups takes a group).
-			if take && d.Values != nil {
-				sent := *v
-				u, v, d.Values = d.Values, &sent, nil
-				*u = User{ID: d.ID}
-			} else {
-				u = &User{ID: d.ID}
-			}
+			u, v = takeOrNew(take, &d.Values, v, User{ID: d.ID})
 			s.Users[d.ID] = u
 		}
 		applyUserFields(u, v, d.Present)
 	}
+}
+
+// takeOrNew is the object a round describes anew, blank (its id alone) but for
+// the fields applied after, and the values to apply (v, the round's or
+// nothing's). With take and the round's values, the object is the round's
+// own, taken from it (*values becomes nil), and the values a copy of what
+// it said; otherwise a new object.
+func takeOrNew[T any](take bool, values **T, v *T, blank T) (obj, sent *T) {
+	if take && *values != nil {
+		said := *v
+		obj, *values = *values, nil
+		*obj = blank
+		return obj, &said
+	}
+	return &blank, v
 }
 
 // applyUserFields sets on u the fields of v that p says are present.

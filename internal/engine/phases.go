@@ -138,12 +138,6 @@ type planning struct {
 	parted map[string]bool
 }
 
-// refused reports whether a slice's checks refused an operation of group
-// id: more of its members are not written to a group never made.
-func (p *planning) refused(id string) bool {
-	return slices.ContainsFunc(p.checked, func(pr reconcile.Problem) bool { return pr.CloudID == id })
-}
-
 // begin reads what the state says of the cycle to come: the enablement,
 // the binding, and whether the configuration changed since the last cycle
 // (then it is a full one).
@@ -469,16 +463,14 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 	}
 	load := func(ctx context.Context, slice []policy.Decision) error { return e.loadSlice(ctx, p, slice) }
 	each := func(slice []reconcile.Desired, planned []policy.Decision) (bool, error) {
-		slice = slices.DeleteFunc(slice, func(d reconcile.Desired) bool {
-			if !d.More {
-				return false
+		for _, d := range slice {
+			if d.More {
+				if p.parted == nil {
+					p.parted = map[string]bool{}
+				}
+				p.parted[d.Group.CloudID] = true
 			}
-			if p.parted == nil {
-				p.parted = map[string]bool{}
-			}
-			p.parted[d.Group.CloudID] = true
-			return p.refused(d.Group.CloudID)
-		})
+		}
 		for i := range slice {
 			slice[i].Original = p.originals[slice[i].Group.CloudID]
 			slice[i].Group.LoadAttrs()
@@ -490,11 +482,10 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		if p.spool != nil {
 			p.letGo(planned)
 		}
-		checked := len(p.checked)
 		more, err := e.takeSlice(ctx, p, mk, ops)
 		if err == nil && more {
 			p.letGoWritten(planned)
-			err = e.settle(ctx, p, mk, planned, p.checked[checked:])
+			err = e.settle(ctx, p, mk, planned)
 		}
 		return more, err
 	}

@@ -143,8 +143,8 @@ func (p *planning) letGoWritten(planned []policy.Decision) {
 
 // settle records, in a cycle that writes its slices as it plans them, the
 // state of each group of the slice just written whose writes are over:
-// written whole, with nothing failed, refused (problems: the slice's
-// checks'; the plan's own) or kept back for the end of the plan. Its
+// written whole, with nothing failed, refused (by the slice's checks or
+// the plan itself: not mk.Done) or kept back for the end of the plan. Its
 // decision is let go (zeroed in the work, which the cycle's end then
 // skips), and its operations are left to the log (opLog) alone: a first
 // writeback never holds every group's decision and operations until its
@@ -152,14 +152,10 @@ func (p *planning) letGoWritten(planned []policy.Decision) {
 // operations kept (unsettled), and so is a group planned in parts
 // (parted: its slice holds only its last part's operations); a cycle on
 // one group (traced) and one whose writes stopped settle nothing here.
-func (e *Engine) settle(ctx context.Context, p *planning, mk *reconcile.Maker, planned []policy.Decision, problems []reconcile.Problem) error {
+func (e *Engine) settle(ctx context.Context, p *planning, mk *reconcile.Maker, planned []policy.Decision) error {
 	a := p.stream
 	if a == nil || p.target != "" || a.fatal != nil || ctx.Err() != nil {
 		return nil
-	}
-	refused := map[string]bool{}
-	for _, pr := range problems {
-		refused[pr.CloudID] = true
 	}
 	if p.sams == nil {
 		p.sams = samOf(p.actual)
@@ -170,7 +166,7 @@ func (e *Engine) settle(ctx context.Context, p *planning, mk *reconcile.Maker, p
 	var done []int
 	for i, d := range planned {
 		id := d.CloudID
-		if d.Desired == nil || refused[id] || a.failed[id] != nil || a.unfinished[id] || p.changes[id] != nil || p.parted[id] || !mk.Done(id) {
+		if d.Desired == nil || a.failed[id] != nil || a.unfinished[id] || p.changes[id] != nil || p.parted[id] || !mk.Done(id) {
 			continue
 		}
 		if mps := mk.NotWritten(id); len(mps) > 0 {
@@ -219,10 +215,12 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 		return false, err
 	}
 	p.checked = append(p.checked, problems...)
+	mk.Refuse(problems)
 	if ops, problems, err = e.checkProtected(ctx, ops); err != nil {
 		return false, err
 	}
 	p.checked = append(p.checked, problems...)
+	mk.Refuse(problems)
 	if err := e.noteAdoptions(ctx, p, ops); err != nil {
 		return false, err
 	}

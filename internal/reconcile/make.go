@@ -154,6 +154,16 @@ func (mk *Maker) Converge(desired []Desired) []Op {
 	return mk.m.converge(slice)
 }
 
+// Refuse notes that the caller's checks refused operations of the groups
+// of problems (AD or the write gate would refuse them): the plan writes
+// no more of them (their later parts, Desired.More, are dropped), and
+// none is Done.
+func (mk *Maker) Refuse(problems []Problem) {
+	for _, pr := range problems {
+		mk.m.block(pr.CloudID)
+	}
+}
+
 // Creates reports whether the plan creates group id: wanted, found in AD
 // by no anchor, and not refused. Such a group's members may be given in
 // parts: the group with the first, then more (Desired.More).
@@ -207,7 +217,8 @@ func (mk *Maker) Hold(ops []Op) []Op {
 
 // Done reports whether the operations of group id are over once those
 // of its slice are written: Hold kept back none of its member values for
-// Finish, and the plan holds no problem of it.
+// Finish, the plan holds no problem of it, and the caller refused none of
+// its operations (Refuse).
 func (mk *Maker) Done(id string) bool { return !mk.holding[id] && !mk.m.blocked[id] }
 
 // NotWritten are the members of group id that the slices planned so far
@@ -278,7 +289,8 @@ func (mk *Maker) Finish(kept ...[]Op) Plan {
 type maker struct {
 	o Options
 	p Plan
-	// blocked are the groups of p.Problems.
+	// blocked are the groups of p.Problems, and those the caller's checks
+	// refused (Refuse).
 	blocked map[string]bool
 	// wanted are the groups NewMaker was given, each true once
 	// converged (planned by a slice; each once).
@@ -305,12 +317,18 @@ func (m *maker) isWanted(id string) bool {
 
 func (m *maker) problem(pr Problem) {
 	m.p.Problems = append(m.p.Problems, pr)
-	if pr.CloudID != "" {
-		if m.blocked == nil {
-			m.blocked = map[string]bool{}
-		}
-		m.blocked[pr.CloudID] = true
+	m.block(pr.CloudID)
+}
+
+// block notes that the plan writes no more of group id.
+func (m *maker) block(id string) {
+	if id == "" {
+		return
 	}
+	if m.blocked == nil {
+		m.blocked = map[string]bool{}
+	}
+	m.blocked[id] = true
 }
 
 // index finds the owned AD groups by cloud id, reporting those it leaves
