@@ -86,7 +86,7 @@ func (o *cloudChangesOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	users, err := client.UsersDelta(ctx, o.links.Users)
+	users, err := client.UsersDelta(ctx, o.links.Users, nil)
 	if err != nil {
 		return err
 	}

@@ -242,7 +242,7 @@ func (e *Engine) saveCloud(ctx context.Context, a *applying) error {
 	if f.oneGroup {
 		links = f.kept // the next cycle reads every other change again
 	}
-	return e.store.SaveCloud(context.WithoutCancel(ctx), state.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full,
+	return e.store.SaveCloud(context.WithoutCancel(ctx), state.CloudUpdate{Snapshot: f.snap, FullGroups: f.gr.Full, FullUsers: f.ur.Full, UsersStaged: f.ur.Spilled,
 		ChangedGroups: f.changedGroups, ChangedUsers: f.changedUsers, Members: f.memberDeltas, Links: links})
 }
 

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -206,6 +207,13 @@ func (l *loadCounter) LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Lin
 	return l.Store.LoadCloud(ctx)
 }
 
+// LoadGroups is a whole load too: a cycle that staged its users reads
+// the snapshot's groups whole.
+func (l *loadCounter) LoadGroups(ctx context.Context) (*cloud.Snapshot, state.Links, error) {
+	l.loads++
+	return l.Store.LoadGroups(ctx)
+}
+
 func (l *loadCounter) LoadPart(ctx context.Context, q state.Part) (*cloud.Snapshot, state.Links, error) {
 	l.parts++
 	snap, links, err := l.Store.LoadPart(ctx, q)
@@ -358,17 +366,65 @@ func TestResolveInSlices(t *testing.T) {
 			t.Errorf("%s in the state: %v, want %v", id, got, ids)
 		}
 	}
+	// The users too were staged as Graph's round was read, before any
+	// write, and each slice read back only its own members' users: no
+	// more than one group's were held at once. The snapshot's save moved
+	// them into the state, every field as Graph sent it.
+	if sc.usersStaged != users+1 || !slices.Equal(sc.userFroms, []int{0}) || sc.usersAfterWrites {
+		t.Errorf("users staged: %d from %v (after a write: %v); want the %d users and the cloud-only one, in one batch from 0, before any write",
+			sc.usersStaged, sc.userFroms, sc.usersAfterWrites, users)
+	}
+	if !slices.Equal(sc.usersAsked, []int{5, 5, 5, 5, 5, 6}) {
+		t.Errorf("users read back from the stage, a slice at a time: %v; want each slice's members that are users (5, and 6 with the cloud-only one)", sc.usersAsked)
+	}
+	if len(snap.Users) != users+1 || snap.Users[userID(3)] == nil || snap.Users[userID(3)].OnPremisesSecurityIdentifier == "" ||
+		snap.Users[cloudOnly] == nil || snap.Users[cloudOnly].UserPrincipalName == "" || snap.Users[cloudOnly].OnPremisesSecurityIdentifier != "" {
+		t.Errorf("users in the state: %d (%+v, %+v); want %d, with their SIDs", len(snap.Users), snap.Users[userID(3)], snap.Users[cloudOnly], users+1)
+	}
+	// Nothing changed: the next cycle (a delta) writes nothing and stages
+	// no users; one that reads the tenant again (its links forgotten)
+	// stages them again, and finds everything in step.
+	sc.userFroms = nil
+	if _, writes := e.sync(engine.RunOptions{}); writes != 0 || sc.userFroms != nil {
+		t.Errorf("the next cycle: %d writes, users staged from %v; want none", writes, sc.userFroms)
+	}
+	if err := e.store.ForgetLinks(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sc.usersAsked = nil
+	if _, writes := e.sync(engine.RunOptions{}); writes != 0 || !slices.Equal(sc.userFroms, []int{0}) || len(sc.usersAsked) != len(groups) {
+		t.Errorf("a cycle that reads everything again: %d writes, users staged from %v, read back %v; want none, from 0, once a slice", writes, sc.userFroms, sc.usersAsked)
+	}
+	if again, _, err := e.store.LoadCloud(context.Background()); err != nil || !reflect.DeepEqual(again.Users, snap.Users) {
+		t.Errorf("users in the state after reading them again: %v, %d; want the same %d", err, len(again.Users), len(snap.Users))
+	}
 }
 
 // stageCounter counts the member lists a cycle stages (and whether any
 // batch came after an AD write), and the groups of each slice it reads
-// back.
+// back; and the same of the users.
 type stageCounter struct {
 	*store.Store
 	writes            func() int64
 	stages, firsts    int
 	stagedAfterWrites bool
 	readBack          []int
+	usersStaged       int
+	userFroms         []int
+	usersAfterWrites  bool
+	usersAsked        []int
+}
+
+func (s *stageCounter) StageUsers(ctx context.Context, from int, batch []cloud.UserDelta) error {
+	s.usersStaged += len(batch)
+	s.userFroms = append(s.userFroms, from)
+	s.usersAfterWrites = s.usersAfterWrites || s.writes() > 0
+	return s.Store.StageUsers(ctx, from, batch)
+}
+
+func (s *stageCounter) StagedUsers(ctx context.Context, ids []string) (map[string]*cloud.User, error) {
+	s.usersAsked = append(s.usersAsked, len(ids))
+	return s.Store.StagedUsers(ctx, ids)
 }
 
 func (s *stageCounter) StageMembers(ctx context.Context, first bool, groups map[string]cloud.Refs) error {

@@ -272,7 +272,7 @@ func (e *Engine) tenantDefault(ctx context.Context, last bool) bool {
 // readRounds reads the groups and the users rounds at once: they are
 // independent, and Graph serves an app's requests in parallel (its limits
 // are per app and tenant, well above two streams of pages).
-func (e *Engine) readRounds(ctx context.Context, links state.Links) (*cloud.GroupRound, *cloud.UserRound, error) {
+func (e *Engine) readRounds(ctx context.Context, links state.Links, spill cloud.UserSpill) (*cloud.GroupRound, *cloud.UserRound, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var ur *cloud.UserRound
@@ -280,7 +280,7 @@ func (e *Engine) readRounds(ctx context.Context, links state.Links) (*cloud.Grou
 	users := make(chan struct{})
 	go func() {
 		defer close(users)
-		if ur, uerr = e.cloud.UsersDelta(ctx, links.Users); uerr != nil {
+		if ur, uerr = e.cloud.UsersDelta(ctx, links.Users, spill); uerr != nil {
 			cancel()
 		}
 	}()

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/state"
@@ -37,10 +38,16 @@ func TestLargeGroupWrittenInParts(t *testing.T) {
 	e := newGroupsEnv(t, 24, groups, nil)
 	holder := e.ad.AddUsers(t, "CN=Users,"+e.ad.BaseDN, []string{"G3_2c1a0b000003"})[0]
 	rec := &statusRecorder{Store: e.store, writes: e.ad.Writes, at: map[string][]int64{}}
+	reads := &stageReads{statusRecorder: rec}
 	looked := &lookupCounter{DirectoryReader: e.dir}
-	e.eng = engine.New(e.cloud, looked, e.dir, rec, e.cfg, nil)
+	e.eng = engine.New(e.cloud, looked, e.dir, reads, e.cfg, nil)
 
 	res, writes := e.sync(engine.RunOptions{})
+	// The member lists and the users were staged, and read back a part's
+	// at a time: never a group of more than two slices whole.
+	if reads.most == 0 || reads.most > 3 {
+		t.Errorf("read back from the stage %d members or users at once, want a part's 3 at most", reads.most)
+	}
 	// Big: its create and 6 parts added, then the small group (the last
 	// part) once created; the small group's create. Nothing of the
 	// refused group.
@@ -160,4 +167,35 @@ func TestLargeGroupPlannedInParts(t *testing.T) {
 	if _, writes := e.sync(engine.RunOptions{Full: true}); writes != 0 {
 		t.Errorf("the next cycle wrote %d times", writes)
 	}
+}
+
+// stageReads notes the most members or users a cycle read back from the
+// stage at once.
+type stageReads struct {
+	*statusRecorder
+	most int
+}
+
+func (s *stageReads) note(n int) { s.most = max(s.most, n) }
+
+func (s *stageReads) StagedMembers(ctx context.Context, ids []string) (map[string]cloud.Refs, error) {
+	got, err := s.statusRecorder.StagedMembers(ctx, ids)
+	n := 0
+	for _, set := range got {
+		n += set.Len()
+	}
+	s.note(n)
+	return got, err
+}
+
+func (s *stageReads) StagedMembersAfter(ctx context.Context, group, after string, n int) (cloud.Refs, error) {
+	got, err := s.statusRecorder.StagedMembersAfter(ctx, group, after, n)
+	s.note(got.Len())
+	return got, err
+}
+
+func (s *stageReads) StagedUsers(ctx context.Context, ids []string) (map[string]*cloud.User, error) {
+	got, err := s.statusRecorder.StagedUsers(ctx, ids)
+	s.note(len(got))
+	return got, err
 }

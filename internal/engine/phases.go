@@ -191,7 +191,14 @@ func (e *Engine) begin(ctx context.Context, o RunOptions) (*planning, error) {
 // left from the last one, takes the same time whatever the tenant's size.
 func (e *Engine) readCloud(ctx context.Context, p *planning) error {
 	var err error
-	if p.gr, p.ur, err = e.readRounds(ctx, p.links); err != nil {
+	// A cycle that writes its slices as it plans them stages a full round
+	// of users as it is read, rather than hold it: a --full cycle keeps
+	// them (its drift check compares them), and so does a plan.
+	var spill cloud.UserSpill
+	if p.stream != nil && !p.o.Full && p.o.Group == "" {
+		spill = cloud.SpillFunc(e.store.StageUsers)
+	}
+	if p.gr, p.ur, err = e.readRounds(ctx, p.links, spill); err != nil {
 		return err
 	}
 	if !p.o.Full && p.o.Group == "" {
@@ -224,6 +231,11 @@ func (e *Engine) readCloud(ctx context.Context, p *planning) error {
 			p.bare[id] = true
 		}
 		if p.snap, _, err = e.store.LoadPart(ctx, state.Part{Groups: ids, Members: members, Named: named, Bare: changed}); err != nil {
+			return err
+		}
+	case p.ur.Spilled:
+		// The users are staged: each slice reads its members' (loadUsers).
+		if p.snap, _, err = e.store.LoadGroups(ctx); err != nil {
 			return err
 		}
 	default:
@@ -489,7 +501,16 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		}
 		return more, err
 	}
-	left, err := e.resolve(ctx, p.work, resolving{list: policy.NewLister(p.snap, p.decisions), changes: p.changes, creates: mk.Creates, tr: p.tr, load: load, each: each})
+	in := resolving{list: policy.NewLister(p.snap, p.decisions), changes: p.changes, creates: mk.Creates, tr: p.tr, load: load, each: each}
+	if p.ur.Spilled {
+		in.users = func(ctx context.Context, sets ...cloud.Refs) error { return e.loadUsers(ctx, p, sets) }
+	}
+	if p.staged {
+		in.part = func(ctx context.Context, id string, at, to int, after string) (cloud.Refs, error) {
+			return e.stagedPart(ctx, p, id, at, to, after)
+		}
+	}
+	left, err := e.resolve(ctx, p.work, in)
 	if err != nil {
 		if p.stream == nil || !p.stream.opened {
 			return err

@@ -16,7 +16,9 @@ import (
 // Cloud reads the tenant (graph.Client), in the cloud package's vocabulary.
 type Cloud interface {
 	GroupsDelta(ctx context.Context, link string) (*cloud.GroupRound, error)
-	UsersDelta(ctx context.Context, link string) (*cloud.UserRound, error)
+	// UsersDelta reads a round of users; a full one goes to spill, when
+	// set, as it is read (cloud.UserRound.Spilled).
+	UsersDelta(ctx context.Context, link string, spill cloud.UserSpill) (*cloud.UserRound, error)
 	UnifiedWritebackDefault(ctx context.Context) (value, set bool, err error)
 	// IsSoftDeleted says whether a group is in deleted items (restorable).
 	IsSoftDeleted(ctx context.Context, id string) (bool, error)
@@ -84,6 +86,8 @@ type Approvals interface {
 // CloudState is the tenant as last read, with the delta links to go on.
 type CloudState interface {
 	LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Links, error)
+	// LoadGroups is LoadCloud without the users.
+	LoadGroups(ctx context.Context) (*cloud.Snapshot, state.Links, error)
 	// LoadHead is LoadCloud without the groups and users.
 	LoadHead(ctx context.Context) (*cloud.Snapshot, state.Links, error)
 	// LoadPart is LoadCloud with only the part a delta cycle with changes
@@ -99,6 +103,17 @@ type CloudState interface {
 	// ids: a cycle that staged every list before planning reads each
 	// slice's back to plan it.
 	StagedMembers(ctx context.Context, ids []string) (map[string]cloud.Refs, error)
+	// StagedMembersAfter reads back the first n staged members of group
+	// that sort after after (all: ""): a group too large to read back
+	// whole is read a part at a time.
+	StagedMembersAfter(ctx context.Context, group, after string, n int) (cloud.Refs, error)
+	// StageUsers stages a batch of a full round of users as it is read
+	// (a cloud.UserSpill; from 0 clears what was staged before), for
+	// SaveCloud (state.CloudUpdate.UsersStaged) to take.
+	StageUsers(ctx context.Context, from int, batch []cloud.UserDelta) error
+	// StagedUsers reads back the users ids that the staged round
+	// describes: a cycle that staged them reads each slice's members'.
+	StagedUsers(ctx context.Context, ids []string) (map[string]*cloud.User, error)
 	// ForgetLinks drops the delta links (the snapshot stays): the next
 	// cycle reads the whole tenant.
 	ForgetLinks(ctx context.Context) error

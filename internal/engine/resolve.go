@@ -35,7 +35,8 @@ var resolveSlice = 50000
 //
 // in.load, when set, is handed each slice's groups before their members
 // are listed (a cycle that staged every member list reads the slice's
-// back).
+// back); in.users, when set, the members about to be listed (a cycle
+// that staged its users reads those they name).
 //
 // Each slice's groups, their members placed, go to in.each with the part
 // of work they come from (a group in parts: with its last part), and are
@@ -111,6 +112,17 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, in resolvi
 				return work[from:], err
 			}
 		}
+		if in.users != nil {
+			var sets []cloud.Refs
+			for _, d := range slice {
+				if changes[d.CloudID] == nil && d.Desired.Members == nil {
+					sets = append(sets, list.Refs(d.CloudID))
+				}
+			}
+			if err := in.users(ctx, sets...); err != nil {
+				return work[from:], err
+			}
+		}
 		lists := make([][][]policy.MemberRef, len(slice))
 		for i, d := range slice {
 			lists[i] = members(d)
@@ -152,7 +164,12 @@ type resolving struct {
 	creates func(id string) bool
 	tr      *Trace
 	load    func(context.Context, []policy.Decision) error
-	each    func(placed []reconcile.Desired, planned []policy.Decision) (bool, error)
+	users   func(context.Context, ...cloud.Refs) error
+	// part, when set, gives the members of a group in parts from the
+	// at-th to the to-th, those after the last part's last (after); nil:
+	// the list's own.
+	part func(ctx context.Context, id string, at, to int, after string) (cloud.Refs, error)
+	each func(placed []reconcile.Desired, planned []policy.Decision) (bool, error)
 }
 
 // resolveParts resolves the members of group d, which the plan creates,
@@ -160,15 +177,29 @@ type resolving struct {
 // the group, the others as more of its members; the last says so.
 func (e *Engine) resolveParts(ctx context.Context, d policy.Decision, in resolving, r *lookups,
 	each func(placed reconcile.Desired, last bool) (bool, error)) (bool, error) {
-	if in.load != nil {
-		if err := in.load(ctx, []policy.Decision{d}); err != nil {
-			return false, err
+	partOf := in.part
+	if partOf == nil {
+		partOf = func(_ context.Context, id string, at, to int, _ string) (cloud.Refs, error) {
+			return in.list.Refs(id).Part(at, to), nil
 		}
 	}
 	total := in.list.Len(d.CloudID)
+	after := ""
 	for at := 0; at < total; at += resolveSlice {
 		to := min(at+resolveSlice, total)
-		part := in.list.MembersIn(d.CloudID, at, to)
+		refs, err := partOf(ctx, d.CloudID, at, to, after)
+		if err != nil {
+			return false, err
+		}
+		for m := range refs.All() {
+			after = m
+		}
+		if in.users != nil {
+			if err := in.users(ctx, refs); err != nil {
+				return false, err
+			}
+		}
+		part := in.list.MembersOf(d.CloudID, refs)
 		r.wantAll(part)
 		if err := r.run(ctx); err != nil {
 			return false, err

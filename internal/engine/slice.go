@@ -122,6 +122,48 @@ func (e *Engine) loadSlice(ctx context.Context, p *planning, slice []policy.Deci
 	return nil
 }
 
+// stagedPart, in a cycle that staged every member list (stageAll), gives
+// a part of the members of a group planned in parts (the at-th to the
+// to-th): read from the stage when its list was let go, those after
+// after, so that the whole list is never read back at once.
+func (e *Engine) stagedPart(ctx context.Context, p *planning, id string, at, to int, after string) (cloud.Refs, error) {
+	g := p.snap.Groups[id]
+	if !g.Members.Partial() {
+		return g.Members.Part(at, to), nil
+	}
+	part, err := e.store.StagedMembersAfter(ctx, id, after, to-at)
+	if err != nil {
+		return cloud.Refs{}, err
+	}
+	if part.Len() != to-at {
+		return cloud.Refs{}, fmt.Errorf("engine: read back members %d to %d of group %s: %d staged: %w", at, to, id, part.Len(), cloud.ErrPartial)
+	}
+	return part, nil
+}
+
+// loadUsers, in a cycle whose full round of users is staged (spilled as
+// it was read), reads from the stage the users the member lists sets
+// name, in place of those the last slice read: the snapshot holds a
+// slice's users at a time.
+func (e *Engine) loadUsers(ctx context.Context, p *planning, sets []cloud.Refs) error {
+	seen := map[string]bool{}
+	var ids []string
+	for _, set := range sets {
+		for m, kind := range set.All() {
+			if kind != cloud.TypeGroup && p.snap.Groups[m] == nil && !seen[m] {
+				seen[m] = true
+				ids = append(ids, m)
+			}
+		}
+	}
+	users, err := e.store.StagedUsers(ctx, ids)
+	if err != nil {
+		return err
+	}
+	p.snap.Users = users
+	return nil
+}
+
 // letGoWritten, in a cycle that staged its lists (stageAll), lets go the
 // member lists of the slice's groups once written (read back for the
 // slice by loadSlice; the stage keeps them for the snapshot's save), with

@@ -83,9 +83,9 @@ func (r *roundsRead) GroupsDelta(ctx context.Context, link string) (*cloud.Group
 	return r.Cloud.GroupsDelta(ctx, link)
 }
 
-func (r *roundsRead) UsersDelta(ctx context.Context, link string) (*cloud.UserRound, error) {
+func (r *roundsRead) UsersDelta(ctx context.Context, link string, spill cloud.UserSpill) (*cloud.UserRound, error) {
 	defer r.read(&r.users)
-	return r.Cloud.UsersDelta(ctx, link)
+	return r.Cloud.UsersDelta(ctx, link, spill)
 }
 
 func (r *roundsRead) read(which *bool) {
@@ -182,5 +182,9 @@ func writeHeapProfile(path string) {
 		return
 	}
 	defer f.Close()
+	// A heap profile is as of the last collection: with the emulators'
+	// gigabytes, the next one may be far off, and all the garbage since
+	// would show as in use. Collect first, so that it shows what is live.
+	runtime.GC()
 	_ = pprof.Lookup("heap").WriteTo(f, 0)
 }

@@ -51,9 +51,10 @@ type deltaPage struct {
 }
 
 // readRound follows one delta round from link (or from initial when link is
-// empty) to its delta link, feeding each item to add. On a resync it calls
-// reset and starts again from initial.
-func (c *Client) readRound(ctx context.Context, what, initial, link string, add func(map[string]json.RawMessage) bool, reset func()) (full bool, deltaLink string, st cloud.RoundStats, err error) {
+// empty) to its delta link, feeding each item to add (which says whether
+// it took it, or fails the round). On a resync it calls reset and starts
+// again from initial.
+func (c *Client) readRound(ctx context.Context, what, initial, link string, add func(map[string]json.RawMessage) (bool, error), reset func()) (full bool, deltaLink string, st cloud.RoundStats, err error) {
 	full = link == ""
 	next := link
 	if full {
@@ -105,7 +106,11 @@ func (c *Client) readRound(ctx context.Context, what, initial, link string, add 
 		}
 		for _, item := range page.Value {
 			st.Items++
-			if !add(item) {
+			took, err := add(item)
+			if err != nil {
+				return false, "", st, err
+			}
+			if !took {
 				st.Skipped++
 			}
 		}
@@ -255,7 +260,7 @@ func extensionValues(raw json.RawMessage) ([]string, error) {
 func (c *Client) GroupsDelta(ctx context.Context, link string) (*cloud.GroupRound, error) {
 	m := newGroupMerger()
 	full, dl, st, err := c.readRound(ctx, "groups", c.deltaURL("beta", "groups", c.groupSelect()), link,
-		func(item map[string]json.RawMessage) bool { return mergeGroupItem(m, item, c) }, m.reset)
+		func(item map[string]json.RawMessage) (bool, error) { return mergeGroupItem(m, item, c), nil }, m.reset)
 	if err != nil {
 		return nil, err
 	}
@@ -267,15 +272,54 @@ func (c *Client) GroupsDelta(ctx context.Context, link string) (*cloud.GroupRoun
 	return r, nil
 }
 
-// UsersDelta reads one round of user changes, as GroupsDelta does for groups.
-func (c *Client) UsersDelta(ctx context.Context, link string) (*cloud.UserRound, error) {
+// spillBatch is how many users a full round spilled (UsersDelta) holds
+// before it hands them over.
+var spillBatch = 5000
+
+// UsersDelta reads one round of user changes, as GroupsDelta does for
+// groups. A full round (no link, or a resync) is handed to spill, when
+// set, spillBatch users at a time as it is read, and the round returned
+// holds none of them (UserRound.Spilled).
+func (c *Client) UsersDelta(ctx context.Context, link string, spill cloud.UserSpill) (*cloud.UserRound, error) {
 	m := newMerger[cloud.UserDelta]()
+	spilling, spilled := link == "" && spill != nil, 0
+	flush := func() error {
+		batch := make([]cloud.UserDelta, len(m.order))
+		for i, id := range m.order {
+			batch[i] = *m.items[id]
+		}
+		// The first batch (none, for a tenant without users) voids what
+		// was spilled before.
+		if len(batch) == 0 && spilled > 0 {
+			return nil
+		}
+		if err := spill.Spill(ctx, spilled, batch); err != nil {
+			return fmt.Errorf("graph: users delta round: hand over the users read: %w", err)
+		}
+		spilled += len(batch)
+		m.reset()
+		return nil
+	}
 	full, dl, st, err := c.readRound(ctx, "users", c.deltaURL("v1.0", "users", userSelect), link,
-		func(item map[string]json.RawMessage) bool { return mergeUserItem(m, item, c) }, m.reset)
+		func(item map[string]json.RawMessage) (bool, error) {
+			took := mergeUserItem(m, item, c)
+			if spilling && len(m.order) >= spillBatch {
+				return took, flush()
+			}
+			return took, nil
+		},
+		func() { m.reset(); spilling, spilled = spill != nil, 0 })
+	if err == nil && spilling {
+		err = flush()
+	}
 	if err != nil {
 		return nil, err
 	}
 	r := &cloud.UserRound{Full: full, DeltaLink: dl, Stats: st}
+	if spilling {
+		r.Spilled = true
+		return r, nil
+	}
 	for _, id := range m.order {
 		r.Changes = append(r.Changes, *m.items[id])
 	}

@@ -224,7 +224,7 @@ func TestDocsDeltaPages(t *testing.T) {
 			var u []cloud.UserDelta
 			var st cloud.RoundStats
 			if tc.users {
-				r, err := c.UsersDelta(context.Background(), "")
+				r, err := c.UsersDelta(context.Background(), "", nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -335,7 +335,7 @@ func TestDocsGroupWithWritebackConfiguration(t *testing.T) {
 func TestDocsUsersRounds(t *testing.T) {
 	c := docServer(t, step{query: "$select=", file: "users-delta-initial-page1.json"}, step{query: "skiptoken", file: "users-delta-final.json"},
 		step{query: "deltatoken", file: "users-delta-deltalink-changes.json"})
-	r, err := c.UsersDelta(context.Background(), "")
+	r, err := c.UsersDelta(context.Background(), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func TestDocsUsersRounds(t *testing.T) {
 	if len(r.Changes) != 6 || removed["86462606-fde0-4fc4-9e0c-a20eb73e54c6"] != cloud.HardDeleted || !r.Full {
 		t.Fatalf("first round: %d changes, removals %v", len(r.Changes), removed)
 	}
-	r, err = c.UsersDelta(context.Background(), r.DeltaLink)
+	r, err = c.UsersDelta(context.Background(), r.DeltaLink, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestDocs410WithLocation(t *testing.T) {
 	c := docServer(t,
 		step{query: "deltatoken=stale", status: 410, header: map[string]string{"Location": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken="}},
 		step{query: "$select=", file: "users-delta-final.json"})
-	r, err := c.UsersDelta(context.Background(), c.endpoint("/v1.0/users/delta", nil)+"?$deltatoken=stale")
+	r, err := c.UsersDelta(context.Background(), c.endpoint("/v1.0/users/delta", nil)+"?$deltatoken=stale", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func BenchmarkFullRead(b *testing.B) {
 			if err != nil {
 				return 0, err
 			}
-			u, err := c.UsersDelta(ctx, "")
+			u, err := c.UsersDelta(ctx, "", nil)
 			if err != nil {
 				return 0, err
 			}
@@ -69,7 +69,7 @@ func BenchmarkFullRead(b *testing.B) {
 			done := make(chan error, 1)
 			var up int
 			go func() {
-				u, err := c.UsersDelta(ctx, "")
+				u, err := c.UsersDelta(ctx, "", nil)
 				if err == nil {
 					up = u.Stats.Pages
 				}

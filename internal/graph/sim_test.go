@@ -149,7 +149,7 @@ func (r *reader) sync(t *testing.T, c *Client) {
 	}
 	r.snap.ApplyGroups(gr.Full, gr.Changes)
 	r.groupLink, r.lastGroup = gr.DeltaLink, gr
-	ur, err := c.UsersDelta(ctx, r.userLink)
+	ur, err := c.UsersDelta(ctx, r.userLink, nil)
 	if err != nil {
 		t.Fatalf("users delta: %v", err)
 	}

@@ -342,20 +342,19 @@ func NewLister(snap *cloud.Snapshot, ds []Decision) *Lister {
 // in part counts those it does not hold).
 func (l *Lister) Len(id string) int { return l.snap.Groups[id].Members.Len() }
 
+// Refs are the members of the group id, as the snapshot holds them.
+func (l *Lister) Refs(id string) cloud.Refs { return l.snap.Groups[id].Members }
+
 // Members are the members of the group id, with the keys that find each.
 func (l *Lister) Members(id string) []MemberRef {
 	return memberRefs(l.snap.Groups[id], l.snap, l.written, l.keys)
 }
 
-// MembersIn are the members of the group id from the i-th to the j-th
-// (not included), in id order, as Members lists them: a group too large
-// to list at once is listed in parts.
-func (l *Lister) MembersIn(id string, i, j int) []MemberRef {
-	g := l.snap.Groups[id]
-	if g.Members.Partial() {
-		panic(fmt.Sprintf("policy: the members of group %s are listed from a list loaded in part", g.ID))
-	}
-	return memberRefs(&cloud.Group{ID: g.ID, Members: g.Members.Part(i, j)}, l.snap, l.written, l.keys)
+// MembersOf are part, some of the members of the group id held whole,
+// as Members lists them: a group too large to list at once is listed in
+// parts.
+func (l *Lister) MembersOf(id string, part cloud.Refs) []MemberRef {
+	return memberRefs(&cloud.Group{ID: id, Members: part}, l.snap, l.written, l.keys)
 }
 
 // Forget lets go of the keys listed so far once they are more than max

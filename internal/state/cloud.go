@@ -21,7 +21,10 @@ type CloudUpdate struct {
 	Snapshot *cloud.Snapshot
 	// FullGroups and FullUsers replace all stored groups (users); otherwise
 	// only the ids in ChangedGroups (ChangedUsers) are written or removed.
-	FullGroups, FullUsers       bool
+	FullGroups, FullUsers bool
+	// UsersStaged: the users are the full round the state staged
+	// (StageUsers), not the snapshot's, which holds none of them.
+	UsersStaged                 bool
 	ChangedGroups, ChangedUsers []string
 	// Members are the member changes of changed groups the state held
 	// before (cloud.Snapshot.TakeGroups): saved as the rows they change.

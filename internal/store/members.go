@@ -245,6 +245,25 @@ func (s *Store) StagedMembers(ctx context.Context, ids []string) (map[string]clo
 	return out, nil
 }
 
+// StagedMembersAfter reads back the first n staged members of group that
+// sort after after, in the table's order.
+func (s *Store) StagedMembersAfter(ctx context.Context, group, after string, n int) (cloud.Refs, error) {
+	var set cloud.Refs
+	err := eachRow(ctx, s.db.conn, "SELECT group_id, member_id, kind FROM cloud_members_next WHERE group_id = ? AND member_id > ? ORDER BY member_id LIMIT ?",
+		[]any{group, after, n}, func(r *sql.Rows) error {
+			_, member, kind, err := scanMember(r)
+			if err == nil {
+				set.Append(member, kind)
+			}
+			return err
+		})
+	if err != nil {
+		return cloud.Refs{}, fmt.Errorf("store: read the staged members of group %s: %w", group, err)
+	}
+	set.Clip()
+	return set, nil
+}
+
 // readMembers reads table's member rows (cloud_members, or its stage) of
 // every group, or of the groups ids, sorted.
 func readMembers(ctx context.Context, db querier, table string, all bool, ids []string, into func(group string) *cloud.Refs) error {

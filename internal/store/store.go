@@ -99,6 +99,11 @@ var schema = []string{
 	// snapshot, which moves them to cloud_members.
 	`CREATE TABLE cloud_members_next (group_id TEXT NOT NULL, member_id TEXT NOT NULL, kind TEXT NOT NULL,
 	   PRIMARY KEY (group_id, member_id)){WITHOUT ROWID};`,
+	// The users of a full round, staged as they are read (StageUsers) and
+	// read back a slice's at a time (StagedUsers), so that a cycle need
+	// not hold them all; the snapshot's save moves them to cloud_users.
+	`CREATE TABLE cloud_users_next (id TEXT NOT NULL, seq {INT64} NOT NULL, data {BLOB} NOT NULL,
+	   PRIMARY KEY (id, seq)){WITHOUT ROWID};`,
 }
 
 // memberIndex finds a member's groups. A full save drops it and makes it
@@ -328,14 +333,24 @@ func (d *dialect) setVersion(ctx context.Context, t *tx, v int) error {
 // LoadCloud returns the stored snapshot and delta links; an empty store
 // gives an empty snapshot and no links.
 func (s *Store) LoadCloud(ctx context.Context) (*cloud.Snapshot, state.Links, error) {
+	snap, links, err := s.LoadGroups(ctx)
+	if err != nil {
+		return nil, links, err
+	}
+	if err := loadAll(ctx, s.db.conn, "cloud_users", func(id string, u *cloud.User) { snap.Users[id] = u }); err != nil {
+		return nil, links, err
+	}
+	return snap, links, nil
+}
+
+// LoadGroups is LoadCloud without the users: a cycle that staged a full
+// round of users reads them from the stage.
+func (s *Store) LoadGroups(ctx context.Context) (*cloud.Snapshot, state.Links, error) {
 	snap, links, err := s.LoadHead(ctx)
 	if err != nil {
 		return nil, links, err
 	}
 	if err := loadAllGroups(ctx, s.db.conn, func(id string, g *cloud.Group) { snap.Groups[id] = g }); err != nil {
-		return nil, links, err
-	}
-	if err := loadAll(ctx, s.db.conn, "cloud_users", func(id string, u *cloud.User) { snap.Users[id] = u }); err != nil {
 		return nil, links, err
 	}
 	return snap, links, nil
@@ -470,8 +485,18 @@ func (s *Store) SaveCloud(ctx context.Context, u state.CloudUpdate) error {
 		if err := saveObjects(ctx, tx, "cloud_groups", u.FullGroups, u.ChangedGroups, u.Snapshot.Groups, groupColumns); err != nil {
 			return err
 		}
-		if err := saveObjects(ctx, tx, "cloud_users", u.FullUsers, u.ChangedUsers, u.Snapshot.Users, userColumns); err != nil {
-			return err
+		if u.UsersStaged {
+			if err := unstageUsers(ctx, tx); err != nil {
+				return err
+			}
+		} else {
+			if err := saveObjects(ctx, tx, "cloud_users", u.FullUsers, u.ChangedUsers, u.Snapshot.Users, userColumns); err != nil {
+				return err
+			}
+			// What a stage holds is a round that was never saved.
+			if _, err := tx.ExecContext(ctx, "DELETE FROM cloud_users_next"); err != nil {
+				return fmt.Errorf("store: clear cloud_users_next: %w", err)
+			}
 		}
 		for kind, link := range map[string]string{"groups": u.Links.Groups, "users": u.Links.Users} {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO delta_links(kind, link) VALUES(?, ?) ON CONFLICT(kind) DO UPDATE SET link = excluded.link", kind, link); err != nil {

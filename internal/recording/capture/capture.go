@@ -45,7 +45,7 @@ func Read(ctx context.Context, c *graph.Client, between func()) (*Reads, error) 
 	if r.Groups, err = c.GroupsDelta(ctx, ""); err != nil {
 		return nil, err
 	}
-	if r.UsersRound, err = c.UsersDelta(ctx, ""); err != nil {
+	if r.UsersRound, err = c.UsersDelta(ctx, "", nil); err != nil {
 		return nil, err
 	}
 	if r.UnifiedWritebackDefault, _, err = c.UnifiedWritebackDefault(ctx); err != nil && !refused(err) {
@@ -57,7 +57,7 @@ func Read(ctx context.Context, c *graph.Client, between func()) (*Reads, error) 
 	if r.DeltaGroups, err = c.GroupsDelta(ctx, r.Groups.DeltaLink); err != nil {
 		return nil, err
 	}
-	if r.DeltaUsers, err = c.UsersDelta(ctx, r.UsersRound.DeltaLink); err != nil {
+	if r.DeltaUsers, err = c.UsersDelta(ctx, r.UsersRound.DeltaLink, nil); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -72,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"LoadPartLoadsWhatChangesConcern", testLoadPart},
 		{"MemberChangesSavedAsRows", testMemberRows},
 		{"StagedMembersSavedWithTheSnapshot", testStagedMembers},
+		{"StagedUsersFoldedAndSaved", testStagedUsers},
 		{"LeaseHandsOverWithNewToken", testLease},
 		{"FenceRefusesWritesOfALostLease", testFence},
 		{"Instances", testInstances},
@@ -603,6 +605,23 @@ func testStagedMembers(t *testing.T, s Store) {
 	if want := map[string]string{"A": "u1 u2", "C": "u4"}; !maps.Equal(listed, want) {
 		t.Errorf("read back from the stage: %v, want %v (D's stale stage cleared, E never staged, B not asked for)", listed, want)
 	}
+	// Or a part at a time, each after the last one's last member.
+	var parts []string
+	for after := ""; ; {
+		part, err := s.StagedMembersAfter(ctx, "A", after, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if part.Len() == 0 {
+			break
+		}
+		for m := range part.All() {
+			parts, after = append(parts, m), m
+		}
+	}
+	if none, err := s.StagedMembersAfter(ctx, "E", "", 10); err != nil || none.Len() != 0 || !slices.Equal(parts, []string{"u1", "u2"}) {
+		t.Errorf("read back a member at a time: %v; E's %d, %v", parts, none.Len(), err)
+	}
 	next := cloud.NewSnapshot()
 	next.Groups["A"] = &cloud.Group{ID: "A", Members: cloud.InPart(cloud.Refs{}, 2)}
 	next.Groups["B"] = &cloud.Group{ID: "B", Members: cloud.InPart(cloud.Refs{}, 2)} // one more than staged
@@ -628,6 +647,87 @@ func testStagedMembers(t *testing.T, s Store) {
 	next.Groups["A"].Members = cloud.InPart(cloud.Refs{}, 2)
 	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: next, FullGroups: true}); !errors.Is(err, cloud.ErrPartial) {
 		t.Errorf("a group let go after the stage was saved: %v, want ErrPartial", err)
+	}
+}
+
+func testStagedUsers(t *testing.T, s Store) {
+	ctx := context.Background()
+	yes := true
+	snap := cloud.NewSnapshot()
+	snap.Users["old"] = &cloud.User{ID: "old", DisplayName: "Old"}
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: snap, FullUsers: true}); err != nil {
+		t.Fatal(err)
+	}
+	user := func(id string, present cloud.Field, u cloud.User) cloud.UserDelta {
+		u.ID = id
+		return cloud.UserDelta{ID: id, Present: present, Values: &u}
+	}
+	removed := func(id string, r cloud.Removal) cloud.UserDelta { return cloud.UserDelta{ID: id, Removed: r} }
+	// A round (in three batches) that names ann twice, bob then removes
+	// him for good, soft-deletes cy after naming her, and names dee
+	// again after a removal; what a cycle that died staged goes first.
+	round := [][]cloud.UserDelta{
+		{user("ann", cloud.UserDisplayName|cloud.UserPrincipalName, cloud.User{DisplayName: "Ann", UserPrincipalName: "Ann@Contoso.com"}),
+			user("bob", cloud.UserDisplayName, cloud.User{DisplayName: "Bob"}),
+			user("cy", cloud.UserDisplayName|cloud.UserOnPremisesSecurityIdentifier, cloud.User{DisplayName: "Cy", OnPremisesSecurityIdentifier: "S-1-5-21-9"})},
+		{user("ann", cloud.UserOnPremisesSecurityIdentifier|cloud.UserOnPremisesSyncEnabled, cloud.User{OnPremisesSecurityIdentifier: "S-1-5-21-1", OnPremisesSyncEnabled: &yes}),
+			removed("bob", cloud.HardDeleted), removed("cy", cloud.SoftDeleted), removed("dee", cloud.HardDeleted)},
+		{user("dee", cloud.UserDisplayName, cloud.User{DisplayName: "Dee"})},
+	}
+	if err := s.StageUsers(ctx, 0, []cloud.UserDelta{user("stale", cloud.UserDisplayName, cloud.User{DisplayName: "Stale"})}); err != nil {
+		t.Fatal(err)
+	}
+	var all []cloud.UserDelta
+	for _, b := range round {
+		if err := s.StageUsers(ctx, len(all), b); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	want := cloud.NewSnapshot()
+	want.ApplyUsers(true, all)
+	if len(want.Users) != 3 || want.Users["cy"].Removed != cloud.SoftDeleted || want.Users["ann"].OnPremisesSecurityIdentifier != "S-1-5-21-1" {
+		t.Fatalf("the round applied whole: %+v", want.Users)
+	}
+	// Read back, any users at a time, as the round applied whole leaves them.
+	got, err := s.StagedUsers(ctx, []string{"cy", "ann", "bob", "stale", "nobody"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !reflect.DeepEqual(got["ann"], want.Users["ann"]) || !reflect.DeepEqual(got["cy"], want.Users["cy"]) {
+		t.Errorf("read back: %+v; want ann and cy as %+v (bob removed, the stale round's user cleared)", got, want.Users)
+	}
+	// The save moves the staged users into the state, in place of the
+	// stored ones, whatever the snapshot holds.
+	held := cloud.NewSnapshot()
+	held.Users["ann"] = &cloud.User{ID: "ann", DisplayName: "a slice's"}
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: held, FullUsers: true, UsersStaged: true}); err != nil {
+		t.Fatal(err)
+	}
+	loaded, _, err := s.LoadCloud(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(loaded.Users, want.Users) {
+		t.Errorf("saved from the stage: %+v; want %+v", loaded.Users, want.Users)
+	}
+	groups, _, err := s.LoadGroups(ctx)
+	if err != nil || len(groups.Users) != 0 {
+		t.Errorf("LoadGroups: %v, %d users; want none", err, len(groups.Users))
+	}
+	// The save emptied the stage; so does a save of users held, after a
+	// round staged and never saved.
+	if got, err := s.StagedUsers(ctx, []string{"ann"}); err != nil || len(got) != 0 {
+		t.Errorf("after the save, staged: %+v, %v; want none", got, err)
+	}
+	if err := s.StageUsers(ctx, 0, round[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveCloud(ctx, state.CloudUpdate{Snapshot: loaded, FullUsers: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.StagedUsers(ctx, []string{"ann"}); err != nil || len(got) != 0 {
+		t.Errorf("after a save of users held, staged: %+v, %v; want none", got, err)
 	}
 }
 
