@@ -184,7 +184,9 @@ func writeHeapProfile(path string) {
 	defer f.Close()
 	// A heap profile is as of the last collection: with the emulators'
 	// gigabytes, the next one may be far off, and all the garbage since
-	// would show as in use. Collect first, so that it shows what is live.
+	// would show as in use. Collect first, twice (a profile is published
+	// a cycle late), so that it shows what is live.
+	runtime.GC()
 	runtime.GC()
 	_ = pprof.Lookup("heap").WriteTo(f, 0)
 }

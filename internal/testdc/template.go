@@ -152,16 +152,38 @@ func provision(ctx context.Context, dir string, opts Options) error {
 	return nil
 }
 
+// tdbMostUsers is the most fixture users a template keeps in Samba's
+// default backend (TDB). A TDB file is at most 4 GiB, and the domain
+// partition took 8.2 KB a user (2.05 GB at 250,000 users): at a million,
+// samba-tool's adds stopped with "tdb_expand overflow detected
+// current map_size[4294967295]". A larger template is provisioned on
+// LMDB, whose file is not so bounded, its users added lmdbChunk at a
+// time (an LMDB write transaction holds a bounded number of dirty pages).
+var (
+	tdbMostUsers = 400000
+	lmdbChunk    = 20000
+)
+
+// lmdbGiB is the LMDB map size, in GiB, for a template of users: twice
+// what the users took in TDB, and samba-tool's default (8) at least.
+func lmdbGiB(users int) int { return max(8, (users*2*8200)>>30+1) }
+
 func provisionPlain(ctx context.Context, dir string, users int) error {
 	tmp, err := os.MkdirTemp("", "testdc-provision-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	cmd := exec.CommandContext(ctx, "samba-tool", "domain", "provision",
-		"--realm="+Realm, "--domain="+NetBIOSDomain, "--server-role=dc", "--dns-backend=NONE",
-		"--adminpass="+AdminPassword, "--targetdir="+tmp, "--host-name=testdc",
-		"--option=server services = ldap", "--option=dsdb:schema update allowed = true")
+	args := []string{"domain", "provision",
+		"--realm=" + Realm, "--domain=" + NetBIOSDomain, "--server-role=dc", "--dns-backend=NONE",
+		"--adminpass=" + AdminPassword, "--targetdir=" + tmp, "--host-name=testdc",
+		"--option=server services = ldap", "--option=dsdb:schema update allowed = true"}
+	chunk := users
+	if users > tdbMostUsers {
+		args = append(args, "--backend-store=mdb", fmt.Sprintf("--backend-store-size=%dGb", lmdbGiB(users)))
+		chunk = lmdbChunk
+	}
+	cmd := exec.CommandContext(ctx, "samba-tool", args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("testdc: samba-tool domain provision: %v: %s", err, tail(out))
 	}
@@ -171,7 +193,7 @@ func provisionPlain(ctx context.Context, dir string, users int) error {
 	}
 	// Samba's Python bindings belong to the distribution's Python.
 	add := exec.CommandContext(ctx, "/usr/bin/python3", script, filepath.Join(tmp, "etc", "smb.conf"),
-		filepath.Join(tmp, "private", "sam.ldb"), FixtureOU, fmt.Sprint(users))
+		filepath.Join(tmp, "private", "sam.ldb"), FixtureOU, fmt.Sprint(users), fmt.Sprint(chunk))
 	if out, err := add.CombinedOutput(); err != nil {
 		return fmt.Errorf("testdc: fixture users: %v: %s", err, tail(out))
 	}

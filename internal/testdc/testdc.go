@@ -72,6 +72,9 @@ func (o Options) users() int {
 func (o Options) flavour() string {
 	// d1: the template carries the delegated account.
 	f := fmt.Sprintf("u%d-d1-plain", o.users())
+	if o.users() > tdbMostUsers {
+		f += "-lmdb"
+	}
 	if o.Exchange {
 		f = "exchange-d1"
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -225,3 +226,29 @@ func TestLimitCPU(t *testing.T) {
 // testUsersDN holds the domain's built-in users and groups: a one-level
 // search of it is cheap, so that a test can ask many.
 const testUsersDN = "CN=Users," + BaseDN
+
+// TestLargeTemplateOnLMDB: a template with more users than TDB is given
+// is provisioned on LMDB, its users added a chunk at a time, and a DC
+// made from it serves every one of them.
+func TestLargeTemplateOnLMDB(t *testing.T) {
+	Need(t, Available)
+	defer func(most, chunk int) { tdbMostUsers, lmdbChunk = most, chunk }(tdbMostUsers, lmdbChunk)
+	tdbMostUsers, lmdbChunk = 1000, 300 // 1,001 users: four transactions
+	opts := Options{Users: 1001}
+	if f := opts.flavour(); !strings.HasSuffix(f, "-lmdb") {
+		t.Fatalf("flavour %q: a template on LMDB must not be taken for one on TDB", f)
+	}
+	dc, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	locks, err := filepath.Glob(filepath.Join(dc.Dir, "private", "sam.ldb.d", "*.ldb-lock"))
+	if err != nil || len(locks) == 0 {
+		t.Errorf("the DC's partitions are not LMDB's (no lock file): %v, %v", locks, err)
+	}
+	users := dc.Fixtures(t)
+	if len(users) != 1001 || users[1000].SID == "" {
+		t.Fatalf("%d fixture users served, want 1,001 with their SIDs", len(users))
+	}
+}
