@@ -36,7 +36,9 @@ var resolveSlice = 50000
 // in.load, when set, is handed each slice's groups before their members
 // are listed (a cycle that staged every member list reads the slice's
 // back); in.users, when set, the members about to be listed (a cycle
-// that staged its users reads those they name).
+// that staged its users reads those they name). in.part, when set, gives
+// each part of a group in parts (a cycle that staged its lists reads the
+// part alone back).
 //
 // Each slice's groups, their members placed, go to in.each with the part
 // of work they come from (a group in parts: with its last part), and are
