@@ -89,7 +89,7 @@ func (o *runOptions) run(ctx context.Context) error {
 		_, err := cyc.run(ctx, engine.RunOptions{Full: full})
 		return err
 	}
-	sched := scheduler.New(scheduler.Config{Interval: cfg.Schedule.Interval, FullInterval: cfg.Schedule.FullInterval}, nil, cycle, logger)
+	sched := scheduler.New(scheduler.Config{Interval: cfg.Schedule.Interval, FullInterval: cfg.Schedule.FullInterval, Jitter: cfg.Schedule.JitterOrNone()}, nil, cycle, logger)
 	// The election outlives the scheduler: the lease is released only
 	// once the cycle in flight has finished.
 	haCtx, haStop := context.WithCancel(context.WithoutCancel(ctx))

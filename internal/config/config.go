@@ -181,10 +181,22 @@ type Schedule struct {
 	Interval time.Duration `yaml:"interval"`
 	// FullInterval between full reconciles (default 24h).
 	FullInterval time.Duration `yaml:"full_interval"`
+	// Jitter is the most added at random to each wait between cycles, so
+	// that services started together do not ask Graph together (default:
+	// a tenth of the interval, at most a minute; 0s: none).
+	Jitter *time.Duration `yaml:"jitter"`
 	// CycleTimeout is the most one cycle may take, a sync, plan or disable
 	// from the command line as a cycle of the service (default 4h): past
 	// it the cycle stops, and the next one completes its work.
 	CycleTimeout time.Duration `yaml:"cycle_timeout"`
+}
+
+// JitterOrNone is Jitter, or none when it is unset.
+func (s Schedule) JitterOrNone() time.Duration {
+	if s.Jitter == nil {
+		return 0
+	}
+	return *s.Jitter
 }
 
 // Server is the service's HTTP endpoint. On loopback (the default) it

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -75,6 +76,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"a number for a duration", validYAML + "schedule:\n  interval: 30\n", nil, nil,
 			[]string{"schedule.interval: cannot unmarshal !!int `30` into time.Duration (line 14): write a duration with its unit"}},
 		{"a word for a number", edit("writeback:\n", "writeback:\n  delete_threshold: many\n"), nil, nil, []string{"writeback.delete_threshold: cannot unmarshal !!str `many`"}},
+		{"a negative jitter", validYAML + "schedule:\n  jitter: -1s\n", nil, nil, []string{"schedule.jitter: -1s must be between 0s and half of schedule.interval (15m0s)"}},
+		{"a jitter over half the interval", validYAML + "schedule:\n  interval: 10m\n  jitter: 6m\n", nil, nil, []string{"schedule.jitter: 6m0s must be between 0s and half of schedule.interval (5m0s)"}},
 		{"bad tenant", edit("72f988bf-86f1-41af-91ab-2d7cd011db47", "72f988bf/../x"), nil, nil, []string{"cloud.tenant_id:"}},
 		{"no credential", edit("  client_secret: cloud-secret-value\n", ""), nil, nil, []string{"cloud.client_secret: no credential"}},
 		{"secret twice", edit("client_secret: cloud-secret-value", "client_secret: a\n  client_secret_file: s"), nil, map[string]string{"s": "b"},
@@ -290,5 +293,27 @@ func TestExposedSecretsWarn(t *testing.T) {
 				t.Fatalf("mode %04o: warnings %q", tc.mode, got)
 			}
 		})
+	}
+}
+
+// TestJitterDefaults: jitter is a tenth of the interval, at most a minute,
+// unless set; 0s is none.
+func TestJitterDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"", time.Minute},
+		{"schedule:\n  interval: 5m\n", 30 * time.Second},
+		{"schedule:\n  interval: 5m\n  jitter: 0s\n", 0},
+		{"schedule:\n  jitter: 2m\n", 2 * time.Minute},
+	} {
+		c, err := load(t, validYAML+tc.yaml, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if got := c.Schedule.JitterOrNone(); c.Schedule.Jitter == nil || got != tc.want {
+			t.Errorf("%q: jitter %s, want %s", tc.yaml, got, tc.want)
+		}
 	}
 }

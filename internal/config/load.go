@@ -143,6 +143,10 @@ func (c *Config) Complete(dir string) error {
 	if c.Schedule.FullInterval == 0 {
 		c.Schedule.FullInterval = 24 * time.Hour
 	}
+	if c.Schedule.Jitter == nil {
+		j := min(c.Schedule.Interval/10, time.Minute)
+		c.Schedule.Jitter = &j
+	}
 	if c.Schedule.CycleTimeout == 0 {
 		c.Schedule.CycleTimeout = 4 * time.Hour
 	}

@@ -208,6 +208,9 @@ func (c *Config) validateOperations(bad badFunc) {
 	if c.Schedule.Interval < time.Minute {
 		bad("schedule.interval", "%s is shorter than a minute", c.Schedule.Interval)
 	}
+	if j := c.Schedule.Jitter; j != nil && (*j < 0 || *j > c.Schedule.Interval/2) {
+		bad("schedule.jitter", "%s must be between 0s and half of schedule.interval (%s)", *j, c.Schedule.Interval/2)
+	}
 	if c.Schedule.FullInterval < c.Schedule.Interval {
 		bad("schedule.full_interval", "%s is shorter than schedule.interval", c.Schedule.FullInterval)
 	}

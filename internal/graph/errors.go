@@ -53,6 +53,11 @@ type Error struct {
 	Location string
 }
 
+// WaitBeforeRetry is how long Graph asked to wait (Retry-After) before
+// asking again; 0 when it did not say. The scheduler waits at least that
+// long before its next cycle after a cycle Graph throttled to failure.
+func (e *Error) WaitBeforeRetry() time.Duration { return e.RetryAfter }
+
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("graph: %s %s: %d", e.Method, e.Path, e.StatusCode)
 	if e.Code != "" {

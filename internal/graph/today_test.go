@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,12 @@ func TestRetryAfterIsCapped(t *testing.T) {
 	}
 	if total > DefaultRetryPolicy.MaxTotalWait || len(waits) != 5 {
 		t.Fatalf("waits %v (total %v)", waits, total)
+	}
+	// The error the cycle fails with says how long Graph asked to wait:
+	// the service's scheduler waits at least that before its next cycle.
+	var ask interface{ WaitBeforeRetry() time.Duration }
+	if !errors.As(err, &ask) || ask.WaitBeforeRetry() != 600*time.Second {
+		t.Errorf("the error does not carry Graph's Retry-After (600 s): %v", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -55,7 +56,15 @@ type Config struct {
 	FullInterval time.Duration
 	// MaxBackoff caps the wait after repeated failures (default 6h).
 	MaxBackoff time.Duration
+	// Jitter is the most added at random to each wait (0: none), drawn by
+	// Rand (a number in [0, 1); nil: math/rand/v2's).
+	Jitter time.Duration
+	Rand   func() float64
 }
+
+// throttled is an error that says how long to wait before asking again
+// (a Graph error with Retry-After).
+type throttled interface{ WaitBeforeRetry() time.Duration }
 
 // Status is what the scheduler knows of its cycles.
 type Status struct {
@@ -110,6 +119,9 @@ func New(cfg Config, clock Clock, cycle Cycle, logger *slog.Logger) *Scheduler {
 	if clock == nil {
 		clock = RealClock{}
 	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -144,17 +156,24 @@ func (s *Scheduler) Trigger(ctx context.Context, full bool) error {
 	}
 }
 
-// wait is how long to wait after a cycle: the interval, or after n
-// consecutive failures the interval doubled n times, capped.
-func (s *Scheduler) wait(failures int) time.Duration {
+// wait is how long to wait after a cycle that ended with err: the
+// interval, or after n consecutive failures the interval doubled n times,
+// capped; at least what Graph asked for when it throttled the cycle to
+// failure; and a random part of the jitter.
+func (s *Scheduler) wait(failures int, err error) time.Duration {
 	d := s.cfg.Interval
 	for range failures {
 		d *= 2
 		if d >= s.cfg.MaxBackoff {
-			return s.cfg.MaxBackoff
+			d = s.cfg.MaxBackoff
+			break
 		}
 	}
-	return d
+	var t throttled
+	if errors.As(err, &t) && t.WaitBeforeRetry() > d {
+		d = t.WaitBeforeRetry()
+	}
+	return d + time.Duration(s.cfg.Rand()*float64(s.cfg.Jitter))
 }
 
 // Run runs cycles until ctx ends: the first at once, then on schedule or on
@@ -206,7 +225,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.status.ConsecutiveFailures++
 		}
 		failures := s.status.ConsecutiveFailures
-		next = now.Add(s.wait(failures))
+		next = now.Add(s.wait(failures, err))
 		s.status.NextRun, s.status.BackingOff = next, failures > 1
 		s.mu.Unlock()
 		if failed && ctx.Err() == nil {

@@ -324,3 +324,59 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+// throttledErr is a failure Graph throttled, asking for a wait.
+type throttledErr struct{ wait time.Duration }
+
+func (e throttledErr) Error() string                  { return "graph: 429" }
+func (e throttledErr) WaitBeforeRetry() time.Duration { return e.wait }
+
+// TestJitterAndRetryAfter: each wait gets its random share of the
+// jitter; after a cycle Graph throttled to failure, the next waits at
+// least what Graph asked for (wrapped as the engine wraps it), and a
+// shorter ask leaves the backoff as it is.
+func TestJitterAndRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want time.Duration // from the first cycle's end to the second's start
+	}{
+		{"a success", nil, 30*time.Minute + 45*time.Second},
+		{"a failure: the interval doubled", errors.New("DC unreachable"), time.Hour + 45*time.Second},
+		{"throttled for 2h", fmt.Errorf("engine: read groups from Graph: %w", throttledErr{2 * time.Hour}), 2*time.Hour + 45*time.Second},
+		{"throttled for 10m: the backoff", fmt.Errorf("engine: read groups from Graph: %w", throttledErr{10 * time.Minute}), time.Hour + 45*time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newFakeClock()
+			runs := make(chan run, 10)
+			n := 0
+			s := New(Config{Interval: 30 * time.Minute, Jitter: time.Minute, Rand: func() float64 { return 0.75 }}, clock,
+				func(ctx context.Context, full bool) error {
+					runs <- run{clock.Now(), full}
+					if n++; n == 1 {
+						return tc.err
+					}
+					return nil
+				}, nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { s.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
+			first := next(t, runs)
+			waitWaiting(t, clock)
+			if got := s.Status().NextRun.Sub(first.at); got != tc.want {
+				t.Errorf("next run %s after the first, want %s", got, tc.want)
+			}
+			clock.advance(tc.want - time.Second)
+			select {
+			case r := <-runs:
+				t.Fatalf("the second cycle ran early, at +%s", r.at.Sub(first.at))
+			case <-time.After(20 * time.Millisecond):
+			}
+			clock.advance(time.Second)
+			if r := next(t, runs); r.at.Sub(first.at) != tc.want {
+				t.Errorf("the second cycle at +%s, want +%s", r.at.Sub(first.at), tc.want)
+			}
+		})
+	}
+}
