@@ -501,14 +501,9 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		}
 		return more, err
 	}
-	in := resolving{list: policy.NewLister(p.snap, p.decisions), changes: p.changes, creates: mk.Creates, tr: p.tr, load: load, each: each}
+	in := resolving{list: policy.NewLister(p.snap, p.decisions), changes: p.changes, creates: mk.Creates, tr: p.tr, load: load, part: e.stagedPart, each: each}
 	if p.ur.Spilled {
 		in.users = func(ctx context.Context, sets ...cloud.Refs) error { return e.loadUsers(ctx, p, sets) }
-	}
-	if p.staged {
-		in.part = func(ctx context.Context, id string, at, to int, after string) (cloud.Refs, error) {
-			return e.stagedPart(ctx, p, id, at, to, after)
-		}
 	}
 	left, err := e.resolve(ctx, p.work, in)
 	if err != nil {

@@ -36,9 +36,8 @@ var resolveSlice = 50000
 // in.load, when set, is handed each slice's groups before their members
 // are listed (a cycle that staged every member list reads the slice's
 // back); in.users, when set, the members about to be listed (a cycle
-// that staged its users reads those they name). in.part, when set, gives
-// each part of a group in parts (a cycle that staged its lists reads the
-// part alone back).
+// that staged its users reads those they name). in.part reads back each
+// part of a group in parts whose list was let go (staged).
 //
 // Each slice's groups, their members placed, go to in.each with the part
 // of work they come from (a group in parts: with its last part), and are
@@ -167,9 +166,9 @@ type resolving struct {
 	tr      *Trace
 	load    func(context.Context, []policy.Decision) error
 	users   func(context.Context, ...cloud.Refs) error
-	// part, when set, gives the members of a group in parts from the
-	// at-th to the to-th, those after the last part's last (after); nil:
-	// the list's own.
+	// part gives the members of a group in parts whose list was let go
+	// (staged), from the at-th to the to-th: those after the last part's
+	// last (after).
 	part func(ctx context.Context, id string, at, to int, after string) (cloud.Refs, error)
 	each func(placed []reconcile.Desired, planned []policy.Decision) (bool, error)
 }
@@ -179,19 +178,21 @@ type resolving struct {
 // the group, the others as more of its members; the last says so.
 func (e *Engine) resolveParts(ctx context.Context, d policy.Decision, in resolving, r *lookups,
 	each func(placed reconcile.Desired, last bool) (bool, error)) (bool, error) {
-	partOf := in.part
-	if partOf == nil {
-		partOf = func(_ context.Context, id string, at, to int, _ string) (cloud.Refs, error) {
-			return in.list.Refs(id).Part(at, to), nil
-		}
-	}
-	total := in.list.Len(d.CloudID)
+	held := in.list.Refs(d.CloudID)
+	total := held.Len()
 	after := ""
 	for at := 0; at < total; at += resolveSlice {
 		to := min(at+resolveSlice, total)
-		refs, err := partOf(ctx, d.CloudID, at, to, after)
-		if err != nil {
-			return false, err
+		// A list held whole is cut here; one let go is read a part at a
+		// time.
+		var refs cloud.Refs
+		if held.Partial() {
+			var err error
+			if refs, err = in.part(ctx, d.CloudID, at, to, after); err != nil {
+				return false, err
+			}
+		} else {
+			refs = held.Part(at, to)
 		}
 		for m := range refs.All() {
 			after = m

@@ -122,15 +122,11 @@ func (e *Engine) loadSlice(ctx context.Context, p *planning, slice []policy.Deci
 	return nil
 }
 
-// stagedPart, in a cycle that staged every member list (stageAll), gives
-// a part of the members of a group planned in parts (the at-th to the
-// to-th): read from the stage when its list was let go, those after
-// after, so that the whole list is never read back at once.
-func (e *Engine) stagedPart(ctx context.Context, p *planning, id string, at, to int, after string) (cloud.Refs, error) {
-	g := p.snap.Groups[id]
-	if !g.Members.Partial() {
-		return g.Members.Part(at, to), nil
-	}
+// stagedPart reads back from the stage (stageAll) a part of the members
+// of a group planned in parts whose list was let go (the at-th to the
+// to-th, those after after), so that the whole list is never read back
+// at once.
+func (e *Engine) stagedPart(ctx context.Context, id string, at, to int, after string) (cloud.Refs, error) {
 	part, err := e.store.StagedMembersAfter(ctx, id, after, to-at)
 	if err != nil {
 		return cloud.Refs{}, err

@@ -46,17 +46,8 @@ func TestPlanToShowSpoolsItsOperations(t *testing.T) {
 		{"id": inner, "displayName": "Inner", "mailNickname": "inner", "members": []any{userID(8), userID(9), userID(10), userID(11)}},
 		{"id": groupID(1303), "displayName": "Last", "mailNickname": "last", "members": []any{userID(12), userID(13), userID(14), userID(15)}},
 	}, nil)
-	tmp := t.TempDir() // where the plan spools (set once the DC, which uses TMPDIR too, is up)
-	t.Setenv("TMPDIR", tmp)
 	ctx := context.Background()
-	whole, err := e.eng.Plan(ctx, engine.RunOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shown, err := e.eng.Plan(ctx, engine.RunOptions{ShowOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	whole, shown, tmp := plansBothWays(t, e)
 	if len(whole.Result.Plan.HeldBack) != 0 || whole.Result.Counts.Created != 4 {
 		t.Fatalf("the plan in memory: %+v", whole.Result.Counts)
 	}
@@ -113,4 +104,21 @@ func TestPlanToShowSpoolsItsOperations(t *testing.T) {
 	if err := shown.Result.EachOp(func(reconcile.Op) error { return nil }); err == nil {
 		t.Error("a closed result's operations read back")
 	}
+}
+
+// plansBothWays plans e's next cycle twice: held whole, and spooled to be
+// shown (ShowOnly) into tmp, a TMPDIR of the test's own (set once the DC,
+// which uses TMPDIR too, is up).
+func plansBothWays(t *testing.T, e *env) (whole, shown *engine.Plan, tmp string) {
+	t.Helper()
+	tmp = t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var err error
+	if whole, err = e.eng.Plan(context.Background(), engine.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if shown, err = e.eng.Plan(context.Background(), engine.RunOptions{ShowOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	return whole, shown, tmp
 }
