@@ -15,6 +15,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -26,6 +27,15 @@ func main() {
 	dcCPU := flag.Float64("dc-cpu", 0, "limit each DC to this share of one CPU (e.g. 0.25: a DC about four times slower; 0: no limit)")
 	firstOnly := flag.Bool("first-only", false, "stop after the first writeback: its time and memory, with one DC and no raw import to compare its time with (the memory figures of a large tenant without the hour of its raw import)")
 	flag.Parse()
+	if *name == "latency" {
+		rs, err := latency(context.Background(), *bin, latencyModes, 100, time.Minute, os.Stderr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		printLatency(os.Stdout, rs)
+		return
+	}
 	sc, ok := scenarios[*name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "bench: no scenario %q (%s)\n", *name, strings.Join(scenarioNames(), ", "))
@@ -44,6 +54,7 @@ func scenarioNames() []string {
 	for n := range scenarios {
 		out = append(out, n)
 	}
+	out = append(out, "latency")
 	slices.Sort(out)
 	return out
 }

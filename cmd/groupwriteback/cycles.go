@@ -41,6 +41,9 @@ type cycles struct {
 	// state of its own): it writes only while it holds the writer lease,
 	// and stands by as a staging server otherwise.
 	inst *instance
+	// notif, when change notifications are on, says which objects were
+	// notified since the last cycle began, and when.
+	notif *notifications
 
 	mu   sync.Mutex // one cycle at a time, and the session with it
 	sess *session
@@ -163,6 +166,12 @@ func (c *cycles) cycle(ctx context.Context, o engine.RunOptions, saved *engine.P
 	}
 	defer unlock()
 	r := &cycleRun{c: c, o: o, start: time.Now(), cfg: c.cfg, report: server.CycleReport{Mode: mode(o.Full)}}
+	if c.notif != nil {
+		// What was notified before the cycle reads Graph: the cycle
+		// reads those changes, and says when they were noticed.
+		o.Noticed = c.notif.handler.Noticed()
+		r.o = o
+	}
 	if saved != nil {
 		r.report.Mode = "apply"
 	}
@@ -237,13 +246,20 @@ func (r *cycleRun) after(ctx context.Context, s *session, err error) (*engine.Re
 	}
 	r.observe(ctx, err)
 	r.logDone()
+	r.inStep(ctx)
 	return r.res, err
 }
 
 // logDone logs what the cycle did.
 func (r *cycleRun) logDone() {
 	if res := r.res; res != nil {
-		r.c.logger.Info("cycle done", "run_id", res.RunID, "outcome", r.report.Outcome, "mode", res.Mode, "group", r.o.Group, "created", res.Counts.Created, "updated", res.Counts.Updated,
+		// A quiet cycle (nothing changed, nothing written) is said at
+		// Debug: every 10 seconds, it would bury the cycles that wrote.
+		level := slog.LevelInfo
+		if res.Quiet {
+			level = slog.LevelDebug
+		}
+		r.c.logger.Log(context.Background(), level, "cycle done", "run_id", res.RunID, "outcome", r.report.Outcome, "mode", res.Mode, "group", r.o.Group, "created", res.Counts.Created, "updated", res.Counts.Updated,
 			"deleted", res.Counts.Deleted, "failed", res.Counts.Failed, "not_in_step", len(res.Failures), "ldap_writes", res.Writes,
 			"duration", r.report.Duration.Round(time.Millisecond))
 	}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/groupwriteback/groupwriteback/internal/engine"
+	"github.com/groupwriteback/groupwriteback/internal/notify"
 )
 
 // disableOptions are disable's.
@@ -84,6 +85,16 @@ func (o *disableOptions) run(ctx context.Context) error {
 	fmt.Fprintf(o.stdout, "writeback is disabled: %d deleted, %d quarantined, %d failed; %d LDAP writes\n", c.Deleted, c.Quarantined, c.Failed, res.Writes)
 	for _, f := range res.Failures {
 		fmt.Fprintf(o.stdout, "  not done: %s\n", f.Message)
+	}
+	// Graph has nothing more to tell a disabled service (a running one
+	// finds writeback disabled and deletes them too, at its next check).
+	if cfg := s.Config.Notifications; cfg.On() {
+		m := notify.NewManager(notify.Config{URL: cfg.PublicURL}, s.Graph, nil, nil, nil)
+		if n, err := m.Remove(ctx); err != nil {
+			fmt.Fprintf(o.stdout, "  the change notification subscriptions were not all deleted (%v); the service deletes them at its next check\n", err)
+		} else {
+			fmt.Fprintf(o.stdout, "change notifications: %d subscriptions deleted\n", n)
+		}
 	}
 	if len(res.Failures) > 0 || c.Failed > 0 {
 		return exitError{exitPartial}

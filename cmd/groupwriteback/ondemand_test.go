@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -89,14 +90,18 @@ func TestSyncOneGroupOnDemand(t *testing.T) {
 		ops[0].Changes[0].Name != "description" || ops[0].Changes[0].New[0] != "on demand" {
 		t.Fatalf("POST /sync?group= answered %+v", body)
 	}
-	// The audit trail has both writes of the group, the service's too.
+	// The audit trail has both writes of the group, the service's too,
+	// and that the on-demand cycle brought the group in step.
 	out, errOut, code = runCLI(t, "--config", cfg, "audit", "--group", "VPN users", "-o", "json")
 	var trail auditJSON
 	if err := json.Unmarshal([]byte(out), &trail); err != nil || code != exitOK {
 		t.Fatalf("audit -o json: exit %d, %v\n%s%s", code, err, out, errOut)
 	}
-	if len(trail.Entries) != 2 || trail.Entries[0].Action != "create" || len(trail.Entries[0].MembersAdded) != 2 ||
-		trail.Entries[1].Action != "update" || trail.Entries[1].Changes[0].New[0] != "on demand" || trail.Entries[1].RunID <= trail.Entries[0].RunID {
+	e := trail.Entries
+	if len(e) != 4 || e[0].Action != "create" || len(e[0].MembersAdded) != 2 || e[1].Outcome != "in-step" || fmt.Sprint(e[1].InStep.Changes) != "[created with 2 members]" ||
+		e[2].Action != "update" || e[2].Changes[0].New[0] != "on demand" || e[2].RunID <= e[0].RunID ||
+		e[3].Outcome != "in-step" || e[3].RunID != e[2].RunID || e[3].InStep == nil || e[3].InStep.By != "cycle" || fmt.Sprint(e[3].InStep.Changes) != "[description]" ||
+		e[3].InStep.Written.Before(e[3].InStep.Noticed) {
 		t.Fatalf("audit: %+v", trail.Entries)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/doctor"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/ha"
+	"github.com/groupwriteback/groupwriteback/internal/notify"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/state"
@@ -88,6 +89,18 @@ func TestStatusPrinter(t *testing.T) {
 				}},
 		}},
 		{"status-ha-none-active.txt", statusView{Enablement: state.Enablement{Enabled: true, Changed: at}, HA: &ha.View{}}},
+		{"status-notifications.txt", statusView{
+			Enablement: state.Enablement{Enabled: true, Changed: at.Add(-48 * time.Hour)},
+			Runs: []state.Run{
+				{ID: 12, Started: at.Add(-time.Hour), Finished: at, Mode: "delta", Outcome: "ok", Quiet: 360, Summary: json.RawMessage(`{"actor":"service"}`)},
+				{ID: 11, Started: at.Add(-61 * time.Minute), Finished: at.Add(-61 * time.Minute), Mode: "delta", Outcome: "ok", Summary: json.RawMessage(`{"updated":1}`)},
+				{ID: 10, Started: at.Add(-62 * time.Minute), Finished: at.Add(-62 * time.Minute), Mode: "delta", Outcome: "ok", Quiet: 1, Summary: json.RawMessage(`{}`)},
+			},
+			Notifications: &notifyStatus{Instance: "gwb1", URL: "https://wb.contoso.com/graph/notifications",
+				Held: []notify.Held{{Resource: "groups", ID: "7f105c7d-2dc5-4530-97cd-4e7ae6534c07", Expires: at.Add(28 * 24 * time.Hour)},
+					{Resource: "users", ID: "0fc0d6db-0073-42e5-a186-853da75fb308", Expires: at.Add(28 * 24 * time.Hour)}},
+				LastCheck: at.Add(-5 * time.Minute), Last: at.Add(-time.Minute)},
+		}},
 	}
 	for _, c := range cases {
 		var b bytes.Buffer

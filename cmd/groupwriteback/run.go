@@ -89,7 +89,8 @@ func (o *runOptions) run(ctx context.Context) error {
 		_, err := cyc.run(ctx, engine.RunOptions{Full: full})
 		return err
 	}
-	sched := scheduler.New(scheduler.Config{Interval: cfg.Schedule.Interval, FullInterval: cfg.Schedule.FullInterval, Jitter: cfg.Schedule.JitterOrNone()}, nil, cycle, logger)
+	sched := scheduler.New(scheduler.Config{Interval: cfg.Schedule.Interval, FullInterval: cfg.Schedule.FullInterval, Jitter: cfg.Schedule.JitterOrNone(),
+		Debounce: cfg.Notifications.Debounce}, nil, cycle, logger)
 	// The election outlives the scheduler: the lease is released only
 	// once the cycle in flight has finished.
 	haCtx, haStop := context.WithCancel(context.WithoutCancel(ctx))
@@ -110,7 +111,12 @@ func (o *runOptions) run(ctx context.Context) error {
 	for _, w := range cfg.Warnings() {
 		logger.Warn(w)
 	}
-	httpSrv, err := o.serve(sched, st, metrics, cyc, logger)
+	notif, err := startNotifications(ctx, cfg, st, sched, cyc.inst, metrics, logger)
+	if err != nil {
+		return err
+	}
+	cyc.notif = notif
+	httpSrv, err := o.serve(sched, st, metrics, cyc, notif, logger)
 	if err != nil {
 		return err
 	}
@@ -161,7 +167,7 @@ func (o *runOptions) reloadOnHUP(cyc *cycles, logger *slog.Logger) (stop func())
 }
 
 // serve starts the HTTP server on server.listen (nil when it is off).
-func (o *runOptions) serve(sched *scheduler.Scheduler, st *store.Store, metrics *server.Metrics, cyc *cycles, logger *slog.Logger) (*http.Server, error) {
+func (o *runOptions) serve(sched *scheduler.Scheduler, st *store.Store, metrics *server.Metrics, cyc *cycles, notif *notifications, logger *slog.Logger) (*http.Server, error) {
 	cfg := o.cfg
 	if cfg.Server.Listen == "off" {
 		return nil, nil
@@ -173,6 +179,9 @@ func (o *runOptions) serve(sched *scheduler.Scheduler, st *store.Store, metrics 
 	}
 	srv.Version = version
 	srv.Guard.Hosts = cfg.Server.AllowedHosts
+	if notif != nil {
+		srv.Notifications, srv.NotificationPath = notif, cfg.Notifications.Path()
+	}
 	if cfg.Server.Console.On() {
 		var el election
 		if cyc.inst != nil {

@@ -73,14 +73,27 @@ func startService(t *testing.T, cfg string, args ...string) (string, *syncBuffer
 // is addr already.
 func startServiceAt(t *testing.T, cfg, addr string, args ...string) (string, *syncBuffer, func() time.Duration) {
 	t.Helper()
+	return startServiceOn(t, cfg, "http://"+addr, http.DefaultClient, args...)
+}
+
+// startServiceOn runs the service of a configuration that serves url, and
+// waits until client finds it healthy.
+func startServiceOn(t *testing.T, cfg, url string, client *http.Client, args ...string) (string, *syncBuffer, func() time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errb := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, append([]string{"--config", cfg, "run"}, args...), strings.NewReader(""), io.Discard, errb)
 	}()
-	url := "http://" + addr
-	waitFor(t, "the service", func() bool { code, _ := httpGet(t, url+"/healthz"); return code == 200 })
+	waitFor(t, "the service", func() bool {
+		resp, err := client.Get(url + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
 	stopped := false
 	stop := func() time.Duration {
 		if stopped {

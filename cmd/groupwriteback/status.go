@@ -13,6 +13,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/config"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/ha"
+	"github.com/groupwriteback/groupwriteback/internal/notify"
 	"github.com/groupwriteback/groupwriteback/internal/state"
 	"github.com/groupwriteback/groupwriteback/internal/store"
 	"github.com/groupwriteback/groupwriteback/internal/wiring"
@@ -85,6 +86,16 @@ func readStatus(ctx context.Context, cfg *config.Config, st *store.Store) (statu
 		return statusView{}, err
 	}
 	view := statusView{Enablement: en, Runs: runs, NotInStep: bad, TenantDefault: def, TenantDefaultKnown: known}
+	if cfg.Notifications.On() {
+		doc, err := st.NotifyStatus(ctx)
+		if err != nil {
+			return statusView{}, err
+		}
+		view.Notifications = &notifyStatus{URL: cfg.Notifications.PublicURL, Held: []notify.Held{}}
+		if doc != nil && json.Unmarshal(doc, view.Notifications) != nil {
+			view.Notifications.LastError = "the state's record of the subscriptions cannot be read"
+		}
+	}
 	if cfg.State.Shared() {
 		v, err := ha.Describe(ctx, st, cfg.HA.Lease)
 		if err != nil {
@@ -104,6 +115,9 @@ type statusView struct {
 	TenantDefaultKnown bool
 	// HA is the election, when instances share the state.
 	HA *ha.View
+	// Notifications are what the service keeping the change notification
+	// subscriptions last recorded, when notifications are on.
+	Notifications *notifyStatus
 }
 
 // printStatus prints status as text, times in loc.
@@ -120,6 +134,9 @@ func printStatus(w io.Writer, v statusView, loc *time.Location) {
 	if v.HA != nil {
 		printHA(w, *v.HA, loc)
 	}
+	if n := v.Notifications; n != nil {
+		printNotifications(w, *n, loc)
+	}
 	if v.TenantDefaultKnown {
 		fmt.Fprintf(w, "tenant NewUnifiedGroupWritebackDefault: %v (Entra stamps it on new Microsoft 365 groups' isEnabled; each group's isEnabled decides)\n", v.TenantDefault)
 	}
@@ -130,7 +147,14 @@ func printStatus(w io.Writer, v statusView, loc *time.Location) {
 	}
 	fmt.Fprintln(w, "last runs:")
 	for _, r := range v.Runs {
-		fmt.Fprintf(w, "  #%d %s %s %s%s\n", r.ID, r.Started.In(loc).Format("2006-01-02 15:04:05"), r.Mode, r.Outcome, runSummary(r.Summary))
+		quiet := ""
+		switch {
+		case r.Quiet > 1:
+			quiet = fmt.Sprintf(": %d quiet cycles, the last ended %s", r.Quiet, r.Finished.In(loc).Format("2006-01-02 15:04:05"))
+		case r.Quiet == 1:
+			quiet = ": a quiet cycle"
+		}
+		fmt.Fprintf(w, "  #%d %s %s %s%s%s\n", r.ID, r.Started.In(loc).Format("2006-01-02 15:04:05"), r.Mode, r.Outcome, quiet, runSummary(r.Summary))
 	}
 	if len(v.NotInStep) == 0 {
 		fmt.Fprintln(w, "every group in scope is in step")
@@ -142,6 +166,35 @@ func printStatus(w io.Writer, v statusView, loc *time.Location) {
 		if b.DN != "" {
 			fmt.Fprintf(w, "    %s\n", b.DN)
 		}
+	}
+}
+
+// printNotifications prints what the service keeping the change
+// notification subscriptions last recorded.
+func printNotifications(w io.Writer, n notifyStatus, loc *time.Location) {
+	at := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.In(loc).Format("2006-01-02 15:04:05")
+	}
+	fmt.Fprintf(w, "change notifications to %s:", n.URL)
+	if len(n.Held) == 0 {
+		fmt.Fprint(w, " no subscription held")
+	}
+	for i, h := range n.Held {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(w, "%s %s until %s", sep, h.Resource, at(h.Expires))
+	}
+	if n.Instance != "" {
+		fmt.Fprintf(w, " (kept by %s)", n.Instance)
+	}
+	fmt.Fprintf(w, "; last checked %s; last notification %s\n", at(n.LastCheck), at(n.Last))
+	if n.LastError != "" {
+		fmt.Fprintf(w, "  last check failed: %s\n", n.LastError)
 	}
 }
 
@@ -190,11 +243,15 @@ type statusJSON struct {
 	// HA is the election among instances sharing the state (absent with a
 	// state of one instance's own).
 	HA *ha.View `json:"ha,omitempty"`
+	// Notifications are the change notification subscriptions the service
+	// holds (absent when notifications are off).
+	Notifications *notifyStatus `json:"notifications,omitempty"`
 }
 
 // json is the view as `status -o json` prints it.
 func (v statusView) json() statusJSON {
-	out := statusJSON{Version: statusVersion, Kind: "status", Enablement: v.Enablement, Runs: v.Runs, NotInStep: v.NotInStep, InStep: len(v.NotInStep) == 0, HA: v.HA}
+	out := statusJSON{Version: statusVersion, Kind: "status", Enablement: v.Enablement, Runs: v.Runs, NotInStep: v.NotInStep, InStep: len(v.NotInStep) == 0, HA: v.HA,
+		Notifications: v.Notifications}
 	if out.Runs == nil {
 		out.Runs = []state.Run{}
 	}

@@ -29,6 +29,9 @@ const (
 	DeletesHeldBack   = "deletes_held_back"
 	WritebackDisabled = "writeback_disabled"
 	StagingLeftOn     = "staging_left_on"
+	// GroupInStep is an event, not an alert: a cycle brought a changed
+	// group in step (Event).
+	GroupInStep = "group_in_step"
 )
 
 // Formats of payload.
@@ -146,31 +149,8 @@ func (n *Notifier) Send(ctx context.Context, a Alert) (bool, error) {
 			return false, nil
 		}
 	}
-	body, err := n.payload(a, now)
-	if err != nil {
+	if err := n.post(ctx, a, now); err != nil {
 		return false, err
-	}
-	where := Redact(n.cfg.URL)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return false, fmt.Errorf("alert: webhook %s: the URL does not parse", where)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.cfg.Client.Do(req)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // its URL is the secret one
-		}
-		return false, fmt.Errorf("alert: webhook %s: %w", where, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512)) // what the receiver said, if it can be read
-		if resp.StatusCode/100 == 3 {
-			return false, fmt.Errorf("alert: webhook %s answered %s, a redirect, which is not followed: set alerts.webhook_url to where it points", where, resp.Status)
-		}
-		return false, fmt.Errorf("alert: webhook %s answered %s: %s", where, resp.Status, bytes.TrimSpace(msg))
 	}
 	n.mu.Lock()
 	n.sent[a.Kind] = now
@@ -180,6 +160,15 @@ func (n *Notifier) Send(ctx context.Context, a Alert) (bool, error) {
 	}
 	n.cfg.Logger.Info("alert sent", "alert", a.Kind, "summary", a.Summary)
 	return true, nil
+}
+
+// Event sends a at once, whatever was sent before: an event (a group in
+// step) is news each time, where an alert repeats a condition.
+func (n *Notifier) Event(ctx context.Context, a Alert) error {
+	if n == nil {
+		return nil
+	}
+	return n.post(ctx, a, n.cfg.Now())
 }
 
 // Sent reports whether an alert of kind went out and has not been cleared
@@ -203,6 +192,46 @@ func (n *Notifier) Clear(ctx context.Context, kind string) error {
 	return n.cfg.Memory.SetMeta(ctx, sentKey(kind), "")
 }
 
+// kindOf is what a JSON payload calls a: an event (news each time) or an
+// alert (a condition).
+func kindOf(a Alert) string {
+	if a.Kind == GroupInStep {
+		return "event"
+	}
+	return "alert"
+}
+
+// post posts a to the webhook.
+func (n *Notifier) post(ctx context.Context, a Alert, now time.Time) error {
+	body, err := n.payload(a, now)
+	if err != nil {
+		return err
+	}
+	where := Redact(n.cfg.URL)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("alert: webhook %s: the URL does not parse", where)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.cfg.Client.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // its URL is the secret one
+		}
+		return fmt.Errorf("alert: webhook %s: %w", where, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512)) // what the receiver said, if it can be read
+		if resp.StatusCode/100 == 3 {
+			return fmt.Errorf("alert: webhook %s answered %s, a redirect, which is not followed: set alerts.webhook_url to where it points", where, resp.Status)
+		}
+		return fmt.Errorf("alert: webhook %s answered %s: %s", where, resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
+}
+
 // payload is the alert in the configured format.
 func (n *Notifier) payload(a Alert, now time.Time) ([]byte, error) {
 	text := fmt.Sprintf("groupwriteback on %s: %s", n.cfg.Instance, a.Summary)
@@ -220,5 +249,5 @@ func (n *Notifier) payload(a Alert, now time.Time) ([]byte, error) {
 		Time     time.Time `json:"time"`
 		Instance string    `json:"instance"`
 		Alert
-	}{1, "alert", now.UTC(), n.cfg.Instance, a})
+	}{1, kindOf(a), now.UTC(), n.cfg.Instance, a})
 }

@@ -263,3 +263,27 @@ func TestCycleFailedLeadsWithTheSummary(t *testing.T) {
 		t.Errorf("alert: %v", b)
 	}
 }
+
+// An event goes out each time, never held back by repeat_after, and says
+// it is an event; a failing webhook is an error.
+func TestEventsAreNotRateLimited(t *testing.T) {
+	n, rcv, _ := setup(t, alert.FormatJSON)
+	ctx := context.Background()
+	ev := alert.Alert{Kind: alert.GroupInStep, Severity: "info", Summary: "AD now matches VPN users", Details: map[string]any{"cloudId": "g1"}}
+	for range 3 {
+		if err := n.Event(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rcv.bodies) != 3 || rcv.bodies[0]["kind"] != "event" || rcv.bodies[0]["alert"] != alert.GroupInStep ||
+		rcv.bodies[2]["details"].(map[string]any)["cloudId"] != "g1" {
+		t.Fatalf("events: %v", rcv.bodies)
+	}
+	rcv.status = http.StatusBadGateway
+	if err := n.Event(ctx, ev); err == nil || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("an event to a failing webhook: %v", err)
+	}
+	if err := (*alert.Notifier)(nil).Event(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+}

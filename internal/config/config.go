@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -33,6 +34,8 @@ type Config struct {
 	Log       Log              `yaml:"log"`
 	Audit     Audit            `yaml:"audit"`
 	Alerts    Alerts           `yaml:"alerts"`
+	// Notifications turns on Graph's change notifications.
+	Notifications Notifications `yaml:"notifications"`
 }
 
 // DefaultDeleteThresholdPercent holds back a run that would delete or
@@ -177,7 +180,7 @@ type Scope struct {
 
 // Schedule is how often the service runs cycles.
 type Schedule struct {
-	// Interval between cycles (default 30m).
+	// Interval between cycles (default 30m, at least MinInterval).
 	Interval time.Duration `yaml:"interval"`
 	// FullInterval between full reconciles (default 24h).
 	FullInterval time.Duration `yaml:"full_interval"`
@@ -189,6 +192,43 @@ type Schedule struct {
 	// from the command line as a cycle of the service (default 4h): past
 	// it the cycle stops, and the next one completes its work.
 	CycleTimeout time.Duration `yaml:"cycle_timeout"`
+}
+
+// Notifications are Graph's change notifications: Graph posts to
+// PublicURL when a group or user changes, and the service starts a delta
+// cycle within seconds instead of at the next interval. A notification is
+// only a trigger: the schedule's delta cycles stay as the safety net.
+//
+//	notifications:
+//	  public_url: https://wb.contoso.com/graph/notifications
+type Notifications struct {
+	// PublicURL is the HTTPS URL Graph reaches this service's
+	// notification path at, typically through a reverse proxy that
+	// publishes that path alone; the service serves its path (and the
+	// path + /lifecycle) on server.listen without the bearer token.
+	// Setting it turns notifications on.
+	PublicURL string `yaml:"public_url"`
+	// Resources are what is watched: groups (members included) and users
+	// (a change to a member's account). Default both.
+	Resources []string `yaml:"resources"`
+	// CheckInterval is how often the subscriptions are checked, renewed
+	// and made again if Graph dropped them (default 15m).
+	CheckInterval time.Duration `yaml:"check_interval"`
+	// Debounce is how long a notification waits for others before its
+	// cycle starts (default 2s).
+	Debounce time.Duration `yaml:"debounce"`
+}
+
+// On reports whether notifications are turned on.
+func (n Notifications) On() bool { return n.PublicURL != "" }
+
+// Path is the URL path the service serves notifications on.
+func (n Notifications) Path() string {
+	u, err := url.Parse(n.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Path
 }
 
 // JitterOrNone is Jitter, or none when it is unset.
@@ -274,6 +314,10 @@ func (c *Config) Warnings() []string {
 				"metrics (group names, DNs, errors) and can start cycles; set server.token_file or server.client_ca_file", s.Listen))
 		}
 	}
+	if c.Notifications.On() && s.ClientCAFile != "" {
+		w = append(w, "notifications.public_url: server.client_ca_file asks every client for a certificate, and Graph presents none: "+
+			"its notifications reach the service only through a reverse proxy that presents one")
+	}
 	if c.Mode == "staging" && c.Schedule.Interval > c.Writeback.PlanMaxAge {
 		w = append(w, fmt.Sprintf("schedule.interval: a staging service saves a plan every %s, but apply refuses plans older than writeback.plan_max_age (%s), "+
 			"so most of the time the staged plan cannot be applied on the active server; lower schedule.interval or raise writeback.plan_max_age",
@@ -339,3 +383,6 @@ type Log struct {
 	// for the Windows service, the event log).
 	File string `yaml:"file"`
 }
+
+// MinInterval is the shortest schedule.interval.
+const MinInterval = 10 * time.Second

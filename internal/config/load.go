@@ -150,6 +150,17 @@ func (c *Config) Complete(dir string) error {
 	if c.Schedule.CycleTimeout == 0 {
 		c.Schedule.CycleTimeout = 4 * time.Hour
 	}
+	if c.Notifications.On() {
+		if len(c.Notifications.Resources) == 0 {
+			c.Notifications.Resources = []string{"groups", "users"}
+		}
+		if c.Notifications.CheckInterval == 0 {
+			c.Notifications.CheckInterval = 15 * time.Minute
+		}
+		if c.Notifications.Debounce == 0 {
+			c.Notifications.Debounce = 2 * time.Second
+		}
+	}
 	if c.Server.Listen == "" {
 		c.Server.Listen = "127.0.0.1:8080"
 	}

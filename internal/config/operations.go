@@ -22,6 +22,11 @@ type Alerts struct {
 	Format         string        `yaml:"format"`
 	RepeatAfter    time.Duration `yaml:"repeat_after"`
 	StagingAfter   time.Duration `yaml:"staging_after"`
+	// InStep sends an event each time a cycle brings a changed group in
+	// step ("AD now matches": which group, what changed, when the change
+	// was noticed and when AD was written), never held back by
+	// repeat_after. Off by default: a busy tenant makes many.
+	InStep bool `yaml:"in_step"`
 }
 
 // EnvAlertsWebhookURL holds alerts.webhook_url when the file does not.

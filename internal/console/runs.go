@@ -47,7 +47,12 @@ func saidOf(r state.Run) runRow {
 	}
 	sort.Strings(parts)
 	row.Said = strings.Join(parts, ", ")
-	if row.Said == "" {
+	switch {
+	case r.Quiet > 1:
+		row.Said = strconv.FormatInt(r.Quiet, 10) + " quiet cycles: Graph said nothing changed, nothing was written"
+	case r.Quiet == 1:
+		row.Said = "a quiet cycle: Graph said nothing changed, nothing was written"
+	case row.Said == "":
 		row.Said = "no change"
 	}
 	return row

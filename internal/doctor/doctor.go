@@ -8,7 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -204,6 +208,9 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 			r.add(name, Fail, detail, fix)
 		}
 	}
+	if cfg.Notifications.On() {
+		checkNotifications(ctx, r, cfg, client, hc)
+	}
 	unset := "Microsoft 365 groups whose writebackConfiguration.isEnabled is unset are written back, as Connect does"
 	if d := cfg.Cloud.UnifiedWritebackDefault; d != nil && !*d {
 		unset = "Microsoft 365 groups whose writebackConfiguration.isEnabled is unset are left out (cloud.unified_writeback_default: false)"
@@ -220,6 +227,55 @@ func checkGraph(ctx context.Context, r *Report, cfg *config.Config, o Options) {
 		r.add("graph: tenant writeback default", Pass, fmt.Sprintf("NewUnifiedGroupWritebackDefault = %v: Entra stamps writebackConfiguration.isEnabled = %v "+
 			"on Microsoft 365 groups created from when it was set, and groupwriteback follows each group's isEnabled; %s", v, v, unset), "")
 	}
+}
+
+// checkNotifications says which change notification subscriptions Graph
+// holds for the URL, and whether the URL answers a validation request as
+// Graph sends it (from here: Graph comes from the internet).
+func checkNotifications(ctx context.Context, r *Report, cfg *config.Config, client *graph.Client, hc *http.Client) {
+	url := cfg.Notifications.PublicURL
+	switch subs, err := client.Subscriptions(ctx); {
+	case err != nil:
+		r.add("notifications: subscriptions", Fail, firstLine(err.Error()), "check that "+cfg.Cloud.GraphURL+" is reachable; listing needs the app's own read permissions")
+	default:
+		var held []string
+		for _, s := range subs {
+			if s.NotificationURL == url {
+				held = append(held, fmt.Sprintf("%s until %s", strings.ToLower(s.Resource), s.Expires.UTC().Format(time.RFC3339)))
+			}
+		}
+		slices.Sort(held)
+		if len(held) == 0 {
+			r.add("notifications: subscriptions", Warn, "Graph holds no subscription for "+url+
+				" (for groups, Graph may drop one without a word; the running service makes them again at its next check)",
+				"start the service with writeback enabled: the active instance subscribes; its log and status page say why it cannot")
+		} else {
+			r.add("notifications: subscriptions", Pass, "Graph holds "+strings.Join(held, "; ")+" for "+url, "")
+		}
+	}
+	token := "doctor-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"?validationToken="+token, nil)
+	if err != nil {
+		r.add("notifications: endpoint", Fail, err.Error(), "fix notifications.public_url")
+		return
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	c := *hc
+	c.Timeout = 10 * time.Second // what Graph allows
+	resp, err := c.Do(req)
+	if err != nil {
+		r.add("notifications: endpoint", Warn, "no answer from "+url+" here: "+firstLine(err.Error()),
+			"is the service running? Graph must reach this URL over HTTPS from the internet, through a proxy that publishes the notification path (docs/operating.md, Change notifications)")
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK || string(body) != token {
+		r.add("notifications: endpoint", Fail, fmt.Sprintf("%s answered a validation request %d without its token: Graph would refuse to subscribe", url, resp.StatusCode),
+			"the URL must lead to this service's notification path (the proxy's route, and its path, must match notifications.public_url)")
+		return
+	}
+	r.add("notifications: endpoint", Pass, url+" answers Graph's validation request from here (Graph comes from the internet: its reach is shown by the subscriptions)", "")
 }
 
 func isStatus(err error, code int) bool {

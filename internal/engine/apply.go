@@ -110,6 +110,13 @@ type applying struct {
 	failed        map[string]error
 	unfinished    map[string]bool
 	fatal         error
+	// matched are the groups written, what was written and when
+	// (matched.go), in the order first written; started is when the
+	// cycle began, noticed when notifications named objects before it.
+	matched      map[string]*Matched
+	matchedOrder []string
+	started      time.Time
+	noticed      map[string]time.Time
 }
 
 // newApplying is a plan's writes about to begin, in run runID (0: Apply
@@ -155,6 +162,7 @@ func (e *Engine) approveApply(ctx context.Context, p *Plan) (*applying, error) {
 		return nil, fmt.Errorf("%w: it was made to be shown (ShowOnly); save it and apply the file", ErrPlanRefused)
 	}
 	a := newApplying(p.runID)
+	a.started = e.now()
 	if p.fresh != nil && p.fresh.stream != nil {
 		a = p.fresh.stream // its slices written: the binding checked, the writes settled
 	}
@@ -315,7 +323,25 @@ func (e *Engine) finishRun(ctx context.Context, a *applying) (*Result, error) {
 	case len(a.res.Failures) > 0:
 		outcome = state.OutcomePartial
 	}
-	if err := e.store.FinishRun(context.WithoutCancel(ctx), a.runID, a.mode, outcome, RunSummary{Counts: a.res.Counts, Actor: ActorOf(ctx)}); err != nil {
+	// A group is told in step when the cloud changed it: in a cycle whose
+	// rounds were incremental, or one on that group. A first writeback or
+	// a full cycle writes what was never written or drifted, which its
+	// operations' audit entries say.
+	if f := a.p.fresh; a.mode == "group" || f != nil && f.gr != nil && f.ur != nil && !f.gr.Full && !f.ur.Full && a.mode != "full" {
+		a.res.Matched = a.matchedGroups()
+		if err := e.auditMatched(ctx, a.runID, a.who, a.res.Matched); err != nil && a.fatal == nil {
+			a.fatal = err
+		}
+	}
+	sum := RunSummary{Counts: a.res.Counts, Actor: ActorOf(ctx)}
+	a.res.Quiet = a.res.Quiet && outcome == state.OutcomeOK && a.res.Writes == 0 && !a.disabling
+	if a.res.Quiet {
+		kept, err := e.store.FinishQuietRun(context.WithoutCancel(ctx), a.runID, a.mode, sum)
+		if err != nil {
+			return nil, err
+		}
+		a.res.RunID = kept
+	} else if err := e.store.FinishRun(context.WithoutCancel(ctx), a.runID, a.mode, outcome, sum); err != nil {
 		return nil, err
 	}
 	if !a.disabling && !a.p.fresh.oneGroup && a.fatal == nil && ctx.Err() == nil {
@@ -380,8 +406,10 @@ func (e *Engine) applyOps(ctx context.Context, a *applying, ops []reconcile.Op, 
 			}
 			continue
 		}
-		log = append(log, state.Operation{RunID: a.runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "applied", At: time.Now()})
+		at := time.Now()
+		log = append(log, state.Operation{RunID: a.runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "applied", At: at})
 		a.writes++
+		a.matchedOp(op, names[op.CloudID], at, lease)
 		logger.Info("operation applied", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "members", len(op.Members))
 		if aerr := e.audit(ctx, a.runID, a.who, opID, op, names[op.CloudID], nil, lease); aerr != nil {
 			a.fatal = aerr

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -232,5 +233,103 @@ func TestUserChangeMovesMembership(t *testing.T) {
 	e.sync(engine.RunOptions{})
 	if got := members(e.group(g)); len(got) != 2 || !slices.Contains(got, strings.ToLower(fx[1].DN)) {
 		t.Fatalf("after the new user joined (found by DN): %v", got)
+	}
+}
+
+// A stretch of quiet cycles is one row of the run history: a service that
+// cycles every 10 seconds would otherwise add 8,640 rows a day that say
+// nothing. A cycle that writes ends the stretch.
+func TestQuietCyclesShareARow(t *testing.T) {
+	ad := openDir(t, directorytest.Options{})
+	tf := baseTenant(t, ad, 2)
+	g := groupID(951)
+	tf.Groups = []map[string]any{{"id": g, "displayName": "Quiet", "mailEnabled": false, "mailNickname": "quiet",
+		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0)}}}
+	e := newEnvOn(t, ad, tf, nil)
+	first, _ := e.sync(engine.RunOptions{})
+	if first.Quiet {
+		t.Fatal("the first writeback is called quiet")
+	}
+	var stretch int64
+	for i := range 3 {
+		res, w := e.sync(engine.RunOptions{})
+		if !res.Quiet || w != 0 {
+			t.Fatalf("quiet cycle %d: quiet %v, %d writes", i, res.Quiet, w)
+		}
+		if i == 0 {
+			stretch = res.RunID
+		}
+		if res.RunID != stretch || stretch == first.RunID {
+			t.Fatalf("quiet cycle %d is recorded in run %d; want the stretch's row %d (the first writeback was %d)", i, res.RunID, stretch, first.RunID)
+		}
+	}
+	runs, err := e.store.Runs(context.Background(), 10)
+	if err != nil || len(runs) != 2 || runs[0].ID != stretch || runs[0].Quiet != 3 || runs[1].Quiet != 0 {
+		t.Fatalf("runs = %+v, %v; want the first writeback's row and one row standing for 3 quiet cycles", runs, err)
+	}
+	// A full cycle is never quiet, nor one that has a change to apply.
+	if res, _ := e.sync(engine.RunOptions{Full: true}); res.Quiet {
+		t.Error("a full cycle is called quiet")
+	}
+	if err := e.tenant.AddMember(g, userID(1)); err != nil {
+		t.Fatal(err)
+	}
+	if res, w := e.sync(engine.RunOptions{}); res.Quiet || w != 1 {
+		t.Fatalf("the cycle that adds a member: quiet %v, %d writes", res.Quiet, w)
+	}
+	res, _ := e.sync(engine.RunOptions{})
+	if !res.Quiet || res.RunID == stretch {
+		t.Fatalf("the quiet cycle after a write is in run %d (quiet %v), want a new row", res.RunID, res.Quiet)
+	}
+	if runs, _ := e.store.Runs(context.Background(), 10); len(runs) != 5 {
+		t.Errorf("the history holds %d rows, want 5: %+v", len(runs), runs)
+	}
+}
+
+// A cycle says which groups its writes brought in step, what it wrote and
+// when: what the service tells as "AD now matches".
+func TestMatchedSaysWhatAndWhen(t *testing.T) {
+	ad := openDir(t, directorytest.Options{})
+	tf := baseTenant(t, ad, 2)
+	g := groupID(952)
+	tf.Groups = []map[string]any{{"id": g, "displayName": "Matched", "mailEnabled": false, "mailNickname": "matched",
+		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}, "members": []any{userID(0)}}}
+	e := newEnvOn(t, ad, tf, nil)
+	// The first writeback writes what was never written: its operations'
+	// audit entries say so, and no group is told in step.
+	if res, _ := e.sync(engine.RunOptions{}); len(res.Matched) != 0 {
+		t.Fatalf("the first writeback matched %+v", res.Matched)
+	}
+	// A group made in the cloud since is.
+	g2, err := e.tenant.CreateGroup(map[string]any{"displayName": "Made later", "mailEnabled": false, "mailNickname": "later",
+		"securityEnabled": true, "writebackConfiguration": map[string]any{"isEnabled": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tenant.AddMember(g2, userID(0)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, _ := e.sync(engine.RunOptions{})
+	if len(res.Matched) != 1 || res.Matched[0].CloudID != g2 || res.Matched[0].Name != "Made later" || !slices.Equal(res.Matched[0].Changes, []string{"created with 1 members"}) ||
+		!strings.EqualFold(res.Matched[0].DN, e.group(g2).DN) || res.Matched[0].Written.Before(start) || res.Matched[0].Written.After(time.Now()) {
+		t.Fatalf("matched after a group was made: %+v", res.Matched)
+	}
+	// A full cycle writes nothing here, and matches nothing.
+	if res, _ := e.sync(engine.RunOptions{Full: true}); len(res.Matched) != 0 {
+		t.Fatalf("a full cycle matched %+v", res.Matched)
+	}
+	if err := e.tenant.UpdateGroup(g, map[string]any{"description": "now described"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tenant.AddMember(g, userID(1)); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = e.sync(engine.RunOptions{})
+	if len(res.Matched) != 1 || !slices.Contains(res.Matched[0].Changes, "description") || !slices.Contains(res.Matched[0].Changes, "+1 members") {
+		t.Fatalf("matched after a description and a member: %+v", res.Matched)
+	}
+	if res, _ := e.sync(engine.RunOptions{}); len(res.Matched) != 0 {
+		t.Fatalf("a quiet cycle matched %+v", res.Matched)
 	}
 }

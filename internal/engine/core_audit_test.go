@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,14 +60,30 @@ func TestCoreAuditTrail(t *testing.T) {
 		t.Fatal(err)
 	}
 	byAction := map[string]engine.AuditEntry{}
+	var inStep []engine.AuditEntry
 	for _, en := range entries {
+		if en.Outcome == engine.OutcomeInStep {
+			inStep = append(inStep, en)
+			continue
+		}
 		byAction[en.CloudID+" "+en.Action] = en
 		if en.Outcome != "applied" || en.RunID == 0 || en.Time.IsZero() || en.Name == "" {
 			t.Errorf("entry %+v", en)
 		}
 	}
-	if len(entries) != 2+int(writes) {
-		t.Fatalf("%d entries for 2 creates and %d writes: %+v", len(entries), writes, entries)
+	if len(entries) != 2+int(writes)+2 {
+		t.Fatalf("%d entries for 2 creates, %d writes and the 2 groups the delta cycle brought in step: %+v", len(entries), writes, entries)
+	}
+	// The delta cycle's account of each group it brought in step: what it
+	// wrote, where the group is (or was), when noticed and written.
+	for i, want := range []struct {
+		id, changes, dn string
+	}{{groupID(1), "[description -1 members +1 members]", e.group(groupID(1)).DN}, {groupID(2), "[deleted]", otherDN}} {
+		en := inStep[i]
+		if en.CloudID != want.id || en.InStep == nil || fmt.Sprint(en.InStep.Changes) != want.changes || !strings.EqualFold(en.DN, want.dn) ||
+			en.InStep.By != "cycle" || en.InStep.Written.Before(en.InStep.Noticed) || en.RunID != byAction[groupID(1)+" update"].RunID {
+			t.Errorf("in-step entry %d: %+v %+v, want %s with %s at %s", i, en, en.InStep, want.id, want.changes, want.dn)
+		}
 	}
 	create := byAction[groupID(1)+" create"]
 	if create.MembersAdded[0] != e.users[0].DN || len(create.Changes) == 0 {
@@ -169,6 +186,8 @@ func TestApprovalOfASavedPlanIsAudited(t *testing.T) {
 			approved++
 		case en.Action == "update" && en.Approval == nil:
 			cycle++
+		case en.Outcome == engine.OutcomeInStep && en.Approval == nil:
+			// the cycle's account of the group it brought in step
 		default:
 			t.Errorf("entry %+v (approval %+v)", en, en.Approval)
 		}

@@ -168,6 +168,7 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 		}
 		return p.Result, nil
 	}
+	start := e.now()
 	// The run starts before the reads, so that every line the cycle logs
 	// carries its run id.
 	mode := "delta"
@@ -180,7 +181,9 @@ func (e *Engine) Run(ctx context.Context, o RunOptions) (*Result, error) {
 	}
 	e.markDied(died)
 	ce := e.withLogger(e.logger.With("run_id", runID))
-	p, err := ce.plan(ctx, o, newApplying(runID))
+	a := newApplying(runID)
+	a.started, a.noticed = start, o.Noticed
+	p, err := ce.plan(ctx, o, a)
 	if err != nil {
 		a := advice.For(err) // the run history says it as the page and the log do
 		if ferr := e.store.FinishRun(context.WithoutCancel(ctx), runID, "", state.OutcomeFailed, map[string]string{"error": a.Summary, "fix": a.Fix, "detail": a.Detail, "actor": ActorOf(ctx)}); ferr != nil {

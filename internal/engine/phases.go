@@ -68,6 +68,9 @@ type planning struct {
 	ur                          *cloud.UserRound
 	changedGroups, changedUsers []string
 	memberDeltas                map[string]cloud.MemberDelta
+	// quiet: Graph said nothing changed, and nothing is left from the
+	// last cycle.
+	quiet bool
 	// staged: every member list was staged in the state before the
 	// groups were decided (stageAll), and each slice's are read back
 	// (loadSlice).
@@ -208,6 +211,7 @@ func (e *Engine) readCloud(ctx context.Context, p *planning) error {
 	}
 	switch {
 	case quiet(p.o, p.gr, p.ur, p.left):
+		p.quiet = true
 	case !p.o.Full && p.o.Group == "" && !p.gr.Full && !p.ur.Full:
 		// A delta with changes: the groups and users they concern, not
 		// the tenant.
@@ -276,7 +280,7 @@ func (e *Engine) selectWork(ctx context.Context, p *planning) error {
 	if err := e.checkPlaces(ctx, p.full); err != nil {
 		return err
 	}
-	p.res = &Result{Mode: p.mode, Counts: Counts{MembersNotWritten: map[string]int{}}}
+	p.res = &Result{Mode: p.mode, Quiet: p.quiet, Counts: Counts{MembersNotWritten: map[string]int{}}}
 	var otherwise map[string]bool
 	switch {
 	case p.target != "":

@@ -135,6 +135,9 @@ type StatusBook interface {
 type RunLog interface {
 	StartRun(ctx context.Context, mode string) (id int64, died []int64, err error)
 	FinishRun(ctx context.Context, id int64, mode string, outcome state.Outcome, summary any) error
+	// FinishQuietRun records a cycle that found nothing to do, in the
+	// last row when it holds quiet cycles like it; it returns the row's id.
+	FinishQuietRun(ctx context.Context, id int64, mode string, summary any) (int64, error)
 	// SetRunSummary records what a run did, found after it died.
 	SetRunSummary(ctx context.Context, id int64, summary any) error
 	Runs(ctx context.Context, n int) ([]state.Run, error)
@@ -179,7 +182,21 @@ const (
 	// OutcomeNotApplied settles an intent whose write AD shows was never
 	// made.
 	OutcomeNotApplied = "not-applied"
+	// OutcomeInStep is no write: a cycle's writes brought a changed group
+	// in step ("AD now matches"; InStep says when and what).
+	OutcomeInStep = "in-step"
 )
+
+// InStep is an "AD now matches" entry's account: when the change was
+// noticed and how, when AD was written, and what was written.
+type InStep struct {
+	Noticed time.Time `json:"noticed"`
+	// By is how the change was noticed: notification, or cycle (the
+	// cycle's delta read found it).
+	By      string    `json:"by"`
+	Written time.Time `json:"written"`
+	Changes []string  `json:"changes"`
+}
 
 // AuditEntry is one operation on AD and how it went.
 type AuditEntry struct {
@@ -213,6 +230,8 @@ type AuditEntry struct {
 	Actor        string         `json:"actor,omitempty"`
 	AllowDeletes int            `json:"allowDeletes,omitempty"`
 	Release      *state.Release `json:"release,omitempty"`
+	// InStep is set on an OutcomeInStep entry.
+	InStep *InStep `json:"inStep,omitempty"`
 	// Adopted marks a write to a group this state had never written,
 	// found by its anchor (Connect's, or an earlier install's): the
 	// write that takes it over.

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"iter"
+	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -32,6 +33,10 @@ type RunOptions struct {
 	// Graph is let go once planned. Apply refuses such a plan but saved:
 	// a saved plan is applied from its file.
 	ShowOnly bool
+	// Noticed are the objects the service's change notifications named
+	// before the cycle began, and when: a group the cycle brings in step
+	// was noticed then (Matched), not when the cycle began.
+	Noticed map[string]time.Time
 }
 
 // Counts summarise a cycle.
@@ -96,6 +101,13 @@ type Result struct {
 	// RunID is the run that applied the result (0 for a plan).
 	RunID int64  `json:"runId,omitempty"`
 	Mode  string `json:"mode"`
+	// Matched are the groups the cycle's writes brought in step, with
+	// what was written and when.
+	Matched []Matched `json:"matched,omitempty"`
+	// Quiet: a delta cycle Graph said nothing changed for, with nothing
+	// left from the last one, that wrote nothing. The run history keeps a
+	// stretch of them in one row, and the service logs them at Debug.
+	Quiet bool `json:"quiet,omitempty"`
 	// Plan is what was planned. Its Ops do not hold every operation of a
 	// sync (those written as they were planned are in its log) nor whole
 	// those of a plan made to be shown (spooled): read them through Kept

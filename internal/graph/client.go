@@ -5,6 +5,7 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -195,7 +196,7 @@ func (c *Client) checkLink(link string) error {
 // get fetches a URL and decodes its JSON body into out, retrying as the
 // policy allows.
 func (c *Client) get(ctx context.Context, link string, header http.Header, out any) error {
-	body, err := c.do(ctx, http.MethodGet, link, header)
+	body, err := c.do(ctx, http.MethodGet, link, header, nil)
 	if err != nil {
 		return err
 	}
@@ -216,7 +217,7 @@ func pathOf(link string) string {
 // do sends one request with retries: it honours Retry-After, backs off with
 // jitter on service and network errors, and fetches a fresh token once when
 // Graph says the current one is no longer valid.
-func (c *Client) do(ctx context.Context, method, link string, header http.Header) ([]byte, error) {
+func (c *Client) do(ctx context.Context, method, link string, header http.Header, payload []byte) ([]byte, error) {
 	refreshToken := false
 	var lastErr error
 	var waited time.Duration
@@ -225,9 +226,16 @@ func (c *Client) do(ctx context.Context, method, link string, header http.Header
 		if err != nil {
 			return nil, err
 		}
-		req, err := http.NewRequestWithContext(ctx, method, link, nil)
+		var reqBody io.Reader
+		if payload != nil {
+			reqBody = bytes.NewReader(payload)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, link, reqBody)
 		if err != nil {
 			return nil, fmt.Errorf("graph: %s %s: %w", method, pathOf(link), err)
+		}
+		if payload != nil {
+			req.Header.Set("Content-Type", "application/json")
 		}
 		for k, v := range header {
 			req.Header[k] = v

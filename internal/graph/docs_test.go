@@ -29,10 +29,12 @@ func (staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore
 // step is one scripted answer: the query the request must carry, and the
 // documented sample to answer with.
 type step struct {
-	query  string
-	file   string // "" answers with no body
-	status int
-	header map[string]string
+	// method and path, when set, are the request's.
+	method, path string
+	query        string
+	file         string // "" answers with no body
+	status       int
+	header       map[string]string
 }
 
 // docServer answers requests with documentation samples in order. The
@@ -54,6 +56,9 @@ func docServer(t *testing.T, steps ...step) *Client {
 		}
 		s := steps[n]
 		n++
+		if s.path != "" && (r.Method != s.method || r.URL.Path != s.path) {
+			t.Errorf("request %d: %s %s, want %s %s", n, r.Method, r.URL.Path, s.method, s.path)
+		}
 		if q := r.URL.RawQuery; !strings.Contains(q, s.query) {
 			t.Errorf("request %d: %s, want its query to contain %q", n, q, s.query)
 		}

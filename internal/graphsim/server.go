@@ -103,6 +103,11 @@ type Server struct {
 	deltaCount   int
 	// codes are the authorization codes of users' sign-ins (signin.go).
 	codes codes
+
+	// subMu guards subs, the change notification subscriptions
+	// (subscriptions.go); never held while calling into the tenant.
+	subMu sync.Mutex
+	subs  subscriptions
 }
 
 // signingKey is made once per process: RSA key generation is slow, and
@@ -118,7 +123,10 @@ func NewServer(t *Tenant, logger *slog.Logger) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{tenant: t, key: key, keyID: newID()[:8], logger: logger, plans: map[string]*plan{}}, nil
+	s := &Server{tenant: t, key: key, keyID: newID()[:8], logger: logger, plans: map[string]*plan{},
+		subs: subscriptions{byID: map[string]*subscription{}, client: &http.Client{}}}
+	t.observe(s.notice)
+	return s, nil
 }
 
 // Tenant returns the tenant the server serves.
@@ -190,6 +198,12 @@ func (s *Server) Handler() http.Handler {
 	api("DELETE /{api}/directory/deletedItems/{id}", s.handleDeletedPurge)
 	api("GET /{api}/groups/{id}/onPremisesSyncBehavior", s.handleSyncBehaviorGet)
 	api("PATCH /{api}/groups/{id}/onPremisesSyncBehavior", s.handleSyncBehaviorPatch)
+	api("GET /{api}/subscriptions", s.handleListSubscriptions)
+	api("POST /{api}/subscriptions", s.handleCreateSubscription)
+	api("GET /{api}/subscriptions/{id}", s.handleGetSubscription)
+	api("PATCH /{api}/subscriptions/{id}", s.handleRenewSubscription)
+	api("DELETE /{api}/subscriptions/{id}", s.handleDeleteSubscription)
+	api("POST /{api}/subscriptions/{id}/reauthorize", s.handleReauthorizeSubscription)
 	api("GET /{api}/groupSettings", s.handleSettings)
 	api("GET /{api}/settings", s.handleSettings)
 
@@ -201,6 +215,11 @@ func (s *Server) Handler() http.Handler {
 		s.tenant.InvalidateDeltaTokens()
 		w.WriteHeader(204)
 	})
+	mux.HandleFunc("GET /_graphsim/subscriptions", s.handleSimSubscriptions)
+	mux.HandleFunc("POST /_graphsim/subscriptions/{id}/reauthorization-required", s.handleSimReauthorize)
+	mux.HandleFunc("POST /_graphsim/subscriptions/{id}/vanish", s.handleSimVanish)
+	mux.HandleFunc("GET /_graphsim/notify", s.handleSimNotifyStats)
+	mux.HandleFunc("POST /_graphsim/notify", s.handleSimNotifyFaults)
 	mux.HandleFunc("POST /_graphsim/expire-tokens", func(w http.ResponseWriter, r *http.Request) {
 		s.ExpireTokens()
 		w.WriteHeader(204)

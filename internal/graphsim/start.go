@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,6 +96,14 @@ func Start(opts Options) (*Instance, error) {
 			return nil, err
 		}
 	}
+	// Notifications go to HTTPS endpoints: trusted are the system's roots
+	// and this CA, which tests sign their endpoints' certificates with.
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	roots.AppendCertsFromPEM(ca.CertPEM())
+	srv.TrustNotificationRoots(roots)
 	caFile, err := ca.WriteFile(opts.CertDir, "ca.pem")
 	if err != nil {
 		ln.Close()

@@ -84,6 +84,17 @@ type Tenant struct {
 	extensions map[kind]map[string]bool
 	// assignments are the app role assignments, as the tenant file gave them.
 	assignments []AppRoleAssignment
+	// onChange is told of each change, under the tenant's lock (the
+	// server's change notifications).
+	onChange func(k kind, id string, o op, at time.Time)
+}
+
+// observe has f told of each change from now on, under the tenant's lock:
+// f must not call back into the tenant.
+func (t *Tenant) observe(f func(k kind, id string, o op, at time.Time)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.onChange = f
 }
 
 // NewTenant builds a tenant from its file.
@@ -238,6 +249,9 @@ func (t *Tenant) purgeLocked() {
 func (t *Tenant) emitLocked(k kind, id string, o op, props []string, ref string) {
 	t.version++
 	t.log = append(t.log, event{v: t.version, kind: k, id: id, op: o, props: props, ref: ref})
+	if t.onChange != nil {
+		t.onChange(k, id, o, t.nowLocked())
+	}
 }
 
 func newID() string {

@@ -60,6 +60,10 @@ type Config struct {
 	// Rand (a number in [0, 1); nil: math/rand/v2's).
 	Jitter time.Duration
 	Rand   func() float64
+	// Debounce is how long a nudge waits for others before its cycle
+	// starts (default 2s): a burst of change notifications makes one
+	// cycle.
+	Debounce time.Duration
 }
 
 // throttled is an error that says how long to wait before asking again
@@ -98,6 +102,10 @@ type Scheduler struct {
 	// waiting are the on-demand requests the next cycle answers, all of
 	// them with one cycle.
 	waiting []request
+	// nudgeAt, when set, is when a nudged cycle is due; nudges is how
+	// many it answers.
+	nudgeAt time.Time
+	nudges  int
 }
 
 type request struct {
@@ -118,6 +126,9 @@ func New(cfg Config, clock Clock, cycle Cycle, logger *slog.Logger) *Scheduler {
 	}
 	if clock == nil {
 		clock = RealClock{}
+	}
+	if cfg.Debounce <= 0 {
+		cfg.Debounce = 2 * time.Second
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
@@ -156,6 +167,28 @@ func (s *Scheduler) Trigger(ctx context.Context, full bool) error {
 	}
 }
 
+// Nudge asks for a delta cycle soon and does not wait for it: a change
+// notification. The cycle starts a debounce after the first nudge, and
+// answers every nudge up to its start; a nudge while a cycle runs makes
+// one more cycle after it (the running one may have read Graph before the
+// change). A nudge never hurries a failing service's backoff: it waits
+// for the next cycle the backoff allows.
+func (s *Scheduler) Nudge() {
+	s.mu.Lock()
+	s.nudges++
+	first := s.nudgeAt.IsZero()
+	if first {
+		s.nudgeAt = s.clock.Now().Add(s.cfg.Debounce)
+	}
+	s.mu.Unlock()
+	if first {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // wait is how long to wait after a cycle that ended with err: the
 // interval, or after n consecutive failures the interval doubled n times,
 // capped; at least what Graph asked for when it throttled the cycle to
@@ -182,7 +215,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	var next time.Time // zero: run at once
 	for {
 		var timer <-chan time.Time
-		if d := next.Sub(s.clock.Now()); next.IsZero() || d <= 0 {
+		due := next
+		s.mu.Lock()
+		if !s.nudgeAt.IsZero() && !next.IsZero() && s.nudgeAt.Before(next) && s.status.ConsecutiveFailures == 0 {
+			due = s.nudgeAt
+		}
+		s.mu.Unlock()
+		if d := due.Sub(s.clock.Now()); due.IsZero() || d <= 0 {
 			c := make(chan time.Time, 1)
 			c <- s.clock.Now()
 			timer = c
@@ -194,10 +233,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			return nil
 		case <-timer:
 		case <-s.wake:
+			s.mu.Lock()
+			asked := len(s.waiting) > 0
+			s.mu.Unlock()
+			if !asked {
+				continue // a nudge: wait for its debounce
+			}
 		}
 		s.mu.Lock()
 		batch := s.waiting
 		s.waiting = nil
+		// Whatever starts it, this cycle reads Graph after every nudge so
+		// far and answers them; later ones make another.
+		nudges := s.nudges
+		s.nudges, s.nudgeAt = 0, time.Time{}
 		full := false
 		for _, r := range batch {
 			full = full || r.full
@@ -207,7 +256,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		s.status.Running, s.status.LastStart = true, s.clock.Now()
 		s.mu.Unlock()
-		s.logger.Info("cycle starting", "full", full, "on_demand", len(batch) > 0, "requests", len(batch))
+		// A scheduled delta cycle is said at Debug: at a 10-second
+		// interval, most of them find nothing to do (the engine says
+		// what one did when it did something).
+		level := slog.LevelInfo
+		if !full && len(batch) == 0 && nudges == 0 {
+			level = slog.LevelDebug
+		}
+		s.logger.Log(ctx, level, "cycle starting", "full", full, "on_demand", len(batch) > 0, "requests", len(batch), "notifications", nudges)
 		err := s.cycle(ctx, full)
 		now := s.clock.Now()
 		s.mu.Lock()

@@ -380,3 +380,91 @@ func TestJitterAndRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// TestNudgesAreDebounced: change notifications nudge a delta cycle a
+// debounce after the first; a burst makes one cycle, and the schedule
+// goes on from it.
+func TestNudgesAreDebounced(t *testing.T) {
+	s, clock, runs, _ := start(t, Config{Interval: 10 * time.Minute, Debounce: 2 * time.Second}, nil)
+	t0 := clock.Now()
+	next(t, runs)
+	waitWaiting(t, clock)
+	for range 3 {
+		s.Nudge()
+	}
+	waitWaiting(t, clock) // the debounce
+	clock.advance(time.Second)
+	s.Nudge() // within the debounce: the same cycle
+	select {
+	case r := <-runs:
+		t.Fatalf("a nudged cycle ran before its debounce, at %v", r.at)
+	case <-time.After(20 * time.Millisecond):
+	}
+	clock.advance(time.Second)
+	if r := next(t, runs); r.full || r.at != t0.Add(2*time.Second) {
+		t.Fatalf("nudged cycle %+v, want a delta one 2s after the first nudge", r)
+	}
+	select {
+	case r := <-runs:
+		t.Fatalf("four nudges made a second cycle, at %v", r.at)
+	case <-time.After(20 * time.Millisecond):
+	}
+	waitWaiting(t, clock)
+	clock.advance(10 * time.Minute)
+	if r := next(t, runs); r.at != t0.Add(2*time.Second+10*time.Minute) {
+		t.Fatalf("the schedule after the nudged cycle: %+v", r)
+	}
+}
+
+// TestNudgeDuringACycle: a notification that arrives while a cycle runs
+// makes one more cycle after it (the running one may have read Graph
+// before the change).
+func TestNudgeDuringACycle(t *testing.T) {
+	clock := newFakeClock()
+	started, release := make(chan time.Time, 10), make(chan struct{})
+	s := New(Config{Interval: time.Hour, Debounce: time.Second}, clock, func(ctx context.Context, full bool) error {
+		started <- clock.Now()
+		<-release
+		return nil
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-started
+	s.Nudge()
+	s.Nudge()
+	release <- struct{}{}
+	waitWaiting(t, clock)
+	clock.advance(time.Second)
+	select {
+	case at := <-started:
+		if want := clock.Now(); !at.Equal(want) {
+			t.Fatalf("the cycle after the nudges started at %v, want %v", at, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the nudges during a cycle made no cycle after it")
+	}
+	release <- struct{}{}
+}
+
+// TestNudgeDoesNotHurryABackoff: after failures a nudge waits for the
+// cycle the backoff allows.
+func TestNudgeDoesNotHurryABackoff(t *testing.T) {
+	s, clock, runs, _ := start(t, Config{Interval: time.Minute, Debounce: time.Second}, func(int) bool { return true })
+	next(t, runs)
+	waitWaiting(t, clock)
+	clock.advance(2 * time.Minute) // the second failure: backing off 4 minutes
+	next(t, runs)
+	waitWaiting(t, clock)
+	s.Nudge()
+	waitWaiting(t, clock)
+	clock.advance(time.Minute)
+	select {
+	case r := <-runs:
+		t.Fatalf("a nudge hurried the backoff: a cycle at %v", r.at)
+	case <-time.After(20 * time.Millisecond):
+	}
+	clock.advance(3 * time.Minute)
+	next(t, runs)
+}

@@ -29,6 +29,8 @@ type Metrics struct {
 	ldapOperations    *prometheus.HistogramVec
 	failovers         prometheus.Counter
 	fenced            *prometheus.CounterVec
+	notifications     *prometheus.CounterVec
+	changeToAD        prometheus.Histogram
 	// scrape gives the state reads of one scrape one deadline between
 	// them: the registry reads its gauges one after another.
 	scrape budget
@@ -72,9 +74,17 @@ func NewMetrics() *Metrics {
 	m.failovers = prometheus.NewCounter(prometheus.CounterOpts{Name: "groupwriteback_dc_failovers_total", Help: "Moves to another domain controller after the one in use was lost."})
 	m.fenced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "groupwriteback_fenced_writes_total",
 		Help: "Writes refused because this instance no longer held the writer lease, by target (ad: refused before it left; state: refused by the database)."}, []string{"target"})
+	m.notifications = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "groupwriteback_notifications_total",
+		Help: "Posts on the change notification URL, by result: accepted (a change: a delta cycle soon), lifecycle, validation (Graph's handshake), bad_client_state (not from this service's subscriptions: ignored), other_tenant, malformed."}, []string{"result"})
+	for _, r := range []string{"accepted", "lifecycle", "validation", "bad_client_state", "other_tenant", "malformed"} {
+		m.notifications.WithLabelValues(r)
+	}
+	m.changeToAD = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "groupwriteback_change_to_ad_seconds",
+		Help:    "From when a cloud change was noticed (its notification, or the delta cycle that read it) to the write that brought its group in step in AD.",
+		Buckets: []float64{0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 900, 1800, 3600}})
 	m.fenced.WithLabelValues("ad")
 	m.fenced.WithLabelValues("state")
-	for _, c := range []prometheus.Collector{m.fenced, m.failovers, m.cycles, m.cycleSeconds, m.operations, m.groupsInScope, m.membersNotWritten,
+	for _, c := range []prometheus.Collector{m.notifications, m.changeToAD, m.fenced, m.failovers, m.cycles, m.cycleSeconds, m.operations, m.groupsInScope, m.membersNotWritten,
 		m.lastSuccess, m.graphRequests, m.graphThrottled, m.ldapOperations, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -122,6 +132,44 @@ func (m *Metrics) Watch(h History, staging func() bool, version string) {
 		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()}})
 	info.Set(1)
 	m.Registry.MustRegister(info)
+}
+
+// ObserveNotification counts a post on the notification URL.
+func (m *Metrics) ObserveNotification(result string) { m.notifications.WithLabelValues(result).Inc() }
+
+// ObserveChangeToAD records how long a noticed cloud change took to reach
+// AD.
+func (m *Metrics) ObserveChangeToAD(d time.Duration) { m.changeToAD.Observe(d.Seconds()) }
+
+// WatchNotifications adds what the change notifications hold, read at
+// each scrape: the subscriptions this instance holds, when the first of
+// them expires, and when the last notification came.
+func (m *Metrics) WatchNotifications(view func() NotificationView) {
+	gauge := func(name, help string, f func(v NotificationView) float64) {
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(view()) }))
+	}
+	gauge("groupwriteback_notification_subscriptions", "Change notification subscriptions this instance holds (the active one holds one per watched resource; 0 on a standby).",
+		func(v NotificationView) float64 { return float64(len(v.Held)) })
+	gauge("groupwriteback_notification_subscription_expiry_timestamp_seconds", "When the first of the subscriptions this instance holds expires unless renewed (0: none held).",
+		func(v NotificationView) float64 {
+			var first time.Time
+			for _, h := range v.Held {
+				if first.IsZero() || h.Expires.Before(first) {
+					first = h.Expires
+				}
+			}
+			if first.IsZero() {
+				return 0
+			}
+			return float64(first.Unix())
+		})
+	gauge("groupwriteback_notification_last_timestamp_seconds", "When the last change notification was accepted (0: none yet).",
+		func(v NotificationView) float64 {
+			if v.Last.IsZero() {
+				return 0
+			}
+			return float64(v.Last.Unix())
+		})
 }
 
 // WatchHA adds the election's metrics, read at each scrape: whether this

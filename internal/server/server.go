@@ -12,6 +12,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,6 +20,7 @@ import (
 	"github.com/groupwriteback/groupwriteback/internal/advice"
 	"github.com/groupwriteback/groupwriteback/internal/engine"
 	"github.com/groupwriteback/groupwriteback/internal/ha"
+	"github.com/groupwriteback/groupwriteback/internal/notify"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/scheduler"
 	"github.com/groupwriteback/groupwriteback/internal/state"
@@ -52,6 +54,27 @@ type Election interface {
 	Role() ha.Role
 }
 
+// NotificationReceiver answers Graph's change notifications, and says
+// what this instance holds of them for the status page.
+type NotificationReceiver interface {
+	http.Handler
+	View() NotificationView
+}
+
+// NotificationView is what the status page shows of change
+// notifications.
+type NotificationView struct {
+	URL string
+	// Holding: this instance keeps the subscriptions (the active one).
+	Holding bool
+	Held    []notify.Held
+	// LastCheck and LastError are the last check of the subscriptions.
+	LastCheck time.Time
+	LastError string
+	// Last is when the last notification was accepted.
+	Last time.Time
+}
+
 // Server serves the service's endpoints.
 type Server struct {
 	// OnDemand answers POST /sync?group=; without it, the server says it
@@ -76,8 +99,15 @@ type Server struct {
 	Console http.Handler
 	// HA, when the state is shared, says which instance is active: this
 	// one, as a standby, is a staging server.
-	HA  Election
-	now func() time.Time
+	HA Election
+	// Notifications, when set, receives Graph's change notifications on
+	// NotificationPath and NotificationPath + /lifecycle: the one public
+	// path, open without the token (Graph sends none; the notification's
+	// clientState is checked instead), and without the host check (Graph
+	// posts to the public name of a reverse proxy).
+	Notifications    NotificationReceiver
+	NotificationPath string
+	now              func() time.Time
 }
 
 // New returns a server.
@@ -128,11 +158,18 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /sync", s.sync)
 	mux.HandleFunc("GET /{$}", s.page)
 	guarded := s.Guard.wrap(mux, s.logger)
-	if s.Console == nil {
+	if s.Console == nil && s.Notifications == nil {
 		return guarded
 	}
 	outer := http.NewServeMux()
-	outer.Handle("/console/", s.Guard.wrapConsole(s.Console, s.logger))
+	if s.Console != nil {
+		outer.Handle("/console/", s.Guard.wrapConsole(s.Console, s.logger))
+	}
+	if s.Notifications != nil {
+		p := strings.TrimRight(s.NotificationPath, "/")
+		outer.Handle(p, s.Notifications)
+		outer.Handle(p+"/lifecycle", s.Notifications)
+	}
 	outer.Handle("/", guarded)
 	return outer
 }
@@ -275,8 +312,10 @@ type pageData struct {
 	PendingPlan []planOp
 	PlannedAt   time.Time
 	// HA is the election, when the state is shared.
-	HA    *ha.View
-	Error string
+	HA *ha.View
+	// Notifications are Graph's change notifications, when on.
+	Notifications *NotificationView
+	Error         string
 }
 
 type runRow struct {
@@ -292,6 +331,10 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), StateReadTimeout)
 	defer cancel()
 	d := pageData{Now: s.now(), Version: s.Version, Staging: s.Staging(), Status: s.cycles.Status()}
+	if s.Notifications != nil {
+		v := s.Notifications.View()
+		d.Notifications = &v
+	}
 	var errs []string
 	var err error
 	if d.Enablement, err = s.history.Enablement(ctx); err != nil {

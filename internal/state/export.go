@@ -148,6 +148,8 @@ func (e *Export) Validate() error {
 			return &BadRowError{Row: row, Why: "its summary is not JSON"}
 		case !r.Outcome.Known():
 			return &BadRowError{Row: row, Why: fmt.Sprintf("outcome %q is none this tool records", r.Outcome)}
+		case r.Quiet < 0 || r.Quiet > 0 && r.Outcome != OutcomeOK:
+			return &BadRowError{Row: row, Why: fmt.Sprintf("it stands for %d quiet cycles with outcome %q (quiet cycles are counted, and only ones that ended ok)", r.Quiet, r.Outcome)}
 		}
 		if why := badText(r.Mode+" "+string(r.Outcome), 256); why != "" {
 			return &BadRowError{Row: row, Why: "mode or outcome " + why}

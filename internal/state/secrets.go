@@ -10,4 +10,8 @@ const (
 	PlanKey = "plan"
 	// AuditKey keys the audit trail's hash chain.
 	AuditKey = "audit"
+	// NotifyKey is the clientState of Graph's change notification
+	// subscriptions: every instance sharing the state knows it, so a
+	// notification that reaches any of them is checked.
+	NotifyKey = "notify"
 )

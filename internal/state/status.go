@@ -62,6 +62,10 @@ type Run struct {
 	Mode     string          `json:"mode"`
 	Outcome  Outcome         `json:"outcome"`
 	Summary  json.RawMessage `json:"summary"`
+	// Quiet is how many quiet cycles the row stands for (0: a cycle that
+	// had something to do): from Started to Finished, each found nothing
+	// to do and wrote nothing.
+	Quiet int64 `json:"quiet,omitempty"`
 }
 
 // Outcome is how a cycle ended: the one word the run history, the

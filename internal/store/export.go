@@ -29,7 +29,7 @@ func (s *Store) Export(ctx context.Context) (*state.Export, error) {
 		q    string
 		scan func(*sql.Rows) error
 	}{
-		{"SELECT key, value FROM meta WHERE key NOT LIKE 'secret.%'", func(r *sql.Rows) error {
+		{"SELECT key, value FROM meta WHERE key NOT LIKE 'secret.%' AND key NOT LIKE 'notify.%'", func(r *sql.Rows) error {
 			var k, v string
 			err := r.Scan(&k, &v)
 			e.Meta[k] = v
@@ -53,7 +53,7 @@ func (s *Store) Export(ctx context.Context) (*state.Export, error) {
 			e.Statuses = append(e.Statuses, st)
 			return err
 		}},
-		{"SELECT id, started, COALESCE(finished, ''), mode, outcome, summary FROM runs ORDER BY id", func(r *sql.Rows) error {
+		{"SELECT id, started, COALESCE(finished, ''), mode, outcome, summary, quiet FROM runs ORDER BY id", func(r *sql.Rows) error {
 			run, err := scanRun(r)
 			e.Runs = append(e.Runs, run)
 			return err
@@ -151,7 +151,7 @@ func (s *Store) Import(ctx context.Context, e *state.Export) error {
 
 func (s *Store) importInto(ctx context.Context, tx *tx, e *state.Export) (err error) {
 	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM group_status) + (SELECT COUNT(*) FROM cloud_groups) + (SELECT COUNT(*) FROM meta WHERE key NOT LIKE 'secret.%')").Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM runs) + (SELECT COUNT(*) FROM group_status) + (SELECT COUNT(*) FROM cloud_groups) + (SELECT COUNT(*) FROM meta WHERE key NOT LIKE 'secret.%' AND key NOT LIKE 'notify.%')").Scan(&n); err != nil {
 		return fmt.Errorf("store: import: %w", err)
 	}
 	if n > 0 {
@@ -189,13 +189,13 @@ func (s *Store) importInto(ctx context.Context, tx *tx, e *state.Export) (err er
 			}
 			return nil
 		}},
-		{"runs", []string{"id", "started", "finished", "mode", "outcome", "summary"}, func(put func(...any) error) error {
+		{"runs", []string{"id", "started", "finished", "mode", "outcome", "summary", "quiet"}, func(put func(...any) error) error {
 			for _, r := range e.Runs {
 				var finished any
 				if !r.Finished.IsZero() {
 					finished = r.Finished.UTC().Format(time.RFC3339Nano)
 				}
-				if err := put(r.ID, r.Started.UTC().Format(time.RFC3339Nano), finished, r.Mode, r.Outcome, string(r.Summary)); err != nil {
+				if err := put(r.ID, r.Started.UTC().Format(time.RFC3339Nano), finished, r.Mode, r.Outcome, string(r.Summary), r.Quiet); err != nil {
 					return err
 				}
 			}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/groupwriteback/groupwriteback/internal/state"
@@ -291,4 +293,54 @@ func ProbePostgres(ctx context.Context, url string) (*PostgresProbe, error) {
 		p.Lease = &l
 	}
 	return p, nil
+}
+
+// Nudge records that a change notification reached an instance that does
+// not write (a standby), for the active one to start a cycle (Nudged).
+// Like a heartbeat it is not fenced: a standby writes it.
+func (s *Store) Nudge(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('notify.nudge', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+		strconv.FormatInt(time.Now().UnixNano(), 10)+"-"+strconv.FormatUint(rand.Uint64(), 36))
+	if err != nil {
+		return fmt.Errorf("store: nudge: %w", err)
+	}
+	return nil
+}
+
+// Nudged is the last Nudge's mark ("" when there was none): a mark that
+// changed since the last read is a notification to act on.
+func (s *Store) Nudged(ctx context.Context) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'notify.nudge'").Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: nudged: %w", err)
+	}
+	return v, nil
+}
+
+// SetNotifyStatus records what the instance keeping the change
+// notification subscriptions holds (a JSON document), for status to show
+// from the state. Not fenced: it says, and decides nothing.
+func (s *Store) SetNotifyStatus(ctx context.Context, doc []byte) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('notify.status', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(doc))
+	if err != nil {
+		return fmt.Errorf("store: notify status: %w", err)
+	}
+	return nil
+}
+
+// NotifyStatus is what SetNotifyStatus last recorded (nil: nothing).
+func (s *Store) NotifyStatus(ctx context.Context) ([]byte, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'notify.status'").Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: notify status: %w", err)
+	}
+	return []byte(v), nil
 }

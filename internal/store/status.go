@@ -227,9 +227,49 @@ func (s *Store) FinishRun(ctx context.Context, id int64, mode string, outcome st
 		s.now().UTC().Format(time.RFC3339Nano), string(outcome), string(b), mode, id)
 }
 
+// FinishQuietRun records the end of a cycle that found nothing to do (a
+// delta cycle Graph said nothing changed for, with nothing left from the
+// last one, that wrote nothing) and returns the id of the row that holds
+// it. The last row, when it holds quiet cycles of the same mode, outcome
+// and summary (the same actor), takes it in: its finished time moves on,
+// its count of quiet cycles grows by one, and the run's own row goes. A
+// service cycling every 10 seconds keeps one row per quiet stretch, not
+// 8,640 a day.
+func (s *Store) FinishQuietRun(ctx context.Context, id int64, mode string, summary any) (kept int64, err error) {
+	b, err := json.Marshal(summary)
+	if err != nil {
+		return 0, err
+	}
+	now := s.now().UTC().Format(time.RFC3339Nano)
+	err = s.write(ctx, "finish quiet run", func(tx *tx) error {
+		var prev, quiet int64
+		var pmode, poutcome, psummary string
+		err := tx.QueryRowContext(ctx, "SELECT id, mode, outcome, summary, quiet FROM runs WHERE id < ? ORDER BY id DESC LIMIT 1", id).Scan(&prev, &pmode, &poutcome, &psummary, &quiet)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: finish quiet run: %w", err)
+		}
+		if err == nil && quiet > 0 && pmode == mode && poutcome == string(state.OutcomeOK) && psummary == string(b) {
+			if _, err := tx.ExecContext(ctx, "UPDATE runs SET finished = ?, quiet = quiet + 1 WHERE id = ?", now, prev); err != nil {
+				return fmt.Errorf("store: finish quiet run: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM runs WHERE id = ?", id); err != nil {
+				return fmt.Errorf("store: finish quiet run: %w", err)
+			}
+			kept = prev
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE runs SET finished = ?, outcome = ?, summary = ?, mode = ?, quiet = 1 WHERE id = ?", now, string(state.OutcomeOK), string(b), mode, id); err != nil {
+			return fmt.Errorf("store: finish quiet run: %w", err)
+		}
+		kept = id
+		return nil
+	})
+	return kept, err
+}
+
 // Runs returns the last n runs, newest first.
 func (s *Store) Runs(ctx context.Context, n int) ([]state.Run, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, started, COALESCE(finished, ''), mode, outcome, summary FROM runs ORDER BY id DESC LIMIT ?", n)
+	rows, err := s.db.QueryContext(ctx, "SELECT id, started, COALESCE(finished, ''), mode, outcome, summary, quiet FROM runs ORDER BY id DESC LIMIT ?", n)
 	if err != nil {
 		return nil, fmt.Errorf("store: runs: %w", err)
 	}
@@ -246,11 +286,11 @@ func (s *Store) Runs(ctx context.Context, n int) ([]state.Run, error) {
 }
 
 // scanRun reads a runs row: id, started, finished (” while running),
-// mode, outcome, summary.
+// mode, outcome, summary, quiet.
 func scanRun(rows *sql.Rows) (state.Run, error) {
 	var r state.Run
 	var started, finished, summary string
-	if err := rows.Scan(&r.ID, &started, &finished, &r.Mode, &r.Outcome, &summary); err != nil {
+	if err := rows.Scan(&r.ID, &started, &finished, &r.Mode, &r.Outcome, &summary, &r.Quiet); err != nil {
 		return r, err
 	}
 	var err error

@@ -104,6 +104,10 @@ var schema = []string{
 	// not hold them all; the snapshot's save moves them to cloud_users.
 	`CREATE TABLE cloud_users_next (id TEXT NOT NULL, seq {INT64} NOT NULL, data {BLOB} NOT NULL,
 	   PRIMARY KEY (id, seq)){WITHOUT ROWID};`,
+	// How many quiet cycles a run's row stands for (FinishQuietRun): at a
+	// 10-second interval, 8,640 a day would otherwise bury the runs that
+	// did something.
+	`ALTER TABLE runs ADD COLUMN quiet {INT64} NOT NULL DEFAULT 0;`,
 }
 
 // memberIndex finds a member's groups. A full save drops it and makes it
@@ -271,7 +275,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // ensureSecrets makes the secrets the state lacks, in the migrating
 // transaction: instances opening one state at once make them once.
 func ensureSecrets(ctx context.Context, t *tx) error {
-	for _, name := range []string{state.PlanKey, state.AuditKey} {
+	for _, name := range []string{state.PlanKey, state.AuditKey, state.NotifyKey} {
 		var b [32]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			return err
@@ -283,7 +287,7 @@ func ensureSecrets(ctx context.Context, t *tx) error {
 	return nil
 }
 
-// Secret is one of the state's secrets (PlanKey, AuditKey).
+// Secret is one of the state's secrets (PlanKey, AuditKey, NotifyKey).
 func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
 	var v string
 	if err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", state.SecretPrefix+name).Scan(&v); err != nil {

@@ -68,7 +68,7 @@ func TestUpgradeFromVersion3(t *testing.T) {
 	raw.Close()
 	s := open(t, path)
 	var v int
-	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 12 {
+	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 13 {
 		t.Fatalf("user_version %d after the upgrade, %v", v, err)
 	}
 	if got, err := s.Meta(ctx, "config"); got != "kept" || err != nil {

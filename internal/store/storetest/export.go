@@ -43,6 +43,8 @@ func testImportRefuses(t *testing.T, open func(t *testing.T) Store) {
 		{"a run that ends first", "runs[0]", func(e *state.Export) { e.Runs[0].Finished = e.Runs[0].Started.Add(-time.Hour) }},
 		{"an unknown run outcome", "runs[0]", func(e *state.Export) { e.Runs[0].Outcome = "ok<script>" }},
 		{"a run outcome no cycle ends in", "runs[0]", func(e *state.Export) { e.Runs[0].Outcome = "approved" }},
+		{"quiet cycles that failed", "runs[0]", func(e *state.Export) { e.Runs[0].Quiet, e.Runs[0].Outcome = 3, state.OutcomeFailed }},
+		{"a negative count of quiet cycles", "runs[0]", func(e *state.Export) { e.Runs[0].Quiet = -1 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

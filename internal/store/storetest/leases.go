@@ -147,3 +147,46 @@ func testInstances(t *testing.T, s Store) {
 		t.Fatalf("instances seen within 10ms: %+v, %v", ins, err)
 	}
 }
+
+// testNudge: a standby, whose writes the fence refuses, still marks a
+// change notification for the active instance; each mark differs from
+// the last, and none is exported.
+func testNudge(t *testing.T, s Store) {
+	ctx := context.Background()
+	if v, err := s.Nudged(ctx); v != "" || err != nil {
+		t.Fatalf("a new state is nudged: %q, %v", v, err)
+	}
+	if _, err := s.AcquireLease(ctx, state.WriterLease, "active/1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	s.Fence("standby/1", 0) // this instance holds no lease
+	if err := s.SetMeta(ctx, "k", "v"); !errors.Is(err, state.ErrFenced) {
+		t.Fatalf("a standby's write: %v, want ErrFenced", err)
+	}
+	seen := map[string]bool{"": true}
+	for range 3 {
+		if err := s.Nudge(ctx); err != nil {
+			t.Fatalf("a standby's nudge: %v", err)
+		}
+		v, err := s.Nudged(ctx)
+		if err != nil || seen[v] {
+			t.Fatalf("nudged %q, %v: want a mark not seen before", v, err)
+		}
+		seen[v] = true
+	}
+	// The notifications' status, written by the instance that keeps them.
+	if doc, err := s.NotifyStatus(ctx); doc != nil || err != nil {
+		t.Fatalf("a new state's notify status: %q, %v", doc, err)
+	}
+	for _, doc := range []string{`{"held":1}`, `{"held":2}`} {
+		if err := s.SetNotifyStatus(ctx, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.NotifyStatus(ctx); string(got) != doc || err != nil {
+			t.Fatalf("notify status %q, %v; want %s", got, err, doc)
+		}
+	}
+	if e, err := s.Export(ctx); err != nil || len(e.Meta) != 0 {
+		t.Errorf("the export carries %v (%v); a nudge is not the state's", e.Meta, err)
+	}
+}

@@ -49,6 +49,12 @@ type Store interface {
 	Takeovers(ctx context.Context, n int) ([]state.Takeover, error)
 	Heartbeat(ctx context.Context, in state.Instance) error
 	Instances(ctx context.Context, since time.Duration) ([]state.Instance, error)
+	// Nudge and Nudged pass a change notification a standby received to
+	// the active instance.
+	Nudge(ctx context.Context) error
+	Nudged(ctx context.Context) (string, error)
+	SetNotifyStatus(ctx context.Context, doc []byte) error
+	NotifyStatus(ctx context.Context) ([]byte, error)
 }
 
 // Run runs the suite; open returns a new, empty store for each test.
@@ -77,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"LeaseHandsOverWithNewToken", testLease},
 		{"FenceRefusesWritesOfALostLease", testFence},
 		{"Instances", testInstances},
+		{"StandbyNudgesTheActive", testNudge},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t)) })
 	}
@@ -293,6 +300,84 @@ func testRuns(t *testing.T, s Store) {
 	}
 	if runs, _ := s.Runs(ctx, 1); len(runs) != 1 || runs[0].ID != second {
 		t.Errorf("Runs(1) = %+v", runs)
+	}
+	testQuietRuns(t, s, second)
+}
+
+// testQuietRuns: a stretch of quiet cycles of one actor is one row, whose
+// count grows and whose finished time moves on; a cycle that did
+// something, or another actor's, starts a new one.
+func testQuietRuns(t *testing.T, s Store, last int64) {
+	ctx := context.Background()
+	service := map[string]string{"actor": "service"}
+	quiet := func(summary any) (id, kept int64) {
+		t.Helper()
+		id, _, err := s.StartRun(ctx, "delta")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept, err = s.FinishQuietRun(ctx, id, "delta", summary); err != nil {
+			t.Fatal(err)
+		}
+		return id, kept
+	}
+	top := func() state.Run {
+		t.Helper()
+		runs, err := s.Runs(ctx, 1)
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs = %+v, %v", runs, err)
+		}
+		return runs[0]
+	}
+	q1, kept := quiet(service)
+	if kept != q1 || q1 <= last {
+		t.Fatalf("the first quiet cycle after a run that wrote is kept in %d, want its own row %d", kept, q1)
+	}
+	first := top()
+	if first.Quiet != 1 || first.Outcome != state.OutcomeOK || first.Finished.IsZero() {
+		t.Fatalf("a quiet cycle's row = %+v, want quiet 1, ok, finished", first)
+	}
+	time.Sleep(2 * time.Millisecond)
+	for i := range 3 {
+		q, kept := quiet(service)
+		if kept != q1 || q == q1 {
+			t.Fatalf("quiet cycle %d (run %d) kept in %d, want the stretch's row %d", i+2, q, kept, q1)
+		}
+	}
+	r := top()
+	if r.ID != q1 || r.Quiet != 4 || !r.Started.Equal(first.Started) || !r.Finished.After(first.Finished) {
+		t.Errorf("after four quiet cycles the newest row = %+v, want run %d standing for 4 from %v, finished after %v", r, q1, first.Started, first.Finished)
+	}
+	if runs, _ := s.Runs(ctx, 10); len(runs) != 3 {
+		t.Errorf("the history holds %d rows, want 3 (the died run, the one that wrote, the quiet stretch): %+v", len(runs), runs)
+	}
+	// Another actor's quiet cycle is its own row.
+	q5, kept := quiet(map[string]string{"actor": "console:otto@contoso.test"})
+	if kept != q5 || top().Quiet != 1 {
+		t.Errorf("another actor's quiet cycle kept in %d, want its own row %d", kept, q5)
+	}
+	// A cycle that did something ends the stretch: the next quiet one
+	// starts another.
+	w, _, err := s.StartRun(ctx, "delta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun(ctx, w, "delta", state.OutcomeOK, map[string]int{"updated": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if q, kept := quiet(service); kept != q {
+		t.Errorf("the quiet cycle after one that wrote was kept in %d, want its own row %d", kept, q)
+	}
+	// A failed run is no quiet one to fold into.
+	f, _, err := s.StartRun(ctx, "delta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun(ctx, f, "delta", state.OutcomeFailed, service); err != nil {
+		t.Fatal(err)
+	}
+	if q, kept := quiet(service); kept != q {
+		t.Errorf("the quiet cycle after a failed one was kept in %d, want its own row %d", kept, q)
 	}
 }
 
