@@ -21,6 +21,8 @@ type Account struct {
 	// Privileged names the privileged groups the account is in, directly
 	// or through nesting (Domain Admins, Administrators, …).
 	Privileged []string
+	// Token are the SIDs of every group the account is in (tokenGroups).
+	Token []string
 }
 
 // privilegedRIDs are the domain groups that hold the whole domain, by
@@ -67,6 +69,7 @@ func (c *Client) BindAccount(ctx context.Context) (Account, error) {
 	if len(tg) == 1 {
 		for _, raw := range tg[0].GetRawAttributeValues("tokenGroups") {
 			g := SIDString(raw)
+			a.Token = append(a.Token, g)
 			if name, ok := privilegedBuiltin[g]; ok {
 				a.Privileged = append(a.Privileged, name)
 			}

@@ -29,6 +29,9 @@ type Schema struct {
 	ExchangeVersion int
 	// AnchorAttribute is true when msDS-ExternalDirectoryObjectId exists.
 	AnchorAttribute bool
+	// ObjectSOA is true when msDS-ObjectSoa exists (Windows Server 2016
+	// schema): the mark of Microsoft's AD object enforcement.
+	ObjectSOA bool
 	// NamingContext and SchemaContext are from the rootDSE.
 	NamingContext, SchemaContext string
 }
@@ -46,7 +49,7 @@ func (c *Client) probeSchema(ctx context.Context) (Schema, error) {
 	if s.SchemaContext == "" {
 		return s, &Error{Op: "read rootDSE", DN: "", Message: "no schemaNamingContext: is this Active Directory?"}
 	}
-	names := append(append([]string{}, ExchangeAttributes...), AnchorAttribute)
+	names := append(append([]string{}, ExchangeAttributes...), AnchorAttribute, SOAAttribute)
 	var parts []string
 	for _, n := range names {
 		parts = append(parts, "(lDAPDisplayName="+ldap.EscapeFilter(n)+")")
@@ -70,5 +73,6 @@ func (c *Client) probeSchema(ctx context.Context) (Schema, error) {
 	}
 	s.Exchange = len(s.Missing) == 0
 	s.AnchorAttribute = found[strings.ToLower(AnchorAttribute)]
+	s.ObjectSOA = found[strings.ToLower(SOAAttribute)]
 	return s, nil
 }

@@ -181,6 +181,7 @@ func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Option
 	checkPlaces(ctx, r, cfg, c, d.Account())
 	checkExchange(r, cfg, s, o)
 	checkProtected(ctx, r, c)
+	checkEnforcement(ctx, r, cfg, c)
 	if s.AnchorAttribute {
 		r.add("schema: msDS-ExternalDirectoryObjectId", Pass, "present (Windows Server 2016 schema or later): it holds the anchor with adminDescription", "")
 	} else {
@@ -212,6 +213,68 @@ func checkProtected(ctx context.Context, r *Report, c *directory.Client) {
 	}
 	r.add(name, Warn, fmt.Sprintf("%d written-back group(s) are protected, and no member is added to them: %s", len(ours), strings.Join(ours, "; ")),
 		"take them out of the privileged groups (whoever controls a cloud group's members must not control a privileged AD group), or stop writing those cloud groups back")
+}
+
+// checkEnforcement finds Microsoft's AD object enforcement policy (Cloud
+// Sync, 2026): whether the domain has one, its mode, whether it lets the
+// bind account change the objects it marks, and which groups where the
+// tool writes carry the mark (msDS-ObjectSoa = Cloud). An enforced policy
+// that does not list the account refuses every modify, rename and move of
+// a marked group with an access error that names neither.
+func checkEnforcement(ctx context.Context, r *Report, cfg *config.Config, c *directory.Client) {
+	const name = "ldap: AD object enforcement (msDS-ObjectSoa)"
+	p, err := c.SOAPolicy(ctx)
+	switch {
+	case err != nil:
+		r.add(name, Warn, "cannot read "+directory.SOAPolicyDN(cfg.Directory.BaseDN)+": "+err.Error(), "")
+		return
+	case p == nil:
+		r.add(name, Pass, "no enforcement policy in this domain ("+directory.SOAPolicyDN(cfg.Directory.BaseDN)+" does not exist): only the delegated rights govern the writes", "")
+		return
+	}
+	a, err := c.BindAccount(ctx)
+	if err != nil {
+		r.add(name, Warn, "an enforcement policy exists, and the bind account's groups cannot be read: "+err.Error(), "")
+		return
+	}
+	var marked []string
+	for _, pl := range cfg.Places() {
+		m, err := c.MarkedGroups(ctx, pl.DN)
+		if err != nil {
+			r.add(name, Warn, "cannot search "+pl.DN+" for groups marked msDS-ObjectSoa=Cloud: "+err.Error(), "")
+			return
+		}
+		marked = append(marked, m...)
+	}
+	mode := p.Mode
+	if mode == "" {
+		mode = "no mode named"
+	}
+	detail := fmt.Sprintf("%s, %s; it allows %d SID(s)", p.DN, mode, len(p.Allowed))
+	if len(p.Other) > 0 {
+		detail += fmt.Sprintf("; values not understood: %s (Microsoft: one invalid SID and the whole policy fails to load, leaving no one allowed)", strings.Join(p.Other, ", "))
+	}
+	fix := fmt.Sprintf("add the bind account's SID %s (%s) to msDS-Settings of %s (ADSI Edit, as Microsoft's break-glass accounts are added), "+
+		"or keep Cloud Sync from marking the groups this tool writes", a.SID, a.Name, p.DN)
+	examples := func() string {
+		if len(marked) > 3 {
+			return strings.Join(marked[:3], "; ") + "; …"
+		}
+		return strings.Join(marked, "; ")
+	}
+	switch {
+	case p.Allows(append([]string{a.SID}, a.Token...)...):
+		r.add(name, Pass, detail+": the bind account "+a.Name+" (or a group it is in) is allowed to change marked objects", "")
+	case len(marked) == 0:
+		r.add(name, Pass, detail+fmt.Sprintf(": the bind account %s is not allowed, and no group where it writes is marked msDS-ObjectSoa=Cloud, so none of its writes is blocked now; "+
+			"a group marked later (Cloud Sync's attribute mapping) would be", a.Name), "")
+	case p.Mode == "Audit":
+		r.add(name, Warn, detail+fmt.Sprintf(": %d group(s) where the tool writes are marked msDS-ObjectSoa=Cloud (%s), and the bind account %s is not allowed: "+
+			"each of its changes to them is logged as unauthorized in the Directory Service log, and will be refused once the policy is Enforced", len(marked), examples(), a.Name), fix)
+	default:
+		r.add(name, Fail, detail+fmt.Sprintf(": %d group(s) where the tool writes are marked msDS-ObjectSoa=Cloud (%s), and the bind account %s is not allowed: "+
+			"every modify, rename or move of them is refused with an access error", len(marked), examples(), a.Name), fix)
+	}
 }
 
 func hostPort(u *url.URL) string {

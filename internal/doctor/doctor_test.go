@@ -93,7 +93,7 @@ func TestHealthy(t *testing.T) {
 		t.Errorf("protected groups: %q", c.Detail)
 	}
 	find(t, r, "paths: writable")
-	if !r.OK() || len(r.Checks) != 18 {
+	if !r.OK() || len(r.Checks) != 19 {
 		t.Fatalf("%d checks, ok %v", len(r.Checks), r.OK())
 	}
 	after, err := dc.Dump()
@@ -402,5 +402,72 @@ func TestHungFirstDC(t *testing.T) {
 	}
 	if took := time.Since(start); took > 30*time.Second {
 		t.Fatalf("doctor took %s", took)
+	}
+}
+
+// Microsoft's AD object enforcement, as a DC with the policy object and
+// a marked group shows it (Samba does not enforce it: detection and the
+// report are what is tested). No policy: pass. An Enforced one that does
+// not list the bind account, with a marked group where it writes: fail,
+// naming the account's SID and the fix. Audit: warn. The account's SID
+// listed: pass.
+func TestEnforcementPolicy(t *testing.T) {
+	cfg, dc := setup(t, testdc.Options{Exchange: true, Anchor: true}, []string{"Group.Read.All", "User.Read.All"})
+	ctx := context.Background()
+	const name = "ldap: AD object enforcement"
+	if c := find(t, doctor.Run(ctx, cfg, nil, doctor.Options{}), name); c.Status != doctor.Pass || !strings.Contains(c.Detail, "no enforcement policy") {
+		t.Fatalf("without a policy: %+v", c)
+	}
+	admin, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	add := func(dn string, attrs map[string][]string) {
+		t.Helper()
+		req := ldap.NewAddRequest(dn, nil)
+		for k, v := range attrs {
+			req.Attribute(k, v)
+		}
+		if err := admin.Add(req); err != nil {
+			t.Fatalf("add %s: %v", dn, err)
+		}
+	}
+	policies := "CN=SOA-Policies,CN=System," + testdc.BaseDN
+	policy := directory.SOAPolicyDN(testdc.BaseDN)
+	add(policies, map[string][]string{"objectClass": {"container"}})
+	add(policy, map[string][]string{"objectClass": {"serviceConnectionPoint"}, "msDS-Settings": {"Enforced", "S-1-5-21-1004336348-1177238915-682003330-1234"}})
+	t.Cleanup(func() {
+		_ = admin.Del(ldap.NewDelRequest(policy, nil))
+		_ = admin.Del(ldap.NewDelRequest(policies, nil))
+	})
+	marked := "CN=Marked by Cloud Sync," + cfg.Writeback.TargetOU
+	add(marked, map[string][]string{"objectClass": {"group"}, "sAMAccountName": {"marked-by-cloud-sync"}, "msDS-ObjectSoa": {"Cloud"}})
+	// Not marked: no write of the tool is blocked.
+	add("CN=Not marked,"+cfg.Writeback.TargetOU, map[string][]string{"objectClass": {"group"}, "sAMAccountName": {"not-marked"}})
+	sid := dc.Search(t, testdc.DelegatedDN, ldap.ScopeBaseObject, "(objectClass=*)", "objectSid")[0].GetRawAttributeValue("objectSid")
+	delegated := directory.SIDString(sid)
+	r := doctor.Run(ctx, cfg, nil, doctor.Options{})
+	c := find(t, r, name)
+	if c.Status != doctor.Fail || !strings.Contains(c.Detail, "Enforced") || !strings.Contains(c.Detail, "1 group(s)") || !strings.Contains(c.Detail, "CN=Marked by Cloud Sync") ||
+		!strings.Contains(c.Fix, delegated) || !strings.Contains(c.Fix, policy) || r.OK() {
+		t.Fatalf("an enforced policy without the account: %+v", c)
+	}
+	replace := func(vals ...string) {
+		t.Helper()
+		m := ldap.NewModifyRequest(policy, nil)
+		m.Replace("msDS-Settings", vals)
+		if err := admin.Modify(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace("Audit", "S-1-5-21-1004336348-1177238915-682003330-1234")
+	if c := find(t, doctor.Run(ctx, cfg, nil, doctor.Options{}), name); c.Status != doctor.Warn || !strings.Contains(c.Detail, "logged as unauthorized") {
+		t.Fatalf("an audit policy without the account: %+v", c)
+	}
+	replace("Enforced", delegated, "not-a-sid")
+	c = find(t, doctor.Run(ctx, cfg, nil, doctor.Options{}), name)
+	if c.Status != doctor.Pass || !strings.Contains(c.Detail, "is allowed") || !strings.Contains(c.Detail, "not-a-sid") {
+		t.Fatalf("a policy that lists the account: %+v", c)
 	}
 }

@@ -141,3 +141,72 @@ func (e *Engine) checkProtected(ctx context.Context, ops []reconcile.Op) ([]reco
 	}
 	return kept, problems, nil
 }
+
+// enforcementReader says what Microsoft's AD object enforcement means for
+// the bind account's writes (directory.Client; an in-memory directory has
+// no such policy).
+type enforcementReader interface {
+	Enforcement(ctx context.Context, bases []string) (*gate.Enforcement, error)
+}
+
+// enforcement reads it once a cycle, where the tool writes (nil: no
+// policy, or a directory that has none).
+func (e *Engine) enforcement(ctx context.Context, p *planning) (*gate.Enforcement, error) {
+	if p.enforcementRead {
+		return p.enforcement, nil
+	}
+	p.enforcementRead = true
+	r, ok := e.reader.(enforcementReader)
+	if !ok {
+		return nil, nil
+	}
+	bases := slices.Clone(e.ous)
+	if e.cfg.QuarantineOU != "" {
+		bases = append(bases, e.cfg.QuarantineOU)
+	}
+	enf, err := r.Enforcement(ctx, bases)
+	if err != nil {
+		return nil, fmt.Errorf("engine: read the domain's AD object enforcement policy: %w", err)
+	}
+	p.enforcement = enf
+	return enf, nil
+}
+
+// checkEnforced takes out of ops the writes a DC with Microsoft's AD object
+// enforcement on refuses: a modify, rename or move of a group marked
+// msDS-ObjectSoa = Cloud, by an account the policy does not list (adds,
+// and in the preview deletes, stay allowed). The plan, status and show
+// say why and what to do, before the DC answers with an access error that
+// names neither. In Audit mode the writes go on, and the log says each is
+// recorded as unauthorized.
+func (e *Engine) checkEnforced(ctx context.Context, p *planning, ops []reconcile.Op) ([]reconcile.Op, []reconcile.Problem, error) {
+	enf, err := e.enforcement(ctx, p)
+	if err != nil || enf == nil || enf.Allowed || len(enf.Marked) == 0 {
+		return ops, nil, err
+	}
+	blocked := map[string]reconcile.Op{}
+	kept := ops[:0]
+	for _, op := range ops {
+		dn := strings.ToLower(op.DN)
+		switch {
+		case op.Action == reconcile.Create || op.Action == reconcile.Delete:
+		case enf.Blocks(dn):
+			blocked[op.CloudID] = op
+			continue
+		case enf.Audits(dn):
+			e.logger.Warn("AD object enforcement (Audit) will log this write as unauthorized: the group is marked msDS-ObjectSoa=Cloud and the policy does not list the bind account",
+				"cloud_id", op.CloudID, "dn", op.DN, "action", op.Action, "policy", enf.Policy, "account", enf.Account, "sid", enf.SID)
+		}
+		kept = append(kept, op)
+	}
+	var problems []reconcile.Problem
+	for _, id := range slices.Sorted(maps.Keys(blocked)) {
+		op := blocked[id]
+		msg := fmt.Sprintf("AD object enforcement refuses this write: the group is marked msDS-ObjectSoa=Cloud, and the domain's policy %s (Enforced) does not "+
+			"allow %s (%s) to change it. Add that SID to the policy's msDS-Settings, or keep Cloud Sync from marking the groups this tool writes",
+			enf.Policy, enf.Account, enf.SID)
+		problems = append(problems, reconcile.Problem{CloudID: id, DN: op.DN, Err: gate.ErrEnforced, Message: msg})
+		e.logger.Warn("AD object enforcement refuses the writes to a group: not planned", "cloud_id", id, "dn", op.DN, "policy", enf.Policy, "account", enf.Account)
+	}
+	return kept, problems, nil
+}

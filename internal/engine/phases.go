@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 	"github.com/groupwriteback/groupwriteback/internal/state"
@@ -71,6 +72,10 @@ type planning struct {
 	// quiet: Graph said nothing changed, and nothing is left from the
 	// last cycle.
 	quiet bool
+	// enforcement is what AD object enforcement means for the writes,
+	// read once (enforcementRead) by the first slice.
+	enforcement     *gate.Enforcement
+	enforcementRead bool
 	// staged: every member list was staged in the state before the
 	// groups were decided (stageAll), and each slice's are read back
 	// (loadSlice).

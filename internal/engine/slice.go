@@ -259,6 +259,11 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 	}
 	p.checked = append(p.checked, problems...)
 	mk.Refuse(problems)
+	if ops, problems, err = e.checkEnforced(ctx, p, ops); err != nil {
+		return false, err
+	}
+	p.checked = append(p.checked, problems...)
+	mk.Refuse(problems)
 	if err := e.noteAdoptions(ctx, p, ops); err != nil {
 		return false, err
 	}

@@ -48,8 +48,9 @@ const (
 type Options struct {
 	// Exchange adds the Exchange attributes a mail-enabled group needs.
 	Exchange bool
-	// Anchor adds msDS-ExternalDirectoryObjectId (Windows Server 2016
-	// schema), which Samba 4.17 lacks.
+	// Anchor adds the Windows Server 2016 schema attributes Samba 4.17
+	// lacks: msDS-ExternalDirectoryObjectId (the anchor) and
+	// msDS-ObjectSoa (AD object enforcement's mark).
 	Anchor bool
 	// Kerberos runs the DC's KDC (on Addr:88) and gives the DC the service
 	// principal ldap/<Addr>. The DC then behaves as AD with "LDAP server
@@ -79,7 +80,7 @@ func (o Options) flavour() string {
 		f = "exchange-d1"
 	}
 	if o.Anchor {
-		f += "+anchor"
+		f += "+ws2016" // the anchor, and msDS-ObjectSoa
 	}
 	return f
 }
