@@ -437,11 +437,16 @@ func (c *Client) Counters() Counters {
 // search runs a paged subtree (or base) search; AD returns at most 1,000
 // entries a page, so paging is always on.
 func (c *Client) search(ctx context.Context, base string, scope int, filter string, attrs []string) ([]*ldap.Entry, error) {
+	return c.searchWith(ctx, base, scope, filter, attrs, nil)
+}
+
+// searchWith is search with request controls (Show Deleted).
+func (c *Client) searchWith(ctx context.Context, base string, scope int, filter string, attrs []string, controls []ldap.Control) ([]*ldap.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	c.searches.Add(1)
-	req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
+	req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, controls)
 	var res *ldap.SearchResult
 	err := c.do(ctx, "search", func(conn *ldap.Conn) (err error) { res, err = conn.SearchWithPaging(req, 500); return err })
 	if err != nil {

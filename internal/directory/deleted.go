@@ -41,18 +41,12 @@ func (c *Client) DeletedByAnchor(ctx context.Context, anchors []string) (map[str
 		for _, a := range anchors[start:min(start+lookupBatch, len(anchors))] {
 			or.WriteString("(" + AnchorAttribute + "=" + ldap.EscapeFilter(a) + ")")
 		}
-		req := ldap.NewSearchRequest(base, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
-			"(&(isDeleted=TRUE)(objectClass=group)(|"+or.String()+"))", attrs, []ldap.Control{ldap.NewControlString(showDeletedOID, true, "")})
-		var res *ldap.SearchResult
-		c.searches.Add(1)
-		err := c.do(ctx, "search", func(conn *ldap.Conn) (err error) { res, err = conn.SearchWithPaging(req, 500); return err })
+		entries, err := c.searchWith(ctx, base, ldap.ScopeSingleLevel, "(&(isDeleted=TRUE)(objectClass=group)(|"+or.String()+"))", attrs,
+			[]ldap.Control{ldap.NewControlString(showDeletedOID, true, "")})
 		if err != nil {
-			if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-				return out, nil
-			}
-			return nil, wrap("search", base, err)
+			return nil, err
 		}
-		for _, e := range res.Entries {
+		for _, e := range entries {
 			d := Deleted{DN: e.DN, Anchor: e.GetAttributeValue(AnchorAttribute), GUID: GUIDString(e.GetRawAttributeValue("objectGUID")),
 				SID: SIDString(e.GetRawAttributeValue("objectSid")), SAM: e.GetAttributeValue("sAMAccountName"), LastKnownParent: e.GetAttributeValue("lastKnownParent")}
 			out[d.Anchor] = d

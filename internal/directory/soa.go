@@ -54,19 +54,13 @@ func (p *SOAPolicy) Allows(token ...string) bool {
 // SOAPolicyDN is where the enforcement policy lives in a domain.
 func SOAPolicyDN(domain string) string { return "CN=Cloud,CN=SOA-Policies,CN=System," + domain }
 
-// SOAPolicy reads the domain's enforcement policy; nil when there is none
+// readSOAPolicy reads the domain's enforcement policy; nil when there is none
 // (the SOA-Policies container or its Cloud object is absent).
-func (c *Client) SOAPolicy(ctx context.Context) (*SOAPolicy, error) {
+func (c *Client) readSOAPolicy(ctx context.Context) (*SOAPolicy, error) {
 	dn := SOAPolicyDN(c.cfg.BaseDN)
 	entries, err := c.search(ctx, dn, ldap.ScopeBaseObject, "(objectClass=*)", []string{"msDS-Settings"})
-	if err != nil {
-		if IsCode(err, ldap.LDAPResultNoSuchObject) {
-			return nil, nil
-		}
+	if err != nil || len(entries) == 0 { // nothing there: no policy
 		return nil, err
-	}
-	if len(entries) == 0 {
-		return nil, nil
 	}
 	p := &SOAPolicy{DN: entries[0].DN}
 	for _, v := range entries[0].GetAttributeValues("msDS-Settings") {
@@ -88,9 +82,9 @@ func (c *Client) SOAPolicy(ctx context.Context) (*SOAPolicy, error) {
 	return p, nil
 }
 
-// MarkedGroups are the groups under base marked msDS-ObjectSoa = Cloud
+// markedGroups are the groups under base marked msDS-ObjectSoa = Cloud
 // (nil when the schema has no such attribute).
-func (c *Client) MarkedGroups(ctx context.Context, base string) ([]string, error) {
+func (c *Client) markedGroups(ctx context.Context, base string) ([]string, error) {
 	if !c.schema.ObjectSOA {
 		return nil, nil
 	}
@@ -108,7 +102,7 @@ func (c *Client) MarkedGroups(ctx context.Context, base string) ([]string, error
 // Enforcement reads what the domain's AD object enforcement means for the
 // bind account's writes under bases (nil when the domain has no policy).
 func (c *Client) Enforcement(ctx context.Context, bases []string) (*gate.Enforcement, error) {
-	p, err := c.SOAPolicy(ctx)
+	p, err := c.readSOAPolicy(ctx)
 	if err != nil || p == nil {
 		return nil, err
 	}
@@ -116,14 +110,15 @@ func (c *Client) Enforcement(ctx context.Context, bases []string) (*gate.Enforce
 	if err != nil {
 		return nil, err
 	}
-	e := &gate.Enforcement{Policy: p.DN, Mode: p.Mode, Account: a.Name, SID: a.SID, Allowed: p.Allows(append([]string{a.SID}, a.Token...)...), Marked: map[string]bool{}}
+	e := &gate.Enforcement{Policy: p.DN, Mode: p.Mode, Account: a.Name, SID: a.SID, Allowed: p.Allows(append([]string{a.SID}, a.Token...)...),
+		Listed: len(p.Allowed), Unread: p.Other, Marked: map[string]string{}}
 	for _, b := range bases {
-		dns, err := c.MarkedGroups(ctx, b)
+		dns, err := c.markedGroups(ctx, b)
 		if err != nil {
 			return nil, err
 		}
 		for _, dn := range dns {
-			e.Marked[strings.ToLower(dn)] = true
+			e.Marked[strings.ToLower(dn)] = dn
 		}
 	}
 	return e, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -223,57 +224,46 @@ func checkProtected(ctx context.Context, r *Report, c *directory.Client) {
 // a marked group with an access error that names neither.
 func checkEnforcement(ctx context.Context, r *Report, cfg *config.Config, c *directory.Client) {
 	const name = "ldap: AD object enforcement (msDS-ObjectSoa)"
-	p, err := c.SOAPolicy(ctx)
+	var bases []string
+	for _, pl := range cfg.Places() {
+		bases = append(bases, pl.DN)
+	}
+	enf, err := c.Enforcement(ctx, bases)
 	switch {
 	case err != nil:
-		r.add(name, Warn, "cannot read "+directory.SOAPolicyDN(cfg.Directory.BaseDN)+": "+err.Error(), "")
+		r.add(name, Warn, "cannot read the enforcement policy, the bind account's groups or the groups marked msDS-ObjectSoa=Cloud: "+err.Error(), "")
 		return
-	case p == nil:
+	case enf == nil:
 		r.add(name, Pass, "no enforcement policy in this domain ("+directory.SOAPolicyDN(cfg.Directory.BaseDN)+" does not exist): only the delegated rights govern the writes", "")
 		return
 	}
-	a, err := c.BindAccount(ctx)
-	if err != nil {
-		r.add(name, Warn, "an enforcement policy exists, and the bind account's groups cannot be read: "+err.Error(), "")
-		return
-	}
-	var marked []string
-	for _, pl := range cfg.Places() {
-		m, err := c.MarkedGroups(ctx, pl.DN)
-		if err != nil {
-			r.add(name, Warn, "cannot search "+pl.DN+" for groups marked msDS-ObjectSoa=Cloud: "+err.Error(), "")
-			return
-		}
-		marked = append(marked, m...)
-	}
-	mode := p.Mode
+	mode := enf.Mode
 	if mode == "" {
 		mode = "no mode named"
 	}
-	detail := fmt.Sprintf("%s, %s; it allows %d SID(s)", p.DN, mode, len(p.Allowed))
-	if len(p.Other) > 0 {
-		detail += fmt.Sprintf("; values not understood: %s (Microsoft: one invalid SID and the whole policy fails to load, leaving no one allowed)", strings.Join(p.Other, ", "))
+	detail := fmt.Sprintf("%s, %s; it allows %d SID(s)", enf.Policy, mode, enf.Listed)
+	if len(enf.Unread) > 0 {
+		detail += fmt.Sprintf("; values not understood: %s (Microsoft: one invalid SID and the whole policy fails to load, leaving no one allowed)", strings.Join(enf.Unread, ", "))
 	}
 	fix := fmt.Sprintf("add the bind account's SID %s (%s) to msDS-Settings of %s (ADSI Edit, as Microsoft's break-glass accounts are added), "+
-		"or keep Cloud Sync from marking the groups this tool writes", a.SID, a.Name, p.DN)
-	examples := func() string {
-		if len(marked) > 3 {
-			return strings.Join(marked[:3], "; ") + "; …"
-		}
-		return strings.Join(marked, "; ")
+		"or keep Cloud Sync from marking the groups this tool writes", enf.SID, enf.Account, enf.Policy)
+	marked := slices.Sorted(maps.Values(enf.Marked))
+	examples := strings.Join(marked[:min(3, len(marked))], "; ")
+	if len(marked) > 3 {
+		examples += "; …"
 	}
 	switch {
-	case p.Allows(append([]string{a.SID}, a.Token...)...):
-		r.add(name, Pass, detail+": the bind account "+a.Name+" (or a group it is in) is allowed to change marked objects", "")
+	case enf.Allowed:
+		r.add(name, Pass, detail+": the bind account "+enf.Account+" (or a group it is in) is allowed to change marked objects", "")
 	case len(marked) == 0:
 		r.add(name, Pass, detail+fmt.Sprintf(": the bind account %s is not allowed, and no group where it writes is marked msDS-ObjectSoa=Cloud, so none of its writes is blocked now; "+
-			"a group marked later (Cloud Sync's attribute mapping) would be", a.Name), "")
-	case p.Mode == "Audit":
+			"a group marked later (Cloud Sync's attribute mapping) would be", enf.Account), "")
+	case enf.Mode == "Audit":
 		r.add(name, Warn, detail+fmt.Sprintf(": %d group(s) where the tool writes are marked msDS-ObjectSoa=Cloud (%s), and the bind account %s is not allowed: "+
-			"each of its changes to them is logged as unauthorized in the Directory Service log, and will be refused once the policy is Enforced", len(marked), examples(), a.Name), fix)
+			"each of its changes to them is logged as unauthorized in the Directory Service log, and will be refused once the policy is Enforced", len(marked), examples, enf.Account), fix)
 	default:
 		r.add(name, Fail, detail+fmt.Sprintf(": %d group(s) where the tool writes are marked msDS-ObjectSoa=Cloud (%s), and the bind account %s is not allowed: "+
-			"every modify, rename or move of them is refused with an access error", len(marked), examples(), a.Name), fix)
+			"every modify, rename or move of them is refused with an access error", len(marked), examples, enf.Account), fix)
 	}
 }
 

@@ -120,19 +120,13 @@ func (e *Engine) checkProtected(ctx context.Context, ops []reconcile.Op) ([]reco
 		}
 		why[dn] = w
 	}
-	blocked := map[string]reconcile.Op{}
-	kept := ops[:0]
-	for _, op := range ops {
-		w := why[strings.ToLower(op.DN)]
-		if _, holders, _ := gate.Needs(op); holders && w != "" {
-			blocked[op.CloudID] = op
-			continue
-		}
-		kept = append(kept, op)
-	}
+	kept, taken := takeOut(ops, func(op reconcile.Op) bool {
+		_, holders, _ := gate.Needs(op)
+		return holders && why[strings.ToLower(op.DN)] != ""
+	})
 	var problems []reconcile.Problem
-	for _, id := range slices.Sorted(maps.Keys(blocked)) {
-		op := blocked[id]
+	for _, op := range taken {
+		id := op.CloudID
 		msg := fmt.Sprintf("protected group: %s. No member is ever added to it (nor is it made a security group): whoever controls the cloud group "+
 			"would control a privileged AD group. Take it out of the privileged group (or clear a stale adminCount), or stop writing this cloud group back",
 			why[strings.ToLower(op.DN)])
@@ -184,24 +178,21 @@ func (e *Engine) checkEnforced(ctx context.Context, p *planning, ops []reconcile
 	if err != nil || enf == nil || enf.Allowed || len(enf.Marked) == 0 {
 		return ops, nil, err
 	}
-	blocked := map[string]reconcile.Op{}
-	kept := ops[:0]
-	for _, op := range ops {
+	kept, taken := takeOut(ops, func(op reconcile.Op) bool {
 		dn := strings.ToLower(op.DN)
 		switch {
 		case op.Action == reconcile.Create || op.Action == reconcile.Delete:
 		case enf.Blocks(dn):
-			blocked[op.CloudID] = op
-			continue
+			return true
 		case enf.Audits(dn):
 			e.logger.Warn("AD object enforcement (Audit) will log this write as unauthorized: the group is marked msDS-ObjectSoa=Cloud and the policy does not list the bind account",
 				"cloud_id", op.CloudID, "dn", op.DN, "action", op.Action, "policy", enf.Policy, "account", enf.Account, "sid", enf.SID)
 		}
-		kept = append(kept, op)
-	}
+		return false
+	})
 	var problems []reconcile.Problem
-	for _, id := range slices.Sorted(maps.Keys(blocked)) {
-		op := blocked[id]
+	for _, op := range taken {
+		id := op.CloudID
 		msg := fmt.Sprintf("AD object enforcement refuses this write: the group is marked msDS-ObjectSoa=Cloud, and the domain's policy %s (Enforced) does not "+
 			"allow %s (%s) to change it. Add that SID to the policy's msDS-Settings, or keep Cloud Sync from marking the groups this tool writes",
 			enf.Policy, enf.Account, enf.SID)
@@ -209,4 +200,23 @@ func (e *Engine) checkEnforced(ctx context.Context, p *planning, ops []reconcile
 		e.logger.Warn("AD object enforcement refuses the writes to a group: not planned", "cloud_id", id, "dn", op.DN, "policy", enf.Policy, "account", enf.Account)
 	}
 	return kept, problems, nil
+}
+
+// takeOut takes out of ops, in place, those out says to: it returns the
+// ops kept, in their order, and one taken op a group (its last), in
+// cloud id order, for the problems that say why.
+func takeOut(ops []reconcile.Op, out func(reconcile.Op) bool) (kept, taken []reconcile.Op) {
+	byGroup := map[string]reconcile.Op{}
+	kept = ops[:0]
+	for _, op := range ops {
+		if out(op) {
+			byGroup[op.CloudID] = op
+			continue
+		}
+		kept = append(kept, op)
+	}
+	for _, id := range slices.Sorted(maps.Keys(byGroup)) {
+		taken = append(taken, byGroup[id])
+	}
+	return kept, taken
 }

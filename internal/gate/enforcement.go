@@ -20,19 +20,29 @@ type Enforcement struct {
 	// policy lists it (or a group it is in).
 	Account, SID string
 	Allowed      bool
-	// Marked are the marked groups' DNs, lower-cased.
-	Marked map[string]bool
+	// Listed is how many SIDs the policy allows.
+	Listed int
+	// Unread are the policy's values that are neither a mode nor a SID
+	// (one the DC cannot read stops the whole policy from loading).
+	Unread []string
+	// Marked are the marked groups' DNs, by their lower-cased DN.
+	Marked map[string]string
 }
 
 // Blocks reports whether the DC refuses a modify, rename or move of the
 // group at dn (lower-cased): it is marked, the policy is enforced, and
 // the account is not allowed.
 func (e *Enforcement) Blocks(dn string) bool {
-	return e != nil && e.Mode == "Enforced" && !e.Allowed && e.Marked[dn]
+	return e != nil && e.Mode == "Enforced" && !e.Allowed && e.marked(dn)
+}
+
+func (e *Enforcement) marked(dn string) bool {
+	_, ok := e.Marked[dn]
+	return ok
 }
 
 // Audits reports whether such a change is let through and logged as
 // unauthorized (Audit mode).
 func (e *Enforcement) Audits(dn string) bool {
-	return e != nil && e.Mode == "Audit" && !e.Allowed && e.Marked[dn]
+	return e != nil && e.Mode == "Audit" && !e.Allowed && e.marked(dn)
 }

@@ -29,66 +29,76 @@ func (c *Client) UnifiedWritebackDefault(ctx context.Context) (value, set bool, 
 			Value string `json:"value"`
 		} `json:"values"`
 	}
-	link := c.endpoint("/v1.0/groupSettings", nil)
-	for link != "" {
-		var page struct {
-			Value    []setting `json:"value"`
-			NextLink string    `json:"@odata.nextLink"`
-		}
-		if err := c.get(ctx, link, nil, &page); err != nil {
-			return true, false, err
-		}
-		for _, s := range page.Value {
+	value = true // Microsoft's default, unless the setting says
+	err = eachPage(ctx, c, c.endpoint("/v1.0/groupSettings", nil), func(page []setting) (bool, error) {
+		for _, s := range page {
 			if s.TemplateID != unifiedTemplateID && !strings.EqualFold(s.DisplayName, "Group.Unified") {
 				continue
 			}
 			for _, v := range s.Values {
 				if strings.EqualFold(v.Name, "NewUnifiedGroupWritebackDefault") {
 					if strings.TrimSpace(v.Value) == "" {
-						return true, false, nil // present but empty: unset
+						return true, nil // present but empty: unset
 					}
 					b, err := strconv.ParseBool(strings.TrimSpace(v.Value))
 					if err != nil {
-						return true, false, fmt.Errorf("graph: Group.Unified setting NewUnifiedGroupWritebackDefault: %q is not true or false", v.Value)
+						return true, fmt.Errorf("graph: Group.Unified setting NewUnifiedGroupWritebackDefault: %q is not true or false", v.Value)
 					}
-					return b, true, nil
+					value, set = b, true
+					return true, nil
 				}
 			}
 		}
-		if link = page.NextLink; link != "" {
-			if err := c.checkLink(link); err != nil {
-				return true, false, err
-			}
-		}
+		return false, nil
+	})
+	if err != nil {
+		return true, false, err
 	}
-	return true, false, nil
+	return value, set, nil
 }
 
 // GroupMembers lists a group's direct members, following every page.
 func (c *Client) GroupMembers(ctx context.Context, groupID string) ([]cloud.ObjectRef, error) {
-	link := c.endpoint("/v1.0/groups/"+url.PathEscape(groupID)+"/members", url.Values{"$select": {"id"}, "$top": {"999"}})
+	type member struct {
+		Type string `json:"@odata.type"`
+		ID   string `json:"id"`
+	}
 	var out []cloud.ObjectRef
+	err := eachPage(ctx, c, c.endpoint("/v1.0/groups/"+url.PathEscape(groupID)+"/members", url.Values{"$select": {"id"}, "$top": {"999"}}),
+		func(page []member) (bool, error) {
+			for _, v := range page {
+				out = append(out, cloud.ObjectRef{ID: v.ID, Type: cloud.TypeFromOData(v.Type)})
+			}
+			return false, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachPage reads a collection from link, page by page, following next
+// links on Graph's own host only, and hands each page's items to each
+// until it says stop.
+func eachPage[T any](ctx context.Context, c *Client, link string, each func(page []T) (stop bool, err error)) error {
 	for link != "" {
 		var page struct {
-			Value []struct {
-				Type string `json:"@odata.type"`
-				ID   string `json:"id"`
-			} `json:"value"`
+			Value    []T    `json:"value"`
 			NextLink string `json:"@odata.nextLink"`
 		}
 		if err := c.get(ctx, link, nil, &page); err != nil {
-			return nil, err
+			return err
 		}
-		for _, v := range page.Value {
-			out = append(out, cloud.ObjectRef{ID: v.ID, Type: cloud.TypeFromOData(v.Type)})
+		if stop, err := each(page.Value); stop || err != nil {
+			return err
 		}
 		if link = page.NextLink; link != "" {
 			if err := c.checkLink(link); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // IsSoftDeleted reports whether the object is in the tenant's deleted items,

@@ -42,27 +42,18 @@ func expiry(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000
 // (GET /subscriptions: with application permissions, all the app's).
 func (c *Client) Subscriptions(ctx context.Context) ([]cloud.Subscription, error) {
 	var out []cloud.Subscription
-	link := c.endpoint("/v1.0/subscriptions", nil)
-	for link != "" {
-		var page struct {
-			Value    []subscription `json:"value"`
-			NextLink string         `json:"@odata.nextLink"`
-		}
-		if err := c.get(ctx, link, nil, &page); err != nil {
-			return nil, err
-		}
-		for _, s := range page.Value {
+	err := eachPage(ctx, c, c.endpoint("/v1.0/subscriptions", nil), func(page []subscription) (bool, error) {
+		for _, s := range page {
 			m, err := s.model()
 			if err != nil {
-				return nil, err
+				return true, err
 			}
 			out = append(out, m)
 		}
-		if link = page.NextLink; link != "" {
-			if err := c.checkLink(link); err != nil {
-				return nil, err
-			}
-		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

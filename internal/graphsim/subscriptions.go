@@ -411,19 +411,7 @@ func (s *Server) handleListSubscriptions(w http.ResponseWriter, r *http.Request,
 }
 
 func (s *Server) handleGetSubscription(w http.ResponseWriter, r *http.Request, c caller) {
-	now := s.tenant.Now()
-	s.subMu.Lock()
-	sub, aerr := s.ownSubscription(r, c, now)
-	var out map[string]any
-	if aerr == nil {
-		out = sub.render(false)
-	}
-	s.subMu.Unlock()
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	writeJSON(w, 200, out)
+	s.withOwn(w, r, c, func(sub *subscription) (map[string]any, *apiError) { return sub.render(false), nil })
 }
 
 // handleRenewSubscription moves the expiry; it reauthorizes too.
@@ -438,58 +426,52 @@ func (s *Server) handleRenewSubscription(w http.ResponseWriter, r *http.Request,
 		writeError(w, aerr)
 		return
 	}
+	s.withOwn(w, r, c, func(sub *subscription) (map[string]any, *apiError) {
+		if !c.has(readPerms(sub.kind)...) {
+			return nil, errDenied
+		}
+		sub.expires, sub.paused = exp, false
+		return sub.render(false), nil
+	})
+}
+
+func (s *Server) handleReauthorizeSubscription(w http.ResponseWriter, r *http.Request, c caller) {
+	s.withOwn(w, r, c, func(sub *subscription) (map[string]any, *apiError) {
+		if !c.has(readPerms(sub.kind)...) {
+			return nil, errDenied
+		}
+		sub.paused = false
+		return nil, nil
+	})
+}
+
+func (s *Server) handleDeleteSubscription(w http.ResponseWriter, r *http.Request, c caller) {
+	s.withOwn(w, r, c, func(sub *subscription) (map[string]any, *apiError) {
+		delete(s.subs.byID, sub.id)
+		return nil, nil
+	})
+}
+
+// withOwn does act, under subMu, on the caller's subscription of the
+// request's id, and answers what it returns (204 when nothing), or the
+// error.
+func (s *Server) withOwn(w http.ResponseWriter, r *http.Request, c caller, act func(sub *subscription) (map[string]any, *apiError)) {
 	now := s.tenant.Now()
 	s.subMu.Lock()
 	sub, aerr := s.ownSubscription(r, c, now)
 	var out map[string]any
 	if aerr == nil {
-		if !c.has(readPerms(sub.kind)...) {
-			aerr = errDenied
-		} else {
-			sub.expires, sub.paused = exp, false
-			out = sub.render(false)
-		}
+		out, aerr = act(sub)
 	}
 	s.subMu.Unlock()
-	if aerr != nil {
+	switch {
+	case aerr != nil:
 		writeError(w, aerr)
-		return
+	case out == nil:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeJSON(w, 200, out)
 	}
-	writeJSON(w, 200, out)
-}
-
-func (s *Server) handleReauthorizeSubscription(w http.ResponseWriter, r *http.Request, c caller) {
-	s.withOwn(w, r, c, func(sub *subscription) *apiError {
-		if !c.has(readPerms(sub.kind)...) {
-			return errDenied
-		}
-		sub.paused = false
-		return nil
-	})
-}
-
-func (s *Server) handleDeleteSubscription(w http.ResponseWriter, r *http.Request, c caller) {
-	s.withOwn(w, r, c, func(sub *subscription) *apiError {
-		delete(s.subs.byID, sub.id)
-		return nil
-	})
-}
-
-// withOwn does act, under subMu, on the caller's subscription of the
-// request's id, and answers 204, or the error.
-func (s *Server) withOwn(w http.ResponseWriter, r *http.Request, c caller, act func(sub *subscription) *apiError) {
-	now := s.tenant.Now()
-	s.subMu.Lock()
-	sub, aerr := s.ownSubscription(r, c, now)
-	if aerr == nil {
-		aerr = act(sub)
-	}
-	s.subMu.Unlock()
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // changeTypeOf is the change type a tenant change is notified as: for

@@ -299,48 +299,48 @@ func ProbePostgres(ctx context.Context, url string) (*PostgresProbe, error) {
 // not write (a standby), for the active one to start a cycle (Nudged).
 // Like a heartbeat it is not fenced: a standby writes it.
 func (s *Store) Nudge(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('notify.nudge', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-		strconv.FormatInt(time.Now().UnixNano(), 10)+"-"+strconv.FormatUint(rand.Uint64(), 36))
-	if err != nil {
-		return fmt.Errorf("store: nudge: %w", err)
-	}
-	return nil
+	return s.setNotify(ctx, "nudge", strconv.FormatInt(time.Now().UnixNano(), 10)+"-"+strconv.FormatUint(rand.Uint64(), 36))
 }
 
 // Nudged is the last Nudge's mark ("" when there was none): a mark that
 // changed since the last read is a notification to act on.
-func (s *Store) Nudged(ctx context.Context) (string, error) {
-	var v string
-	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'notify.nudge'").Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("store: nudged: %w", err)
-	}
-	return v, nil
-}
+func (s *Store) Nudged(ctx context.Context) (string, error) { return s.notify(ctx, "nudge") }
 
 // SetNotifyStatus records what the instance keeping the change
 // notification subscriptions holds (a JSON document), for status to show
 // from the state. Not fenced: it says, and decides nothing.
 func (s *Store) SetNotifyStatus(ctx context.Context, doc []byte) error {
-	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES('notify.status', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", string(doc))
-	if err != nil {
-		return fmt.Errorf("store: notify status: %w", err)
-	}
-	return nil
+	return s.setNotify(ctx, "status", string(doc))
 }
 
 // NotifyStatus is what SetNotifyStatus last recorded (nil: nothing).
 func (s *Store) NotifyStatus(ctx context.Context) ([]byte, error) {
+	v, err := s.notify(ctx, "status")
+	if v == "" {
+		return nil, err
+	}
+	return []byte(v), err
+}
+
+// setNotify writes the change notifications' meta key notify.<key>,
+// unfenced; notify reads it ("" when unset). The state's export leaves
+// them out: they are an instance's, not the state's.
+func (s *Store) setNotify(ctx context.Context, key, value string) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", "notify."+key, value)
+	if err != nil {
+		return fmt.Errorf("store: notify %s: %w", key, err)
+	}
+	return nil
+}
+
+func (s *Store) notify(ctx context.Context, key string) (string, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'notify.status'").Scan(&v)
+	err := s.db.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", "notify."+key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return "", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: notify status: %w", err)
+		return "", fmt.Errorf("store: notify %s: %w", key, err)
 	}
-	return []byte(v), nil
+	return v, nil
 }
