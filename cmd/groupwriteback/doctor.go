@@ -122,6 +122,22 @@ func (g *globals) printDelegation(ctx context.Context, cfg *config.Config) error
 			fmt.Fprintln(w, l)
 		}
 	}
+	if *cfg.Writeback.RestoreDeleted {
+		restore := directory.RestoreDelegation(cfg.Directory.BaseDN, account)
+		fmt.Fprintf(w, "# writeback.restore_deleted: to restore a group deleted in AD with its objectSid: list and read CN=Deleted Objects, and Reanimate Tombstones on the domain.\n")
+		fmt.Fprintln(w, "# dsacls")
+		for _, l := range restore.Dsacls {
+			fmt.Fprintln(w, l)
+		}
+		fmt.Fprintln(w, "# PowerShell")
+		for _, l := range restore.PowerShell {
+			fmt.Fprintln(w, l)
+		}
+		fmt.Fprintln(w, "# samba-tool (samba-tool dsacl cannot see CN=Deleted Objects: Samba's Python bindings set that one)")
+		for _, l := range restore.SambaTool {
+			fmt.Fprintln(w, l)
+		}
+	}
 	if cfg.Writeback.SourceOfAuthority == "in_place" {
 		fmt.Fprintf(w, "# writeback.source_of_authority: in_place: on each original AD group of a group whose source of authority moved to the cloud:\n")
 		fmt.Fprintf(w, "#   dsacls \"<group DN>\" /G \"%s:RPWP;member\" \"%s:RPWP;displayName\" \"%s:RPWP;description\"\n", account.Name, account.Name, account.Name)

@@ -139,13 +139,17 @@ func printPlan(w io.Writer, res *engine.Result) error {
 	changed := map[string]bool{}
 	for _, a := range []reconcile.Action{reconcile.Rename, reconcile.Move, reconcile.Update, reconcile.AddMembers, reconcile.RemoveMembers} {
 		for id := range groups[a] {
-			if !groups[reconcile.Create][id] {
+			if !groups[reconcile.Create][id] && !groups[reconcile.Restore][id] {
 				changed[id] = true
 			}
 		}
 	}
-	fmt.Fprintf(w, "plan (%s): %d to create, %d to change, %d to delete, %d unchanged\n",
-		res.Mode, len(groups[reconcile.Create]), len(changed), len(groups[reconcile.Delete]), res.Counts.Unchanged)
+	restored := ""
+	if n := len(groups[reconcile.Restore]); n > 0 {
+		restored = fmt.Sprintf(" (%d restored from deleted objects)", n)
+	}
+	fmt.Fprintf(w, "plan (%s): %d to create%s, %d to change, %d to delete, %d unchanged\n",
+		res.Mode, len(groups[reconcile.Create])+len(groups[reconcile.Restore]), restored, len(changed), len(groups[reconcile.Delete]), res.Counts.Unchanged)
 	err := res.EachOp(func(op reconcile.Op) error {
 		printOp(w, op)
 		return nil
@@ -216,6 +220,24 @@ func printRestored(w io.Writer, res *engine.Result) {
 	fmt.Fprintf(w, "restored from quarantine (this tool had moved them there; they come back with their members): %s\n", strings.Join(names, ", "))
 }
 
+// printFromDeleted names the groups restored from AD's deleted objects,
+// and those created anew whose deleted object could not be restored, and
+// why.
+func printFromDeleted(w io.Writer, res *engine.Result) {
+	var restored []string
+	for op := range res.Kept() {
+		switch {
+		case op.Action == reconcile.Restore:
+			restored = append(restored, strconv.Quote(policy.RDNValue(op.DN)))
+		case op.Action == reconcile.Create && strings.HasPrefix(op.Reason, "created anew"):
+			fmt.Fprintf(w, "%q %s\n", policy.RDNValue(op.DN), op.Reason)
+		}
+	}
+	if len(restored) > 0 {
+		fmt.Fprintf(w, "restored from deleted objects (the same AD objects, with their objectSid: ACLs and nestings that named them hold again): %s\n", strings.Join(restored, ", "))
+	}
+}
+
 // printHeldBack names what the delete threshold holds back, with the
 // command that lets it through.
 func printHeldBack(w io.Writer, res *engine.Result) {
@@ -237,8 +259,15 @@ func printOp(w io.Writer, op reconcile.Op) {
 		defer fmt.Fprintf(w, "            in place: the original AD group of SID %s (its source of authority moved to the cloud)\n", op.SID)
 	}
 	switch op.Action {
-	case reconcile.Create:
-		fmt.Fprintf(w, "  create  %s\n", op.DN)
+	case reconcile.Create, reconcile.Restore:
+		if op.Action == reconcile.Restore {
+			fmt.Fprintf(w, "  restore %s\n            %s\n            from: %s\n", op.DN, op.Reason, op.From)
+		} else {
+			fmt.Fprintf(w, "  create  %s\n", op.DN)
+			if op.Reason != "" {
+				fmt.Fprintf(w, "            %s\n", op.Reason)
+			}
+		}
 		for _, c := range op.Changes {
 			fmt.Fprintf(w, "            %s: %s\n", c.Name, strings.Join(c.New, ", "))
 		}
@@ -343,6 +372,7 @@ func printSync(w io.Writer, res *engine.Result) {
 		res.Mode, c.Created, c.Updated, c.Deleted, c.Quarantined, c.Unchanged, c.Failed, c.NotWritable, res.Writes)
 	printFieldNotes(w, res)
 	printRestored(w, res)
+	printFromDeleted(w, res)
 	printAdopted(w, res)
 	printHeldBack(w, res)
 	if len(res.Drift) > 0 {

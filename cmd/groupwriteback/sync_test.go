@@ -4,10 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory"
 	"github.com/groupwriteback/groupwriteback/internal/doctor"
 	"github.com/groupwriteback/groupwriteback/internal/graphsim"
 	"github.com/groupwriteback/groupwriteback/internal/recording"
@@ -266,18 +270,8 @@ func TestPrintDelegation(t *testing.T) {
 	// A new account, with no rights: doctor fails on the OU; the printed
 	// samba-tool commands, run on the DC, make it pass.
 	dc := testdc.Shared(t, testdc.Options{})
-	const user, password = "svc-deleg-12", "Passw0rd-Deleg12!"
-	dc.SambaTool(t, "user create "+user+" '"+password+"'")
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	own := strings.NewReplacer("bind_dn: "+testdc.DelegatedDN, "bind_dn: CN="+user+",CN=Users,"+testdc.BaseDN,
-		"password: "+testdc.DelegatedPassword, "password: "+password).Replace(string(b))
-	newCfg := filepath.Join(filepath.Dir(cfg), "new-account.yaml")
-	if err := os.WriteFile(newCfg, []byte(own), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	const user = "svc-deleg-12"
+	newCfg, own := withNewAccount(t, dc, cfg, user, "Passw0rd-Deleg12!")
 	rights := "ldap: may create, modify and delete groups in writeback.target_ou"
 	doctorCheck := func() doctor.Status {
 		t.Helper()
@@ -430,5 +424,94 @@ func TestReplayedRecordingEnablesAndSyncs(t *testing.T) {
 	out, errOut, code := runCLI(t, "--config", path, "sync")
 	if (code != exitOK && code != exitPartial) || !strings.Contains(out, "sync (") || strings.Contains(out, " 0 created") {
 		t.Fatalf("sync against the replay: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// withNewAccount makes a user account on dc with no rights, and writes,
+// beside cfg, its configuration bound as that account; it returns the
+// new configuration's path and text.
+func withNewAccount(t *testing.T, dc *testdc.DC, cfg, user, password string) (path, text string) {
+	t.Helper()
+	dc.SambaTool(t, "user create "+user+" '"+password+"'")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = strings.NewReplacer("bind_dn: "+testdc.DelegatedDN, "bind_dn: CN="+user+",CN=Users,"+testdc.BaseDN,
+		"password: "+testdc.DelegatedPassword, "password: "+password).Replace(string(b))
+	path = filepath.Join(filepath.Dir(cfg), user+".yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, text
+}
+
+// A group deleted in AD by hand comes back, at the next full sync, with
+// its objectSid, once the account holds the rights --print-delegation
+// prints for writeback.restore_deleted (run here as printed, on the DC,
+// for an account that had none); plan and sync say "restored from deleted
+// objects".
+func TestRestoreDeletedGroupCLI(t *testing.T) {
+	cfg, ou, _ := dcSetup(t, testdc.Options{Exchange: true, Anchor: true}, 40)
+	dc := testdc.Shared(t, testdc.Options{Exchange: true, Anchor: true})
+	cfg, _ = withNewAccount(t, dc, cfg, "svc-restore-40", "Passw0rd-Restore40!")
+	out, errOut, code := runCLI(t, "--config", cfg, "doctor", "--print-delegation")
+	ran := 0
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "samba-tool "):
+			dc.SambaTool(t, strings.TrimPrefix(l, "samba-tool "))
+			ran++
+		case strings.HasPrefix(l, "python3 -c "):
+			// As printed, but with the test DC's smb.conf for the default one.
+			l = strings.Replace(l, "lp.load_default()", `lp.load("`+filepath.Join(dc.Dir, "smb.conf")+`")`, 1)
+			if out, err := exec.Command("sh", "-c", strings.Replace(l, "python3", "/usr/bin/python3", 1)).CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v: %s", l, err, out)
+			}
+			ran++
+		}
+	}
+	for _, w := range []string{`dsacls "CN=Deleted Objects,` + testdc.BaseDN + `" /takeownership`, `:CA;Reanimate Tombstones"`, "'ExtendedRight', 'Allow', [Guid]'45ec5156"} {
+		if !strings.Contains(out, w) {
+			t.Fatalf("print-delegation lacks %s:\n%s", w, out)
+		}
+	}
+	if code != exitOK || ran != 4 {
+		t.Fatalf("print-delegation: exit %d, ran %d commands\n%s%s", code, ran, out, errOut)
+	}
+	if out, _, _ := runCLI(t, "--config", cfg, "doctor"); !strings.Contains(out, "[ ok ] ldap: may restore deleted groups") {
+		t.Fatalf("doctor after the printed delegation:\n%s", out)
+	}
+	if _, errOut, code := runCLI(t, "--config", cfg, "enable"); code != exitOK {
+		t.Fatalf("enable: %s", errOut)
+	}
+	if _, errOut, code := runCLI(t, "--config", cfg, "sync"); code != exitOK {
+		t.Fatalf("sync: %s", errOut)
+	}
+	vpn := dc.Search(t, ou, ldap.ScopeSingleLevel, "(adminDescription=Group_"+gid(40, 4)+")", "objectSid", "objectGUID")
+	if len(vpn) != 1 {
+		t.Fatalf("%d VPN users groups", len(vpn))
+	}
+	sid := directory.SIDString(vpn[0].GetRawAttributeValue("objectSid"))
+	admin, err := dc.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.Del(ldap.NewDelRequest(vpn[0].DN, nil)); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runCLI(t, "--config", cfg, "plan", "--full")
+	for _, w := range []string{"1 to create (1 restored from deleted objects)", "  restore " + vpn[0].DN, "restored from deleted objects: the group deleted from " + ou + ", objectSid " + sid,
+		"from: CN=VPN users"} {
+		if !strings.Contains(out, w) {
+			t.Fatalf("plan --full: exit %d, lacks %q\n%s%s", code, w, out, errOut)
+		}
+	}
+	out, errOut, code = runCLI(t, "--config", cfg, "sync", "--full")
+	back := dc.Search(t, ou, ldap.ScopeSingleLevel, "(adminDescription=Group_"+gid(40, 4)+")", "objectSid", "member")
+	if code != exitOK || !strings.Contains(out, `restored from deleted objects (the same AD objects, with their objectSid: ACLs and nestings that named them hold again): "VPN users`) ||
+		len(back) != 1 || directory.SIDString(back[0].GetRawAttributeValue("objectSid")) != sid || len(back[0].GetAttributeValues("member")) != 2 {
+		t.Fatalf("sync --full: exit %d, %d groups back\n%s%s", code, len(back), out, errOut)
 	}
 }

@@ -101,6 +101,11 @@ type Writeback struct {
 	// MoveBack moves a written-back group an admin moved out of the target
 	// OU back into it; by default such a group is reported and left alone.
 	MoveBack bool `yaml:"move_back"`
+	// RestoreDeleted restores a group AD holds deleted (its anchor in
+	// CN=Deleted Objects) instead of creating it anew, so that it keeps
+	// its objectSid (default true; it needs the rights docs/permissions.md
+	// gives for it, else the group is created anew).
+	RestoreDeleted *bool `yaml:"restore_deleted"`
 	// SAMOnRename is what a cloud rename does to the sAMAccountName of a
 	// group already written: keep (default: it keeps the one it was
 	// created with, as Cloud Sync does; sssd, scripts and applications key

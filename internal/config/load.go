@@ -232,6 +232,10 @@ func (w *Writeback) complete() {
 	if w.PlanMaxAge == 0 {
 		w.PlanMaxAge = time.Hour
 	}
+	if w.RestoreDeleted == nil {
+		v := true
+		w.RestoreDeleted = &v
+	}
 	if w.MemberBatchSize == 0 {
 		w.MemberBatchSize = 1000
 	}

@@ -175,6 +175,8 @@ func newEnv(t *testing.T) *env {
 		{Time: time.Now(), RunID: runID, CloudID: heldA, Name: "Team A", Action: "update", DN: "CN=Team A,OU=Cloud,DC=contoso,DC=test", Outcome: "applied", Actor: "cli:alice",
 			Changes: []reconcile.AttrChange{{Name: "description", Old: []string{"old words"}, New: []string{"new words"}}}, MembersAdded: []string{"CN=Ann,OU=Users,DC=contoso,DC=test"}},
 		{Time: time.Now(), RunID: runID + 1, CloudID: heldB, Name: "Team B", Action: "update", DN: "CN=Team B", Outcome: "applied", Actor: "service"},
+		{Time: time.Now(), RunID: runID, CloudID: "6a1e0c55-0003-4f0e-9d3b-2c1a0b000003", Name: "Team C", Action: "restore", DN: "CN=Team C,OU=Cloud,DC=contoso,DC=test",
+			RestoredFrom: `CN=Team C\0ADEL:8b3df295-b3cc-4245-a355-c713bcc2acb9,CN=Deleted Objects,DC=contoso,DC=test`, Outcome: "applied", Actor: "service"},
 	} {
 		if err := trail.Audit(ctx, en); err != nil {
 			t.Fatal(err)
@@ -331,7 +333,8 @@ func TestSignInRolesAndHeldDeletes(t *testing.T) {
 		t.Errorf("runs:\n%s", page)
 	}
 	_, page = rita.get("/console/runs/1")
-	for _, want := range []string{"cli:alice", "description: old words → new words", "+ <code>CN=Ann,OU=Users,DC=contoso,DC=test</code>", `id="operations"`} {
+	for _, want := range []string{"cli:alice", "description: old words → new words", "+ <code>CN=Ann,OU=Users,DC=contoso,DC=test</code>", `id="operations"`,
+		`restore<br>restored from deleted objects: <code>CN=Team C\0ADEL:8b3df295-b3cc-4245-a355-c713bcc2acb9,CN=Deleted Objects,DC=contoso,DC=test</code>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("run 1 lacks %q:\n%s", want, page)
 		}

@@ -111,16 +111,23 @@ type Delegation struct {
 	Dsacls, PowerShell, SambaTool []string
 }
 
-// DelegationFor is the delegation of ou to a.
-func DelegationFor(ou string, a Account) Delegation {
-	name, sam, sid := a.Name, a.SamAccountName, a.SID
+// names are how the delegation commands name a: DOMAIN\name, its SID
+// (a placeholder when not known), and a PowerShell expression of the SID.
+func (a Account) names() (name, sid, psSID string) {
+	name, sid = a.Name, a.SID
 	if sid == "" {
 		sid = "<the account's SID>"
 	}
-	psSID := fmt.Sprintf("[System.Security.Principal.SecurityIdentifier]'%s'", sid)
+	psSID = fmt.Sprintf("[System.Security.Principal.SecurityIdentifier]'%s'", sid)
 	if a.SID == "" {
-		psSID = fmt.Sprintf("(Get-ADUser -Identity '%s').SID", sam)
+		psSID = fmt.Sprintf("(Get-ADUser -Identity '%s').SID", a.SamAccountName)
 	}
+	return name, sid, psSID
+}
+
+// DelegationFor is the delegation of ou to a.
+func DelegationFor(ou string, a Account) Delegation {
+	name, sid, psSID := a.names()
 	return Delegation{
 		Dsacls: []string{
 			fmt.Sprintf(`dsacls "%s" /I:T /G "%s:CCDC;group"`, ou, name),
@@ -137,6 +144,47 @@ func DelegationFor(ou string, a Account) Delegation {
 		SambaTool: []string{
 			fmt.Sprintf(`samba-tool dsacl set --objectdn="%s" --sddl="(OA;CI;CCDC;%s;;%s)"`, ou, GroupClass, sid),
 			fmt.Sprintf(`samba-tool dsacl set --objectdn="%s" --sddl="(OA;CIIO;RPWP;;%s;%s)"`, ou, GroupClass, sid),
+		},
+	}
+}
+
+// ReanimateTombstones is the Reanimate Tombstones extended right (its
+// rightsGuid): with List Contents and Read Property on CN=Deleted
+// Objects, what restoring a deleted group needs besides the OU's rights.
+const ReanimateTombstones = "45ec5156-db7e-47bb-b53f-dbeb2d03c40f"
+
+// RestoreDelegation is how to give a the rights that restoring deleted
+// groups needs (writeback.restore_deleted; docs/permissions.md), in the
+// same three forms: list and read CN=Deleted Objects, whose owner must
+// first be the admin (dsacls /takeownership: by default only SYSTEM may
+// change it), and the Reanimate Tombstones right on the domain. Writing
+// the restored group's attributes, and creating it in its OU, are the
+// OU's delegation (inherited by the group before it was deleted: a group
+// deleted before the delegation needs an admin to restore it).
+// PowerShell's AD: drive does not show CN=Deleted Objects, nor can
+// samba-tool dsacl (it finds no such object): dsacls and Samba's Python
+// bindings, with the Show Deleted control, do that part.
+func RestoreDelegation(baseDN string, a Account) Delegation {
+	name, sid, psSID := a.names()
+	deleted := "CN=Deleted Objects," + baseDN
+	path := "'AD:\\" + strings.ReplaceAll(baseDN, "'", "''") + "'"
+	return Delegation{
+		Dsacls: []string{
+			fmt.Sprintf(`dsacls "%s" /takeownership`, deleted),
+			fmt.Sprintf(`dsacls "%s" /G "%s:LCRP"`, deleted, name),
+			fmt.Sprintf(`dsacls "%s" /G "%s:CA;Reanimate Tombstones"`, baseDN, name),
+		},
+		PowerShell: []string{
+			"# CN=Deleted Objects is not on the AD: drive: use the two dsacls lines above for it",
+			"$sid = " + psSID,
+			"$acl = Get-Acl -Path " + path,
+			"$acl.AddAccessRule((New-Object System.DirectoryServices.ActiveDirectoryAccessRule $sid, 'ExtendedRight', 'Allow', [Guid]'" + ReanimateTombstones + "'))",
+			"Set-Acl -Path " + path + " -AclObject $acl",
+		},
+		SambaTool: []string{
+			fmt.Sprintf(`samba-tool dsacl set --objectdn="%s" --sddl="(OA;;CR;%s;;%s)"`, baseDN, ReanimateTombstones, sid),
+			fmt.Sprintf(`python3 -c 'import samba.samdb as s, samba.param as p, samba.auth as a, samba.sd_utils as u; lp = p.LoadParm(); lp.load_default(); `+
+				`u.SDUtils(s.SamDB(url=lp.samdb_url(), lp=lp, session_info=a.system_session())).dacl_add_ace("%s", "(A;;LCRP;;;%s)")'`, deleted, sid),
 		},
 	}
 }

@@ -30,6 +30,8 @@ func (c *Client) Write(ctx context.Context, a *gate.Approved) error {
 	switch op.Action {
 	case reconcile.Create:
 		return c.create(ctx, a, op)
+	case reconcile.Restore:
+		return c.restore(ctx, a, op)
 	case reconcile.Update:
 		return c.update(ctx, a, op)
 	case reconcile.Move:
@@ -73,18 +75,19 @@ func (c *Client) write(ctx context.Context, a *gate.Approved, op string, f func(
 }
 
 // Inspect reads the object at dn for the write gate: its class, anchor,
-// SID, adminCount and isCriticalSystemObject; with holders, every group
-// that holds it at any depth, walked up memberOf (nil, nil when nothing
-// is at dn).
+// SID, adminCount and isCriticalSystemObject, and whether it is deleted
+// (read with the Show Deleted control, so that the gate sees a deleted
+// object as one); with holders, every group that holds it at any depth,
+// walked up memberOf (nil, nil when nothing is at dn).
 func (c *Client) Inspect(ctx context.Context, dn string, holders bool) (*gate.Object, error) {
-	attrs := []string{"objectClass", "adminDescription", "objectSid", "adminCount", "isCriticalSystemObject", "groupType"}
+	attrs := []string{"objectClass", "adminDescription", "objectSid", "adminCount", "isCriticalSystemObject", "groupType", "isDeleted", "lastKnownParent"}
 	if c.schema.AnchorAttribute {
 		attrs = append(attrs, AnchorAttribute)
 	}
 	if holders {
 		attrs = append(attrs, "memberOf")
 	}
-	entries, err := c.search(ctx, dn, ldap.ScopeBaseObject, "(objectClass=*)", attrs)
+	entries, err := c.searchWith(ctx, dn, ldap.ScopeBaseObject, "(objectClass=*)", attrs, showDeleted())
 	if err != nil || len(entries) == 0 {
 		return nil, err
 	}
@@ -92,7 +95,8 @@ func (c *Client) Inspect(ctx context.Context, dn string, holders bool) (*gate.Ob
 	o := &gate.Object{DN: e.DN, Class: e.GetAttributeValues("objectClass"), AdminDescription: e.GetAttributeValue("adminDescription"),
 		ExternalID: e.GetAttributeValue(AnchorAttribute), SID: SIDString(e.GetRawAttributeValue("objectSid")),
 		AdminCount: e.GetAttributeValue("adminCount") == "1", Critical: strings.EqualFold(e.GetAttributeValue("isCriticalSystemObject"), "TRUE"),
-		GroupType: e.GetAttributeValue("groupType")}
+		GroupType: e.GetAttributeValue("groupType"), Deleted: strings.EqualFold(e.GetAttributeValue("isDeleted"), "TRUE"),
+		LastKnownParent: e.GetAttributeValue("lastKnownParent")}
 	if o.DN == "" {
 		o.DN = dn
 	}
@@ -214,6 +218,37 @@ func (c *Client) create(ctx context.Context, a *gate.Approved, op reconcile.Op) 
 		return c.nameTaken(ctx, op)
 	}
 	return wrap("add", op.DN, err)
+}
+
+// restore brings a deleted group back to op.DN with the attributes of a
+// create, in one modify with the Show Deleted control that removes
+// isDeleted and replaces distinguishedName (MS-ADTS 3.1.1.5.3.7, the
+// undelete operation: the attributes are written and the object moved in
+// one transaction). If the deleted object is gone but a group carrying
+// the anchor is at op.DN, the first try was done (its answer lost with
+// the connection).
+func (c *Client) restore(ctx context.Context, a *gate.Approved, op reconcile.Op) error {
+	mod := ldap.NewModifyRequest(op.From, showDeleted())
+	mod.Delete("isDeleted", nil)
+	mod.Replace("distinguishedName", []string{op.DN})
+	for _, ch := range op.Changes {
+		if len(ch.New) > 0 {
+			mod.Replace(ch.Name, UniqueValues(ch.New, ch.Name == "proxyAddresses"))
+		}
+	}
+	c.modifies.Add(1)
+	err := c.write(ctx, a, "restore", func(conn *ldap.Conn) error { return conn.Modify(mod) })
+	switch {
+	case err == nil:
+		return nil
+	case IsCode(err, ldap.LDAPResultNoSuchObject) || IsCode(err, ldap.LDAPResultOperationsError):
+		if c.checkOwned(ctx, op.DN, op.Anchor) == nil {
+			return nil
+		}
+	case IsCode(err, ldap.LDAPResultEntryAlreadyExists):
+		return c.nameTaken(ctx, op)
+	}
+	return wrap("restore", op.From, err)
 }
 
 // nameTaken says which object holds the name a create wanted, and what the

@@ -2,9 +2,12 @@ package directory
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
 )
 
 // showDeletedOID is LDAP_SERVER_SHOW_DELETED_OID: a search with it sees
@@ -12,45 +15,85 @@ import (
 // under the domain's Deleted Objects container.
 const showDeletedOID = "1.2.840.113556.1.4.417"
 
-// Deleted is a deleted group found by its anchor: a written-back group
-// deleted in AD (by hand, or by the tool after a cloud delete later
-// undone) keeps, in its tombstone, its objectGUID, objectSid,
-// sAMAccountName and msDS-ExternalDirectoryObjectId (measured on Samba
-// 4.17: shared/reference/facts-2026.md). Reanimated, it is the same
-// object, with the same SID: every ACL and nesting that named it holds.
-type Deleted struct {
-	DN, Anchor, GUID, SID, SAM string
-	// LastKnownParent is the container it was deleted from.
-	LastKnownParent string
+func showDeleted() []ldap.Control {
+	return []ldap.Control{ldap.NewControlString(showDeletedOID, true, "")}
 }
+
+// recycleBinFeature is the Recycle Bin optional feature's object under
+// CN=Optional Features (MS-ADTS 3.1.1.9.1): a forest that enabled it lists
+// it in msDS-EnabledFeature of CN=Partitions.
+const recycleBinFeature = "CN=Recycle Bin Feature,"
+
+// A written-back group deleted in AD (by hand, or by the tool after a
+// cloud delete later undone) keeps, in its tombstone, its objectGUID,
+// objectSid, sAMAccountName and msDS-ExternalDirectoryObjectId (measured
+// on Samba 4.17: shared/reference/facts-2026.md). Restored, it is the
+// same object, with the same SID: every ACL and nesting that named it
+// holds (reconcile.Deleted).
 
 // DeletedByAnchor finds the deleted groups that carry the anchors, by
 // msDS-ExternalDirectoryObjectId (adminDescription does not survive in a
-// tombstone), keyed by anchor. Nothing when the schema has no such
-// attribute. A bind account that may not list the Deleted Objects
+// tombstone), keyed by lower-case anchor. Nothing when the schema has no
+// such attribute. A bind account that may not list the Deleted Objects
 // container (Windows' default for all but administrators) finds nothing.
-func (c *Client) DeletedByAnchor(ctx context.Context, anchors []string) (map[string]Deleted, error) {
-	out := map[string]Deleted{}
+// A recycled object is marked Recycled when the forest's Recycle Bin is
+// on (AD no longer restores it); without the Recycle Bin every tombstone
+// is marked isRecycled, and is restored.
+func (c *Client) DeletedByAnchor(ctx context.Context, anchors []string) (map[string]reconcile.Deleted, error) {
+	out := map[string]reconcile.Deleted{}
 	if !c.schema.AnchorAttribute || len(anchors) == 0 {
 		return out, nil
 	}
 	base := "CN=Deleted Objects," + c.cfg.BaseDN
-	attrs := []string{AnchorAttribute, "objectGUID", "objectSid", "sAMAccountName", "lastKnownParent"}
+	attrs := []string{AnchorAttribute, "objectGUID", "objectSid", "sAMAccountName", "lastKnownParent", "isRecycled"}
+	recycled := false
 	for start := 0; start < len(anchors); start += lookupBatch {
 		var or strings.Builder
 		for _, a := range anchors[start:min(start+lookupBatch, len(anchors))] {
 			or.WriteString("(" + AnchorAttribute + "=" + ldap.EscapeFilter(a) + ")")
 		}
-		entries, err := c.searchWith(ctx, base, ldap.ScopeSingleLevel, "(&(isDeleted=TRUE)(objectClass=group)(|"+or.String()+"))", attrs,
-			[]ldap.Control{ldap.NewControlString(showDeletedOID, true, "")})
+		entries, err := c.searchWith(ctx, base, ldap.ScopeSingleLevel, "(&(isDeleted=TRUE)(objectClass=group)(|"+or.String()+"))", attrs, showDeleted())
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range entries {
-			d := Deleted{DN: e.DN, Anchor: e.GetAttributeValue(AnchorAttribute), GUID: GUIDString(e.GetRawAttributeValue("objectGUID")),
-				SID: SIDString(e.GetRawAttributeValue("objectSid")), SAM: e.GetAttributeValue("sAMAccountName"), LastKnownParent: e.GetAttributeValue("lastKnownParent")}
-			out[d.Anchor] = d
+			d := reconcile.Deleted{DN: e.DN, Anchor: e.GetAttributeValue(AnchorAttribute), GUID: GUIDString(e.GetRawAttributeValue("objectGUID")),
+				SID: SIDString(e.GetRawAttributeValue("objectSid")), SAM: e.GetAttributeValue("sAMAccountName"), LastKnownParent: e.GetAttributeValue("lastKnownParent"),
+				Recycled: strings.EqualFold(e.GetAttributeValue("isRecycled"), "TRUE")}
+			recycled = recycled || d.Recycled
+			k := strings.ToLower(d.Anchor)
+			if prev, ok := out[k]; ok && !prev.Recycled && d.Recycled {
+				continue // the same anchor deleted twice: the one AD can restore
+			}
+			out[k] = d
+		}
+	}
+	if recycled {
+		on, err := c.RecycleBin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for k, d := range out {
+			d.Recycled = d.Recycled && on
+			out[k] = d
 		}
 	}
 	return out, nil
+}
+
+// RecycleBin reports whether the forest's Recycle Bin is on: whether
+// CN=Partitions of the configuration lists the Recycle Bin feature in
+// msDS-EnabledFeature.
+func (c *Client) RecycleBin(ctx context.Context) (bool, error) {
+	root, err := c.search(ctx, "", ldap.ScopeBaseObject, "(objectClass=*)", []string{"configurationNamingContext"})
+	if err != nil || len(root) == 0 {
+		return false, err
+	}
+	parts, err := c.search(ctx, "CN=Partitions,"+root[0].GetAttributeValue("configurationNamingContext"), ldap.ScopeBaseObject, "(objectClass=*)", []string{"msDS-EnabledFeature"})
+	if err != nil || len(parts) == 0 {
+		return false, err
+	}
+	return slices.ContainsFunc(parts[0].GetAttributeValues("msDS-EnabledFeature"), func(f string) bool {
+		return strings.HasPrefix(strings.ToUpper(f), strings.ToUpper(recycleBinFeature))
+	}), nil
 }

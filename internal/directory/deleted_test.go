@@ -2,6 +2,7 @@ package directory_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
@@ -44,7 +45,7 @@ func TestDeletedByAnchor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, ok := found[anchor]
+	d, ok := found[strings.ToLower(anchor)]
 	if len(found) != 1 || !ok || d.SID != directory.SIDString(before.GetRawAttributeValue("objectSid")) ||
 		d.GUID != directory.GUIDString(before.GetRawAttributeValue("objectGUID")) || d.SAM != "deleted-by-hand" || d.LastKnownParent != ou {
 		t.Fatalf("found %+v, want the tombstone of %s", found, dn)

@@ -37,10 +37,11 @@ func open(t testing.TB, dc *testdc.DC) *directory.Client {
 }
 
 // The directory suite runs against Samba here and against memdir there.
+// The client binds as the delegated account with exactly the rights
+// docs/permissions.md gives, as in production.
 func TestConformance(t *testing.T) {
 	directorytest.Run(t, func(t testing.TB, o directorytest.Options) directorytest.Fixture {
-		dc := testdc.Shared(t, testdc.Options{Exchange: o.Exchange, Anchor: o.Anchor})
-		return dc.FixtureOf(open(t, dc))
+		return testdc.OnSamba(t, o, false)
 	})
 }
 

@@ -183,11 +183,44 @@ func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Option
 	checkExchange(r, cfg, s, o)
 	checkProtected(ctx, r, c)
 	checkEnforcement(ctx, r, cfg, c)
+	checkRestore(ctx, r, cfg, c, s, d.Account())
 	if s.AnchorAttribute {
 		r.add("schema: msDS-ExternalDirectoryObjectId", Pass, "present (Windows Server 2016 schema or later): it holds the anchor with adminDescription", "")
 	} else {
 		r.add("schema: msDS-ExternalDirectoryObjectId", Warn, "absent (schema older than Windows Server 2016): adminDescription alone is the anchor",
 			"optional: raise the schema to Windows Server 2016 or later")
+	}
+}
+
+// checkRestore says whether a group deleted in AD comes back with its
+// objectSid (writeback.restore_deleted): the bind account deletes a probe
+// group in the target OU and restores it, as a cycle would.
+func checkRestore(ctx context.Context, r *Report, cfg *config.Config, c *directory.Client, s directory.Schema, account string) {
+	const name = "ldap: may restore deleted groups (writeback.restore_deleted)"
+	rights := "delegate to " + account + ": List Contents and Read Property on CN=Deleted Objects," + cfg.Directory.BaseDN +
+		" (after dsacls … /takeownership), and the Reanimate Tombstones right on the domain: `groupwriteback doctor --print-delegation` prints the commands " +
+		"(docs/permissions.md); or set writeback.restore_deleted: false to create such groups anew on purpose"
+	switch {
+	case !*cfg.Writeback.RestoreDeleted:
+		r.add(name, Skip, "writeback.restore_deleted is false: a group deleted in AD is created anew, with a new objectSid", "")
+		return
+	case !s.AnchorAttribute:
+		r.add(name, Warn, "the schema lacks msDS-ExternalDirectoryObjectId (older than Windows Server 2016): a tombstone keeps no anchor "+
+			"(adminDescription is not kept), so a group deleted in AD is created anew, with a new objectSid", "raise the schema to Windows Server 2016 or later")
+		return
+	}
+	err := c.ProbeRestore(ctx, cfg.Writeback.TargetOU)
+	switch {
+	case err == nil:
+		r.add(name, Pass, "deleted a probe group in writeback.target_ou and restored it from CN=Deleted Objects: a written-back group deleted in AD "+
+			"comes back with its objectSid", "")
+	case errors.Is(err, directory.ErrCannotListDeleted):
+		r.add(name, Warn, "the account finds nothing in CN=Deleted Objects: a written-back group deleted in AD is created anew, with a new objectSid "+
+			"(ACLs and nestings that named the old one are broken)", rights)
+	case directory.IsCode(err, 50) || directory.IsCode(err, 1):
+		r.add(name, Warn, "the account finds deleted groups, and AD refuses to restore them ("+err.Error()+"): each is created anew, with a new objectSid", rights)
+	default:
+		r.add(name, Warn, err.Error(), rights)
 	}
 }
 

@@ -74,6 +74,7 @@ func find(t *testing.T, r *doctor.Report, prefix string) doctor.Check {
 func TestHealthy(t *testing.T) {
 	// Group.Read.All and User.Read.All are all it needs: no Directory.Read.All.
 	cfg, dc := setup(t, testdc.Options{Exchange: true, Anchor: true}, []string{"Group.Read.All", "User.Read.All"})
+	dc.DelegateRestore(t, dc.DelegatedSID(t), true) // docs/permissions.md's delegation, restores included
 	before, err := dc.Dump()
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +94,7 @@ func TestHealthy(t *testing.T) {
 		t.Errorf("protected groups: %q", c.Detail)
 	}
 	find(t, r, "paths: writable")
-	if !r.OK() || len(r.Checks) != 19 {
+	if !r.OK() || len(r.Checks) != 20 {
 		t.Fatalf("%d checks, ok %v", len(r.Checks), r.OK())
 	}
 	after, err := dc.Dump()
@@ -469,5 +470,42 @@ func TestEnforcementPolicy(t *testing.T) {
 	c = find(t, doctor.Run(ctx, cfg, nil, doctor.Options{}), name)
 	if c.Status != doctor.Pass || !strings.Contains(c.Detail, "is allowed") || !strings.Contains(c.Detail, "not-a-sid") {
 		t.Fatalf("a policy that lists the account: %+v", c)
+	}
+}
+
+// A group deleted in AD comes back with its objectSid only when the
+// account may list CN=Deleted Objects and holds Reanimate Tombstones:
+// doctor's probe finds out which, deleting and restoring a probe group,
+// and says what to delegate; with restore_deleted false it says nothing
+// is tried.
+func TestRestoreRights(t *testing.T) {
+	cfg, dc := setup(t, testdc.Options{Exchange: true, Anchor: true}, []string{"Group.Read.All", "User.Read.All"})
+	ctx := context.Background()
+	const name = "ldap: may restore deleted groups"
+	check := func() doctor.Check { t.Helper(); return find(t, doctor.Run(ctx, cfg, nil, doctor.Options{}), name) }
+	if c := check(); c.Status != doctor.Warn || !strings.Contains(c.Detail, "finds nothing in CN=Deleted Objects") || !strings.Contains(c.Fix, "Reanimate Tombstones") ||
+		!strings.Contains(c.Fix, "--print-delegation") {
+		t.Fatalf("without rights: %+v", c)
+	}
+	sid := dc.DelegatedSID(t)
+	t.Run("list only", func(t *testing.T) {
+		dc.DelegateRestore(t, sid, false)
+		if c := check(); c.Status != doctor.Warn || !strings.Contains(c.Detail, "AD refuses to restore them") {
+			t.Fatalf("with the right to list: %+v", c)
+		}
+	})
+	t.Run("all", func(t *testing.T) {
+		dc.DelegateRestore(t, sid, true)
+		if c := check(); c.Status != doctor.Pass || !strings.Contains(c.Detail, "comes back with its objectSid") {
+			t.Fatalf("with the rights: %+v", c)
+		}
+		if left := dc.Search(t, cfg.Writeback.TargetOU, ldap.ScopeSingleLevel, "(objectClass=group)", "1.1"); len(left) != 0 {
+			t.Fatalf("the probe left %d groups behind", len(left))
+		}
+	})
+	off := false
+	cfg.Writeback.RestoreDeleted = &off
+	if c := check(); c.Status != doctor.Skip {
+		t.Fatalf("restore_deleted false: %+v", c)
 	}
 }

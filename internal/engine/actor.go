@@ -100,7 +100,7 @@ func (e *Engine) noteAdoptions(ctx context.Context, p *planning, ops []reconcile
 	var ids []string
 	seen := map[string]bool{}
 	for _, op := range ops {
-		if op.Action != reconcile.Create && !seen[op.CloudID] {
+		if !op.Creates() && !seen[op.CloudID] {
 			seen[op.CloudID] = true
 			ids = append(ids, op.CloudID)
 		}

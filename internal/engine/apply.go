@@ -386,6 +386,23 @@ func (e *Engine) applyOps(ctx context.Context, a *applying, ops []reconcile.Op, 
 		}
 		opID := fmt.Sprintf("%d-%d", a.runID, a.tried+i+1)
 		lease, err := e.write(ctx, a.runID, a.who, opID, op, names[op.CloudID])
+		if err != nil && unrestored(op, err) && ctx.Err() == nil {
+			// AD, or the gate, refused the restore (rights, the deleted
+			// object gone or recycled): the group is created anew, as it
+			// would be without one, and the trail says why.
+			logger.Warn("the deleted group could not be restored: it is created anew, with a new objectSid", "cloud_id", op.CloudID, "name", names[op.CloudID],
+				"from", op.From, "dn", op.DN, "error", err)
+			log = append(log, state.Operation{RunID: a.runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
+			if aerr := e.audit(ctx, a.runID, a.who, opID, op, names[op.CloudID], err, lease); aerr != nil {
+				a.fatal = aerr
+				a.unfinished[op.CloudID] = true
+				continue
+			}
+			op = op.Unrestored(fmt.Sprintf("AD refused the restore of %s: %v", op.From, err))
+			ops[i] = op // what the cycle did, for its result
+			opID += "-anew"
+			lease, err = e.write(ctx, a.runID, a.who, opID, op, names[op.CloudID])
+		}
 		if err != nil {
 			if why, left := stopsCycle(err); why != "" {
 				// Not this group's operation: the DC is gone, another
@@ -429,7 +446,7 @@ func thin(op reconcile.Op) reconcile.Op {
 	if op.Members != nil {
 		op.MemberCount = len(op.Members)
 	}
-	if op.Action == reconcile.Create {
+	if op.Creates() {
 		sam, ok := op.Change("sAMAccountName")
 		op.Changes = nil
 		if ok {
@@ -448,8 +465,9 @@ type doneOps struct {
 	groups               map[string]uint8
 	deleted, quarantined int
 	// created and updated count the groups settled (their writes over,
-	// none failed), taken out of groups.
-	created, updated int
+	// none failed), taken out of groups; fromDeleted those of the created
+	// that were restored from deleted objects.
+	created, updated, fromDeleted int
 }
 
 // settle counts group id, whose writes are over with none failed, and
@@ -465,12 +483,16 @@ func (d *doneOps) settle(id string) {
 	default:
 		d.updated++
 	}
+	if what&doneFromDeleted != 0 {
+		d.fromDeleted++
+	}
 	delete(d.groups, id)
 }
 
 const (
 	doneCreated uint8 = 1 << iota
 	doneTouched
+	doneFromDeleted
 )
 
 func (d *doneOps) add(op reconcile.Op, quarantineOU string) {
@@ -478,7 +500,9 @@ func (d *doneOps) add(op reconcile.Op, quarantineOU string) {
 		d.groups = map[string]uint8{}
 	}
 	switch {
-	case op.Action == reconcile.Create:
+	case op.Action == reconcile.Restore:
+		d.groups[op.CloudID] |= doneCreated | doneFromDeleted
+	case op.Creates():
 		d.groups[op.CloudID] |= doneCreated
 	case op.Action == reconcile.Delete:
 		d.deleted++
@@ -496,11 +520,15 @@ func (e *Engine) countDone(done doneOps, failed map[string]error, res *Result) {
 	res.Counts.Quarantined += done.quarantined
 	res.Counts.Created += done.created
 	res.Counts.Updated += done.updated
+	res.Counts.FromDeleted += done.fromDeleted
 	for id, what := range done.groups {
 		switch {
 		case failed[id] != nil:
 		case what&doneCreated != 0:
 			res.Counts.Created++
+			if what&doneFromDeleted != 0 {
+				res.Counts.FromDeleted++
+			}
 		default:
 			res.Counts.Updated++
 		}

@@ -38,6 +38,8 @@ func (e *Engine) auditEntry(runID int64, who runAudit, opID string, op reconcile
 		en.MembersRemoved = op.Members
 	case reconcile.Rename, reconcile.Move:
 		en.NewDN = op.FinalDN()
+	case reconcile.Restore:
+		en.RestoredFrom = op.From
 	}
 	var refused *gate.RefusedError
 	switch {

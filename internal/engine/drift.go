@@ -46,7 +46,7 @@ func drift(ops iter.Seq[reconcile.Op], before prints, snap *cloud.Snapshot, rest
 	}
 	var out []string
 	for op := range ops {
-		if seen[op.CloudID] || op.Action == reconcile.Create || op.Action == reconcile.Delete || op.Action == reconcile.Move {
+		if seen[op.CloudID] || op.Creates() || op.Action == reconcile.Delete || op.Action == reconcile.Move {
 			continue
 		}
 		seen[op.CloudID] = true

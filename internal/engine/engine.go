@@ -45,6 +45,10 @@ type Config struct {
 	// already written (writeback.sam_on_rename: follow); by default it
 	// keeps the one it was created with.
 	SAMFollowsName bool
+	// CreateAnew (writeback.restore_deleted: false) creates a group that
+	// AD holds deleted anew, with a new objectSid, instead of restoring
+	// the deleted object.
+	CreateAnew bool
 	// Forest looks up, in the whole forest (the global catalog), the
 	// members not found in the domain; the reader must be a ForestReader.
 	Forest bool

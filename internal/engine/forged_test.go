@@ -136,6 +136,21 @@ func (f forgeFixture) forgeries(t *testing.T) []forgery {
 			rules: []gate.Rule{gate.RuleProtected}},
 		{name: "a member added to an admin's group in Administrators", ops: []reconcile.Op{addTo(f.a, f.adminGroup, anchorA)}, rules: []gate.Rule{gate.RuleAnchor}},
 		{name: "a harmless create first, then Domain Admins", ops: []reconcile.Op{harmless, addTo(f.a, da, anchorA)}, rules: []gate.Rule{"", gate.RuleAnchor}},
+		{name: "Domain Admins restored into the OU as this group", ops: []reconcile.Op{func() reconcile.Op {
+			op := create(f.ou)
+			op.Action, op.From, op.Members = reconcile.Restore, da, nil
+			return op
+		}()}, rules: []gate.Rule{gate.RuleRestore}},
+		{name: "a restore carrying Domain Admins as a member", ops: []reconcile.Op{func() reconcile.Op {
+			op := create(f.ou, da)
+			op.Action, op.From = reconcile.Restore, `CN=Forged\0ADEL:8b3df295-b3cc-4245-a355-c713bcc2acb9,CN=Deleted Objects,`+base
+			return op
+		}()}, rules: []gate.Rule{gate.RuleRestore}},
+		{name: "an update naming a deleted object to bring back", ops: []reconcile.Op{func() reconcile.Op {
+			op := update(f.a, aDN, set("description", "forged"))
+			op.From = da
+			return op
+		}()}, rules: []gate.Rule{gate.RuleRestore}},
 		{name: "delta links emptied, and a write the gate allows", edit: func(p *engine.Plan) { p.Links = engine.Plan{}.Links },
 			ops: []reconcile.Op{update(f.b, bDN, set("description", "not approved"))}, rules: []gate.Rule{""}},
 		{name: "dated 2099", edit: func(p *engine.Plan) { p.Created = time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC) }, refused: engine.ErrPlanRefused},

@@ -40,6 +40,8 @@ func said(op reconcile.Op) []string {
 	switch op.Action {
 	case reconcile.Create:
 		return []string{"created with " + strconv.Itoa(members) + " members"}
+	case reconcile.Restore:
+		return []string{"restored from deleted objects"}
 	case reconcile.AddMembers:
 		return []string{"+" + strconv.Itoa(members) + " members"}
 	case reconcile.RemoveMembers:

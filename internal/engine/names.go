@@ -36,7 +36,7 @@ func (e *Engine) checkSAMs(ctx context.Context, ops []reconcile.Op, claimed map[
 	conflict := map[string]string{} // cloud id → why
 	for _, op := range ops {
 		ch, ok := op.Change("sAMAccountName")
-		if op.Action != reconcile.Create && op.Action != reconcile.Update || !ok || len(ch.New) == 0 {
+		if !op.Creates() && op.Action != reconcile.Update || !ok || len(ch.New) == 0 {
 			continue
 		}
 		name := ch.New[0]

@@ -208,6 +208,9 @@ type AuditEntry struct {
 	DN      string    `json:"dn"`
 	// NewDN is where a rename or move put the group.
 	NewDN string `json:"newDn,omitempty"`
+	// RestoredFrom, on a restore, is the deleted object brought back to
+	// DN ("restored from deleted objects": its objectGUID and objectSid).
+	RestoredFrom string `json:"restoredFrom,omitempty"`
 	// Changes are the attributes written, each old and new.
 	Changes        []reconcile.AttrChange `json:"changes,omitempty"`
 	MembersAdded   []string               `json:"membersAdded,omitempty"`

@@ -52,6 +52,9 @@ type Counts struct {
 	Drifted     int `json:"drifted"`
 	// Restored counts the groups brought back out of the quarantine OU.
 	Restored int `json:"restored,omitempty"`
+	// FromDeleted counts, of the groups Created, those restored from
+	// AD's deleted objects: the same object, with its old objectSid.
+	FromDeleted int `json:"restoredFromDeleted,omitempty"`
 	// MembersNotWritten counts members not written, by reason.
 	MembersNotWritten map[string]int `json:"membersNotWritten,omitempty"`
 }
@@ -60,9 +63,13 @@ type Counts struct {
 // what it plans (Apply counts again what it did).
 func (c *Counts) planned(ops []reconcile.Op, quarantineOU string) {
 	kind := map[string]string{}
+	c.FromDeleted = 0
 	for _, op := range ops {
+		if op.Action == reconcile.Restore {
+			c.FromDeleted++
+		}
 		switch {
-		case op.Action == reconcile.Create:
+		case op.Creates():
 			kind[op.CloudID] = "created"
 		case op.Action == reconcile.Delete:
 			kind[op.CloudID] = "deleted"

@@ -296,7 +296,8 @@ func differs(saved, now []reconcile.Op) string {
 }
 
 // opKey is what makes two operations the same: action, group, object,
-// where it goes, what it must carry, and what it writes.
+// where it goes (and, for a restore, the deleted object it comes from),
+// what it must carry, and what it writes.
 func opKey(op reconcile.Op) string {
 	var b strings.Builder
 	norm := func(dn string) string {
@@ -308,8 +309,8 @@ func opKey(op reconcile.Op) string {
 		}
 		return "unparsable:" + dn
 	}
-	fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", op.Action, strings.ToLower(op.CloudID), norm(op.DN), strings.ToLower(op.NewRDN),
-		norm(op.NewParent), op.Anchor, strings.ToUpper(op.SID))
+	fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s", op.Action, strings.ToLower(op.CloudID), norm(op.DN), strings.ToLower(op.NewRDN),
+		norm(op.NewParent), norm(op.From), op.Anchor, strings.ToUpper(op.SID))
 	changes := make([]string, 0, len(op.Changes))
 	for _, ch := range op.Changes {
 		vs := slices.Clone(ch.New)

@@ -80,7 +80,7 @@ func (e *Engine) wasApplied(ctx context.Context, in AuditEntry) (bool, error) {
 		return &gs[0], nil
 	}
 	switch reconcile.Action(in.Action) {
-	case reconcile.Create:
+	case reconcile.Create, reconcile.Restore:
 		g, err := where()
 		return g != nil && policy.SameDN(g.DN, in.DN), err
 	case reconcile.Delete:

@@ -248,6 +248,10 @@ func (e *Engine) settle(ctx context.Context, p *planning, mk *reconcile.Maker, p
 // result needs. It says whether to go on: a cycle whose writes stopped
 // (interrupted, the DC or the lease lost) plans no more slices.
 func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker, ops []reconcile.Op) (bool, error) {
+	ops, err := e.restoreDeleted(ctx, p, ops)
+	if err != nil {
+		return false, err
+	}
 	ops, problems, err := e.checkSAMs(ctx, ops, p.claimed)
 	if err != nil {
 		return false, err
@@ -277,7 +281,7 @@ func (e *Engine) takeSlice(ctx context.Context, p *planning, mk *reconcile.Maker
 			}
 			ops = thinned(ops, nil)
 			for i := range ops {
-				if ops[i].Action == reconcile.Create {
+				if ops[i].Creates() {
 					ops[i].Changes = nil // its sAMAccountName is for a cycle's statuses
 				}
 			}

@@ -54,6 +54,11 @@ const (
 	RuleProtected Rule = "protected-group"
 	// RuleCritical: a critical system object is never written.
 	RuleCritical Rule = "critical-object"
+	// RuleRestore: a deleted object is brought back only by a restore, and
+	// a restore brings back only a deleted group carrying the operation's
+	// anchor, deleted from the configured OUs, into one of them, without
+	// members (added after it, each add checked as any other).
+	RuleRestore Rule = "restore"
 	// RuleAction: the operation is one the tool knows.
 	RuleAction Rule = "action"
 )
@@ -126,6 +131,11 @@ type Object struct {
 	// Holders are every group that holds the object, at any depth, when
 	// they were read (Inspect with holders).
 	Holders []Holder
+	// Deleted is isDeleted: the object is a tombstone (or, with the
+	// Recycle Bin, a deleted object) under CN=Deleted Objects, deleted
+	// from LastKnownParent.
+	Deleted         bool
+	LastKnownParent string
 }
 
 // Holder is a group that holds an object, directly or through others.
@@ -156,13 +166,22 @@ var inPlaceAttributes = []string{"displayName", "description"}
 var anchorAttributes = []string{"adminDescription", policy.AnchorAttribute}
 
 // Needs says what the gate must read before it checks op: the object at
-// op.DN (every operation but a create), the groups holding it (a member
-// added, or a groupType changed), and the cloud group from Graph (an
-// operation in place).
+// Subject(op) (every operation but a create), the groups holding it (a
+// member added, or a groupType changed), and the cloud group from Graph
+// (an operation in place).
 func Needs(op reconcile.Op) (object, holders, cloud bool) {
 	object = op.Action != reconcile.Create || op.SID != ""
 	holders = op.Action == reconcile.AddMembers || (op.Action == reconcile.Update && changes(op, "groupType"))
 	return object, holders && object, op.SID != ""
+}
+
+// Subject is the DN of the object op changes as AD holds it now: the
+// deleted object a restore brings back, else op.DN.
+func Subject(op reconcile.Op) string {
+	if op.Action == reconcile.Restore {
+		return op.From
+	}
+	return op.DN
 }
 
 // Check decides whether op may be written: obj is the object at op.DN as
@@ -174,12 +193,17 @@ func (r Rules) Check(op reconcile.Op, obj *Object, cloud *CloudGroup) error {
 		return &RefusedError{Rule: rule, Action: op.Action, DN: op.DN, CloudID: op.CloudID, Why: fmt.Sprintf(format, args...)}
 	}
 	switch op.Action {
-	case reconcile.Create, reconcile.Update, reconcile.Move, reconcile.Rename, reconcile.AddMembers, reconcile.RemoveMembers, reconcile.Delete:
+	case reconcile.Create, reconcile.Restore, reconcile.Update, reconcile.Move, reconcile.Rename, reconcile.AddMembers, reconcile.RemoveMembers, reconcile.Delete:
 	default:
 		return refuse(RuleAction, "unknown operation %q", op.Action)
 	}
 	if _, err := policy.ParseDN(op.DN); err != nil || op.DN == "" {
 		return refuse(RulePlace, "%q is not a DN", op.DN)
+	}
+	if op.From != "" {
+		if _, err := policy.ParseDN(op.From); err != nil || op.Action != reconcile.Restore {
+			return refuse(RuleRestore, "only a restore names a deleted object to bring back, by its DN, not a %s naming %q", op.Action, op.From)
+		}
 	}
 	if op.SID != "" {
 		return r.checkInPlace(op, obj, cloud, refuse)
@@ -189,6 +213,9 @@ func (r Rules) Check(op reconcile.Op, obj *Object, cloud *CloudGroup) error {
 	}
 	if err := r.checkAttributes(op, refuse); err != nil {
 		return err
+	}
+	if op.Action == reconcile.Restore {
+		return r.checkRestore(op, obj, refuse)
 	}
 	if op.Action == reconcile.Create {
 		// Nothing is read for a create: where it goes and what it carries
@@ -208,14 +235,11 @@ func (r Rules) Check(op reconcile.Op, obj *Object, cloud *CloudGroup) error {
 	if obj == nil {
 		return refuse(RuleAnchor, "no such object")
 	}
-	if !obj.IsGroup() {
-		return refuse(RuleClass, "the object is a %s, not a group", lastClass(obj.Class))
+	if obj.Deleted {
+		return refuse(RuleRestore, "the object is deleted: only a restore brings it back")
 	}
-	if !policy.CarriesAnchor(obj.AdminDescription, obj.ExternalID, op.Anchor) {
-		return refuse(RuleAnchor, "expected anchor %s, found adminDescription %q and %s %q", op.Anchor, obj.AdminDescription, policy.AnchorAttribute, obj.ExternalID)
-	}
-	if obj.Critical {
-		return refuse(RuleCritical, "AD marks it a critical system object")
+	if err := checkOwnedGroup(op, obj, refuse); err != nil {
+		return err
 	}
 	if !r.isPlace(obj.DN, false) && !r.movesBack(op, obj) {
 		return refuse(RulePlace, "it lies outside %s", r.placesText())
@@ -232,6 +256,54 @@ func (r Rules) Check(op reconcile.Op, obj *Object, cloud *CloudGroup) error {
 		}
 	}
 	return checkProtected(op, obj, refuse)
+}
+
+// checkOwnedGroup refuses an object that is no group, lacks op's anchor, or
+// is a critical system object.
+func checkOwnedGroup(op reconcile.Op, obj *Object, refuse func(Rule, string, ...any) error) error {
+	if !obj.IsGroup() {
+		return refuse(RuleClass, "the object is a %s, not a group", lastClass(obj.Class))
+	}
+	if !policy.CarriesAnchor(obj.AdminDescription, obj.ExternalID, op.Anchor) {
+		return refuse(RuleAnchor, "expected anchor %s, found adminDescription %q and %s %q", op.Anchor, obj.AdminDescription, policy.AnchorAttribute, obj.ExternalID)
+	}
+	if obj.Critical {
+		return refuse(RuleCritical, "AD marks it a critical system object")
+	}
+	return nil
+}
+
+// checkRestore checks the restore of a deleted group: it comes back as a
+// create would be made (into a configured OU, with the groupType and
+// anchor policy writes), and only a deleted group carrying the anchor,
+// deleted from where the tool writes, comes back. A restore carries no
+// members: AD's Recycle Bin brings a group back with the groups holding
+// it, so each member add after it is checked against them as any other.
+func (r Rules) checkRestore(op reconcile.Op, obj *Object, refuse func(Rule, string, ...any) error) error {
+	if _, parent := policy.SplitDN(op.DN); !r.isPlace(parent, true) {
+		return refuse(RulePlace, "groups are restored only into %s, not into %s", r.placesText(), parent)
+	}
+	switch {
+	case !changes(op, "groupType"):
+		return refuse(RuleGroupType, "a restore must give the groupType the policy writes")
+	case !changes(op, "adminDescription"):
+		return refuse(RuleAnchor, "a restore must carry its anchor %s in adminDescription", op.Anchor)
+	case len(op.Members) > 0:
+		return refuse(RuleRestore, "a restore carries no members: they are added after it, each add checked against the groups holding the group")
+	case op.From == "":
+		return refuse(RuleRestore, "a restore names the deleted object it brings back")
+	case obj == nil:
+		return refuse(RuleRestore, "no deleted object at %s", op.From)
+	case !obj.Deleted:
+		return refuse(RuleRestore, "%s is not a deleted object", op.From)
+	}
+	if err := checkOwnedGroup(op, obj, refuse); err != nil {
+		return err
+	}
+	if obj.LastKnownParent == "" || !r.isPlace(obj.LastKnownParent, false) {
+		return refuse(RulePlace, "it was deleted from %q, outside %s", obj.LastKnownParent, r.placesText())
+	}
+	return nil
 }
 
 // checkInPlace checks an operation on an original AD group written in

@@ -32,6 +32,19 @@ func create(parent string, chs ...reconcile.AttrChange) reconcile.Op {
 		Changes: append([]reconcile.AttrChange{{Name: "groupType", New: []string{"-2147483640"}}, {Name: "adminDescription", New: []string{policy.Anchor(id)}}}, chs...)}
 }
 
+// tomb is the deleted object of the group id, deleted from parent.
+const tombDN = `CN=G_2c1a0b000001\0ADEL:8b3df295-b3cc-4245-a355-c713bcc2acb9,CN=Deleted Objects,` + base
+
+func tomb(parent string) *gate.Object {
+	return &gate.Object{DN: tombDN, Class: []string{"top", "group"}, ExternalID: policy.Anchor(id), SID: sid, Deleted: true, LastKnownParent: parent}
+}
+
+func restore(parent string) reconcile.Op {
+	op := create(parent)
+	op.Action, op.From = reconcile.Restore, tombDN
+	return op
+}
+
 func TestCheck(t *testing.T) {
 	dn := "CN=G_2c1a0b000001," + ou
 	set := func(name string, vs ...string) reconcile.AttrChange { return reconcile.AttrChange{Name: name, New: vs} }
@@ -97,6 +110,22 @@ func TestCheck(t *testing.T) {
 			&gate.CloudGroup{SID: sid, CloudManaged: true}, gate.RuleInPlace},
 		{"in place into Domain Admins itself", inRules, reconcile.Op{Action: reconcile.AddMembers, CloudID: id, DN: "CN=Domain Admins,CN=Users," + base, SID: "S-1-5-21-1-2-3-512"},
 			&gate.Object{DN: "CN=Domain Admins,CN=Users," + base, Class: []string{"group"}, SID: "S-1-5-21-1-2-3-512"}, &gate.CloudGroup{SID: "S-1-5-21-1-2-3-512", CloudManaged: true}, gate.RuleProtected},
+		{"restore of a group deleted from the target OU", rules, restore(ou), tomb(ou), nil, ""},
+		{"restore into a placement OU of one deleted from quarantine", rules, restore(place), tomb(quar), nil, ""},
+		{"restore of a group deleted from below a placement OU", rules, restore(ou), tomb("OU=Sub," + place), nil, ""},
+		{"restore of a group deleted from CN=Users", rules, restore(ou), tomb("CN=Users," + base), nil, gate.RulePlace},
+		{"restore into CN=Users", rules, restore("CN=Users," + base), tomb(ou), nil, gate.RulePlace},
+		{"restore of a live group", rules, restore(ou), owned(tombDN), nil, gate.RuleRestore},
+		{"restore of nothing", rules, restore(ou), nil, nil, gate.RuleRestore},
+		{"restore naming no deleted object", rules, func() reconcile.Op { op := restore(ou); op.From = ""; return op }(), tomb(ou), nil, gate.RuleRestore},
+		{"restore of another's deleted group", rules, restore(ou), func() *gate.Object { o := tomb(ou); o.ExternalID = policy.Anchor(other); return o }(), nil, gate.RuleAnchor},
+		{"restore of a deleted user carrying the anchor", rules, restore(ou), func() *gate.Object { o := tomb(ou); o.Class = []string{"user"}; return o }(), nil, gate.RuleClass},
+		{"restore of a critical object", rules, restore(ou), func() *gate.Object { o := tomb(ou); o.Critical = true; return o }(), nil, gate.RuleCritical},
+		{"restore with members", rules, func() reconcile.Op { op := restore(ou); op.Members = []string{"CN=u," + base}; return op }(), tomb(ou), nil, gate.RuleRestore},
+		{"restore without a groupType", rules, func() reconcile.Op { op := restore(ou); op.Changes = op.Changes[1:]; return op }(), tomb(ou), nil, gate.RuleGroupType},
+		{"restore writing info", rules, func() reconcile.Op { op := restore(ou); op.Changes = append(op.Changes, set("info", "x")); return op }(), tomb(ou), nil, gate.RuleAttributes},
+		{"update of a deleted group", rules, reconcile.Op{Action: reconcile.Update, CloudID: id, Anchor: policy.Anchor(id), DN: tombDN, Changes: []reconcile.AttrChange{set("description", "d")}}, tomb(ou), nil, gate.RuleRestore},
+		{"delete naming a deleted object to bring back", rules, reconcile.Op{Action: reconcile.Delete, CloudID: id, Anchor: policy.Anchor(id), DN: dn, From: tombDN}, owned(dn), nil, gate.RuleRestore},
 		{"an unknown action", rules, reconcile.Op{Action: "grant", CloudID: id, Anchor: policy.Anchor(id), DN: dn}, owned(dn), nil, gate.RuleAction},
 		{"not a DN", rules, reconcile.Op{Action: reconcile.Delete, CloudID: id, Anchor: policy.Anchor(id), DN: "nonsense"}, nil, nil, gate.RulePlace},
 	} {

@@ -14,9 +14,9 @@ import (
 // memdir.Directory): it reads objects for the gate, and writes only what
 // the gate approved.
 type Target interface {
-	// Inspect reads the object at dn as AD holds it now (nil, nil when
-	// there is none); with holders, every group that holds it, at any
-	// depth.
+	// Inspect reads the object at dn as AD holds it now, a deleted one
+	// too (Object.Deleted; nil, nil when there is none); with holders,
+	// every group that holds it, at any depth.
 	Inspect(ctx context.Context, dn string, holders bool) (*Object, error)
 	// Write sends an approved operation. It calls a.Permit before each
 	// request it sends, retries included, and sends nothing when Permit
@@ -133,7 +133,7 @@ func (g *Gate) Approve(ctx context.Context, op reconcile.Op) (*Approved, error) 
 	var obj *Object
 	if object {
 		var err error
-		if obj, err = g.target.Inspect(ctx, op.DN, holders); err != nil {
+		if obj, err = g.target.Inspect(ctx, Subject(op), holders); err != nil {
 			return nil, err
 		}
 	}

@@ -112,6 +112,7 @@ type Action string
 // The operations, in the order a plan applies them.
 const (
 	Create        Action = "create"
+	Restore       Action = "restore"
 	Move          Action = "move"
 	Rename        Action = "rename"
 	Update        Action = "update"
@@ -120,7 +121,7 @@ const (
 	Delete        Action = "delete"
 )
 
-var actionOrder = []Action{Create, Move, Rename, Update, RemoveMembers, AddMembers, Delete}
+var actionOrder = []Action{Create, Restore, Move, Rename, Update, RemoveMembers, AddMembers, Delete}
 
 // Op is one LDAP operation on one group.
 type Op struct {
@@ -132,6 +133,10 @@ type Op struct {
 	NewRDN string `json:"newRdn,omitempty"`
 	// NewParent is the OU a move puts the group in.
 	NewParent string `json:"newParent,omitempty"`
+	// From, on a restore, is the deleted object it brings back to DN: the
+	// group the cloud group had, with its objectGUID and objectSid, as AD
+	// keeps it under CN=Deleted Objects.
+	From string `json:"restoreFrom,omitempty"`
 	// Anchor is the anchor the object must carry: the directory checks it
 	// again before writing.
 	Anchor  string       `json:"anchor"`
@@ -165,6 +170,10 @@ func (op Op) FinalDN() string {
 	}
 	return op.DN
 }
+
+// Creates reports whether the operation makes the group exist at DN: a
+// create, or the restore of its deleted object.
+func (op Op) Creates() bool { return op.Action == Create || op.Action == Restore }
 
 // Change is the operation's change of attribute name (as AD compares
 // names, case aside), if it has one.

@@ -349,7 +349,7 @@ func EngineConfig(cfg *config.Config, schema directory.Schema) engine.Config {
 	return engine.Config{
 		TenantID: cfg.Cloud.TenantID, Staging: cfg.Mode == "staging", BaseDN: cfg.Directory.BaseDN, TargetOU: w.TargetOU,
 		UnifiedWritebackDefault: cfg.Cloud.UnifiedWritebackDefault, DeleteThreshold: *w.DeleteThreshold,
-		DeleteThresholdPercent: *w.DeleteThresholdPercent, QuarantineOU: w.QuarantineOU, MoveBack: w.MoveBack, SAMFollowsName: w.SAMOnRename == config.SAMFollow,
+		DeleteThresholdPercent: *w.DeleteThresholdPercent, QuarantineOU: w.QuarantineOU, MoveBack: w.MoveBack, SAMFollowsName: w.SAMOnRename == config.SAMFollow, CreateAnew: !*w.RestoreDeleted,
 		BatchSize: w.MemberBatchSize,
 		Forest:    cfg.Directory.GlobalCatalog != "",
 		Fates: engine.Fates{SoftDelete: fate(w.OnSoftDelete), HardDelete: fate(w.OnHardDelete),

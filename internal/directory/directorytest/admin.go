@@ -75,6 +75,12 @@ type Admin interface {
 	Tombstone(t testing.TB, guid string) *Entry
 	// Reanimate brings the tombstone of the object guid back at dn.
 	Reanimate(t testing.TB, guid, dn string)
+	// DelegateRestore gives the tool's account, for the length of the
+	// test, the rights docs/permissions.md gives for restoring deleted
+	// groups: list and read CN=Deleted Objects, and, with reanimate, the
+	// Reanimate Tombstones right on the domain. Without them it finds no
+	// deleted object, as on Windows.
+	DelegateRestore(t testing.TB, reanimate bool)
 	// Read reads the object at dn, or nil.
 	Read(t testing.TB, dn string) *Entry
 	// Find reads the objects under base whose attribute attr has value.

@@ -103,6 +103,7 @@ func Run(t *testing.T, open func(t testing.TB, o Options) Fixture) {
 		{"SchemaRefusesWhatItLacks", testSchema},
 		{"AdminHand", testAdminHand},
 		{"TombstoneAndReanimation", testTombstone},
+		{"RestoreDeletedGroup", testRestore},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open) })
 	}

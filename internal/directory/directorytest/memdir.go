@@ -122,6 +122,11 @@ func (a *memAdmin) Tombstone(t testing.TB, guid string) *Entry {
 	return entryOf(o)
 }
 
+func (a *memAdmin) DelegateRestore(t testing.TB, reanimate bool) {
+	a.d.SetRestoreRights(true, reanimate)
+	t.Cleanup(func() { a.d.SetRestoreRights(false, false) })
+}
+
 func (a *memAdmin) Reanimate(t testing.TB, guid, dn string) {
 	t.Helper()
 	must(t, a.d.Reanimate(guid, dn))

@@ -252,7 +252,7 @@ var tombstoneKeeps = []string{"samaccountname", "grouptype", strings.ToLower(dir
 
 // Delete deletes the object at dn by hand: it leaves every group, and
 // leaves a tombstone (same GUID and SID, most attributes stripped) that
-// Reanimate brings back.
+// Reanimate, or the tool's restore, brings back.
 func (d *Directory) Delete(dn string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -263,6 +263,15 @@ func (d *Directory) Delete(dn string) error {
 	if len(d.underWhere(dn, func(c *entry) bool { return c != e })) > 0 {
 		return d.fail("delete", dn, ldap.LDAPResultNotAllowedOnNonLeaf, "the object has children")
 	}
+	d.bury(e)
+	return nil
+}
+
+// bury deletes e as AD does without the Recycle Bin: out of every group,
+// its attributes stripped but for those a tombstone keeps, under
+// CN=Deleted Objects with a name AD makes unique (CN=<name>\0ADEL:<guid>),
+// remembering where it was.
+func (d *Directory) bury(e *entry) {
 	d.remove(e)
 	for name := range e.attrs {
 		if !slices.Contains(tombstoneKeeps, name) {
@@ -271,7 +280,29 @@ func (d *Directory) Delete(dn string) error {
 		}
 	}
 	e.members, e.isMember = nil, nil
+	rdn, parent := policy.SplitDN(e.dn)
+	e.dn, e.lastKnownParent = rdn+`\0ADEL:`+e.guid+",CN=Deleted Objects,"+d.base, parent
 	d.tombstones[e.guid] = e
+}
+
+// SetRestoreRights gives the tool's account the rights on deleted objects
+// an admin delegates (docs/permissions.md): list lists and reads CN=Deleted
+// Objects, reanimate is the Reanimate Tombstones right. Without list the
+// account finds no deleted object; without reanimate AD refuses the
+// restore (insufficient access rights, as Samba answers).
+func (d *Directory) SetRestoreRights(list, reanimate bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.listDeleted, d.reanimate = list, reanimate
+}
+
+// lookupDeleted is the deleted object at dn, as the tool's account sees it (under CN=Deleted Objects).
+func (d *Directory) lookupDeleted(dn string) *entry {
+	for _, e := range d.tombstones {
+		if policy.SameDN(e.dn, dn) {
+			return e
+		}
+	}
 	return nil
 }
 
@@ -297,6 +328,13 @@ func (d *Directory) Reanimate(guid, dn string) error {
 	if e == nil {
 		return d.fail("modify", dn, ldap.LDAPResultNoSuchObject, "no tombstone of "+guid)
 	}
+	return d.revive(e, dn, "")
+}
+
+// revive brings the deleted e back at dn, as AD's undelete does: refused
+// when dn is taken, its parent missing, or the sAMAccountName it will
+// have (sam, or the one it kept) held by another object.
+func (d *Directory) revive(e *entry, dn, sam string) error {
 	k, err := key(dn)
 	if err != nil {
 		return d.fail("modify", dn, ldap.LDAPResultInvalidDNSyntax, err.Error())
@@ -307,11 +345,14 @@ func (d *Directory) Reanimate(guid, dn string) error {
 	if _, parent := policy.SplitDN(dn); d.lookupDN(parent) == nil {
 		return d.fail("modify", dn, ldap.LDAPResultNoSuchObject, "the parent does not exist")
 	}
-	if sam := e.get("sAMAccountName"); sam != "" && d.samTaken(sam, nil) {
+	if sam == "" {
+		sam = e.get("sAMAccountName")
+	}
+	if sam != "" && d.samTaken(sam, nil) {
 		return d.fail("modify", dn, ldap.LDAPResultEntryAlreadyExists, "the sAMAccountName "+sam+" is in use in the domain")
 	}
 	delete(d.tombstones, e.guid)
-	e.dn = dn
+	e.dn, e.lastKnownParent = dn, ""
 	d.byKey[k] = e
 	d.byGUID[e.guid] = e
 	if e.sid != "" {

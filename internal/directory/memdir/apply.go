@@ -39,7 +39,7 @@ func (d *Directory) Edit(op reconcile.Op) error { return d.apply(op) }
 func (d *Directory) apply(op reconcile.Op) (err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if op.Action != reconcile.Create && d.lookupDN(op.DN) == nil {
+	if !op.Creates() && d.lookupDN(op.DN) == nil {
 		if op.Action == reconcile.Delete {
 			return nil // already gone: a retry whose first try was done
 		}
@@ -48,6 +48,8 @@ func (d *Directory) apply(op reconcile.Op) (err error) {
 	switch op.Action {
 	case reconcile.Create:
 		err = d.create(op)
+	case reconcile.Restore:
+		err = d.restore(op)
 	case reconcile.Update:
 		err = d.update(op)
 	case reconcile.Move, reconcile.Rename:
@@ -57,7 +59,7 @@ func (d *Directory) apply(op reconcile.Op) (err error) {
 	case reconcile.RemoveMembers:
 		err = d.members(d.lookupDN(op.DN), op.Members, false)
 	case reconcile.Delete:
-		d.remove(d.lookupDN(op.DN))
+		d.bury(d.lookupDN(op.DN))
 	default:
 		return fmt.Errorf("directory: unknown operation %q", op.Action)
 	}
@@ -77,11 +79,15 @@ func (d *Directory) Inspect(ctx context.Context, dn string, holders bool) (*gate
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e := d.lookupDN(dn)
+	if e == nil && d.listDeleted {
+		e = d.lookupDeleted(dn)
+	}
 	if e == nil {
 		return nil, nil
 	}
 	o := &gate.Object{DN: e.dn, Class: slices.Clone(e.class), AdminDescription: e.get("adminDescription"), ExternalID: e.get(directory.AnchorAttribute),
-		SID: e.sid, AdminCount: e.get("adminCount") == "1", Critical: e.critical, GroupType: e.get("groupType")}
+		SID: e.sid, AdminCount: e.get("adminCount") == "1", Critical: e.critical, GroupType: e.get("groupType"),
+		Deleted: e.lastKnownParent != "", LastKnownParent: e.lastKnownParent}
 	if holders {
 		seen := map[*entry]bool{}
 		queue := d.heldBy(e)
@@ -153,6 +159,64 @@ func (d *Directory) create(op reconcile.Op) error {
 		e.addMember(m.guid)
 	}
 	return nil
+}
+
+// restore brings the deleted group at op.From back at op.DN with op's
+// attributes, as directory.Client's one modify does; a retry that finds
+// it back already succeeds.
+func (d *Directory) restore(op reconcile.Op) error {
+	e := d.lookupDeleted(op.From)
+	if e == nil || !d.listDeleted {
+		if d.checkOwned(op.DN, op.Anchor) == nil {
+			return nil // ours: a retry whose first try was done
+		}
+		return d.fail("restore", op.From, ldap.LDAPResultNoSuchObject, "no such deleted object")
+	}
+	if !d.reanimate {
+		return d.fail("restore", op.From, ldap.LDAPResultInsufficientAccessRights, "the account lacks the Reanimate Tombstones right on the domain")
+	}
+	if err := d.checkSchema("modify", op.From, changed(op)); err != nil {
+		return err
+	}
+	sam := ""
+	if ch, ok := op.Change("sAMAccountName"); ok && len(ch.New) > 0 {
+		sam = ch.New[0]
+	}
+	if err := d.revive(e, op.DN, sam); err != nil {
+		return err
+	}
+	for _, ch := range op.Changes {
+		if len(ch.New) > 0 {
+			e.set(ch.Name, directory.UniqueValues(ch.New, ch.Name == "proxyAddresses"))
+		}
+	}
+	return nil
+}
+
+// DeletedByAnchor finds the deleted groups carrying the anchors, as
+// directory.Client does (by msDS-ExternalDirectoryObjectId, which a
+// tombstone keeps), by lower-case anchor.
+func (d *Directory) DeletedByAnchor(ctx context.Context, anchors []string) (map[string]reconcile.Deleted, error) {
+	if err := d.answer(ctx); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	want := make(map[string]bool, len(anchors))
+	for _, a := range anchors {
+		want[strings.ToLower(a)] = true
+	}
+	out := map[string]reconcile.Deleted{}
+	if !d.listDeleted {
+		return out, nil
+	}
+	for _, e := range d.tombstones {
+		a := e.get(directory.AnchorAttribute)
+		if a != "" && e.isGroup() && want[strings.ToLower(a)] {
+			out[strings.ToLower(a)] = reconcile.Deleted{DN: e.dn, Anchor: a, GUID: e.guid, SID: e.sid, SAM: e.get("sAMAccountName"), LastKnownParent: e.lastKnownParent}
+		}
+	}
+	return out, nil
 }
 
 func (d *Directory) samTaken(sam string, except *entry) bool {

@@ -60,7 +60,10 @@ type Directory struct {
 	// tombstones are the objects deleted by hand, by GUID, as AD keeps
 	// them under CN=Deleted Objects (faults.go, admin.go).
 	tombstones map[string]*entry
-	faults     faults
+	// listDeleted and reanimate are the bind account's rights on deleted
+	// objects (SetRestoreRights): none by default, as on Windows.
+	listDeleted, reanimate bool
+	faults                 faults
 }
 
 type entry struct {
@@ -74,6 +77,8 @@ type entry struct {
 	members  []string            // GUIDs of member objects, in order added
 	isMember map[string]bool     // the same, as a set (addMember builds it)
 	dir      *Directory          // whose indexes set keeps
+	// lastKnownParent is where a deleted object was deleted from.
+	lastKnownParent string
 }
 
 // New returns a domain whose root is base, with the containers every

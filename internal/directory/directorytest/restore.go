@@ -1,0 +1,126 @@
+package directorytest
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/groupwriteback/groupwriteback/internal/directory"
+	"github.com/groupwriteback/groupwriteback/internal/gate"
+	"github.com/groupwriteback/groupwriteback/internal/policy"
+	"github.com/groupwriteback/groupwriteback/internal/reconcile"
+)
+
+// deletedFinder finds deleted groups by anchor (directory.Client, memdir).
+type deletedFinder interface {
+	DeletedByAnchor(ctx context.Context, anchors []string) (map[string]reconcile.Deleted, error)
+}
+
+// RestoreOp restores the deleted object from as the group cn of cloud
+// group id in ou, with the attributes CreateOp writes.
+func RestoreOp(cn, ou, id, from string) reconcile.Op {
+	op := CreateOp(cn, ou, id)
+	op.Action, op.From, op.Members = reconcile.Restore, from, nil
+	return op
+}
+
+// testRestore: a written-back group deleted by hand is restored through
+// the gate as the same object (objectGUID, objectSid), with the
+// attributes of a create, in one write that a retry finds done; members
+// are added after it. The account finds nothing without the rights to
+// list Deleted Objects (and the gate refuses the restore, seeing no
+// deleted object), and AD refuses it without Reanimate Tombstones. A
+// group deleted from outside the gate's OUs is never restored.
+func testRestore(t *testing.T, open func(t testing.TB, o Options) Fixture) {
+	f := open(t, Options{Exchange: true, Anchor: true})
+	finder, ok := f.Dir.(deletedFinder)
+	if !ok {
+		t.Fatalf("%T finds no deleted groups", f.Dir)
+	}
+	ctx := context.Background()
+	ou, elsewhere := f.NewOU(t, "restore"), f.NewOU(t, "restore elsewhere")
+	us := f.AddUsers(t, ou, []string{"restore-u1"})
+	w := Gate(f, nil, ou)
+	anchor, stray := policy.Anchor(id(901)), policy.Anchor(id(902))
+	written := func(dn, anchor, sam string) *Entry {
+		f.Add(t, dn, map[string][]string{"objectClass": {"top", "group"}, "sAMAccountName": {sam}, "groupType": {"-2147483640"},
+			"adminDescription": {anchor}, directory.AnchorAttribute: {anchor}, "member": {us[0].DN}})
+		before := f.Read(t, dn)
+		f.Delete(t, dn)
+		return before
+	}
+	before := written("CN=Restore_2c1a0b9f8e7d,"+ou, anchor, "restore-901")
+	strayBefore := written("CN=Stray_2c1a0b9f8e7d,"+elsewhere, stray, "restore-902")
+	tomb, strayTomb := f.Tombstone(t, before.GUID), f.Tombstone(t, strayBefore.GUID)
+	if tomb == nil || strayTomb == nil {
+		t.Fatal("no tombstones")
+	}
+	op := RestoreOp("Restored_2c1a0b9f8e7d", ou, id(901), tomb.DN)
+	refusedBy := func(err error) gate.Rule {
+		var r *gate.RefusedError
+		if errors.As(err, &r) {
+			return r.Rule
+		}
+		return ""
+	}
+
+	// No rights on deleted objects (the default): nothing is found, and
+	// the gate, which sees no deleted object, refuses.
+	if found, err := finder.DeletedByAnchor(ctx, []string{anchor}); err != nil || len(found) != 0 {
+		t.Fatalf("without rights, found %v (%v)", found, err)
+	}
+	if err := w.Apply(ctx, op); refusedBy(err) != gate.RuleRestore {
+		t.Fatalf("restore without rights: %v, want the gate's refusal (rule restore)", err)
+	}
+
+	// List and read, without Reanimate Tombstones: found, refused by AD.
+	f.DelegateRestore(t, false)
+	found, err := finder.DeletedByAnchor(ctx, []string{anchor, stray})
+	d := found[strings.ToLower(anchor)]
+	if err != nil || len(found) != 2 || d.SID != before.SID || d.GUID != before.GUID || !policy.SameDN(d.DN, tomb.DN) || !policy.SameDN(d.LastKnownParent, ou) || d.Recycled {
+		t.Fatalf("found %+v (%v), want the deleted %s", found, err, before.DN)
+	}
+	if err := w.Apply(ctx, op); err == nil || refusedBy(err) != "" || !directory.IsCode(err, 50) {
+		t.Fatalf("restore without Reanimate Tombstones: %v, want AD's insufficient access rights (50)", err)
+	}
+
+	// All the rights: back, the same object, written as a create.
+	f.DelegateRestore(t, true)
+	MustApply(t, w, op)
+	back := f.Read(t, op.DN)
+	if back == nil || back.GUID != before.GUID || back.SID != before.SID || back.Get("displayName") != "Restored_2c1a0b9f8e7d" ||
+		back.Get("adminDescription") != anchor || back.Get(directory.AnchorAttribute) != anchor || len(back.Members) != 0 {
+		t.Fatalf("restored: %+v, want %s's GUID %s and SID %s with the create's attributes and no members", back, before.DN, before.GUID, before.SID)
+	}
+	MustApply(t, w, reconcile.Op{Action: reconcile.AddMembers, CloudID: op.CloudID, DN: op.DN, Anchor: op.Anchor, Members: []string{us[0].DN}})
+	if back := f.Read(t, op.DN); len(back.Members) != 1 {
+		t.Fatalf("members after the restore: %v", back.Members)
+	}
+
+	// Never: a group deleted from outside the OUs, the same restore again
+	// (the group is back: nothing is deleted at From), a restore of a
+	// group that is back already, a deleted group carrying another cloud
+	// group's anchor, a restore carrying members.
+	for _, bad := range []struct {
+		op   reconcile.Op
+		want gate.Rule
+	}{
+		{RestoreOp("Stray_2c1a0b9f8e7d", ou, id(902), strayTomb.DN), gate.RulePlace},
+		{op, gate.RuleRestore},
+		{RestoreOp("Again_2c1a0b9f8e7d", ou, id(901), op.DN), gate.RuleRestore},
+		{RestoreOp("Stray_2c1a0b9f8e7d", ou, id(901), strayTomb.DN), gate.RuleAnchor},
+		{func() reconcile.Op {
+			o := RestoreOp("Stray_2c1a0b9f8e7d", ou, id(902), strayTomb.DN)
+			o.Members = []string{us[0].DN}
+			return o
+		}(), gate.RuleRestore},
+	} {
+		if err := w.Apply(ctx, bad.op); refusedBy(err) != bad.want {
+			t.Fatalf("restore of %s into %s: %v, want a refusal by rule %s", bad.op.From, bad.op.DN, err, bad.want)
+		}
+	}
+	if f.Tombstone(t, strayBefore.GUID) == nil {
+		t.Fatal("the group deleted from elsewhere was restored")
+	}
+}
