@@ -2,7 +2,8 @@
 
 // Command demo runs groupwriteback end to end on one machine: a throwaway
 // Samba AD DC on loopback, the Graph emulator serving the sample tenant
-// (examples/tenant.json), enable (prerequisites and plan), a sync, the groups as AD sees them, then a
+// (examples/tenant.json), enable (prerequisites and plan), a sync (with a
+// cloud-only member matched to his AD account by employeeId), the groups as AD sees them, then a
 // change made with Graph's own calls and the sync that carries it over, and
 // last one group provisioned on demand with its trace.
 // scripts/demo builds and runs it; it needs root (for Samba).
@@ -86,6 +87,18 @@ func run(bin, tenantPath string) error {
 			return err
 		}
 	}
+	// Diego is cloud-only: Connect never linked him, but HR provisioning
+	// made him an AD account with his employee number, in OU=Staff. The
+	// demo's configuration matches such members by employeeId
+	// (writeback.match_unsynced), so Marketing gets him.
+	staffOU := "OU=Staff," + testdc.DelegatedOU
+	if err := add(conn, staffOU, map[string][]string{"objectClass": {"organizationalUnit"}}); err != nil {
+		return err
+	}
+	if err := add(conn, "CN=Diego Siciliani,"+staffOU, map[string][]string{"objectClass": {"top", "person", "organizationalPerson", "user"},
+		"sAMAccountName": {"diego"}, "employeeID": {"1042"}, "userAccountControl": {"544"}}); err != nil {
+		return err
+	}
 	for _, g := range tf.Groups {
 		if g["onPremisesSyncEnabled"] != true {
 			continue
@@ -109,7 +122,7 @@ func run(bin, tenantPath string) error {
 
 	config := filepath.Join(work, "config.yaml")
 	if err := os.WriteFile(config, []byte(sim.CloudConfig(tf.TenantID, "5b0f8a8e-3b55-4c5e-9f5c-1f6f0f2d7e10", "demo-groupwriteback-secret")+
-		dc.DirectoryConfig()+"writeback:\n  target_ou: "+targetOU+"\n"), 0o600); err != nil {
+		dc.DirectoryConfig()+"writeback:\n  target_ou: "+targetOU+"\n  match_unsynced:\n    rules: [employeeId]\n    search_bases: [\""+staffOU+"\"]\n"), 0o600); err != nil {
 		return err
 	}
 	gwb := func(args ...string) error {

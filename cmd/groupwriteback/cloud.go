@@ -166,6 +166,7 @@ var userFieldNames = []struct {
 	{cloud.UserOnPremisesObjectIdentifier, "onPremisesObjectIdentifier"}, {cloud.UserOnPremisesSecurityIdentifier, "onPremisesSecurityIdentifier"},
 	{cloud.UserOnPremisesImmutableID, "onPremisesImmutableId"}, {cloud.UserOnPremisesDistinguishedName, "onPremisesDistinguishedName"},
 	{cloud.UserOnPremisesSamAccountName, "onPremisesSamAccountName"}, {cloud.UserOnPremisesDomainName, "onPremisesDomainName"},
+	{cloud.UserMail, "mail"}, {cloud.UserEmployeeID, "employeeId"}, {cloud.UserType, "userType"},
 }
 
 func action(r cloud.Removal) string {

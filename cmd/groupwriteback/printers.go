@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +40,9 @@ type planJSON struct {
 	Adopted    []string          `json:"adopted,omitempty"`
 	Restored   []string          `json:"restored,omitempty"`
 	GroupNames map[string]string `json:"groupNames,omitempty"`
+	// Matched are, by group, the members not synced from AD that a
+	// writeback.match_unsynced rule matched, with the rule and account.
+	Matched map[string][]reconcile.MemberMatch `json:"membersMatched,omitempty"`
 }
 
 // opList is the operations of plan's and sync's JSON. Written, they are
@@ -103,7 +108,7 @@ func jsonResult(res *engine.Result, dry bool) planJSON {
 	}
 	out := planJSON{Version: planVersion, Kind: kind, Mode: res.Mode, Operations: opList{res: res}, Problems: res.Plan.Problems,
 		NotWritten: res.Plan.NotWritten, Failures: res.Failures, Counts: res.Counts, LDAPWrites: res.Writes, Trace: res.Trace,
-		Adopted: res.Adopted, Restored: res.Restored, GroupNames: res.GroupNames}
+		Adopted: res.Adopted, Restored: res.Restored, GroupNames: res.GroupNames, Matched: res.MembersMatched}
 	if out.Problems == nil {
 		out.Problems = []reconcile.Problem{}
 	}
@@ -326,8 +331,41 @@ func printFieldNotes(w io.Writer, res *engine.Result) {
 	}
 }
 
+// shownMatches is how many matched members a group's line names; the
+// JSON output lists them all.
+const shownMatches = 10
+
+// printMatched lists, by group, the members not synced from AD that a
+// writeback.match_unsynced rule matched to an AD account, and by which
+// rule.
+func printMatched(w io.Writer, res *engine.Result) {
+	if len(res.MembersMatched) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "members not synced from AD, matched by writeback.match_unsynced:")
+	for _, id := range slices.Sorted(maps.Keys(res.MembersMatched)) {
+		ms := res.MembersMatched[id]
+		by := map[string]int{}
+		for _, m := range ms {
+			by[m.Rule]++
+		}
+		var rules []string
+		for _, r := range slices.Sorted(maps.Keys(by)) {
+			rules = append(rules, fmt.Sprintf("%s %d", r, by[r]))
+		}
+		fmt.Fprintf(w, "  %s %q: %d (%s)\n", id, res.GroupNames[id], len(ms), strings.Join(rules, ", "))
+		for _, m := range ms[:min(len(ms), shownMatches)] {
+			fmt.Fprintf(w, "    %s -> %s (rule %s)\n", m.CloudID, m.DN, m.Rule)
+		}
+		if len(ms) > shownMatches {
+			fmt.Fprintf(w, "    … and %d more (-o json lists them all)\n", len(ms)-shownMatches)
+		}
+	}
+}
+
 func printNotes(w io.Writer, res *engine.Result) {
 	printFieldNotes(w, res)
+	printMatched(w, res)
 	if len(res.Plan.NotWritten) > 0 {
 		fmt.Fprintln(w, "members not written:")
 		ids := make([]string, 0, len(res.Plan.NotWritten))
@@ -371,6 +409,7 @@ func printSync(w io.Writer, res *engine.Result) {
 	fmt.Fprintf(w, "sync (%s): %d created, %d updated, %d deleted, %d quarantined, %d unchanged, %d failed, %d not writable; %d LDAP writes\n",
 		res.Mode, c.Created, c.Updated, c.Deleted, c.Quarantined, c.Unchanged, c.Failed, c.NotWritable, res.Writes)
 	printFieldNotes(w, res)
+	printMatched(w, res)
 	printRestored(w, res)
 	printFromDeleted(w, res)
 	printAdopted(w, res)

@@ -149,6 +149,12 @@ type User struct {
 	OnPremisesDistinguishedName  string `json:"onPremisesDistinguishedName,omitempty"`
 	OnPremisesSamAccountName     string `json:"onPremisesSamAccountName,omitempty"`
 	OnPremisesDomainName         string `json:"onPremisesDomainName,omitempty"`
+	// Mail, EmployeeID and UserType are what writeback.match_unsynced's
+	// rules read of a user that is not synced from AD; a UserType of Guest
+	// is a B2B guest, never matched.
+	Mail       string `json:"mail,omitempty"`
+	EmployeeID string `json:"employeeId,omitempty"`
+	UserType   string `json:"userType,omitempty"`
 	// Removed is SoftDeleted (or RemovedUnknown) for a user Graph reported
 	// deleted but restorable: it keeps its group memberships ("Users that
 	// have been temporary deleted keep their group memberships"), so it

@@ -36,6 +36,9 @@ const (
 	UserOnPremisesDistinguishedName
 	UserOnPremisesSamAccountName
 	UserOnPremisesDomainName
+	UserMail
+	UserEmployeeID
+	UserType
 )
 
 // GroupDelta is what one delta round says about one group, merged across the
@@ -304,6 +307,9 @@ func applyUserFields(u, v *User, p Field) {
 	set(UserOnPremisesDistinguishedName, &u.OnPremisesDistinguishedName, v.OnPremisesDistinguishedName)
 	set(UserOnPremisesSamAccountName, &u.OnPremisesSamAccountName, v.OnPremisesSamAccountName)
 	set(UserOnPremisesDomainName, &u.OnPremisesDomainName, v.OnPremisesDomainName)
+	set(UserMail, &u.Mail, v.Mail)
+	set(UserEmployeeID, &u.EmployeeID, v.EmployeeID)
+	set(UserType, &u.UserType, v.UserType)
 	if p&UserOnPremisesSyncEnabled != 0 {
 		u.OnPremisesSyncEnabled = v.OnPremisesSyncEnabled
 	}

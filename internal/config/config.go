@@ -106,6 +106,10 @@ type Writeback struct {
 	// its objectSid (default true; it needs the rights docs/permissions.md
 	// gives for it, else the group is created anew).
 	RestoreDeleted *bool `yaml:"restore_deleted"`
+	// MatchUnsynced matches members that are not synced from AD (cloud-only
+	// users, often with an AD account made by HR provisioning or a script)
+	// to AD user accounts, by the rules given; off unless rules are set.
+	MatchUnsynced MatchUnsynced `yaml:"match_unsynced"`
 	// SAMOnRename is what a cloud rename does to the sAMAccountName of a
 	// group already written: keep (default: it keeps the one it was
 	// created with, as Cloud Sync does; sssd, scripts and applications key
@@ -134,6 +138,22 @@ type Writeback struct {
 	PlanKeyFile string `yaml:"plan_key_file"`
 	// PlanKey is the key read from PlanKeyFile.
 	PlanKey secret.Value `yaml:"-"`
+}
+
+// MatchUnsynced is writeback.match_unsynced: the rules that match a member
+// user not synced from AD to an AD user account, tried in order, and where
+// the accounts are looked for. A member is written only when a rule finds
+// exactly one enabled user account there, never a critical or protected
+// one; a B2B guest is never matched (docs/operating.md says why each rule
+// is a trust decision).
+type MatchUnsynced struct {
+	// Rules are cloud user properties, each matched to its AD attribute:
+	// userPrincipalName, mail, employeeId (AD employeeID),
+	// onPremisesSamAccountName (AD sAMAccountName).
+	Rules []string `yaml:"rules"`
+	// SearchBases are the OUs (and what lies below) the accounts are
+	// looked for in: required with rules.
+	SearchBases []string `yaml:"search_bases"`
 }
 
 // PlacementRule is one writeback.placement rule: an OU, and the

@@ -107,6 +107,35 @@ func (c *Config) validateState(bad badFunc) {
 	}
 }
 
+// validateMatch checks writeback.match_unsynced: known rules, each once,
+// and search bases under directory.base_dn when there are rules.
+func (c *Config) validateMatch(bad badFunc) {
+	m := c.Writeback.MatchUnsynced
+	seen := map[string]bool{}
+	for i, r := range m.Rules {
+		key := fmt.Sprintf("writeback.match_unsynced.rules[%d]", i)
+		switch {
+		case !slices.Contains(policy.MatchRules, policy.MatchRule(r)):
+			bad(key, "%q is not one of %v", r, policy.MatchRules)
+		case seen[r]:
+			bad(key, "%q is listed twice", r)
+		}
+		seen[r] = true
+	}
+	if len(m.Rules) > 0 && len(m.SearchBases) == 0 {
+		bad("writeback.match_unsynced.search_bases", "required with rules: the OUs holding the user accounts members may be matched to, e.g. OU=Staff,DC=contoso,DC=com")
+	}
+	for i, b := range m.SearchBases {
+		key := fmt.Sprintf("writeback.match_unsynced.search_bases[%d]", i)
+		switch {
+		case !validDN(b):
+			bad(key, "%q is not a DN", b)
+		case c.Directory.BaseDN != "" && !policy.Within(b, c.Directory.BaseDN):
+			bad(key, "%q is not under directory.base_dn %q", b, c.Directory.BaseDN)
+		}
+	}
+}
+
 // validateWriteback checks where groups go and what becomes of them
 // (writeback).
 func (c *Config) validateWriteback(bad badFunc) {
@@ -129,6 +158,7 @@ func (c *Config) validateWriteback(bad badFunc) {
 		checkOU("writeback.target_ou", c.Writeback.TargetOU)
 	}
 	c.validatePlacement(checkOU, bad)
+	c.validateMatch(bad)
 	if s := c.Writeback.SourceOfAuthority; s != "report" && s != "in_place" {
 		bad("writeback.source_of_authority", "%q is not report or in_place", s)
 	}

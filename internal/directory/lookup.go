@@ -212,3 +212,48 @@ func (c *Client) ForestDomainSIDs(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// MatchUsers finds, under each of bases, the user accounts (not computers)
+// whose attribute attr equals one of values (as AD compares it, case
+// aside), for writeback.match_unsynced's rules: all of them, enabled or
+// not, so that the caller tells one match from many; by the value as
+// given, lower-cased. Each object once, however many bases hold it.
+func (c *Client) MatchUsers(ctx context.Context, attr string, bases, values []string) (map[string][]reconcile.ADObject, error) {
+	out := map[string][]reconcile.ADObject{}
+	c.lookedUp.Add(int64(len(values)))
+	attrs := []string{attr, "objectGUID", "objectSid", "objectClass", "isCriticalSystemObject", "userAccountControl", "adminCount"}
+	seen := map[string]map[string]bool{} // value → GUIDs
+	for start := 0; start < len(values); start += lookupBatch {
+		var or strings.Builder
+		for _, v := range values[start:min(start+lookupBatch, len(values))] {
+			or.WriteString("(" + attr + "=" + ldap.EscapeFilter(v) + ")")
+		}
+		filter := "(&(objectCategory=person)(objectClass=user)(!(objectClass=computer))(|" + or.String() + "))"
+		for _, base := range bases {
+			entries, err := c.search(ctx, base, ldap.ScopeWholeSubtree, filter, attrs)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range entries {
+				uac, _ := strconv.ParseInt(e.GetAttributeValue("userAccountControl"), 10, 64)
+				o := reconcile.ADObject{DN: e.DN, GUID: GUIDString(e.GetRawAttributeValue("objectGUID")), SID: SIDString(e.GetRawAttributeValue("objectSid")),
+					Class: classes(e.GetAttributeValues("objectClass")), Critical: strings.EqualFold(e.GetAttributeValue("isCriticalSystemObject"), "TRUE"),
+					Disabled: uac&accountDisable != 0, AdminCount: e.GetAttributeValue("adminCount") == "1"}
+				for _, v := range e.GetAttributeValues(attr) {
+					k := strings.ToLower(v)
+					if seen[k] == nil {
+						seen[k] = map[string]bool{}
+					}
+					if !seen[k][o.GUID] {
+						seen[k][o.GUID] = true
+						out[k] = append(out[k], o)
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// accountDisable is userAccountControl's ACCOUNTDISABLE bit.
+const accountDisable = 0x2

@@ -94,11 +94,7 @@ func (c *Client) ProbeRestore(ctx context.Context, ou string) error {
 	if err := c.conn.Del(ldap.NewDelRequest(dn, nil)); err != nil {
 		return fmt.Errorf("%w; the probe group %s is left behind: delete it by hand", wrap("delete the probe group", dn, err), dn)
 	}
-	var filter strings.Builder
-	for _, x := range raw {
-		fmt.Fprintf(&filter, "\\%02x", x)
-	}
-	found, err := c.searchWith(ctx, "CN=Deleted Objects,"+c.cfg.BaseDN, ldap.ScopeSingleLevel, "(objectGUID="+filter.String()+")", []string{"1.1"}, showDeleted())
+	found, err := c.searchWith(ctx, "CN=Deleted Objects,"+c.cfg.BaseDN, ldap.ScopeSingleLevel, "(objectGUID="+escapeBytes(raw)+")", []string{"1.1"}, showDeleted())
 	if err != nil {
 		return err
 	}

@@ -184,6 +184,7 @@ func checkDirectory(ctx context.Context, r *Report, cfg *config.Config, o Option
 	checkProtected(ctx, r, c)
 	checkEnforcement(ctx, r, cfg, c)
 	checkRestore(ctx, r, cfg, c, s, d.Account())
+	checkMatchBases(ctx, r, cfg, c)
 	if s.AnchorAttribute {
 		r.add("schema: msDS-ExternalDirectoryObjectId", Pass, "present (Windows Server 2016 schema or later): it holds the anchor with adminDescription", "")
 	} else {
@@ -222,6 +223,34 @@ func checkRestore(ctx context.Context, r *Report, cfg *config.Config, c *directo
 	default:
 		r.add(name, Warn, err.Error(), rights)
 	}
+}
+
+// checkMatchBases says whether writeback.match_unsynced's search bases
+// exist (nothing to check without rules): a base that does not exist
+// matches no member.
+func checkMatchBases(ctx context.Context, r *Report, cfg *config.Config, c *directory.Client) {
+	m := cfg.Writeback.MatchUnsynced
+	if len(m.Rules) == 0 {
+		return
+	}
+	const name = "ldap: writeback.match_unsynced.search_bases exist"
+	var missing []string
+	for _, b := range m.SearchBases {
+		ok, err := c.Exists(ctx, b)
+		switch {
+		case err != nil:
+			r.add(name, Fail, err.Error(), "")
+			return
+		case !ok:
+			missing = append(missing, b)
+		}
+	}
+	if len(missing) > 0 {
+		r.add(name, Fail, fmt.Sprintf("%s not found: members not synced from AD are matched by %v only in the bases that exist", strings.Join(missing, "; "), m.Rules),
+			"correct writeback.match_unsynced.search_bases")
+		return
+	}
+	r.add(name, Pass, fmt.Sprintf("members not synced from AD are matched by %v to enabled user accounts under %s", m.Rules, strings.Join(m.SearchBases, "; ")), "")
 }
 
 // checkProtected names the groups the tool wrote that sit in a

@@ -509,3 +509,20 @@ func TestRestoreRights(t *testing.T) {
 		t.Fatalf("restore_deleted false: %+v", c)
 	}
 }
+
+// writeback.match_unsynced's search bases must exist: doctor names one
+// that does not.
+func TestMatchSearchBases(t *testing.T) {
+	cfg, dc := setup(t, testdc.Options{}, []string{"Group.Read.All", "User.Read.All"})
+	staff := dc.NewOU(t, "staff")
+	cfg.Writeback.MatchUnsynced.Rules = []string{"employeeId"}
+	cfg.Writeback.MatchUnsynced.SearchBases = []string{staff, "OU=Gone," + testdc.BaseDN}
+	const name = "ldap: writeback.match_unsynced.search_bases exist"
+	if c := find(t, doctor.Run(context.Background(), cfg, nil, doctor.Options{}), name); c.Status != doctor.Fail || !strings.Contains(c.Detail, "OU=Gone,"+testdc.BaseDN+" not found") {
+		t.Fatalf("a missing base: %+v", c)
+	}
+	cfg.Writeback.MatchUnsynced.SearchBases = []string{staff}
+	if c := find(t, doctor.Run(context.Background(), cfg, nil, doctor.Options{}), name); c.Status != doctor.Pass {
+		t.Fatalf("the bases exist: %+v", c)
+	}
+}

@@ -100,7 +100,17 @@ func (e *Engine) noteAdoptions(ctx context.Context, p *planning, ops []reconcile
 	var ids []string
 	seen := map[string]bool{}
 	for _, op := range ops {
-		if !op.Creates() && !seen[op.CloudID] {
+		if op.Creates() {
+			if p.creating == nil {
+				p.creating = map[string]bool{}
+			}
+			p.creating[op.CloudID] = true
+		}
+	}
+	for _, op := range ops {
+		// A group the plan creates is not adopted, whichever slice adds
+		// its members held back for a later one.
+		if !op.Creates() && !seen[op.CloudID] && !p.creating[op.CloudID] {
 			seen[op.CloudID] = true
 			ids = append(ids, op.CloudID)
 		}

@@ -139,3 +139,17 @@ func TestDriftIsOverwrittenAndReported(t *testing.T) {
 		t.Fatalf("drift reported: %v (the untouched %s must not be)", res.Drift, m365)
 	}
 }
+
+// A first writeback of a group holding another new group adds that member
+// after the member group is created (a held member add): the group is
+// created, not adopted (a regression the demo showed).
+func TestNewGroupHoldingNewGroupIsNotAdopted(t *testing.T) {
+	e := newGroupsEnv(t, 2, []map[string]any{
+		{"id": groupID(731), "displayName": "Marketing", "mailNickname": "mkt731", "members": []any{userID(0)}},
+		{"id": groupID(734), "displayName": "VPN", "mailNickname": "vpn734", "members": []any{userID(1), groupID(731)}},
+	}, nil)
+	res, _ := e.sync(engine.RunOptions{})
+	if _, _, n := e.where(groupID(734)); res.Counts.Created != 2 || len(res.Adopted) != 0 || n != 2 {
+		t.Fatalf("created %d, adopted %v, %d members", res.Counts.Created, res.Adopted, n)
+	}
+}

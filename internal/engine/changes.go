@@ -170,8 +170,8 @@ func (e *Engine) keepByChanges(ctx context.Context, cands map[string]*memberChan
 				gone = append(gone, r)
 			}
 		}
-		c.added = policy.MemberRefsOf(snap, decisions, id, now)
-		c.removed = policy.MemberRefsOf(snap, decisions, id, gone)
+		c.added = policy.MemberRefsOf(snap, decisions, id, now, e.cfg.Policy.Match)
+		c.removed = policy.MemberRefsOf(snap, decisions, id, gone, e.cfg.Policy.Match)
 	}
 	return nil
 }

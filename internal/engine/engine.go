@@ -45,6 +45,9 @@ type Config struct {
 	// already written (writeback.sam_on_rename: follow); by default it
 	// keeps the one it was created with.
 	SAMFollowsName bool
+	// MatchBases are writeback.match_unsynced.search_bases: where the
+	// rules in Policy.Match look for user accounts.
+	MatchBases []string
 	// CreateAnew (writeback.restore_deleted: false) creates a group that
 	// AD holds deleted anew, with a new objectSid, instead of restoring
 	// the deleted object.

@@ -129,8 +129,10 @@ type planning struct {
 	checked []reconcile.Problem
 	claimed map[uint64]string
 	adopted map[string]bool
-	stream  *applying
-	spool   *opSpool
+	// creating are the groups the slices so far create (or restore).
+	creating map[string]bool
+	stream   *applying
+	spool    *opSpool
 	// sams are the sAMAccountNames of the AD groups read, by cloud id,
 	// once a slice's statuses need them (settle).
 	sams map[string]string
@@ -495,6 +497,13 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		for i := range slice {
 			slice[i].Original = p.originals[slice[i].Group.CloudID]
 			slice[i].Group.LoadAttrs()
+			if ms := slice[i].Matched; len(ms) > 0 {
+				if p.res.MembersMatched == nil {
+					p.res.MembersMatched = map[string][]reconcile.MemberMatch{}
+				}
+				id := slice[i].Group.CloudID
+				p.res.MembersMatched[id] = append(p.res.MembersMatched[id], ms...)
+			}
 		}
 		ops := mk.Converge(slice)
 		for _, d := range slice {
@@ -510,7 +519,7 @@ func (e *Engine) reconcile(ctx context.Context, p *planning) error {
 		}
 		return more, err
 	}
-	in := resolving{list: policy.NewLister(p.snap, p.decisions), changes: p.changes, creates: mk.Creates, tr: p.tr, load: load, part: e.stagedPart, each: each}
+	in := resolving{list: policy.NewLister(p.snap, p.decisions, e.cfg.Policy.Match), changes: p.changes, creates: mk.Creates, tr: p.tr, load: load, part: e.stagedPart, each: each}
 	if p.ur.Spilled {
 		in.users = func(ctx context.Context, sets ...cloud.Refs) error { return e.loadUsers(ctx, p, sets) }
 	}
@@ -587,6 +596,12 @@ func (e *Engine) finishPlan(p *planning) *Plan {
 	}
 	for _, id := range res.Adopted {
 		e.logger.Info("adopt: a group this state never wrote, found in AD by its anchor, is taken over", "cloud_id", id, "name", nameOf(snap, id))
+	}
+	for id := range res.MembersMatched {
+		if res.GroupNames == nil {
+			res.GroupNames = map[string]string{}
+		}
+		res.GroupNames[id] = nameOf(snap, id)
 	}
 	for id := range plan.NotWritten {
 		if res.GroupNames == nil {

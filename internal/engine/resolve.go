@@ -229,9 +229,13 @@ func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memb
 			rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: reason})
 		default:
 			rd.Members = append(rd.Members, member)
+			if len(m.Keys.Match) > 0 {
+				_, rule, _ := r.matchOf(m.Keys)
+				rd.Matched = append(rd.Matched, reconcile.MemberMatch{CloudID: m.CloudID, Rule: string(rule), DN: dn})
+			}
 		}
 		if tr != nil && d.CloudID == tr.CloudID {
-			tr.member(m, r.found, dn, reason)
+			tr.member(m, r, dn, reason)
 		}
 	}
 	if c != nil {
@@ -260,8 +264,13 @@ type lookups struct {
 	// forest are the forest's domain SIDs, once read.
 	forest []string
 	wanted map[reconcile.KeyKind]map[string]bool
-	// keys are the members to find by their keys, not looked up yet.
-	keys []*policy.Keys
+	// keys are the members to find by their keys, not looked up yet;
+	// matchKeys those to match by writeback.match_unsynced's rules.
+	keys, matchKeys []*policy.Keys
+	// matched are, by rule, the user accounts each value matched (by the
+	// value lower-cased), matchTried the values looked up.
+	matched    map[policy.MatchRule]map[string][]reconcile.ADObject
+	matchTried map[policy.MatchRule]map[string]bool
 	// members are the members placed, by DN (or by anchor, for a group
 	// of the work): every membership of one object points at one.
 	members, anchors map[string]*reconcile.Member
@@ -271,6 +280,7 @@ type lookups struct {
 // the work, placed by anchor, and the forest's domains are kept).
 func (r *lookups) forget() {
 	r.found, r.tried = map[reconcile.KeyKind]map[string]reconcile.ADObject{}, map[reconcile.KeyKind]map[string]bool{}
+	r.matched, r.matchTried = map[policy.MatchRule]map[string][]reconcile.ADObject{}, map[policy.MatchRule]map[string]bool{}
 	r.members = map[string]*reconcile.Member{}
 }
 
@@ -279,6 +289,9 @@ func (r *lookups) forget() {
 func (r *lookups) forgetMany() {
 	n := 0
 	for _, tried := range r.tried {
+		n += len(tried)
+	}
+	for _, tried := range r.matchTried {
 		n += len(tried)
 	}
 	if n > forgetAfter() {
@@ -297,6 +310,10 @@ func (r *lookups) wantAll(lists ...[]policy.MemberRef) {
 			if !r.inWork[m.Keys.Anchor] {
 				r.want(reconcile.ByAnchor, m.Keys.Anchor)
 			}
+			continue
+		}
+		if len(m.Keys.Match) > 0 {
+			r.matchKeys = append(r.matchKeys, m.Keys)
 			continue
 		}
 		r.keys = append(r.keys, m.Keys)
@@ -358,6 +375,9 @@ func (r *lookups) run(ctx context.Context) error {
 		}
 	}
 	r.keys = nil
+	if err := r.runMatches(ctx); err != nil {
+		return err
+	}
 	forest, err := r.e.lookUpForest(ctx, r.wanted, r.found, r.forest != nil)
 	if err != nil {
 		return err
@@ -367,6 +387,86 @@ func (r *lookups) run(ctx context.Context) error {
 	}
 	r.wanted = nil
 	return nil
+}
+
+// matcher finds user accounts by an attribute under search bases
+// (directory.Client, memdir): writeback.match_unsynced's lookups.
+type matcher interface {
+	MatchUsers(ctx context.Context, attr string, bases, values []string) (map[string][]reconcile.ADObject, error)
+}
+
+// runMatches matches the users not synced from AD by
+// writeback.match_unsynced's rules, a rule at a time in their order: each
+// rule is looked up only for the members no rule before it decided.
+func (r *lookups) runMatches(ctx context.Context) error {
+	if len(r.matchKeys) == 0 {
+		return nil
+	}
+	m, ok := r.e.reader.(matcher)
+	if !ok {
+		return fmt.Errorf("engine: writeback.match_unsynced: %T cannot match users", r.e.reader)
+	}
+	for _, rule := range r.e.cfg.Policy.Match {
+		var values []string
+		seen := map[string]bool{}
+		for _, k := range r.matchKeys {
+			if _, _, decided := r.matchOf(k); decided {
+				continue
+			}
+			for _, mk := range k.Match {
+				if lv := strings.ToLower(mk.Value); mk.Rule == rule && !r.matchTried[rule][lv] && !seen[lv] {
+					seen[lv] = true
+					values = append(values, mk.Value)
+				}
+			}
+		}
+		if len(values) == 0 {
+			continue
+		}
+		objs, err := m.MatchUsers(ctx, rule.Attribute(), r.e.cfg.MatchBases, values)
+		if err != nil {
+			return fmt.Errorf("engine: match users not synced from AD by %s: %w", rule, err)
+		}
+		if r.matched[rule] == nil {
+			r.matched[rule], r.matchTried[rule] = map[string][]reconcile.ADObject{}, map[string]bool{}
+		}
+		for _, v := range values {
+			lv := strings.ToLower(v)
+			r.matchTried[rule][lv] = true
+			r.matched[rule][lv] = objs[lv]
+		}
+	}
+	r.matchKeys = nil
+	return nil
+}
+
+// matchOf is what writeback.match_unsynced's rules decided of a member:
+// tried in order, the first rule that finds exactly one enabled user
+// account matches it; one that finds more than one decides it ambiguous
+// (none is written: which is meant is not known); none found by any rule,
+// no match. decided is false while a rule is not looked up yet.
+func (r *lookups) matchOf(k *policy.Keys) (obj reconcile.ADObject, rule policy.MatchRule, decided bool) {
+	for _, mk := range k.Match {
+		lv := strings.ToLower(mk.Value)
+		if !r.matchTried[mk.Rule][lv] {
+			return reconcile.ADObject{}, "", false
+		}
+		var enabled []reconcile.ADObject
+		for _, o := range r.matched[mk.Rule][lv] {
+			if !o.Disabled {
+				enabled = append(enabled, o)
+			}
+		}
+		switch len(enabled) {
+		case 0:
+			continue
+		case 1:
+			return enabled[0], mk.Rule, true
+		default:
+			return reconcile.ADObject{}, mk.Rule, true
+		}
+	}
+	return reconcile.ADObject{}, "", true
 }
 
 // lookUp looks up, in the domain, the values wanted that were not.
@@ -434,6 +534,19 @@ func (e *Engine) place(id string, m policy.MemberRef, r *lookups) (dn string, me
 			return obj.DN, r.member(obj.DN), ""
 		}
 		return "", nil, policy.MemberGroupNoADObject
+	}
+	if len(m.Keys.Match) > 0 {
+		obj, rule, _ := r.matchOf(m.Keys)
+		switch {
+		case rule == "":
+			return "", nil, policy.MemberNoMatch
+		case obj.DN == "":
+			return "", nil, policy.MemberMatchAmbiguous
+		case obj.Critical || obj.AdminCount:
+			e.logger.Warn("member refused: the AD account a match rule found is critical or protected", "cloud_id", id, "member", m.CloudID, "rule", rule, "dn", obj.DN)
+			return "", nil, policy.MemberMatchProtected
+		}
+		return obj.DN, r.member(obj.DN), ""
 	}
 	obj, ok := first(found, m.Keys)
 	switch {

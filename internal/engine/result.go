@@ -132,6 +132,10 @@ type Result struct {
 	// found in AD by their anchors (Connect's group writeback, or an
 	// earlier install), taken over by the operations shown.
 	Adopted []string `json:"adopted,omitempty"`
+	// MembersMatched are, by cloud group, the members not synced from AD
+	// that a writeback.match_unsynced rule matched to an AD account, with
+	// the rule.
+	MembersMatched map[string][]reconcile.MemberMatch `json:"membersMatched,omitempty"`
 	// GroupNames are the display names of the groups Plan.NotWritten
 	// names by cloud id.
 	GroupNames map[string]string `json:"groupNames,omitempty"`

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"strings"
+
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
 	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/reconcile"
@@ -41,10 +43,25 @@ type MemberTrace struct {
 	// Tried are the identifiers looked up, in order, and what each found:
 	// up to the first that found the member.
 	Tried []KeyTry `json:"tried,omitempty"`
+	// Matches, for a user not synced from AD, are writeback.match_unsynced's
+	// rules tried, in order, and what each found: up to the first that
+	// decided. MatchedBy is the rule whose account is written.
+	Matches   []MatchTry `json:"matches,omitempty"`
+	MatchedBy string     `json:"matchedBy,omitempty"`
 	// DN is the AD object written as the member; NotWritten says why none
 	// is.
 	DN         string `json:"dn,omitempty"`
 	NotWritten string `json:"notWritten,omitempty"`
+}
+
+// MatchTry is one writeback.match_unsynced rule tried for a member: the
+// cloud value, and the user accounts it found in the search bases.
+type MatchTry struct {
+	Rule  string `json:"rule"`
+	Value string `json:"value"`
+	// Enabled and Disabled are the DNs of the accounts found.
+	Enabled  []string `json:"enabled,omitempty"`
+	Disabled []string `json:"disabled,omitempty"`
 }
 
 // KeyTry is one identifier looked up in AD.
@@ -80,8 +97,31 @@ func newTrace(id string, d *policy.Decision) *Trace {
 }
 
 // member records the way of one member to AD.
-func (t *Trace) member(m policy.MemberRef, found map[reconcile.KeyKind]map[string]reconcile.ADObject, dn, notWritten string) {
+func (t *Trace) member(m policy.MemberRef, r *lookups, dn, notWritten string) {
+	found := r.found
 	mt := MemberTrace{CloudID: m.CloudID, Type: m.Type, DN: dn, NotWritten: notWritten}
+	if len(m.Keys.Match) > 0 {
+		for _, mk := range m.Keys.Match {
+			try := MatchTry{Rule: string(mk.Rule), Value: mk.Value}
+			for _, o := range r.matched[mk.Rule][strings.ToLower(mk.Value)] {
+				if o.Disabled {
+					try.Disabled = append(try.Disabled, o.DN)
+				} else {
+					try.Enabled = append(try.Enabled, o.DN)
+				}
+			}
+			mt.Matches = append(mt.Matches, try)
+			if len(try.Enabled) > 0 {
+				break // the rules after it are not tried
+			}
+		}
+		if dn != "" {
+			_, rule, _ := r.matchOf(m.Keys)
+			mt.MatchedBy = string(rule)
+		}
+		t.Members = append(t.Members, mt)
+		return
+	}
 	if dn == "" && notWritten == "" {
 		t.Members = append(t.Members, mt) // a member group written in this very cycle: not looked up
 		return

@@ -21,7 +21,8 @@ var (
 		"groupTypes", "proxyAddresses", "onPremisesSyncEnabled", "onPremisesSecurityIdentifier",
 		"writebackConfiguration", "members", "owners"}
 	userSelect = []string{"displayName", "userPrincipalName", "onPremisesSyncEnabled", "onPremisesImmutableId",
-		"onPremisesSecurityIdentifier", "onPremisesDistinguishedName", "onPremisesSamAccountName", "onPremisesDomainName"}
+		"onPremisesSecurityIdentifier", "onPremisesDistinguishedName", "onPremisesSamAccountName", "onPremisesDomainName",
+		"mail", "employeeId", "userType"}
 )
 
 // maxResyncs bounds how often one round restarts on Graph's request.

@@ -215,7 +215,7 @@ func TestDocsDeltaPages(t *testing.T) {
 		{file: "group-delta-response3.json", skipped: 1},
 		{file: "user-delta-example1.json", users: true, changes: 1, check: func(t *testing.T, _ []cloud.GroupDelta, u []cloud.UserDelta) {
 			if u[0].ID != "id-value" || u[0].Values.DisplayName != "displayName-value" || u[0].Values.UserPrincipalName != "userPrincipalName-value" ||
-				u[0].Present != cloud.UserDisplayName|cloud.UserPrincipalName {
+				u[0].Values.Mail != "mail-value" || u[0].Present != cloud.UserDisplayName|cloud.UserPrincipalName|cloud.UserMail {
 				t.Errorf("user = %+v", u[0])
 			}
 		}},

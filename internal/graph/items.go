@@ -222,6 +222,9 @@ func userFields(v *cloud.User) map[string]fieldDest {
 		"onPremisesDistinguishedName":  {cloud.UserOnPremisesDistinguishedName, &v.OnPremisesDistinguishedName},
 		"onPremisesSamAccountName":     {cloud.UserOnPremisesSamAccountName, &v.OnPremisesSamAccountName},
 		"onPremisesDomainName":         {cloud.UserOnPremisesDomainName, &v.OnPremisesDomainName},
+		"mail":                         {cloud.UserMail, &v.Mail},
+		"employeeId":                   {cloud.UserEmployeeID, &v.EmployeeID},
+		"userType":                     {cloud.UserType, &v.UserType},
 	}
 }
 

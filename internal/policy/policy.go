@@ -74,7 +74,10 @@ type Options struct {
 	// InPlace writes a group whose source of authority moved to the cloud
 	// into its original AD group (writeback.source_of_authority: in_place).
 	InPlace bool
-	Scope   Scope
+	// Match are writeback.match_unsynced's rules, in order: a member user
+	// not synced from AD is looked up by them (none: it is not written).
+	Match []MatchRule
+	Scope Scope
 	// LetGoAttrs lets each group's attributes go as soon as it is decided
 	// (LetGoAttrs), for a planner that makes them again a slice at a time
 	// (LoadAttrs): a tenant's attributes are never all held, not even
@@ -252,6 +255,9 @@ type Keys struct {
 	ImmutableID string
 	DN          string
 	Anchor      string
+	// Match, for a user not synced from AD, are the values of
+	// writeback.match_unsynced's rules, in their order.
+	Match []MatchKey
 }
 
 // noKeys are the keys of a member that has none.
@@ -319,7 +325,7 @@ func DecideSome(snap *cloud.Snapshot, o Options, only map[string]bool) []Decisio
 			out[i].Desired = nil
 		}
 	}
-	listMembers(out, snap, inScope, only)
+	listMembers(out, snap, inScope, only, o.Match)
 	noteCycles(out, snap, inScope)
 	return out
 }
@@ -331,11 +337,13 @@ type Lister struct {
 	snap    *cloud.Snapshot
 	written map[string]bool
 	keys    keyTable
+	match   []MatchRule
 }
 
-// NewLister lists members of the groups of snap, decided as ds.
-func NewLister(snap *cloud.Snapshot, ds []Decision) *Lister {
-	return &Lister{snap: snap, written: written(ds), keys: keyTable{}}
+// NewLister lists members of the groups of snap, decided as ds, users not
+// synced from AD with the keys of the rules match.
+func NewLister(snap *cloud.Snapshot, ds []Decision, match []MatchRule) *Lister {
+	return &Lister{snap: snap, written: written(ds), keys: keyTable{}, match: match}
 }
 
 // Len is how many members the group id has, listed or not (a list loaded
@@ -347,14 +355,14 @@ func (l *Lister) Refs(id string) cloud.Refs { return l.snap.Groups[id].Members }
 
 // Members are the members of the group id, with the keys that find each.
 func (l *Lister) Members(id string) []MemberRef {
-	return memberRefs(l.snap.Groups[id], l.snap, l.written, l.keys)
+	return memberRefs(l.snap.Groups[id], l.snap, l.written, l.keys, l.match)
 }
 
 // MembersOf are part, some of the members of the group id held whole,
 // as Members lists them: a group too large to list at once is listed in
 // parts.
 func (l *Lister) MembersOf(id string, part cloud.Refs) []MemberRef {
-	return memberRefs(&cloud.Group{ID: id, Members: part}, l.snap, l.written, l.keys)
+	return memberRefs(&cloud.Group{ID: id, Members: part}, l.snap, l.written, l.keys, l.match)
 }
 
 // Forget lets go of the keys listed so far once they are more than max
@@ -366,11 +374,11 @@ func (l *Lister) Forget(max int) {
 	}
 }
 
-func listMembers(ds []Decision, snap *cloud.Snapshot, written map[string]bool, only map[string]bool) {
+func listMembers(ds []Decision, snap *cloud.Snapshot, written map[string]bool, only map[string]bool, match []MatchRule) {
 	keys := keyTable{}
 	for i := range ds {
 		if d := ds[i].Desired; d != nil && (only == nil || only[d.CloudID]) {
-			d.Members = memberRefs(snap.Groups[d.CloudID], snap, written, keys)
+			d.Members = memberRefs(snap.Groups[d.CloudID], snap, written, keys, match)
 		}
 	}
 }
@@ -392,9 +400,9 @@ func written(ds []Decision) map[string]bool {
 // MemberRefsOf lists refs, members of group id now or until lately, with
 // the keys that find each in AD, as DecideSome lists a group's members:
 // decisions are DecideSome's for snap.
-func MemberRefsOf(snap *cloud.Snapshot, decisions []Decision, id string, refs []cloud.ObjectRef) []MemberRef {
+func MemberRefsOf(snap *cloud.Snapshot, decisions []Decision, id string, refs []cloud.ObjectRef, match []MatchRule) []MemberRef {
 	g := &cloud.Group{ID: id, Members: cloud.RefsOf(refs...)}
-	return memberRefs(g, snap, written(decisions), keyTable{})
+	return memberRefs(g, snap, written(decisions), keyTable{}, match)
 }
 
 // excludes returns why the configured scope leaves g out, or "".
@@ -421,7 +429,7 @@ func (s Scope) excludes(g *cloud.Group, k Kind) string {
 // list loaded in part is never listed: written as the group's members, it
 // would remove the others from AD. The engine loads a group's whole list
 // before it plans the group in full; reaching here without it is a bug.
-func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool, keys keyTable) []MemberRef {
+func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool, keys keyTable, match []MatchRule) []MemberRef {
 	if g.Members.Partial() {
 		panic(fmt.Sprintf("policy: the members of group %s are listed from a list loaded in part", g.ID))
 	}
@@ -440,8 +448,16 @@ func memberRefs(g *cloud.Group, snap *cloud.Snapshot, written map[string]bool, k
 				m.NotWritable = MemberUnknown
 			case u.OnPremisesObjectIdentifier == "" && u.OnPremisesSecurityIdentifier == "" && u.OnPremisesImmutableID == "" && u.OnPremisesDistinguishedName == "":
 				m.NotWritable = MemberCloudOnly
+				if len(match) > 0 {
+					m.Keys, m.NotWritable = matchKeys(u, match, keys, MemberCloudOnly)
+				}
 			case u.OnPremisesSyncEnabled == nil || !*u.OnPremisesSyncEnabled:
+				// Its on-premises identifiers stay untrusted: the rules,
+				// if any, are what may match it.
 				m.NotWritable = MemberCloudOnlyWithIDs
+				if len(match) > 0 {
+					m.Keys, m.NotWritable = matchKeys(u, match, keys, MemberCloudOnlyWithIDs)
+				}
 			default:
 				m.Keys = keys.of(r.ID, func() Keys {
 					return Keys{GUID: u.OnPremisesObjectIdentifier, SID: u.OnPremisesSecurityIdentifier,

@@ -177,20 +177,53 @@ func TestMemberRefs(t *testing.T) {
 		got[m.CloudID] = fmt.Sprintf("%s %+v %s", m.Type, *m.Keys, m.NotWritable)
 	}
 	want := map[string]string{
-		"synced":      "user {GUID: SID:S-1-5-21-1-2-3-1105 ImmutableID:q83vEjRWeJA= DN: Anchor:} ",
-		"cloud":       "user {GUID: SID: ImmutableID: DN: Anchor:} " + MemberCloudOnly,
-		idSec:         "group {GUID: SID: ImmutableID: DN: Anchor:Group_" + idSec + "} ",
-		"adgroup":     "group {GUID: SID:S-1-5-21-1-2-3-2201 ImmutableID: DN: Anchor:} ",
-		"cloudsec":    "group {GUID: SID: ImmutableID: DN: Anchor:} " + MemberGroupNotWritten,
-		"dev1":        "device {GUID: SID: ImmutableID: DN: Anchor:} " + MemberUnsupportedType,
-		"gone":        "user {GUID: SID: ImmutableID: DN: Anchor:} " + MemberUnknown,
-		idM365:        "group {GUID: SID: ImmutableID: DN: Anchor:} " + MemberItself,
-		"once":        "user {GUID: SID: ImmutableID: DN: Anchor:} " + MemberCloudOnlyWithIDs,
-		"neversynced": "user {GUID: SID: ImmutableID: DN: Anchor:} " + MemberCloudOnlyWithIDs,
+		"synced":      "user {GUID: SID:S-1-5-21-1-2-3-1105 ImmutableID:q83vEjRWeJA= DN: Anchor: Match:[]} ",
+		"cloud":       "user {GUID: SID: ImmutableID: DN: Anchor: Match:[]} " + MemberCloudOnly,
+		idSec:         "group {GUID: SID: ImmutableID: DN: Anchor:Group_" + idSec + " Match:[]} ",
+		"adgroup":     "group {GUID: SID:S-1-5-21-1-2-3-2201 ImmutableID: DN: Anchor: Match:[]} ",
+		"cloudsec":    "group {GUID: SID: ImmutableID: DN: Anchor: Match:[]} " + MemberGroupNotWritten,
+		"dev1":        "device {GUID: SID: ImmutableID: DN: Anchor: Match:[]} " + MemberUnsupportedType,
+		"gone":        "user {GUID: SID: ImmutableID: DN: Anchor: Match:[]} " + MemberUnknown,
+		idM365:        "group {GUID: SID: ImmutableID: DN: Anchor: Match:[]} " + MemberItself,
+		"once":        "user {GUID: SID: ImmutableID: DN: Anchor: Match:[]} " + MemberCloudOnlyWithIDs,
+		"neversynced": "user {GUID: SID: ImmutableID: DN: Anchor: Match:[]} " + MemberCloudOnlyWithIDs,
 	}
 	for id, w := range want {
 		if got[id] != w {
 			t.Errorf("member %s = %q, want %q", id, got[id], w)
+		}
+	}
+	// With writeback.match_unsynced's rules, a user not synced from AD
+	// (with or without stale on-premises identifiers) carries the values
+	// of the rules it has, in their order; one with none stays cloud-only;
+	// a B2B guest is never matched.
+	snap.Users["guest"] = &cloud.User{ID: "guest", UserPrincipalName: "g_fabrikam.com#EXT#@contoso.onmicrosoft.com", Mail: "g@fabrikam.com"}
+	snap.Users["typedguest"] = &cloud.User{ID: "typedguest", UserPrincipalName: "t@contoso.test", UserType: "Guest"}
+	snap.Users["bare"] = &cloud.User{ID: "bare"}
+	snap.Users["cloud"].Mail, snap.Users["cloud"].EmployeeID = "c@contoso.test", " E-1 "
+	snap.Groups[idM365].Members = cloud.RefsFrom(map[string]cloud.ObjectType{"synced": cloud.TypeUser, "cloud": cloud.TypeUser, "once": cloud.TypeUser,
+		"guest": cloud.TypeUser, "typedguest": cloud.TypeUser, "bare": cloud.TypeUser})
+	matching := baseOpts
+	matching.Match = []MatchRule{MatchEmployeeID, MatchUPN, MatchSAM}
+	for _, x := range Decide(snap, matching) {
+		if x.CloudID != idM365 {
+			continue
+		}
+		got := map[string]string{}
+		for _, m := range x.Desired.Members {
+			got[m.CloudID] = fmt.Sprintf("%v %s", m.Keys.Match, m.NotWritable)
+		}
+		for id, w := range map[string]string{
+			"synced":     "[] ",
+			"cloud":      "[{employeeId E-1} {userPrincipalName c@contoso.onmicrosoft.com}] ",
+			"once":       "[] " + MemberCloudOnlyWithIDs,
+			"guest":      "[] " + MemberGuest,
+			"typedguest": "[] " + MemberGuest,
+			"bare":       "[] " + MemberCloudOnly,
+		} {
+			if got[id] != w {
+				t.Errorf("with rules, member %s = %q, want %q", id, got[id], w)
+			}
 		}
 	}
 	limited := baseOpts

@@ -18,9 +18,21 @@ const (
 	// so they are not trusted.
 	MemberCloudOnlyWithIDs = "cloud user not synced from AD (onPremisesSyncEnabled is not true) carries on-premises identifiers: not trusted, not resolved"
 	MemberItself           = "a group is never written as a member of itself"
-	MemberNotAUser         = "a user's on-premises identifier points at an AD object that is not a user account (a computer, a group, a contact …)"
-	MemberNotAGroup        = "a group's on-premises identifier points at an AD object that is not a group"
-	MemberCritical         = "points at a critical system object (isCriticalSystemObject: krbtgt, a built-in account or group, a domain controller), which Connect never syncs: never written"
+	// MemberGuest: a B2B guest is never matched to an AD account by
+	// writeback.match_unsynced's rules.
+	MemberGuest = "B2B guest (userType Guest): never matched to an AD account"
+	// MemberNoMatch: writeback.match_unsynced's rules found no enabled
+	// user account for a user not synced from AD.
+	MemberNoMatch = "not synced from AD, and no enabled AD user account in writeback.match_unsynced.search_bases matched any rule"
+	// MemberMatchAmbiguous: a rule found more than one enabled account:
+	// which one is meant is not known, and none is written.
+	MemberMatchAmbiguous = "not synced from AD, and more than one enabled AD user account matched a writeback.match_unsynced rule: none is written"
+	// MemberMatchProtected: the one account a rule found is a critical
+	// or protected account (isCriticalSystemObject, adminCount=1).
+	MemberMatchProtected = "not synced from AD, and the AD account a writeback.match_unsynced rule matched is critical or protected (isCriticalSystemObject or adminCount=1): never written"
+	MemberNotAUser       = "a user's on-premises identifier points at an AD object that is not a user account (a computer, a group, a contact …)"
+	MemberNotAGroup      = "a group's on-premises identifier points at an AD object that is not a group"
+	MemberCritical       = "points at a critical system object (isCriticalSystemObject: krbtgt, a built-in account or group, a domain controller), which Connect never syncs: never written"
 	// MemberGroupNoADObject, known once AD is asked: a member group that
 	// is written back has no AD object yet (its own write failed).
 	MemberGroupNoADObject = "member group is written back but has no AD object yet"
@@ -38,6 +50,10 @@ var memberReasonCodes = map[string]string{
 	MemberOtherForest:      "other_forest",
 	MemberCloudOnlyWithIDs: "untrusted_onprem_ids",
 	MemberItself:           "group_itself",
+	MemberGuest:            "guest_user",
+	MemberNoMatch:          "no_match",
+	MemberMatchAmbiguous:   "ambiguous_match",
+	MemberMatchProtected:   "match_protected",
 	MemberNotAUser:         "not_a_user_in_ad",
 	MemberNotAGroup:        "not_a_group_in_ad",
 	MemberCritical:         "critical_system_object",

@@ -30,6 +30,10 @@ type ADObject struct {
 	// Critical is isCriticalSystemObject: krbtgt, the built-in accounts and
 	// groups, domain controllers. Connect's default rules never sync them.
 	Critical bool
+	// Disabled (userAccountControl ACCOUNTDISABLE) and AdminCount
+	// (adminCount=1: AD's mark on members of protected groups) are read
+	// for the accounts a match rule finds.
+	Disabled, AdminCount bool
 }
 
 func (o ADObject) HasClass(name string) bool {

@@ -56,6 +56,9 @@ type Desired struct {
 	Original *ADGroup
 	// NotWritten are the members that cannot be written, and why.
 	NotWritten []MemberProblem
+	// Matched are the members, not synced from AD, that a
+	// writeback.match_unsynced rule matched to an AD account.
+	Matched []MemberMatch
 	// Changes, when set, says the group was in step when last written and
 	// only these members changed since: Members (and NotWritten) are just
 	// the members added, Changes.Removed the DNs of those removed, and the
@@ -70,6 +73,14 @@ type Desired struct {
 	// so that its members are never all resolved and held at once. The
 	// plan adds them to the group it creates.
 	More bool
+}
+
+// MemberMatch is a member not synced from AD that a writeback.match_unsynced
+// rule matched to an AD user account: which rule, and the account.
+type MemberMatch struct {
+	CloudID string `json:"cloudId"`
+	Rule    string `json:"rule"`
+	DN      string `json:"dn"`
 }
 
 // MemberChanges are the members removed from a group since it was last

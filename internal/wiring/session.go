@@ -349,7 +349,7 @@ func EngineConfig(cfg *config.Config, schema directory.Schema) engine.Config {
 	return engine.Config{
 		TenantID: cfg.Cloud.TenantID, Staging: cfg.Mode == "staging", BaseDN: cfg.Directory.BaseDN, TargetOU: w.TargetOU,
 		UnifiedWritebackDefault: cfg.Cloud.UnifiedWritebackDefault, DeleteThreshold: *w.DeleteThreshold,
-		DeleteThresholdPercent: *w.DeleteThresholdPercent, QuarantineOU: w.QuarantineOU, MoveBack: w.MoveBack, SAMFollowsName: w.SAMOnRename == config.SAMFollow, CreateAnew: !*w.RestoreDeleted,
+		DeleteThresholdPercent: *w.DeleteThresholdPercent, QuarantineOU: w.QuarantineOU, MoveBack: w.MoveBack, SAMFollowsName: w.SAMOnRename == config.SAMFollow, CreateAnew: !*w.RestoreDeleted, MatchBases: w.MatchUnsynced.SearchBases,
 		BatchSize: w.MemberBatchSize,
 		Forest:    cfg.Directory.GlobalCatalog != "",
 		Fates: engine.Fates{SoftDelete: fate(w.OnSoftDelete), HardDelete: fate(w.OnHardDelete),
@@ -364,8 +364,18 @@ func PolicyOptions(cfg *config.Config) policy.Options {
 	w := cfg.Writeback
 	return policy.Options{TargetOU: w.TargetOU, Placement: cfg.PlacementRules(), Naming: w.Naming, MemberLimit: w.MemberLimit, InPlace: w.SourceOfAuthority == "in_place",
 		SkipUnsetMicrosoft365: cfg.Cloud.UnifiedWritebackDefault != nil && !*cfg.Cloud.UnifiedWritebackDefault,
+		Match:                 matchRules(w.MatchUnsynced.Rules),
 		Scope: policy.Scope{IncludeIDs: w.Scope.IncludeIDs, ExcludeIDs: w.Scope.ExcludeIDs, IncludeNames: w.Scope.IncludeNames,
 			ExcludeNames: w.Scope.ExcludeNames, Kinds: w.Scope.Kinds}}
+}
+
+// matchRules are writeback.match_unsynced.rules as policy's.
+func matchRules(rules []string) []policy.MatchRule {
+	out := make([]policy.MatchRule, 0, len(rules))
+	for _, r := range rules {
+		out = append(out, policy.MatchRule(r))
+	}
+	return out
 }
 
 // fate maps a configured policy word to reconcile's.

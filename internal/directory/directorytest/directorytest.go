@@ -93,6 +93,7 @@ func Run(t *testing.T, open func(t testing.TB, o Options) Fixture) {
 		{"CheckContainer", testCheckContainer},
 		{"GateRefusesForgedWrites", testGateRefuses},
 		{"GateKeepsProtectedGroupsShut", testProtected},
+		{"MatchUsers", testMatchUsers},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, open(t, Options{})) })
 	}

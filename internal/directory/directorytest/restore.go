@@ -3,6 +3,8 @@ package directorytest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,5 +124,75 @@ func testRestore(t *testing.T, open func(t testing.TB, o Options) Fixture) {
 	}
 	if f.Tombstone(t, strayBefore.GUID) == nil {
 		t.Fatal("the group deleted from elsewhere was restored")
+	}
+}
+
+// userMatcher matches user accounts by an attribute (directory.Client,
+// memdir): writeback.match_unsynced's lookups.
+type userMatcher interface {
+	MatchUsers(ctx context.Context, attr string, bases, values []string) (map[string][]reconcile.ADObject, error)
+}
+
+// testMatchUsers: user accounts are found by userPrincipalName, mail,
+// employeeID and sAMAccountName, case aside, only under the bases given,
+// each once however many bases hold it, every one (disabled, and
+// adminCount, said), and never a group or a computer.
+func testMatchUsers(t *testing.T, f Fixture) {
+	m, ok := f.Dir.(userMatcher)
+	if !ok {
+		t.Fatalf("%T matches no users", f.Dir)
+	}
+	ctx := context.Background()
+	staff, other := f.NewOU(t, "match staff"), f.NewOU(t, "match other")
+	us := f.AddUsers(t, staff, []string{"match-a", "match-b", "match-c"})
+	far := f.AddUsers(t, other, []string{"match-far"})[0]
+	f.SetAttribute(t, us[0].DN, "userPrincipalName", []string{"match-a@contoso.test"})
+	f.SetAttribute(t, us[0].DN, "mail", []string{"A@Contoso.test"})
+	f.SetAttribute(t, us[1].DN, "employeeID", []string{"E-1"})
+	f.SetAttribute(t, us[2].DN, "employeeID", []string{"E-1"})
+	// Accounts added without a password are disabled (514); 544 enables
+	// one (PASSWD_NOTREQD), as HR provisioning may leave it.
+	for _, dn := range []string{us[0].DN, us[1].DN, far.DN} {
+		f.SetAttribute(t, dn, "userAccountControl", []string{"544"})
+	}
+	f.SetAttribute(t, us[1].DN, "adminCount", []string{"1"})
+	f.SetAttribute(t, far.DN, "employeeID", []string{"E-1"})
+	g, _ := f.AddGroup(t, staff, "match-group")
+	f.SetAttribute(t, g, "mail", []string{"a@contoso.test"})
+	for _, tc := range []struct {
+		attr   string
+		bases  []string
+		values []string
+		want   map[string][]string // lower-case value → DNs
+	}{
+		{"userPrincipalName", []string{staff}, []string{"MATCH-A@contoso.test", "nobody@contoso.test"}, map[string][]string{"match-a@contoso.test": {us[0].DN}}},
+		{"mail", []string{staff}, []string{"a@contoso.test"}, map[string][]string{"a@contoso.test": {us[0].DN}}},
+		{"employeeID", []string{staff}, []string{"e-1"}, map[string][]string{"e-1": {us[1].DN, us[2].DN}}},
+		{"employeeID", []string{staff, other, staff}, []string{"E-1"}, map[string][]string{"e-1": {us[1].DN, us[2].DN, far.DN}}},
+		{"sAMAccountName", []string{staff}, []string{"match-c"}, map[string][]string{"match-c": {us[2].DN}}},
+	} {
+		got, err := m.MatchUsers(ctx, tc.attr, tc.bases, tc.values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dns := map[string][]string{}
+		for v, objs := range got {
+			for _, o := range objs {
+				dns[v] = append(dns[v], strings.ToLower(o.DN))
+				if o.Disabled != (o.DN == us[2].DN) || o.AdminCount != (o.DN == us[1].DN) || !o.IsUser() {
+					t.Errorf("%s: %+v", o.DN, o)
+				}
+			}
+			slices.Sort(dns[v])
+		}
+		for v := range tc.want {
+			for i := range tc.want[v] {
+				tc.want[v][i] = strings.ToLower(tc.want[v][i])
+			}
+			slices.Sort(tc.want[v])
+		}
+		if fmt.Sprint(dns) != fmt.Sprint(tc.want) {
+			t.Errorf("%s %v under %v: %v, want %v", tc.attr, tc.values, tc.bases, dns, tc.want)
+		}
 	}
 }

@@ -77,6 +77,7 @@ func (d *Directory) AddUser(parent, name string) (User, error) {
 		return User{}, err
 	}
 	e.set("sAMAccountName", []string{name})
+	e.set("userAccountControl", []string{"514"}) // disabled, as AD makes an account added without a password (the test DC's are)
 	b, _ := directory.GUIDBytes(e.guid)
 	return User{DN: dn, SID: e.sid, GUID: e.guid, ImmutableID: base64.StdEncoding.EncodeToString(b)}, nil
 }

@@ -369,6 +369,40 @@ func (d *Directory) Lookup(ctx context.Context, kind reconcile.KeyKind, base str
 	return out, nil
 }
 
+// MatchUsers finds the user accounts under bases whose attribute attr
+// equals one of values, case aside, as directory.Client does (by the value
+// lower-cased; every one, enabled or not).
+func (d *Directory) MatchUsers(ctx context.Context, attr string, bases, values []string) (map[string][]reconcile.ADObject, error) {
+	if err := d.answer(ctx); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.looked.Add(int64(len(values)))
+	want := map[string]bool{}
+	for _, v := range values {
+		want[strings.ToLower(v)] = true
+	}
+	out := map[string][]reconcile.ADObject{}
+	seen := map[*entry]bool{}
+	for _, base := range bases {
+		for _, e := range d.under(base) {
+			if seen[e] || !slices.Contains(e.class, "user") || slices.Contains(e.class, "computer") {
+				continue
+			}
+			seen[e] = true
+			for _, v := range e.attrs[strings.ToLower(attr)] {
+				if k := strings.ToLower(v); want[k] {
+					uac, _ := strconv.ParseInt(e.get("userAccountControl"), 10, 64)
+					out[k] = append(out[k], reconcile.ADObject{DN: e.dn, GUID: e.guid, SID: e.sid, Class: slices.Clone(e.class), Critical: e.critical,
+						Disabled: uac&2 != 0, AdminCount: e.get("adminCount") == "1"})
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 func (d *Directory) find(kind reconcile.KeyKind, v string) *entry {
 	switch kind {
 	case reconcile.ByGUID:
