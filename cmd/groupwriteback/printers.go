@@ -142,7 +142,7 @@ func printPlan(w io.Writer, res *engine.Result) error {
 		groups[op.Action][op.CloudID] = true
 	}
 	changed := map[string]bool{}
-	for _, a := range []reconcile.Action{reconcile.Rename, reconcile.Move, reconcile.Update, reconcile.AddMembers, reconcile.RemoveMembers} {
+	for _, a := range []reconcile.Action{reconcile.Rename, reconcile.Move, reconcile.Update, reconcile.ChangeScope, reconcile.AddMembers, reconcile.RemoveMembers} {
 		for id := range groups[a] {
 			if !groups[reconcile.Create][id] && !groups[reconcile.Restore][id] {
 				changed[id] = true
@@ -281,6 +281,8 @@ func printOp(w io.Writer, op reconcile.Op) {
 		}
 	case reconcile.Rename:
 		fmt.Fprintf(w, "  rename  %s\n      to  %s\n", op.DN, op.NewRDN)
+	case reconcile.ChangeScope:
+		fmt.Fprintf(w, "  scope   %s\n            %s (%s)\n", op.DN, attrChange(op.Changes[0]), op.Reason)
 	case reconcile.Update:
 		fmt.Fprintf(w, "  update  %s\n", op.DN)
 		for _, c := range op.Changes {

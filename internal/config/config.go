@@ -101,6 +101,13 @@ type Writeback struct {
 	// MoveBack moves a written-back group an admin moved out of the target
 	// OU back into it; by default such a group is reported and left alone.
 	MoveBack bool `yaml:"move_back"`
+	// GroupScope is the scope of the security groups written to target_ou,
+	// and of a placement rule's that names none: universal (default, as
+	// Cloud Sync writes), global or domain_local. AD's rules of scope
+	// hold: a global group holds accounts and global groups of its own
+	// domain only; a domain-local group is a member of domain-local groups
+	// only; a scope changes only as AD allows (docs/operating.md).
+	GroupScope string `yaml:"group_scope"`
 	// RestoreDeleted restores a group AD holds deleted (its anchor in
 	// CN=Deleted Objects) instead of creating it anew, so that it keeps
 	// its objectSid (default true; it needs the rights docs/permissions.md
@@ -172,6 +179,10 @@ type PlacementRule struct {
 	// pattern one of its values must match; without it, any value does.
 	Extension      string `yaml:"extension"`
 	ExtensionValue string `yaml:"extension_value"`
+	// GroupScope is the scope of the groups the rule places: universal,
+	// global or domain_local ("": writeback.group_scope). Security groups
+	// only; a mail-enabled group stays universal.
+	GroupScope string `yaml:"group_scope"`
 }
 
 // PlacementRules are writeback.placement as policy takes it.
@@ -179,7 +190,7 @@ func (c *Config) PlacementRules() []policy.PlacementRule {
 	var rules []policy.PlacementRule
 	for _, r := range c.Writeback.Placement {
 		rules = append(rules, policy.PlacementRule{OU: r.OU, Kind: r.Kind, DisplayName: r.DisplayName, MailDomain: r.MailDomain,
-			Extension: r.Extension, ExtensionValue: r.ExtensionValue})
+			Extension: r.Extension, ExtensionValue: r.ExtensionValue, GroupScope: r.GroupScope})
 	}
 	return rules
 }

@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 	"github.com/groupwriteback/groupwriteback/internal/secret"
 )
 
@@ -222,7 +223,7 @@ func (w *Writeback) complete() {
 	for _, p := range []struct {
 		v   *string
 		def string
-	}{{&w.SAMOnRename, SAMKeep}, {&w.Naming, NamingDisplayName}, {&w.SourceOfAuthority, "report"},
+	}{{&w.SAMOnRename, SAMKeep}, {&w.Naming, NamingDisplayName}, {&w.SourceOfAuthority, "report"}, {&w.GroupScope, policy.ScopeUniversal},
 		{&w.OnSoftDelete, "keep"}, {&w.OnHardDelete, "delete"}, {&w.OnWritebackDisabled, "keep"},
 		{&w.OnOutOfScope, "keep"}, {&w.OnDisable, "delete"}} {
 		if *p.v == "" {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -68,6 +69,33 @@ func (c *Config) validatePlacement(checkOU func(key, dn string), bad func(key, f
 		if _, err := path.Match(r.ExtensionValue, ""); err != nil {
 			bad(key+".extension_value", "pattern %q: %v", r.ExtensionValue, err)
 		}
+		if r.GroupScope != "" && !slices.Contains(policy.Scopes, r.GroupScope) {
+			bad(key+".group_scope", "%q is not one of %v", r.GroupScope, policy.Scopes)
+		}
+	}
+	c.validateScopes(bad)
+}
+
+// validateScopes checks writeback.group_scope, and that the rules that
+// share an OU (or use the target OU) give it one scope: the write gate
+// allows in each OU groups of its scope, and universal ones.
+func (c *Config) validateScopes(bad func(key, format string, args ...any)) {
+	w := c.Writeback
+	if w.GroupScope != "" && !slices.Contains(policy.Scopes, w.GroupScope) {
+		bad("writeback.group_scope", "%q is not one of %v", w.GroupScope, policy.Scopes)
+		return
+	}
+	scopeOf := func(s string) string { return cmp.Or(s, w.GroupScope, policy.ScopeUniversal) }
+	byOU := map[string]string{strings.ToLower(w.TargetOU): "writeback.group_scope"}
+	scope := map[string]string{strings.ToLower(w.TargetOU): scopeOf("")}
+	for i, r := range w.Placement {
+		key := fmt.Sprintf("writeback.placement[%d].group_scope", i)
+		ou := strings.ToLower(r.OU)
+		if other, ok := byOU[ou]; ok && scope[ou] != scopeOf(r.GroupScope) {
+			bad(key, "%s, but %s gives the same OU %s: an OU's groups have one scope", scopeOf(r.GroupScope), other, scope[ou])
+			continue
+		}
+		byOU[ou], scope[ou] = key, scopeOf(r.GroupScope)
 	}
 }
 

@@ -32,7 +32,7 @@ func (c *Client) Write(ctx context.Context, a *gate.Approved) error {
 		return c.create(ctx, a, op)
 	case reconcile.Restore:
 		return c.restore(ctx, a, op)
-	case reconcile.Update:
+	case reconcile.Update, reconcile.ChangeScope:
 		return c.update(ctx, a, op)
 	case reconcile.Move:
 		rdn, _ := policy.SplitDN(op.DN)

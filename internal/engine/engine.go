@@ -134,7 +134,7 @@ func New(c Cloud, r DirectoryReader, w gate.Target, st Store, cfg Config, logger
 	if now == nil {
 		now = time.Now
 	}
-	placement := policy.Placement{TargetOU: cfg.TargetOU, Rules: cfg.Policy.Placement}
+	placement := policy.Placement{TargetOU: cfg.TargetOU, Rules: cfg.Policy.Placement, Scope: cfg.Policy.GroupScope}
 	e := &Engine{cloud: c, reader: r, store: st, cfg: cfg, logger: logger, now: now, placement: placement, ous: placement.OUs()}
 	var gc gate.Cloud
 	if c != nil {
@@ -148,7 +148,7 @@ func New(c Cloud, r DirectoryReader, w gate.Target, st Store, cfg Config, logger
 // managed attributes, and whether groups are written in place.
 func (e *Engine) gateRules() gate.Rules {
 	return gate.Rules{Places: e.ous, QuarantineOU: e.cfg.QuarantineOU, Managed: e.managed(), InPlace: e.cfg.Policy.InPlace,
-		MoveBack: e.cfg.MoveBack, Domain: e.cfg.BaseDN}
+		MoveBack: e.cfg.MoveBack, Domain: e.cfg.BaseDN, Scopes: e.placement.ScopeByOU()}
 }
 
 // Run runs one cycle: Plan, then (unless o.DryRun) Apply. Errors that make

@@ -67,13 +67,14 @@ func (e *Engine) resolve(ctx context.Context, work []policy.Decision, in resolvi
 		return size(d) > 2*resolveSlice && changes[d.CloudID] == nil && d.Desired.Members == nil && d.Desired.InPlaceSID == "" &&
 			in.creates != nil && in.creates(d.CloudID)
 	}
-	inWork := map[string]bool{}
+	inWork, scopes := map[string]bool{}, map[string]string{}
 	for _, d := range work {
 		if d.Desired != nil {
 			inWork[d.Desired.Anchor] = true
+			scopes[d.Desired.Anchor] = d.Desired.Scope
 		}
 	}
-	r := &lookups{e: e, inWork: inWork, anchors: map[string]*reconcile.Member{}}
+	r := &lookups{e: e, inWork: inWork, scopes: scopes, anchors: map[string]*reconcile.Member{}}
 	r.forget()
 	for start := 0; start < len(work); {
 		from := start
@@ -223,7 +224,7 @@ func (e *Engine) resolveParts(ctx context.Context, d policy.Decision, in resolvi
 func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memberChanges, r *lookups, tr *Trace) reconcile.Desired {
 	rd := reconcile.Desired{Group: d.Desired, Members: make([]*reconcile.Member, 0, len(lists[0]))}
 	for _, m := range lists[0] {
-		dn, member, reason := e.place(d.CloudID, m, r)
+		dn, member, reason := e.place(d.CloudID, d.Desired.Scope, m, r)
 		switch {
 		case reason != "":
 			rd.NotWritten = append(rd.NotWritten, reconcile.MemberProblem{CloudID: m.CloudID, Reason: reason})
@@ -242,7 +243,7 @@ func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memb
 		rd.Changes = &reconcile.MemberChanges{}
 		c.removedNotWritten = map[string]string{}
 		for _, m := range lists[1] {
-			_, member, reason := e.place(d.CloudID, m, r)
+			_, member, reason := e.place(d.CloudID, d.Desired.Scope, m, r)
 			if reason != "" {
 				c.removedNotWritten[m.CloudID] = policy.MemberReasonCode(reason)
 				continue
@@ -257,8 +258,10 @@ func (e *Engine) placeAll(d policy.Decision, lists [][]policy.MemberRef, c *memb
 // and the values wanted and not looked up yet.
 type lookups struct {
 	e *Engine
-	// inWork are the anchors of the groups of the work.
+	// inWork are the anchors of the groups of the work; scopes their
+	// group scopes.
 	inWork map[string]bool
+	scopes map[string]string
 	found  map[reconcile.KeyKind]map[string]reconcile.ADObject
 	tried  map[reconcile.KeyKind]map[string]bool
 	// forest are the forest's domain SIDs, once read.
@@ -519,18 +522,25 @@ func keyValue(k *policy.Keys, kind reconcile.KeyKind) string {
 	return ""
 }
 
-// place says what member m of group id becomes in AD: the member to write
-// (and its DN, when known), or why it is not written.
-func (e *Engine) place(id string, m policy.MemberRef, r *lookups) (dn string, member *reconcile.Member, reason string) {
+// place says what member m of group id, of group scope scope, becomes in
+// AD: the member to write (and its DN, when known), or why it is not
+// written.
+func (e *Engine) place(id, scope string, m policy.MemberRef, r *lookups) (dn string, member *reconcile.Member, reason string) {
 	found, forest := r.found, r.forest
 	if m.NotWritable != "" {
 		return "", nil, m.NotWritable
 	}
 	if a := m.Keys.Anchor; a != "" {
 		if r.inWork[a] {
+			if why := scopeRefuses(scope, true, r.scopes[a], false); why != "" {
+				return "", nil, why
+			}
 			return "", r.anchored(a), ""
 		}
 		if obj, ok := found[reconcile.ByAnchor][a]; ok {
+			if why := scopeRefuses(scope, true, obj.Scope(), obj.OtherDomain); why != "" {
+				return "", nil, why
+			}
 			return obj.DN, r.member(obj.DN), ""
 		}
 		return "", nil, policy.MemberGroupNoADObject
@@ -545,6 +555,8 @@ func (e *Engine) place(id string, m policy.MemberRef, r *lookups) (dn string, me
 		case obj.Critical || obj.AdminCount:
 			e.logger.Warn("member refused: the AD account a match rule found is critical or protected", "cloud_id", id, "member", m.CloudID, "rule", rule, "dn", obj.DN)
 			return "", nil, policy.MemberMatchProtected
+		case scopeRefuses(scope, false, "", obj.OtherDomain) != "":
+			return "", nil, scopeRefuses(scope, false, "", obj.OtherDomain)
 		}
 		return obj.DN, r.member(obj.DN), ""
 	}
@@ -562,10 +574,36 @@ func (e *Engine) place(id string, m policy.MemberRef, r *lookups) (dn string, me
 		return "", nil, policy.MemberNotAUser
 	case m.Type == cloud.TypeGroup && !obj.IsGroup():
 		return "", nil, policy.MemberNotAGroup
-	case obj.IsDomainLocal():
-		return "", nil, policy.MemberDomainLocalGroup
+	}
+	if why := scopeRefuses(scope, obj.IsGroup(), obj.Scope(), obj.OtherDomain); why != "" {
+		return "", nil, why
 	}
 	return obj.DN, r.member(obj.DN), ""
+}
+
+// scopeRefuses says why a group of scope holder cannot hold a member (a
+// group of scope member, or an account; of another domain of the forest
+// or not), as AD's rules of group scope say (Microsoft Learn, Active
+// Directory security groups, "Group scope"); "" when it can. A group
+// written in place ("") is held to a universal group's rules.
+func scopeRefuses(holder string, group bool, member string, otherDomain bool) string {
+	switch holder {
+	case policy.ScopeGlobal:
+		switch {
+		case otherDomain:
+			return policy.MemberGlobalOtherDomain
+		case group && member != policy.ScopeGlobal:
+			return policy.MemberGlobalOnlyGlobal
+		}
+	case policy.ScopeDomainLocal:
+		// Anything of the forest (a domain-local group of another domain
+		// aside, which AD refuses and the write reports).
+	default:
+		if group && member == policy.ScopeDomainLocal {
+			return policy.MemberDomainLocalGroup
+		}
+	}
+	return ""
 }
 
 // lookUpForest looks up, in the whole forest, the members the domain did
@@ -596,6 +634,7 @@ func (e *Engine) lookUpForest(ctx context.Context, values map[reconcile.KeyKind]
 			found[kind] = map[string]reconcile.ADObject{}
 		}
 		for v, o := range objs {
+			o.OtherDomain = true
 			found[kind][v] = o
 		}
 	}

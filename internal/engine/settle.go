@@ -95,7 +95,7 @@ func (e *Engine) wasApplied(ctx context.Context, in AuditEntry) (bool, error) {
 		return false, err
 	}
 	switch reconcile.Action(in.Action) {
-	case reconcile.Update:
+	case reconcile.Update, reconcile.ChangeScope:
 		for _, ch := range in.Changes {
 			if !sameFold(valuesOf(g.Attrs, ch.Name), ch.New) {
 				return false, nil

@@ -38,7 +38,9 @@ const (
 	// objectClass.
 	RuleClass Rule = "class"
 	// RuleGroupType: the only groupType values written are the ones policy
-	// writes (universal distribution, universal security).
+	// writes: distribution or security, universal, or of the group scope
+	// the configuration gives the OU the group is in (writeback.group_scope,
+	// a placement rule's group_scope).
 	RuleGroupType Rule = "group-type"
 	// RuleAttributes: only the managed attributes are written, and the
 	// anchor attributes only with the operation's own anchor.
@@ -112,6 +114,10 @@ type Rules struct {
 	// a configured OU, and only that.
 	MoveBack bool
 	Domain   string
+	// Scopes are the group scopes of the places, by OU DN lower-cased
+	// (policy.Placement.ScopeByOU): a place's groups are universal or of
+	// its scope. A place not listed is universal.
+	Scopes map[string]string
 }
 
 // Object is an object as AD holds it when the gate checks a write to it.
@@ -171,7 +177,7 @@ var anchorAttributes = []string{"adminDescription", policy.AnchorAttribute}
 // (an operation in place).
 func Needs(op reconcile.Op) (object, holders, cloud bool) {
 	object = op.Action != reconcile.Create || op.SID != ""
-	holders = op.Action == reconcile.AddMembers || (op.Action == reconcile.Update && changes(op, "groupType"))
+	holders = op.Action == reconcile.AddMembers || ((op.Action == reconcile.Update || op.Action == reconcile.ChangeScope) && changes(op, "groupType"))
 	return object, holders && object, op.SID != ""
 }
 
@@ -193,9 +199,12 @@ func (r Rules) Check(op reconcile.Op, obj *Object, cloud *CloudGroup) error {
 		return &RefusedError{Rule: rule, Action: op.Action, DN: op.DN, CloudID: op.CloudID, Why: fmt.Sprintf(format, args...)}
 	}
 	switch op.Action {
-	case reconcile.Create, reconcile.Restore, reconcile.Update, reconcile.Move, reconcile.Rename, reconcile.AddMembers, reconcile.RemoveMembers, reconcile.Delete:
+	case reconcile.Create, reconcile.Restore, reconcile.Update, reconcile.ChangeScope, reconcile.Move, reconcile.Rename, reconcile.AddMembers, reconcile.RemoveMembers, reconcile.Delete:
 	default:
 		return refuse(RuleAction, "unknown operation %q", op.Action)
+	}
+	if op.Action == reconcile.ChangeScope && (len(op.Changes) != 1 || !strings.EqualFold(op.Changes[0].Name, "groupType")) {
+		return refuse(RuleGroupType, "a change of scope writes groupType alone")
 	}
 	if _, err := policy.ParseDN(op.DN); err != nil || op.DN == "" {
 		return refuse(RulePlace, "%q is not a DN", op.DN)
@@ -230,7 +239,7 @@ func (r Rules) Check(op reconcile.Op, obj *Object, cloud *CloudGroup) error {
 		if !changes(op, "adminDescription") {
 			return refuse(RuleAnchor, "a create must carry its anchor %s in adminDescription", op.Anchor)
 		}
-		return nil
+		return r.checkScope(op, parent(op.DN), refuse)
 	}
 	if obj == nil {
 		return refuse(RuleAnchor, "no such object")
@@ -243,6 +252,9 @@ func (r Rules) Check(op reconcile.Op, obj *Object, cloud *CloudGroup) error {
 	}
 	if !r.isPlace(obj.DN, false) && !r.movesBack(op, obj) {
 		return refuse(RulePlace, "it lies outside %s", r.placesText())
+	}
+	if err := r.checkScope(op, obj.DN, refuse); err != nil {
+		return err
 	}
 	switch op.Action {
 	case reconcile.Move:
@@ -303,7 +315,12 @@ func (r Rules) checkRestore(op reconcile.Op, obj *Object, refuse func(Rule, stri
 	if obj.LastKnownParent == "" || !r.isPlace(obj.LastKnownParent, false) {
 		return refuse(RulePlace, "it was deleted from %q, outside %s", obj.LastKnownParent, r.placesText())
 	}
-	return nil
+	return r.checkScope(op, parent(op.DN), refuse)
+}
+
+func parent(dn string) string {
+	_, p := policy.SplitDN(dn)
+	return p
 }
 
 // checkInPlace checks an operation on an original AD group written in
@@ -354,8 +371,8 @@ func (r Rules) checkAttributes(op reconcile.Op, refuse func(Rule, string, ...any
 		case !containsFold(r.Managed, ch.Name):
 			return refuse(RuleAttributes, "%s is not an attribute the tool manages (%s)", ch.Name, strings.Join(r.Managed, ", "))
 		case strings.EqualFold(ch.Name, "groupType"):
-			if len(ch.New) != 1 || !policy.WrittenGroupType(ch.New[0]) {
-				return refuse(RuleGroupType, "groupType %v is not universal distribution (8) or universal security (-2147483640)", ch.New)
+			if scope, _ := policy.ScopeOfGroupType(first(ch.New)); len(ch.New) != 1 || scope == "" {
+				return refuse(RuleGroupType, "groupType %v is not a universal, global or domain-local distribution or security group", ch.New)
 			}
 		case containsFold(anchorAttributes, ch.Name):
 			if len(ch.New) != 1 || ch.New[0] != op.Anchor {
@@ -371,7 +388,7 @@ func (r Rules) checkAttributes(op reconcile.Op, refuse func(Rule, string, ...any
 func checkProtected(op reconcile.Op, obj *Object, refuse func(Rule, string, ...any) error) error {
 	switch {
 	case op.Action == reconcile.AddMembers:
-	case op.Action == reconcile.Update && makesSecurity(op):
+	case (op.Action == reconcile.Update || op.Action == reconcile.ChangeScope) && makesSecurity(op):
 	default:
 		return nil
 	}
@@ -429,6 +446,39 @@ func (r Rules) places() []string {
 
 func (r Rules) placesText() string {
 	return "the configured OUs (" + strings.Join(r.places(), "; ") + ")"
+}
+
+// checkScope refuses a groupType whose scope is neither universal nor the
+// scope of the place the group is in (at, its DN or, for a create, its
+// parent).
+func (r Rules) checkScope(op reconcile.Op, at string, refuse func(Rule, string, ...any) error) error {
+	ch, ok := op.Change("groupType")
+	if !ok || len(ch.New) != 1 {
+		return nil
+	}
+	scope, _ := policy.ScopeOfGroupType(ch.New[0])
+	home, allowed := "", policy.ScopeUniversal
+	for _, p := range r.places() {
+		if policy.Within(at, p) && len(p) > len(home) {
+			home = p
+			if s := r.Scopes[strings.ToLower(p)]; s != "" {
+				allowed = s
+			} else {
+				allowed = policy.ScopeUniversal
+			}
+		}
+	}
+	if scope != policy.ScopeUniversal && scope != allowed {
+		return refuse(RuleGroupType, "a %s group is not written in %s, whose groups are %s (or universal)", scope, home, allowed)
+	}
+	return nil
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 func changes(op reconcile.Op, name string) bool {

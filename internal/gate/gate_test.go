@@ -3,6 +3,7 @@ package gate_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/groupwriteback/groupwriteback/internal/gate"
@@ -51,6 +52,8 @@ func TestCheck(t *testing.T) {
 	inRules := rules
 	inRules.InPlace = true
 	withHolders := func(o *gate.Object, hs ...gate.Holder) *gate.Object { o.Holders = hs; return o }
+	scoped := rules
+	scoped.Scopes = map[string]string{strings.ToLower(place): policy.ScopeGlobal}
 	for _, tc := range []struct {
 		name  string
 		rules gate.Rules
@@ -126,6 +129,17 @@ func TestCheck(t *testing.T) {
 		{"restore writing info", rules, func() reconcile.Op { op := restore(ou); op.Changes = append(op.Changes, set("info", "x")); return op }(), tomb(ou), nil, gate.RuleAttributes},
 		{"update of a deleted group", rules, reconcile.Op{Action: reconcile.Update, CloudID: id, Anchor: policy.Anchor(id), DN: tombDN, Changes: []reconcile.AttrChange{set("description", "d")}}, tomb(ou), nil, gate.RuleRestore},
 		{"delete naming a deleted object to bring back", rules, reconcile.Op{Action: reconcile.Delete, CloudID: id, Anchor: policy.Anchor(id), DN: dn, From: tombDN}, owned(dn), nil, gate.RuleRestore},
+		{"a global group created where groups are global", scoped, func() reconcile.Op { op := create(place); op.Changes[0].New = []string{"-2147483646"}; return op }(), nil, nil, ""},
+		{"a universal group created where groups are global", scoped, create(place), nil, nil, ""},
+		{"a global group created where groups are universal", scoped, func() reconcile.Op { op := create(ou); op.Changes[0].New = []string{"-2147483646"}; return op }(), nil, nil, gate.RuleGroupType},
+		{"a domain-local group created where groups are global", scoped, func() reconcile.Op { op := create(place); op.Changes[0].New = []string{"-2147483644"}; return op }(), nil, nil, gate.RuleGroupType},
+		{"a built-in groupType", scoped, func() reconcile.Op { op := create(place); op.Changes[0].New = []string{"-2147483643"}; return op }(), nil, nil, gate.RuleGroupType},
+		{"a scope made global where groups are global", scoped, reconcile.Op{Action: reconcile.ChangeScope, CloudID: id, Anchor: policy.Anchor(id), DN: "CN=G," + place,
+			Changes: []reconcile.AttrChange{set("groupType", "-2147483646")}}, owned("CN=G," + place), nil, ""},
+		{"a scope made global where groups are universal", scoped, reconcile.Op{Action: reconcile.ChangeScope, CloudID: id, Anchor: policy.Anchor(id), DN: dn,
+			Changes: []reconcile.AttrChange{set("groupType", "-2147483646")}}, owned(dn), nil, gate.RuleGroupType},
+		{"a change of scope writing more than groupType", scoped, reconcile.Op{Action: reconcile.ChangeScope, CloudID: id, Anchor: policy.Anchor(id), DN: "CN=G," + place,
+			Changes: []reconcile.AttrChange{set("groupType", "-2147483646"), set("description", "x")}}, owned("CN=G," + place), nil, gate.RuleGroupType},
 		{"an unknown action", rules, reconcile.Op{Action: "grant", CloudID: id, Anchor: policy.Anchor(id), DN: dn}, owned(dn), nil, gate.RuleAction},
 		{"not a DN", rules, reconcile.Op{Action: reconcile.Delete, CloudID: id, Anchor: policy.Anchor(id), DN: "nonsense"}, nil, nil, gate.RulePlace},
 	} {

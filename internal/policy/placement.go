@@ -27,6 +27,9 @@ type PlacementRule struct {
 	// has any value.
 	Extension      string
 	ExtensionValue string
+	// GroupScope is the scope of the groups the rule places ("": the
+	// writeback.group_scope default).
+	GroupScope string
 }
 
 // Matches reports whether the rule matches g.
@@ -85,6 +88,9 @@ func (r PlacementRule) String() string {
 type Placement struct {
 	TargetOU string
 	Rules    []PlacementRule
+	// Scope is the group scope of the target OU's groups, and of a rule's
+	// that names none ("": universal).
+	Scope string
 }
 
 // OUFor is the OU g belongs in, and the rule that put it there (-1: the

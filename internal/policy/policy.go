@@ -8,7 +8,6 @@ import (
 	"path"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/cloud"
@@ -27,19 +26,6 @@ const (
 	UniversalMailEnabledSecurity = "universalMailEnabledSecurityGroup"
 )
 
-// groupType values AD stores for the universal types.
-const (
-	groupTypeUniversalDistribution = 8
-	groupTypeUniversalSecurity     = -2147483640
-)
-
-// WrittenGroupType reports whether v is a groupType the tool writes: a
-// universal distribution or a universal security group, nothing else.
-func WrittenGroupType(v string) bool {
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	return err == nil && (n == groupTypeUniversalDistribution || n == groupTypeUniversalSecurity)
-}
-
 // Exchange recipient values (published by Microsoft).
 const (
 	displayTypeDistribution         = 1
@@ -55,6 +41,9 @@ type Options struct {
 	Placement []PlacementRule
 	// Naming is NamingDisplayName or NamingObjectID.
 	Naming string
+	// GroupScope is writeback.group_scope: the scope of the target OU's
+	// groups, and of a placement rule's that names none ("": universal).
+	GroupScope string
 	// SkipUnsetMicrosoft365 leaves out Microsoft 365 groups whose
 	// writebackConfiguration.isEnabled is unset (cloud.unified_writeback_default:
 	// false). By default they are written back, as Connect does ("null or
@@ -184,6 +173,10 @@ type DesiredGroup struct {
 	PlacedBy string
 	// Type is the on-premises group type written.
 	Type string
+	// Scope is its group scope in AD (ScopeUniversal unless a placement
+	// rule, or writeback.group_scope, says otherwise: security groups
+	// only, since Exchange mail-enables universal groups alone).
+	Scope string
 	// Attrs holds every attribute the tool manages, by LDAP name; an
 	// attribute with no values is one the group must not have. A planner
 	// that plans a slice of groups at a time lets them go (LetGoAttrs)
@@ -221,7 +214,7 @@ func (g *DesiredGroup) LoadAttrs() {
 	if g.Attrs != nil || g.from == nil {
 		return
 	}
-	g.Attrs = desiredAttrs(g.from, g.Anchor, g.CN, g.Type, g.mail, g.opts, func(string, string, ...any) {})
+	g.Attrs = desiredAttrs(g.from, g.Anchor, g.CN, g.Type, g.Scope, g.mail, g.opts, func(string, string, ...any) {})
 	for _, addr := range g.shared {
 		dropShared(g.Attrs, addr)
 	}

@@ -11,7 +11,11 @@ const (
 	// MemberOtherForest: its objectSid is of a domain outside the forest
 	// (a trusted forest). AD keeps such members as foreign security
 	// principals, which only domain-local groups may hold.
-	MemberOtherForest = "from a trusted forest (its SID's domain is none of this forest's): AD lets only domain-local groups hold foreign security principals, and written-back groups are universal"
+	MemberOtherForest = "from a trusted forest (its SID's domain is none of this forest's): AD holds it as a foreign security principal, which only a domain-local group may hold, and the tool writes none"
+	// MemberGlobalOtherDomain and MemberGlobalOnlyGlobal: a global group
+	// holds only users, computers and global groups of its own domain.
+	MemberGlobalOtherDomain = "of another domain of the forest: a global group holds members of its own domain only"
+	MemberGlobalOnlyGlobal  = "a universal or domain-local group: a global group holds only accounts and global groups of its own domain"
 	// MemberCloudOnlyWithIDs is a user Entra does not sync from AD
 	// (onPremisesSyncEnabled is not true) that still carries on-premises
 	// identifiers: once synced, or set by hand. They may name any object,
@@ -41,23 +45,25 @@ const (
 // memberReasonCodes are the stable codes of the reasons a member is not
 // written, for scripts and metric labels; the sentence goes beside them.
 var memberReasonCodes = map[string]string{
-	MemberCloudOnly:        "cloud_only_user",
-	MemberGroupNotWritten:  "member_group_not_written",
-	MemberUnsupportedType:  "unsupported_member_type",
-	MemberUnknown:          "not_in_tenant",
-	MemberNotFoundInAD:     "not_found_in_ad",
-	MemberDomainLocalGroup: "domain_local_group",
-	MemberOtherForest:      "other_forest",
-	MemberCloudOnlyWithIDs: "untrusted_onprem_ids",
-	MemberItself:           "group_itself",
-	MemberGuest:            "guest_user",
-	MemberNoMatch:          "no_match",
-	MemberMatchAmbiguous:   "ambiguous_match",
-	MemberMatchProtected:   "match_protected",
-	MemberNotAUser:         "not_a_user_in_ad",
-	MemberNotAGroup:        "not_a_group_in_ad",
-	MemberCritical:         "critical_system_object",
-	MemberGroupNoADObject:  "member_group_not_in_ad_yet",
+	MemberCloudOnly:         "cloud_only_user",
+	MemberGroupNotWritten:   "member_group_not_written",
+	MemberUnsupportedType:   "unsupported_member_type",
+	MemberUnknown:           "not_in_tenant",
+	MemberNotFoundInAD:      "not_found_in_ad",
+	MemberDomainLocalGroup:  "domain_local_group",
+	MemberOtherForest:       "other_forest",
+	MemberCloudOnlyWithIDs:  "untrusted_onprem_ids",
+	MemberItself:            "group_itself",
+	MemberGuest:             "guest_user",
+	MemberGlobalOtherDomain: "global_other_domain",
+	MemberGlobalOnlyGlobal:  "global_holds_global_only",
+	MemberNoMatch:           "no_match",
+	MemberMatchAmbiguous:    "ambiguous_match",
+	MemberMatchProtected:    "match_protected",
+	MemberNotAUser:          "not_a_user_in_ad",
+	MemberNotAGroup:         "not_a_group_in_ad",
+	MemberCritical:          "critical_system_object",
+	MemberGroupNoADObject:   "member_group_not_in_ad_yet",
 }
 
 // MemberReasonCode is the stable code of a reason a member is not written

@@ -41,13 +41,19 @@ func scope(g *cloud.Group, snap *cloud.Snapshot, o *Options) Decision {
 		note("description", "has control, bidirectional-override or non-character code points: replaced with spaces")
 	}
 	cn := CommonName(o.Naming, g.ID, g.DisplayName)
-	ou, rule := Placement{TargetOU: o.TargetOU, Rules: o.Placement}.OUFor(g)
+	placement := Placement{TargetOU: o.TargetOU, Rules: o.Placement, Scope: o.GroupScope}
+	ou, rule := placement.OUFor(g)
+	scope := placement.scopeFor(rule)
+	if scope != ScopeUniversal && typ != UniversalSecurity {
+		note("group_scope", "%s groups are written universal, not %s: Exchange mail-enables universal groups only", typ, scope)
+		scope = ScopeUniversal
+	}
 	anchor := Anchor(g.ID)
 	dn := GroupDN(cn, ou)
 	if rdn := dn[len("CN="):]; strings.HasPrefix(rdn, cn) {
 		cn = rdn[:len(cn)] // the same text, kept once: in the DN
 	}
-	d.Desired = &DesiredGroup{CloudID: g.ID, Anchor: anchor, CN: cn, DN: dn, Type: typ, Attrs: desiredAttrs(g, anchor, cn, typ, writeMail, o, note),
+	d.Desired = &DesiredGroup{CloudID: g.ID, Anchor: anchor, CN: cn, DN: dn, Type: typ, Scope: scope, Attrs: desiredAttrs(g, anchor, cn, typ, scope, writeMail, o, note),
 		from: g, opts: o, mail: writeMail}
 	if rule >= 0 {
 		d.Desired.PlacedBy = fmt.Sprintf("writeback.placement[%d] (%s)", rule, o.Placement[rule])
@@ -146,14 +152,11 @@ func mailWritten(g *cloud.Group, typ string, o Options, note func(field, format 
 }
 
 // desiredAttrs are the attributes a written-back group has in AD.
-func desiredAttrs(g *cloud.Group, anchor, cn, typ string, writeMail bool, o *Options, note func(field, format string, args ...any)) map[string][]string {
-	gt := groupTypeUniversalSecurity
-	if typ == UniversalDistribution {
-		gt = groupTypeUniversalDistribution
-	}
+func desiredAttrs(g *cloud.Group, anchor, cn, typ, scope string, writeMail bool, o *Options, note func(field, format string, args ...any)) map[string][]string {
+	gt := GroupTypeOf(scope, typ != UniversalDistribution)
 	attrs := map[string][]string{
 		"sAMAccountName":   {SAMAccountName(cn)},
-		"groupType":        {strconv.Itoa(gt)},
+		"groupType":        {strconv.FormatInt(gt, 10)},
 		"displayName":      {leftUTF16(cleanText(g.DisplayName), maxDisplayName)},
 		"description":      nonEmpty(strings.TrimSpace(leftUTF16(cleanDescription(g.Description), maxDescription))),
 		"adminDescription": {anchor},

@@ -2,7 +2,10 @@ package reconcile
 
 import (
 	"errors"
+	"strconv"
 	"strings"
+
+	"github.com/groupwriteback/groupwriteback/internal/policy"
 )
 
 // KeyKind is the identifier a lookup goes by.
@@ -34,6 +37,9 @@ type ADObject struct {
 	// (adminCount=1: AD's mark on members of protected groups) are read
 	// for the accounts a match rule finds.
 	Disabled, AdminCount bool
+	// OtherDomain: found in another domain of the forest (through the
+	// global catalog), not the one written to.
+	OtherDomain bool
 }
 
 func (o ADObject) HasClass(name string) bool {
@@ -55,6 +61,16 @@ func (o ADObject) IsGroup() bool { return o.HasClass("group") }
 // IsDomainLocal reports whether the object is a domain-local group, which a
 // universal group cannot contain.
 func (o ADObject) IsDomainLocal() bool { return o.IsGroup() && o.GroupType&0x4 != 0 }
+
+// Scope is a group's scope (policy.ScopeUniversal, …; "" for an object
+// that is no group, or a group of no scope the tool knows).
+func (o ADObject) Scope() string {
+	if !o.IsGroup() {
+		return ""
+	}
+	s, _ := policy.ScopeOfGroupType(strconv.FormatInt(o.GroupType, 10))
+	return s
+}
 
 // ErrDirectoryUnavailable: the domain controller cannot be reached, so no
 // operation left in a cycle can be done (not one group's failure).

@@ -72,7 +72,7 @@ func NewMaker(wanted []*policy.DesiredGroup, actual []ADGroup, undesired map[str
 // plan has run (nested groups name it there), and which groups it
 // creates or moves.
 func (m *maker) placeFinal(wanted []*policy.DesiredGroup) {
-	m.finalDN, m.moving = map[string]string{}, map[uint64]moved{}
+	m.finalDN, m.moving, m.movedFrom = map[string]string{}, map[uint64]moved{}, map[uint64]string{}
 	for _, g := range wanted {
 		if g.InPlaceSID != "" {
 			continue // written in place, found by its SID: no anchor to place
@@ -87,9 +87,36 @@ func (m *maker) placeFinal(wanted []*policy.DesiredGroup) {
 			m.finalDN[g.Anchor] = final
 			if !strings.EqualFold(final, a.DN) {
 				m.moving[m.dnKey(final)] = moved{id: g.CloudID}
+				m.movedFrom[m.dnKey(a.DN)] = final
 			}
 		}
 	}
+}
+
+// afterMoves is a with its member values naming groups the plan renames
+// or moves by the DNs they will have (a itself when none does; a copy of
+// its members only when one does).
+func (m *maker) afterMoves(a *ADGroup) *ADGroup {
+	if len(m.movedFrom) == 0 {
+		return a
+	}
+	var out *ADGroup
+	for i, dn := range a.Members {
+		final, ok := m.movedFrom[m.dnKey(dn)]
+		if !ok {
+			continue
+		}
+		if out == nil {
+			c := *a
+			c.Members = slices.Clone(a.Members)
+			out = &c
+		}
+		out.Members[i] = final
+	}
+	if out == nil {
+		return a
+	}
+	return out
 }
 
 // moved is a group whose DN the plan changes: created, or renamed or
@@ -305,7 +332,12 @@ type maker struct {
 	// final DN's key (dnKey; lower is its buffer).
 	finalDN map[string]string
 	moving  map[uint64]moved
-	lower   []byte
+	// movedFrom are, by the key of the DN they have now, where the groups
+	// the plan renames or moves will be: a member value naming one is
+	// compared, and removed, by the DN it will have when the member
+	// changes are written (after the moves and renames).
+	movedFrom map[uint64]string
+	lower     []byte
 }
 
 // isWanted reports whether the plan writes group id (NewMaker was given
@@ -411,7 +443,7 @@ func (m *maker) converge(desired []Desired) []Op {
 			removed, _ := resolve(d.Changes.Removed, m.finalDN)
 			ops = append(ops, byChanges(g, a, members, removed, o)...)
 		} else {
-			ops = append(ops, converge(g, a, members, o)...)
+			ops = append(ops, converge(g, m.afterMoves(a), members, o)...)
 		}
 		if len(ops) == before {
 			m.p.Unchanged++

@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -128,11 +129,17 @@ const (
 	Rename        Action = "rename"
 	Update        Action = "update"
 	RemoveMembers Action = "remove-members"
-	AddMembers    Action = "add-members"
-	Delete        Action = "delete"
+	// ChangeScope changes a group's scope (groupType's scope bits), after
+	// the member removals and before the adds: AD refuses a scope its
+	// members do not fit (a global group holding a universal one), and a
+	// member only the new scope holds (a domain-local group in a
+	// domain-local group).
+	ChangeScope Action = "change-scope"
+	AddMembers  Action = "add-members"
+	Delete      Action = "delete"
 )
 
-var actionOrder = []Action{Create, Restore, Move, Rename, Update, RemoveMembers, AddMembers, Delete}
+var actionOrder = []Action{Create, Restore, Move, Rename, Update, RemoveMembers, ChangeScope, AddMembers, Delete}
 
 // Op is one LDAP operation on one group.
 type Op struct {
@@ -390,10 +397,16 @@ func reshape(g *policy.DesiredGroup, a *ADGroup, o Options) (ops []Op, dn string
 		dn = newDN
 	}
 	var changes []AttrChange
+	var rescope []Op
 	for _, name := range o.Managed {
 		want, have := g.Attrs[name], a.Attrs[name]
 		if o.KeepSAM && strings.EqualFold(name, "sAMAccountName") && len(have) > 0 {
 			continue // set at creation; sssd, scripts and applications key on it
+		}
+		if strings.EqualFold(name, "groupType") && len(want) == 1 && len(have) == 1 {
+			if rescope = changeScope(g, dn, have[0], want[0]); rescope != nil {
+				continue
+			}
 		}
 		if !sameValues(name, want, have) {
 			changes = append(changes, AttrChange{Name: name, Old: have, New: want})
@@ -402,5 +415,26 @@ func reshape(g *policy.DesiredGroup, a *ADGroup, o Options) (ops []Op, dn string
 	if len(changes) > 0 {
 		ops = append(ops, Op{Action: Update, CloudID: g.CloudID, DN: dn, Anchor: g.Anchor, Changes: changes})
 	}
-	return ops, dn
+	return append(ops, rescope...), dn
+}
+
+// changeScope plans the change of a group's scope from the groupType have
+// to want, as AD allows it: through universal between global and domain
+// local, one write a step (each with want's security bit); nil when the
+// scope stays (a change of the security bit alone is an update).
+func changeScope(g *policy.DesiredGroup, dn, have, want string) []Op {
+	from, _ := policy.ScopeOfGroupType(have)
+	to, security := policy.ScopeOfGroupType(want)
+	if from == "" || to == "" || from == to {
+		return nil
+	}
+	var ops []Op
+	old := have
+	for _, step := range policy.ScopeSteps(from, to) {
+		gt := strconv.FormatInt(policy.GroupTypeOf(step, security), 10)
+		ops = append(ops, Op{Action: ChangeScope, CloudID: g.CloudID, DN: dn, Anchor: g.Anchor,
+			Changes: []AttrChange{{Name: "groupType", Old: []string{old}, New: []string{gt}}}, Reason: "group scope " + from + " to " + to})
+		old = gt
+	}
+	return ops
 }

@@ -447,3 +447,35 @@ func TestMakerTakesMoreMembersOfAGroupItCreates(t *testing.T) {
 		t.Errorf("plan %q, problems %q, creates %v", got, messages(p), mk.Creates(id1))
 	}
 }
+
+// A change of scope is planned as AD allows it: after the member
+// removals, before the adds, through universal between global and domain
+// local; a member group the plan renames is compared, and removed, by the
+// DN it will have then (removals are written after renames).
+func TestScopeChangesAndMembersThatMove(t *testing.T) {
+	g := desired(id1, "Share")
+	g.Group.Attrs["groupType"] = []string{"-2147483644"} // domain local now wanted
+	sub := desired(id2, "Sub renamed")
+	subAD := inAD(desired(id2, "Sub"))
+	user := "CN=u1,DC=contoso,DC=test"
+	g.Members = []*Member{{DN: user}}
+	ad := inAD(desired(id1, "Share"), subAD.DN) // global now, holding Sub under its old name
+	ad.Attrs["groupType"] = []string{"-2147483646"}
+	p := Make([]Desired{g, sub}, []ADGroup{ad, subAD}, nil, Options{TargetOU: ou, Managed: managed})
+	var got []string
+	for _, op := range p.Ops {
+		s := string(op.Action) + " " + op.CloudID[9:13]
+		if op.Action == ChangeScope {
+			s += " " + op.Changes[0].Old[0] + ">" + op.Changes[0].New[0]
+		}
+		if op.Action == RemoveMembers || op.Action == AddMembers {
+			s += " " + strings.Join(op.Members, ";")
+		}
+		got = append(got, s)
+	}
+	want := []string{"rename 0002", "update 0002", "remove-members 0001 " + policy.GroupDN(sub.Group.CN, ou),
+		"change-scope 0001 -2147483646>-2147483640", "change-scope 0001 -2147483640>-2147483644", "add-members 0001 " + user}
+	if !slices.Equal(got, want) {
+		t.Fatalf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -362,7 +362,7 @@ func EngineConfig(cfg *config.Config, schema directory.Schema) engine.Config {
 // schema's and the enablement's parts are added where they are known.
 func PolicyOptions(cfg *config.Config) policy.Options {
 	w := cfg.Writeback
-	return policy.Options{TargetOU: w.TargetOU, Placement: cfg.PlacementRules(), Naming: w.Naming, MemberLimit: w.MemberLimit, InPlace: w.SourceOfAuthority == "in_place",
+	return policy.Options{TargetOU: w.TargetOU, Placement: cfg.PlacementRules(), GroupScope: w.GroupScope, Naming: w.Naming, MemberLimit: w.MemberLimit, InPlace: w.SourceOfAuthority == "in_place",
 		SkipUnsetMicrosoft365: cfg.Cloud.UnifiedWritebackDefault != nil && !*cfg.Cloud.UnifiedWritebackDefault,
 		Match:                 matchRules(w.MatchUnsynced.Rules),
 		Scope: policy.Scope{IncludeIDs: w.Scope.IncludeIDs, ExcludeIDs: w.Scope.ExcludeIDs, IncludeNames: w.Scope.IncludeNames,

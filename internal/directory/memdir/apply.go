@@ -50,7 +50,7 @@ func (d *Directory) apply(op reconcile.Op) (err error) {
 		err = d.create(op)
 	case reconcile.Restore:
 		err = d.restore(op)
-	case reconcile.Update:
+	case reconcile.Update, reconcile.ChangeScope:
 		err = d.update(op)
 	case reconcile.Move, reconcile.Rename:
 		err = d.moveTo(d.lookupDN(op.DN), op.FinalDN())
@@ -233,6 +233,11 @@ func (d *Directory) update(op reconcile.Op) error {
 		if len(ch.New) == 0 && len(ch.Old) > 0 && e.attrs[strings.ToLower(ch.Name)] == nil {
 			return d.fail("modify", op.DN, ldap.LDAPResultNoSuchAttribute, "no "+ch.Name+" to delete")
 		}
+		if strings.EqualFold(ch.Name, "groupType") && len(ch.New) == 1 {
+			if why := d.scopeChangeRefused(e, ch.New[0]); why != "" {
+				return d.fail("modify", op.DN, ldap.LDAPResultUnwillingToPerform, why)
+			}
+		}
 		if strings.EqualFold(ch.Name, "sAMAccountName") && len(ch.New) > 0 && d.samTaken(ch.New[0], e) {
 			return d.fail("modify", op.DN, ldap.LDAPResultEntryAlreadyExists, "the sAMAccountName "+ch.New[0]+" is in use in the domain")
 		}
@@ -292,6 +297,13 @@ func (d *Directory) members(e *entry, values []string, add bool) error {
 			}
 		}
 	}
+	if add {
+		for _, r := range refs {
+			if why := d.nestingRefused(e, r); why != "" {
+				return d.fail(op, e.dn, ldap.LDAPResultUnwillingToPerform, r.dn+": "+why)
+			}
+		}
+	}
 	for _, r := range refs {
 		if add {
 			e.addMember(r.guid)
@@ -300,6 +312,65 @@ func (d *Directory) members(e *entry, values []string, add bool) error {
 		}
 	}
 	return nil
+}
+
+// scopeOf is e's group scope ("" for an account).
+func scopeOf(e *entry) string {
+	s, _ := policy.ScopeOfGroupType(e.get("groupType"))
+	return s
+}
+
+// nestingRefused says why Windows AD refuses holder holding member, by
+// their group scopes ("" when it does not): a universal group holds no
+// domain-local group; a global group only accounts and global groups of
+// its own domain. (Samba 4.17 allows all of these, measured: memdir keeps
+// AD's rules, as the tool must.)
+func (d *Directory) nestingRefused(holder, member *entry) string {
+	hs, ms := scopeOf(holder), scopeOf(member)
+	switch {
+	case hs == policy.ScopeUniversal && ms == policy.ScopeDomainLocal:
+		return "a universal group cannot hold a domain-local group"
+	case hs == policy.ScopeGlobal && (ms == policy.ScopeUniversal || ms == policy.ScopeDomainLocal):
+		return "a global group holds only accounts and global groups"
+	case hs == policy.ScopeGlobal && d.domainOf(member.dn) != d.domainOf(holder.dn):
+		return "a global group holds members of its own domain only"
+	}
+	return ""
+}
+
+// scopeChangeRefused says why Windows AD refuses to change e's groupType
+// to gt ("" when it does not): global and domain local change into each
+// other only through universal; universal becomes global only holding no
+// universal or domain-local group; global becomes universal only while no
+// global group holds it; domain local becomes universal only holding no
+// domain-local group. (Samba 4.17 refuses the first alone, measured.)
+func (d *Directory) scopeChangeRefused(e *entry, gt string) string {
+	from, _ := policy.ScopeOfGroupType(e.get("groupType"))
+	to, _ := policy.ScopeOfGroupType(gt)
+	holds := func(scopes ...string) bool {
+		for _, g := range e.members {
+			if m := d.byGUID[g]; m != nil && slices.Contains(scopes, scopeOf(m)) {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case from == "" || to == "" || from == to:
+	case from == policy.ScopeGlobal && to == policy.ScopeDomainLocal, from == policy.ScopeDomainLocal && to == policy.ScopeGlobal:
+		return "a change between global and domain local goes through universal"
+	case from == policy.ScopeUniversal && to == policy.ScopeGlobal && holds(policy.ScopeUniversal, policy.ScopeDomainLocal):
+		return "a universal group holding universal or domain-local groups cannot become global"
+	case from == policy.ScopeDomainLocal && to == policy.ScopeUniversal && holds(policy.ScopeDomainLocal):
+		return "a domain-local group holding domain-local groups cannot become universal"
+	case from == policy.ScopeGlobal && to == policy.ScopeUniversal:
+		for _, h := range d.heldBy(e) {
+			if scopeOf(h) == policy.ScopeGlobal {
+				return "a global group held by a global group (" + h.dn + ") cannot become universal"
+			}
+		}
+	}
+	return ""
 }
 
 // addMember adds the object guid to e's members, unless it is one.
