@@ -374,6 +374,11 @@ type State struct {
 	// GROUPWRITEBACK_STATE_URL.
 	URL     secret.Value `yaml:"url"`
 	URLFile string       `yaml:"url_file"`
+	// HistoryDays is how long the run history and the operation log are
+	// kept: each full cycle drops what is older (the last 100 runs stay
+	// whatever their age); 0 keeps everything. Default 365, as the audit
+	// trail's retention.
+	HistoryDays *int `yaml:"history_days"`
 }
 
 // EnvStateURL holds state.url when the configuration does not.

@@ -108,6 +108,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"target not a DN", edit("OU=Cloud Groups,DC=contoso,DC=com", "Cloud Groups"), nil, nil, []string{`writeback.target_ou: "Cloud Groups" is not a DN`}},
 		{"bad naming", validYAML + "  naming: guid\n", nil, nil, []string{"writeback.naming:"}},
 		{"bad sam_on_rename", validYAML + "  sam_on_rename: random\n", nil, nil, []string{`writeback.sam_on_rename: "random" is not keep or follow`}},
+		{"a negative history", validYAML + "state:\n  history_days: -1\n", nil, nil, []string{"state.history_days: -1 is negative"}},
 		{"group scopes", validYAML + "  group_scope: local\n", nil, nil, []string{`writeback.group_scope: "local" is not one of [universal global domain_local]`}},
 		{"two scopes for one OU", validYAML + "  placement:\n    - ou: \"OU=A,DC=contoso,DC=com\"\n      group_scope: global\n    - ou: \"OU=A,DC=contoso,DC=com\"\n      kind: security\n      group_scope: domain_local\n    - ou: \"OU=B,DC=contoso,DC=com\"\n      group_scope: wide\n", nil, nil,
 			[]string{`writeback.placement[1].group_scope: domain_local, but writeback.placement[0].group_scope gives the same OU global`, `writeback.placement[2].group_scope: "wide" is not one of`}},

@@ -184,6 +184,10 @@ func (c *Config) Complete(dir string) error {
 		v := DefaultAuditRetentionDays
 		c.Audit.RetentionDays = &v
 	}
+	if c.State.HistoryDays == nil {
+		v := DefaultAuditRetentionDays
+		c.State.HistoryDays = &v
+	}
 	if c.Audit.EventLog == nil {
 		v := true
 		c.Audit.EventLog = &v

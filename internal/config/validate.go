@@ -257,6 +257,9 @@ func (c *Config) validateOperations(bad badFunc) {
 	if c.Alerts.RepeatAfter < 0 || c.Alerts.StagingAfter < 0 {
 		bad("alerts", "repeat_after and staging_after must be positive durations")
 	}
+	if d := c.State.HistoryDays; d != nil && *d < 0 {
+		bad("state.history_days", "%d is negative (0 keeps the history forever)", *d)
+	}
 	if d := c.Audit.RetentionDays; d != nil && *d < 0 {
 		bad("audit.retention_days", "must be 0 (keep every entry) or more")
 	}

@@ -81,6 +81,29 @@ func (c *Client) DeletedByAnchor(ctx context.Context, anchors []string) (map[str
 	return out, nil
 }
 
+// AnyDeleted reports whether CN=Deleted Objects holds, as the bind account
+// sees it, any deleted group carrying an anchor of the tool's (one search,
+// size limit 1): a cycle that finds none looks up no create's anchor there
+// (a first writeback of a large tenant, an account without the rights).
+func (c *Client) AnyDeleted(ctx context.Context) (bool, error) {
+	if !c.schema.AnchorAttribute {
+		return false, nil
+	}
+	base := "CN=Deleted Objects," + c.cfg.BaseDN
+	req := ldap.NewSearchRequest(base, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 1, 0, false,
+		"(&(isDeleted=TRUE)(objectClass=group)("+AnchorAttribute+"=Group_*))", []string{"1.1"}, showDeleted())
+	c.searches.Add(1)
+	var res *ldap.SearchResult
+	err := c.do(ctx, "search", func(conn *ldap.Conn) (err error) { res, err = conn.Search(req); return err })
+	switch {
+	case err != nil && ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+		return false, nil
+	case err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded):
+		return false, wrap("search", base, err)
+	}
+	return res != nil && len(res.Entries) > 0, nil
+}
+
 // RecycleBin reports whether the forest's Recycle Bin is on: whether
 // CN=Partitions of the configuration lists the Recycle Bin feature in
 // msDS-EnabledFeature.

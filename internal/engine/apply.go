@@ -349,10 +349,30 @@ func (e *Engine) finishRun(ctx context.Context, a *applying) (*Result, error) {
 			return nil, err
 		}
 	}
+	if a.mode == "full" && e.cfg.HistoryDays > 0 && a.fatal == nil && ctx.Err() == nil {
+		e.pruneHistory(ctx)
+	}
 	if a.fatal != nil {
 		return a.res, a.fatal
 	}
 	return a.res, ctx.Err()
+}
+
+// keptRuns are the runs history pruning keeps whatever their age: what
+// status, the status page and the console show of a service idle for long.
+const keptRuns = 100
+
+// pruneHistory drops the run history and the operation log older than
+// state.history_days (the audit trail keeps its own retention). A failure
+// is logged, never the cycle's.
+func (e *Engine) pruneHistory(ctx context.Context) {
+	runs, ops, err := e.store.PruneHistory(context.WithoutCancel(ctx), e.now().AddDate(0, 0, -e.cfg.HistoryDays), keptRuns)
+	switch {
+	case err != nil:
+		e.logger.Warn("the run history could not be pruned", "error", err)
+	case runs+ops > 0:
+		e.logger.Info("run history pruned", "older_than_days", e.cfg.HistoryDays, "runs", runs, "operations", ops)
+	}
 }
 
 // applyOps writes operations in order: the plan's, or one slice of it.

@@ -45,6 +45,9 @@ type Config struct {
 	// already written (writeback.sam_on_rename: follow); by default it
 	// keeps the one it was created with.
 	SAMFollowsName bool
+	// HistoryDays is state.history_days: each full cycle drops the run
+	// history and operation log older than that (0: none).
+	HistoryDays int
 	// MatchBases are writeback.match_unsynced.search_bases: where the
 	// rules in Policy.Match look for user accounts.
 	MatchBases []string

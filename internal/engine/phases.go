@@ -131,8 +131,12 @@ type planning struct {
 	adopted map[string]bool
 	// creating are the groups the slices so far create (or restore).
 	creating map[string]bool
-	stream   *applying
-	spool    *opSpool
+	// deletedRead: whether CN=Deleted Objects holds any anchored group was
+	// read (once a cycle); noneDeleted: it holds none, so no create's
+	// anchor is looked up there.
+	deletedRead, noneDeleted bool
+	stream                   *applying
+	spool                    *opSpool
 	// sams are the sAMAccountNames of the AD groups read, by cloud id,
 	// once a slice's statuses need them (settle).
 	sams map[string]string

@@ -140,6 +140,9 @@ type RunLog interface {
 	FinishQuietRun(ctx context.Context, id int64, mode string, summary any) (int64, error)
 	// SetRunSummary records what a run did, found after it died.
 	SetRunSummary(ctx context.Context, id int64, summary any) error
+	// PruneHistory drops the runs that ended and the operations written
+	// before the time given, but the last keep runs and theirs.
+	PruneHistory(ctx context.Context, before time.Time, keep int) (runs, ops int64, err error)
 	Runs(ctx context.Context, n int) ([]state.Run, error)
 }
 

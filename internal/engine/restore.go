@@ -11,6 +11,9 @@ import (
 // memdir): the engine restores a group AD holds deleted instead of
 // creating it anew.
 type deletedReader interface {
+	// AnyDeleted says whether any deleted group carrying an anchor is
+	// there to be found: read once a cycle, before any lookup.
+	AnyDeleted(ctx context.Context) (bool, error)
 	DeletedByAnchor(ctx context.Context, anchors []string) (map[string]reconcile.Deleted, error)
 }
 
@@ -32,6 +35,17 @@ func (e *Engine) restoreDeleted(ctx context.Context, p *planning, ops []reconcil
 		}
 	}
 	if len(anchors) == 0 {
+		return ops, nil
+	}
+	if !p.deletedRead {
+		p.deletedRead = true
+		found, err := r.AnyDeleted(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("engine: look for deleted groups to restore in CN=Deleted Objects: %w", err)
+		}
+		p.noneDeleted = !found
+	}
+	if p.noneDeleted {
 		return ops, nil
 	}
 	deleted, err := r.DeletedByAnchor(ctx, anchors)

@@ -411,6 +411,38 @@ func (s *Store) RecordOperations(ctx context.Context, ops []state.Operation) err
 	})
 }
 
+// PruneHistory drops the run history and the operation log older than
+// before: the runs that ended before it (never one still running) and
+// the operations written before it, keeping the last keep runs and their
+// operations whatever their age, so that status and the console still
+// show the last cycles of a service idle for long. It returns how many
+// runs and operations it dropped.
+func (s *Store) PruneHistory(ctx context.Context, before time.Time, keep int) (runs, ops int64, err error) {
+	cut := before.UTC().Format(time.RFC3339Nano)
+	err = s.write(ctx, "prune history", func(tx *tx) error {
+		var last int64
+		err := tx.QueryRowContext(ctx, "SELECT COALESCE(MIN(id), 0) FROM (SELECT id FROM runs ORDER BY id DESC LIMIT ?) AS kept", keep).Scan(&last)
+		if err != nil {
+			return fmt.Errorf("store: prune history: %w", err)
+		}
+		if last == 0 {
+			return nil // no runs at all
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM operations WHERE at < ? AND run_id < ?", cut, last)
+		if err != nil {
+			return fmt.Errorf("store: prune history: %w", err)
+		}
+		ops, _ = res.RowsAffected()
+		res, err = tx.ExecContext(ctx, "DELETE FROM runs WHERE outcome <> 'running' AND COALESCE(finished, started) < ? AND id < ?", cut, last)
+		if err != nil {
+			return fmt.Errorf("store: prune history: %w", err)
+		}
+		runs, _ = res.RowsAffected()
+		return nil
+	})
+	return runs, ops, err
+}
+
 // Operations returns a group's last n operations, newest first.
 func (s *Store) Operations(ctx context.Context, cloudID string, n int) ([]state.Operation, error) {
 	rows, err := s.db.QueryContext(ctx, "SELECT run_id, cloud_id, action, dn, outcome, error, at FROM operations WHERE cloud_id = ? ORDER BY id DESC LIMIT ?", cloudID, n)

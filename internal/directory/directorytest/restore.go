@@ -16,6 +16,7 @@ import (
 
 // deletedFinder finds deleted groups by anchor (directory.Client, memdir).
 type deletedFinder interface {
+	AnyDeleted(ctx context.Context) (bool, error)
 	DeletedByAnchor(ctx context.Context, anchors []string) (map[string]reconcile.Deleted, error)
 }
 
@@ -72,12 +73,18 @@ func testRestore(t *testing.T, open func(t testing.TB, o Options) Fixture) {
 	if found, err := finder.DeletedByAnchor(ctx, []string{anchor}); err != nil || len(found) != 0 {
 		t.Fatalf("without rights, found %v (%v)", found, err)
 	}
+	if some, err := finder.AnyDeleted(ctx); err != nil || some {
+		t.Fatalf("without rights, any deleted: %v (%v)", some, err)
+	}
 	if err := w.Apply(ctx, op); refusedBy(err) != gate.RuleRestore {
 		t.Fatalf("restore without rights: %v, want the gate's refusal (rule restore)", err)
 	}
 
 	// List and read, without Reanimate Tombstones: found, refused by AD.
 	f.DelegateRestore(t, false)
+	if some, err := finder.AnyDeleted(ctx); err != nil || !some {
+		t.Fatalf("with the right to list, any deleted: %v (%v)", some, err)
+	}
 	found, err := finder.DeletedByAnchor(ctx, []string{anchor, stray})
 	d := found[strings.ToLower(anchor)]
 	if err != nil || len(found) != 2 || d.SID != before.SID || d.GUID != before.GUID || !policy.SameDN(d.DN, tomb.DN) || !policy.SameDN(d.LastKnownParent, ou) || d.Recycled {

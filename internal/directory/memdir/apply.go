@@ -193,6 +193,25 @@ func (d *Directory) restore(op reconcile.Op) error {
 	return nil
 }
 
+// AnyDeleted reports whether a deleted group carrying an anchor is there,
+// as the account sees it (directory.Client.AnyDeleted).
+func (d *Directory) AnyDeleted(ctx context.Context) (bool, error) {
+	if err := d.answer(ctx); err != nil {
+		return false, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.listDeleted {
+		return false, nil
+	}
+	for _, e := range d.tombstones {
+		if e.isGroup() && strings.HasPrefix(e.get(directory.AnchorAttribute), "Group_") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // DeletedByAnchor finds the deleted groups carrying the anchors, as
 // directory.Client does (by msDS-ExternalDirectoryObjectId, which a
 // tombstone keeps), by lower-case anchor.

@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"CountWritten", testCountWritten},
 		{"RunsAndDiedRuns", testRuns},
 		{"OperationLog", testOperations},
+		{"HistoryPruned", testPruneHistory},
 		{"Settings", testSettings},
 		{"PendingPlan", testPendingPlan},
 		{"ReleasesStandUntilTheyExpire", testReleases},
@@ -406,6 +407,48 @@ func testOperations(t *testing.T, s Store) {
 	}
 	if ops, _ := s.RunOperations(ctx, 3, 10); len(ops) != 0 {
 		t.Fatalf("the operations of a run with none = %+v", ops)
+	}
+}
+
+// testPruneHistory: runs that ended, and operations written, before the
+// cut go, but the last runs kept and their operations, and never a run
+// still running.
+func testPruneHistory(t *testing.T, s Store) {
+	ctx := context.Background()
+	if runs, ops, err := s.PruneHistory(ctx, time.Now().Add(time.Hour), 2); err != nil || runs != 0 || ops != 0 {
+		t.Fatalf("an empty history: %d runs, %d operations dropped, %v", runs, ops, err)
+	}
+	var ids []int64
+	for i := 0; i < 5; i++ {
+		id, _, err := s.StartRun(ctx, "delta")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishRun(ctx, id, "delta", state.OutcomeOK, map[string]int{"updated": 1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordOperations(ctx, []state.Operation{{RunID: id, CloudID: "g", Action: "update", DN: "CN=a", Outcome: "applied", At: time.Now().Add(-time.Minute)}}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	running, _, err := s.StartRun(ctx, "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs, ops, err := s.PruneHistory(ctx, time.Now().Add(-time.Hour), 2); err != nil || runs != 0 || ops != 0 {
+		t.Fatalf("nothing older than an hour: %d runs, %d operations dropped, %v", runs, ops, err)
+	}
+	runs, ops, err := s.PruneHistory(ctx, time.Now().Add(time.Hour), 2)
+	if err != nil || runs != 4 || ops != 4 {
+		t.Fatalf("all older than the cut, the last 2 runs kept: %d runs, %d operations dropped, %v", runs, ops, err)
+	}
+	left, err := s.Runs(ctx, 10)
+	if err != nil || len(left) != 2 || left[0].ID != running || left[1].ID != ids[4] || left[0].Outcome != state.OutcomeRunning {
+		t.Fatalf("runs left: %+v, %v", left, err)
+	}
+	if o, err := s.Operations(ctx, "g", 10); err != nil || len(o) != 1 || o[0].RunID != ids[4] {
+		t.Fatalf("operations left: %+v, %v", o, err)
 	}
 }
 
