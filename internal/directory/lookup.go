@@ -221,7 +221,7 @@ func (c *Client) ForestDomainSIDs(ctx context.Context) ([]string, error) {
 func (c *Client) MatchUsers(ctx context.Context, attr string, bases, values []string) (map[string][]reconcile.ADObject, error) {
 	out := map[string][]reconcile.ADObject{}
 	c.lookedUp.Add(int64(len(values)))
-	attrs := []string{attr, "objectGUID", "objectSid", "objectClass", "isCriticalSystemObject", "userAccountControl", "adminCount"}
+	attrs := []string{attr, "objectGUID", "objectSid", "objectClass", "isCriticalSystemObject", "userAccountControl", "adminCount", "mS-DS-ConsistencyGuid"}
 	seen := map[string]map[string]bool{} // value → GUIDs
 	for start := 0; start < len(values); start += lookupBatch {
 		var or strings.Builder
@@ -238,7 +238,8 @@ func (c *Client) MatchUsers(ctx context.Context, attr string, bases, values []st
 				uac, _ := strconv.ParseInt(e.GetAttributeValue("userAccountControl"), 10, 64)
 				o := reconcile.ADObject{DN: e.DN, GUID: GUIDString(e.GetRawAttributeValue("objectGUID")), SID: SIDString(e.GetRawAttributeValue("objectSid")),
 					Class: classes(e.GetAttributeValues("objectClass")), Critical: strings.EqualFold(e.GetAttributeValue("isCriticalSystemObject"), "TRUE"),
-					Disabled: uac&accountDisable != 0, AdminCount: e.GetAttributeValue("adminCount") == "1"}
+					Disabled: uac&accountDisable != 0, AdminCount: e.GetAttributeValue("adminCount") == "1",
+					Synced: len(e.GetRawAttributeValue("mS-DS-ConsistencyGuid")) > 0}
 				for _, v := range e.GetAttributeValues(attr) {
 					k := strings.ToLower(v)
 					if seen[k] == nil {

@@ -21,9 +21,9 @@ import (
 func TestMatchUnsyncedMembers(t *testing.T) {
 	ad := openDir(t, directorytest.Options{})
 	staff, elsewhere := ad.NewOU(t, "staff"), ad.NewOU(t, "elsewhere")
-	names := []string{"m-ann", "m-bob", "m-cat1", "m-cat2", "m-dan", "m-dan-old", "m-eve-old", "m-guest", "m-admin", "m-far"}
-	made := ad.AddUsers(t, staff, names[:9])
-	made = append(made, ad.AddUsers(t, elsewhere, names[9:])...)
+	names := []string{"m-ann", "m-bob", "m-cat1", "m-cat2", "m-dan", "m-dan-old", "m-eve-old", "m-guest", "m-admin", "m-twin", "m-far"}
+	made := ad.AddUsers(t, staff, names[:10])
+	made = append(made, ad.AddUsers(t, elsewhere, names[10:])...)
 	acct := map[string]directorytest.User{}
 	for _, u := range made {
 		acct[u.Name] = u
@@ -32,7 +32,7 @@ func TestMatchUnsyncedMembers(t *testing.T) {
 	// Accounts added without a password are disabled (514): enable those
 	// meant to be (544: no password required, as provisioning may leave
 	// an account).
-	for _, n := range []string{"m-ann", "m-bob", "m-cat1", "m-cat2", "m-dan", "m-guest", "m-admin", "m-far"} {
+	for _, n := range []string{"m-ann", "m-bob", "m-cat1", "m-cat2", "m-dan", "m-guest", "m-admin", "m-twin", "m-far"} {
 		set(n, "userAccountControl", "544")
 	}
 	set("m-ann", "userPrincipalName", "ann@contoso.test")
@@ -47,6 +47,8 @@ func TestMatchUnsyncedMembers(t *testing.T) {
 	set("m-admin", "employeeID", "E-700")
 	set("m-admin", "adminCount", "1")
 	set("m-far", "employeeID", "E-800")
+	set("m-twin", "employeeID", "E-900")
+	set("m-twin", "mS-DS-ConsistencyGuid", "0123456789abcdef") // Connect syncs it: another cloud user's
 
 	tf := baseTenant(t, ad, 1)
 	cloud := func(n int, props map[string]any) string {
@@ -66,10 +68,11 @@ func TestMatchUnsyncedMembers(t *testing.T) {
 	gus := cloud(6, map[string]any{"userPrincipalName": "gus_fabrikam.test#EXT#@contoso.onmicrosoft.com", "mail": "gus@fabrikam.test", "userType": "Guest"})
 	adm := cloud(7, map[string]any{"userPrincipalName": "adm@contoso.onmicrosoft.com", "employeeId": "E-700"})
 	far := cloud(8, map[string]any{"userPrincipalName": "far@contoso.onmicrosoft.com", "employeeId": "E-800"})
+	twin := cloud(10, map[string]any{"userPrincipalName": "twin@contoso.onmicrosoft.com", "employeeId": "E-900"})
 	// Not synced, with stale on-premises identifiers naming m-cat1: the
 	// identifiers stay untrusted; the rules decide.
 	stale := cloud(9, map[string]any{"userPrincipalName": "stale@contoso.onmicrosoft.com", "mail": "Ann@Contoso.test", "onPremisesSecurityIdentifier": acct["m-cat1"].SID})
-	list := []any{userID(0), ann, bob, cat, dan, eve, gus, adm, far, stale}
+	list := []any{userID(0), ann, bob, cat, dan, eve, gus, adm, far, stale, twin}
 	tf.Groups = []map[string]any{{"id": groupID(880), "displayName": "Everyone", "mailEnabled": false, "mailNickname": "everyone880", "securityEnabled": true,
 		"writebackConfiguration": map[string]any{"isEnabled": true}, "members": list}}
 	e := newEnvOn(t, ad, tf, func(c *engine.Config) {
@@ -104,7 +107,7 @@ func TestMatchUnsyncedMembers(t *testing.T) {
 	for _, mp := range res.Plan.NotWritten[groupID(880)] {
 		codes[mp.CloudID] = mp.Code
 	}
-	for id, w := range map[string]string{cat: "ambiguous_match", eve: "no_match", gus: "guest_user", adm: "match_protected", far: "no_match"} {
+	for id, w := range map[string]string{cat: "ambiguous_match", eve: "no_match", gus: "guest_user", adm: "match_protected", far: "no_match", twin: "match_synced"} {
 		if codes[id] != w {
 			t.Errorf("%s not written as %q, want %q", id, codes[id], w)
 		}

@@ -555,6 +555,8 @@ func (e *Engine) place(id, scope string, m policy.MemberRef, r *lookups) (dn str
 		case obj.Critical || obj.AdminCount:
 			e.logger.Warn("member refused: the AD account a match rule found is critical or protected", "cloud_id", id, "member", m.CloudID, "rule", rule, "dn", obj.DN)
 			return "", nil, policy.MemberMatchProtected
+		case obj.Synced:
+			return "", nil, policy.MemberMatchSynced
 		case scopeRefuses(scope, false, "", obj.OtherDomain) != "":
 			return "", nil, scopeRefuses(scope, false, "", obj.OtherDomain)
 		}

@@ -33,6 +33,10 @@ const (
 	MemberMatchAmbiguous = "not synced from AD, and more than one enabled AD user account matched a writeback.match_unsynced rule: none is written"
 	// MemberMatchProtected: the one account a rule found is a critical
 	// or protected account (isCriticalSystemObject, adminCount=1).
+	// MemberMatchSynced: the one account a rule found carries
+	// mS-DS-ConsistencyGuid, the anchor Entra Connect and Cloud Sync stamp
+	// on what they sync: it is another cloud user's.
+	MemberMatchSynced    = "not synced from AD, and the AD account a writeback.match_unsynced rule matched is synced to Entra ID (it carries mS-DS-ConsistencyGuid, the anchor Entra Connect and Cloud Sync stamp): it is another cloud user's, never written for this one"
 	MemberMatchProtected = "not synced from AD, and the AD account a writeback.match_unsynced rule matched is critical or protected (isCriticalSystemObject or adminCount=1): never written"
 	MemberNotAUser       = "a user's on-premises identifier points at an AD object that is not a user account (a computer, a group, a contact …)"
 	MemberNotAGroup      = "a group's on-premises identifier points at an AD object that is not a group"
@@ -55,6 +59,7 @@ var memberReasonCodes = map[string]string{
 	MemberCloudOnlyWithIDs:  "untrusted_onprem_ids",
 	MemberItself:            "group_itself",
 	MemberGuest:             "guest_user",
+	MemberMatchSynced:       "match_synced",
 	MemberGlobalOtherDomain: "global_other_domain",
 	MemberGlobalOnlyGlobal:  "global_holds_global_only",
 	MemberNoMatch:           "no_match",

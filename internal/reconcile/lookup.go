@@ -40,6 +40,10 @@ type ADObject struct {
 	// OtherDomain: found in another domain of the forest (through the
 	// global catalog), not the one written to.
 	OtherDomain bool
+	// Synced, for an account a match rule found: it carries
+	// mS-DS-ConsistencyGuid, the anchor Entra Connect and Cloud Sync
+	// stamp on the accounts they sync: it is another cloud user's.
+	Synced bool
 }
 
 func (o ADObject) HasClass(name string) bool {

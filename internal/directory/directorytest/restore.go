@@ -163,6 +163,7 @@ func testMatchUsers(t *testing.T, f Fixture) {
 		f.SetAttribute(t, dn, "userAccountControl", []string{"544"})
 	}
 	f.SetAttribute(t, us[1].DN, "adminCount", []string{"1"})
+	f.SetAttribute(t, us[0].DN, "mS-DS-ConsistencyGuid", []string{"0123456789abcdef"})
 	f.SetAttribute(t, far.DN, "employeeID", []string{"E-1"})
 	g, _ := f.AddGroup(t, staff, "match-group")
 	f.SetAttribute(t, g, "mail", []string{"a@contoso.test"})
@@ -186,7 +187,7 @@ func testMatchUsers(t *testing.T, f Fixture) {
 		for v, objs := range got {
 			for _, o := range objs {
 				dns[v] = append(dns[v], strings.ToLower(o.DN))
-				if o.Disabled != (o.DN == us[2].DN) || o.AdminCount != (o.DN == us[1].DN) || !o.IsUser() {
+				if o.Disabled != (o.DN == us[2].DN) || o.AdminCount != (o.DN == us[1].DN) || o.Synced != (o.DN == us[0].DN) || !o.IsUser() {
 					t.Errorf("%s: %+v", o.DN, o)
 				}
 			}

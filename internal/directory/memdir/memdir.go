@@ -395,7 +395,7 @@ func (d *Directory) MatchUsers(ctx context.Context, attr string, bases, values [
 				if k := strings.ToLower(v); want[k] {
 					uac, _ := strconv.ParseInt(e.get("userAccountControl"), 10, 64)
 					out[k] = append(out[k], reconcile.ADObject{DN: e.dn, GUID: e.guid, SID: e.sid, Class: slices.Clone(e.class), Critical: e.critical,
-						Disabled: uac&2 != 0, AdminCount: e.get("adminCount") == "1"})
+						Disabled: uac&2 != 0, AdminCount: e.get("adminCount") == "1", Synced: e.get("mS-DS-ConsistencyGuid") != ""})
 				}
 			}
 		}
