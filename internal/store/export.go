@@ -176,14 +176,14 @@ func (s *Store) importInto(ctx context.Context, tx *tx, e *state.Export) (err er
 	}{
 		{"cloud_groups", []string{"id", "data"}, func(put func(...any) error) error { return putRaw(put, e.Groups) }},
 		{"cloud_users", []string{"id", "data"}, func(put func(...any) error) error { return putRaw(put, e.Users) }},
-		{"group_status", []string{"cloud_id", "name", "state", "message", "dn", "members_not_written", "updated", "kind", "sam"}, func(put func(...any) error) error {
+		{"group_status", statusWriteColumns, func(put func(...any) error) error {
 			for _, st := range e.Statuses {
 				mnw := ""
 				if len(st.MembersNotWritten) > 0 {
 					b, _ := json.Marshal(st.MembersNotWritten) // a map of ints: cannot fail
 					mnw = string(b)
 				}
-				if err := put(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, st.Updated.UTC().Format(time.RFC3339), st.Kind, st.SAM); err != nil {
+				if err := put(statusRow(st, mnw, st.Updated.UTC().Format(time.RFC3339))...); err != nil {
 					return err
 				}
 			}

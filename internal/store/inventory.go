@@ -19,7 +19,7 @@ func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.
 	if q.Text != "" {
 		text := strings.ToLower(strings.TrimSpace(q.Text))
 		like := "%" + likeEscaper.Replace(text) + "%"
-		cond := `LOWER(name) LIKE ? ESCAPE '\' OR LOWER(dn) LIKE ? ESCAPE '\' OR LOWER(sam) LIKE ? ESCAPE '\' OR cloud_id = ?`
+		cond := `name_fold LIKE ? ESCAPE '\' OR dn_fold LIKE ? ESCAPE '\' OR sam_fold LIKE ? ESCAPE '\' OR cloud_id = ?`
 		args = append(args, like, like, like, text)
 		if strings.Contains(text, "@") {
 			// A member's UPN, whole: its groups, found through the
@@ -38,7 +38,7 @@ func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.
 		args = append(args, q.Kind)
 	}
 	if q.OU != "" {
-		where = append(where, `LOWER(dn) LIKE ? ESCAPE '\'`)
+		where = append(where, `dn_fold LIKE ? ESCAPE '\'`)
 		args = append(args, "%,"+likeEscaper.Replace(strings.ToLower(q.OU)))
 	}
 	if q.Reason != "" {
@@ -59,7 +59,7 @@ func (s *Store) Inventory(ctx context.Context, q state.InventoryQuery) ([]state.
 		limit = 100
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT "+statusColumns+" FROM group_status"+cond+
-		" ORDER BY LOWER(name), cloud_id LIMIT ? OFFSET ?", append(args, limit, max(q.Offset, 0))...)
+		" ORDER BY name_fold, cloud_id LIMIT ? OFFSET ?", append(args, limit, max(q.Offset, 0))...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: inventory: %w", err)
 	}

@@ -26,10 +26,12 @@ func (s *Store) setStatus(ctx context.Context, tx *tx, sts []state.GroupStatus) 
 	}
 	// A status with no sAMAccountName keeps the one recorded: a cycle
 	// knows it only for the groups it wrote.
-	put := newRows(ctx, tx, "group_status", []string{"cloud_id", "name", "state", "message", "dn", "members_not_written", "updated", "kind", "sam"},
+	put := newRows(ctx, tx, "group_status", statusWriteColumns,
 		` ON CONFLICT(cloud_id) DO UPDATE SET name = excluded.name, state = excluded.state, message = excluded.message, dn = excluded.dn,
 		members_not_written = excluded.members_not_written, updated = excluded.updated, kind = excluded.kind,
-		sam = CASE WHEN excluded.sam = '' THEN group_status.sam ELSE excluded.sam END`)
+		sam = CASE WHEN excluded.sam = '' THEN group_status.sam ELSE excluded.sam END,
+		name_fold = excluded.name_fold, dn_fold = excluded.dn_fold,
+		sam_fold = CASE WHEN excluded.sam = '' THEN group_status.sam_fold ELSE excluded.sam_fold END`)
 	for i, st := range sts {
 		if last[st.CloudID] != i {
 			continue
@@ -39,7 +41,7 @@ func (s *Store) setStatus(ctx context.Context, tx *tx, sts []state.GroupStatus) 
 			b, _ := json.Marshal(st.MembersNotWritten) // a map of ints: cannot fail
 			mnw = string(b)
 		}
-		if err := put.add(st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, now, st.Kind, st.SAM); err != nil {
+		if err := put.add(statusRow(st, mnw, now)...); err != nil {
 			return err
 		}
 	}
@@ -105,6 +107,46 @@ func (s *Store) StatusesOf(ctx context.Context, ids []string) ([]state.GroupStat
 
 // statusColumns are the columns scanStatus reads, in its order.
 const statusColumns = "cloud_id, name, state, message, dn, members_not_written, updated, kind, sam"
+
+// statusWriteColumns are the columns a status is written to: statusColumns
+// and the name, DN and sAMAccountName folded (statusRow).
+var statusWriteColumns = []string{"cloud_id", "name", "state", "message", "dn", "members_not_written", "updated", "kind", "sam", "name_fold", "dn_fold", "sam_fold"}
+
+// statusRow is st's values for statusWriteColumns, its members not
+// written mnw (JSON) and its time updated.
+func statusRow(st state.GroupStatus, mnw, updated string) []any {
+	return []any{st.CloudID, st.Name, st.State, st.Message, st.DN, mnw, updated, st.Kind, st.SAM,
+		strings.ToLower(st.Name), strings.ToLower(st.DN), strings.ToLower(st.SAM)}
+}
+
+// backfillFolds folds the name, DN and sAMAccountName of every status the
+// state holds (schema 14).
+func backfillFolds(ctx context.Context, tx *tx) error {
+	rows, err := tx.QueryContext(ctx, "SELECT cloud_id, name, dn, sam FROM group_status")
+	if err != nil {
+		return fmt.Errorf("store: backfill group_status: %w", err)
+	}
+	var all [][4]string
+	for rows.Next() {
+		var r [4]string
+		if err := rows.Scan(&r[0], &r[1], &r[2], &r[3]); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range all {
+		if _, err := tx.ExecContext(ctx, "UPDATE group_status SET name_fold = ?, dn_fold = ?, sam_fold = ? WHERE cloud_id = ?",
+			strings.ToLower(r[1]), strings.ToLower(r[2]), strings.ToLower(r[3]), r[0]); err != nil {
+			return fmt.Errorf("store: backfill group_status: %w", err)
+		}
+	}
+	return nil
+}
 
 // scanStatus reads a group_status row: its statusColumns.
 func scanStatus(rows *sql.Rows) (state.GroupStatus, error) {

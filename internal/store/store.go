@@ -108,6 +108,14 @@ var schema = []string{
 	// 10-second interval, 8,640 a day would otherwise bury the runs that
 	// did something.
 	`ALTER TABLE runs ADD COLUMN quiet {INT64} NOT NULL DEFAULT 0;`,
+	// Each group's name, DN and sAMAccountName folded to lower case by
+	// Go (strings.ToLower), for the console's search and order: SQLite's
+	// LOWER folds ASCII alone, so "ОТДЕЛ" never found "Отдел".
+	`ALTER TABLE group_status ADD COLUMN name_fold TEXT NOT NULL DEFAULT '';
+	 ALTER TABLE group_status ADD COLUMN dn_fold TEXT NOT NULL DEFAULT '';
+	 ALTER TABLE group_status ADD COLUMN sam_fold TEXT NOT NULL DEFAULT '';
+	 CREATE INDEX group_status_name_fold ON group_status(name_fold, cloud_id);
+	 DROP INDEX group_status_name;`,
 }
 
 // memberIndex finds a member's groups. A full save drops it and makes it
@@ -117,7 +125,7 @@ const memberIndex = "CREATE INDEX cloud_members_member ON cloud_members(member_i
 
 // backfills fill what a migration adds from what the state holds, in the
 // migrating transaction: by the version that adds it.
-var backfills = map[int]func(context.Context, *tx) error{9: backfillUPNs, 10: splitMembers}
+var backfills = map[int]func(context.Context, *tx) error{9: backfillUPNs, 10: splitMembers, 14: backfillFolds}
 
 // inTypes is the schema in one engine's types.
 func inTypes(r *strings.Replacer) []string {

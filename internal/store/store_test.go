@@ -42,9 +42,10 @@ func TestMigrationsAndReopen(t *testing.T) {
 }
 
 // TestUpgradeFromVersion3: a state file of the release before leases
-// (schema version 3, with data) opens at version 11 (the leases, then the
-// releases of held deletes, the console's indexes, audited releases,
-// kinds, the member index, members as rows, and their stage), its data kept, its
+// (schema version 3, with data) opens at the current version (the leases,
+// then the releases of held deletes, the console's indexes, audited
+// releases, kinds, the member index, members as rows, and their stage,
+// quiet runs, folded names), its data kept, its
 // groups' members moved out of their rows into cloud_members, and takes
 // a lease.
 func TestUpgradeFromVersion3(t *testing.T) {
@@ -62,17 +63,22 @@ func TestUpgradeFromVersion3(t *testing.T) {
 	if _, err := raw.Exec(`PRAGMA user_version = 3; INSERT INTO meta(key, value) VALUES('engine.config', 'kept');
 		INSERT INTO cloud_users(id, data) VALUES('u1', '{"id":"u1","userPrincipalName":"Ann@Contoso.com"}');
 		INSERT INTO cloud_groups(id, data) VALUES('g1', '{"id":"g1","displayName":"Team","members":{"u1":"user"}}');
-		INSERT INTO group_status(cloud_id, name, state, updated) VALUES('g1', 'Team', 'inStep', '2026-01-01T00:00:00Z')`); err != nil {
+		INSERT INTO group_status(cloud_id, name, state, updated) VALUES('g1', 'Team', 'inStep', '2026-01-01T00:00:00Z');
+		INSERT INTO group_status(cloud_id, name, dn, state, updated) VALUES('g2', 'Équipe Ventes', 'CN=Équipe Ventes,OU=Groupes', 'inStep', '2026-01-01T00:00:00Z')`); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()
 	s := open(t, path)
 	var v int
-	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 13 {
+	if err := s.db.raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(migrations) || len(migrations) != 14 {
 		t.Fatalf("user_version %d after the upgrade, %v", v, err)
 	}
 	if got, err := s.Meta(ctx, "config"); got != "kept" || err != nil {
 		t.Fatalf("meta after the upgrade: %q, %v", got, err)
+	}
+	// Schema 14 folded the names written before it.
+	if rows, n, err := s.Inventory(ctx, state.InventoryQuery{Text: "ÉQUIPE", OU: "ou=groupes"}); err != nil || n != 1 || rows[0].CloudID != "g2" {
+		t.Fatalf("a name outside ASCII after the upgrade: %+v %d %v", rows, n, err)
 	}
 	if rows, n, err := s.Inventory(ctx, state.InventoryQuery{Text: "ann@contoso.com"}); err != nil || n != 1 || rows[0].CloudID != "g1" {
 		t.Fatalf("a member's groups after the upgrade: %+v %d %v", rows, n, err)

@@ -947,7 +947,11 @@ func testInventory(t *testing.T, s Store) {
 	sts = append(sts,
 		state.GroupStatus{CloudID: "6a1e0c55-9999-4f0e-9d3b-2c1a0b000001", Name: "100% Sales_EU", DN: "CN=Sales,OU=Cloud,DC=contoso,DC=com", State: state.InStep},
 		state.GroupStatus{CloudID: "6a1e0c55-9999-4f0e-9d3b-2c1a0b000002", Name: "100 Sales EU", DN: "CN=Sales EU,OU=Cloud,DC=contoso,DC=com", State: state.Held,
-			MembersNotWritten: map[string]int{"cloud_only_user": 3, "not_found_in_ad": 1}, SAM: "SalesLegacy"})
+			MembersNotWritten: map[string]int{"cloud_only_user": 3, "not_found_in_ad": 1}, SAM: "SalesLegacy"},
+		// Names, OUs and sAMAccountNames outside ASCII are found whatever
+		// their case (SQLite's LOWER folds ASCII alone).
+		state.GroupStatus{CloudID: "6a1e0c55-9999-4f0e-9d3b-2c1a0b000003", Name: "Отдел Продаж", DN: "CN=Отдел Продаж,OU=Группы,DC=contoso,DC=com", State: state.InStep,
+			SAM: "ÉQUIPE-Ventes"})
 	if err := s.SetStatus(ctx, sts); err != nil {
 		t.Fatal(err)
 	}
@@ -964,8 +968,11 @@ func testInventory(t *testing.T, s Store) {
 		first     string
 		pageCount int
 	}{
-		{state.InventoryQuery{Limit: 100}, 252, "100 Sales EU", 100},
-		{state.InventoryQuery{Limit: 100, Offset: 200}, 252, "Team 198", 52},
+		{state.InventoryQuery{Limit: 100}, 253, "100 Sales EU", 100},
+		{state.InventoryQuery{Limit: 100, Offset: 200}, 253, "Team 198", 53},
+		{state.InventoryQuery{Text: "ОТДЕЛ продаж", Limit: 10}, 1, "Отдел Продаж", 1},
+		{state.InventoryQuery{Text: "équipe-v", Limit: 10}, 1, "Отдел Продаж", 1},
+		{state.InventoryQuery{OU: "ou=ГРУППЫ,dc=contoso,dc=com", Limit: 10}, 1, "Отдел Продаж", 1},
 		{state.InventoryQuery{Text: "team 12", Limit: 100}, 10, "Team 120", 10},
 		{state.InventoryQuery{Text: "TEAM", State: state.Failed, Limit: 10}, 25, "Team 000", 10},
 		{state.InventoryQuery{Text: "100%", Limit: 10}, 1, "100% Sales_EU", 1}, // % and _ are matched as themselves
@@ -976,6 +983,7 @@ func testInventory(t *testing.T, s Store) {
 		{state.InventoryQuery{Reason: "cloud_only_user", Limit: 10}, 1, "100 Sales EU", 1},
 		{state.InventoryQuery{Reason: "cloud_only", Limit: 10}, 0, "", 0}, // a whole code, not a prefix
 		{state.InventoryQuery{OU: "ou=cloud,DC=contoso,dc=com", Limit: 300}, 252, "100 Sales EU", 252},
+		{state.InventoryQuery{Limit: 10, Offset: 252}, 253, "Отдел Продаж", 1}, // ordered by the folded name
 		{state.InventoryQuery{OU: "OU=Elsewhere,DC=contoso,DC=com", Limit: 10}, 0, "", 0},
 		{state.InventoryQuery{Kind: "microsoft365", State: state.Failed, Limit: 100}, 0, "", 0}, // the failed ones are even
 		{state.InventoryQuery{Kind: "microsoft365", Text: "team 00", Limit: 100}, 5, "Team 001", 5},
