@@ -234,7 +234,7 @@ func printFromDeleted(w io.Writer, res *engine.Result) {
 		switch {
 		case op.Action == reconcile.Restore:
 			restored = append(restored, strconv.Quote(policy.RDNValue(op.DN)))
-		case op.Action == reconcile.Create && strings.HasPrefix(op.Reason, "created anew"):
+		case op.Action == reconcile.Create && strings.HasPrefix(op.Reason, reconcile.CreatedAnew):
 			fmt.Fprintf(w, "%q %s\n", policy.RDNValue(op.DN), op.Reason)
 		}
 	}

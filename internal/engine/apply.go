@@ -393,6 +393,17 @@ func (e *Engine) applyOps(ctx context.Context, a *applying, ops []reconcile.Op, 
 	if a.streamed {
 		total = 0 // unknown: the slices after this one are not planned yet
 	}
+	// failedWrite records a write that failed in the operation log and
+	// the audit trail; false when the trail refused it (a.fatal: the
+	// cycle stops).
+	failedWrite := func(op reconcile.Op, opID string, err error, lease gate.Lease) bool {
+		log = append(log, state.Operation{RunID: a.runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
+		if aerr := e.audit(ctx, a.runID, a.who, opID, op, names[op.CloudID], err, lease); aerr != nil {
+			a.fatal = aerr
+			return false
+		}
+		return true
+	}
 	for i, op := range ops {
 		if e.cfg.Progress != nil {
 			e.cfg.Progress("writing to AD", a.tried+i, total)
@@ -412,9 +423,7 @@ func (e *Engine) applyOps(ctx context.Context, a *applying, ops []reconcile.Op, 
 			// would be without one, and the trail says why.
 			logger.Warn("the deleted group could not be restored: it is created anew, with a new objectSid", "cloud_id", op.CloudID, "name", names[op.CloudID],
 				"from", op.From, "dn", op.DN, "error", err)
-			log = append(log, state.Operation{RunID: a.runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
-			if aerr := e.audit(ctx, a.runID, a.who, opID, op, names[op.CloudID], err, lease); aerr != nil {
-				a.fatal = aerr
+			if !failedWrite(op, opID, err, lease) {
 				a.unfinished[op.CloudID] = true
 				continue
 			}
@@ -437,10 +446,7 @@ func (e *Engine) applyOps(ctx context.Context, a *applying, ops []reconcile.Op, 
 			}
 			a.failed[op.CloudID] = err
 			logger.Error("operation failed", "cloud_id", op.CloudID, "name", names[op.CloudID], "action", op.Action, "dn", op.DN, "error", err)
-			log = append(log, state.Operation{RunID: a.runID, CloudID: op.CloudID, Action: string(op.Action), DN: op.DN, Outcome: "failed", Error: err.Error(), At: time.Now()})
-			if aerr := e.audit(ctx, a.runID, a.who, opID, op, names[op.CloudID], err, lease); aerr != nil {
-				a.fatal = aerr
-			}
+			failedWrite(op, opID, err, lease)
 			continue
 		}
 		at := time.Now()

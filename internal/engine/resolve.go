@@ -557,8 +557,9 @@ func (e *Engine) place(id, scope string, m policy.MemberRef, r *lookups) (dn str
 			return "", nil, policy.MemberMatchProtected
 		case obj.Synced:
 			return "", nil, policy.MemberMatchSynced
-		case scopeRefuses(scope, false, "", obj.OtherDomain) != "":
-			return "", nil, scopeRefuses(scope, false, "", obj.OtherDomain)
+		}
+		if why := scopeRefuses(scope, false, "", obj.OtherDomain); why != "" {
+			return "", nil, why
 		}
 		return obj.DN, r.member(obj.DN), ""
 	}

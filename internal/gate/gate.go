@@ -11,6 +11,7 @@
 package gate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -239,7 +240,7 @@ func (r Rules) Check(op reconcile.Op, obj *Object, cloud *CloudGroup) error {
 		if !changes(op, "adminDescription") {
 			return refuse(RuleAnchor, "a create must carry its anchor %s in adminDescription", op.Anchor)
 		}
-		return r.checkScope(op, parent(op.DN), refuse)
+		return r.checkScope(op, op.DN, refuse)
 	}
 	if obj == nil {
 		return refuse(RuleAnchor, "no such object")
@@ -315,12 +316,7 @@ func (r Rules) checkRestore(op reconcile.Op, obj *Object, refuse func(Rule, stri
 	if obj.LastKnownParent == "" || !r.isPlace(obj.LastKnownParent, false) {
 		return refuse(RulePlace, "it was deleted from %q, outside %s", obj.LastKnownParent, r.placesText())
 	}
-	return r.checkScope(op, parent(op.DN), refuse)
-}
-
-func parent(dn string) string {
-	_, p := policy.SplitDN(dn)
-	return p
+	return r.checkScope(op, op.DN, refuse)
 }
 
 // checkInPlace checks an operation on an original AD group written in
@@ -449,25 +445,16 @@ func (r Rules) placesText() string {
 }
 
 // checkScope refuses a groupType whose scope is neither universal nor the
-// scope of the place the group is in (at, its DN or, for a create, its
-// parent).
-func (r Rules) checkScope(op reconcile.Op, at string, refuse func(Rule, string, ...any) error) error {
+// scope of the place the group at dn is in (as AD holds it, or as a
+// create or restore makes it).
+func (r Rules) checkScope(op reconcile.Op, dn string, refuse func(Rule, string, ...any) error) error {
 	ch, ok := op.Change("groupType")
 	if !ok || len(ch.New) != 1 {
 		return nil
 	}
 	scope, _ := policy.ScopeOfGroupType(ch.New[0])
-	home, allowed := "", policy.ScopeUniversal
-	for _, p := range r.places() {
-		if policy.Within(at, p) && len(p) > len(home) {
-			home = p
-			if s := r.Scopes[strings.ToLower(p)]; s != "" {
-				allowed = s
-			} else {
-				allowed = policy.ScopeUniversal
-			}
-		}
-	}
+	home := policy.HomeOU(dn, r.places())
+	allowed := cmp.Or(r.Scopes[strings.ToLower(home)], policy.ScopeUniversal)
 	if scope != policy.ScopeUniversal && scope != allowed {
 		return refuse(RuleGroupType, "a %s group is not written in %s, whose groups are %s (or universal)", scope, home, allowed)
 	}

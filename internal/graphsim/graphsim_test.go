@@ -63,6 +63,18 @@ func start(t *testing.T, f Faults) *env {
 	return &env{t: t, inst: inst, hc: &http.Client{Transport: tr}}
 }
 
+// control posts body, JSON, to the emulator's path (its control API) and
+// returns the status code.
+func (e *env) control(path, body string) int {
+	e.t.Helper()
+	resp, err := e.hc.Post(e.inst.URL+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // token gets a token with the client credentials grant, as curl would.
 func (e *env) token(app, secret string) (int, map[string]any) {
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {app}, "client_secret": {secret},
@@ -359,14 +371,7 @@ func TestDeltaSemantics(t *testing.T) {
 
 func TestControlEndpoints(t *testing.T) {
 	e := start(t, Faults{})
-	post := func(path, body string) int {
-		resp, err := e.hc.Post(e.inst.URL+path, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	post := e.control
 	if code := post("/_graphsim/faults", `{"throttleEvery":1,"retryAfterSeconds":9}`); code != 200 {
 		t.Fatalf("faults: %d", code)
 	}

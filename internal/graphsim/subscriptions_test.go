@@ -240,14 +240,7 @@ func TestNotificationDeliveryFaults(t *testing.T) {
 // lifecycle events and silent removal asked for by id.
 func TestNotifyControlAPI(t *testing.T) {
 	e := start(t, Faults{})
-	post := func(path, body string) int {
-		resp, err := e.hc.Post(e.inst.URL+path, "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	post := e.control
 	if code := post("/_graphsim/notify", `{"loss":2}`); code != 400 {
 		t.Errorf("a loss of 2: %d", code)
 	}

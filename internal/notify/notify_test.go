@@ -72,15 +72,7 @@ func newWorld(t *testing.T) *world {
 	if err := cfg.Complete("cloud."); err != nil {
 		t.Fatal(err)
 	}
-	hc, err := cfg.HTTPClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := cfg.TokenCredential(hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := graph.New(graph.Options{GraphURL: inst.URL, Credential: cred, HTTPClient: hc})
+	client, err := cfg.Open(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

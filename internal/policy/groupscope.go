@@ -51,6 +51,11 @@ func ScopeOfGroupType(v string) (scope string, security bool) {
 	if err != nil {
 		return "", false
 	}
+	return ScopeOf(n)
+}
+
+// ScopeOf is ScopeOfGroupType of the value n.
+func ScopeOf(n int64) (scope string, security bool) {
 	security = n < 0
 	if security {
 		n -= groupTypeSecurity

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"errors"
-	"strconv"
 	"strings"
 
 	"github.com/groupwriteback/groupwriteback/internal/policy"
@@ -72,7 +71,7 @@ func (o ADObject) Scope() string {
 	if !o.IsGroup() {
 		return ""
 	}
-	s, _ := policy.ScopeOfGroupType(strconv.FormatInt(o.GroupType, 10))
+	s, _ := policy.ScopeOf(o.GroupType)
 	return s
 }
 

@@ -35,10 +35,11 @@ func (d Deleted) RestoreReason() string {
 
 // unrestorable says why d is not restored ("" when it is).
 func (d Deleted) unrestorable(o Options) string {
+	in := func(ou string) bool { return ou != "" && policy.Within(d.LastKnownParent, ou) }
 	switch {
 	case d.Recycled:
 		return "its deleted object in AD is recycled (the Recycle Bin is on), and AD no longer restores it"
-	case !slices.ContainsFunc(append(o.ous(), o.QuarantineOU), func(ou string) bool { return ou != "" && policy.Within(d.LastKnownParent, ou) }):
+	case !slices.ContainsFunc(o.ous(), in) && !in(o.QuarantineOU):
 		return fmt.Sprintf("its deleted object in AD was deleted from %s, outside the configured OUs", d.LastKnownParent)
 	}
 	return ""
@@ -66,7 +67,7 @@ func RestoreDeleted(ops []Op, deleted map[string]Deleted, o Options) []Op {
 			continue
 		}
 		if why := d.unrestorable(o); why != "" {
-			ops[i].Reason = "created anew, not restored: " + why
+			ops[i].Reason = CreatedAnew + why
 			continue
 		}
 		adds = append(adds, batches(AddMembers, op.CloudID, op.DN, op.Anchor, op.Members, o.BatchSize)...)
@@ -75,9 +76,13 @@ func RestoreDeleted(ops []Op, deleted map[string]Deleted, o Options) []Op {
 	return append(ops, adds...)
 }
 
+// CreatedAnew begins the Reason of a create made although AD holds the
+// group deleted: the why follows.
+const CreatedAnew = "created anew, not restored: "
+
 // Unrestored is the create a failed restore falls back to: the same
 // group, made anew (a new objectSid), saying why.
 func (op Op) Unrestored(why string) Op {
-	op.Action, op.From, op.Reason = Create, "", "created anew, not restored: "+why
+	op.Action, op.From, op.Reason = Create, "", CreatedAnew+why
 	return op
 }
